@@ -1,0 +1,1 @@
+//! imaging (being built).
