@@ -131,6 +131,7 @@ TINY_FIXTURES = {
     ),
 }
 FULL_SEED = 1236
+QK_GAIN = 3.0  # q_proj/k_proj weights drawn with QK_GAIN x HF's init std, so attention is far from uniform
 FULL_ADAPTER_RANK = 128
 
 
@@ -169,7 +170,10 @@ def _init_std(name: str, model: CLIPModel) -> float:
         return d**-0.5
     if name.endswith(("patch_embedding.weight", "position_embedding.weight", "token_embedding.weight")):
         return cfg.initializer_range
-    if name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight")):
+    if name.endswith(("q_proj.weight", "k_proj.weight")):
+        # HF's std makes attention nearly uniform (q/k barely matter); QK_GAIN sharpens it.
+        return QK_GAIN * d**-0.5 * (2 * nl) ** -0.5
+    if name.endswith("v_proj.weight"):
         return d**-0.5 * (2 * nl) ** -0.5
     if name.endswith("out_proj.weight"):
         return d**-0.5
@@ -637,6 +641,9 @@ def generate(out_dir: Path, name: str, config: CLIPConfig, seed: int, adapter_ra
             "pillow": PIL.__version__,
         },
         "dtype": "float32",
+        "parameter_init": "every parameter re-drawn: LayerNorm weights 1 + 0.1*randn, all biases 0.02*randn, "
+                          f"logit_scale {BASE_LOGIT_SCALE} + 0.05*randn, q_proj/k_proj weights {QK_GAIN} x HF init std "
+                          "(sharper attention), all other weights normal with HF's CLIP init std",
         "config": {
             "projection_dim": model.config.projection_dim,
             "vision": {
