@@ -10,6 +10,7 @@
 //! - [`cli`]: the `kneeclip` command line.
 
 pub mod cli;
+pub mod files;
 pub mod grading;
 pub mod imaging;
 pub mod model;

@@ -1,6 +1,119 @@
-//! The `kneeclip` command line.
+//! The `kneeclip` command line: the same core as the viewer, headless.
+
+mod grade;
+mod output;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::DevicePreference;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kneeclip",
+    version,
+    about = "Knee osteoarthritis (Kellgren–Lawrence) grading with CLIP ViT-B/32 — a decision aid, not a diagnosis.",
+    after_help = "Run `kneeclip grade --help` for examples."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Grade films: KL grade, five probabilities and five anchor similarities per film.
+    #[command(after_help = GRADE_EXAMPLES)]
+    Grade(grade::GradeArgs),
+}
+
+const GRADE_EXAMPLES: &str = "\
+Examples:
+  kneeclip grade knee.png
+  kneeclip grade --json films/*.dcm > grades.jsonl
+  kneeclip grade --csv --head clinic-head.safetensors --anchors my-anchors.json knee.dcm
+  KNEECLIP_MODEL_DIR=~/clip-vit-base-patch32 kneeclip grade --offline knee.jpg
+
+Exit status: 0 when every film was graded, 1 when any film could not be read or
+graded (the others are still graded), 2 when the model or options are unusable.";
+
+/// Options shared by every command that runs the model.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Folder with config.json, model.safetensors and tokenizer.json
+    /// (default: $KNEECLIP_MODEL_DIR, then the user cache, then a download).
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Never download the weights; fail with instructions instead.
+    #[arg(long)]
+    pub offline: bool,
+    /// Where to run the model.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl From<DeviceArg> for DevicePreference {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Auto => DevicePreference::Auto,
+            DeviceArg::Cpu => DevicePreference::Cpu,
+            DeviceArg::Cuda => DevicePreference::Cuda,
+        }
+    }
+}
+
+/// Exit codes.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_SOME_FAILED: i32 = 1;
+pub const EXIT_UNUSABLE: i32 = 2;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_UNUSABLE } else { EXIT_OK };
+        }
+    };
+    match cli.command {
+        Some(Command::Grade(args)) => grade::run(&args),
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            EXIT_OK
+        }
+    }
+}
+
+/// Finds the weights (flag, environment, cache, download) and loads the base
+/// model; a message for the user when that is impossible.
+pub(crate) fn load_base_grader(args: &ModelArgs) -> Result<crate::grading::Grader, String> {
+    use crate::weights::{ResolveOptions, StderrProgress, resolve};
+    let options = ResolveOptions {
+        model_dir: args.model_dir.clone(),
+        allow_download: !args.offline,
+        endpoint: None,
+        cache_dir: None,
+    };
+    let mut progress = StderrProgress::default();
+    let files = resolve(&options, &mut progress).map_err(|e| e.to_string())?;
+    let (device, note) = crate::model::select_device(args.device.into());
+    if let Some(note) = note {
+        eprintln!("kneeclip: {note}");
+    }
+    let model_id = match &files.revision {
+        Some(rev) => format!("{}@{}", files.model_id, &rev[..rev.len().min(12)]),
+        None => files.model_id.clone(),
+    };
+    crate::grading::Grader::load(&files.config, &files.weights, &files.tokenizer, model_id, &device)
+        .map_err(|e| e.to_string())
 }

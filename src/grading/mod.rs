@@ -1,1 +1,32 @@
-//! grading (being built).
+//! Grading: the five text anchors, the fine-tuned head and the `Grader`.
+
+pub mod anchors;
+pub mod grader;
+pub mod head;
+pub mod regions;
+
+use std::path::PathBuf;
+
+pub use anchors::{DEFAULT_ANCHORS, GRADE_NAMES, GRADES, TextAnchors};
+pub use grader::{Assessment, Grader, Provenance};
+pub use head::{FineTunedHead, HeadMetadata};
+pub use regions::Region;
+
+use crate::model::ModelError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GradeError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{path}: this head cannot be used: {reason}")]
+    Head { path: PathBuf, reason: String },
+    #[error("{path}: these anchors cannot be used: {reason}")]
+    Anchors { path: PathBuf, reason: String },
+}
+
+impl From<candle_core::Error> for GradeError {
+    fn from(e: candle_core::Error) -> Self {
+        GradeError::Model(ModelError::Compute(e))
+    }
+}
+

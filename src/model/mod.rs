@@ -1,1 +1,39 @@
-//! model (being built).
+//! CLIP in candle: configuration, the two transformer towers, tokenizer,
+//! preprocessing and device choice.
+
+pub mod clip;
+pub mod config;
+pub mod device;
+pub mod layers;
+pub mod preprocess;
+pub mod resample;
+pub mod text;
+pub mod tokenizer;
+pub mod vision;
+
+use std::path::PathBuf;
+
+pub use clip::ClipModel;
+pub use config::ClipConfig;
+pub use device::{DevicePreference, device_label, select_device};
+pub use preprocess::Preprocessing;
+pub use tokenizer::ClipTokenizer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("{path}: the weights cannot be used: {reason}")]
+    Weights { path: PathBuf, reason: String },
+    #[error("{path}: the tokenizer cannot be used: {reason}")]
+    Tokenizer { path: PathBuf, reason: String },
+    #[error("cannot tokenise the prompt {text:?}: {reason}")]
+    Prompt { text: String, reason: String },
+    #[error("model computation failed: {0}")]
+    Compute(#[from] candle_core::Error),
+}

@@ -1,0 +1,109 @@
+//! `kneeclip grade`: every film gets a line; a film that cannot be read gets an
+//! error line and does not stop the others.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::output::{Format, Printer};
+use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
+use crate::grading::regions::{crop_region, regions_for};
+use crate::grading::{FineTunedHead, Grader, TextAnchors};
+use crate::imaging::Radiograph;
+
+#[derive(Args, Debug)]
+pub struct GradeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A fine-tuned head (safetensors) to overlay on the base model.
+    #[arg(long, value_name = "FILE")]
+    pub head: Option<PathBuf>,
+    /// Five anchors, KL 0 first: {"anchors": [...]} JSON, or five lines of text.
+    #[arg(long, value_name = "FILE")]
+    pub anchors: Option<PathBuf>,
+    /// One JSON object per line.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Comma-separated values with a header row.
+    #[arg(long)]
+    pub csv: bool,
+    /// Films: PNG, JPEG, TIFF, BMP or DICOM.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn run(args: &GradeArgs) -> i32 {
+    let format = if args.json {
+        Format::Json
+    } else if args.csv {
+        Format::Csv
+    } else {
+        Format::Text
+    };
+    let mut grader = match load_grader(args) {
+        Ok(grader) => grader,
+        Err(message) => {
+            eprintln!("kneeclip: {message}");
+            return EXIT_UNUSABLE;
+        }
+    };
+    let mut printer = Printer::new(format);
+    let mut failed = 0usize;
+    for file in &args.files {
+        let shown = file.display().to_string();
+        match grade_file(&mut grader, file) {
+            Ok(results) => {
+                for (region, assessment) in results {
+                    printer.assessment(&shown, region, &assessment);
+                }
+            }
+            Err(message) => {
+                failed += 1;
+                printer.error(&shown, &message);
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("kneeclip: {failed} of {} films could not be graded", args.files.len());
+        EXIT_SOME_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+fn load_grader(args: &GradeArgs) -> Result<Grader, String> {
+    let mut grader = super::load_base_grader(&args.model)?;
+    if let Some(path) = &args.head {
+        let head = FineTunedHead::load(path, grader.model()).map_err(|e| e.to_string())?;
+        grader.set_head(Some(head));
+    }
+    if let Some(path) = &args.anchors {
+        grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
+    }
+    Ok(grader)
+}
+
+type RegionResult = (Option<crate::grading::Region>, crate::grading::Assessment);
+
+fn grade_file(grader: &mut Grader, file: &std::path::Path) -> Result<Vec<RegionResult>, String> {
+    let film = Radiograph::open(file).map_err(|e| e.to_string())?;
+    let view = film.model_view();
+    let (width, height) = (view.width as usize, view.height as usize);
+    let regions = regions_for(width, height);
+    let pixel_values: Vec<Vec<f32>> = regions
+        .iter()
+        .map(|&region| {
+            let (w, gray) = crop_region(width, &view.data, region);
+            grader.pixel_values(w, height, &gray)
+        })
+        .collect();
+    let assessments = grader
+        .grade_pixel_values(&pixel_values)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let split = regions.len() > 1;
+    Ok(regions
+        .into_iter()
+        .map(|r| split.then_some(r))
+        .zip(assessments)
+        .collect())
+}

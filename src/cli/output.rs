@@ -1,0 +1,102 @@
+//! How `grade` prints results: aligned text, JSON lines or CSV.
+
+use serde_json::json;
+
+use crate::grading::{Assessment, GRADE_NAMES, Region};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+}
+
+/// Probabilities this close between adjacent grades are reported as borderline.
+const BORDERLINE_MARGIN: f32 = 0.10;
+
+pub struct Printer {
+    format: Format,
+    header_done: bool,
+}
+
+impl Printer {
+    pub fn new(format: Format) -> Self {
+        Self { format, header_done: false }
+    }
+
+    pub fn assessment(&mut self, file: &str, region: Option<Region>, a: &Assessment) {
+        match self.format {
+            Format::Json => {
+                let mut line = json!({
+                    "file": file,
+                    "grade": a.grade,
+                    "grade_name": GRADE_NAMES[a.grade],
+                    "probabilities": a.probabilities,
+                    "similarities": a.similarities,
+                    "model": a.provenance.model,
+                    "head": a.provenance.head,
+                    "anchors_hash": a.provenance.anchors_hash,
+                    "anchors_edited": a.provenance.anchors_edited,
+                    "borderline": a.borderline(BORDERLINE_MARGIN).map(|(l, h)| [l, h]),
+                });
+                if let Some(region) = region {
+                    line["region"] = json!(region);
+                }
+                println!("{line}");
+            }
+            Format::Csv => {
+                if !self.header_done {
+                    println!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash");
+                    self.header_done = true;
+                }
+                let numbers = |v: &[f32]| v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(",");
+                println!(
+                    "{},{},{},{},{},{},{},{}",
+                    csv_field(file),
+                    region.map_or("whole-film", region_key),
+                    a.grade,
+                    numbers(&a.probabilities),
+                    numbers(&a.similarities),
+                    csv_field(&a.provenance.model),
+                    csv_field(a.provenance.head.as_deref().unwrap_or("")),
+                    a.provenance.anchors_hash
+                );
+            }
+            Format::Text => {
+                let place = region.map(|r| format!(" ({})", r.label())).unwrap_or_default();
+                let border = a
+                    .borderline(BORDERLINE_MARGIN)
+                    .map(|(l, h)| format!("  borderline KL {l}/{h}"))
+                    .unwrap_or_default();
+                println!("{file}{place}: KL {} ({}){border}", a.grade, GRADE_NAMES[a.grade]);
+                let row = |v: &[f32]| v.iter().map(|x| format!("{x:>7.3}")).collect::<String>();
+                println!("  grade          {}", (0..5).map(|g| format!("{:>7}", format!("KL{g}"))).collect::<String>());
+                println!("  probability    {}", row(&a.probabilities));
+                println!("  similarity     {}", row(&a.similarities));
+            }
+        }
+    }
+
+    pub fn error(&mut self, file: &str, message: &str) {
+        match self.format {
+            Format::Json => println!("{}", json!({ "file": file, "error": message })),
+            _ => eprintln!("kneeclip: {message}"),
+        }
+    }
+}
+
+fn region_key(region: Region) -> &'static str {
+    match region {
+        Region::Whole => "whole-film",
+        Region::ImageLeft => "image-left",
+        Region::ImageRight => "image-right",
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}

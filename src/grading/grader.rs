@@ -1,0 +1,277 @@
+//! The `Grader`: a film in, a KL grade with five probabilities and five anchor
+//! similarities out, together with what produced them.
+
+use std::path::Path;
+
+use candle_core::{D, Device, Tensor};
+use serde::Serialize;
+
+use super::GradeError;
+use super::anchors::{GRADES, TextAnchors};
+use super::head::{FineTunedHead, TRAINED_BLOCKS};
+use crate::model::layers::l2_normalize;
+use crate::model::vision::run_blocks;
+use crate::model::{ClipModel, ClipTokenizer, Preprocessing};
+
+/// What produced an assessment.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Provenance {
+    pub model: String,
+    pub head: Option<String>,
+    pub anchors_hash: String,
+    /// The anchors differ from those the probabilities were calibrated with.
+    pub anchors_edited: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Assessment {
+    pub grade: usize,
+    pub probabilities: [f32; GRADES],
+    /// Cosine between the (adapted) image embedding and each anchor's embedding.
+    pub similarities: [f32; GRADES],
+    pub provenance: Provenance,
+}
+
+impl Assessment {
+    /// The runner-up grade when it is adjacent to the top grade and its
+    /// probability is within `margin` of it ("borderline KL n/n+1").
+    pub fn borderline(&self, margin: f32) -> Option<(usize, usize)> {
+        let mut order: Vec<usize> = (0..GRADES).collect();
+        order.sort_by(|&a, &b| self.probabilities[b].total_cmp(&self.probabilities[a]));
+        let (top, second) = (order[0], order[1]);
+        let close = self.probabilities[top] - self.probabilities[second] <= margin;
+        (close && top.abs_diff(second) == 1).then(|| (top.min(second), top.max(second)))
+    }
+}
+
+/// Anchor embeddings are cached with the hash of the texts they came from.
+struct AnchorCache {
+    hash: String,
+    embeddings: Tensor,
+}
+
+pub struct Grader {
+    model: ClipModel,
+    tokenizer: ClipTokenizer,
+    preprocessing: Preprocessing,
+    model_id: String,
+    head: Option<FineTunedHead>,
+    anchors: TextAnchors,
+    cache: Option<AnchorCache>,
+}
+
+impl Grader {
+    pub fn new(model: ClipModel, tokenizer: ClipTokenizer, model_id: impl Into<String>) -> Self {
+        let preprocessing = Preprocessing::clip(model.config().vision_config.image_size);
+        Self {
+            model,
+            tokenizer,
+            preprocessing,
+            model_id: model_id.into(),
+            head: None,
+            anchors: TextAnchors::default(),
+            cache: None,
+        }
+    }
+
+    /// Loads the base model and its tokenizer from Hugging Face files.
+    pub fn load(
+        config: &Path,
+        weights: &Path,
+        tokenizer: &Path,
+        model_id: impl Into<String>,
+        device: &Device,
+    ) -> Result<Self, GradeError> {
+        let model = ClipModel::load(config, weights, device)?;
+        let max_len = model.config().text_config.max_position_embeddings;
+        let tokenizer = ClipTokenizer::from_file(tokenizer, max_len)?;
+        Ok(Self::new(model, tokenizer, model_id))
+    }
+
+    pub fn model(&self) -> &ClipModel {
+        &self.model
+    }
+
+    pub fn device(&self) -> &Device {
+        self.model.device()
+    }
+
+    pub fn preprocessing(&self) -> &Preprocessing {
+        &self.preprocessing
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    pub fn head(&self) -> Option<&FineTunedHead> {
+        self.head.as_ref()
+    }
+
+    /// Overlays a fine-tuned head (or removes it). Anchor embeddings stay valid:
+    /// the head changes only the image side.
+    pub fn set_head(&mut self, head: Option<FineTunedHead>) {
+        self.head = head;
+    }
+
+    pub fn anchors(&self) -> &TextAnchors {
+        &self.anchors
+    }
+
+    pub fn set_anchors(&mut self, anchors: TextAnchors) {
+        self.anchors = anchors;
+    }
+
+    /// The anchors the probabilities were calibrated with: the head's own when
+    /// it records them, else the defaults.
+    fn calibration_anchors(&self) -> TextAnchors {
+        self.head
+            .as_ref()
+            .and_then(|h| h.metadata().anchors.clone())
+            .and_then(|a| a.try_into().ok())
+            .and_then(|a| TextAnchors::new(a).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn provenance(&self) -> Provenance {
+        Provenance {
+            model: self.model_id.clone(),
+            head: self.head.as_ref().map(|h| h.id().to_owned()),
+            anchors_hash: self.anchors.hash(),
+            anchors_edited: self.anchors != self.calibration_anchors(),
+        }
+    }
+
+    /// Normalised text embeddings [texts, projection].
+    pub fn encode_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Tensor, GradeError> {
+        let ids = self.tokenizer.encode_all(texts)?;
+        Ok(l2_normalize(&self.model.text_features(&ids)?)?)
+    }
+
+    /// The five anchor embeddings, computed once per set of anchor texts.
+    pub fn anchor_embeddings(&mut self) -> Result<Tensor, GradeError> {
+        let hash = self.anchors.hash();
+        if let Some(cache) = self.cache.as_ref().filter(|c| c.hash == hash) {
+            return Ok(cache.embeddings.clone());
+        }
+        let embeddings = self.encode_texts(&self.anchors.anchors)?;
+        self.cache = Some(AnchorCache {
+            hash,
+            embeddings: embeddings.clone(),
+        });
+        Ok(embeddings)
+    }
+
+    /// Film as displayed (0 = black … 1 = white) → model input [3, size, size].
+    pub fn pixel_values(&self, width: usize, height: usize, gray: &[f32]) -> Vec<f32> {
+        self.preprocessing.pixel_values(width, height, gray)
+    }
+
+    /// Pixel values [batch, 3, size, size] → normalised image embeddings
+    /// [batch, projection], through the head's blocks and adapter when one is set.
+    pub fn image_embeddings(&self, pixel_values: &Tensor) -> Result<Tensor, GradeError> {
+        let vision = self.model.vision();
+        let embeds = match &self.head {
+            None => self.model.image_features(pixel_values)?,
+            Some(head) => {
+                let frozen = vision.num_layers() - TRAINED_BLOCKS;
+                let hidden = vision.run_blocks(&vision.embed(pixel_values)?, 0..frozen)?;
+                let hidden = run_blocks(head.blocks(), &hidden, None)?;
+                let embeds = self.model.project_image(&vision.pool(&hidden)?)?;
+                head.adapter().forward(&embeds)?
+            }
+        };
+        Ok(l2_normalize(&embeds)?)
+    }
+
+    /// exp(logit scale) / temperature: what cosines are multiplied by before the softmax.
+    pub fn logit_multiplier(&self) -> f32 {
+        match &self.head {
+            None => self.model.logit_scale().exp(),
+            Some(head) => head.logit_scale().exp() / head.metadata().temperature.unwrap_or(1.0),
+        }
+    }
+
+    /// Grades a batch of preprocessed films.
+    pub fn grade_pixel_values(&mut self, pixel_values: &[Vec<f32>]) -> Result<Vec<Assessment>, GradeError> {
+        if pixel_values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let anchors = self.anchor_embeddings()?;
+        let batch = self.preprocessing.batch(pixel_values, self.device())?;
+        let images = self.image_embeddings(&batch)?;
+        self.assess(&images, &anchors)
+    }
+
+    /// Grades one film as displayed.
+    pub fn grade_gray(&mut self, width: usize, height: usize, gray: &[f32]) -> Result<Assessment, GradeError> {
+        let pixels = self.pixel_values(width, height, gray);
+        Ok(self.grade_pixel_values(&[pixels])?.remove(0))
+    }
+
+    /// Normalised image embeddings [batch, P] and anchors [5, P] → assessments.
+    pub fn assess(&self, images: &Tensor, anchors: &Tensor) -> Result<Vec<Assessment>, GradeError> {
+        let cosines = images.matmul(&anchors.t()?)?;
+        let probs = candle_nn::ops::softmax(&(&cosines * self.logit_multiplier() as f64)?, D::Minus1)?;
+        let cosines: Vec<Vec<f32>> = cosines.to_vec2()?;
+        let probs: Vec<Vec<f32>> = probs.to_vec2()?;
+        let provenance = self.provenance();
+        Ok(cosines
+            .into_iter()
+            .zip(probs)
+            .map(|(c, p)| {
+                let probabilities: [f32; GRADES] = p.try_into().expect("five anchors");
+                Assessment {
+                    grade: argmax(&probabilities),
+                    probabilities,
+                    similarities: c.try_into().expect("five anchors"),
+                    provenance: provenance.clone(),
+                }
+            })
+            .collect())
+    }
+
+    /// Cosine similarity of one film's (normalised) embedding [1, P] to each
+    /// free-text query.
+    pub fn query_similarities<S: AsRef<str>>(&self, image: &Tensor, queries: &[S]) -> Result<Vec<f32>, GradeError> {
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let texts = self.encode_texts(queries)?;
+        Ok(image.matmul(&texts.t()?)?.squeeze(0)?.to_vec1()?)
+    }
+}
+
+fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assessment(probabilities: [f32; 5]) -> Assessment {
+        Assessment {
+            grade: argmax(&probabilities),
+            probabilities,
+            similarities: [0.0; 5],
+            provenance: Provenance {
+                model: "m".into(),
+                head: None,
+                anchors_hash: "h".into(),
+                anchors_edited: false,
+            },
+        }
+    }
+
+    #[test]
+    fn borderline_only_between_adjacent_close_grades() {
+        assert_eq!(assessment([0.05, 0.40, 0.45, 0.05, 0.05]).borderline(0.1), Some((1, 2)));
+        assert_eq!(assessment([0.45, 0.05, 0.40, 0.05, 0.05]).borderline(0.1), None);
+        assert_eq!(assessment([0.05, 0.10, 0.75, 0.05, 0.05]).borderline(0.1), None);
+    }
+}

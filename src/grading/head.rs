@@ -1,0 +1,147 @@
+//! A fine-tuned head: the last two vision blocks, a residual down–up adapter on
+//! the image embedding and a logit scale, overlaid on the frozen base model.
+//! Stored as safetensors holding only those tensors, with the base model's
+//! names for the two blocks.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::GradeError;
+use crate::model::ClipModel;
+use crate::model::layers::EncoderLayer;
+use crate::model::vision::VisionTransformer;
+
+/// How many of the last vision blocks a head replaces.
+pub const TRAINED_BLOCKS: usize = 2;
+
+/// `L(f) = f + up(relu(down(f)))`: with `up` at zero it is the identity, so an
+/// untrained adapter leaves CLIP's embedding unchanged.
+#[derive(Clone, Debug)]
+pub struct Adapter {
+    down: Linear,
+    up: Linear,
+}
+
+impl Adapter {
+    pub fn load(dim: usize, bottleneck: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        use crate::model::layers::linear;
+        Ok(Self {
+            down: linear(dim, bottleneck, true, vb.pp("down"))?,
+            up: linear(bottleneck, dim, true, vb.pp("up"))?,
+        })
+    }
+
+    pub fn forward(&self, f: &Tensor) -> candle_core::Result<Tensor> {
+        f + self.up.forward(&self.down.forward(f)?.relu()?)?
+    }
+}
+
+/// What a head's JSON sidecar (`<head>.json`) may say; every field optional so
+/// older or hand-made heads still load.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HeadMetadata {
+    pub base_model: Option<String>,
+    pub anchors: Option<Vec<String>>,
+    /// Fitted on validation data: logits are divided by it before the softmax.
+    pub temperature: Option<f32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FineTunedHead {
+    id: String,
+    path: PathBuf,
+    blocks: Vec<EncoderLayer>,
+    adapter: Adapter,
+    logit_scale: f32,
+    metadata: HeadMetadata,
+}
+
+impl FineTunedHead {
+    /// Loads `path` (safetensors) for `base`, checking every tensor's shape
+    /// against the base model, and its sidecar `<path>.json` when present.
+    pub fn load(path: &Path, base: &ClipModel) -> Result<Self, GradeError> {
+        let fail = |reason: String| GradeError::Head {
+            path: path.to_owned(),
+            reason,
+        };
+        let device = base.device();
+        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let tensors: HashMap<String, Tensor> = candle_core::safetensors::load_buffer(&bytes, device)
+            .map_err(|e| fail(format!("not a safetensors file: {e}")))?;
+        let vision_config = base.vision().config();
+        let layers = vision_config.num_hidden_layers;
+        let dim = base.config().projection_dim;
+        let bottleneck = match tensors.get("adapter.down.weight").map(|t| t.dims().to_vec()) {
+            Some(dims) if dims.len() == 2 && dims[1] == dim => dims[0],
+            Some(dims) => return Err(fail(format!("adapter.down.weight has shape {dims:?}; the base model needs [_, {dim}]"))),
+            None => return Err(fail("it has no adapter.down.weight: not a kneeclip head".into())),
+        };
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let shape = VisionTransformer::layer_shape(vision_config);
+        let load = || -> candle_core::Result<_> {
+            let blocks = (layers - TRAINED_BLOCKS..layers)
+                .map(|i| EncoderLayer::load(shape, vb.pp(format!("vision_model.encoder.layers.{i}"))))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let adapter = Adapter::load(dim, bottleneck, vb.pp("adapter"))?;
+            let logit_scale = vb.get((), "logit_scale")?.to_scalar::<f32>()?;
+            Ok((blocks, adapter, logit_scale))
+        };
+        let (blocks, adapter, logit_scale) =
+            load().map_err(|e| fail(format!("{e} (is it a head for this base model?)")))?;
+        let metadata = read_metadata(path).map_err(fail)?;
+        let digest = crate::files::short_sha256(&bytes);
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("head");
+        Ok(Self {
+            id: format!("{stem}@{digest}"),
+            path: path.to_owned(),
+            blocks,
+            adapter,
+            logit_scale,
+            metadata,
+        })
+    }
+
+    /// File stem and a short hash of the file's bytes.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn blocks(&self) -> &[EncoderLayer] {
+        &self.blocks
+    }
+
+    pub fn adapter(&self) -> &Adapter {
+        &self.adapter
+    }
+
+    pub fn logit_scale(&self) -> f32 {
+        self.logit_scale
+    }
+
+    pub fn metadata(&self) -> &HeadMetadata {
+        &self.metadata
+    }
+
+    pub fn device(&self) -> Device {
+        self.adapter.down.weight().device().clone()
+    }
+}
+
+fn read_metadata(head: &Path) -> Result<HeadMetadata, String> {
+    let sidecar = head.with_extension("json");
+    match std::fs::read_to_string(&sidecar) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| format!("its metadata {} is not valid: {e}", sidecar.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HeadMetadata::default()),
+        Err(e) => Err(format!("cannot read its metadata {}: {e}", sidecar.display())),
+    }
+}

@@ -1,0 +1,105 @@
+//! The whole CLIP model: both towers and their projections into the shared
+//! embedding space, loaded from a Hugging Face folder by the real tensor names.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Linear, VarBuilder};
+
+use super::ModelError;
+use super::config::ClipConfig;
+use super::layers::linear;
+use super::text::TextTransformer;
+use super::vision::VisionTransformer;
+
+#[derive(Clone, Debug)]
+pub struct ClipModel {
+    config: ClipConfig,
+    vision: VisionTransformer,
+    text: TextTransformer,
+    visual_projection: Linear,
+    text_projection: Linear,
+    logit_scale: f32,
+    device: Device,
+}
+
+impl ClipModel {
+    /// Loads `config.json` and memory-maps `model.safetensors` (f32, f16 or bf16 on
+    /// disk; computed in f32).
+    pub fn load(config_path: &Path, weights_path: &Path, device: &Device) -> Result<Self, ModelError> {
+        let config = ClipConfig::from_file(config_path)?;
+        let weights_error = |e: candle_core::Error| ModelError::Weights {
+            path: weights_path.to_owned(),
+            reason: describe_weights_error(&e),
+        };
+        // SAFETY: the file is mapped read-only; kneeclip never writes a weights file
+        // in place (downloads and checkpoints are renamed into place atomically).
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights_path], DType::F32, device) }
+            .map_err(weights_error)?;
+        Self::from_var_builder(config, vb, device).map_err(weights_error)
+    }
+
+    pub fn from_var_builder(config: ClipConfig, vb: VarBuilder, device: &Device) -> candle_core::Result<Self> {
+        let vision = VisionTransformer::load(&config.vision_config, vb.pp("vision_model"))?;
+        let text = TextTransformer::load(&config.text_config, vb.pp("text_model"))?;
+        let p = config.projection_dim;
+        let visual_projection = linear(config.vision_config.hidden_size, p, false, vb.pp("visual_projection"))?;
+        let text_projection = linear(config.text_config.hidden_size, p, false, vb.pp("text_projection"))?;
+        let logit_scale = vb.get((), "logit_scale")?.to_scalar::<f32>()?;
+        Ok(Self {
+            config,
+            vision,
+            text,
+            visual_projection,
+            text_projection,
+            logit_scale,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &ClipConfig {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn vision(&self) -> &VisionTransformer {
+        &self.vision
+    }
+
+    /// The learned temperature as stored (CLIP multiplies cosines by its exp).
+    pub fn logit_scale(&self) -> f32 {
+        self.logit_scale
+    }
+
+    /// Pixel values [batch, 3, size, size] → image embeddings [batch, projection],
+    /// not normalised.
+    pub fn image_features(&self, pixel_values: &Tensor) -> candle_core::Result<Tensor> {
+        self.project_image(&self.vision.forward(pixel_values)?)
+    }
+
+    /// Pooled vision output [batch, hidden] → embeddings [batch, projection].
+    pub fn project_image(&self, pooled: &Tensor) -> candle_core::Result<Tensor> {
+        self.visual_projection.forward(pooled)
+    }
+
+    /// Token ids per prompt → text embeddings [prompts, projection], not normalised.
+    pub fn text_features(&self, prompts: &[Vec<u32>]) -> candle_core::Result<Tensor> {
+        self.text_projection.forward(&self.text.forward(prompts)?)
+    }
+}
+
+/// Turns candle's messages about missing or misshapen tensors into a sentence
+/// that says what the file lacks.
+fn describe_weights_error(e: &candle_core::Error) -> String {
+    let text = e.to_string();
+    if text.contains("cannot find tensor") {
+        format!("{text} — this is not a CLIP model in Hugging Face layout, or the config does not match it")
+    } else if text.contains("shape mismatch") || text.contains("unexpected shape") {
+        format!("{text} — config.json does not describe these weights")
+    } else {
+        text
+    }
+}

@@ -1,0 +1,136 @@
+//! CLIP's vision transformer, written so that the blocks can be run in parts:
+//! training runs the frozen first blocks once and the trainable last ones many
+//! times; the viewer asks for the attention probabilities of every block.
+
+use std::ops::Range;
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{LayerNorm, VarBuilder};
+
+use super::config::VisionConfig;
+use super::layers::{EncoderLayer, LayerShape, layer_norm};
+
+#[derive(Clone, Debug)]
+pub struct VisionTransformer {
+    config: VisionConfig,
+    class_embedding: Tensor,
+    /// The patch convolution as a matrix [hidden, channels·patch·patch]: a
+    /// stride-`patch` convolution is a matmul over non-overlapping patches.
+    patch_weight: Tensor,
+    position_embedding: Tensor,
+    pre_layrnorm: LayerNorm,
+    layers: Vec<EncoderLayer>,
+    post_layernorm: LayerNorm,
+}
+
+impl VisionTransformer {
+    /// `vb` points at `vision_model`.
+    pub fn load(config: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+        let c = config;
+        let emb = vb.pp("embeddings");
+        let class_embedding = emb.get(c.hidden_size, "class_embedding")?;
+        let patch_weight = emb
+            .get(
+                (c.hidden_size, c.num_channels, c.patch_size, c.patch_size),
+                "patch_embedding.weight",
+            )?
+            .reshape((c.hidden_size, ()))?;
+        let position_embedding = emb.get((c.tokens(), c.hidden_size), "position_embedding.weight")?;
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| EncoderLayer::load(Self::layer_shape(c), vb.pp(format!("encoder.layers.{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            config: c.clone(),
+            class_embedding,
+            patch_weight,
+            position_embedding,
+            pre_layrnorm: layer_norm(c.hidden_size, c.layer_norm_eps, vb.pp("pre_layrnorm"))?,
+            layers,
+            post_layernorm: layer_norm(c.hidden_size, c.layer_norm_eps, vb.pp("post_layernorm"))?,
+        })
+    }
+
+    pub fn layer_shape(c: &VisionConfig) -> LayerShape {
+        LayerShape {
+            hidden: c.hidden_size,
+            inner: c.intermediate_size,
+            heads: c.num_attention_heads,
+            activation: c.hidden_act,
+            eps: c.layer_norm_eps,
+        }
+    }
+
+    pub fn config(&self) -> &VisionConfig {
+        &self.config
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn layers(&self) -> &[EncoderLayer] {
+        &self.layers
+    }
+
+    /// Pixel values [batch, channels, size, size] → tokens [batch, 1 + grid², hidden],
+    /// after `pre_layrnorm` (the input of block 0).
+    pub fn embed(&self, pixel_values: &Tensor) -> Result<Tensor> {
+        let c = &self.config;
+        let (batch, channels, h, w) = pixel_values.dims4()?;
+        if channels != c.num_channels || h != c.image_size || w != c.image_size {
+            candle_core::bail!(
+                "pixel values are {channels}×{h}×{w}, the model expects {}×{s}×{s}",
+                c.num_channels,
+                s = c.image_size
+            );
+        }
+        let (p, g) = (c.patch_size, c.grid());
+        let patches = pixel_values
+            .reshape((batch, channels, g, p, g, p))?
+            .permute((0, 2, 4, 1, 3, 5))?
+            .reshape((batch * g * g, channels * p * p))?
+            .matmul(&self.patch_weight.t()?)?
+            .reshape((batch, g * g, c.hidden_size))?;
+        let class = self
+            .class_embedding
+            .reshape((1, 1, c.hidden_size))?
+            .broadcast_as((batch, 1, c.hidden_size))?;
+        let tokens = Tensor::cat(&[&class, &patches], 1)?.broadcast_add(&self.position_embedding)?;
+        self.pre_layrnorm.forward(&tokens)
+    }
+
+    /// Runs blocks `range` of this model on `hidden`.
+    pub fn run_blocks(&self, hidden: &Tensor, range: Range<usize>) -> Result<Tensor> {
+        run_blocks(&self.layers[range], hidden, None)
+    }
+
+    /// post_layernorm of the class token: [batch, tokens, hidden] → [batch, hidden].
+    pub fn pool(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.post_layernorm.forward(&hidden.narrow(1, 0, 1)?.squeeze(1)?)
+    }
+
+    /// The whole tower: pixel values → pooled [batch, hidden].
+    pub fn forward(&self, pixel_values: &Tensor) -> Result<Tensor> {
+        let hidden = self.embed(pixel_values)?;
+        let hidden = self.run_blocks(&hidden, 0..self.layers.len())?;
+        self.pool(&hidden)
+    }
+}
+
+/// Runs `layers` in turn; when `attentions` is given, pushes each block's
+/// attention probabilities [batch, heads, tokens, tokens] onto it.
+pub fn run_blocks(
+    layers: &[EncoderLayer],
+    hidden: &Tensor,
+    mut attentions: Option<&mut Vec<Tensor>>,
+) -> Result<Tensor> {
+    let mut hidden = hidden.clone();
+    for layer in layers {
+        let (next, probs) = layer.forward(&hidden, None, attentions.is_some())?;
+        if let (Some(sink), Some(probs)) = (attentions.as_deref_mut(), probs) {
+            sink.push(probs);
+        }
+        hidden = next;
+    }
+    Ok(hidden)
+}

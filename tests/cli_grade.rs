@@ -1,0 +1,138 @@
+//! `kneeclip grade` end to end, with the tiny fixture model and real films.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{data_dir, fixture_dir, shared_tokenizer};
+
+/// A model folder as a user would have it: the fixture's config and weights
+/// next to the real tokenizer (copied at test time, never committed).
+fn model_dir(tmp: &Path) -> Option<PathBuf> {
+    let tokenizer = shared_tokenizer()?;
+    let dir = tmp.join("model");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture_dir("tiny-clip").join(file), dir.join(file)).unwrap();
+    }
+    std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
+    Some(dir)
+}
+
+fn first_png(grade: u8) -> Option<PathBuf> {
+    let dir = data_dir().join(format!("oai-kl/test/{grade}"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).ok()?.map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files.into_iter().next()
+}
+
+fn kneeclip(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(args)
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .output()
+        .expect("kneeclip runs")
+}
+
+#[test]
+fn json_lines_for_good_films_and_an_error_line_for_a_bad_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(png0), Some(png4)) = (first_png(0), first_png(4)) else {
+        eprintln!("skipped: no OAI films under {}", data_dir().display());
+        return;
+    };
+    let broken = tmp.path().join("not-a-film.dcm");
+    std::fs::write(&broken, b"this is not DICOM").unwrap();
+    let files = [png0.to_str().unwrap(), broken.to_str().unwrap(), png4.to_str().unwrap()];
+    let mut args = vec!["grade", "--offline", "--json", "--model-dir", model.to_str().unwrap()];
+    args.extend(files);
+    let out = kneeclip(&args);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "one film failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for (line, file) in lines.iter().zip(files) {
+        assert_eq!(line["file"], file, "the path exactly as given");
+    }
+    let error = lines[1]["error"].as_str().expect("the broken film has an error line");
+    assert!(error.contains("not-a-film.dcm"), "{error}");
+    for line in [&lines[0], &lines[2]] {
+        let grade = line["grade"].as_u64().unwrap();
+        assert!(grade <= 4);
+        let p: Vec<f64> = serde_json::from_value(line["probabilities"].clone()).unwrap();
+        let s: Vec<f64> = serde_json::from_value(line["similarities"].clone()).unwrap();
+        assert_eq!((p.len(), s.len()), (5, 5));
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+        assert!(s.iter().all(|c| (-1.0..=1.0).contains(c)));
+        let top = (0..5).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+        assert_eq!(top as u64, grade);
+        assert_eq!(line["anchors_hash"], kneeclip::grading::TextAnchors::default().hash());
+        assert!(line["model"].as_str().unwrap().len() > 0);
+    }
+    // Two different films give different similarities.
+    assert_ne!(lines[0]["similarities"], lines[2]["similarities"]);
+}
+
+#[test]
+fn cli_matches_the_library() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(png) = first_png(2) else { return };
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", model.to_str().unwrap(), png.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let mut grader = kneeclip::grading::Grader::load(
+        &model.join("config.json"),
+        &model.join("model.safetensors"),
+        &model.join("tokenizer.json"),
+        "fixture",
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let view = kneeclip::imaging::Radiograph::open(&png).unwrap().model_view();
+    let a = grader.grade_gray(view.width as usize, view.height as usize, &view.data).unwrap();
+    let printed: Vec<f32> = serde_json::from_value(line["probabilities"].clone()).unwrap();
+    for (x, y) in printed.iter().zip(a.probabilities) {
+        assert!((x - y).abs() < 1e-6);
+    }
+    assert_eq!(line["grade"].as_u64().unwrap() as usize, a.grade);
+}
+
+#[test]
+fn edited_anchors_change_similarities_and_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(png) = first_png(3) else { return };
+    let anchors = tmp.path().join("anchors.txt");
+    std::fs::write(&anchors, "normal knee\ndoubtful osteoarthritis\nmild osteoarthritis\nmoderate osteoarthritis\nsevere knee\n").unwrap();
+    let m = model.to_str().unwrap();
+    let base = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, png.to_str().unwrap()]);
+    let edited = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--anchors", anchors.to_str().unwrap(), png.to_str().unwrap()]);
+    let base: serde_json::Value = serde_json::from_slice(&base.stdout).unwrap();
+    let edited: serde_json::Value = serde_json::from_slice(&edited.stdout).unwrap();
+    assert_ne!(base["similarities"], edited["similarities"]);
+    assert_ne!(base["anchors_hash"], edited["anchors_hash"]);
+    assert_eq!(edited["anchors_edited"], true);
+    assert_eq!(base["anchors_edited"], false);
+}
+
+#[test]
+fn unusable_model_folder_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = kneeclip(&["grade", "--offline", "--model-dir", tmp.path().to_str().unwrap(), "x.png"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("model.safetensors"), "{stderr}");
+    assert!(stderr.contains(tmp.path().to_str().unwrap()), "{stderr}");
+}
+
+#[test]
+fn help_shows_examples() {
+    let out = kneeclip(&["grade", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Examples:") && text.contains("--json"), "{text}");
+}
