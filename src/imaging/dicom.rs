@@ -1,0 +1,316 @@
+//! DICOM files: parsing (with or without preamble and file meta), decoding the first
+//! frame through dicom-pixeldata, and turning the samples into [`Pixels`].
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, FileMetaTableBuilder, OpenFileOptions, file::ReadPreamble};
+use dicom_pixeldata::{
+    DecodedPixelData, PhotometricInterpretation, PixelDecoder, PixelRepresentation,
+    PlanarConfiguration,
+};
+
+use super::dicom_meta as meta;
+use super::error::panic_message;
+use super::radiograph::{Decoded, FullRange, Photometric, Pixels};
+use super::{DicomLayout, ImagingError, LoadLimits};
+
+const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+/// Name and codec of the transfer syntaxes a reader is likely to meet.
+pub(crate) fn transfer_syntax_name(uid: &str) -> (&'static str, Option<&'static str>) {
+    match uid {
+        "1.2.840.10008.1.2" => ("Implicit VR Little Endian", None),
+        "1.2.840.10008.1.2.1" => ("Explicit VR Little Endian", None),
+        "1.2.840.10008.1.2.1.99" => ("Deflated Explicit VR Little Endian", None),
+        "1.2.840.10008.1.2.2" => ("Explicit VR Big Endian", None),
+        "1.2.840.10008.1.2.4.50" => ("JPEG Baseline (Process 1)", Some("JPEG")),
+        "1.2.840.10008.1.2.4.51" => ("JPEG Extended (Process 2 & 4)", Some("JPEG")),
+        "1.2.840.10008.1.2.4.57" => ("JPEG Lossless (Process 14)", Some("JPEG")),
+        "1.2.840.10008.1.2.4.70" => ("JPEG Lossless (Process 14, SV1)", Some("JPEG")),
+        "1.2.840.10008.1.2.4.80" => ("JPEG-LS Lossless", Some("JPEG-LS")),
+        "1.2.840.10008.1.2.4.81" => ("JPEG-LS Near-Lossless", Some("JPEG-LS")),
+        "1.2.840.10008.1.2.4.90" => ("JPEG 2000 Lossless", Some("JPEG 2000")),
+        "1.2.840.10008.1.2.4.91" => ("JPEG 2000", Some("JPEG 2000")),
+        "1.2.840.10008.1.2.4.92" => ("JPEG 2000 Part 2 Lossless", Some("JPEG 2000")),
+        "1.2.840.10008.1.2.4.93" => ("JPEG 2000 Part 2", Some("JPEG 2000")),
+        "1.2.840.10008.1.2.4.94" | "1.2.840.10008.1.2.4.95" => ("JPIP referenced", None),
+        "1.2.840.10008.1.2.4.100" | "1.2.840.10008.1.2.4.101" => ("MPEG-2 video", Some("MPEG-2")),
+        "1.2.840.10008.1.2.4.102" | "1.2.840.10008.1.2.4.103" | "1.2.840.10008.1.2.4.104"
+        | "1.2.840.10008.1.2.4.105" | "1.2.840.10008.1.2.4.106" => ("MPEG-4 / H.264 video", Some("H.264")),
+        "1.2.840.10008.1.2.4.107" | "1.2.840.10008.1.2.4.108" => ("HEVC / H.265 video", Some("H.265")),
+        "1.2.840.10008.1.2.4.110" => ("JPEG XL Lossless", Some("JPEG XL")),
+        "1.2.840.10008.1.2.4.111" => ("JPEG XL JPEG Recompression", Some("JPEG XL")),
+        "1.2.840.10008.1.2.4.112" => ("JPEG XL", Some("JPEG XL")),
+        "1.2.840.10008.1.2.4.201" => ("HTJ2K Lossless", Some("HTJ2K")),
+        "1.2.840.10008.1.2.4.202" => ("HTJ2K Lossless RPCL", Some("HTJ2K")),
+        "1.2.840.10008.1.2.4.203" => ("HTJ2K", Some("HTJ2K")),
+        "1.2.840.10008.1.2.5" => ("RLE Lossless", Some("RLE")),
+        _ => ("unknown transfer syntax", None),
+    }
+}
+
+/// All messages in an error's source chain, joined.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+pub(crate) fn parse(
+    bytes: &[u8],
+    layout: DicomLayout,
+    path: &Path,
+) -> Result<DefaultDicomObject, ImagingError> {
+    let invalid = |detail: String| ImagingError::InvalidDicom { path: path.to_path_buf(), detail };
+    let opts = || OpenFileOptions::new().read_preamble(ReadPreamble::Never);
+    let result = catch_unwind(AssertUnwindSafe(|| match layout {
+        DicomLayout::Preamble => opts().from_reader(&bytes[128..]).map_err(|e| chain(&e)),
+        DicomLayout::NoPreamble => opts().from_reader(bytes).map_err(|e| chain(&e)),
+        DicomLayout::BareDataset { explicit_vr } => {
+            // No file meta group: synthesise one so the data set is read with the
+            // right (little-endian) transfer syntax.
+            let ts = if explicit_vr { EXPLICIT_VR_LE } else { IMPLICIT_VR_LE };
+            let meta = FileMetaTableBuilder::new()
+                .transfer_syntax(ts)
+                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+                .media_storage_sop_instance_uid("2.25.0")
+                .implementation_class_uid("2.25.0")
+                .build()
+                .map_err(|e| chain(&e))?;
+            let mut buf = Vec::with_capacity(bytes.len() + 256);
+            buf.extend_from_slice(b"DICM");
+            meta.write(&mut buf).map_err(|e| chain(&e))?;
+            buf.extend_from_slice(bytes);
+            opts().from_reader(&buf[..]).map_err(|e| chain(&e))
+        }
+    }));
+    match result {
+        Ok(Ok(obj)) => Ok(obj),
+        Ok(Err(detail)) => Err(invalid(detail)),
+        Err(p) => Err(invalid(format!("the parser crashed: {}", panic_message(&*p)))),
+    }
+}
+
+pub(crate) fn load(
+    bytes: &[u8],
+    layout: DicomLayout,
+    path: &Path,
+    limits: &LoadLimits,
+) -> Result<Decoded, ImagingError> {
+    let obj = parse(bytes, layout, path)?;
+    let bad_attr = |attribute: &str, detail: &str| ImagingError::BadAttribute {
+        path: path.to_path_buf(),
+        attribute: attribute.into(),
+        detail: detail.into(),
+    };
+    if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
+        return Err(ImagingError::Unsupported {
+            path: path.to_path_buf(),
+            detail: "this DICOM file contains no image (no Pixel Data element)".into(),
+        });
+    }
+    let rows = meta::get_u32(&obj, tags::ROWS).ok_or_else(|| bad_attr("Rows (0028,0010)", ""))?;
+    let cols =
+        meta::get_u32(&obj, tags::COLUMNS).ok_or_else(|| bad_attr("Columns (0028,0011)", ""))?;
+    let frames = meta::get_u32(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
+    let samples = meta::get_u32(&obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1).max(1);
+    if rows == 0 || cols == 0 {
+        return Err(bad_attr("Rows/Columns", &format!("the image is {cols}×{rows} pixels")));
+    }
+    limits.check_pixels(path, cols as u64, rows as u64, frames as u64, samples as u64)?;
+
+    let ts_uid = obj.meta().transfer_syntax().to_string();
+    let (ts_name, codec) = transfer_syntax_name(&ts_uid);
+    let decoded = match catch_unwind(AssertUnwindSafe(|| obj.decode_pixel_data_frame(0))) {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            let detail = chain(&e);
+            let lower = detail.to_ascii_lowercase();
+            return Err(if lower.contains("unsupported transfersyntax")
+                || lower.contains("unknown transfer syntax")
+            {
+                ImagingError::UnsupportedTransferSyntax {
+                    path: path.to_path_buf(),
+                    uid: ts_uid,
+                    name: ts_name.into(),
+                }
+            } else if lower.contains("unsupported jpeg feature") || lower.contains("unsupported feature") {
+                ImagingError::Unsupported {
+                    path: path.to_path_buf(),
+                    detail: format!("the {} pixel data uses a feature this decoder lacks ({detail})", codec.unwrap_or("compressed")),
+                }
+            } else if let Some(codec) = codec {
+                ImagingError::CorruptPixelData { path: path.to_path_buf(), codec: codec.into(), detail }
+            } else {
+                ImagingError::InvalidDicom { path: path.to_path_buf(), detail }
+            });
+        }
+        Err(p) => {
+            return Err(ImagingError::CorruptPixelData {
+                path: path.to_path_buf(),
+                codec: codec.unwrap_or("pixel data").into(),
+                detail: format!("the decoder crashed: {}", panic_message(&*p)),
+            });
+        }
+    };
+
+    let original_pi = meta::get_str(&obj, tags::PHOTOMETRIC_INTERPRETATION);
+    let mut dec = samples_to_pixels(&decoded, path, &ts_uid, original_pi.as_deref())?;
+    if frames > 1 {
+        dec.notes.push(format!("multi-frame file: showing frame 1 of {frames}"));
+    }
+    if dec.photometric != Photometric::Luminance {
+        meta::apply_grayscale_metadata(&obj, &mut dec, path)?;
+    }
+    dec.pixel_spacing = meta::pixel_spacing(&obj);
+    dec.tags = meta::tag_list(&obj);
+    dec.patient_label = meta::patient_label(&obj);
+    Ok(dec)
+}
+
+/// Interprets the decoded first frame's bytes.
+fn samples_to_pixels(
+    d: &DecodedPixelData<'_>,
+    path: &Path,
+    ts_uid: &str,
+    original_pi: Option<&str>,
+) -> Result<Decoded, ImagingError> {
+    let (w, h) = (d.columns(), d.rows());
+    let n = w as usize * h as usize;
+    let spp = d.samples_per_pixel() as usize;
+    let alloc = d.bits_allocated();
+    let stored = d.bits_stored().clamp(1, alloc.max(1));
+    let signed = d.pixel_representation() == PixelRepresentation::Signed;
+    let pi = d.photometric_interpretation().clone();
+    let data = d.data();
+    let unsupported = |detail: String| ImagingError::Unsupported { path: path.to_path_buf(), detail };
+
+    let bytes_per = match alloc {
+        1 | 8 => 1,
+        16 => 2,
+        32 => 4,
+        other => return Err(unsupported(format!("{other} bits allocated per sample"))),
+    };
+    if spp == 3 && bytes_per == 1 && pi == PhotometricInterpretation::YbrFull422 && data.len() >= n * 2 {
+        // Native YBR_FULL_422: Y1 Y2 Cb Cr for each pair of pixels; keep the Y samples.
+        let luma: Vec<u8> = (0..n).map(|p| data[(p / 2) * 4 + (p % 2)]).collect();
+        let mut dec = Decoded::plain(w, h, Pixels::U8(luma), 8);
+        dec.photometric = Photometric::Luminance;
+        dec.notes.push("colour image (YBR_FULL_422) converted to luminance (its Y channel, Rec. 601)".into());
+        return Ok(dec);
+    }
+    let needed = n * spp * bytes_per;
+    if data.len() < needed {
+        return Err(ImagingError::CorruptPixelData {
+            path: path.to_path_buf(),
+            codec: transfer_syntax_name(ts_uid).1.unwrap_or("pixel data").into(),
+            detail: format!(
+                "{} bytes of pixel data where {w}×{h}×{spp} samples need {needed}; the file is truncated",
+                data.len()
+            ),
+        });
+    }
+
+    // Raw sample k (in native byte order from the decoder), masked to bits stored.
+    let mask: u64 = if stored >= 32 { u32::MAX as u64 } else { (1u64 << stored) - 1 };
+    let raw = |k: usize| -> u64 {
+        let v = match bytes_per {
+            1 => data[k] as u64,
+            2 => u16::from_ne_bytes([data[2 * k], data[2 * k + 1]]) as u64,
+            _ => u32::from_ne_bytes(data[4 * k..4 * k + 4].try_into().unwrap()) as u64,
+        };
+        v & mask
+    };
+    let sign_extend = |v: u64| -> i32 {
+        if stored < 64 && v & (1u64 << (stored - 1)) != 0 {
+            (v as i64 - (1i64 << stored)) as i32
+        } else {
+            v as i32
+        }
+    };
+
+    if spp == 1 {
+        let photometric = match pi {
+            PhotometricInterpretation::Monochrome1 => Photometric::Monochrome1,
+            PhotometricInterpretation::Monochrome2 => Photometric::Monochrome2,
+            PhotometricInterpretation::PaletteColor => {
+                return Err(unsupported("PALETTE COLOR images are not supported".into()));
+            }
+            other => {
+                return Err(unsupported(format!(
+                    "photometric interpretation {other} with one sample per pixel"
+                )));
+            }
+        };
+        let pixels = if signed {
+            Pixels::I32((0..n).map(|k| sign_extend(raw(k))).collect())
+        } else if bytes_per == 1 {
+            Pixels::U8((0..n).map(|k| raw(k) as u8).collect())
+        } else if bytes_per == 2 {
+            Pixels::U16((0..n).map(|k| raw(k) as u16).collect())
+        } else {
+            Pixels::I32((0..n).map(|k| raw(k).min(i32::MAX as u64) as i32).collect())
+        };
+        let bits = if alloc == 1 { 8 } else { stored };
+        let mut dec = Decoded::plain(w, h, pixels, bits);
+        dec.photometric = photometric;
+        dec.full_range = FullRange::Values;
+        return Ok(dec);
+    }
+
+    if spp != 3 || bytes_per > 2 {
+        return Err(unsupported(format!("{spp} samples per pixel of {alloc} bits")));
+    }
+    // Colour: planar configuration 1 stores R…, G…, B… planes.
+    let planar = d.planar_configuration() == PlanarConfiguration::PixelFirst;
+    let idx = |p: usize, c: usize| if planar { c * n + p } else { p * 3 + c };
+    let pi_name = pi.to_string();
+    let (luma, colour): (Vec<u32>, bool) = match pi {
+        PhotometricInterpretation::YbrFull | PhotometricInterpretation::YbrFull422 => {
+            // Still in YCbCr (native data): the luminance is Y itself.
+            ((0..n).map(|p| raw(idx(p, 0)) as u32).collect(), true)
+        }
+        _ => {
+            let all_equal =
+                (0..n).all(|p| raw(idx(p, 0)) == raw(idx(p, 1)) && raw(idx(p, 1)) == raw(idx(p, 2)));
+            let luma = (0..n)
+                .map(|p| {
+                    let (r, g, b) = (raw(idx(p, 0)), raw(idx(p, 1)), raw(idx(p, 2)));
+                    if all_equal {
+                        r as u32
+                    } else {
+                        ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16) as u32
+                    }
+                })
+                .collect();
+            (luma, !all_equal)
+        }
+    };
+    let pixels = if bytes_per == 1 {
+        Pixels::U8(luma.into_iter().map(|v| v.min(255) as u8).collect())
+    } else {
+        Pixels::U16(luma.into_iter().map(|v| v.min(65535) as u16).collect())
+    };
+    // A colour-encoded DICOM is always reported as converted, even when its channels
+    // turn out equal (a gray film stored as YBR/RGB); the note says which.
+    let mut dec = Decoded::plain(w, h, pixels, stored);
+    dec.photometric = Photometric::Luminance;
+    let orig = if d.samples_per_pixel() == 3 { original_pi.unwrap_or(&pi_name) } else { &pi_name };
+    dec.notes.push(if colour {
+        format!("colour image ({orig}) converted to luminance (Rec. 601: 0.299 R + 0.587 G + 0.114 B)")
+    } else {
+        format!("colour-encoded image ({orig}) with equal channels: converted to luminance (gray)")
+    });
+    Ok(dec)
+}

@@ -1,0 +1,451 @@
+//! The one film type every source (DICOM, PNG, JPEG, TIFF, BMP, synthetic) becomes.
+
+use std::path::{Path, PathBuf};
+
+use super::voi::{ModalityLut, Voi, VoiFunction, VoiLutTable};
+use super::{ImagingError, LoadLimits, Window, WindowPreset};
+
+/// Stored pixel values at full depth (one sample per pixel, row-major).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pixels {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    /// Signed stored values, and unsigned 32-bit ones.
+    I32(Vec<i32>),
+    F32(Vec<f32>),
+}
+
+impl Pixels {
+    pub fn len(&self) -> usize {
+        match self {
+            Pixels::U8(v) => v.len(),
+            Pixels::U16(v) => v.len(),
+            Pixels::I32(v) => v.len(),
+            Pixels::F32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stored value at a linear index, as f64.
+    pub fn get(&self, i: usize) -> Option<f64> {
+        match self {
+            Pixels::U8(v) => v.get(i).map(|&x| x as f64),
+            Pixels::U16(v) => v.get(i).map(|&x| x as f64),
+            Pixels::I32(v) => v.get(i).map(|&x| x as f64),
+            Pixels::F32(v) => v.get(i).map(|&x| x as f64),
+        }
+    }
+
+    /// Minimum and maximum stored value (0, 0 when empty; NaNs are ignored).
+    fn min_max(&self) -> (f64, f64) {
+        fn mm<T: Copy + PartialOrd + Into<f64>>(v: &[T]) -> (f64, f64) {
+            let mut it = v.iter().copied();
+            let Some(first) = it.next() else { return (0.0, 0.0) };
+            let (mut lo, mut hi) = (first, first);
+            for x in it {
+                if x < lo {
+                    lo = x;
+                }
+                if x > hi {
+                    hi = x;
+                }
+            }
+            (lo.into(), hi.into())
+        }
+        match self {
+            Pixels::U8(v) => mm(v),
+            Pixels::U16(v) => mm(v),
+            Pixels::I32(v) => mm(v),
+            Pixels::F32(v) => {
+                let finite: Vec<f32> = v.iter().copied().filter(|x| x.is_finite()).collect();
+                mm(&finite)
+            }
+        }
+    }
+}
+
+/// How stored values relate to brightness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Photometric {
+    /// Low values display white (inverted after the VOI transform).
+    Monochrome1,
+    /// Low values display black; also every ordinary grayscale image.
+    Monochrome2,
+    /// A colour source converted to luminance (Rec. 601 weights); displays like MONOCHROME2.
+    Luminance,
+}
+
+/// A rendered film: row-major, 0.0 = black .. 1.0 = white as displayed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GrayF32 {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<f32>,
+}
+
+impl GrayF32 {
+    /// The value at (x, y), if inside.
+    pub fn get(&self, x: u32, y: u32) -> Option<f32> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        self.data.get(y as usize * self.width as usize + x as usize).copied()
+    }
+
+    /// Quantised to 8 bits (round to nearest), e.g. for a texture.
+    pub fn to_u8(&self) -> Vec<u8> {
+        self.data.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8).collect()
+    }
+}
+
+/// One DICOM attribute for a searchable tag panel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DicomTag {
+    pub tag: (u16, u16),
+    pub name: String,
+    pub vr: String,
+    pub value: String,
+    /// Patient-identifying (name, IDs, birth date, institution, physicians, dates …).
+    pub identifying: bool,
+}
+
+/// What the black end of "full range" means.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum FullRange {
+    /// 0 ..= 2^bits − 1 of the stored values (ordinary images).
+    BitDepth(u16),
+    /// The actual minimum ..= maximum modality value (DICOM).
+    Values,
+}
+
+/// Everything a loader produces; turned into a [`Radiograph`] by `assemble`.
+pub(crate) struct Decoded {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Pixels,
+    pub photometric: Photometric,
+    pub bits_stored: u16,
+    pub modality: ModalityLut,
+    pub presets: Vec<(WindowPreset, Option<VoiLutTable>)>,
+    pub voi_function: VoiFunction,
+    pub presentation_inverse: bool,
+    pub pixel_spacing: Option<(f64, f64)>,
+    pub tags: Vec<super::DicomTag>,
+    pub patient_label: Option<String>,
+    pub notes: Vec<String>,
+    pub full_range: FullRange,
+}
+
+/// A single film, decoded at full depth, with everything needed to display it.
+#[derive(Clone, Debug)]
+pub struct Radiograph {
+    source: PathBuf,
+    width: u32,
+    height: u32,
+    pixels: Pixels,
+    photometric: Photometric,
+    bits_stored: u16,
+    modality: ModalityLut,
+    stored_range: (f64, f64),
+    value_range: (f64, f64),
+    presets: Vec<WindowPreset>,
+    preset_luts: Vec<Option<VoiLutTable>>,
+    voi_function: VoiFunction,
+    presentation_inverse: bool,
+    full_range_window: Window,
+    pixel_spacing: Option<(f64, f64)>,
+    tags: Vec<DicomTag>,
+    patient_label: Option<String>,
+    notes: Vec<String>,
+}
+
+impl Radiograph {
+    /// Opens a film, recognising DICOM (with or without preamble / file meta) and
+    /// PNG, JPEG, TIFF, BMP by their content, not their extension.
+    pub fn open(path: &Path) -> Result<Radiograph, ImagingError> {
+        Radiograph::open_with_limits(path, &LoadLimits::default())
+    }
+
+    /// [`open`](Self::open) with explicit size limits; the file size is checked before reading.
+    pub fn open_with_limits(path: &Path, limits: &LoadLimits) -> Result<Radiograph, ImagingError> {
+        let io_err = |source| ImagingError::Io { path: path.to_path_buf(), source };
+        let meta = std::fs::metadata(path).map_err(io_err)?;
+        if !meta.is_file() {
+            return Err(ImagingError::NotAFile { path: path.to_path_buf() });
+        }
+        limits.check_file_size(path, meta.len())?;
+        let bytes = std::fs::read(path).map_err(io_err)?;
+        Radiograph::from_bytes(&bytes, path, limits)
+    }
+
+    /// Decodes a film held in memory; `source` names it in errors and in the UI.
+    pub fn from_bytes(
+        bytes: &[u8],
+        source: &Path,
+        limits: &LoadLimits,
+    ) -> Result<Radiograph, ImagingError> {
+        if bytes.is_empty() {
+            return Err(ImagingError::EmptyFile { path: source.to_path_buf() });
+        }
+        limits.check_file_size(source, bytes.len() as u64)?;
+        let decoded = match super::sniff(bytes) {
+            super::Format::Dicom(layout) => super::dicom::load(bytes, layout, source, limits)?,
+            super::Format::Raster(format) => super::raster::load(bytes, format, source, limits)?,
+            super::Format::Unknown => {
+                let ext = source
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(|e| e.to_ascii_lowercase())
+                    .unwrap_or_default();
+                return Err(if ext == "dcm" || ext == "dicom" {
+                    ImagingError::InvalidDicom {
+                        path: source.to_path_buf(),
+                        detail: "the name ends in .dcm but the content has no DICOM header \
+                                 (no \"DICM\" marker and no data set at the start)"
+                            .into(),
+                    }
+                } else {
+                    ImagingError::UnknownFormat {
+                        path: source.to_path_buf(),
+                        hint: super::describe_unknown(bytes),
+                    }
+                });
+            }
+        };
+        Ok(Radiograph::assemble(source.to_path_buf(), decoded))
+    }
+
+    /// A synthetic 8-bit MONOCHROME2 film (for tests and demos).
+    pub fn from_gray8(
+        width: u32,
+        height: u32,
+        data: Vec<u8>,
+        source: impl Into<PathBuf>,
+    ) -> Result<Radiograph, ImagingError> {
+        let source = source.into();
+        let expected = width as u64 * height as u64;
+        if width == 0 || height == 0 || data.len() as u64 != expected {
+            return Err(ImagingError::InvalidInput {
+                path: source,
+                detail: format!(
+                    "{width}×{height} needs {expected} bytes of pixels, got {}",
+                    data.len()
+                ),
+            });
+        }
+        Ok(Radiograph::assemble(source, Decoded::plain(width, height, Pixels::U8(data), 8)))
+    }
+
+    pub(crate) fn assemble(source: PathBuf, d: Decoded) -> Radiograph {
+        let stored_range = d.pixels.min_max();
+        let value_range = match &d.modality {
+            ModalityLut::Rescale { slope, intercept } => {
+                let a = stored_range.0 * slope + intercept;
+                let b = stored_range.1 * slope + intercept;
+                (a.min(b), a.max(b))
+            }
+            table @ ModalityLut::Table { .. } => {
+                // A table need not be monotonic: scan the entries the pixels can reach.
+                let (lo, hi) = (stored_range.0 as i64, stored_range.1 as i64);
+                let mut r = (f64::INFINITY, f64::NEG_INFINITY);
+                let step = ((hi - lo) / 65536).max(1);
+                let mut s = lo;
+                while s <= hi {
+                    let v = table.apply(s as f64);
+                    r = (r.0.min(v), r.1.max(v));
+                    s += step;
+                }
+                if r.0.is_finite() { r } else { (0.0, 0.0) }
+            }
+        };
+        let full_range_window = match d.full_range {
+            FullRange::BitDepth(bits) => {
+                let max = ((1u64 << bits.clamp(1, 32)) - 1) as f64;
+                d.voi_function.window_for_bounds(0.0, max)
+            }
+            FullRange::Values => d.voi_function.window_for_bounds(value_range.0, value_range.1),
+        };
+        let (presets, preset_luts) = d.presets.into_iter().unzip();
+        Radiograph {
+            source,
+            width: d.width,
+            height: d.height,
+            pixels: d.pixels,
+            photometric: d.photometric,
+            bits_stored: d.bits_stored,
+            modality: d.modality,
+            stored_range,
+            value_range,
+            presets,
+            preset_luts,
+            voi_function: d.voi_function,
+            presentation_inverse: d.presentation_inverse,
+            full_range_window,
+            pixel_spacing: d.pixel_spacing,
+            tags: d.tags,
+            patient_label: d.patient_label,
+            notes: d.notes,
+        }
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+    pub fn pixels(&self) -> &Pixels {
+        &self.pixels
+    }
+    pub fn photometric(&self) -> Photometric {
+        self.photometric
+    }
+    pub fn bits_stored(&self) -> u16 {
+        self.bits_stored
+    }
+    /// Minimum and maximum stored (raw) value.
+    pub fn stored_range(&self) -> (f64, f64) {
+        self.stored_range
+    }
+    /// Minimum and maximum modality value.
+    pub fn value_range(&self) -> (f64, f64) {
+        self.value_range
+    }
+    /// The file's own windows (DICOM Window Center/Width, VOI LUT tables); empty for plain images.
+    pub fn window_presets(&self) -> &[WindowPreset] {
+        &self.presets
+    }
+    /// The VOI LUT Function of the file (LINEAR unless stated; LINEAR_EXACT for plain images).
+    pub fn voi_function(&self) -> VoiFunction {
+        self.voi_function
+    }
+    /// Whether Presentation LUT Shape (2050,0020) is INVERSE.
+    pub fn presentation_inverse(&self) -> bool {
+        self.presentation_inverse
+    }
+    /// The first file preset, else [`full_range_window`](Self::full_range_window).
+    pub fn default_window(&self) -> Window {
+        self.presets.first().map(|p| p.window).unwrap_or(self.full_range_window)
+    }
+    /// Ordinary images: the whole bit-depth range (0..255 or 0..65535).
+    /// DICOM: the actual minimum..maximum modality value.
+    pub fn full_range_window(&self) -> Window {
+        self.full_range_window
+    }
+    /// The min..max stretch of the actual modality values (a viewer convenience).
+    pub fn min_max_window(&self) -> Window {
+        self.voi_function.window_for_bounds(self.value_range.0, self.value_range.1)
+    }
+    /// (row spacing, column spacing) in mm.
+    pub fn pixel_spacing_mm(&self) -> Option<(f64, f64)> {
+        self.pixel_spacing
+    }
+    pub fn dicom_tags(&self) -> &[DicomTag] {
+        &self.tags
+    }
+    pub fn patient_label(&self) -> Option<String> {
+        self.patient_label.clone()
+    }
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// The stored (raw) value at (x, y).
+    pub fn stored_at(&self, x: u32, y: u32) -> Option<f64> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        self.pixels.get(y as usize * self.width as usize + x as usize)
+    }
+
+    /// The modality value at (x, y), e.g. for the pixel readout under the cursor.
+    pub fn value_at(&self, x: u32, y: u32) -> Option<f64> {
+        self.stored_at(x, y).map(|s| self.modality.apply(s))
+    }
+
+    /// Whether the final image is flipped relative to "high modality value = white".
+    fn flipped(&self, invert: bool) -> bool {
+        (self.photometric == Photometric::Monochrome1) ^ self.presentation_inverse ^ invert
+    }
+
+    fn voi_for(&self, window: Window) -> Voi<'_> {
+        for (preset, lut) in self.presets.iter().zip(&self.preset_luts) {
+            if let Some(lut) = lut {
+                if preset.window == window {
+                    return Voi::Table(lut);
+                }
+            }
+        }
+        Voi::Window(window, self.voi_function)
+    }
+
+    /// Displays the film: modality LUT, then VOI (the window with the file's VOI LUT
+    /// function, or the file's VOI LUT table when `window` is that table's preset),
+    /// then MONOCHROME1 inversion, then Presentation LUT Shape INVERSE, then `invert`.
+    pub fn render(&self, window: Window, invert: bool) -> GrayF32 {
+        let voi = self.voi_for(window);
+        let flip = self.flipped(invert);
+        let f = |stored: f64| -> f32 {
+            let y = voi.apply(self.modality.apply(stored));
+            if flip { 1.0 - y } else { y }
+        };
+        let data = match &self.pixels {
+            Pixels::U8(v) => {
+                let lut: Vec<f32> = (0..256u32).map(|s| f(s as f64)).collect();
+                v.iter().map(|&s| lut[s as usize]).collect()
+            }
+            Pixels::U16(v) => {
+                let lo = self.stored_range.0 as usize;
+                let hi = self.stored_range.1 as usize;
+                let lut: Vec<f32> = (lo..=hi).map(|s| f(s as f64)).collect();
+                v.iter().map(|&s| lut[s as usize - lo]).collect()
+            }
+            Pixels::I32(v) if self.stored_range.1 - self.stored_range.0 <= (1 << 22) as f64 => {
+                let lo = self.stored_range.0 as i64;
+                let hi = self.stored_range.1 as i64;
+                let lut: Vec<f32> = (lo..=hi).map(|s| f(s as f64)).collect();
+                v.iter().map(|&s| lut[(s as i64 - lo) as usize]).collect()
+            }
+            Pixels::I32(v) => v.iter().map(|&s| f(s as f64)).collect(),
+            Pixels::F32(v) => v
+                .iter()
+                .map(|&s| if s.is_finite() { f(s as f64) } else { 0.0 })
+                .collect(),
+        };
+        GrayF32 { width: self.width, height: self.height, data }
+    }
+
+    /// What the model sees: `render(default_window(), false)`. For an 8-bit ordinary
+    /// image this is exactly `value as f32 / 255.0`.
+    pub fn model_view(&self) -> GrayF32 {
+        self.render(self.default_window(), false)
+    }
+}
+
+impl Decoded {
+    /// An ordinary MONOCHROME2 image with no metadata.
+    pub(crate) fn plain(width: u32, height: u32, pixels: Pixels, bits: u16) -> Decoded {
+        Decoded {
+            width,
+            height,
+            pixels,
+            photometric: Photometric::Monochrome2,
+            bits_stored: bits,
+            modality: ModalityLut::IDENTITY,
+            presets: Vec::new(),
+            voi_function: VoiFunction::LinearExact,
+            presentation_inverse: false,
+            pixel_spacing: None,
+            tags: Vec::new(),
+            patient_label: None,
+            notes: Vec::new(),
+            full_range: FullRange::BitDepth(bits),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Ordinary images (PNG, JPEG, TIFF, BMP) through the `image` crate, kept at full depth.
+
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use image::{DynamicImage, ImageFormat, ImageReader};
+
+use super::error::panic_message;
+use super::radiograph::{Decoded, FullRange, Photometric, Pixels};
+use super::{ImagingError, LoadLimits};
+
+fn format_name(f: ImageFormat) -> &'static str {
+    match f {
+        ImageFormat::Png => "PNG",
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::Tiff => "TIFF",
+        ImageFormat::Bmp => "BMP",
+        _ => "image",
+    }
+}
+
+pub(crate) fn load(
+    bytes: &[u8],
+    format: ImageFormat,
+    path: &Path,
+    limits: &LoadLimits,
+) -> Result<Decoded, ImagingError> {
+    let bad = |detail: String| ImagingError::BadImage {
+        path: path.to_path_buf(),
+        format: format_name(format).into(),
+        detail,
+    };
+    // Read the header only, and refuse bombs before allocating anything.
+    let (w, h) = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|e| bad(e.to_string()))?;
+    limits.check_pixels(path, w as u64, h as u64, 1, 1)?;
+    if w == 0 || h == 0 {
+        return Err(bad(format!("the image is {w}×{h} pixels")));
+    }
+
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut lim = image::Limits::default();
+    lim.max_image_width = Some(w);
+    lim.max_image_height = Some(h);
+    // Generous: 4 channels × 4 bytes per pixel, plus the codec's own buffers.
+    lim.max_alloc = Some((w as u64 * h as u64 * 16).saturating_add(64 << 20));
+    reader.limits(lim);
+    let img = match catch_unwind(AssertUnwindSafe(|| reader.decode())) {
+        Ok(Ok(img)) => img,
+        Ok(Err(e)) => return Err(bad(e.to_string())),
+        Err(p) => return Err(bad(format!("the decoder crashed: {}", panic_message(&*p)))),
+    };
+    Ok(from_dynamic(img))
+}
+
+const LUMA_NOTE: &str = "colour image converted to luminance (Rec. 601: 0.299 R + 0.587 G + 0.114 B)";
+const ALPHA_NOTE: &str = "transparency (alpha channel) ignored";
+
+/// Rec. 601 luma in fixed point, identical to Pillow's `convert("L")` for 8-bit.
+#[inline]
+fn luma601(r: u32, g: u32, b: u32) -> u32 {
+    ((r as u64 * 19595 + g as u64 * 38470 + b as u64 * 7471 + 0x8000) >> 16) as u32
+}
+
+fn gray_or_luma<T: Copy + PartialEq + Into<u32>>(
+    px: &[T],
+    channels: usize,
+    narrow: impl Fn(u32) -> T,
+) -> (Vec<T>, bool, bool) {
+    let all_equal = px.chunks_exact(channels).all(|c| c[0] == c[1] && c[1] == c[2]);
+    let has_alpha = channels == 4;
+    let data = if all_equal {
+        px.chunks_exact(channels).map(|c| c[0]).collect()
+    } else {
+        px.chunks_exact(channels)
+            .map(|c| narrow(luma601(c[0].into(), c[1].into(), c[2].into())))
+            .collect()
+    };
+    (data, !all_equal, has_alpha)
+}
+
+pub(crate) fn from_dynamic(img: DynamicImage) -> Decoded {
+    let (w, h) = (img.width(), img.height());
+    let mut notes = Vec::new();
+    let (pixels, bits, colour) = match img {
+        DynamicImage::ImageLuma8(b) => (Pixels::U8(b.into_raw()), 8, false),
+        DynamicImage::ImageLuma16(b) => (Pixels::U16(b.into_raw()), 16, false),
+        DynamicImage::ImageLumaA8(b) => {
+            let raw = b.into_raw();
+            if raw.chunks_exact(2).any(|c| c[1] != u8::MAX) {
+                notes.push(ALPHA_NOTE.to_string());
+            }
+            (Pixels::U8(raw.chunks_exact(2).map(|c| c[0]).collect()), 8, false)
+        }
+        DynamicImage::ImageLumaA16(b) => {
+            let raw = b.into_raw();
+            if raw.chunks_exact(2).any(|c| c[1] != u16::MAX) {
+                notes.push(ALPHA_NOTE.to_string());
+            }
+            (Pixels::U16(raw.chunks_exact(2).map(|c| c[0]).collect()), 16, false)
+        }
+        DynamicImage::ImageRgb8(b) => {
+            let (d, colour, _) = gray_or_luma(b.as_raw(), 3, |v| v.min(255) as u8);
+            (Pixels::U8(d), 8, colour)
+        }
+        DynamicImage::ImageRgba8(b) => {
+            let raw = b.as_raw();
+            if raw.chunks_exact(4).any(|c| c[3] != u8::MAX) {
+                notes.push(ALPHA_NOTE.to_string());
+            }
+            let (d, colour, _) = gray_or_luma(raw, 4, |v| v.min(255) as u8);
+            (Pixels::U8(d), 8, colour)
+        }
+        DynamicImage::ImageRgb16(b) => {
+            let (d, colour, _) = gray_or_luma(b.as_raw(), 3, |v| v.min(65535) as u16);
+            (Pixels::U16(d), 16, colour)
+        }
+        DynamicImage::ImageRgba16(b) => {
+            let raw = b.as_raw();
+            if raw.chunks_exact(4).any(|c| c[3] != u16::MAX) {
+                notes.push(ALPHA_NOTE.to_string());
+            }
+            let (d, colour, _) = gray_or_luma(raw, 4, |v| v.min(65535) as u16);
+            (Pixels::U16(d), 16, colour)
+        }
+        other => {
+            // Floating-point (and any future) layouts: Rec. 601 luminance in f32.
+            let rgb = other.to_rgb32f();
+            let raw = rgb.as_raw();
+            let colour = raw.chunks_exact(3).any(|c| c[0] != c[1] || c[1] != c[2]);
+            let d = raw
+                .chunks_exact(3)
+                .map(|c| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2])
+                .collect();
+            if colour {
+                notes.push(LUMA_NOTE.to_string());
+            }
+            let mut dec = Decoded::plain(w, h, Pixels::F32(d), 32);
+            dec.full_range = FullRange::Values;
+            dec.notes = notes;
+            return dec;
+        }
+    };
+    let mut dec = Decoded::plain(w, h, pixels, bits);
+    if colour {
+        dec.photometric = Photometric::Luminance;
+        notes.insert(0, LUMA_NOTE.to_string());
+    }
+    dec.notes = notes;
+    dec
+}

@@ -1,0 +1,284 @@
+//! Real DICOM files from `<data>/dicom` (see shared/data/README.md).
+
+use std::path::PathBuf;
+
+use kneeclip::imaging::{ImagingError, LoadLimits, Photometric, Pixels, Radiograph};
+
+fn dicom_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("KNEECLIP_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")));
+    let dir = base.join("dicom");
+    if dir.join("RG3_UNC").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: DICOM test data not found at {} (set KNEECLIP_DATA_DIR)", dir.display());
+        None
+    }
+}
+
+fn open(dir: &std::path::Path, name: &str) -> Radiograph {
+    Radiograph::open(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn stored_u16(r: &Radiograph) -> &[u16] {
+    match r.pixels() {
+        Pixels::U16(v) => v,
+        other => panic!("{}: expected 16-bit stored values, got {:?}", r.source().display(), std::mem::discriminant(other)),
+    }
+}
+
+#[test]
+fn lossless_rg3_variants_match_uncompressed_exactly() {
+    let Some(dir) = dicom_dir() else { return };
+    let unc = open(&dir, "RG3_UNC");
+    assert_eq!((unc.width(), unc.height()), (1760, 1760));
+    assert_eq!(unc.bits_stored(), 10);
+    let reference = stored_u16(&unc);
+    for name in ["RG3_RLE", "RG3_JPLL", "RG3_JLSL", "RG3_J2KR"] {
+        let r = open(&dir, name);
+        assert_eq!((r.width(), r.height()), (1760, 1760), "{name}");
+        assert_eq!(r.photometric(), Photometric::Monochrome1, "{name}");
+        let px = stored_u16(&r);
+        let differing = px.iter().zip(reference).filter(|(a, b)| a != b).count();
+        assert_eq!(differing, 0, "{name}: {differing} pixels differ from RG3_UNC");
+    }
+}
+
+#[test]
+fn malformed_jpeg_is_a_clear_error() {
+    let Some(dir) = dicom_dir() else { return };
+    let err = Radiograph::open(&dir.join("RG3_JPLY")).expect_err("RG3_JPLY must not decode");
+    let msg = err.to_string();
+    eprintln!("RG3_JPLY -> {msg}");
+    assert!(msg.contains("RG3_JPLY"), "message must name the file: {msg}");
+    assert!(msg.contains("pixel data") && msg.contains("JPEG"), "message must blame the JPEG pixel data: {msg}");
+    assert!(
+        matches!(err, ImagingError::CorruptPixelData { .. } | ImagingError::Unsupported { .. }),
+        "{err:?}"
+    );
+}
+
+fn mean_abs_diff(a: &[u16], b: &[u16]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / a.len() as f64
+}
+
+#[test]
+fn lossy_rg3_variants_are_close_to_uncompressed() {
+    let Some(dir) = dicom_dir() else { return };
+    let unc = open(&dir, "RG3_UNC");
+    let reference = stored_u16(&unc);
+    // Measured: JLSN ≈ {jlsn}, J2KI ≈ {j2ki} (10-bit values, 0..1023).
+    for (name, bound) in [("RG3_JLSN", 3.0), ("RG3_J2KI", 8.0)] {
+        let r = open(&dir, name);
+        assert_eq!((r.width(), r.height()), (1760, 1760), "{name}");
+        let mad = mean_abs_diff(stored_u16(&r), reference);
+        eprintln!("{name}: mean |Δ| vs RG3_UNC = {mad:.3}");
+        assert!(mad > 0.0, "{name} is lossy, expected some difference");
+        assert!(mad < bound, "{name}: mean |Δ| {mad} over {bound}");
+    }
+}
+
+/// (file, width, height, photometric)
+const TABLE: &[(&str, u32, u32, Photometric)] = &[
+    ("RG3_UNC", 1760, 1760, Photometric::Monochrome1),
+    ("RG2_JPLL", 1760, 2140, Photometric::Monochrome2),
+    ("RG2_J2KI", 1760, 2140, Photometric::Monochrome2),
+    ("CR-MONO1-10-chest", 440, 440, Photometric::Monochrome1),
+    ("CR-ModalitySequenceLUT.dcm", 1976, 1576, Photometric::Monochrome1),
+    ("966_fixed.dcm", 2000, 2128, Photometric::Monochrome1),
+    ("HasFragmentSequence.dcm", 512, 512, Photometric::Monochrome2),
+    ("vpop_jpeg-baseline.dcm", 1296, 2421, Photometric::Luminance),
+];
+
+#[test]
+fn every_other_file_opens_with_the_right_size() {
+    let Some(dir) = dicom_dir() else { return };
+    for &(name, w, h, pi) in TABLE {
+        let r = open(&dir, name);
+        let view = r.model_view();
+        eprintln!(
+            "{name}: {}×{} {:?} bits {} range {:?} presets {:?} default {:?} spacing {:?} notes {:?}",
+            r.width(), r.height(), r.photometric(), r.bits_stored(), r.value_range(),
+            r.window_presets(), r.default_window(), r.pixel_spacing_mm(), r.notes()
+        );
+        // The README table gives columns×rows; accept either reading but check the count.
+        assert_eq!(r.width() as u64 * r.height() as u64, w as u64 * h as u64, "{name} size");
+        assert_eq!(r.photometric(), pi, "{name} photometric");
+        assert_eq!(view.data.len(), (r.width() * r.height()) as usize);
+        let (lo, hi) = view.data.iter().fold((1f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+        assert!(hi > lo, "{name}: model view is flat");
+        assert!(!r.dicom_tags().is_empty(), "{name}: no tags");
+    }
+}
+
+#[test]
+fn monochrome1_shows_high_values_dark() {
+    let Some(dir) = dicom_dir() else { return };
+    for name in ["RG3_UNC", "CR-MONO1-10-chest"] {
+        let r = open(&dir, name);
+        assert_eq!(r.photometric(), Photometric::Monochrome1);
+        let (imin, imax) = argmin_max(&r);
+        for window in [r.default_window(), r.full_range_window()] {
+            let v = r.render(window, false);
+            assert!(
+                v.data[imax] < v.data[imin],
+                "{name}: highest stored value must display darker than the lowest"
+            );
+        }
+        let full = r.render(r.full_range_window(), false);
+        assert_eq!(full.data[imax], 0.0, "{name}: max stored value is black");
+        assert_eq!(full.data[imin], 1.0, "{name}: min stored value is white");
+        // The manual toggle flips it back.
+        let inv = r.render(r.full_range_window(), true);
+        assert_eq!(inv.data[imax], 1.0);
+    }
+}
+
+fn argmin_max(r: &Radiograph) -> (usize, usize) {
+    let n = (r.width() * r.height()) as usize;
+    let vals: Vec<f64> = (0..n)
+        .map(|i| r.value_at(i as u32 % r.width(), i as u32 / r.width()).unwrap())
+        .collect();
+    let imin = (0..n).min_by(|&a, &b| vals[a].total_cmp(&vals[b])).unwrap();
+    let imax = (0..n).max_by(|&a, &b| vals[a].total_cmp(&vals[b])).unwrap();
+    (imin, imax)
+}
+
+#[test]
+fn presentation_lut_inverse_flips_monochrome1_back() {
+    let Some(dir) = dicom_dir() else { return };
+    let r = open(&dir, "966_fixed.dcm");
+    assert_eq!(r.photometric(), Photometric::Monochrome1);
+    assert!(r.presentation_inverse());
+    assert!(r.notes().iter().any(|n| n.contains("INVERSE")), "{:?}", r.notes());
+    let (imin, imax) = argmin_max(&r);
+    let full = r.render(r.full_range_window(), false);
+    // MONOCHROME1 inverts, INVERSE inverts again: high values end up white.
+    assert_eq!(full.data[imax], 1.0);
+    assert_eq!(full.data[imin], 0.0);
+}
+
+#[test]
+fn multi_frame_file_shows_first_frame_with_a_note() {
+    let Some(dir) = dicom_dir() else { return };
+    let r = open(&dir, "HasFragmentSequence.dcm");
+    assert!(matches!(r.pixels(), Pixels::U8(_)));
+    assert!(
+        r.notes().iter().any(|n| n.contains("frame 1 of 96")),
+        "notes: {:?}",
+        r.notes()
+    );
+}
+
+#[test]
+fn ybr_jpeg_becomes_luminance() {
+    let Some(dir) = dicom_dir() else { return };
+    let r = open(&dir, "vpop_jpeg-baseline.dcm");
+    assert_eq!(r.photometric(), Photometric::Luminance);
+    assert!(matches!(r.pixels(), Pixels::U8(_)));
+    assert!(r.notes().iter().any(|n| n.contains("luminance")), "{:?}", r.notes());
+}
+
+#[test]
+fn modality_lut_sequence_is_applied() {
+    let Some(dir) = dicom_dir() else { return };
+    let r = open(&dir, "CR-ModalitySequenceLUT.dcm");
+    assert!(r.notes().iter().any(|n| n.contains("modality LUT")), "{:?}", r.notes());
+    // Somewhere the modality value differs from the stored value.
+    let (w, h) = (r.width(), r.height());
+    let differs = (0..h).step_by(7).any(|y| {
+        (0..w).step_by(7).any(|x| {
+            let stored = r.pixels().get((y * w + x) as usize).unwrap();
+            r.value_at(x, y).unwrap() != stored
+        })
+    });
+    assert!(differs, "modality LUT table changed nothing");
+}
+
+#[test]
+fn no_preamble_no_meta_file_opens() {
+    let Some(dir) = dicom_dir() else { return };
+    let r = open(&dir, "CR-MONO1-10-chest");
+    assert_eq!((r.width(), r.height()), (440, 440));
+    assert_eq!(r.bits_stored(), 10);
+    // From memory as well.
+    let bytes = std::fs::read(dir.join("CR-MONO1-10-chest")).unwrap();
+    let m = Radiograph::from_bytes(&bytes, std::path::Path::new("chest"), &LoadLimits::default()).unwrap();
+    assert_eq!(m.pixels(), r.pixels());
+}
+
+#[test]
+fn window_presets_and_pixel_spacing_come_from_the_file() {
+    let Some(dir) = dicom_dir() else { return };
+    let r = open(&dir, "RG2_JPLL");
+    let presets = r.window_presets();
+    assert_eq!(presets.len(), 1, "{presets:?}");
+    assert_eq!((presets[0].window.center, presets[0].window.width), (511.0, 1024.0));
+    assert!(!presets[0].name.is_empty());
+    assert_eq!(r.default_window(), presets[0].window);
+    assert_eq!(r.pixel_spacing_mm(), Some((0.2, 0.2)));
+
+    let r = open(&dir, "966_fixed.dcm");
+    assert_eq!(r.default_window().center, 2048.0);
+    assert_eq!(r.default_window().width, 4096.0);
+    assert_eq!(r.pixel_spacing_mm(), Some((0.16, 0.16)));
+
+    // No window in the file: the default is the full range of the values.
+    let r = open(&dir, "HasFragmentSequence.dcm");
+    assert!(r.window_presets().is_empty());
+    assert_eq!(r.default_window(), r.full_range_window());
+    let v = r.model_view();
+    let (lo, hi) = v.data.iter().fold((1f32, 0f32), |(a, b), &x| (a.min(x), b.max(x)));
+    assert_eq!((lo, hi), (0.0, 1.0));
+}
+
+#[test]
+fn tags_and_patient_label() {
+    let Some(dir) = dicom_dir() else { return };
+    let r = open(&dir, "RG2_JPLL");
+    let tags = r.dicom_tags();
+    let find = |t: (u16, u16)| tags.iter().find(|x| x.tag == t);
+    let rows = find((0x0028, 0x0010)).expect("Rows tag");
+    assert_eq!(rows.name, "Rows");
+    assert_eq!(rows.vr, "US");
+    assert_eq!(rows.value, "2140");
+    assert!(!rows.identifying);
+    let ts = find((0x0002, 0x0010)).expect("transfer syntax in the meta group");
+    assert!(ts.value.starts_with("1.2.840.10008.1.2.4.70"), "{}", ts.value);
+    if let Some(name) = find((0x0010, 0x0010)) {
+        assert!(name.identifying);
+        let label = r.patient_label().expect("label");
+        assert!(label.contains(&name.value), "{label} vs {}", name.value);
+    }
+    let pixel_data = find((0x7FE0, 0x0010)).expect("pixel data listed");
+    assert!(pixel_data.value.contains("fragment"), "{}", pixel_data.value);
+}
+
+#[test]
+fn render_is_fast_enough() {
+    let Some(dir) = dicom_dir() else { return };
+    let r = open(&dir, "RG2_JPLL");
+    let t = std::time::Instant::now();
+    let n = 5;
+    for i in 0..n {
+        let w = kneeclip::imaging::Window { center: 400.0 + i as f64, width: 800.0 };
+        std::hint::black_box(r.render(w, i % 2 == 0));
+    }
+    let per = t.elapsed() / n;
+    eprintln!("render 1760×2140: {per:?} per frame (debug build of kneeclip)");
+    assert!(per < std::time::Duration::from_millis(500), "{per:?}");
+}
+
+#[test]
+#[ignore = "needs a 12-bit JPEG decoder (jpeg-decoder lacks SamplePrecision(12)); being added"]
+fn jpeg_extended_12bit_decodes_and_is_close_to_lossless() {
+    let Some(dir) = dicom_dir() else { return };
+    let r = open(&dir, "RG2_JPLY_fixed.dcm");
+    assert_eq!((r.width(), r.height()), (1760, 2140));
+    assert_eq!(r.photometric(), Photometric::Monochrome2);
+    let reference = open(&dir, "RG2_JPLL");
+    let mad = mean_abs_diff(stored_u16(&r), stored_u16(&reference));
+    eprintln!("RG2_JPLY_fixed: mean |Δ| vs RG2_JPLL = {mad:.3}");
+    assert!(mad < 8.0, "{mad}");
+}
