@@ -124,6 +124,9 @@ fn describe_api_error(e: &ApiError) -> String {
         ApiError::MissingHeader(h) => {
             format!("the server's answer lacks the {h} header (not a Hugging Face hub?)")
         }
+        ApiError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            format!("the connection closed before the whole file arrived ({io})")
+        }
         other => other.to_string(),
     }
 }
