@@ -1,1 +1,128 @@
-//! weights (being built).
+//! Where the CLIP ViT-B/32 weights come from.
+//!
+//! [`resolve`] looks, in this order, at
+//! 1. a folder named explicitly (`--model-dir DIR`, passed as [`ResolveOptions::model_dir`]),
+//!    else the environment variable `KNEECLIP_MODEL_DIR`;
+//! 2. the user cache, `<cache>/models/<owner>--<name>/<revision>/` (see [`model_cache_dir`]),
+//!    when it holds a complete, verified copy;
+//! 3. a download of the pinned revision from the Hugging Face hub (`hf-hub`), verified
+//!    against [`Manifest::base`] (or the hub's declared hash) and moved into the cache.
+//!
+//! Without network and without a cached copy it fails with one error that names the
+//! folder to put `config.json`, `model.safetensors` and `tokenizer.json` into.
+
+mod download;
+mod error;
+mod hash;
+mod manifest;
+mod progress;
+mod resolve;
+
+use std::path::{Path, PathBuf};
+
+pub use error::WeightsError;
+pub use hash::{git_blob_sha1_file, sha256_file};
+pub use manifest::{Manifest, ManifestFile};
+pub use progress::{DownloadProgress, NoProgress, StderrProgress};
+pub use resolve::{
+    MODEL_DIR_ENV, ResolveOptions, VERIFIED_RECORD_FILE, model_cache_dir, resolve,
+    resolve_with_manifest,
+};
+
+/// The model configuration file.
+pub const CONFIG_FILE: &str = "config.json";
+/// The weights file.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The tokenizer file.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// The three files every model folder holds.
+pub const REQUIRED_FILES: [&str; 3] = [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE];
+
+/// Paths of a complete model folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFiles {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub weights: PathBuf,
+    pub tokenizer: PathBuf,
+    /// Hub id for cached/downloaded copies; for a user-given folder, that folder's path.
+    pub model_id: String,
+    /// The pinned revision for cached/downloaded copies; `None` for a user-given folder.
+    pub revision: Option<String>,
+}
+
+impl ModelFiles {
+    /// A model folder given by path: checks that config.json, model.safetensors and
+    /// tokenizer.json exist and are files. Does not verify hashes.
+    pub fn from_dir(dir: &Path) -> Result<ModelFiles, WeightsError> {
+        Self::from_dir_named(dir, "the given path")
+    }
+
+    pub(crate) fn from_dir_named(dir: &Path, origin: &str) -> Result<ModelFiles, WeightsError> {
+        if !dir.is_dir() {
+            return Err(WeightsError::ModelDirNotFound {
+                dir: dir.to_path_buf(),
+                origin: origin.into(),
+            });
+        }
+        let missing = missing_files(dir);
+        if !missing.is_empty() {
+            return Err(WeightsError::MissingFiles {
+                dir: dir.to_path_buf(),
+                missing,
+            });
+        }
+        Ok(ModelFiles {
+            dir: dir.to_path_buf(),
+            config: dir.join(CONFIG_FILE),
+            weights: dir.join(WEIGHTS_FILE),
+            tokenizer: dir.join(TOKENIZER_FILE),
+            model_id: dir.display().to_string(),
+            revision: None,
+        })
+    }
+}
+
+/// The required files that are absent from `dir` (or are not regular files).
+pub(crate) fn missing_files(dir: &Path) -> Vec<String> {
+    REQUIRED_FILES
+        .iter()
+        .filter(|f| !dir.join(f).is_file())
+        .map(|f| f.to_string())
+        .collect()
+}
+
+/// The per-user cache folder of kneeclip (`ProjectDirs::from("org", "kneeclip", "kneeclip")`),
+/// e.g. `~/.cache/kneeclip` on Linux. Models live under its `models/` sub-folder.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("org", "kneeclip", "kneeclip")
+        .map(|p| p.cache_dir().to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_dir_names_missing_file_and_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "{}").unwrap();
+        std::fs::write(dir.path().join(TOKENIZER_FILE), "{}").unwrap();
+        std::fs::create_dir(dir.path().join(WEIGHTS_FILE)).unwrap(); // a folder is not a file
+        let msg = ModelFiles::from_dir(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("missing model.safetensors"), "{msg}");
+        assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+        assert!(!msg.contains("missing config.json"), "{msg}");
+    }
+
+    #[test]
+    fn from_dir_accepts_complete_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in REQUIRED_FILES {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        let m = ModelFiles::from_dir(dir.path()).unwrap();
+        assert_eq!(m.weights, dir.path().join(WEIGHTS_FILE));
+        assert_eq!(m.revision, None);
+    }
+}

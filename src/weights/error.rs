@@ -1,0 +1,156 @@
+//! Errors of the weights module. Every message says what went wrong, where, and what
+//! the user can do about it.
+
+use std::path::PathBuf;
+
+/// The three files a model folder must hold (Hugging Face layout).
+pub(crate) const FILES_SENTENCE: &str = "config.json, model.safetensors and tokenizer.json";
+
+fn list(names: &[String]) -> String {
+    names.join(", ")
+}
+
+/// Where the weights could not come from, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// A model folder given by the user (or found in the cache) lacks some files.
+    #[error(
+        "the model folder {} is incomplete: missing {}. A model folder must contain {FILES_SENTENCE} \
+         (Hugging Face layout of openai/clip-vit-base-patch32); copy the missing file(s) into that folder \
+         or point --model-dir / KNEECLIP_MODEL_DIR at a complete folder",
+        dir.display(),
+        list(missing)
+    )]
+    MissingFiles { dir: PathBuf, missing: Vec<String> },
+
+    /// A model folder given by the user does not exist or is not a folder.
+    #[error(
+        "the model folder {} given by {origin} does not exist or is not a folder; \
+         pass a folder that contains {FILES_SENTENCE}, or leave {origin} unset to use the cache/download",
+        dir.display()
+    )]
+    ModelDirNotFound { dir: PathBuf, origin: String },
+
+    /// Nothing usable locally and downloading is disabled or impossible.
+    #[error(
+        "the CLIP weights ({model_id} at revision {revision}) are not available offline{reason}. \
+         Put {FILES_SENTENCE} into the folder\n    {}\n\
+         or pass --model-dir DIR (or set KNEECLIP_MODEL_DIR=DIR) naming a folder that holds these three files",
+        folder.display()
+    )]
+    NotAvailable {
+        model_id: String,
+        revision: String,
+        /// The cache folder the files are expected in.
+        folder: PathBuf,
+        /// Extra detail starting with ": " or "" (e.g. why the cached copy was rejected).
+        reason: String,
+    },
+
+    /// The platform has no user cache folder (no home directory).
+    #[error(
+        "no user cache folder could be determined (is HOME set?), so the CLIP weights cannot be cached \
+         or downloaded; pass --model-dir DIR (or set KNEECLIP_MODEL_DIR=DIR) naming a folder that \
+         contains {FILES_SENTENCE}"
+    )]
+    NoCacheDir,
+
+    /// Talking to the hub failed (network, HTTP status, missing headers).
+    #[error(
+        "downloading {file} from {url} failed: {reason}. Check the network connection (or HF_ENDPOINT) \
+         and try again; a partial download is resumed. Alternatively put {FILES_SENTENCE} into\n    {}\n\
+         or pass --model-dir DIR (or set KNEECLIP_MODEL_DIR=DIR)",
+        folder.display()
+    )]
+    Download {
+        file: String,
+        url: String,
+        reason: String,
+        folder: PathBuf,
+    },
+
+    /// The transfer ended before the announced size was received.
+    #[error(
+        "the download of {file} from {url} was cut off: received {received} of {expected} bytes. \
+         The partial file was discarded; try again (check the network connection)"
+    )]
+    Truncated {
+        file: String,
+        url: String,
+        expected: u64,
+        received: u64,
+    },
+
+    /// The bytes do not have the expected hash.
+    #[error(
+        "checksum mismatch for {file}: expected {algorithm} {expected} ({expected_from}), got {actual} \
+         ({actual_from}). The file was not used and nothing was stored under its final name; try again, \
+         and if it persists the manifest (models/manifest.json) or the download source is wrong"
+    )]
+    ChecksumMismatch {
+        file: String,
+        algorithm: &'static str,
+        expected: String,
+        expected_from: &'static str,
+        actual: String,
+        actual_from: &'static str,
+    },
+
+    /// The hub answered with a different commit than the pinned revision.
+    #[error(
+        "the hub at {endpoint} served {file} from commit {got}, but revision {expected} is pinned; \
+         the endpoint (HF_ENDPOINT) may be a mirror that does not honour revisions"
+    )]
+    RevisionMismatch {
+        file: String,
+        endpoint: String,
+        expected: String,
+        got: String,
+    },
+
+    /// The hub declared a size different from the manifest's.
+    #[error(
+        "the hub declares {actual} bytes for {file} but the manifest expects {expected} bytes; \
+         the manifest (models/manifest.json) or the download source is wrong"
+    )]
+    SizeMismatch {
+        file: String,
+        expected: u64,
+        actual: u64,
+    },
+
+    /// No hash to check against: neither the manifest nor the hub gives one.
+    #[error(
+        "{file} cannot be verified: the manifest has no sha256 for it and the hub's ETag {etag:?} is \
+         neither a sha256 nor a git blob id. Add its sha256 to models/manifest.json, or put the files \
+         into a folder and pass --model-dir DIR"
+    )]
+    Unverifiable { file: String, etag: String },
+
+    /// The user cancelled the download (GUI).
+    #[error("the download of {file} was cancelled; nothing was stored under the final name")]
+    Cancelled { file: String },
+
+    /// A file-system operation failed.
+    #[error("could not {action} {}: {source}", path.display())]
+    Io {
+        action: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The manifest is malformed.
+    #[error("invalid model manifest: {0}")]
+    Manifest(String),
+}
+
+impl WeightsError {
+    pub(crate) fn io(action: &str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        WeightsError::Io {
+            action: action.to_string(),
+            path: path.into(),
+            source,
+        }
+    }
+}

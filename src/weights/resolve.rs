@@ -1,0 +1,303 @@
+//! The resolution order: explicit folder, cache, download.
+
+use std::path::{Path, PathBuf};
+
+use hf_hub::api::sync::ApiBuilder;
+use hf_hub::{Cache, Repo, RepoType};
+use serde::{Deserialize, Serialize};
+
+use super::download::{Downloaded, Downloader, VerifiedBy};
+use super::error::WeightsError;
+use super::hash::sha256_file;
+use super::manifest::Manifest;
+use super::progress::DownloadProgress;
+use super::{ModelFiles, REQUIRED_FILES, WEIGHTS_FILE, default_cache_dir, missing_files};
+
+/// Environment variable naming a model folder (used when `--model-dir` is not given).
+pub const MODEL_DIR_ENV: &str = "KNEECLIP_MODEL_DIR";
+/// Record of a verified copy, written last into the cache folder.
+pub const VERIFIED_RECORD_FILE: &str = ".kneeclip-verified.json";
+const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// How [`resolve`] looks for the weights.
+#[derive(Debug, Clone, Default)]
+pub struct ResolveOptions {
+    /// `--model-dir DIR`; when `None`, `KNEECLIP_MODEL_DIR` is consulted.
+    pub model_dir: Option<PathBuf>,
+    /// Whether a download from the hub may be attempted.
+    pub allow_download: bool,
+    /// Hub endpoint; default: env `HF_ENDPOINT`, else `https://huggingface.co`.
+    pub endpoint: Option<String>,
+    /// Cache root overriding [`default_cache_dir`] (tests, portable installs).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The folder holding the cached copy of `manifest`'s model:
+/// `<cache_root>/models/<owner>--<name>/<revision>`.
+pub fn model_cache_dir(cache_root: &Path, manifest: &Manifest) -> PathBuf {
+    cache_root
+        .join("models")
+        .join(manifest.cache_folder_name())
+        .join(&manifest.revision)
+}
+
+/// Resolves the base CLIP model ([`Manifest::base`]).
+pub fn resolve(
+    options: &ResolveOptions,
+    progress: &mut dyn DownloadProgress,
+) -> Result<ModelFiles, WeightsError> {
+    resolve_with_manifest(options, &Manifest::base(), progress)
+}
+
+/// Resolves the model described by `manifest` (explicit folder, cache, download).
+pub fn resolve_with_manifest(
+    options: &ResolveOptions,
+    manifest: &Manifest,
+    progress: &mut dyn DownloadProgress,
+) -> Result<ModelFiles, WeightsError> {
+    if let Some(dir) = &options.model_dir {
+        return ModelFiles::from_dir_named(dir, "--model-dir");
+    }
+    if let Some(dir) = std::env::var_os(MODEL_DIR_ENV).filter(|v| !v.is_empty()) {
+        return ModelFiles::from_dir_named(Path::new(&dir), MODEL_DIR_ENV);
+    }
+
+    let cache_root = options
+        .cache_dir
+        .clone()
+        .or_else(default_cache_dir)
+        .ok_or(WeightsError::NoCacheDir)?;
+    let folder = model_cache_dir(&cache_root, manifest);
+    let why_not_cached = match check_cache(&folder, manifest) {
+        Ok(files) => return Ok(files),
+        Err(why) => why,
+    };
+    if !options.allow_download {
+        return Err(WeightsError::NotAvailable {
+            model_id: manifest.model_id.clone(),
+            revision: manifest.revision.clone(),
+            folder,
+            reason: format!(": {why_not_cached}, and downloading is disabled"),
+        });
+    }
+    download_into_cache(options, manifest, &cache_root, &folder, progress)
+}
+
+fn endpoint(options: &ResolveOptions) -> String {
+    let env = std::env::var("HF_ENDPOINT")
+        .ok()
+        .filter(|e| !e.trim().is_empty());
+    let e = options
+        .endpoint
+        .clone()
+        .or(env)
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    e.trim().trim_end_matches('/').to_string()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct VerifiedRecord {
+    model_id: String,
+    revision: String,
+    files: Vec<RecordedFile>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RecordedFile {
+    name: String,
+    size: u64,
+    sha256: String,
+    verified_by: String,
+}
+
+fn cached_files(folder: &Path, manifest: &Manifest) -> ModelFiles {
+    let mut files = ModelFiles::from_dir_named(folder, "the cache").expect("checked complete");
+    files.model_id = manifest.model_id.clone();
+    files.revision = Some(manifest.revision.clone());
+    files
+}
+
+/// Whether the record matches the folder's files and the manifest (sizes, not re-hashing).
+fn record_matches(folder: &Path, manifest: &Manifest, record: &VerifiedRecord) -> bool {
+    record.model_id == manifest.model_id
+        && record.revision == manifest.revision
+        && REQUIRED_FILES.iter().all(|name| {
+            let Some(r) = record.files.iter().find(|f| f.name == *name) else {
+                return false;
+            };
+            let entry = manifest.file(name);
+            std::fs::metadata(folder.join(name)).is_ok_and(|m| m.len() == r.size)
+                && entry.and_then(|e| e.size).is_none_or(|s| s == r.size)
+                && entry
+                    .and_then(|e| e.sha256.as_deref())
+                    .is_none_or(|h| h == r.sha256)
+        })
+}
+
+/// A complete, verified copy in `folder`, or why there is none (for the error message).
+///
+/// A copy downloaded by us carries a [`VERIFIED_RECORD_FILE`] and is checked by size. Files
+/// the user copied in by hand (no record) are hashed once against the manifest; files
+/// whose manifest sha256 is unknown are accepted as given. A record is then written.
+fn check_cache(folder: &Path, manifest: &Manifest) -> Result<ModelFiles, String> {
+    if !folder.is_dir() {
+        return Err("nothing is cached".into());
+    }
+    let missing = missing_files(folder);
+    if !missing.is_empty() {
+        return Err(format!("the cache folder lacks {}", missing.join(", ")));
+    }
+    let record_path = folder.join(VERIFIED_RECORD_FILE);
+    if let Ok(text) = std::fs::read_to_string(&record_path) {
+        if let Ok(record) = serde_json::from_str::<VerifiedRecord>(&text) {
+            if record_matches(folder, manifest, &record) {
+                return Ok(cached_files(folder, manifest));
+            }
+        }
+    }
+    let mut recorded = Vec::new();
+    for name in REQUIRED_FILES {
+        let path = folder.join(name);
+        let size = std::fs::metadata(&path)
+            .map(|m| m.len())
+            .map_err(|e| format!("{name}: {e}"))?;
+        let entry = manifest.file(name);
+        if let Some(expected) = entry.and_then(|e| e.size) {
+            if expected != size {
+                return Err(format!(
+                    "the cached {name} has {size} bytes, not the expected {expected}"
+                ));
+            }
+        }
+        let sha = sha256_file(&path).map_err(|e| format!("cannot read the cached {name}: {e}"))?;
+        let verified_by = match entry.and_then(|e| e.sha256.as_deref()) {
+            Some(expected) if expected != sha => {
+                return Err(format!(
+                    "the cached {name} has sha256 {sha}, not the expected {expected}"
+                ));
+            }
+            Some(_) => VerifiedBy::Manifest.describe(),
+            None => "not verified: placed by the user and the manifest has no sha256",
+        };
+        recorded.push(RecordedFile {
+            name: name.into(),
+            size,
+            sha256: sha,
+            verified_by: verified_by.into(),
+        });
+    }
+    let record = VerifiedRecord {
+        model_id: manifest.model_id.clone(),
+        revision: manifest.revision.clone(),
+        files: recorded,
+    };
+    let _ = write_record(folder, &record); // best effort: the folder may be read-only
+    Ok(cached_files(folder, manifest))
+}
+
+fn write_record(folder: &Path, record: &VerifiedRecord) -> Result<(), WeightsError> {
+    let text = serde_json::to_string_pretty(record).expect("record serializes");
+    let tmp = folder.join(format!("{VERIFIED_RECORD_FILE}.tmp"));
+    std::fs::write(&tmp, text).map_err(|e| WeightsError::io("write", &tmp, e))?;
+    let target = folder.join(VERIFIED_RECORD_FILE);
+    std::fs::rename(&tmp, &target).map_err(|e| WeightsError::io("write", &target, e))
+}
+
+/// Moves a verified blob under its final name (replacing a stale file of that name).
+fn place(blob: &Path, target: &Path) -> Result<(), WeightsError> {
+    if cfg!(windows) && target.exists() {
+        let _ = std::fs::remove_file(target);
+    }
+    if std::fs::rename(blob, target).is_ok() {
+        return Ok(());
+    }
+    // Different file systems (unusual: staging lives in the same cache root): copy, then rename.
+    let tmp = target.with_extension("kneeclip-tmp");
+    std::fs::copy(blob, &tmp).map_err(|e| WeightsError::io("copy the download to", &tmp, e))?;
+    std::fs::rename(&tmp, target).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        WeightsError::io("move the download to", target, e)
+    })?;
+    let _ = std::fs::remove_file(blob);
+    Ok(())
+}
+
+fn download_into_cache(
+    options: &ResolveOptions,
+    manifest: &Manifest,
+    cache_root: &Path,
+    folder: &Path,
+    progress: &mut dyn DownloadProgress,
+) -> Result<ModelFiles, WeightsError> {
+    let staging = cache_root.join("models").join(".staging");
+    std::fs::create_dir_all(&staging)
+        .map_err(|e| WeightsError::io("create the folder", &staging, e))?;
+    let endpoint = endpoint(options);
+    let token = std::env::var("HF_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let api = ApiBuilder::from_cache(Cache::new(staging.clone()))
+        .with_endpoint(endpoint.clone())
+        .with_progress(false)
+        .with_token(token)
+        .with_user_agent("kneeclip", env!("CARGO_PKG_VERSION"))
+        .build()
+        .map_err(|e| WeightsError::Download {
+            file: manifest.model_id.clone(),
+            url: endpoint.clone(),
+            reason: e.to_string(),
+            folder: folder.to_path_buf(),
+        })?;
+    let repo = Repo::with_revision(
+        manifest.model_id.clone(),
+        RepoType::Model,
+        manifest.revision.clone(),
+    );
+    let downloader = Downloader {
+        api,
+        repo: repo.clone(),
+        staging: staging.clone(),
+        endpoint,
+        revision: manifest.revision.clone(),
+        folder: folder.to_path_buf(),
+    };
+
+    // Small files first, so a bad endpoint fails before the big transfer.
+    let mut entries: Vec<_> = manifest.files.iter().collect();
+    entries.sort_by_key(|e| e.name == WEIGHTS_FILE);
+    let mut done: Vec<Downloaded> = Vec::new();
+    for entry in entries {
+        let d = downloader.fetch(entry, progress)?;
+        progress.finished(&d.name);
+        done.push(d);
+    }
+
+    std::fs::create_dir_all(folder)
+        .map_err(|e| WeightsError::io("create the folder", folder, e))?;
+    let record_path = folder.join(VERIFIED_RECORD_FILE);
+    if record_path.exists() {
+        std::fs::remove_file(&record_path)
+            .map_err(|e| WeightsError::io("remove", &record_path, e))?;
+    }
+    for d in &done {
+        place(&d.blob, &folder.join(&d.name))?;
+    }
+    let record = VerifiedRecord {
+        model_id: manifest.model_id.clone(),
+        revision: manifest.revision.clone(),
+        files: done
+            .iter()
+            .map(|d| RecordedFile {
+                name: d.name.clone(),
+                size: d.size,
+                sha256: d.sha256.clone(),
+                verified_by: d.verified_by.describe().into(),
+            })
+            .collect(),
+    };
+    write_record(folder, &record)?;
+    // hf-hub's bookkeeping (dangling snapshot links, refs) is no longer needed.
+    let _ = std::fs::remove_dir_all(staging.join(repo.folder_name()));
+    let _ = std::fs::remove_dir(&staging);
+    Ok(cached_files(folder, manifest))
+}

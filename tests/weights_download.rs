@@ -1,0 +1,518 @@
+//! The resolver against a fake Hugging Face hub (see `weights_support/fake_hub.rs`).
+
+#[path = "weights_support/fake_hub.rs"]
+mod fake_hub;
+
+use std::net::TcpListener;
+use std::path::Path;
+
+use fake_hub::{COMMIT, FakeHub, REPO, sha256};
+use kneeclip::weights::{
+    DownloadProgress, Manifest, ModelFiles, NoProgress, ResolveOptions, VERIFIED_RECORD_FILE,
+    WeightsError, model_cache_dir, resolve_with_manifest, sha256_file,
+};
+
+/// Records progress calls; optionally cancels once `cancel_at` bytes of the weights arrived.
+#[derive(Default)]
+struct Recorder {
+    events: Vec<String>,
+    current: String,
+    last: u64,
+    cancel_at: Option<u64>,
+}
+
+impl DownloadProgress for Recorder {
+    fn started(&mut self, file: &str, total: Option<u64>) {
+        self.current = file.into();
+        self.events.push(format!("started {file} {total:?}"));
+    }
+    fn advanced(&mut self, so_far: u64) {
+        assert!(
+            so_far >= self.last || so_far == 0,
+            "progress went backwards"
+        );
+        self.last = so_far;
+    }
+    fn finished(&mut self, file: &str) {
+        self.events.push(format!("finished {file}"));
+        self.last = 0;
+    }
+    fn cancelled(&self) -> bool {
+        self.current == "model.safetensors" && self.cancel_at.is_some_and(|c| self.last >= c)
+    }
+}
+
+fn options(hub: &FakeHub, cache: &Path, allow_download: bool) -> ResolveOptions {
+    ResolveOptions {
+        model_dir: None,
+        allow_download,
+        endpoint: Some(hub.endpoint.clone()),
+        cache_dir: Some(cache.to_path_buf()),
+    }
+}
+
+fn assert_no_final_weights(cache: &Path, manifest: &Manifest) {
+    let folder = model_cache_dir(cache, manifest);
+    assert!(
+        !folder.join("model.safetensors").exists(),
+        "weights left under the final name"
+    );
+    assert!(!folder.join(VERIFIED_RECORD_FILE).exists());
+}
+
+#[test]
+fn download_verifies_places_in_cache_and_second_resolve_makes_no_request() {
+    let hub = FakeHub::start();
+    let cache = tempfile::tempdir().unwrap();
+    let manifest = hub.manifest();
+    let mut rec = Recorder::default();
+    let files =
+        resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut rec).unwrap();
+
+    let folder = model_cache_dir(cache.path(), &manifest);
+    assert_eq!(
+        folder,
+        cache
+            .path()
+            .join("models")
+            .join("fake--clip-tiny")
+            .join(COMMIT)
+    );
+    assert_eq!(files.dir, folder);
+    assert_eq!(files.revision.as_deref(), Some(COMMIT));
+    assert_eq!(files.model_id, REPO);
+    assert_eq!(
+        std::fs::read(&files.weights).unwrap(),
+        hub.body("model.safetensors")
+    );
+    assert_eq!(
+        std::fs::read(&files.config).unwrap(),
+        hub.body("config.json")
+    );
+    assert_eq!(
+        std::fs::read(&files.tokenizer).unwrap(),
+        hub.body("tokenizer.json")
+    );
+    assert!(folder.join(VERIFIED_RECORD_FILE).is_file());
+    assert!(
+        !cache.path().join("models").join(".staging").exists(),
+        "staging folder not cleaned up"
+    );
+    assert!(
+        rec.events
+            .contains(&"started model.safetensors Some(300000)".to_string()),
+        "{:?}",
+        rec.events
+    );
+    assert_eq!(
+        rec.events
+            .iter()
+            .filter(|e| e.starts_with("finished"))
+            .count(),
+        3
+    );
+    assert_eq!(
+        rec.events.last().unwrap(),
+        "finished model.safetensors",
+        "weights come last"
+    );
+    assert!(hub.requests() > 0);
+
+    let before = hub.requests();
+    let again = resolve_with_manifest(
+        &options(&hub, cache.path(), true),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_eq!(again, files);
+    let offline = resolve_with_manifest(
+        &options(&hub, cache.path(), false),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_eq!(offline, files);
+    assert_eq!(
+        hub.requests(),
+        before,
+        "a cached copy must not cause any HTTP request"
+    );
+}
+
+#[test]
+fn without_manifest_hashes_the_hub_declared_hashes_are_checked_and_recorded() {
+    let hub = FakeHub::start();
+    let cache = tempfile::tempdir().unwrap();
+    let manifest = Manifest::from_json(&format!(
+        r#"{{"model_id":"{REPO}","revision":"{COMMIT}","files":[
+            {{"name":"config.json","size":null,"sha256":null}},
+            {{"name":"model.safetensors","size":null,"sha256":null}},
+            {{"name":"tokenizer.json"}}]}}"#
+    ))
+    .unwrap();
+    let files = resolve_with_manifest(
+        &options(&hub, cache.path(), true),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap();
+    let record = std::fs::read_to_string(files.dir.join(VERIFIED_RECORD_FILE)).unwrap();
+    assert!(
+        record.contains(&sha256(&hub.body("model.safetensors"))),
+        "{record}"
+    );
+    assert!(
+        record.contains(&sha256(&hub.body("config.json"))),
+        "{record}"
+    );
+    assert!(
+        record.contains("x-linked-etag") && record.contains("git blob sha1"),
+        "{record}"
+    );
+
+    // A hub that serves bytes not matching its own declared git sha1 is rejected.
+    let hub2 = FakeHub::start();
+    hub2.state
+        .lock()
+        .unwrap()
+        .files
+        .get_mut("tokenizer.json")
+        .unwrap()
+        .body = b"{\"tampered\":1}".to_vec();
+    let cache2 = tempfile::tempdir().unwrap();
+    let err = resolve_with_manifest(
+        &options(&hub2, cache2.path(), true),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, WeightsError::ChecksumMismatch { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("tokenizer.json"), "{err}");
+}
+
+#[test]
+fn wrong_checksum_is_rejected_and_never_cached() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    let expected = manifest
+        .file("model.safetensors")
+        .unwrap()
+        .sha256
+        .clone()
+        .unwrap();
+    // The CDN serves corrupted bytes (same length) under the right declared hash.
+    let corrupted: Vec<u8> = hub
+        .body("model.safetensors")
+        .iter()
+        .map(|b| b ^ 0x5a)
+        .collect();
+    let actual = sha256(&corrupted);
+    hub.state
+        .lock()
+        .unwrap()
+        .files
+        .get_mut("model.safetensors")
+        .unwrap()
+        .body = corrupted;
+
+    let cache = tempfile::tempdir().unwrap();
+    let err = resolve_with_manifest(
+        &options(&hub, cache.path(), true),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(
+        matches!(err, WeightsError::ChecksumMismatch { .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("model.safetensors") && msg.contains(&expected) && msg.contains(&actual),
+        "{msg}"
+    );
+    assert_no_final_weights(cache.path(), &manifest);
+    let staged: Vec<_> = walk(cache.path())
+        .into_iter()
+        .filter(|p| std::fs::read(p).ok().map(|b| sha256(&b)) == Some(actual.clone()))
+        .collect();
+    assert!(
+        staged.is_empty(),
+        "corrupted bytes left on disk: {staged:?}"
+    );
+
+    let later = resolve_with_manifest(
+        &options(&hub, cache.path(), false),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(later, WeightsError::NotAvailable { .. }),
+        "{later}"
+    );
+}
+
+#[test]
+fn manifest_hash_disagreeing_with_hub_declaration_fails_before_the_transfer() {
+    let hub = FakeHub::start();
+    let mut manifest = hub.manifest();
+    let wrong = sha256(b"something else");
+    manifest
+        .files
+        .iter_mut()
+        .find(|f| f.name == "model.safetensors")
+        .unwrap()
+        .sha256 = Some(wrong.clone());
+    let cache = tempfile::tempdir().unwrap();
+    let err = resolve_with_manifest(
+        &options(&hub, cache.path(), true),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("model.safetensors") && msg.contains(&wrong),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&sha256(&hub.body("model.safetensors"))),
+        "{msg}"
+    );
+    assert_no_final_weights(cache.path(), &manifest);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p))
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn cut_off_transfer_fails_cleanly_and_a_retry_completes() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    hub.state.lock().unwrap().cut_off_next = Some("model.safetensors".into());
+    let cache = tempfile::tempdir().unwrap();
+    let err = resolve_with_manifest(
+        &options(&hub, cache.path(), true),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(msg.contains("model.safetensors"), "{msg}");
+    assert!(
+        matches!(
+            err,
+            WeightsError::Truncated { .. } | WeightsError::Download { .. }
+        ),
+        "unexpected error kind: {msg}"
+    );
+    assert_no_final_weights(cache.path(), &manifest);
+    let offline = resolve_with_manifest(
+        &options(&hub, cache.path(), false),
+        &manifest,
+        &mut NoProgress,
+    );
+    assert!(
+        matches!(offline, Err(WeightsError::NotAvailable { .. })),
+        "half download treated as cached"
+    );
+
+    // The next attempt (resuming or restarting) yields the complete, verified file.
+    let files = resolve_with_manifest(
+        &options(&hub, cache.path(), true),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(&files.weights).unwrap(),
+        hub.body("model.safetensors")
+    );
+}
+
+#[test]
+fn cancelled_download_leaves_nothing_under_the_final_name() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    let cache = tempfile::tempdir().unwrap();
+    let mut rec = Recorder {
+        cancel_at: Some(1),
+        ..Default::default()
+    };
+    let err =
+        resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut rec).unwrap_err();
+    assert!(matches!(err, WeightsError::Cancelled { .. }), "{err}");
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+    assert_no_final_weights(cache.path(), &manifest);
+    let files = resolve_with_manifest(
+        &options(&hub, cache.path(), true),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_eq!(
+        sha256_file(&files.weights).unwrap(),
+        sha256(&hub.body("model.safetensors"))
+    );
+}
+
+#[test]
+fn explicit_model_dir_wins_over_cache_and_download() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::write(dir.path().join(f), b"local").unwrap();
+    }
+    let mut opts = options(&hub, cache.path(), true);
+    opts.model_dir = Some(dir.path().to_path_buf());
+    let files = resolve_with_manifest(&opts, &manifest, &mut NoProgress).unwrap();
+    assert_eq!(files, ModelFiles::from_dir(dir.path()).unwrap());
+    assert_eq!(files.revision, None);
+    assert_eq!(hub.requests(), 0);
+
+    // An explicit but incomplete folder is an error, not a silent fallback to a download.
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let err = resolve_with_manifest(&opts, &manifest, &mut NoProgress).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("model.safetensors") && msg.contains(&dir.path().display().to_string()),
+        "{msg}"
+    );
+    opts.model_dir = Some(dir.path().join("does-not-exist"));
+    let msg = resolve_with_manifest(&opts, &manifest, &mut NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("does-not-exist") && msg.contains("--model-dir"),
+        "{msg}"
+    );
+    assert_eq!(hub.requests(), 0);
+}
+
+#[test]
+fn offline_without_cache_names_the_folder_and_the_files() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    let cache = tempfile::tempdir().unwrap();
+    let err = resolve_with_manifest(
+        &options(&hub, cache.path(), false),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    let folder = model_cache_dir(cache.path(), &manifest);
+    for needle in [
+        folder.display().to_string().as_str(),
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "--model-dir",
+        "KNEECLIP_MODEL_DIR",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} missing from: {msg}");
+    }
+    assert_eq!(hub.requests(), 0);
+
+    // Download allowed but the hub is unreachable: same guidance.
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_endpoint = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let opts = ResolveOptions {
+        endpoint: Some(dead_endpoint),
+        ..options(&hub, cache.path(), true)
+    };
+    let err = resolve_with_manifest(&opts, &manifest, &mut NoProgress).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, WeightsError::Download { .. }), "{msg}");
+    assert!(
+        msg.contains(&folder.display().to_string()) && msg.contains("model.safetensors"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn files_copied_by_hand_into_the_cache_folder_are_checked_against_the_manifest() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    let cache = tempfile::tempdir().unwrap();
+    let folder = model_cache_dir(cache.path(), &manifest);
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::write(folder.join(f), hub.body(f)).unwrap();
+    }
+    let files = resolve_with_manifest(
+        &options(&hub, cache.path(), false),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap();
+    assert_eq!(files.dir, folder);
+    assert!(folder.join(VERIFIED_RECORD_FILE).is_file());
+
+    // A wrong file (same size) is not accepted offline.
+    let cache2 = tempfile::tempdir().unwrap();
+    let folder2 = model_cache_dir(cache2.path(), &manifest);
+    std::fs::create_dir_all(&folder2).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::write(folder2.join(f), hub.body(f)).unwrap();
+    }
+    std::fs::write(
+        folder2.join("model.safetensors"),
+        vec![0u8; hub.body("model.safetensors").len()],
+    )
+    .unwrap();
+    let msg = resolve_with_manifest(
+        &options(&hub, cache2.path(), false),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("sha256"),
+        "{msg}"
+    );
+    assert_eq!(hub.requests(), 0);
+}
+
+#[test]
+fn a_hub_serving_another_commit_is_rejected() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    hub.state.lock().unwrap().commit = "fedcba9876543210fedcba9876543210fedcba98".into();
+    let cache = tempfile::tempdir().unwrap();
+    let err = resolve_with_manifest(
+        &options(&hub, cache.path(), true),
+        &manifest,
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, WeightsError::RevisionMismatch { .. }),
+        "{err}"
+    );
+    assert_no_final_weights(cache.path(), &manifest);
+}
