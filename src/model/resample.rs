@@ -76,7 +76,8 @@ fn clip8(acc: i32) -> u8 {
 
 fn convolve(samples: impl Iterator<Item = u8>, weights: &[i32]) -> u8 {
     let mut acc: i32 = 1 << (PRECISION_BITS - 1);
-    for (s, &w) in samples.zip(weights) {
+    // Weights first: zip stops before drawing a sample past the last tap.
+    for (&w, s) in weights.iter().zip(samples) {
         acc = acc.wrapping_add(s as i32 * w);
     }
     clip8(acc)
