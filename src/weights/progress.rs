@@ -1,6 +1,6 @@
 //! Download progress reporting (and cancellation) for the CLI and the GUI.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -89,7 +89,15 @@ impl StderrProgress {
         }
         self.last_print = Some(now);
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r{}\x1b[K", self.line());
+        if err.is_terminal() {
+            let _ = write!(err, "\r{}\x1b[K", self.line());
+        } else if force {
+            // Logs and pipes: no carriage returns, just the start and the end of each file.
+            let _ = write!(err, "{}", self.line());
+            if self.so_far == 0 {
+                let _ = writeln!(err);
+            }
+        }
         let _ = err.flush();
     }
 }
