@@ -370,8 +370,15 @@ impl Radiograph {
     }
 
     /// Whether the final image is flipped relative to "high modality value = white".
+    ///
+    /// MONOCHROME1 and Presentation LUT Shape INVERSE each call for one inversion, and
+    /// together still for one: in the DX/MG/IO IODs INVERSE is *required* with
+    /// MONOCHROME1 ("output after inversion is in P-Values", PS3.3 C.8.11.6.1.2), so
+    /// it restates the MONOCHROME1 inversion rather than undoing it (966_fixed.dcm, a
+    /// DX chest, shows white lungs if both are applied). A MONOCHROME2 film with
+    /// INVERSE is inverted once.
     fn flipped(&self, invert: bool) -> bool {
-        (self.photometric == Photometric::Monochrome1) ^ self.presentation_inverse ^ invert
+        ((self.photometric == Photometric::Monochrome1) || self.presentation_inverse) ^ invert
     }
 
     fn voi_for(&self, window: Window) -> Voi<'_> {
@@ -387,7 +394,8 @@ impl Radiograph {
 
     /// Displays the film: modality LUT, then VOI (the window with the file's VOI LUT
     /// function, or the file's VOI LUT table when `window` is that table's preset),
-    /// then MONOCHROME1 inversion, then Presentation LUT Shape INVERSE, then `invert`.
+    /// then one inversion if the film is MONOCHROME1 and/or its Presentation LUT Shape is
+    /// INVERSE (see `flipped`), then the manual `invert` toggle.
     pub fn render(&self, window: Window, invert: bool) -> GrayF32 {
         let voi = self.voi_for(window);
         let flip = self.flipped(invert);
