@@ -97,6 +97,9 @@ pub(crate) fn parse(
     }));
     match result {
         Ok(Ok(obj)) => Ok(obj),
+        Ok(Err(detail)) if detail.contains("failed to fill whole buffer") => {
+            Err(invalid(format!("the file is cut short, probably truncated: {detail}")))
+        }
         Ok(Err(detail)) => Err(invalid(detail)),
         Err(p) => Err(invalid(format!("the parser crashed: {}", panic_message(&*p)))),
     }

@@ -374,3 +374,45 @@ fn idct_table() -> [f32; 64] {
     }
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Our decoder agrees with the `image` crate's on an 8-bit gray JPEG.
+    #[test]
+    fn matches_reference_decoder_on_8bit_gray() {
+        let (w, h) = (61u32, 37u32); // not multiples of 8
+        let img = image::GrayImage::from_fn(w, h, |x, y| {
+            image::Luma([((x * 4 + y * 3) as u8).wrapping_add(((x * y) % 17) as u8)])
+        });
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&img)
+            .unwrap();
+        let reference = image::load_from_memory(&jpeg).unwrap().to_luma8();
+        let ours = decode_gray(&jpeg).unwrap();
+        assert_eq!((ours.width, ours.height, ours.precision), (w, h, 8));
+        let max_diff = ours
+            .samples
+            .iter()
+            .zip(reference.as_raw())
+            .map(|(&a, &b)| (a as i32 - b as i32).abs())
+            .max()
+            .unwrap();
+        assert!(max_diff <= 2, "max difference {max_diff}");
+    }
+
+    #[test]
+    fn rejects_truncated_and_garbage_streams() {
+        let img = image::GrayImage::from_fn(32, 32, |x, y| image::Luma([(x * 8 ^ y * 8) as u8]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
+            .encode_image(&img)
+            .unwrap();
+        for cut in [2, 10, jpeg.len() / 2, jpeg.len() - 40] {
+            assert!(decode_gray(&jpeg[..cut]).is_err(), "cut at {cut} decoded");
+        }
+        assert!(decode_gray(b"not a jpeg").is_err());
+    }
+}

@@ -20,6 +20,7 @@ mod dicom_meta;
 mod error;
 mod jpeg12;
 mod limits;
+mod pixels;
 mod radiograph;
 mod raster;
 mod voi;
