@@ -295,3 +295,18 @@ fn jpeg_extended_12bit_decodes_and_is_close_to_lossless() {
     eprintln!("RG2_JPLY_fixed: mean |Δ| vs RG2_JPLL = {mad:.3}");
     assert!(mad < 8.0, "{mad}");
 }
+
+#[test]
+fn unknown_transfer_syntax_is_named() {
+    let Some(dir) = dicom_dir() else { return };
+    let mut bytes = std::fs::read(dir.join("RG3_UNC")).unwrap();
+    let from = b"1.2.840.10008.1.2.1\0";
+    let at = bytes.windows(from.len()).position(|w| w == from).expect("TS UID in meta");
+    bytes[at..at + from.len()].copy_from_slice(b"1.2.840.10008.1.2.9\0");
+    let err = Radiograph::from_bytes(&bytes, std::path::Path::new("odd_ts.dcm"), &LoadLimits::default())
+        .unwrap_err();
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(msg.contains("odd_ts.dcm") && msg.contains("1.2.840.10008.1.2.9"), "{msg}");
+    assert!(matches!(err, ImagingError::UnsupportedTransferSyntax { .. }), "{err:?}");
+}

@@ -97,6 +97,11 @@ pub(crate) fn parse(
     }));
     match result {
         Ok(Ok(obj)) => Ok(obj),
+        Ok(Err(detail)) if detail.to_ascii_lowercase().contains("transfer syntax `") => {
+            let uid = detail.split('`').nth(1).unwrap_or_default().trim_end_matches('\0').to_string();
+            let name = transfer_syntax_name(&uid).0.to_string();
+            Err(ImagingError::UnsupportedTransferSyntax { path: path.to_path_buf(), uid, name })
+        }
         Ok(Err(detail)) if detail.contains("failed to fill whole buffer") => {
             Err(invalid(format!("the file is cut short, probably truncated: {detail}")))
         }
