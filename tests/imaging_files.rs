@@ -245,3 +245,22 @@ fn truncated_dicom_is_an_error_not_a_panic() {
         .unwrap_err();
     assert!(err.to_string().contains("mem.dcm"));
 }
+
+#[test]
+fn gray_alpha_png_and_rgb_jpeg_of_a_gray_film() {
+    let tmp = tempfile::tempdir().unwrap();
+    let la = tmp.path().join("gray_alpha.png");
+    ImageBuffer::<image::LumaA<u8>, _>::from_fn(16, 8, |x, _| image::LumaA([x as u8 * 9, 255]))
+        .save(&la)
+        .unwrap();
+    let r = Radiograph::open(&la).unwrap();
+    assert_eq!((r.photometric(), r.value_at(5, 2)), (Photometric::Monochrome2, Some(45.0)));
+    assert!(r.notes().is_empty(), "opaque alpha needs no note: {:?}", r.notes());
+
+    let jpg = tmp.path().join("gray_as_rgb.jpg");
+    ImageBuffer::<Rgb<u8>, _>::from_fn(64, 32, |x, y| Rgb([((x * 3 + y) % 256) as u8; 3])).save(&jpg).unwrap();
+    let r = Radiograph::open(&jpg).unwrap();
+    eprintln!("RGB JPEG of gray: {:?} notes {:?}", r.photometric(), r.notes());
+    assert_eq!((r.width(), r.height()), (64, 32));
+    assert_eq!(r.photometric(), Photometric::Monochrome2, "{:?}", r.notes());
+}

@@ -97,6 +97,14 @@ pub(crate) fn parse(
     }));
     match result {
         Ok(Ok(obj)) => Ok(obj),
+        Ok(Err(detail)) if detail.to_ascii_lowercase().contains("transfer syntax `") => {
+            let uid = detail.split('`').nth(1).unwrap_or_default().trim_end_matches('\0').to_string();
+            let name = transfer_syntax_name(&uid).0.to_string();
+            Err(ImagingError::UnsupportedTransferSyntax { path: path.to_path_buf(), uid, name })
+        }
+        Ok(Err(detail)) if detail.contains("failed to fill whole buffer") => {
+            Err(invalid(format!("the file is cut short, probably truncated: {detail}")))
+        }
         Ok(Err(detail)) => Err(invalid(detail)),
         Err(p) => Err(invalid(format!("the parser crashed: {}", panic_message(&*p)))),
     }
@@ -134,6 +142,12 @@ pub(crate) fn load(
     let (ts_name, codec) = transfer_syntax_name(&ts_uid);
     let decoded = match catch_unwind(AssertUnwindSafe(|| obj.decode_pixel_data_frame(0))) {
         Ok(Ok(d)) => d,
+        Ok(Err(e)) if codec == Some("JPEG") && chain(&e).contains("SamplePrecision") => {
+            // jpeg-decoder has no 12-bit lossy JPEG: use our own sequential decoder.
+            let mut dec = decode_jpeg12(&obj, frames, path)?;
+            finish(&obj, &mut dec, frames, path)?;
+            return Ok(dec);
+        }
         Ok(Err(e)) => {
             let detail = chain(&e);
             let lower = detail.to_ascii_lowercase();
@@ -167,15 +181,79 @@ pub(crate) fn load(
 
     let original_pi = meta::get_str(&obj, tags::PHOTOMETRIC_INTERPRETATION);
     let mut dec = samples_to_pixels(&decoded, path, &ts_uid, original_pi.as_deref())?;
+    finish(&obj, &mut dec, frames, path)?;
+    Ok(dec)
+}
+
+/// Notes, grayscale pipeline metadata, spacing, tags and label.
+fn finish(obj: &DefaultDicomObject, dec: &mut Decoded, frames: u32, path: &Path) -> Result<(), ImagingError> {
     if frames > 1 {
         dec.notes.push(format!("multi-frame file: showing frame 1 of {frames}"));
     }
     if dec.photometric != Photometric::Luminance {
-        meta::apply_grayscale_metadata(&obj, &mut dec, path)?;
+        meta::apply_grayscale_metadata(obj, dec, path)?;
     }
-    dec.pixel_spacing = meta::pixel_spacing(&obj);
-    dec.tags = meta::tag_list(&obj);
-    dec.patient_label = meta::patient_label(&obj);
+    dec.pixel_spacing = meta::pixel_spacing(obj);
+    dec.tags = meta::tag_list(obj);
+    dec.patient_label = meta::patient_label(obj);
+    Ok(())
+}
+
+/// The first frame of a 12-bit JPEG Extended file, through [`super::jpeg12`].
+fn decode_jpeg12(obj: &DefaultDicomObject, frames: u32, path: &Path) -> Result<Decoded, ImagingError> {
+    let corrupt = |detail: String| ImagingError::CorruptPixelData {
+        path: path.to_path_buf(),
+        codec: "JPEG".into(),
+        detail,
+    };
+    let fragments = obj
+        .element(tags::PIXEL_DATA)
+        .ok()
+        .and_then(|e| e.value().fragments())
+        .ok_or_else(|| corrupt("the pixel data is not encapsulated".into()))?;
+    let stream: Vec<u8> = if frames as usize == fragments.len() {
+        fragments.first().cloned().unwrap_or_default()
+    } else {
+        // Fragments of the first frame run up to the one ending in EOI.
+        let mut out = Vec::new();
+        for f in fragments {
+            out.extend_from_slice(f);
+            let end = out.iter().rposition(|&b| b != 0).unwrap_or(0);
+            if end >= 1 && out[end - 1] == 0xFF && out[end] == 0xD9 {
+                break;
+            }
+        }
+        out
+    };
+    let gray = match catch_unwind(AssertUnwindSafe(|| super::jpeg12::decode_gray(&stream))) {
+        Ok(Ok(g)) => g,
+        Ok(Err(detail)) => return Err(corrupt(detail)),
+        Err(p) => return Err(corrupt(format!("the decoder crashed: {}", panic_message(&*p)))),
+    };
+    let rows = meta::get_u32(obj, tags::ROWS).unwrap_or(0);
+    let cols = meta::get_u32(obj, tags::COLUMNS).unwrap_or(0);
+    if (gray.width, gray.height) != (cols, rows) {
+        return Err(corrupt(format!(
+            "the JPEG stream is {}×{} but the DICOM header says {cols}×{rows}",
+            gray.width, gray.height
+        )));
+    }
+    let stored = meta::get_u32(obj, tags::BITS_STORED).unwrap_or(gray.precision as u32).clamp(1, 16) as u16;
+    let mask = ((1u32 << stored) - 1) as u16;
+    let photometric = match meta::get_str(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() {
+        Some("MONOCHROME1") => Photometric::Monochrome1,
+        Some("MONOCHROME2") | None => Photometric::Monochrome2,
+        Some(other) => {
+            return Err(ImagingError::Unsupported {
+                path: path.to_path_buf(),
+                detail: format!("12-bit JPEG with photometric interpretation {other}"),
+            });
+        }
+    };
+    let pixels = Pixels::U16(gray.samples.into_iter().map(|v| v & mask).collect());
+    let mut dec = Decoded::plain(gray.width, gray.height, pixels, stored);
+    dec.photometric = photometric;
+    dec.full_range = FullRange::Values;
     Ok(dec)
 }
 

@@ -154,7 +154,12 @@ pub(crate) fn apply_grayscale_metadata(
     dec.presentation_inverse = get_str(obj, tags::PRESENTATION_LUT_SHAPE)
         .is_some_and(|s| s.eq_ignore_ascii_case("INVERSE"));
     if dec.presentation_inverse {
-        dec.notes.push("presentation LUT shape INVERSE: display inverted".into());
+        let note = if dec.photometric == super::Photometric::Monochrome1 {
+            "presentation LUT shape INVERSE (restates MONOCHROME1: inverted once)"
+        } else {
+            "presentation LUT shape INVERSE: display inverted"
+        };
+        dec.notes.push(note.into());
     }
     Ok(())
 }

@@ -18,7 +18,9 @@
 mod dicom;
 mod dicom_meta;
 mod error;
+mod jpeg12;
 mod limits;
+mod pixels;
 mod radiograph;
 mod raster;
 mod voi;

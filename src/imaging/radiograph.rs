@@ -4,68 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::voi::{ModalityLut, Voi, VoiFunction, VoiLutTable};
 use super::{ImagingError, LoadLimits, Window, WindowPreset};
-
-/// Stored pixel values at full depth (one sample per pixel, row-major).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Pixels {
-    U8(Vec<u8>),
-    U16(Vec<u16>),
-    /// Signed stored values, and unsigned 32-bit ones.
-    I32(Vec<i32>),
-    F32(Vec<f32>),
-}
-
-impl Pixels {
-    pub fn len(&self) -> usize {
-        match self {
-            Pixels::U8(v) => v.len(),
-            Pixels::U16(v) => v.len(),
-            Pixels::I32(v) => v.len(),
-            Pixels::F32(v) => v.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The stored value at a linear index, as f64.
-    pub fn get(&self, i: usize) -> Option<f64> {
-        match self {
-            Pixels::U8(v) => v.get(i).map(|&x| x as f64),
-            Pixels::U16(v) => v.get(i).map(|&x| x as f64),
-            Pixels::I32(v) => v.get(i).map(|&x| x as f64),
-            Pixels::F32(v) => v.get(i).map(|&x| x as f64),
-        }
-    }
-
-    /// Minimum and maximum stored value (0, 0 when empty; NaNs are ignored).
-    fn min_max(&self) -> (f64, f64) {
-        fn mm<T: Copy + PartialOrd + Into<f64>>(v: &[T]) -> (f64, f64) {
-            let mut it = v.iter().copied();
-            let Some(first) = it.next() else { return (0.0, 0.0) };
-            let (mut lo, mut hi) = (first, first);
-            for x in it {
-                if x < lo {
-                    lo = x;
-                }
-                if x > hi {
-                    hi = x;
-                }
-            }
-            (lo.into(), hi.into())
-        }
-        match self {
-            Pixels::U8(v) => mm(v),
-            Pixels::U16(v) => mm(v),
-            Pixels::I32(v) => mm(v),
-            Pixels::F32(v) => {
-                let finite: Vec<f32> = v.iter().copied().filter(|x| x.is_finite()).collect();
-                mm(&finite)
-            }
-        }
-    }
-}
+pub use super::pixels::{GrayF32, Pixels};
 
 /// How stored values relate to brightness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,29 +15,6 @@ pub enum Photometric {
     Monochrome2,
     /// A colour source converted to luminance (Rec. 601 weights); displays like MONOCHROME2.
     Luminance,
-}
-
-/// A rendered film: row-major, 0.0 = black .. 1.0 = white as displayed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GrayF32 {
-    pub width: u32,
-    pub height: u32,
-    pub data: Vec<f32>,
-}
-
-impl GrayF32 {
-    /// The value at (x, y), if inside.
-    pub fn get(&self, x: u32, y: u32) -> Option<f32> {
-        if x >= self.width || y >= self.height {
-            return None;
-        }
-        self.data.get(y as usize * self.width as usize + x as usize).copied()
-    }
-
-    /// Quantised to 8 bits (round to nearest), e.g. for a texture.
-    pub fn to_u8(&self) -> Vec<u8> {
-        self.data.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8).collect()
-    }
 }
 
 /// One DICOM attribute for a searchable tag panel.
@@ -370,8 +286,15 @@ impl Radiograph {
     }
 
     /// Whether the final image is flipped relative to "high modality value = white".
+    ///
+    /// MONOCHROME1 and Presentation LUT Shape INVERSE each call for one inversion, and
+    /// together still for one: in the DX/MG/IO IODs INVERSE is *required* with
+    /// MONOCHROME1 ("output after inversion is in P-Values", PS3.3 C.8.11.6.1.2), so
+    /// it restates the MONOCHROME1 inversion rather than undoing it (966_fixed.dcm, a
+    /// DX chest, shows white lungs if both are applied). A MONOCHROME2 film with
+    /// INVERSE is inverted once.
     fn flipped(&self, invert: bool) -> bool {
-        (self.photometric == Photometric::Monochrome1) ^ self.presentation_inverse ^ invert
+        ((self.photometric == Photometric::Monochrome1) || self.presentation_inverse) ^ invert
     }
 
     fn voi_for(&self, window: Window) -> Voi<'_> {
@@ -387,7 +310,8 @@ impl Radiograph {
 
     /// Displays the film: modality LUT, then VOI (the window with the file's VOI LUT
     /// function, or the file's VOI LUT table when `window` is that table's preset),
-    /// then MONOCHROME1 inversion, then Presentation LUT Shape INVERSE, then `invert`.
+    /// then one inversion if the film is MONOCHROME1 and/or its Presentation LUT Shape is
+    /// INVERSE (see `flipped`), then the manual `invert` toggle.
     pub fn render(&self, window: Window, invert: bool) -> GrayF32 {
         let voi = self.voi_for(window);
         let flip = self.flipped(invert);
@@ -447,5 +371,61 @@ impl Decoded {
             notes: Vec::new(),
             full_range: FullRange::BitDepth(bits),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn film(pixels: Pixels, bits: u16) -> Decoded {
+        let n = pixels.len() as u32;
+        let mut d = Decoded::plain(n, 1, pixels, bits);
+        d.full_range = FullRange::Values;
+        d.voi_function = VoiFunction::Linear;
+        d
+    }
+
+    #[test]
+    fn voi_lut_preset_is_used_when_selected() {
+        let mut d = film(Pixels::U16(vec![0, 1, 2, 3]), 12);
+        let table = VoiLutTable { first_mapped: 0.0, bits: 8, data: vec![0, 255, 255, 0] };
+        let preset = WindowPreset { name: "VOI LUT: TEST".into(), window: table.input_window() };
+        d.presets = vec![(preset, Some(table))];
+        let r = Radiograph::assemble("lut".into(), d);
+        assert_eq!(r.model_view().data, vec![0.0, 1.0, 1.0, 0.0]);
+        // Any other window uses the linear formula.
+        let lin = r.render(Window { center: 2.0, width: 4.0 }, false);
+        assert!(lin.data.windows(2).all(|p| p[0] <= p[1]));
+    }
+
+    #[test]
+    fn rescale_and_signed_values() {
+        let mut d = film(Pixels::I32(vec![-1000, 0, 1000]), 16);
+        d.modality = ModalityLut::Rescale { slope: 2.0, intercept: -24.0 };
+        let r = Radiograph::assemble("ct".into(), d);
+        assert_eq!(r.value_range(), (-2024.0, 1976.0));
+        assert_eq!(r.value_at(1, 0), Some(-24.0));
+        let v = r.model_view();
+        assert_eq!((v.data[0], v.data[2]), (0.0, 1.0));
+        let inv = r.render(r.default_window(), true);
+        assert_eq!((inv.data[0], inv.data[2]), (1.0, 0.0));
+    }
+
+    #[test]
+    fn presentation_inverse_on_monochrome2_inverts() {
+        let mut d = film(Pixels::U8(vec![0, 255]), 8);
+        d.presentation_inverse = true;
+        let r = Radiograph::assemble("p".into(), d);
+        assert_eq!(r.model_view().data, vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn float_pixels_render() {
+        let r = Radiograph::assemble("f".into(), film(Pixels::F32(vec![0.0, 0.5, f32::NAN, 1.0]), 32));
+        let v = r.model_view();
+        assert_eq!(v.data[0], 0.0);
+        assert_eq!(v.data[3], 1.0);
+        assert_eq!(v.data[2], 0.0);
     }
 }
