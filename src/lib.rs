@@ -9,6 +9,7 @@
 //! - [`weights`]: where the model weights come from (folder, cache, download).
 //! - [`cli`]: the `kneeclip` command line.
 
+pub mod bench;
 pub mod cli;
 pub mod files;
 pub mod grading;

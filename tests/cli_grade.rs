@@ -136,3 +136,40 @@ fn help_shows_examples() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Examples:") && text.contains("--json"), "{text}");
 }
+
+#[test]
+fn a_film_showing_both_knees_is_graded_per_half() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(left), Some(right)) = (first_png(0), first_png(4)) else { return };
+    // Two real 224×224 knee crops side by side: a 448×224 bilateral film.
+    let left = image::open(left).unwrap().to_luma8();
+    let right = image::open(right).unwrap().to_luma8();
+    let mut both = image::GrayImage::new(448, 224);
+    image::imageops::replace(&mut both, &left, 0, 0);
+    image::imageops::replace(&mut both, &right, 224, 0);
+    let film = tmp.path().join("both-knees.png");
+    both.save(&film).unwrap();
+
+    let m = model.to_str().unwrap();
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, film.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["region"], "image-left");
+    assert_eq!(lines[1]["region"], "image-right");
+
+    // Each half is graded as the single crop would be (up to float rounding:
+    // the halves run as one batch of two).
+    for (line, crop) in lines.iter().zip([first_png(0).unwrap(), first_png(4).unwrap()]) {
+        let single = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, crop.to_str().unwrap()]);
+        let single: serde_json::Value = serde_json::from_slice(&single.stdout).unwrap();
+        let a: Vec<f64> = serde_json::from_value(line["similarities"].clone()).unwrap();
+        let b: Vec<f64> = serde_json::from_value(single["similarities"].clone()).unwrap();
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
+        }
+    }
+    assert_ne!(lines[0]["similarities"], lines[1]["similarities"]);
+}

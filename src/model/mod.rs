@@ -6,6 +6,7 @@ pub mod config;
 pub mod device;
 pub mod layers;
 pub mod preprocess;
+pub mod random;
 pub mod resample;
 pub mod text;
 pub mod tokenizer;

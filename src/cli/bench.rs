@@ -1,0 +1,83 @@
+//! `kneeclip bench`: inference timings on a full-size random ViT-B/32.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{DeviceArg, EXIT_OK, EXIT_UNUSABLE};
+use crate::bench::{BenchOptions, run as run_bench};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Timed runs per figure, after a warm-up run.
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    /// CLIP's tokenizer.json (default: $KNEECLIP_TOKENIZER, the model folder or
+    /// cache, then ../shared/models/clip-vit-base-patch32/tokenizer.json).
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+    /// Film timed from file to grade (default: ../shared/data/dicom/RG3_JPLL when present).
+    #[arg(long, value_name = "FILE")]
+    pub film: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceArg,
+}
+
+pub fn run(args: &BenchArgs) -> i32 {
+    let Some(tokenizer) = find_tokenizer(args.tokenizer.as_deref()) else {
+        eprintln!(
+            "kneeclip: bench needs CLIP's tokenizer.json: pass --tokenizer FILE or set KNEECLIP_TOKENIZER \
+             (the weights themselves are not needed: the model is random)"
+        );
+        return EXIT_UNUSABLE;
+    };
+    let film = args.film.clone().or_else(|| {
+        let default = PathBuf::from("../shared/data/dicom/RG3_JPLL");
+        default.is_file().then_some(default)
+    });
+    let (device, note) = crate::model::select_device(args.device.into());
+    if let Some(note) = note {
+        eprintln!("kneeclip: {note}");
+    }
+    let options = BenchOptions { repeats: args.repeats, tokenizer, film, device };
+    eprintln!("kneeclip: timing a random full-size ViT-B/32 ({} runs per figure after a warm-up)…", args.repeats);
+    match run_bench(&options) {
+        Ok(report) if args.json => {
+            println!("{}", serde_json::to_string(&report).expect("report serialises"));
+            EXIT_OK
+        }
+        Ok(r) => {
+            println!("kneeclip bench — median of {} runs, {} ({} threads), {} build", r.repeats, r.device, r.threads, r.build);
+            println!("  image features, 1 film        {:>9.1} ms", r.image_b1_ms);
+            println!("  image features, batch of 16   {:>9.1} ms per film", r.image_b16_ms_per_image);
+            println!("  five anchors → embeddings     {:>9.1} ms", r.anchors_ms);
+            match (r.open_to_grade_ms, &r.open_to_grade_film) {
+                (Some(ms), Some(film)) => println!("  open to grade ({film})  {ms:>9.1} ms"),
+                _ => println!("  open to grade                 (no film: pass --film FILE)"),
+            }
+            EXIT_OK
+        }
+        Err(message) => {
+            eprintln!("kneeclip: bench failed: {message}");
+            EXIT_UNUSABLE
+        }
+    }
+}
+
+fn find_tokenizer(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_owned());
+    }
+    if let Some(path) = std::env::var_os("KNEECLIP_TOKENIZER") {
+        return Some(PathBuf::from(path));
+    }
+    let offline = crate::weights::ResolveOptions { allow_download: false, ..Default::default() };
+    if let Ok(files) = crate::weights::resolve(&offline, &mut crate::weights::NoProgress) {
+        return Some(files.tokenizer);
+    }
+    let shared = PathBuf::from("../shared/models/clip-vit-base-patch32/tokenizer.json");
+    shared.is_file().then_some(shared)
+}

@@ -1,0 +1,39 @@
+//! `kneeclip bench --json` reports every figure the performance issue tracks.
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn bench_json_has_the_tracked_figures() {
+    let Some(tokenizer) = common::shared_tokenizer() else { return };
+    let film = common::data_dir().join("dicom/CR-MONO1-10-chest");
+    if !film.is_file() {
+        eprintln!("skipped: {} is missing", film.display());
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["bench", "--json", "--repeats", "1", "--tokenizer"])
+        .arg(&tokenizer)
+        .arg("--film")
+        .arg(&film)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["image_b1_ms", "image_b16_ms_per_image", "anchors_ms", "open_to_grade_ms"] {
+        let ms = report[key].as_f64().unwrap_or_else(|| panic!("{key} missing: {report}"));
+        assert!(ms > 0.0 && ms.is_finite(), "{key} = {ms}");
+    }
+    assert_eq!(report["device"], "CPU");
+}
+
+#[test]
+fn bench_without_a_tokenizer_says_what_it_needs() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["bench", "--tokenizer", "/nonexistent/tokenizer.json", "--repeats", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tokenizer.json"));
+}
