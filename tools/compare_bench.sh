@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kneeclip-target}"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-cargo build --quiet ${PROFILE:+--profile "$PROFILE"}
+cargo build --quiet ${PROFILE:+--profile "$PROFILE"} ${FEATURES:+--features "$FEATURES"}
 bin="$CARGO_TARGET_DIR/${PROFILE:-debug}/kneeclip"
 [ "${PROFILE:-}" = release ] && bin="$CARGO_TARGET_DIR/release/kneeclip"
 

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use super::GradeError;
 use crate::model::ClipModel;
-use crate::model::layers::EncoderLayer;
+use crate::model::layers::{EncoderLayer, Linear};
 use crate::model::vision::VisionTransformer;
 
 /// How many of the last vision blocks a head replaces.

@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use super::ModelError;
 use super::config::ClipConfig;
-use super::layers::linear;
+use super::layers::{Linear, linear};
 use super::text::TextTransformer;
 use super::vision::VisionTransformer;
 

@@ -1,7 +1,9 @@
 //! The pre-norm transformer block shared by CLIP's vision and text towers.
 
 use candle_core::{D, Module, Result, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
+
+pub use super::linear::Linear;
 
 use super::config::Activation;
 

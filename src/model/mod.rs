@@ -5,6 +5,7 @@ pub mod clip;
 pub mod config;
 pub mod device;
 pub mod layers;
+pub mod linear;
 pub mod preprocess;
 pub mod random;
 pub mod resample;
