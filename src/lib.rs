@@ -10,6 +10,7 @@
 //! - [`cli`]: the `kneeclip` command line.
 
 pub mod bench;
+pub mod build_info;
 pub mod cli;
 pub mod files;
 pub mod grading;

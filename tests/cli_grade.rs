@@ -173,3 +173,12 @@ fn a_film_showing_both_knees_is_graded_per_half() {
     }
     assert_ne!(lines[0]["similarities"], lines[1]["similarities"]);
 }
+
+#[test]
+fn version_names_commit_and_features() {
+    let out = kneeclip(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with(&format!("kneeclip {}", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(text.contains("commit ") && text.contains("features: cpu"), "{text}");
+}

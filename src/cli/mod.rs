@@ -13,7 +13,7 @@ use crate::model::DevicePreference;
 #[derive(Parser, Debug)]
 #[command(
     name = "kneeclip",
-    version,
+    version = crate::build_info::VERSION,
     about = "Knee osteoarthritis (Kellgren–Lawrence) grading with CLIP ViT-B/32 — a decision aid, not a diagnosis.",
     after_help = "Run `kneeclip grade --help` for examples."
 )]
