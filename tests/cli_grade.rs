@@ -182,3 +182,30 @@ fn version_names_commit_and_features() {
     assert!(text.starts_with(&format!("kneeclip {}", env!("CARGO_PKG_VERSION"))), "{text}");
     assert!(text.contains("commit ") && text.contains("features: cpu"), "{text}");
 }
+
+#[test]
+fn many_films_keep_their_order_across_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let dir = data_dir().join("oai-kl/test/1");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: {} is missing", dir.display());
+        return;
+    };
+    let mut films: Vec<String> = entries.map(|e| e.unwrap().path().display().to_string()).collect();
+    films.sort();
+    films.truncate(20);
+    let broken = tmp.path().join("broken.png");
+    std::fs::write(&broken, b"\x89PNG but not really").unwrap();
+    films.insert(17, broken.display().to_string()); // just past the first batch of 16
+    let mut args = vec!["grade", "--offline", "--json", "--model-dir", model.to_str().unwrap()];
+    args.extend(films.iter().map(String::as_str));
+    let out = kneeclip(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let printed: Vec<&str> = lines.iter().map(|l| l["file"].as_str().unwrap()).collect();
+    assert_eq!(printed, films.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(lines[17]["error"].is_string());
+    assert_eq!(lines.iter().filter(|l| l["grade"].is_u64()).count(), 20);
+}

@@ -8,7 +8,7 @@ use clap::Args;
 use super::output::{Format, Printer};
 use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
 use crate::grading::regions::{crop_region, regions_for};
-use crate::grading::{FineTunedHead, Grader, TextAnchors};
+use crate::grading::{FineTunedHead, Grader, Region, TextAnchors};
 use crate::imaging::Radiograph;
 
 #[derive(Args, Debug)]
@@ -49,17 +49,34 @@ pub fn run(args: &GradeArgs) -> i32 {
     };
     let mut printer = Printer::new(format);
     let mut failed = 0usize;
-    for file in &args.files {
-        let shown = file.display().to_string();
-        match grade_file(&mut grader, file) {
-            Ok(results) => {
-                for (region, assessment) in results {
-                    printer.assessment(&shown, region, &assessment);
+    // Films are decoded one by one but run through the model in batches, which
+    // is faster per film (docs/PERFORMANCE.md); output keeps the given order.
+    for chunk in args.files.chunks(FILMS_PER_BATCH) {
+        let prepared: Vec<Result<PreparedFilm, String>> =
+            chunk.iter().map(|file| prepare_film(&grader, file)).collect();
+        let pixel_values: Vec<Vec<f32>> = prepared
+            .iter()
+            .flatten()
+            .flat_map(|film| film.pixel_values.iter().cloned())
+            .collect();
+        let graded = grader.grade_pixel_values(&pixel_values).map_err(|e| e.to_string());
+        let mut assessments = graded.as_ref().map(|a| a.iter()).ok();
+        for (file, film) in chunk.iter().zip(prepared) {
+            let shown = file.display().to_string();
+            let result = film.and_then(|film| match assessments.as_mut() {
+                Some(next) => Ok(film.regions.into_iter().zip(next.by_ref()).collect::<Vec<_>>()),
+                None => Err(format!("{shown}: {}", graded.as_ref().err().map_or("grading failed", String::as_str))),
+            });
+            match result {
+                Ok(results) => {
+                    for (region, assessment) in results {
+                        printer.assessment(&shown, region, assessment);
+                    }
                 }
-            }
-            Err(message) => {
-                failed += 1;
-                printer.error(&shown, &message);
+                Err(message) => {
+                    failed += 1;
+                    printer.error(&shown, &message);
+                }
             }
         }
     }
@@ -83,27 +100,30 @@ fn load_grader(args: &GradeArgs) -> Result<Grader, String> {
     Ok(grader)
 }
 
-type RegionResult = (Option<crate::grading::Region>, crate::grading::Assessment);
+/// Films (regions, really) per model batch.
+const FILMS_PER_BATCH: usize = 16;
 
-fn grade_file(grader: &mut Grader, file: &std::path::Path) -> Result<Vec<RegionResult>, String> {
+/// A film read and preprocessed: the regions to grade and their model input.
+struct PreparedFilm {
+    regions: Vec<Option<Region>>,
+    pixel_values: Vec<Vec<f32>>,
+}
+
+fn prepare_film(grader: &Grader, file: &std::path::Path) -> Result<PreparedFilm, String> {
     let film = Radiograph::open(file).map_err(|e| e.to_string())?;
     let view = film.model_view();
     let (width, height) = (view.width as usize, view.height as usize);
     let regions = regions_for(width, height);
-    let pixel_values: Vec<Vec<f32>> = regions
+    let pixel_values = regions
         .iter()
         .map(|&region| {
             let (w, gray) = crop_region(width, &view.data, region);
             grader.pixel_values(w, height, &gray)
         })
         .collect();
-    let assessments = grader
-        .grade_pixel_values(&pixel_values)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
     let split = regions.len() > 1;
-    Ok(regions
-        .into_iter()
-        .map(|r| split.then_some(r))
-        .zip(assessments)
-        .collect())
+    Ok(PreparedFilm {
+        regions: regions.into_iter().map(|r| split.then_some(r)).collect(),
+        pixel_values,
+    })
 }
