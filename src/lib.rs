@@ -9,7 +9,9 @@
 //! - [`weights`]: where the model weights come from (folder, cache, download).
 //! - [`cli`]: the `kneeclip` command line.
 
+pub mod app;
 pub mod cli;
+pub mod explain;
 pub mod files;
 pub mod grading;
 pub mod imaging;

@@ -2,6 +2,7 @@
 
 mod grade;
 mod output;
+mod view;
 
 use std::path::PathBuf;
 
@@ -26,6 +27,8 @@ pub enum Command {
     /// Grade films: KL grade, five probabilities and five anchor similarities per film.
     #[command(after_help = GRADE_EXAMPLES)]
     Grade(grade::GradeArgs),
+    /// Open the desktop viewer (also what `kneeclip` with no arguments does).
+    View(view::ViewArgs),
 }
 
 const GRADE_EXAMPLES: &str = "\
@@ -86,11 +89,8 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Some(Command::Grade(args)) => grade::run(&args),
-        None => {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
-            EXIT_OK
-        }
+        Some(Command::View(args)) => view::run(args),
+        None => view::run(view::ViewArgs::default()),
     }
 }
 

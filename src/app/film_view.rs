@@ -1,0 +1,270 @@
+//! The film in the centre: texture, zoom/pan/rotate/flip, window/level by
+//! right-drag, pixel value under the cursor, four-corner overlay and the heatmap.
+
+use std::sync::Arc;
+
+use egui::{Color32, ColorImage, Mesh, Pos2, Rect, Sense, TextureHandle, TextureOptions, Vec2, pos2, vec2};
+
+use crate::explain::Heatmap;
+use crate::grading::Region;
+use crate::imaging::{Radiograph, Window};
+
+pub struct FilmView {
+    pub film: Arc<Radiograph>,
+    pub window: Window,
+    pub invert: bool,
+    /// Screen points per film pixel; `None` = fit to the view.
+    pub zoom: Option<f32>,
+    pub pan: Vec2,
+    /// Quarter turns clockwise.
+    pub rotation: u8,
+    pub flip_h: bool,
+    pub flip_v: bool,
+    texture: Option<TextureHandle>,
+    rendered: Option<(Window, bool)>,
+    heat_textures: Vec<(Region, TextureHandle)>,
+    /// Last value under the cursor: film (x, y) and value.
+    pub hover: Option<(u32, u32, f64)>,
+    last_fit: f32,
+}
+
+/// What the overlay shows in its corners.
+pub struct Overlay<'a> {
+    pub top_left: &'a str,
+    pub top_right: &'a str,
+}
+
+impl FilmView {
+    pub fn new(film: Arc<Radiograph>) -> FilmView {
+        let window = film.default_window();
+        FilmView {
+            film,
+            window,
+            invert: false,
+            zoom: None,
+            pan: Vec2::ZERO,
+            rotation: 0,
+            flip_h: false,
+            flip_v: false,
+            texture: None,
+            rendered: None,
+            heat_textures: Vec::new(),
+            hover: None,
+            last_fit: 1.0,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.window = self.film.default_window();
+        self.invert = false;
+        self.zoom = None;
+        self.pan = Vec2::ZERO;
+        self.rotation = 0;
+        self.flip_h = false;
+        self.flip_v = false;
+    }
+
+    pub fn zoom_by(&mut self, factor: f32) {
+        let z = self.zoom.unwrap_or(self.last_fit) * factor;
+        self.zoom = Some(z.clamp(0.01, 64.0));
+    }
+
+    pub fn set_heatmaps(&mut self, ctx: &egui::Context, maps: &[(Region, Heatmap)]) {
+        self.heat_textures = maps
+            .iter()
+            .map(|(region, map)| {
+                let pixels = map.values.iter().map(|&v| colormap(v)).collect();
+                let image = ColorImage { size: [map.grid, map.grid], pixels, source_size: Vec2::splat(map.grid as f32) };
+                (*region, ctx.load_texture("heatmap", image, TextureOptions::LINEAR))
+            })
+            .collect();
+    }
+
+    pub fn has_heatmap(&self) -> bool {
+        !self.heat_textures.is_empty()
+    }
+
+    fn film_size(&self) -> Vec2 {
+        vec2(self.film.width() as f32, self.film.height() as f32)
+    }
+
+    /// Film coordinates → screen, for a view centred in `rect`.
+    fn to_screen(&self, rect: Rect, p: Pos2) -> Pos2 {
+        let size = self.film_size();
+        let mut d = p.to_vec2() - size / 2.0;
+        if self.flip_h {
+            d.x = -d.x;
+        }
+        if self.flip_v {
+            d.y = -d.y;
+        }
+        for _ in 0..self.rotation % 4 {
+            d = vec2(-d.y, d.x);
+        }
+        rect.center() + self.pan + d * self.scale()
+    }
+
+    /// Screen → film coordinates.
+    fn to_film(&self, rect: Rect, s: Pos2) -> Pos2 {
+        let mut d = (s - rect.center() - self.pan) / self.scale();
+        for _ in 0..self.rotation % 4 {
+            d = vec2(d.y, -d.x);
+        }
+        if self.flip_v {
+            d.y = -d.y;
+        }
+        if self.flip_h {
+            d.x = -d.x;
+        }
+        (d + self.film_size() / 2.0).to_pos2()
+    }
+
+    fn scale(&self) -> f32 {
+        self.zoom.unwrap_or(self.last_fit)
+    }
+
+    /// Paints a textured quad whose corners are the film-space rectangle `r`.
+    fn quad(&self, painter: &egui::Painter, rect: Rect, tex: &TextureHandle, r: Rect, tint: Color32) {
+        let mut mesh = Mesh::with_texture(tex.id());
+        let corners = [r.left_top(), r.right_top(), r.right_bottom(), r.left_bottom()];
+        let uvs = [pos2(0.0, 0.0), pos2(1.0, 0.0), pos2(1.0, 1.0), pos2(0.0, 1.0)];
+        for (c, uv) in corners.iter().zip(uvs) {
+            mesh.vertices.push(egui::epaint::Vertex { pos: self.to_screen(rect, *c), uv, color: tint });
+        }
+        mesh.add_triangle(0, 1, 2);
+        mesh.add_triangle(0, 2, 3);
+        painter.add(mesh);
+    }
+
+    fn upload(&mut self, ctx: &egui::Context) {
+        if self.rendered == Some((self.window, self.invert)) && self.texture.is_some() {
+            return;
+        }
+        let gray = self.film.render(self.window, self.invert);
+        let bytes: Vec<u8> = gray.data.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+        let image = ColorImage::from_gray([gray.width as usize, gray.height as usize], &bytes);
+        match &mut self.texture {
+            Some(t) => t.set(image, TextureOptions::LINEAR),
+            None => self.texture = Some(ctx.load_texture("film", image, TextureOptions::LINEAR)),
+        }
+        self.rendered = Some((self.window, self.invert));
+    }
+
+    /// Draws the film into the remaining space of `ui` and handles the mouse.
+    pub fn show(&mut self, ui: &mut egui::Ui, overlay: &Overlay<'_>, heat_opacity: Option<f32>) {
+        self.upload(ui.ctx());
+        let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+        let size = self.film_size();
+        let turned = if self.rotation % 2 == 1 { vec2(size.y, size.x) } else { size };
+        self.last_fit = (rect.width() / turned.x).min(rect.height() / turned.y).max(1e-3);
+        // Mouse: wheel zooms about the cursor, left-drag pans, right-drag sets W/L.
+        if response.hovered() {
+            let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+            if scroll != 0.0 {
+                let factor = (scroll / 200.0).exp();
+                let old = self.scale();
+                self.zoom_by(factor);
+                let actual = self.scale() / old;
+                if let Some(c) = response.hover_pos() {
+                    let from_centre = c - rect.center() - self.pan;
+                    self.pan -= from_centre * (actual - 1.0);
+                }
+            }
+        }
+        if response.dragged_by(egui::PointerButton::Primary) {
+            self.pan += response.drag_delta();
+        }
+        if response.dragged_by(egui::PointerButton::Secondary) {
+            let d = response.drag_delta();
+            let (lo, hi) = self.film.value_range();
+            let step = ((hi - lo).max(1.0) / 500.0) as f64;
+            self.window.width = (self.window.width + d.x as f64 * step).max(step.max(1e-6));
+            self.window.center -= d.y as f64 * step;
+        }
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 0.0, Color32::BLACK);
+        if let Some(tex) = &self.texture {
+            self.quad(&painter, rect, tex, Rect::from_min_size(Pos2::ZERO, size), Color32::WHITE);
+        }
+        if let Some(opacity) = heat_opacity {
+            let tint = Color32::from_white_alpha((opacity.clamp(0.0, 1.0) * 255.0) as u8);
+            for (region, tex) in &self.heat_textures {
+                self.quad(&painter, rect, tex, model_square(*region, size), tint);
+            }
+        }
+        self.hover = response.hover_pos().and_then(|p| {
+            let f = self.to_film(rect, p);
+            if f.x < 0.0 || f.y < 0.0 {
+                return None;
+            }
+            let (x, y) = (f.x as u32, f.y as u32);
+            self.film.value_at(x, y).map(|v| (x, y, v))
+        });
+        self.paint_overlay(&painter, rect, overlay);
+    }
+
+    fn paint_overlay(&self, painter: &egui::Painter, rect: Rect, overlay: &Overlay<'_>) {
+        let font = egui::FontId::proportional(14.0);
+        let color = Color32::from_rgb(255, 230, 120);
+        let m = 8.0;
+        let corner = |pos: Pos2, align: egui::Align2, text: &str| {
+            if !text.is_empty() {
+                let galley = painter.layout_no_wrap(text.to_owned(), font.clone(), color);
+                let r = align.anchor_size(pos, galley.size()).expand(3.0);
+                painter.rect_filled(r, 3.0, Color32::from_black_alpha(150));
+                painter.galley(r.min + vec2(3.0, 3.0), galley, color);
+            }
+        };
+        corner(rect.left_top() + vec2(m, m), egui::Align2::LEFT_TOP, overlay.top_left);
+        corner(rect.right_top() + vec2(-m, m), egui::Align2::RIGHT_TOP, overlay.top_right);
+        let mut bl = format!("W {:.0}  L {:.0}{}", self.window.width, self.window.center, if self.invert { "  inverted" } else { "" });
+        if let Some((x, y, v)) = self.hover {
+            bl.push_str(&format!("\nx {x}  y {y}  value {v:.1}"));
+        }
+        corner(rect.left_bottom() + vec2(m, -m), egui::Align2::LEFT_BOTTOM, &bl);
+        let mut br = format!("Zoom {:.0}%  {}×{}", self.scale() * 100.0, self.film.width(), self.film.height());
+        if self.rotation % 4 != 0 {
+            br.push_str(&format!("  rot {}°", self.rotation as u32 % 4 * 90));
+        }
+        if self.flip_h || self.flip_v {
+            br.push_str(if self.flip_h && self.flip_v { "  flip H+V" } else if self.flip_h { "  flip H" } else { "  flip V" });
+        }
+        corner(rect.right_bottom() + vec2(-m, -m), egui::Align2::RIGHT_BOTTOM, &br);
+    }
+}
+
+/// The square the model sees of `region`, in film coordinates: CLIP resizes the
+/// shortest side and centre-crops, so it is the centred square of the region.
+pub fn model_square(region: Region, film: Vec2) -> Rect {
+    let cols = region.columns(film.x as usize);
+    let (x0, w, h) = (cols.start as f32, cols.len() as f32, film.y);
+    let s = w.min(h);
+    Rect::from_min_size(pos2(x0 + (w - s) / 2.0, (h - s) / 2.0), Vec2::splat(s))
+}
+
+/// Blue → yellow → red, transparent where the model paid no attention.
+fn colormap(v: f32) -> Color32 {
+    let v = v.clamp(0.0, 1.0);
+    let (r, g, b) = if v < 0.5 {
+        let t = v * 2.0;
+        (t, t, 1.0 - t)
+    } else {
+        let t = (v - 0.5) * 2.0;
+        (1.0, 1.0 - t, 0.0)
+    };
+    let a = (0.25 + 0.75 * v) * 255.0;
+    Color32::from_rgba_unmultiplied((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8, a as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_square_is_the_centre_crop_of_each_region() {
+        let r = model_square(Region::Whole, vec2(100.0, 200.0));
+        assert_eq!(r, Rect::from_min_size(pos2(0.0, 50.0), Vec2::splat(100.0)));
+        let r = model_square(Region::ImageRight, vec2(400.0, 100.0));
+        assert_eq!(r, Rect::from_min_size(pos2(250.0, 0.0), Vec2::splat(100.0)));
+    }
+}
