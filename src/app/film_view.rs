@@ -141,8 +141,19 @@ impl FilmView {
             return;
         }
         let gray = self.film.render(self.window, self.invert);
-        let bytes: Vec<u8> = gray.data.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
-        let image = ColorImage::from_gray([gray.width as usize, gray.height as usize], &bytes);
+        let max_side = ctx.input(|i| i.max_texture_side).max(1);
+        let (w, h) = (gray.width as usize, gray.height as usize);
+        // Films larger than the GPU's largest texture are shown subsampled; the
+        // quad still spans the whole film, so coordinates are unaffected.
+        let step = w.max(h).div_ceil(max_side).max(1);
+        let (tw, th) = (w.div_ceil(step), h.div_ceil(step));
+        let mut bytes = Vec::with_capacity(tw * th);
+        for y in (0..h).step_by(step) {
+            for x in (0..w).step_by(step) {
+                bytes.push((gray.data[y * w + x].clamp(0.0, 1.0) * 255.0).round() as u8);
+            }
+        }
+        let image = ColorImage::from_gray([tw, th], &bytes);
         match &mut self.texture {
             Some(t) => t.set(image, TextureOptions::LINEAR),
             None => self.texture = Some(ctx.load_texture("film", image, TextureOptions::LINEAR)),
@@ -200,19 +211,25 @@ impl FilmView {
             let (x, y) = (f.x as u32, f.y as u32);
             self.film.value_at(x, y).map(|v| (x, y, v))
         });
-        self.paint_overlay(&painter, rect, overlay);
+        self.paint_overlay(ui, rect, overlay);
     }
 
-    fn paint_overlay(&self, painter: &egui::Painter, rect: Rect, overlay: &Overlay<'_>) {
+    /// The corners are real labels (so screen readers and tests see them) on a
+    /// dark backing that keeps them legible over a white film.
+    fn paint_overlay(&self, ui: &mut egui::Ui, rect: Rect, overlay: &Overlay<'_>) {
         let font = egui::FontId::proportional(14.0);
         let color = Color32::from_rgb(255, 230, 120);
         let m = 8.0;
-        let corner = |pos: Pos2, align: egui::Align2, text: &str| {
+        let painter = ui.painter_at(rect);
+        let mut corner = |pos: Pos2, align: egui::Align2, text: &str| {
             if !text.is_empty() {
                 let galley = painter.layout_no_wrap(text.to_owned(), font.clone(), color);
-                let r = align.anchor_size(pos, galley.size()).expand(3.0);
-                painter.rect_filled(r, 3.0, Color32::from_black_alpha(150));
-                painter.galley(r.min + vec2(3.0, 3.0), galley, color);
+                let r = align.anchor_size(pos, galley.size());
+                painter.rect_filled(r.expand(3.0), 3.0, Color32::from_black_alpha(160));
+                let label = egui::Label::new(egui::RichText::new(text).font(font.clone()).color(color))
+                    .selectable(false)
+                    .wrap_mode(egui::TextWrapMode::Extend);
+                ui.put(r, label);
             }
         };
         corner(rect.left_top() + vec2(m, m), egui::Align2::LEFT_TOP, overlay.top_left);

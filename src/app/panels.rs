@@ -207,7 +207,7 @@ fn no_model(ui: &mut egui::Ui, msg: &str) {
 fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     let mut changed = false;
     for g in 0..5 {
-        ui.label(format!("KL {g} — {}", GRADE_NAMES[g]));
+        ui.label(format!("KL {g} ({}) anchor", GRADE_NAMES[g]));
         let edit = egui::TextEdit::multiline(&mut app.settings.anchors[g]).desired_rows(2).desired_width(f32::INFINITY);
         changed |= ui.add(edit).changed();
     }
