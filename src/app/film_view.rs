@@ -229,7 +229,8 @@ impl FilmView {
                 let label = egui::Label::new(egui::RichText::new(text).font(font.clone()).color(color))
                     .selectable(false)
                     .wrap_mode(egui::TextWrapMode::Extend);
-                ui.put(r, label);
+                let layout = egui::Layout::top_down(egui::Align::Min);
+                ui.scope_builder(egui::UiBuilder::new().max_rect(r).layout(layout), |ui| ui.add(label));
             }
         };
         corner(rect.left_top() + vec2(m, m), egui::Align2::LEFT_TOP, overlay.top_left);
@@ -259,7 +260,8 @@ pub fn model_square(region: Region, film: Vec2) -> Rect {
     Rect::from_min_size(pos2(x0 + (w - s) / 2.0, (h - s) / 2.0), Vec2::splat(s))
 }
 
-/// Blue → yellow → red, transparent where the model paid no attention.
+/// Blue → yellow → red; the alpha follows the value, so where the model paid
+/// no attention the film shows through untinted.
 fn colormap(v: f32) -> Color32 {
     let v = v.clamp(0.0, 1.0);
     let (r, g, b) = if v < 0.5 {
@@ -269,7 +271,7 @@ fn colormap(v: f32) -> Color32 {
         let t = (v - 0.5) * 2.0;
         (1.0, 1.0 - t, 0.0)
     };
-    let a = (0.25 + 0.75 * v) * 255.0;
+    let a = v.powf(0.7) * 255.0;
     Color32::from_rgba_unmultiplied((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8, a as u8)
 }
 

@@ -270,11 +270,12 @@ impl KneeclipApp {
         if self.busy() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
+        let busy = self.busy();
         if let Some(log) = &mut self.frame_log {
-            log.frame(started.elapsed(), self.pending.grade.is_some() || self.pending.heatmap.is_some());
+            log.frame(&ctx, started.elapsed(), busy);
         }
         if let Some(shot) = &mut self.screenshot {
-            let ready = !self.grades.is_empty() && self.view.is_some();
+            let ready = !self.grades.is_empty() && self.view.is_some() && (!self.show_heatmap || !self.heatmaps.is_empty());
             shot.step(&ctx, ready, self.error.as_deref());
         }
     }

@@ -18,10 +18,13 @@ pub struct ViewArgs {
     /// Wait until the grade is shown, save the window as this PNG, and exit.
     #[arg(long, value_name = "OUT.png")]
     pub screenshot: Option<PathBuf>,
+    /// Start with the attention heatmap shown.
+    #[arg(long)]
+    pub heatmap: bool,
 }
 
 pub fn run(args: ViewArgs) -> i32 {
-    let ViewArgs { file, model_dir, screenshot } = args;
+    let ViewArgs { file, model_dir, screenshot, heatmap } = args;
     let shooting = screenshot.is_some();
     let outcome: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
     let options = eframe::NativeOptions {
@@ -39,6 +42,7 @@ pub fn run(args: ViewArgs) -> i32 {
         options,
         Box::new(move |cc| {
             let mut app = KneeclipApp::from_creation(cc, model_dir, file);
+            app.show_heatmap = heatmap;
             if let Some(out) = screenshot {
                 app.set_screenshot(out);
             }
