@@ -154,3 +154,16 @@ fn hiding_patient_data_hides_the_name() {
     h.step();
     h.get_by_label_contains(&first);
 }
+
+#[test]
+fn without_weights_the_viewer_says_where_to_put_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("no-model");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut h = harness(empty);
+    wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
+    h.get_by_label("No model weights available offline");
+    h.get_by_label_contains("kneeclip view --model-dir FOLDER");
+    h.get_by_label_contains("Download the base model");
+    h.get_by_label("Open a knee film (Ctrl+O) or drop one on the window");
+}

@@ -111,8 +111,13 @@ impl KneeclipApp {
     }
 
     pub fn load_model(&mut self) {
+        self.request_model(false);
+    }
+
+    /// Loads the model, downloading the weights (cancelable) when `download`.
+    pub fn request_model(&mut self, download: bool) {
         self.model = ModelStatus::Loading;
-        let request = Request::LoadModel { dir: self.settings.model_dir.clone(), device: self.settings.device };
+        let request = Request::LoadModel { dir: self.settings.model_dir.clone(), device: self.settings.device, download };
         self.pending.model = Some(self.worker.send(request));
     }
 
@@ -154,6 +159,10 @@ impl KneeclipApp {
             self.pending.heatmap = Some(self.worker.send(Request::Heatmap));
         }
         self.run_query();
+    }
+
+    pub fn download(&self) -> &worker::DownloadHandle {
+        &self.worker.download
     }
 
     pub fn busy(&self) -> bool {

@@ -81,7 +81,20 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         match &app.model {
             ModelStatus::Loading => {
                 ui.spinner();
-                ui.label("Loading the model…");
+                let progress = app.download().state.lock().ok().and_then(|s| s.clone());
+                match progress {
+                    Some(d) => {
+                        let fraction = d.total.map_or(0.0, |t| d.bytes as f32 / t.max(1) as f32);
+                        ui.label(format!("Downloading {}", d.file));
+                        ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(format!("{:.0} MB", d.bytes as f64 / 1e6)));
+                        if ui.button("Cancel").clicked() {
+                            app.download().cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    None => {
+                        ui.label("Loading the model…");
+                    }
+                }
             }
             ModelStatus::Ready { model, device, dir } => {
                 ui.label(format!("Model: {model} on {device}")).on_hover_text(dir.display().to_string());
@@ -139,6 +152,9 @@ fn side(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     if let ModelStatus::Missing(msg) = &app.model {
         no_model(ui, msg);
+        if ui.button("Download the base model (about 600 MB)").on_hover_text("From the Hugging Face hub, checked against models/manifest; cancel from the status bar").clicked() {
+            app.request_model(true);
+        }
         return;
     }
     if app.grades.is_empty() {
@@ -207,9 +223,9 @@ fn no_model(ui: &mut egui::Ui, msg: &str) {
 fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     let mut changed = false;
     for g in 0..5 {
-        ui.label(format!("KL {g} ({}) anchor", GRADE_NAMES[g]));
+        let label = ui.label(format!("KL {g} ({}) anchor", GRADE_NAMES[g]));
         let edit = egui::TextEdit::multiline(&mut app.settings.anchors[g]).desired_rows(2).desired_width(f32::INFINITY);
-        changed |= ui.add(edit).changed();
+        changed |= ui.add(edit).labelled_by(label.id).changed();
     }
     ui.horizontal(|ui| {
         if ui.button("Reset").on_hover_text("Back to the training anchors").clicked() {
@@ -250,8 +266,8 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 }
 
 fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
-    ui.label("One query per line:");
-    ui.add(egui::TextEdit::multiline(&mut app.query_text).desired_rows(2).desired_width(f32::INFINITY));
+    let label = ui.label("One query per line:");
+    ui.add(egui::TextEdit::multiline(&mut app.query_text).desired_rows(2).desired_width(f32::INFINITY)).labelled_by(label.id);
     if ui.button("Compare").clicked() {
         app.run_query();
     }
@@ -288,7 +304,10 @@ fn tags(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         ui.label("No film open.");
         return;
     };
-    ui.add(egui::TextEdit::singleline(&mut app.tag_filter).hint_text("search tags"));
+    ui.horizontal(|ui| {
+        let label = ui.label("Search");
+        ui.add(egui::TextEdit::singleline(&mut app.tag_filter).hint_text("name or value")).labelled_by(label.id);
+    });
     let needle = app.tag_filter.to_lowercase();
     let rows: Vec<_> = view
         .film

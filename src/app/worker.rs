@@ -3,7 +3,8 @@
 //! UI with `request_repaint`. Decoding, file I/O and inference all happen here.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use candle_core::Tensor;
@@ -12,11 +13,13 @@ use crate::explain::Heatmap;
 use crate::grading::{Assessment, Grader, Region, TextAnchors, regions};
 use crate::imaging::Radiograph;
 use crate::model::DevicePreference;
+use crate::weights::DownloadProgress;
 
 pub type RequestId = u64;
 
 pub enum Request {
-    LoadModel { dir: Option<PathBuf>, device: DevicePreference },
+    /// `download`: fetch the weights from the hub when no copy is found.
+    LoadModel { dir: Option<PathBuf>, device: DevicePreference, download: bool },
     Open(PathBuf),
     /// Grade the film last opened (every region of a wide film).
     Grade,
@@ -50,7 +53,48 @@ pub struct Reply {
 }
 
 /// The UI's handle on the worker.
+/// Download progress the UI shows, and its cancel button.
+#[derive(Clone, Debug, Default)]
+pub struct Download {
+    pub file: String,
+    pub bytes: u64,
+    pub total: Option<u64>,
+}
+
+#[derive(Clone, Default)]
+pub struct DownloadHandle {
+    pub state: Arc<Mutex<Option<Download>>>,
+    pub cancel: Arc<AtomicBool>,
+}
+
+struct GuiProgress {
+    handle: DownloadHandle,
+    ctx: egui::Context,
+}
+
+impl DownloadProgress for GuiProgress {
+    fn started(&mut self, file: &str, total_bytes: Option<u64>) {
+        if let Ok(mut s) = self.handle.state.lock() {
+            *s = Some(Download { file: file.to_owned(), bytes: 0, total: total_bytes });
+        }
+        self.ctx.request_repaint();
+    }
+    fn advanced(&mut self, bytes_so_far: u64) {
+        if let Ok(mut s) = self.handle.state.lock() {
+            if let Some(d) = s.as_mut() {
+                d.bytes = bytes_so_far;
+            }
+        }
+        self.ctx.request_repaint();
+    }
+    fn finished(&mut self, _file: &str) {}
+    fn cancelled(&self) -> bool {
+        self.handle.cancel.load(Ordering::Relaxed)
+    }
+}
+
 pub struct Worker {
+    pub download: DownloadHandle,
     tx: Sender<(RequestId, Request)>,
     rx: Receiver<Reply>,
     next_id: RequestId,
@@ -60,10 +104,12 @@ impl Worker {
     pub fn spawn(ctx: egui::Context) -> Worker {
         let (tx, requests) = channel::<(RequestId, Request)>();
         let (replies, rx) = channel::<Reply>();
+        let download = DownloadHandle::default();
+        let progress = GuiProgress { handle: download.clone(), ctx: ctx.clone() };
         std::thread::Builder::new()
             .name("kneeclip-worker".into())
             .spawn(move || {
-                let mut state = State::default();
+                let mut state = State { progress: Some(progress), ..State::default() };
                 while let Ok((id, request)) = requests.recv() {
                     let answer = state.handle(request);
                     if replies.send(Reply { id, answer }).is_err() {
@@ -73,7 +119,7 @@ impl Worker {
                 }
             })
             .expect("spawn the worker thread");
-        Worker { tx, rx, next_id: 0 }
+        Worker { download, tx, rx, next_id: 0 }
     }
 
     /// Sends a request; its id is returned so the caller can drop stale answers.
@@ -94,12 +140,13 @@ struct State {
     film: Option<Arc<Radiograph>>,
     /// Normalised image embeddings of the current film's regions.
     images: Vec<(Region, Tensor)>,
+    progress: Option<GuiProgress>,
 }
 
 impl State {
     fn handle(&mut self, request: Request) -> Answer {
         let result = match request {
-            Request::LoadModel { dir, device } => return self.load(dir, device),
+            Request::LoadModel { dir, device, download } => return self.load(dir, device, download),
             Request::Open(path) => match Radiograph::open(&path) {
                 Ok(film) => {
                     let film = Arc::new(film);
@@ -123,10 +170,21 @@ impl State {
         result.unwrap_or_else(Answer::Failed)
     }
 
-    fn load(&mut self, dir: Option<PathBuf>, device: DevicePreference) -> Answer {
+    fn load(&mut self, dir: Option<PathBuf>, device: DevicePreference, download: bool) -> Answer {
         use crate::weights::{NoProgress, ResolveOptions, resolve};
-        let options = ResolveOptions { model_dir: dir, allow_download: false, endpoint: None, cache_dir: None };
-        let files = match resolve(&options, &mut NoProgress) {
+        let options = ResolveOptions { model_dir: dir, allow_download: download, endpoint: None, cache_dir: None };
+        let resolved = match self.progress.as_mut() {
+            Some(p) => {
+                p.handle.cancel.store(false, Ordering::Relaxed);
+                let r = resolve(&options, p);
+                if let Ok(mut s) = p.handle.state.lock() {
+                    *s = None;
+                }
+                r
+            }
+            None => resolve(&options, &mut NoProgress),
+        };
+        let files = match resolved {
             Ok(files) => files,
             Err(e) => return Answer::NoModel(e.to_string()),
         };
