@@ -21,7 +21,7 @@ pub struct FilmView {
     pub flip_h: bool,
     pub flip_v: bool,
     texture: Option<TextureHandle>,
-    rendered: Option<(Window, bool)>,
+    rendered: Option<(Window, bool, usize)>,
     heat_textures: Vec<(Region, TextureHandle)>,
     /// Last value under the cursor: film (x, y) and value.
     pub hover: Option<(u32, u32, f64)>,
@@ -136,34 +136,50 @@ impl FilmView {
         painter.add(mesh);
     }
 
-    fn upload(&mut self, ctx: &egui::Context) {
-        if self.rendered == Some((self.window, self.invert)) && self.texture.is_some() {
-            return;
-        }
-        let gray = self.film.render(self.window, self.invert);
+    /// Renders the film with the current window into the texture. While the
+    /// window is being dragged a large film is shown at half resolution, so the
+    /// drag stays fluid; the full film follows when the drag ends.
+    fn upload(&mut self, ctx: &egui::Context, dragging: bool) {
+        let (w, h) = (self.film.width() as usize, self.film.height() as usize);
         let max_side = ctx.input(|i| i.max_texture_side).max(1);
-        let (w, h) = (gray.width as usize, gray.height as usize);
         // Films larger than the GPU's largest texture are shown subsampled; the
         // quad still spans the whole film, so coordinates are unaffected.
-        let step = w.max(h).div_ceil(max_side).max(1);
-        let (tw, th) = (w.div_ceil(step), h.div_ceil(step));
-        let mut bytes = Vec::with_capacity(tw * th);
-        for y in (0..h).step_by(step) {
-            for x in (0..w).step_by(step) {
-                bytes.push((gray.data[y * w + x].clamp(0.0, 1.0) * 255.0).round() as u8);
-            }
+        let mut step = w.max(h).div_ceil(max_side).max(1);
+        if dragging && w * h > 1_000_000 {
+            step = step.max(2);
         }
+        let key = (self.window, self.invert, step);
+        if self.rendered == Some(key) && self.texture.is_some() {
+            return;
+        }
+        let t0 = std::time::Instant::now();
+        let gray = self.film.render(self.window, self.invert);
+        let t_render = t0.elapsed();
+        let to_u8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+        let (tw, th) = (w.div_ceil(step), h.div_ceil(step));
+        let bytes: Vec<u8> = if step == 1 {
+            gray.data.iter().map(|&v| to_u8(v)).collect()
+        } else {
+            let mut bytes = Vec::with_capacity(tw * th);
+            for row in gray.data.chunks_exact(w).step_by(step) {
+                bytes.extend(row.iter().step_by(step).map(|&v| to_u8(v)));
+            }
+            bytes
+        };
         let image = ColorImage::from_gray([tw, th], &bytes);
         match &mut self.texture {
             Some(t) => t.set(image, TextureOptions::LINEAR),
             None => self.texture = Some(ctx.load_texture("film", image, TextureOptions::LINEAR)),
         }
-        self.rendered = Some((self.window, self.invert));
+        self.rendered = Some(key);
+        if std::env::var_os("KNEECLIP_FRAME_LOG").is_some() {
+            let total = t0.elapsed();
+            eprintln!("film render {:.1} ms, texture {:.1} ms", t_render.as_secs_f64() * 1e3, (total - t_render).as_secs_f64() * 1e3);
+        }
     }
 
     /// Draws the film into the remaining space of `ui` and handles the mouse.
     pub fn show(&mut self, ui: &mut egui::Ui, overlay: &Overlay<'_>, heat_opacity: Option<f32>) {
-        self.upload(ui.ctx());
         let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
         let size = self.film_size();
         let turned = if self.rotation % 2 == 1 { vec2(size.y, size.x) } else { size };
@@ -192,6 +208,7 @@ impl FilmView {
             self.window.width = (self.window.width + d.x as f64 * step).max(step.max(1e-6));
             self.window.center -= d.y as f64 * step;
         }
+        self.upload(ui.ctx(), response.dragged_by(egui::PointerButton::Secondary));
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::BLACK);
         if let Some(tex) = &self.texture {
@@ -278,6 +295,28 @@ fn colormap(v: f32) -> Color32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn screen_and_film_coordinates_round_trip_under_rotation_and_flips() {
+        let film = Radiograph::from_gray8(40, 20, vec![0; 800], "t").unwrap();
+        let mut v = FilmView::new(Arc::new(film));
+        let rect = Rect::from_min_size(pos2(10.0, 20.0), vec2(300.0, 200.0));
+        v.zoom = Some(2.0);
+        v.pan = vec2(5.0, -3.0);
+        for rotation in 0..4 {
+            for (h, f) in [(false, false), (true, false), (false, true), (true, true)] {
+                (v.rotation, v.flip_h, v.flip_v) = (rotation, h, f);
+                for p in [pos2(0.0, 0.0), pos2(40.0, 20.0), pos2(7.5, 13.0)] {
+                    let back = v.to_film(rect, v.to_screen(rect, p));
+                    assert!((back - p).length() < 1e-3, "{rotation} {h} {f}: {p:?} → {back:?}");
+                }
+            }
+        }
+        // One quarter turn clockwise: the film's top-left corner goes to the top right.
+        (v.rotation, v.flip_h, v.flip_v, v.pan) = (1, false, false, Vec2::ZERO);
+        let c = v.to_screen(rect, pos2(0.0, 0.0));
+        assert!(c.x > rect.center().x && c.y < rect.center().y, "{c:?}");
+    }
 
     #[test]
     fn model_square_is_the_centre_crop_of_each_region() {
