@@ -167,3 +167,37 @@ fn without_weights_the_viewer_says_where_to_put_them() {
     h.get_by_label_contains("Download the base model");
     h.get_by_label("Open a knee film (Ctrl+O) or drop one on the window");
 }
+
+#[test]
+fn a_wide_film_shows_both_halves_and_the_heatmap_covers_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    // Two different "knees" side by side, 2.5 times wider than tall.
+    let wide = tmp.path().join("both-knees.png");
+    image::GrayImage::from_fn(500, 200, |x, y| image::Luma([if x < 250 { (y % 256) as u8 } else { ((x * 7) % 256) as u8 }]))
+        .save(&wide)
+        .unwrap();
+    let mut h = harness(model);
+    open_and_grade(&mut h, &wide);
+    assert_eq!(app(&mut h).grades.len(), 2);
+    h.get_by_label("left half of the image");
+    h.get_by_label("right half of the image");
+    let titles: Vec<String> = app(&mut h)
+        .grades
+        .iter()
+        .map(|g| format!("KL {} — {}", g.assessment.grade, kneeclip::grading::GRADE_NAMES[g.assessment.grade]))
+        .collect();
+    let shown = |t: &String| h.query_all_by_label(t).count();
+    assert_eq!(titles.iter().map(shown).sum::<usize>(), if titles[0] == titles[1] { 4 } else { 2 }, "one grade per half");
+    // The heatmap key asks the worker for one map per half.
+    h.key_press(egui::Key::M);
+    h.step();
+    wait(&mut h, "the heatmaps", |a| a.heatmaps.len() == 2 && !a.busy());
+    for (_, map) in &app(&mut h).heatmaps {
+        assert_eq!(map.values.len(), map.grid * map.grid);
+        assert!(map.values.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(map.values.iter().any(|&v| v == 1.0), "scaled to its maximum");
+    }
+    assert!(app(&mut h).view.as_ref().unwrap().has_heatmap());
+    assert!(h.query_all_by_label("opacity").count() >= 1, "the opacity slider is shown");
+}
