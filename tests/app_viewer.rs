@@ -125,6 +125,12 @@ fn a_broken_file_shows_an_error_and_keeps_the_film() {
     assert_eq!(app(&mut h).path.as_deref(), Some(film.as_path()), "the previous film stays");
     assert!(app(&mut h).view.is_some());
     assert!(!app(&mut h).grades.is_empty());
+    // Hiding patient data masks the path in the message too.
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::F12);
+    h.step();
+    h.step();
+    assert!(h.query_by_label_contains("broken.dcm").is_none());
+    h.get_by_label_contains("(file name hidden)");
 }
 
 #[test]

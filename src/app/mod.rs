@@ -49,6 +49,8 @@ pub struct KneeclipApp {
     pub show_heatmap: bool,
     pub hide_patient: bool,
     pub error: Option<String>,
+    /// The file whose opening failed last (masked when patient data is hidden).
+    pub failed_path: Option<PathBuf>,
     pub query_text: String,
     pub query_results: Vec<(String, f32)>,
     pub tag_filter: String,
@@ -75,6 +77,7 @@ impl KneeclipApp {
             show_heatmap: false,
             hide_patient: false,
             error: None,
+            failed_path: None,
             query_text: String::new(),
             query_results: Vec::new(),
             tag_filter: String::new(),
@@ -207,6 +210,7 @@ impl KneeclipApp {
                     if let Some((open_id, path)) = &self.pending.open {
                         if id == Some(*open_id) {
                             self.error = Some(format!("Could not open {}: {msg}", path.display()));
+                            self.failed_path = Some(path.clone());
                             self.pending.open = None;
                             continue;
                         }

@@ -108,7 +108,14 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             ui.label("working…");
         }
         if let Some(err) = &app.error {
-            ui.colored_label(Color32::from_rgb(240, 90, 90), err);
+            // File names can carry patient names: mask every path we know of.
+            let mut shown = err.clone();
+            if app.hide_patient {
+                for p in app.settings.recent.iter().chain(app.failed_path.iter()) {
+                    shown = shown.replace(&p.display().to_string(), "(file name hidden)");
+                }
+            }
+            ui.colored_label(Color32::from_rgb(240, 90, 90), shown);
         }
     });
 }
