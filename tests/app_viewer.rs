@@ -207,3 +207,34 @@ fn a_wide_film_shows_both_halves_and_the_heatmap_covers_each() {
     assert!(app(&mut h).view.as_ref().unwrap().has_heatmap());
     assert!(h.query_all_by_label("opacity").count() >= 1, "the opacity slider is shown");
 }
+
+#[test]
+fn view_keys_rotate_flip_invert_window_and_reset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("no-model");
+    std::fs::create_dir_all(&empty).unwrap();
+    let film = tmp.path().join("ramp.png");
+    image::GrayImage::from_fn(64, 48, |x, _| image::Luma([(x * 4) as u8])).save(&film).unwrap();
+    let mut h = harness(empty);
+    app(&mut h).open(&film);
+    wait(&mut h, "the film", |a| a.view.is_some());
+    for key in [egui::Key::I, egui::Key::R, egui::Key::H, egui::Key::V, egui::Key::Plus] {
+        h.key_press(key);
+        h.step();
+    }
+    let v = app(&mut h).view.as_ref().unwrap();
+    assert!(v.invert && v.flip_h && v.flip_v);
+    assert_eq!(v.rotation, 1);
+    assert!(v.zoom.is_some(), "zoomed in from fit");
+    h.get_by_label_contains("rot 90°");
+    h.get_by_label_contains("inverted");
+    h.key_press(egui::Key::F);
+    h.step();
+    let full = app(&mut h).view.as_ref().unwrap().window;
+    assert_eq!((full.lower(), full.upper()), (0.0, 255.0));
+    h.key_press(egui::Key::Space);
+    h.step();
+    let v = app(&mut h).view.as_ref().unwrap();
+    assert!(!v.invert && !v.flip_h && !v.flip_v && v.rotation == 0 && v.zoom.is_none());
+    h.get_by_label_contains("W 255  L 128");
+}
