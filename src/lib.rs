@@ -9,9 +9,11 @@
 //! - [`weights`]: where the model weights come from (folder, cache, download).
 //! - [`cli`]: the `kneeclip` command line.
 
+pub mod app;
 pub mod bench;
 pub mod build_info;
 pub mod cli;
+pub mod explain;
 pub mod files;
 pub mod grading;
 pub mod imaging;

@@ -3,6 +3,7 @@
 mod bench;
 mod grade;
 mod output;
+mod view;
 
 use std::path::PathBuf;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Grade(grade::GradeArgs),
     /// Time inference on a full-size, randomly initialised ViT-B/32 (no weights needed).
     Bench(bench::BenchArgs),
+    /// Open the desktop viewer (also what `kneeclip` with no arguments does).
+    View(view::ViewArgs),
 }
 
 const GRADE_EXAMPLES: &str = "\
@@ -90,11 +93,8 @@ pub fn main() -> i32 {
     match cli.command {
         Some(Command::Grade(args)) => grade::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),
-        None => {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
-            EXIT_OK
-        }
+        Some(Command::View(args)) => view::run(args),
+        None => view::run(view::ViewArgs::default()),
     }
 }
 

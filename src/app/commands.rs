@@ -1,0 +1,75 @@
+//! Every command of the viewer in one table: its label, tooltip and shortcut.
+//! Buttons and keys only push a [`Command`]; the app drains the queue once per frame.
+
+use egui::{Key, KeyboardShortcut, Modifiers};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Open,
+    ZoomIn,
+    ZoomOut,
+    Fit,
+    Reset,
+    Rotate,
+    FlipH,
+    FlipV,
+    Invert,
+    FileWindow,
+    FullRange,
+    TogglePatientData,
+    ToggleHeatmap,
+}
+
+pub struct CommandInfo {
+    pub command: Command,
+    pub label: &'static str,
+    pub tooltip: &'static str,
+    pub shortcut: Option<KeyboardShortcut>,
+}
+
+const fn key(k: Key) -> Option<KeyboardShortcut> {
+    Some(KeyboardShortcut::new(Modifiers::NONE, k))
+}
+
+pub const COMMANDS: &[CommandInfo] = &[
+    CommandInfo { command: Command::Open, label: "Open…", tooltip: "Open a film (DICOM, PNG, JPEG, TIFF, BMP); you can also drop a file on the window", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::O)) },
+    CommandInfo { command: Command::ZoomIn, label: "Zoom in", tooltip: "Zoom in (mouse wheel also zooms)", shortcut: key(Key::Plus) },
+    CommandInfo { command: Command::ZoomOut, label: "Zoom out", tooltip: "Zoom out", shortcut: key(Key::Minus) },
+    CommandInfo { command: Command::Fit, label: "Fit", tooltip: "Fit the film to the view", shortcut: key(Key::Equals) },
+    CommandInfo { command: Command::Reset, label: "Reset", tooltip: "Reset zoom, pan, rotation, flips, inversion and window", shortcut: key(Key::Space) },
+    CommandInfo { command: Command::Rotate, label: "Rotate", tooltip: "Rotate 90° clockwise", shortcut: key(Key::R) },
+    CommandInfo { command: Command::FlipH, label: "Flip H", tooltip: "Flip left–right", shortcut: key(Key::H) },
+    CommandInfo { command: Command::FlipV, label: "Flip V", tooltip: "Flip top–bottom", shortcut: key(Key::V) },
+    CommandInfo { command: Command::Invert, label: "Invert", tooltip: "Invert gray levels", shortcut: key(Key::I) },
+    CommandInfo { command: Command::FileWindow, label: "File W/L", tooltip: "The film's own window (right-drag changes width and level)", shortcut: None },
+    CommandInfo { command: Command::FullRange, label: "Full range", tooltip: "Window over the film's whole value range", shortcut: key(Key::F) },
+    CommandInfo { command: Command::TogglePatientData, label: "Hide patient data", tooltip: "Hide every patient-identifying text (name, IDs, dates, file name)", shortcut: Some(KeyboardShortcut::new(Modifiers::SHIFT, Key::F12)) },
+    CommandInfo { command: Command::ToggleHeatmap, label: "Heatmap", tooltip: "Show where the model looked (attention rollout over the region it graded)", shortcut: key(Key::M) },
+];
+
+pub fn info(command: Command) -> &'static CommandInfo {
+    COMMANDS.iter().find(|c| c.command == command).expect("every command is in the table")
+}
+
+/// "Rotate (R)" style tooltip text.
+pub fn tooltip(ctx: &egui::Context, command: Command) -> String {
+    let i = info(command);
+    match i.shortcut {
+        Some(s) => format!("{} ({})", i.tooltip, ctx.format_shortcut(&s)),
+        None => i.tooltip.to_string(),
+    }
+}
+
+/// The commands whose shortcuts were pressed this frame (none while a text field has focus).
+pub fn pressed(ctx: &egui::Context) -> Vec<Command> {
+    if ctx.egui_wants_keyboard_input() {
+        return Vec::new();
+    }
+    ctx.input_mut(|i| {
+        COMMANDS
+            .iter()
+            .filter(|c| c.shortcut.is_some_and(|s| i.consume_shortcut(&s)))
+            .map(|c| c.command)
+            .collect()
+    })
+}

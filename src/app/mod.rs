@@ -1,0 +1,324 @@
+//! The desktop viewer (UI only). The model, decoding and file I/O live on the
+//! [`worker`] thread; this module keeps the state the frame draws from.
+
+pub mod commands;
+pub mod film_view;
+mod panels;
+pub mod settings;
+pub mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::explain::Heatmap;
+use crate::grading::{Region, TextAnchors};
+use crate::imaging::Radiograph;
+use commands::Command;
+use film_view::FilmView;
+use settings::Settings;
+use worker::{Answer, Request, RequestId, RegionGrade, Worker};
+
+/// Where the model stands.
+pub enum ModelStatus {
+    Loading,
+    Ready { model: String, device: String, dir: PathBuf },
+    /// No weights offline: the message says where to put them.
+    Missing(String),
+}
+
+/// Ids of the latest request of each kind; answers to older ones are dropped.
+#[derive(Default)]
+struct Pending {
+    model: Option<RequestId>,
+    open: Option<(RequestId, PathBuf)>,
+    grade: Option<RequestId>,
+    query: Option<RequestId>,
+    heatmap: Option<RequestId>,
+}
+
+pub struct KneeclipApp {
+    pub settings: Settings,
+    worker: Worker,
+    pending: Pending,
+    pub model: ModelStatus,
+    pub view: Option<FilmView>,
+    pub path: Option<PathBuf>,
+    pub grades: Vec<RegionGrade>,
+    pub heatmaps: Vec<(Region, Heatmap)>,
+    pub show_heatmap: bool,
+    pub hide_patient: bool,
+    pub error: Option<String>,
+    /// The file whose opening failed last (masked when patient data is hidden).
+    pub failed_path: Option<PathBuf>,
+    pub query_text: String,
+    pub query_results: Vec<(String, f32)>,
+    pub tag_filter: String,
+    commands: Vec<Command>,
+    screenshot: Option<screenshot::Screenshot>,
+    frame_log: Option<frame_log::FrameLog>,
+}
+
+pub mod frame_log;
+pub mod screenshot;
+
+impl KneeclipApp {
+    /// A viewer with no film; the model starts loading on the worker at once.
+    pub fn new(ctx: &egui::Context, settings: Settings, model_dir: Option<PathBuf>) -> KneeclipApp {
+        let mut app = KneeclipApp {
+            settings,
+            worker: Worker::spawn(ctx.clone()),
+            pending: Pending::default(),
+            model: ModelStatus::Loading,
+            view: None,
+            path: None,
+            grades: Vec::new(),
+            heatmaps: Vec::new(),
+            show_heatmap: false,
+            hide_patient: false,
+            error: None,
+            failed_path: None,
+            query_text: String::new(),
+            query_results: Vec::new(),
+            tag_filter: String::new(),
+            commands: Vec::new(),
+            screenshot: None,
+            frame_log: frame_log::FrameLog::from_env(),
+        };
+        if model_dir.is_some() {
+            app.settings.model_dir = model_dir;
+        }
+        app.load_model();
+        app
+    }
+
+    /// The eframe entry: settings from storage.
+    pub fn from_creation(cc: &eframe::CreationContext<'_>, model_dir: Option<PathBuf>, file: Option<PathBuf>) -> Self {
+        let settings = cc
+            .storage
+            .and_then(|s| eframe::get_value::<Settings>(s, settings::STORAGE_KEY))
+            .unwrap_or_default();
+        let mut app = Self::new(&cc.egui_ctx, settings, model_dir);
+        if let Some(file) = file {
+            app.open(&file);
+        }
+        app
+    }
+
+    pub fn set_screenshot(&mut self, out: PathBuf) {
+        self.screenshot = Some(screenshot::Screenshot::new(out));
+    }
+
+    pub fn screenshot_result(&self) -> Option<Result<(), String>> {
+        self.screenshot.as_ref().and_then(|s| s.result.clone())
+    }
+
+    pub fn load_model(&mut self) {
+        self.request_model(false);
+    }
+
+    /// Loads the model, downloading the weights (cancelable) when `download`.
+    pub fn request_model(&mut self, download: bool) {
+        self.model = ModelStatus::Loading;
+        let request = Request::LoadModel { dir: self.settings.model_dir.clone(), device: self.settings.device, download };
+        self.pending.model = Some(self.worker.send(request));
+    }
+
+    /// Asks the worker to open `path`; the current film stays until it answers.
+    pub fn open(&mut self, path: &Path) {
+        let id = self.worker.send(Request::Open(path.to_path_buf()));
+        self.pending.open = Some((id, path.to_path_buf()));
+    }
+
+    pub fn anchors(&self) -> Option<TextAnchors> {
+        TextAnchors::new(self.settings.anchors.clone()).ok()
+    }
+
+    /// New anchor texts: the worker encodes them and re-scores the film.
+    pub fn anchors_changed(&mut self) {
+        if let (Some(anchors), ModelStatus::Ready { .. }) = (self.anchors(), &self.model) {
+            self.pending.grade = Some(self.worker.send(Request::EncodeAnchors(anchors)));
+        }
+    }
+
+    pub fn run_query(&mut self) {
+        let texts: Vec<String> = self.query_text.lines().map(str::to_owned).filter(|t| !t.trim().is_empty()).collect();
+        if !texts.is_empty() && self.view.is_some() {
+            self.pending.query = Some(self.worker.send(Request::Query(texts)));
+        }
+    }
+
+    fn request_grade(&mut self) {
+        if self.view.is_none() || !matches!(self.model, ModelStatus::Ready { .. }) {
+            return;
+        }
+        let request = match self.anchors() {
+            Some(a) => Request::EncodeAnchors(a),
+            None => Request::Grade,
+        };
+        self.pending.grade = Some(self.worker.send(request));
+        self.heatmaps.clear();
+        if self.show_heatmap {
+            self.pending.heatmap = Some(self.worker.send(Request::Heatmap));
+        }
+        self.run_query();
+    }
+
+    pub fn download(&self) -> &worker::DownloadHandle {
+        &self.worker.download
+    }
+
+    pub fn busy(&self) -> bool {
+        let p = &self.pending;
+        p.model.is_some() || p.open.is_some() || p.grade.is_some() || p.query.is_some() || p.heatmap.is_some()
+    }
+
+    /// Drains the worker's answers (once per frame), dropping stale ones.
+    fn drain(&mut self, ctx: &egui::Context) {
+        while let Some(reply) = self.worker.try_recv() {
+            let id = Some(reply.id);
+            match reply.answer {
+                Answer::ModelLoaded { model, device, dir } if id == self.pending.model => {
+                    self.pending.model = None;
+                    self.model = ModelStatus::Ready { model, device, dir };
+                    self.request_grade();
+                }
+                Answer::NoModel(msg) if id == self.pending.model => {
+                    self.pending.model = None;
+                    self.model = ModelStatus::Missing(msg);
+                }
+                Answer::Opened(film) if id == self.pending.open.as_ref().map(|p| p.0) => {
+                    let (_, path) = self.pending.open.take().expect("pending open");
+                    self.film_opened(film, path);
+                }
+                Answer::Graded(grades) if id == self.pending.grade => {
+                    self.pending.grade = None;
+                    self.grades = grades;
+                }
+                Answer::Queried(results) if id == self.pending.query => {
+                    self.pending.query = None;
+                    self.query_results = results;
+                }
+                Answer::Heatmap(maps) if id == self.pending.heatmap => {
+                    self.pending.heatmap = None;
+                    if let Some(view) = &mut self.view {
+                        view.set_heatmaps(ctx, &maps);
+                    }
+                    self.heatmaps = maps;
+                }
+                Answer::Failed(msg) => {
+                    if let Some((open_id, path)) = &self.pending.open {
+                        if id == Some(*open_id) {
+                            self.error = Some(format!("Could not open {}: {msg}", path.display()));
+                            self.failed_path = Some(path.clone());
+                            self.pending.open = None;
+                            continue;
+                        }
+                    }
+                    let p = &mut self.pending;
+                    for slot in [&mut p.grade, &mut p.query, &mut p.heatmap] {
+                        if *slot == id {
+                            *slot = None;
+                            self.error = Some(msg.clone());
+                        }
+                    }
+                }
+                _ => {} // stale
+            }
+        }
+    }
+
+    fn film_opened(&mut self, film: Arc<Radiograph>, path: PathBuf) {
+        self.settings.add_recent(&path);
+        self.view = Some(FilmView::new(film));
+        self.path = Some(path);
+        self.error = None;
+        self.grades.clear();
+        self.query_results.clear();
+        self.request_grade();
+    }
+
+    fn run_commands(&mut self, ctx: &egui::Context) {
+        self.commands.extend(commands::pressed(ctx));
+        for command in std::mem::take(&mut self.commands) {
+            match command {
+                Command::Open => self.open_dialog(),
+                Command::TogglePatientData => self.hide_patient = !self.hide_patient,
+                Command::ToggleHeatmap => {
+                    self.show_heatmap = !self.show_heatmap;
+                    if self.show_heatmap && self.heatmaps.is_empty() && self.view.is_some() && self.pending.heatmap.is_none() {
+                        self.pending.heatmap = Some(self.worker.send(Request::Heatmap));
+                    }
+                }
+                other => {
+                    if let Some(v) = &mut self.view {
+                        view_command(v, other);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn push(&mut self, command: Command) {
+        self.commands.push(command);
+    }
+
+    fn open_dialog(&mut self) {
+        if let Some(path) = rfd::FileDialog::new().set_title("Open a film").pick_file() {
+            self.open(&path);
+        }
+    }
+
+    /// The whole UI, one frame (also driven by the egui_kittest tests).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let started = Instant::now();
+        self.drain(&ctx);
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        if let Some(path) = dropped.first() {
+            self.open(path);
+        }
+        self.run_commands(&ctx);
+        panels::show(self, ui);
+        if self.busy() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+        let busy = self.busy();
+        if let Some(log) = &mut self.frame_log {
+            log.frame(&ctx, started.elapsed(), busy);
+        }
+        if let Some(shot) = &mut self.screenshot {
+            let ready = !self.grades.is_empty() && self.view.is_some() && (!self.show_heatmap || !self.heatmaps.is_empty());
+            shot.step(&ctx, ready, self.error.as_deref());
+        }
+    }
+}
+
+fn view_command(v: &mut FilmView, command: Command) {
+    match command {
+        Command::ZoomIn => v.zoom_by(1.25),
+        Command::ZoomOut => v.zoom_by(0.8),
+        Command::Fit => {
+            v.zoom = None;
+            v.pan = egui::Vec2::ZERO;
+        }
+        Command::Reset => v.reset(),
+        Command::Rotate => v.rotation = (v.rotation + 1) % 4,
+        Command::FlipH => v.flip_h = !v.flip_h,
+        Command::FlipV => v.flip_v = !v.flip_v,
+        Command::Invert => v.invert = !v.invert,
+        Command::FileWindow => v.window = v.film.default_window(),
+        Command::FullRange => v.window = v.film.full_range_window(),
+        Command::Open | Command::TogglePatientData | Command::ToggleHeatmap => {}
+    }
+}
+
+impl eframe::App for KneeclipApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, settings::STORAGE_KEY, &self.settings);
+    }
+}

@@ -1,0 +1,345 @@
+//! The panels around the film: toolbar, status bar, grade, anchors, queries, tags.
+
+use egui::{Color32, RichText};
+use egui_extras::{Column, TableBuilder};
+use egui_plot::{Bar, BarChart, Plot};
+
+use super::commands::{self, Command};
+use super::film_view::Overlay;
+use super::{KneeclipApp, ModelStatus};
+use crate::grading::{GRADE_NAMES, TextAnchors};
+
+/// Probabilities closer than this make a film "borderline".
+const BORDERLINE_MARGIN: f32 = 0.15;
+
+pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    egui::Panel::top("toolbar").show(ui, |ui| toolbar(app, ui));
+    egui::Panel::bottom("status").show(ui, |ui| status(app, ui));
+    egui::Panel::right("side").default_size(380.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| side(app, ui));
+    });
+    egui::CentralPanel::default().show(ui, |ui| centre(app, ui));
+}
+
+fn button(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, selected: bool) {
+    let info = commands::info(command);
+    let tip = commands::tooltip(ui.ctx(), command);
+    if ui.selectable_label(selected, info.label).on_hover_text(tip).clicked() {
+        app.push(command);
+    }
+}
+
+fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    ui.horizontal_wrapped(|ui| {
+        button(app, ui, Command::Open, false);
+        ui.menu_button("Recent", |ui| {
+            if app.settings.recent.is_empty() {
+                ui.label("No recent files");
+            }
+            for path in app.settings.recent.clone() {
+                let name = if app.hide_patient { "(hidden)".to_string() } else { path.display().to_string() };
+                if ui.button(name).clicked() {
+                    app.open(&path);
+                    ui.close();
+                }
+            }
+        });
+        ui.separator();
+        for c in [Command::Fit, Command::ZoomIn, Command::ZoomOut, Command::Rotate, Command::FlipH, Command::FlipV, Command::Reset] {
+            button(app, ui, c, false);
+        }
+        let inverted = app.view.as_ref().is_some_and(|v| v.invert);
+        button(app, ui, Command::Invert, inverted);
+        ui.separator();
+        button(app, ui, Command::FileWindow, false);
+        button(app, ui, Command::FullRange, false);
+        if let Some(view) = &mut app.view {
+            let presets = view.film.window_presets().to_vec();
+            if !presets.is_empty() {
+                egui::ComboBox::from_id_salt("presets").selected_text("Presets").show_ui(ui, |ui| {
+                    for p in presets {
+                        if ui.button(format!("{} (W {:.0} L {:.0})", p.name, p.window.width, p.window.center)).clicked() {
+                            view.window = p.window;
+                        }
+                    }
+                });
+            }
+        }
+        ui.separator();
+        let hide = app.hide_patient;
+        button(app, ui, Command::TogglePatientData, hide);
+        let heat = app.show_heatmap;
+        button(app, ui, Command::ToggleHeatmap, heat);
+        if app.show_heatmap {
+            ui.add(egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).text("opacity"));
+        }
+    });
+}
+
+fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        match &app.model {
+            ModelStatus::Loading => {
+                ui.spinner();
+                let progress = app.download().state.lock().ok().and_then(|s| s.clone());
+                match progress {
+                    Some(d) => {
+                        let fraction = d.total.map_or(0.0, |t| d.bytes as f32 / t.max(1) as f32);
+                        ui.label(format!("Downloading {}", d.file));
+                        ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(format!("{:.0} MB", d.bytes as f64 / 1e6)));
+                        if ui.button("Cancel").clicked() {
+                            app.download().cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    None => {
+                        ui.label("Loading the model…");
+                    }
+                }
+            }
+            ModelStatus::Ready { model, device, dir } => {
+                ui.label(format!("Model: {model} on {device}")).on_hover_text(dir.display().to_string());
+            }
+            ModelStatus::Missing(_) => {
+                ui.colored_label(Color32::from_rgb(230, 150, 60), "No model weights");
+            }
+        }
+        if app.busy() {
+            ui.spinner();
+            ui.label("working…");
+        }
+        if let Some(err) = &app.error {
+            // File names can carry patient names: mask every path we know of.
+            let mut shown = err.clone();
+            if app.hide_patient {
+                for p in app.settings.recent.iter().chain(app.failed_path.iter()) {
+                    shown = shown.replace(&p.display().to_string(), "(file name hidden)");
+                }
+            }
+            ui.colored_label(Color32::from_rgb(240, 90, 90), shown);
+        }
+    });
+}
+
+fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    let hide = app.hide_patient;
+    let opacity = (app.show_heatmap).then_some(app.settings.heatmap_opacity);
+    let Some(view) = &mut app.view else {
+        ui.centered_and_justified(|ui| {
+            ui.label(RichText::new("Open a knee film (Ctrl+O) or drop one on the window").size(18.0));
+        });
+        return;
+    };
+    let top_left = match (&app.path, hide) {
+        (Some(p), false) => p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let top_right = if hide { String::new() } else { patient_text(view) };
+    view.show(ui, &Overlay { top_left: &top_left, top_right: &top_right }, opacity);
+}
+
+/// Patient and study, from the film's identifying tags.
+fn patient_text(view: &super::FilmView) -> String {
+    let mut lines: Vec<String> = view.film.patient_label().into_iter().collect();
+    for tag in view.film.dicom_tags() {
+        if matches!(tag.tag, (0x0008, 0x0020) | (0x0008, 0x1030)) && !tag.value.trim().is_empty() {
+            lines.push(tag.value.clone());
+        }
+    }
+    lines.join("\n")
+}
+
+fn side(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    egui::CollapsingHeader::new(RichText::new("Grade").strong()).default_open(true).show(ui, |ui| grade(app, ui));
+    egui::CollapsingHeader::new("Anchors").default_open(true).show(ui, |ui| anchors(app, ui));
+    egui::CollapsingHeader::new("Free-text query").default_open(false).show(ui, |ui| query(app, ui));
+    egui::CollapsingHeader::new("Model").default_open(false).show(ui, |ui| model(app, ui));
+    egui::CollapsingHeader::new("DICOM tags").default_open(false).show(ui, |ui| tags(app, ui));
+}
+
+fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    if let ModelStatus::Missing(msg) = &app.model {
+        no_model(ui, msg);
+        if ui.button("Download the base model (about 600 MB)").on_hover_text("From the Hugging Face hub, checked against models/manifest; cancel from the status bar").clicked() {
+            app.request_model(true);
+        }
+        return;
+    }
+    if app.grades.is_empty() {
+        ui.label(if app.view.is_some() { "Grading…" } else { "No film open." });
+        return;
+    }
+    for (i, rg) in app.grades.iter().enumerate() {
+        let a = &rg.assessment;
+        ui.push_id(i, |ui| {
+            if app.grades.len() > 1 {
+                ui.label(RichText::new(rg.region.label()).italics());
+            }
+            ui.label(RichText::new(format!("KL {} — {}", a.grade, GRADE_NAMES[a.grade])).size(22.0).strong());
+            if let Some((lo, hi)) = a.borderline(BORDERLINE_MARGIN) {
+                ui.colored_label(Color32::from_rgb(240, 180, 60), format!("borderline KL {lo}/{hi}"));
+            }
+            egui::Grid::new("probs").striped(true).show(ui, |ui| {
+                ui.label("KL");
+                ui.label("probability");
+                ui.label("similarity");
+                ui.end_row();
+                for g in 0..5 {
+                    ui.label(format!("{g} {}", GRADE_NAMES[g]));
+                    ui.add(egui::ProgressBar::new(a.probabilities[g]).text(format!("{:.1}%", a.probabilities[g] * 100.0)).desired_width(110.0));
+                    ui.label(format!("{:.3}", a.similarities[g]));
+                    ui.end_row();
+                }
+            });
+            let bars: Vec<Bar> = (0..5)
+                .map(|g| {
+                    let colour = if g == a.grade { Color32::from_rgb(90, 170, 255) } else { Color32::GRAY };
+                    Bar::new(g as f64, a.similarities[g] as f64).name(format!("KL {g}")).fill(colour).width(0.7)
+                })
+                .collect();
+            ui.label("Anchor similarity (cosine)");
+            Plot::new("similarities")
+                .height(120.0)
+                .allow_drag(false)
+                .allow_zoom(false)
+                .allow_scroll(false)
+                .show_axes([true, true])
+                .x_axis_formatter(|m, _| format!("KL {}", m.value.round()))
+                .show(ui, |plot| plot.bar_chart(BarChart::new("anchor similarity", bars)));
+            let p = &a.provenance;
+            ui.small(format!("model {} · head {} · anchors {}", p.model, p.head.as_deref().unwrap_or("none"), p.anchors_hash));
+            if p.anchors_edited {
+                ui.colored_label(Color32::from_rgb(240, 180, 60), "Anchors edited: probabilities were calibrated for the training anchors.");
+            }
+            ui.separator();
+        });
+    }
+    ui.label(RichText::new("Decision aid, not a diagnosis.").strong());
+}
+
+fn no_model(ui: &mut egui::Ui, msg: &str) {
+    ui.colored_label(Color32::from_rgb(230, 150, 60), RichText::new("No model weights available offline").strong());
+    let cache = crate::weights::default_cache_dir().map(|d| d.display().to_string()).unwrap_or_else(|| "the user cache".into());
+    ui.label(format!(
+        "Put config.json, model.safetensors and tokenizer.json of CLIP ViT-B/32 in a folder and start with \
+         `kneeclip view --model-dir FOLDER`, set KNEECLIP_MODEL_DIR, or place them under {cache}. \
+         `kneeclip grade` downloads them on first use."
+    ));
+    ui.small(msg);
+}
+
+fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    let mut changed = false;
+    for g in 0..5 {
+        let label = ui.label(format!("KL {g} ({}) anchor", GRADE_NAMES[g]));
+        let edit = egui::TextEdit::multiline(&mut app.settings.anchors[g]).desired_rows(2).desired_width(f32::INFINITY);
+        changed |= ui.add(edit).labelled_by(label.id).changed();
+    }
+    ui.horizontal(|ui| {
+        if ui.button("Reset").on_hover_text("Back to the training anchors").clicked() {
+            app.settings.anchors = TextAnchors::default().anchors;
+            changed = true;
+        }
+        if ui.button("Save…").clicked() {
+            if let (Some(path), Some(a)) = (rfd::FileDialog::new().add_filter("JSON", &["json"]).save_file(), app.anchors()) {
+                if let Err(e) = a.save(&path) {
+                    app.error = Some(e.to_string());
+                }
+            }
+        }
+        if ui.button("Load…").clicked() {
+            if let Some(path) = rfd::FileDialog::new().pick_file() {
+                match TextAnchors::load(&path) {
+                    Ok(a) => {
+                        app.settings.anchors = a.anchors;
+                        changed = true;
+                    }
+                    Err(e) => app.error = Some(e.to_string()),
+                }
+            }
+        }
+    });
+    match app.anchors() {
+        None => {
+            ui.colored_label(Color32::from_rgb(240, 90, 90), "Every anchor needs some text.");
+        }
+        Some(a) if !a.is_default() => {
+            ui.colored_label(Color32::from_rgb(240, 180, 60), "Edited: the probabilities were calibrated for the training anchors.");
+        }
+        _ => {}
+    }
+    if changed {
+        app.anchors_changed();
+    }
+}
+
+fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    let label = ui.label("One query per line:");
+    ui.add(egui::TextEdit::multiline(&mut app.query_text).desired_rows(2).desired_width(f32::INFINITY)).labelled_by(label.id);
+    if ui.button("Compare").clicked() {
+        app.run_query();
+    }
+    for (text, sim) in &app.query_results {
+        ui.label(format!("{sim:.3}  {text}"));
+    }
+}
+
+fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    let folder = app.settings.model_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "(environment / cache)".into());
+    ui.label(format!("Model folder: {folder}"));
+    ui.horizontal(|ui| {
+        if ui.button("Choose folder…").clicked() {
+            if let Some(dir) = rfd::FileDialog::new().pick_folder() {
+                app.settings.model_dir = Some(dir);
+                app.load_model();
+            }
+        }
+        use crate::model::DevicePreference as D;
+        let before = app.settings.device;
+        egui::ComboBox::from_id_salt("device").selected_text(format!("{:?}", app.settings.device)).show_ui(ui, |ui| {
+            for d in [D::Auto, D::Cpu, D::Cuda] {
+                ui.selectable_value(&mut app.settings.device, d, format!("{d:?}"));
+            }
+        });
+        if before != app.settings.device {
+            app.load_model();
+        }
+    });
+}
+
+fn tags(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    let Some(view) = &app.view else {
+        ui.label("No film open.");
+        return;
+    };
+    ui.horizontal(|ui| {
+        let label = ui.label("Search");
+        ui.add(egui::TextEdit::singleline(&mut app.tag_filter).hint_text("name or value")).labelled_by(label.id);
+    });
+    let needle = app.tag_filter.to_lowercase();
+    let rows: Vec<_> = view
+        .film
+        .dicom_tags()
+        .iter()
+        .filter(|t| needle.is_empty() || t.name.to_lowercase().contains(&needle) || t.value.to_lowercase().contains(&needle))
+        .collect();
+    TableBuilder::new(ui)
+        .striped(true)
+        .column(Column::auto())
+        .column(Column::auto())
+        .column(Column::remainder())
+        .max_scroll_height(300.0)
+        .header(18.0, |mut h| {
+            h.col(|ui| { ui.strong("Tag"); });
+            h.col(|ui| { ui.strong("Name"); });
+            h.col(|ui| { ui.strong("Value"); });
+        })
+        .body(|body| {
+            body.rows(18.0, rows.len(), |mut row| {
+                let t = rows[row.index()];
+                row.col(|ui| { ui.monospace(format!("({:04X},{:04X})", t.tag.0, t.tag.1)); });
+                row.col(|ui| { ui.label(&t.name); });
+                let value = if app.hide_patient && t.identifying { "(hidden)" } else { t.value.as_str() };
+                row.col(|ui| { ui.label(value); });
+            });
+        });
+}

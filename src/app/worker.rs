@@ -1,0 +1,263 @@
+//! The one background thread that owns the model. The UI sends typed requests
+//! tagged with ids and drains the answers once per frame; every answer wakes the
+//! UI with `request_repaint`. Decoding, file I/O and inference all happen here.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use candle_core::Tensor;
+
+use crate::explain::Heatmap;
+use crate::grading::{Assessment, Grader, Region, TextAnchors, regions};
+use crate::imaging::Radiograph;
+use crate::model::DevicePreference;
+use crate::weights::DownloadProgress;
+
+pub type RequestId = u64;
+
+pub enum Request {
+    /// `download`: fetch the weights from the hub when no copy is found.
+    LoadModel { dir: Option<PathBuf>, device: DevicePreference, download: bool },
+    Open(PathBuf),
+    /// Grade the film last opened (every region of a wide film).
+    Grade,
+    /// New anchors: encode them, then re-score the current film.
+    EncodeAnchors(TextAnchors),
+    Query(Vec<String>),
+    Heatmap,
+}
+
+/// One graded region of the current film.
+#[derive(Clone, Debug)]
+pub struct RegionGrade {
+    pub region: Region,
+    pub assessment: Assessment,
+}
+
+pub enum Answer {
+    ModelLoaded { model: String, device: String, dir: PathBuf },
+    /// No weights could be found; the message says where to put them.
+    NoModel(String),
+    Opened(Arc<Radiograph>),
+    Graded(Vec<RegionGrade>),
+    Queried(Vec<(String, f32)>),
+    Heatmap(Vec<(Region, Heatmap)>),
+    Failed(String),
+}
+
+pub struct Reply {
+    pub id: RequestId,
+    pub answer: Answer,
+}
+
+/// The UI's handle on the worker.
+/// Download progress the UI shows, and its cancel button.
+#[derive(Clone, Debug, Default)]
+pub struct Download {
+    pub file: String,
+    pub bytes: u64,
+    pub total: Option<u64>,
+}
+
+#[derive(Clone, Default)]
+pub struct DownloadHandle {
+    pub state: Arc<Mutex<Option<Download>>>,
+    pub cancel: Arc<AtomicBool>,
+}
+
+struct GuiProgress {
+    handle: DownloadHandle,
+    ctx: egui::Context,
+}
+
+impl DownloadProgress for GuiProgress {
+    fn started(&mut self, file: &str, total_bytes: Option<u64>) {
+        if let Ok(mut s) = self.handle.state.lock() {
+            *s = Some(Download { file: file.to_owned(), bytes: 0, total: total_bytes });
+        }
+        self.ctx.request_repaint();
+    }
+    fn advanced(&mut self, bytes_so_far: u64) {
+        if let Ok(mut s) = self.handle.state.lock() {
+            if let Some(d) = s.as_mut() {
+                d.bytes = bytes_so_far;
+            }
+        }
+        self.ctx.request_repaint();
+    }
+    fn finished(&mut self, _file: &str) {}
+    fn cancelled(&self) -> bool {
+        self.handle.cancel.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Worker {
+    pub download: DownloadHandle,
+    tx: Sender<(RequestId, Request)>,
+    rx: Receiver<Reply>,
+    next_id: RequestId,
+}
+
+impl Worker {
+    pub fn spawn(ctx: egui::Context) -> Worker {
+        let (tx, requests) = channel::<(RequestId, Request)>();
+        let (replies, rx) = channel::<Reply>();
+        let download = DownloadHandle::default();
+        let progress = GuiProgress { handle: download.clone(), ctx: ctx.clone() };
+        std::thread::Builder::new()
+            .name("kneeclip-worker".into())
+            .spawn(move || {
+                let mut state = State { progress: Some(progress), ..State::default() };
+                while let Ok((id, request)) = requests.recv() {
+                    let answer = state.handle(request);
+                    if replies.send(Reply { id, answer }).is_err() {
+                        break;
+                    }
+                    ctx.request_repaint();
+                }
+            })
+            .expect("spawn the worker thread");
+        Worker { download, tx, rx, next_id: 0 }
+    }
+
+    /// Sends a request; its id is returned so the caller can drop stale answers.
+    pub fn send(&mut self, request: Request) -> RequestId {
+        self.next_id += 1;
+        let _ = self.tx.send((self.next_id, request));
+        self.next_id
+    }
+
+    pub fn try_recv(&self) -> Option<Reply> {
+        self.rx.try_recv().ok()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    grader: Option<Grader>,
+    film: Option<Arc<Radiograph>>,
+    /// Normalised image embeddings of the current film's regions.
+    images: Vec<(Region, Tensor)>,
+    progress: Option<GuiProgress>,
+}
+
+impl State {
+    fn handle(&mut self, request: Request) -> Answer {
+        let result = match request {
+            Request::LoadModel { dir, device, download } => return self.load(dir, device, download),
+            Request::Open(path) => match Radiograph::open(&path) {
+                Ok(film) => {
+                    let film = Arc::new(film);
+                    self.film = Some(film.clone());
+                    self.images.clear();
+                    return Answer::Opened(film);
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Request::Grade => self.grade(),
+            Request::EncodeAnchors(anchors) => match self.grader.as_mut() {
+                Some(g) => {
+                    g.set_anchors(anchors);
+                    self.grade()
+                }
+                None => Err("no model loaded".into()),
+            },
+            Request::Query(texts) => self.query(texts),
+            Request::Heatmap => self.heatmap(),
+        };
+        result.unwrap_or_else(Answer::Failed)
+    }
+
+    fn load(&mut self, dir: Option<PathBuf>, device: DevicePreference, download: bool) -> Answer {
+        use crate::weights::{NoProgress, ResolveOptions, resolve};
+        let options = ResolveOptions { model_dir: dir, allow_download: download, endpoint: None, cache_dir: None };
+        let resolved = match self.progress.as_mut() {
+            Some(p) => {
+                p.handle.cancel.store(false, Ordering::Relaxed);
+                let r = resolve(&options, p);
+                if let Ok(mut s) = p.handle.state.lock() {
+                    *s = None;
+                }
+                r
+            }
+            None => resolve(&options, &mut NoProgress),
+        };
+        let files = match resolved {
+            Ok(files) => files,
+            Err(e) => return Answer::NoModel(e.to_string()),
+        };
+        let (dev, _note) = crate::model::select_device(device);
+        match Grader::load(&files.config, &files.weights, &files.tokenizer, files.model_id.clone(), &dev) {
+            Ok(grader) => {
+                let device = crate::model::device_label(grader.device());
+                self.grader = Some(grader);
+                self.images.clear();
+                Answer::ModelLoaded { model: files.model_id, device, dir: files.dir }
+            }
+            Err(e) => Answer::NoModel(format!("{}: {e}", files.dir.display())),
+        }
+    }
+
+    /// The preprocessed model input of each region of the current film.
+    fn inputs(&self) -> Result<Vec<(Region, Vec<f32>)>, String> {
+        let (Some(g), Some(film)) = (&self.grader, &self.film) else {
+            return Err("open a film and load a model first".into());
+        };
+        let view = film.model_view();
+        let (w, h) = (view.width as usize, view.height as usize);
+        Ok(regions::regions_for(w, h)
+            .into_iter()
+            .map(|r| {
+                let (rw, data) = regions::crop_region(w, &view.data, r);
+                (r, g.pixel_values(rw, h, &data))
+            })
+            .collect())
+    }
+
+    fn embed(&mut self) -> Result<(), String> {
+        if !self.images.is_empty() {
+            return Ok(());
+        }
+        let inputs = self.inputs()?;
+        let g = self.grader.as_ref().ok_or("no model loaded")?;
+        for (region, pixels) in inputs {
+            let batch = g.preprocessing().batch(&[pixels], g.device()).map_err(|e| e.to_string())?;
+            let emb = g.image_embeddings(&batch).map_err(|e| e.to_string())?;
+            self.images.push((region, emb));
+        }
+        Ok(())
+    }
+
+    fn grade(&mut self) -> Result<Answer, String> {
+        self.embed()?;
+        let g = self.grader.as_mut().ok_or("no model loaded")?;
+        let anchors = g.anchor_embeddings().map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for (region, emb) in &self.images {
+            let assessment = g.assess(emb, &anchors).map_err(|e| e.to_string())?.remove(0);
+            out.push(RegionGrade { region: *region, assessment });
+        }
+        Ok(Answer::Graded(out))
+    }
+
+    fn query(&mut self, texts: Vec<String>) -> Result<Answer, String> {
+        self.embed()?;
+        let g = self.grader.as_ref().ok_or("no model loaded")?;
+        let (_, emb) = self.images.first().ok_or("no film")?;
+        let texts: Vec<String> = texts.into_iter().filter(|t| !t.trim().is_empty()).collect();
+        let sims = g.query_similarities(emb, &texts).map_err(|e| e.to_string())?;
+        Ok(Answer::Queried(texts.into_iter().zip(sims).collect()))
+    }
+
+    fn heatmap(&mut self) -> Result<Answer, String> {
+        let inputs = self.inputs()?;
+        let g = self.grader.as_ref().ok_or("no model loaded")?;
+        let mut maps = Vec::new();
+        for (region, pixels) in inputs {
+            maps.push((region, crate::explain::heatmap(g, &pixels).map_err(|e| e.to_string())?));
+        }
+        Ok(Answer::Heatmap(maps))
+    }
+}

@@ -1,0 +1,88 @@
+//! `kneeclip view [FILE]` (and `kneeclip` with no arguments): the desktop viewer.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use clap::Args;
+
+use crate::app::KneeclipApp;
+
+#[derive(Args, Debug, Default)]
+pub struct ViewArgs {
+    /// A film to open at start.
+    pub file: Option<PathBuf>,
+    /// Folder with config.json, model.safetensors and tokenizer.json.
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Wait until the grade is shown, save the window as this PNG, and exit.
+    #[arg(long, value_name = "OUT.png")]
+    pub screenshot: Option<PathBuf>,
+    /// Start with the attention heatmap shown.
+    #[arg(long)]
+    pub heatmap: bool,
+}
+
+pub fn run(args: ViewArgs) -> i32 {
+    let ViewArgs { file, model_dir, screenshot, heatmap } = args;
+    let shooting = screenshot.is_some();
+    let outcome: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("kneeclip — decision aid, not a diagnosis")
+            .with_inner_size([1400.0, 900.0])
+            .with_drag_and_drop(true),
+        // A screenshot run must not be shaped by (or change) the user's saved state.
+        persist_window: !shooting,
+        ..Default::default()
+    };
+    let sink = outcome.clone();
+    let result = eframe::run_native(
+        "kneeclip",
+        options,
+        Box::new(move |cc| {
+            let mut app = KneeclipApp::from_creation(cc, model_dir, file);
+            app.show_heatmap = heatmap;
+            if let Some(out) = screenshot {
+                app.set_screenshot(out);
+            }
+            Ok(Box::new(Reporter { app, sink }))
+        }),
+    );
+    if let Err(e) = result {
+        eprintln!("kneeclip: the viewer could not start: {e}");
+        return super::EXIT_UNUSABLE;
+    }
+    match outcome.borrow().clone() {
+        Some(Err(e)) => {
+            eprintln!("kneeclip: screenshot failed: {e}");
+            super::EXIT_SOME_FAILED
+        }
+        None if shooting => {
+            eprintln!("kneeclip: the window closed before a screenshot was taken");
+            super::EXIT_SOME_FAILED
+        }
+        _ => super::EXIT_OK,
+    }
+}
+
+/// Copies the screenshot outcome out of the app for the exit code.
+struct Reporter {
+    app: KneeclipApp,
+    sink: Rc<RefCell<Option<Result<(), String>>>>,
+}
+
+impl eframe::App for Reporter {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        eframe::App::ui(&mut self.app, ui, frame);
+        if let Some(r) = self.app.screenshot_result() {
+            *self.sink.borrow_mut() = Some(r);
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.sink.borrow().is_none() && self.app.screenshot_result().is_none() {
+            eframe::App::save(&mut self.app, storage);
+        }
+    }
+}
