@@ -15,3 +15,4 @@ pub mod grading;
 pub mod imaging;
 pub mod model;
 pub mod weights;
+pub mod metrics;
