@@ -16,3 +16,4 @@ pub mod imaging;
 pub mod model;
 pub mod weights;
 pub mod metrics;
+pub mod training;
