@@ -1,5 +1,6 @@
 //! The `kneeclip` command line: the same core as the viewer, headless.
 
+mod eval;
 mod grade;
 mod output;
 
@@ -26,6 +27,8 @@ pub enum Command {
     /// Grade films: KL grade, five probabilities and five anchor similarities per film.
     #[command(after_help = GRADE_EXAMPLES)]
     Grade(grade::GradeArgs),
+    /// Evaluate on a labelled dataset: accuracy, F1, per-grade sensitivity/specificity/AUC, QWK, MAE, ECE (95% CIs).
+    Eval(eval::EvalArgs),
 }
 
 const GRADE_EXAMPLES: &str = "\
@@ -86,6 +89,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Some(Command::Grade(args)) => grade::run(&args),
+        Some(Command::Eval(args)) => eval::run(&args),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();

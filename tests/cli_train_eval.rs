@@ -1,0 +1,90 @@
+//! `kneeclip eval` end to end with the tiny fixture model and real OAI films.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{data_dir, fixture_dir, shared_tokenizer};
+
+fn model_dir(tmp: &Path) -> Option<PathBuf> {
+    let tokenizer = shared_tokenizer()?;
+    let dir = tmp.join("model");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture_dir("tiny-clip").join(file), dir.join(file)).unwrap();
+    }
+    std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
+    Some(dir)
+}
+
+/// `per_grade` real films per grade, copied into `root/data/<g>/`.
+fn dataset(root: &Path, per_grade: usize) -> Option<PathBuf> {
+    let out = root.join("data");
+    for g in 0..5 {
+        let src = data_dir().join(format!("oai-kl/train/{g}"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&src).ok()?.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        std::fs::create_dir_all(out.join(g.to_string())).unwrap();
+        for f in files.iter().take(per_grade) {
+            std::fs::copy(f, out.join(g.to_string()).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    Some(out)
+}
+
+fn kneeclip(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(args)
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .output()
+        .expect("kneeclip runs")
+}
+
+#[test]
+fn eval_json_table_and_predictions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 6) else {
+        eprintln!("skipped: no OAI films");
+        return;
+    };
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let preds = tmp.path().join("pred.csv");
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, "--json", "--predictions", preds.to_str().unwrap(), d]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cm: Vec<Vec<u64>> = serde_json::from_value(v["confusion_matrix"].clone()).unwrap();
+    assert_eq!(cm.len(), 5);
+    assert_eq!(cm.iter().flatten().sum::<u64>(), 30);
+    for (g, row) in cm.iter().enumerate() {
+        assert_eq!(row.iter().sum::<u64>(), 6, "row {g} = true grade {g}");
+    }
+    for key in ["accuracy", "macro_f1", "qwk"] {
+        assert!(v[key]["value"].is_number(), "{key}: {v}");
+    }
+    let csv = std::fs::read_to_string(&preds).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "file,true_grade,predicted_grade,p0,p1,p2,p3,p4");
+    assert_eq!(lines.len(), 31);
+    assert_eq!(lines[1].split(',').count(), 8);
+
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, d]);
+    assert_eq!(out.status.code(), Some(0));
+    let table = String::from_utf8(out.stdout).unwrap();
+    for word in ["Accuracy", "Macro F1", "Quadratic weighted kappa", "AUC", "Confusion matrix", "T4"] {
+        assert!(table.contains(word), "{word} missing:\n{table}");
+    }
+}
+
+#[test]
+fn eval_refuses_a_bad_layout_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(bad.join("normal")).unwrap();
+    let out = kneeclip(&["eval", "--offline", "--model-dir", model.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no grade folders") && err.contains("normal"), "{err}");
+}
