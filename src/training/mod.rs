@@ -4,7 +4,9 @@
 //! The trainer itself (differentiable last blocks, AdamW, checkpoints) is not
 //! in this module yet.
 
+pub mod adamw;
 pub mod dataset;
+pub mod forward;
 pub mod split;
 
 pub use dataset::{Dataset, DatasetError, DatasetSummary, Film};
