@@ -88,3 +88,55 @@ fn eval_refuses_a_bad_layout_with_a_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no grade folders") && err.contains("normal"), "{err}");
 }
+
+#[test]
+fn train_two_epochs_then_grade_and_eval_with_the_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 6) else { return };
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let head = tmp.path().join("head.safetensors");
+    let h = head.to_str().unwrap();
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "2", "--batch-size", "8", "--bottleneck", "8", d]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("epoch 2:"), "{err}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("head.json")).unwrap()).unwrap();
+    assert_eq!(meta["history"].as_array().unwrap().len(), 2);
+    assert!(meta["temperature"].as_f64().unwrap() > 0.0);
+    assert!(meta["base_weights_sha256"].is_string());
+    assert!(tmp.path().join("head.checkpoint.safetensors").is_file());
+
+    let png = std::fs::read_dir(data.join("3")).unwrap().next().unwrap().unwrap().path();
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--head", h, png.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kneeclip(&["eval", "--offline", "--json", "--model-dir", m, "--head", h, d]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cm: Vec<Vec<u64>> = serde_json::from_value(v["confusion_matrix"].clone()).unwrap();
+    assert_eq!(cm.iter().flatten().sum::<u64>(), 30);
+
+    // Resume from the checkpoint for one more epoch.
+    let ck = tmp.path().join("head.checkpoint.safetensors");
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "3", "--batch-size", "8", "--bottleneck", "8", "--resume", ck.to_str().unwrap(), d]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("resumed") && err.contains("epoch 3:") && !err.contains("epoch 1:"), "{err}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("head.json")).unwrap()).unwrap();
+    assert_eq!(meta["history"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn train_refuses_an_empty_grade() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 2) else { return };
+    for f in std::fs::read_dir(data.join("4")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let head = tmp.path().join("h.safetensors");
+    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), data.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("grade 4 has no readable films"));
+    assert!(!head.exists());
+}

@@ -3,6 +3,7 @@
 mod eval;
 mod grade;
 mod output;
+mod train;
 
 use std::path::PathBuf;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Grade(grade::GradeArgs),
     /// Evaluate on a labelled dataset: accuracy, F1, per-grade sensitivity/specificity/AUC, QWK, MAE, ECE (95% CIs).
     Eval(eval::EvalArgs),
+    /// Fine-tune a head (last two vision blocks + adapter + logit scale) on a labelled dataset.
+    Train(train::TrainArgs),
 }
 
 const GRADE_EXAMPLES: &str = "\
@@ -90,6 +93,7 @@ pub fn main() -> i32 {
     match cli.command {
         Some(Command::Grade(args)) => grade::run(&args),
         Some(Command::Eval(args)) => eval::run(&args),
+        Some(Command::Train(args)) => train::run(&args),
         None => {
             use clap::CommandFactory;
             let _ = Cli::command().print_help();
