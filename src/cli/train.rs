@@ -76,8 +76,8 @@ impl TrainingObserver for Progress {
     }
     fn epoch_finished(&mut self, r: &EpochRecord) {
         eprintln!(
-            "epoch {}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | lr {:.2e}",
-            r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr
+            "epoch {}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | lr {:.2e} | {:.1} s",
+            r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr, r.seconds
         );
     }
     fn message(&mut self, text: &str) {

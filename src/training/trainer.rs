@@ -61,6 +61,9 @@ pub struct EpochRecord {
     pub val_loss: f64,
     pub val_accuracy: f64,
     pub val_confusion: Confusion,
+    /// Wall-clock seconds of the epoch (training batches + validation).
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// What the trainer tells its caller (the CLI's progress bar, the GUI tab).
@@ -228,6 +231,7 @@ impl Trainer {
         let total_steps = (c.epochs * batches).max(1) as f64;
         'epochs: for epoch in state.epoch + 1..=c.epochs {
             observer.epoch_started(epoch, c.epochs);
+            let started = std::time::Instant::now();
             let mut order: Vec<usize> = (0..data.train.len()).collect();
             for i in (1..order.len()).rev() {
                 order.swap(i, rng.below(i + 1));
@@ -275,6 +279,7 @@ impl Trainer {
                 val_loss,
                 val_accuracy: accuracy(&cm),
                 val_confusion: cm,
+                seconds: started.elapsed().as_secs_f64(),
             };
             observer.epoch_finished(&record);
             state.history.push(record);
