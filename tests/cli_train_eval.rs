@@ -118,7 +118,7 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
 
     // Resume from the checkpoint for one more epoch.
     let ck = tmp.path().join("head.checkpoint.safetensors");
-    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "3", "--batch-size", "8", "--bottleneck", "8", "--resume", ck.to_str().unwrap(), d]);
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "3", "--batch-size", "8", "--bottleneck", "8", "--resume", ck.to_str().unwrap(), "--class-weighted", "--flip-consistency", "0.5", d]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("resumed") && err.contains("epoch 3:") && !err.contains("epoch 1:"), "{err}");

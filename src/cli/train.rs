@@ -37,6 +37,9 @@ pub struct TrainArgs {
     /// Weight the loss by inverse grade frequency.
     #[arg(long)]
     pub class_weighted: bool,
+    /// Weight W of the flip-consistency term (0 = off).
+    #[arg(long, value_name = "W", default_value_t = 0.0)]
+    pub flip_consistency: f64,
     /// Adapter bottleneck width.
     #[arg(long, default_value_t = 128)]
     pub bottleneck: usize,
@@ -120,6 +123,7 @@ fn train(args: &TrainArgs) -> Result<bool, String> {
         seed: args.seed,
         class_weighted: args.class_weighted,
         bottleneck: args.bottleneck,
+        flip_consistency: args.flip_consistency,
         ..Default::default()
     };
     let mut trainer = Trainer::new(config.clone());

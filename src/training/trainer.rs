@@ -33,6 +33,11 @@ pub struct TrainConfig {
     /// Rotation angles (degrees) of the training views; each also mirrored.
     pub angles: Vec<f32>,
     pub flip_probability: f64,
+    /// Weight of the flip-consistency term (CLIP-KOA): W · mean over the batch of
+    /// ‖softmax(logits(view)) − softmax(logits(mirrored view))‖². 0 = off. Costs a
+    /// second forward/backward of the trainable part per batch.
+    #[serde(default)]
+    pub flip_consistency: f64,
 }
 
 impl Default for TrainConfig {
@@ -48,6 +53,7 @@ impl Default for TrainConfig {
             class_weighted: false,
             angles: vec![-10.0, -5.0, 0.0, 5.0, 10.0],
             flip_probability: 0.5,
+            flip_consistency: 0.0,
         }
     }
 }
@@ -255,7 +261,16 @@ impl Trainer {
                 let hidden = train_cache.get_or_compute(&keys, |k| Self::frozen(data, films, &views, k)).map_err(e)?;
                 let labels: Vec<usize> = chunk.iter().map(|&f| data.train[f].grade).collect();
                 let lg = forward::logits(&params, &vcfg, &tail, &anchors, &hidden, first).map_err(e)?;
-                let loss = forward::cross_entropy(&lg, &labels, class_w.as_deref()).map_err(e)?;
+                let mut loss = forward::cross_entropy(&lg, &labels, class_w.as_deref()).map_err(e)?;
+                if c.flip_consistency > 0.0 {
+                    let mirrored: Vec<(usize, usize)> = keys.iter().map(|&(f, v)| (f, (v + n_angles) % (2 * n_angles))).collect();
+                    let hm = train_cache.get_or_compute(&mirrored, |k| Self::frozen(data, films, &views, k)).map_err(e)?;
+                    let lm = forward::logits(&params, &vcfg, &tail, &anchors, &hm, first).map_err(e)?;
+                    let pa = candle_nn::ops::softmax(&lg, candle_core::D::Minus1).map_err(e)?;
+                    let pb = candle_nn::ops::softmax(&lm, candle_core::D::Minus1).map_err(e)?;
+                    let term = ((pa - pb).map_err(e)?.sqr().map_err(e)?.sum_all().map_err(e)? / chunk.len() as f64).map_err(e)?;
+                    loss = (loss + (term * c.flip_consistency).map_err(e)?).map_err(e)?;
+                }
                 let grads = loss.backward().map_err(e)?;
                 let gs: Vec<Option<Tensor>> = vars.iter().map(|v| grads.get(v.as_tensor()).cloned()).collect();
                 // Cosine annealing per step from lr to 0 over the whole run.
