@@ -140,3 +140,22 @@ fn train_refuses_an_empty_grade() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("grade 4 has no readable films"));
     assert!(!head.exists());
 }
+
+#[test]
+fn k_fold_training_and_model_dir_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 5) else { return };
+    let head = tmp.path().join("fold.safetensors");
+    let out = Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["train", "--offline", "--out", head.to_str().unwrap(), "--epochs", "1", "--batch-size", "8", "--bottleneck", "8"])
+        .args(["--folds", "5", "--fold", "2", data.to_str().unwrap()])
+        .env("KNEECLIP_MODEL_DIR", &model)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("20 training films, 5 validation films"), "{err}");
+    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), "--folds", "5", "--fold", "5", data.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+}

@@ -37,6 +37,12 @@ pub struct TrainArgs {
     /// Weight the loss by inverse grade frequency.
     #[arg(long)]
     pub class_weighted: bool,
+    /// Stratified, patient-grouped k-fold: number of folds (needs --fold; ignores --val).
+    #[arg(long, value_name = "K", requires = "fold")]
+    pub folds: Option<usize>,
+    /// Which fold (0-based) is the validation set with --folds.
+    #[arg(long, value_name = "I", requires = "folds")]
+    pub fold: Option<usize>,
     /// Weight W of the flip-consistency term (0 = off).
     #[arg(long, value_name = "W", default_value_t = 0.0)]
     pub flip_consistency: f64,
@@ -93,12 +99,21 @@ fn train(args: &TrainArgs) -> Result<bool, String> {
     for (file, why) in &full.summary.unreadable {
         eprintln!("kneeclip: skipped unreadable {file}: {why}");
     }
-    let (train, val, val_summary) = match &args.val {
-        Some(dir) => {
+    let (train, val, val_summary) = match (&args.val, args.folds.zip(args.fold)) {
+        (_, Some((k, fold))) => {
+            if k < 2 || fold >= k {
+                return Err(format!("--folds {k} --fold {fold}: need k >= 2 and 0 <= fold < k"));
+            }
+            let paths: Vec<&Path> = full.films.iter().map(|f| f.path.as_path()).collect();
+            let folds = crate::training::stratified_k_fold(&paths, &full.grades(), k, args.seed);
+            let (v, t): (Vec<_>, Vec<_>) = full.films.iter().cloned().zip(folds).partition(|(_, f)| *f == fold);
+            (t.into_iter().map(|x| x.0).collect(), v.into_iter().map(|x| x.0).collect(), None)
+        }
+        (Some(dir), None) => {
             let v = Dataset::open(dir, true).map_err(|e| e.to_string())?;
             (full.films.clone(), v.films, Some(v.summary))
         }
-        None => {
+        (None, None) => {
             let paths: Vec<&Path> = full.films.iter().map(|f| f.path.as_path()).collect();
             let (t, v) = stratified_split(&paths, &full.grades(), 0.2, args.seed);
             let pick = |ix: &[usize]| ix.iter().map(|&i| full.films[i].clone()).collect::<Vec<_>>();
