@@ -1,8 +1,11 @@
 //! AdamW exactly as PyTorch's `torch.optim.AdamW` (amsgrad off):
 //! p ← p·(1 − lr·wd); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
 //! p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε).
-//! (candle-nn's AdamW puts ε outside the bias correction differently, so we
-//! keep our own to match PyTorch to the last digits.)
+//! candle-nn 0.11's `AdamW` computes the same update (checked against its
+//! source: decoupled decay, then m̂/(√v̂ + ε)), but keeps its moments private,
+//! so they could not be checkpointed and restored; hence this small copy whose
+//! moments are public. It also decays parameters whose gradient is missing
+//! (treated as zero), as PyTorch does for a zero gradient.
 
 use candle_core::{Result, Tensor, Var};
 
