@@ -149,7 +149,7 @@ fn k_fold_training_and_model_dir_from_the_environment() {
     let head = tmp.path().join("fold.safetensors");
     let out = Command::new(env!("CARGO_BIN_EXE_kneeclip"))
         .args(["train", "--offline", "--out", head.to_str().unwrap(), "--epochs", "1", "--batch-size", "8", "--bottleneck", "8"])
-        .args(["--folds", "5", "--fold", "2", data.to_str().unwrap()])
+        .args(["--folds", "5", "--fold", "2", "--angles", "-10,0,10", data.to_str().unwrap()])
         .env("KNEECLIP_MODEL_DIR", &model)
         .output()
         .unwrap();

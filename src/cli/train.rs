@@ -46,6 +46,11 @@ pub struct TrainArgs {
     /// Weight W of the flip-consistency term (0 = off).
     #[arg(long, value_name = "W", default_value_t = 0.0)]
     pub flip_consistency: f64,
+    /// Rotation angles (degrees, comma-separated) of the training views, each also
+    /// mirrored; the frozen features of every view are cached in memory (f16,
+    /// 76.8 KB per view at full size), so fewer angles use less memory.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![-10.0f32, -5.0, 0.0, 5.0, 10.0], allow_hyphen_values = true)]
+    pub angles: Vec<f32>,
     /// Adapter bottleneck width.
     #[arg(long, default_value_t = 128)]
     pub bottleneck: usize,
@@ -139,6 +144,7 @@ fn train(args: &TrainArgs) -> Result<bool, String> {
         class_weighted: args.class_weighted,
         bottleneck: args.bottleneck,
         flip_consistency: args.flip_consistency,
+        angles: args.angles.clone(),
         ..Default::default()
     };
     let mut trainer = Trainer::new(config.clone());

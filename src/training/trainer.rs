@@ -205,9 +205,11 @@ impl Trainer {
         let mut tensors = self.init(data, &mut rng)?;
         let mut state = CheckpointState { epoch: 0, step: 0, rng: 0, best_val_loss: f64::INFINITY, best_epoch: 0, config: c.clone(), history: vec![] };
         let mut moments: Option<(Vec<Tensor>, Vec<Tensor>)> = None;
+        let mut resumed_best: Option<HashMap<String, Tensor>> = None;
         if let (true, Some(ck)) = (self.resume, &self.checkpoint) {
-            let (t, s, m) = load_checkpoint(ck, &names, &dev)?;
+            let (t, s, m, b) = load_checkpoint(ck, &names, &dev)?;
             tensors = t;
+            resumed_best = Some(b);
             rng = SplitMix64(s.rng);
             moments = Some(m);
             observer.message(&format!("resumed from {} after epoch {}", ck.display(), s.epoch));
@@ -231,7 +233,7 @@ impl Trainer {
         });
         let (mut train_cache, mut val_cache) = (FeatureCache::default(), FeatureCache::default());
         let identity = [View::IDENTITY];
-        let mut best = tensors.clone();
+        let mut best = resumed_best.unwrap_or_else(|| tensors.clone());
         let mut cancelled = false;
         let batches = data.train.len().div_ceil(c.batch_size.max(1));
         let total_steps = (c.epochs * batches).max(1) as f64;
@@ -307,7 +309,7 @@ impl Trainer {
                 best = snapshot(&params, &names)?;
             }
             if let Some(ck) = &self.checkpoint {
-                save_checkpoint(ck, &params, &names, &opt, &state)?;
+                save_checkpoint(ck, &params, &best, &names, &opt, &state)?;
             }
             if epoch - state.best_epoch >= c.patience {
                 observer.message(&format!("early stop: validation loss has not improved for {} epochs", c.patience));
@@ -383,9 +385,13 @@ pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f64 {
     (lo + hi) / 2.0
 }
 
-fn save_checkpoint(path: &std::path::Path, params: &Params, names: &[String], opt: &AdamW, state: &CheckpointState) -> R<()> {
+/// Checkpoint: current params, best-epoch params, AdamW moments (safetensors
+/// `param.*`, `best.*`, `adam_m.*`, `adam_v.*`) and the JSON training state
+/// (epoch, step, RNG state, config, history) in the safetensors metadata.
+fn save_checkpoint(path: &std::path::Path, params: &Params, best: &HashMap<String, Tensor>, names: &[String], opt: &AdamW, state: &CheckpointState) -> R<()> {
     let mut t: HashMap<String, Tensor> = HashMap::new();
     for (i, n) in names.iter().enumerate() {
+        t.insert(format!("best.{n}"), best[n].clone());
         t.insert(format!("param.{n}"), params[n].as_tensor().clone());
         t.insert(format!("adam_m.{n}"), opt.m[i].clone());
         t.insert(format!("adam_v.{n}"), opt.v[i].clone());
@@ -395,7 +401,7 @@ fn save_checkpoint(path: &std::path::Path, params: &Params, names: &[String], op
     crate::files::write_atomically(path, &bytes).map_err(|err| format!("{}: {err}", path.display()))
 }
 
-type Loaded = (HashMap<String, Tensor>, CheckpointState, (Vec<Tensor>, Vec<Tensor>));
+type Loaded = (HashMap<String, Tensor>, CheckpointState, (Vec<Tensor>, Vec<Tensor>), HashMap<String, Tensor>);
 
 fn load_checkpoint(path: &std::path::Path, names: &[String], dev: &Device) -> R<Loaded> {
     let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
@@ -409,7 +415,8 @@ fn load_checkpoint(path: &std::path::Path, names: &[String], dev: &Device) -> R<
     let params = names.iter().map(|n| Ok((n.clone(), get(format!("param.{n}"))?))).collect::<R<_>>()?;
     let m = names.iter().map(|n| get(format!("adam_m.{n}"))).collect::<R<_>>()?;
     let v = names.iter().map(|n| get(format!("adam_v.{n}"))).collect::<R<_>>()?;
-    Ok((params, state, (m, v)))
+    let best = names.iter().map(|n| Ok((n.clone(), get(format!("best.{n}"))?))).collect::<R<_>>()?;
+    Ok((params, state, (m, v), best))
 }
 
 /// Serialises candle tensors (f32 only here) for `safetensors::serialize`.
