@@ -19,3 +19,5 @@ pub mod grading;
 pub mod imaging;
 pub mod model;
 pub mod weights;
+pub mod metrics;
+pub mod training;

@@ -1,8 +1,10 @@
 //! The `kneeclip` command line: the same core as the viewer, headless.
 
 mod bench;
+mod eval;
 mod grade;
 mod output;
+mod train;
 mod view;
 
 use std::path::PathBuf;
@@ -28,6 +30,10 @@ pub enum Command {
     /// Grade films: KL grade, five probabilities and five anchor similarities per film.
     #[command(after_help = GRADE_EXAMPLES)]
     Grade(grade::GradeArgs),
+    /// Evaluate on a labelled dataset: accuracy, F1, per-grade sensitivity/specificity/AUC, QWK, MAE, ECE (95% CIs).
+    Eval(eval::EvalArgs),
+    /// Fine-tune a head (last two vision blocks + adapter + logit scale) on a labelled dataset.
+    Train(train::TrainArgs),
     /// Time inference on a full-size, randomly initialised ViT-B/32 (no weights needed).
     Bench(bench::BenchArgs),
     /// Open the desktop viewer (also what `kneeclip` with no arguments does).
@@ -92,6 +98,8 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Some(Command::Grade(args)) => grade::run(&args),
+        Some(Command::Eval(args)) => eval::run(&args),
+        Some(Command::Train(args)) => train::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::View(args)) => view::run(args),
         None => view::run(view::ViewArgs::default()),

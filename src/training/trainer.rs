@@ -1,0 +1,439 @@
+//! The trainer: last two vision blocks + adapter + logit scale, AdamW with
+//! cosine annealing, cross-entropy over the five anchors, early stopping,
+//! atomic per-epoch checkpoints, cancellation between batches.
+//!
+//! Runs on any thread; reports through [`TrainingObserver`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{DType, Device, Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use super::adamw::{AdamW, AdamWConfig};
+use super::augment::{self, View};
+use super::cache::FeatureCache;
+use super::dataset::Film;
+use super::forward::{self, FrozenTail, Params};
+use crate::grading::Grader;
+use crate::metrics::{Confusion, GRADES, SplitMix64, accuracy, argmax, confusion_matrix};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+    pub patience: usize,
+    pub bottleneck: usize,
+    pub class_weighted: bool,
+    /// Rotation angles (degrees) of the training views; each also mirrored.
+    pub angles: Vec<f32>,
+    pub flip_probability: f64,
+    /// Weight of the flip-consistency term (CLIP-KOA): W · mean over the batch of
+    /// ‖softmax(logits(view)) − softmax(logits(mirrored view))‖². 0 = off. Costs a
+    /// second forward/backward of the trainable part per batch.
+    #[serde(default)]
+    pub flip_consistency: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            batch_size: 64,
+            lr: 1e-4,
+            weight_decay: 1e-5,
+            seed: 42,
+            patience: 5,
+            bottleneck: 128,
+            class_weighted: false,
+            angles: vec![-10.0, -5.0, 0.0, 5.0, 10.0],
+            flip_probability: 0.5,
+            flip_consistency: 0.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub val_confusion: Confusion,
+    /// Wall-clock seconds of the epoch (training batches + validation).
+    #[serde(default)]
+    pub seconds: f64,
+}
+
+/// What the trainer tells its caller (the CLI's progress bar, the GUI tab).
+pub trait TrainingObserver: Send {
+    fn epoch_started(&mut self, _epoch: usize, _epochs: usize) {}
+    fn batch_done(&mut self, _batch: usize, _batches: usize, _loss: f64) {}
+    fn epoch_finished(&mut self, _record: &EpochRecord) {}
+    fn message(&mut self, _text: &str) {}
+}
+
+/// The frozen model and data a run needs.
+pub struct TrainData {
+    pub grader: Grader,
+    /// The base model's tensors (safetensors names).
+    pub base: HashMap<String, Tensor>,
+    pub train: Vec<Film>,
+    pub val: Vec<Film>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointState {
+    epoch: usize,
+    step: u64,
+    rng: u64,
+    best_val_loss: f64,
+    best_epoch: usize,
+    config: TrainConfig,
+    history: Vec<EpochRecord>,
+}
+
+pub struct TrainOutcome {
+    /// Trained tensors of the best epoch (lowest validation loss), head-file names.
+    pub tensors: HashMap<String, Tensor>,
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    /// Validation logits (before temperature) and labels at the best epoch.
+    pub val_logits: Vec<Vec<f32>>,
+    pub val_labels: Vec<usize>,
+    pub cancelled: bool,
+}
+
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub checkpoint: Option<PathBuf>,
+    pub resume: bool,
+    pub cancel: Arc<AtomicBool>,
+}
+
+type R<T> = Result<T, String>;
+fn e<E: std::fmt::Display>(x: E) -> String {
+    x.to_string()
+}
+
+impl Trainer {
+    pub fn new(config: TrainConfig) -> Self {
+        Self { config, checkpoint: None, resume: false, cancel: Arc::new(AtomicBool::new(false)) }
+    }
+
+    fn trainable_names(layers: usize) -> Vec<String> {
+        let mut names = Vec::new();
+        for i in layers - 2..layers {
+            for t in ["self_attn.k_proj", "self_attn.v_proj", "self_attn.q_proj", "self_attn.out_proj", "layer_norm1", "mlp.fc1", "mlp.fc2", "layer_norm2"] {
+                for w in ["weight", "bias"] {
+                    names.push(format!("vision_model.encoder.layers.{i}.{t}.{w}"));
+                }
+            }
+        }
+        for n in ["adapter.down.weight", "adapter.down.bias", "adapter.up.weight", "adapter.up.bias", "logit_scale"] {
+            names.push(n.into());
+        }
+        names
+    }
+
+    /// Initial trainable tensors: the base blocks, `down` PyTorch-Linear-uniform
+    /// (seeded), `up` zero, logit scale from the base model.
+    fn init(&self, data: &TrainData, rng: &mut SplitMix64) -> R<HashMap<String, Tensor>> {
+        let model = data.grader.model();
+        let dev = model.device();
+        let layers = model.vision().num_layers();
+        let dim = model.config().projection_dim;
+        let b = self.config.bottleneck;
+        let mut t = HashMap::new();
+        for n in Self::trainable_names(layers) {
+            if let Some(x) = data.base.get(&n) {
+                t.insert(n, x.to_dtype(DType::F32).map_err(e)?.to_device(dev).map_err(e)?);
+            }
+        }
+        let bound = 1.0 / (dim as f64).sqrt();
+        let mut uni = |n: usize| -> Vec<f32> { (0..n).map(|_| ((rng.unit() * 2.0 - 1.0) * bound) as f32).collect() };
+        let w = Tensor::from_vec(uni(b * dim), (b, dim), dev).map_err(e)?;
+        let bias = Tensor::from_vec(uni(b), b, dev).map_err(e)?;
+        t.insert("adapter.down.weight".into(), w);
+        t.insert("adapter.down.bias".into(), bias);
+        t.insert("adapter.up.weight".into(), Tensor::zeros((dim, b), DType::F32, dev).map_err(e)?);
+        t.insert("adapter.up.bias".into(), Tensor::zeros(dim, DType::F32, dev).map_err(e)?);
+        t.insert("logit_scale".into(), Tensor::new(model.logit_scale(), dev).map_err(e)?);
+        Ok(t)
+    }
+
+    /// Frozen hidden states for (film, view) keys.
+    fn frozen(data: &TrainData, films: &[Film], views: &[View], keys: &[(usize, usize)]) -> candle_core::Result<Tensor> {
+        let g = &data.grader;
+        let vision = g.model().vision();
+        let size = vision.config().image_size;
+        let mut px = Vec::with_capacity(keys.len() * 3 * size * size);
+        for &(f, v) in keys {
+            let film = crate::imaging::Radiograph::open(&films[f].path)
+                .map_err(|err| candle_core::Error::Msg(format!("{}: {err}", films[f].path.display())))?;
+            let view = film.model_view();
+            let (w, h) = (view.width as usize, view.height as usize);
+            let gray = augment::apply(views[v], w, h, &view.data);
+            px.extend(g.pixel_values(w, h, &gray));
+        }
+        let px = Tensor::from_vec(px, (keys.len(), 3, size, size), g.device())?;
+        let first = vision.num_layers() - 2;
+        vision.run_blocks(&vision.embed(&px)?, 0..first)
+    }
+
+    pub fn run(&self, data: &mut TrainData, observer: &mut dyn TrainingObserver) -> R<TrainOutcome> {
+        let c = self.config.clone();
+        let dev: Device = data.grader.device().clone();
+        let vcfg = data.grader.model().vision().config().clone();
+        let layers = vcfg.num_hidden_layers;
+        let first = layers - 2;
+        let anchors = data.grader.anchor_embeddings().map_err(e)?;
+        let tail = FrozenTail {
+            post_ln_weight: data.base["vision_model.post_layernorm.weight"].to_device(&dev).map_err(e)?,
+            post_ln_bias: data.base["vision_model.post_layernorm.bias"].to_device(&dev).map_err(e)?,
+            projection: data.base["visual_projection.weight"].to_device(&dev).map_err(e)?,
+        };
+        let names = Self::trainable_names(layers);
+        let mut rng = SplitMix64(c.seed);
+        let mut tensors = self.init(data, &mut rng)?;
+        let mut state = CheckpointState { epoch: 0, step: 0, rng: 0, best_val_loss: f64::INFINITY, best_epoch: 0, config: c.clone(), history: vec![] };
+        let mut moments: Option<(Vec<Tensor>, Vec<Tensor>)> = None;
+        let mut resumed_best: Option<HashMap<String, Tensor>> = None;
+        if let (true, Some(ck)) = (self.resume, &self.checkpoint) {
+            let (t, s, m, b) = load_checkpoint(ck, &names, &dev)?;
+            tensors = t;
+            resumed_best = Some(b);
+            rng = SplitMix64(s.rng);
+            moments = Some(m);
+            observer.message(&format!("resumed from {} after epoch {}", ck.display(), s.epoch));
+            state = s;
+        }
+        let params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&tensors[n]).map_err(e)?))).collect::<R<_>>()?;
+        let vars: Vec<&Var> = names.iter().map(|n| &params[n]).collect();
+        let mut opt = AdamW::new(&vars, AdamWConfig { lr: c.lr, weight_decay: c.weight_decay, ..Default::default() }).map_err(e)?;
+        opt.step = state.step;
+        if let Some((m, v)) = moments {
+            opt.m = m;
+            opt.v = v;
+        }
+        let views = augment::view_set(&c.angles);
+        let n_angles = c.angles.len().max(1);
+        let class_w: Option<Vec<f32>> = c.class_weighted.then(|| {
+            let mut counts = [0usize; GRADES];
+            data.train.iter().for_each(|f| counts[f.grade] += 1);
+            let n = data.train.len() as f32;
+            counts.iter().map(|&k| if k == 0 { 0.0 } else { n / (GRADES as f32 * k as f32) }).collect()
+        });
+        let (mut train_cache, mut val_cache) = (FeatureCache::default(), FeatureCache::default());
+        let identity = [View::IDENTITY];
+        let mut best = resumed_best.unwrap_or_else(|| tensors.clone());
+        let mut cancelled = false;
+        let batches = data.train.len().div_ceil(c.batch_size.max(1));
+        let total_steps = (c.epochs * batches).max(1) as f64;
+        'epochs: for epoch in state.epoch + 1..=c.epochs {
+            observer.epoch_started(epoch, c.epochs);
+            let started = std::time::Instant::now();
+            let mut order: Vec<usize> = (0..data.train.len()).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+            let (mut loss_sum, mut correct) = (0.0, 0usize);
+            let mut lr = c.lr;
+            for (b, chunk) in order.chunks(c.batch_size.max(1)).enumerate() {
+                if self.cancel.load(Ordering::Relaxed) {
+                    cancelled = true;
+                    break 'epochs;
+                }
+                let keys: Vec<(usize, usize)> = chunk
+                    .iter()
+                    .map(|&f| {
+                        let flip = rng.unit() < c.flip_probability;
+                        let angle = rng.below(n_angles);
+                        (f, if flip { n_angles } else { 0 } + angle)
+                    })
+                    .collect();
+                let films = &data.train;
+                let hidden = train_cache.get_or_compute(&keys, |k| Self::frozen(data, films, &views, k)).map_err(e)?;
+                let labels: Vec<usize> = chunk.iter().map(|&f| data.train[f].grade).collect();
+                let lg = forward::logits(&params, &vcfg, &tail, &anchors, &hidden, first).map_err(e)?;
+                let mut loss = forward::cross_entropy(&lg, &labels, class_w.as_deref()).map_err(e)?;
+                if c.flip_consistency > 0.0 {
+                    let mirrored: Vec<(usize, usize)> = keys.iter().map(|&(f, v)| (f, (v + n_angles) % (2 * n_angles))).collect();
+                    let hm = train_cache.get_or_compute(&mirrored, |k| Self::frozen(data, films, &views, k)).map_err(e)?;
+                    let lm = forward::logits(&params, &vcfg, &tail, &anchors, &hm, first).map_err(e)?;
+                    let pa = candle_nn::ops::softmax(&lg, candle_core::D::Minus1).map_err(e)?;
+                    let pb = candle_nn::ops::softmax(&lm, candle_core::D::Minus1).map_err(e)?;
+                    let term = ((pa - pb).map_err(e)?.sqr().map_err(e)?.sum_all().map_err(e)? / chunk.len() as f64).map_err(e)?;
+                    loss = (loss + (term * c.flip_consistency).map_err(e)?).map_err(e)?;
+                }
+                let grads = loss.backward().map_err(e)?;
+                let gs: Vec<Option<Tensor>> = vars.iter().map(|v| grads.get(v.as_tensor()).cloned()).collect();
+                // Cosine annealing per step from lr to 0 over the whole run.
+                lr = c.lr * 0.5 * (1.0 + (std::f64::consts::PI * opt.step as f64 / total_steps).cos());
+                opt.step(&vars, &gs, lr).map_err(e)?;
+                let l = loss.to_scalar::<f32>().map_err(e)? as f64;
+                loss_sum += l * chunk.len() as f64;
+                let rows = lg.to_vec2::<f32>().map_err(e)?;
+                correct += rows.iter().zip(&labels).filter(|(r, y)| argmax(r) == **y).count();
+                observer.batch_done(b + 1, batches, l);
+            }
+            let (vl, vlabels) = Self::validate(data, &params, &vcfg, &tail, &anchors, first, &mut val_cache, &identity)?;
+            let val_loss = nll(&vl, &vlabels, 1.0);
+            let preds: Vec<usize> = vl.iter().map(|r| argmax(r)).collect();
+            let cm = confusion_matrix(&vlabels, &preds);
+            let record = EpochRecord {
+                epoch,
+                lr,
+                train_loss: loss_sum / data.train.len().max(1) as f64,
+                train_accuracy: correct as f64 / data.train.len().max(1) as f64,
+                val_loss,
+                val_accuracy: accuracy(&cm),
+                val_confusion: cm,
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            observer.epoch_finished(&record);
+            state.history.push(record);
+            state.epoch = epoch;
+            state.step = opt.step;
+            state.rng = rng.0;
+            if val_loss < state.best_val_loss {
+                state.best_val_loss = val_loss;
+                state.best_epoch = epoch;
+                best = snapshot(&params, &names)?;
+            }
+            if let Some(ck) = &self.checkpoint {
+                save_checkpoint(ck, &params, &best, &names, &opt, &state)?;
+            }
+            if epoch - state.best_epoch >= c.patience {
+                observer.message(&format!("early stop: validation loss has not improved for {} epochs", c.patience));
+                break;
+            }
+        }
+        observer.message(&format!("frozen-feature cache: {} views, {} hits, {} misses", train_cache.len(), train_cache.hits, train_cache.misses));
+        if state.best_epoch == 0 {
+            best = snapshot(&params, &names)?;
+        }
+        // Validation logits at the best parameters, for the temperature fit.
+        let best_params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&best[n]).map_err(e)?))).collect::<R<_>>()?;
+        let (val_logits, val_labels) = Self::validate(data, &best_params, &vcfg, &tail, &anchors, first, &mut val_cache, &identity)?;
+        Ok(TrainOutcome { tensors: best, history: state.history, best_epoch: state.best_epoch, val_logits, val_labels, cancelled })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn validate(
+        data: &TrainData,
+        params: &Params,
+        vcfg: &crate::model::config::VisionConfig,
+        tail: &FrozenTail,
+        anchors: &Tensor,
+        first: usize,
+        cache: &mut FeatureCache,
+        identity: &[View],
+    ) -> R<(Vec<Vec<f32>>, Vec<usize>)> {
+        let mut logits = Vec::new();
+        let idx: Vec<usize> = (0..data.val.len()).collect();
+        for chunk in idx.chunks(64) {
+            let keys: Vec<(usize, usize)> = chunk.iter().map(|&i| (i, 0)).collect();
+            let hidden = cache.get_or_compute(&keys, |k| Self::frozen(data, &data.val, identity, k)).map_err(e)?;
+            let lg = forward::logits(params, vcfg, tail, anchors, &hidden, first).map_err(e)?.detach();
+            logits.extend(lg.to_vec2::<f32>().map_err(e)?);
+        }
+        Ok((logits, data.val.iter().map(|f| f.grade).collect()))
+    }
+}
+
+fn snapshot(params: &Params, names: &[String]) -> R<HashMap<String, Tensor>> {
+    names.iter().map(|n| Ok((n.clone(), params[n].as_tensor().copy().map_err(e)?))).collect()
+}
+
+/// Mean negative log-likelihood of `logits / temperature`.
+pub fn nll(logits: &[Vec<f32>], labels: &[usize], temperature: f64) -> f64 {
+    if logits.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = 0.0;
+    for (r, &y) in logits.iter().zip(labels) {
+        let z: Vec<f64> = r.iter().map(|&v| v as f64 / temperature).collect();
+        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        s += lse - z[y];
+    }
+    s / logits.len() as f64
+}
+
+/// Temperature minimising validation NLL over a log-spaced grid 0.05…20
+/// (400 points), then refined by golden-section search around the best point.
+pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f64 {
+    if logits.is_empty() {
+        return 1.0;
+    }
+    let grid: Vec<f64> = (0..400).map(|i| 0.05 * (400f64).powf(i as f64 / 399.0)).collect();
+    let best = (0..grid.len()).min_by(|&a, &b| nll(logits, labels, grid[a]).total_cmp(&nll(logits, labels, grid[b]))).unwrap();
+    let (mut lo, mut hi) = (grid[best.saturating_sub(1)], grid[(best + 1).min(grid.len() - 1)]);
+    let phi = (5f64.sqrt() - 1.0) / 2.0;
+    for _ in 0..60 {
+        let (a, b) = (hi - phi * (hi - lo), lo + phi * (hi - lo));
+        if nll(logits, labels, a) < nll(logits, labels, b) { hi = b } else { lo = a }
+    }
+    (lo + hi) / 2.0
+}
+
+/// Checkpoint: current params, best-epoch params, AdamW moments (safetensors
+/// `param.*`, `best.*`, `adam_m.*`, `adam_v.*`) and the JSON training state
+/// (epoch, step, RNG state, config, history) in the safetensors metadata.
+fn save_checkpoint(path: &std::path::Path, params: &Params, best: &HashMap<String, Tensor>, names: &[String], opt: &AdamW, state: &CheckpointState) -> R<()> {
+    let mut t: HashMap<String, Tensor> = HashMap::new();
+    for (i, n) in names.iter().enumerate() {
+        t.insert(format!("best.{n}"), best[n].clone());
+        t.insert(format!("param.{n}"), params[n].as_tensor().clone());
+        t.insert(format!("adam_m.{n}"), opt.m[i].clone());
+        t.insert(format!("adam_v.{n}"), opt.v[i].clone());
+    }
+    let meta: HashMap<String, String> = [("state".to_string(), serde_json::to_string(state).map_err(e)?)].into();
+    let bytes = safetensors::serialize(t.iter().map(|(k, v)| (k.clone(), TensorView(v.clone()))), Some(meta)).map_err(e)?;
+    crate::files::write_atomically(path, &bytes).map_err(|err| format!("{}: {err}", path.display()))
+}
+
+type Loaded = (HashMap<String, Tensor>, CheckpointState, (Vec<Tensor>, Vec<Tensor>), HashMap<String, Tensor>);
+
+fn load_checkpoint(path: &std::path::Path, names: &[String], dev: &Device) -> R<Loaded> {
+    let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(e)?;
+    let state: CheckpointState = serde_json::from_str(
+        meta.metadata().as_ref().and_then(|m| m.get("state")).ok_or("checkpoint has no training state")?,
+    )
+    .map_err(e)?;
+    let t = candle_core::safetensors::load_buffer(&bytes, dev).map_err(e)?;
+    let get = |k: String| t.get(&k).cloned().ok_or(format!("checkpoint lacks {k}"));
+    let params = names.iter().map(|n| Ok((n.clone(), get(format!("param.{n}"))?))).collect::<R<_>>()?;
+    let m = names.iter().map(|n| get(format!("adam_m.{n}"))).collect::<R<_>>()?;
+    let v = names.iter().map(|n| get(format!("adam_v.{n}"))).collect::<R<_>>()?;
+    let best = names.iter().map(|n| Ok((n.clone(), get(format!("best.{n}"))?))).collect::<R<_>>()?;
+    Ok((params, state, (m, v), best))
+}
+
+/// Serialises candle tensors (f32 only here) for `safetensors::serialize`.
+pub(crate) struct TensorView(pub Tensor);
+
+impl safetensors::View for TensorView {
+    fn dtype(&self) -> safetensors::Dtype {
+        safetensors::Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        self.0.dims()
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        let v: Vec<f32> = self.0.flatten_all().and_then(|t| t.to_dtype(DType::F32)).and_then(|t| t.to_vec1()).unwrap_or_default();
+        std::borrow::Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+    fn data_len(&self) -> usize {
+        self.0.elem_count() * 4
+    }
+}

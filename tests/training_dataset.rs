@@ -1,0 +1,121 @@
+//! Dataset discovery, summaries, refusals and patient-grouped splits.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use kneeclip::training::{Dataset, DatasetError, patient_id, stratified_k_fold, stratified_split};
+
+/// Copies `per_grade` real OAI films per grade into `root/<prefix><g>/...`.
+fn build(root: &Path, per_grade: usize, prefix: &str) -> Option<()> {
+    for g in 0..5 {
+        let src = common::data_dir().join(format!("oai-kl/train/{g}"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&src).ok()?.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let dst = root.join(format!("{g}{prefix}")).join("nested");
+        std::fs::create_dir_all(&dst).unwrap();
+        for f in files.iter().take(per_grade) {
+            std::fs::copy(f, dst.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    Some(())
+}
+
+#[test]
+fn grade_folders_with_names_and_nesting_and_unreadable_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    if build(tmp.path(), 3, "Normalish").is_none() {
+        eprintln!("skipped: no OAI films");
+        return;
+    }
+    std::fs::write(tmp.path().join("2Normalish/nested/broken.png"), b"not a png").unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), b"ignored").unwrap();
+    let ds = Dataset::open(tmp.path(), true).unwrap();
+    assert_eq!(ds.summary.films_per_grade, [3; 5]);
+    assert_eq!(ds.summary.unreadable.len(), 1);
+    assert!(ds.summary.unreadable[0].0.ends_with("broken.png"));
+    assert_eq!(ds.films.len(), 15);
+}
+
+#[test]
+fn csv_relative_paths_and_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    if build(tmp.path(), 1, "").is_none() {
+        return;
+    }
+    let mut csv = String::from("path,grade\n");
+    for g in 0..5 {
+        let dir = tmp.path().join(format!("{g}/nested"));
+        let f = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().file_name();
+        csv += &format!("{g}/nested/{},{g}\n", f.to_str().unwrap());
+    }
+    std::fs::write(tmp.path().join("labels.csv"), csv).unwrap();
+    let ds = Dataset::open(&tmp.path().join("labels.csv"), true).unwrap();
+    assert_eq!(ds.summary.films_per_grade, [1; 5]);
+    std::fs::write(tmp.path().join("bad.csv"), "a.png,7\n").unwrap();
+    let e = Dataset::open(&tmp.path().join("bad.csv"), false).unwrap_err();
+    assert!(e.to_string().contains("line 1"), "{e}");
+}
+
+#[test]
+fn refusals_say_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("healthy")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("sick")).unwrap();
+    let e = Dataset::open(tmp.path(), false).unwrap_err();
+    assert!(matches!(e, DatasetError::NoGradeFolders { .. }));
+    let msg = e.to_string();
+    assert!(msg.contains("no grade folders") && msg.contains("healthy") && msg.contains("sick"), "{msg}");
+    for g in 0..4 {
+        let d = tmp.path().join(g.to_string());
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("a.png"), b"x").unwrap();
+    }
+    let e = Dataset::open(tmp.path(), false).unwrap_err();
+    assert!(e.to_string().contains("grade 4 has no readable films"), "{e}");
+    assert!(Dataset::open(&tmp.path().join("nope"), false).is_err());
+}
+
+#[test]
+fn patient_ids_from_names() {
+    assert_eq!(patient_id(Path::new("a/9001695L.png")), "9001695");
+    assert_eq!(patient_id(Path::new("9001695R.png")), "9001695");
+    assert_eq!(patient_id(Path::new("p17_2.jpg")), "p17");
+    assert_eq!(patient_id(Path::new("film.png")), "film");
+}
+
+fn synthetic() -> (Vec<PathBuf>, Vec<usize>) {
+    let mut paths = Vec::new();
+    let mut grades = Vec::new();
+    for p in 0..60 {
+        for side in ["L", "R"] {
+            paths.push(PathBuf::from(format!("{}/{p:04}{side}.png", p % 5)));
+            grades.push(p % 5);
+        }
+    }
+    (paths, grades)
+}
+
+#[test]
+fn split_is_stratified_seeded_and_grouped() {
+    let (paths, grades) = synthetic();
+    let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    let (train, val) = stratified_split(&refs, &grades, 0.25, 42);
+    assert_eq!(train.len() + val.len(), 120);
+    assert_eq!((train.len(), val.len()), (90, 30)); // 12 patients per grade, 3 in val
+    for g in 0..5 {
+        assert_eq!(val.iter().filter(|&&i| grades[i] == g).count(), 6);
+    }
+    let val_ids: std::collections::HashSet<String> = val.iter().map(|&i| patient_id(&paths[i])).collect();
+    assert!(train.iter().all(|&i| !val_ids.contains(&patient_id(&paths[i]))));
+    assert_eq!(stratified_split(&refs, &grades, 0.25, 42), (train.clone(), val.clone()));
+    assert_ne!(stratified_split(&refs, &grades, 0.25, 43).1, val);
+
+    let folds = stratified_k_fold(&refs, &grades, 5, 1);
+    for f in 0..5 {
+        assert_eq!(folds.iter().filter(|&&x| x == f).count(), 24);
+    }
+    for i in (0..120).step_by(2) {
+        assert_eq!(folds[i], folds[i + 1], "both knees of a patient in one fold");
+    }
+}
