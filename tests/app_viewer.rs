@@ -5,35 +5,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{data_dir, fixture_dir, shared_tokenizer};
+use common::{data_dir, first_png, model_dir};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use kneeclip::app::KneeclipApp;
 use kneeclip::app::settings::Settings;
 
 type App = Option<KneeclipApp>;
-
-fn model_dir(tmp: &Path) -> Option<PathBuf> {
-    let tokenizer = shared_tokenizer()?;
-    let dir = tmp.join("model");
-    std::fs::create_dir_all(&dir).unwrap();
-    for file in ["config.json", "model.safetensors"] {
-        std::fs::copy(fixture_dir("tiny-clip").join(file), dir.join(file)).unwrap();
-    }
-    std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
-    Some(dir)
-}
-
-fn first_png(grade: u8) -> Option<PathBuf> {
-    let dir = data_dir().join(format!("oai-kl/test/{grade}"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).ok()?.map(|e| e.unwrap().path()).collect();
-    files.sort();
-    let first = files.into_iter().next();
-    if first.is_none() {
-        eprintln!("skipped: no OAI films under {}", dir.display());
-    }
-    first
-}
 
 /// A viewer with the tiny model; the app is built on the first frame so its
 /// worker wakes the harness's own context.

@@ -2,38 +2,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{data_dir, fixture_dir, shared_tokenizer};
-
-/// A model folder as a user would have it: the fixture's config and weights
-/// next to the real tokenizer (copied at test time, never committed).
-fn model_dir(tmp: &Path) -> Option<PathBuf> {
-    let tokenizer = shared_tokenizer()?;
-    let dir = tmp.join("model");
-    std::fs::create_dir_all(&dir).unwrap();
-    for file in ["config.json", "model.safetensors"] {
-        std::fs::copy(fixture_dir("tiny-clip").join(file), dir.join(file)).unwrap();
-    }
-    std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
-    Some(dir)
-}
-
-fn first_png(grade: u8) -> Option<PathBuf> {
-    let dir = data_dir().join(format!("oai-kl/test/{grade}"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).ok()?.map(|e| e.unwrap().path()).collect();
-    files.sort();
-    files.into_iter().next()
-}
-
-fn kneeclip(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kneeclip"))
-        .args(args)
-        .env_remove("KNEECLIP_MODEL_DIR")
-        .output()
-        .expect("kneeclip runs")
-}
+use common::{data_dir, first_png, kneeclip, model_dir};
 
 #[test]
 fn json_lines_for_good_films_and_an_error_line_for_a_bad_one() {

@@ -5,18 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{data_dir, fixture_dir, shared_tokenizer};
-
-fn model_dir(tmp: &Path) -> Option<PathBuf> {
-    let tokenizer = shared_tokenizer()?;
-    let dir = tmp.join("model");
-    std::fs::create_dir_all(&dir).unwrap();
-    for file in ["config.json", "model.safetensors"] {
-        std::fs::copy(fixture_dir("tiny-clip").join(file), dir.join(file)).unwrap();
-    }
-    std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
-    Some(dir)
-}
+use common::{data_dir, kneeclip, model_dir};
 
 /// `per_grade` real films per grade, copied into `root/data/<g>/`.
 fn dataset(root: &Path, per_grade: usize) -> Option<PathBuf> {
@@ -31,14 +20,6 @@ fn dataset(root: &Path, per_grade: usize) -> Option<PathBuf> {
         }
     }
     Some(out)
-}
-
-fn kneeclip(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kneeclip"))
-        .args(args)
-        .env_remove("KNEECLIP_MODEL_DIR")
-        .output()
-        .expect("kneeclip runs")
 }
 
 #[test]

@@ -52,3 +52,37 @@ pub fn assert_close(what: &str, ours: &Tensor, reference: &Tensor, tolerance: f3
     assert!(diff <= tolerance, "{what}: max |diff| {diff:e} > {tolerance:e}");
     diff
 }
+
+/// A model folder as a user would have it: the tiny fixture's config and
+/// weights next to the real tokenizer (copied at test time, never committed).
+pub fn model_dir(tmp: &Path) -> Option<PathBuf> {
+    let tokenizer = shared_tokenizer()?;
+    let dir = tmp.join("model");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture_dir("tiny-clip").join(file), dir.join(file)).unwrap();
+    }
+    std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
+    Some(dir)
+}
+
+/// The first (by name) OAI test film of a grade; prints why when there is none.
+pub fn first_png(grade: u8) -> Option<PathBuf> {
+    let dir = data_dir().join(format!("oai-kl/test/{grade}"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).ok()?.map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let first = files.into_iter().next();
+    if first.is_none() {
+        eprintln!("skipped: no OAI films under {}", dir.display());
+    }
+    first
+}
+
+/// Runs the built `kneeclip` binary, ignoring the caller's KNEECLIP_MODEL_DIR.
+pub fn kneeclip(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(args)
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .output()
+        .expect("kneeclip runs")
+}
