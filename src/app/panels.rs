@@ -5,12 +5,10 @@ use egui_extras::{Column, TableBuilder};
 use egui_plot::{Bar, BarChart, Plot};
 
 use super::commands::{self, Command};
+use crate::grading::grader::BORDERLINE_MARGIN;
 use super::film_view::Overlay;
 use super::{KneeclipApp, ModelStatus};
 use crate::grading::{GRADE_NAMES, TextAnchors};
-
-/// Probabilities closer than this make a film "borderline".
-const BORDERLINE_MARGIN: f32 = 0.15;
 
 pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     egui::Panel::top("toolbar").show(ui, |ui| toolbar(app, ui));

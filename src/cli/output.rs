@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::grading::grader::BORDERLINE_MARGIN;
 use crate::grading::{Assessment, GRADE_NAMES, Region};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,8 +12,6 @@ pub enum Format {
     Csv,
 }
 
-/// Probabilities this close between adjacent grades are reported as borderline.
-const BORDERLINE_MARGIN: f32 = 0.10;
 
 pub struct Printer {
     format: Format,

@@ -6,8 +6,6 @@
 use candle_core::Tensor;
 
 use crate::grading::Grader;
-use crate::grading::head::TRAINED_BLOCKS;
-use crate::model::vision::run_blocks;
 
 /// A `grid` × `grid` map, row-major, values in [0, 1].
 #[derive(Clone, Debug, PartialEq)]
@@ -86,19 +84,8 @@ fn matmul(a: &[f32], b: &[f32], t: usize) -> Vec<f32> {
 /// returns the rollout map.
 pub fn heatmap(grader: &Grader, pixel_values: &[f32]) -> anyhow::Result<Heatmap> {
     let batch = grader.preprocessing().batch(&[pixel_values.to_vec()], grader.device())?;
-    let vision = grader.model().vision();
     let mut attentions: Vec<Tensor> = Vec::new();
-    let hidden = vision.embed(&batch)?;
-    match grader.head() {
-        None => {
-            run_blocks(vision.layers(), &hidden, Some(&mut attentions))?;
-        }
-        Some(head) => {
-            let frozen = vision.num_layers().saturating_sub(TRAINED_BLOCKS);
-            let hidden = run_blocks(&vision.layers()[..frozen], &hidden, Some(&mut attentions))?;
-            run_blocks(head.blocks(), &hidden, Some(&mut attentions))?;
-        }
-    }
+    grader.vision_hidden(&batch, Some(&mut attentions))?;
     let mut layers = Vec::with_capacity(attentions.len());
     let (mut heads, mut tokens) = (0, 0);
     for a in &attentions {

@@ -23,6 +23,10 @@ pub struct Provenance {
     pub anchors_edited: bool,
 }
 
+/// Adjacent grades whose probabilities are this close are reported as
+/// "borderline KL n/n+1" — by the command line and the viewer alike.
+pub const BORDERLINE_MARGIN: f32 = 0.10;
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Assessment {
     pub grade: usize,
@@ -167,19 +171,35 @@ impl Grader {
         self.preprocessing.pixel_values(width, height, gray)
     }
 
+    /// Pixel values [batch, 3, size, size] → the vision tower's last hidden
+    /// state, through the head's blocks when one is set. The one place that
+    /// decides which blocks run: grading and the heatmap both come through here.
+    /// With `attentions`, each block's attention probabilities are pushed onto it.
+    pub fn vision_hidden(
+        &self,
+        pixel_values: &Tensor,
+        mut attentions: Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor, GradeError> {
+        let vision = self.model.vision();
+        let hidden = vision.embed(pixel_values)?;
+        Ok(match &self.head {
+            None => run_blocks(vision.layers(), &hidden, attentions)?,
+            Some(head) => {
+                let frozen = vision.num_layers() - TRAINED_BLOCKS;
+                let hidden = run_blocks(&vision.layers()[..frozen], &hidden, attentions.as_deref_mut())?;
+                run_blocks(head.blocks(), &hidden, attentions)?
+            }
+        })
+    }
+
     /// Pixel values [batch, 3, size, size] → normalised image embeddings
     /// [batch, projection], through the head's blocks and adapter when one is set.
     pub fn image_embeddings(&self, pixel_values: &Tensor) -> Result<Tensor, GradeError> {
-        let vision = self.model.vision();
+        let hidden = self.vision_hidden(pixel_values, None)?;
+        let embeds = self.model.project_image(&self.model.vision().pool(&hidden)?)?;
         let embeds = match &self.head {
-            None => self.model.image_features(pixel_values)?,
-            Some(head) => {
-                let frozen = vision.num_layers() - TRAINED_BLOCKS;
-                let hidden = vision.run_blocks(&vision.embed(pixel_values)?, 0..frozen)?;
-                let hidden = run_blocks(head.blocks(), &hidden, None)?;
-                let embeds = self.model.project_image(&vision.pool(&hidden)?)?;
-                head.adapter().forward(&embeds)?
-            }
+            None => embeds,
+            Some(head) => head.adapter().forward(&embeds)?,
         };
         Ok(l2_normalize(&embeds)?)
     }
