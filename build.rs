@@ -18,9 +18,6 @@ fn main() {
     println!("cargo:rustc-env=KNEECLIP_GIT_COMMIT={commit}{}", if dirty { "+changes" } else { "" });
 
     let mut features = vec!["cpu"];
-    if std::env::var_os("CARGO_FEATURE_OPENBLAS").is_some() {
-        features.push("openblas");
-    }
     if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
         features.push("cuda");
     }

@@ -1,6 +1,6 @@
 //! What this binary is: version, commit and compute features (from build.rs).
 
-/// "0.1.0 (commit 1a2b3c4d5e6f, features: cpu, openblas)".
+/// "0.1.0 (commit 1a2b3c4d5e6f, features: cpu)".
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",

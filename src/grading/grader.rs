@@ -10,7 +10,7 @@ use super::GradeError;
 use super::anchors::{GRADES, TextAnchors};
 use super::head::{FineTunedHead, TRAINED_BLOCKS};
 use crate::model::layers::l2_normalize;
-use crate::model::vision::run_blocks;
+use crate::model::vision::{run_blocks, run_blocks_class_token};
 use crate::model::{ClipModel, ClipTokenizer, Preprocessing};
 
 /// What produced an assessment.
@@ -174,21 +174,28 @@ impl Grader {
     /// Pixel values [batch, 3, size, size] → the vision tower's last hidden
     /// state, through the head's blocks when one is set. The one place that
     /// decides which blocks run: grading and the heatmap both come through here.
-    /// With `attentions`, each block's attention probabilities are pushed onto it.
+    /// With `attentions`, each block's attention probabilities are pushed onto it
+    /// and every token's row is returned; without, only the class token's
+    /// ([batch, 1, hidden]), which is all that pooling reads.
     pub fn vision_hidden(
         &self,
         pixel_values: &Tensor,
-        mut attentions: Option<&mut Vec<Tensor>>,
+        attentions: Option<&mut Vec<Tensor>>,
     ) -> Result<Tensor, GradeError> {
         let vision = self.model.vision();
         let hidden = vision.embed(pixel_values)?;
-        Ok(match &self.head {
-            None => run_blocks(vision.layers(), &hidden, attentions)?,
-            Some(head) => {
-                let frozen = vision.num_layers() - TRAINED_BLOCKS;
-                let hidden = run_blocks(&vision.layers()[..frozen], &hidden, attentions.as_deref_mut())?;
-                run_blocks(head.blocks(), &hidden, attentions)?
+        let (frozen, tail) = match &self.head {
+            None => (vision.layers(), &[][..]),
+            Some(head) => (&vision.layers()[..vision.num_layers() - TRAINED_BLOCKS], head.blocks()),
+        };
+        // Without attentions to keep, the last block computes the class token only.
+        Ok(match attentions {
+            Some(sink) => {
+                let hidden = run_blocks(frozen, &hidden, Some(&mut *sink))?;
+                run_blocks(tail, &hidden, Some(sink))?
             }
+            None if tail.is_empty() => run_blocks_class_token(frozen, &hidden)?,
+            None => run_blocks_class_token(tail, &run_blocks(frozen, &hidden, None)?)?,
         })
     }
 

@@ -132,7 +132,7 @@ impl FineTunedHead {
     }
 
     pub fn device(&self) -> Device {
-        self.adapter.down.weight().device().clone()
+        self.adapter.down.device()
     }
 }
 

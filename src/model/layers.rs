@@ -35,9 +35,8 @@ pub fn linear(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Resu
 /// (the viewer's heatmap is built from them).
 #[derive(Clone, Debug)]
 pub struct SelfAttention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
+    /// q_proj, k_proj and v_proj stacked: one product instead of three.
+    qkv_proj: Linear,
     out_proj: Linear,
     heads: usize,
     head_dim: usize,
@@ -45,10 +44,12 @@ pub struct SelfAttention {
 
 impl SelfAttention {
     pub fn load(hidden: usize, heads: usize, vb: VarBuilder) -> Result<Self> {
+        let part = |name: &str| -> Result<(Tensor, Option<Tensor>)> {
+            let vb = vb.pp(name);
+            Ok((vb.get((hidden, hidden), "weight")?, Some(vb.get(hidden, "bias")?)))
+        };
         Ok(Self {
-            q_proj: linear(hidden, hidden, true, vb.pp("q_proj"))?,
-            k_proj: linear(hidden, hidden, true, vb.pp("k_proj"))?,
-            v_proj: linear(hidden, hidden, true, vb.pp("v_proj"))?,
+            qkv_proj: Linear::concat(&[part("q_proj")?, part("k_proj")?, part("v_proj")?])?,
             out_proj: linear(hidden, hidden, true, vb.pp("out_proj"))?,
             heads,
             head_dim: hidden / heads,
@@ -64,6 +65,18 @@ impl SelfAttention {
         mask: Option<&Tensor>,
         keep_probs: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        self.forward_rows(xs, mask, None, keep_probs)
+    }
+
+    /// As [`forward`](Self::forward), but only the token rows in `rows` ask
+    /// (every token is still attended to); the output is [batch, rows, hidden].
+    pub fn forward_rows(
+        &self,
+        xs: &Tensor,
+        mask: Option<&Tensor>,
+        rows: Option<&Tensor>,
+        keep_probs: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let (batch, tokens, hidden) = xs.dims3()?;
         let split = |t: Tensor| -> Result<Tensor> {
             t.reshape((batch, tokens, self.heads, self.head_dim))?
@@ -71,18 +84,29 @@ impl SelfAttention {
                 .contiguous()
         };
         let scale = (self.head_dim as f64).powf(-0.5);
-        let q = split((self.q_proj.forward(xs)? * scale)?)?;
-        let k = split(self.k_proj.forward(xs)?)?;
-        let v = split(self.v_proj.forward(xs)?)?;
+        let qkv = self.qkv_proj.forward(xs)?;
+        let mut q = split((qkv.narrow(2, 0, hidden)? * scale)?)?;
+        let k = split(qkv.narrow(2, hidden, hidden)?)?;
+        let v = split(qkv.narrow(2, 2 * hidden, hidden)?)?;
+        let mut mask = mask.cloned();
+        if let Some(rows) = rows {
+            q = q.index_select(rows, 2)?;
+            if let Some(m) = &mask {
+                // The mask's query dimension is the second to last.
+                let query_dim = m.rank() - 2;
+                mask = Some(if m.dim(query_dim)? == 1 { m.clone() } else { m.index_select(rows, query_dim)? });
+            }
+        }
+        let queries = q.dim(2)?;
         let mut scores = q.matmul(&k.t()?)?;
-        if let Some(mask) = mask {
+        if let Some(mask) = &mask {
             scores = scores.broadcast_add(mask)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let out = probs
             .matmul(&v)?
             .transpose(1, 2)?
-            .reshape((batch, tokens, hidden))?;
+            .reshape((batch, queries, hidden))?;
         let out = self.out_proj.forward(&out)?;
         Ok((out, keep_probs.then_some(probs)))
     }
@@ -145,9 +169,28 @@ impl EncoderLayer {
         mask: Option<&Tensor>,
         keep_probs: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        self.forward_rows(xs, mask, None, keep_probs)
+    }
+
+    /// The block's output for the token rows in `rows` only ([batch, rows,
+    /// hidden]), equal to those rows of [`forward`](Self::forward). The last
+    /// block needs no more when only the class token (image) or the end
+    /// tokens (text) are read: its MLP and output projection then run on a
+    /// few rows instead of every token.
+    pub fn forward_rows(
+        &self,
+        xs: &Tensor,
+        mask: Option<&Tensor>,
+        rows: Option<&Tensor>,
+        keep_probs: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let (attn, probs) = self
             .self_attn
-            .forward(&self.layer_norm1.forward(xs)?, mask, keep_probs)?;
+            .forward_rows(&self.layer_norm1.forward(xs)?, mask, rows, keep_probs)?;
+        let xs = match rows {
+            Some(rows) => xs.index_select(rows, 1)?,
+            None => xs.clone(),
+        };
         let xs = (xs + attn)?;
         let xs = (&xs + self.mlp.forward(&self.layer_norm2.forward(&xs)?)?)?;
         Ok((xs, probs))

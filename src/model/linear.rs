@@ -1,28 +1,95 @@
 //! The linear layer every transformer block is made of, `y = x Wᵀ + b`.
 //!
 //! Matrix multiplication is where inference spends its time (see
-//! docs/PERFORMANCE.md). With the `openblas` feature, f32 products on the CPU go
-//! to the system's OpenBLAS SGEMM, about three times faster than candle's own
-//! kernel at the 50-token shapes of one film; everything else (CUDA, other
-//! dtypes, builds without the feature) uses candle's matmul. Both paths are
-//! differentiable, so training uses the same layer.
+//! docs/PERFORMANCE.md). On the CPU, f32 weights are packed once, when the
+//! model loads, for the `kneeclip-sgemm` kernel (crates/sgemm), and the
+//! `[out, in]` tensor is dropped so the model is held in memory once. Other
+//! devices and dtypes (CUDA, f16) keep the tensor and use candle's matmul.
+//!
+//! [`matmul_transposed`] is the differentiable product the trainer uses: the
+//! same kernel forward and backward, with the weight packed per call because
+//! it changes every step.
 
-use candle_core::{Module, Result, Tensor};
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Module, Result, Shape, Tensor};
+use kneeclip_sgemm::{MatRef, PackedB};
 
 #[derive(Clone, Debug)]
 pub struct Linear {
-    /// [out, in], as stored by PyTorch.
-    weight: Tensor,
+    weight: Weight,
     bias: Option<Tensor>,
+    out_features: usize,
+    in_features: usize,
+}
+
+#[derive(Clone, Debug)]
+enum Weight {
+    /// CPU f32: Wᵀ packed for the kernel; the bias kept as plain values too,
+    /// so it initialises the output instead of costing a second pass.
+    Packed { packed: Arc<PackedB>, bias: Option<Arc<[f32]>> },
+    /// Any other device or dtype: `[out, in]` as PyTorch stores it.
+    Tensor(Tensor),
 }
 
 impl Linear {
+    /// `weight` is `[out, in]`, `bias` `[out]`.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias }
+        Self::try_new(weight.clone(), bias.clone()).unwrap_or_else(|_| {
+            // A weight that cannot be read back (an error of the device) keeps
+            // the plain path; the first forward reports the device's error.
+            let (out_features, in_features) = weight.dims2().unwrap_or((0, 0));
+            Self { weight: Weight::Tensor(weight), bias, out_features, in_features }
+        })
     }
 
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
+    fn try_new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        let (out_features, in_features) = weight.dims2()?;
+        let cpu_f32 = weight.device().is_cpu() && weight.dtype() == DType::F32;
+        let bias_ok = bias.as_ref().is_none_or(|b| b.device().is_cpu() && b.dtype() == DType::F32);
+        let weight = if cpu_f32 && bias_ok {
+            let values = weight.flatten_all()?.to_vec1::<f32>()?;
+            let packed = Arc::new(PackedB::from_transposed(&values, out_features, in_features));
+            let bias = match &bias {
+                Some(b) => Some(Arc::from(b.flatten_all()?.to_vec1::<f32>()?)),
+                None => None,
+            };
+            Weight::Packed { packed, bias }
+        } else {
+            Weight::Tensor(weight)
+        };
+        Ok(Self { weight, bias, out_features, in_features })
+    }
+
+    /// Stacks layers that read the same input (`[q; k; v]`) into one, so one
+    /// product replaces several; the output columns follow the given order.
+    pub fn concat(parts: &[(Tensor, Option<Tensor>)]) -> Result<Self> {
+        let weights: Vec<&Tensor> = parts.iter().map(|(w, _)| w).collect();
+        let weight = Tensor::cat(&weights, 0)?;
+        let bias = if parts.iter().all(|(_, b)| b.is_some()) {
+            let biases: Vec<&Tensor> = parts.iter().filter_map(|(_, b)| b.as_ref()).collect();
+            Some(Tensor::cat(&biases, 0)?)
+        } else if parts.iter().all(|(_, b)| b.is_none()) {
+            None
+        } else {
+            candle_core::bail!("linear: cannot stack layers with and without bias")
+        };
+        Ok(Self::new(weight, bias))
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.out_features
+    }
+
+    pub fn in_features(&self) -> usize {
+        self.in_features
+    }
+
+    pub fn device(&self) -> Device {
+        match &self.weight {
+            Weight::Packed { .. } => Device::Cpu,
+            Weight::Tensor(w) => w.device().clone(),
+        }
     }
 
     pub fn bias(&self) -> Option<&Tensor> {
@@ -34,84 +101,116 @@ impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let (&k, lead) = dims.split_last().ok_or_else(|| candle_core::Error::Msg("linear: scalar input".into()))?;
+        if k != self.in_features {
+            candle_core::bail!("linear: input has {k} features, the layer takes {}", self.in_features);
+        }
         let rows: usize = lead.iter().product();
         let x2 = x.reshape((rows, k))?;
-        let y = matmul_transposed(&x2, &self.weight)?;
-        let y = match &self.bias {
-            Some(bias) => y.broadcast_add(bias)?,
-            None => y,
+        let y = match &self.weight {
+            Weight::Packed { packed, bias } if x.device().is_cpu() && x.dtype() == DType::F32 => {
+                x2.apply_op1_no_bwd(&PackedProduct { packed, bias: bias.as_deref() })?
+            }
+            Weight::Packed { packed, .. } => {
+                // An input on another device than the weights: unpack once
+                // (never happens in the product; keeps the layer total).
+                let w = Tensor::from_vec(packed.to_transposed(), (self.out_features, k), &Device::Cpu)?;
+                add_bias(x2.matmul(&w.to_device(x.device())?.to_dtype(x.dtype())?.t()?)?, self.bias.as_ref())?
+            }
+            Weight::Tensor(w) => add_bias(x2.matmul(&w.t()?)?, self.bias.as_ref())?,
         };
         let mut out_dims = lead.to_vec();
-        out_dims.push(self.weight.dim(0)?);
+        out_dims.push(self.out_features);
         y.reshape(out_dims)
     }
 }
 
-/// `a` [m, k] times `w` [n, k] transposed → [m, n].
+fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    match bias {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
+    }
+}
+
+/// `x · Wᵀ + b` with a pre-packed W.
+struct PackedProduct<'a> {
+    packed: &'a PackedB,
+    bias: Option<&'a [f32]>,
+}
+
+impl CustomOp1 for PackedProduct<'_> {
+    fn name(&self) -> &'static str {
+        "sgemm-packed-linear"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let a = mat_ref(storage, layout)?;
+        let y = kneeclip_sgemm::matmul(a, self.packed, self.bias);
+        Ok((CpuStorage::F32(y), Shape::from((a.rows(), self.packed.n()))))
+    }
+}
+
+/// A 2-D f32 operand as a strided view of its storage, without copying.
+fn mat_ref<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<MatRef<'a>> {
+    let (rows, cols) = layout.shape().dims2()?;
+    let data = &storage.as_slice::<f32>()?[layout.start_offset()..];
+    let stride = layout.stride();
+    Ok(MatRef::strided(data, rows, cols, stride[0], stride[1]))
+}
+
+/// `a` [m, k] times `w` [n, k] transposed → [m, n], differentiable in both.
 pub fn matmul_transposed(a: &Tensor, w: &Tensor) -> Result<Tensor> {
-    #[cfg(feature = "openblas")]
-    if a.device().is_cpu() && a.dtype() == candle_core::DType::F32 && w.dtype() == candle_core::DType::F32 {
-        return a.contiguous()?.apply_op2(&w.contiguous()?, blas::SgemmNt);
+    if a.device().is_cpu() && a.dtype() == DType::F32 && w.dtype() == DType::F32 {
+        return a.apply_op2(w, ProductNt);
     }
     a.matmul(&w.t()?)
 }
 
-#[cfg(feature = "openblas")]
-mod blas {
-    use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+/// `a` [m, k] times `b` [k, n] on the CPU kernel, packing `b` per call (no gradient).
+pub fn matmul_cpu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if a.device().is_cpu() && a.dtype() == DType::F32 && b.dtype() == DType::F32 {
+        return a.apply_op2_no_bwd(b, &ProductNn);
+    }
+    a.matmul(b)
+}
 
-    const ROW_MAJOR: i32 = 101;
-    const NO_TRANS: i32 = 111;
-    const TRANS: i32 = 112;
+/// C = A Bᵀ for A [m, k] and B [n, k], any strides.
+struct ProductNt;
 
-    #[link(name = "openblas")]
-    unsafe extern "C" {
-        fn cblas_sgemm(
-            order: i32, trans_a: i32, trans_b: i32, m: i32, n: i32, k: i32, alpha: f32,
-            a: *const f32, lda: i32, b: *const f32, ldb: i32, beta: f32, c: *mut f32, ldc: i32,
-        );
+impl CustomOp2 for ProductNt {
+    fn name(&self) -> &'static str {
+        "sgemm-nt"
     }
 
-    /// C = A Bᵀ for row-major contiguous A [m, k] and B [n, k].
-    pub struct SgemmNt;
-
-    fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-        let (start, end) = l
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("sgemm: operand is not contiguous".into()))?;
-        Ok(&s.as_slice::<f32>()?[start..end])
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (a, w) = (mat_ref(s1, l1)?, mat_ref(s2, l2)?);
+        if a.cols() != w.cols() {
+            candle_core::bail!("sgemm: inner sizes differ ({} and {})", a.cols(), w.cols());
+        }
+        let y = kneeclip_sgemm::matmul(a, &PackedB::new(w.t()), None);
+        Ok((CpuStorage::F32(y), Shape::from((a.rows(), w.rows()))))
     }
 
-    impl CustomOp2 for SgemmNt {
-        fn name(&self) -> &'static str {
-            "openblas-sgemm-nt"
-        }
+    fn bwd(&self, a: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        // d(A Wᵀ)/dA = G W, d(A Wᵀ)/dW = Gᵀ A.
+        Ok((Some(matmul_cpu(grad, w)?), Some(matmul_cpu(&grad.t()?, a)?)))
+    }
+}
 
-        fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-            let (m, k) = l1.shape().dims2()?;
-            let (n, k2) = l2.shape().dims2()?;
-            if k != k2 {
-                candle_core::bail!("sgemm: inner sizes differ ({k} and {k2})");
-            }
-            let (a, b) = (contiguous(s1, l1)?, contiguous(s2, l2)?);
-            let mut c = vec![0f32; m * n];
-            if m > 0 && n > 0 && k > 0 {
-                // SAFETY: a is m×k, b is n×k and c is m×n, all row-major and
-                // contiguous, matching the leading dimensions passed.
-                unsafe {
-                    cblas_sgemm(
-                        ROW_MAJOR, NO_TRANS, TRANS, m as i32, n as i32, k as i32, 1.0,
-                        a.as_ptr(), k as i32, b.as_ptr(), k as i32, 0.0, c.as_mut_ptr(), n as i32,
-                    );
-                }
-            }
-            Ok((CpuStorage::F32(c), Shape::from((m, n))))
-        }
+/// C = A B for A [m, k] and B [k, n], any strides.
+struct ProductNn;
 
-        fn bwd(&self, a: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-            // d(A Bᵀ)/dA = G B, d(A Bᵀ)/dB = Gᵀ A.
-            Ok((Some(grad.matmul(b)?), Some(grad.t()?.matmul(a)?)))
+impl CustomOp2 for ProductNn {
+    fn name(&self) -> &'static str {
+        "sgemm-nn"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (a, b) = (mat_ref(s1, l1)?, mat_ref(s2, l2)?);
+        if a.cols() != b.rows() {
+            candle_core::bail!("sgemm: inner sizes differ ({} and {})", a.cols(), b.rows());
         }
+        let y = kneeclip_sgemm::matmul(a, &PackedB::new(b), None);
+        Ok((CpuStorage::F32(y), Shape::from((a.rows(), b.cols()))))
     }
 }
 
@@ -120,16 +219,52 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    }
+
     #[test]
     fn forward_matches_candle_matmul() {
         let d = Device::Cpu;
-        let x = Tensor::randn(0f32, 1.0, (2, 5, 7), &d).unwrap();
-        let w = Tensor::randn(0f32, 1.0, (3, 7), &d).unwrap();
-        let b = Tensor::randn(0f32, 1.0, 3, &d).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 5, 37), &d).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (19, 37), &d).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 19, &d).unwrap();
         let ours = Linear::new(w.clone(), Some(b.clone())).forward(&x).unwrap();
         let reference = candle_nn::Linear::new(w, Some(b)).forward(&x).unwrap();
-        let diff = (ours - reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(diff < 1e-5, "{diff}");
+        assert!(max_diff(&ours, &reference) < 1e-5);
+    }
+
+    #[test]
+    fn strided_input_is_read_in_place() {
+        let d = Device::Cpu;
+        // A transposed view: the product must honour its strides.
+        let x = Tensor::randn(0f32, 1.0, (37, 7), &d).unwrap().t().unwrap();
+        let w = Tensor::randn(0f32, 1.0, (11, 37), &d).unwrap();
+        let ours = Linear::new(w.clone(), None).forward(&x).unwrap();
+        let reference = x.contiguous().unwrap().matmul(&w.t().unwrap()).unwrap();
+        assert!(max_diff(&ours, &reference) < 1e-5);
+    }
+
+    #[test]
+    fn stacked_layers_equal_the_separate_ones() {
+        let d = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (4, 9), &d).unwrap();
+        let parts: Vec<(Tensor, Option<Tensor>)> = (0..3)
+            .map(|_| (Tensor::randn(0f32, 1.0, (5, 9), &d).unwrap(), Some(Tensor::randn(0f32, 1.0, 5, &d).unwrap())))
+            .collect();
+        let stacked = Linear::concat(&parts).unwrap().forward(&x).unwrap();
+        for (i, (w, b)) in parts.iter().enumerate() {
+            let single = Linear::new(w.clone(), b.clone()).forward(&x).unwrap();
+            assert!(max_diff(&stacked.narrow(1, i * 5, 5).unwrap(), &single) < 1e-6);
+        }
+    }
+
+    #[test]
+    fn wrong_input_width_is_an_error() {
+        let d = Device::Cpu;
+        let layer = Linear::new(Tensor::zeros((3, 4), DType::F32, &d).unwrap(), None);
+        let err = layer.forward(&Tensor::zeros((2, 5), DType::F32, &d).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("5 features"), "{err}");
     }
 
     #[test]
@@ -141,10 +276,8 @@ mod tests {
         let reference = x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap().sqr().unwrap().sum_all().unwrap();
         let (g1, g2) = (ours.backward().unwrap(), reference.backward().unwrap());
         for v in [&x, &w] {
-            let a = g1.get(v.as_tensor()).unwrap();
-            let b = g2.get(v.as_tensor()).unwrap();
-            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            assert!(diff < 1e-4, "{diff}");
+            let (a, b) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+            assert!(max_diff(a, b) < 1e-4);
         }
     }
 }

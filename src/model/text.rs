@@ -67,14 +67,19 @@ impl TextTransformer {
             + self.position_embedding.index_select(&positions, 0)?)?
         .unsqueeze(0)?;
         let mask = packed_causal_mask(prompts, device)?;
-        let mut hidden = hidden;
-        for layer in &self.layers {
-            hidden = layer.forward(&hidden, Some(&mask), false)?.0;
-        }
-        let hidden = self.final_layer_norm.forward(&hidden.squeeze(0)?)?;
         let pooled: Vec<u32> = pool_positions(prompts, self.config.eos_token_id);
         let pooled = Tensor::from_vec(pooled, prompts.len(), device)?;
-        hidden.index_select(&pooled, 0)
+        // Only the pooled rows leave the last layer, so it computes just those.
+        let mut hidden = hidden;
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let rows = (i == last).then_some(&pooled);
+            hidden = layer.forward_rows(&hidden, Some(&mask), rows, false)?.0;
+        }
+        if self.layers.is_empty() {
+            hidden = hidden.index_select(&pooled, 1)?;
+        }
+        self.final_layer_norm.forward(&hidden.squeeze(0)?)
     }
 }
 

@@ -104,7 +104,8 @@ impl VisionTransformer {
         run_blocks(&self.layers[range], hidden, None)
     }
 
-    /// post_layernorm of the class token: [batch, tokens, hidden] → [batch, hidden].
+    /// post_layernorm of the class token: [batch, tokens, hidden] → [batch, hidden]
+    /// (the class token is the first row, also of [`run_blocks_class_token`]'s output).
     pub fn pool(&self, hidden: &Tensor) -> Result<Tensor> {
         self.post_layernorm.forward(&hidden.narrow(1, 0, 1)?.squeeze(1)?)
     }
@@ -112,7 +113,7 @@ impl VisionTransformer {
     /// The whole tower: pixel values → pooled [batch, hidden].
     pub fn forward(&self, pixel_values: &Tensor) -> Result<Tensor> {
         let hidden = self.embed(pixel_values)?;
-        let hidden = self.run_blocks(&hidden, 0..self.layers.len())?;
+        let hidden = run_blocks_class_token(&self.layers, &hidden)?;
         self.pool(&hidden)
     }
 }
@@ -133,4 +134,15 @@ pub fn run_blocks(
         hidden = next;
     }
     Ok(hidden)
+}
+
+/// Runs `layers` in turn, the last one for the class token only: what pooling
+/// reads. Returns [batch, 1, hidden], equal to the first row of [`run_blocks`].
+pub fn run_blocks_class_token(layers: &[EncoderLayer], hidden: &Tensor) -> Result<Tensor> {
+    let Some((last, rest)) = layers.split_last() else {
+        return hidden.narrow(1, 0, 1);
+    };
+    let hidden = run_blocks(rest, hidden, None)?;
+    let class_token = Tensor::new(&[0u32], hidden.device())?;
+    Ok(last.forward_rows(&hidden, None, Some(&class_token), false)?.0)
 }

@@ -1,0 +1,25 @@
+//! GFLOP/s at the shapes of CLIP ViT-B/32 inference (one film = 50 tokens).
+//! `cargo run --release -p kneeclip-sgemm --example throughput`
+
+use std::time::Instant;
+
+use kneeclip_sgemm::{MatRef, PackedB, kernel_name, matmul};
+
+fn main() {
+    println!("kernel: {}, threads: {}", kernel_name(), rayon::current_num_threads());
+    for (m, k, n) in [(50, 768, 768), (50, 768, 2304), (50, 768, 3072), (50, 3072, 768), (800, 768, 3072), (114, 512, 2048)] {
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| (i % 5) as f32 * 0.1).collect();
+        let packed = PackedB::from_transposed(&w, n, k);
+        let runs = (2e10 / (2.0 * (m * n * k) as f64)).clamp(3.0, 2000.0) as usize;
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            std::hint::black_box(matmul(MatRef::row_major(&a, m, k), &packed, None));
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times[runs / 2];
+        println!("{m:>4}×{k:>4}×{n:>4}: {:>7.3} ms  {:>6.1} GFLOP/s", median * 1e3, 2.0 * (m * n * k) as f64 / median / 1e9);
+    }
+}

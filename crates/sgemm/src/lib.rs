@@ -1,0 +1,192 @@
+//! Single-precision matrix multiply for kneeclip's CPU path.
+//!
+//! Inference multiplies a few dozen token rows (50 for one film) by large,
+//! fixed weight matrices. That shape wastes most general-purpose GEMMs: they
+//! re-pack the weights on every call and block for large `m`. Here the weights
+//! are packed once, when the model loads ([`PackedB`]), into the column panels
+//! the micro-kernel streams through; each call packs only the small left-hand
+//! side. On x86-64 with AVX2 and FMA a 6×16 register-tiled kernel does the
+//! arithmetic; elsewhere a portable kernel of the same shape (left to the
+//! compiler's vectoriser) keeps results identical in layout and close in value.
+//! Work is split across rayon's threads by column panels, so threads never
+//! write the same memory and need no synchronisation.
+
+mod kernel;
+mod pack;
+
+use std::ops::Range;
+
+pub use pack::PackedB;
+
+/// Rows of A per micro-kernel call.
+pub const MR: usize = 6;
+/// Columns of B per micro-kernel call (two AVX registers).
+pub const NR: usize = 16;
+/// Depth of one block: a 16×256 panel of B (16 KiB) stays in L1.
+const KC: usize = 256;
+/// Rows of A per packed block (a multiple of `MR`): 192×256 floats (192 KiB)
+/// stay in L2, and B is streamed once per block.
+const MC: usize = 192;
+/// Below this many flops a second thread costs more than it saves.
+const PARALLEL_FLOPS: usize = 4_000_000;
+
+/// A read-only strided view of an `rows × cols` f32 matrix.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A contiguous row-major matrix.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+
+    /// Element (i, j) is `data[i * row_stride + j * col_stride]`.
+    pub fn strided(data: &'a [f32], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1) * row_stride + (cols - 1) * col_stride;
+            assert!(last < data.len(), "sgemm: a {rows}×{cols} view needs {} values, got {}", last + 1, data.len());
+        }
+        Self { data, rows, cols, row_stride, col_stride }
+    }
+
+    /// The transpose, without copying.
+    pub fn t(self) -> Self {
+        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    #[inline]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.row_stride + j * self.col_stride]
+    }
+}
+
+/// Which kernel runs on this CPU ("avx2-fma" or "portable").
+pub fn kernel_name() -> &'static str {
+    kernel::select().1
+}
+
+/// `C += A · B`, where C is row-major `m × n` with leading dimension `ldc`
+/// (`m = a.rows()`, `n = b.n()`). Initialise C with zeros or the bias first.
+///
+/// # Panics
+/// When the shapes disagree or `c` is too short: callers check shapes.
+pub fn gemm(a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
+    gemm_with(kernel::select().0, a, b, c, ldc);
+}
+
+fn gemm_with(kernel: kernel::Kernel, a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
+    let (m, k, n) = (a.rows, a.cols, b.n());
+    assert_eq!(k, b.k(), "sgemm: A has {k} columns but B has {} rows", b.k());
+    assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(c.len() >= (m - 1) * ldc + n, "sgemm: C holds {} values, needs {}", c.len(), (m - 1) * ldc + n);
+    let panels = b.panels();
+    let flops = 2 * m * n * k;
+    let threads = if flops < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().min(panels).max(1) };
+    let c = SharedOut(c.as_mut_ptr());
+    if threads == 1 {
+        // SAFETY: C is exclusively borrowed and large enough (asserted above).
+        unsafe { multiply_block(kernel, a, b, c, ldc, 0..m, 0..panels) };
+        return;
+    }
+    // Threads split the columns: each reads only its share of B, the large
+    // operand, and packs the small A itself.
+    rayon::scope(|s| {
+        for t in 0..threads {
+            let cols = (panels * t / threads)..(panels * (t + 1) / threads);
+            s.spawn(move |_| {
+                // SAFETY: each thread writes only its own columns of C.
+                unsafe { multiply_block(kernel, a, b, c, ldc, 0..m, cols) };
+            });
+        }
+    });
+}
+
+/// `A · B + bias` (bias broadcast over rows) as a new row-major `m × n` matrix.
+pub fn matmul(a: MatRef<'_>, b: &PackedB, bias: Option<&[f32]>) -> Vec<f32> {
+    let (m, n) = (a.rows, b.n());
+    let mut c = match bias {
+        Some(bias) => {
+            assert_eq!(bias.len(), n, "sgemm: bias has {} values for {n} columns", bias.len());
+            bias.repeat(m)
+        }
+        None => vec![0f32; m * n],
+    };
+    gemm(a, b, &mut c, n);
+    c
+}
+
+/// The output pointer handed to the threads, each writing disjoint columns.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: threads write disjoint column ranges (see `gemm`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// The blocked loops for rows `rows` of C and the column panels `panels`.
+///
+/// # Safety
+/// `c` must point to an `m × ldc` row-major buffer no other thread writes in
+/// this block.
+unsafe fn multiply_block(
+    kernel: kernel::Kernel,
+    a: MatRef<'_>,
+    b: &PackedB,
+    c: SharedOut,
+    ldc: usize,
+    rows: Range<usize>,
+    panels: Range<usize>,
+) {
+    let (k, n) = (a.cols, b.n());
+    let mut packed_a = vec![0f32; MC * KC];
+    for pc in (0..k).step_by(KC) {
+        let kc = KC.min(k - pc);
+        for ic in rows.clone().step_by(MC) {
+            let mc = MC.min(rows.end - ic);
+            pack::pack_a(a, ic, mc, pc, kc, &mut packed_a);
+            for jp in panels.clone() {
+                let b_panel = b.panel(jp, pc, kc);
+                let nr = NR.min(n - jp * NR);
+                for ir in (0..mc).step_by(MR) {
+                    let mr = MR.min(mc - ir);
+                    let a_panel = &packed_a[ir * kc..(ir + MR) * kc];
+                    // SAFETY: rows ic+ir.. and columns jp*NR.. lie inside C;
+                    // partial tiles go through a full-size scratch tile.
+                    unsafe {
+                        let out = c.0.add((ic + ir) * ldc + jp * NR);
+                        if mr == MR && nr == NR {
+                            kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), out, ldc);
+                        } else {
+                            let mut tile = [0f32; MR * NR];
+                            kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), tile.as_mut_ptr(), NR);
+                            for r in 0..mr {
+                                for j in 0..nr {
+                                    *out.add(r * ldc + j) += tile[r * NR + j];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+//! Packing: B once per weight matrix, A once per block of each call.
+
+use crate::{MR, MatRef, NR};
+
+/// B (`k × n`) as column panels of `NR` columns; panel `j` holds its `k` rows
+/// of `NR` consecutive values (the last panel zero-padded). This is the order
+/// in which the micro-kernel reads B, so a panel streams through the cache
+/// once per block.
+#[derive(Clone, Debug)]
+pub struct PackedB {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl PackedB {
+    /// Packs any `k × n` matrix.
+    pub fn new(b: MatRef<'_>) -> Self {
+        let (k, n) = (b.rows(), b.cols());
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0f32; panels * k * NR];
+        for jp in 0..panels {
+            let cols = NR.min(n - jp * NR);
+            let panel = &mut data[jp * k * NR..(jp + 1) * k * NR];
+            for p in 0..k {
+                for j in 0..cols {
+                    panel[p * NR + j] = b.at(p, jp * NR + j);
+                }
+            }
+        }
+        Self { k, n, data }
+    }
+
+    /// Packs `Wᵀ` for a weight stored as PyTorch's linear layers store it:
+    /// row-major `[n, k]` (out features × in features).
+    pub fn from_transposed(w: &[f32], n: usize, k: usize) -> Self {
+        Self::new(MatRef::row_major(w, n, k).t())
+    }
+
+    /// Rows of B (the shared dimension).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns of B (the output width).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    pub(crate) fn panels(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+
+    /// Rows `pc..pc + kc` of panel `jp`.
+    pub(crate) fn panel(&self, jp: usize, pc: usize, kc: usize) -> &[f32] {
+        let start = jp * self.k * NR + pc * NR;
+        &self.data[start..start + kc * NR]
+    }
+
+    /// B back as PyTorch's `[n, k]` weight layout.
+    pub fn to_transposed(&self) -> Vec<f32> {
+        let mut w = vec![0f32; self.n * self.k];
+        for col in 0..self.n {
+            let (jp, j) = (col / NR, col % NR);
+            for p in 0..self.k {
+                w[col * self.k + p] = self.data[jp * self.k * NR + p * NR + j];
+            }
+        }
+        w
+    }
+
+    /// Bytes held.
+    pub fn size_bytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<f32>()
+    }
+}
+
+/// Rows `ic..ic + mc`, columns `pc..pc + kc` of A as micro-panels of `MR`
+/// rows: panel `i` holds, for each of the `kc` columns, its `MR` values
+/// (rows past the end are zero).
+pub(crate) fn pack_a(a: MatRef<'_>, ic: usize, mc: usize, pc: usize, kc: usize, out: &mut [f32]) {
+    for (block, first) in (0..mc).step_by(MR).enumerate() {
+        let rows = MR.min(mc - first);
+        let panel = &mut out[block * MR * kc..(block + 1) * MR * kc];
+        for p in 0..kc {
+            let dst = &mut panel[p * MR..(p + 1) * MR];
+            for (r, v) in dst.iter_mut().enumerate() {
+                *v = if r < rows { a.at(ic + first + r, pc + p) } else { 0.0 };
+            }
+        }
+    }
+}

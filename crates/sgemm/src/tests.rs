@@ -1,0 +1,121 @@
+use super::*;
+
+/// A deterministic pseudo-random matrix (no rand dependency needed).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// C = A·B + bias in f64, the reference.
+fn reference(a: MatRef<'_>, b: MatRef<'_>, bias: Option<&[f32]>) -> Vec<f64> {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    let mut c = vec![0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = bias.map_or(0.0, |bias| bias[j] as f64);
+            for p in 0..k {
+                s += a.at(i, p) as f64 * b.at(p, j) as f64;
+            }
+            c[i * n + j] = s;
+        }
+    }
+    c
+}
+
+fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    // Values are in [-1, 1]; the f32 error of a k-term sum grows like √k·ε.
+    let tol = 1e-5 * (k as f64).sqrt().max(1.0) * 4.0;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((*g as f64 - w).abs() <= tol, "{what}: element {i}: {g} vs {w} (tol {tol})");
+    }
+}
+
+#[test]
+fn every_kernel_matches_the_reference_on_edge_shapes() {
+    // Shapes straddle MR, NR, MC and KC so every partial tile and block runs.
+    let shapes = [(1, 1, 1), (5, 7, 3), (6, 16, 8), (7, 17, 9), (13, 33, 257), (50, 48, 300), (97, 20, 513), (200, 40, 70)];
+    for (kernel, name) in kernel::all() {
+        for &(m, n, k) in &shapes {
+            let a = values(m * k, 1);
+            let w = values(n * k, 2);
+            let bias = values(n, 3);
+            let packed = PackedB::from_transposed(&w, n, k);
+            let want = reference(MatRef::row_major(&a, m, k), MatRef::row_major(&w, n, k).t(), Some(&bias));
+            let mut got = bias.repeat(m);
+            gemm_with(kernel, MatRef::row_major(&a, m, k), &packed, &mut got, n);
+            assert_close(&got, &want, k, &format!("{name} {m}×{n}×{k}"));
+        }
+    }
+}
+
+#[test]
+fn strided_and_transposed_operands() {
+    let (m, n, k) = (23, 29, 31);
+    // A stored transposed (k × m), B stored row-major (k × n), C with padding.
+    let at = values(k * m, 4);
+    let b = values(k * n, 5);
+    let a = MatRef::row_major(&at, k, m).t();
+    let want = reference(a, MatRef::row_major(&b, k, n), None);
+    let ldc = n + 3;
+    let mut c = vec![0f32; m * ldc];
+    gemm(a, &PackedB::new(MatRef::row_major(&b, k, n)), &mut c, ldc);
+    let got: Vec<f32> = c.chunks(ldc).flat_map(|row| row[..n].to_vec()).collect();
+    assert_close(&got, &want, k, "transposed A");
+    assert!(c.chunks(ldc).all(|row| row[n..].iter().all(|&v| v == 0.0)), "padding columns were written");
+}
+
+#[test]
+fn threaded_split_matches_the_reference() {
+    // Large enough to run on several threads (2·m·n·k above the threshold).
+    let (m, n, k) = (64, 200, 400);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    let a = values(m * k, 6);
+    let w = values(n * k, 7);
+    let packed = PackedB::from_transposed(&w, n, k);
+    let got = pool.install(|| matmul(MatRef::row_major(&a, m, k), &packed, None));
+    let want = reference(MatRef::row_major(&a, m, k), MatRef::row_major(&w, n, k).t(), None);
+    assert_close(&got, &want, k, "3 threads");
+}
+
+#[test]
+fn accumulates_into_c() {
+    let (m, n, k) = (3, 5, 4);
+    let a = values(m * k, 8);
+    let w = values(n * k, 9);
+    let packed = PackedB::from_transposed(&w, n, k);
+    let mut c = vec![1.5f32; m * n];
+    gemm(MatRef::row_major(&a, m, k), &packed, &mut c, n);
+    let want: Vec<f64> =
+        reference(MatRef::row_major(&a, m, k), MatRef::row_major(&w, n, k).t(), None).iter().map(|v| v + 1.5).collect();
+    assert_close(&c, &want, k, "C += A·B");
+}
+
+#[test]
+fn packing_round_trips_the_weight() {
+    let (n, k) = (37, 11);
+    let w = values(n * k, 10);
+    let packed = PackedB::from_transposed(&w, n, k);
+    assert_eq!(packed.to_transposed(), w);
+    assert_eq!((packed.n(), packed.k()), (n, k));
+}
+
+#[test]
+fn empty_shapes_do_nothing() {
+    let packed = PackedB::from_transposed(&[], 0, 4);
+    assert!(matmul(MatRef::row_major(&[0.0; 8], 2, 4), &packed, None).is_empty());
+    let packed = PackedB::from_transposed(&[], 3, 0);
+    assert_eq!(matmul(MatRef::row_major(&[], 2, 0), &packed, Some(&[1.0, 2.0, 3.0])), vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+}
+
+#[test]
+#[should_panic(expected = "A has 3 columns but B has 4 rows")]
+fn mismatched_shapes_are_refused() {
+    let packed = PackedB::from_transposed(&[0.0; 8], 2, 4);
+    matmul(MatRef::row_major(&[0.0; 6], 2, 3), &packed, None);
+}
