@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use candle_core::{D, Result, Tensor, Var};
 
 use crate::model::config::{Activation, VisionConfig};
+use crate::model::linear::matmul_transposed;
 
 /// Trainable tensors by head-file name.
 pub type Params = HashMap<String, Var>;
@@ -41,13 +42,18 @@ pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Resu
     xc.broadcast_div(&(var + eps)?.sqrt()?)?.broadcast_mul(weight)?.broadcast_add(bias)
 }
 
-/// `x W^T + b` for x of any rank.
+/// `x W^T + b` for x of any rank, through the CPU kernel forward and backward.
 fn linear(xs: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-    let y = xs.broadcast_matmul(&w.t()?)?;
-    match b {
-        Some(b) => y.broadcast_add(b),
-        None => Ok(y),
-    }
+    let dims = xs.dims().to_vec();
+    let (&k, lead) = dims.split_last().ok_or_else(|| candle_core::Error::Msg("linear: scalar input".into()))?;
+    let y = matmul_transposed(&xs.reshape((lead.iter().product::<usize>(), k))?, w)?;
+    let y = match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    let mut out = lead.to_vec();
+    out.push(w.dim(0)?);
+    y.reshape(out)
 }
 
 fn activation(a: Activation, xs: &Tensor) -> Result<Tensor> {
@@ -62,20 +68,26 @@ fn activation(a: Activation, xs: &Tensor) -> Result<Tensor> {
 }
 
 /// One encoder block (pre-norm), differentiable with respect to `params`.
-pub fn block(params: &Params, prefix: &str, c: &VisionConfig, xs: &Tensor) -> Result<Tensor> {
+/// With `class_token_only` the output is the class token's row alone
+/// ([batch, 1, hidden]): all the last block needs to produce, at a fraction
+/// of the work forward and backward.
+pub fn block(params: &Params, prefix: &str, c: &VisionConfig, xs: &Tensor, class_token_only: bool) -> Result<Tensor> {
     let g = |n: &str| p(params, &format!("{prefix}.{n}"));
     let (b, t, h) = xs.dims3()?;
     let heads = c.num_attention_heads;
     let hd = h / heads;
     let x = layer_norm(xs, g("layer_norm1.weight")?, g("layer_norm1.bias")?, c.layer_norm_eps)?;
     let split = |y: Tensor| -> Result<Tensor> { y.reshape((b, t, heads, hd))?.transpose(1, 2)?.contiguous() };
-    let q = split((linear(&x, g("self_attn.q_proj.weight")?, Some(g("self_attn.q_proj.bias")?))? * (hd as f64).powf(-0.5))?)?;
+    let (x_q, rows) = if class_token_only { (x.narrow(1, 0, 1)?, 1) } else { (x.clone(), t) };
+    let split_rows = |y: Tensor| -> Result<Tensor> { y.reshape((b, rows, heads, hd))?.transpose(1, 2)?.contiguous() };
+    let q = split_rows((linear(&x_q, g("self_attn.q_proj.weight")?, Some(g("self_attn.q_proj.bias")?))? * (hd as f64).powf(-0.5))?)?;
     let k = split(linear(&x, g("self_attn.k_proj.weight")?, Some(g("self_attn.k_proj.bias")?))?)?;
     let v = split(linear(&x, g("self_attn.v_proj.weight")?, Some(g("self_attn.v_proj.bias")?))?)?;
     let scores = q.matmul(&k.t()?.contiguous()?)?;
     let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-    let attn = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
+    let attn = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, rows, h))?;
     let attn = linear(&attn, g("self_attn.out_proj.weight")?, Some(g("self_attn.out_proj.bias")?))?;
+    let xs = if class_token_only { xs.narrow(1, 0, 1)? } else { xs.clone() };
     let xs = (xs + attn)?;
     let x = layer_norm(&xs, g("layer_norm2.weight")?, g("layer_norm2.bias")?, c.layer_norm_eps)?;
     let m = linear(&x, g("mlp.fc1.weight")?, Some(g("mlp.fc1.bias")?))?;
@@ -95,7 +107,8 @@ pub fn logits(
 ) -> Result<Tensor> {
     let mut xs = hidden.clone();
     for i in first..c.num_hidden_layers {
-        xs = block(params, &format!("vision_model.encoder.layers.{i}"), c, &xs)?;
+        let last = i + 1 == c.num_hidden_layers;
+        xs = block(params, &format!("vision_model.encoder.layers.{i}"), c, &xs, last)?;
     }
     let cls = xs.narrow(1, 0, 1)?.squeeze(1)?;
     let pooled = layer_norm(&cls, &tail.post_ln_weight, &tail.post_ln_bias, c.layer_norm_eps)?;
