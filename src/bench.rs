@@ -1,18 +1,22 @@
-//! Inference benchmarks on a full-size, randomly initialised CLIP ViT-B/32:
-//! what `kneeclip bench` measures (see docs/PERFORMANCE.md). Warm-up first,
-//! then the median of repeated runs.
+//! Benchmarks on a full-size, randomly initialised CLIP ViT-B/32: what
+//! `kneeclip bench` measures (see docs/PERFORMANCE.md). Warm-up first, then
+//! the median of repeated runs. Inference always; with `training`, the two
+//! halves of a training step too.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::Device;
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
 use serde::Serialize;
 
 use crate::grading::regions::{crop_region, regions_for};
 use crate::grading::{Grader, TextAnchors};
 use crate::imaging::Radiograph;
-use crate::model::random::random_model;
-use crate::model::{ClipConfig, ClipTokenizer};
+use crate::model::random::random_tensors;
+use crate::model::{ClipConfig, ClipModel, ClipTokenizer};
+use crate::training::forward::{FrozenTail, Params, cross_entropy, logits};
 
 pub struct BenchOptions {
     /// Timed runs per figure (after one warm-up run).
@@ -22,7 +26,21 @@ pub struct BenchOptions {
     /// A film to time from file to grade (e.g. RG3_JPLL).
     pub film: Option<PathBuf>,
     pub device: Device,
+    /// Also time a training step's frozen and trainable parts.
+    pub training: bool,
 }
+
+/// Training figures at batch [`TRAIN_BATCH`], per film.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainingReport {
+    /// Embedding and the frozen first ten blocks (what the trainer caches).
+    pub frozen_ms_per_film: f64,
+    /// The last two blocks, pooling, projection, adapter and loss, forward and backward.
+    pub trainable_step_ms_per_film: f64,
+    pub batch: usize,
+}
+
+pub const TRAIN_BATCH: usize = 16;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
@@ -34,6 +52,8 @@ pub struct BenchReport {
     /// anchors already encoded.
     pub open_to_grade_ms: Option<f64>,
     pub open_to_grade_film: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingReport>,
     pub repeats: usize,
     pub device: String,
     pub threads: usize,
@@ -56,7 +76,9 @@ pub fn median_ms<T>(repeats: usize, mut f: impl FnMut() -> T) -> f64 {
 
 pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
     let config = ClipConfig::default(); // ViT-B/32, as openai/clip-vit-base-patch32
-    let model = random_model(&config, &options.device).map_err(|e| e.to_string())?;
+    let tensors = random_tensors(&config, &options.device).map_err(|e| e.to_string())?;
+    let vb = candle_nn::VarBuilder::from_tensors(tensors.clone(), DType::F32, &options.device);
+    let model = ClipModel::from_var_builder(config.clone(), vb, &options.device).map_err(|e| e.to_string())?;
     let tokenizer = ClipTokenizer::from_file(&options.tokenizer, config.text_config.max_position_embeddings)
         .map_err(|e| e.to_string())?;
     let mut grader = Grader::new(model, tokenizer, "random ViT-B/32");
@@ -81,12 +103,18 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         }
         None => None,
     };
+    let training = if options.training {
+        Some(time_training(grader.model(), &tensors, &one, options.repeats).map_err(|e| fail(&e))?)
+    } else {
+        None
+    };
     Ok(BenchReport {
         image_b1_ms,
         image_b16_ms_per_image: image_b16_ms / 16.0,
         anchors_ms,
         open_to_grade_ms,
         open_to_grade_film: options.film.as_ref().map(|p| p.display().to_string()),
+        training,
         repeats: options.repeats,
         device: crate::model::device_label(&options.device),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -106,4 +134,52 @@ fn open_and_grade(grader: &mut Grader, path: &Path) -> Option<usize> {
         })
         .collect();
     grader.grade_pixel_values(&pixels).ok().map(|a| a[0].grade)
+}
+
+/// A training step as the trainer runs it: the frozen part (cached by the
+/// trainer after a view's first visit), then the trainable part forward and backward.
+fn time_training(
+    model: &ClipModel,
+    tensors: &HashMap<String, Tensor>,
+    one_film: &Tensor,
+    repeats: usize,
+) -> candle_core::Result<TrainingReport> {
+    let device = one_film.device();
+    let vision = model.vision();
+    let c = vision.config().clone();
+    let first = c.num_hidden_layers - 2;
+    let films = Tensor::cat(&vec![one_film; TRAIN_BATCH], 0)?;
+    let frozen_ms = median_ms(repeats, || vision.run_blocks(&vision.embed(&films)?, 0..first));
+    let hidden = vision.run_blocks(&vision.embed(&films)?, 0..first)?;
+
+    let mut params = Params::new();
+    for (name, t) in tensors {
+        let trainable = (first..c.num_hidden_layers).any(|i| name.starts_with(&format!("vision_model.encoder.layers.{i}.")));
+        if trainable {
+            params.insert(name.clone(), Var::from_tensor(t)?);
+        }
+    }
+    let dim = model.config().projection_dim;
+    let bottleneck = 128;
+    params.insert("adapter.down.weight".into(), Var::randn(0f32, 0.02, (bottleneck, dim), device)?);
+    params.insert("adapter.down.bias".into(), Var::zeros(bottleneck, DType::F32, device)?);
+    params.insert("adapter.up.weight".into(), Var::zeros((dim, bottleneck), DType::F32, device)?);
+    params.insert("adapter.up.bias".into(), Var::zeros(dim, DType::F32, device)?);
+    params.insert("logit_scale".into(), Var::from_tensor(&Tensor::new(4.6f32, device)?)?);
+    let tail = FrozenTail {
+        post_ln_weight: tensors["vision_model.post_layernorm.weight"].clone(),
+        post_ln_bias: tensors["vision_model.post_layernorm.bias"].clone(),
+        projection: tensors["visual_projection.weight"].clone(),
+    };
+    let anchors = Tensor::randn(0f32, 1.0, (5, dim), device)?;
+    let labels: Vec<usize> = (0..TRAIN_BATCH).map(|i| i % 5).collect();
+    let step_ms = median_ms(repeats, || -> candle_core::Result<_> {
+        let lg = logits(&params, &c, &tail, &anchors, &hidden, first)?;
+        cross_entropy(&lg, &labels, None)?.backward()
+    });
+    Ok(TrainingReport {
+        frozen_ms_per_film: frozen_ms / TRAIN_BATCH as f64,
+        trainable_step_ms_per_film: step_ms / TRAIN_BATCH as f64,
+        batch: TRAIN_BATCH,
+    })
 }

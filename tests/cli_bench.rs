@@ -13,7 +13,7 @@ fn bench_json_has_the_tracked_figures() {
         return;
     }
     let out = Command::new(env!("CARGO_BIN_EXE_kneeclip"))
-        .args(["bench", "--json", "--repeats", "1", "--tokenizer"])
+        .args(["bench", "--json", "--training", "--repeats", "1", "--tokenizer"])
         .arg(&tokenizer)
         .arg("--film")
         .arg(&film)
@@ -24,6 +24,10 @@ fn bench_json_has_the_tracked_figures() {
     for key in ["image_b1_ms", "image_b16_ms_per_image", "anchors_ms", "open_to_grade_ms"] {
         let ms = report[key].as_f64().unwrap_or_else(|| panic!("{key} missing: {report}"));
         assert!(ms > 0.0 && ms.is_finite(), "{key} = {ms}");
+    }
+    for key in ["frozen_ms_per_film", "trainable_step_ms_per_film"] {
+        let ms = report["training"][key].as_f64().unwrap_or_else(|| panic!("training.{key} missing: {report}"));
+        assert!(ms > 0.0 && ms.is_finite(), "training.{key} = {ms}");
     }
     assert_eq!(report["device"], "CPU");
 }

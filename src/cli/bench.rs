@@ -24,6 +24,9 @@ pub struct BenchArgs {
     pub film: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceArg,
+    /// Also time a training step (frozen blocks, then the trainable part forward and backward).
+    #[arg(long)]
+    pub training: bool,
 }
 
 pub fn run(args: &BenchArgs) -> i32 {
@@ -42,7 +45,7 @@ pub fn run(args: &BenchArgs) -> i32 {
     if let Some(note) = note {
         eprintln!("kneeclip: {note}");
     }
-    let options = BenchOptions { repeats: args.repeats, tokenizer, film, device };
+    let options = BenchOptions { repeats: args.repeats, tokenizer, film, device, training: args.training };
     eprintln!("kneeclip: timing a random full-size ViT-B/32 ({} runs per figure after a warm-up)…", args.repeats);
     match run_bench(&options) {
         Ok(report) if args.json => {
@@ -57,6 +60,10 @@ pub fn run(args: &BenchArgs) -> i32 {
             match (r.open_to_grade_ms, &r.open_to_grade_film) {
                 (Some(ms), Some(film)) => println!("  open to grade ({film})  {ms:>9.1} ms"),
                 _ => println!("  open to grade                 (no film: pass --film FILE)"),
+            }
+            if let Some(t) = &r.training {
+                println!("  training, frozen blocks       {:>9.1} ms per film (batch {})", t.frozen_ms_per_film, t.batch);
+                println!("  training, trainable step      {:>9.1} ms per film (forward + backward)", t.trainable_step_ms_per_film);
             }
             EXIT_OK
         }
