@@ -8,7 +8,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
 use super::config::VisionConfig;
-use super::layers::{EncoderLayer, LayerShape, layer_norm};
+use super::layers::{EncoderLayer, LayerShape, Linear, layer_norm};
 
 #[derive(Clone, Debug)]
 pub struct VisionTransformer {
@@ -16,7 +16,7 @@ pub struct VisionTransformer {
     class_embedding: Tensor,
     /// The patch convolution as a matrix [hidden, channels·patch·patch]: a
     /// stride-`patch` convolution is a matmul over non-overlapping patches.
-    patch_weight: Tensor,
+    patch_embedding: Linear,
     position_embedding: Tensor,
     pre_layrnorm: LayerNorm,
     layers: Vec<EncoderLayer>,
@@ -42,7 +42,7 @@ impl VisionTransformer {
         Ok(Self {
             config: c.clone(),
             class_embedding,
-            patch_weight,
+            patch_embedding: Linear::new(patch_weight, None),
             position_embedding,
             pre_layrnorm: layer_norm(c.hidden_size, c.layer_norm_eps, vb.pp("pre_layrnorm"))?,
             layers,
@@ -89,7 +89,7 @@ impl VisionTransformer {
             .reshape((batch, channels, g, p, g, p))?
             .permute((0, 2, 4, 1, 3, 5))?
             .reshape((batch * g * g, channels * p * p))?
-            .matmul(&self.patch_weight.t()?)?
+            .apply(&self.patch_embedding)?
             .reshape((batch, g * g, c.hidden_size))?;
         let class = self
             .class_embedding
