@@ -9,6 +9,7 @@ use candle_nn::VarBuilder;
 use super::ModelError;
 use super::config::ClipConfig;
 use super::layers::{Linear, linear};
+use super::safetensors_file::SafetensorsFile;
 use super::text::TextTransformer;
 use super::vision::VisionTransformer;
 
@@ -24,18 +25,16 @@ pub struct ClipModel {
 }
 
 impl ClipModel {
-    /// Loads `config.json` and memory-maps `model.safetensors` (f32, f16 or bf16 on
-    /// disk; computed in f32).
+    /// Loads `config.json` and `model.safetensors` (f32, f16 or bf16 on disk;
+    /// computed in f32), one tensor at a time.
     pub fn load(config_path: &Path, weights_path: &Path, device: &Device) -> Result<Self, ModelError> {
         let config = ClipConfig::from_file(config_path)?;
         let weights_error = |e: candle_core::Error| ModelError::Weights {
             path: weights_path.to_owned(),
             reason: describe_weights_error(&e),
         };
-        // SAFETY: the file is mapped read-only; kneeclip never writes a weights file
-        // in place (downloads and checkpoints are renamed into place atomically).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights_path], DType::F32, device) }
-            .map_err(weights_error)?;
+        let file = SafetensorsFile::open(weights_path).map_err(weights_error)?;
+        let vb = VarBuilder::from_backend(Box::new(file), DType::F32, device.clone());
         Self::from_var_builder(config, vb, device).map_err(weights_error)
     }
 

@@ -9,6 +9,7 @@ pub mod linear;
 pub mod preprocess;
 pub mod random;
 pub mod resample;
+pub mod safetensors_file;
 pub mod text;
 pub mod tokenizer;
 pub mod vision;
