@@ -52,7 +52,7 @@ fn two_adamw_steps_match_pytorch() {
         let loss = cross_entropy(&lg, &labels, None).unwrap();
         assert_close(&format!("step{step}.loss"), &loss, &reference[&format!("step{step}.loss")], 1e-5);
         // Logits are exp(logit_scale)·cos: the cosines (|cos| ≤ 1) are held to 1e-6,
-        // so the logits to 1e-6 times the multiplier (14.3 here; up to 100), at least 1e-5.
+        // so the logits to 1e-6 times the multiplier (50 in this fixture, at most 100), at least 1e-5.
         let r = &reference[&format!("step{step}.logits")];
         let multiplier = params["logit_scale"].as_tensor().exp().unwrap().to_scalar::<f32>().unwrap();
         assert_close(&format!("step{step}.logits (×{multiplier:.1})"), &lg, r, 1e-5f32.max(1e-6 * multiplier));
