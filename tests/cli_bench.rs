@@ -21,7 +21,7 @@ fn bench_json_has_the_tracked_figures() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in ["image_b1_ms", "image_b16_ms_per_image", "anchors_ms", "open_to_grade_ms"] {
+    for key in ["image_b1_ms", "image_b16_ms_per_image", "anchors_ms", "anchor_edit_ms", "open_to_grade_ms"] {
         let ms = report[key].as_f64().unwrap_or_else(|| panic!("{key} missing: {report}"));
         assert!(ms > 0.0 && ms.is_finite(), "{key} = {ms}");
     }

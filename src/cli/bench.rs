@@ -57,6 +57,7 @@ pub fn run(args: &BenchArgs) -> i32 {
             println!("  image features, 1 film        {:>9.1} ms", r.image_b1_ms);
             println!("  image features, batch of 16   {:>9.1} ms per film", r.image_b16_ms_per_image);
             println!("  five anchors → embeddings     {:>9.1} ms", r.anchors_ms);
+            println!("  one edited anchor → embeddings{:>9.1} ms", r.anchor_edit_ms);
             match (r.open_to_grade_ms, &r.open_to_grade_film) {
                 (Some(ms), Some(film)) => println!("  open to grade ({film})  {ms:>9.1} ms"),
                 _ => println!("  open to grade                 (no film: pass --film FILE)"),

@@ -1,7 +1,9 @@
 //! The `Grader`: a film in, a KL grade with five probabilities and five anchor
 //! similarities out, together with what produced them.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use candle_core::{D, Device, Tensor};
 use serde::Serialize;
@@ -48,11 +50,14 @@ impl Assessment {
     }
 }
 
-/// Anchor embeddings are cached with the hash of the texts they came from.
-struct AnchorCache {
-    hash: String,
-    embeddings: Tensor,
+/// Texts embedded so far, by text: editing one anchor, or scoring a query
+/// again, encodes only what is new. Cleared when it grows past the limit.
+#[derive(Default)]
+struct TextCache {
+    embeddings: HashMap<String, Vec<f32>>,
 }
+
+const TEXT_CACHE_LIMIT: usize = 512;
 
 pub struct Grader {
     model: ClipModel,
@@ -61,7 +66,7 @@ pub struct Grader {
     model_id: String,
     head: Option<FineTunedHead>,
     anchors: TextAnchors,
-    cache: Option<AnchorCache>,
+    text_cache: Mutex<TextCache>,
 }
 
 impl Grader {
@@ -74,7 +79,7 @@ impl Grader {
             model_id: model_id.into(),
             head: None,
             anchors: TextAnchors::default(),
-            cache: None,
+            text_cache: Mutex::default(),
         }
     }
 
@@ -152,18 +157,34 @@ impl Grader {
         Ok(l2_normalize(&self.model.text_features(&ids)?)?)
     }
 
-    /// The five anchor embeddings, computed once per set of anchor texts.
+    /// The five anchor embeddings; only anchors not seen before are encoded.
     pub fn anchor_embeddings(&mut self) -> Result<Tensor, GradeError> {
-        let hash = self.anchors.hash();
-        if let Some(cache) = self.cache.as_ref().filter(|c| c.hash == hash) {
-            return Ok(cache.embeddings.clone());
+        let texts = self.anchors.anchors.clone();
+        self.text_embeddings(&texts)
+    }
+
+    /// Normalised embeddings of `texts` [n, projection], encoding only those not
+    /// embedded before (all of them in one packed pass).
+    pub fn text_embeddings<S: AsRef<str>>(&self, texts: &[S]) -> Result<Tensor, GradeError> {
+        let mut cache = self.text_cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut missing: Vec<&str> = Vec::new();
+        for text in texts.iter().map(AsRef::as_ref) {
+            if !cache.embeddings.contains_key(text) && !missing.contains(&text) {
+                missing.push(text);
+            }
         }
-        let embeddings = self.encode_texts(&self.anchors.anchors)?;
-        self.cache = Some(AnchorCache {
-            hash,
-            embeddings: embeddings.clone(),
-        });
-        Ok(embeddings)
+        if !missing.is_empty() {
+            let fresh: Vec<Vec<f32>> = self.encode_texts(&missing)?.to_vec2()?;
+            if cache.embeddings.len() + missing.len() > TEXT_CACHE_LIMIT {
+                cache.embeddings.clear();
+            }
+            for (text, embedding) in missing.into_iter().zip(fresh) {
+                cache.embeddings.insert(text.to_owned(), embedding);
+            }
+        }
+        let dim = self.model.config().projection_dim;
+        let rows: Vec<f32> = texts.iter().flat_map(|t| cache.embeddings[t.as_ref()].iter().copied()).collect();
+        Ok(Tensor::from_vec(rows, (texts.len(), dim), self.device())?)
     }
 
     /// Film as displayed (0 = black … 1 = white) → model input [3, size, size].
@@ -264,7 +285,7 @@ impl Grader {
         if queries.is_empty() {
             return Ok(Vec::new());
         }
-        let texts = self.encode_texts(queries)?;
+        let texts = self.text_embeddings(queries)?;
         Ok(image.matmul(&texts.t()?)?.squeeze(0)?.to_vec1()?)
     }
 }
