@@ -33,11 +33,11 @@ const PARALLEL_FLOPS: usize = 4_000_000;
 /// A read-only strided view of an `rows × cols` f32 matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a> {
-    data: &'a [f32],
+    pub(crate) data: &'a [f32],
     rows: usize,
     cols: usize,
-    row_stride: usize,
-    col_stride: usize,
+    pub(crate) row_stride: usize,
+    pub(crate) col_stride: usize,
 }
 
 impl<'a> MatRef<'a> {

@@ -82,10 +82,21 @@ pub(crate) fn pack_a(a: MatRef<'_>, ic: usize, mc: usize, pc: usize, kc: usize, 
     for (block, first) in (0..mc).step_by(MR).enumerate() {
         let rows = MR.min(mc - first);
         let panel = &mut out[block * MR * kc..(block + 1) * MR * kc];
-        for p in 0..kc {
-            let dst = &mut panel[p * MR..(p + 1) * MR];
-            for (r, v) in dst.iter_mut().enumerate() {
-                *v = if r < rows { a.at(ic + first + r, pc + p) } else { 0.0 };
+        if rows < MR {
+            panel.fill(0.0);
+        }
+        for r in 0..rows {
+            let i = ic + first + r;
+            if a.col_stride == 1 {
+                // Row-major A (the usual case): read the row slice in order.
+                let start = i * a.row_stride + pc;
+                for (p, &v) in a.data[start..start + kc].iter().enumerate() {
+                    panel[p * MR + r] = v;
+                }
+            } else {
+                for p in 0..kc {
+                    panel[p * MR + r] = a.at(i, pc + p);
+                }
             }
         }
     }
