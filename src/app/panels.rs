@@ -96,6 +96,9 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             }
             ModelStatus::Ready { model, device, dir } => {
                 ui.label(format!("Model: {model} on {device}")).on_hover_text(dir.display().to_string());
+                if let Some(head) = &app.head {
+                    ui.label(format!("· head {head}"));
+                }
             }
             ModelStatus::Missing(_) => {
                 ui.colored_label(Color32::from_rgb(230, 150, 60), "No model weights");
