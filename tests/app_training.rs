@@ -148,7 +148,8 @@ fn a_run_draws_curves_finishes_and_its_head_grades_in_the_viewer() {
     assert_eq!(p.batch_losses.len(), 3 * p.batches, "one point per batch");
     h.get_by_label("Loss");
     h.get_by_label("Accuracy");
-    h.get_by_label_contains("Validation confusion matrix, epoch 3");
+    h.get_by_label_contains("Validation confusion matrix, epoch");
+    h.get_by_label_contains("(the head's epoch)");
     h.get_by_label_contains("Finished: wrote");
     assert!(head.is_file() && head.with_extension("json").is_file());
 
@@ -162,6 +163,17 @@ fn a_run_draws_curves_finishes_and_its_head_grades_in_the_viewer() {
     assert!(id.starts_with("tiny@"), "{id}");
     assert_eq!(app(&mut h).grades[0].assessment.provenance.head.as_deref(), Some(id.as_str()));
     h.get_by_label_contains(&format!("· head {id} ·"));
+
+    // And back to the base model from the Model section.
+    h.get_by_label("Model").click();
+    h.step();
+    h.get_by_label(&format!("Fine-tuned head: {id}"));
+    h.get_by_label("Use the base model").click();
+    h.step();
+    wait(&mut h, "the grade without the head", |a| {
+        a.head.is_none() && !a.busy() && a.grades.first().is_some_and(|g| g.assessment.provenance.head.is_none())
+    });
+    assert!(h.query_by_label_contains(&format!("head {id}")).is_none());
 }
 
 #[test]
@@ -189,7 +201,17 @@ fn cancel_stops_the_run_says_so_and_leaves_no_half_written_file() {
     assert!(!head.exists() && !head.with_extension("json").exists());
     assert!(checkpoint.is_file());
     assert!(temporary_files(&out).is_empty(), "{:?}", temporary_files(&out));
-    // The checkpoint can be resumed from the tab.
-    h.get_by_label("Resume from its checkpoint");
-    assert!(!h.get_by_label("Start").accesskit_node().is_disabled());
+    // The checkpoint can be resumed from the tab; the curves start with its epochs.
+    h.get_by_label("Resume from its checkpoint").click();
+    app(&mut h).training.config.epochs = kept + 1;
+    h.step();
+    assert!(app(&mut h).training.resume);
+    h.get_by_label("Start").click();
+    h.step();
+    wait(&mut h, "the resumed run", |a| !a.training.running());
+    let p = &app(&mut h).training.progress;
+    assert!(matches!(p.state, RunState::Finished(_)), "{:?}", p.state);
+    assert_eq!(p.epochs.iter().map(|r| r.epoch).collect::<Vec<_>>(), (1..=kept + 1).collect::<Vec<_>>());
+    assert!(p.messages.iter().any(|m| m.contains(&format!("after epoch {kept}"))), "{:?}", p.messages);
+    assert!(head.is_file());
 }

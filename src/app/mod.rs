@@ -148,9 +148,9 @@ impl KneeclipApp {
         self.pending.open = Some((id, path.to_path_buf()));
     }
 
-    /// Grades with the head at `path` from now on (the worker loads it).
-    pub fn use_head(&mut self, path: &Path) {
-        self.pending.head = Some(self.worker.send(Request::LoadHead(Some(path.to_path_buf()))));
+    /// Grades with the head at `path` from now on (None: the base model; the worker loads it).
+    pub fn use_head(&mut self, path: Option<&Path>) {
+        self.pending.head = Some(self.worker.send(Request::LoadHead(path.map(Path::to_path_buf))));
     }
 
     pub fn anchors(&self) -> Option<TextAnchors> {
@@ -351,7 +351,7 @@ impl KneeclipApp {
         let model = matches!(self.model, ModelStatus::Ready { .. })
             .then(|| training_jobs::ModelChoice { model_dir: self.settings.model_dir.clone(), device: self.settings.device });
         if let Some(training_tab::TrainingAction::UseHead(path)) = self.training.show(ui, model) {
-            self.use_head(&path);
+            self.use_head(Some(&path));
             self.tab = Tab::Viewer;
         }
     }

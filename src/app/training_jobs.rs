@@ -91,6 +91,8 @@ pub enum RunEvent {
     EpochStarted { epoch: usize, epochs: usize },
     Batch { batch: usize, batches: usize, loss: f64 },
     Epoch(EpochRecord),
+    /// The epochs a resumed run had finished before.
+    Resumed(Vec<EpochRecord>),
     Message(String),
     Finished(Result<Outcome, String>),
 }
@@ -119,6 +121,9 @@ impl TrainingObserver for ChannelObserver {
     }
     fn message(&mut self, text: &str) {
         self.send(RunEvent::Message(text.to_owned()));
+    }
+    fn resumed(&mut self, history: &[EpochRecord]) {
+        self.send(RunEvent::Resumed(history.to_vec()));
     }
 }
 

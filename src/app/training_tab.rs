@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use egui::{Color32, RichText};
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points, VLine};
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points, VLine};
 
 use super::training_jobs::{ModelChoice, RunEvent, RunJob, ScanJob, Scanned, default_head_path};
 use crate::metrics::{Confusion, GRADES};
@@ -181,8 +181,14 @@ impl TrainingTab {
                     p.batch_losses.push([x, loss]);
                 }
                 RunEvent::Epoch(record) => p.epochs.push(record),
+                RunEvent::Resumed(history) => {
+                    // Only the per-epoch points survive a restart; the batch curve starts here.
+                    p.epochs = history;
+                }
                 RunEvent::Message(text) => p.messages.push(text),
                 RunEvent::Finished(result) => {
+                    // The checkpoint now belongs to this run; resuming is a new choice.
+                    self.resume = false;
                     p.state = match result {
                         Ok(Outcome::Written(w)) => RunState::Finished(w),
                         Ok(Outcome::Cancelled { checkpoint, epoch }) => RunState::Cancelled { checkpoint, epoch },
@@ -255,7 +261,8 @@ impl TrainingTab {
             self.progress = Progress { state: RunState::Failed(e), ..Progress::default() };
             return;
         }
-        self.progress = Progress { state: RunState::Loading, total_epochs: self.config.epochs, ..Progress::default() };
+        let batches = plan.train.len().div_ceil(self.config.batch_size.max(1));
+        self.progress = Progress { state: RunState::Loading, total_epochs: self.config.epochs, batches, ..Progress::default() };
         self.run = Some(RunJob::start(ctx, model, plan.clone(), session));
     }
 
@@ -335,11 +342,12 @@ impl TrainingTab {
                 if head.is_file() {
                     ui.colored_label(AMBER, "This file exists; a finished run replaces it.");
                 }
+                // Offered only between runs: a run rewrites that checkpoint every epoch.
                 let checkpoint = checkpoint_for(&head);
-                if checkpoint.is_file() {
+                if idle && checkpoint.is_file() {
                     ui.checkbox(&mut self.resume, "Resume from its checkpoint")
                         .on_hover_text(format!("{} — continue the run that wrote it (same options)", checkpoint.display()));
-                } else {
+                } else if idle {
                     self.resume = false;
                 }
             }
@@ -385,6 +393,9 @@ impl TrainingTab {
                         ui.colored_label(AMBER, "Cancelling…");
                     }
                 });
+                if p.batch == 0 && p.epochs.is_empty() {
+                    ui.small("The first batches also run the frozen part of the model on each film once; later epochs reuse it.");
+                }
                 let done = (p.epoch.max(1) - 1) as f32 + p.batch as f32 / p.batches.max(1) as f32;
                 ui.add(egui::ProgressBar::new(done / p.total_epochs.max(1) as f32).desired_width(400.0));
             }
@@ -437,13 +448,19 @@ impl TrainingTab {
                 accuracy_plot(ui, p, best);
             });
         });
-        if let Some(last) = p.epochs.last() {
+        // While training the latest epoch; once finished, the epoch the head was taken from.
+        let shown = match best {
+            Some(b) => p.epochs.iter().find(|r| r.epoch == b),
+            None => p.epochs.last(),
+        };
+        if let Some(r) = shown {
             ui.add_space(8.0);
-            ui.label(RichText::new(format!("Validation confusion matrix, epoch {} (rows: true grade, columns: predicted)", last.epoch)).strong());
-            confusion(ui, &last.val_confusion);
+            let which = if best.is_some() { " (the head's epoch)" } else { "" };
+            ui.label(RichText::new(format!("Validation confusion matrix, epoch {}{which} (rows: true grade, columns: predicted)", r.epoch)).strong());
+            confusion(ui, &r.val_confusion);
             ui.small(format!(
                 "Epoch {}: train loss {:.4}, accuracy {:.3} · validation loss {:.4}, accuracy {:.3} · {:.1} s",
-                last.epoch, last.train_loss, last.train_accuracy, last.val_loss, last.val_accuracy, last.seconds
+                r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.seconds
             ));
         }
         action
@@ -600,9 +617,10 @@ fn epoch_line<'a>(name: &str, p: &Progress, value: impl Fn(&EpochRecord) -> f64,
 }
 
 fn loss_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
+    // Losses start high: the lower left corner stays free for the legend.
     Plot::new("loss-plot")
         .height(220.0)
-        .legend(Legend::default())
+        .legend(Legend::default().position(Corner::LeftBottom))
         .include_x(0.0)
         .include_x(p.total_epochs.max(1) as f64)
         .include_y(0.0)
@@ -626,9 +644,10 @@ fn loss_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
 }
 
 fn accuracy_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
+    // Accuracies start low: the upper left corner stays free for the legend.
     Plot::new("accuracy-plot")
         .height(220.0)
-        .legend(Legend::default())
+        .legend(Legend::default().position(Corner::LeftTop))
         .include_x(0.0)
         .include_x(p.total_epochs.max(1) as f64)
         .include_y(0.0)

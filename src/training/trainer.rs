@@ -119,6 +119,8 @@ pub trait TrainingObserver: Send {
     fn batch_done(&mut self, _batch: usize, _batches: usize, _loss: f64) {}
     fn epoch_finished(&mut self, _record: &EpochRecord) {}
     fn message(&mut self, _text: &str) {}
+    /// A resumed run's earlier epochs (from the checkpoint), before any new one.
+    fn resumed(&mut self, _history: &[EpochRecord]) {}
 }
 
 /// The frozen model and data a run needs.
@@ -269,6 +271,7 @@ impl Trainer {
             moments = Some(m);
             observer.message(&format!("resumed from {} after epoch {}", ck.display(), s.epoch));
             checkpoint_epoch = Some(s.epoch);
+            observer.resumed(&s.history);
             state = s;
         }
         let params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&tensors[n]).map_err(e)?))).collect::<R<_>>()?;
