@@ -115,11 +115,20 @@ fn the_summary_lists_films_and_unreadable_files_and_refuses_a_bad_dataset() {
     assert!(h.get_by_label("Start").accesskit_node().is_disabled());
     h.get_by_label("The dataset cannot be used (see above).");
 
-    // A folder without grade folders says what it found instead.
+    // A folder without grade folders, typed into the field (Enter checks it),
+    // says what it found instead.
     let wrong = tmp.path().join("wrong");
     std::fs::create_dir_all(wrong.join("healthy")).unwrap();
-    app(&mut h).training.set_dataset(&ctx, &wrong);
-    wait(&mut h, "the third check", |a| a.training.dataset_checked());
+    let role = egui::accesskit::Role::TextInput;
+    h.get_by_role_and_label(role, "Dataset folder").click();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_role_and_label(role, "Dataset folder").type_text(wrong.to_str().unwrap());
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    let typed = wrong.display().to_string();
+    wait(&mut h, "the third check", |a| a.training.dataset_checked() && a.training.dataset_text == typed);
     h.get_by_label_contains("no grade folders");
     h.get_by_label_contains("\"healthy\"");
 }

@@ -299,7 +299,11 @@ impl TrainingTab {
         ui.heading("Data");
         ui.small("A folder with one subfolder per grade (0 … 4, or names starting with the digit such as 0Normal), or a CSV of path,grade.");
         if let Some(path) = folder_field(ui, "Dataset folder", &mut self.dataset_text, self.dataset.path(), idle) {
-            self.set_dataset(&ctx, &path);
+            if path.as_os_str().is_empty() {
+                (self.dataset, self.plan) = (Check::None, None);
+            } else {
+                self.set_dataset(&ctx, &path);
+            }
         }
         check_summary(ui, &self.dataset, "dataset");
         ui.add_space(6.0);
