@@ -140,3 +140,157 @@ fn k_fold_training_and_model_dir_from_the_environment() {
     let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), "--folds", "5", "--fold", "5", data.to_str().unwrap()]);
     assert_ne!(out.status.code(), Some(0));
 }
+
+/// Files in `dir` whose names say they are temporary (write_atomically's `.partial`).
+fn temporary_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial") || n.ends_with(".probe"))
+        .collect()
+}
+
+/// `kneeclip train` on `data` for a practically endless number of epochs,
+/// its stderr lines forwarded to a channel as they come.
+fn endless_training(model: &Path, data: &Path, head: &Path) -> (std::process::Child, std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap()])
+        .args(["--epochs", "100000", "--patience", "100000", "--batch-size", "4", "--bottleneck", "8", "--angles", "0"])
+        .arg(data)
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx, reader)
+}
+
+/// Reads lines until one starts with `prefix`; every line read so far.
+fn read_until(rx: &std::sync::mpsc::Receiver<String>, prefix: &str, seen: &mut Vec<String>) {
+    while let Ok(line) = rx.recv() {
+        let found = line.trim_start_matches('\r').starts_with(prefix);
+        seen.push(line);
+        if found {
+            return;
+        }
+    }
+    panic!("the run ended before a line starting with {prefix:?}:\n{}", seen.join("\n"));
+}
+
+fn interrupt(child: &std::process::Child) {
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_keeps_the_checkpoint_and_says_how_to_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 2) else { return };
+    let head = tmp.path().join("out/head.safetensors");
+    let (mut child, rx, reader) = endless_training(&model, &data, &head);
+    let mut seen = Vec::new();
+    // "epoch 2:" is printed after epoch 2's checkpoint is written.
+    read_until(&rx, "epoch 2:", &mut seen);
+    interrupt(&child);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let err = seen.join("\n");
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("stopping:") && err.contains("no head was written"), "{err}");
+    let checkpoint = tmp.path().join("out/head.checkpoint.safetensors");
+    assert!(err.contains(&format!("--resume {}", checkpoint.display())), "{err}");
+    assert!(!head.exists() && !head.with_extension("json").exists(), "no head after a cancelled run");
+    assert!(temporary_files(&tmp.path().join("out")).is_empty(), "{:?}", temporary_files(&tmp.path().join("out")));
+
+    // The kept checkpoint is whole: resuming it finishes the run.
+    let kept = err.split("last complete epoch (").nth(1).and_then(|s| s.split(')').next()).and_then(|s| s.parse::<usize>().ok()).expect("epoch in the message");
+    assert!(kept >= 2, "{err}");
+    let epochs = (kept + 1).to_string();
+    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), "--epochs", &epochs, "--batch-size", "4", "--bottleneck", "8", "--angles", "0", "--resume", checkpoint.to_str().unwrap(), data.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("after epoch {kept}")) && err.contains(&format!("epoch {epochs}:")), "{err}");
+    assert!(head.is_file());
+}
+
+#[test]
+fn a_second_ctrl_c_quits_without_leaving_a_temporary_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 2) else { return };
+    let head = tmp.path().join("out/head.safetensors");
+    let (mut child, rx, reader) = endless_training(&model, &data, &head);
+    let mut seen = Vec::new();
+    read_until(&rx, "epoch 1:", &mut seen);
+    interrupt(&child);
+    read_until(&rx, "kneeclip: stopping:", &mut seen);
+    // The run may already be winding down by itself; either way it ends with 130,
+    // no head and no temporary file.
+    interrupt(&child);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let err = seen.join("\n");
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("quitting at once") || err.contains("no head was written"), "{err}");
+    assert!(!head.exists());
+    assert!(temporary_files(&tmp.path().join("out")).is_empty(), "{:?}", temporary_files(&tmp.path().join("out")));
+}
+
+#[test]
+fn train_lists_unreadable_films_per_side_and_early_stops_on_accuracy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 4) else { return };
+    std::fs::write(data.join("2/broken.png"), b"not a png").unwrap();
+    let head = tmp.path().join("acc.safetensors");
+    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), "--epochs", "2", "--batch-size", "8", "--bottleneck", "8", "--angles", "0", "--early-stop-on", "accuracy", data.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("skipped unreadable") && err.contains("broken.png"), "{err}");
+    assert!(err.contains("films per grade (KL 0-4): training ["), "{err}");
+    assert!(err.contains("knee sides per grade: left ["), "{err}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(head.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(meta["config"]["early_stop_on"], "accuracy");
+    assert_eq!(meta["dataset"]["train"]["unreadable"].as_array().unwrap().len(), 1);
+    let sides = &meta["dataset"]["train"]["knee_sides"];
+    let count = |k: &str| sides[k].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).sum::<u64>();
+    assert_eq!(count("left") + count("right") + count("unknown"), 20);
+
+    // A grade whose only file is unreadable is refused, and the message says why.
+    for f in std::fs::read_dir(data.join("4")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    std::fs::write(data.join("4/9999999L.png"), b"truncated").unwrap();
+    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), data.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("grade 4 has no readable films") && err.contains("2 unreadable files skipped"), "{err}");
+}
+
+#[test]
+fn train_refuses_an_unwritable_head_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 1) else { return };
+    // A file where the head's folder should be.
+    std::fs::write(tmp.path().join("blocker"), b"").unwrap();
+    let head = tmp.path().join("blocker/head.safetensors");
+    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), data.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("blocker") && err.contains("cannot create the folder for the head"), "{err}");
+    assert!(!err.contains("epoch 1"), "refused before training: {err}");
+}

@@ -5,6 +5,8 @@ pub mod commands;
 pub mod film_view;
 mod panels;
 pub mod settings;
+pub mod training_jobs;
+pub mod training_tab;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +37,15 @@ struct Pending {
     grade: Option<RequestId>,
     query: Option<RequestId>,
     heatmap: Option<RequestId>,
+    head: Option<RequestId>,
+}
+
+/// The two tabs of the window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tab {
+    #[default]
+    Viewer,
+    Training,
 }
 
 pub struct KneeclipApp {
@@ -57,6 +68,10 @@ pub struct KneeclipApp {
     commands: Vec<Command>,
     screenshot: Option<screenshot::Screenshot>,
     frame_log: Option<frame_log::FrameLog>,
+    pub tab: Tab,
+    pub training: training_tab::TrainingTab,
+    /// The fine-tuned head the viewer grades with (its id), if any.
+    pub head: Option<String>,
 }
 
 pub mod frame_log;
@@ -84,6 +99,9 @@ impl KneeclipApp {
             commands: Vec::new(),
             screenshot: None,
             frame_log: frame_log::FrameLog::from_env(),
+            tab: Tab::Viewer,
+            training: training_tab::TrainingTab::default(),
+            head: None,
         };
         if model_dir.is_some() {
             app.settings.model_dir = model_dir;
@@ -130,6 +148,11 @@ impl KneeclipApp {
         self.pending.open = Some((id, path.to_path_buf()));
     }
 
+    /// Grades with the head at `path` from now on (None: the base model; the worker loads it).
+    pub fn use_head(&mut self, path: Option<&Path>) {
+        self.pending.head = Some(self.worker.send(Request::LoadHead(path.map(Path::to_path_buf))));
+    }
+
     pub fn anchors(&self) -> Option<TextAnchors> {
         TextAnchors::new(self.settings.anchors.clone()).ok()
     }
@@ -170,7 +193,7 @@ impl KneeclipApp {
 
     pub fn busy(&self) -> bool {
         let p = &self.pending;
-        p.model.is_some() || p.open.is_some() || p.grade.is_some() || p.query.is_some() || p.heatmap.is_some()
+        p.model.is_some() || p.open.is_some() || p.grade.is_some() || p.query.is_some() || p.heatmap.is_some() || p.head.is_some()
     }
 
     /// Drains the worker's answers (once per frame), dropping stale ones.
@@ -181,6 +204,7 @@ impl KneeclipApp {
                 Answer::ModelLoaded { model, device, dir } if id == self.pending.model => {
                     self.pending.model = None;
                     self.model = ModelStatus::Ready { model, device, dir };
+                    self.head = None;
                     self.request_grade();
                 }
                 Answer::NoModel(msg) if id == self.pending.model => {
@@ -206,6 +230,11 @@ impl KneeclipApp {
                     }
                     self.heatmaps = maps;
                 }
+                Answer::HeadLoaded(head) if id == self.pending.head => {
+                    self.pending.head = None;
+                    self.head = head;
+                    self.request_grade();
+                }
                 Answer::Failed(msg) => {
                     if let Some((open_id, path)) = &self.pending.open {
                         if id == Some(*open_id) {
@@ -216,7 +245,7 @@ impl KneeclipApp {
                         }
                     }
                     let p = &mut self.pending;
-                    for slot in [&mut p.grade, &mut p.query, &mut p.heatmap] {
+                    for slot in [&mut p.grade, &mut p.query, &mut p.heatmap, &mut p.head] {
                         if *slot == id {
                             *slot = None;
                             self.error = Some(msg.clone());
@@ -278,8 +307,16 @@ impl KneeclipApp {
         if let Some(path) = dropped.first() {
             self.open(path);
         }
-        self.run_commands(&ctx);
-        panels::show(self, ui);
+        egui::Panel::top("tabs").show(ui, |ui| self.tab_bar(ui));
+        match self.tab {
+            Tab::Viewer => {
+                self.run_commands(&ctx);
+                panels::show(self, ui);
+            }
+            Tab::Training => self.training_tab(ui),
+        }
+        // Progress of a run keeps arriving while the viewer is shown.
+        self.training.poll();
         if self.busy() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
@@ -288,8 +325,34 @@ impl KneeclipApp {
             log.frame(&ctx, started.elapsed(), busy);
         }
         if let Some(shot) = &mut self.screenshot {
-            let ready = !self.grades.is_empty() && self.view.is_some() && (!self.show_heatmap || !self.heatmaps.is_empty());
+            let ready = match self.tab {
+                Tab::Viewer => !self.grades.is_empty() && self.view.is_some() && (!self.show_heatmap || !self.heatmaps.is_empty()),
+                Tab::Training => matches!(self.model, ModelStatus::Ready { .. }) && self.training.settled(),
+            };
             shot.step(&ctx, ready, self.error.as_deref());
+        }
+    }
+}
+
+impl KneeclipApp {
+    fn tab_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.tab, Tab::Viewer, "Viewer");
+            ui.selectable_value(&mut self.tab, Tab::Training, "Training");
+            let p = &self.training.progress;
+            if self.tab == Tab::Viewer && self.training.running() {
+                ui.small(format!("(training: epoch {}/{})", p.epoch, p.total_epochs));
+            }
+        });
+    }
+
+    /// The training tab, with the viewer's model folder and device.
+    fn training_tab(&mut self, ui: &mut egui::Ui) {
+        let model = matches!(self.model, ModelStatus::Ready { .. })
+            .then(|| training_jobs::ModelChoice { model_dir: self.settings.model_dir.clone(), device: self.settings.device });
+        if let Some(training_tab::TrainingAction::UseHead(path)) = self.training.show(ui, model) {
+            self.use_head(Some(&path));
+            self.tab = Tab::Viewer;
         }
     }
 }

@@ -96,6 +96,9 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             }
             ModelStatus::Ready { model, device, dir } => {
                 ui.label(format!("Model: {model} on {device}")).on_hover_text(dir.display().to_string());
+                if let Some(head) = &app.head {
+                    ui.label(format!("· head {head}"));
+                }
             }
             ModelStatus::Missing(_) => {
                 ui.colored_label(Color32::from_rgb(230, 150, 60), "No model weights");
@@ -284,6 +287,14 @@ fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     let folder = app.settings.model_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "(environment / cache)".into());
     ui.label(format!("Model folder: {folder}"));
+    if let Some(head) = app.head.clone() {
+        ui.horizontal(|ui| {
+            ui.label(format!("Fine-tuned head: {head}"));
+            if ui.button("Use the base model").clicked() {
+                app.use_head(None);
+            }
+        });
+    }
     ui.horizontal(|ui| {
         if ui.button("Choose folder…").clicked() {
             if let Some(dir) = rfd::FileDialog::new().pick_folder() {

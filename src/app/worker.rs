@@ -27,6 +27,8 @@ pub enum Request {
     EncodeAnchors(TextAnchors),
     Query(Vec<String>),
     Heatmap,
+    /// Overlay a fine-tuned head on the loaded model (None: back to the base model).
+    LoadHead(Option<PathBuf>),
 }
 
 /// One graded region of the current film.
@@ -44,6 +46,8 @@ pub enum Answer {
     Graded(Vec<RegionGrade>),
     Queried(Vec<(String, f32)>),
     Heatmap(Vec<(Region, Heatmap)>),
+    /// The head now in use (its id), or None for the base model.
+    HeadLoaded(Option<String>),
     Failed(String),
 }
 
@@ -166,6 +170,7 @@ impl State {
             },
             Request::Query(texts) => self.query(texts),
             Request::Heatmap => self.heatmap(),
+            Request::LoadHead(path) => self.load_head(path),
         };
         result.unwrap_or_else(Answer::Failed)
     }
@@ -198,6 +203,19 @@ impl State {
             }
             Err(e) => Answer::NoModel(format!("{}: {e}", files.dir.display())),
         }
+    }
+
+    fn load_head(&mut self, path: Option<PathBuf>) -> Result<Answer, String> {
+        let g = self.grader.as_mut().ok_or("no model loaded")?;
+        let head = match path {
+            Some(path) => Some(crate::grading::FineTunedHead::load(&path, g.model()).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let id = head.as_ref().map(|h| h.id().to_owned());
+        g.set_head(head);
+        // The image embeddings went through the old head.
+        self.images.clear();
+        Ok(Answer::HeadLoaded(id))
     }
 
     /// The preprocessed model input of each region of the current film.

@@ -2,19 +2,24 @@
 //! logit scale) on a labelled dataset and write it with its JSON sidecar.
 //!
 //! Checkpoint each epoch at `<out>.checkpoint.safetensors` (atomic); resume
-//! with `--resume`. There is no Ctrl-C handler (no signal crate among the
-//! dependencies): an interrupted run resumes from the last checkpoint.
+//! with `--resume`. The first Ctrl-C stops the run cleanly (the unfinished
+//! epoch is dropped, the last complete checkpoint kept, exit 130); a second
+//! one quits at once, though never in the middle of writing a file.
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
 
-use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
-use crate::metrics::EvaluationReport;
-use crate::training::trainer::{EpochRecord, TensorView, TrainConfig, TrainData, Trainer, TrainingObserver, fit_temperature};
-use crate::training::{Dataset, stratified_split};
+use super::{EXIT_OK, EXIT_UNUSABLE, ModelArgs};
+use crate::training::session::{Outcome, Plan, Session, Validation, exit_between_writes};
+use crate::training::trainer::{EarlyStopOn, EpochRecord, TrainConfig, TrainingObserver};
+use crate::training::{Dataset, DatasetError};
+
+/// The shell's code for a run ended by SIGINT.
+const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -32,6 +37,15 @@ pub struct TrainArgs {
     pub batch_size: usize,
     #[arg(long, default_value_t = 1e-4)]
     pub lr: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 1e-5)]
+    pub weight_decay: f64,
+    /// Stop after this many epochs without improvement of the early-stopping figure.
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    /// The validation figure that picks the best epoch and drives early stopping.
+    #[arg(long, value_enum, default_value_t = EarlyStopOn::Loss)]
+    pub early_stop_on: EarlyStopOn,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Weight the loss by inverse grade frequency.
@@ -63,14 +77,71 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> i32 {
-    match train(args) {
-        Ok(true) => EXIT_OK,
-        Ok(false) => EXIT_SOME_FAILED,
+    let cancel = Arc::new(AtomicBool::new(false));
+    let files_lock = Arc::new(Mutex::new(()));
+    install_ctrl_c(cancel.clone(), files_lock.clone());
+    match train(args, cancel, files_lock) {
+        Ok(Outcome::Written(w)) => {
+            eprintln!(
+                "kneeclip: wrote {} (best epoch {}, temperature {:.3}, validation accuracy {:.3})",
+                w.head.display(),
+                w.best_epoch,
+                w.temperature,
+                w.validation_accuracy
+            );
+            EXIT_OK
+        }
+        Ok(Outcome::Cancelled { checkpoint, epoch }) => {
+            match epoch {
+                Some(epoch) => eprintln!(
+                    "kneeclip: cancelled; no head was written. {} holds the last complete epoch ({epoch}); resume with:\n  {}",
+                    checkpoint.display(),
+                    resume_command(&checkpoint)
+                ),
+                None => eprintln!("kneeclip: cancelled before the first epoch finished; no checkpoint or head was written"),
+            }
+            EXIT_INTERRUPTED
+        }
         Err(message) => {
             eprintln!("kneeclip: {message}");
             EXIT_UNUSABLE
         }
     }
+}
+
+/// First Ctrl-C: ask the run to stop. Second: quit now (between file writes).
+fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
+    let installed = ctrlc::set_handler(move || {
+        if cancel.swap(true, Ordering::SeqCst) {
+            eprintln!("\nkneeclip: quitting at once");
+            exit_between_writes(&files_lock, EXIT_INTERRUPTED);
+        }
+        eprintln!("\nkneeclip: stopping: the current epoch is dropped and the last complete checkpoint kept (Ctrl-C again quits at once)");
+    });
+    if let Err(e) = installed {
+        eprintln!("kneeclip: Ctrl-C cannot stop the run cleanly ({e}); resume from the last checkpoint after an interruption");
+    }
+}
+
+/// This command line with `--resume CHECKPOINT` in place of any earlier `--resume`.
+fn resume_command(checkpoint: &std::path::Path) -> String {
+    let mut words = vec!["kneeclip".to_string()];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--resume" {
+            args.next();
+        } else if !arg.starts_with("--resume=") {
+            words.push(arg);
+        }
+    }
+    words.push("--resume".into());
+    words.push(checkpoint.display().to_string());
+    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
+}
+
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:@+".contains(c));
+    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', "'\\''")) }
 }
 
 struct Progress;
@@ -99,47 +170,30 @@ impl TrainingObserver for Progress {
     }
 }
 
-fn train(args: &TrainArgs) -> Result<bool, String> {
-    let full = Dataset::open(&args.dataset, true).map_err(|e| e.to_string())?;
-    for (file, why) in &full.summary.unreadable {
+/// Lists and checks a dataset's films (stoppable with Ctrl-C), then refuses
+/// it when a grade has no films.
+fn open_dataset(path: &std::path::Path, cancel: &AtomicBool) -> Result<Dataset, String> {
+    let dataset = Dataset::scan(path, true, &mut |_, _| !cancel.load(Ordering::Relaxed)).map_err(|e| match e {
+        DatasetError::Stopped(_) => "cancelled while checking the dataset; nothing was written".to_string(),
+        e => e.to_string(),
+    })?;
+    for (file, why) in &dataset.summary.unreadable {
         eprintln!("kneeclip: skipped unreadable {file}: {why}");
     }
-    let (train, val, val_summary) = match (&args.val, args.folds.zip(args.fold)) {
-        (_, Some((k, fold))) => {
-            if k < 2 || fold >= k {
-                return Err(format!("--folds {k} --fold {fold}: need k >= 2 and 0 <= fold < k"));
-            }
-            let paths: Vec<&Path> = full.films.iter().map(|f| f.path.as_path()).collect();
-            let folds = crate::training::stratified_k_fold(&paths, &full.grades(), k, args.seed);
-            let (v, t): (Vec<_>, Vec<_>) = full.films.iter().cloned().zip(folds).partition(|(_, f)| *f == fold);
-            (t.into_iter().map(|x| x.0).collect(), v.into_iter().map(|x| x.0).collect(), None)
-        }
-        (Some(dir), None) => {
-            let v = Dataset::open(dir, true).map_err(|e| e.to_string())?;
-            (full.films.clone(), v.films, Some(v.summary))
-        }
-        (None, None) => {
-            let paths: Vec<&Path> = full.films.iter().map(|f| f.path.as_path()).collect();
-            let (t, v) = stratified_split(&paths, &full.grades(), 0.2, args.seed);
-            let pick = |ix: &[usize]| ix.iter().map(|&i| full.films[i].clone()).collect::<Vec<_>>();
-            (pick(&t), pick(&v), None)
-        }
-    };
-    if val.is_empty() {
-        return Err("the validation set is empty; pass --val DIR or use a larger dataset".into());
+    match dataset.refusal() {
+        Some(refusal) => Err(refusal.to_string()),
+        None => Ok(dataset),
     }
-    eprintln!("kneeclip: {} training films, {} validation films; films per grade {:?}", train.len(), val.len(), full.summary.films_per_grade);
-    let files = resolve(&args.model)?;
-    let grader = super::load_base_grader(&args.model)?;
-    let base_bytes = std::fs::read(&files.weights).map_err(|e| format!("{}: {e}", files.weights.display()))?;
-    let base_hash = crate::files::short_sha256(&base_bytes);
-    let base: HashMap<String, candle_core::Tensor> =
-        candle_core::safetensors::load_buffer(&base_bytes, grader.device()).map_err(|e| e.to_string())?;
-    drop(base_bytes);
+}
+
+fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) -> Result<Outcome, String> {
     let config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
         lr: args.lr,
+        weight_decay: args.weight_decay,
+        patience: args.patience,
+        early_stop_on: args.early_stop_on,
         seed: args.seed,
         class_weighted: args.class_weighted,
         bottleneck: args.bottleneck,
@@ -147,52 +201,25 @@ fn train(args: &TrainArgs) -> Result<bool, String> {
         angles: args.angles.clone(),
         ..Default::default()
     };
-    let mut trainer = Trainer::new(config.clone());
-    trainer.checkpoint = Some(args.resume.clone().unwrap_or_else(|| args.out.with_extension("checkpoint.safetensors")));
-    trainer.resume = args.resume.is_some();
-    let model_id = grader.model_id().to_string();
-    let anchors = grader.anchors().anchors.clone();
-    let mut data = TrainData { grader, base, train, val };
-    let outcome = trainer.run(&mut data, &mut Progress)?;
-    if outcome.cancelled {
-        eprintln!("kneeclip: cancelled; resume with --resume {}", trainer.checkpoint.unwrap().display());
-        return Ok(false);
+    let session = Session { resume: args.resume.clone(), cancel, files_lock, ..Session::new(config, args.out.clone()) };
+    // Before the datasets are checked and the model loaded: fail in seconds, not after an epoch.
+    session.check_output()?;
+    let full = open_dataset(&args.dataset, &session.cancel)?;
+    let validation = match (&args.val, args.folds.zip(args.fold)) {
+        (_, Some((k, fold))) => Validation::Fold { k, fold },
+        (Some(dir), None) => Validation::Folder(open_dataset(dir, &session.cancel)?),
+        (None, None) => Validation::Split { fraction: 0.2 },
+    };
+    let plan = Plan::new(&full, validation, args.seed)?;
+    let sides = &full.summary.knee_sides;
+    eprintln!("kneeclip: {}", plan.describe());
+    eprintln!("kneeclip: knee sides per grade: left {:?}, right {:?}, not in the name {:?}", sides.left, sides.right, sides.unknown);
+    for warning in plan.warnings() {
+        eprintln!("kneeclip: warning: {warning}");
     }
-    let temperature = fit_temperature(&outcome.val_logits, &outcome.val_labels);
-    let probs: Vec<Vec<f32>> = outcome.val_logits.iter().map(|r| softmax(r, temperature)).collect();
-    let report = EvaluationReport::compute(&outcome.val_labels, &probs);
-    let metadata = serde_json::json!({
-        "base_model": model_id,
-        "base_weights_sha256": base_hash,
-        "preprocessing": "film model view (gray 0..1) -> Pillow-exact bicubic resize shortest side to 224 -> centre crop 224 -> CLIP mean/std, gray to 3 channels",
-        "anchors": anchors,
-        "temperature": temperature,
-        "config": config,
-        "dataset": { "train": full.summary, "validation": val_summary },
-        "best_epoch": outcome.best_epoch,
-        "history": outcome.history,
-        "validation_metrics": report,
-    });
-    let json = serde_json::to_vec_pretty(&metadata).map_err(|e| e.to_string())?;
-    let sidecar = args.out.with_extension("json");
-    crate::files::write_atomically(&sidecar, &json).map_err(|e| format!("{}: {e}", sidecar.display()))?;
-    let bytes = safetensors::serialize(outcome.tensors.iter().map(|(k, v)| (k.clone(), TensorView(v.clone()))), None)
-        .map_err(|e| e.to_string())?;
-    crate::files::write_atomically(&args.out, &bytes).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    eprintln!(
-        "kneeclip: wrote {} (best epoch {}, temperature {temperature:.3}, validation accuracy {:.3})",
-        args.out.display(),
-        outcome.best_epoch,
-        report.accuracy.value
-    );
-    Ok(true)
-}
-
-fn softmax(r: &[f32], t: f64) -> Vec<f32> {
-    let m = r.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let e: Vec<f64> = r.iter().map(|&v| ((v as f64 - m) / t).exp()).collect();
-    let s: f64 = e.iter().sum();
-    e.iter().map(|v| (v / s) as f32).collect()
+    let files = resolve(&args.model)?;
+    let grader = super::load_base_grader(&args.model)?;
+    session.run(grader, &files.weights, plan, &mut Progress)
 }
 
 fn resolve(args: &ModelArgs) -> Result<crate::weights::ModelFiles, String> {

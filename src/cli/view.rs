@@ -21,10 +21,23 @@ pub struct ViewArgs {
     /// Start with the attention heatmap shown.
     #[arg(long)]
     pub heatmap: bool,
+    /// The tab shown at start (with --screenshot, the one captured).
+    #[arg(long, value_enum, default_value_t = TabArg::Viewer)]
+    pub tab: TabArg,
+    /// Fill in (and check) the training tab's dataset folder.
+    #[arg(long, value_name = "DIR")]
+    pub train_dataset: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
+pub enum TabArg {
+    #[default]
+    Viewer,
+    Training,
 }
 
 pub fn run(args: ViewArgs) -> i32 {
-    let ViewArgs { file, model_dir, screenshot, heatmap } = args;
+    let ViewArgs { file, model_dir, screenshot, heatmap, tab, train_dataset } = args;
     let shooting = screenshot.is_some();
     let outcome: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
     let options = eframe::NativeOptions {
@@ -43,6 +56,13 @@ pub fn run(args: ViewArgs) -> i32 {
         Box::new(move |cc| {
             let mut app = KneeclipApp::from_creation(cc, model_dir, file);
             app.show_heatmap = heatmap;
+            app.tab = match tab {
+                TabArg::Viewer => crate::app::Tab::Viewer,
+                TabArg::Training => crate::app::Tab::Training,
+            };
+            if let Some(dir) = &train_dataset {
+                app.training.set_dataset(&cc.egui_ctx, dir);
+            }
             if let Some(out) = screenshot {
                 app.set_screenshot(out);
             }

@@ -21,14 +21,61 @@ pub struct Film {
 pub struct DatasetSummary {
     pub source: String,
     pub films_per_grade: [usize; GRADES],
+    /// Films per grade by knee side, from OAI-style names (`<id>L.png`, `<id>R.png`).
+    pub knee_sides: KneeSides,
     /// Files that were listed but could not be read as films, with the reason; skipped.
     pub unreadable: Vec<(String, String)>,
+}
+
+/// Films per grade of left knees, right knees and films whose name does not say.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KneeSides {
+    pub left: [usize; GRADES],
+    pub right: [usize; GRADES],
+    pub unknown: [usize; GRADES],
 }
 
 impl DatasetSummary {
     pub fn total(&self) -> usize {
         self.films_per_grade.iter().sum()
     }
+
+    fn count(&mut self, film: &Film) {
+        self.films_per_grade[film.grade] += 1;
+        let side = match knee_side(&film.path) {
+            Some(KneeSide::Left) => &mut self.knee_sides.left,
+            Some(KneeSide::Right) => &mut self.knee_sides.right,
+            None => &mut self.knee_sides.unknown,
+        };
+        side[film.grade] += 1;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KneeSide {
+    Left,
+    Right,
+}
+
+/// The knee side an OAI-style file name gives: a stem ending in `L` or `R`
+/// right after a digit (`9001695L.png`).
+pub fn knee_side(path: &Path) -> Option<KneeSide> {
+    let stem = path.file_stem()?.to_str()?;
+    let mut chars = stem.chars().rev();
+    let last = chars.next()?;
+    chars.next().filter(char::is_ascii_digit)?;
+    match last {
+        'L' => Some(KneeSide::Left),
+        'R' => Some(KneeSide::Right),
+        _ => None,
+    }
+}
+
+/// Films per grade of a list of films.
+pub fn films_per_grade(films: &[Film]) -> [usize; GRADES] {
+    let mut counts = [0; GRADES];
+    films.iter().for_each(|f| counts[f.grade] += 1);
+    counts
 }
 
 #[derive(Clone, Debug)]
@@ -43,8 +90,10 @@ pub enum DatasetError {
     Missing(PathBuf),
     #[error("{path}: no grade folders found (expected subfolders named 0..4 or starting with the grade digit, e.g. 0Normal); found {found}")]
     NoGradeFolders { path: PathBuf, found: String },
-    #[error("{path}: grade {grade} has no readable films (films per grade: {counts:?})")]
-    EmptyGrade { path: PathBuf, grade: usize, counts: [usize; GRADES] },
+    #[error("{path}: grade {grade} has no readable films (films per grade: {counts:?}{skipped}); every grade 0-4 needs films to train or evaluate on", skipped = if *unreadable > 0 { format!("; {unreadable} unreadable files skipped") } else { String::new() })]
+    EmptyGrade { path: PathBuf, grade: usize, counts: [usize; GRADES], unreadable: usize },
+    #[error("{0}: the check was stopped")]
+    Stopped(PathBuf),
     #[error("{path}, line {line}: {message}")]
     Csv { path: PathBuf, line: usize, message: String },
     #[error("{path}: {source}")]
@@ -98,30 +147,51 @@ impl Dataset {
     /// check it is readable (`verify`); unreadable ones are listed in the summary
     /// and skipped. Refuses when a grade ends up empty.
     pub fn open(path: &Path, verify: bool) -> Result<Self, DatasetError> {
+        let dataset = Self::scan(path, verify, &mut |_, _| true)?;
+        match dataset.refusal() {
+            Some(refusal) => Err(refusal),
+            None => Ok(dataset),
+        }
+    }
+
+    /// Lists (and with `verify`, checks) the films without refusing empty
+    /// grades, so a caller can show the whole summary next to the refusal.
+    /// `progress(checked, listed)` runs after every checked film; returning
+    /// false stops the scan ([`DatasetError::Stopped`]).
+    pub fn scan(path: &Path, verify: bool, progress: &mut dyn FnMut(usize, usize) -> bool) -> Result<Self, DatasetError> {
         if !path.exists() {
             return Err(DatasetError::Missing(path.to_path_buf()));
         }
         let listed = if path.is_file() { read_csv(path)? } else { read_folders(path)? };
         let mut summary = DatasetSummary { source: path.display().to_string(), ..Default::default() };
         let mut films = Vec::with_capacity(listed.len());
-        for film in listed {
+        let total = listed.len();
+        for (i, film) in listed.into_iter().enumerate() {
             if verify {
-                if let Err(reason) = check_readable(&film.path) {
+                let checked = check_readable(&film.path);
+                if !progress(i + 1, total) {
+                    return Err(DatasetError::Stopped(path.to_path_buf()));
+                }
+                if let Err(reason) = checked {
                     summary.unreadable.push((film.path.display().to_string(), reason));
                     continue;
                 }
             }
-            summary.films_per_grade[film.grade] += 1;
+            summary.count(&film);
             films.push(film);
         }
-        if let Some(grade) = (0..GRADES).find(|&g| summary.films_per_grade[g] == 0) {
-            return Err(DatasetError::EmptyGrade {
-                path: path.to_path_buf(),
-                grade,
-                counts: summary.films_per_grade,
-            });
-        }
         Ok(Self { films, summary })
+    }
+
+    /// Why this dataset cannot be trained or evaluated on: a grade without films.
+    pub fn refusal(&self) -> Option<DatasetError> {
+        let counts = self.summary.films_per_grade;
+        (0..GRADES).find(|&g| counts[g] == 0).map(|grade| DatasetError::EmptyGrade {
+            path: PathBuf::from(&self.summary.source),
+            grade,
+            counts,
+            unreadable: self.summary.unreadable.len(),
+        })
     }
 
     pub fn grades(&self) -> Vec<usize> {
@@ -195,4 +265,34 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
         films.push(Film { path: if p.is_absolute() { p.to_path_buf() } else { base.join(p) }, grade });
     }
     Ok(films)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knee_side_from_oai_names() {
+        assert_eq!(knee_side(Path::new("a/9001695L.png")), Some(KneeSide::Left));
+        assert_eq!(knee_side(Path::new("9001695R.dcm")), Some(KneeSide::Right));
+        assert_eq!(knee_side(Path::new("CONTROL.png")), None, "an L/R after a letter is part of a word");
+        assert_eq!(knee_side(Path::new("R.png")), None);
+        assert_eq!(knee_side(Path::new("knee_7.png")), None);
+    }
+
+    #[test]
+    fn summary_counts_sides_and_refusal_names_skipped_files() {
+        let films: Vec<Film> = [("1L.png", 0), ("1R.png", 0), ("2.png", 1), ("3R.png", 2), ("4L.png", 3)]
+            .iter()
+            .map(|(p, g)| Film { path: PathBuf::from(p), grade: *g })
+            .collect();
+        let mut summary = DatasetSummary { source: "set".into(), ..Default::default() };
+        films.iter().for_each(|f| summary.count(f));
+        summary.unreadable.push(("5L.png".into(), "not a film".into()));
+        assert_eq!(summary.films_per_grade, [2, 1, 1, 1, 0]);
+        assert_eq!(summary.knee_sides, KneeSides { left: [1, 0, 0, 1, 0], right: [1, 0, 1, 0, 0], unknown: [0, 1, 0, 0, 0] });
+        assert_eq!(films_per_grade(&films), [2, 1, 1, 1, 0]);
+        let refusal = Dataset { films, summary }.refusal().expect("grade 4 is empty").to_string();
+        assert!(refusal.contains("grade 4 has no readable films") && refusal.contains("1 unreadable files skipped"), "{refusal}");
+    }
 }

@@ -1,6 +1,7 @@
 //! Training: dataset discovery and summaries, splits (stratified, k-fold,
 //! grouped by patient), augmentation, the frozen-feature cache, the
-//! differentiable trainable part, AdamW and the [`trainer::Trainer`].
+//! differentiable trainable part, AdamW, the [`trainer::Trainer`] and the
+//! [`session::Session`] that takes a run from datasets to a written head.
 //!
 //! Why the cache (measured with `tests/training_timing.rs`, full ViT-B/32,
 //! random weights, 2 CPU cores, 16 films): embedding + the 10 frozen blocks
@@ -15,8 +16,9 @@ pub mod augment;
 pub mod cache;
 pub mod dataset;
 pub mod forward;
+pub mod session;
 pub mod split;
 pub mod trainer;
 
-pub use dataset::{Dataset, DatasetError, DatasetSummary, Film};
+pub use dataset::{Dataset, DatasetError, DatasetSummary, Film, KneeSides};
 pub use split::{patient_id, stratified_k_fold, stratified_split};

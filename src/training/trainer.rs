@@ -1,13 +1,15 @@
 //! The trainer: last two vision blocks + adapter + logit scale, AdamW with
 //! cosine annealing, cross-entropy over the five anchors, early stopping,
-//! atomic per-epoch checkpoints, cancellation between batches.
+//! atomic per-epoch checkpoints, cancellation.
 //!
-//! Runs on any thread; reports through [`TrainingObserver`].
+//! Runs on any thread; reports through [`TrainingObserver`]. Setting
+//! [`Trainer::cancel`] stops the run at the next film or batch boundary: the
+//! unfinished epoch is dropped and the last complete checkpoint stays as it was.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,44 @@ pub struct TrainConfig {
     /// second forward/backward of the trainable part per batch.
     #[serde(default)]
     pub flip_consistency: f64,
+    /// Which validation figure picks the best epoch and drives early stopping.
+    #[serde(default)]
+    pub early_stop_on: EarlyStopOn,
+}
+
+/// The validation figure that picks the best epoch (the head that is written)
+/// and stops the run after `patience` epochs without improvement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EarlyStopOn {
+    /// Lowest validation loss (the paper's choice).
+    #[default]
+    Loss,
+    /// Highest validation accuracy; ties go to the lower validation loss.
+    Accuracy,
+}
+
+impl EarlyStopOn {
+    /// Whether `candidate` beats `best` (no best yet: any finite figure does).
+    pub fn improves(self, candidate: &EpochRecord, best: Option<&EpochRecord>) -> bool {
+        let Some(best) = best else {
+            return candidate.val_loss.is_finite();
+        };
+        match self {
+            EarlyStopOn::Loss => candidate.val_loss < best.val_loss,
+            EarlyStopOn::Accuracy => {
+                candidate.val_accuracy > best.val_accuracy
+                    || (candidate.val_accuracy == best.val_accuracy && candidate.val_loss < best.val_loss)
+            }
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EarlyStopOn::Loss => "validation loss",
+            EarlyStopOn::Accuracy => "validation accuracy",
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -54,6 +94,7 @@ impl Default for TrainConfig {
             angles: vec![-10.0, -5.0, 0.0, 5.0, 10.0],
             flip_probability: 0.5,
             flip_consistency: 0.0,
+            early_stop_on: EarlyStopOn::Loss,
         }
     }
 }
@@ -78,6 +119,8 @@ pub trait TrainingObserver: Send {
     fn batch_done(&mut self, _batch: usize, _batches: usize, _loss: f64) {}
     fn epoch_finished(&mut self, _record: &EpochRecord) {}
     fn message(&mut self, _text: &str) {}
+    /// A resumed run's earlier epochs (from the checkpoint), before any new one.
+    fn resumed(&mut self, _history: &[EpochRecord]) {}
 }
 
 /// The frozen model and data a run needs.
@@ -108,7 +151,12 @@ pub struct TrainOutcome {
     /// Validation logits (before temperature) and labels at the best epoch.
     pub val_logits: Vec<Vec<f32>>,
     pub val_labels: Vec<usize>,
+    /// Stopped through [`Trainer::cancel`]: `tensors` and the validation logits
+    /// are then empty, and no head should be written.
     pub cancelled: bool,
+    /// The epoch the checkpoint file holds after the run (None: no checkpoint
+    /// was written or resumed from).
+    pub checkpoint_epoch: Option<usize>,
 }
 
 pub struct Trainer {
@@ -116,6 +164,10 @@ pub struct Trainer {
     pub checkpoint: Option<PathBuf>,
     pub resume: bool,
     pub cancel: Arc<AtomicBool>,
+    /// Held while a checkpoint is written. Whoever must end the process at once
+    /// (a second Ctrl-C, closing the window) takes it first, so the process never
+    /// dies half-way through a write and leaves a temporary file behind.
+    pub files_lock: Arc<Mutex<()>>,
 }
 
 type R<T> = Result<T, String>;
@@ -125,7 +177,7 @@ fn e<E: std::fmt::Display>(x: E) -> String {
 
 impl Trainer {
     pub fn new(config: TrainConfig) -> Self {
-        Self { config, checkpoint: None, resume: false, cancel: Arc::new(AtomicBool::new(false)) }
+        Self { config, checkpoint: None, resume: false, cancel: Arc::new(AtomicBool::new(false)), files_lock: Arc::default() }
     }
 
     fn trainable_names(layers: usize) -> Vec<String> {
@@ -169,13 +221,17 @@ impl Trainer {
         Ok(t)
     }
 
-    /// Frozen hidden states for (film, view) keys.
-    fn frozen(data: &TrainData, films: &[Film], views: &[View], keys: &[(usize, usize)]) -> candle_core::Result<Tensor> {
+    /// Frozen hidden states for (film, view) keys; stops with an error as soon
+    /// as `cancel` is set (decoding a batch of full-size films takes seconds).
+    fn frozen(data: &TrainData, films: &[Film], views: &[View], keys: &[(usize, usize)], cancel: &AtomicBool) -> candle_core::Result<Tensor> {
         let g = &data.grader;
         let vision = g.model().vision();
         let size = vision.config().image_size;
         let mut px = Vec::with_capacity(keys.len() * 3 * size * size);
         for &(f, v) in keys {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(candle_core::Error::Msg("cancelled".into()));
+            }
             let film = crate::imaging::Radiograph::open(&films[f].path)
                 .map_err(|err| candle_core::Error::Msg(format!("{}: {err}", films[f].path.display())))?;
             let view = film.model_view();
@@ -206,6 +262,7 @@ impl Trainer {
         let mut state = CheckpointState { epoch: 0, step: 0, rng: 0, best_val_loss: f64::INFINITY, best_epoch: 0, config: c.clone(), history: vec![] };
         let mut moments: Option<(Vec<Tensor>, Vec<Tensor>)> = None;
         let mut resumed_best: Option<HashMap<String, Tensor>> = None;
+        let mut checkpoint_epoch = None;
         if let (true, Some(ck)) = (self.resume, &self.checkpoint) {
             let (t, s, m, b) = load_checkpoint(ck, &names, &dev)?;
             tensors = t;
@@ -213,6 +270,8 @@ impl Trainer {
             rng = SplitMix64(s.rng);
             moments = Some(m);
             observer.message(&format!("resumed from {} after epoch {}", ck.display(), s.epoch));
+            checkpoint_epoch = Some(s.epoch);
+            observer.resumed(&s.history);
             state = s;
         }
         let params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&tensors[n]).map_err(e)?))).collect::<R<_>>()?;
@@ -235,6 +294,7 @@ impl Trainer {
         let identity = [View::IDENTITY];
         let mut best = resumed_best.unwrap_or_else(|| tensors.clone());
         let mut cancelled = false;
+        let cancel = &*self.cancel;
         let batches = data.train.len().div_ceil(c.batch_size.max(1));
         let total_steps = (c.epochs * batches).max(1) as f64;
         'epochs: for epoch in state.epoch + 1..=c.epochs {
@@ -247,7 +307,7 @@ impl Trainer {
             let (mut loss_sum, mut correct) = (0.0, 0usize);
             let mut lr = c.lr;
             for (b, chunk) in order.chunks(c.batch_size.max(1)).enumerate() {
-                if self.cancel.load(Ordering::Relaxed) {
+                if cancel.load(Ordering::Relaxed) {
                     cancelled = true;
                     break 'epochs;
                 }
@@ -260,13 +320,19 @@ impl Trainer {
                     })
                     .collect();
                 let films = &data.train;
-                let hidden = train_cache.get_or_compute(&keys, |k| Self::frozen(data, films, &views, k)).map_err(e)?;
+                let Some(hidden) = unless_cancelled(train_cache.get_or_compute(&keys, |k| Self::frozen(data, films, &views, k, cancel)), cancel)? else {
+                    cancelled = true;
+                    break 'epochs;
+                };
                 let labels: Vec<usize> = chunk.iter().map(|&f| data.train[f].grade).collect();
                 let lg = forward::logits(&params, &vcfg, &tail, &anchors, &hidden, first).map_err(e)?;
                 let mut loss = forward::cross_entropy(&lg, &labels, class_w.as_deref()).map_err(e)?;
                 if c.flip_consistency > 0.0 {
                     let mirrored: Vec<(usize, usize)> = keys.iter().map(|&(f, v)| (f, (v + n_angles) % (2 * n_angles))).collect();
-                    let hm = train_cache.get_or_compute(&mirrored, |k| Self::frozen(data, films, &views, k)).map_err(e)?;
+                    let Some(hm) = unless_cancelled(train_cache.get_or_compute(&mirrored, |k| Self::frozen(data, films, &views, k, cancel)), cancel)? else {
+                        cancelled = true;
+                        break 'epochs;
+                    };
                     let lm = forward::logits(&params, &vcfg, &tail, &anchors, &hm, first).map_err(e)?;
                     let pa = candle_nn::ops::softmax(&lg, candle_core::D::Minus1).map_err(e)?;
                     let pb = candle_nn::ops::softmax(&lm, candle_core::D::Minus1).map_err(e)?;
@@ -284,7 +350,11 @@ impl Trainer {
                 correct += rows.iter().zip(&labels).filter(|(r, y)| argmax(r) == **y).count();
                 observer.batch_done(b + 1, batches, l);
             }
-            let (vl, vlabels) = Self::validate(data, &params, &vcfg, &tail, &anchors, first, &mut val_cache, &identity)?;
+            let validated = Self::validate(data, &params, &vcfg, &tail, &anchors, first, &mut val_cache, &identity, cancel);
+            let Some((vl, vlabels)) = unless_cancelled(validated, cancel)? else {
+                cancelled = true;
+                break 'epochs;
+            };
             let val_loss = nll(&vl, &vlabels, 1.0);
             let preds: Vec<usize> = vl.iter().map(|r| argmax(r)).collect();
             let cm = confusion_matrix(&vlabels, &preds);
@@ -298,23 +368,38 @@ impl Trainer {
                 val_confusion: cm,
                 seconds: started.elapsed().as_secs_f64(),
             };
-            observer.epoch_finished(&record);
-            state.history.push(record);
-            state.epoch = epoch;
-            state.step = opt.step;
-            state.rng = rng.0;
-            if val_loss < state.best_val_loss {
+            let best_so_far = state.history.iter().find(|r| r.epoch == state.best_epoch);
+            if c.early_stop_on.improves(&record, best_so_far) {
                 state.best_val_loss = val_loss;
                 state.best_epoch = epoch;
                 best = snapshot(&params, &names)?;
             }
+            state.history.push(record.clone());
+            state.epoch = epoch;
+            state.step = opt.step;
+            state.rng = rng.0;
             if let Some(ck) = &self.checkpoint {
+                let _writing = self.files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 save_checkpoint(ck, &params, &best, &names, &opt, &state)?;
+                checkpoint_epoch = Some(epoch);
             }
+            // Told after the checkpoint, so an observer that sees the epoch can rely on it.
+            observer.epoch_finished(&record);
             if epoch - state.best_epoch >= c.patience {
-                observer.message(&format!("early stop: validation loss has not improved for {} epochs", c.patience));
+                observer.message(&format!("early stop: {} has not improved for {} epochs", c.early_stop_on.label(), c.patience));
                 break;
             }
+        }
+        if cancelled {
+            return Ok(TrainOutcome {
+                tensors: HashMap::new(),
+                history: state.history,
+                best_epoch: state.best_epoch,
+                val_logits: Vec::new(),
+                val_labels: Vec::new(),
+                cancelled,
+                checkpoint_epoch,
+            });
         }
         observer.message(&format!("frozen-feature cache: {} views, {} hits, {} misses", train_cache.len(), train_cache.hits, train_cache.misses));
         if state.best_epoch == 0 {
@@ -322,8 +407,8 @@ impl Trainer {
         }
         // Validation logits at the best parameters, for the temperature fit.
         let best_params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&best[n]).map_err(e)?))).collect::<R<_>>()?;
-        let (val_logits, val_labels) = Self::validate(data, &best_params, &vcfg, &tail, &anchors, first, &mut val_cache, &identity)?;
-        Ok(TrainOutcome { tensors: best, history: state.history, best_epoch: state.best_epoch, val_logits, val_labels, cancelled })
+        let (val_logits, val_labels) = Self::validate(data, &best_params, &vcfg, &tail, &anchors, first, &mut val_cache, &identity, cancel).map_err(e)?;
+        Ok(TrainOutcome { tensors: best, history: state.history, best_epoch: state.best_epoch, val_logits, val_labels, cancelled, checkpoint_epoch })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -336,16 +421,27 @@ impl Trainer {
         first: usize,
         cache: &mut FeatureCache,
         identity: &[View],
-    ) -> R<(Vec<Vec<f32>>, Vec<usize>)> {
+        cancel: &AtomicBool,
+    ) -> candle_core::Result<(Vec<Vec<f32>>, Vec<usize>)> {
         let mut logits = Vec::new();
         let idx: Vec<usize> = (0..data.val.len()).collect();
         for chunk in idx.chunks(64) {
             let keys: Vec<(usize, usize)> = chunk.iter().map(|&i| (i, 0)).collect();
-            let hidden = cache.get_or_compute(&keys, |k| Self::frozen(data, &data.val, identity, k)).map_err(e)?;
-            let lg = forward::logits(params, vcfg, tail, anchors, &hidden, first).map_err(e)?.detach();
-            logits.extend(lg.to_vec2::<f32>().map_err(e)?);
+            let hidden = cache.get_or_compute(&keys, |k| Self::frozen(data, &data.val, identity, k, cancel))?;
+            let lg = forward::logits(params, vcfg, tail, anchors, &hidden, first)?.detach();
+            logits.extend(lg.to_vec2::<f32>()?);
         }
         Ok((logits, data.val.iter().map(|f| f.grade).collect()))
+    }
+}
+
+/// `Ok(None)` when `result` failed because the run was cancelled meanwhile,
+/// the error message otherwise.
+fn unless_cancelled<T, E: std::fmt::Display>(result: Result<T, E>, cancel: &AtomicBool) -> R<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(_) if cancel.load(Ordering::Relaxed) => Ok(None),
+        Err(err) => Err(err.to_string()),
     }
 }
 
@@ -435,5 +531,39 @@ impl safetensors::View for TensorView {
     }
     fn data_len(&self) -> usize {
         self.0.elem_count() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: usize, val_loss: f64, val_accuracy: f64) -> EpochRecord {
+        EpochRecord { epoch, lr: 0.0, train_loss: 0.0, train_accuracy: 0.0, val_loss, val_accuracy, val_confusion: Default::default(), seconds: 0.0 }
+    }
+
+    #[test]
+    fn early_stopping_on_loss_or_accuracy() {
+        let best = record(1, 1.0, 0.5);
+        let lower_loss_lower_accuracy = record(2, 0.9, 0.4);
+        assert!(EarlyStopOn::Loss.improves(&lower_loss_lower_accuracy, Some(&best)));
+        assert!(!EarlyStopOn::Accuracy.improves(&lower_loss_lower_accuracy, Some(&best)));
+        let same_accuracy_lower_loss = record(2, 0.8, 0.5);
+        assert!(EarlyStopOn::Accuracy.improves(&same_accuracy_lower_loss, Some(&best)), "ties go to the lower loss");
+        assert!(!EarlyStopOn::Accuracy.improves(&record(2, 1.2, 0.5), Some(&best)));
+        assert!(EarlyStopOn::Accuracy.improves(&record(2, 3.0, 0.6), Some(&best)));
+        for m in [EarlyStopOn::Loss, EarlyStopOn::Accuracy] {
+            assert!(m.improves(&best, None), "the first finite epoch is the best so far");
+            assert!(!m.improves(&record(1, f64::NAN, f64::NAN), None), "an empty validation set never improves");
+        }
+    }
+
+    #[test]
+    fn early_stop_setting_defaults_to_loss_in_old_configs() {
+        let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
+        assert_eq!(json["early_stop_on"], "loss");
+        json.as_object_mut().unwrap().remove("early_stop_on");
+        let old: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.early_stop_on, EarlyStopOn::Loss);
     }
 }

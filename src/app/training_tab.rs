@@ -1,0 +1,699 @@
+//! The "Training" tab: choose a dataset (and optionally a validation folder),
+//! see what it holds, set the options, train a head on a background thread
+//! with live loss/accuracy curves and the validation confusion matrix, cancel
+//! at any moment, and hand the finished head to the viewer.
+
+use std::path::{Path, PathBuf};
+
+use egui::{Color32, RichText};
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points, VLine};
+
+use super::training_jobs::{ModelChoice, RunEvent, RunJob, ScanJob, Scanned, default_head_path};
+use crate::metrics::{Confusion, GRADES};
+use crate::training::session::{Outcome, Plan, Session, Validation, Written, checkpoint_for};
+use crate::training::trainer::{EarlyStopOn, EpochRecord, TrainConfig};
+
+const RED: Color32 = Color32::from_rgb(240, 90, 90);
+const AMBER: Color32 = Color32::from_rgb(240, 180, 60);
+const TRAIN_COLOUR: Color32 = Color32::from_rgb(90, 170, 255);
+const VAL_COLOUR: Color32 = Color32::from_rgb(250, 150, 60);
+
+/// What the tab asks of the rest of the app.
+pub enum TrainingAction {
+    /// Grade with this head in the viewer.
+    UseHead(PathBuf),
+}
+
+/// A dataset folder and the state of its check.
+#[derive(Default)]
+enum Check {
+    #[default]
+    None,
+    Running(ScanJob),
+    Done { path: PathBuf, scanned: Scanned },
+}
+
+impl Check {
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Check::None => None,
+            Check::Running(job) => Some(&job.path),
+            Check::Done { path, .. } => Some(path),
+        }
+    }
+
+    /// The dataset when it was checked and can be used.
+    fn usable(&self) -> Option<&crate::training::Dataset> {
+        match self {
+            Check::Done { scanned: Scanned { dataset: Some(d), refusal: None }, .. } => Some(d),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub enum RunState {
+    #[default]
+    Idle,
+    /// The run's own copy of the model is loading.
+    Loading,
+    Training,
+    /// Cancel was pressed; the run stops at the next film or batch.
+    Cancelling,
+    Finished(Written),
+    /// No head written; `epoch` is the last complete epoch in `checkpoint`.
+    Cancelled { checkpoint: PathBuf, epoch: Option<usize> },
+    Failed(String),
+}
+
+impl RunState {
+    pub fn running(&self) -> bool {
+        matches!(self, RunState::Loading | RunState::Training | RunState::Cancelling)
+    }
+}
+
+/// Everything the curves and the status line draw from.
+#[derive(Default)]
+pub struct Progress {
+    pub state: RunState,
+    pub epochs: Vec<EpochRecord>,
+    /// (fractional epoch, training loss) of every batch.
+    pub batch_losses: Vec<[f64; 2]>,
+    pub epoch: usize,
+    pub total_epochs: usize,
+    pub batch: usize,
+    pub batches: usize,
+    pub messages: Vec<String>,
+}
+
+pub struct TrainingTab {
+    pub dataset_text: String,
+    pub validation_text: String,
+    pub head_text: String,
+    pub config: TrainConfig,
+    /// Continue from the checkpoint beside the head instead of starting afresh.
+    pub resume: bool,
+    dataset: Check,
+    validation: Check,
+    /// The train/validation split of the checked datasets, for the seed it was made with.
+    plan: Option<(u64, Result<Plan, String>)>,
+    run: Option<RunJob>,
+    pub progress: Progress,
+}
+
+impl Default for TrainingTab {
+    fn default() -> Self {
+        TrainingTab {
+            dataset_text: String::new(),
+            validation_text: String::new(),
+            head_text: String::new(),
+            config: TrainConfig::default(),
+            resume: false,
+            dataset: Check::None,
+            validation: Check::None,
+            plan: None,
+            run: None,
+            progress: Progress::default(),
+        }
+    }
+}
+
+impl TrainingTab {
+    /// Chooses the training dataset and starts checking it (off the UI thread).
+    pub fn set_dataset(&mut self, ctx: &egui::Context, path: &Path) {
+        self.dataset_text = path.display().to_string();
+        if self.head_text.trim().is_empty() {
+            self.head_text = default_head_path(path).display().to_string();
+        }
+        self.dataset = Check::Running(ScanJob::start(ctx, path.to_path_buf()));
+        self.plan = None;
+    }
+
+    /// Chooses a separate validation dataset (None: a split of the training dataset).
+    pub fn set_validation(&mut self, ctx: &egui::Context, path: Option<&Path>) {
+        self.validation_text = path.map(|p| p.display().to_string()).unwrap_or_default();
+        self.validation = match path {
+            Some(p) => Check::Running(ScanJob::start(ctx, p.to_path_buf())),
+            None => Check::None,
+        };
+        self.plan = None;
+    }
+
+    /// No check running and no run in progress (what a screenshot waits for).
+    pub fn settled(&self) -> bool {
+        !matches!(self.dataset, Check::Running(_)) && !matches!(self.validation, Check::Running(_)) && !self.progress.state.running()
+    }
+
+    /// The training dataset's check is done (usable or refused).
+    pub fn dataset_checked(&self) -> bool {
+        matches!(self.dataset, Check::Done { .. })
+    }
+
+    pub fn running(&self) -> bool {
+        self.progress.state.running()
+    }
+
+    /// Takes what the background jobs reported since the last frame.
+    pub fn poll(&mut self) {
+        for check in [&mut self.dataset, &mut self.validation] {
+            if let Check::Running(job) = check {
+                if let Some(scanned) = job.poll() {
+                    *check = Check::Done { path: job.path.clone(), scanned };
+                    self.plan = None;
+                }
+            }
+        }
+        let Some(run) = &self.run else { return };
+        let p = &mut self.progress;
+        while let Some(event) = run.try_recv() {
+            match event {
+                RunEvent::Started => {
+                    if matches!(p.state, RunState::Loading) {
+                        p.state = RunState::Training;
+                    }
+                }
+                RunEvent::EpochStarted { epoch, epochs } => {
+                    (p.epoch, p.total_epochs, p.batch) = (epoch, epochs, 0);
+                }
+                RunEvent::Batch { batch, batches, loss } => {
+                    (p.batch, p.batches) = (batch, batches);
+                    let x = (p.epoch.max(1) - 1) as f64 + batch as f64 / batches.max(1) as f64;
+                    p.batch_losses.push([x, loss]);
+                }
+                RunEvent::Epoch(record) => p.epochs.push(record),
+                RunEvent::Resumed(history) => {
+                    // Only the per-epoch points survive a restart; the batch curve starts here.
+                    p.epochs = history;
+                }
+                RunEvent::Message(text) => p.messages.push(text),
+                RunEvent::Finished(result) => {
+                    // The checkpoint now belongs to this run; resuming is a new choice.
+                    self.resume = false;
+                    p.state = match result {
+                        Ok(Outcome::Written(w)) => RunState::Finished(w),
+                        Ok(Outcome::Cancelled { checkpoint, epoch }) => RunState::Cancelled { checkpoint, epoch },
+                        Err(e) => RunState::Failed(e),
+                    };
+                }
+            }
+        }
+    }
+
+    fn ensure_plan(&mut self) {
+        let seed = self.config.seed;
+        if self.plan.as_ref().is_some_and(|(s, _)| *s == seed) {
+            return;
+        }
+        let Some(full) = self.dataset.usable() else { return };
+        let validation = if self.validation_text.trim().is_empty() {
+            Validation::Split { fraction: 0.2 }
+        } else {
+            match self.validation.usable() {
+                Some(v) => Validation::Folder(v.clone()),
+                None => return,
+            }
+        };
+        self.plan = Some((seed, Plan::new(full, validation, seed)));
+    }
+
+    /// Why Start is not possible now, if it is not.
+    fn blocker(&self, model: Option<&ModelChoice>) -> Option<String> {
+        if self.running() {
+            return Some("A run is in progress.".into());
+        }
+        if model.is_none() {
+            return Some("The viewer's model is not loaded yet (see the Viewer tab).".into());
+        }
+        match &self.dataset {
+            Check::None => return Some("Choose a dataset folder.".into()),
+            Check::Running(_) => return Some("Checking the dataset…".into()),
+            Check::Done { scanned: Scanned { refusal: Some(_), .. }, .. } => return Some("The dataset cannot be used (see above).".into()),
+            Check::Done { .. } => {}
+        }
+        if !self.validation_text.trim().is_empty() {
+            match &self.validation {
+                Check::Running(_) => return Some("Checking the validation folder…".into()),
+                Check::Done { scanned: Scanned { refusal: None, .. }, .. } => {}
+                _ => return Some("The validation folder cannot be used (see above).".into()),
+            }
+        }
+        if let Some((_, Err(e))) = &self.plan {
+            return Some(e.clone());
+        }
+        if self.head_text.trim().is_empty() {
+            return Some("Choose where to write the head.".into());
+        }
+        None
+    }
+
+    /// Starts a run with the current options (see [`Self::show`] for the button).
+    pub fn start(&mut self, ctx: &egui::Context, model: ModelChoice) {
+        self.ensure_plan();
+        if let Some(why) = self.blocker(Some(&model)) {
+            self.progress.state = RunState::Failed(why);
+            return;
+        }
+        let Some((_, Ok(plan))) = &self.plan else { return };
+        let head = PathBuf::from(self.head_text.trim());
+        let resume = (self.resume && checkpoint_for(&head).is_file()).then(|| checkpoint_for(&head));
+        let session = Session { resume, ..Session::new(self.config.clone(), head) };
+        if let Err(e) = session.check_output() {
+            self.progress = Progress { state: RunState::Failed(e), ..Progress::default() };
+            return;
+        }
+        let batches = plan.train.len().div_ceil(self.config.batch_size.max(1));
+        self.progress = Progress { state: RunState::Loading, total_epochs: self.config.epochs, batches, ..Progress::default() };
+        self.run = Some(RunJob::start(ctx, model, plan.clone(), session));
+    }
+
+    pub fn cancel(&mut self) {
+        if let Some(run) = &self.run {
+            if self.progress.state.running() {
+                run.cancel();
+                self.progress.state = RunState::Cancelling;
+            }
+        }
+    }
+
+    /// The whole tab. `model`: the viewer's model, once it has loaded.
+    pub fn show(&mut self, ui: &mut egui::Ui, model: Option<ModelChoice>) -> Option<TrainingAction> {
+        self.poll();
+        self.ensure_plan();
+        egui::Panel::left("training-setup").default_size(430.0).resizable(true).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| self.setup(ui, model.as_ref()));
+        });
+        let mut action = None;
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| action = self.results(ui));
+        });
+        if self.running() || !self.settled() {
+            // The jobs wake the UI themselves; this only keeps spinners turning.
+            ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
+        }
+        action
+    }
+
+    fn setup(&mut self, ui: &mut egui::Ui, model: Option<&ModelChoice>) {
+        let ctx = ui.ctx().clone();
+        let idle = !self.running();
+        ui.heading("Data");
+        ui.small("A folder with one subfolder per grade (0 … 4, or names starting with the digit such as 0Normal), or a CSV of path,grade.");
+        if let Some(path) = folder_field(ui, "Dataset folder", &mut self.dataset_text, self.dataset.path(), idle) {
+            if path.as_os_str().is_empty() {
+                (self.dataset, self.plan) = (Check::None, None);
+            } else {
+                self.set_dataset(&ctx, &path);
+            }
+        }
+        check_summary(ui, &self.dataset, "dataset");
+        ui.add_space(6.0);
+        let chosen = folder_field(ui, "Validation folder (optional)", &mut self.validation_text, self.validation.path(), idle);
+        if let Some(path) = chosen {
+            let path = (!path.as_os_str().is_empty()).then_some(path);
+            self.set_validation(&ctx, path.as_deref());
+        }
+        if self.validation_text.trim().is_empty() {
+            ui.small(format!("Empty: 20% of each grade's patients (seed {}) validate.", self.config.seed));
+        } else {
+            check_summary(ui, &self.validation, "validation");
+        }
+        if let Some((_, plan)) = &self.plan {
+            match plan {
+                Ok(plan) => split_summary(ui, plan),
+                Err(e) => {
+                    ui.colored_label(RED, e);
+                }
+            }
+        }
+        ui.separator();
+        ui.heading("Options");
+        ui.add_enabled_ui(idle, |ui| options(ui, &mut self.config));
+        ui.separator();
+        ui.heading("Output");
+        ui.add_enabled_ui(idle, |ui| {
+            ui.horizontal(|ui| {
+                let label = ui.label("Head file");
+                ui.add(egui::TextEdit::singleline(&mut self.head_text).desired_width(250.0)).labelled_by(label.id);
+                if ui.button("Save as…").clicked() {
+                    if let Some(path) = rfd::FileDialog::new().add_filter("safetensors", &["safetensors"]).set_file_name("head.safetensors").save_file() {
+                        self.head_text = path.display().to_string();
+                    }
+                }
+            });
+            let head = PathBuf::from(self.head_text.trim());
+            if !self.head_text.trim().is_empty() {
+                ui.small(format!("Its settings and validation metrics go to {}.", head.with_extension("json").display()));
+                if head.is_file() {
+                    ui.colored_label(AMBER, "This file exists; a finished run replaces it.");
+                }
+                // Offered only between runs: a run rewrites that checkpoint every epoch.
+                let checkpoint = checkpoint_for(&head);
+                if idle && checkpoint.is_file() {
+                    ui.checkbox(&mut self.resume, "Resume from its checkpoint")
+                        .on_hover_text(format!("{} — continue the run that wrote it (same options)", checkpoint.display()));
+                } else if idle {
+                    self.resume = false;
+                }
+            }
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            let blocker = self.blocker(model);
+            let start = ui.add_enabled(blocker.is_none(), egui::Button::new(RichText::new("Start").strong()));
+            if start.clicked() {
+                if let Some(model) = model {
+                    self.start(&ctx, model.clone());
+                }
+            }
+            let cancellable = matches!(self.progress.state, RunState::Loading | RunState::Training);
+            if ui.add_enabled(cancellable, egui::Button::new("Cancel")).on_hover_text("Stop now; the last complete epoch's checkpoint is kept and no head is written").clicked() {
+                self.cancel();
+            }
+            if let Some(why) = blocker.filter(|_| !self.running()) {
+                ui.small(why);
+            }
+        });
+    }
+
+    fn results(&mut self, ui: &mut egui::Ui) -> Option<TrainingAction> {
+        let mut action = None;
+        let p = &self.progress;
+        match &p.state {
+            RunState::Idle => {
+                ui.label("No run yet. Choose a dataset, set the options and press Start.");
+            }
+            RunState::Loading => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Loading the model for training…");
+                });
+            }
+            RunState::Training | RunState::Cancelling => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    let loss = p.batch_losses.last().map(|b| format!(" · loss {:.4}", b[1])).unwrap_or_default();
+                    ui.label(format!("Epoch {}/{} · batch {}/{}{loss}", p.epoch, p.total_epochs, p.batch, p.batches));
+                    if matches!(p.state, RunState::Cancelling) {
+                        ui.colored_label(AMBER, "Cancelling…");
+                    }
+                });
+                if p.batch == 0 && p.epochs.is_empty() {
+                    ui.small("The first batches also run the frozen part of the model on each film once; later epochs reuse it.");
+                }
+                let done = (p.epoch.max(1) - 1) as f32 + p.batch as f32 / p.batches.max(1) as f32;
+                ui.add(egui::ProgressBar::new(done / p.total_epochs.max(1) as f32).desired_width(400.0));
+            }
+            RunState::Finished(w) => {
+                ui.label(RichText::new(format!(
+                    "Finished: wrote {} (best epoch {}, validation accuracy {:.3}, temperature {:.3})",
+                    w.head.display(),
+                    w.best_epoch,
+                    w.validation_accuracy,
+                    w.temperature
+                )).strong());
+                if ui.button(RichText::new("Use this head in the viewer").strong()).clicked() {
+                    action = Some(TrainingAction::UseHead(w.head.clone()));
+                }
+            }
+            RunState::Cancelled { checkpoint, epoch } => {
+                let text = match epoch {
+                    Some(e) => format!(
+                        "Cancelled: no head was written. {} keeps the last complete epoch ({e}); tick \"Resume from its checkpoint\" and Start to continue.",
+                        checkpoint.display()
+                    ),
+                    None => "Cancelled before the first epoch finished: no checkpoint or head was written.".to_string(),
+                };
+                ui.colored_label(AMBER, text);
+            }
+            RunState::Failed(e) => {
+                ui.colored_label(RED, format!("Training failed: {e}"));
+            }
+        }
+        for m in &p.messages {
+            ui.small(m);
+        }
+        if p.epochs.is_empty() && p.batch_losses.is_empty() {
+            return action;
+        }
+        let best = match &p.state {
+            RunState::Finished(w) => Some(w.best_epoch),
+            _ => None,
+        };
+        let half = (ui.available_width() / 2.0 - 8.0).max(200.0);
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.set_width(half);
+                ui.label(RichText::new("Loss").strong());
+                loss_plot(ui, p, best);
+            });
+            ui.vertical(|ui| {
+                ui.set_width(half);
+                ui.label(RichText::new("Accuracy").strong());
+                accuracy_plot(ui, p, best);
+            });
+        });
+        // While training the latest epoch; once finished, the epoch the head was taken from.
+        let shown = match best {
+            Some(b) => p.epochs.iter().find(|r| r.epoch == b),
+            None => p.epochs.last(),
+        };
+        if let Some(r) = shown {
+            ui.add_space(8.0);
+            let which = if best.is_some() { " (the head's epoch)" } else { "" };
+            ui.label(RichText::new(format!("Validation confusion matrix, epoch {}{which} (rows: true grade, columns: predicted)", r.epoch)).strong());
+            confusion(ui, &r.val_confusion);
+            ui.small(format!(
+                "Epoch {}: train loss {:.4}, accuracy {:.3} · validation loss {:.4}, accuracy {:.3} · {:.1} s",
+                r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.seconds
+            ));
+        }
+        action
+    }
+}
+
+/// A labelled path field with a Browse… button. Returns the path to check when
+/// the user picked a folder, or left the field (Enter, click elsewhere) with a
+/// path other than the one checked.
+fn folder_field(ui: &mut egui::Ui, label: &str, text: &mut String, checked: Option<&Path>, enabled: bool) -> Option<PathBuf> {
+    let mut chosen = None;
+    ui.add_enabled_ui(enabled, |ui| {
+        let l = ui.label(label);
+        ui.horizontal(|ui| {
+            let edit = ui.add(egui::TextEdit::singleline(text).desired_width(300.0)).labelled_by(l.id);
+            let typed = PathBuf::from(text.trim());
+            if edit.lost_focus() && Some(typed.as_path()) != checked && !(checked.is_none() && text.trim().is_empty()) {
+                chosen = Some(typed);
+            }
+            if ui.button("Browse…").on_hover_text(format!("Choose the {}", label.to_lowercase())).clicked() {
+                if let Some(dir) = rfd::FileDialog::new().set_title(label).pick_folder() {
+                    chosen = Some(dir);
+                }
+            }
+        });
+    });
+    chosen
+}
+
+/// Films per grade (with knee sides), unreadable files and the refusal of a checked dataset.
+fn check_summary(ui: &mut egui::Ui, check: &Check, id: &str) {
+    match check {
+        Check::None => {}
+        Check::Running(job) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                let (checked, listed) = job.progress;
+                ui.label(if listed > 0 { format!("Checking films… {checked}/{listed}") } else { "Listing films…".into() });
+            });
+        }
+        Check::Done { scanned, .. } => {
+            if let Some(d) = &scanned.dataset {
+                let s = &d.summary;
+                ui.label(format!("{} readable films", s.total()));
+                egui::Grid::new(("summary", id)).striped(true).show(ui, |ui| {
+                    for h in ["KL", "films", "left knee", "right knee"] {
+                        ui.strong(h);
+                    }
+                    ui.end_row();
+                    for g in 0..GRADES {
+                        ui.label(g.to_string());
+                        let films = s.films_per_grade[g].to_string();
+                        if s.films_per_grade[g] == 0 {
+                            ui.colored_label(RED, films);
+                        } else {
+                            ui.label(films);
+                        }
+                        ui.label(s.knee_sides.left[g].to_string());
+                        ui.label(s.knee_sides.right[g].to_string());
+                        ui.end_row();
+                    }
+                });
+                if !s.unreadable.is_empty() {
+                    let n = s.unreadable.len();
+                    egui::CollapsingHeader::new(RichText::new(format!("{n} unreadable {} (skipped)", if n == 1 { "file" } else { "files" })).color(AMBER))
+                        .id_salt(("unreadable", id))
+                        .show(ui, |ui| {
+                            for (file, why) in s.unreadable.iter().take(200) {
+                                ui.small(format!("{file}: {why}"));
+                            }
+                            if n > 200 {
+                                ui.small(format!("… and {} more", n - 200));
+                            }
+                        });
+                }
+            }
+            if let Some(refusal) = &scanned.refusal {
+                ui.colored_label(RED, format!("Cannot train on this: {refusal}"));
+            }
+        }
+    }
+}
+
+fn split_summary(ui: &mut egui::Ui, plan: &Plan) {
+    let s = plan.split();
+    ui.label(format!("{} films train, {} validate", plan.train.len(), plan.val.len()));
+    egui::Grid::new("split").striped(true).show(ui, |ui| {
+        ui.strong("KL");
+        for g in 0..GRADES {
+            ui.strong(g.to_string());
+        }
+        ui.end_row();
+        for (name, counts) in [("train", s.train), ("validate", s.validation)] {
+            ui.label(name);
+            for c in counts {
+                ui.label(c.to_string());
+            }
+            ui.end_row();
+        }
+    });
+    for w in plan.warnings() {
+        ui.colored_label(AMBER, w);
+    }
+}
+
+fn options(ui: &mut egui::Ui, c: &mut TrainConfig) {
+    egui::Grid::new("training-options").num_columns(2).show(ui, |ui| {
+        labelled(ui, "Epochs", |ui| ui.add(egui::DragValue::new(&mut c.epochs).range(1..=1000)));
+        labelled(ui, "Batch size", |ui| ui.add(egui::DragValue::new(&mut c.batch_size).range(1..=1024)));
+        labelled(ui, "Learning rate", |ui| ui.add(scientific(&mut c.lr)));
+        labelled(ui, "Weight decay", |ui| ui.add(scientific(&mut c.weight_decay)));
+        labelled(ui, "Patience (epochs)", |ui| ui.add(egui::DragValue::new(&mut c.patience).range(1..=1000)));
+        labelled(ui, "Early stopping on", |ui| {
+            egui::ComboBox::from_id_salt("early-stop")
+                .selected_text(c.early_stop_on.label())
+                .show_ui(ui, |ui| {
+                    for m in [EarlyStopOn::Loss, EarlyStopOn::Accuracy] {
+                        ui.selectable_value(&mut c.early_stop_on, m, m.label());
+                    }
+                })
+                .response
+        });
+        labelled(ui, "Seed", |ui| ui.add(egui::DragValue::new(&mut c.seed)));
+        labelled(ui, "Adapter bottleneck", |ui| ui.add(egui::DragValue::new(&mut c.bottleneck).range(1..=4096)));
+        labelled(ui, "Flip-consistency weight", |ui| {
+            ui.add(egui::DragValue::new(&mut c.flip_consistency).range(0.0..=10.0).speed(0.05))
+                .on_hover_text("CLIP-KOA's term: a mirrored film should get the same probabilities (0 = off; costs a second pass per batch)")
+        });
+    });
+    ui.checkbox(&mut c.class_weighted, "Class-weighted loss").on_hover_text("Weight each grade's loss by its inverse frequency in the training films");
+}
+
+fn labelled(ui: &mut egui::Ui, text: &str, widget: impl FnOnce(&mut egui::Ui) -> egui::Response) {
+    let label = ui.label(text);
+    widget(ui).labelled_by(label.id);
+    ui.end_row();
+}
+
+/// A drag value for small positive numbers shown as 1.0e-4; type to set it exactly.
+fn scientific(value: &mut f64) -> egui::DragValue<'_> {
+    egui::DragValue::new(value)
+        .range(0.0..=1.0)
+        .speed(1e-6)
+        .custom_formatter(|v, _| format!("{v:.1e}"))
+        .custom_parser(|s| s.trim().parse().ok())
+}
+
+fn epoch_line<'a>(name: &str, p: &Progress, value: impl Fn(&EpochRecord) -> f64, colour: Color32) -> (Line<'a>, Points<'a>) {
+    let points: Vec<[f64; 2]> = p.epochs.iter().map(|r| [r.epoch as f64, value(r)]).filter(|q| q[1].is_finite()).collect();
+    (
+        Line::new(name.to_owned(), PlotPoints::from(points.clone())).color(colour).width(2.0),
+        Points::new(name.to_owned(), PlotPoints::from(points)).color(colour).radius(3.0),
+    )
+}
+
+fn loss_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
+    // Losses start high: the lower left corner stays free for the legend.
+    Plot::new("loss-plot")
+        .height(220.0)
+        .legend(Legend::default().position(Corner::LeftBottom))
+        .include_x(0.0)
+        .include_x(p.total_epochs.max(1) as f64)
+        .include_y(0.0)
+        .allow_scroll(false)
+        .x_axis_label("epoch")
+        .show(ui, |plot| {
+            let batches = Line::new("train (per batch)", PlotPoints::from(p.batch_losses.clone())).color(Color32::from_gray(120)).width(1.0);
+            plot.line(batches);
+            for (name, value, colour) in [
+                ("train", (|r: &EpochRecord| r.train_loss) as fn(&EpochRecord) -> f64, TRAIN_COLOUR),
+                ("validation", |r: &EpochRecord| r.val_loss, VAL_COLOUR),
+            ] {
+                let (line, points) = epoch_line(name, p, value, colour);
+                plot.line(line);
+                plot.points(points);
+            }
+            if let Some(b) = best {
+                plot.vline(VLine::new("best epoch", b as f64).color(Color32::from_rgb(120, 200, 120)));
+            }
+        });
+}
+
+fn accuracy_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
+    // Accuracies start low: the upper left corner stays free for the legend.
+    Plot::new("accuracy-plot")
+        .height(220.0)
+        .legend(Legend::default().position(Corner::LeftTop))
+        .include_x(0.0)
+        .include_x(p.total_epochs.max(1) as f64)
+        .include_y(0.0)
+        .include_y(1.0)
+        .allow_scroll(false)
+        .x_axis_label("epoch")
+        .show(ui, |plot| {
+            for (name, value, colour) in [
+                ("train", (|r: &EpochRecord| r.train_accuracy) as fn(&EpochRecord) -> f64, TRAIN_COLOUR),
+                ("validation", |r: &EpochRecord| r.val_accuracy, VAL_COLOUR),
+            ] {
+                let (line, points) = epoch_line(name, p, value, colour);
+                plot.line(line);
+                plot.points(points);
+            }
+            if let Some(b) = best {
+                plot.vline(VLine::new("best epoch", b as f64).color(Color32::from_rgb(120, 200, 120)));
+            }
+        });
+}
+
+/// Counts, each cell shaded by its share of the true grade's films.
+fn confusion(ui: &mut egui::Ui, m: &Confusion) {
+    egui::Grid::new("confusion").spacing([2.0, 2.0]).show(ui, |ui| {
+        ui.label("");
+        for g in 0..GRADES {
+            ui.strong(format!("P{g}"));
+        }
+        ui.end_row();
+        for (t, row) in m.iter().enumerate() {
+            ui.strong(format!("T{t}"));
+            let total: u64 = row.iter().sum();
+            for (pred, &n) in row.iter().enumerate() {
+                let share = if total == 0 { 0.0 } else { n as f32 / total as f32 };
+                let base = if pred == t { Color32::from_rgb(60, 140, 80) } else { Color32::from_rgb(150, 70, 60) };
+                let fill = Color32::from_gray(40).lerp_to_gamma(base, share);
+                egui::Frame::new().fill(fill).inner_margin(egui::Margin::symmetric(10, 4)).show(ui, |ui| {
+                    ui.set_min_width(36.0);
+                    ui.label(RichText::new(n.to_string()).color(Color32::WHITE));
+                });
+            }
+            ui.end_row();
+        }
+    });
+}

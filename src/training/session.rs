@@ -1,0 +1,249 @@
+//! One training run from labelled films to a written head, shared by
+//! `kneeclip train` and the viewer's training tab: which films train and which
+//! validate ([`Plan`]), the base model's tensors, the [`Trainer`], the
+//! temperature fit, and the head with its JSON sidecar written atomically.
+//! A cancelled run writes no head; its checkpoint is the last complete epoch.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use super::dataset::{Dataset, DatasetSummary, Film, films_per_grade};
+use super::split::{stratified_k_fold, stratified_split};
+use super::trainer::{EpochRecord, TensorView, TrainConfig, TrainData, Trainer, TrainingObserver, fit_temperature};
+use crate::grading::Grader;
+use crate::metrics::{EvaluationReport, GRADES};
+
+/// Where the validation films come from.
+pub enum Validation {
+    /// A separate labelled dataset.
+    Folder(Dataset),
+    /// This fraction of the patients of every grade (seeded, patient-grouped).
+    Split { fraction: f64 },
+    /// Fold `fold` of a stratified, patient-grouped `k`-fold split.
+    Fold { k: usize, fold: usize },
+}
+
+/// The films a run trains and validates on, and what the datasets held.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub train: Vec<Film>,
+    pub val: Vec<Film>,
+    pub dataset: DatasetSummary,
+    /// The validation dataset's summary when it is a separate folder.
+    pub validation: Option<DatasetSummary>,
+}
+
+/// Films per grade on each side of the split (what the sidecar records).
+#[derive(Clone, Debug, Serialize)]
+pub struct SplitSummary {
+    pub train: [usize; GRADES],
+    pub validation: [usize; GRADES],
+}
+
+impl Plan {
+    pub fn new(full: &Dataset, validation: Validation, seed: u64) -> Result<Plan, String> {
+        let paths: Vec<&Path> = full.films.iter().map(|f| f.path.as_path()).collect();
+        let pick = |ix: &[usize]| ix.iter().map(|&i| full.films[i].clone()).collect::<Vec<_>>();
+        let (train, val, validation) = match validation {
+            Validation::Folder(v) => (full.films.clone(), v.films, Some(v.summary)),
+            Validation::Split { fraction } => {
+                let (t, v) = stratified_split(&paths, &full.grades(), fraction, seed);
+                (pick(&t), pick(&v), None)
+            }
+            Validation::Fold { k, fold } => {
+                if k < 2 || fold >= k {
+                    return Err(format!("--folds {k} --fold {fold}: need k >= 2 and 0 <= fold < k"));
+                }
+                let folds = stratified_k_fold(&paths, &full.grades(), k, seed);
+                let (v, t): (Vec<usize>, Vec<usize>) = (0..full.films.len()).partition(|&i| folds[i] == fold);
+                (pick(&t), pick(&v), None)
+            }
+        };
+        if val.is_empty() {
+            return Err("the validation set is empty; choose a validation folder or use a larger dataset".into());
+        }
+        if train.is_empty() {
+            return Err("the training set is empty".into());
+        }
+        Ok(Plan { train, val, dataset: full.summary.clone(), validation })
+    }
+
+    pub fn split(&self) -> SplitSummary {
+        SplitSummary { train: films_per_grade(&self.train), validation: films_per_grade(&self.val) }
+    }
+
+    /// "N training films, M validation films" with the films per grade of each side.
+    pub fn describe(&self) -> String {
+        let s = self.split();
+        format!(
+            "{} training films, {} validation films; films per grade (KL 0-4): training {:?}, validation {:?}",
+            self.train.len(),
+            self.val.len(),
+            s.train,
+            s.validation
+        )
+    }
+
+    /// What the user should know before a long run: grades absent from validation.
+    pub fn warnings(&self) -> Vec<String> {
+        let missing: Vec<String> =
+            self.split().validation.iter().enumerate().filter(|(_, n)| **n == 0).map(|(g, _)| g.to_string()).collect();
+        if missing.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "the validation set has no films of grade {}: its accuracy and confusion matrix say nothing about {}",
+            missing.join(", "),
+            if missing.len() == 1 { "that grade" } else { "those grades" }
+        )]
+    }
+}
+
+/// The checkpoint a run writes next to its head `out`.
+pub fn checkpoint_for(out: &Path) -> PathBuf {
+    out.with_extension("checkpoint.safetensors")
+}
+
+/// The JSON sidecar of a head.
+pub fn sidecar_for(out: &Path) -> PathBuf {
+    out.with_extension("json")
+}
+
+/// What a finished run wrote.
+#[derive(Clone, Debug)]
+pub struct Written {
+    pub head: PathBuf,
+    pub sidecar: PathBuf,
+    pub checkpoint: PathBuf,
+    pub best_epoch: usize,
+    pub temperature: f64,
+    pub validation_accuracy: f64,
+    pub history: Vec<EpochRecord>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Written(Written),
+    /// Cancelled: no head written. `epoch` is the last complete epoch kept in
+    /// `checkpoint` (None: none finished, nothing to resume from).
+    Cancelled { checkpoint: PathBuf, epoch: Option<usize> },
+}
+
+/// One run's settings and its handles for cancelling it from another thread.
+pub struct Session {
+    pub config: TrainConfig,
+    /// The head to write (safetensors); its sidecar and checkpoint go beside it.
+    pub out: PathBuf,
+    /// Resume from this checkpoint (and keep checkpointing to it).
+    pub resume: Option<PathBuf>,
+    pub cancel: Arc<AtomicBool>,
+    /// Held while any file of the run is written (see [`Trainer::files_lock`]).
+    pub files_lock: Arc<Mutex<()>>,
+}
+
+impl Session {
+    pub fn new(config: TrainConfig, out: PathBuf) -> Session {
+        Session { config, out, resume: None, cancel: Arc::default(), files_lock: Arc::default() }
+    }
+
+    pub fn checkpoint(&self) -> PathBuf {
+        self.resume.clone().unwrap_or_else(|| checkpoint_for(&self.out))
+    }
+
+    /// Refuses, before hours of training, an output the run could not write:
+    /// creates the head's folder when missing and writes and removes a probe file.
+    pub fn check_output(&self) -> Result<(), String> {
+        let name = self.out.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.is_empty() || self.out.is_dir() {
+            return Err(format!("{}: the head must be a file name, e.g. head.safetensors", self.out.display()));
+        }
+        if let Some(resume) = &self.resume {
+            if !resume.is_file() {
+                return Err(format!("{}: no such checkpoint to resume from", resume.display()));
+            }
+        }
+        let dir = self.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder for the head: {e}", dir.display()))?;
+        let probe = dir.join(format!(".{name}.{}.probe", std::process::id()));
+        std::fs::write(&probe, b"").map_err(|e| format!("{}: cannot write the head there: {e}", dir.display()))?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(())
+    }
+
+    /// Trains on `plan` with `grader` (the base model, no head) whose weights
+    /// file is `weights`, then fits the temperature and writes the head.
+    pub fn run(&self, grader: Grader, weights: &Path, plan: Plan, observer: &mut dyn TrainingObserver) -> Result<Outcome, String> {
+        self.check_output()?;
+        let base_bytes = std::fs::read(weights).map_err(|e| format!("{}: {e}", weights.display()))?;
+        let base_hash = crate::files::short_sha256(&base_bytes);
+        let base: HashMap<String, candle_core::Tensor> = candle_core::safetensors::load_buffer(&base_bytes, grader.device())
+            .map_err(|e| format!("{}: {e}", weights.display()))?;
+        drop(base_bytes);
+        let mut trainer = Trainer::new(self.config.clone());
+        trainer.checkpoint = Some(self.checkpoint());
+        trainer.resume = self.resume.is_some();
+        trainer.cancel = self.cancel.clone();
+        trainer.files_lock = self.files_lock.clone();
+        let model_id = grader.model_id().to_string();
+        let anchors = grader.anchors().anchors.clone();
+        let split = plan.split();
+        let Plan { train, val, dataset, validation } = plan;
+        let mut data = TrainData { grader, base, train, val };
+        let outcome = trainer.run(&mut data, observer)?;
+        if outcome.cancelled {
+            return Ok(Outcome::Cancelled { checkpoint: self.checkpoint(), epoch: outcome.checkpoint_epoch });
+        }
+        let temperature = fit_temperature(&outcome.val_logits, &outcome.val_labels);
+        let probs: Vec<Vec<f32>> = outcome.val_logits.iter().map(|r| softmax(r, temperature)).collect();
+        let report = EvaluationReport::compute(&outcome.val_labels, &probs);
+        let metadata = serde_json::json!({
+            "base_model": model_id,
+            "base_weights_sha256": base_hash,
+            "preprocessing": "film model view (gray 0..1) -> Pillow-exact bicubic resize shortest side to 224 -> centre crop 224 -> CLIP mean/std, gray to 3 channels",
+            "anchors": anchors,
+            "temperature": temperature,
+            "config": self.config,
+            "dataset": { "train": dataset, "validation": validation, "split": split },
+            "best_epoch": outcome.best_epoch,
+            "history": outcome.history,
+            "validation_metrics": report,
+        });
+        let json = serde_json::to_vec_pretty(&metadata).map_err(|e| e.to_string())?;
+        let bytes = safetensors::serialize(outcome.tensors.iter().map(|(k, v)| (k.clone(), TensorView(v.clone()))), None)
+            .map_err(|e| e.to_string())?;
+        let sidecar = sidecar_for(&self.out);
+        {
+            let _writing = self.files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            crate::files::write_atomically(&sidecar, &json).map_err(|e| format!("{}: {e}", sidecar.display()))?;
+            crate::files::write_atomically(&self.out, &bytes).map_err(|e| format!("{}: {e}", self.out.display()))?;
+        }
+        Ok(Outcome::Written(Written {
+            head: self.out.clone(),
+            sidecar,
+            checkpoint: self.checkpoint(),
+            best_epoch: outcome.best_epoch,
+            temperature,
+            validation_accuracy: report.accuracy.value,
+            history: outcome.history,
+        }))
+    }
+}
+
+/// Ends the process at once without cutting a file write in half: waits for a
+/// write in progress (they take a second at most), then exits holding the lock.
+pub fn exit_between_writes(files_lock: &Mutex<()>, code: i32) -> ! {
+    let guard = files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    std::mem::forget(guard);
+    std::process::exit(code)
+}
+
+fn softmax(r: &[f32], t: f64) -> Vec<f32> {
+    let m = r.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let e: Vec<f64> = r.iter().map(|&v| ((v as f64 - m) / t).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|v| (v / s) as f32).collect()
+}

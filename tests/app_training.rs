@@ -1,0 +1,226 @@
+//! The viewer's training tab driven headless with egui_kittest, the tiny
+//! fixture model and a tiny dataset of real OAI films built in a tempdir.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{data_dir, first_png, model_dir};
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use kneeclip::app::settings::Settings;
+use kneeclip::app::training_tab::RunState;
+use kneeclip::app::{KneeclipApp, ModelStatus, Tab};
+use kneeclip::training::trainer::TrainConfig;
+
+type App = Option<KneeclipApp>;
+
+fn harness(model: PathBuf) -> Harness<'static, App> {
+    let mut model = Some(model);
+    let mut h = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).build_ui_state(
+        move |ui, app: &mut App| {
+            let app = app.get_or_insert_with(|| KneeclipApp::new(ui.ctx(), Settings::default(), model.take()));
+            app.show(ui);
+        },
+        None,
+    );
+    h.step();
+    h
+}
+
+fn app<'h>(h: &'h mut Harness<'static, App>) -> &'h mut KneeclipApp {
+    h.state_mut().as_mut().expect("built on the first frame")
+}
+
+/// Steps the UI until `done` holds (the jobs answer on their own threads); the
+/// time limit only turns a hang into a failure.
+fn wait(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&KneeclipApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state().as_ref().unwrap()) {
+        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+    }
+    h.step();
+    h.step();
+}
+
+/// `per_grade` real OAI training films per grade copied into `root/data/<g>/`.
+fn dataset(root: &Path, per_grade: usize) -> Option<PathBuf> {
+    let out = root.join("data");
+    for g in 0..5 {
+        let src = data_dir().join(format!("oai-kl/train/{g}"));
+        let Ok(entries) = std::fs::read_dir(&src) else {
+            eprintln!("skipped: no OAI films under {}", src.display());
+            return None;
+        };
+        let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        std::fs::create_dir_all(out.join(g.to_string())).unwrap();
+        for f in files.iter().take(per_grade) {
+            std::fs::copy(f, out.join(g.to_string()).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    Some(out)
+}
+
+/// Opens the training tab through its button and chooses `data`.
+fn training_tab_with(h: &mut Harness<'static, App>, data: &Path) {
+    h.get_by_label("Training").click();
+    h.step();
+    assert_eq!(app(h).tab, Tab::Training);
+    let ctx = h.ctx.clone();
+    app(h).training.set_dataset(&ctx, data);
+    wait(h, "the dataset check", |a| a.training.dataset_checked() && matches!(a.model, ModelStatus::Ready { .. }));
+}
+
+fn quick(epochs: usize) -> TrainConfig {
+    TrainConfig { epochs, patience: epochs, batch_size: 4, bottleneck: 8, angles: vec![0.0], ..TrainConfig::default() }
+}
+
+fn temporary_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial") || n.ends_with(".probe"))
+        .collect()
+}
+
+#[test]
+fn the_summary_lists_films_and_unreadable_files_and_refuses_a_bad_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 3) else { return };
+    std::fs::write(data.join("2/broken.png"), b"not a png").unwrap();
+    let mut h = harness(model);
+    training_tab_with(&mut h, &data);
+    h.get_by_label("15 readable films");
+    h.get_by_label("1 unreadable file (skipped)");
+    h.get_by_label_contains("films train,");
+    assert!(!h.get_by_label("Start").accesskit_node().is_disabled(), "a usable dataset can be trained on");
+    assert!(app(&mut h).training.head_text.ends_with("data-head.safetensors"), "a default head path is filled in");
+
+    // A grade whose only file is unreadable: the summary stays, with the refusal.
+    for f in std::fs::read_dir(data.join("4")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    std::fs::write(data.join("4/9999999L.png"), b"truncated").unwrap();
+    let ctx = h.ctx.clone();
+    app(&mut h).training.set_dataset(&ctx, &data);
+    wait(&mut h, "the second check", |a| a.training.dataset_checked());
+    h.get_by_label("12 readable films");
+    h.get_by_label("2 unreadable files (skipped)");
+    h.get_by_label_contains("grade 4 has no readable films");
+    assert!(h.get_by_label("Start").accesskit_node().is_disabled());
+    h.get_by_label("The dataset cannot be used (see above).");
+
+    // A folder without grade folders, typed into the field (Enter checks it),
+    // says what it found instead.
+    let wrong = tmp.path().join("wrong");
+    std::fs::create_dir_all(wrong.join("healthy")).unwrap();
+    let role = egui::accesskit::Role::TextInput;
+    h.get_by_role_and_label(role, "Dataset folder").click();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_role_and_label(role, "Dataset folder").type_text(wrong.to_str().unwrap());
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    let typed = wrong.display().to_string();
+    wait(&mut h, "the third check", |a| a.training.dataset_checked() && a.training.dataset_text == typed);
+    h.get_by_label_contains("no grade folders");
+    h.get_by_label_contains("\"healthy\"");
+}
+
+#[test]
+fn a_run_draws_curves_finishes_and_its_head_grades_in_the_viewer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(3)) else { return };
+    let Some(data) = dataset(tmp.path(), 3) else { return };
+    let mut h = harness(model);
+    app(&mut h).open(&film);
+    wait(&mut h, "the grade", |a| !a.grades.is_empty() && !a.busy());
+    assert_eq!(app(&mut h).grades[0].assessment.provenance.head, None);
+    training_tab_with(&mut h, &data);
+    let head = tmp.path().join("heads/tiny.safetensors");
+    app(&mut h).training.config = quick(3);
+    app(&mut h).training.head_text = head.display().to_string();
+    h.step();
+    h.get_by_label("Start").click();
+    h.step();
+    assert!(app(&mut h).training.running());
+    wait(&mut h, "the end of the run", |a| !a.training.running());
+    let p = &app(&mut h).training.progress;
+    assert!(matches!(p.state, RunState::Finished(_)), "{:?}", p.state);
+    assert_eq!(p.epochs.len(), 3, "one point per epoch on each curve");
+    assert_eq!(p.batch_losses.len(), 3 * p.batches, "one point per batch");
+    h.get_by_label("Loss");
+    h.get_by_label("Accuracy");
+    h.get_by_label_contains("Validation confusion matrix, epoch");
+    h.get_by_label_contains("(the head's epoch)");
+    h.get_by_label_contains("Finished: wrote");
+    assert!(head.is_file() && head.with_extension("json").is_file());
+
+    h.get_by_label("Use this head in the viewer").click();
+    h.step();
+    wait(&mut h, "the grade with the head", |a| {
+        a.head.is_some() && !a.busy() && a.grades.first().is_some_and(|g| g.assessment.provenance.head.is_some())
+    });
+    assert_eq!(app(&mut h).tab, Tab::Viewer);
+    let id = app(&mut h).head.clone().unwrap();
+    assert!(id.starts_with("tiny@"), "{id}");
+    assert_eq!(app(&mut h).grades[0].assessment.provenance.head.as_deref(), Some(id.as_str()));
+    h.get_by_label_contains(&format!("· head {id} ·"));
+
+    // And back to the base model from the Model section.
+    h.get_by_label("Model").click();
+    h.step();
+    h.get_by_label(&format!("Fine-tuned head: {id}"));
+    h.get_by_label("Use the base model").click();
+    h.step();
+    wait(&mut h, "the grade without the head", |a| {
+        a.head.is_none() && !a.busy() && a.grades.first().is_some_and(|g| g.assessment.provenance.head.is_none())
+    });
+    assert!(h.query_by_label_contains(&format!("head {id}")).is_none());
+}
+
+#[test]
+fn cancel_stops_the_run_says_so_and_leaves_no_half_written_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 2) else { return };
+    let mut h = harness(model);
+    training_tab_with(&mut h, &data);
+    let out = tmp.path().join("heads");
+    let head = out.join("endless.safetensors");
+    app(&mut h).training.config = quick(100_000);
+    app(&mut h).training.head_text = head.display().to_string();
+    h.step();
+    h.get_by_label("Start").click();
+    h.step();
+    wait(&mut h, "a finished epoch", |a| !a.training.progress.epochs.is_empty());
+    h.get_by_label("Cancel").click();
+    h.step();
+    wait(&mut h, "the run to stop", |a| !a.training.running());
+    let state = app(&mut h).training.progress.state.clone();
+    let RunState::Cancelled { checkpoint, epoch: Some(kept) } = state else { panic!("{state:?}") };
+    assert!(kept >= 1 && kept < 100_000);
+    h.get_by_label_contains("Cancelled: no head was written.");
+    assert!(!head.exists() && !head.with_extension("json").exists());
+    assert!(checkpoint.is_file());
+    assert!(temporary_files(&out).is_empty(), "{:?}", temporary_files(&out));
+    // The checkpoint can be resumed from the tab; the curves start with its epochs.
+    h.get_by_label("Resume from its checkpoint").click();
+    app(&mut h).training.config.epochs = kept + 1;
+    h.step();
+    assert!(app(&mut h).training.resume);
+    h.get_by_label("Start").click();
+    h.step();
+    wait(&mut h, "the resumed run", |a| !a.training.running());
+    let p = &app(&mut h).training.progress;
+    assert!(matches!(p.state, RunState::Finished(_)), "{:?}", p.state);
+    assert_eq!(p.epochs.iter().map(|r| r.epoch).collect::<Vec<_>>(), (1..=kept + 1).collect::<Vec<_>>());
+    assert!(p.messages.iter().any(|m| m.contains(&format!("after epoch {kept}"))), "{:?}", p.messages);
+    assert!(head.is_file());
+}

@@ -1,0 +1,171 @@
+//! Cancelling a run mid-epoch keeps the last complete checkpoint intact and
+//! writes no head; the early-stopping figure picks the best epoch.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{Device, Tensor};
+use common::{data_dir, fixture_dir, shared_tokenizer};
+use kneeclip::grading::Grader;
+use kneeclip::training::dataset::Film;
+use kneeclip::training::session::{Outcome, Plan, Session, Validation, checkpoint_for};
+use kneeclip::training::trainer::{EarlyStopOn, EpochRecord, TrainConfig, TrainData, Trainer, TrainingObserver};
+use kneeclip::training::{Dataset, DatasetSummary};
+
+fn tiny_grader() -> Option<Grader> {
+    let dir = fixture_dir("tiny-clip");
+    Grader::load(&dir.join("config.json"), &dir.join("model.safetensors"), &shared_tokenizer()?, "tiny", &Device::Cpu).ok()
+}
+
+/// `per_grade` real OAI films of every grade (read in place).
+fn films(per_grade: usize) -> Option<Vec<Film>> {
+    let mut out = Vec::new();
+    for g in 0..5 {
+        let mut f: Vec<PathBuf> = std::fs::read_dir(data_dir().join(format!("oai-kl/train/{g}"))).ok()?.map(|e| e.unwrap().path()).collect();
+        f.sort();
+        out.extend(f.into_iter().take(per_grade).map(|path| Film { path, grade: g }));
+    }
+    Some(out)
+}
+
+fn tiny_data(per_grade: usize) -> Option<TrainData> {
+    let grader = tiny_grader()?;
+    let Some(films) = films(per_grade) else {
+        eprintln!("skipped: no OAI films");
+        return None;
+    };
+    let base: HashMap<String, Tensor> = common::load_tensors(&fixture_dir("tiny-clip").join("model.safetensors"));
+    Some(TrainData { grader, base, train: films.clone(), val: films })
+}
+
+fn quick(epochs: usize) -> TrainConfig {
+    TrainConfig { epochs, batch_size: 4, bottleneck: 8, lr: 1e-3, angles: vec![0.0], patience: 100, ..Default::default() }
+}
+
+/// Sets the cancel flag once batch `batch` of epoch `epoch` is done.
+struct CancelAt {
+    cancel: Arc<AtomicBool>,
+    at: (usize, usize),
+    epoch: usize,
+    messages: Vec<String>,
+}
+
+impl TrainingObserver for CancelAt {
+    fn epoch_started(&mut self, epoch: usize, _: usize) {
+        self.epoch = epoch;
+    }
+    fn batch_done(&mut self, batch: usize, _: usize, _: f64) {
+        if (self.epoch, batch) == self.at {
+            self.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+    fn message(&mut self, text: &str) {
+        self.messages.push(text.to_owned());
+    }
+}
+
+/// Files in `dir` whose names say they are temporary (write_atomically's `.partial`).
+fn temporary_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial") || n.ends_with(".probe"))
+        .collect()
+}
+
+#[test]
+fn cancelling_mid_epoch_keeps_the_last_complete_checkpoint() {
+    let Some(mut data) = tiny_data(2) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let checkpoint = tmp.path().join("run.checkpoint.safetensors");
+    let mut trainer = Trainer::new(quick(50));
+    trainer.checkpoint = Some(checkpoint.clone());
+    let mut observer = CancelAt { cancel: trainer.cancel.clone(), at: (3, 1), epoch: 0, messages: vec![] };
+    let out = trainer.run(&mut data, &mut observer).unwrap();
+    assert!(out.cancelled);
+    assert_eq!(out.checkpoint_epoch, Some(2), "epoch 3 was cut short: the checkpoint still holds epoch 2");
+    assert_eq!(out.history.len(), 2);
+    assert!(out.tensors.is_empty(), "a cancelled run hands back no head to write");
+    assert!(temporary_files(tmp.path()).is_empty(), "{:?}", temporary_files(tmp.path()));
+
+    // The checkpoint is whole: a resumed run picks up after epoch 2.
+    let mut resumed = Trainer::new(quick(3));
+    resumed.checkpoint = Some(checkpoint);
+    resumed.resume = true;
+    let mut observer = CancelAt { cancel: Arc::default(), at: (0, 0), epoch: 0, messages: vec![] };
+    let out = resumed.run(&mut data, &mut observer).unwrap();
+    assert!(!out.cancelled);
+    assert!(observer.messages.iter().any(|m| m.contains("after epoch 2")), "{:?}", observer.messages);
+    assert_eq!(out.history.iter().map(|r| r.epoch).collect::<Vec<_>>(), [1, 2, 3]);
+}
+
+#[test]
+fn a_cancelled_session_writes_no_head_and_a_finished_one_does() {
+    let (Some(grader), Some(films)) = (tiny_grader(), films(2)) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dataset = Dataset { films: films.clone(), summary: DatasetSummary::default() };
+    let val = Dataset { films, summary: DatasetSummary::default() };
+    let plan = Plan::new(&dataset, Validation::Folder(val), 42).unwrap();
+    let head = tmp.path().join("heads/h.safetensors");
+    let weights = fixture_dir("tiny-clip").join("model.safetensors");
+
+    let session = Session::new(quick(50), head.clone());
+    let mut observer = CancelAt { cancel: session.cancel.clone(), at: (2, 2), epoch: 0, messages: vec![] };
+    match session.run(grader, &weights, plan.clone(), &mut observer).unwrap() {
+        Outcome::Cancelled { checkpoint, epoch } => {
+            assert_eq!(epoch, Some(1));
+            assert_eq!(checkpoint, checkpoint_for(&head));
+        }
+        Outcome::Written(_) => panic!("a cancelled run must not write a head"),
+    }
+    assert!(!head.exists() && !head.with_extension("json").exists());
+    let dir = head.parent().unwrap();
+    assert!(temporary_files(dir).is_empty(), "{:?}", temporary_files(dir));
+    assert!(checkpoint_for(&head).is_file());
+
+    let Some(grader) = tiny_grader() else { return };
+    let session = Session::new(quick(2), head.clone());
+    let Outcome::Written(w) = session.run(grader, &weights, plan, &mut CancelAt { cancel: Arc::default(), at: (0, 0), epoch: 0, messages: vec![] }).unwrap() else {
+        panic!("not cancelled");
+    };
+    assert_eq!(w.head, head);
+    assert!(head.is_file() && w.sidecar.is_file());
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&w.sidecar).unwrap()).unwrap();
+    assert_eq!(meta["dataset"]["split"]["train"], serde_json::json!([2, 2, 2, 2, 2]));
+    assert_eq!(meta["config"]["early_stop_on"], "loss");
+    assert!(temporary_files(dir).is_empty());
+}
+
+struct Quiet;
+impl TrainingObserver for Quiet {}
+
+fn best_by(history: &[EpochRecord], metric: EarlyStopOn) -> usize {
+    let mut best: Option<&EpochRecord> = None;
+    for r in history {
+        if metric.improves(r, best) {
+            best = Some(r);
+        }
+    }
+    best.unwrap().epoch
+}
+
+#[test]
+fn the_early_stopping_figure_picks_the_best_epoch() {
+    let Some(mut data) = tiny_data(2) else { return };
+    for metric in [EarlyStopOn::Loss, EarlyStopOn::Accuracy] {
+        let config = TrainConfig { early_stop_on: metric, ..quick(4) };
+        let out = Trainer::new(config).run(&mut data, &mut Quiet).unwrap();
+        assert_eq!(out.history.len(), 4);
+        assert_eq!(out.best_epoch, best_by(&out.history, metric), "{metric:?}: {:?}", out.history);
+    }
+    // Patience 1 on a figure that cannot improve after epoch 1 of a constant model
+    // (learning rate 0): the run stops after epoch 2.
+    let config = TrainConfig { lr: 0.0, patience: 1, early_stop_on: EarlyStopOn::Accuracy, ..quick(10) };
+    let out = Trainer::new(config).run(&mut data, &mut Quiet).unwrap();
+    assert_eq!(out.history.len(), 2, "{:?}", out.history);
+    assert_eq!(out.best_epoch, 1);
+}
