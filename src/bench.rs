@@ -30,6 +30,14 @@ pub struct BenchOptions {
     pub training: bool,
 }
 
+#[derive(Clone, Debug, Serialize)]
+pub struct CpuReport {
+    pub image_b1_ms: f64,
+    pub image_b16_ms_per_image: f64,
+    pub anchors_ms: f64,
+    pub open_to_grade_ms: Option<f64>,
+}
+
 /// Training figures at batch [`TRAIN_BATCH`], per film.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainingReport {
@@ -54,6 +62,9 @@ pub struct BenchReport {
     /// anchors already encoded.
     pub open_to_grade_ms: Option<f64>,
     pub open_to_grade_film: Option<String>,
+    /// The same figures in process CPU time (all threads): steadier than wall
+    /// time on a shared machine; compare at one thread, where no thread spins.
+    pub cpu: CpuReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingReport>,
     pub repeats: usize,
@@ -63,17 +74,49 @@ pub struct BenchReport {
 }
 
 /// Median wall time of `f` in milliseconds over `repeats` runs, after one warm-up.
-pub fn median_ms<T>(repeats: usize, mut f: impl FnMut() -> T) -> f64 {
+pub fn median_ms<T>(repeats: usize, f: impl FnMut() -> T) -> f64 {
+    timed(repeats, f).wall_ms
+}
+
+/// Medians of wall time and of the process's CPU time (all threads) per run.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Timing {
+    pub wall_ms: f64,
+    pub cpu_ms: f64,
+}
+
+/// Times `f` over `repeats` runs after one warm-up. CPU time is what the runs
+/// cost whatever else the machine does; wall time is what a reader waits.
+pub fn timed<T>(repeats: usize, mut f: impl FnMut() -> T) -> Timing {
     std::hint::black_box(f());
-    let mut times: Vec<f64> = (0..repeats.max(1))
+    let (mut wall, mut cpu): (Vec<f64>, Vec<f64>) = (0..repeats.max(1))
         .map(|_| {
-            let start = Instant::now();
+            let (start, cpu_start) = (Instant::now(), process_cpu_ms());
             std::hint::black_box(f());
-            start.elapsed().as_secs_f64() * 1e3
+            (start.elapsed().as_secs_f64() * 1e3, process_cpu_ms() - cpu_start)
         })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+        .unzip();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Timing { wall_ms: median(&mut wall), cpu_ms: median(&mut cpu) }
+}
+
+/// User + system CPU time of this process so far, in milliseconds.
+fn process_cpu_ms() -> f64 {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage fills the struct it is given.
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0 {
+            // SAFETY: initialised by the successful call above.
+            let usage = unsafe { usage.assume_init() };
+            let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+            return ms(usage.ru_utime) + ms(usage.ru_stime);
+        }
+    }
+    f64::NAN
 }
 
 pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
@@ -91,10 +134,10 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
 
     let one = grader.preprocessing().batch(&[pixels.clone()], &options.device).map_err(|e| fail(&e))?;
     let sixteen = grader.preprocessing().batch(&vec![pixels; 16], &options.device).map_err(|e| fail(&e))?;
-    let image_b1_ms = median_ms(options.repeats, || grader.model().image_features(&one).map(|t| t.to_vec2::<f32>()));
-    let image_b16_ms = median_ms(options.repeats, || grader.model().image_features(&sixteen).map(|t| t.to_vec2::<f32>()));
+    let image_b1 = timed(options.repeats, || grader.model().image_features(&one).map(|t| t.to_vec2::<f32>()));
+    let image_b16 = timed(options.repeats, || grader.model().image_features(&sixteen).map(|t| t.to_vec2::<f32>()));
     let anchors = TextAnchors::default();
-    let anchors_ms = median_ms(options.repeats, || grader.encode_texts(&anchors.anchors).map(|t| t.to_vec2::<f32>()));
+    let anchors_timing = timed(options.repeats, || grader.encode_texts(&anchors.anchors).map(|t| t.to_vec2::<f32>()));
     grader.anchor_embeddings().map_err(|e| fail(&e))?;
     let mut edit = 0;
     let anchor_edit_ms = median_ms(options.repeats, || {
@@ -106,12 +149,12 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
     });
     grader.set_anchors(anchors.clone());
 
-    let open_to_grade_ms = match &options.film {
+    let open_to_grade = match &options.film {
         Some(path) => {
             grader.anchor_embeddings().map_err(|e| fail(&e))?;
             // Fail early with the film's own message rather than timing an error.
             Radiograph::open(path).map_err(|e| fail(&e))?;
-            Some(median_ms(options.repeats, || open_and_grade(&mut grader, path)))
+            Some(timed(options.repeats, || open_and_grade(&mut grader, path)))
         }
         None => None,
     };
@@ -121,11 +164,17 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         None
     };
     Ok(BenchReport {
-        image_b1_ms,
-        image_b16_ms_per_image: image_b16_ms / 16.0,
-        anchors_ms,
+        image_b1_ms: image_b1.wall_ms,
+        image_b16_ms_per_image: image_b16.wall_ms / 16.0,
+        anchors_ms: anchors_timing.wall_ms,
         anchor_edit_ms,
-        open_to_grade_ms,
+        open_to_grade_ms: open_to_grade.map(|t| t.wall_ms),
+        cpu: CpuReport {
+            image_b1_ms: image_b1.cpu_ms,
+            image_b16_ms_per_image: image_b16.cpu_ms / 16.0,
+            anchors_ms: anchors_timing.cpu_ms,
+            open_to_grade_ms: open_to_grade.map(|t| t.cpu_ms),
+        },
         open_to_grade_film: options.film.as_ref().map(|p| p.display().to_string()),
         training,
         repeats: options.repeats,
