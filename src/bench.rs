@@ -64,7 +64,7 @@ pub struct BenchReport {
     pub open_to_grade_film: Option<String>,
     /// The same figures in process CPU time (all threads): steadier than wall
     /// time on a shared machine; compare at one thread, where no thread spins.
-    pub cpu: CpuReport,
+    pub cpu_time: CpuReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingReport>,
     pub repeats: usize,
@@ -169,7 +169,7 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         anchors_ms: anchors_timing.wall_ms,
         anchor_edit_ms,
         open_to_grade_ms: open_to_grade.map(|t| t.wall_ms),
-        cpu: CpuReport {
+        cpu_time: CpuReport {
             image_b1_ms: image_b1.cpu_ms,
             image_b16_ms_per_image: image_b16.cpu_ms / 16.0,
             anchors_ms: anchors_timing.cpu_ms,
