@@ -384,6 +384,7 @@ def main(argv=None) -> int:
         "anchors_ms": res["anchors_ms"],
         "open_to_grade_ms": res.get("open_to_grade_ms"),
         "train_epoch_s": res.get("train_epoch_s"),
+        "cpu_time": res.get("cpu_time", {}),
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpu": cpu_model(),
@@ -401,7 +402,7 @@ def main(argv=None) -> int:
         "processor_class": type(processor).__name__,
         "statistic": "median of timed runs after warm-up",
         "details": {k: v for k, v in res.items() if k not in ("image_b1_ms", "image_b16_ms_per_image", "anchors_ms",
-                                                                "open_to_grade_ms", "train_epoch_s")},
+                                                                "open_to_grade_ms", "train_epoch_s", "cpu_time")},
         "notes": notes,
     }
     if args.json:
