@@ -176,6 +176,7 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             if let Some((lo, hi)) = a.borderline(BORDERLINE_MARGIN) {
                 ui.colored_label(Color32::from_rgb(240, 180, 60), format!("borderline KL {lo}/{hi}"));
             }
+            mirror_check(ui, rg);
             egui::Grid::new("probs").striped(true).show(ui, |ui| {
                 ui.label("KL");
                 ui.label("probability");
@@ -212,6 +213,19 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         });
     }
     ui.label(RichText::new("Decision aid, not a diagnosis.").strong());
+}
+
+/// The flip check: a warning when the mirrored knee gets another grade.
+fn mirror_check(ui: &mut egui::Ui, rg: &super::worker::RegionGrade) {
+    match rg.mirror_disagreement() {
+        Some(other) => {
+            ui.colored_label(Color32::from_rgb(240, 180, 60), RichText::new(format!("Mirrored film grades KL {other} — the model is unsure")).strong())
+                .on_hover_text("The same knee mirrored left–right should get the same grade; this one does not.");
+        }
+        None => {
+            ui.small("Mirrored film: same grade").on_hover_text("The knee mirrored left–right gets the same grade.");
+        }
+    }
 }
 
 fn no_model(ui: &mut egui::Ui, msg: &str) {
