@@ -18,6 +18,10 @@ pub enum Command {
     FullRange,
     TogglePatientData,
     ToggleHeatmap,
+    LengthTool,
+    ClearMeasurements,
+    Cancel,
+    Undo,
 }
 
 pub struct CommandInfo {
@@ -45,6 +49,10 @@ pub const COMMANDS: &[CommandInfo] = &[
     CommandInfo { command: Command::FullRange, label: "Full range", tooltip: "Window over the film's whole value range", shortcut: key(Key::F) },
     CommandInfo { command: Command::TogglePatientData, label: "Hide patient data", tooltip: "Hide every patient-identifying text (name, IDs, dates, file name)", shortcut: Some(KeyboardShortcut::new(Modifiers::SHIFT, Key::F12)) },
     CommandInfo { command: Command::ToggleHeatmap, label: "Heatmap", tooltip: "Show where the model looked (attention rollout over the region it graded)", shortcut: key(Key::M) },
+    CommandInfo { command: Command::LengthTool, label: "Length", tooltip: "Measure: drag a line on the film; mm from the file's pixel spacing, else pixels", shortcut: key(Key::L) },
+    CommandInfo { command: Command::ClearMeasurements, label: "Clear measurements", tooltip: "Remove every line measured on this film (Ctrl+Z brings them back)", shortcut: None },
+    CommandInfo { command: Command::Cancel, label: "Cancel", tooltip: "Cancel the drag or line in progress, else leave the length tool", shortcut: key(Key::Escape) },
+    CommandInfo { command: Command::Undo, label: "Undo", tooltip: "Undo the last view change (zoom, pan, rotate, flip, invert, window) or measurement", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::Z)) },
 ];
 
 pub fn info(command: Command) -> &'static CommandInfo {

@@ -3,6 +3,8 @@
 
 pub mod commands;
 pub mod film_view;
+pub mod history;
+pub mod measure;
 mod panels;
 pub mod settings;
 pub mod worker;
@@ -230,7 +232,11 @@ impl KneeclipApp {
 
     fn film_opened(&mut self, film: Arc<Radiograph>, path: PathBuf) {
         self.settings.add_recent(&path);
-        self.view = Some(FilmView::new(film));
+        // The reader's tool stays selected from one film to the next.
+        let tool = self.view.as_ref().map(|v| v.tool).unwrap_or_default();
+        let mut view = FilmView::new(film);
+        view.tool = tool;
+        self.view = Some(view);
         self.path = Some(path);
         self.error = None;
         self.grades.clear();
@@ -252,7 +258,7 @@ impl KneeclipApp {
                 }
                 other => {
                     if let Some(v) = &mut self.view {
-                        view_command(v, other);
+                        v.command(other);
                     }
                 }
             }
@@ -291,25 +297,6 @@ impl KneeclipApp {
             let ready = !self.grades.is_empty() && self.view.is_some() && (!self.show_heatmap || !self.heatmaps.is_empty());
             shot.step(&ctx, ready, self.error.as_deref());
         }
-    }
-}
-
-fn view_command(v: &mut FilmView, command: Command) {
-    match command {
-        Command::ZoomIn => v.zoom_by(1.25),
-        Command::ZoomOut => v.zoom_by(0.8),
-        Command::Fit => {
-            v.zoom = None;
-            v.pan = egui::Vec2::ZERO;
-        }
-        Command::Reset => v.reset(),
-        Command::Rotate => v.rotation = (v.rotation + 1) % 4,
-        Command::FlipH => v.flip_h = !v.flip_h,
-        Command::FlipV => v.flip_v = !v.flip_v,
-        Command::Invert => v.invert = !v.invert,
-        Command::FileWindow => v.window = v.film.default_window(),
-        Command::FullRange => v.window = v.film.full_range_window(),
-        Command::Open | Command::TogglePatientData | Command::ToggleHeatmap => {}
     }
 }
 

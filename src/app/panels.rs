@@ -6,7 +6,7 @@ use egui_plot::{Bar, BarChart, Plot};
 
 use super::commands::{self, Command};
 use crate::grading::grader::BORDERLINE_MARGIN;
-use super::film_view::Overlay;
+use super::film_view::{Overlay, Tool};
 use super::{KneeclipApp, ModelStatus};
 use crate::grading::{GRADE_NAMES, TextAnchors};
 
@@ -46,8 +46,15 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         for c in [Command::Fit, Command::ZoomIn, Command::ZoomOut, Command::Rotate, Command::FlipH, Command::FlipV, Command::Reset] {
             button(app, ui, c, false);
         }
-        let inverted = app.view.as_ref().is_some_and(|v| v.invert);
+        let inverted = app.view.as_ref().is_some_and(|v| v.state.invert);
         button(app, ui, Command::Invert, inverted);
+        button(app, ui, Command::Undo, false);
+        ui.separator();
+        let measuring = app.view.as_ref().is_some_and(|v| v.tool == Tool::Length);
+        button(app, ui, Command::LengthTool, measuring);
+        // Always there (greyed out when there is nothing to clear), so the toolbar does not reflow.
+        let measured = app.view.as_ref().is_some_and(|v| !v.measurements.is_empty());
+        ui.add_enabled_ui(measured, |ui| button(app, ui, Command::ClearMeasurements, false));
         ui.separator();
         button(app, ui, Command::FileWindow, false);
         button(app, ui, Command::FullRange, false);
@@ -57,7 +64,7 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 egui::ComboBox::from_id_salt("presets").selected_text("Presets").show_ui(ui, |ui| {
                     for p in presets {
                         if ui.button(format!("{} (W {:.0} L {:.0})", p.name, p.window.width, p.window.center)).clicked() {
-                            view.window = p.window;
+                            view.state.window = p.window;
                         }
                     }
                 });
