@@ -379,6 +379,8 @@ fn escape_cancels_a_window_drag_and_ctrl_z_undoes_a_finished_one() {
     let after = view(&mut h).state.window;
     assert!(after.width > before.width && after.center < before.center, "wider to the right, lower level downwards");
     h.get_by_label_contains(&format!("W {:.0}  L {:.0}", after.width, after.center));
+    // The render thread catches up with the new window.
+    wait(&mut h, "the new window rendered", |a| a.view.as_ref().is_some_and(|v| v.is_rendered()));
     undo(&mut h);
     assert_eq!(view(&mut h).state.window, before);
     h.get_by_label_contains(&format!("W {:.0}  L {:.0}", before.width, before.center));

@@ -9,6 +9,7 @@ use egui::{Color32, ColorImage, Mesh, Pos2, Rect, Sense, Stroke, TextureHandle, 
 use super::commands::Command;
 use super::history::{History, Step};
 use super::measure::Measurement;
+use super::render::{RenderKey, Renderer};
 use crate::explain::Heatmap;
 use crate::grading::Region;
 use crate::imaging::{Radiograph, Window};
@@ -69,7 +70,11 @@ pub struct FilmView {
     /// When the wheel last zoomed, while those zooms are not yet a history step.
     wheel_at: Option<f64>,
     texture: Option<TextureHandle>,
-    rendered: Option<(Window, bool, usize)>,
+    /// Started on the first frame that shows the film.
+    renderer: Option<Renderer>,
+    /// The last render asked for, and the one the texture shows.
+    requested: Option<RenderKey>,
+    rendered: Option<RenderKey>,
     heat_textures: Vec<(Region, TextureHandle)>,
     /// Last value under the cursor: film (x, y) and value.
     pub hover: Option<(u32, u32, f64)>,
@@ -97,6 +102,8 @@ impl FilmView {
             gesture: None,
             wheel_at: None,
             texture: None,
+            renderer: None,
+            requested: None,
             rendered: None,
             heat_textures: Vec::new(),
             hover: None,
@@ -275,9 +282,10 @@ impl FilmView {
         painter.add(mesh);
     }
 
-    /// Renders the film with the current window into the texture. While the
-    /// window is being dragged a large film is shown at half resolution, so the
-    /// drag stays fluid; the full film follows when the drag ends.
+    /// Keeps the texture following the window: asks the render thread for the
+    /// current window and shows what it has finished. While the window is being
+    /// dragged a large film is rendered at half resolution, so the image keeps
+    /// up with the mouse; the full film follows when the drag ends.
     fn upload(&mut self, ctx: &egui::Context, dragging: bool) {
         let (w, h) = (self.film.width() as usize, self.film.height() as usize);
         let max_side = ctx.input(|i| i.max_texture_side).max(1);
@@ -287,34 +295,36 @@ impl FilmView {
         if dragging && w * h > 1_000_000 {
             step = step.max(2);
         }
-        let key = (self.state.window, self.state.invert, step);
-        if self.rendered == Some(key) && self.texture.is_some() {
-            return;
+        let wanted = RenderKey { window: self.state.window, invert: self.state.invert, step };
+        let renderer = self.renderer.get_or_insert_with(|| {
+            let ctx = ctx.clone();
+            Renderer::spawn(self.film.clone(), move || ctx.request_repaint())
+        });
+        if self.requested != Some(wanted) {
+            renderer.request(wanted);
+            self.requested = Some(wanted);
         }
-        let t0 = std::time::Instant::now();
-        let gray = self.film.render(self.state.window, self.state.invert);
-        let t_render = t0.elapsed();
-        let to_u8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
-        let (tw, th) = (w.div_ceil(step), h.div_ceil(step));
-        let bytes: Vec<u8> = if step == 1 {
-            gray.data.iter().map(|&v| to_u8(v)).collect()
-        } else {
-            let mut bytes = Vec::with_capacity(tw * th);
-            for row in gray.data.chunks_exact(w).step_by(step) {
-                bytes.extend(row.iter().step_by(step).map(|&v| to_u8(v)));
+        if let Some(done) = renderer.take() {
+            let t0 = std::time::Instant::now();
+            match &mut self.texture {
+                Some(t) => t.set(done.image, TextureOptions::LINEAR),
+                None => self.texture = Some(ctx.load_texture("film", done.image, TextureOptions::LINEAR)),
             }
-            bytes
-        };
-        let image = ColorImage::from_gray([tw, th], &bytes);
-        match &mut self.texture {
-            Some(t) => t.set(image, TextureOptions::LINEAR),
-            None => self.texture = Some(ctx.load_texture("film", image, TextureOptions::LINEAR)),
+            self.rendered = Some(done.key);
+            if std::env::var_os("KNEECLIP_FRAME_LOG").is_some() {
+                eprintln!(
+                    "film render {:.1} ms on the render thread (step {}), texture set {:.2} ms in the frame",
+                    done.took.as_secs_f64() * 1e3,
+                    done.key.step,
+                    t0.elapsed().as_secs_f64() * 1e3
+                );
+            }
         }
-        self.rendered = Some(key);
-        if std::env::var_os("KNEECLIP_FRAME_LOG").is_some() {
-            let total = t0.elapsed();
-            eprintln!("film render {:.1} ms, texture {:.1} ms", t_render.as_secs_f64() * 1e3, (total - t_render).as_secs_f64() * 1e3);
-        }
+    }
+
+    /// Whether the film shown is the current window's full rendering.
+    pub fn is_rendered(&self) -> bool {
+        self.texture.is_some() && self.rendered.is_some() && self.rendered == self.requested
     }
 
     /// Draws the film into the remaining space of `ui` and handles the mouse.

@@ -5,6 +5,7 @@ pub mod commands;
 pub mod film_view;
 pub mod history;
 pub mod measure;
+pub mod render;
 mod panels;
 pub mod settings;
 pub mod worker;
@@ -294,7 +295,7 @@ impl KneeclipApp {
             log.frame(&ctx, started.elapsed(), busy);
         }
         if let Some(shot) = &mut self.screenshot {
-            let ready = !self.grades.is_empty() && self.view.is_some() && (!self.show_heatmap || !self.heatmaps.is_empty());
+            let ready = !self.grades.is_empty() && self.view.as_ref().is_some_and(|v| v.is_rendered()) && (!self.show_heatmap || !self.heatmaps.is_empty());
             shot.step(&ctx, ready, self.error.as_deref());
         }
     }
