@@ -472,3 +472,35 @@ fn without_a_pixel_spacing_lengths_are_in_pixels() {
     h.get_by_label(&label);
     assert!(h.query_by_label_contains(" mm").is_none());
 }
+
+#[test]
+fn free_text_queries_on_a_wide_film_score_each_half() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let wide = tmp.path().join("both-knees.png");
+    image::GrayImage::from_fn(500, 200, |x, y| image::Luma([if x < 250 { (y % 256) as u8 } else { ((x * 7) % 256) as u8 }]))
+        .save(&wide)
+        .unwrap();
+    let mut h = harness(model);
+    open_and_grade(&mut h, &wide);
+    app(&mut h).query_text = "joint space narrowing\n\na healthy knee".into();
+    app(&mut h).run_query();
+    wait(&mut h, "the query results", |a| !a.query_results.is_empty() && !a.busy());
+    let results = app(&mut h).query_results.clone();
+    assert_eq!(results.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(), ["joint space narrowing", "a healthy knee"]);
+    for r in &results {
+        let regions: Vec<_> = r.similarities.iter().map(|(region, _)| *region).collect();
+        assert_eq!(regions, [kneeclip::grading::Region::ImageLeft, kneeclip::grading::Region::ImageRight]);
+        assert_ne!(r.similarities[0].1, r.similarities[1].1, "two different halves, two values");
+    }
+    // The section is folded by default (and below the fold): open it to see the table.
+    h.get_by_label("Free-text query").click_accesskit();
+    h.run_steps(20); // the section opens with an animation
+    h.get_by_label("left half");
+    h.get_by_label("right half");
+    for r in &results {
+        for (_, sim) in &r.similarities {
+            assert!(h.query_all_by_label(&format!("{sim:.3}")).count() >= 1, "{sim:.3} shown");
+        }
+    }
+}

@@ -55,7 +55,7 @@ pub struct KneeclipApp {
     /// The file whose opening failed last (masked when patient data is hidden).
     pub failed_path: Option<PathBuf>,
     pub query_text: String,
-    pub query_results: Vec<(String, f32)>,
+    pub query_results: Vec<worker::QueryResult>,
     pub tag_filter: String,
     commands: Vec<Command>,
     screenshot: Option<screenshot::Screenshot>,

@@ -8,7 +8,7 @@ use super::commands::{self, Command};
 use crate::grading::grader::BORDERLINE_MARGIN;
 use super::film_view::{Overlay, Tool};
 use super::{KneeclipApp, ModelStatus};
-use crate::grading::{GRADE_NAMES, TextAnchors};
+use crate::grading::{GRADE_NAMES, Region, TextAnchors};
 
 pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     egui::Panel::top("toolbar").show(ui, |ui| toolbar(app, ui));
@@ -297,9 +297,28 @@ fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     if ui.button("Compare").clicked() {
         app.run_query();
     }
-    for (text, sim) in &app.query_results {
-        ui.label(format!("{sim:.3}  {text}"));
-    }
+    let Some(first) = app.query_results.first() else { return };
+    // One column per region: a film with both knees gets a value for each half.
+    let regions: Vec<Region> = first.similarities.iter().map(|(r, _)| *r).collect();
+    ui.label("Cosine similarity of the film to each query:");
+    egui::Grid::new("queries").striped(true).show(ui, |ui| {
+        ui.strong("query");
+        for r in &regions {
+            ui.strong(match r {
+                Region::Whole => "similarity",
+                Region::ImageLeft => "left half",
+                Region::ImageRight => "right half",
+            });
+        }
+        ui.end_row();
+        for result in &app.query_results {
+            ui.add(egui::Label::new(&result.text).wrap());
+            for (_, sim) in &result.similarities {
+                ui.label(format!("{sim:.3}"));
+            }
+            ui.end_row();
+        }
+    });
 }
 
 fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {

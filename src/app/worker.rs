@@ -45,13 +45,21 @@ impl RegionGrade {
     }
 }
 
+/// One free-text query's cosine similarity to each region of the film.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResult {
+    pub text: String,
+    /// In the order of the film's regions (one, or the two halves of a wide film).
+    pub similarities: Vec<(Region, f32)>,
+}
+
 pub enum Answer {
     ModelLoaded { model: String, device: String, dir: PathBuf },
     /// No weights could be found; the message says where to put them.
     NoModel(String),
     Opened(Arc<Radiograph>),
     Graded(Vec<RegionGrade>),
-    Queried(Vec<(String, f32)>),
+    Queried(Vec<QueryResult>),
     Heatmap(Vec<(Region, Heatmap)>),
     Failed(String),
 }
@@ -255,14 +263,22 @@ impl State {
         Ok(Answer::Graded(out))
     }
 
+    /// Every query against every region: on a film with both knees, each knee
+    /// gets its own value.
     fn query(&mut self, texts: Vec<String>) -> Result<Answer, String> {
         self.embed()?;
         let g = self.grader.as_ref().ok_or("no model loaded")?;
-        let (_, emb) = self.images.first().ok_or("no film")?;
-        let emb = emb.narrow(0, 0, 1).map_err(|e| e.to_string())?;
         let texts: Vec<String> = texts.into_iter().filter(|t| !t.trim().is_empty()).collect();
-        let sims = g.query_similarities(&emb, &texts).map_err(|e| e.to_string())?;
-        Ok(Answer::Queried(texts.into_iter().zip(sims).collect()))
+        let mut results: Vec<QueryResult> = texts.iter().map(|t| QueryResult { text: t.clone(), similarities: Vec::new() }).collect();
+        for (region, emb) in &self.images {
+            // Row 0 is the region as shown (row 1 is its mirror image).
+            let emb = emb.narrow(0, 0, 1).map_err(|e| e.to_string())?;
+            let sims = g.query_similarities(&emb, &texts).map_err(|e| e.to_string())?;
+            for (result, sim) in results.iter_mut().zip(sims) {
+                result.similarities.push((*region, sim));
+            }
+        }
+        Ok(Answer::Queried(results))
     }
 
     fn heatmap(&mut self) -> Result<Answer, String> {
