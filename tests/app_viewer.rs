@@ -504,3 +504,46 @@ fn free_text_queries_on_a_wide_film_score_each_half() {
         }
     }
 }
+
+#[test]
+fn help_about_shows_version_licences_and_what_kneeclip_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("no-model");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut h = harness(empty);
+    assert!(h.query_by_label_contains("not a medical device").is_none());
+    h.get_by_label("Help").click();
+    h.step();
+    h.step();
+    h.get_by_label("About kneeclip").click();
+    h.run_steps(5);
+    assert!(app(&mut h).show_about);
+    h.get_by_label(&format!("Version {}", kneeclip::build_info::VERSION));
+    assert!(kneeclip::build_info::VERSION.contains(env!("CARGO_PKG_VERSION")));
+    h.get_by_label_contains("commit ");
+    h.get_by_label_contains("features: ");
+    h.get_by_label("kneeclip is a decision aid, not a medical device; it does not make a diagnosis.");
+    let expected = [
+        ("kneeclip", "MIT OR Apache-2.0"),
+        ("OpenAI CLIP ViT-B/32 weights", "MIT"),
+        ("egui / eframe (user interface)", "MIT OR Apache-2.0"),
+        ("candle (neural network inference)", "MIT OR Apache-2.0"),
+        ("dicom-rs (DICOM reading)", "MIT OR Apache-2.0"),
+        ("image (PNG, JPEG, TIFF, BMP)", "MIT OR Apache-2.0"),
+        ("tokenizers (CLIP's text tokenizer)", "Apache-2.0"),
+        ("hf-hub (weights download)", "Apache-2.0"),
+    ];
+    assert_eq!(kneeclip::app::about::LICENCES, expected);
+    for (what, _) in expected.iter().skip(1) {
+        h.get_by_label(what);
+    }
+    assert_eq!(h.query_all_by_label("MIT OR Apache-2.0").count(), 5);
+    assert_eq!(h.query_all_by_label("Apache-2.0").count(), 2);
+    assert_eq!(h.query_all_by_label("MIT").count(), 1);
+    h.get_by_label_contains("under its own licence");
+    // Escape closes it.
+    h.key_press(egui::Key::Escape);
+    h.run_steps(5);
+    assert!(!app(&mut h).show_about);
+    assert!(h.query_by_label_contains("not a medical device").is_none());
+}

@@ -1,6 +1,7 @@
 //! The desktop viewer (UI only). The model, decoding and file I/O live on the
 //! [`worker`] thread; this module keeps the state the frame draws from.
 
+pub mod about;
 pub mod commands;
 pub mod film_view;
 pub mod history;
@@ -57,6 +58,7 @@ pub struct KneeclipApp {
     pub query_text: String,
     pub query_results: Vec<worker::QueryResult>,
     pub tag_filter: String,
+    pub show_about: bool,
     commands: Vec<Command>,
     screenshot: Option<screenshot::Screenshot>,
     frame_log: Option<frame_log::FrameLog>,
@@ -84,6 +86,7 @@ impl KneeclipApp {
             query_text: String::new(),
             query_results: Vec::new(),
             tag_filter: String::new(),
+            show_about: false,
             commands: Vec::new(),
             screenshot: None,
             frame_log: frame_log::FrameLog::from_env(),
@@ -251,6 +254,8 @@ impl KneeclipApp {
             match command {
                 Command::Open => self.open_dialog(),
                 Command::TogglePatientData => self.hide_patient = !self.hide_patient,
+                Command::About => self.show_about = true,
+                Command::Cancel if self.show_about => self.show_about = false,
                 Command::ToggleHeatmap => {
                     self.show_heatmap = !self.show_heatmap;
                     if self.show_heatmap && self.heatmaps.is_empty() && self.view.is_some() && self.pending.heatmap.is_none() {

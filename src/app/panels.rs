@@ -17,6 +17,7 @@ pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         egui::ScrollArea::vertical().show(ui, |ui| side(app, ui));
     });
     egui::CentralPanel::default().show(ui, |ui| centre(app, ui));
+    super::about::window(ui.ctx(), &mut app.show_about);
 }
 
 fn button(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, selected: bool) {
@@ -78,6 +79,13 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         if app.show_heatmap {
             ui.add(egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).text("opacity"));
         }
+        ui.separator();
+        ui.menu_button("Help", |ui| {
+            if ui.button(commands::info(Command::About).label).clicked() {
+                app.push(Command::About);
+                ui.close();
+            }
+        });
     });
 }
 
