@@ -18,7 +18,9 @@ type App = Option<KneeclipApp>;
 
 fn harness(model: PathBuf) -> Harness<'static, App> {
     let mut model = Some(model);
-    let mut h = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).build_ui_state(
+    // Tall enough that the side panel's Model section is on screen without
+    // scrolling (kittest clicks only what is visible).
+    let mut h = Harness::builder().with_size(egui::vec2(1400.0, 1400.0)).build_ui_state(
         move |ui, app: &mut App| {
             let app = app.get_or_insert_with(|| KneeclipApp::new(ui.ctx(), Settings::default(), model.take()));
             app.show(ui);

@@ -200,7 +200,7 @@ fn view_keys_rotate_flip_invert_window_and_reset() {
         h.key_press(key);
         h.step();
     }
-    let v = app(&mut h).view.as_ref().unwrap();
+    let v = app(&mut h).view.as_ref().unwrap().state;
     assert!(v.invert && v.flip_h && v.flip_v);
     assert_eq!(v.rotation, 1);
     assert!(v.zoom.is_some(), "zoomed in from fit");
@@ -208,11 +208,342 @@ fn view_keys_rotate_flip_invert_window_and_reset() {
     h.get_by_label_contains("inverted");
     h.key_press(egui::Key::F);
     h.step();
-    let full = app(&mut h).view.as_ref().unwrap().window;
+    let full = app(&mut h).view.as_ref().unwrap().state.window;
     assert_eq!((full.lower(), full.upper()), (0.0, 255.0));
     h.key_press(egui::Key::Space);
     h.step();
-    let v = app(&mut h).view.as_ref().unwrap();
+    let v = app(&mut h).view.as_ref().unwrap().state;
     assert!(!v.invert && !v.flip_h && !v.flip_v && v.rotation == 0 && v.zoom.is_none());
     h.get_by_label_contains("W 255  L 128");
+}
+
+#[test]
+fn the_worker_grades_the_mirrored_knee_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    // An asymmetric film and the same film mirrored left–right.
+    let ramp = |x: u32, y: u32| image::Luma([((x * 3 + (x * y) % 50) % 256) as u8]);
+    let film = tmp.path().join("film.png");
+    let mirrored = tmp.path().join("mirrored.png");
+    image::GrayImage::from_fn(90, 80, ramp).save(&film).unwrap();
+    image::GrayImage::from_fn(90, 80, |x, y| ramp(89 - x, y)).save(&mirrored).unwrap();
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    let first = app(&mut h).grades[0].clone();
+    open_and_grade(&mut h, &mirrored);
+    let second = app(&mut h).grades[0].clone();
+    for g in 0..5 {
+        assert!((first.mirrored.similarities[g] - second.assessment.similarities[g]).abs() < 1e-5, "KL {g}");
+        assert!((second.mirrored.similarities[g] - first.assessment.similarities[g]).abs() < 1e-5, "KL {g}");
+    }
+    assert_ne!(first.assessment.similarities, first.mirrored.similarities);
+}
+
+#[test]
+fn a_different_grade_for_the_mirrored_film_is_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    // Symmetric left–right: its mirror image is the same film, so the same grade.
+    let film = tmp.path().join("symmetric.png");
+    image::GrayImage::from_fn(64, 64, |x, y| image::Luma([(x.min(63 - x) * 6 + y) as u8])).save(&film).unwrap();
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    assert_eq!(app(&mut h).grades[0].mirror_disagreement(), None);
+    assert!(h.query_by_label_contains("Mirrored film grades").is_none());
+    h.get_by_label("Mirrored film: same grade");
+    // A mirrored grade that differs (injected: the tiny model rarely disagrees).
+    let grades = &mut app(&mut h).grades;
+    let other = (grades[0].assessment.grade + 2) % 5;
+    grades[0].mirrored.grade = other;
+    h.step();
+    h.get_by_label(&format!("Mirrored film grades KL {other} — the model is unsure"));
+    assert!(h.query_by_label("Mirrored film: same grade").is_none());
+}
+
+/// A viewer with no model showing `film` (nothing but the view to test).
+fn viewer_with_film(tmp: &Path, film: &Path) -> Harness<'static, App> {
+    let empty = tmp.join("no-model");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut h = harness(empty);
+    app(&mut h).open(film);
+    wait(&mut h, "the film", |a| a.view.is_some());
+    h
+}
+
+fn ramp_film(tmp: &Path) -> PathBuf {
+    let film = tmp.join("ramp.png");
+    image::GrayImage::from_fn(64, 48, |x, _| image::Luma([(x * 4) as u8])).save(&film).unwrap();
+    film
+}
+
+fn view<'h>(h: &'h mut Harness<'static, App>) -> &'h mut kneeclip::app::film_view::FilmView {
+    app(h).view.as_mut().expect("a film is open")
+}
+
+fn film_centre(h: &mut Harness<'static, App>) -> egui::Pos2 {
+    view(h).rect().expect("the film was drawn").center()
+}
+
+fn press(h: &mut Harness<'static, App>, button: egui::PointerButton, at: egui::Pos2) {
+    h.event(egui::Event::PointerMoved(at));
+    h.event(egui::Event::PointerButton { pos: at, button, pressed: true, modifiers: egui::Modifiers::NONE });
+    h.step();
+}
+
+/// Moves the pressed pointer to `to` in a few frames.
+fn move_to(h: &mut Harness<'static, App>, from: egui::Pos2, to: egui::Pos2) {
+    for i in 1..=5 {
+        h.event(egui::Event::PointerMoved(from + (to - from) * (i as f32 / 5.0)));
+    }
+    h.step();
+}
+
+fn release(h: &mut Harness<'static, App>, button: egui::PointerButton, at: egui::Pos2) {
+    h.event(egui::Event::PointerButton { pos: at, button, pressed: false, modifiers: egui::Modifiers::NONE });
+    h.step();
+    h.step();
+}
+
+fn drag(h: &mut Harness<'static, App>, button: egui::PointerButton, from: egui::Pos2, to: egui::Pos2) {
+    press(h, button, from);
+    move_to(h, from, to);
+    release(h, button, to);
+}
+
+fn undo(h: &mut Harness<'static, App>) {
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.step();
+}
+
+#[test]
+fn ctrl_z_undoes_view_changes_one_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = viewer_with_film(tmp.path(), &ramp_film(tmp.path()));
+    let start = view(&mut h).state;
+    for key in [egui::Key::R, egui::Key::I, egui::Key::Plus] {
+        h.key_press(key);
+        h.step();
+    }
+    let c = film_centre(&mut h);
+    drag(&mut h, egui::PointerButton::Primary, c, c + egui::vec2(40.0, 30.0));
+    let s = view(&mut h).state;
+    assert_eq!(s.pan, egui::vec2(40.0, 30.0), "left-drag pans");
+    assert_eq!(view(&mut h).undo_steps(), 4, "rotate, invert, zoom, pan: one drag is one step");
+    undo(&mut h);
+    assert_eq!(view(&mut h).state.pan, egui::Vec2::ZERO);
+    assert!(view(&mut h).state.zoom.is_some());
+    undo(&mut h);
+    assert_eq!(view(&mut h).state.zoom, None);
+    assert!(view(&mut h).state.invert);
+    h.get_by_label_contains("inverted");
+    undo(&mut h);
+    assert!(!view(&mut h).state.invert);
+    assert!(h.query_by_label_contains("inverted").is_none());
+    h.get_by_label_contains("rot 90°");
+    undo(&mut h);
+    assert_eq!(view(&mut h).state, start);
+    // Reset is undone like any other change.
+    h.key_press(egui::Key::H);
+    h.step();
+    h.key_press(egui::Key::Space);
+    h.step();
+    assert!(!view(&mut h).state.flip_h);
+    undo(&mut h);
+    assert!(view(&mut h).state.flip_h, "the flip is back after undoing the reset");
+    // The toolbar's Undo does the same.
+    h.get_by_label("Undo").click();
+    h.step();
+    h.step();
+    assert_eq!(view(&mut h).state, start);
+}
+
+#[test]
+fn escape_cancels_a_window_drag_and_ctrl_z_undoes_a_finished_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = viewer_with_film(tmp.path(), &ramp_film(tmp.path()));
+    let before = view(&mut h).state.window;
+    let c = film_centre(&mut h);
+    let right = egui::PointerButton::Secondary;
+    press(&mut h, right, c);
+    move_to(&mut h, c, c + egui::vec2(60.0, -40.0));
+    assert_ne!(view(&mut h).state.window, before, "right-drag changes the window");
+    h.key_press(egui::Key::Escape);
+    h.step();
+    assert_eq!(view(&mut h).state.window, before, "Escape puts it back");
+    move_to(&mut h, c + egui::vec2(60.0, -40.0), c + egui::vec2(100.0, 0.0));
+    release(&mut h, right, c + egui::vec2(100.0, 0.0));
+    assert_eq!(view(&mut h).state.window, before, "the rest of the cancelled drag does nothing");
+    assert_eq!(view(&mut h).undo_steps(), 0);
+
+    drag(&mut h, right, c, c + egui::vec2(50.0, 20.0));
+    let after = view(&mut h).state.window;
+    assert!(after.width > before.width && after.center < before.center, "wider to the right, lower level downwards");
+    h.get_by_label_contains(&format!("W {:.0}  L {:.0}", after.width, after.center));
+    // The render thread catches up with the new window.
+    wait(&mut h, "the new window rendered", |a| a.view.as_ref().is_some_and(|v| v.is_rendered()));
+    undo(&mut h);
+    assert_eq!(view(&mut h).state.window, before);
+    h.get_by_label_contains(&format!("W {:.0}  L {:.0}", before.width, before.center));
+}
+
+#[test]
+fn the_length_tool_measures_in_mm_from_the_dicom_spacing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let film = data_dir().join("dicom/RG2_JPLL");
+    if !film.is_file() {
+        eprintln!("skipped: {} is missing", film.display());
+        return;
+    }
+    let mut h = viewer_with_film(tmp.path(), &film);
+    let spacing = view(&mut h).film.pixel_spacing().expect("RG2_JPLL has a pixel spacing");
+    assert_eq!((spacing.row_mm, spacing.column_mm), (0.2, 0.2));
+    h.key_press(egui::Key::L);
+    h.step();
+    assert_eq!(view(&mut h).tool, kneeclip::app::film_view::Tool::Length);
+    let c = film_centre(&mut h);
+    let scale = view(&mut h).scale();
+    let left = egui::PointerButton::Primary;
+    drag(&mut h, left, c, c + egui::vec2(120.0, 0.0));
+    let v = view(&mut h);
+    assert_eq!(v.state.pan, egui::Vec2::ZERO, "the length tool does not pan");
+    assert_eq!(v.scale(), scale, "the film did not move while measuring");
+    assert_eq!(v.measurements.len(), 1);
+    let line = v.measurements[0];
+    // 120 screen points at the fitted scale, 0.2 mm per pixel.
+    let pixels = 120.0 / scale;
+    assert!(((line.to - line.from).length() - pixels).abs() < 0.01, "{line:?} vs {pixels} px");
+    let mm = pixels as f64 * 0.2;
+    let label = format!("{mm:.1} mm");
+    assert_eq!(line.length(Some(spacing)).label(), label);
+    h.get_by_label(&label);
+
+    // The line stays on the film: rotating moves it with the film.
+    h.key_press(egui::Key::R);
+    h.step();
+    h.get_by_label(&label);
+    assert_eq!(view(&mut h).measurements, vec![line]);
+
+    // Escape drops a line being drawn, and the tool stays.
+    press(&mut h, left, c);
+    move_to(&mut h, c, c + egui::vec2(0.0, 80.0));
+    assert!(view(&mut h).drawing().is_some());
+    h.key_press(egui::Key::Escape);
+    h.step();
+    release(&mut h, left, c + egui::vec2(0.0, 80.0));
+    assert_eq!(view(&mut h).measurements.len(), 1);
+    assert_eq!(view(&mut h).tool, kneeclip::app::film_view::Tool::Length);
+
+    // A second line; clearing removes both, Ctrl+Z brings them back, and removes the last line.
+    drag(&mut h, left, c, c + egui::vec2(-60.0, 60.0));
+    assert_eq!(view(&mut h).measurements.len(), 2);
+    h.get_by_label("Clear measurements").click();
+    h.step();
+    h.step();
+    assert!(view(&mut h).measurements.is_empty());
+    assert!(h.query_by_label(&label).is_none());
+    undo(&mut h);
+    assert_eq!(view(&mut h).measurements.len(), 2);
+    undo(&mut h);
+    assert_eq!(view(&mut h).measurements, vec![line]);
+    h.get_by_label(&label);
+
+    // Escape with no line under way leaves the tool: left-drag pans again.
+    h.key_press(egui::Key::Escape);
+    h.step();
+    assert_eq!(view(&mut h).tool, kneeclip::app::film_view::Tool::Pan);
+    drag(&mut h, left, c, c + egui::vec2(30.0, 0.0));
+    assert_eq!(view(&mut h).state.pan, egui::vec2(30.0, 0.0));
+    assert_eq!(view(&mut h).measurements.len(), 1);
+}
+
+#[test]
+fn without_a_pixel_spacing_lengths_are_in_pixels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = viewer_with_film(tmp.path(), &ramp_film(tmp.path()));
+    assert!(view(&mut h).film.pixel_spacing().is_none());
+    h.get_by_label("Length").click();
+    h.step();
+    let c = film_centre(&mut h);
+    drag(&mut h, egui::PointerButton::Primary, c - egui::vec2(100.0, 0.0), c + egui::vec2(100.0, 0.0));
+    let v = view(&mut h);
+    let pixels = 200.0 / v.scale();
+    let label = format!("{pixels:.0} px");
+    assert_eq!(v.measurements[0].length(None).label(), label);
+    h.get_by_label(&label);
+    assert!(h.query_by_label_contains(" mm").is_none());
+}
+
+#[test]
+fn free_text_queries_on_a_wide_film_score_each_half() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let wide = tmp.path().join("both-knees.png");
+    image::GrayImage::from_fn(500, 200, |x, y| image::Luma([if x < 250 { (y % 256) as u8 } else { ((x * 7) % 256) as u8 }]))
+        .save(&wide)
+        .unwrap();
+    let mut h = harness(model);
+    open_and_grade(&mut h, &wide);
+    app(&mut h).query_text = "joint space narrowing\n\na healthy knee".into();
+    app(&mut h).run_query();
+    wait(&mut h, "the query results", |a| !a.query_results.is_empty() && !a.busy());
+    let results = app(&mut h).query_results.clone();
+    assert_eq!(results.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(), ["joint space narrowing", "a healthy knee"]);
+    for r in &results {
+        let regions: Vec<_> = r.similarities.iter().map(|(region, _)| *region).collect();
+        assert_eq!(regions, [kneeclip::grading::Region::ImageLeft, kneeclip::grading::Region::ImageRight]);
+        assert_ne!(r.similarities[0].1, r.similarities[1].1, "two different halves, two values");
+    }
+    // The section is folded by default (and below the fold): open it to see the table.
+    h.get_by_label("Free-text query").click_accesskit();
+    h.run_steps(20); // the section opens with an animation
+    h.get_by_label("left half");
+    h.get_by_label("right half");
+    for r in &results {
+        for (_, sim) in &r.similarities {
+            assert!(h.query_all_by_label(&format!("{sim:.3}")).count() >= 1, "{sim:.3} shown");
+        }
+    }
+}
+
+#[test]
+fn help_about_shows_version_licences_and_what_kneeclip_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("no-model");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut h = harness(empty);
+    assert!(h.query_by_label_contains("not a medical device").is_none());
+    h.get_by_label("Help").click();
+    h.step();
+    h.step();
+    h.get_by_label("About kneeclip").click();
+    h.run_steps(5);
+    assert!(app(&mut h).show_about);
+    h.get_by_label(&format!("Version {}", kneeclip::build_info::VERSION));
+    assert!(kneeclip::build_info::VERSION.contains(env!("CARGO_PKG_VERSION")));
+    h.get_by_label_contains("commit ");
+    h.get_by_label_contains("features: ");
+    h.get_by_label("kneeclip is a decision aid, not a medical device; it does not make a diagnosis.");
+    let expected = [
+        ("kneeclip", "MIT OR Apache-2.0"),
+        ("OpenAI CLIP ViT-B/32 weights", "MIT"),
+        ("egui / eframe (user interface)", "MIT OR Apache-2.0"),
+        ("candle (neural network inference)", "MIT OR Apache-2.0"),
+        ("dicom-rs (DICOM reading)", "MIT OR Apache-2.0"),
+        ("image (PNG, JPEG, TIFF, BMP)", "MIT OR Apache-2.0"),
+        ("tokenizers (CLIP's text tokenizer)", "Apache-2.0"),
+        ("hf-hub (weights download)", "Apache-2.0"),
+    ];
+    assert_eq!(kneeclip::app::about::LICENCES, expected);
+    for (what, _) in expected.iter().skip(1) {
+        h.get_by_label(what);
+    }
+    assert_eq!(h.query_all_by_label("MIT OR Apache-2.0").count(), 5);
+    assert_eq!(h.query_all_by_label("Apache-2.0").count(), 2);
+    assert_eq!(h.query_all_by_label("MIT").count(), 1);
+    h.get_by_label_contains("under its own licence");
+    // Escape closes it.
+    h.key_press(egui::Key::Escape);
+    h.run_steps(5);
+    assert!(!app(&mut h).show_about);
+    assert!(h.query_by_label_contains("not a medical device").is_none());
 }

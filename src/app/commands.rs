@@ -18,6 +18,11 @@ pub enum Command {
     FullRange,
     TogglePatientData,
     ToggleHeatmap,
+    LengthTool,
+    ClearMeasurements,
+    Cancel,
+    Undo,
+    About,
 }
 
 pub struct CommandInfo {
@@ -45,6 +50,11 @@ pub const COMMANDS: &[CommandInfo] = &[
     CommandInfo { command: Command::FullRange, label: "Full range", tooltip: "Window over the film's whole value range", shortcut: key(Key::F) },
     CommandInfo { command: Command::TogglePatientData, label: "Hide patient data", tooltip: "Hide every patient-identifying text (name, IDs, dates, file name)", shortcut: Some(KeyboardShortcut::new(Modifiers::SHIFT, Key::F12)) },
     CommandInfo { command: Command::ToggleHeatmap, label: "Heatmap", tooltip: "Show where the model looked (attention rollout over the region it graded)", shortcut: key(Key::M) },
+    CommandInfo { command: Command::LengthTool, label: "Length", tooltip: "Measure: drag a line on the film; mm from the file's pixel spacing, else pixels", shortcut: key(Key::L) },
+    CommandInfo { command: Command::ClearMeasurements, label: "Clear measurements", tooltip: "Remove every line measured on this film (Ctrl+Z brings them back)", shortcut: None },
+    CommandInfo { command: Command::Cancel, label: "Cancel", tooltip: "Cancel the drag or line in progress, else leave the length tool", shortcut: key(Key::Escape) },
+    CommandInfo { command: Command::About, label: "About kneeclip", tooltip: "Version, licences, and what kneeclip is not", shortcut: None },
+    CommandInfo { command: Command::Undo, label: "Undo", tooltip: "Undo the last view change (zoom, pan, rotate, flip, invert, window) or measurement", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::Z)) },
 ];
 
 pub fn info(command: Command) -> &'static CommandInfo {
@@ -58,6 +68,11 @@ pub fn tooltip(ctx: &egui::Context, command: Command) -> String {
         Some(s) => format!("{} ({})", i.tooltip, ctx.format_shortcut(&s)),
         None => i.tooltip.to_string(),
     }
+}
+
+/// "Ctrl+Z" style text of a command's shortcut (empty when it has none).
+pub fn shortcut_text(ctx: &egui::Context, command: Command) -> String {
+    info(command).shortcut.map(|s| ctx.format_shortcut(&s)).unwrap_or_default()
 }
 
 /// The commands whose shortcuts were pressed this frame (none while a text field has focus).

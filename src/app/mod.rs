@@ -1,8 +1,12 @@
 //! The desktop viewer (UI only). The model, decoding and file I/O live on the
 //! [`worker`] thread; this module keeps the state the frame draws from.
 
+pub mod about;
 pub mod commands;
 pub mod film_view;
+pub mod history;
+pub mod measure;
+pub mod render;
 mod panels;
 pub mod settings;
 pub mod training_jobs;
@@ -63,8 +67,9 @@ pub struct KneeclipApp {
     /// The file whose opening failed last (masked when patient data is hidden).
     pub failed_path: Option<PathBuf>,
     pub query_text: String,
-    pub query_results: Vec<(String, f32)>,
+    pub query_results: Vec<worker::QueryResult>,
     pub tag_filter: String,
+    pub show_about: bool,
     commands: Vec<Command>,
     screenshot: Option<screenshot::Screenshot>,
     frame_log: Option<frame_log::FrameLog>,
@@ -96,6 +101,7 @@ impl KneeclipApp {
             query_text: String::new(),
             query_results: Vec::new(),
             tag_filter: String::new(),
+            show_about: false,
             commands: Vec::new(),
             screenshot: None,
             frame_log: frame_log::FrameLog::from_env(),
@@ -259,7 +265,11 @@ impl KneeclipApp {
 
     fn film_opened(&mut self, film: Arc<Radiograph>, path: PathBuf) {
         self.settings.add_recent(&path);
-        self.view = Some(FilmView::new(film));
+        // The reader's tool stays selected from one film to the next.
+        let tool = self.view.as_ref().map(|v| v.tool).unwrap_or_default();
+        let mut view = FilmView::new(film);
+        view.tool = tool;
+        self.view = Some(view);
         self.path = Some(path);
         self.error = None;
         self.grades.clear();
@@ -273,6 +283,8 @@ impl KneeclipApp {
             match command {
                 Command::Open => self.open_dialog(),
                 Command::TogglePatientData => self.hide_patient = !self.hide_patient,
+                Command::About => self.show_about = true,
+                Command::Cancel if self.show_about => self.show_about = false,
                 Command::ToggleHeatmap => {
                     self.show_heatmap = !self.show_heatmap;
                     if self.show_heatmap && self.heatmaps.is_empty() && self.view.is_some() && self.pending.heatmap.is_none() {
@@ -281,7 +293,7 @@ impl KneeclipApp {
                 }
                 other => {
                     if let Some(v) = &mut self.view {
-                        view_command(v, other);
+                        v.command(other);
                     }
                 }
             }
@@ -326,7 +338,11 @@ impl KneeclipApp {
         }
         if let Some(shot) = &mut self.screenshot {
             let ready = match self.tab {
-                Tab::Viewer => !self.grades.is_empty() && self.view.is_some() && (!self.show_heatmap || !self.heatmaps.is_empty()),
+                Tab::Viewer => {
+                    !self.grades.is_empty()
+                        && self.view.as_ref().is_some_and(|v| v.is_rendered())
+                        && (!self.show_heatmap || !self.heatmaps.is_empty())
+                }
                 Tab::Training => matches!(self.model, ModelStatus::Ready { .. }) && self.training.settled(),
             };
             shot.step(&ctx, ready, self.error.as_deref());
@@ -354,25 +370,6 @@ impl KneeclipApp {
             self.use_head(Some(&path));
             self.tab = Tab::Viewer;
         }
-    }
-}
-
-fn view_command(v: &mut FilmView, command: Command) {
-    match command {
-        Command::ZoomIn => v.zoom_by(1.25),
-        Command::ZoomOut => v.zoom_by(0.8),
-        Command::Fit => {
-            v.zoom = None;
-            v.pan = egui::Vec2::ZERO;
-        }
-        Command::Reset => v.reset(),
-        Command::Rotate => v.rotation = (v.rotation + 1) % 4,
-        Command::FlipH => v.flip_h = !v.flip_h,
-        Command::FlipV => v.flip_v = !v.flip_v,
-        Command::Invert => v.invert = !v.invert,
-        Command::FileWindow => v.window = v.film.default_window(),
-        Command::FullRange => v.window = v.film.full_range_window(),
-        Command::Open | Command::TogglePatientData | Command::ToggleHeatmap => {}
     }
 }
 

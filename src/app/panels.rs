@@ -6,9 +6,9 @@ use egui_plot::{Bar, BarChart, Plot};
 
 use super::commands::{self, Command};
 use crate::grading::grader::BORDERLINE_MARGIN;
-use super::film_view::Overlay;
+use super::film_view::{Overlay, Tool};
 use super::{KneeclipApp, ModelStatus};
-use crate::grading::{GRADE_NAMES, TextAnchors};
+use crate::grading::{GRADE_NAMES, Region, TextAnchors};
 
 pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     egui::Panel::top("toolbar").show(ui, |ui| toolbar(app, ui));
@@ -17,6 +17,7 @@ pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         egui::ScrollArea::vertical().show(ui, |ui| side(app, ui));
     });
     egui::CentralPanel::default().show(ui, |ui| centre(app, ui));
+    super::about::window(ui.ctx(), &mut app.show_about);
 }
 
 fn button(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, selected: bool) {
@@ -46,8 +47,15 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         for c in [Command::Fit, Command::ZoomIn, Command::ZoomOut, Command::Rotate, Command::FlipH, Command::FlipV, Command::Reset] {
             button(app, ui, c, false);
         }
-        let inverted = app.view.as_ref().is_some_and(|v| v.invert);
+        let inverted = app.view.as_ref().is_some_and(|v| v.state.invert);
         button(app, ui, Command::Invert, inverted);
+        button(app, ui, Command::Undo, false);
+        ui.separator();
+        let measuring = app.view.as_ref().is_some_and(|v| v.tool == Tool::Length);
+        button(app, ui, Command::LengthTool, measuring);
+        // Always there (greyed out when there is nothing to clear), so the toolbar does not reflow.
+        let measured = app.view.as_ref().is_some_and(|v| !v.measurements.is_empty());
+        ui.add_enabled_ui(measured, |ui| button(app, ui, Command::ClearMeasurements, false));
         ui.separator();
         button(app, ui, Command::FileWindow, false);
         button(app, ui, Command::FullRange, false);
@@ -57,7 +65,7 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 egui::ComboBox::from_id_salt("presets").selected_text("Presets").show_ui(ui, |ui| {
                     for p in presets {
                         if ui.button(format!("{} (W {:.0} L {:.0})", p.name, p.window.width, p.window.center)).clicked() {
-                            view.window = p.window;
+                            view.state.window = p.window;
                         }
                     }
                 });
@@ -71,6 +79,13 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         if app.show_heatmap {
             ui.add(egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).text("opacity"));
         }
+        ui.separator();
+        ui.menu_button("Help", |ui| {
+            if ui.button(commands::info(Command::About).label).clicked() {
+                app.push(Command::About);
+                ui.close();
+            }
+        });
     });
 }
 
@@ -179,6 +194,7 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             if let Some((lo, hi)) = a.borderline(BORDERLINE_MARGIN) {
                 ui.colored_label(Color32::from_rgb(240, 180, 60), format!("borderline KL {lo}/{hi}"));
             }
+            mirror_check(ui, rg);
             egui::Grid::new("probs").striped(true).show(ui, |ui| {
                 ui.label("KL");
                 ui.label("probability");
@@ -215,6 +231,19 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         });
     }
     ui.label(RichText::new("Decision aid, not a diagnosis.").strong());
+}
+
+/// The flip check: a warning when the mirrored knee gets another grade.
+fn mirror_check(ui: &mut egui::Ui, rg: &super::worker::RegionGrade) {
+    match rg.mirror_disagreement() {
+        Some(other) => {
+            ui.colored_label(Color32::from_rgb(240, 180, 60), RichText::new(format!("Mirrored film grades KL {other} — the model is unsure")).strong())
+                .on_hover_text("The same knee mirrored left–right should get the same grade; this one does not.");
+        }
+        None => {
+            ui.small("Mirrored film: same grade").on_hover_text("The knee mirrored left–right gets the same grade.");
+        }
+    }
 }
 
 fn no_model(ui: &mut egui::Ui, msg: &str) {
@@ -279,9 +308,28 @@ fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     if ui.button("Compare").clicked() {
         app.run_query();
     }
-    for (text, sim) in &app.query_results {
-        ui.label(format!("{sim:.3}  {text}"));
-    }
+    let Some(first) = app.query_results.first() else { return };
+    // One column per region: a film with both knees gets a value for each half.
+    let regions: Vec<Region> = first.similarities.iter().map(|(r, _)| *r).collect();
+    ui.label("Cosine similarity of the film to each query:");
+    egui::Grid::new("queries").striped(true).show(ui, |ui| {
+        ui.strong("query");
+        for r in &regions {
+            ui.strong(match r {
+                Region::Whole => "similarity",
+                Region::ImageLeft => "left half",
+                Region::ImageRight => "right half",
+            });
+        }
+        ui.end_row();
+        for result in &app.query_results {
+            ui.add(egui::Label::new(&result.text).wrap());
+            for (_, sim) in &result.similarities {
+                ui.label(format!("{sim:.3}"));
+            }
+            ui.end_row();
+        }
+    });
 }
 
 fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {

@@ -31,11 +31,28 @@ pub enum Request {
     LoadHead(Option<PathBuf>),
 }
 
-/// One graded region of the current film.
+/// One graded region of the current film, and the grade of its mirror image
+/// (the flip check, see [`crate::grading::mirror`]).
 #[derive(Clone, Debug)]
 pub struct RegionGrade {
     pub region: Region,
     pub assessment: Assessment,
+    pub mirrored: Assessment,
+}
+
+impl RegionGrade {
+    /// The mirror image's grade when it differs: the model is unsure of this knee.
+    pub fn mirror_disagreement(&self) -> Option<usize> {
+        (self.mirrored.grade != self.assessment.grade).then_some(self.mirrored.grade)
+    }
+}
+
+/// One free-text query's cosine similarity to each region of the film.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResult {
+    pub text: String,
+    /// In the order of the film's regions (one, or the two halves of a wide film).
+    pub similarities: Vec<(Region, f32)>,
 }
 
 pub enum Answer {
@@ -44,7 +61,7 @@ pub enum Answer {
     NoModel(String),
     Opened(Arc<Radiograph>),
     Graded(Vec<RegionGrade>),
-    Queried(Vec<(String, f32)>),
+    Queried(Vec<QueryResult>),
     Heatmap(Vec<(Region, Heatmap)>),
     /// The head now in use (its id), or None for the base model.
     HeadLoaded(Option<String>),
@@ -142,7 +159,8 @@ impl Worker {
 struct State {
     grader: Option<Grader>,
     film: Option<Arc<Radiograph>>,
-    /// Normalised image embeddings of the current film's regions.
+    /// Normalised image embeddings of the current film's regions: [2, P], the
+    /// region as shown and mirrored left–right.
     images: Vec<(Region, Tensor)>,
     progress: Option<GuiProgress>,
 }
@@ -218,8 +236,9 @@ impl State {
         Ok(Answer::HeadLoaded(id))
     }
 
-    /// The preprocessed model input of each region of the current film.
-    fn inputs(&self) -> Result<Vec<(Region, Vec<f32>)>, String> {
+    /// The preprocessed model input of each region of the current film, and
+    /// of the region mirrored left–right.
+    fn inputs(&self) -> Result<Vec<(Region, Vec<f32>, Vec<f32>)>, String> {
         let (Some(g), Some(film)) = (&self.grader, &self.film) else {
             return Err("open a film and load a model first".into());
         };
@@ -229,7 +248,7 @@ impl State {
             .into_iter()
             .map(|r| {
                 let (rw, data) = regions::crop_region(w, &view.data, r);
-                (r, g.pixel_values(rw, h, &data))
+                (r, g.pixel_values(rw, h, &data), g.mirrored_pixel_values(rw, h, &data))
             })
             .collect())
     }
@@ -240,8 +259,8 @@ impl State {
         }
         let inputs = self.inputs()?;
         let g = self.grader.as_ref().ok_or("no model loaded")?;
-        for (region, pixels) in inputs {
-            let batch = g.preprocessing().batch(&[pixels], g.device()).map_err(|e| e.to_string())?;
+        for (region, pixels, mirrored) in inputs {
+            let batch = g.preprocessing().batch(&[pixels, mirrored], g.device()).map_err(|e| e.to_string())?;
             let emb = g.image_embeddings(&batch).map_err(|e| e.to_string())?;
             self.images.push((region, emb));
         }
@@ -254,26 +273,37 @@ impl State {
         let anchors = g.anchor_embeddings().map_err(|e| e.to_string())?;
         let mut out = Vec::new();
         for (region, emb) in &self.images {
-            let assessment = g.assess(emb, &anchors).map_err(|e| e.to_string())?.remove(0);
-            out.push(RegionGrade { region: *region, assessment });
+            let mut both = g.assess(emb, &anchors).map_err(|e| e.to_string())?;
+            let mirrored = both.pop().ok_or("no mirrored assessment")?;
+            let assessment = both.pop().ok_or("no assessment")?;
+            out.push(RegionGrade { region: *region, assessment, mirrored });
         }
         Ok(Answer::Graded(out))
     }
 
+    /// Every query against every region: on a film with both knees, each knee
+    /// gets its own value.
     fn query(&mut self, texts: Vec<String>) -> Result<Answer, String> {
         self.embed()?;
         let g = self.grader.as_ref().ok_or("no model loaded")?;
-        let (_, emb) = self.images.first().ok_or("no film")?;
         let texts: Vec<String> = texts.into_iter().filter(|t| !t.trim().is_empty()).collect();
-        let sims = g.query_similarities(emb, &texts).map_err(|e| e.to_string())?;
-        Ok(Answer::Queried(texts.into_iter().zip(sims).collect()))
+        let mut results: Vec<QueryResult> = texts.iter().map(|t| QueryResult { text: t.clone(), similarities: Vec::new() }).collect();
+        for (region, emb) in &self.images {
+            // Row 0 is the region as shown (row 1 is its mirror image).
+            let emb = emb.narrow(0, 0, 1).map_err(|e| e.to_string())?;
+            let sims = g.query_similarities(&emb, &texts).map_err(|e| e.to_string())?;
+            for (result, sim) in results.iter_mut().zip(sims) {
+                result.similarities.push((*region, sim));
+            }
+        }
+        Ok(Answer::Queried(results))
     }
 
     fn heatmap(&mut self) -> Result<Answer, String> {
         let inputs = self.inputs()?;
         let g = self.grader.as_ref().ok_or("no model loaded")?;
         let mut maps = Vec::new();
-        for (region, pixels) in inputs {
+        for (region, pixels, _) in inputs {
             maps.push((region, crate::explain::heatmap(g, &pixels).map_err(|e| e.to_string())?));
         }
         Ok(Answer::Heatmap(maps))

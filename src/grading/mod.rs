@@ -3,6 +3,7 @@
 pub mod anchors;
 pub mod grader;
 pub mod head;
+pub mod mirror;
 pub mod regions;
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 pub use anchors::{DEFAULT_ANCHORS, GRADE_NAMES, GRADES, TextAnchors};
 pub use grader::{Assessment, Grader, Provenance};
 pub use head::{FineTunedHead, HeadMetadata};
+pub use mirror::MirrorCheck;
 pub use regions::Region;
 
 use crate::model::ModelError;

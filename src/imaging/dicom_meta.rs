@@ -12,7 +12,7 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject};
 
 use super::radiograph::Decoded;
 use super::voi::{ModalityLut, VoiFunction, VoiLutTable};
-use super::{DicomTag, ImagingError, Window, WindowPreset};
+use super::{DicomTag, ImagingError, PixelSpacing, SpacingSource, Window, WindowPreset};
 
 type Obj = InMemDicomObject;
 
@@ -165,15 +165,18 @@ pub(crate) fn apply_grayscale_metadata(
 }
 
 /// (row, column) spacing in mm: Pixel Spacing, else Imager Pixel Spacing.
-pub(crate) fn pixel_spacing(obj: &Obj) -> Option<(f64, f64)> {
-    [tags::PIXEL_SPACING, tags::IMAGER_PIXEL_SPACING].into_iter().find_map(|t| {
-        let v = get_f64s(obj, t);
-        match v.as_slice() {
-            [r, c, ..] if *r > 0.0 && *c > 0.0 => Some((*r, *c)),
-            [s] if *s > 0.0 => Some((*s, *s)),
-            _ => None,
-        }
-    })
+pub(crate) fn pixel_spacing(obj: &Obj) -> Option<PixelSpacing> {
+    [(tags::PIXEL_SPACING, SpacingSource::PixelSpacing), (tags::IMAGER_PIXEL_SPACING, SpacingSource::ImagerPixelSpacing)]
+        .into_iter()
+        .find_map(|(t, source)| {
+            let v = get_f64s(obj, t);
+            let (row_mm, column_mm) = match v.as_slice() {
+                [r, c, ..] if *r > 0.0 && *c > 0.0 => (*r, *c),
+                [s] if *s > 0.0 => (*s, *s),
+                _ => return None,
+            };
+            Some(PixelSpacing { row_mm, column_mm, source })
+        })
 }
 
 /// Attributes that identify a patient (or lead to one), hidden on request.

@@ -23,11 +23,13 @@ mod limits;
 mod pixels;
 mod radiograph;
 mod raster;
+mod spacing;
 mod voi;
 
 pub use error::ImagingError;
 pub use limits::LoadLimits;
 pub use radiograph::{DicomTag, GrayF32, Photometric, Pixels, Radiograph};
+pub use spacing::{PixelSpacing, SpacingSource};
 pub use voi::{VoiFunction, Window, WindowPreset};
 
 /// How a DICOM stream starts.

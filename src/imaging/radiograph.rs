@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::voi::{ModalityLut, Voi, VoiFunction, VoiLutTable};
-use super::{ImagingError, LoadLimits, Window, WindowPreset};
+use super::{ImagingError, LoadLimits, PixelSpacing, Window, WindowPreset};
 pub use super::pixels::{GrayF32, Pixels};
 
 /// How stored values relate to brightness.
@@ -48,7 +48,7 @@ pub(crate) struct Decoded {
     pub presets: Vec<(WindowPreset, Option<VoiLutTable>)>,
     pub voi_function: VoiFunction,
     pub presentation_inverse: bool,
-    pub pixel_spacing: Option<(f64, f64)>,
+    pub pixel_spacing: Option<PixelSpacing>,
     pub tags: Vec<super::DicomTag>,
     pub patient_label: Option<String>,
     pub notes: Vec<String>,
@@ -72,7 +72,7 @@ pub struct Radiograph {
     voi_function: VoiFunction,
     presentation_inverse: bool,
     full_range_window: Window,
-    pixel_spacing: Option<(f64, f64)>,
+    pixel_spacing: Option<PixelSpacing>,
     tags: Vec<DicomTag>,
     patient_label: Option<String>,
     notes: Vec<String>,
@@ -153,6 +153,13 @@ impl Radiograph {
             });
         }
         Ok(Radiograph::assemble(source, Decoded::plain(width, height, Pixels::U8(data), 8)))
+    }
+
+    /// The same film with another pixel spacing, e.g. a synthetic film or a
+    /// plain image whose spacing is known from elsewhere.
+    pub fn with_pixel_spacing(mut self, spacing: Option<PixelSpacing>) -> Radiograph {
+        self.pixel_spacing = spacing;
+        self
     }
 
     pub(crate) fn assemble(source: PathBuf, d: Decoded) -> Radiograph {
@@ -260,6 +267,11 @@ impl Radiograph {
     }
     /// (row spacing, column spacing) in mm.
     pub fn pixel_spacing_mm(&self) -> Option<(f64, f64)> {
+        self.pixel_spacing.map(|s| (s.row_mm, s.column_mm))
+    }
+    /// The spacing with the attribute it came from (Pixel Spacing, else Imager
+    /// Pixel Spacing), for measurements.
+    pub fn pixel_spacing(&self) -> Option<PixelSpacing> {
         self.pixel_spacing
     }
     pub fn dicom_tags(&self) -> &[DicomTag] {

@@ -1,0 +1,61 @@
+//! Help → About: what this build is, the licences, and what kneeclip is not.
+
+use egui::RichText;
+
+use super::commands::{self, COMMANDS};
+use crate::build_info;
+
+/// The statement every reader of the About window sees.
+pub const NOT_A_DEVICE: &str = "kneeclip is a decision aid, not a medical device; it does not make a diagnosis.";
+
+/// (what, licence) for kneeclip, the weights and the main crates it is built from.
+pub const LICENCES: &[(&str, &str)] = &[
+    ("kneeclip", "MIT OR Apache-2.0"),
+    ("OpenAI CLIP ViT-B/32 weights", "MIT"),
+    ("egui / eframe (user interface)", "MIT OR Apache-2.0"),
+    ("candle (neural network inference)", "MIT OR Apache-2.0"),
+    ("dicom-rs (DICOM reading)", "MIT OR Apache-2.0"),
+    ("image (PNG, JPEG, TIFF, BMP)", "MIT OR Apache-2.0"),
+    ("tokenizers (CLIP's text tokenizer)", "Apache-2.0"),
+    ("hf-hub (weights download)", "Apache-2.0"),
+];
+
+/// The About window, while `open`.
+pub fn window(ctx: &egui::Context, open: &mut bool) {
+    egui::Window::new("About kneeclip").open(open).collapsible(false).resizable(false).default_width(460.0).show(ctx, |ui| {
+        ui.label(RichText::new("kneeclip").size(20.0).strong());
+        ui.label("Kellgren–Lawrence grading of knee radiographs with a fine-tuned CLIP ViT-B/32.");
+        ui.label(format!("Version {}", build_info::VERSION));
+        ui.add_space(6.0);
+        ui.label(RichText::new(NOT_A_DEVICE).strong());
+        ui.add_space(6.0);
+        ui.strong("Licences");
+        egui::Grid::new("licences").striped(true).show(ui, |ui| {
+            for (what, licence) in LICENCES {
+                ui.label(*what);
+                ui.label(*licence);
+                ui.end_row();
+            }
+        });
+        ui.small("Every other third-party crate is used under its own licence (see each crate's Cargo.toml).");
+        ui.add_space(6.0);
+        egui::CollapsingHeader::new("Keyboard shortcuts").show(ui, |ui| {
+            egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                for c in COMMANDS.iter().filter(|c| c.shortcut.is_some()) {
+                    ui.label(c.label);
+                    ui.label(commands::shortcut_text(ui.ctx(), c.command));
+                    ui.end_row();
+                }
+                ui.label("Window / level");
+                ui.label("right-drag");
+                ui.end_row();
+                ui.label("Pan");
+                ui.label("left-drag (middle-drag with the length tool)");
+                ui.end_row();
+                ui.label("Zoom about the cursor");
+                ui.label("mouse wheel");
+                ui.end_row();
+            });
+        });
+    });
+}
