@@ -250,6 +250,7 @@ def bench_train(model, processor, anchors, data_dir: Path, n_batches: int, warmu
         "train_s_per_batch_data": statistics.median(data_t),
         "train_s_per_batch_compute": statistics.median(step_t),
         "train_batches_timed": len(total_t),
+        "train_timed_total_s": sum(total_t),
         "train_warmup_batches": warmup,
         "train_films": n_files,
         "train_epoch_s": per_batch / BATCH * n_files,
