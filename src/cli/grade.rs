@@ -157,6 +157,10 @@ fn check_report_options(args: &GradeArgs, out: &Path) -> Result<(), String> {
     if args.files.len() != 1 {
         return Err(format!("--report describes one film; {} films were given", args.files.len()));
     }
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
+    if same(out, &args.files[0]) {
+        return Err(format!("{}: the report would overwrite the film", out.display()));
+    }
     report::check_destination(out).map(|_| ()).map_err(|e| e.to_string())
 }
 

@@ -17,7 +17,7 @@ const CONTENT_WIDTH: f32 = PAGE_WIDTH - 2.0 * MARGIN;
 const FOOTER_BASELINE: f32 = PAGE_HEIGHT - 24.0;
 const CONTENT_BOTTOM: f32 = FOOTER_BASELINE - 16.0;
 /// Tallest the film may be drawn, so the grade charts fit below it on page one.
-const FILM_MAX_HEIGHT: f32 = 260.0;
+const FILM_MAX_HEIGHT: f32 = 240.0;
 
 pub type Rgb = [f32; 3];
 pub const INK: Rgb = [0.12, 0.12, 0.14];
@@ -148,7 +148,7 @@ fn header(flow: &mut Flow, report: &Report) {
     for region in &report.regions {
         let place = if report.regions.len() > 1 { format!("{}: ", region_title(region.region)) } else { String::new() };
         let border = region.borderline.map(|[l, h]| format!("   (borderline KL {l}/{h})")).unwrap_or_default();
-        flow.line(14.0, 20.0, INK, format!("{place}KL {} — {}{border}", region.grade, region.grade_name));
+        flow.line(14.0, 18.0, INK, format!("{place}KL {} — {}{border}", region.grade, region.grade_name));
     }
 }
 
@@ -339,7 +339,8 @@ mod tests {
         let one = laid_out(300, 300, &[(Region::Whole, assessment(2))]);
         assert_eq!(one.len(), 1);
         inside_the_page(&one);
-        let two = laid_out(1000, 400, &[(Region::ImageLeft, assessment(1)), (Region::ImageRight, assessment(4))]);
+        // Aspect 2: the tallest a two-knee film is drawn.
+        let two = laid_out(448, 224, &[(Region::ImageLeft, assessment(1)), (Region::ImageRight, assessment(4))]);
         assert_eq!(two.len(), 1);
         inside_the_page(&two);
         let texts: Vec<&str> = two[0].items.iter().filter_map(|i| if let Item::Text { text, .. } = i { Some(text.as_str()) } else { None }).collect();
