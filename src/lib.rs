@@ -18,6 +18,7 @@ pub mod files;
 pub mod grading;
 pub mod imaging;
 pub mod model;
+pub mod report;
 pub mod weights;
 pub mod metrics;
 pub mod training;

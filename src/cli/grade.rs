@@ -1,15 +1,17 @@
 //! `kneeclip grade`: every film gets a line; a film that cannot be read gets an
 //! error line and does not stop the others.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use super::output::{Format, Printer};
 use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
 use crate::grading::regions::{crop_region, regions_for};
-use crate::grading::{FineTunedHead, Grader, Region, TextAnchors};
+use crate::explain;
+use crate::grading::{Assessment, FineTunedHead, Grader, Region, TextAnchors};
 use crate::imaging::Radiograph;
+use crate::report::{self, ReportInput};
 
 #[derive(Args, Debug)]
 pub struct GradeArgs {
@@ -27,6 +29,15 @@ pub struct GradeArgs {
     /// Comma-separated values with a header row.
     #[arg(long)]
     pub csv: bool,
+    /// Also write a report of the (single) film: .pdf, .png or .json by the name's extension.
+    #[arg(long, value_name = "OUT")]
+    pub report: Option<PathBuf>,
+    /// Blend the attention heatmap over the film in the report.
+    #[arg(long, requires = "report")]
+    pub heatmap: bool,
+    /// Put the patient's name, ID and birth date (DICOM) and the film's file name in the report.
+    #[arg(long, requires = "report")]
+    pub include_patient_data: bool,
     /// Films: PNG, JPEG, TIFF, BMP or DICOM.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -40,6 +51,13 @@ pub fn run(args: &GradeArgs) -> i32 {
     } else {
         Format::Text
     };
+    // A report's destination is checked before the model is loaded.
+    if let Some(out) = &args.report {
+        if let Err(message) = check_report_options(args, out) {
+            eprintln!("kneeclip: {message}");
+            return EXIT_UNUSABLE;
+        }
+    }
     let mut grader = match load_grader(args) {
         Ok(grader) => grader,
         Err(message) => {
@@ -48,6 +66,9 @@ pub fn run(args: &GradeArgs) -> i32 {
         }
     };
     let mut printer = Printer::new(format);
+    if let Some(out) = &args.report {
+        return grade_with_report(args, &mut grader, &mut printer, out);
+    }
     let mut failed = 0usize;
     // Films are decoded one by one but run through the model in batches, which
     // is faster per film (docs/PERFORMANCE.md); output keeps the given order.
@@ -109,8 +130,12 @@ struct PreparedFilm {
     pixel_values: Vec<Vec<f32>>,
 }
 
-fn prepare_film(grader: &Grader, file: &std::path::Path) -> Result<PreparedFilm, String> {
+fn prepare_film(grader: &Grader, file: &Path) -> Result<PreparedFilm, String> {
     let film = Radiograph::open(file).map_err(|e| e.to_string())?;
+    Ok(prepare_view(grader, &film))
+}
+
+fn prepare_view(grader: &Grader, film: &Radiograph) -> PreparedFilm {
     let view = film.model_view();
     let (width, height) = (view.width as usize, view.height as usize);
     let regions = regions_for(width, height);
@@ -122,8 +147,60 @@ fn prepare_film(grader: &Grader, file: &std::path::Path) -> Result<PreparedFilm,
         })
         .collect();
     let split = regions.len() > 1;
-    Ok(PreparedFilm {
+    PreparedFilm {
         regions: regions.into_iter().map(|r| split.then_some(r)).collect(),
         pixel_values,
-    })
+    }
+}
+
+fn check_report_options(args: &GradeArgs, out: &Path) -> Result<(), String> {
+    if args.files.len() != 1 {
+        return Err(format!("--report describes one film; {} films were given", args.files.len()));
+    }
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
+    if same(out, &args.files[0]) {
+        return Err(format!("{}: the report would overwrite the film", out.display()));
+    }
+    report::check_destination(out).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Grades the one film, prints its lines as usual and writes its report.
+fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printer, out: &Path) -> i32 {
+    let file = &args.files[0];
+    let shown = file.display().to_string();
+    let result = (|| -> Result<(), String> {
+        let film = Radiograph::open(file).map_err(|e| e.to_string())?;
+        let prepared = prepare_view(grader, &film);
+        let assessments = grader.grade_pixel_values(&prepared.pixel_values).map_err(|e| format!("{shown}: {e}"))?;
+        for (region, assessment) in prepared.regions.iter().zip(&assessments) {
+            printer.assessment(&shown, *region, assessment);
+        }
+        let graded: Vec<(Region, Assessment)> =
+            prepared.regions.iter().map(|r| r.unwrap_or(Region::Whole)).zip(assessments).collect();
+        let heatmaps = if args.heatmap {
+            graded
+                .iter()
+                .zip(&prepared.pixel_values)
+                .map(|((region, _), pixels)| Ok((*region, explain::heatmap(grader, pixels)?)))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .map_err(|e| format!("{shown}: the heatmap failed: {e}"))?
+        } else {
+            Vec::new()
+        };
+        let film_bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
+        let mut input = ReportInput::new(&film, &graded, grader.anchors());
+        input.heatmaps = &heatmaps;
+        input.include_patient_data = args.include_patient_data;
+        input.film_sha256 = Some(crate::files::short_sha256(&film_bytes));
+        report::write(out, &input).map_err(|e| e.to_string())?;
+        eprintln!("kneeclip: report written to {}", out.display());
+        Ok(())
+    })();
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(message) => {
+            printer.error(&shown, &message);
+            EXIT_SOME_FAILED
+        }
+    }
 }

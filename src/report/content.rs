@@ -1,0 +1,211 @@
+//! What a report says, independent of how it is drawn; serialised as the JSON
+//! report. The one place that decides what counts as patient data.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::ReportInput;
+use crate::build_info::{DECISION_AID, VERSION};
+use crate::grading::grader::BORDERLINE_MARGIN;
+use crate::grading::{GRADE_NAMES, GRADES, Region};
+use crate::imaging::Radiograph;
+
+/// Identifies the JSON layout; bump when fields change meaning.
+pub const REPORT_KIND: &str = "kneeclip-report/1";
+
+/// The short statement every report carries.
+pub const STATEMENT: &str = "Decision aid, not a diagnosis.";
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub report: &'static str,
+    /// UTC, RFC 3339 ("2026-05-01T12:34:56Z").
+    pub created: String,
+    pub kneeclip_version: &'static str,
+    pub statement: &'static str,
+    pub disclaimer: &'static str,
+    pub film: FilmInfo,
+    /// Present only when patient data was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<PatientInfo>,
+    pub regions: Vec<RegionReport>,
+    pub model: String,
+    /// The fine-tuned head's id (file stem @ short hash of its bytes), if any.
+    pub head: Option<String>,
+    pub anchors: AnchorsInfo,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FilmInfo {
+    /// The file's name (without folders); only with patient data, since film
+    /// names often carry a patient ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// First 12 hex digits of the SHA-256 of the film file.
+    pub sha256: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub window: WindowInfo,
+    pub inverted: bool,
+    /// Opacity of the attention heatmap blended over the film, when it is.
+    pub heatmap_opacity: Option<f32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct WindowInfo {
+    pub center: f64,
+    pub width: f64,
+}
+
+/// The DICOM patient module's identifying fields that the viewer overlays.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PatientInfo {
+    pub name: Option<String>,
+    pub id: Option<String>,
+    pub birth_date: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RegionReport {
+    pub region: Region,
+    pub label: &'static str,
+    pub grade: usize,
+    pub grade_name: &'static str,
+    /// Adjacent grades within the borderline margin, as the CLI and viewer say.
+    pub borderline: Option<[usize; 2]>,
+    pub probabilities: [f32; GRADES],
+    pub similarities: [f32; GRADES],
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AnchorsInfo {
+    pub texts: [String; GRADES],
+    pub hash: String,
+    /// The anchors differ from those the probabilities were calibrated with.
+    pub edited: bool,
+}
+
+impl Report {
+    /// `None` when there are no results to report.
+    pub fn new(input: &ReportInput<'_>) -> Option<Report> {
+        let provenance = &input.results.first()?.1.provenance;
+        let film = input.film;
+        let regions = input
+            .results
+            .iter()
+            .map(|(region, a)| RegionReport {
+                region: *region,
+                label: region_title(*region),
+                grade: a.grade,
+                grade_name: GRADE_NAMES[a.grade],
+                borderline: a.borderline(BORDERLINE_MARGIN).map(|(l, h)| [l, h]),
+                probabilities: a.probabilities,
+                similarities: a.similarities,
+            })
+            .collect();
+        let file_name = film.source().file_name().map(|n| n.to_string_lossy().into_owned());
+        Some(Report {
+            report: REPORT_KIND,
+            created: rfc3339_utc(input.created),
+            kneeclip_version: VERSION,
+            statement: STATEMENT,
+            disclaimer: DECISION_AID,
+            film: FilmInfo {
+                file: file_name.filter(|_| input.include_patient_data),
+                sha256: input.film_sha256.clone(),
+                width: film.width(),
+                height: film.height(),
+                window: WindowInfo { center: input.window.center, width: input.window.width },
+                inverted: input.invert,
+                heatmap_opacity: (!input.heatmaps.is_empty()).then_some(input.heatmap_opacity),
+            },
+            patient: input.include_patient_data.then(|| patient_info(film)),
+            regions,
+            model: provenance.model.clone(),
+            head: provenance.head.clone(),
+            anchors: AnchorsInfo {
+                texts: input.anchors.anchors.clone(),
+                hash: provenance.anchors_hash.clone(),
+                edited: provenance.anchors_edited,
+            },
+        })
+    }
+}
+
+/// "Whole film", "Left half of the image", …: for headings.
+pub fn region_title(region: Region) -> &'static str {
+    match region {
+        Region::Whole => "Whole film",
+        Region::ImageLeft => "Left half of the image",
+        Region::ImageRight => "Right half of the image",
+    }
+}
+
+/// Patient name (0010,0010), ID (0010,0020) and birth date (0010,0030).
+fn patient_info(film: &Radiograph) -> PatientInfo {
+    let tag = |t: (u16, u16)| {
+        film.dicom_tags()
+            .iter()
+            .find(|d| d.tag == t)
+            .map(|d| d.value.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    PatientInfo {
+        name: tag((0x0010, 0x0010)),
+        id: tag((0x0010, 0x0020)),
+        birth_date: tag((0x0010, 0x0030)).map(|d| format_dicom_date(&d)),
+    }
+}
+
+/// DICOM "YYYYMMDD" as "YYYY-MM-DD"; anything else as it is.
+fn format_dicom_date(date: &str) -> String {
+    if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{}-{}-{}", &date[..4], &date[4..6], &date[6..])
+    } else {
+        date.to_owned()
+    }
+}
+
+/// "2026-05-01T12:34:56Z"; times before 1970 are shown as the epoch.
+pub fn rfc3339_utc(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
+/// calendar (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn utc_dates_match_known_days() {
+        assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        // 2000-02-29 (a leap day in a century year) 12:34:56.
+        assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_827_696)), "2000-02-29T12:34:56Z");
+        assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(1_767_225_599)), "2025-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn dicom_dates_are_spelled_out() {
+        assert_eq!(format_dicom_date("19970314"), "1997-03-14");
+        assert_eq!(format_dicom_date("1997"), "1997");
+    }
+}

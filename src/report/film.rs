@@ -1,0 +1,130 @@
+//! The film as displayed: the caller's window/level and invert, scaled down for
+//! the page, with the attention heatmap blended over the square each region's
+//! grade came from.
+
+use image::{GrayImage, RgbImage, imageops};
+
+use super::ReportInput;
+use crate::explain::Heatmap;
+use crate::grading::Region;
+
+/// Longest side of the film image in a report, in pixels: over 300 dpi at the
+/// size the page shows it, and a few hundred kB in the PDF.
+pub const MAX_SIDE: u32 = 1200;
+
+pub fn displayed(input: &ReportInput<'_>, max_side: u32) -> RgbImage {
+    let shown = input.film.render(input.window, input.invert);
+    let (width, height) = (shown.width, shown.height);
+    let gray: Vec<u8> = shown.data.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+    let gray = GrayImage::from_raw(width, height, gray).expect("render gives width × height values");
+    let scale = (max_side as f32 / width.max(height) as f32).min(1.0);
+    let (w, h) = (((width as f32 * scale).round() as u32).max(1), ((height as f32 * scale).round() as u32).max(1));
+    let gray = if (w, h) == (width, height) { gray } else { imageops::resize(&gray, w, h, imageops::FilterType::Triangle) };
+    let mut rgb = RgbImage::from_fn(w, h, |x, y| {
+        let v = gray.get_pixel(x, y).0[0];
+        image::Rgb([v, v, v])
+    });
+    for (region, map) in input.heatmaps {
+        blend_heatmap(&mut rgb, width, height, *region, map, input.heatmap_opacity);
+    }
+    rgb
+}
+
+/// The square the model saw of `region` in a film `width` × `height`, as
+/// (left, top, side) in film pixels: CLIP resizes the shortest side and
+/// centre-crops, so it is the region's centred square (as the viewer draws it).
+pub fn model_square(region: Region, width: u32, height: u32) -> (f32, f32, f32) {
+    let cols = region.columns(width as usize);
+    let (x0, w, h) = (cols.start as f32, cols.len() as f32, height as f32);
+    let side = w.min(h);
+    (x0 + (w - side) / 2.0, (h - side) / 2.0, side)
+}
+
+/// Blends `map` over its model square of `image` (the film scaled from
+/// `film_width` × `film_height`), bilinearly interpolated like the viewer's texture.
+fn blend_heatmap(image: &mut RgbImage, film_width: u32, film_height: u32, region: Region, map: &Heatmap, opacity: f32) {
+    if map.grid == 0 || map.values.len() != map.grid * map.grid {
+        return;
+    }
+    let scale = image.width() as f32 / film_width as f32;
+    let (left, top, side) = model_square(region, film_width, film_height);
+    let (left, top, side) = (left * scale, top * scale, side * scale);
+    let x_range = (left.floor().max(0.0) as u32)..((left + side).ceil() as u32).min(image.width());
+    let y_range = (top.floor().max(0.0) as u32)..((top + side).ceil() as u32).min(image.height());
+    for y in y_range {
+        for x in x_range.clone() {
+            let u = (x as f32 + 0.5 - left) / side;
+            let v = (y as f32 + 0.5 - top) / side;
+            if !(0.0..1.0).contains(&u) || !(0.0..1.0).contains(&v) {
+                continue;
+            }
+            let value = sample(map, u, v);
+            let (color, alpha) = colormap(value);
+            let a = alpha * opacity.clamp(0.0, 1.0);
+            let pixel = image.get_pixel_mut(x, y);
+            for (channel, c) in pixel.0.iter_mut().zip(color) {
+                *channel = (*channel as f32 * (1.0 - a) + c * 255.0 * a).round() as u8;
+            }
+        }
+    }
+}
+
+/// Bilinear sample of the map at (u, v) in [0, 1)², cell centres at (i + ½)/grid.
+fn sample(map: &Heatmap, u: f32, v: f32) -> f32 {
+    let g = map.grid;
+    let fx = (u * g as f32 - 0.5).clamp(0.0, (g - 1) as f32);
+    let fy = (v * g as f32 - 0.5).clamp(0.0, (g - 1) as f32);
+    let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(g - 1), (y0 + 1).min(g - 1));
+    let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+    let at = |x: usize, y: usize| map.values[y * g + x];
+    let top = at(x0, y0) * (1.0 - tx) + at(x1, y0) * tx;
+    let bottom = at(x0, y1) * (1.0 - tx) + at(x1, y1) * tx;
+    top * (1.0 - ty) + bottom * ty
+}
+
+/// The viewer's colour map: blue → yellow → red, with an alpha that follows
+/// the value so that where the model paid no attention the film shows through.
+pub fn colormap(value: f32) -> ([f32; 3], f32) {
+    let v = value.clamp(0.0, 1.0);
+    let rgb = if v < 0.5 {
+        let t = v * 2.0;
+        [t, t, 1.0 - t]
+    } else {
+        let t = (v - 0.5) * 2.0;
+        [1.0, 1.0 - t, 0.0]
+    };
+    (rgb, v.powf(0.7))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grading::TextAnchors;
+    use crate::imaging::Radiograph;
+
+    #[test]
+    fn the_heatmap_tints_only_its_square_and_the_film_is_scaled() {
+        // A 400×200 mid-grey film: two knees, each region's square is 200×200.
+        let film = Radiograph::from_gray8(400, 200, vec![128; 400 * 200], "wide.png").unwrap();
+        let anchors = TextAnchors::default();
+        let maps = [(Region::ImageRight, Heatmap { grid: 2, values: vec![1.0; 4] })];
+        let mut input = ReportInput::new(&film, &[], &anchors);
+        input.heatmaps = &maps;
+        input.heatmap_opacity = 1.0;
+        let image = displayed(&input, 100);
+        assert_eq!(image.dimensions(), (100, 50));
+        assert_eq!(image.get_pixel(10, 25).0, [128, 128, 128], "left half untouched");
+        assert_eq!(image.get_pixel(80, 25).0, [255, 0, 0], "full attention is opaque red");
+    }
+
+    #[test]
+    fn window_and_invert_are_applied() {
+        let film = Radiograph::from_gray8(2, 1, vec![0, 255], "two.png").unwrap();
+        let anchors = TextAnchors::default();
+        let mut input = ReportInput::new(&film, &[], &anchors);
+        input.invert = true;
+        let image = displayed(&input, 10);
+        assert_eq!((image.get_pixel(0, 0).0[0], image.get_pixel(1, 0).0[0]), (255, 0));
+    }
+}

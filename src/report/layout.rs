@@ -1,0 +1,367 @@
+//! The report's pages as positioned items — text, filled rectangles, lines and
+//! the film image — in points from the top-left of an A4 page. The PDF and the
+//! PNG draw the same items, so both look the same.
+
+use image::RgbImage;
+
+use super::content::{Report, region_title};
+use super::font::{text_width, wrap};
+use crate::grading::{GRADE_NAMES, GRADES};
+
+/// A4 in points.
+pub const PAGE_WIDTH: f32 = 595.28;
+pub const PAGE_HEIGHT: f32 = 841.89;
+const MARGIN: f32 = 40.0;
+const CONTENT_WIDTH: f32 = PAGE_WIDTH - 2.0 * MARGIN;
+/// The footer's baseline; content stops above it.
+const FOOTER_BASELINE: f32 = PAGE_HEIGHT - 24.0;
+const CONTENT_BOTTOM: f32 = FOOTER_BASELINE - 16.0;
+/// Tallest the film may be drawn, so the grade charts fit below it on page one.
+const FILM_MAX_HEIGHT: f32 = 240.0;
+
+pub type Rgb = [f32; 3];
+pub const INK: Rgb = [0.12, 0.12, 0.14];
+pub const MUTED: Rgb = [0.38, 0.38, 0.42];
+const RULE: Rgb = [0.75, 0.75, 0.78];
+const NOTICE_FILL: Rgb = [1.0, 0.95, 0.80];
+const NOTICE_INK: Rgb = [0.45, 0.28, 0.0];
+const PROBABILITY_BAR: Rgb = [0.26, 0.45, 0.72];
+const GRADED_BAR: Rgb = [0.85, 0.42, 0.10];
+const SIMILARITY_BAR: Rgb = [0.20, 0.60, 0.55];
+const NEGATIVE_BAR: Rgb = [0.70, 0.35, 0.35];
+const BAR_TRACK: Rgb = [0.92, 0.92, 0.94];
+const GRADED_ROW: Rgb = [1.0, 0.93, 0.86];
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    /// `y` is the baseline.
+    Text { x: f32, y: f32, size: f32, color: Rgb, text: String },
+    /// `y` is the top edge.
+    Rect { x: f32, y: f32, w: f32, h: f32, color: Rgb },
+    /// The film image, stretched to the box (the box keeps its aspect).
+    Film { x: f32, y: f32, w: f32, h: f32 },
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+}
+
+/// Lays out `report` with the film image `film` (for its aspect ratio).
+pub fn pages(report: &Report, film: &RgbImage) -> Vec<Page> {
+    let mut flow = Flow::new();
+    header(&mut flow, report);
+    film_block(&mut flow, report, film);
+    charts(&mut flow, report);
+    anchors(&mut flow, report);
+    details(&mut flow, report);
+    flow.finish(report)
+}
+
+/// Places blocks top to bottom, starting a new page when one does not fit.
+struct Flow {
+    pages: Vec<Page>,
+    y: f32,
+}
+
+impl Flow {
+    fn new() -> Self {
+        Self { pages: vec![Page::default()], y: MARGIN }
+    }
+
+    fn items(&mut self) -> &mut Vec<Item> {
+        &mut self.pages.last_mut().expect("a page").items
+    }
+
+    /// Makes room for `height` points, on a new page if needed.
+    fn reserve(&mut self, height: f32) {
+        if self.y + height > CONTENT_BOTTOM && self.y > MARGIN {
+            self.pages.push(Page::default());
+            self.y = MARGIN;
+        }
+    }
+
+    fn text(&mut self, x: f32, baseline: f32, size: f32, color: Rgb, text: impl Into<String>) {
+        self.items().push(Item::Text { x, y: baseline, size, color, text: text.into() });
+    }
+
+    fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: Rgb) {
+        self.items().push(Item::Rect { x, y, w, h, color });
+    }
+
+    /// A line of text at the cursor, moving it down by `leading`.
+    fn line(&mut self, size: f32, leading: f32, color: Rgb, text: impl Into<String>) {
+        self.reserve(leading);
+        let baseline = self.y + size;
+        self.text(MARGIN, baseline, size, color, text);
+        self.y += leading;
+    }
+
+    /// Wrapped text at `x`, `width` wide.
+    fn paragraph(&mut self, x: f32, width: f32, size: f32, leading: f32, color: Rgb, text: &str) {
+        for line in wrap(text, size, width) {
+            self.reserve(leading);
+            let baseline = self.y + size;
+            self.text(x, baseline, size, color, line);
+            self.y += leading;
+        }
+    }
+
+    fn heading(&mut self, text: &str) {
+        self.reserve(40.0); // never a heading alone at the foot of a page
+        self.y += 8.0;
+        self.line(11.0, 16.0, INK, text);
+        let y = self.y - 3.0;
+        self.rect(MARGIN, y, CONTENT_WIDTH, 0.6, RULE);
+        self.y += 2.0;
+    }
+
+    /// The footer on every page, now that the page count is known.
+    fn finish(mut self, report: &Report) -> Vec<Page> {
+        let count = self.pages.len();
+        for (i, page) in self.pages.iter_mut().enumerate() {
+            let left = format!("kneeclip {} · {}", report.kneeclip_version, report.statement);
+            let right = format!("page {} of {count}", i + 1);
+            page.items.push(Item::Rect { x: MARGIN, y: FOOTER_BASELINE - 11.0, w: CONTENT_WIDTH, h: 0.6, color: RULE });
+            page.items.push(Item::Text { x: MARGIN, y: FOOTER_BASELINE, size: 7.5, color: MUTED, text: left });
+            let x = PAGE_WIDTH - MARGIN - text_width(&right, 7.5);
+            page.items.push(Item::Text { x, y: FOOTER_BASELINE, size: 7.5, color: MUTED, text: right });
+        }
+        self.pages
+    }
+}
+
+fn header(flow: &mut Flow, report: &Report) {
+    flow.line(17.0, 24.0, INK, "Knee radiograph: Kellgren–Lawrence grade");
+    flow.line(9.0, 14.0, MUTED, format!("Report created {} (UTC) by kneeclip {}", report.created.replace(['T', 'Z'], " ").trim_end(), report.kneeclip_version));
+    // The decision-aid statement, on a tinted band so it cannot be missed.
+    let lines = wrap(&format!("{} {}", report.statement, report.disclaimer), 10.0, CONTENT_WIDTH - 16.0);
+    let height = 10.0 + 13.0 * lines.len() as f32;
+    flow.y += 4.0;
+    let top = flow.y;
+    flow.rect(MARGIN, top, CONTENT_WIDTH, height, NOTICE_FILL);
+    for (i, line) in lines.into_iter().enumerate() {
+        flow.text(MARGIN + 8.0, top + 15.0 + 13.0 * i as f32, 10.0, NOTICE_INK, line);
+    }
+    flow.y = top + height + 6.0;
+    flow.line(9.0, 16.0, INK, patient_line(report));
+    for region in &report.regions {
+        let place = if report.regions.len() > 1 { format!("{}: ", region_title(region.region)) } else { String::new() };
+        let border = region.borderline.map(|[l, h]| format!("   (borderline KL {l}/{h})")).unwrap_or_default();
+        flow.line(14.0, 18.0, INK, format!("{place}KL {} — {}{border}", region.grade, region.grade_name));
+    }
+}
+
+fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage) {
+    let aspect = film.width() as f32 / film.height().max(1) as f32;
+    let (mut w, mut h) = (CONTENT_WIDTH, CONTENT_WIDTH / aspect);
+    if h > FILM_MAX_HEIGHT {
+        (w, h) = (FILM_MAX_HEIGHT * aspect, FILM_MAX_HEIGHT);
+    }
+    flow.y += 4.0;
+    flow.reserve(h + 16.0);
+    let x = MARGIN + (CONTENT_WIDTH - w) / 2.0;
+    flow.rect(x - 0.5, flow.y - 0.5, w + 1.0, h + 1.0, INK);
+    let y = flow.y;
+    flow.items().push(Item::Film { x, y, w, h });
+    flow.y += h + 4.0;
+    let f = &report.film;
+    let mut caption = format!(
+        "{} × {} px · window centre {} width {}",
+        f.width,
+        f.height,
+        number(f.window.center),
+        number(f.window.width)
+    );
+    if f.inverted {
+        caption.push_str(" · inverted");
+    }
+    if let Some(opacity) = f.heatmap_opacity {
+        caption.push_str(&format!(" · attention heatmap at {:.0}% over the square the model saw", opacity * 100.0));
+    }
+    let cx = MARGIN + (CONTENT_WIDTH - text_width(&caption, 8.0)) / 2.0;
+    flow.text(cx, flow.y + 8.0, 8.0, MUTED, caption);
+    flow.y += 14.0;
+}
+
+/// One chart per region, side by side: five rows of grade, probability bar and
+/// anchor-similarity bar.
+fn charts(flow: &mut Flow, report: &Report) {
+    const ROW: f32 = 15.0;
+    const GAP: f32 = 18.0;
+    let columns = report.regions.len().max(1);
+    let width = (CONTENT_WIDTH - GAP * (columns - 1) as f32) / columns as f32;
+    flow.heading("Grade probabilities and anchor similarities");
+    flow.reserve(20.0 + ROW * (GRADES as f32 + 1.0) + 12.0);
+    let top = flow.y;
+    let label_w = 78.0;
+    let value_w = 34.0;
+    let bar_w = (width - label_w - 2.0 * value_w - 12.0) / 2.0;
+    for (column, region) in report.regions.iter().enumerate() {
+        let x = MARGIN + column as f32 * (width + GAP);
+        let mut y = top;
+        if columns > 1 {
+            flow.text(x, y + 10.0, 10.0, INK, format!("{}: KL {}", region_title(region.region), region.grade));
+            y += 16.0;
+        }
+        let prob_x = x + label_w;
+        let sim_x = prob_x + bar_w + value_w + 12.0;
+        flow.text(prob_x, y + 8.0, 8.0, MUTED, "probability");
+        flow.text(sim_x, y + 8.0, 8.0, MUTED, "similarity (cosine)");
+        y += ROW;
+        // Cosines are small and close together: bars are scaled to the largest.
+        let largest = region.similarities.iter().fold(f32::EPSILON, |m, s| m.max(s.abs()));
+        for grade in 0..GRADES {
+            let graded = grade == region.grade;
+            if graded {
+                flow.rect(x - 2.0, y - 1.0, width + 4.0, ROW - 1.0, GRADED_ROW);
+            }
+            let baseline = y + 10.0;
+            flow.text(x, baseline, 9.0, INK, format!("KL {grade} {}", GRADE_NAMES[grade]));
+            let p = region.probabilities[grade].clamp(0.0, 1.0);
+            flow.rect(prob_x, y + 2.0, bar_w, 9.0, BAR_TRACK);
+            flow.rect(prob_x, y + 2.0, bar_w * p, 9.0, if graded { GRADED_BAR } else { PROBABILITY_BAR });
+            flow.text(prob_x + bar_w + 4.0, baseline, 8.5, INK, format!("{:.3}", region.probabilities[grade]));
+            let s = region.similarities[grade];
+            flow.rect(sim_x, y + 2.0, bar_w, 9.0, BAR_TRACK);
+            flow.rect(sim_x, y + 2.0, bar_w * (s.abs() / largest).min(1.0), 9.0, if s < 0.0 { NEGATIVE_BAR } else { SIMILARITY_BAR });
+            flow.text(sim_x + bar_w + 4.0, baseline, 8.5, INK, format!("{s:.3}"));
+            y += ROW;
+        }
+        flow.y = flow.y.max(y);
+    }
+    flow.y += 2.0;
+    flow.line(7.5, 11.0, MUTED, "Probability: softmax over the five anchors (bars 0 to 1). Similarity bars are scaled to the largest |cosine|.");
+}
+
+fn anchors(flow: &mut Flow, report: &Report) {
+    let a = &report.anchors;
+    let state = if a.edited { "edited: not those the probabilities were calibrated with" } else { "as calibrated" };
+    flow.heading(&format!("Text anchors (hash {}, {state})", a.hash));
+    for (grade, text) in a.texts.iter().enumerate() {
+        let label = format!("KL {grade}");
+        flow.reserve(12.0);
+        let y = flow.y;
+        flow.text(MARGIN, y + 8.5, 8.5, MUTED, label);
+        flow.paragraph(MARGIN + 32.0, CONTENT_WIDTH - 32.0, 8.5, 11.0, INK, text);
+        flow.y += 1.5;
+    }
+}
+
+fn details(flow: &mut Flow, report: &Report) {
+    flow.heading("Provenance");
+    let f = &report.film;
+    let film = match (&f.file, &f.sha256) {
+        (Some(name), Some(hash)) => format!("{name} (SHA-256 {hash}…)"),
+        (Some(name), None) => name.clone(),
+        (None, Some(hash)) => format!("file name withheld with the patient data; SHA-256 {hash}…"),
+        (None, None) => "file name withheld with the patient data".into(),
+    };
+    let rows = [
+        ("Model", report.model.clone()),
+        ("Fine-tuned head", report.head.clone().unwrap_or_else(|| "none (base CLIP)".into())),
+        ("Anchors", format!("hash {}{}", report.anchors.hash, if report.anchors.edited { ", edited" } else { "" })),
+        ("kneeclip", report.kneeclip_version.to_owned()),
+        ("Created", report.created.clone()),
+        ("Film", film),
+    ];
+    key_values(flow, &rows);
+}
+
+/// "Patient: NAME · ID 123 · born 1950-01-01", or that it was left out.
+fn patient_line(report: &Report) -> String {
+    match &report.patient {
+        None => "Patient data not included in this report.".into(),
+        Some(p) => {
+            let parts: Vec<String> = [p.name.clone(), p.id.as_ref().map(|id| format!("ID {id}")), p.birth_date.as_ref().map(|d| format!("born {d}"))]
+                .into_iter()
+                .flatten()
+                .collect();
+            if parts.is_empty() { "Patient: no patient data in the file.".into() } else { format!("Patient: {}", parts.join(" · ")) }
+        }
+    }
+}
+
+fn key_values(flow: &mut Flow, rows: &[(&str, String)]) {
+    for (key, value) in rows {
+        flow.reserve(12.0);
+        let y = flow.y;
+        flow.text(MARGIN, y + 8.5, 8.5, MUTED, *key);
+        flow.paragraph(MARGIN + 90.0, CONTENT_WIDTH - 90.0, 8.5, 12.0, INK, value);
+    }
+}
+
+/// A window value without needless decimals ("2048", "0.5").
+fn number(v: f64) -> String {
+    if v.fract().abs() < 1e-9 { format!("{v:.0}") } else { format!("{v:.2}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grading::{Assessment, Provenance, Region, TextAnchors};
+    use crate::imaging::Radiograph;
+    use crate::report::ReportInput;
+
+    fn assessment(grade: usize) -> Assessment {
+        let mut probabilities = [0.05; GRADES];
+        probabilities[grade] = 0.8;
+        Assessment {
+            grade,
+            probabilities,
+            similarities: [0.21, 0.25, -0.02, 0.3, 0.1],
+            provenance: Provenance { model: "m".into(), head: Some("head@0123456789ab".into()), anchors_hash: "h".into(), anchors_edited: true },
+        }
+    }
+
+    fn laid_out(width: u32, height: u32, results: &[(Region, Assessment)]) -> Vec<Page> {
+        let film = Radiograph::from_gray8(width, height, vec![100; (width * height) as usize], "f.png").unwrap();
+        let anchors = TextAnchors::default();
+        let mut input = ReportInput::new(&film, results, &anchors);
+        input.include_patient_data = true;
+        let report = Report::new(&input).unwrap();
+        pages(&report, &RgbImage::new(width, height))
+    }
+
+    fn inside_the_page(pages: &[Page]) {
+        for item in pages.iter().flat_map(|p| &p.items) {
+            let (x, y, w) = match item {
+                Item::Text { x, y, size, text, .. } => (*x, *y, text_width(text, *size)),
+                Item::Rect { x, y, w, .. } | Item::Film { x, y, w, .. } => (*x, *y, *w),
+            };
+            assert!(x >= MARGIN - 3.0 && x + w <= PAGE_WIDTH - MARGIN + 3.0, "{item:?} is outside the margins");
+            assert!(y >= MARGIN - 1.0 && y <= PAGE_HEIGHT - 20.0, "{item:?} is outside the page");
+        }
+    }
+
+    #[test]
+    fn one_knee_and_two_knees_fit_on_one_page() {
+        let one = laid_out(300, 300, &[(Region::Whole, assessment(2))]);
+        assert_eq!(one.len(), 1);
+        inside_the_page(&one);
+        // Aspect 2: the tallest a two-knee film is drawn.
+        let two = laid_out(448, 224, &[(Region::ImageLeft, assessment(1)), (Region::ImageRight, assessment(4))]);
+        assert_eq!(two.len(), 1);
+        inside_the_page(&two);
+        let texts: Vec<&str> = two[0].items.iter().filter_map(|i| if let Item::Text { text, .. } = i { Some(text.as_str()) } else { None }).collect();
+        assert!(texts.iter().any(|t| t.contains("Left half of the image: KL 1")), "{texts:?}");
+        assert!(texts.iter().any(|t| t.contains("Right half of the image: KL 4")), "{texts:?}");
+    }
+
+    #[test]
+    fn long_anchors_flow_onto_a_second_page() {
+        let film = Radiograph::from_gray8(300, 300, vec![100; 90_000], "f.png").unwrap();
+        let anchors = TextAnchors::new(std::array::from_fn(|g| format!("grade {g} ") + &"osteophytes and narrowing ".repeat(40))).unwrap();
+        let results = [(Region::Whole, assessment(0))];
+        let report = Report::new(&ReportInput::new(&film, &results, &anchors)).unwrap();
+        let pages = pages(&report, &RgbImage::new(300, 300));
+        assert_eq!(pages.len(), 2);
+        inside_the_page(&pages);
+    }
+
+    #[test]
+    fn numbers_lose_needless_decimals() {
+        assert_eq!(number(2048.0), "2048");
+        assert_eq!(number(127.5), "127.50");
+    }
+}

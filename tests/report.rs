@@ -1,0 +1,296 @@
+//! `kneeclip grade FILE --report OUT.{pdf,png,json}` end to end, with the tiny
+//! fixture model and real films. PDFs are read back with poppler's `pdftoppm`,
+//! `pdftotext` and `pdfinfo` (Debian: poppler-utils; `.ci/run` installs it).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{data_dir, first_png, kneeclip, model_dir};
+use kneeclip::imaging::Radiograph;
+
+fn run(args: &[&str]) -> std::process::Output {
+    let out = kneeclip(args);
+    eprintln!("kneeclip {}\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// `grade --offline --model-dir MODEL EXTRA... FILM`, expected to succeed.
+fn report(model: &Path, film: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["grade", "--offline", "--model-dir", model.to_str().unwrap(), "--report", out.to_str().unwrap()];
+    args.extend(extra);
+    args.push(film.to_str().unwrap());
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(out.is_file(), "{} was not written", out.display());
+    output
+}
+
+/// Poppler is present, or the test says it is skipped.
+fn poppler() -> bool {
+    let found = Command::new("pdftoppm").arg("-v").output().is_ok();
+    if !found {
+        eprintln!("skipped: pdftoppm is not installed (apt install poppler-utils)");
+    }
+    found
+}
+
+fn pdf_text(pdf: &Path) -> String {
+    let out = Command::new("pdftotext").args([pdf.to_str().unwrap(), "-"]).output().expect("pdftotext runs");
+    assert!(out.status.success(), "pdftotext failed on {}", pdf.display());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The PDF's first page rendered at 72 dpi (one pixel per point).
+fn pdf_page(pdf: &Path, tmp: &Path) -> image::RgbImage {
+    let prefix = tmp.join("page");
+    let status = Command::new("pdftoppm")
+        .args(["-r", "72", "-png", "-singlefile", pdf.to_str().unwrap(), prefix.to_str().unwrap()])
+        .status()
+        .expect("pdftoppm runs");
+    assert!(status.success(), "pdftoppm failed on {}", pdf.display());
+    image::open(prefix.with_extension("png")).unwrap().to_rgb8()
+}
+
+/// Share of pixels that are not (near) white, and of those that are coloured.
+fn ink(image: &image::RgbImage) -> (f64, f64) {
+    let n = image.pixels().len() as f64;
+    let inked = image.pixels().filter(|p| p.0.iter().any(|&c| c < 200)).count() as f64;
+    let coloured = image.pixels().filter(|p| p.0.iter().max().unwrap() - p.0.iter().min().unwrap() > 60).count() as f64;
+    (inked / n, coloured / n)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Five numbers as f32: the report writes f32 in its shortest form, the
+/// `--json` lines write the same f32 widened to f64.
+fn five(value: &serde_json::Value) -> Vec<f32> {
+    let numbers: Vec<f32> = serde_json::from_value(value.clone()).unwrap();
+    assert_eq!(numbers.len(), 5, "{value}");
+    numbers
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn pdf_png_and_json_of_one_film() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(3) else { return };
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let (pdf, png, json_path) = (out_dir.join("knee.pdf"), out_dir.join("knee.png"), out_dir.join("knee.json"));
+
+    // JSON first: the grade the other two must show.
+    let printed = report(&model, &film, &json_path, &["--json"]);
+    let line: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    let r = json(&json_path);
+    assert_eq!(r["report"], "kneeclip-report/1");
+    assert_eq!(r["statement"], "Decision aid, not a diagnosis.");
+    assert_eq!(r["disclaimer"], kneeclip::build_info::DECISION_AID);
+    assert_eq!(r["kneeclip_version"], kneeclip::build_info::VERSION);
+    assert!(r["created"].as_str().unwrap().ends_with('Z'), "{}", r["created"]);
+    assert_eq!(r["model"], line["model"]);
+    assert_eq!(r["head"], serde_json::Value::Null);
+    let regions = r["regions"].as_array().unwrap();
+    assert_eq!(regions.len(), 1);
+    assert_eq!(regions[0]["region"], "whole");
+    assert_eq!(regions[0]["grade"], line["grade"], "the report's grade is the one printed");
+    assert_eq!(regions[0]["grade_name"], line["grade_name"]);
+    assert_eq!(five(&regions[0]["probabilities"]), five(&line["probabilities"]));
+    assert_eq!(five(&regions[0]["similarities"]), five(&line["similarities"]));
+    let default_anchors = kneeclip::grading::TextAnchors::default();
+    assert_eq!(r["anchors"]["texts"], serde_json::json!(default_anchors.anchors));
+    assert_eq!(r["anchors"]["hash"], default_anchors.hash());
+    assert_eq!(r["anchors"]["edited"], false);
+    let film_bytes = std::fs::read(&film).unwrap();
+    assert_eq!(r["film"]["sha256"], kneeclip::files::short_sha256(&film_bytes));
+    let shown = Radiograph::open(&film).unwrap();
+    assert_eq!((r["film"]["width"].as_u64(), r["film"]["height"].as_u64()), (Some(shown.width() as u64), Some(shown.height() as u64)));
+    assert_eq!(r["film"]["window"]["width"], shown.default_window().width);
+    assert_eq!(r["film"]["heatmap_opacity"], serde_json::Value::Null);
+    assert!(r.get("patient").is_none() && r["film"].get("file").is_none(), "no patient data unless asked: {r}");
+
+    // PNG: one A4 page at 150 dpi, with text, bars and the heatmap's colours.
+    report(&model, &film, &png, &["--heatmap"]);
+    let page = image::open(&png).unwrap().to_rgb8();
+    assert_eq!(page.dimensions(), (1240, 1754));
+    let (inked, coloured) = ink(&page);
+    assert!(inked > 0.05, "the PNG report is nearly blank ({inked:.3} inked)");
+    assert!(coloured > 0.005, "no coloured bars or heatmap ({coloured:.4})");
+
+    // PDF: one A4 page that renders, and whose text says what the JSON says.
+    report(&model, &film, &pdf, &["--heatmap"]);
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    if !poppler() {
+        return;
+    }
+    let info = Command::new("pdfinfo").arg(&pdf).output().unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("Page size:       595.28 x 841.89 pts (A4)"), "{info}");
+    assert!(info.contains("Pages:           1"), "{info}");
+    let rendered = pdf_page(&pdf, tmp.path());
+    assert!((595..=596).contains(&rendered.width()) && (842..=843).contains(&rendered.height()), "{:?}", rendered.dimensions());
+    let (inked, coloured) = ink(&rendered);
+    assert!(inked > 0.05 && coloured > 0.005, "the PDF renders nearly blank ({inked:.3}, {coloured:.4})");
+    let text = pdf_text(&pdf);
+    let grade = line["grade"].as_u64().unwrap();
+    let grade_name = line["grade_name"].as_str().unwrap();
+    for expected in [
+        format!("KL {grade} — {grade_name}"),
+        "Decision aid, not a diagnosis.".into(),
+        kneeclip::build_info::VERSION.into(),
+        default_anchors.anchors[4].clone(),
+        format!("hash {}", default_anchors.hash()),
+        line["model"].as_str().unwrap().into(),
+        "attention heatmap at 50%".into(),
+        format!("{:.3}", line["probabilities"][grade as usize].as_f64().unwrap()),
+    ] {
+        assert!(text.contains(&expected), "the PDF text lacks {expected:?}:\n{text}");
+    }
+    // Written atomically: nothing but the three reports in the folder.
+    let mut names: Vec<String> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["knee.json", "knee.pdf", "knee.png"]);
+}
+
+/// The patient's name, ID and the file name appear only with --include-patient-data.
+#[test]
+fn patient_data_only_when_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let film = data_dir().join("dicom/RG2_JPLL");
+    if !film.is_file() {
+        eprintln!("skipped: {} is missing", film.display());
+        return;
+    }
+    let tags = Radiograph::open(&film).unwrap();
+    let tag = |t: (u16, u16)| tags.dicom_tags().iter().find(|d| d.tag == t).map(|d| d.value.clone()).expect("RG2_JPLL names its patient");
+    let (name, id) = (tag((0x0010, 0x0010)), tag((0x0010, 0x0020)));
+    let secrets = [name.as_str(), id.as_str(), "RG2_JPLL"];
+
+    let withheld: Vec<PathBuf> = ["pdf", "png", "json"].iter().map(|ext| tmp.path().join(format!("withheld.{ext}"))).collect();
+    for out in &withheld {
+        report(&model, &film, out, &[]);
+        let bytes = std::fs::read(out).unwrap();
+        for secret in secrets {
+            assert!(!contains(&bytes, secret), "{secret:?} appears in {}", out.display());
+        }
+    }
+    let included: Vec<PathBuf> = ["pdf", "png", "json"].iter().map(|ext| tmp.path().join(format!("included.{ext}"))).collect();
+    for out in &included {
+        report(&model, &film, out, &["--include-patient-data"]);
+    }
+    let r = json(&included[2]);
+    assert_eq!(r["patient"]["name"], name.as_str());
+    assert_eq!(r["patient"]["id"], id.as_str());
+    assert_eq!(r["film"]["file"], "RG2_JPLL");
+    assert!(json(&withheld[2]).get("patient").is_none());
+    // The PNG shows the patient line only when asked.
+    let (a, b) = (image::open(&withheld[1]).unwrap().to_rgb8(), image::open(&included[1]).unwrap().to_rgb8());
+    assert_eq!(a.dimensions(), b.dimensions());
+    assert_ne!(a, b, "the PNG with patient data should differ from the one without");
+
+    if !poppler() {
+        return;
+    }
+    let (hidden, shown) = (pdf_text(&withheld[0]), pdf_text(&included[0]));
+    for secret in secrets {
+        assert!(!hidden.contains(secret), "{secret:?} is in the PDF text without --include-patient-data");
+        assert!(shown.contains(secret), "{secret:?} is missing from the PDF text with --include-patient-data:\n{shown}");
+    }
+    assert!(hidden.contains("Patient data not included in this report."));
+}
+
+/// A film with both knees side by side reports each half.
+#[test]
+fn a_wide_film_reports_both_knees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(left), Some(right)) = (first_png(0), first_png(4)) else { return };
+    let (left, right) = (image::open(&left).unwrap().to_luma8(), image::open(&right).unwrap().to_luma8());
+    let height = left.height().min(right.height());
+    let mut both = image::GrayImage::new(left.width() + right.width(), height);
+    image::imageops::replace(&mut both, &left, 0, 0);
+    image::imageops::replace(&mut both, &right, left.width() as i64, 0);
+    let film = tmp.path().join("both-knees.png");
+    both.save(&film).unwrap();
+
+    let json_path = tmp.path().join("both.json");
+    let printed = report(&model, &film, &json_path, &["--json", "--heatmap"]);
+    let lines: Vec<serde_json::Value> = printed.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let r = json(&json_path);
+    let regions = r["regions"].as_array().unwrap();
+    assert_eq!(regions.len(), 2);
+    assert_eq!(lines.len(), 2);
+    for (region, (line, name)) in regions.iter().zip(lines.iter().zip(["image-left", "image-right"])) {
+        assert_eq!(region["region"], name);
+        assert_eq!(line["region"], name);
+        assert_eq!(region["grade"], line["grade"]);
+        assert_eq!(five(&region["probabilities"]), five(&line["probabilities"]));
+    }
+    assert_eq!(r["film"]["heatmap_opacity"], 0.5);
+
+    let pdf = tmp.path().join("both.pdf");
+    report(&model, &film, &pdf, &["--heatmap"]);
+    if !poppler() {
+        return;
+    }
+    let info = Command::new("pdfinfo").arg(&pdf).output().unwrap();
+    assert!(String::from_utf8_lossy(&info.stdout).contains("Pages:           1"), "both knees fit on one page");
+    let text = pdf_text(&pdf);
+    for (region, title) in regions.iter().zip(["Left half of the image", "Right half of the image"]) {
+        let expected = format!("{title}: KL {} — {}", region["grade"], region["grade_name"].as_str().unwrap());
+        assert!(text.contains(&expected), "the PDF lacks {expected:?}:\n{text}");
+    }
+}
+
+#[test]
+fn bad_report_options_are_refused_before_grading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(1) else { return };
+    let (model, film) = (model.to_str().unwrap(), film.to_str().unwrap());
+    let base = ["grade", "--offline", "--model-dir", model];
+
+    let txt = tmp.path().join("report.txt");
+    let out = run(&[&base[..], &["--report", txt.to_str().unwrap(), film]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("report.txt") && err.contains(".pdf, .png or .json"), "{err}");
+    assert!(!txt.exists());
+
+    let nowhere = tmp.path().join("no-such-folder/report.pdf");
+    let out = run(&[&base[..], &["--report", nowhere.to_str().unwrap(), film]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-folder"));
+
+    let pdf = tmp.path().join("two.pdf");
+    let out = run(&[&base[..], &["--report", pdf.to_str().unwrap(), film, film]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one film; 2 films were given"));
+    assert!(!pdf.exists());
+
+    let copy = tmp.path().join("film.png");
+    std::fs::copy(film, &copy).unwrap();
+    let out = run(&[&base[..], &["--report", copy.to_str().unwrap(), copy.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("would overwrite the film"));
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(film).unwrap(), "the film is untouched");
+
+    let out = run(&[&base[..], &["--heatmap", film]].concat());
+    assert_eq!(out.status.code(), Some(2), "--heatmap needs --report");
+
+    // A film that cannot be read: exit 1, its name in the message, no report.
+    let broken = tmp.path().join("broken.dcm");
+    std::fs::write(&broken, b"not a film").unwrap();
+    let out = run(&[&base[..], &["--report", pdf.to_str().unwrap(), broken.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.dcm"));
+    assert!(!pdf.exists());
+}
