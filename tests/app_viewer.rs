@@ -139,6 +139,73 @@ fn hiding_patient_data_hides_the_name() {
     h.get_by_label_contains(&first);
 }
 
+/// Export report: the button opens the window; the report written from the
+/// viewer carries its window/level and the grades on screen, and patient data
+/// only when the box is ticked and the data is not hidden.
+#[test]
+fn the_viewer_exports_the_report_of_the_film_on_screen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let film = data_dir().join("dicom/RG2_JPLL");
+    if !film.is_file() {
+        eprintln!("skipped: {} is missing", film.display());
+        return;
+    }
+    let name = kneeclip::imaging::Radiograph::open(&film).unwrap().patient_label().expect("RG2_JPLL names its patient");
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    h.get_by_label("Export report…").click();
+    h.step();
+    h.step();
+    assert!(app(&mut h).export.open, "the button opens the export window");
+    // A new window is measured on its first frame and shown on the next.
+    h.step();
+    h.step();
+    h.get_by_label("Include patient data (name, ID, birth date, file name)");
+    // The reader changes the window before exporting: the report shows it.
+    view(&mut h).command(kneeclip::app::commands::Command::FullRange);
+    let window = view(&mut h).state.window;
+    assert_ne!(window, view(&mut h).film.default_window(), "full range differs from the file's window");
+    let export = |h: &mut Harness<'static, App>, out: &Path, with_patient: bool| -> serde_json::Value {
+        let ctx = h.ctx.clone();
+        let a = app(h);
+        a.export.include_patient_data = with_patient;
+        a.export_report(&ctx, out.to_path_buf());
+        a.export.wait();
+        assert_eq!(a.export.last.as_ref().map(|r| r.as_ref().map_err(String::as_str)), Some(Ok(&out.to_path_buf())));
+        h.step();
+        serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+    };
+    let plain = export(&mut h, &tmp.path().join("plain.json"), false);
+    h.get_by_label_contains("Report written to");
+    let grade = app(&mut h).grades[0].assessment.grade;
+    assert_eq!(plain["regions"][0]["grade"], grade, "{plain}");
+    assert_eq!(plain["film"]["window"]["width"].as_f64().unwrap(), window.width, "{plain}");
+    assert!(plain.get("patient").is_none(), "no patient data unless asked: {plain}");
+    let asked = export(&mut h, &tmp.path().join("asked.json"), true);
+    let exported = asked["patient"]["name"].as_str().unwrap_or_default();
+    assert!(!exported.is_empty() && name.contains(exported), "{exported:?} is not the patient of {name:?}");
+    // Hidden patient data stays out even when the box is ticked.
+    app(&mut h).hide_patient = true;
+    let hidden = export(&mut h, &tmp.path().join("hidden.json"), true);
+    assert!(hidden.get("patient").is_none(), "hidden patient data was exported: {hidden}");
+    // The PDF form opens as a PDF.
+    let pdf = tmp.path().join("report.pdf");
+    let ctx = h.ctx.clone();
+    app(&mut h).export_report(&ctx, pdf.clone());
+    app(&mut h).export.wait();
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    // A destination that cannot be written: a message, no file.
+    let bad = tmp.path().join("missing-folder/report.pdf");
+    app(&mut h).export_report(&ctx, bad.clone());
+    app(&mut h).export.wait();
+    let err = app(&mut h).export.last.clone().unwrap().unwrap_err();
+    assert!(err.contains("missing-folder"), "{err}");
+    h.step();
+    h.get_by_label_contains("Report not written");
+    assert!(!bad.exists());
+}
+
 #[test]
 fn without_weights_the_viewer_says_where_to_put_them() {
     let tmp = tempfile::tempdir().unwrap();

@@ -22,6 +22,7 @@ pub enum Command {
     ClearMeasurements,
     Cancel,
     Undo,
+    ExportReport,
     About,
 }
 
@@ -53,6 +54,7 @@ pub const COMMANDS: &[CommandInfo] = &[
     CommandInfo { command: Command::LengthTool, label: "Length", tooltip: "Measure: drag a line on the film; mm from the file's pixel spacing, else pixels", shortcut: key(Key::L) },
     CommandInfo { command: Command::ClearMeasurements, label: "Clear measurements", tooltip: "Remove every line measured on this film (Ctrl+Z brings them back)", shortcut: None },
     CommandInfo { command: Command::Cancel, label: "Cancel", tooltip: "Cancel the drag or line in progress, else leave the length tool", shortcut: key(Key::Escape) },
+    CommandInfo { command: Command::ExportReport, label: "Export report…", tooltip: "Save this film's grading as a PDF, PNG or JSON report: the film as shown, the grades, the anchors, the model", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::E)) },
     CommandInfo { command: Command::About, label: "About kneeclip", tooltip: "Version, licences, and what kneeclip is not", shortcut: None },
     CommandInfo { command: Command::Undo, label: "Undo", tooltip: "Undo the last view change (zoom, pan, rotate, flip, invert, window) or measurement", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::Z)) },
 ];

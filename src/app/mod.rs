@@ -3,6 +3,7 @@
 
 pub mod about;
 pub mod commands;
+pub mod export;
 pub mod film_view;
 pub mod history;
 pub mod measure;
@@ -70,6 +71,7 @@ pub struct KneeclipApp {
     pub query_results: Vec<worker::QueryResult>,
     pub tag_filter: String,
     pub show_about: bool,
+    pub export: export::Export,
     commands: Vec<Command>,
     screenshot: Option<screenshot::Screenshot>,
     frame_log: Option<frame_log::FrameLog>,
@@ -102,6 +104,7 @@ impl KneeclipApp {
             query_results: Vec::new(),
             tag_filter: String::new(),
             show_about: false,
+            export: export::Export::default(),
             commands: Vec::new(),
             screenshot: None,
             frame_log: frame_log::FrameLog::from_env(),
@@ -199,7 +202,7 @@ impl KneeclipApp {
 
     pub fn busy(&self) -> bool {
         let p = &self.pending;
-        p.model.is_some() || p.open.is_some() || p.grade.is_some() || p.query.is_some() || p.heatmap.is_some() || p.head.is_some()
+        p.model.is_some() || p.open.is_some() || p.grade.is_some() || p.query.is_some() || p.heatmap.is_some() || p.head.is_some() || self.export.running()
     }
 
     /// Drains the worker's answers (once per frame), dropping stale ones.
@@ -285,6 +288,14 @@ impl KneeclipApp {
                 Command::TogglePatientData => self.hide_patient = !self.hide_patient,
                 Command::About => self.show_about = true,
                 Command::Cancel if self.show_about => self.show_about = false,
+                Command::ExportReport => {
+                    if self.export_job().is_some() {
+                        self.export.open = true;
+                    } else {
+                        self.error = Some("Nothing to export yet: open a film and wait for its grade".into());
+                    }
+                }
+                Command::Cancel if self.export.open => self.export.open = false,
                 Command::ToggleHeatmap => {
                     self.show_heatmap = !self.show_heatmap;
                     if self.show_heatmap && self.heatmaps.is_empty() && self.view.is_some() && self.pending.heatmap.is_none() {
@@ -297,6 +308,35 @@ impl KneeclipApp {
                     }
                 }
             }
+        }
+    }
+
+    /// What a report of the film on screen is made from; None until it is graded.
+    pub fn export_job(&self) -> Option<export::ExportJob> {
+        let view = self.view.as_ref()?;
+        if self.grades.is_empty() {
+            return None;
+        }
+        Some(export::ExportJob {
+            film: view.film.clone(),
+            film_path: self.path.clone(),
+            window: view.state.window,
+            invert: view.state.invert,
+            results: self.grades.iter().map(|g| (g.region, g.assessment.clone())).collect(),
+            heatmaps: if self.show_heatmap { self.heatmaps.clone() } else { Vec::new() },
+            heatmap_opacity: self.settings.heatmap_opacity,
+            anchors: self.anchors()?,
+            // Hidden patient data stays out of the report too.
+            include_patient_data: self.export.include_patient_data && !self.hide_patient,
+        })
+    }
+
+    /// Writes the report of the film on screen to `out` in the background
+    /// (format from the extension); the status bar says how it ended.
+    pub fn export_report(&mut self, ctx: &egui::Context, out: PathBuf) {
+        match self.export_job() {
+            Some(job) => self.export.start(ctx, job, out),
+            None => self.export.last = Some(Err("nothing to export: the film is not graded yet".into())),
         }
     }
 
@@ -329,6 +369,7 @@ impl KneeclipApp {
         }
         // Progress of a run keeps arriving while the viewer is shown.
         self.training.poll();
+        self.export.poll();
         if self.busy() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }

@@ -18,6 +18,44 @@ pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     });
     egui::CentralPanel::default().show(ui, |ui| centre(app, ui));
     super::about::window(ui.ctx(), &mut app.show_about);
+    export_window(app, ui.ctx());
+}
+
+/// Export report: what goes in, the patient-data choice, then a save dialog per format.
+fn export_window(app: &mut KneeclipApp, ctx: &egui::Context) {
+    let mut open = app.export.open;
+    let mut chosen: Option<std::path::PathBuf> = None;
+    egui::Window::new("Export report").open(&mut open).collapsible(false).resizable(false).default_width(420.0).show(ctx, |ui| {
+        ui.label("The film as shown (window, inversion, and the heatmap when it is on), the grade and the five probabilities and similarities of each knee, the anchors, the model and head, the date, and the decision-aid statement.");
+        ui.add_space(4.0);
+        ui.add_enabled_ui(!app.hide_patient, |ui| {
+            ui.checkbox(&mut app.export.include_patient_data, "Include patient data (name, ID, birth date, file name)")
+                .on_disabled_hover_text("Patient data is hidden: show it first (Shift+F12) to put it in a report");
+        });
+        ui.add_space(4.0);
+        ui.horizontal(|ui| {
+            for (label, ext, kind) in [("Save PDF…", "pdf", "PDF"), ("Save PNG…", "png", "PNG image"), ("Save JSON…", "json", "JSON")] {
+                if ui.add_enabled(!app.export.running(), egui::Button::new(label)).clicked() {
+                    chosen = rfd::FileDialog::new()
+                        .set_title("Export report")
+                        .set_file_name(super::export::suggested_name(ext))
+                        .add_filter(kind, &[ext])
+                        .save_file();
+                }
+            }
+        });
+        if app.export.running() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Writing the report…");
+            });
+        }
+    });
+    app.export.open = open;
+    if let Some(out) = chosen {
+        app.export_report(ctx, out);
+        app.export.open = false;
+    }
 }
 
 fn button(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, selected: bool) {
@@ -80,6 +118,9 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             ui.add(egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).text("opacity"));
         }
         ui.separator();
+        let gradable = app.export_job().is_some() && !app.export.running();
+        ui.add_enabled_ui(gradable, |ui| button(app, ui, Command::ExportReport, false));
+        ui.separator();
         ui.menu_button("Help", |ui| {
             if ui.button(commands::info(Command::About).label).clicked() {
                 app.push(Command::About);
@@ -122,6 +163,18 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         if app.busy() {
             ui.spinner();
             ui.label("working…");
+        }
+        match &app.export.last {
+            Some(Ok(path)) if !app.hide_patient => {
+                ui.label(format!("Report written to {}", path.display()));
+            }
+            Some(Ok(_)) => {
+                ui.label("Report written");
+            }
+            Some(Err(e)) => {
+                ui.colored_label(Color32::from_rgb(240, 90, 90), format!("Report not written: {e}"));
+            }
+            None => {}
         }
         if let Some(err) = &app.error {
             // File names can carry patient names: mask every path we know of.

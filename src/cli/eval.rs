@@ -89,17 +89,19 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
         }
         crate::files::write_atomically(path, csv.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let mut out = std::io::stdout().lock();
-    if args.json {
+    let printed = if args.json {
         let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
         v["model"] = grader.model_id().into();
         v["head"] = args.head.as_ref().map(|h| h.display().to_string()).into();
         v["skipped"] = unreadable.into();
-        let _ = writeln!(out, "{v}");
+        format!("{v}\n")
     } else {
-        let _ = write!(out, "{}", table(&report, unreadable));
-    }
-    Ok(())
+        table(&report, unreadable)
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(printed.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write the report to standard output: {e}"))
 }
 
 fn csv_field(s: &str) -> String {

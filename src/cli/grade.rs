@@ -73,6 +73,9 @@ pub fn run(args: &GradeArgs) -> i32 {
     // Films are decoded one by one but run through the model in batches, which
     // is faster per film (docs/PERFORMANCE.md); output keeps the given order.
     for chunk in args.files.chunks(FILMS_PER_BATCH) {
+        if printer.failed() {
+            break; // stdout is gone: grading the rest would be wasted
+        }
         let prepared: Vec<Result<PreparedFilm, String>> =
             chunk.iter().map(|file| prepare_film(&grader, file)).collect();
         let pixel_values: Vec<Vec<f32>> = prepared
@@ -100,6 +103,10 @@ pub fn run(args: &GradeArgs) -> i32 {
                 }
             }
         }
+    }
+    if let Err(e) = printer.finish() {
+        eprintln!("kneeclip: cannot write the results to standard output: {e}");
+        return EXIT_UNUSABLE;
     }
     if failed > 0 {
         eprintln!("kneeclip: {failed} of {} films could not be graded", args.files.len());

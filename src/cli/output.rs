@@ -1,5 +1,7 @@
 //! How `grade` prints results: aligned text, JSON lines or CSV.
 
+use std::io::Write;
+
 use serde_json::json;
 
 use crate::grading::grader::BORDERLINE_MARGIN;
@@ -16,11 +18,37 @@ pub enum Format {
 pub struct Printer {
     format: Format,
     header_done: bool,
+    /// The first failure to write to stdout (a full disk, a closed pipe); later
+    /// lines are dropped and [`finish`](Self::finish) reports it.
+    write_error: Option<std::io::Error>,
 }
 
 impl Printer {
     pub fn new(format: Format) -> Self {
-        Self { format, header_done: false }
+        Self { format, header_done: false, write_error: None }
+    }
+
+    /// Writes one line to stdout, remembering the first failure instead of
+    /// panicking as `println!` would.
+    fn line(&mut self, text: std::fmt::Arguments) {
+        if self.write_error.is_none() {
+            if let Err(e) = writeln!(std::io::stdout().lock(), "{text}") {
+                self.write_error = Some(e);
+            }
+        }
+    }
+
+    /// Whether stdout has stopped taking output.
+    pub fn failed(&self) -> bool {
+        self.write_error.is_some()
+    }
+
+    /// Flushes stdout; the first write error, if any.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        match self.write_error.take() {
+            Some(e) => Err(e),
+            None => std::io::stdout().flush(),
+        }
     }
 
     pub fn assessment(&mut self, file: &str, region: Option<Region>, a: &Assessment) {
@@ -41,15 +69,15 @@ impl Printer {
                 if let Some(region) = region {
                     line["region"] = json!(region);
                 }
-                println!("{line}");
+                self.line(format_args!("{line}"));
             }
             Format::Csv => {
                 if !self.header_done {
-                    println!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash");
+                    self.line(format_args!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash"));
                     self.header_done = true;
                 }
                 let numbers = |v: &[f32]| v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(",");
-                println!(
+                self.line(format_args!(
                     "{},{},{},{},{},{},{},{}",
                     csv_field(file),
                     region.map_or("whole-film", region_key),
@@ -59,7 +87,7 @@ impl Printer {
                     csv_field(&a.provenance.model),
                     csv_field(a.provenance.head.as_deref().unwrap_or("")),
                     a.provenance.anchors_hash
-                );
+                ));
             }
             Format::Text => {
                 let place = region.map(|r| format!(" ({})", r.label())).unwrap_or_default();
@@ -67,18 +95,18 @@ impl Printer {
                     .borderline(BORDERLINE_MARGIN)
                     .map(|(l, h)| format!("  borderline KL {l}/{h}"))
                     .unwrap_or_default();
-                println!("{file}{place}: KL {} ({}){border}", a.grade, GRADE_NAMES[a.grade]);
+                self.line(format_args!("{file}{place}: KL {} ({}){border}", a.grade, GRADE_NAMES[a.grade]));
                 let row = |v: &[f32]| v.iter().map(|x| format!("{x:>7.3}")).collect::<String>();
-                println!("  grade          {}", (0..5).map(|g| format!("{:>7}", format!("KL{g}"))).collect::<String>());
-                println!("  probability    {}", row(&a.probabilities));
-                println!("  similarity     {}", row(&a.similarities));
+                self.line(format_args!("  grade          {}", (0..5).map(|g| format!("{:>7}", format!("KL{g}"))).collect::<String>()));
+                self.line(format_args!("  probability    {}", row(&a.probabilities)));
+                self.line(format_args!("  similarity     {}", row(&a.similarities)));
             }
         }
     }
 
     pub fn error(&mut self, file: &str, message: &str) {
         match self.format {
-            Format::Json => println!("{}", json!({ "file": file, "error": message })),
+            Format::Json => self.line(format_args!("{}", json!({ "file": file, "error": message }))),
             _ => eprintln!("kneeclip: {message}"),
         }
     }

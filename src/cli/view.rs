@@ -36,6 +36,12 @@ pub enum TabArg {
     Training,
 }
 
+/// The 64 px application icon, compiled in; a broken PNG would fail the test below.
+fn window_icon() -> std::sync::Arc<egui::IconData> {
+    let png = include_bytes!("../../assets/icons/png/kneeclip-64.png");
+    std::sync::Arc::new(eframe::icon_data::from_png_bytes(png).unwrap_or_default())
+}
+
 pub fn run(args: ViewArgs) -> i32 {
     let ViewArgs { file, model_dir, screenshot, heatmap, tab, train_dataset } = args;
     let shooting = screenshot.is_some();
@@ -44,7 +50,10 @@ pub fn run(args: ViewArgs) -> i32 {
         viewport: egui::ViewportBuilder::default()
             .with_title("kneeclip — decision aid, not a diagnosis")
             .with_inner_size([1400.0, 900.0])
-            .with_drag_and_drop(true),
+            .with_drag_and_drop(true)
+            // The desktop entry's icon, also on the window (X11 shows it in the task bar).
+            .with_app_id("kneeclip")
+            .with_icon(window_icon()),
         // A screenshot run must not be shaped by (or change) the user's saved state.
         persist_window: !shooting,
         ..Default::default()
@@ -104,5 +113,15 @@ impl eframe::App for Reporter {
         if self.sink.borrow().is_none() && self.app.screenshot_result().is_none() {
             eframe::App::save(&mut self.app, storage);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_window_icon_decodes() {
+        let icon = super::window_icon();
+        assert_eq!((icon.width, icon.height), (64, 64));
+        assert_eq!(icon.rgba.len(), 64 * 64 * 4);
     }
 }

@@ -1,7 +1,6 @@
 //! DICOM files: parsing (with or without preamble and file meta), decoding the first
 //! frame through dicom-pixeldata, and turning the samples into [`Pixels`].
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use dicom_dictionary_std::tags;
@@ -12,7 +11,7 @@ use dicom_pixeldata::{
 };
 
 use super::dicom_meta as meta;
-use super::error::panic_message;
+use super::guard::guarded;
 use super::radiograph::{Decoded, FullRange, Photometric, Pixels};
 use super::{DicomLayout, ImagingError, LoadLimits};
 
@@ -74,7 +73,7 @@ pub(crate) fn parse(
 ) -> Result<DefaultDicomObject, ImagingError> {
     let invalid = |detail: String| ImagingError::InvalidDicom { path: path.to_path_buf(), detail };
     let opts = || OpenFileOptions::new().read_preamble(ReadPreamble::Never);
-    let result = catch_unwind(AssertUnwindSafe(|| match layout {
+    let result = guarded(|| match layout {
         DicomLayout::Preamble => opts().from_reader(&bytes[128..]).map_err(|e| chain(&e)),
         DicomLayout::NoPreamble => opts().from_reader(bytes).map_err(|e| chain(&e)),
         DicomLayout::BareDataset { explicit_vr } => {
@@ -94,7 +93,7 @@ pub(crate) fn parse(
             buf.extend_from_slice(bytes);
             opts().from_reader(&buf[..]).map_err(|e| chain(&e))
         }
-    }));
+    });
     match result {
         Ok(Ok(obj)) => Ok(obj),
         Ok(Err(detail)) if detail.to_ascii_lowercase().contains("transfer syntax `") => {
@@ -106,7 +105,7 @@ pub(crate) fn parse(
             Err(invalid(format!("the file is cut short, probably truncated: {detail}")))
         }
         Ok(Err(detail)) => Err(invalid(detail)),
-        Err(p) => Err(invalid(format!("the parser crashed: {}", panic_message(&*p)))),
+        Err(panic) => Err(invalid(format!("the parser crashed: {panic}"))),
     }
 }
 
@@ -140,7 +139,7 @@ pub(crate) fn load(
 
     let ts_uid = obj.meta().transfer_syntax().to_string();
     let (ts_name, codec) = transfer_syntax_name(&ts_uid);
-    let decoded = match catch_unwind(AssertUnwindSafe(|| obj.decode_pixel_data_frame(0))) {
+    let decoded = match guarded(|| obj.decode_pixel_data_frame(0)) {
         Ok(Ok(d)) => d,
         Ok(Err(e)) if codec == Some("JPEG") && chain(&e).contains("SamplePrecision") => {
             // jpeg-decoder has no 12-bit lossy JPEG: use our own sequential decoder.
@@ -164,17 +163,34 @@ pub(crate) fn load(
                     path: path.to_path_buf(),
                     detail: format!("the {} pixel data uses a feature this decoder lacks ({detail})", codec.unwrap_or("compressed")),
                 }
+            } else if lower.contains("frame #0 is out of range") {
+                // dicom-pixeldata's words for "fewer pixel bytes than the header promises".
+                ImagingError::InvalidDicom {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "the pixel data holds less than one {cols}×{rows} frame: the file is truncated or its Rows/Columns are wrong"
+                    ),
+                }
+            } else if lower.contains("could not allocate frame") {
+                // The codec adapters refuse a frame far bigger than its compressed data.
+                ImagingError::CorruptPixelData {
+                    path: path.to_path_buf(),
+                    codec: codec.unwrap_or("compressed").into(),
+                    detail: format!(
+                        "a {cols}×{rows} frame cannot come from so little compressed data: the file is truncated or its Rows/Columns are wrong"
+                    ),
+                }
             } else if let Some(codec) = codec {
                 ImagingError::CorruptPixelData { path: path.to_path_buf(), codec: codec.into(), detail }
             } else {
                 ImagingError::InvalidDicom { path: path.to_path_buf(), detail }
             });
         }
-        Err(p) => {
+        Err(panic) => {
             return Err(ImagingError::CorruptPixelData {
                 path: path.to_path_buf(),
                 codec: codec.unwrap_or("pixel data").into(),
-                detail: format!("the decoder crashed: {}", panic_message(&*p)),
+                detail: format!("the decoder crashed: {panic}"),
             });
         }
     };
@@ -225,10 +241,10 @@ fn decode_jpeg12(obj: &DefaultDicomObject, frames: u32, path: &Path) -> Result<D
         }
         out
     };
-    let gray = match catch_unwind(AssertUnwindSafe(|| super::jpeg12::decode_gray(&stream))) {
+    let gray = match guarded(|| super::jpeg12::decode_gray(&stream)) {
         Ok(Ok(g)) => g,
         Ok(Err(detail)) => return Err(corrupt(detail)),
-        Err(p) => return Err(corrupt(format!("the decoder crashed: {}", panic_message(&*p)))),
+        Err(panic) => return Err(corrupt(format!("the decoder crashed: {panic}"))),
     };
     let rows = meta::get_u32(obj, tags::ROWS).unwrap_or(0);
     let cols = meta::get_u32(obj, tags::COLUMNS).unwrap_or(0);

@@ -16,9 +16,12 @@ pub enum ImagingError {
         #[source]
         source: std::io::Error,
     },
-    /// The path names a directory (or something else that is not a regular file).
+    /// The path names a directory.
     #[error("{}: this is a folder, not an image file", path.display())]
     NotAFile { path: PathBuf },
+    /// The path names a device, pipe or socket.
+    #[error("{}: this is not a regular file (a device, pipe or socket), not an image file", path.display())]
+    SpecialFile { path: PathBuf },
     /// The file has no content.
     #[error("{}: the file is empty (0 bytes)", path.display())]
     EmptyFile { path: PathBuf },
@@ -26,8 +29,11 @@ pub enum ImagingError {
     #[error("{}: too large: the file is {} MiB, over the {} MiB limit", path.display(), bytes / (1 << 20), limit / (1 << 20))]
     FileTooLarge { path: PathBuf, bytes: u64, limit: u64 },
     /// The image has more pixels than [`LoadLimits::max_pixels`](super::LoadLimits).
-    #[error("{}: too large: {width}×{height} pixels{} exceeds the {} limit", path.display(), if *frames > 1 { format!(" × {frames} frames") } else { String::new() }, pixel_limit(*limit))]
-    TooManyPixels { path: PathBuf, width: u64, height: u64, frames: u64, limit: u64 },
+    #[error("{}: too large: {width}×{height} pixels{}{} exceeds the {} limit", path.display(), if *frames > 1 { format!(" × {frames} frames") } else { String::new() }, if *samples > 1 { format!(" × {samples} samples") } else { String::new() }, pixel_limit(*limit))]
+    TooManyPixels { path: PathBuf, width: u64, height: u64, frames: u64, samples: u64, limit: u64 },
+    /// One side is more than [`LoadLimits::max_aspect_ratio`](super::LoadLimits) times the other.
+    #[error("{}: {width}×{height} pixels is too elongated for a radiograph (aspect ratio over {limit}:1)", path.display())]
+    TooElongated { path: PathBuf, width: u64, height: u64, limit: u64 },
     /// Neither DICOM nor a supported ordinary image format.
     #[error("{}: not a recognised image (expected DICOM, PNG, JPEG, TIFF or BMP){}", path.display(), hint_suffix(hint))]
     UnknownFormat { path: PathBuf, hint: String },
@@ -72,9 +78,11 @@ impl ImagingError {
         match self {
             ImagingError::Io { path, .. }
             | ImagingError::NotAFile { path }
+            | ImagingError::SpecialFile { path }
             | ImagingError::EmptyFile { path }
             | ImagingError::FileTooLarge { path, .. }
             | ImagingError::TooManyPixels { path, .. }
+            | ImagingError::TooElongated { path, .. }
             | ImagingError::UnknownFormat { path, .. }
             | ImagingError::InvalidDicom { path, .. }
             | ImagingError::BadAttribute { path, .. }
@@ -84,16 +92,5 @@ impl ImagingError {
             | ImagingError::BadImage { path, .. }
             | ImagingError::InvalidInput { path, .. } => path,
         }
-    }
-}
-
-/// Turns a panic payload from a third-party decoder into text.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "the decoder crashed".to_string()
     }
 }

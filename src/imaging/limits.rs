@@ -11,12 +11,17 @@ pub struct LoadLimits {
     pub max_file_bytes: u64,
     /// Largest rows × columns × frames × samples accepted (checked before decoding).
     pub max_pixels: u64,
+    /// Largest ratio of the long side to the short side (checked before decoding).
+    /// Preparing a film for the model scales its short side to 224 pixels, so a
+    /// 1×200000 "film" would become a 224×44800000 image: a bomb of its own.
+    pub max_aspect_ratio: u64,
 }
 
 impl Default for LoadLimits {
-    /// 1 GiB files, 100 megapixels.
+    /// 1 GiB files, 100 megapixels, sides at most 20:1 (a bilateral knee film is
+    /// about 2:1, a full-leg film about 4:1).
     fn default() -> Self {
-        LoadLimits { max_file_bytes: 1 << 30, max_pixels: 100_000_000 }
+        LoadLimits { max_file_bytes: 1 << 30, max_pixels: 100_000_000, max_aspect_ratio: 20 }
     }
 }
 
@@ -32,7 +37,8 @@ impl LoadLimits {
         Ok(())
     }
 
-    /// `samples` counts colour channels too; the message shows width × height (× frames).
+    /// `samples` counts colour channels too; the message shows width × height (× frames × samples).
+    /// Zero sides pass here: the loaders report them with their own message.
     pub(crate) fn check_pixels(
         &self,
         path: &Path,
@@ -51,7 +57,17 @@ impl LoadLimits {
                 width,
                 height,
                 frames,
+                samples,
                 limit: self.max_pixels,
+            });
+        }
+        let (long, short) = (width.max(height), width.min(height));
+        if short > 0 && long > short.saturating_mul(self.max_aspect_ratio) {
+            return Err(ImagingError::TooElongated {
+                path: path.to_path_buf(),
+                width,
+                height,
+                limit: self.max_aspect_ratio,
             });
         }
         Ok(())

@@ -18,6 +18,7 @@
 mod dicom;
 mod dicom_meta;
 mod error;
+mod guard;
 mod jpeg12;
 mod limits;
 mod pixels;

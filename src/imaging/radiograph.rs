@@ -89,8 +89,11 @@ impl Radiograph {
     pub fn open_with_limits(path: &Path, limits: &LoadLimits) -> Result<Radiograph, ImagingError> {
         let io_err = |source| ImagingError::Io { path: path.to_path_buf(), source };
         let meta = std::fs::metadata(path).map_err(io_err)?;
-        if !meta.is_file() {
+        if meta.is_dir() {
             return Err(ImagingError::NotAFile { path: path.to_path_buf() });
+        }
+        if !meta.is_file() {
+            return Err(ImagingError::SpecialFile { path: path.to_path_buf() });
         }
         limits.check_file_size(path, meta.len())?;
         let bytes = std::fs::read(path).map_err(io_err)?;

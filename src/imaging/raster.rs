@@ -1,12 +1,11 @@
 //! Ordinary images (PNG, JPEG, TIFF, BMP) through the `image` crate, kept at full depth.
 
 use std::io::Cursor;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use image::{DynamicImage, ImageFormat, ImageReader};
 
-use super::error::panic_message;
+use super::guard::guarded;
 use super::radiograph::{Decoded, FullRange, Photometric, Pixels};
 use super::{ImagingError, LoadLimits};
 
@@ -32,9 +31,10 @@ pub(crate) fn load(
         detail,
     };
     // Read the header only, and refuse bombs before allocating anything.
-    let (w, h) = ImageReader::with_format(Cursor::new(bytes), format)
-        .into_dimensions()
-        .map_err(|e| bad(e.to_string()))?;
+    let (w, h) = match guarded(|| ImageReader::with_format(Cursor::new(bytes), format).into_dimensions()) {
+        Ok(dimensions) => dimensions.map_err(|e| bad(e.to_string()))?,
+        Err(panic) => return Err(bad(format!("the decoder crashed: {panic}"))),
+    };
     limits.check_pixels(path, w as u64, h as u64, 1, 1)?;
     if w == 0 || h == 0 {
         return Err(bad(format!("the image is {w}×{h} pixels")));
@@ -47,10 +47,10 @@ pub(crate) fn load(
     // Generous: 4 channels × 4 bytes per pixel, plus the codec's own buffers.
     lim.max_alloc = Some((w as u64 * h as u64 * 16).saturating_add(64 << 20));
     reader.limits(lim);
-    let img = match catch_unwind(AssertUnwindSafe(|| reader.decode())) {
+    let img = match guarded(|| reader.decode()) {
         Ok(Ok(img)) => img,
         Ok(Err(e)) => return Err(bad(e.to_string())),
-        Err(p) => return Err(bad(format!("the decoder crashed: {}", panic_message(&*p)))),
+        Err(panic) => return Err(bad(format!("the decoder crashed: {panic}"))),
     };
     Ok(from_dynamic(img))
 }

@@ -93,12 +93,26 @@ impl ClipModel {
 /// Turns candle's messages about missing or misshapen tensors into a sentence
 /// that says what the file lacks.
 fn describe_weights_error(e: &candle_core::Error) -> String {
+    let e = without_backtrace_or_path(e);
     let text = e.to_string();
     if text.contains("cannot find tensor") {
         format!("{text} — this is not a CLIP model in Hugging Face layout, or the config does not match it")
     } else if text.contains("shape mismatch") || text.contains("unexpected shape") {
         format!("{text} — config.json does not describe these weights")
+    } else if matches!(e, candle_core::Error::SafeTensor(_)) {
+        format!("not a valid safetensors file ({text}); it may be truncated or damaged")
     } else {
         text
+    }
+}
+
+/// The error itself: our message already names the file, and a backtrace
+/// (captured when RUST_BACKTRACE is set) is no help to a reader.
+fn without_backtrace_or_path(e: &candle_core::Error) -> &candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } | candle_core::Error::WithPath { inner, .. } => {
+            without_backtrace_or_path(inner)
+        }
+        other => other,
     }
 }

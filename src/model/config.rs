@@ -98,6 +98,13 @@ impl VisionConfig {
     }
 }
 
+/// Upper bounds [`ClipConfig::validate`] accepts.
+const MAX_WIDTH: usize = 1 << 14;
+const MAX_LAYERS: usize = 256;
+const MAX_IMAGE_SIZE: usize = 2048;
+const MAX_VOCAB: usize = 1 << 21;
+const MAX_POSITIONS: usize = 1 << 14;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClipConfig {
@@ -137,7 +144,10 @@ impl ClipConfig {
         Ok(config)
     }
 
-    /// Rejects shapes no model can have, before any tensor is read.
+    /// Rejects shapes no model can have, before any tensor is read. The upper
+    /// bounds are far above any CLIP (ViT-bigG has 1664 hidden, 48 layers, 336²
+    /// pixels) but keep every size product within memory: a config that lies
+    /// about sizes fails here with its reason, not in an allocation.
     pub fn validate(&self) -> Result<(), String> {
         let v = &self.vision_config;
         let t = &self.text_config;
@@ -148,11 +158,68 @@ impl ClipConfig {
             (v.num_hidden_layers < 2, "the vision transformer needs at least two layers (the last two are fine-tuned)"),
             (t.num_hidden_layers == 0, "the text transformer needs at least one layer"),
             (self.projection_dim == 0 || v.hidden_size == 0 || t.hidden_size == 0, "sizes must be positive"),
+            (v.intermediate_size == 0 || t.intermediate_size == 0 || t.vocab_size == 0, "sizes must be positive"),
             (t.max_position_embeddings < 2, "text max_position_embeddings must be at least 2"),
+            (v.num_channels != 3, "vision num_channels must be 3 (films are given to the model as RGB)"),
+            (!(v.layer_norm_eps > 0.0 && v.layer_norm_eps < 1.0), "vision layer_norm_eps must be between 0 and 1"),
+            (!(t.layer_norm_eps > 0.0 && t.layer_norm_eps < 1.0), "text layer_norm_eps must be between 0 and 1"),
+            (!self.logit_scale_init_value.is_finite(), "logit_scale_init_value must be a finite number"),
         ];
-        match checks.iter().find(|(bad, _)| *bad) {
-            Some((_, why)) => Err(why.to_string()),
+        if let Some((_, why)) = checks.iter().find(|(bad, _)| *bad) {
+            return Err(why.to_string());
+        }
+        let limits = [
+            ("vision hidden_size", v.hidden_size, MAX_WIDTH),
+            ("vision intermediate_size", v.intermediate_size, MAX_WIDTH * 8),
+            ("vision num_hidden_layers", v.num_hidden_layers, MAX_LAYERS),
+            ("vision image_size", v.image_size, MAX_IMAGE_SIZE),
+            ("text hidden_size", t.hidden_size, MAX_WIDTH),
+            ("text intermediate_size", t.intermediate_size, MAX_WIDTH * 8),
+            ("text num_hidden_layers", t.num_hidden_layers, MAX_LAYERS),
+            ("text vocab_size", t.vocab_size, MAX_VOCAB),
+            ("text max_position_embeddings", t.max_position_embeddings, MAX_POSITIONS),
+            ("projection_dim", self.projection_dim, MAX_WIDTH),
+        ];
+        match limits.iter().find(|(_, value, max)| value > max) {
+            Some((name, value, max)) => Err(format!("{name} is {value}, too large for a CLIP model (at most {max})")),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(edit: impl Fn(&mut serde_json::Value)) -> Result<ClipConfig, String> {
+        let mut json = serde_json::to_value(ClipConfig::default()).unwrap();
+        edit(&mut json);
+        ClipConfig::from_json(&json.to_string())
+    }
+
+    #[test]
+    fn sizes_that_no_memory_holds_are_refused_with_the_field_named() {
+        assert!(with(|_| {}).is_ok());
+        // A multiple of the 12 heads, so only its size is wrong.
+        let err = with(|c| c["vision_config"]["hidden_size"] = (12u64 << 36).into()).unwrap_err();
+        assert!(err.contains("vision hidden_size is 824633720832, too large"), "{err}");
+        let err = with(|c| {
+            c["vision_config"]["image_size"] = (1u64 << 33).into();
+            c["vision_config"]["patch_size"] = 1.into();
+        })
+        .unwrap_err();
+        assert!(err.contains("vision image_size"), "{err}");
+        let err = with(|c| c["text_config"]["vocab_size"] = u64::MAX.into()).unwrap_err();
+        assert!(err.contains("text vocab_size"), "{err}");
+    }
+
+    #[test]
+    fn nonsense_values_are_refused() {
+        let err = with(|c| c["vision_config"]["layer_norm_eps"] = (-1.0).into()).unwrap_err();
+        assert!(err.contains("layer_norm_eps"), "{err}");
+        let err = with(|c| c["vision_config"]["num_channels"] = 1.into()).unwrap_err();
+        assert!(err.contains("num_channels"), "{err}");
+        let err = with(|c| c["text_config"]["intermediate_size"] = 0.into()).unwrap_err();
+        assert!(err.contains("positive"), "{err}");
     }
 }

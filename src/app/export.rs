@@ -1,0 +1,109 @@
+//! Export report: the current film's grading as a PDF, PNG or JSON file, exactly
+//! as shown (window/level, inversion, heatmap when it is on), written on its own
+//! thread so a large film never stalls the window. Patient data goes into the
+//! report only when the reader ticks the box, and never while it is hidden.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::time::SystemTime;
+
+use crate::explain::Heatmap;
+use crate::grading::{Assessment, Region, TextAnchors};
+use crate::imaging::{Radiograph, Window};
+use crate::report::{self, ReportInput};
+
+/// The export window's state and the export in flight.
+#[derive(Default)]
+pub struct Export {
+    /// The "Export report" window is shown.
+    pub open: bool,
+    /// The reader asked for the patient's name, ID, birth date and the file name.
+    pub include_patient_data: bool,
+    running: Option<Receiver<Result<PathBuf, String>>>,
+    /// How the last export ended: the file written, or why not.
+    pub last: Option<Result<PathBuf, String>>,
+}
+
+/// Everything one report is made from, owned, so it can move to the export thread.
+pub struct ExportJob {
+    pub film: Arc<Radiograph>,
+    /// The film's file (hashed into the report, never named unless asked).
+    pub film_path: Option<PathBuf>,
+    pub window: Window,
+    pub invert: bool,
+    pub results: Vec<(Region, Assessment)>,
+    pub heatmaps: Vec<(Region, Heatmap)>,
+    pub heatmap_opacity: f32,
+    pub anchors: TextAnchors,
+    pub include_patient_data: bool,
+}
+
+impl ExportJob {
+    /// Writes the report to `out` (format from its extension), atomically.
+    pub fn write(&self, out: &Path) -> Result<(), String> {
+        let mut input = ReportInput::new(&self.film, &self.results, &self.anchors);
+        input.window = self.window;
+        input.invert = self.invert;
+        input.heatmaps = &self.heatmaps;
+        input.heatmap_opacity = self.heatmap_opacity;
+        input.include_patient_data = self.include_patient_data;
+        // A film that has since vanished is still reported, just without its hash.
+        input.film_sha256 = self.film_path.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| crate::files::short_sha256(&b));
+        input.created = SystemTime::now();
+        report::write(out, &input).map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+impl Export {
+    pub fn running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Starts writing `job` to `out` on a thread; `ctx` is woken when it ends.
+    pub fn start(&mut self, ctx: &egui::Context, job: ExportJob, out: PathBuf) {
+        let (tx, rx) = channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new().name("report-export".into()).spawn(move || {
+            let result = job.write(&out).map(|()| out);
+            let _ = tx.send(result);
+            ctx.request_repaint();
+        });
+        match spawned {
+            Ok(_) => {
+                self.running = Some(rx);
+                self.last = None;
+            }
+            Err(e) => self.last = Some(Err(format!("cannot start the export: {e}"))),
+        }
+    }
+
+    /// Collects a finished export (once per frame).
+    pub fn poll(&mut self) {
+        if let Some(rx) = &self.running {
+            match rx.try_recv() {
+                Ok(result) => {
+                    self.last = Some(result);
+                    self.running = None;
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => {
+                    self.last = Some(Err("the export stopped unexpectedly".into()));
+                    self.running = None;
+                }
+            }
+        }
+    }
+
+    /// Waits for the export in flight (tests).
+    pub fn wait(&mut self) {
+        if let Some(rx) = self.running.take() {
+            self.last = Some(rx.recv().unwrap_or_else(|_| Err("the export stopped unexpectedly".into())));
+        }
+    }
+}
+
+/// The name the save dialog proposes: no patient data, the format's extension.
+pub fn suggested_name(extension: &str) -> String {
+    format!("kneeclip-report.{extension}")
+}
