@@ -589,7 +589,7 @@ fn help_about_shows_version_licences_and_what_kneeclip_is_not() {
     assert!(kneeclip::build_info::VERSION.contains(env!("CARGO_PKG_VERSION")));
     h.get_by_label_contains("commit ");
     h.get_by_label_contains("features: ");
-    h.get_by_label("kneeclip is a decision aid, not a medical device; it does not make a diagnosis.");
+    h.get_by_label(kneeclip::build_info::DECISION_AID);
     let expected = [
         ("kneeclip", "MIT OR Apache-2.0"),
         ("OpenAI CLIP ViT-B/32 weights", "MIT"),

@@ -373,7 +373,7 @@ fn unusable_model_folders_are_refused_clearly() {
     }
     // eval and train stop the same way before reading any film.
     let (dir, message) = &dirs[1];
-    let data = dataset_of_pngs(tmp.path(), 1);
+    let data = dataset_of_pngs(tmp.path(), 2);
     for command in ["eval", "train"] {
         let out_file = tmp.path().join("head.safetensors");
         let mut args = vec![OsStr::new(command), "--offline".as_ref(), "--model-dir".as_ref(), dir.as_os_str(), data.as_os_str()];
@@ -580,27 +580,42 @@ fn patient_names_and_ids_never_reach_output_logs_or_messages() {
 // ------------------------------------------------------------------ fuzz findings
 
 /// Every input the fuzz targets found a bug with, replayed exactly as the fuzzer
-/// ran it: it must now be refused (or read) without a panic.
+/// ran it: it must now be refused (or read) without a panic. Mutated inputs are
+/// committed under `fuzz-regressions/<target>/`; inputs that are unmodified real
+/// files are listed in `shared-inputs.txt` and read in place from the shared data.
 #[test]
 fn fuzz_regressions_no_longer_crash() {
     let root = fixture_dir("fuzz-regressions");
-    let mut replayed = 0;
+    let mut inputs: Vec<(String, PathBuf)> = Vec::new();
     for target in ["dicom", "image", "model_weights"] {
         let Ok(entries) = std::fs::read_dir(root.join(target)) else { continue };
         let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
         files.sort();
-        for file in files {
-            let bytes = std::fs::read(&file).unwrap();
-            let outcome = match target {
-                "dicom" => fuzz_entry::film(&bytes, "fuzz.dcm"),
-                "image" => fuzz_entry::film(&bytes, "fuzz.png"),
-                _ => fuzz_entry::model(&bytes),
-            };
-            eprintln!("{target}/{}: {outcome:?}", shown_name(&file));
-            replayed += 1;
-        }
+        inputs.extend(files.into_iter().map(|f| (target.to_string(), f)));
     }
-    assert!(replayed > 0, "no fuzz regressions under {}", root.display());
+    let listed = std::fs::read_to_string(root.join("shared-inputs.txt")).unwrap();
+    for line in listed.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let mut fields = line.split_whitespace();
+        let (Some(target), Some(path)) = (fields.next(), fields.next()) else { panic!("bad line in shared-inputs.txt: {line}") };
+        assert!(["dicom", "image", "model_weights"].contains(&target), "unknown target in shared-inputs.txt: {line}");
+        let file = data_dir().join(path);
+        if !file.is_file() {
+            eprintln!("skipped: {} is not readable; set KNEECLIP_DATA_DIR", file.display());
+            continue;
+        }
+        inputs.push((target.to_string(), file));
+    }
+    for (target, file) in &inputs {
+        let bytes = std::fs::read(file).unwrap();
+        let outcome = match target.as_str() {
+            "dicom" => fuzz_entry::film(&bytes, "fuzz.dcm"),
+            "image" => fuzz_entry::film(&bytes, "fuzz.png"),
+            _ => fuzz_entry::model(&bytes),
+        };
+        eprintln!("{target}/{}: {outcome:?}", shown_name(file));
+    }
+    // The list itself must not be empty: a finding without its input is not kept.
+    assert!(listed.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')), "shared-inputs.txt lists nothing");
 }
 
 /// Seeds for `tools/fuzz.sh`: small films and micro models derived from the real

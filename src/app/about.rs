@@ -5,8 +5,8 @@ use egui::RichText;
 use super::commands::{self, COMMANDS};
 use crate::build_info;
 
-/// The statement every reader of the About window sees.
-pub const NOT_A_DEVICE: &str = "kneeclip is a decision aid, not a medical device; it does not make a diagnosis.";
+/// The statement every reader of the About window sees: the same words as every report.
+pub use crate::build_info::DECISION_AID as NOT_A_DEVICE;
 
 /// (what, licence) for kneeclip, the weights and the main crates it is built from.
 pub const LICENCES: &[(&str, &str)] = &[

@@ -96,7 +96,7 @@ fn describe_weights_error(e: &candle_core::Error) -> String {
     let e = without_backtrace_or_path(e);
     let text = e.to_string();
     if text.contains("cannot find tensor") {
-        format!("{text} — this is not a CLIP model in Hugging Face layout, or the config does not match it")
+        format!("{text} — this is not a CLIP model in Hugging Face layout, or config.json does not match it")
     } else if text.contains("shape mismatch") || text.contains("unexpected shape") {
         format!("{text} — config.json does not describe these weights")
     } else if matches!(e, candle_core::Error::SafeTensor(_)) {

@@ -59,7 +59,8 @@ impl SafetensorsFile {
         }
         let mut header = vec![0u8; header_len as usize];
         read_at(&mut file, &mut header, 8).map_err(|e| error(path, e))?;
-        let mut json: HashMap<String, serde_json::Value> =
+        // Sorted by name so that a damaged file always gets the same message.
+        let mut json: std::collections::BTreeMap<String, serde_json::Value> =
             serde_json::from_slice(&header).map_err(|e| error(path, format!("unreadable safetensors header: {e}")))?;
         json.remove("__metadata__");
         let data_start = 8 + header_len;
@@ -72,13 +73,18 @@ impl SafetensorsFile {
             if begin > end || bytes.is_some_and(|b| b != end - begin) {
                 return Err(error(path, format!("tensor {name}: its offsets do not match its shape {:?}", entry.shape)));
             }
-            if data_start + end > len {
-                return Err(error(
-                    path,
-                    format!("truncated: tensor {name} ends at byte {} but the file has {len} bytes", data_start + end),
-                ));
-            }
             entries.insert(name, entry);
+        }
+        // Name the tensor the cut falls in: the first one, in file order, that runs past the end.
+        let cut = entries
+            .iter()
+            .filter(|(_, e)| data_start + e.data_offsets[1] > len)
+            .min_by_key(|(name, e)| (e.data_offsets[0], name.as_str()));
+        if let Some((name, entry)) = cut {
+            return Err(error(
+                path,
+                format!("truncated: tensor {name} ends at byte {} but the file has {len} bytes", data_start + entry.data_offsets[1]),
+            ));
         }
         Ok(Self { path: path.to_owned(), file: Mutex::new(file), data_start, entries })
     }
