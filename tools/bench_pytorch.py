@@ -14,7 +14,8 @@ the architecture comes from the real config.json, no checkpoint is needed), floa
   train_epoch_s           fine-tuning recipe (last two blocks + adapter 512->128->512 + logit scale,
                           AdamW lr 1e-4 wd 1e-5, batch 64, frozen first ten blocks under no_grad),
                           oai-kl/train PNGs with hflip p=0.5 and rotation +-10 deg (PIL), single process;
-                          a few batches are timed and EXTRAPOLATED to one epoch of all training films
+                          a few batches are timed and EXTRAPOLATED to one epoch of all training films;
+                          with --full-epoch one whole epoch plus validation on oai-kl/val is MEASURED
 
 Each figure: warm-up first, then the median of repeated runs. Usage:
 
@@ -188,33 +189,72 @@ def load_train_batch(files, labels, idx, processor, rng: random.Random):
     return px, torch.tensor([labels[i] for i in idx], dtype=torch.int64)
 
 
-def bench_train(model, processor, anchors, data_dir: Path, n_batches: int, warmup: int, seed: int) -> dict:
-    train_dir = data_dir / "oai-kl" / "train"
+def list_films(split_dir: Path) -> tuple[list[Path], list[int]]:
     files, labels = [], []
     for g in range(5):
-        for f in sorted((train_dir / str(g)).glob("*.png")):
+        for f in sorted((split_dir / str(g)).glob("*.png")):
             files.append(f)
             labels.append(g)
-    n_files = len(files)
-    if n_files == 0:
-        raise FileNotFoundError(f"no PNGs under {train_dir}")
-    vm = model.vision_model
-    layers = vm.encoder.layers
-    n_layers = len(layers)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    trainable = []
-    for layer in layers[N_FROZEN_BLOCKS:]:
-        layer.train()
-        for p in layer.parameters():
-            p.requires_grad_(True)
-            trainable.append(p)
-    adapter = Adapter(model.config.projection_dim, ADAPTER_RANK)
-    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-    params = trainable + list(adapter.parameters()) + [logit_scale]
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=WD)
-    anchors = anchors.detach()
+    if not files:
+        raise FileNotFoundError(f"no PNGs under {split_dir}")
+    return files, labels
 
+
+class Trainer:
+    """The recipe: last two blocks + adapter + logit scale trainable, AdamW, frozen prefix under no_grad."""
+
+    def __init__(self, model, anchors):
+        self.vm = model.vision_model
+        self.layers = self.vm.encoder.layers
+        assert len(self.layers) - N_FROZEN_BLOCKS == 2
+        self.projection = model.visual_projection
+        for p in model.parameters():
+            p.requires_grad_(False)
+        trainable = []
+        for layer in self.layers[N_FROZEN_BLOCKS:]:
+            for p in layer.parameters():
+                p.requires_grad_(True)
+                trainable.append(p)
+        self.adapter = Adapter(model.config.projection_dim, ADAPTER_RANK)
+        self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        params = trainable + list(self.adapter.parameters()) + [self.logit_scale]
+        self.opt = torch.optim.AdamW(params, lr=LR, weight_decay=WD)
+        self.anchors = anchors.detach()
+
+    def logits(self, px):
+        with torch.no_grad():  # frozen prefix: embeddings, pre_layrnorm, blocks 0..9
+            x = self.vm.pre_layrnorm(self.vm.embeddings(px))
+            for layer in self.layers[:N_FROZEN_BLOCKS]:
+                x = layer_out(layer(x, None))
+        for layer in self.layers[N_FROZEN_BLOCKS:]:
+            x = layer_out(layer(x, None))
+        f = self.projection(self.vm.post_layernorm(x[:, 0]))
+        z = F.normalize(self.adapter(f), dim=-1)
+        return self.logit_scale.exp() * z @ self.anchors.T
+
+    def step(self, px, y) -> float:
+        loss = F.cross_entropy(self.logits(px), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return float(loss.detach())
+
+    def validate(self, px, y) -> tuple[float, int]:
+        with torch.no_grad():
+            logits = self.logits(px)
+            return float(F.cross_entropy(logits, y, reduction="sum")), int((logits.argmax(-1) == y).sum())
+
+
+def load_val_batch(files, labels, idx, processor):
+    imgs = [Image.open(files[i]).convert("RGB") for i in idx]
+    px = processor(images=imgs, return_tensors="pt")["pixel_values"]
+    return px, torch.tensor([labels[i] for i in idx], dtype=torch.int64)
+
+
+def bench_train(model, processor, anchors, data_dir: Path, n_batches: int, warmup: int, seed: int) -> dict:
+    files, labels = list_films(data_dir / "oai-kl" / "train")
+    n_files = len(files)
+    trainer = Trainer(model, anchors)
     rng = random.Random(seed)
     order = list(range(n_files))
     rng.shuffle(order)
@@ -224,26 +264,13 @@ def bench_train(model, processor, anchors, data_dir: Path, n_batches: int, warmu
         t0 = time.perf_counter()
         px, y = load_train_batch(files, labels, idx, processor, rng)
         t1 = time.perf_counter()
-        with torch.no_grad():  # frozen prefix: embeddings, pre_layrnorm, blocks 0..9
-            x = vm.pre_layrnorm(vm.embeddings(px))
-            for layer in layers[:N_FROZEN_BLOCKS]:
-                x = layer_out(layer(x, None))
-        for layer in layers[N_FROZEN_BLOCKS:]:
-            x = layer_out(layer(x, None))
-        f = model.visual_projection(vm.post_layernorm(x[:, 0]))
-        z = F.normalize(adapter(f), dim=-1)
-        logits = logit_scale.exp() * z @ anchors.T
-        loss = F.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = trainer.step(px, y)
         t2 = time.perf_counter()
         if b >= warmup:
             data_t.append(t1 - t0)
             step_t.append(t2 - t1)
             total_t.append(t2 - t0)
-            losses.append(float(loss.detach()))
-    assert n_layers - N_FROZEN_BLOCKS == 2
+            losses.append(loss)
     per_batch = statistics.median(total_t)
     return {
         "train_s_per_batch": per_batch,
@@ -257,6 +284,46 @@ def bench_train(model, processor, anchors, data_dir: Path, n_batches: int, warmu
         "train_epoch_extrapolated": True,
         "train_epoch_note": f"EXTRAPOLATED: median seconds per batch of {BATCH} (data loading + augmentation + "
                             f"preprocessing + forward/backward/AdamW, single process) x {n_files}/{BATCH} batches",
+    }
+
+
+def bench_full_epoch(model, processor, anchors, data_dir: Path, seed: int, log) -> dict:
+    """One whole epoch, timed end to end as `kneeclip train --epochs 1` does it: every
+    training film once (shuffled, augmented, batches of 64, the last one partial), then
+    the validation split without augmentation (loss and accuracy)."""
+    files, labels = list_films(data_dir / "oai-kl" / "train")
+    val_files, val_labels = list_films(data_dir / "oai-kl" / "val")
+    trainer = Trainer(model, anchors)
+    rng = random.Random(seed)
+    order = list(range(len(files)))
+    rng.shuffle(order)
+    batches = [order[i:i + BATCH] for i in range(0, len(order), BATCH)]
+    t0 = time.perf_counter()
+    loss_sum = 0.0
+    for b, idx in enumerate(batches):
+        px, y = load_train_batch(files, labels, idx, processor, rng)
+        loss_sum += trainer.step(px, y) * len(idx)
+        if (b + 1) % 10 == 0:
+            log(f"  batch {b + 1}/{len(batches)}  {time.perf_counter() - t0:.0f} s")
+    t1 = time.perf_counter()
+    val_loss, correct = 0.0, 0
+    for i in range(0, len(val_files), BATCH):
+        px, y = load_val_batch(val_files, val_labels, range(i, min(i + BATCH, len(val_files))), processor)
+        l, c = trainer.validate(px, y)
+        val_loss += l
+        correct += c
+    t2 = time.perf_counter()
+    return {
+        "train_epoch_s": t2 - t0,
+        "train_epoch_extrapolated": False,
+        "train_epoch_train_s": t1 - t0,
+        "train_epoch_validation_s": t2 - t1,
+        "train_films": len(files),
+        "val_films": len(val_files),
+        "train_loss": loss_sum / len(files),
+        "val_loss": val_loss / len(val_files),
+        "val_accuracy": correct / len(val_files),
+        "train_epoch_note": "MEASURED: one full epoch (training films once, then validation), single process",
     }
 
 
@@ -274,6 +341,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=Path(DEFAULT_DATA), help="shared data folder")
     ap.add_argument("--dicom", default=None, help="DICOM for open_to_grade (default DATA/dicom/RG3_JPLL)")
     ap.add_argument("--skip-train", action="store_true", help="skip the training figure")
+    ap.add_argument("--full-epoch", action="store_true",
+                    help="time one whole epoch on oai-kl/train + validation on oai-kl/val instead of extrapolating")
+    ap.add_argument("--train-only", action="store_true", help="skip the inference figures")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     repeats = max(10, args.repeats)
@@ -298,81 +368,91 @@ def main(argv=None) -> int:
 
     # one real film, preprocessed once
     film_dir = args.data / "oai-kl" / "train" / "2"
-    films = sorted(film_dir.glob("*.png"))[:16]
-    if len(films) < 16:
-        raise SystemExit(f"need 16 PNGs under {film_dir}")
-    pil = [Image.open(f).convert("RGB") for f in films]
-    px16 = processor(images=pil, return_tensors="pt")["pixel_values"].to(torch.float32)
-    px1 = px16[:1].contiguous()
+    if not args.train_only:
+        films = sorted(film_dir.glob("*.png"))[:16]
+        if len(films) < 16:
+            raise SystemExit(f"need 16 PNGs under {film_dir}")
+        pil = [Image.open(f).convert("RGB") for f in films]
+        px16 = processor(images=pil, return_tensors="pt")["pixel_values"].to(torch.float32)
+        px1 = px16[:1].contiguous()
 
     with torch.no_grad():
-        log("image b1 ...")
-        times = timeit(lambda: model.get_image_features(pixel_values=px1), repeats=max(repeats, 20), warmup=3)
-        res["image_b1_ms"] = summary(times, 1e3)["median"]
-        res.setdefault("cpu_time", {})["image_b1_ms"] = cpu_median(times, 1e3)
-        res["image_b1_detail_ms"] = summary(times, 1e3)
+        if args.train_only:
+            enc = tok(ANCHORS, padding=True, return_tensors="pt")
+            anchors = F.normalize(as_tensor(model.get_text_features(
+                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])), dim=-1)
+            notes.append("inference figures skipped (--train-only)")
+        else:
+            log("image b1 ...")
+            times = timeit(lambda: model.get_image_features(pixel_values=px1), repeats=max(repeats, 20), warmup=3)
+            res["image_b1_ms"] = summary(times, 1e3)["median"]
+            res.setdefault("cpu_time", {})["image_b1_ms"] = cpu_median(times, 1e3)
+            res["image_b1_detail_ms"] = summary(times, 1e3)
 
-        log("image b16 ...")
-        times = timeit(lambda: model.get_image_features(pixel_values=px16), repeats=repeats, warmup=1)
-        res["image_b16_ms_per_image"] = summary(times, 1e3 / 16)["median"]
-        res["cpu_time"]["image_b16_ms_per_image"] = cpu_median(times, 1e3 / 16)
-        res["image_b16_detail_ms_per_image"] = summary(times, 1e3 / 16)
+            log("image b16 ...")
+            times = timeit(lambda: model.get_image_features(pixel_values=px16), repeats=repeats, warmup=1)
+            res["image_b16_ms_per_image"] = summary(times, 1e3 / 16)["median"]
+            res["cpu_time"]["image_b16_ms_per_image"] = cpu_median(times, 1e3 / 16)
+            res["image_b16_detail_ms_per_image"] = summary(times, 1e3 / 16)
 
-        log("anchors ...")
+            log("anchors ...")
 
-        def anchors_fn():
-            enc = tok(ANCHORS, padding=True, return_tensors="pt")  # pad to the longest
-            return as_tensor(model.get_text_features(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]))
+            def anchors_fn():
+                enc = tok(ANCHORS, padding=True, return_tensors="pt")  # pad to the longest
+                return as_tensor(model.get_text_features(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]))
 
-        times = timeit(anchors_fn, repeats=repeats, warmup=2)
-        res["anchors_ms"] = summary(times, 1e3)["median"]
-        res["cpu_time"]["anchors_ms"] = cpu_median(times, 1e3)
-        res["anchors_detail_ms"] = summary(times, 1e3)
-        anchors = F.normalize(anchors_fn(), dim=-1)
-        logit_scale = model.logit_scale.exp()
+            times = timeit(anchors_fn, repeats=repeats, warmup=2)
+            res["anchors_ms"] = summary(times, 1e3)["median"]
+            res["cpu_time"]["anchors_ms"] = cpu_median(times, 1e3)
+            res["anchors_detail_ms"] = summary(times, 1e3)
+            anchors = F.normalize(anchors_fn(), dim=-1)
+            logit_scale = model.logit_scale.exp()
 
-        log("open to grade ...")
-        dicom_path = args.dicom or str(args.data / "dicom" / "RG3_JPLL")
-        try:
-            import pydicom  # noqa: F401
+            log("open to grade ...")
+            dicom_path = args.dicom or str(args.data / "dicom" / "RG3_JPLL")
+            try:
+                import pydicom  # noqa: F401
 
-            def grade():
+                def grade():
+                    film = dicom_to_uint8(dicom_path)
+                    img = Image.fromarray(film, mode="L").convert("RGB")
+                    px = processor(images=img, return_tensors="pt")["pixel_values"]
+                    f = as_tensor(model.get_image_features(pixel_values=px))
+                    cos = F.normalize(f, dim=-1) @ anchors.T
+                    probs = (logit_scale * cos).softmax(-1)
+                    return int(probs.argmax()), probs
+
                 film = dicom_to_uint8(dicom_path)
-                img = Image.fromarray(film, mode="L").convert("RGB")
-                px = processor(images=img, return_tensors="pt")["pixel_values"]
-                f = as_tensor(model.get_image_features(pixel_values=px))
-                cos = F.normalize(f, dim=-1) @ anchors.T
-                probs = (logit_scale * cos).softmax(-1)
-                return int(probs.argmax()), probs
-
-            film = dicom_to_uint8(dicom_path)
-            res["open_to_grade_input"] = {"file": dicom_path, "height": int(film.shape[0]), "width": int(film.shape[1])}
-            times = timeit(grade, repeats=repeats, warmup=1)
-            res["open_to_grade_ms"] = summary(times, 1e3)["median"]
-            res["cpu_time"]["open_to_grade_ms"] = cpu_median(times, 1e3)
-            res["open_to_grade_detail_ms"] = summary(times, 1e3)
-            # where the time goes (one more run, stage by stage, medians)
-            stages = {"decode_and_8bit": [], "preprocess": [], "image_features": []}
-            for _ in range(5):
-                a = time.perf_counter()
-                film = dicom_to_uint8(dicom_path)
-                b = time.perf_counter()
-                px = processor(images=Image.fromarray(film, mode="L").convert("RGB"), return_tensors="pt")["pixel_values"]
-                c = time.perf_counter()
-                model.get_image_features(pixel_values=px)
-                d = time.perf_counter()
-                stages["decode_and_8bit"].append((b - a) * 1e3)
-                stages["preprocess"].append((c - b) * 1e3)
-                stages["image_features"].append((d - c) * 1e3)
-            res["open_to_grade_stages_ms"] = {k: statistics.median(v) for k, v in stages.items()}
-        except Exception as e:  # noqa: BLE001 -- report and go on
-            res["open_to_grade_ms"] = None
-            notes.append(f"open_to_grade skipped: could not decode {dicom_path} with pydicom: {type(e).__name__}: {e}")
-            log(notes[-1])
+                res["open_to_grade_input"] = {"file": dicom_path, "height": int(film.shape[0]), "width": int(film.shape[1])}
+                times = timeit(grade, repeats=repeats, warmup=1)
+                res["open_to_grade_ms"] = summary(times, 1e3)["median"]
+                res["cpu_time"]["open_to_grade_ms"] = cpu_median(times, 1e3)
+                res["open_to_grade_detail_ms"] = summary(times, 1e3)
+                # where the time goes (one more run, stage by stage, medians)
+                stages = {"decode_and_8bit": [], "preprocess": [], "image_features": []}
+                for _ in range(5):
+                    a = time.perf_counter()
+                    film = dicom_to_uint8(dicom_path)
+                    b = time.perf_counter()
+                    px = processor(images=Image.fromarray(film, mode="L").convert("RGB"), return_tensors="pt")["pixel_values"]
+                    c = time.perf_counter()
+                    model.get_image_features(pixel_values=px)
+                    d = time.perf_counter()
+                    stages["decode_and_8bit"].append((b - a) * 1e3)
+                    stages["preprocess"].append((c - b) * 1e3)
+                    stages["image_features"].append((d - c) * 1e3)
+                res["open_to_grade_stages_ms"] = {k: statistics.median(v) for k, v in stages.items()}
+            except Exception as e:  # noqa: BLE001 -- report and go on
+                res["open_to_grade_ms"] = None
+                notes.append(f"open_to_grade skipped: could not decode {dicom_path} with pydicom: {type(e).__name__}: {e}")
+                log(notes[-1])
 
     if args.skip_train:
         res["train_epoch_s"] = None
         notes.append("training figure skipped (--skip-train)")
+    elif args.full_epoch:
+        log(f"training: one full epoch in batches of {BATCH}, then validation ...")
+        res.update(bench_full_epoch(model, processor, anchors, args.data, args.seed, log))
     else:
         log(f"training: {args.train_warmup} warm-up + {args.train_batches} timed batches of {BATCH} ...")
         res.update(bench_train(model, processor, anchors, args.data, args.train_batches, args.train_warmup, args.seed))
@@ -380,9 +460,9 @@ def main(argv=None) -> int:
     import pydicom
 
     out = {
-        "image_b1_ms": res["image_b1_ms"],
-        "image_b16_ms_per_image": res["image_b16_ms_per_image"],
-        "anchors_ms": res["anchors_ms"],
+        "image_b1_ms": res.get("image_b1_ms"),
+        "image_b16_ms_per_image": res.get("image_b16_ms_per_image"),
+        "anchors_ms": res.get("anchors_ms"),
         "open_to_grade_ms": res.get("open_to_grade_ms"),
         "train_epoch_s": res.get("train_epoch_s"),
         "cpu_time": res.get("cpu_time", {}),
@@ -418,7 +498,9 @@ def main(argv=None) -> int:
         ("image_b16_ms_per_image", "get_image_features, batch 16, per film", out["image_b16_ms_per_image"], "ms"),
         ("anchors_ms", "tokenise 5 anchors (pad longest) + get_text_features", out["anchors_ms"], "ms"),
         ("open_to_grade_ms", "DICOM path -> decode -> 8-bit -> preprocess -> features -> grade", out["open_to_grade_ms"], "ms"),
-        ("train_epoch_s", f"one epoch of {res.get('train_films', '?')} films (EXTRAPOLATED)", out["train_epoch_s"], "s"),
+        ("train_epoch_s", f"one epoch of {res.get('train_films', '?')} films "
+         + ("(EXTRAPOLATED)" if res.get("train_epoch_extrapolated", True) else "+ validation (MEASURED)"),
+         out["train_epoch_s"], "s"),
     ]
     print()
     print(f"PyTorch {out['torch_version']} / transformers {out['transformers_version']} on {out['cpu']} "
@@ -436,6 +518,10 @@ def main(argv=None) -> int:
         print(f"  training: {d['train_s_per_batch']:.2f} s per batch of {BATCH} (data {d['train_s_per_batch_data']:.2f} s, "
               f"compute {d['train_s_per_batch_compute']:.2f} s), median of {d['train_batches_timed']} batches after "
               f"{d['train_warmup_batches']} warm-up; {d['train_epoch_note']}")
+    if "train_epoch_validation_s" in d:
+        print(f"  full epoch: training {d['train_epoch_train_s']:.1f} s ({d['train_films']} films), validation "
+              f"{d['train_epoch_validation_s']:.1f} s ({d['val_films']} films); train loss {d['train_loss']:.4f}, "
+              f"val loss {d['val_loss']:.4f}, val accuracy {d['val_accuracy']:.3f}")
     print(f"  load average (1/5/15 min) at start {out['loadavg_1_5_15_start']}, at end {out['loadavg_1_5_15_end']} "
           f"-- anything else running on the machine inflates these figures")
     for n in notes:
