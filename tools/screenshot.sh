@@ -3,6 +3,8 @@
 # model, waits for the grade, saves the window as a PNG and checks it is the
 # window's size and not blank.
 #   tools/screenshot.sh [OUT.png]     (default: target/screenshot.png)
+# KNEECLIP_BIN=PATH runs that program (the installed one, an AppImage) instead of
+# the dev build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kneeclip-target}"
@@ -32,12 +34,16 @@ model=$(mktemp -d)
 trap 'rm -rf "$model"' EXIT
 cp tests/fixtures/tiny-clip/config.json tests/fixtures/tiny-clip/model.safetensors "$tokenizer" "$model/"
 
-cargo build --locked --quiet --bin kneeclip
+bin="${KNEECLIP_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --locked --quiet --bin kneeclip
+  bin="$CARGO_TARGET_DIR/debug/kneeclip"
+fi
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg-$(id -u)}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 rm -f "$out"
 timeout 300 xvfb-run -a -s "-screen 0 1600x1000x24" \
-  "$CARGO_TARGET_DIR/debug/kneeclip" view --model-dir "$model" --screenshot "$out" "$film"
+  "$bin" view --model-dir "$model" --screenshot "$out" "$film"
 
 size=$(identify -format '%w %h' "$out")
 [ "$size" = "$want_w $want_h" ] || { echo "screenshot: $out is $size, expected $want_w $want_h" >&2; exit 1; }
