@@ -10,6 +10,7 @@ use dicom_pixeldata::{
     PlanarConfiguration,
 };
 
+use super::dicom_lengths;
 use super::dicom_meta as meta;
 use super::guard::guarded;
 use super::radiograph::{Decoded, FullRange, Photometric, Pixels};
@@ -72,6 +73,13 @@ pub(crate) fn parse(
     path: &Path,
 ) -> Result<DefaultDicomObject, ImagingError> {
     let invalid = |detail: String| ImagingError::InvalidDicom { path: path.to_path_buf(), detail };
+    // Before dicom-rs allocates any value: no declared length may exceed the file.
+    let lengths = match layout {
+        DicomLayout::Preamble => dicom_lengths::check_file(&bytes[128..], 128),
+        DicomLayout::NoPreamble => dicom_lengths::check_file(bytes, 0),
+        DicomLayout::BareDataset { explicit_vr } => dicom_lengths::check_dataset(bytes, explicit_vr),
+    };
+    lengths.map_err(invalid)?;
     let opts = || OpenFileOptions::new().read_preamble(ReadPreamble::Never);
     let result = guarded(|| match layout {
         DicomLayout::Preamble => opts().from_reader(&bytes[128..]).map_err(|e| chain(&e)),

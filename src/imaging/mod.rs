@@ -16,6 +16,7 @@
 //! - DICOM without window presets defaults to the actual min..max of modality values.
 
 mod dicom;
+mod dicom_lengths;
 mod dicom_meta;
 mod error;
 mod guard;
