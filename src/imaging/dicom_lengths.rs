@@ -40,7 +40,6 @@ pub(crate) fn check_file(stream: &[u8], base: usize) -> Result<(), String> {
                 transfer_syntax = String::from_utf8_lossy(uid).trim_end_matches(['\0', ' ']).to_string();
             }
             Step::Over(_) | Step::Into => {}
-            Step::GiveUp => return Ok(()),
         }
     }
     let encoding = match transfer_syntax.as_str() {
@@ -66,9 +65,6 @@ enum Step<'a> {
     Over(&'a [u8]),
     /// A sequence or item: the walk goes on inside it.
     Into,
-    /// Something this walk cannot follow (an undefined-length UN in explicit VR holds
-    /// implicit VR elements): the rest is left to the parser.
-    GiveUp,
 }
 
 struct Walker<'a> {
@@ -96,10 +92,7 @@ impl<'a> Walker<'a> {
     /// Walks to the end.
     fn walk(mut self) -> Result<(), String> {
         while self.peek_tag().is_some() {
-            match self.step()? {
-                Step::GiveUp => break,
-                Step::Over(_) | Step::Into => {}
-            }
+            self.step()?;
         }
         Ok(())
     }
@@ -184,17 +177,13 @@ impl<'a> Walker<'a> {
             }
         };
         if len == UNDEFINED {
-            let explicit = !matches!(self.encoding, Encoding::ImplicitLittle);
-            return Ok(match vr {
-                VR::UN if explicit => Step::GiveUp,
-                // In implicit VR an unknown tag of undefined length is a sequence.
-                VR::SQ | VR::UN => Step::Into,
-                // Pixel data (or another binary value) in fragments.
-                _ => {
-                    self.in_fragments = true;
-                    Step::Into
-                }
-            });
+            // As dicom-parser reads it: Pixel Data of undefined length is a sequence of
+            // fragments; any other element of undefined length, whatever its VR, is a
+            // sequence of items holding elements.
+            if (group, element) == (0x7FE0, 0x0010) {
+                self.in_fragments = true;
+            }
+            return Ok(Step::Into);
         }
         if vr == VR::SQ {
             self.check(group, element, len)?;
@@ -297,6 +286,19 @@ mod tests {
         item.extend(&inner);
         let dataset = long((0x0008, 0x1110), b"SQ", UNDEFINED, &item);
         assert!(check_file(&file(&dataset), 0).unwrap_err().contains("(0009,1001) at byte 52 declares"));
+    }
+
+    #[test]
+    fn any_other_undefined_length_element_is_read_as_a_sequence() {
+        // (7FE0,4010) OB of undefined length is not pixel data: dicom-parser reads items of
+        // elements in it, so a huge length inside an item must be caught (fuzz finding).
+        let inner = long((0x0002, 0x0000), b"@\0", 0xFFFF_FF00, &[0; 8]);
+        let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+        item.extend((inner.len() as u32).to_le_bytes());
+        item.extend(&inner);
+        let dataset = long((0x7FE0, 0x4010), b"OB", UNDEFINED, &item);
+        let error = check_file(&file(&dataset), 0).unwrap_err();
+        assert!(error.contains("(0002,0000) at byte 52 declares a value of 4294967040 bytes"), "{error}");
     }
 
     #[test]
