@@ -106,7 +106,7 @@ build_deb() {
   deb="$out/kneeclip_${version}_${arch}.deb"
   # dpkg-shlibdeps wants the package tree at debian/<package> beside debian/control.
   local root="$work/debian/kneeclip"
-  stage "$root"
+  mkdir -p "$root" && cp -a "$tree/." "$root/"
 
   # Depends: the shared libraries the binary links to, as dpkg-shlibdeps finds
   # them; the committed list otherwise.
@@ -152,7 +152,7 @@ build_appimage() {
   machine=$(uname -m)
   image="$out/kneeclip-${version}-${machine}.AppImage"
   appdir="$work/kneeclip.AppDir"
-  stage "$appdir"
+  mkdir -p "$appdir" && cp -a "$tree/." "$appdir/"
   # The AppDir's own entry points: AppRun, and the desktop entry and icon at its root.
   install -m 755 packaging/appimage/AppRun "$appdir/AppRun"
   cp packaging/linux/kneeclip.desktop "$appdir/kneeclip.desktop"
@@ -176,6 +176,9 @@ build_appimage() {
   packages+=("$image")
 }
 
+# Staged once (strip, crate list), copied into each package.
+tree="$work/tree"
+stage "$tree"
 packages=()
 wants deb && build_deb
 wants appimage && build_appimage

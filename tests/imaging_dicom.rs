@@ -310,3 +310,34 @@ fn unknown_transfer_syntax_is_named() {
     assert!(msg.contains("odd_ts.dcm") && msg.contains("1.2.840.10008.1.2.9"), "{msg}");
     assert!(matches!(err, ImagingError::UnsupportedTransferSyntax { .. }), "{err:?}");
 }
+
+/// Fuzz finding (`tools/fuzz.sh 600 dicom`, 2026-12-02): a header declaring a ~4 GB value
+/// in a small file made the loader allocate and zero 4 GB. Built here byte by byte (the
+/// fuzzer's input was a mutated shared film); the file must be refused before parsing.
+#[test]
+fn a_declared_length_beyond_the_file_is_refused_without_allocating_it() {
+    fn element(tag: (u16, u16), vr: &[u8; 2], long: Option<u32>, value: &[u8]) -> Vec<u8> {
+        let mut out = [tag.0.to_le_bytes(), tag.1.to_le_bytes()].concat();
+        out.extend(vr);
+        match long {
+            Some(len) => out.extend([0, 0].into_iter().chain(len.to_le_bytes())),
+            None => out.extend((value.len() as u16).to_le_bytes()),
+        }
+        out.extend(value);
+        out
+    }
+    let mut bytes = vec![0u8; 128];
+    bytes.extend(b"DICM");
+    bytes.extend(element((0x0002, 0x0010), b"UI", None, b"1.2.840.10008.1.2.1\0"));
+    bytes.extend(element((0x0008, 0x0060), b"CS", None, b"CR"));
+    bytes.extend(element((0xFFFF, 0xFF03), b"OB", Some(4_278_451_971), &[0; 157]));
+    let error = Radiograph::from_bytes(&bytes, std::path::Path::new("bomb.dcm"), &LoadLimits::default())
+        .expect_err("a 4 GB value in a 339-byte file");
+    let message = error.to_string();
+    assert!(matches!(error, ImagingError::InvalidDicom { .. }), "{message}");
+    assert!(message.contains("bomb.dcm"), "{message}");
+    assert!(
+        message.contains("element (FFFF,FF03) at byte 170 declares a value of 4278451971 bytes but only 157 bytes follow"),
+        "{message}"
+    );
+}

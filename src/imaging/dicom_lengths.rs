@@ -49,8 +49,8 @@ pub(crate) fn check_file(stream: &[u8], base: usize) -> Result<(), String> {
         "1.2.840.10008.1.2.1.99" => return Ok(()),
         _ => Encoding::ExplicitLittle,
     };
-    let offset = walker.pos;
-    Walker::new(rest, encoding, base + 4).starting_at(offset).walk()
+    walker.encoding = encoding;
+    walker.walk()
 }
 
 /// Checks a bare data set (no meta group) in little endian.
@@ -82,11 +82,6 @@ struct Walker<'a> {
 impl<'a> Walker<'a> {
     fn new(bytes: &'a [u8], encoding: Encoding, base: usize) -> Self {
         Walker { bytes, pos: 0, base, header: 0, encoding, in_fragments: false }
-    }
-
-    fn starting_at(mut self, pos: usize) -> Self {
-        self.pos = pos;
-        self
     }
 
     /// Walks to the end.
