@@ -48,7 +48,8 @@ pub struct TrainingReport {
     pub batch: usize,
 }
 
-pub const TRAIN_BATCH: usize = 16;
+/// The recipe's batch (METHOD.md: batch 64).
+pub const TRAIN_BATCH: usize = 64;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
@@ -69,7 +70,10 @@ pub struct BenchReport {
     pub training: Option<TrainingReport>,
     pub repeats: usize,
     pub device: String,
+    /// Threads of the matrix kernel (`RAYON_NUM_THREADS`, else one per core).
     pub threads: usize,
+    /// The matrix kernel this CPU runs ("avx512", "avx2-fma", "portable").
+    pub kernel: &'static str,
     pub build: &'static str,
 }
 
@@ -179,7 +183,8 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         training,
         repeats: options.repeats,
         device: crate::model::device_label(&options.device),
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: kneeclip_sgemm::threads(),
+        kernel: kneeclip_sgemm::kernel_name(),
         build: if cfg!(debug_assertions) { "debug (dependencies optimised)" } else { "release" },
     })
 }

@@ -31,7 +31,10 @@ fn bench_json_has_the_tracked_figures() {
         let ms = report["training"][key].as_f64().unwrap_or_else(|| panic!("training.{key} missing: {report}"));
         assert!(ms > 0.0 && ms.is_finite(), "training.{key} = {ms}");
     }
+    assert_eq!(report["training"]["batch"], 64, "the recipe's batch");
     assert_eq!(report["device"], "CPU");
+    let kernel = report["kernel"].as_str().unwrap_or_else(|| panic!("kernel missing: {report}"));
+    assert!(["avx512", "avx2-fma", "portable"].contains(&kernel), "kernel = {kernel}");
 }
 
 #[test]

@@ -40,5 +40,5 @@ for key in targets:
     if t is None or k is None:
         continue
     print(f"{key:<26}{t:>10.1f}{k:>10.1f}{k / t:>8.2f}")
-print(f"kneeclip build: {ours.get('build')}, device {ours.get('device')}")
+print(f"kneeclip build: {ours.get('build')}, device {ours.get('device')}, matrix kernel {ours.get('kernel')}")
 PY

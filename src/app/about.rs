@@ -26,6 +26,12 @@ pub fn window(ctx: &egui::Context, open: &mut bool) {
         ui.label(RichText::new("kneeclip").size(20.0).strong());
         ui.label("Kellgren–Lawrence grading of knee radiographs with a fine-tuned CLIP ViT-B/32.");
         ui.label(format!("Version {}", build_info::VERSION));
+        // What support needs to know about speed on this machine.
+        ui.label(format!(
+            "CPU matrix kernel: {} on {} threads",
+            kneeclip_sgemm::kernel_name(),
+            kneeclip_sgemm::threads()
+        ));
         ui.add_space(6.0);
         ui.label(RichText::new(NOT_A_DEVICE).strong());
         ui.add_space(6.0);

@@ -53,7 +53,10 @@ pub fn run(args: &BenchArgs) -> i32 {
             EXIT_OK
         }
         Ok(r) => {
-            println!("kneeclip bench — median of {} runs, {} ({} threads), {} build", r.repeats, r.device, r.threads, r.build);
+            println!(
+                "kneeclip bench — median of {} runs, {} ({} threads, {} kernel), {} build",
+                r.repeats, r.device, r.threads, r.kernel, r.build
+            );
             println!("  image features, 1 film        {:>9.1} ms", r.image_b1_ms);
             println!("  image features, batch of 16   {:>9.1} ms per film", r.image_b16_ms_per_image);
             println!("  five anchors → embeddings     {:>9.1} ms", r.anchors_ms);

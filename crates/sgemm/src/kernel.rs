@@ -1,23 +1,59 @@
 //! The micro-kernels: `C[MR×NR] += A_panel · B_panel` over a depth of `kc`.
 //!
 //! `a` holds `kc` groups of `MR` values, `b` holds `kc` groups of `NR`; `c`
-//! is row-major with leading dimension `ldc`.
+//! is row-major with leading dimension `ldc`. A *wide* kernel reads two
+//! adjacent B panels at once and writes an `MR × 2·NR` tile: with 512-bit
+//! registers one panel row is a single register, and six rows of one panel
+//! would leave the two FMA units waiting on their own latency.
 
 use crate::{MR, NR};
 
+/// `MR × NR` from one B panel.
 pub(crate) type Kernel = unsafe fn(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize);
+/// `MR × 2·NR` from two B panels.
+pub(crate) type WideKernel =
+    unsafe fn(kc: usize, a: *const f32, b0: *const f32, b1: *const f32, c: *mut f32, ldc: usize);
 
-/// The fastest kernel this CPU runs, chosen once.
-pub(crate) fn select() -> (Kernel, &'static str) {
+/// The kernels of one instruction set.
+#[derive(Clone, Copy)]
+pub(crate) struct Kernels {
+    pub name: &'static str,
+    pub narrow: Kernel,
+    pub wide: Option<WideKernel>,
+}
+
+/// Environment variable that forces a kernel ("portable", "avx2-fma",
+/// "avx512"), for comparisons; a name this CPU cannot run is ignored.
+pub const KERNEL_ENV: &str = "KNEECLIP_SGEMM_KERNEL";
+
+/// The fastest kernels this CPU runs (or those `KNEECLIP_SGEMM_KERNEL`
+/// names), chosen once.
+pub(crate) fn select() -> Kernels {
     use std::sync::OnceLock;
-    static CHOICE: OnceLock<(Kernel, &'static str)> = OnceLock::new();
+    static CHOICE: OnceLock<Kernels> = OnceLock::new();
     *CHOICE.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return (avx2_fma as Kernel, "avx2-fma");
-        }
-        (portable as Kernel, "portable")
+        let available = all();
+        let forced = std::env::var(KERNEL_ENV).ok();
+        forced
+            .and_then(|name| available.iter().find(|k| k.name == name).copied())
+            .unwrap_or(*available.last().expect("the portable kernel is always available"))
     })
+}
+
+/// Every kernel set this CPU runs, slowest first.
+pub(crate) fn all() -> Vec<Kernels> {
+    #[allow(unused_mut)]
+    let mut kernels = vec![Kernels { name: "portable", narrow: portable, wide: None }];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            kernels.push(Kernels { name: "avx2-fma", narrow: avx2_fma, wide: None });
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            kernels.push(Kernels { name: "avx512", narrow: avx512_narrow, wide: Some(avx512_wide) });
+        }
+    }
+    kernels
 }
 
 /// Plain Rust; the compiler vectorises the `NR`-wide rows.
@@ -77,13 +113,77 @@ unsafe fn avx2_fma(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: us
     }
 }
 
-/// Both kernels, for tests that compare them.
-#[cfg(test)]
-pub(crate) fn all() -> Vec<(Kernel, &'static str)> {
-    let mut kernels = vec![(portable as Kernel, "portable")];
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        kernels.push((avx2_fma as Kernel, "avx2-fma"));
+/// Twelve AVX-512 accumulators (6 rows × two panels of 16 columns); per step
+/// of depth two loads of B, six broadcasts of A and twelve fused multiply-adds
+/// — enough independent chains to keep two 512-bit FMA units busy.
+///
+/// # Safety
+/// As [`portable`] for each of `b0` and `b1`, `c` writable for `MR` rows of
+/// `2·NR` columns, and the CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn avx512_wide(kc: usize, a: *const f32, b0: *const f32, b1: *const f32, c: *mut f32, ldc: usize) {
+    use std::arch::x86_64::*;
+    const _: () = assert!(MR == 6 && NR == 16);
+    // SAFETY: reads within a[..kc*MR], b0[..kc*NR], b1[..kc*NR]; writes within
+    // the MR×2NR tile of C (caller's contract).
+    unsafe {
+        let mut acc = [_mm512_setzero_ps(); 2 * MR];
+        let (mut a, mut b0, mut b1) = (a, b0, b1);
+        for _ in 0..kc {
+            let x0 = _mm512_loadu_ps(b0);
+            let x1 = _mm512_loadu_ps(b1);
+            for r in 0..MR {
+                let av = _mm512_set1_ps(*a.add(r));
+                acc[2 * r] = _mm512_fmadd_ps(av, x0, acc[2 * r]);
+                acc[2 * r + 1] = _mm512_fmadd_ps(av, x1, acc[2 * r + 1]);
+            }
+            a = a.add(MR);
+            b0 = b0.add(NR);
+            b1 = b1.add(NR);
+        }
+        for r in 0..MR {
+            let row = c.add(r * ldc);
+            _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), acc[2 * r]));
+            _mm512_storeu_ps(row.add(NR), _mm512_add_ps(_mm512_loadu_ps(row.add(NR)), acc[2 * r + 1]));
+        }
     }
-    kernels
+}
+
+/// One panel with AVX-512 (the odd panel left over by [`avx512_wide`]): even
+/// and odd depths go to separate accumulators, twelve chains again.
+///
+/// # Safety
+/// As [`portable`], and the CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn avx512_narrow(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: reads within a[..kc*MR], b[..kc*NR]; writes within the MR×NR
+    // tile of C (caller's contract).
+    unsafe {
+        let mut even = [_mm512_setzero_ps(); MR];
+        let mut odd = [_mm512_setzero_ps(); MR];
+        let (mut a, mut b) = (a, b);
+        for _ in 0..kc / 2 {
+            let x0 = _mm512_loadu_ps(b);
+            let x1 = _mm512_loadu_ps(b.add(NR));
+            for r in 0..MR {
+                even[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r)), x0, even[r]);
+                odd[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(MR + r)), x1, odd[r]);
+            }
+            a = a.add(2 * MR);
+            b = b.add(2 * NR);
+        }
+        if kc % 2 == 1 {
+            let x0 = _mm512_loadu_ps(b);
+            for r in 0..MR {
+                even[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r)), x0, even[r]);
+            }
+        }
+        for r in 0..MR {
+            let row = c.add(r * ldc);
+            _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), _mm512_add_ps(even[r], odd[r])));
+        }
+    }
 }

@@ -5,9 +5,10 @@
 //! re-pack the weights on every call and block for large `m`. Here the weights
 //! are packed once, when the model loads ([`PackedB`]), into the column panels
 //! the micro-kernel streams through; each call packs only the small left-hand
-//! side. On x86-64 with AVX2 and FMA a 6×16 register-tiled kernel does the
-//! arithmetic; elsewhere a portable kernel of the same shape (left to the
-//! compiler's vectoriser) keeps results identical in layout and close in value.
+//! side. On x86-64 with AVX-512 a 6×32 register-tiled kernel (two panels at
+//! once) does the arithmetic, with AVX2 and FMA a 6×16 one; elsewhere a
+//! portable kernel of the same shape (left to the compiler's vectoriser) keeps
+//! results identical in layout and close in value.
 //! Work is split across rayon's threads by column panels, so threads never
 //! write the same memory and need no synchronisation.
 
@@ -16,6 +17,7 @@ mod pack;
 
 use std::ops::Range;
 
+pub use kernel::KERNEL_ENV;
 pub use pack::PackedB;
 
 /// Rows of A per micro-kernel call.
@@ -74,9 +76,15 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// Which kernel runs on this CPU ("avx2-fma" or "portable").
+/// Which kernel runs on this CPU ("avx512", "avx2-fma" or "portable").
 pub fn kernel_name() -> &'static str {
-    kernel::select().1
+    kernel::select().name
+}
+
+/// How many threads a large product is split over (rayon's pool:
+/// `RAYON_NUM_THREADS`, else one per core).
+pub fn threads() -> usize {
+    rayon::current_num_threads()
 }
 
 /// `C += A · B`, where C is row-major `m × n` with leading dimension `ldc`
@@ -85,10 +93,10 @@ pub fn kernel_name() -> &'static str {
 /// # Panics
 /// When the shapes disagree or `c` is too short: callers check shapes.
 pub fn gemm(a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
-    gemm_with(kernel::select().0, a, b, c, ldc);
+    gemm_with(kernel::select(), a, b, c, ldc);
 }
 
-fn gemm_with(kernel: kernel::Kernel, a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
+fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
     let (m, k, n) = (a.rows, a.cols, b.n());
     assert_eq!(k, b.k(), "sgemm: A has {k} columns but B has {} rows", b.k());
     assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");
@@ -102,17 +110,20 @@ fn gemm_with(kernel: kernel::Kernel, a: MatRef<'_>, b: &PackedB, c: &mut [f32], 
     let c = SharedOut(c.as_mut_ptr());
     if threads == 1 {
         // SAFETY: C is exclusively borrowed and large enough (asserted above).
-        unsafe { multiply_block(kernel, a, b, c, ldc, 0..m, 0..panels) };
+        unsafe { multiply_block(kernels, a, b, c, ldc, 0..m, 0..panels) };
         return;
     }
     // Threads split the columns: each reads only its share of B, the large
-    // operand, and packs the small A itself.
+    // operand, and packs the small A itself. A wide kernel takes panels in
+    // pairs, so shares start on even panels.
+    let step = if kernels.wide.is_some() { 2 } else { 1 };
+    let boundary = |t: usize| if t == threads { panels } else { panels * t / threads / step * step };
     rayon::scope(|s| {
         for t in 0..threads {
-            let cols = (panels * t / threads)..(panels * (t + 1) / threads);
+            let cols = boundary(t)..boundary(t + 1);
             s.spawn(move |_| {
                 // SAFETY: each thread writes only its own columns of C.
-                unsafe { multiply_block(kernel, a, b, c, ldc, 0..m, cols) };
+                unsafe { multiply_block(kernels, a, b, c, ldc, 0..m, cols) };
             });
         }
     });
@@ -145,7 +156,7 @@ unsafe impl Sync for SharedOut {}
 /// `c` must point to an `m × ldc` row-major buffer no other thread writes in
 /// this block.
 unsafe fn multiply_block(
-    kernel: kernel::Kernel,
+    kernels: kernel::Kernels,
     a: MatRef<'_>,
     b: &PackedB,
     c: SharedOut,
@@ -160,29 +171,41 @@ unsafe fn multiply_block(
         for ic in rows.clone().step_by(MC) {
             let mc = MC.min(rows.end - ic);
             pack::pack_a(a, ic, mc, pc, kc, &mut packed_a);
-            for jp in panels.clone() {
-                let b_panel = b.panel(jp, pc, kc);
-                let nr = NR.min(n - jp * NR);
+            let mut jp = panels.start;
+            while jp < panels.end {
+                // Two panels at once where the kernel can and a pair is left.
+                let wide = kernels.wide.filter(|_| jp + 1 < panels.end);
+                let width = if wide.is_some() { 2 * NR } else { NR };
+                let cols = width.min(n - jp * NR);
+                let b0 = b.panel(jp, pc, kc).as_ptr();
+                let b1 = if wide.is_some() { b.panel(jp + 1, pc, kc).as_ptr() } else { b0 };
                 for ir in (0..mc).step_by(MR) {
                     let mr = MR.min(mc - ir);
-                    let a_panel = &packed_a[ir * kc..(ir + MR) * kc];
+                    let a_panel = packed_a[ir * kc..(ir + MR) * kc].as_ptr();
+                    let run = |out: *mut f32, ldc: usize| match wide {
+                        // SAFETY: the panels hold kc·NR values each and `out`
+                        // has MR rows of `width` columns (see below).
+                        Some(wide) => unsafe { wide(kc, a_panel, b0, b1, out, ldc) },
+                        None => unsafe { (kernels.narrow)(kc, a_panel, b0, out, ldc) },
+                    };
                     // SAFETY: rows ic+ir.. and columns jp*NR.. lie inside C;
                     // partial tiles go through a full-size scratch tile.
                     unsafe {
                         let out = c.0.add((ic + ir) * ldc + jp * NR);
-                        if mr == MR && nr == NR {
-                            kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), out, ldc);
+                        if mr == MR && cols == width {
+                            run(out, ldc);
                         } else {
-                            let mut tile = [0f32; MR * NR];
-                            kernel(kc, a_panel.as_ptr(), b_panel.as_ptr(), tile.as_mut_ptr(), NR);
+                            let mut tile = [0f32; MR * 2 * NR];
+                            run(tile.as_mut_ptr(), width);
                             for r in 0..mr {
-                                for j in 0..nr {
-                                    *out.add(r * ldc + j) += tile[r * NR + j];
+                                for j in 0..cols {
+                                    *out.add(r * ldc + j) += tile[r * width + j];
                                 }
                             }
                         }
                     }
                 }
+                jp += width / NR;
             }
         }
     }

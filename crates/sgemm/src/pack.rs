@@ -22,9 +22,26 @@ impl PackedB {
         for jp in 0..panels {
             let cols = NR.min(n - jp * NR);
             let panel = &mut data[jp * k * NR..(jp + 1) * k * NR];
-            for p in 0..k {
+            let j0 = jp * NR;
+            if b.col_stride == 1 {
+                // Row-major B: each row of the panel is a slice.
+                for p in 0..k {
+                    let start = p * b.row_stride + j0;
+                    panel[p * NR..p * NR + cols].copy_from_slice(&b.data[start..start + cols]);
+                }
+            } else if b.row_stride == 1 {
+                // Column-major B (Wᵀ of a PyTorch weight): each column is a slice.
                 for j in 0..cols {
-                    panel[p * NR + j] = b.at(p, jp * NR + j);
+                    let start = (j0 + j) * b.col_stride;
+                    for (p, &v) in b.data[start..start + k].iter().enumerate() {
+                        panel[p * NR + j] = v;
+                    }
+                }
+            } else {
+                for p in 0..k {
+                    for j in 0..cols {
+                        panel[p * NR + j] = b.at(p, j0 + j);
+                    }
                 }
             }
         }
@@ -85,8 +102,18 @@ pub(crate) fn pack_a(a: MatRef<'_>, ic: usize, mc: usize, pc: usize, kc: usize, 
         if rows < MR {
             panel.fill(0.0);
         }
+        let i0 = ic + first;
+        if a.row_stride == 1 && a.col_stride != 1 {
+            // Column-major A (a transposed view, as the trainer's weight
+            // gradients Gᵀ·X read): each depth's `rows` values are adjacent.
+            for p in 0..kc {
+                let start = (pc + p) * a.col_stride + i0;
+                panel[p * MR..p * MR + rows].copy_from_slice(&a.data[start..start + rows]);
+            }
+            continue;
+        }
         for r in 0..rows {
-            let i = ic + first + r;
+            let i = i0 + r;
             if a.col_stride == 1 {
                 // Row-major A (the usual case): read the row slice in order.
                 let start = i * a.row_stride + pc;

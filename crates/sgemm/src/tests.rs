@@ -39,8 +39,9 @@ fn assert_close(got: &[f32], want: &[f64], k: usize, what: &str) {
 #[test]
 fn every_kernel_matches_the_reference_on_edge_shapes() {
     // Shapes straddle MR, NR, MC and KC so every partial tile and block runs.
-    let shapes = [(1, 1, 1), (5, 7, 3), (6, 16, 8), (7, 17, 9), (13, 33, 257), (50, 48, 300), (97, 20, 513), (200, 40, 70)];
-    for (kernel, name) in kernel::all() {
+    let shapes = [(1, 1, 1), (5, 7, 3), (6, 16, 8), (7, 17, 9), (13, 33, 257), (50, 48, 300), (97, 20, 513), (200, 40, 70), (12, 64, 31), (18, 96, 300)];
+    for kernels in kernel::all() {
+        let name = kernels.name;
         for &(m, n, k) in &shapes {
             let a = values(m * k, 1);
             let w = values(n * k, 2);
@@ -48,9 +49,27 @@ fn every_kernel_matches_the_reference_on_edge_shapes() {
             let packed = PackedB::from_transposed(&w, n, k);
             let want = reference(MatRef::row_major(&a, m, k), MatRef::row_major(&w, n, k).t(), Some(&bias));
             let mut got = bias.repeat(m);
-            gemm_with(kernel, MatRef::row_major(&a, m, k), &packed, &mut got, n);
+            gemm_with(kernels, MatRef::row_major(&a, m, k), &packed, &mut got, n);
             assert_close(&got, &want, k, &format!("{name} {m}×{n}×{k}"));
         }
+    }
+}
+
+#[test]
+fn the_widest_kernel_this_cpu_supports_is_chosen() {
+    let names: Vec<&str> = kernel::all().iter().map(|k| k.name).collect();
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            assert!(names.contains(&"avx512"), "{names:?}");
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            assert!(names.contains(&"avx2-fma"), "{names:?}");
+        }
+    }
+    assert_eq!(names[0], "portable");
+    if std::env::var(KERNEL_ENV).is_err() {
+        assert_eq!(kernel_name(), *names.last().unwrap());
     }
 }
 
@@ -118,4 +137,26 @@ fn empty_shapes_do_nothing() {
 fn mismatched_shapes_are_refused() {
     let packed = PackedB::from_transposed(&[0.0; 8], 2, 4);
     matmul(MatRef::row_major(&[0.0; 6], 2, 3), &packed, None);
+}
+
+#[test]
+fn packing_reads_every_layout_of_b_alike() {
+    // The same 9×21 matrix stored row-major with padding, column-major, and
+    // with neither stride 1 (every other value of a larger buffer).
+    let (k, n) = (9, 21);
+    let value = |p: usize, j: usize| (p * 100 + j) as f32;
+    let mut row_major = vec![-1f32; k * (n + 3)];
+    let mut col_major = vec![-1f32; n * k];
+    let mut spread = vec![-1f32; 2 * k * n];
+    for p in 0..k {
+        for j in 0..n {
+            row_major[p * (n + 3) + j] = value(p, j);
+            col_major[j * k + p] = value(p, j);
+            spread[2 * (p * n + j)] = value(p, j);
+        }
+    }
+    let want = PackedB::new(MatRef::strided(&row_major, k, n, n + 3, 1)).to_transposed();
+    assert_eq!(PackedB::new(MatRef::strided(&col_major, k, n, 1, k)).to_transposed(), want);
+    assert_eq!(PackedB::new(MatRef::strided(&spread, k, n, 2 * n, 2)).to_transposed(), want);
+    assert_eq!(want[3 * k + 4], value(4, 3), "to_transposed is [n, k]");
 }
