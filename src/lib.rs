@@ -9,6 +9,7 @@
 //! - [`weights`]: where the model weights come from (folder, cache, download).
 //! - [`cli`]: the `kneeclip` command line.
 
+pub mod allocator;
 pub mod app;
 pub mod bench;
 pub mod build_info;

@@ -245,6 +245,14 @@ impl Trainer {
     }
 
     pub fn run(&self, data: &mut TrainData, observer: &mut dyn TrainingObserver) -> R<TrainOutcome> {
+        let outcome = self.run_epochs(data, observer);
+        // The feature caches and the step's activations are gone now; the
+        // allocator keeps up to 1 GiB of them for reuse unless told.
+        crate::allocator::release_freed_memory();
+        outcome
+    }
+
+    fn run_epochs(&self, data: &mut TrainData, observer: &mut dyn TrainingObserver) -> R<TrainOutcome> {
         let c = self.config.clone();
         let dev: Device = data.grader.device().clone();
         let vcfg = data.grader.model().vision().config().clone();

@@ -12,6 +12,7 @@
 //! Work is split across rayon's threads by column panels, so threads never
 //! write the same memory and need no synchronisation.
 
+pub mod activation;
 mod kernel;
 mod pack;
 
@@ -106,7 +107,7 @@ fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32]
     assert!(c.len() >= (m - 1) * ldc + n, "sgemm: C holds {} values, needs {}", c.len(), (m - 1) * ldc + n);
     let panels = b.panels();
     let flops = 2 * m * n * k;
-    let threads = if flops < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().min(panels).max(1) };
+    let threads = if flops < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().max(1) };
     let c = SharedOut(c.as_mut_ptr());
     if threads == 1 {
         // SAFETY: C is exclusively borrowed and large enough (asserted above).
@@ -114,17 +115,17 @@ fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32]
         return;
     }
     // Threads split the columns: each reads only its share of B, the large
-    // operand, and packs the small A itself. A wide kernel takes panels in
-    // pairs, so shares start on even panels.
+    // operand, which then stays in its core's L2 from one block of rows to
+    // the next, and packs A itself (cheap next to the product). A wide kernel
+    // takes panels in pairs, so shares start on even panels.
+    let threads = threads.min(panels);
     let step = if kernels.wide.is_some() { 2 } else { 1 };
     let boundary = |t: usize| if t == threads { panels } else { panels * t / threads / step * step };
     rayon::scope(|s| {
         for t in 0..threads {
             let cols = boundary(t)..boundary(t + 1);
-            s.spawn(move |_| {
-                // SAFETY: each thread writes only its own columns of C.
-                unsafe { multiply_block(kernels, a, b, c, ldc, 0..m, cols) };
-            });
+            // SAFETY: each thread writes only its own columns of C.
+            s.spawn(move |_| unsafe { multiply_block(kernels, a, b, c, ldc, 0..m, cols) });
         }
     });
 }
@@ -165,12 +166,37 @@ unsafe fn multiply_block(
     panels: Range<usize>,
 ) {
     let (k, n) = (a.cols, b.n());
-    let mut packed_a = vec![0f32; MC * KC];
+    PACKED_A.with_borrow_mut(|packed_a| unsafe { multiply_blocks_into(kernels, a, b, c, ldc, rows, panels, k, n, packed_a) })
+}
+
+thread_local! {
+    /// Each thread's packed block of A, kept between calls (a product runs
+    /// every few hundred microseconds in inference).
+    static PACKED_A: std::cell::RefCell<Vec<f32>> = std::cell::RefCell::new(vec![0f32; MC * KC]);
+}
+
+/// [`multiply_block`] with the packing buffer.
+///
+/// # Safety
+/// As [`multiply_block`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn multiply_blocks_into(
+    kernels: kernel::Kernels,
+    a: MatRef<'_>,
+    b: &PackedB,
+    c: SharedOut,
+    ldc: usize,
+    rows: Range<usize>,
+    panels: Range<usize>,
+    k: usize,
+    n: usize,
+    packed_a: &mut [f32],
+) {
     for pc in (0..k).step_by(KC) {
         let kc = KC.min(k - pc);
         for ic in rows.clone().step_by(MC) {
             let mc = MC.min(rows.end - ic);
-            pack::pack_a(a, ic, mc, pc, kc, &mut packed_a);
+            pack::pack_a(a, ic, mc, pc, kc, packed_a);
             let mut jp = panels.start;
             while jp < panels.end {
                 // Two panels at once where the kernel can and a pair is left.

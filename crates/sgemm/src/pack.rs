@@ -112,6 +112,20 @@ pub(crate) fn pack_a(a: MatRef<'_>, ic: usize, mc: usize, pc: usize, kc: usize, 
             }
             continue;
         }
+        if rows == MR && a.col_stride == 1 {
+            // Row-major A, a full panel (the usual case): six row slices read
+            // in step, the panel written in order.
+            let lines: [&[f32]; MR] = std::array::from_fn(|r| {
+                let start = (i0 + r) * a.row_stride + pc;
+                &a.data[start..start + kc]
+            });
+            for (p, out) in panel.chunks_exact_mut(MR).enumerate() {
+                for (o, line) in out.iter_mut().zip(&lines) {
+                    *o = line[p];
+                }
+            }
+            continue;
+        }
         for r in 0..rows {
             let i = i0 + r;
             if a.col_stride == 1 {
