@@ -14,6 +14,7 @@ pub mod app;
 pub mod bench;
 pub mod build_info;
 pub mod cli;
+pub mod denormals;
 pub mod explain;
 pub mod files;
 pub mod grading;

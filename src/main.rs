@@ -1,4 +1,5 @@
 fn main() {
+    kneeclip::denormals::flush_denormals();
     kneeclip::allocator::keep_freed_memory();
     std::process::exit(kneeclip::cli::main());
 }
