@@ -118,9 +118,10 @@ fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32]
     // operand, which then stays in its core's L2 from one block of rows to
     // the next, and packs A itself (cheap next to the product). A wide kernel
     // takes panels in pairs, so shares start on even panels.
-    let threads = threads.min(panels);
     let step = if kernels.wide.is_some() { 2 } else { 1 };
-    let boundary = |t: usize| if t == threads { panels } else { panels * t / threads / step * step };
+    let units = panels.div_ceil(step);
+    let threads = threads.min(units);
+    let boundary = |t: usize| (units * t / threads * step).min(panels);
     rayon::scope(|s| {
         for t in 0..threads {
             let cols = boundary(t)..boundary(t + 1);
@@ -151,6 +152,12 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
+thread_local! {
+    /// Each thread's packed block of A, kept between calls (a product runs
+    /// every few hundred microseconds in inference).
+    static PACKED_A: std::cell::RefCell<Vec<f32>> = std::cell::RefCell::new(vec![0f32; MC * KC]);
+}
+
 /// The blocked loops for rows `rows` of C and the column panels `panels`.
 ///
 /// # Safety
@@ -166,75 +173,52 @@ unsafe fn multiply_block(
     panels: Range<usize>,
 ) {
     let (k, n) = (a.cols, b.n());
-    PACKED_A.with_borrow_mut(|packed_a| unsafe { multiply_blocks_into(kernels, a, b, c, ldc, rows, panels, k, n, packed_a) })
-}
-
-thread_local! {
-    /// Each thread's packed block of A, kept between calls (a product runs
-    /// every few hundred microseconds in inference).
-    static PACKED_A: std::cell::RefCell<Vec<f32>> = std::cell::RefCell::new(vec![0f32; MC * KC]);
-}
-
-/// [`multiply_block`] with the packing buffer.
-///
-/// # Safety
-/// As [`multiply_block`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn multiply_blocks_into(
-    kernels: kernel::Kernels,
-    a: MatRef<'_>,
-    b: &PackedB,
-    c: SharedOut,
-    ldc: usize,
-    rows: Range<usize>,
-    panels: Range<usize>,
-    k: usize,
-    n: usize,
-    packed_a: &mut [f32],
-) {
-    for pc in (0..k).step_by(KC) {
-        let kc = KC.min(k - pc);
-        for ic in rows.clone().step_by(MC) {
-            let mc = MC.min(rows.end - ic);
-            pack::pack_a(a, ic, mc, pc, kc, packed_a);
-            let mut jp = panels.start;
-            while jp < panels.end {
-                // Two panels at once where the kernel can and a pair is left.
-                let wide = kernels.wide.filter(|_| jp + 1 < panels.end);
-                let width = if wide.is_some() { 2 * NR } else { NR };
-                let cols = width.min(n - jp * NR);
-                let b0 = b.panel(jp, pc, kc).as_ptr();
-                let b1 = if wide.is_some() { b.panel(jp + 1, pc, kc).as_ptr() } else { b0 };
-                for ir in (0..mc).step_by(MR) {
-                    let mr = MR.min(mc - ir);
-                    let a_panel = packed_a[ir * kc..(ir + MR) * kc].as_ptr();
-                    let run = |out: *mut f32, ldc: usize| match wide {
-                        // SAFETY: the panels hold kc·NR values each and `out`
-                        // has MR rows of `width` columns (see below).
-                        Some(wide) => unsafe { wide(kc, a_panel, b0, b1, out, ldc) },
-                        None => unsafe { (kernels.narrow)(kc, a_panel, b0, out, ldc) },
-                    };
-                    // SAFETY: rows ic+ir.. and columns jp*NR.. lie inside C;
-                    // partial tiles go through a full-size scratch tile.
-                    unsafe {
-                        let out = c.0.add((ic + ir) * ldc + jp * NR);
-                        if mr == MR && cols == width {
-                            run(out, ldc);
-                        } else {
-                            let mut tile = [0f32; MR * 2 * NR];
-                            run(tile.as_mut_ptr(), width);
-                            for r in 0..mr {
-                                for j in 0..cols {
-                                    *out.add(r * ldc + j) += tile[r * width + j];
+    PACKED_A.with_borrow_mut(|packed_a| {
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            for ic in rows.clone().step_by(MC) {
+                let mc = MC.min(rows.end - ic);
+                pack::pack_a(a, ic, mc, pc, kc, packed_a);
+                let mut jp = panels.start;
+                while jp < panels.end {
+                    // Two panels at once where the kernel can and a pair is left.
+                    let wide = kernels.wide.filter(|_| jp + 1 < panels.end);
+                    let width = if wide.is_some() { 2 * NR } else { NR };
+                    let cols = width.min(n - jp * NR);
+                    let b0 = b.panel(jp, pc, kc).as_ptr();
+                    let b1 = if wide.is_some() { b.panel(jp + 1, pc, kc).as_ptr() } else { b0 };
+                    for ir in (0..mc).step_by(MR) {
+                        let mr = MR.min(mc - ir);
+                        let a_panel = packed_a[ir * kc..(ir + MR) * kc].as_ptr();
+                        let run = |out: *mut f32, ldc: usize| match wide {
+                            // SAFETY: the panels hold kc·NR values each and `out`
+                            // has MR rows of `width` columns (see below).
+                            Some(wide) => unsafe { wide(kc, a_panel, b0, b1, out, ldc) },
+                            None => unsafe { (kernels.narrow)(kc, a_panel, b0, out, ldc) },
+                        };
+                        // SAFETY: rows ic+ir.. and columns jp*NR.. lie inside C
+                        // (the caller's contract); partial tiles go through a
+                        // full-size scratch tile.
+                        unsafe {
+                            let out = c.0.add((ic + ir) * ldc + jp * NR);
+                            if mr == MR && cols == width {
+                                run(out, ldc);
+                            } else {
+                                let mut tile = [0f32; MR * 2 * NR];
+                                run(tile.as_mut_ptr(), width);
+                                for r in 0..mr {
+                                    for j in 0..cols {
+                                        *out.add(r * ldc + j) += tile[r * width + j];
+                                    }
                                 }
                             }
                         }
                     }
+                    jp += width / NR;
                 }
-                jp += width / NR;
             }
         }
-    }
+    });
 }
 
 #[cfg(test)]

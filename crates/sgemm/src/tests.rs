@@ -91,15 +91,17 @@ fn strided_and_transposed_operands() {
 
 #[test]
 fn threaded_split_matches_the_reference() {
-    // Large enough to run on several threads (2·m·n·k above the threshold).
-    let (m, n, k) = (64, 200, 400);
+    // Large enough to run on several threads (2·m·n·k above the threshold);
+    // 13 panels split three ways, and 3 panels (fewer pairs than threads).
     let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
-    let a = values(m * k, 6);
-    let w = values(n * k, 7);
-    let packed = PackedB::from_transposed(&w, n, k);
-    let got = pool.install(|| matmul(MatRef::row_major(&a, m, k), &packed, None));
-    let want = reference(MatRef::row_major(&a, m, k), MatRef::row_major(&w, n, k).t(), None);
-    assert_close(&got, &want, k, "3 threads");
+    for (m, n, k) in [(64, 200, 400), (200, 40, 400)] {
+        let a = values(m * k, 6);
+        let w = values(n * k, 7);
+        let packed = PackedB::from_transposed(&w, n, k);
+        let got = pool.install(|| matmul(MatRef::row_major(&a, m, k), &packed, None));
+        let want = reference(MatRef::row_major(&a, m, k), MatRef::row_major(&w, n, k).t(), None);
+        assert_close(&got, &want, k, &format!("3 threads, {m}×{n}×{k}"));
+    }
 }
 
 #[test]
