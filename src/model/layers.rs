@@ -17,9 +17,7 @@ impl Activation {
             Activation::Silu => xs.silu(),
         }
     }
-}
 
-impl Activation {
     /// As [`apply`](Self::apply), but may overwrite `xs` with the result:
     /// for an activation nothing else reads, as the MLP's hidden layer. Quick
     /// GELU on the CPU then takes one vectorised pass (crates/sgemm).

@@ -112,32 +112,23 @@ pub(crate) fn pack_a(a: MatRef<'_>, ic: usize, mc: usize, pc: usize, kc: usize, 
             }
             continue;
         }
-        if rows == MR && a.col_stride == 1 {
-            // Row-major A, a full panel (the usual case): six row slices read
-            // in step, the panel written in order.
+        if a.col_stride == 1 {
+            // Row-major A (the usual case): the panel's row slices read in
+            // step, the panel written in order (rows past the end stay zero).
             let lines: [&[f32]; MR] = std::array::from_fn(|r| {
                 let start = (i0 + r) * a.row_stride + pc;
-                &a.data[start..start + kc]
+                if r < rows { &a.data[start..start + kc] } else { &[] }
             });
             for (p, out) in panel.chunks_exact_mut(MR).enumerate() {
-                for (o, line) in out.iter_mut().zip(&lines) {
+                for (o, line) in out[..rows].iter_mut().zip(&lines[..rows]) {
                     *o = line[p];
                 }
             }
             continue;
         }
         for r in 0..rows {
-            let i = i0 + r;
-            if a.col_stride == 1 {
-                // Row-major A (the usual case): read the row slice in order.
-                let start = i * a.row_stride + pc;
-                for (p, &v) in a.data[start..start + kc].iter().enumerate() {
-                    panel[p * MR + r] = v;
-                }
-            } else {
-                for p in 0..kc {
-                    panel[p * MR + r] = a.at(i, pc + p);
-                }
+            for p in 0..kc {
+                panel[p * MR + r] = a.at(i0 + r, pc + p);
             }
         }
     }
