@@ -6,6 +6,7 @@ use candle_nn::{LayerNorm, VarBuilder};
 pub use super::linear::Linear;
 
 use super::config::Activation;
+use super::cpu_layer::{BlockParts, CpuLayer};
 
 impl Activation {
     pub fn apply(self, xs: &Tensor) -> Result<Tensor> {
@@ -174,6 +175,9 @@ pub struct EncoderLayer {
     layer_norm1: LayerNorm,
     mlp: Mlp,
     layer_norm2: LayerNorm,
+    /// The same layer on plain buffers (model/cpu_layer.rs): f32 weights on
+    /// the CPU with quick GELU, which is CLIP's activation.
+    cpu: Option<CpuLayer>,
 }
 
 /// Shape of an encoder layer, read from the tower's config.
@@ -188,12 +192,24 @@ pub struct LayerShape {
 
 impl EncoderLayer {
     pub fn load(shape: LayerShape, vb: VarBuilder) -> Result<Self> {
-        Ok(Self {
-            self_attn: SelfAttention::load(shape.hidden, shape.heads, vb.pp("self_attn"))?,
-            layer_norm1: layer_norm(shape.hidden, shape.eps, vb.pp("layer_norm1"))?,
-            mlp: Mlp::load(shape.hidden, shape.inner, shape.activation, vb.pp("mlp"))?,
-            layer_norm2: layer_norm(shape.hidden, shape.eps, vb.pp("layer_norm2"))?,
-        })
+        let self_attn = SelfAttention::load(shape.hidden, shape.heads, vb.pp("self_attn"))?;
+        let layer_norm1 = layer_norm(shape.hidden, shape.eps, vb.pp("layer_norm1"))?;
+        let mlp = Mlp::load(shape.hidden, shape.inner, shape.activation, vb.pp("mlp"))?;
+        let layer_norm2 = layer_norm(shape.hidden, shape.eps, vb.pp("layer_norm2"))?;
+        let cpu = matches!(shape.activation, Activation::QuickGelu)
+            .then(|| {
+                CpuLayer::new(BlockParts {
+                    norm1: &layer_norm1,
+                    qkv: &self_attn.qkv_proj,
+                    out_proj: &self_attn.out_proj,
+                    norm2: &layer_norm2,
+                    fc1: &mlp.fc1,
+                    fc2: &mlp.fc2,
+                    heads: shape.heads,
+                })
+            })
+            .flatten();
+        Ok(Self { self_attn, layer_norm1, mlp, layer_norm2, cpu })
     }
 
     pub fn forward(
@@ -217,6 +233,22 @@ impl EncoderLayer {
         rows: Option<&Tensor>,
         keep_probs: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        if let Some(cpu) = &self.cpu
+            && let Some(result) = cpu.forward(xs, mask, rows, keep_probs)?
+        {
+            return Ok(result);
+        }
+        self.forward_rows_composed(xs, mask, rows, keep_probs)
+    }
+
+    /// [`forward_rows`](Self::forward_rows) composed from candle's ops: any device or dtype.
+    fn forward_rows_composed(
+        &self,
+        xs: &Tensor,
+        mask: Option<&Tensor>,
+        rows: Option<&Tensor>,
+        keep_probs: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let (attn, probs) = self
             .self_attn
             .forward_rows(&self.layer_norm1.forward(xs)?, mask, rows, keep_probs)?;
@@ -234,4 +266,73 @@ impl EncoderLayer {
 pub fn l2_normalize(xs: &Tensor) -> Result<Tensor> {
     let norm = xs.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
     xs.broadcast_div(&norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    /// A layer of CLIP's shape at a small width, random weights.
+    fn random_layer(hidden: usize, heads: usize) -> EncoderLayer {
+        let d = Device::Cpu;
+        let mut tensors = std::collections::HashMap::new();
+        let mut put = |name: &str, shape: &[usize], scale: f32| {
+            tensors.insert(name.to_string(), (Tensor::randn(0f32, 1.0, shape, &d).unwrap() * scale as f64).unwrap());
+        };
+        for p in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+            put(&format!("self_attn.{p}.weight"), &[hidden, hidden], 0.3);
+            put(&format!("self_attn.{p}.bias"), &[hidden], 0.1);
+        }
+        for n in ["layer_norm1", "layer_norm2"] {
+            put(&format!("{n}.weight"), &[hidden], 1.0);
+            put(&format!("{n}.bias"), &[hidden], 0.1);
+        }
+        put("mlp.fc1.weight", &[4 * hidden, hidden], 0.3);
+        put("mlp.fc1.bias", &[4 * hidden], 0.1);
+        put("mlp.fc2.weight", &[hidden, 4 * hidden], 0.2);
+        put("mlp.fc2.bias", &[hidden], 0.1);
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &d);
+        let shape = LayerShape { hidden, inner: 4 * hidden, heads, activation: Activation::QuickGelu, eps: 1e-5 };
+        let layer = EncoderLayer::load(shape, vb).unwrap();
+        assert!(layer.cpu.is_some(), "f32 CPU weights take the plain-buffer path");
+        layer
+    }
+
+    #[test]
+    fn the_cpu_path_equals_the_composed_layer() {
+        let d = Device::Cpu;
+        let layer = random_layer(32, 4);
+        let xs = Tensor::randn(0f32, 1.0, (3, 10, 32), &d).unwrap();
+        // Every token, with the attention probabilities (the viewer's heatmap).
+        let (fast, fast_probs) = layer.forward_rows(&xs, None, None, true).unwrap();
+        let (slow, slow_probs) = layer.forward_rows_composed(&xs, None, None, true).unwrap();
+        assert_eq!(fast.dims(), slow.dims());
+        assert!(max_diff(&fast, &slow) < 1e-4, "{}", max_diff(&fast, &slow));
+        assert!(max_diff(&fast_probs.unwrap(), &slow_probs.unwrap()) < 1e-5);
+        // Chosen rows under a causal mask (the text tower's last layer).
+        let mask: Vec<f32> = (0..100).map(|i| if i % 10 > i / 10 { f32::NEG_INFINITY } else { 0.0 }).collect();
+        let mask = Tensor::from_vec(mask, (10, 10), &d).unwrap();
+        let rows = Tensor::new(&[9u32, 0, 4], &d).unwrap();
+        let (fast, _) = layer.forward_rows(&xs, Some(&mask), Some(&rows), false).unwrap();
+        let (slow, _) = layer.forward_rows_composed(&xs, Some(&mask), Some(&rows), false).unwrap();
+        assert_eq!(fast.dims(), &[3, 3, 32]);
+        assert!(max_diff(&fast, &slow) < 1e-4, "{}", max_diff(&fast, &slow));
+    }
+
+    #[test]
+    fn inputs_the_cpu_path_cannot_take_go_the_composed_way() {
+        let d = Device::Cpu;
+        let layer = random_layer(16, 2);
+        // A non-contiguous input and a mask broadcast over heads.
+        let xs = Tensor::randn(0f32, 1.0, (5, 2, 16), &d).unwrap().transpose(0, 1).unwrap();
+        let mask = Tensor::zeros((1, 1, 5, 5), DType::F32, &d).unwrap();
+        let (got, _) = layer.forward_rows(&xs, Some(&mask), None, false).unwrap();
+        let (want, _) = layer.forward_rows_composed(&xs.contiguous().unwrap(), None, None, false).unwrap();
+        assert!(max_diff(&got, &want) < 1e-4);
+    }
 }

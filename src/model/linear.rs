@@ -95,6 +95,15 @@ impl Linear {
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
     }
+
+    /// The packed weight and plain bias, for code that runs the kernel on
+    /// its own buffers (model/cpu_layer.rs); `None` off the CPU or for f16.
+    pub fn packed(&self) -> Option<(&Arc<PackedB>, Option<&Arc<[f32]>>)> {
+        match &self.weight {
+            Weight::Packed { packed, bias } => Some((packed, bias.as_ref())),
+            Weight::Tensor(_) => None,
+        }
+    }
 }
 
 impl Module for Linear {

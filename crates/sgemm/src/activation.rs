@@ -1,13 +1,29 @@
-//! CLIP's quick GELU, `x · σ(1.702·x)`, in place over a slice of f32.
+//! The two places a transformer block takes exponentials, in place over f32:
+//! CLIP's quick GELU, `x · σ(1.702·x)`, and the attention's softmax.
 //!
 //! The activation runs on every MLP's hidden layer (a film's 50 × 3072 values
 //! per block, 16× that for a batch). Composed from candle's ops it took three
 //! passes over memory and a scalar libm `expf` per value, ≈ 8 % of a batch's
 //! time in `perf`. Here it is one pass with a polynomial `exp` the compiler
-//! vectorises, compiled for the widest vector unit the CPU has.
+//! vectorises, compiled for the widest vector unit the CPU has, and large
+//! inputs are split across threads.
+
+use rayon::prelude::*;
+
+/// Values per thread's share of a large activation (a share then costs far
+/// more than handing it to a thread).
+const CHUNK: usize = 1 << 15;
 
 /// `x · σ(1.702·x)` for every value, in place.
 pub fn quick_gelu_in_place(xs: &mut [f32]) {
+    if xs.len() > 2 * CHUNK && rayon::current_num_threads() > 1 {
+        xs.par_chunks_mut(CHUNK).for_each(quick_gelu_dispatch);
+    } else {
+        quick_gelu_dispatch(xs);
+    }
+}
+
+fn quick_gelu_dispatch(xs: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
@@ -39,6 +55,79 @@ fn quick_gelu_portable(xs: &mut [f32]) {
     for x in xs {
         *x /= 1.0 + exp(-1.702 * *x);
     }
+}
+
+/// Softmax of each `width`-long row of `rows`, in place. A −∞ entry (a
+/// masked position) gets exactly 0.
+pub fn softmax_rows_in_place(rows: &mut [f32], width: usize) {
+    assert!(width > 0 && rows.len() % width == 0, "softmax: {} values are not rows of {width}", rows.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked above).
+            return unsafe { softmax_avx512(rows, width) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA (checked above).
+            return unsafe { softmax_avx2(rows, width) };
+        }
+    }
+    softmax_portable(rows, width);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn softmax_avx512(rows: &mut [f32], width: usize) {
+    softmax_portable(rows, width);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_avx2(rows: &mut [f32], width: usize) {
+    softmax_portable(rows, width);
+}
+
+/// Lanes of the running maxima and sums: independent accumulators let the
+/// compiler vectorise reductions it must otherwise keep in order.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn softmax_portable(rows: &mut [f32], width: usize) {
+    for row in rows.chunks_exact_mut(width) {
+        let mut lanes = [f32::NEG_INFINITY; LANES];
+        let chunks = row.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            for (m, &x) in lanes.iter_mut().zip(chunk) {
+                *m = if x > *m { x } else { *m };
+            }
+        }
+        let max = lanes.iter().chain(tail).fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+        let mut sums = [0f32; LANES];
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for chunk in &mut chunks {
+            for (s, x) in sums.iter_mut().zip(chunk) {
+                *x = exp_or_zero(*x - max);
+                *s += *x;
+            }
+        }
+        let mut sum: f32 = sums.iter().sum();
+        for x in chunks.into_remainder() {
+            *x = exp_or_zero(*x - max);
+            sum += *x;
+        }
+        let inv = 1.0 / sum;
+        for x in row.iter_mut() {
+            *x *= inv;
+        }
+    }
+}
+
+/// `eˣ`, with −∞ (masked) giving exactly 0 rather than the clamp's 2⁻¹²⁶.
+#[inline(always)]
+fn exp_or_zero(x: f32) -> f32 {
+    let e = exp(x);
+    if x == f32::NEG_INFINITY { 0.0 } else { e }
 }
 
 /// `eˣ` to within 2 ulp over f32's range (Cephes' `expf` polynomial), written
@@ -100,12 +189,54 @@ mod tests {
     }
 
     #[test]
+    fn large_activations_split_across_threads_give_the_same_values() {
+        let xs: Vec<f32> = (0..5 * CHUNK + 17).map(|i| (i % 1000) as f32 * 0.01 - 5.0).collect();
+        let mut whole = xs.clone();
+        quick_gelu_dispatch(&mut whole);
+        let mut split = xs;
+        rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(|| quick_gelu_in_place(&mut split));
+        assert_eq!(whole, split);
+    }
+
+    #[test]
+    fn softmax_matches_f64_and_zeroes_masked_entries() {
+        // Widths around the lane count, one with a masked tail and one row
+        // of large values (the maximum is subtracted first).
+        for width in [1, 5, 16, 17, 50, 77] {
+            let mut rows: Vec<f32> = (0..3 * width).map(|i| ((i * 7919) % 101) as f32 * 0.05 - 2.5).collect();
+            rows[width..2 * width].iter_mut().for_each(|x| *x += 80.0);
+            if width > 2 {
+                rows[3 * width - 2..].fill(f32::NEG_INFINITY);
+            }
+            let input = rows.clone();
+            softmax_rows_in_place(&mut rows, width);
+            for (got, x) in rows.chunks(width).zip(input.chunks(width)) {
+                let max = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+                let sum: f64 = x.iter().map(|&v| (v as f64 - max).exp()).sum();
+                for (g, &v) in got.iter().zip(x) {
+                    let want = (v as f64 - max).exp() / sum;
+                    assert!((*g as f64 - want).abs() <= 1e-6 * want.max(1e-6), "width {width}: {g} vs {want}");
+                    if v == f32::NEG_INFINITY {
+                        assert_eq!(*g, 0.0, "a masked entry is exactly zero");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn every_instruction_set_gives_the_same_values() {
         let xs: Vec<f32> = (-500..500).map(|i| i as f32 * 0.037).collect();
         let mut portable = xs.clone();
         quick_gelu_portable(&mut portable);
-        let mut dispatched = xs;
+        let mut dispatched = xs.clone();
         quick_gelu_in_place(&mut dispatched);
+        let mut rows_portable = xs.clone();
+        softmax_portable(&mut rows_portable, 100);
+        let mut rows_dispatched = xs;
+        softmax_rows_in_place(&mut rows_dispatched, 100);
+        portable.extend(rows_portable);
+        dispatched.extend(rows_dispatched);
         // The same body compiled for another instruction set; rustc does not
         // contract to FMA, so only a last-bit difference would be tolerated.
         for (a, b) in portable.iter().zip(&dispatched) {

@@ -13,8 +13,10 @@
 //! write the same memory and need no synchronisation.
 
 pub mod activation;
+pub mod attention;
 mod kernel;
 mod pack;
+pub mod rows;
 
 use std::ops::Range;
 

@@ -1,0 +1,150 @@
+//! An encoder layer on the CPU as one pass over plain f32 buffers.
+//!
+//! Composed from candle's ops, the work between the matrix products (layer
+//! norms, the attention's batched products and softmax, head transposes,
+//! residual adds, bias broadcasts) ran mostly on one core and took about half
+//! of a two-thread run's time once the products were fast (docs/PERFORMANCE.md).
+//! Here every step is threaded (crates/sgemm: rows, attention, activation),
+//! the residual and the bias initialise the output that out_proj and fc2
+//! accumulate into, and nothing is copied between steps. The candle
+//! composition in layers.rs stays for other devices and dtypes, and is the
+//! reference the tests hold this to.
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, DType, Device, Result, Storage, Tensor};
+use candle_nn::LayerNorm;
+use kneeclip_sgemm::attention::{Heads, self_attention};
+use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, rows};
+
+use super::linear::Linear;
+
+/// A layer's weights as the kernels read them (shared with the `Linear`s).
+#[derive(Clone, Debug)]
+pub struct CpuLayer {
+    norm1: Norm,
+    qkv: Product,
+    out_proj: Product,
+    norm2: Norm,
+    fc1: Product,
+    fc2: Product,
+    heads: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Norm {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    eps: f32,
+}
+
+#[derive(Clone, Debug)]
+struct Product {
+    packed: Arc<PackedB>,
+    bias: Option<Arc<[f32]>>,
+}
+
+/// The parts of a pre-norm block with quick GELU, as layers.rs holds them.
+pub struct BlockParts<'a> {
+    pub norm1: &'a LayerNorm,
+    pub qkv: &'a Linear,
+    pub out_proj: &'a Linear,
+    pub norm2: &'a LayerNorm,
+    pub fc1: &'a Linear,
+    pub fc2: &'a Linear,
+    pub heads: usize,
+}
+
+impl CpuLayer {
+    /// `None` unless every weight is f32 on the CPU.
+    pub fn new(parts: BlockParts<'_>) -> Option<Self> {
+        let product = |l: &Linear| l.packed().map(|(packed, bias)| Product { packed: packed.clone(), bias: bias.cloned() });
+        let norm = |n: &LayerNorm| -> Option<Norm> {
+            let values = |t: &Tensor| (t.device().is_cpu() && t.dtype() == DType::F32).then(|| t.to_vec1::<f32>().ok()).flatten();
+            Some(Norm { weight: values(n.weight())?, bias: values(n.bias()?)?, eps: n.eps() as f32 })
+        };
+        Some(Self {
+            norm1: norm(parts.norm1)?,
+            qkv: product(parts.qkv)?,
+            out_proj: product(parts.out_proj)?,
+            norm2: norm(parts.norm2)?,
+            fc1: product(parts.fc1)?,
+            fc2: product(parts.fc2)?,
+            heads: parts.heads,
+        })
+    }
+
+    /// The block on `xs` [batch, tokens, hidden] (see `EncoderLayer::forward_rows`
+    /// for `mask`, `rows` and `keep_probs`), or `None` when the input is not a
+    /// contiguous f32 CPU tensor or the mask is not `[tokens, tokens]`: the
+    /// caller then takes candle's path.
+    pub fn forward(&self, xs: &Tensor, mask: Option<&Tensor>, rows: Option<&Tensor>, keep_probs: bool) -> Result<Option<(Tensor, Option<Tensor>)>> {
+        let (batch, tokens, hidden) = xs.dims3()?;
+        let mask = match mask {
+            None => None,
+            Some(m) if m.dims() == [tokens, tokens] && m.dtype() == DType::F32 => Some(m.flatten_all()?.to_vec1::<f32>()?),
+            Some(_) => return Ok(None),
+        };
+        let picks = match rows {
+            None => None,
+            Some(r) => Some(r.to_dtype(DType::U32)?.to_vec1::<u32>()?.into_iter().map(|i| i as usize).collect::<Vec<_>>()),
+        };
+        if picks.as_ref().is_some_and(|p| p.iter().any(|&i| i >= tokens)) {
+            candle_core::bail!("encoder layer: a row index is outside the {tokens} tokens");
+        }
+        if hidden != self.qkv.packed.k() || hidden % self.heads != 0 {
+            candle_core::bail!("encoder layer: input has {hidden} features, the layer takes {}", self.qkv.packed.k());
+        }
+        let (storage, layout) = xs.storage_and_layout();
+        let (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) = (&*storage, layout.contiguous_offsets()) else {
+            return Ok(None);
+        };
+        let x = &values[start..end];
+        let shape = Heads { batch, tokens, heads: self.heads, head_dim: hidden / self.heads };
+        let (y, probs) = self.run(x, shape, mask.as_deref(), picks.as_deref());
+        drop(storage);
+        let queries = picks.as_ref().map_or(tokens, Vec::len);
+        let y = Tensor::from_vec(y, (batch, queries, hidden), &Device::Cpu)?;
+        let probs = if keep_probs { Some(Tensor::from_vec(probs, (batch, self.heads, queries, tokens), &Device::Cpu)?) } else { None };
+        Ok(Some((y, probs)))
+    }
+
+    /// x + attn(ln1(x)), then + mlp(ln2(·)), for the rows `picks` of each
+    /// sequence (all when `None`). Returns the output and the attention probabilities.
+    fn run(&self, x: &[f32], shape: Heads, mask: Option<&[f32]>, picks: Option<&[usize]>) -> (Vec<f32>, Vec<f32>) {
+        let hidden = shape.hidden();
+        let rows_in = shape.batch * shape.tokens;
+        let normed = self.norm1.apply(x, hidden);
+        let qkv = kneeclip_sgemm::matmul(MatRef::row_major(&normed, rows_in, hidden), &self.qkv.packed, self.qkv.bias.as_deref());
+        let attention = self_attention(&qkv, shape, mask, picks);
+        let rows_out = attention.output.len() / hidden;
+        // The residual (and out_proj's bias) is where out_proj accumulates.
+        let mut x1 = match picks {
+            Some(picks) => rows::pick_rows(x, hidden, shape.tokens, picks),
+            None => x.to_vec(),
+        };
+        self.out_proj.accumulate(&attention.output, rows_out, &mut x1);
+        let normed = self.norm2.apply(&x1, hidden);
+        let mut inner = kneeclip_sgemm::matmul(MatRef::row_major(&normed, rows_out, hidden), &self.fc1.packed, self.fc1.bias.as_deref());
+        activation::quick_gelu_in_place(&mut inner);
+        self.fc2.accumulate(&inner, rows_out, &mut x1);
+        (x1, attention.probs)
+    }
+}
+
+impl Norm {
+    fn apply(&self, x: &[f32], width: usize) -> Vec<f32> {
+        rows::layer_norm(x, width, &self.weight, &self.bias, self.eps)
+    }
+}
+
+impl Product {
+    /// `out += a · W + bias` for `a` [rows, in].
+    fn accumulate(&self, a: &[f32], rows: usize, out: &mut [f32]) {
+        if let Some(bias) = &self.bias {
+            rows::add_row(out, bias);
+        }
+        let n = self.packed.n();
+        gemm(MatRef::row_major(a, rows, self.packed.k()), &self.packed, out, n);
+    }
+}
