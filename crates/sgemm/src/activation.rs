@@ -142,7 +142,8 @@ fn exp(x: f32) -> f32 {
     // Adding and subtracting 1.5·2²³ rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 88.7);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let rounded = x * LOG2E + ROUND;
+    let n = rounded - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -151,8 +152,12 @@ fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let er = p * r * r + r + 1.0;
-    // 2ⁿ built from its exponent bits; n ∈ [−126, 128] after the clamp.
-    let two_n = f32::from_bits(((n as i32 + 127).clamp(1, 254) as u32) << 23);
+    // 2ⁿ built from its exponent bits; n ∈ [−126, 128] after the clamp. The
+    // integer n is read from `rounded`'s low bits (its exponent is that of
+    // ROUND, one unit per ulp): `n as i32` would saturate, value by value,
+    // and keep the loop from vectorising.
+    let n_int = (rounded.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let two_n = f32::from_bits(((n_int + 127).clamp(1, 254) as u32) << 23);
     er * two_n
 }
 

@@ -1,7 +1,10 @@
 //! The micro-kernels: `C[MR×NR] += A_panel · B_panel` over a depth of `kc`.
 //!
-//! `a` holds `kc` groups of `MR` values, `b` holds `kc` groups of `NR`; `c`
-//! is row-major with leading dimension `ldc`. A *wide* kernel reads two
+//! Element (r, p) of the A panel is `a[r·rs + p·cs]`: a packed panel has
+//! `rs = 1, cs = MR`; a row-major A is read where it lies (`rs` its row
+//! stride, `cs = 1`), which spares packing the small left-hand side of
+//! inference. `b` holds `kc` groups of `NR`; `c` is row-major with leading
+//! dimension `ldc`. A *wide* kernel reads two
 //! adjacent B panels at once and writes an `MR × 2·NR` tile: with 512-bit
 //! registers one panel row is a single register, and six rows of one panel
 //! would leave the two FMA units waiting on their own latency.
@@ -9,10 +12,25 @@
 use crate::{MR, NR};
 
 /// `MR × NR` from one B panel.
-pub(crate) type Kernel = unsafe fn(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize);
+pub(crate) type Kernel = unsafe fn(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize);
 /// `MR × 2·NR` from two B panels.
-pub(crate) type WideKernel =
-    unsafe fn(kc: usize, a: *const f32, b0: *const f32, b1: *const f32, c: *mut f32, ldc: usize);
+pub(crate) type WideKernel = unsafe fn(kc: usize, a: APanel, b0: *const f32, b1: *const f32, c: *mut f32, ldc: usize);
+
+/// Where a kernel reads its `MR` rows of A: element (r, p) at `ptr[r·rs + p·cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct APanel {
+    pub ptr: *const f32,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl APanel {
+    /// Offsets of the panel's rows, hoisted out of the kernels' loops.
+    #[inline(always)]
+    fn row_offsets(self) -> [usize; MR] {
+        std::array::from_fn(|r| r * self.rs)
+    }
+}
 
 /// The kernels of one instruction set.
 #[derive(Clone, Copy)]
@@ -59,13 +77,17 @@ pub(crate) fn all() -> Vec<Kernels> {
 /// Plain Rust; the compiler vectorises the `NR`-wide rows.
 ///
 /// # Safety
-/// `a`, `b` readable for `kc·MR` and `kc·NR` values, `c` writable for `MR` rows.
-unsafe fn portable(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
+/// `a` readable at every (r < MR, p < kc), `b` for `kc·NR` values, `c`
+/// writable for `MR` rows.
+unsafe fn portable(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
     let mut acc = [[0f32; NR]; MR];
     // SAFETY: the caller guarantees the lengths.
-    let (a, b) = unsafe { (std::slice::from_raw_parts(a, kc * MR), std::slice::from_raw_parts(b, kc * NR)) };
-    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-        for (row, &av) in acc.iter_mut().zip(ap) {
+    let b = unsafe { std::slice::from_raw_parts(b, kc * NR) };
+    let rows = a.row_offsets();
+    for (p, bp) in b.chunks_exact(NR).enumerate() {
+        for (row, &offset) in acc.iter_mut().zip(&rows) {
+            // SAFETY: (r, p) lies in the panel (caller's contract).
+            let av = unsafe { *a.ptr.add(offset + p * a.cs) };
             for (x, &bv) in row.iter_mut().zip(bp) {
                 *x = av.mul_add(bv, *x);
             }
@@ -86,23 +108,24 @@ unsafe fn portable(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: us
 /// As [`portable`], and the CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_fma(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
+unsafe fn avx2_fma(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
     use std::arch::x86_64::*;
     const _: () = assert!(MR == 6 && NR == 16);
-    // SAFETY: all reads stay within a[..kc*MR], b[..kc*NR]; writes within
+    // SAFETY: all reads stay within the A panel and b[..kc*NR]; writes within
     // the MR×NR tile of C (caller's contract).
     unsafe {
         let mut acc = [_mm256_setzero_ps(); 12];
-        let (mut a, mut b) = (a, b);
+        let rows = a.row_offsets();
+        let (mut ap, mut b) = (a.ptr, b);
         for _ in 0..kc {
             let b0 = _mm256_loadu_ps(b);
             let b1 = _mm256_loadu_ps(b.add(8));
             for r in 0..MR {
-                let av = _mm256_broadcast_ss(&*a.add(r));
+                let av = _mm256_broadcast_ss(&*ap.add(rows[r]));
                 acc[2 * r] = _mm256_fmadd_ps(av, b0, acc[2 * r]);
                 acc[2 * r + 1] = _mm256_fmadd_ps(av, b1, acc[2 * r + 1]);
             }
-            a = a.add(MR);
+            ap = ap.add(a.cs);
             b = b.add(NR);
         }
         for r in 0..MR {
@@ -122,23 +145,24 @@ unsafe fn avx2_fma(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: us
 /// `2·NR` columns, and the CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn avx512_wide(kc: usize, a: *const f32, b0: *const f32, b1: *const f32, c: *mut f32, ldc: usize) {
+unsafe fn avx512_wide(kc: usize, a: APanel, b0: *const f32, b1: *const f32, c: *mut f32, ldc: usize) {
     use std::arch::x86_64::*;
     const _: () = assert!(MR == 6 && NR == 16);
-    // SAFETY: reads within a[..kc*MR], b0[..kc*NR], b1[..kc*NR]; writes within
+    // SAFETY: reads within the A panel, b0[..kc*NR], b1[..kc*NR]; writes within
     // the MR×2NR tile of C (caller's contract).
     unsafe {
         let mut acc = [_mm512_setzero_ps(); 2 * MR];
-        let (mut a, mut b0, mut b1) = (a, b0, b1);
+        let rows = a.row_offsets();
+        let (mut ap, mut b0, mut b1) = (a.ptr, b0, b1);
         for _ in 0..kc {
             let x0 = _mm512_loadu_ps(b0);
             let x1 = _mm512_loadu_ps(b1);
             for r in 0..MR {
-                let av = _mm512_set1_ps(*a.add(r));
+                let av = _mm512_set1_ps(*ap.add(rows[r]));
                 acc[2 * r] = _mm512_fmadd_ps(av, x0, acc[2 * r]);
                 acc[2 * r + 1] = _mm512_fmadd_ps(av, x1, acc[2 * r + 1]);
             }
-            a = a.add(MR);
+            ap = ap.add(a.cs);
             b0 = b0.add(NR);
             b1 = b1.add(NR);
         }
@@ -157,28 +181,30 @@ unsafe fn avx512_wide(kc: usize, a: *const f32, b0: *const f32, b1: *const f32, 
 /// As [`portable`], and the CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn avx512_narrow(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
+unsafe fn avx512_narrow(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize) {
     use std::arch::x86_64::*;
-    // SAFETY: reads within a[..kc*MR], b[..kc*NR]; writes within the MR×NR
+    // SAFETY: reads within the A panel and b[..kc*NR]; writes within the MR×NR
     // tile of C (caller's contract).
     unsafe {
         let mut even = [_mm512_setzero_ps(); MR];
         let mut odd = [_mm512_setzero_ps(); MR];
-        let (mut a, mut b) = (a, b);
+        let rows = a.row_offsets();
+        let (mut ap, mut b) = (a.ptr, b);
         for _ in 0..kc / 2 {
             let x0 = _mm512_loadu_ps(b);
             let x1 = _mm512_loadu_ps(b.add(NR));
+            let next = ap.add(a.cs);
             for r in 0..MR {
-                even[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r)), x0, even[r]);
-                odd[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(MR + r)), x1, odd[r]);
+                even[r] = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(rows[r])), x0, even[r]);
+                odd[r] = _mm512_fmadd_ps(_mm512_set1_ps(*next.add(rows[r])), x1, odd[r]);
             }
-            a = a.add(2 * MR);
+            ap = ap.add(2 * a.cs);
             b = b.add(2 * NR);
         }
         if kc % 2 == 1 {
             let x0 = _mm512_loadu_ps(b);
             for r in 0..MR {
-                even[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r)), x0, even[r]);
+                even[r] = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(rows[r])), x0, even[r]);
             }
         }
         for r in 0..MR {

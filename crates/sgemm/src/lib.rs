@@ -175,12 +175,28 @@ unsafe fn multiply_block(
     panels: Range<usize>,
 ) {
     let (k, n) = (a.cols, b.n());
+    // A row-major A is read where it lies; only a last, partial group of
+    // rows is packed (zero-padded, so the kernel's MR rows stay in bounds).
+    let direct = a.col_stride == 1;
     PACKED_A.with_borrow_mut(|packed_a| {
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
             for ic in rows.clone().step_by(MC) {
                 let mc = MC.min(rows.end - ic);
-                pack::pack_a(a, ic, mc, pc, kc, packed_a);
+                let full = mc - mc % MR;
+                if !direct {
+                    pack::pack_a(a, ic, mc, pc, kc, packed_a);
+                } else if full < mc {
+                    pack::pack_a(a, ic + full, mc - full, pc, kc, &mut packed_a[full * kc..]);
+                }
+                let panel_of = |ir: usize| -> kernel::APanel {
+                    if direct && ir < full {
+                        let start = (ic + ir) * a.row_stride + pc;
+                        kernel::APanel { ptr: a.data[start..].as_ptr(), rs: a.row_stride, cs: 1 }
+                    } else {
+                        kernel::APanel { ptr: packed_a[ir * kc..(ir + MR) * kc].as_ptr(), rs: 1, cs: MR }
+                    }
+                };
                 let mut jp = panels.start;
                 while jp < panels.end {
                     // Two panels at once where the kernel can and a pair is left.
@@ -191,10 +207,12 @@ unsafe fn multiply_block(
                     let b1 = if wide.is_some() { b.panel(jp + 1, pc, kc).as_ptr() } else { b0 };
                     for ir in (0..mc).step_by(MR) {
                         let mr = MR.min(mc - ir);
-                        let a_panel = packed_a[ir * kc..(ir + MR) * kc].as_ptr();
+                        let a_panel = panel_of(ir);
                         let run = |out: *mut f32, ldc: usize| match wide {
-                            // SAFETY: the panels hold kc·NR values each and `out`
-                            // has MR rows of `width` columns (see below).
+                            // SAFETY: the panels hold kc·NR values each, the A
+                            // panel MR rows of kc (read in place: rows ic+ir..
+                            // +MR exist; packed: zero-padded), and `out` has MR
+                            // rows of `width` columns (see below).
                             Some(wide) => unsafe { wide(kc, a_panel, b0, b1, out, ldc) },
                             None => unsafe { (kernels.narrow)(kc, a_panel, b0, out, ldc) },
                         };

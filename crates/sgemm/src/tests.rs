@@ -48,9 +48,15 @@ fn every_kernel_matches_the_reference_on_edge_shapes() {
             let bias = values(n, 3);
             let packed = PackedB::from_transposed(&w, n, k);
             let want = reference(MatRef::row_major(&a, m, k), MatRef::row_major(&w, n, k).t(), Some(&bias));
+            // Row-major A is read in place; the same A stored column-major
+            // (a transposed view) goes through packing.
             let mut got = bias.repeat(m);
             gemm_with(kernels, MatRef::row_major(&a, m, k), &packed, &mut got, n);
             assert_close(&got, &want, k, &format!("{name} {m}×{n}×{k}"));
+            let a_columns: Vec<f32> = (0..k).flat_map(|p| (0..m).map(move |i| (i, p))).map(|(i, p)| a[i * k + p]).collect();
+            let mut got = bias.repeat(m);
+            gemm_with(kernels, MatRef::row_major(&a_columns, k, m).t(), &packed, &mut got, n);
+            assert_close(&got, &want, k, &format!("{name} {m}×{n}×{k}, packed A"));
         }
     }
 }
