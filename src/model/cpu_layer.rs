@@ -95,14 +95,10 @@ impl CpuLayer {
         if hidden != self.qkv.packed.k() || hidden % self.heads != 0 {
             candle_core::bail!("encoder layer: input has {hidden} features, the layer takes {}", self.qkv.packed.k());
         }
-        let (storage, layout) = xs.storage_and_layout();
-        let (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) = (&*storage, layout.contiguous_offsets()) else {
+        let shape = Heads { batch, tokens, heads: self.heads, head_dim: hidden / self.heads };
+        let Some((y, probs)) = with_cpu_f32(xs, |x| self.run(x, shape, mask.as_deref(), picks.as_deref())) else {
             return Ok(None);
         };
-        let x = &values[start..end];
-        let shape = Heads { batch, tokens, heads: self.heads, head_dim: hidden / self.heads };
-        let (y, probs) = self.run(x, shape, mask.as_deref(), picks.as_deref());
-        drop(storage);
         let queries = picks.as_ref().map_or(tokens, Vec::len);
         let y = Tensor::from_vec(y, (batch, queries, hidden), &Device::Cpu)?;
         let probs = if keep_probs { Some(Tensor::from_vec(probs, (batch, self.heads, queries, tokens), &Device::Cpu)?) } else { None };
@@ -129,6 +125,16 @@ impl CpuLayer {
         activation::quick_gelu_in_place(&mut inner);
         self.fc2.accumulate(&inner, rows_out, &mut x1);
         (x1, attention.probs)
+    }
+}
+
+/// `f` on the values of a contiguous f32 CPU tensor, read where they lie;
+/// `None` for any other tensor.
+pub fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) => Some(f(&values[start..end])),
+        _ => None,
     }
 }
 

@@ -1,8 +1,9 @@
 //! The differentiable part of the model: the last two vision blocks, the
 //! pooled post-layernorm, the projection, the adapter and the logit scale,
-//! written with primitive candle ops only (candle's fused layer norm and
-//! `softmax_last_dim` have no backward pass). The inference path in
-//! `model::layers` is untouched.
+//! written with candle ops that have a backward pass (candle's fused layer
+//! norm and `softmax_last_dim` have none); on the CPU, layer norm and quick
+//! GELU are this crate's fused differentiable ops (fused.rs). The inference
+//! path in `model::layers` is untouched.
 //!
 //! Parameters are looked up by their head-file names
 //! (`vision_model.encoder.layers.{i}.…`, `adapter.{down,up}.{weight,bias}`,
@@ -14,6 +15,8 @@ use candle_core::{D, Result, Tensor, Var};
 
 use crate::model::config::{Activation, VisionConfig};
 use crate::model::linear::matmul_transposed;
+
+use super::fused;
 
 /// Trainable tensors by head-file name.
 pub type Params = HashMap<String, Var>;
@@ -34,8 +37,17 @@ fn p<'a>(params: &'a Params, name: &str) -> Result<&'a Tensor> {
         .ok_or_else(|| candle_core::Error::Msg(format!("missing trainable tensor {name}")))
 }
 
-/// Layer norm over the last axis from primitive ops (biased variance, like PyTorch).
+/// Layer norm over the last axis (biased variance, like PyTorch): fused on
+/// the CPU (training/fused.rs), else from primitive ops.
 pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    match fused::layer_norm(xs, weight, bias, eps)? {
+        Some(y) => Ok(y),
+        None => layer_norm_composed(xs, weight, bias, eps),
+    }
+}
+
+/// [`layer_norm`] from primitive ops: any device.
+pub fn layer_norm_composed(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
     let mean = xs.mean_keepdim(D::Minus1)?;
     let xc = xs.broadcast_sub(&mean)?;
     let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
@@ -58,13 +70,20 @@ fn linear(xs: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
 
 fn activation(a: Activation, xs: &Tensor) -> Result<Tensor> {
     match a {
-        // x·σ(1.702x) with σ(z) = 1/(1+e^{-z}) in primitive ops.
-        Activation::QuickGelu => xs * ((xs * -1.702)?.exp()? + 1.0)?.recip()?,
+        Activation::QuickGelu => match fused::quick_gelu(xs)? {
+            Some(y) => Ok(y),
+            None => quick_gelu_composed(xs),
+        },
         Activation::Relu => xs.relu(),
         Activation::Gelu => xs.gelu_erf(),
         Activation::GeluNew => xs.gelu(),
         Activation::Silu => xs * ((xs.neg()?.exp()? + 1.0)?.recip()?),
     }
+}
+
+/// x·σ(1.702x) with σ(z) = 1/(1+e^{-z}) in primitive ops: any device.
+pub fn quick_gelu_composed(xs: &Tensor) -> Result<Tensor> {
+    xs * ((xs * -1.702)?.exp()? + 1.0)?.recip()?
 }
 
 /// One encoder block (pre-norm), differentiable with respect to `params`.

@@ -16,6 +16,7 @@ pub mod augment;
 pub mod cache;
 pub mod dataset;
 pub mod forward;
+pub mod fused;
 pub mod session;
 pub mod split;
 pub mod trainer;

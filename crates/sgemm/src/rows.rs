@@ -39,6 +39,60 @@ pub fn layer_norm(x: &[f32], width: usize, weight: &[f32], bias: &[f32], eps: f3
     out
 }
 
+/// The gradients of [`layer_norm`] given the gradient `grad` of its output.
+#[derive(Clone, Debug)]
+pub struct LayerNormGrads {
+    pub x: Vec<f32>,
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// Backward pass of [`layer_norm`]: with x̂ the normalised row and r = 1/√(var + eps),
+/// `dx = r·(g·w − mean(g·w) − x̂·mean(g·w·x̂))`, `dw = Σ_rows g·x̂`, `db = Σ_rows g`.
+pub fn layer_norm_backward(x: &[f32], width: usize, weight: &[f32], grad: &[f32], eps: f32) -> LayerNormGrads {
+    assert!(width > 0 && x.len() % width == 0 && grad.len() == x.len(), "layer norm backward: {} values and {} gradients are not rows of {width}", x.len(), grad.len());
+    assert_eq!(weight.len(), width, "layer norm backward: weight must have {width} values");
+    let rows = x.len() / width;
+    let threads = rayon::current_num_threads();
+    let per_share = rows.div_ceil(threads).max(MIN_SHARE.div_ceil(width));
+    let mut dx = vec![0f32; x.len()];
+    // Each share sums its rows' dw and db; the shares' sums are added after.
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+        .par_chunks_mut(per_share * width)
+        .enumerate()
+        .map(|(i, dx)| {
+            let start = i * per_share * width;
+            let (x, grad) = (&x[start..start + dx.len()], &grad[start..start + dx.len()]);
+            let (mut dw, mut db) = (vec![0f32; width], vec![0f32; width]);
+            let mut normed = vec![0f32; width];
+            for ((row, g), dx) in x.chunks_exact(width).zip(grad.chunks_exact(width)).zip(dx.chunks_exact_mut(width)) {
+                let mean = lane_sum(row, |v| v) / width as f32;
+                let var = lane_sum(row, |v| (v - mean) * (v - mean)) / width as f32;
+                let r = 1.0 / (var + eps).sqrt();
+                let (mut sum_gw, mut sum_gwx) = (0f32, 0f32);
+                for ((((n, &v), &g), &w), (dw, db)) in normed.iter_mut().zip(row).zip(g).zip(weight).zip(dw.iter_mut().zip(db.iter_mut())) {
+                    *n = (v - mean) * r;
+                    *dw += g * *n;
+                    *db += g;
+                    sum_gw += g * w;
+                    sum_gwx += g * w * *n;
+                }
+                let (mean_gw, mean_gwx) = (sum_gw / width as f32, sum_gwx / width as f32);
+                for (((d, &n), &g), &w) in dx.iter_mut().zip(&normed).zip(g).zip(weight) {
+                    *d = r * (g * w - mean_gw - n * mean_gwx);
+                }
+            }
+            (dw, db)
+        })
+        .collect();
+    let (mut dw, mut db) = (vec![0f32; width], vec![0f32; width]);
+    for (pw, pb) in &partials {
+        dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+    }
+    LayerNormGrads { x: dx, weight: dw, bias: db }
+}
+
 /// `Σ f(v)` over `row` in 16 independent lanes, so that the compiler may
 /// vectorise it (a sum in order cannot be).
 #[inline(always)]
@@ -99,6 +153,44 @@ mod tests {
             for (j, (&v, &o)) in row.iter().zip(out).enumerate() {
                 let want = (v as f64 - mean) / (var + 1e-5).sqrt() * weight[j] as f64 + bias[j] as f64;
                 assert!((o as f64 - want).abs() < 2e-5 * want.abs().max(1.0), "row {r} column {j}: {o} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn layer_norm_backward_matches_finite_differences() {
+        // Loss L = Σ c·y for fixed c; dL/dθ by central differences in f64.
+        let (width, rows) = (7, 5);
+        let x: Vec<f32> = (0..rows * width).map(|i| ((i * 37) % 23) as f32 * 0.13 - 1.4).collect();
+        let weight: Vec<f32> = (0..width).map(|i| 0.7 + i as f32 * 0.11).collect();
+        let bias: Vec<f32> = (0..width).map(|i| i as f32 * 0.05).collect();
+        let c: Vec<f32> = (0..rows * width).map(|i| ((i * 11) % 9) as f32 * 0.2 - 0.8).collect();
+        let eps = 1e-5;
+        let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+            let mut total = 0.0;
+            for (r, row) in x.chunks(width).enumerate() {
+                let mean = row.iter().sum::<f64>() / width as f64;
+                let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / width as f64;
+                for j in 0..width {
+                    total += c[r * width + j] as f64 * ((row[j] - mean) / (var + eps).sqrt() * w[j] + b[j]);
+                }
+            }
+            total
+        };
+        let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+        let (x64, w64, b64) = (f64s(&x), f64s(&weight), f64s(&bias));
+        let numeric = |which: usize, i: usize| -> f64 {
+            let h = 1e-5;
+            let (mut plus, mut minus) = ([x64.clone(), w64.clone(), b64.clone()], [x64.clone(), w64.clone(), b64.clone()]);
+            plus[which][i] += h;
+            minus[which][i] -= h;
+            (loss(&plus[0], &plus[1], &plus[2]) - loss(&minus[0], &minus[1], &minus[2])) / (2.0 * h)
+        };
+        let got = layer_norm_backward(&x, width, &weight, &c, eps as f32);
+        for (which, values) in [&got.x, &got.weight, &got.bias].into_iter().enumerate() {
+            for (i, &g) in values.iter().enumerate() {
+                let want = numeric(which, i);
+                assert!((g as f64 - want).abs() < 1e-4 * want.abs().max(1.0), "gradient {which}[{i}]: {g} vs {want}");
             }
         }
     }
