@@ -100,26 +100,49 @@ pub fn gemm(a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
 }
 
 fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
+    let (m, n) = (a.rows, b.n());
+    assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");
+    if m > 0 && n > 0 {
+        assert!(c.len() >= (m - 1) * ldc + n, "sgemm: C holds {} values, needs {}", c.len(), (m - 1) * ldc + n);
+    }
+    // SAFETY: C is exclusively borrowed and large enough (asserted above).
+    unsafe { gemm_into(kernels, a, b, SharedOut(c.as_mut_ptr()), ldc, Init::Accumulate) };
+}
+
+/// What C holds before the product is added to it.
+#[derive(Clone, Copy)]
+enum Init<'a> {
+    /// C's values (initialised by the caller).
+    Accumulate,
+    /// Zeros, or the bias in every row: written by the threads, each for its
+    /// own columns, so C needs no initialised memory and no pass of its own.
+    Bias(Option<&'a [f32]>),
+}
+
+/// The product on C at `c` (`m` rows, leading dimension `ldc`).
+///
+/// # Safety
+/// `c` must be valid for writes of `(m − 1)·ldc + n` values and, with
+/// `Init::Accumulate`, hold initialised values; no one else may access it
+/// during the call.
+unsafe fn gemm_into(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: SharedOut, ldc: usize, init: Init<'_>) {
     let (m, k, n) = (a.rows, a.cols, b.n());
     assert_eq!(k, b.k(), "sgemm: A has {k} columns but B has {} rows", b.k());
-    assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");
-    if m == 0 || n == 0 || k == 0 {
+    if m == 0 || n == 0 {
         return;
     }
-    assert!(c.len() >= (m - 1) * ldc + n, "sgemm: C holds {} values, needs {}", c.len(), (m - 1) * ldc + n);
     let panels = b.panels();
     let flops = 2 * m * n * k;
     let threads = if flops < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().max(1) };
-    let c = SharedOut(c.as_mut_ptr());
     if threads == 1 {
-        // SAFETY: C is exclusively borrowed and large enough (asserted above).
-        unsafe { multiply_block(kernels, a, b, c, ldc, 0..m, 0..panels) };
+        // SAFETY: the caller's contract.
+        unsafe { multiply_block(kernels, a, b, c, ldc, 0..panels, init) };
         return;
     }
     // Threads split the columns: each reads only its share of B, the large
     // operand, which then stays in its core's L2 from one block of rows to
-    // the next, and packs A itself (cheap next to the product). A wide kernel
-    // takes panels in pairs, so shares start on even panels.
+    // the next, and packs A itself where A needs packing. A wide kernel takes
+    // panels in pairs, so shares start on even panels.
     let step = if kernels.wide.is_some() { 2 } else { 1 };
     let units = panels.div_ceil(step);
     let threads = threads.min(units);
@@ -128,7 +151,7 @@ fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32]
         for t in 0..threads {
             let cols = boundary(t)..boundary(t + 1);
             // SAFETY: each thread writes only its own columns of C.
-            s.spawn(move |_| unsafe { multiply_block(kernels, a, b, c, ldc, 0..m, cols) });
+            s.spawn(move |_| unsafe { multiply_block(kernels, a, b, c, ldc, cols, init) });
         }
     });
 }
@@ -136,21 +159,26 @@ fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32]
 /// `A · B + bias` (bias broadcast over rows) as a new row-major `m × n` matrix.
 pub fn matmul(a: MatRef<'_>, b: &PackedB, bias: Option<&[f32]>) -> Vec<f32> {
     let (m, n) = (a.rows, b.n());
-    let mut c = match bias {
-        Some(bias) => {
-            assert_eq!(bias.len(), n, "sgemm: bias has {} values for {n} columns", bias.len());
-            bias.repeat(m)
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "sgemm: bias has {} values for {n} columns", bias.len());
+    }
+    let mut c: Vec<f32> = Vec::with_capacity(m * n);
+    // SAFETY: the buffer holds m·n values; `Init::Bias` writes every one of
+    // them (each thread its columns of every row) before the product reads
+    // them, so all m·n are initialised when the length is set.
+    unsafe {
+        gemm_into(kernel::select(), a, b, SharedOut(c.as_mut_ptr()), n, Init::Bias(bias));
+        if m > 0 && n > 0 {
+            c.set_len(m * n);
         }
-        None => vec![0f32; m * n],
-    };
-    gemm(a, b, &mut c, n);
+    }
     c
 }
 
 /// The output pointer handed to the threads, each writing disjoint columns.
 #[derive(Clone, Copy)]
 struct SharedOut(*mut f32);
-// SAFETY: threads write disjoint column ranges (see `gemm`).
+// SAFETY: threads write disjoint column ranges (see `gemm_into`).
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
@@ -160,21 +188,26 @@ thread_local! {
     static PACKED_A: std::cell::RefCell<Vec<f32>> = std::cell::RefCell::new(vec![0f32; MC * KC]);
 }
 
-/// The blocked loops for rows `rows` of C and the column panels `panels`.
+/// The blocked loops for every row of C and the column panels `panels`,
+/// after initialising those columns as `init` says.
 ///
 /// # Safety
-/// `c` must point to an `m × ldc` row-major buffer no other thread writes in
-/// this block.
-unsafe fn multiply_block(
-    kernels: kernel::Kernels,
-    a: MatRef<'_>,
-    b: &PackedB,
-    c: SharedOut,
-    ldc: usize,
-    rows: Range<usize>,
-    panels: Range<usize>,
-) {
-    let (k, n) = (a.cols, b.n());
+/// `c` must point to an `m × ldc` row-major buffer whose columns of `panels`
+/// no other thread accesses during the call.
+unsafe fn multiply_block(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: SharedOut, ldc: usize, panels: Range<usize>, init: Init<'_>) {
+    let (m, k, n) = (a.rows, a.cols, b.n());
+    let rows = 0..m;
+    let columns = panels.start * NR..(panels.end * NR).min(n);
+    if let Init::Bias(bias) = init {
+        for i in 0..m {
+            // SAFETY: row i's columns of this share lie inside C.
+            let row = unsafe { std::slice::from_raw_parts_mut(c.0.add(i * ldc + columns.start), columns.len()) };
+            match bias {
+                Some(bias) => row.copy_from_slice(&bias[columns.clone()]),
+                None => row.fill(0.0),
+            }
+        }
+    }
     // A row-major A is read where it lies; only a last, partial group of
     // rows is packed (zero-padded, so the kernel's MR rows stay in bounds).
     let direct = a.col_stride == 1;

@@ -107,6 +107,11 @@ fn threaded_split_matches_the_reference() {
         let got = pool.install(|| matmul(MatRef::row_major(&a, m, k), &packed, None));
         let want = reference(MatRef::row_major(&a, m, k), MatRef::row_major(&w, n, k).t(), None);
         assert_close(&got, &want, k, &format!("3 threads, {m}×{n}×{k}"));
+        // Each thread writes the bias into its own columns first.
+        let bias = values(n, 9);
+        let got = pool.install(|| matmul(MatRef::row_major(&a, m, k), &packed, Some(&bias)));
+        let want = reference(MatRef::row_major(&a, m, k), MatRef::row_major(&w, n, k).t(), Some(&bias));
+        assert_close(&got, &want, k, &format!("3 threads with bias, {m}×{n}×{k}"));
     }
 }
 
