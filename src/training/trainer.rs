@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor, Var};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::adamw::{AdamW, AdamWConfig};
@@ -227,19 +228,23 @@ impl Trainer {
         let g = &data.grader;
         let vision = g.model().vision();
         let size = vision.config().image_size;
-        let mut px = Vec::with_capacity(keys.len() * 3 * size * size);
-        for &(f, v) in keys {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(candle_core::Error::Msg("cancelled".into()));
-            }
-            let film = crate::imaging::Radiograph::open(&films[f].path)
-                .map_err(|err| candle_core::Error::Msg(format!("{}: {err}", films[f].path.display())))?;
-            let view = film.model_view();
-            let (w, h) = (view.width as usize, view.height as usize);
-            let gray = augment::apply(views[v], w, h, &view.data);
-            px.extend(g.pixel_values(w, h, &gray));
-        }
-        let px = Tensor::from_vec(px, (keys.len(), 3, size, size), g.device())?;
+        // Films are decoded, augmented and preprocessed on every core (the
+        // batch's order is kept); the blocks then run threaded on the batch.
+        let films: Vec<Vec<f32>> = keys
+            .par_iter()
+            .map(|&(f, v)| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(candle_core::Error::Msg("cancelled".into()));
+                }
+                let film = crate::imaging::Radiograph::open(&films[f].path)
+                    .map_err(|err| candle_core::Error::Msg(format!("{}: {err}", films[f].path.display())))?;
+                let view = film.model_view();
+                let (w, h) = (view.width as usize, view.height as usize);
+                let gray = augment::apply(views[v], w, h, &view.data);
+                Ok(g.pixel_values(w, h, &gray))
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let px = Tensor::from_vec(films.concat(), (keys.len(), 3, size, size), g.device())?;
         let first = vision.num_layers() - 2;
         vision.run_blocks(&vision.embed(&px)?, 0..first)
     }
