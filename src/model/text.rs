@@ -70,12 +70,15 @@ impl TextTransformer {
         let pooled: Vec<u32> = pool_positions(prompts, self.config.eos_token_id);
         let pooled = Tensor::from_vec(pooled, prompts.len(), device)?;
         // Only the pooled rows leave the last layer, so it computes just those.
-        let mut hidden = hidden;
         let last = self.layers.len().saturating_sub(1);
-        for (i, layer) in self.layers.iter().enumerate() {
-            let rows = (i == last).then_some(&pooled);
-            hidden = layer.forward_rows(&hidden, Some(&mask), rows, false)?.0;
-        }
+        let mut hidden = kneeclip_sgemm::on_pool(|| {
+            let mut hidden = hidden;
+            for (i, layer) in self.layers.iter().enumerate() {
+                let rows = (i == last).then_some(&pooled);
+                hidden = layer.forward_rows(&hidden, Some(&mask), rows, false)?.0;
+            }
+            Ok::<_, candle_core::Error>(hidden)
+        })?;
         if self.layers.is_empty() {
             hidden = hidden.index_select(&pooled, 1)?;
         }

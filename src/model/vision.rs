@@ -125,15 +125,17 @@ pub fn run_blocks(
     hidden: &Tensor,
     mut attentions: Option<&mut Vec<Tensor>>,
 ) -> Result<Tensor> {
-    let mut hidden = hidden.clone();
-    for layer in layers {
-        let (next, probs) = layer.forward(&hidden, None, attentions.is_some())?;
-        if let (Some(sink), Some(probs)) = (attentions.as_deref_mut(), probs) {
-            sink.push(probs);
+    kneeclip_sgemm::on_pool(|| {
+        let mut hidden = hidden.clone();
+        for layer in layers {
+            let (next, probs) = layer.forward(&hidden, None, attentions.is_some())?;
+            if let (Some(sink), Some(probs)) = (attentions.as_deref_mut(), probs) {
+                sink.push(probs);
+            }
+            hidden = next;
         }
-        hidden = next;
-    }
-    Ok(hidden)
+        Ok(hidden)
+    })
 }
 
 /// Runs `layers` in turn, the last one for the class token only: what pooling
@@ -142,7 +144,9 @@ pub fn run_blocks_class_token(layers: &[EncoderLayer], hidden: &Tensor) -> Resul
     let Some((last, rest)) = layers.split_last() else {
         return hidden.narrow(1, 0, 1);
     };
-    let hidden = run_blocks(rest, hidden, None)?;
-    let class_token = Tensor::new(&[0u32], hidden.device())?;
-    Ok(last.forward_rows(&hidden, None, Some(&class_token), false)?.0)
+    kneeclip_sgemm::on_pool(|| {
+        let hidden = run_blocks(rest, hidden, None)?;
+        let class_token = Tensor::new(&[0u32], hidden.device())?;
+        Ok(last.forward_rows(&hidden, None, Some(&class_token), false)?.0)
+    })
 }

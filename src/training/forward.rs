@@ -124,6 +124,10 @@ pub fn logits(
     hidden: &Tensor,
     first: usize,
 ) -> Result<Tensor> {
+    kneeclip_sgemm::on_pool(|| logits_on_this_thread(params, c, tail, anchors, hidden, first))
+}
+
+fn logits_on_this_thread(params: &Params, c: &VisionConfig, tail: &FrozenTail, anchors: &Tensor, hidden: &Tensor, first: usize) -> Result<Tensor> {
     let mut xs = hidden.clone();
     for i in first..c.num_hidden_layers {
         let last = i + 1 == c.num_hidden_layers;

@@ -352,7 +352,7 @@ impl Trainer {
                     let term = ((pa - pb).map_err(e)?.sqr().map_err(e)?.sum_all().map_err(e)? / chunk.len() as f64).map_err(e)?;
                     loss = (loss + (term * c.flip_consistency).map_err(e)?).map_err(e)?;
                 }
-                let grads = loss.backward().map_err(e)?;
+                let grads = kneeclip_sgemm::on_pool(|| loss.backward()).map_err(e)?;
                 let gs: Vec<Option<Tensor>> = vars.iter().map(|v| grads.get(v.as_tensor()).cloned()).collect();
                 // Cosine annealing per step from lr to 0 over the whole run.
                 lr = c.lr * 0.5 * (1.0 + (std::f64::consts::PI * opt.step as f64 / total_steps).cos());

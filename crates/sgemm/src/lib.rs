@@ -90,6 +90,15 @@ pub fn threads() -> usize {
     rayon::current_num_threads()
 }
 
+/// Runs `f` on one of rayon's threads while the caller waits. The products
+/// and tasks inside `f` then start on a thread of the pool, which takes a
+/// share itself, instead of being handed over by a thread outside it that
+/// sleeps until they finish: a transformer's forward pass starts a few
+/// hundred of them (5–10 % of one film's time, measured).
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() { f() } else { rayon::join(f, || ()).0 }
+}
+
 /// `C += A · B`, where C is row-major `m × n` with leading dimension `ldc`
 /// (`m = a.rows()`, `n = b.n()`). Initialise C with zeros or the bias first.
 ///
