@@ -19,6 +19,12 @@ pub fn keep_freed_memory() {
         // the heap rather than fresh mappings.
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        // One arena for every thread: forward passes run on rayon's threads
+        // and training on a worker thread, and a thread's own arena grows in
+        // heaps of at most 64 MiB that are unmapped once empty, so a 40 MB
+        // activation would be mapped and faulted in afresh on every pass.
+        // The few threads that allocate take turns on one lock instead.
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
