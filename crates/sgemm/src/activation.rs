@@ -14,6 +14,40 @@ use rayon::prelude::*;
 /// more than handing it to a thread).
 const CHUNK: usize = 1 << 15;
 
+/// Defines `fn $dispatch(args)`, which runs `$portable(args)` compiled for the
+/// widest vector unit this CPU has (AVX-512F, else AVX2 with FMA, else the
+/// baseline): one body that the compiler vectorises for each.
+macro_rules! widest_vectors {
+    ($dispatch:ident => $portable:ident($($arg:ident: $ty:ty),*)) => {
+        fn $dispatch($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $portable($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2_fma($($arg: $ty),*) {
+                    $portable($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F (checked above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked above).
+                    return unsafe { avx2_fma($($arg),*) };
+                }
+            }
+            $portable($($arg),*)
+        }
+    };
+}
+
+widest_vectors!(quick_gelu_dispatch => quick_gelu_portable(xs: &mut [f32]));
+widest_vectors!(quick_gelu_backward_dispatch => quick_gelu_backward_portable(x: &[f32], grad: &mut [f32]));
+widest_vectors!(softmax_dispatch => softmax_portable(rows: &mut [f32], width: usize));
+
 /// `x · σ(1.702·x)` for every value, in place.
 pub fn quick_gelu_in_place(xs: &mut [f32]) {
     if xs.len() > 2 * CHUNK && rayon::current_num_threads() > 1 {
@@ -21,33 +55,6 @@ pub fn quick_gelu_in_place(xs: &mut [f32]) {
     } else {
         quick_gelu_dispatch(xs);
     }
-}
-
-fn quick_gelu_dispatch(xs: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above).
-            return unsafe { quick_gelu_avx512(xs) };
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA (checked above).
-            return unsafe { quick_gelu_avx2(xs) };
-        }
-    }
-    quick_gelu_portable(xs);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn quick_gelu_avx512(xs: &mut [f32]) {
-    quick_gelu_portable(xs);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn quick_gelu_avx2(xs: &mut [f32]) {
-    quick_gelu_portable(xs);
 }
 
 #[inline(always)]
@@ -68,33 +75,6 @@ pub fn quick_gelu_backward_in_place(x: &[f32], grad: &mut [f32]) {
     }
 }
 
-fn quick_gelu_backward_dispatch(x: &[f32], grad: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above).
-            return unsafe { quick_gelu_backward_avx512(x, grad) };
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA (checked above).
-            return unsafe { quick_gelu_backward_avx2(x, grad) };
-        }
-    }
-    quick_gelu_backward_portable(x, grad);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn quick_gelu_backward_avx512(x: &[f32], grad: &mut [f32]) {
-    quick_gelu_backward_portable(x, grad);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn quick_gelu_backward_avx2(x: &[f32], grad: &mut [f32]) {
-    quick_gelu_backward_portable(x, grad);
-}
-
 #[inline(always)]
 fn quick_gelu_backward_portable(x: &[f32], grad: &mut [f32]) {
     for (g, &x) in grad.iter_mut().zip(x) {
@@ -107,30 +87,7 @@ fn quick_gelu_backward_portable(x: &[f32], grad: &mut [f32]) {
 /// masked position) gets exactly 0.
 pub fn softmax_rows_in_place(rows: &mut [f32], width: usize) {
     assert!(width > 0 && rows.len() % width == 0, "softmax: {} values are not rows of {width}", rows.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above).
-            return unsafe { softmax_avx512(rows, width) };
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA (checked above).
-            return unsafe { softmax_avx2(rows, width) };
-        }
-    }
-    softmax_portable(rows, width);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn softmax_avx512(rows: &mut [f32], width: usize) {
-    softmax_portable(rows, width);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_avx2(rows: &mut [f32], width: usize) {
-    softmax_portable(rows, width);
+    softmax_dispatch(rows, width);
 }
 
 /// Lanes of the running maxima and sums: independent accumulators let the
