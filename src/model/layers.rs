@@ -1,6 +1,6 @@
 //! The pre-norm transformer block shared by CLIP's vision and text towers.
 
-use candle_core::{CpuStorage, D, DType, InplaceOp1, Layout, Module, Result, Tensor};
+use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
 pub use super::linear::Linear;
@@ -17,34 +17,6 @@ impl Activation {
             Activation::Relu => xs.relu(),
             Activation::Silu => xs.silu(),
         }
-    }
-
-    /// As [`apply`](Self::apply), but may overwrite `xs` with the result:
-    /// for an activation nothing else reads, as the MLP's hidden layer. Quick
-    /// GELU on the CPU then takes one vectorised pass (crates/sgemm).
-    pub fn apply_in_place(self, xs: Tensor) -> Result<Tensor> {
-        if matches!(self, Activation::QuickGelu) && xs.device().is_cpu() && xs.dtype() == DType::F32 && xs.is_contiguous() {
-            xs.inplace_op1(&QuickGeluInPlace)?;
-            return Ok(xs);
-        }
-        self.apply(&xs)
-    }
-}
-
-/// `x · σ(1.702·x)` overwriting a contiguous f32 CPU tensor.
-struct QuickGeluInPlace;
-
-impl InplaceOp1 for QuickGeluInPlace {
-    fn name(&self) -> &'static str {
-        "quick-gelu-in-place"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
-        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
-            candle_core::bail!("quick gelu in place: needs a contiguous f32 tensor");
-        };
-        kneeclip_sgemm::activation::quick_gelu_in_place(&mut values[start..end]);
-        Ok(())
     }
 }
 
@@ -162,8 +134,8 @@ impl Mlp {
     }
 
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        // fc1's output is this function's alone, so the activation may overwrite it.
-        let hidden = self.activation.apply_in_place(self.fc1.forward(xs)?)?;
+        // On the CPU in f32 the layer runs in model/cpu_layer.rs instead.
+        let hidden = self.activation.apply(&self.fc1.forward(xs)?)?;
         self.fc2.forward(&hidden)
     }
 }
