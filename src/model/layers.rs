@@ -1,6 +1,6 @@
 //! The pre-norm transformer block shared by CLIP's vision and text towers.
 
-use candle_core::{D, DType, Module, Result, Tensor};
+use candle_core::{D, Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
 pub use super::linear::Linear;
@@ -243,7 +243,7 @@ pub fn l2_normalize(xs: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()

@@ -32,12 +32,29 @@ impl APanel {
     }
 }
 
+/// Asks for the cache line at `p` to be brought into L2 (nothing where the
+/// architecture has no such hint).
+#[inline(always)]
+pub(crate) fn prefetch_l2(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// The kernels of one instruction set.
 #[derive(Clone, Copy)]
 pub(crate) struct Kernels {
     pub name: &'static str,
     pub narrow: Kernel,
     pub wide: Option<WideKernel>,
+    /// Wide kernels for a last group of 1 to `MR − 1` rows (index: rows − 1),
+    /// where the full one would compute zero-padded rows for nothing (50
+    /// tokens a film are eight groups of six and one of two).
+    pub wide_tail: Option<[WideKernel; MR - 1]>,
 }
 
 /// Environment variable that forces a kernel ("portable", "avx2-fma",
@@ -61,14 +78,15 @@ pub(crate) fn select() -> Kernels {
 /// Every kernel set this CPU runs, slowest first.
 pub(crate) fn all() -> Vec<Kernels> {
     #[allow(unused_mut)]
-    let mut kernels = vec![Kernels { name: "portable", narrow: portable, wide: None }];
+    let mut kernels = vec![Kernels { name: "portable", narrow: portable, wide: None, wide_tail: None }];
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            kernels.push(Kernels { name: "avx2-fma", narrow: avx2_fma, wide: None });
+            kernels.push(Kernels { name: "avx2-fma", narrow: avx2_fma, wide: None, wide_tail: None });
         }
         if std::is_x86_feature_detected!("avx512f") {
-            kernels.push(Kernels { name: "avx512", narrow: avx512_narrow, wide: Some(avx512_wide) });
+            let tail = [avx512_wide_rows::<1> as WideKernel, avx512_wide_rows::<2>, avx512_wide_rows::<3>, avx512_wide_rows::<4>, avx512_wide_rows::<5>];
+            kernels.push(Kernels { name: "avx512", narrow: avx512_narrow, wide: Some(avx512_wide), wide_tail: Some(tail) });
         }
     }
     kernels
@@ -146,10 +164,24 @@ unsafe fn avx2_fma(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn avx512_wide(kc: usize, a: APanel, b0: *const f32, b1: *const f32, c: *mut f32, ldc: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { avx512_wide_rows::<MR>(kc, a, b0, b1, c, ldc) }
+}
+
+/// [`avx512_wide`] for the first `R ≤ MR` rows of the A panel, writing `R`
+/// rows of C. Each row is summed in the same order whatever `R` is, so a
+/// row's result does not depend on the rows computed beside it (one film
+/// grades the same alone as in a batch).
+///
+/// # Safety
+/// As [`avx512_wide`], with `R` rows of A and C.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn avx512_wide_rows<const R: usize>(kc: usize, a: APanel, b0: *const f32, b1: *const f32, c: *mut f32, ldc: usize) {
     use std::arch::x86_64::*;
     const _: () = assert!(MR == 6 && NR == 16);
-    // SAFETY: reads within the A panel, b0[..kc*NR], b1[..kc*NR]; writes within
-    // the MR×2NR tile of C (caller's contract).
+    // SAFETY: reads within the A panel's first R rows, b0[..kc*NR],
+    // b1[..kc*NR]; writes within the R×2NR tile of C (caller's contract).
     unsafe {
         let mut acc = [_mm512_setzero_ps(); 2 * MR];
         let rows = a.row_offsets();
@@ -157,7 +189,7 @@ unsafe fn avx512_wide(kc: usize, a: APanel, b0: *const f32, b1: *const f32, c: *
         for _ in 0..kc {
             let x0 = _mm512_loadu_ps(b0);
             let x1 = _mm512_loadu_ps(b1);
-            for r in 0..MR {
+            for r in 0..R {
                 let av = _mm512_set1_ps(*ap.add(rows[r]));
                 acc[2 * r] = _mm512_fmadd_ps(av, x0, acc[2 * r]);
                 acc[2 * r + 1] = _mm512_fmadd_ps(av, x1, acc[2 * r + 1]);
@@ -166,7 +198,7 @@ unsafe fn avx512_wide(kc: usize, a: APanel, b0: *const f32, b1: *const f32, c: *
             b0 = b0.add(NR);
             b1 = b1.add(NR);
         }
-        for r in 0..MR {
+        for r in 0..R {
             let row = c.add(r * ldc);
             _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), acc[2 * r]));
             _mm512_storeu_ps(row.add(NR), _mm512_add_ps(_mm512_loadu_ps(row.add(NR)), acc[2 * r + 1]));

@@ -247,23 +247,50 @@ unsafe fn multiply_block(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c
                     let cols = width.min(n - jp * NR);
                     let b0 = b.panel(jp, pc, kc).as_ptr();
                     let b1 = if wide.is_some() { b.panel(jp + 1, pc, kc).as_ptr() } else { b0 };
+                    // The next panels of B are asked into L2 a slice per
+                    // row group while these are multiplied: one film's
+                    // weights (350 MB) come from memory, and the first row
+                    // group would otherwise wait for them.
+                    let next = if jp + width / NR < panels.end {
+                        Some((jp + width / NR, pc, kc))
+                    } else if ic + MC >= m && pc + KC < k {
+                        Some((panels.start, pc + KC, KC.min(k - pc - KC)))
+                    } else {
+                        None
+                    };
+                    let next: [&[f32]; 2] = match next {
+                        Some((jn, pn, kn)) => [b.panel(jn, pn, kn), if jn + 1 < panels.end { b.panel(jn + 1, pn, kn) } else { &[] }],
+                        None => [&[], &[]],
+                    };
+                    let lines = (next[0].len() + next[1].len()) / NR;
+                    let per_group = lines.div_ceil(mc.div_ceil(MR));
                     for ir in (0..mc).step_by(MR) {
+                        let first = ir / MR * per_group;
+                        for line in first..(first + per_group).min(lines) {
+                            let (panel, row) = if line < next[0].len() / NR { (next[0], line) } else { (next[1], line - next[0].len() / NR) };
+                            kernel::prefetch_l2(panel[row * NR..].as_ptr());
+                        }
                         let mr = MR.min(mc - ir);
                         let a_panel = panel_of(ir);
-                        let run = |out: *mut f32, ldc: usize| match wide {
+                        // A last group of fewer than MR rows takes the wide
+                        // kernel for exactly its rows where there is one.
+                        let tail = kernels.wide_tail.filter(|_| mr < MR && wide.is_some()).map(|tails| tails[mr - 1]);
+                        let run = |out: *mut f32, ldc: usize| match (tail, wide) {
                             // SAFETY: the panels hold kc·NR values each, the A
                             // panel MR rows of kc (read in place: rows ic+ir..
-                            // +MR exist; packed: zero-padded), and `out` has MR
-                            // rows of `width` columns (see below).
-                            Some(wide) => unsafe { wide(kc, a_panel, b0, b1, out, ldc) },
-                            None => unsafe { (kernels.narrow)(kc, a_panel, b0, out, ldc) },
+                            // +MR exist; packed: zero-padded; a tail kernel
+                            // reads mr rows), and `out` has MR rows of `width`
+                            // columns (see below).
+                            (Some(tail), _) => unsafe { tail(kc, a_panel, b0, b1, out, ldc) },
+                            (None, Some(wide)) => unsafe { wide(kc, a_panel, b0, b1, out, ldc) },
+                            (None, None) => unsafe { (kernels.narrow)(kc, a_panel, b0, out, ldc) },
                         };
                         // SAFETY: rows ic+ir.. and columns jp*NR.. lie inside C
                         // (the caller's contract); partial tiles go through a
                         // full-size scratch tile.
                         unsafe {
                             let out = c.0.add((ic + ir) * ldc + jp * NR);
-                            if mr == MR && cols == width {
+                            if (mr == MR || tail.is_some()) && cols == width {
                                 run(out, ldc);
                             } else {
                                 let mut tile = [0f32; MR * 2 * NR];
