@@ -262,15 +262,30 @@ unsafe fn multiply_block(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c
                         Some((jn, pn, kn)) => [b.panel(jn, pn, kn), if jn + 1 < panels.end { b.panel(jn + 1, pn, kn) } else { &[] }],
                         None => [&[], &[]],
                     };
-                    let lines = (next[0].len() + next[1].len()) / NR;
-                    let per_group = lines.div_ceil(mc.div_ceil(MR));
+                    // Each row group takes an equal slice of the next panels'
+                    // rows: a wide kernel spreads its slice (of both panels)
+                    // through its own loop, else they are asked for here.
+                    let next_rows = next[0].len() / NR;
+                    let per_group = next_rows.div_ceil(mc.div_ceil(MR));
                     for ir in (0..mc).step_by(MR) {
-                        let first = ir / MR * per_group;
-                        for line in first..(first + per_group).min(lines) {
-                            let (panel, row) = if line < next[0].len() / NR { (next[0], line) } else { (next[1], line - next[0].len() / NR) };
-                            kernel::prefetch_l2(panel[row * NR..].as_ptr());
-                        }
                         let mr = MR.min(mc - ir);
+                        let first = (ir / MR * per_group).min(next_rows);
+                        let slice = first..(first + per_group).min(next_rows);
+                        let prefetch = if slice.is_empty() {
+                            kernel::Prefetch::NONE
+                        } else {
+                            let p0 = next[0][first * NR..].as_ptr();
+                            let p1 = if next[1].is_empty() { p0 } else { next[1][first * NR..].as_ptr() };
+                            kernel::Prefetch { p0, p1, lines: slice.len() }
+                        };
+                        if wide.is_none() {
+                            for row in slice {
+                                kernel::prefetch_l2(next[0][row * NR..].as_ptr());
+                                if let Some(line) = next[1].get(row * NR) {
+                                    kernel::prefetch_l2(line);
+                                }
+                            }
+                        }
                         let a_panel = panel_of(ir);
                         // A last group of fewer than MR rows takes the wide
                         // kernel for exactly its rows where there is one.
@@ -281,8 +296,8 @@ unsafe fn multiply_block(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c
                             // +MR exist; packed: zero-padded; a tail kernel
                             // reads mr rows), and `out` has MR rows of `width`
                             // columns (see below).
-                            (Some(tail), _) => unsafe { tail(kc, a_panel, b0, b1, out, ldc) },
-                            (None, Some(wide)) => unsafe { wide(kc, a_panel, b0, b1, out, ldc) },
+                            (Some(tail), _) => unsafe { tail(kc, a_panel, b0, b1, out, ldc, prefetch) },
+                            (None, Some(wide)) => unsafe { wide(kc, a_panel, b0, b1, out, ldc, prefetch) },
                             (None, None) => unsafe { (kernels.narrow)(kc, a_panel, b0, out, ldc) },
                         };
                         // SAFETY: rows ic+ir.. and columns jp*NR.. lie inside C
