@@ -61,15 +61,16 @@ impl TextTransformer {
         if let Some(&id) = prompts.iter().flatten().find(|&&id| id as usize >= self.config.vocab_size) {
             candle_core::bail!("token id {id} is outside the vocabulary ({})", self.config.vocab_size);
         }
-        let packed = PromptTree::new(prompts, self.config.eos_token_id);
-        let total = packed.ids.len();
-        let ids = Tensor::from_vec(packed.ids.clone(), total, device)?;
-        let positions = Tensor::from_vec(packed.positions.clone(), total, device)?;
+        let tree = PromptTree::new(prompts, self.config.eos_token_id);
+        let total = tree.ids.len();
+        let mask = Tensor::from_vec(tree.mask(), (total, total), device)?;
+        let PromptTree { ids, positions, pooled, .. } = tree;
+        let ids = Tensor::from_vec(ids, total, device)?;
+        let positions = Tensor::from_vec(positions, total, device)?;
         let hidden = (self.token_embedding.index_select(&ids, 0)?
             + self.position_embedding.index_select(&positions, 0)?)?
         .unsqueeze(0)?;
-        let mask = Tensor::from_vec(packed.mask(), (total, total), device)?;
-        let pooled = Tensor::from_vec(packed.pooled.clone(), prompts.len(), device)?;
+        let pooled = Tensor::from_vec(pooled, prompts.len(), device)?;
         // Only the pooled rows leave the last layer, so it computes just those.
         let last = self.layers.len().saturating_sub(1);
         let mut hidden = kneeclip_sgemm::on_pool(|| {
@@ -104,7 +105,7 @@ fn pool_position(prompt: &[u32], eos_token_id: u32) -> usize {
 /// at depth `positions[i]`, reached from the start of one or more prompts
 /// along the same tokens. Parents come before their children. Tokens after a
 /// prompt's pooled one are left out: under a causal mask they cannot change it.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct PromptTree {
     ids: Vec<u32>,
     positions: Vec<u32>,
@@ -182,7 +183,6 @@ mod tests {
         assert_eq!(seen(6), vec![0, 6]);
         assert!(mask.iter().all(|&v| v == 0.0 || v == f32::NEG_INFINITY));
     }
-
 
     #[test]
     fn prompts_sharing_a_beginning_encode_as_they_do_alone() {

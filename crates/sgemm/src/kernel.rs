@@ -18,8 +18,8 @@ pub(crate) type WideKernel = unsafe fn(kc: usize, a: APanel, b0: *const f32, b1:
 
 /// Lines of the next B panels a wide kernel asks into L2, spread evenly over
 /// its depth: `lines` rows of `NR` values from each of `p0` and `p1`. Issued
-/// all at once they stalled on the cache's miss buffers (2–3 % of the anchors'
-/// time in `perf`).
+/// all at once they stalled on the cache's miss buffers (3–5 % of the anchors'
+/// samples in `perf`).
 #[derive(Clone, Copy)]
 pub(crate) struct Prefetch {
     pub p0: *const f32,

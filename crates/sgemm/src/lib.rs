@@ -247,10 +247,12 @@ unsafe fn multiply_block(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c
                     let cols = width.min(n - jp * NR);
                     let b0 = b.panel(jp, pc, kc).as_ptr();
                     let b1 = if wide.is_some() { b.panel(jp + 1, pc, kc).as_ptr() } else { b0 };
-                    // The next panels of B are asked into L2 a slice per
-                    // row group while these are multiplied: one film's
-                    // weights (350 MB) come from memory, and the first row
-                    // group would otherwise wait for them.
+                    // The next panels of B are asked into L2 while these are
+                    // multiplied, an equal slice of their rows per row group:
+                    // one film's weights (350 MB) come from memory, and the
+                    // first row group would otherwise wait for them. A wide
+                    // kernel spreads its slice through its own loop; for the
+                    // others it is asked for here.
                     let next = if jp + width / NR < panels.end {
                         Some((jp + width / NR, pc, kc))
                     } else if ic + MC >= m && pc + KC < k {
@@ -262,9 +264,6 @@ unsafe fn multiply_block(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c
                         Some((jn, pn, kn)) => [b.panel(jn, pn, kn), if jn + 1 < panels.end { b.panel(jn + 1, pn, kn) } else { &[] }],
                         None => [&[], &[]],
                     };
-                    // Each row group takes an equal slice of the next panels'
-                    // rows: a wide kernel spreads its slice (of both panels)
-                    // through its own loop, else they are asked for here.
                     let next_rows = next[0].len() / NR;
                     let per_group = next_rows.div_ceil(mc.div_ceil(MR));
                     for ir in (0..mc).step_by(MR) {
