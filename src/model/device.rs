@@ -23,7 +23,10 @@ pub fn select_device(preference: DevicePreference) -> (Device, Option<String>) {
         match Device::new_cuda(0) {
             Ok(device) => return (device, None),
             Err(e) if preference == DevicePreference::Cuda => {
-                return (Device::Cpu, Some(format!("CUDA unavailable ({e}); using the CPU")));
+                // candle appends a backtrace to its errors: the first line says why.
+                let why = e.to_string();
+                let why = why.lines().next().unwrap_or_default().trim_end_matches(',').to_string();
+                return (Device::Cpu, Some(format!("CUDA unavailable ({why}); using the CPU")));
             }
             Err(_) => {}
         }
