@@ -108,7 +108,7 @@ fn describe_weights_error(e: &candle_core::Error) -> String {
 
 /// The error itself: our message already names the file, and a backtrace
 /// (captured when RUST_BACKTRACE is set) is no help to a reader.
-fn without_backtrace_or_path(e: &candle_core::Error) -> &candle_core::Error {
+pub(crate) fn without_backtrace_or_path(e: &candle_core::Error) -> &candle_core::Error {
     match e {
         candle_core::Error::WithBacktrace { inner, .. } | candle_core::Error::WithPath { inner, .. } => {
             without_backtrace_or_path(inner)

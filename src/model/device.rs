@@ -23,9 +23,7 @@ pub fn select_device(preference: DevicePreference) -> (Device, Option<String>) {
         match Device::new_cuda(0) {
             Ok(device) => return (device, None),
             Err(e) if preference == DevicePreference::Cuda => {
-                // candle appends a backtrace to its errors: the first line says why.
-                let why = e.to_string();
-                let why = why.lines().next().unwrap_or_default().trim_end_matches(',').to_string();
+                let why = super::clip::without_backtrace_or_path(&e);
                 return (Device::Cpu, Some(format!("CUDA unavailable ({why}); using the CPU")));
             }
             Err(_) => {}
