@@ -46,7 +46,7 @@ macro_rules! widest_vectors {
 
 widest_vectors!(quick_gelu_dispatch => quick_gelu_portable(xs: &mut [f32]));
 widest_vectors!(quick_gelu_backward_dispatch => quick_gelu_backward_portable(x: &[f32], grad: &mut [f32]));
-widest_vectors!(softmax_dispatch => softmax_portable(rows: &mut [f32], width: usize));
+widest_vectors!(softmax_dispatch => softmax_portable(rows: &mut [f32], width: usize, len: usize));
 
 /// `x · σ(1.702·x)` for every value, in place.
 pub fn quick_gelu_in_place(xs: &mut [f32]) {
@@ -86,8 +86,17 @@ fn quick_gelu_backward_portable(x: &[f32], grad: &mut [f32]) {
 /// Softmax of each `width`-long row of `rows`, in place. A −∞ entry (a
 /// masked position) gets exactly 0.
 pub fn softmax_rows_in_place(rows: &mut [f32], width: usize) {
+    softmax_row_prefixes_in_place(rows, width, width);
+}
+
+/// Softmax of the first `len` values of each `width`-long row, in place; the
+/// rest of each row becomes 0. Attention hands it the keys a block of
+/// queries can see, when the mask hides every later one: the values equal
+/// those of the whole rows' softmax, bit for bit.
+pub fn softmax_row_prefixes_in_place(rows: &mut [f32], width: usize, len: usize) {
     assert!(width > 0 && rows.len() % width == 0, "softmax: {} values are not rows of {width}", rows.len());
-    softmax_dispatch(rows, width);
+    assert!(len > 0 && len <= width, "softmax: a prefix of {len} values of rows of {width}");
+    softmax_dispatch(rows, width, len);
 }
 
 /// Lanes of the running maxima and sums: independent accumulators let the
@@ -95,33 +104,38 @@ pub fn softmax_rows_in_place(rows: &mut [f32], width: usize) {
 const LANES: usize = 16;
 
 #[inline(always)]
-fn softmax_portable(rows: &mut [f32], width: usize) {
+fn softmax_portable(rows: &mut [f32], width: usize, len: usize) {
+    let whole = len - len % LANES;
     for row in rows.chunks_exact_mut(width) {
+        let (row, hidden) = row.split_at_mut(len);
+        hidden.fill(0.0);
+        // The last values past a multiple of LANES (10 of a prompt tree's 106,
+        // 2 of a film's 50) go through the same vector steps in a copy padded
+        // with −∞, which is never the maximum and whose exponential is 0: one
+        // at a time they cost as much as the rest of the row.
+        let (body, tail) = row.split_at_mut(whole);
+        let mut padded = [f32::NEG_INFINITY; LANES];
+        padded[..tail.len()].copy_from_slice(tail);
         let mut lanes = [f32::NEG_INFINITY; LANES];
-        let chunks = row.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for chunk in chunks {
+        for chunk in body.chunks_exact(LANES).chain(std::iter::once(&padded[..])) {
             for (m, &x) in lanes.iter_mut().zip(chunk) {
                 *m = if x > *m { x } else { *m };
             }
         }
-        let max = lanes.iter().chain(tail).fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+        let max = lanes.iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
         let mut sums = [0f32; LANES];
-        let mut chunks = row.chunks_exact_mut(LANES);
-        for chunk in &mut chunks {
+        for chunk in body.chunks_exact_mut(LANES).chain(std::iter::once(&mut padded[..])) {
             for (s, x) in sums.iter_mut().zip(chunk) {
                 *x = exp_or_zero(*x - max);
                 *s += *x;
             }
         }
-        let mut sum: f32 = sums.iter().sum();
-        for x in chunks.into_remainder() {
-            *x = exp_or_zero(*x - max);
-            sum += *x;
-        }
-        let inv = 1.0 / sum;
-        for x in row.iter_mut() {
+        let inv = 1.0 / sums.iter().sum::<f32>();
+        for x in body.iter_mut() {
             *x *= inv;
+        }
+        for (x, &p) in tail.iter_mut().zip(&padded) {
+            *x = p * inv;
         }
     }
 }
@@ -248,6 +262,19 @@ mod tests {
     }
 
     #[test]
+    fn a_prefix_softmax_equals_the_whole_rows_when_the_rest_is_masked() {
+        for (width, len) in [(37, 21), (106, 106), (106, 16), (50, 3), (33, 32)] {
+            let mut whole: Vec<f32> = (0..4 * width).map(|i| if i % width < len { ((i * 31) % 17) as f32 * 0.4 - 3.0 } else { f32::NEG_INFINITY }).collect();
+            // Past the prefix the values are ignored, whatever they are.
+            let mut prefix: Vec<f32> = whole.iter().map(|&v| if v == f32::NEG_INFINITY { 7.0 } else { v }).collect();
+            softmax_rows_in_place(&mut whole, width);
+            softmax_row_prefixes_in_place(&mut prefix, width, len);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&prefix), bits(&whole), "width {width}, prefix {len}");
+        }
+    }
+
+    #[test]
     fn every_instruction_set_gives_the_same_values() {
         let xs: Vec<f32> = (-500..500).map(|i| i as f32 * 0.037).collect();
         let mut portable = xs.clone();
@@ -255,7 +282,7 @@ mod tests {
         let mut dispatched = xs.clone();
         quick_gelu_in_place(&mut dispatched);
         let mut rows_portable = xs.clone();
-        softmax_portable(&mut rows_portable, 100);
+        softmax_portable(&mut rows_portable, 100, 100);
         let mut rows_dispatched = xs;
         softmax_rows_in_place(&mut rows_dispatched, 100);
         portable.extend(rows_portable);

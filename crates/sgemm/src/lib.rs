@@ -65,6 +65,19 @@ impl<'a> MatRef<'a> {
         Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
     }
 
+    /// Rows `range` of this view.
+    pub(crate) fn row_range(self, range: Range<usize>) -> Self {
+        assert!(range.start <= range.end && range.end <= self.rows, "sgemm: rows {range:?} of {}", self.rows);
+        let data = if range.is_empty() { &self.data[..0] } else { &self.data[range.start * self.row_stride..] };
+        Self { data, rows: range.len(), ..self }
+    }
+
+    /// The first `cols` columns of this view.
+    pub(crate) fn first_cols(self, cols: usize) -> Self {
+        assert!(cols <= self.cols, "sgemm: {cols} columns of {}", self.cols);
+        Self { cols, ..self }
+    }
+
     pub fn rows(&self) -> usize {
         self.rows
     }
@@ -120,7 +133,7 @@ fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32]
 
 /// What C holds before the product is added to it.
 #[derive(Clone, Copy)]
-enum Init<'a> {
+pub(crate) enum Init<'a> {
     /// C's values (initialised by the caller).
     Accumulate,
     /// Zeros, or the bias in every row: written by the threads, each for its
@@ -184,12 +197,43 @@ pub fn matmul(a: MatRef<'_>, b: &PackedB, bias: Option<&[f32]>) -> Vec<f32> {
     c
 }
 
+/// `A · B` for B's column panels `panels` only, on the calling thread, into
+/// C at `c` (leading dimension `ldc`) initialised as `init` says. A may be
+/// shallower than B: the product then reads B's first `a.cols()` rows.
+/// Attention's tasks, which already occupy every thread, use it to skip the
+/// keys a block of queries cannot see and to write each head's columns of one
+/// output side by side.
+///
+/// # Safety
+/// `c` must be valid for writes of the rows of A and the columns of
+/// `panels` (up to B's width) at leading dimension `ldc`, hold initialised
+/// values there with `Init::Accumulate`, and no one else may access them
+/// during the call.
+pub(crate) unsafe fn gemm_panels(a: MatRef<'_>, b: &PackedB, panels: Range<usize>, c: SharedOut, ldc: usize, init: Init<'_>) {
+    assert!(a.cols <= b.k() && panels.end <= b.panels(), "sgemm: {} rows of depth or panels {panels:?} of a {}×{} B", a.cols, b.k(), b.n());
+    assert!(ldc >= (panels.end * NR).min(b.n()), "sgemm: ldc {ldc} is narrower than the panels");
+    // SAFETY: the caller's contract.
+    unsafe { multiply_block(kernel::select(), a, b, c, ldc, panels, init) };
+}
+
 /// The output pointer handed to the threads, each writing disjoint columns.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(crate) struct SharedOut(pub(crate) *mut f32);
 // SAFETY: threads write disjoint column ranges (see `gemm_into`).
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The pointer `offset` values on. A method, so that closures capture the
+    /// whole `Sync` wrapper rather than its raw pointer.
+    ///
+    /// # Safety
+    /// As `pointer::add`: the result must lie inside the same buffer.
+    pub(crate) unsafe fn add(self, offset: usize) -> *mut f32 {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.add(offset) }
+    }
+}
 
 thread_local! {
     /// Each thread's packed block of A, kept between calls (a product runs
