@@ -10,11 +10,11 @@ use kneeclip_sgemm::{MatRef, PackedB, gemm, kernel_name, matmul};
 
 fn main() {
     println!("kernel: {}, threads: {}", kernel_name(), rayon::current_num_threads());
-    for (m, k, n) in [(50, 768, 768), (50, 768, 2304), (50, 768, 3072), (50, 3072, 768), (800, 768, 3072), (3200, 768, 3072), (114, 512, 2048)] {
+    for (m, k, n) in [(50, 768, 768), (50, 768, 2304), (50, 768, 3072), (50, 3072, 768), (800, 768, 3072), (114, 512, 2048), (3200, 768, 2304), (3200, 768, 768), (3200, 768, 3072), (3200, 3072, 768)] {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
         let w: Vec<f32> = (0..n * k).map(|i| (i % 5) as f32 * 0.1).collect();
         let packed = PackedB::from_transposed(&w, n, k);
-        let runs = (2e10 / (2.0 * (m * n * k) as f64)).clamp(3.0, 2000.0) as usize;
+        let runs = (2e10 / (2.0 * (m * n * k) as f64)).clamp(5.0, 2000.0) as usize;
         let mut times = Vec::with_capacity(runs);
         // The output is allocated once: a fresh 39 MB buffer per call would
         // time the kernel's page faults, not the product.

@@ -60,6 +60,19 @@ pub(crate) fn prefetch_l2(p: *const f32) {
     let _ = p;
 }
 
+/// Asks for the cache line at `p` to be brought into L1 (nothing where the
+/// architecture has no such hint).
+#[inline(always)]
+pub(crate) fn prefetch_l1(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// The kernels of one instruction set.
 #[derive(Clone, Copy)]
 pub(crate) struct Kernels {
