@@ -16,19 +16,36 @@ pub(crate) type Kernel = unsafe fn(kc: usize, a: APanel, b: *const f32, c: *mut 
 /// `MR × 2·NR` from two B panels.
 pub(crate) type WideKernel = unsafe fn(kc: usize, a: APanel, b0: *const f32, b1: *const f32, c: *mut f32, ldc: usize, next: Prefetch);
 
-/// Lines of the next B panels a wide kernel asks into L2, spread evenly over
-/// its depth: `lines` rows of `NR` values from each of `p0` and `p1`. Issued
-/// all at once they stalled on the cache's miss buffers (3–5 % of the anchors'
-/// samples in `perf`).
+/// What a wide kernel asks for while it runs, spread evenly over its depth
+/// (issued all at once, prefetches stall on the cache's miss buffers: 3–5 %
+/// of the anchors' samples in `perf` for B's, ≈ 4 % of a training epoch's
+/// for C's):
+/// - into L2, `lines` rows of `NR` values of the next B panels, from each of
+///   `p0` and `p1`;
+/// - into L1, the `c_rows` rows (2·`NR` values each, `c_ld` apart) of the
+///   C tile the next call adds to, which a large output (a batch's) has let
+///   go since its previous block of depth.
 #[derive(Clone, Copy)]
 pub(crate) struct Prefetch {
     pub p0: *const f32,
     pub p1: *const f32,
     pub lines: usize,
+    pub c: *const f32,
+    pub c_ld: usize,
+    pub c_rows: usize,
 }
 
 impl Prefetch {
-    pub const NONE: Self = Self { p0: std::ptr::null(), p1: std::ptr::null(), lines: 0 };
+    pub const NONE: Self = Self { p0: std::ptr::null(), p1: std::ptr::null(), lines: 0, c: std::ptr::null(), c_ld: 0, c_rows: 0 };
+
+    /// The three lines one row of a C tile (2·`NR` values) may span.
+    #[inline(always)]
+    pub fn c_row(self, row: usize) {
+        let line = self.c.wrapping_add(row * self.c_ld);
+        prefetch_l1(line);
+        prefetch_l1(line.wrapping_add(NR));
+        prefetch_l1(line.wrapping_add(2 * NR - 1));
+    }
 }
 
 /// Where a kernel reads its `MR` rows of A: element (r, p) at `ptr[r·rs + p·cs]`.
@@ -215,7 +232,8 @@ unsafe fn avx512_wide_rows<const R: usize>(kc: usize, a: APanel, b0: *const f32,
         let mut acc = [_mm512_setzero_ps(); 2 * MR];
         let rows = a.row_offsets();
         let (mut ap, mut b0, mut b1) = (a.ptr, b0, b1);
-        let every = if next.lines == 0 { usize::MAX } else { (kc / next.lines).max(1) };
+        let events = next.lines.max(next.c_rows);
+        let every = if events == 0 { usize::MAX } else { (kc / events).max(1) };
         let (mut countdown, mut issued) = (1, 0);
         for _ in 0..kc {
             countdown -= 1;
@@ -224,8 +242,11 @@ unsafe fn avx512_wide_rows<const R: usize>(kc: usize, a: APanel, b0: *const f32,
                 if issued < next.lines {
                     prefetch_l2(next.p0.wrapping_add(issued * NR));
                     prefetch_l2(next.p1.wrapping_add(issued * NR));
-                    issued += 1;
                 }
+                if issued < next.c_rows {
+                    next.c_row(issued);
+                }
+                issued += 1;
             }
             let x0 = _mm512_loadu_ps(b0);
             let x1 = _mm512_loadu_ps(b1);

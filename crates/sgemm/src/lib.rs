@@ -294,9 +294,7 @@ unsafe fn multiply_block(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c
                     // The next panels of B are asked into L2 while these are
                     // multiplied, an equal slice of their rows per row group:
                     // one film's weights (350 MB) come from memory, and the
-                    // first row group would otherwise wait for them. A wide
-                    // kernel spreads its slice through its own loop; for the
-                    // others it is asked for here.
+                    // first row group would otherwise wait for them.
                     let next = if jp + width / NR < panels.end {
                         Some((jp + width / NR, pc, kc))
                     } else if ic + MC >= m && pc + KC < k {
@@ -314,13 +312,25 @@ unsafe fn multiply_block(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c
                         let mr = MR.min(mc - ir);
                         let first = (ir / MR * per_group).min(next_rows);
                         let slice = first..(first + per_group).min(next_rows);
-                        let prefetch = if slice.is_empty() {
-                            kernel::Prefetch::NONE
-                        } else {
-                            let p0 = next[0][first * NR..].as_ptr();
-                            let p1 = if next[1].is_empty() { p0 } else { next[1][first * NR..].as_ptr() };
-                            kernel::Prefetch { p0, p1, lines: slice.len() }
+                        // The C tile of the next call: a large output (a
+                        // batch's) has left the cache since its previous block
+                        // of depth, and the kernel's final loads of C waited on
+                        // it (3200 rows, two threads: 185–199 → 221–265 GFLOP/s).
+                        let (next_row, next_panel) = if ir + MR < mc { (ic + ir + MR, jp) } else { (ic, jp + width / NR) };
+                        let c_rows = if next_panel < panels.end { MR.min(m.saturating_sub(next_row)) } else { 0 };
+                        let mut prefetch = kernel::Prefetch {
+                            c: c.0.wrapping_add(next_row * ldc + next_panel * NR),
+                            c_ld: ldc,
+                            c_rows,
+                            ..kernel::Prefetch::NONE
                         };
+                        if !slice.is_empty() {
+                            prefetch.p0 = next[0][first * NR..].as_ptr();
+                            prefetch.p1 = if next[1].is_empty() { prefetch.p0 } else { next[1][first * NR..].as_ptr() };
+                            prefetch.lines = slice.len();
+                        }
+                        // A wide kernel spreads these through its loop; for the
+                        // others they are asked for here.
                         if wide.is_none() {
                             for row in slice {
                                 kernel::prefetch_l2(next[0][row * NR..].as_ptr());
@@ -328,21 +338,7 @@ unsafe fn multiply_block(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c
                                     kernel::prefetch_l2(line);
                                 }
                             }
-                        }
-                        // The C tile of the next call is asked into L1 while
-                        // this one runs: a large output (a batch's) has left
-                        // the cache since its previous block of depth, and the
-                        // kernel's final loads of C waited on it (3200 rows,
-                        // two threads: 185–199 → 221–265 GFLOP/s).
-                        let (next_row, next_panel) = if ir + MR < mc { (ic + ir + MR, jp) } else { (ic, jp + width / NR) };
-                        if next_panel < panels.end && next_row < m {
-                            for r in next_row..(next_row + MR).min(m) {
-                                let line = c.0.wrapping_add(r * ldc + next_panel * NR);
-                                // A tile's row spans two or three lines.
-                                kernel::prefetch_l1(line);
-                                kernel::prefetch_l1(line.wrapping_add(NR));
-                                kernel::prefetch_l1(line.wrapping_add(width - 1));
-                            }
+                            (0..c_rows).for_each(|r| prefetch.c_row(r));
                         }
                         let a_panel = panel_of(ir);
                         // A last group of fewer than MR rows takes the wide
