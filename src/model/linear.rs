@@ -6,13 +6,14 @@
 //! `[out, in]` tensor is dropped so the model is held in memory once. Other
 //! devices and dtypes (CUDA, f16) keep the tensor and use candle's matmul.
 //!
-//! [`matmul_transposed`] is the differentiable product the trainer uses: the
-//! same kernel forward and backward, with the weight packed per call because
-//! it changes every step.
+//! [`matmul_transposed`] and [`linear_transposed`] are the differentiable
+//! products the trainer uses: the same kernel forward and backward, with the
+//! weight packed per call because it changes every step.
 
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Module, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Module, Result, Shape, Tensor};
+use rayon::prelude::*;
 use kneeclip_sgemm::{MatRef, PackedB};
 
 #[derive(Clone, Debug)]
@@ -174,6 +175,69 @@ pub fn matmul_transposed(a: &Tensor, w: &Tensor) -> Result<Tensor> {
     a.matmul(&w.t()?)
 }
 
+/// `a` [m, k] times `w` [n, k] transposed, plus `b` [n] on every row →
+/// [m, n], differentiable in all three. On the CPU the bias is the product's
+/// initial value and its gradient the threaded column sums of the output's,
+/// where a broadcast add took a pass of its own forward and a
+/// single-threaded reduction (into a zeroed gradient) backward.
+pub fn linear_transposed(a: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if a.device().is_cpu() && [a, w, b].iter().all(|t| t.dtype() == DType::F32) {
+        return a.apply_op3(w, b, ProductNtBias);
+    }
+    matmul_transposed(a, w)?.broadcast_add(b)
+}
+
+/// Column sums of a 2-D f32 tensor ([m, n] → [n]), threaded by columns; each
+/// column is summed row by row, so the result does not depend on the threads.
+pub fn column_sums(g: &Tensor) -> Result<Tensor> {
+    let (m, n) = g.dims2()?;
+    let g = g.contiguous()?;
+    let sums = crate::model::cpu_layer::with_cpu_f32(&g, |values| {
+        const COLUMNS: usize = 256;
+        let mut sums = vec![0f32; n];
+        sums.par_chunks_mut(COLUMNS).enumerate().for_each(|(chunk, out)| {
+            let columns = chunk * COLUMNS..chunk * COLUMNS + out.len();
+            for row in values.chunks_exact(n).take(m) {
+                for (s, &v) in out.iter_mut().zip(&row[columns.clone()]) {
+                    *s += v;
+                }
+            }
+        });
+        sums
+    });
+    match sums {
+        Some(sums) => Tensor::from_vec(sums, n, g.device()),
+        None => g.sum(0),
+    }
+}
+
+/// C = A Bᵀ + bias for A [m, k], B [n, k] (any strides) and a bias [n].
+struct ProductNtBias;
+
+impl CustomOp3 for ProductNtBias {
+    fn name(&self) -> &'static str {
+        "sgemm-nt-bias"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (a, w) = (mat_ref(s1, l1)?, mat_ref(s2, l2)?);
+        if a.cols() != w.cols() {
+            candle_core::bail!("sgemm: inner sizes differ ({} and {})", a.cols(), w.cols());
+        }
+        let bias = match (l3.shape().dims1(), l3.contiguous_offsets()) {
+            (Ok(n), Some((start, end))) if n == w.rows() => &s3.as_slice::<f32>()?[start..end],
+            _ => candle_core::bail!("sgemm: a bias of shape {:?} for {} outputs", l3.shape().dims(), w.rows()),
+        };
+        let y = kneeclip_sgemm::matmul(a, &PackedB::new(w.t()), Some(bias));
+        Ok((CpuStorage::F32(y), Shape::from((a.rows(), w.rows()))))
+    }
+
+    fn bwd(&self, a: &Tensor, w: &Tensor, _b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // d/dA = G W, d/dW = Gᵀ A, d/db = Σ_rows G.
+        Ok((Some(matmul_cpu(grad, w)?), Some(matmul_cpu(&grad.t()?, a)?), Some(column_sums(grad)?)))
+    }
+}
+
 /// `a` [m, k] times `b` [k, n] on the CPU kernel, packing `b` per call (no gradient).
 pub fn matmul_cpu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.device().is_cpu() && a.dtype() == DType::F32 && b.dtype() == DType::F32 {
@@ -274,6 +338,30 @@ mod tests {
         let layer = Linear::new(Tensor::zeros((3, 4), DType::F32, &d).unwrap(), None);
         let err = layer.forward(&Tensor::zeros((2, 5), DType::F32, &d).unwrap()).unwrap_err();
         assert!(err.to_string().contains("5 features"), "{err}");
+    }
+
+    #[test]
+    fn the_biased_product_and_its_gradients_match_candle() {
+        let d = Device::Cpu;
+        // 300 columns: more than one of column_sums' chunks, the last partial.
+        let x = Var::randn(0f32, 1.0, (7, 6), &d).unwrap();
+        let w = Var::randn(0f32, 1.0, (300, 6), &d).unwrap();
+        let b = Var::randn(0f32, 1.0, 300, &d).unwrap();
+        let ours = linear_transposed(x.as_tensor(), w.as_tensor(), b.as_tensor()).unwrap();
+        let reference = x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap().broadcast_add(b.as_tensor()).unwrap();
+        assert!(max_diff(&ours, &reference) < 1e-4);
+        // A weighting that differs per row and column, so every gradient is non-trivial.
+        let weights = Tensor::randn(0f32, 1.0, (7, 300), &d).unwrap();
+        let loss = |y: &Tensor| (y * &weights).unwrap().sqr().unwrap().sum_all().unwrap();
+        let (g1, g2) = (loss(&ours).backward().unwrap(), loss(&reference).backward().unwrap());
+        for v in [&x, &w, &b] {
+            let (a, r) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+            assert_eq!(a.dims(), r.dims());
+            assert!(max_diff(a, r) < 1e-3 * (1.0 + r.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()), "{}", max_diff(a, r));
+        }
+        // A strided (transposed) gradient is summed by its columns too.
+        let g = Tensor::randn(0f32, 1.0, (300, 7), &d).unwrap();
+        assert!(max_diff(&column_sums(&g.t().unwrap()).unwrap(), &g.t().unwrap().sum(0).unwrap()) < 1e-4);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use candle_core::{D, Result, Tensor, Var};
 
 use crate::model::config::{Activation, VisionConfig};
-use crate::model::linear::matmul_transposed;
+use crate::model::linear::{linear_transposed, matmul_transposed};
 
 use super::fused;
 
@@ -58,10 +58,10 @@ pub fn layer_norm_composed(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64
 fn linear(xs: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let dims = xs.dims().to_vec();
     let (&k, lead) = dims.split_last().ok_or_else(|| candle_core::Error::Msg("linear: scalar input".into()))?;
-    let y = matmul_transposed(&xs.reshape((lead.iter().product::<usize>(), k))?, w)?;
+    let x2 = xs.reshape((lead.iter().product::<usize>(), k))?;
     let y = match b {
-        Some(b) => y.broadcast_add(b)?,
-        None => y,
+        Some(b) => linear_transposed(&x2, w, b)?,
+        None => matmul_transposed(&x2, w)?,
     };
     let mut out = lead.to_vec();
     out.push(w.dim(0)?);
