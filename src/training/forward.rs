@@ -1,8 +1,8 @@
 //! The differentiable part of the model: the last two vision blocks, the
 //! pooled post-layernorm, the projection, the adapter and the logit scale,
 //! written with candle ops that have a backward pass (candle's fused layer
-//! norm and `softmax_last_dim` have none); on the CPU, layer norm and quick
-//! GELU are this crate's fused differentiable ops (fused.rs). The inference
+//! norm and `softmax_last_dim` have none); on the CPU, layer norm, quick
+//! GELU and softmax are this crate's fused differentiable ops (fused.rs). The inference
 //! path in `model::layers` is untouched.
 //!
 //! Parameters are looked up by their head-file names
@@ -103,7 +103,10 @@ pub fn block(params: &Params, prefix: &str, c: &VisionConfig, xs: &Tensor, class
     let k = split(linear(&x, g("self_attn.k_proj.weight")?, Some(g("self_attn.k_proj.bias")?))?)?;
     let v = split(linear(&x, g("self_attn.v_proj.weight")?, Some(g("self_attn.v_proj.bias")?))?)?;
     let scores = q.matmul(&k.t()?.contiguous()?)?;
-    let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    let probs = match fused::softmax_last_dim(&scores)? {
+        Some(probs) => probs,
+        None => candle_nn::ops::softmax(&scores, D::Minus1)?,
+    };
     let attn = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, rows, h))?;
     let attn = linear(&attn, g("self_attn.out_proj.weight")?, Some(g("self_attn.out_proj.bias")?))?;
     let xs = if class_token_only { xs.narrow(1, 0, 1)? } else { xs.clone() };

@@ -1,5 +1,5 @@
-//! Differentiable fused ops for training on the CPU: quick GELU and layer
-//! norm, each one pass forward and one backward (crates/sgemm), where the
+//! Differentiable fused ops for training on the CPU: quick GELU, layer norm
+//! and softmax, each one pass forward and one backward (crates/sgemm), where the
 //! primitive composition in forward.rs takes five to seven candle ops forward
 //! and twice that backward, every one a pass over a batch's activations
 //! ([3200, 3072] values for the MLP of a batch of 64). Other devices and
@@ -7,6 +7,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use kneeclip_sgemm::{activation, rows};
+use rayon::prelude::*;
 
 use crate::model::cpu_layer::with_cpu_f32;
 
@@ -31,6 +32,17 @@ pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Resu
     }
     Ok(Some(xs.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, LayerNorm { eps: eps as f32 })?))
 }
+
+/// Softmax over the last axis; `None` where the fused op does not apply.
+pub fn softmax_last_dim(xs: &Tensor) -> Result<Option<Tensor>> {
+    if !on_cpu_f32(&[xs]) || xs.rank() == 0 {
+        return Ok(None);
+    }
+    Ok(Some(xs.contiguous()?.apply_op1(Softmax)?))
+}
+
+/// Rows per task: a batch's attention scores are 38 400 rows of 50.
+const SOFTMAX_ROWS: usize = 512;
 
 /// The values of a contiguous f32 CPU storage.
 fn values<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -73,6 +85,55 @@ impl CustomOp2 for QuickGeluGrad {
             candle_core::bail!("{}: {} inputs, {} gradients", self.name(), x.len(), grad.len());
         }
         activation::quick_gelu_backward_in_place(x, &mut grad);
+        Ok((CpuStorage::F32(grad), l1.shape().clone()))
+    }
+}
+
+struct Softmax;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "fused-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let width = layout.shape().dims().last().copied().unwrap_or(0);
+        let mut out = values(storage, layout, self.name())?.to_vec();
+        if width > 0 {
+            out.par_chunks_mut(SOFTMAX_ROWS * width).for_each(|rows| activation::softmax_rows_in_place(rows, width));
+        }
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(res.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxGrad)?))
+    }
+}
+
+/// The gradient through softmax given its output y (first operand) and the
+/// output's gradient g (second): y ⊙ (g − Σ g ⊙ y) per row.
+struct SoftmaxGrad;
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "fused-softmax-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let width = l1.shape().dims().last().copied().unwrap_or(0);
+        let y = values(s1, l1, self.name())?;
+        let mut grad = values(s2, l2, self.name())?.to_vec();
+        if grad.len() != y.len() {
+            candle_core::bail!("{}: {} outputs, {} gradients", self.name(), y.len(), grad.len());
+        }
+        if width > 0 {
+            grad.par_chunks_mut(SOFTMAX_ROWS * width).zip(y.par_chunks(SOFTMAX_ROWS * width)).for_each(|(g, y)| {
+                for (g, y) in g.chunks_exact_mut(width).zip(y.chunks_exact(width)) {
+                    let dot: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
+                    g.iter_mut().zip(y).for_each(|(g, y)| *g = y * (*g - dot));
+                }
+            });
+        }
         Ok((CpuStorage::F32(grad), l1.shape().clone()))
     }
 }
@@ -163,9 +224,22 @@ mod tests {
     }
 
     #[test]
+    fn fused_softmax_equals_candles() {
+        let d = Device::Cpu;
+        // More rows than one task takes, and a row width that is no multiple of 16.
+        let vars = [Var::randn(0f32, 3.0, (3, 4, 50, 50), &d).unwrap()];
+        same_values_and_gradients(
+            &vars,
+            |t| softmax_last_dim(t[0]).unwrap().expect("f32 CPU tensors take the fused op"),
+            |t| candle_nn::ops::softmax(t[0], candle_core::D::Minus1).unwrap(),
+        );
+    }
+
+    #[test]
     fn other_dtypes_take_the_composed_path() {
         let x = Tensor::zeros((2, 3), DType::F64, &Device::Cpu).unwrap();
         assert!(quick_gelu(&x).unwrap().is_none());
+        assert!(softmax_last_dim(&x).unwrap().is_none());
         assert!(layer_norm(&x, &x.get(0).unwrap(), &x.get(0).unwrap(), 1e-5).unwrap().is_none());
     }
 }
