@@ -190,14 +190,17 @@ pub fn linear_transposed(a: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// Column sums of a 2-D f32 tensor ([m, n] → [n]), threaded by columns; each
 /// column is summed row by row, so the result does not depend on the threads.
 pub fn column_sums(g: &Tensor) -> Result<Tensor> {
-    let (m, n) = g.dims2()?;
+    let (_, n) = g.dims2()?;
+    if n == 0 {
+        return Tensor::zeros(0, g.dtype(), g.device());
+    }
     let g = g.contiguous()?;
     let sums = crate::model::cpu_layer::with_cpu_f32(&g, |values| {
         const COLUMNS: usize = 256;
         let mut sums = vec![0f32; n];
         sums.par_chunks_mut(COLUMNS).enumerate().for_each(|(chunk, out)| {
             let columns = chunk * COLUMNS..chunk * COLUMNS + out.len();
-            for row in values.chunks_exact(n).take(m) {
+            for row in values.chunks_exact(n) {
                 for (s, &v) in out.iter_mut().zip(&row[columns.clone()]) {
                     *s += v;
                 }
