@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::GradeError;
 use crate::model::ClipModel;
-use crate::model::layers::{EncoderLayer, Linear};
+use crate::model::layers::{Arithmetic, EncoderLayer, Linear};
 use crate::model::vision::VisionTransformer;
 
 /// How many of the last vision blocks a head replaces.
@@ -30,8 +30,8 @@ impl Adapter {
     pub fn load(dim: usize, bottleneck: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         use crate::model::layers::linear;
         Ok(Self {
-            down: linear(dim, bottleneck, true, vb.pp("down"))?,
-            up: linear(bottleneck, dim, true, vb.pp("up"))?,
+            down: linear(dim, bottleneck, true, Arithmetic::F32, vb.pp("down"))?,
+            up: linear(bottleneck, dim, true, Arithmetic::F32, vb.pp("up"))?,
         })
     }
 

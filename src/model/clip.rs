@@ -8,7 +8,7 @@ use candle_nn::VarBuilder;
 
 use super::ModelError;
 use super::config::ClipConfig;
-use super::layers::{Linear, linear};
+use super::layers::{Arithmetic, Linear, linear};
 use super::safetensors_file::SafetensorsFile;
 use super::text::TextTransformer;
 use super::vision::VisionTransformer;
@@ -42,8 +42,8 @@ impl ClipModel {
         let vision = VisionTransformer::load(&config.vision_config, vb.pp("vision_model"))?;
         let text = TextTransformer::load(&config.text_config, vb.pp("text_model"))?;
         let p = config.projection_dim;
-        let visual_projection = linear(config.vision_config.hidden_size, p, false, vb.pp("visual_projection"))?;
-        let text_projection = linear(config.text_config.hidden_size, p, false, vb.pp("text_projection"))?;
+        let visual_projection = linear(config.vision_config.hidden_size, p, false, Arithmetic::F32, vb.pp("visual_projection"))?;
+        let text_projection = linear(config.text_config.hidden_size, p, false, Arithmetic::F32, vb.pp("text_projection"))?;
         let logit_scale = vb.get((), "logit_scale")?.to_scalar::<f32>()?;
         Ok(Self {
             config,

@@ -3,7 +3,7 @@
 use candle_core::{D, Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
-pub use super::linear::Linear;
+pub use super::linear::{Arithmetic, Linear};
 
 use super::config::Activation;
 use super::cpu_layer::{BlockParts, CpuLayer};
@@ -26,10 +26,10 @@ pub fn layer_norm(size: usize, eps: f64, vb: VarBuilder) -> Result<LayerNorm> {
     Ok(LayerNorm::new(weight, bias, eps))
 }
 
-pub fn linear(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
+pub fn linear(in_dim: usize, out_dim: usize, bias: bool, arithmetic: Arithmetic, vb: VarBuilder) -> Result<Linear> {
     let weight = vb.get((out_dim, in_dim), "weight")?;
     let bias = if bias { Some(vb.get(out_dim, "bias")?) } else { None };
-    Ok(Linear::new(weight, bias))
+    Ok(Linear::with_arithmetic(weight, bias, arithmetic))
 }
 
 /// Multi-head self-attention that can hand back its attention probabilities
@@ -44,7 +44,7 @@ pub struct SelfAttention {
 }
 
 impl SelfAttention {
-    pub fn load(hidden: usize, heads: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn load(hidden: usize, heads: usize, arithmetic: Arithmetic, vb: VarBuilder) -> Result<Self> {
         let part = |name: &str| -> Result<(Tensor, Option<Tensor>)> {
             let vb = vb.pp(name);
             Ok((vb.get((hidden, hidden), "weight")?, Some(vb.get(hidden, "bias")?)))
@@ -55,8 +55,8 @@ impl SelfAttention {
         let (wq, bq) = part("q_proj")?;
         let q = ((wq * scale)?, bq.map(|b| b * scale).transpose()?);
         Ok(Self {
-            qkv_proj: Linear::concat(&[q, part("k_proj")?, part("v_proj")?])?,
-            out_proj: linear(hidden, hidden, true, vb.pp("out_proj"))?,
+            qkv_proj: Linear::concat(&[q, part("k_proj")?, part("v_proj")?], arithmetic)?,
+            out_proj: linear(hidden, hidden, true, arithmetic, vb.pp("out_proj"))?,
             heads,
             head_dim: hidden / heads,
         })
@@ -125,10 +125,10 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    pub fn load(hidden: usize, inner: usize, activation: Activation, vb: VarBuilder) -> Result<Self> {
+    pub fn load(hidden: usize, inner: usize, activation: Activation, arithmetic: Arithmetic, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            fc1: linear(hidden, inner, true, vb.pp("fc1"))?,
-            fc2: linear(inner, hidden, true, vb.pp("fc2"))?,
+            fc1: linear(hidden, inner, true, arithmetic, vb.pp("fc1"))?,
+            fc2: linear(inner, hidden, true, arithmetic, vb.pp("fc2"))?,
             activation,
         })
     }
@@ -160,13 +160,15 @@ pub struct LayerShape {
     pub heads: usize,
     pub activation: Activation,
     pub eps: f64,
+    /// The products of the layer's linear maps on the CPU.
+    pub arithmetic: Arithmetic,
 }
 
 impl EncoderLayer {
     pub fn load(shape: LayerShape, vb: VarBuilder) -> Result<Self> {
-        let self_attn = SelfAttention::load(shape.hidden, shape.heads, vb.pp("self_attn"))?;
+        let self_attn = SelfAttention::load(shape.hidden, shape.heads, shape.arithmetic, vb.pp("self_attn"))?;
         let layer_norm1 = layer_norm(shape.hidden, shape.eps, vb.pp("layer_norm1"))?;
-        let mlp = Mlp::load(shape.hidden, shape.inner, shape.activation, vb.pp("mlp"))?;
+        let mlp = Mlp::load(shape.hidden, shape.inner, shape.activation, shape.arithmetic, vb.pp("mlp"))?;
         let layer_norm2 = layer_norm(shape.hidden, shape.eps, vb.pp("layer_norm2"))?;
         let cpu = matches!(shape.activation, Activation::QuickGelu)
             .then(|| {
@@ -269,7 +271,7 @@ mod tests {
         put("mlp.fc2.weight", &[hidden, 4 * hidden], 0.2);
         put("mlp.fc2.bias", &[hidden], 0.1);
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &d);
-        let shape = LayerShape { hidden, inner: 4 * hidden, heads, activation: Activation::QuickGelu, eps: 1e-5 };
+        let shape = LayerShape { hidden, inner: 4 * hidden, heads, activation: Activation::QuickGelu, eps: 1e-5, arithmetic: Arithmetic::F32 };
         let layer = EncoderLayer::load(shape, vb).unwrap();
         assert!(layer.cpu.is_some(), "f32 CPU weights take the plain-buffer path");
         layer

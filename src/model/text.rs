@@ -8,7 +8,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
 use super::config::TextConfig;
-use super::layers::{EncoderLayer, LayerShape, layer_norm};
+use super::layers::{Arithmetic, EncoderLayer, LayerShape, layer_norm};
 
 #[derive(Clone, Debug)]
 pub struct TextTransformer {
@@ -29,6 +29,8 @@ impl TextTransformer {
             heads: c.num_attention_heads,
             activation: c.hidden_act,
             eps: c.layer_norm_eps,
+            // Anchors are short and already fast in f32 (docs/PERFORMANCE.md).
+            arithmetic: Arithmetic::F32,
         };
         let emb = vb.pp("embeddings");
         Ok(Self {

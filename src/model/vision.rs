@@ -8,7 +8,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
 use super::config::VisionConfig;
-use super::layers::{EncoderLayer, LayerShape, Linear, layer_norm};
+use super::layers::{Arithmetic, EncoderLayer, LayerShape, Linear, layer_norm};
 
 #[derive(Clone, Debug)]
 pub struct VisionTransformer {
@@ -42,7 +42,7 @@ impl VisionTransformer {
         Ok(Self {
             config: c.clone(),
             class_embedding,
-            patch_embedding: Linear::new(patch_weight, None),
+            patch_embedding: Linear::with_arithmetic(patch_weight, None, Arithmetic::Fastest),
             position_embedding,
             pre_layrnorm: layer_norm(c.hidden_size, c.layer_norm_eps, vb.pp("pre_layrnorm"))?,
             layers,
@@ -57,6 +57,7 @@ impl VisionTransformer {
             heads: c.num_attention_heads,
             activation: c.hidden_act,
             eps: c.layer_norm_eps,
+            arithmetic: Arithmetic::Fastest,
         }
     }
 

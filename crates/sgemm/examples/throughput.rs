@@ -6,14 +6,23 @@
 
 use std::time::Instant;
 
-use kneeclip_sgemm::{MatRef, PackedB, gemm, kernel_name, matmul};
+use kneeclip_sgemm::{MatRef, PackedB, Precision, amx, gemm, kernel_name, matmul};
 
 fn main() {
-    println!("kernel: {}, threads: {}", kernel_name(), rayon::current_num_threads());
+    println!("kernel: {}, AMX: {}, threads: {}", kernel_name(), amx::available(), rayon::current_num_threads());
+    let precisions: &[Precision] = if amx::available() { &[Precision::F32, Precision::Bf16x3] } else { &[Precision::F32] };
+    for &precision in precisions {
+        println!("{precision:?}:");
+        shapes(precision);
+    }
+    streamed();
+}
+
+fn shapes(precision: Precision) {
     for (m, k, n) in [(50, 768, 768), (50, 768, 2304), (50, 768, 3072), (50, 3072, 768), (800, 768, 3072), (114, 512, 2048), (3200, 768, 2304), (3200, 768, 768), (3200, 768, 3072), (3200, 3072, 768)] {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
         let w: Vec<f32> = (0..n * k).map(|i| (i % 5) as f32 * 0.1).collect();
-        let packed = PackedB::from_transposed(&w, n, k);
+        let packed = PackedB::with_precision(MatRef::row_major(&w, n, k).t(), precision);
         let runs = (2e10 / (2.0 * (m * n * k) as f64)).clamp(5.0, 2000.0) as usize;
         let mut times = Vec::with_capacity(runs);
         // The output is allocated once: a fresh 39 MB buffer per call would
@@ -29,7 +38,6 @@ fn main() {
         let median = times[runs / 2];
         println!("{m:>4}×{k:>4}×{n:>4}: {:>7.3} ms  {:>6.1} GFLOP/s", median * 1e3, 2.0 * (m * n * k) as f64 / median / 1e9);
     }
-    streamed();
 }
 
 /// One film's fc1 products with twelve different weights, as in inference:
@@ -40,7 +48,7 @@ fn streamed() {
     let weights: Vec<PackedB> = (0..blocks)
         .map(|b| {
             let w: Vec<f32> = (0..n * k).map(|i| ((i + b) % 5) as f32 * 0.1).collect();
-            PackedB::from_transposed(&w, n, k)
+            PackedB::weights_from_transposed(&w, n, k)
         })
         .collect();
     let mut times = Vec::new();

@@ -13,6 +13,7 @@
 //! write the same memory and need no synchronisation.
 
 pub mod activation;
+pub mod amx;
 pub mod attention;
 mod kernel;
 mod pack;
@@ -21,7 +22,7 @@ pub mod rows;
 use std::ops::Range;
 
 pub use kernel::KERNEL_ENV;
-pub use pack::PackedB;
+pub use pack::{AMX_MIN_SIDE, PackedB, Precision};
 
 /// Rows of A per micro-kernel call.
 pub const MR: usize = 6;
@@ -92,9 +93,16 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// Which kernel runs on this CPU ("avx512", "avx2-fma" or "portable").
+/// Which kernels run on this CPU: the f32 one ("avx512", "avx2-fma" or
+/// "portable"), followed by ", amx-bf16x3" where weights packed with
+/// [`PackedB::weights_from_transposed`] are multiplied on AMX tiles.
 pub fn kernel_name() -> &'static str {
-    kernel::select().name
+    use std::sync::OnceLock;
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let f32_kernel = kernel::select().name;
+        if amx::available() { format!("{f32_kernel}, amx-bf16x3") } else { f32_kernel.to_string() }
+    })
 }
 
 /// How many threads a large product is split over (rayon's pool:
@@ -153,9 +161,14 @@ unsafe fn gemm_into(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: Sha
     if m == 0 || n == 0 {
         return;
     }
-    let panels = b.panels();
     let flops = 2 * m * n * k;
     let threads = if flops < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().max(1) };
+    if let Some(amx) = b.amx() {
+        // SAFETY: the caller's contract.
+        unsafe { amx::gemm(a, amx, c, ldc, init, threads, amx::available()) };
+        return;
+    }
+    let panels = b.panels();
     if threads == 1 {
         // SAFETY: the caller's contract.
         unsafe { multiply_block(kernels, a, b, c, ldc, 0..panels, init) };
@@ -210,6 +223,7 @@ pub fn matmul(a: MatRef<'_>, b: &PackedB, bias: Option<&[f32]>) -> Vec<f32> {
 /// values there with `Init::Accumulate`, and no one else may access them
 /// during the call.
 pub(crate) unsafe fn gemm_panels(a: MatRef<'_>, b: &PackedB, panels: Range<usize>, c: SharedOut, ldc: usize, init: Init<'_>) {
+    assert!(b.amx().is_none(), "sgemm: a product on panels needs an f32-packed B");
     assert!(a.cols <= b.k() && panels.end <= b.panels(), "sgemm: {} rows of depth or panels {panels:?} of a {}×{} B", a.cols, b.k(), b.n());
     assert!(ldc >= (panels.end * NR).min(b.n()), "sgemm: ldc {ldc} is narrower than the panels");
     // SAFETY: the caller's contract.
@@ -235,6 +249,25 @@ impl SharedOut {
     }
 }
 
+/// Writes the bias (or zeros) into `columns` of C's `m` rows, for
+/// `Init::Bias`; nothing for `Init::Accumulate`.
+///
+/// # Safety
+/// `c` must be valid for writes of those columns of `m` rows at leading
+/// dimension `ldc`, and no one else may access them during the call.
+pub(crate) unsafe fn init_columns(c: SharedOut, ldc: usize, m: usize, columns: Range<usize>, init: Init<'_>) {
+    if let Init::Bias(bias) = init {
+        for i in 0..m {
+            // SAFETY: row i's columns of this share lie inside C.
+            let row = unsafe { std::slice::from_raw_parts_mut(c.0.add(i * ldc + columns.start), columns.len()) };
+            match bias {
+                Some(bias) => row.copy_from_slice(&bias[columns.clone()]),
+                None => row.fill(0.0),
+            }
+        }
+    }
+}
+
 thread_local! {
     /// Each thread's packed block of A, kept between calls (a product runs
     /// every few hundred microseconds in inference).
@@ -251,16 +284,8 @@ unsafe fn multiply_block(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c
     let (m, k, n) = (a.rows, a.cols, b.n());
     let rows = 0..m;
     let columns = panels.start * NR..(panels.end * NR).min(n);
-    if let Init::Bias(bias) = init {
-        for i in 0..m {
-            // SAFETY: row i's columns of this share lie inside C.
-            let row = unsafe { std::slice::from_raw_parts_mut(c.0.add(i * ldc + columns.start), columns.len()) };
-            match bias {
-                Some(bias) => row.copy_from_slice(&bias[columns.clone()]),
-                None => row.fill(0.0),
-            }
-        }
-    }
+    // SAFETY: the caller's contract.
+    unsafe { init_columns(c, ldc, m, columns, init) };
     // A row-major A is read where it lies; only a last, partial group of
     // rows is packed (zero-padded, so the kernel's MR rows stay in bounds).
     let direct = a.col_stride == 1;

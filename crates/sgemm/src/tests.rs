@@ -93,7 +93,9 @@ fn the_widest_kernel_this_cpu_supports_is_chosen() {
     }
     assert_eq!(names[0], "portable");
     if std::env::var(KERNEL_ENV).is_err() {
-        assert_eq!(kernel_name(), *names.last().unwrap());
+        let f32_kernel = *names.last().unwrap();
+        let want = if amx::available() { format!("{f32_kernel}, amx-bf16x3") } else { f32_kernel.to_string() };
+        assert_eq!(kernel_name(), want);
     }
 }
 
@@ -190,4 +192,98 @@ fn packing_reads_every_layout_of_b_alike() {
     assert_eq!(PackedB::new(MatRef::strided(&col_major, k, n, 1, k)).to_transposed(), want);
     assert_eq!(PackedB::new(MatRef::strided(&spread, k, n, 2 * n, 2)).to_transposed(), want);
     assert_eq!(want[3 * k + 4], value(4, 3), "to_transposed is [n, k]");
+}
+
+#[test]
+fn bf16_halves_keep_sixteen_bits() {
+    for (i, &x) in values(10_000, 11).iter().enumerate() {
+        let x = x * 10f32.powi(i as i32 % 9 - 4);
+        let (hi, lo) = amx::split(x);
+        let back = f32::from_bits((hi as u32) << 16) + f32::from_bits((lo as u32) << 16);
+        assert!((back - x).abs() <= x.abs() * 2f32.powi(-16), "{x} split as {hi:#06x} + {lo:#06x} = {back}");
+        assert_eq!(hi & 0x8000, (x.to_bits() >> 16) as u16 & 0x8000, "sign of {x}");
+    }
+    assert_eq!(amx::split(1.0), (0x3f80, 0));
+    assert_eq!(amx::split(0.0), (0, 0));
+    assert_eq!(amx::split(f32::INFINITY), (0x7f80, 0));
+    assert_eq!(amx::split(f32::NEG_INFINITY), (0xff80, 0));
+    let (nan, lo) = amx::split(f32::NAN);
+    assert!(f32::from_bits((nan as u32) << 16).is_nan() && lo == 0);
+    // Ties go to even: 1 + 2⁻⁸ lies halfway between 1 and 1 + 2⁻⁷.
+    assert_eq!(amx::split(1.0 + 2f32.powi(-8)).0, 0x3f80);
+    assert_eq!(amx::split(1.0 + 3.0 * 2f32.powi(-8)).0, 0x3f82);
+}
+
+/// The bf16×3 product against f64: each term may be off by ≈ 3·2⁻¹⁶ of
+/// |a|·|b| (the dropped lo·lo and the rounding of the halves).
+fn assert_close_bf16x3(got: &[f32], want: &[f64], a: MatRef<'_>, b: MatRef<'_>, what: &str) {
+    let (m, n) = (a.rows(), b.cols());
+    assert_eq!(got.len(), m * n, "{what}: length");
+    for i in 0..m {
+        for j in 0..n {
+            let magnitude: f64 = (0..a.cols()).map(|p| (a.at(i, p) as f64 * b.at(p, j) as f64).abs()).sum();
+            let tol = magnitude * 4.0 * 2f64.powi(-16) + 1e-6;
+            let (g, w) = (got[i * n + j] as f64, want[i * n + j]);
+            assert!((g - w).abs() <= tol, "{what}: ({i}, {j}): {g} vs {w} (tol {tol:e})");
+        }
+    }
+}
+
+#[test]
+fn bf16x3_products_match_the_reference_on_edge_shapes() {
+    // Shapes straddle the 32-row blocks, 32-column panels, 32-deep chunks,
+    // the 768-deep blocks of depth and the 256-row passes.
+    let shapes = [(1, 1, 1), (5, 7, 3), (16, 16, 32), (33, 31, 33), (50, 48, 300), (64, 64, 800), (97, 20, 513), (300, 70, 40), (7, 100, 1600)];
+    eprintln!("bf16×3 on {}", if amx::available() { "AMX tiles" } else { "the scalar emulation (no AMX here)" });
+    for &(m, n, k) in &shapes {
+        let a = values(m * k, 1);
+        let w = values(n * k, 2);
+        let bias = values(n, 3);
+        let b = MatRef::row_major(&w, n, k).t();
+        let packed = PackedB::with_precision(b, Precision::Bf16x3);
+        assert_eq!(packed.precision(), Precision::Bf16x3);
+        let want = reference(MatRef::row_major(&a, m, k), b, Some(&bias));
+        let got = matmul(MatRef::row_major(&a, m, k), &packed, Some(&bias));
+        assert_close_bf16x3(&got, &want, MatRef::row_major(&a, m, k), b, &format!("{m}×{n}×{k}"));
+        // A column-major A (a transposed view) packs through the strided path,
+        // and C += A·B accumulates onto what C holds.
+        let a_columns: Vec<f32> = (0..k).flat_map(|p| (0..m).map(move |i| (i, p))).map(|(i, p)| a[i * k + p]).collect();
+        let mut got = bias.repeat(m);
+        gemm(MatRef::row_major(&a_columns, k, m).t(), &packed, &mut got, n);
+        assert_close_bf16x3(&got, &want, MatRef::row_major(&a, m, k), b, &format!("{m}×{n}×{k}, column-major A, accumulated"));
+    }
+}
+
+#[test]
+fn amx_tiles_agree_with_their_emulation() {
+    if !amx::available() {
+        eprintln!("no AMX on this CPU (or {} is off): the emulation alone is checked, by the test above", amx::AMX_ENV);
+        return;
+    }
+    let (m, n, k) = (70, 96, 1000);
+    let (a, w) = (values(m * k, 4), values(n * k, 5));
+    let packed = PackedB::with_precision(MatRef::row_major(&w, n, k).t(), Precision::Bf16x3);
+    let run = |tiles: bool| {
+        let mut c = vec![0f32; m * n];
+        // SAFETY: C holds m·n initialised values, borrowed exclusively.
+        unsafe { amx::gemm(MatRef::row_major(&a, m, k), packed.amx().unwrap(), SharedOut(c.as_mut_ptr()), n, Init::Accumulate, 2, tiles) };
+        c
+    };
+    let (tiles, emulated) = (run(true), run(false));
+    for (i, (t, e)) in tiles.iter().zip(&emulated).enumerate() {
+        // The same exact products, summed in another order.
+        assert!((t - e).abs() <= 1e-4, "element {i}: tiles {t}, emulation {e}");
+    }
+}
+
+#[test]
+fn bf16x3_weights_unpack_to_within_their_precision() {
+    let (n, k) = (40, 70);
+    let w: Vec<f32> = values(n * k, 6).iter().map(|v| v * 3.0).collect();
+    let packed = PackedB::with_precision(MatRef::row_major(&w, n, k).t(), Precision::Bf16x3);
+    let back = packed.to_transposed();
+    for (x, y) in w.iter().zip(&back) {
+        assert!((x - y).abs() <= x.abs() * 2f32.powi(-16), "{x} unpacked as {y}");
+    }
+    assert_eq!(packed.size_bytes(), 2 * 3 * 64 * 64, "two 32-column panels × three 32-deep chunks × four 1 KiB tiles");
 }

@@ -1,0 +1,473 @@
+//! Products on Intel AMX tiles, in "bf16×3".
+//!
+//! AMX multiplies bfloat16 tiles (TDPBF16PS: 16×32 by 32×16 into 16×16 f32
+//! accumulators, 16 384 flops per instruction) at ≈ 10–20× the f32 rate of
+//! AVX-512 on the same core. One bf16 product alone would lose f32's
+//! precision, so every operand is split in two bf16 halves, `x = hi + lo`
+//! (`hi` = x rounded to bf16, `lo` = the remainder rounded to bf16, 16 of
+//! f32's 24 significant bits together), and
+//!
+//! `A·B ≈ Ahi·Bhi + Ahi·Blo + Alo·Bhi`
+//!
+//! with every bf16×bf16 product exact in the f32 accumulators. What is
+//! dropped (`Alo·Blo`, the rounding of `lo`) is ≈ 2⁻¹⁶ of each term: on the
+//! full-size ViT-B/32 the hidden states stay within 2.2e-5 (of values up to
+//! 5.5) of the f32 model, image embeddings within 2.0e-5 (emulated with
+//! PyTorch; docs/PERFORMANCE.md), while the three products still run ≈ 2.8×
+//! faster than the f32 AVX-512 kernel (one core, 800 rows: 360–390 against
+//! 125–140 GFLOP/s counted as f32 flops).
+//!
+//! Layout. B is packed once, when the model loads ([`AmxB`]), and A per call,
+//! both as tiles of 16 lines of 64 bytes:
+//! - B: panels of 32 columns; per panel, per chunk of 32 rows of depth, four
+//!   tiles `[hi cols 0–15, hi cols 16–31, lo cols 0–15, lo cols 16–31]`, each
+//!   in the pair-interleaved order TDPBF16PS reads (line `p` holds, for each
+//!   column, rows `2p` and `2p + 1` of the chunk);
+//! - A: blocks of 32 rows; per block, per chunk, four tiles `[hi rows 0–15,
+//!   hi rows 16–31, lo rows 0–15, lo rows 16–31]`, a line per row.
+//!
+//! The two halves take as many bytes as the f32 values they replace, so a
+//! model packed this way holds the same memory.
+//!
+//! The kernel keeps a 32×32 block of C in four accumulator tiles; each chunk
+//! of depth is nine tile loads and twelve products. Where AMX is missing (or
+//! switched off) nothing is packed this way, except by the tests, which run
+//! the same layouts through a scalar emulation of the kernel.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::{Init, MatRef, SharedOut};
+
+/// Rows of C per kernel call, and columns of B per panel.
+const BLOCK: usize = 32;
+/// Depth per tile.
+const CHUNK: usize = 32;
+/// One chunk of one block or panel: four tiles of 16 lines.
+const LINES_PER_CHUNK: usize = 64;
+/// Chunks per block of depth: 768 values, so C is loaded and stored once for
+/// a 768-deep product; a 32-column panel of B is then 96 KiB.
+const KC_CHUNKS: usize = 24;
+/// Row blocks per pass over a thread's panels: 256 rows of A (768 KiB at
+/// full depth) stay in L2 while the panels go by (measured on one core, 800
+/// rows: 252–298 → 363–392 GFLOP/s against streaming all rows per panel).
+const MC_BLOCKS: usize = 8;
+
+/// Set to `0` or `off` to keep the f32 kernels on a CPU with AMX.
+pub const AMX_ENV: &str = "KNEECLIP_SGEMM_AMX";
+
+/// 64 bytes: one tile row, cache-line aligned.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+pub(crate) struct Line([u16; 32]);
+
+const ZERO_LINE: Line = Line([0; 32]);
+
+/// Whether this CPU and OS run AMX-BF16 and the process may use it (asked of
+/// Linux once; the permission covers every thread). False where
+/// `KNEECLIP_SGEMM_AMX` is `0` or `off`.
+pub fn available() -> bool {
+    use std::sync::OnceLock;
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let off = std::env::var(AMX_ENV).is_ok_and(|v| v == "0" || v.eq_ignore_ascii_case("off"));
+        !off && os::request_tiles()
+    })
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod os {
+    /// CPUID says AMX-TILE and AMX-BF16, and Linux grants the tile data
+    /// state (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`).
+    pub(super) fn request_tiles() -> bool {
+        let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
+        let (amx_bf16, amx_tile) = (leaf7.edx & (1 << 22) != 0, leaf7.edx & (1 << 24) != 0);
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: a plain system call; it only changes this process's permissions.
+        amx_bf16 && amx_tile && unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) } == 0
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+mod os {
+    pub(super) fn request_tiles() -> bool {
+        false
+    }
+}
+
+/// `x` rounded to the nearest bfloat16 (ties to even); NaN stays NaN.
+#[inline(always)]
+fn round_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
+    if x.is_nan() { ((bits >> 16) as u16) | 0x40 } else { rounded }
+}
+
+#[inline(always)]
+fn widen(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// `x` as `(hi, lo)` bf16 halves with `hi + lo ≈ x` to 2⁻¹⁶ relative.
+/// Infinities and NaN keep a zero `lo` (their remainder is NaN).
+#[inline(always)]
+pub(crate) fn split(x: f32) -> (u16, u16) {
+    let hi = round_bf16(x);
+    let lo = round_bf16(x - widen(hi));
+    (hi, if widen(hi).is_finite() { lo } else { 0 })
+}
+
+/// B (`k × n`) packed for the kernel; see the module's notes for the layout.
+#[derive(Clone, Debug)]
+pub(crate) struct AmxB {
+    n: usize,
+    chunks: usize,
+    lines: Vec<Line>,
+}
+
+impl AmxB {
+    pub(crate) fn new(b: MatRef<'_>) -> Self {
+        let (k, n) = (b.rows(), b.cols());
+        let chunks = k.div_ceil(CHUNK);
+        let panels = n.div_ceil(BLOCK);
+        let mut lines = vec![ZERO_LINE; panels * chunks * LINES_PER_CHUNK];
+        if chunks > 0 {
+            lines.par_chunks_mut(chunks * LINES_PER_CHUNK).enumerate().for_each(|(jp, panel)| {
+                for (c, tiles) in panel.chunks_exact_mut(LINES_PER_CHUNK).enumerate() {
+                    for j in 0..BLOCK.min(n - jp * BLOCK) {
+                        let (tile, jj) = (j / 16, j % 16);
+                        for pp in 0..CHUNK.min(k - c * CHUNK) {
+                            let (hi, lo) = split(b.at(c * CHUNK + pp, jp * BLOCK + j));
+                            let (line, lane) = (pp / 2, 2 * jj + pp % 2);
+                            tiles[tile * 16 + line].0[lane] = hi;
+                            tiles[(2 + tile) * 16 + line].0[lane] = lo;
+                        }
+                    }
+                }
+            });
+        }
+        Self { n, chunks, lines }
+    }
+
+    fn panels(&self) -> usize {
+        self.n.div_ceil(BLOCK)
+    }
+
+    /// Element (p, j) as `hi + lo`: B to within 2⁻¹⁶ relative, not exactly.
+    pub(crate) fn approximate(&self, p: usize, j: usize) -> f32 {
+        let (jp, jj, c, pp) = (j / BLOCK, j % BLOCK, p / CHUNK, p % CHUNK);
+        let base = (jp * self.chunks + c) * LINES_PER_CHUNK;
+        let (line, lane) = (pp / 2, 2 * (jj % 16) + pp % 2);
+        let tile = jj / 16;
+        widen(self.lines[base + tile * 16 + line].0[lane]) + widen(self.lines[base + (2 + tile) * 16 + line].0[lane])
+    }
+
+    pub(crate) fn size_bytes(&self) -> usize {
+        self.lines.len() * std::mem::size_of::<Line>()
+    }
+
+    fn chunk(&self, jp: usize, c: usize) -> *const Line {
+        self.lines[(jp * self.chunks + c) * LINES_PER_CHUNK..].as_ptr()
+    }
+}
+
+/// Rows `blocks` (of 32) of A as the kernel's tiles, into `out`
+/// (`blocks.len() · chunks · 64` lines; rows and depth past A's are zeros).
+fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line]) {
+    let k = a.cols();
+    let mut hi = [0u16; CHUNK];
+    let mut lo = [0u16; CHUNK];
+    for (b, block) in blocks.enumerate() {
+        for r in 0..BLOCK {
+            let row = block * BLOCK + r;
+            let (tile, line) = (r / 16, r % 16);
+            for c in 0..chunks {
+                let depth = c * CHUNK..((c + 1) * CHUNK).min(k);
+                if row >= a.rows() {
+                    hi = [0; CHUNK];
+                    lo = [0; CHUNK];
+                } else if a.col_stride == 1 {
+                    let start = row * a.row_stride;
+                    split_into(&a.data[start + depth.start..start + depth.end], &mut hi, &mut lo);
+                } else {
+                    for (q, p) in depth.clone().enumerate() {
+                        (hi[q], lo[q]) = split(a.at(row, p));
+                    }
+                    hi[depth.len()..].fill(0);
+                    lo[depth.len()..].fill(0);
+                }
+                let base = (b * chunks + c) * LINES_PER_CHUNK;
+                out[base + tile * 16 + line] = Line(hi);
+                out[base + (2 + tile) * 16 + line] = Line(lo);
+            }
+        }
+    }
+}
+
+/// Splits up to 32 values into zero-padded halves (vectorised where the CPU
+/// has AVX-512, which every AMX CPU has).
+fn split_into(values: &[f32], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
+    #[inline(always)]
+    fn body(values: &[f32], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
+        let mut padded = [0f32; CHUNK];
+        padded[..values.len()].copy_from_slice(values);
+        for ((x, h), l) in padded.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
+            (*h, *l) = split(*x);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn wide(values: &[f32], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
+        body(values, hi, lo)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU has the features `wide` is compiled for.
+        return unsafe { wide(values, hi, lo) };
+    }
+    body(values, hi, lo)
+}
+
+thread_local! {
+    /// The calling thread's packed A, kept between calls (taken out while in
+    /// use, so a product started inside another on the same thread packs
+    /// into a buffer of its own).
+    static PACKED_A: std::cell::Cell<Vec<Line>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// `C (init) + A·B` on C at `c` (`m` rows, leading dimension `ldc`), the
+/// products on `threads` threads, each taking a share of B's panels.
+///
+/// # Safety
+/// As `crate::gemm_into`: `c` valid for `(m − 1)·ldc + n` values, initialised
+/// with `Init::Accumulate`, accessed by no one else during the call.
+pub(crate) unsafe fn gemm(a: MatRef<'_>, b: &AmxB, c: SharedOut, ldc: usize, init: Init<'_>, threads: usize, tiles: bool) {
+    let m = a.rows();
+    let blocks = m.div_ceil(BLOCK);
+    let block_lines = b.chunks * LINES_PER_CHUNK;
+    let mut packed = PACKED_A.take();
+    packed.resize(blocks * block_lines, ZERO_LINE);
+    if threads > 1 && blocks > 1 {
+        packed.par_chunks_mut(block_lines).enumerate().for_each(|(i, out)| pack_a_blocks(a, b.chunks, i..i + 1, out));
+    } else {
+        pack_a_blocks(a, b.chunks, 0..blocks, &mut packed);
+    }
+    let panels = b.panels();
+    let threads = threads.min(panels).max(1);
+    let share = |t: usize| panels * t / threads..panels * (t + 1) / threads;
+    let packed_a: &[Line] = &packed;
+    if threads == 1 {
+        // SAFETY: the caller's contract.
+        unsafe { multiply_panels(packed_a, m, b, c, ldc, 0..panels, init, tiles) };
+    } else {
+        rayon::scope(|s| {
+            for t in 0..threads {
+                let panels = share(t);
+                // SAFETY: each thread writes only its own columns of C.
+                s.spawn(move |_| unsafe { multiply_panels(packed_a, m, b, c, ldc, panels, init, tiles) });
+            }
+        });
+    }
+    PACKED_A.set(packed);
+}
+
+/// The blocked loops for every row of C and the column panels `panels` (32
+/// columns each), after initialising those columns as `init` says.
+///
+/// # Safety
+/// `c` must point to an `m × ldc` row-major buffer whose columns of `panels`
+/// no other thread accesses during the call; `tiles` only where
+/// [`available`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, c: SharedOut, ldc: usize, panels: Range<usize>, init: Init<'_>, tiles: bool) {
+    let n = b.n;
+    let columns = panels.start * BLOCK..(panels.end * BLOCK).min(n);
+    // SAFETY: the caller's contract.
+    unsafe { crate::init_columns(c, ldc, m, columns, init) };
+    let blocks = m.div_ceil(BLOCK);
+    if tiles {
+        tile_config();
+    }
+    let mut scratch = Scratch([0f32; BLOCK * BLOCK]);
+    for pc in (0..b.chunks).step_by(KC_CHUNKS) {
+        let chunks = KC_CHUNKS.min(b.chunks - pc);
+        for ic in (0..blocks).step_by(MC_BLOCKS) {
+            for jp in panels.clone() {
+                let cols = BLOCK.min(n - jp * BLOCK);
+                let b_tiles = b.chunk(jp, pc);
+                for rb in ic..(ic + MC_BLOCKS).min(blocks) {
+                    let rows = BLOCK.min(m - rb * BLOCK);
+                    let a_tiles = a[(rb * b.chunks + pc) * LINES_PER_CHUNK..].as_ptr();
+                    // SAFETY: rows rb·32.. and columns jp·32.. lie inside C
+                    // (the caller's contract); a partial block goes through a
+                    // full-size scratch block.
+                    unsafe {
+                        let out = c.add(rb * BLOCK * ldc + jp * BLOCK);
+                        if rows == BLOCK && cols == BLOCK {
+                            kernel(chunks, a_tiles, b_tiles, out, ldc, tiles);
+                        } else {
+                            scratch.0.fill(0.0);
+                            for r in 0..rows {
+                                std::ptr::copy_nonoverlapping(out.add(r * ldc), scratch.0[r * BLOCK..].as_mut_ptr(), cols);
+                            }
+                            kernel(chunks, a_tiles, b_tiles, scratch.0.as_mut_ptr(), BLOCK, tiles);
+                            for r in 0..rows {
+                                std::ptr::copy_nonoverlapping(scratch.0[r * BLOCK..].as_ptr(), out.add(r * ldc), cols);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if tiles {
+        // SAFETY: releases this thread's tile state (configured above).
+        unsafe { std::arch::asm!("tilerelease", options(nostack)) };
+    }
+}
+
+#[repr(C, align(64))]
+struct Scratch([f32; BLOCK * BLOCK]);
+
+/// Every tile 16 rows of 64 bytes (palette 1), for this thread.
+fn tile_config() {
+    #[repr(C, align(64))]
+    struct Config {
+        palette: u8,
+        start_row: u8,
+        reserved: [u8; 14],
+        colsb: [u16; 16],
+        rows: [u8; 16],
+    }
+    let mut config = Config { palette: 1, start_row: 0, reserved: [0; 14], colsb: [0; 16], rows: [0; 16] };
+    config.colsb[..8].fill(64);
+    config.rows[..8].fill(16);
+    // SAFETY: a valid palette-1 configuration; only called where AMX is
+    // available and permitted.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::asm!("ldtilecfg [{}]", in(reg) &config, options(nostack, readonly));
+    }
+}
+
+/// `C[32×32] += A·B` over `chunks` chunks of depth, on the tiles or, where
+/// `tiles` is false, in a scalar emulation reading the same layout.
+///
+/// # Safety
+/// `a` and `b` readable for `chunks · 64` lines, `c` for 32 rows of 32
+/// values at leading dimension `ldc`; `tiles` only after [`tile_config`].
+unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize, tiles: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if tiles {
+        // SAFETY: the caller's contract.
+        return unsafe { kernel_tiles(chunks, a, b, c, ldc) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { kernel_emulated(chunks, a, b, c, ldc) }
+}
+
+/// Tiles 0–3 hold C's four 16×16 quarters, 4–5 A's and 6–7 B's tiles of
+/// one chunk. Per chunk: the hi·hi products, then hi·lo, then lo·hi, loading
+/// each tile as late as it can and B's hi tile for columns 16–31 twice (nine
+/// loads for twelve products); A two chunks ahead is asked into L1.
+///
+/// # Safety
+/// As [`kernel`], with tiles configured on this thread.
+#[cfg(target_arch = "x86_64")]
+unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize) {
+    if chunks == 0 {
+        return;
+    }
+    // SAFETY: the caller's contract; prefetches never fault.
+    unsafe {
+        std::arch::asm!(
+            "tileloadd tmm0, [{c0} + {ldcb}*1]",
+            "tileloadd tmm1, [{c0} + {ldcb}*1 + 64]",
+            "tileloadd tmm2, [{c1} + {ldcb}*1]",
+            "tileloadd tmm3, [{c1} + {ldcb}*1 + 64]",
+            "2:",
+            "tileloadd tmm4, [{a} + {s}*1]",
+            "prefetcht0 [{a} + 8192]", "prefetcht0 [{a} + 8256]", "prefetcht0 [{a} + 8320]", "prefetcht0 [{a} + 8384]",
+            "prefetcht0 [{a} + 8448]", "prefetcht0 [{a} + 8512]", "prefetcht0 [{a} + 8576]", "prefetcht0 [{a} + 8640]",
+            "prefetcht0 [{a} + 8704]", "prefetcht0 [{a} + 8768]", "prefetcht0 [{a} + 8832]", "prefetcht0 [{a} + 8896]",
+            "prefetcht0 [{a} + 8960]", "prefetcht0 [{a} + 9024]", "prefetcht0 [{a} + 9088]", "prefetcht0 [{a} + 9152]",
+            "prefetcht0 [{a} + 9216]", "prefetcht0 [{a} + 9280]", "prefetcht0 [{a} + 9344]", "prefetcht0 [{a} + 9408]",
+            "prefetcht0 [{a} + 9472]", "prefetcht0 [{a} + 9536]", "prefetcht0 [{a} + 9600]", "prefetcht0 [{a} + 9664]",
+            "prefetcht0 [{a} + 9728]", "prefetcht0 [{a} + 9792]", "prefetcht0 [{a} + 9856]", "prefetcht0 [{a} + 9920]",
+            "prefetcht0 [{a} + 9984]", "prefetcht0 [{a} + 10048]", "prefetcht0 [{a} + 10112]", "prefetcht0 [{a} + 10176]",
+            "prefetcht0 [{a} + 10240]", "prefetcht0 [{a} + 10304]", "prefetcht0 [{a} + 10368]", "prefetcht0 [{a} + 10432]",
+            "prefetcht0 [{a} + 10496]", "prefetcht0 [{a} + 10560]", "prefetcht0 [{a} + 10624]", "prefetcht0 [{a} + 10688]",
+            "prefetcht0 [{a} + 10752]", "prefetcht0 [{a} + 10816]", "prefetcht0 [{a} + 10880]", "prefetcht0 [{a} + 10944]",
+            "prefetcht0 [{a} + 11008]", "prefetcht0 [{a} + 11072]", "prefetcht0 [{a} + 11136]", "prefetcht0 [{a} + 11200]",
+            "prefetcht0 [{a} + 11264]", "prefetcht0 [{a} + 11328]", "prefetcht0 [{a} + 11392]", "prefetcht0 [{a} + 11456]",
+            "prefetcht0 [{a} + 11520]", "prefetcht0 [{a} + 11584]", "prefetcht0 [{a} + 11648]", "prefetcht0 [{a} + 11712]",
+            "prefetcht0 [{a} + 11776]", "prefetcht0 [{a} + 11840]", "prefetcht0 [{a} + 11904]", "prefetcht0 [{a} + 11968]",
+            "prefetcht0 [{a} + 12032]", "prefetcht0 [{a} + 12096]", "prefetcht0 [{a} + 12160]", "prefetcht0 [{a} + 12224]",
+            // hi · hi
+            "tileloadd tmm6, [{b} + {s}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tileloadd tmm7, [{b} + {s}*1 + 1024]",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tileloadd tmm5, [{a} + {s}*1 + 1024]",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            // hi · lo
+            "tileloadd tmm7, [{b} + {s}*1 + 2048]",
+            "tdpbf16ps tmm0, tmm4, tmm7",
+            "tdpbf16ps tmm2, tmm5, tmm7",
+            "tileloadd tmm7, [{b} + {s}*1 + 3072]",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            // lo · hi
+            "tileloadd tmm4, [{a} + {s}*1 + 2048]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tileloadd tmm5, [{a} + {s}*1 + 3072]",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tileloadd tmm6, [{b} + {s}*1 + 1024]",
+            "tdpbf16ps tmm1, tmm4, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm6",
+            "add {a}, 4096",
+            "add {b}, 4096",
+            "dec {n}",
+            "jnz 2b",
+            "tilestored [{c0} + {ldcb}*1], tmm0",
+            "tilestored [{c0} + {ldcb}*1 + 64], tmm1",
+            "tilestored [{c1} + {ldcb}*1], tmm2",
+            "tilestored [{c1} + {ldcb}*1 + 64], tmm3",
+            c0 = in(reg) c,
+            c1 = in(reg) c.add(16 * ldc),
+            ldcb = in(reg) ldc * 4,
+            s = in(reg) 64usize,
+            a = inout(reg) a => _,
+            b = inout(reg) b => _,
+            n = inout(reg) chunks => _,
+            options(nostack),
+        );
+    }
+}
+
+/// What [`kernel_tiles`] computes, one value at a time (f32 sums of the
+/// same exact bf16 products, in another order).
+///
+/// # Safety
+/// As [`kernel`].
+unsafe fn kernel_emulated(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize) {
+    // SAFETY: the caller's contract.
+    let (a, b) = unsafe { (std::slice::from_raw_parts(a, chunks * LINES_PER_CHUNK), std::slice::from_raw_parts(b, chunks * LINES_PER_CHUNK)) };
+    for r in 0..BLOCK {
+        for j in 0..BLOCK {
+            // SAFETY: (r, j) lies in the 32×32 block.
+            let out = unsafe { &mut *c.add(r * ldc + j) };
+            for (at, bt) in a.chunks_exact(LINES_PER_CHUNK).zip(b.chunks_exact(LINES_PER_CHUNK)) {
+                let (a_hi, a_lo) = (&at[(r / 16) * 16 + r % 16], &at[(2 + r / 16) * 16 + r % 16]);
+                for p in 0..CHUNK {
+                    let (line, lane) = (p / 2, 2 * (j % 16) + p % 2);
+                    let (b_hi, b_lo) = (bt[(j / 16) * 16 + line].0[lane], bt[(2 + j / 16) * 16 + line].0[lane]);
+                    *out += widen(a_hi.0[p]) * widen(b_hi) + widen(a_hi.0[p]) * widen(b_lo) + widen(a_lo.0[p]) * widen(b_hi);
+                }
+            }
+        }
+    }
+}
