@@ -8,7 +8,9 @@
 //!
 //! [`matmul_transposed`] and [`linear_transposed`] are the differentiable
 //! products the trainer uses: the same kernel forward and backward, with the
-//! weight packed per call because it changes every step.
+//! weight packed per call because it changes every step, for the fastest
+//! arithmetic the CPU has (bf16×3 on AMX tiles where there are some and the
+//! product is at least 128 deep and wide, as for the vision tower's weights).
 
 use std::sync::Arc;
 
@@ -252,7 +254,7 @@ impl CustomOp3 for ProductNtBias {
             (Ok(n), Some((start, end))) if n == w.rows() => &s3.as_slice::<f32>()?[start..end],
             _ => candle_core::bail!("sgemm: a bias of shape {:?} for {} outputs", l3.shape().dims(), w.rows()),
         };
-        let y = kneeclip_sgemm::matmul(a, &PackedB::new(w.t()), Some(bias));
+        let y = kneeclip_sgemm::matmul(a, &PackedB::fastest(w.t()), Some(bias));
         Ok((CpuStorage::F32(y), Shape::from((a.rows(), w.rows()))))
     }
 
@@ -283,7 +285,7 @@ impl CustomOp2 for ProductNt {
         if a.cols() != w.cols() {
             candle_core::bail!("sgemm: inner sizes differ ({} and {})", a.cols(), w.cols());
         }
-        let y = kneeclip_sgemm::matmul(a, &PackedB::new(w.t()), None);
+        let y = kneeclip_sgemm::matmul(a, &PackedB::fastest(w.t()), None);
         Ok((CpuStorage::F32(y), Shape::from((a.rows(), w.rows()))))
     }
 
@@ -306,7 +308,7 @@ impl CustomOp2 for ProductNn {
         if a.cols() != b.rows() {
             candle_core::bail!("sgemm: inner sizes differ ({} and {})", a.cols(), b.rows());
         }
-        let y = kneeclip_sgemm::matmul(a, &PackedB::new(b), None);
+        let y = kneeclip_sgemm::matmul(a, &PackedB::fastest(b), None);
         Ok((CpuStorage::F32(y), Shape::from((a.rows(), b.cols()))))
     }
 }
@@ -405,6 +407,29 @@ mod tests {
         // A strided (transposed) gradient is summed by its columns too.
         let g = Tensor::randn(0f32, 1.0, (300, 7), &d).unwrap();
         assert!(max_diff(&column_sums(&g.t().unwrap()).unwrap(), &g.t().unwrap().sum(0).unwrap()) < 1e-4);
+    }
+
+    #[test]
+    fn products_wide_enough_for_amx_and_their_gradients_match_candle() {
+        // Every product forward and backward is at least 128 deep and wide:
+        // bf16×3 on AMX tiles where the CPU has them (f32 elsewhere).
+        let d = Device::Cpu;
+        let x = Var::randn(0f32, 1.0, (150, 160), &d).unwrap();
+        let w = Var::randn(0f32, 1.0, (140, 160), &d).unwrap();
+        let b = Var::randn(0f32, 1.0, 140, &d).unwrap();
+        let ours = linear_transposed(x.as_tensor(), w.as_tensor(), b.as_tensor()).unwrap();
+        let reference = x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap().broadcast_add(b.as_tensor()).unwrap();
+        let scale = |t: &Tensor| 1.0 + t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        // bf16×3 keeps ≈ 2⁻¹⁶ of each term: 160 terms of |x·w| ≤ ~10 stay below 1e-4 of the scale.
+        assert!(max_diff(&ours, &reference) < 1e-4 * scale(&reference), "{}", max_diff(&ours, &reference));
+        let weights = Tensor::randn(0f32, 1.0, (150, 140), &d).unwrap();
+        let loss = |y: &Tensor| (y * &weights).unwrap().sqr().unwrap().sum_all().unwrap();
+        let (g1, g2) = (loss(&ours).backward().unwrap(), loss(&reference).backward().unwrap());
+        for v in [&x, &w, &b] {
+            let (a, r) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+            assert_eq!(a.dims(), r.dims());
+            assert!(max_diff(a, r) < 1e-4 * scale(r), "{} (scale {})", max_diff(a, r), scale(r));
+        }
     }
 
     #[test]

@@ -135,14 +135,34 @@ impl AmxB {
         let mut lines = vec![ZERO_LINE; panels * chunks * LINES_PER_CHUNK];
         if chunks > 0 {
             lines.par_chunks_mut(chunks * LINES_PER_CHUNK).enumerate().for_each(|(jp, panel)| {
+                let columns = jp * BLOCK..(jp * BLOCK + BLOCK).min(n);
+                let mut values = [0f32; CHUNK];
+                let (mut hi, mut lo) = ([0u16; CHUNK], [0u16; CHUNK]);
                 for (c, tiles) in panel.chunks_exact_mut(LINES_PER_CHUNK).enumerate() {
-                    for j in 0..BLOCK.min(n - jp * BLOCK) {
-                        let (tile, jj) = (j / 16, j % 16);
-                        for pp in 0..CHUNK.min(k - c * CHUNK) {
-                            let (hi, lo) = split(b.at(c * CHUNK + pp, jp * BLOCK + j));
-                            let (line, lane) = (pp / 2, 2 * jj + pp % 2);
-                            tiles[tile * 16 + line].0[lane] = hi;
-                            tiles[(2 + tile) * 16 + line].0[lane] = lo;
+                    let depth = c * CHUNK..(c * CHUNK + CHUNK).min(k);
+                    if b.row_stride == 1 {
+                        // Column-major B (Wᵀ of a PyTorch weight): a column's
+                        // depth is one slice.
+                        for (j, col) in columns.clone().enumerate() {
+                            let start = col * b.col_stride;
+                            values.fill(0.0);
+                            values[..depth.len()].copy_from_slice(&b.data[start + depth.start..start + depth.end]);
+                            split_into(&values, &mut hi, &mut lo);
+                            for pp in 0..depth.len() {
+                                put_b(tiles, pp, j, hi[pp], lo[pp]);
+                            }
+                        }
+                    } else {
+                        // A row of B (row-major, or any other stride) at a time.
+                        for (pp, p) in depth.enumerate() {
+                            values.fill(0.0);
+                            for (v, col) in values.iter_mut().zip(columns.clone()) {
+                                *v = b.at(p, col);
+                            }
+                            split_into(&values, &mut hi, &mut lo);
+                            for j in 0..columns.len() {
+                                put_b(tiles, pp, j, hi[j], lo[j]);
+                            }
                         }
                     }
                 }
@@ -173,53 +193,69 @@ impl AmxB {
     }
 }
 
+/// Element (`pp` of the chunk's depth, column `j` of the panel) into a
+/// chunk's four B tiles: rows in pairs, a pair's two values side by side.
+#[inline(always)]
+fn put_b(tiles: &mut [Line], pp: usize, j: usize, hi: u16, lo: u16) {
+    let (tile, line, lane) = (j / 16, pp / 2, 2 * (j % 16) + pp % 2);
+    tiles[tile * 16 + line].0[lane] = hi;
+    tiles[(2 + tile) * 16 + line].0[lane] = lo;
+}
+
 /// Rows `blocks` (of 32) of A as the kernel's tiles, into `out`
 /// (`blocks.len() · chunks · 64` lines; rows and depth past A's are zeros).
 fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line]) {
-    let k = a.cols();
-    let mut hi = [0u16; CHUNK];
-    let mut lo = [0u16; CHUNK];
+    let (m, k) = (a.rows(), a.cols());
+    let (mut hi, mut lo) = ([0u16; CHUNK], [0u16; CHUNK]);
     for (b, block) in blocks.enumerate() {
-        for r in 0..BLOCK {
-            let row = block * BLOCK + r;
-            let (tile, line) = (r / 16, r % 16);
-            for c in 0..chunks {
-                let depth = c * CHUNK..((c + 1) * CHUNK).min(k);
-                if row >= a.rows() {
-                    hi = [0; CHUNK];
-                    lo = [0; CHUNK];
-                } else if a.col_stride == 1 {
-                    let start = row * a.row_stride;
-                    split_into(&a.data[start + depth.start..start + depth.end], &mut hi, &mut lo);
-                } else {
-                    for (q, p) in depth.clone().enumerate() {
-                        (hi[q], lo[q]) = split(a.at(row, p));
-                    }
-                    hi[depth.len()..].fill(0);
-                    lo[depth.len()..].fill(0);
+        let rows = block * BLOCK..(block * BLOCK + BLOCK).min(m);
+        for c in 0..chunks {
+            let depth = c * CHUNK..(c * CHUNK + CHUNK).min(k);
+            // The block's 32×32 values of this chunk, zero-padded.
+            let mut values = [[0f32; CHUNK]; BLOCK];
+            if a.col_stride == 1 {
+                for (r, i) in rows.clone().enumerate() {
+                    let start = i * a.row_stride;
+                    values[r][..depth.len()].copy_from_slice(&a.data[start + depth.start..start + depth.end]);
                 }
-                let base = (b * chunks + c) * LINES_PER_CHUNK;
-                out[base + tile * 16 + line] = Line(hi);
-                out[base + (2 + tile) * 16 + line] = Line(lo);
+            } else if a.row_stride == 1 {
+                // Column-major A (Gᵀ in a weight's gradient): a depth's rows
+                // are one slice, transposed here.
+                for (q, p) in depth.clone().enumerate() {
+                    let start = p * a.col_stride;
+                    for (r, &v) in a.data[start + rows.start..start + rows.end].iter().enumerate() {
+                        values[r][q] = v;
+                    }
+                }
+            } else {
+                for (r, i) in rows.clone().enumerate() {
+                    for (q, p) in depth.clone().enumerate() {
+                        values[r][q] = a.at(i, p);
+                    }
+                }
+            }
+            let base = (b * chunks + c) * LINES_PER_CHUNK;
+            for (r, row) in values.iter().enumerate() {
+                split_into(row, &mut hi, &mut lo);
+                out[base + (r / 16) * 16 + r % 16] = Line(hi);
+                out[base + (2 + r / 16) * 16 + r % 16] = Line(lo);
             }
         }
     }
 }
 
-/// Splits up to 32 values into zero-padded halves (vectorised where the CPU
-/// has AVX-512, which every AMX CPU has).
-fn split_into(values: &[f32], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
+/// Splits 32 values into their halves (vectorised where the CPU has
+/// AVX-512, which every AMX CPU has).
+fn split_into(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
     #[inline(always)]
-    fn body(values: &[f32], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
-        let mut padded = [0f32; CHUNK];
-        padded[..values.len()].copy_from_slice(values);
-        for ((x, h), l) in padded.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
+    fn body(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
+        for ((x, h), l) in values.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
             (*h, *l) = split(*x);
         }
     }
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
-    fn wide(values: &[f32], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
+    fn wide(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
         body(values, hi, lo)
     }
     #[cfg(target_arch = "x86_64")]

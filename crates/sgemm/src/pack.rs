@@ -14,8 +14,7 @@ pub enum Precision {
     Bf16x3,
 }
 
-/// The smallest depth and width packed for AMX by
-/// [`PackedB::weights_from_transposed`]: narrower products lose more to the
+/// The smallest depth and width packed for AMX by [`PackedB::fastest`]: narrower products lose more to the
 /// 32-wide tiles' padding and the split than the tiles win (one film's 50
 /// rows, one core pair: 32×32 weights 109 GFLOP/s in f32 against 67 on AMX,
 /// 64×64 at 800 rows 94 against 64; 128×128 199 against 139, 768×768 588
@@ -78,13 +77,18 @@ impl PackedB {
         }
     }
 
-    /// Packs fixed weights (PyTorch's `[n, k]` layout, as
-    /// [`from_transposed`](Self::from_transposed)) for the fastest arithmetic
-    /// this CPU has: [`Precision::Bf16x3`] where [`crate::amx::available`]
-    /// and the weight is at least [`AMX_MIN_SIDE`] deep and wide, else f32.
+    /// Packs B for the fastest arithmetic this CPU has:
+    /// [`Precision::Bf16x3`] where [`crate::amx::available`] and B is at least
+    /// [`AMX_MIN_SIDE`] deep and wide, else f32.
+    pub fn fastest(b: MatRef<'_>) -> Self {
+        let precision = if crate::amx::available() && b.rows().min(b.cols()) >= AMX_MIN_SIDE { Precision::Bf16x3 } else { Precision::F32 };
+        Self::with_precision(b, precision)
+    }
+
+    /// [`fastest`](Self::fastest) for fixed weights in PyTorch's `[n, k]`
+    /// layout (as [`from_transposed`](Self::from_transposed)).
     pub fn weights_from_transposed(w: &[f32], n: usize, k: usize) -> Self {
-        let precision = if crate::amx::available() && n.min(k) >= AMX_MIN_SIDE { Precision::Bf16x3 } else { Precision::F32 };
-        Self::with_precision(MatRef::row_major(w, n, k).t(), precision)
+        Self::fastest(MatRef::row_major(w, n, k).t())
     }
 
     /// The arithmetic this B is multiplied with.

@@ -251,6 +251,14 @@ fn bf16x3_products_match_the_reference_on_edge_shapes() {
         let mut got = bias.repeat(m);
         gemm(MatRef::row_major(&a_columns, k, m).t(), &packed, &mut got, n);
         assert_close_bf16x3(&got, &want, MatRef::row_major(&a, m, k), b, &format!("{m}×{n}×{k}, column-major A, accumulated"));
+        // B given row-major (k × n) and with a gap between values pack alike.
+        let b_rows: Vec<f32> = (0..k).flat_map(|p| (0..n).map(move |j| (p, j))).map(|(p, j)| w[j * k + p]).collect();
+        let spread: Vec<f32> = b_rows.iter().flat_map(|&v| [v, f32::NAN]).collect();
+        for (layout, b) in [("row-major B", MatRef::row_major(&b_rows, k, n)), ("strided B", MatRef::strided(&spread, k, n, 2 * n, 2))] {
+            let packed = PackedB::with_precision(b, Precision::Bf16x3);
+            let got = matmul(MatRef::row_major(&a, m, k), &packed, Some(&bias));
+            assert_close_bf16x3(&got, &want, MatRef::row_major(&a, m, k), b, &format!("{m}×{n}×{k}, {layout}"));
+        }
     }
 }
 
