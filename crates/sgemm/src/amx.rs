@@ -358,6 +358,7 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, c: SharedOut, ldc: usi
             }
         }
     }
+    #[cfg(target_arch = "x86_64")]
     if tiles {
         // SAFETY: releases this thread's tile state (configured above).
         unsafe { std::arch::asm!("tilerelease", options(nostack)) };
