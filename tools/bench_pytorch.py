@@ -345,11 +345,16 @@ def main(argv=None) -> int:
                     help="time one whole epoch on oai-kl/train + validation on oai-kl/val instead of extrapolating")
     ap.add_argument("--train-only", action="store_true", help="skip the inference figures")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--matmul-bf16", action="store_true",
+                    help="PyTorch's reduced-precision mode: f32 products as one bf16 product on oneDNN "
+                         "(AMX where the CPU has it), torch.backends.mkldnn.matmul.fp32_precision = 'bf16'")
     args = ap.parse_args(argv)
     repeats = max(10, args.repeats)
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else (lambda *a: print(*a, flush=True))
 
     torch.set_num_threads(args.threads)
+    if args.matmul_bf16:
+        torch.backends.mkldnn.matmul.fp32_precision = "bf16"
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     random.seed(args.seed)
