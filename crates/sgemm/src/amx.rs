@@ -205,12 +205,45 @@ fn put_b(tiles: &mut [Line], pp: usize, j: usize, hi: u16, lo: u16) {
 /// Rows `blocks` (of 32) of A as the kernel's tiles, into `out`
 /// (`blocks.len() · chunks · 64` lines; rows and depth past A's are zeros).
 fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line]) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn wide(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line]) {
+        pack_a_body(a, chunks, blocks, out)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU has the features `wide` is compiled for.
+        return unsafe { wide(a, chunks, blocks, out) };
+    }
+    pack_a_body(a, chunks, blocks, out)
+}
+
+/// [`pack_a_blocks`]' work, compiled once per instruction set: a full chunk
+/// of a row-major row is split where it lies, anything else through a
+/// zero-padded 32×32 block of values.
+#[inline(always)]
+fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line]) {
     let (m, k) = (a.rows(), a.cols());
-    let (mut hi, mut lo) = ([0u16; CHUNK], [0u16; CHUNK]);
     for (b, block) in blocks.enumerate() {
         let rows = block * BLOCK..(block * BLOCK + BLOCK).min(m);
         for c in 0..chunks {
             let depth = c * CHUNK..(c * CHUNK + CHUNK).min(k);
+            let tiles = &mut out[(b * chunks + c) * LINES_PER_CHUNK..][..LINES_PER_CHUNK];
+            let (hi_tiles, lo_tiles) = tiles.split_at_mut(32);
+            if a.col_stride == 1 && depth.len() == CHUNK {
+                for r in 0..BLOCK {
+                    let (hi, lo) = (&mut hi_tiles[r].0, &mut lo_tiles[r].0);
+                    match rows.clone().nth(r) {
+                        Some(i) => {
+                            let start = i * a.row_stride + depth.start;
+                            let values: &[f32; CHUNK] = a.data[start..start + CHUNK].try_into().expect("a chunk is 32 values");
+                            split_values(values, hi, lo);
+                        }
+                        None => (*hi, *lo) = ([0; CHUNK], [0; CHUNK]),
+                    }
+                }
+                continue;
+            }
             // The block's 32×32 values of this chunk, zero-padded.
             let mut values = [[0f32; CHUNK]; BLOCK];
             if a.col_stride == 1 {
@@ -234,36 +267,35 @@ fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [
                     }
                 }
             }
-            let base = (b * chunks + c) * LINES_PER_CHUNK;
             for (r, row) in values.iter().enumerate() {
-                split_into(row, &mut hi, &mut lo);
-                out[base + (r / 16) * 16 + r % 16] = Line(hi);
-                out[base + (2 + r / 16) * 16 + r % 16] = Line(lo);
+                split_values(row, &mut hi_tiles[r].0, &mut lo_tiles[r].0);
             }
         }
+    }
+}
+
+/// The halves of 32 values (the loop the compiler vectorises).
+#[inline(always)]
+fn split_values(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
+    for ((x, h), l) in values.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
+        (*h, *l) = split(*x);
     }
 }
 
 /// Splits 32 values into their halves (vectorised where the CPU has
 /// AVX-512, which every AMX CPU has).
 fn split_into(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
-    #[inline(always)]
-    fn body(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
-        for ((x, h), l) in values.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
-            (*h, *l) = split(*x);
-        }
-    }
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
     fn wide(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
-        body(values, hi, lo)
+        split_values(values, hi, lo)
     }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512bw") {
         // SAFETY: the CPU has the features `wide` is compiled for.
         return unsafe { wide(values, hi, lo) };
     }
-    body(values, hi, lo)
+    split_values(values, hi, lo)
 }
 
 thread_local! {
