@@ -14,11 +14,12 @@ pub enum Precision {
     Bf16x3,
 }
 
-/// The smallest depth and width packed for AMX by [`PackedB::fastest`]: narrower products lose more to the
-/// 32-wide tiles' padding and the split than the tiles win (one film's 50
-/// rows, one core pair: 32×32 weights 109 GFLOP/s in f32 against 67 on AMX,
-/// 64×64 at 800 rows 94 against 64; 128×128 199 against 139, 768×768 588
-/// against 198).
+/// The smallest depth and width packed for AMX by [`PackedB::fastest`]:
+/// narrower products lose more to the 32-wide tiles' padding and the split
+/// than the tiles win (the throughput example, two threads, f32 against
+/// bf16×3: 50 rows by 32×32 weights 109 against 67 GFLOP/s, 800 rows by
+/// 64×64 94 against 64; but 50 rows by 128×128 139 against 199, by 768×768
+/// 198 against 588).
 pub const AMX_MIN_SIDE: usize = 128;
 
 /// B (`k × n`) as column panels of `NR` columns; panel `j` holds its `k` rows
