@@ -153,11 +153,17 @@ impl AmxB {
                             }
                         }
                     } else {
-                        // A row of B (row-major, or any other stride) at a time.
+                        // A row of B at a time: a slice where B is row-major
+                        // (the trainer's W and activations, every step).
                         for (pp, p) in depth.enumerate() {
                             values.fill(0.0);
-                            for (v, col) in values.iter_mut().zip(columns.clone()) {
-                                *v = b.at(p, col);
+                            if b.col_stride == 1 {
+                                let start = p * b.row_stride;
+                                values[..columns.len()].copy_from_slice(&b.data[start + columns.start..start + columns.end]);
+                            } else {
+                                for (v, col) in values.iter_mut().zip(columns.clone()) {
+                                    *v = b.at(p, col);
+                                }
                             }
                             split_into(&values, &mut hi, &mut lo);
                             for j in 0..columns.len() {
@@ -177,11 +183,9 @@ impl AmxB {
 
     /// Element (p, j) as `hi + lo`: B to within 2⁻¹⁶ relative, not exactly.
     pub(crate) fn approximate(&self, p: usize, j: usize) -> f32 {
-        let (jp, jj, c, pp) = (j / BLOCK, j % BLOCK, p / CHUNK, p % CHUNK);
-        let base = (jp * self.chunks + c) * LINES_PER_CHUNK;
-        let (line, lane) = (pp / 2, 2 * (jj % 16) + pp % 2);
-        let tile = jj / 16;
-        widen(self.lines[base + tile * 16 + line].0[lane]) + widen(self.lines[base + (2 + tile) * 16 + line].0[lane])
+        let base = (j / BLOCK * self.chunks + p / CHUNK) * LINES_PER_CHUNK;
+        let (hi, lo, lane) = b_place(p % CHUNK, j % BLOCK);
+        widen(self.lines[base + hi].0[lane]) + widen(self.lines[base + lo].0[lane])
     }
 
     pub(crate) fn size_bytes(&self) -> usize {
@@ -193,13 +197,20 @@ impl AmxB {
     }
 }
 
-/// Element (`pp` of the chunk's depth, column `j` of the panel) into a
-/// chunk's four B tiles: rows in pairs, a pair's two values side by side.
+/// Where element (`pp` of a chunk's depth, column `j` of a panel) lies in
+/// the chunk's four B tiles: (line of its hi half, line of its lo half,
+/// lane) — rows in pairs, a pair's two values side by side.
+#[inline(always)]
+fn b_place(pp: usize, j: usize) -> (usize, usize, usize) {
+    let (tile, line) = (j / 16, pp / 2);
+    (tile * 16 + line, (2 + tile) * 16 + line, 2 * (j % 16) + pp % 2)
+}
+
 #[inline(always)]
 fn put_b(tiles: &mut [Line], pp: usize, j: usize, hi: u16, lo: u16) {
-    let (tile, line, lane) = (j / 16, pp / 2, 2 * (j % 16) + pp % 2);
-    tiles[tile * 16 + line].0[lane] = hi;
-    tiles[(2 + tile) * 16 + line].0[lane] = lo;
+    let (hi_line, lo_line, lane) = b_place(pp, j);
+    tiles[hi_line].0[lane] = hi;
+    tiles[lo_line].0[lane] = lo;
 }
 
 /// Rows `blocks` (of 32) of A as the kernel's tiles, into `out`
@@ -532,8 +543,8 @@ unsafe fn kernel_emulated(chunks: usize, a: *const Line, b: *const Line, c: *mut
             for (at, bt) in a.chunks_exact(LINES_PER_CHUNK).zip(b.chunks_exact(LINES_PER_CHUNK)) {
                 let (a_hi, a_lo) = (&at[(r / 16) * 16 + r % 16], &at[(2 + r / 16) * 16 + r % 16]);
                 for p in 0..CHUNK {
-                    let (line, lane) = (p / 2, 2 * (j % 16) + p % 2);
-                    let (b_hi, b_lo) = (bt[(j / 16) * 16 + line].0[lane], bt[(2 + j / 16) * 16 + line].0[lane]);
+                    let (hi_line, lo_line, lane) = b_place(p, j);
+                    let (b_hi, b_lo) = (bt[hi_line].0[lane], bt[lo_line].0[lane]);
                     *out += widen(a_hi.0[p]) * widen(b_hi) + widen(a_hi.0[p]) * widen(b_lo) + widen(a_lo.0[p]) * widen(b_hi);
                 }
             }
