@@ -353,7 +353,7 @@ pub(crate) unsafe fn gemm(a: MatRef<'_>, b: &AmxB, c: SharedOut, ldc: usize, ini
 }
 
 /// The blocked loops for every row of C and the column panels `panels` (32
-/// columns each), after initialising those columns as `init` says.
+/// columns each), C starting as `init` says.
 ///
 /// # Safety
 /// `c` must point to an `m × ldc` row-major buffer whose columns of `panels`
@@ -362,20 +362,38 @@ pub(crate) unsafe fn gemm(a: MatRef<'_>, b: &AmxB, c: SharedOut, ldc: usize, ini
 #[allow(clippy::too_many_arguments)]
 unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, c: SharedOut, ldc: usize, panels: Range<usize>, init: Init<'_>, tiles: bool) {
     let n = b.n;
-    let columns = panels.start * BLOCK..(panels.end * BLOCK).min(n);
-    // SAFETY: the caller's contract.
-    unsafe { crate::init_columns(c, ldc, m, columns, init) };
+    if b.chunks == 0 {
+        // No depth: C is its start alone.
+        // SAFETY: the caller's contract.
+        return unsafe { crate::init_columns(c, ldc, m, panels.start * BLOCK..(panels.end * BLOCK).min(n), init) };
+    }
     let blocks = m.div_ceil(BLOCK);
     if tiles {
         tile_config();
     }
     let mut scratch = Scratch([0f32; BLOCK * BLOCK]);
+    // A bias for a partial panel, zero-padded to the panel's 32 columns.
+    let mut padded_bias = BiasLine([0f32; BLOCK]);
     for pc in (0..b.chunks).step_by(KC_CHUNKS) {
         let chunks = KC_CHUNKS.min(b.chunks - pc);
         for ic in (0..blocks).step_by(MC_BLOCKS) {
             for jp in panels.clone() {
                 let cols = BLOCK.min(n - jp * BLOCK);
                 let b_tiles = b.chunk(jp, pc);
+                // The first block of depth starts C from zeros or the bias
+                // (C's memory is then only written, never read); later ones
+                // from C.
+                let start = match init {
+                    Init::Bias(_) | Init::Accumulate if pc > 0 => Start::Load,
+                    Init::Accumulate => Start::Load,
+                    Init::Bias(None) => Start::Zero,
+                    Init::Bias(Some(bias)) if cols == BLOCK => Start::Bias(bias[jp * BLOCK..].as_ptr()),
+                    Init::Bias(Some(bias)) => {
+                        padded_bias.0[..BLOCK].fill(0.0);
+                        padded_bias.0[..cols].copy_from_slice(&bias[jp * BLOCK..jp * BLOCK + cols]);
+                        Start::Bias(padded_bias.0.as_ptr())
+                    }
+                };
                 for rb in ic..(ic + MC_BLOCKS).min(blocks) {
                     let rows = BLOCK.min(m - rb * BLOCK);
                     let a_tiles = a[(rb * b.chunks + pc) * LINES_PER_CHUNK..].as_ptr();
@@ -385,13 +403,14 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, c: SharedOut, ldc: usi
                     unsafe {
                         let out = c.add(rb * BLOCK * ldc + jp * BLOCK);
                         if rows == BLOCK && cols == BLOCK {
-                            kernel(chunks, a_tiles, b_tiles, out, ldc, tiles);
+                            kernel(chunks, a_tiles, b_tiles, out, ldc, start, tiles);
                         } else {
-                            scratch.0.fill(0.0);
-                            for r in 0..rows {
-                                std::ptr::copy_nonoverlapping(out.add(r * ldc), scratch.0[r * BLOCK..].as_mut_ptr(), cols);
+                            if let Start::Load = start {
+                                for r in 0..rows {
+                                    std::ptr::copy_nonoverlapping(out.add(r * ldc), scratch.0[r * BLOCK..].as_mut_ptr(), cols);
+                                }
                             }
-                            kernel(chunks, a_tiles, b_tiles, scratch.0.as_mut_ptr(), BLOCK, tiles);
+                            kernel(chunks, a_tiles, b_tiles, scratch.0.as_mut_ptr(), BLOCK, start, tiles);
                             for r in 0..rows {
                                 std::ptr::copy_nonoverlapping(scratch.0[r * BLOCK..].as_ptr(), out.add(r * ldc), cols);
                             }
@@ -408,8 +427,22 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, c: SharedOut, ldc: usi
     }
 }
 
+/// Where a kernel call's 32×32 block of C starts from.
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    /// C's values.
+    Load,
+    /// Zeros.
+    Zero,
+    /// The same 32 values (a bias) in every row.
+    Bias(*const f32),
+}
+
 #[repr(C, align(64))]
 struct Scratch([f32; BLOCK * BLOCK]);
+
+#[repr(C, align(64))]
+struct BiasLine([f32; BLOCK]);
 
 /// Every tile 16 rows of 64 bytes (palette 1), for this thread.
 fn tile_config() {
@@ -432,20 +465,21 @@ fn tile_config() {
     }
 }
 
-/// `C[32×32] += A·B` over `chunks` chunks of depth, on the tiles or, where
-/// `tiles` is false, in a scalar emulation reading the same layout.
+/// `C[32×32] = start + A·B` over `chunks` chunks of depth, on the tiles or,
+/// where `tiles` is false, in a scalar emulation reading the same layout.
 ///
 /// # Safety
-/// `a` and `b` readable for `chunks · 64` lines, `c` for 32 rows of 32
-/// values at leading dimension `ldc`; `tiles` only after [`tile_config`].
-unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize, tiles: bool) {
+/// `a` and `b` readable for `chunks · 64` lines, `c` writable for 32 rows of
+/// 32 values at leading dimension `ldc` (and readable with `Start::Load`), a
+/// bias readable for 32 values; `tiles` only after [`tile_config`].
+unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize, start: Start, tiles: bool) {
     #[cfg(target_arch = "x86_64")]
     if tiles {
         // SAFETY: the caller's contract.
-        return unsafe { kernel_tiles(chunks, a, b, c, ldc) };
+        return unsafe { kernel_tiles(chunks, a, b, c, ldc, start) };
     }
     // SAFETY: the caller's contract.
-    unsafe { kernel_emulated(chunks, a, b, c, ldc) }
+    unsafe { kernel_emulated(chunks, a, b, c, ldc, start) }
 }
 
 /// Tiles 0–3 hold C's four 16×16 quarters, 4–5 A's and 6–7 B's tiles of
@@ -456,17 +490,41 @@ unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc
 /// # Safety
 /// As [`kernel`], with tiles configured on this thread.
 #[cfg(target_arch = "x86_64")]
-unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize) {
+unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize, start: Start) {
+    // SAFETY: the caller's contract. The tiles are this thread's state, not
+    // the compiler's: they carry over from one asm block to the next.
+    unsafe {
+        match start {
+            Start::Load => std::arch::asm!(
+                "tileloadd tmm0, [{c0} + {ldcb}*1]",
+                "tileloadd tmm1, [{c0} + {ldcb}*1 + 64]",
+                "tileloadd tmm2, [{c1} + {ldcb}*1]",
+                "tileloadd tmm3, [{c1} + {ldcb}*1 + 64]",
+                c0 = in(reg) c,
+                c1 = in(reg) c.add(16 * ldc),
+                ldcb = in(reg) ldc * 4,
+                options(nostack, readonly),
+            ),
+            Start::Zero => std::arch::asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem)),
+            // A stride of zero loads the same line in all 16 rows.
+            Start::Bias(bias) => std::arch::asm!(
+                "tileloadd tmm0, [{bias} + {zero}*1]",
+                "tileloadd tmm1, [{bias} + {zero}*1 + 64]",
+                "tileloadd tmm2, [{bias} + {zero}*1]",
+                "tileloadd tmm3, [{bias} + {zero}*1 + 64]",
+                bias = in(reg) bias,
+                zero = in(reg) 0usize,
+                options(nostack, readonly),
+            ),
+        }
+    }
     if chunks == 0 {
-        return;
+        // SAFETY: as above.
+        return unsafe { store_c(c, ldc) };
     }
     // SAFETY: the caller's contract; prefetches never fault.
     unsafe {
         std::arch::asm!(
-            "tileloadd tmm0, [{c0} + {ldcb}*1]",
-            "tileloadd tmm1, [{c0} + {ldcb}*1 + 64]",
-            "tileloadd tmm2, [{c1} + {ldcb}*1]",
-            "tileloadd tmm3, [{c1} + {ldcb}*1 + 64]",
             "2:",
             "tileloadd tmm4, [{a} + {s}*1]",
             "prefetcht0 [{a} + 8192]", "prefetcht0 [{a} + 8256]", "prefetcht0 [{a} + 8320]", "prefetcht0 [{a} + 8384]",
@@ -512,6 +570,25 @@ unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, c: *mut f3
             "add {b}, 4096",
             "dec {n}",
             "jnz 2b",
+            s = in(reg) 64usize,
+            a = inout(reg) a => _,
+            b = inout(reg) b => _,
+            n = inout(reg) chunks => _,
+            options(nostack, readonly),
+        );
+        store_c(c, ldc);
+    }
+}
+
+/// Tiles 0–3 into C's 32×32 block.
+///
+/// # Safety
+/// `c` writable for 32 rows of 32 values at leading dimension `ldc`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn store_c(c: *mut f32, ldc: usize) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        std::arch::asm!(
             "tilestored [{c0} + {ldcb}*1], tmm0",
             "tilestored [{c0} + {ldcb}*1 + 64], tmm1",
             "tilestored [{c1} + {ldcb}*1], tmm2",
@@ -519,10 +596,6 @@ unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, c: *mut f3
             c0 = in(reg) c,
             c1 = in(reg) c.add(16 * ldc),
             ldcb = in(reg) ldc * 4,
-            s = in(reg) 64usize,
-            a = inout(reg) a => _,
-            b = inout(reg) b => _,
-            n = inout(reg) chunks => _,
             options(nostack),
         );
     }
@@ -533,13 +606,18 @@ unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, c: *mut f3
 ///
 /// # Safety
 /// As [`kernel`].
-unsafe fn kernel_emulated(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize) {
+unsafe fn kernel_emulated(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize, start: Start) {
     // SAFETY: the caller's contract.
     let (a, b) = unsafe { (std::slice::from_raw_parts(a, chunks * LINES_PER_CHUNK), std::slice::from_raw_parts(b, chunks * LINES_PER_CHUNK)) };
     for r in 0..BLOCK {
         for j in 0..BLOCK {
-            // SAFETY: (r, j) lies in the 32×32 block.
+            // SAFETY: (r, j) lies in the 32×32 block, the bias's j in its 32 values.
             let out = unsafe { &mut *c.add(r * ldc + j) };
+            match start {
+                Start::Load => {}
+                Start::Zero => *out = 0.0,
+                Start::Bias(bias) => *out = unsafe { *bias.add(j) },
+            }
             for (at, bt) in a.chunks_exact(LINES_PER_CHUNK).zip(b.chunks_exact(LINES_PER_CHUNK)) {
                 let (a_hi, a_lo) = (&at[(r / 16) * 16 + r % 16], &at[(2 + r / 16) * 16 + r % 16]);
                 for p in 0..CHUNK {

@@ -245,6 +245,10 @@ fn bf16x3_products_match_the_reference_on_edge_shapes() {
         let want = reference(MatRef::row_major(&a, m, k), b, Some(&bias));
         let got = matmul(MatRef::row_major(&a, m, k), &packed, Some(&bias));
         assert_close_bf16x3(&got, &want, MatRef::row_major(&a, m, k), b, &format!("{m}×{n}×{k}"));
+        // Without a bias C starts from zeros, whatever its memory held.
+        let got = matmul(MatRef::row_major(&a, m, k), &packed, None);
+        let want_unbiased = reference(MatRef::row_major(&a, m, k), b, None);
+        assert_close_bf16x3(&got, &want_unbiased, MatRef::row_major(&a, m, k), b, &format!("{m}×{n}×{k}, no bias"));
         // A column-major A (a transposed view) packs through the strided path,
         // and C += A·B accumulates onto what C holds.
         let a_columns: Vec<f32> = (0..k).flat_map(|p| (0..m).map(move |i| (i, p))).map(|(i, p)| a[i * k + p]).collect();
@@ -268,19 +272,23 @@ fn amx_tiles_agree_with_their_emulation() {
         eprintln!("no AMX on this CPU (or {} is off): the emulation alone is checked, by the test above", amx::AMX_ENV);
         return;
     }
-    let (m, n, k) = (70, 96, 1000);
-    let (a, w) = (values(m * k, 4), values(n * k, 5));
+    // A partial last panel, two blocks of depth, and C starting from what it
+    // holds, from zeros and from a bias.
+    let (m, n, k) = (70, 100, 1000);
+    let (a, w, bias) = (values(m * k, 4), values(n * k, 5), values(n, 6));
     let packed = PackedB::with_precision(MatRef::row_major(&w, n, k).t(), Precision::Bf16x3);
-    let run = |tiles: bool| {
-        let mut c = vec![0f32; m * n];
-        // SAFETY: C holds m·n initialised values, borrowed exclusively.
-        unsafe { amx::gemm(MatRef::row_major(&a, m, k), packed.amx().unwrap(), SharedOut(c.as_mut_ptr()), n, Init::Accumulate, 2, tiles) };
-        c
-    };
-    let (tiles, emulated) = (run(true), run(false));
-    for (i, (t, e)) in tiles.iter().zip(&emulated).enumerate() {
-        // The same exact products, summed in another order.
-        assert!((t - e).abs() <= 1e-4, "element {i}: tiles {t}, emulation {e}");
+    for (what, init) in [("accumulated", Init::Accumulate), ("from zeros", Init::Bias(None)), ("from the bias", Init::Bias(Some(&bias)))] {
+        let run = |tiles: bool| {
+            let mut c = values(m * n, 7);
+            // SAFETY: C holds m·n initialised values, borrowed exclusively.
+            unsafe { amx::gemm(MatRef::row_major(&a, m, k), packed.amx().unwrap(), SharedOut(c.as_mut_ptr()), n, init, 2, tiles) };
+            c
+        };
+        let (tiles, emulated) = (run(true), run(false));
+        for (i, (t, e)) in tiles.iter().zip(&emulated).enumerate() {
+            // The same exact products, summed in another order.
+            assert!((t - e).abs() <= 1e-4, "{what}, element {i}: tiles {t}, emulation {e}");
+        }
     }
 }
 
