@@ -16,7 +16,7 @@ use crate::grading::{Grader, TextAnchors};
 use crate::imaging::Radiograph;
 use crate::model::random::random_tensors;
 use crate::model::{ClipConfig, ClipModel, ClipTokenizer};
-use crate::training::forward::{FrozenTail, Params, cross_entropy, logits};
+use crate::training::forward::{FrozenTail, Params, cross_entropy, gradients, pass};
 
 pub struct BenchOptions {
     /// Timed runs per figure (after one warm-up run).
@@ -241,8 +241,9 @@ fn time_training(
     let anchors = Tensor::randn(0f32, 1.0, (5, dim), device)?;
     let labels: Vec<usize> = (0..TRAIN_BATCH).map(|i| i % 5).collect();
     let step_ms = median_ms(repeats, || -> candle_core::Result<_> {
-        let lg = logits(&params, &c, &tail, &anchors, &hidden, first)?;
-        cross_entropy(&lg, &labels, None)?.backward()
+        let pass = pass(&params, &c, &tail, &anchors, &hidden, first)?;
+        let grads = kneeclip_sgemm::on_pool(|| cross_entropy(&pass.logits, &labels, None)?.backward())?;
+        gradients(&[&pass], &params, &grads)
     });
     Ok(TrainingReport {
         frozen_ms_per_film: frozen_ms / TRAIN_BATCH as f64,

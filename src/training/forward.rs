@@ -11,12 +11,13 @@
 
 use std::collections::HashMap;
 
-use candle_core::{D, Result, Tensor, Var};
+use candle_core::backprop::GradStore;
+use candle_core::{D, DType, Result, Tensor, Var};
 
 use crate::model::config::{Activation, VisionConfig};
 use crate::model::linear::{linear_transposed, matmul_transposed};
 
-use super::fused;
+use super::{cpu_blocks, fused};
 
 /// Trainable tensors by head-file name.
 pub type Params = HashMap<String, Var>;
@@ -127,17 +128,141 @@ pub fn logits(
     hidden: &Tensor,
     first: usize,
 ) -> Result<Tensor> {
-    kneeclip_sgemm::on_pool(|| logits_on_this_thread(params, c, tail, anchors, hidden, first))
+    Ok(pass(params, c, tail, anchors, hidden, first)?.logits)
 }
 
-fn logits_on_this_thread(params: &Params, c: &VisionConfig, tail: &FrozenTail, anchors: &Tensor, hidden: &Tensor, first: usize) -> Result<Tensor> {
-    let mut xs = hidden.clone();
-    for i in first..c.num_hidden_layers {
-        let last = i + 1 == c.num_hidden_layers;
-        xs = block(params, &format!("vision_model.encoder.layers.{i}"), c, &xs, last)?;
+/// A batch through the trainable part: its logits, and what turns the
+/// loss's gradients into every trainable tensor's ([`gradients`]).
+pub struct Pass {
+    pub logits: Tensor,
+    /// On the CPU: the blocks ran on plain buffers (cpu_blocks.rs); the class
+    /// token's output is the leaf `cls` of candle's graph, and the tapes
+    /// (last block first) carry its gradient back through the blocks.
+    blocks: Option<BlockTapes>,
+}
+
+struct BlockTapes {
+    cls: Var,
+    /// Each block's name prefix, parameters and tape, last block first.
+    tapes: Vec<(String, Vec<Vec<f32>>, cpu_blocks::Tape)>,
+}
+
+/// [`logits`], keeping what the backward pass needs.
+pub fn pass(params: &Params, c: &VisionConfig, tail: &FrozenTail, anchors: &Tensor, hidden: &Tensor, first: usize) -> Result<Pass> {
+    pass_with(params, c, tail, anchors, hidden, first, true)
+}
+
+/// [`pass`], the blocks on plain buffers where `cpu_blocks` allows and the tensors are on the CPU.
+fn pass_with(params: &Params, c: &VisionConfig, tail: &FrozenTail, anchors: &Tensor, hidden: &Tensor, first: usize, cpu_blocks: bool) -> Result<Pass> {
+    kneeclip_sgemm::on_pool(|| {
+        let on_buffers = if cpu_blocks { cpu_blocks_forward(params, c, hidden, first)? } else { None };
+        let (cls, blocks) = match on_buffers {
+            Some(blocks) => (blocks.cls.as_tensor().clone(), Some(blocks)),
+            None => {
+                let mut xs = hidden.clone();
+                for i in first..c.num_hidden_layers {
+                    let last = i + 1 == c.num_hidden_layers;
+                    xs = block(params, &format!("vision_model.encoder.layers.{i}"), c, &xs, last)?;
+                }
+                (xs.narrow(1, 0, 1)?.squeeze(1)?, None)
+            }
+        };
+        Ok(Pass { logits: head_logits(params, c, tail, anchors, &cls)?, blocks })
+    })
+}
+
+/// The blocks `first..` on the CPU's plain buffers, or `None` where the
+/// hidden state or a parameter is not f32 on the CPU (candle's ops then).
+fn cpu_blocks_forward(params: &Params, c: &VisionConfig, hidden: &Tensor, first: usize) -> Result<Option<BlockTapes>> {
+    let layers = first..c.num_hidden_layers;
+    let prefixes: Vec<String> = layers.clone().map(|i| format!("vision_model.encoder.layers.{i}")).collect();
+    let on_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
+    let all_cpu = on_cpu(hidden)
+        && prefixes.iter().all(|prefix| cpu_blocks::PARAM_NAMES.iter().all(|n| params.get(&format!("{prefix}.{n}")).is_some_and(|v| on_cpu(v.as_tensor()))));
+    let heads = c.num_attention_heads;
+    if !all_cpu || layers.is_empty() || c.hidden_act != Activation::QuickGelu || heads == 0 || hidden.dim(2)? % heads != 0 {
+        return Ok(None);
     }
-    let cls = xs.narrow(1, 0, 1)?.squeeze(1)?;
-    let pooled = layer_norm(&cls, &tail.post_ln_weight, &tail.post_ln_bias, c.layer_norm_eps)?;
+    let (batch, tokens, h) = hidden.dims3()?;
+    let mut x = hidden.flatten_all()?.to_vec1::<f32>()?;
+    let mut tapes = Vec::with_capacity(prefixes.len());
+    for (i, prefix) in prefixes.iter().enumerate() {
+        let values: Vec<Vec<f32>> = cpu_blocks::PARAM_NAMES.iter().map(|n| p(params, &format!("{prefix}.{n}"))?.flatten_all()?.to_vec1::<f32>()).collect::<Result<_>>()?;
+        let shape = cpu_blocks::BlockShape {
+            batch,
+            tokens,
+            hidden: h,
+            heads,
+            inner: c.intermediate_size,
+            eps: c.layer_norm_eps as f32,
+            class_token_only: i + 1 == prefixes.len(),
+        };
+        let (out, tape) = cpu_blocks::forward(&block_params(&values), shape, x);
+        x = out;
+        tapes.push((prefix.clone(), values, tape));
+    }
+    tapes.reverse();
+    let cls = Var::from_tensor(&Tensor::from_vec(x, (batch, h), hidden.device())?)?;
+    Ok(Some(BlockTapes { cls, tapes }))
+}
+
+fn block_params(v: &[Vec<f32>]) -> cpu_blocks::BlockParams<'_> {
+    cpu_blocks::BlockParams {
+        ln1_weight: &v[0],
+        ln1_bias: &v[1],
+        q_weight: &v[2],
+        q_bias: &v[3],
+        k_weight: &v[4],
+        k_bias: &v[5],
+        v_weight: &v[6],
+        v_bias: &v[7],
+        out_weight: &v[8],
+        out_bias: &v[9],
+        ln2_weight: &v[10],
+        ln2_bias: &v[11],
+        fc1_weight: &v[12],
+        fc1_bias: &v[13],
+        fc2_weight: &v[14],
+        fc2_bias: &v[15],
+    }
+}
+
+/// Every trainable tensor's gradient, by name, from the loss's `grads`
+/// (the loss built on the logits of `passes`, whose contributions add up).
+/// A tensor the loss does not depend on has none.
+pub fn gradients(passes: &[&Pass], params: &Params, grads: &GradStore) -> Result<HashMap<String, Tensor>> {
+    let mut out: HashMap<String, Tensor> = params.iter().filter_map(|(n, v)| grads.get(v.as_tensor()).map(|g| (n.clone(), g.clone()))).collect();
+    kneeclip_sgemm::on_pool(|| {
+        for blocks in passes.iter().filter_map(|p| p.blocks.as_ref()) {
+            let Some(d_cls) = grads.get(blocks.cls.as_tensor()) else { continue };
+            let mut d_out = d_cls.flatten_all()?.to_vec1::<f32>()?;
+            let count = blocks.tapes.len();
+            for (i, (prefix, values, tape)) in blocks.tapes.iter().enumerate() {
+                let (block_grads, d_input) = cpu_blocks::backward(&block_params(values), tape, &d_out, i + 1 < count);
+                for (name, (g, value)) in cpu_blocks::PARAM_NAMES.iter().zip(block_grads.0.into_iter().zip(values)) {
+                    let name = format!("{prefix}.{name}");
+                    let shape = p(params, &name)?.shape().clone();
+                    debug_assert_eq!(g.len(), value.len());
+                    let g = Tensor::from_vec(g, shape, d_cls.device())?;
+                    let sum = match out.remove(&name) {
+                        Some(previous) => (previous + g)?,
+                        None => g,
+                    };
+                    out.insert(name, sum);
+                }
+                if let Some(d) = d_input {
+                    d_out = d;
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Post-layernorm, projection, adapter and scaled cosines from the class
+/// token's output `cls` [batch, hidden].
+fn head_logits(params: &Params, c: &VisionConfig, tail: &FrozenTail, anchors: &Tensor, cls: &Tensor) -> Result<Tensor> {
+    let pooled = layer_norm(cls, &tail.post_ln_weight, &tail.post_ln_bias, c.layer_norm_eps)?;
     let f = linear(&pooled, &tail.projection, None)?;
     let down = linear(&f, p(params, "adapter.down.weight")?, Some(p(params, "adapter.down.bias")?))?.relu()?;
     let z = (&f + linear(&down, p(params, "adapter.up.weight")?, Some(p(params, "adapter.up.bias")?))?)?;
@@ -161,4 +286,68 @@ pub fn cross_entropy(logits: &Tensor, labels: &[usize], class_weights: Option<&[
     }
     let onehot = Tensor::from_vec(onehot, (n, k), logits.device())?;
     ((logp * onehot)?.sum_all()? * (-1.0 / total as f64))?.to_dtype(logits.dtype())
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+    use crate::model::ClipConfig;
+    use crate::model::random::random_tensors;
+
+    /// The blocks on plain buffers against candle's composition (and its
+    /// autograd): logits and every trainable tensor's gradient, at a size
+    /// where the products take the AMX tiles on CPUs that have them.
+    #[test]
+    fn blocks_on_buffers_match_candles_composition_forward_and_backward() {
+        let dev = Device::Cpu;
+        let mut config = ClipConfig::default();
+        let v = &mut config.vision_config;
+        (v.hidden_size, v.intermediate_size, v.num_hidden_layers, v.num_attention_heads, v.image_size, v.patch_size) = (128, 256, 3, 4, 64, 16);
+        let c = config.vision_config.clone();
+        let tensors = random_tensors(&config, &dev).unwrap();
+        let first = 1;
+        let mut params = Params::new();
+        for (name, t) in &tensors {
+            if (first..c.num_hidden_layers).any(|i| name.starts_with(&format!("vision_model.encoder.layers.{i}."))) {
+                // Layer norms away from 1 and 0, so their gradients are tested too.
+                let t = if name.contains("layer_norm") { (t + Tensor::randn(0f32, 0.3, t.shape(), &dev).unwrap()).unwrap() } else { t.clone() };
+                params.insert(name.clone(), Var::from_tensor(&t).unwrap());
+            }
+        }
+        let dim = config.projection_dim;
+        params.insert("adapter.down.weight".into(), Var::randn(0f32, 0.05, (16, dim), &dev).unwrap());
+        params.insert("adapter.down.bias".into(), Var::randn(0f32, 0.05, 16, &dev).unwrap());
+        params.insert("adapter.up.weight".into(), Var::randn(0f32, 0.05, (dim, 16), &dev).unwrap());
+        params.insert("adapter.up.bias".into(), Var::zeros(dim, DType::F32, &dev).unwrap());
+        params.insert("logit_scale".into(), Var::from_tensor(&Tensor::new(2.0f32, &dev).unwrap()).unwrap());
+        let tail = FrozenTail {
+            post_ln_weight: tensors["vision_model.post_layernorm.weight"].clone(),
+            post_ln_bias: tensors["vision_model.post_layernorm.bias"].clone(),
+            projection: tensors["visual_projection.weight"].clone(),
+        };
+        let anchors = Tensor::randn(0f32, 1.0, (5, dim), &dev).unwrap();
+        let hidden = Tensor::randn(0f32, 1.0, (3, c.tokens(), c.hidden_size), &dev).unwrap();
+        let labels = [0, 3, 4];
+        let run = |on_buffers: bool| {
+            let pass = pass_with(&params, &c, &tail, &anchors, &hidden, first, on_buffers).unwrap();
+            assert_eq!(pass.blocks.is_some(), on_buffers);
+            let grads = cross_entropy(&pass.logits, &labels, None).unwrap().backward().unwrap();
+            (pass.logits.clone(), gradients(&[&pass], &params, &grads).unwrap())
+        };
+        let ((logits, grads), (want_logits, want_grads)) = (run(true), run(false));
+        let max_diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        let max_abs = |a: &Tensor| a.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        assert!(max_diff(&logits, &want_logits) <= 1e-4, "logits differ by {}", max_diff(&logits, &want_logits));
+        assert_eq!(grads.len(), params.len(), "every trainable tensor has a gradient");
+        for (name, want) in &want_grads {
+            let got = &grads[name];
+            assert_eq!(got.dims(), want.dims(), "{name}");
+            // The same products (bf16×3 where there are AMX tiles) summed in
+            // another order: ≈ 1e-6 of the largest gradient seen.
+            let tol = 1e-4 * max_abs(want).max(1e-3);
+            assert!(max_diff(got, want) <= tol, "{name}: gradients differ by {} (largest {}, tolerance {tol})", max_diff(got, want), max_abs(want));
+        }
+    }
 }

@@ -13,6 +13,7 @@
 
 pub mod adamw;
 pub mod augment;
+pub mod cpu_blocks;
 pub mod cache;
 pub mod dataset;
 pub mod forward;

@@ -338,22 +338,28 @@ impl Trainer {
                     break 'epochs;
                 };
                 let labels: Vec<usize> = chunk.iter().map(|&f| data.train[f].grade).collect();
-                let lg = forward::logits(&params, &vcfg, &tail, &anchors, &hidden, first).map_err(e)?;
+                let pass = forward::pass(&params, &vcfg, &tail, &anchors, &hidden, first).map_err(e)?;
+                let lg = pass.logits.clone();
                 let mut loss = forward::cross_entropy(&lg, &labels, class_w.as_deref()).map_err(e)?;
+                let mut mirrored_pass = None;
                 if c.flip_consistency > 0.0 {
                     let mirrored: Vec<(usize, usize)> = keys.iter().map(|&(f, v)| (f, (v + n_angles) % (2 * n_angles))).collect();
                     let Some(hm) = unless_cancelled(train_cache.get_or_compute(&mirrored, |k| Self::frozen(data, films, &views, k, cancel)), cancel)? else {
                         cancelled = true;
                         break 'epochs;
                     };
-                    let lm = forward::logits(&params, &vcfg, &tail, &anchors, &hm, first).map_err(e)?;
+                    let mp = forward::pass(&params, &vcfg, &tail, &anchors, &hm, first).map_err(e)?;
+                    let lm = mp.logits.clone();
+                    mirrored_pass = Some(mp);
                     let pa = candle_nn::ops::softmax(&lg, candle_core::D::Minus1).map_err(e)?;
                     let pb = candle_nn::ops::softmax(&lm, candle_core::D::Minus1).map_err(e)?;
                     let term = ((pa - pb).map_err(e)?.sqr().map_err(e)?.sum_all().map_err(e)? / chunk.len() as f64).map_err(e)?;
                     loss = (loss + (term * c.flip_consistency).map_err(e)?).map_err(e)?;
                 }
                 let grads = kneeclip_sgemm::on_pool(|| loss.backward()).map_err(e)?;
-                let gs: Vec<Option<Tensor>> = vars.iter().map(|v| grads.get(v.as_tensor()).cloned()).collect();
+                let passes: Vec<&forward::Pass> = std::iter::once(&pass).chain(mirrored_pass.as_ref()).collect();
+                let mut by_name = forward::gradients(&passes, &params, &grads).map_err(e)?;
+                let gs: Vec<Option<Tensor>> = names.iter().map(|n| by_name.remove(n)).collect();
                 // Cosine annealing per step from lr to 0 over the whole run.
                 lr = c.lr * 0.5 * (1.0 + (std::f64::consts::PI * opt.step as f64 / total_steps).cos());
                 opt.step(&vars, &gs, lr).map_err(e)?;

@@ -141,6 +141,72 @@ pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: 
     Attention { output, probs }
 }
 
+/// The gradient of [`self_attention`] (without a mask) with respect to its
+/// `qkv` input, given `probs` (as it returned them), the output's gradient
+/// `d_output` (`[batch·queries, hidden]`) and the same `queries`. Returns
+/// `[batch·tokens, 3·hidden]` laid out as `qkv`; the q part is the gradient
+/// with respect to q before its scaling by `scale` (zero in the rows that
+/// asked no query).
+///
+/// Per (sequence, head), with P the probabilities and dO the head's output
+/// gradient: `dP = dO·vᵀ`, `dS = P ⊙ (dP − Σ_row dP ⊙ P)`, `dq = scale·dS·k`,
+/// `dk = dSᵀ·q`, `dv = Pᵀ·dO`.
+///
+/// # Panics
+/// When the buffers do not have the sizes `shape` implies.
+pub fn self_attention_backward(qkv: &[f32], probs: &[f32], d_output: &[f32], shape: Heads, queries: Option<&[usize]>, scale: f32) -> Vec<f32> {
+    let Heads { batch, tokens, heads, head_dim: d } = shape;
+    let hidden = shape.hidden();
+    let row = 3 * hidden;
+    assert_eq!(qkv.len(), batch * tokens * row, "attention backward: q/k/v holds {} values, the shape needs {}", qkv.len(), batch * tokens * row);
+    let all: Vec<usize> = (0..tokens).collect();
+    let queries = queries.unwrap_or(&all);
+    assert!(queries.iter().all(|&t| t < tokens), "attention backward: a query row is outside the {tokens} tokens");
+    let nq = queries.len();
+    assert_eq!(probs.len(), batch * heads * nq * tokens, "attention backward: probabilities must be [batch, heads, queries, tokens]");
+    assert_eq!(d_output.len(), batch * nq * hidden, "attention backward: the output gradient must be [batch·queries, hidden]");
+    // Zeros first: the q part of rows that asked nothing stays zero, and
+    // each task adds its head's columns into rows it alone writes.
+    let mut grad = vec![0f32; batch * tokens * row];
+    if grad.is_empty() || nq == 0 {
+        return grad;
+    }
+    let grad_at = SharedOut(grad.as_mut_ptr());
+    (0..batch * heads).into_par_iter().for_each(|task| {
+        let (b, h) = (task / heads, task % heads);
+        let seq = &qkv[b * tokens * row..(b + 1) * tokens * row];
+        let view = |part: usize| MatRef::strided(&seq[part * hidden + h * d..], tokens, d, row, 1);
+        let p = &probs[task * nq * tokens..(task + 1) * nq * tokens];
+        let d_out = MatRef::strided(&d_output[b * nq * hidden + h * d..], nq, d, hidden, 1);
+        // dS, from dP = dO·vᵀ, row by row.
+        let mut ds = crate::matmul(d_out, &PackedB::new(view(2).t()), None);
+        for (ds, p) in ds.chunks_exact_mut(tokens).zip(p.chunks_exact(tokens)) {
+            let dot: f32 = ds.iter().zip(p).map(|(g, p)| g * p).sum();
+            for (g, &p) in ds.iter_mut().zip(p) {
+                *g = p * (*g - dot);
+            }
+        }
+        let q: Vec<f32> = queries.iter().flat_map(|&t| seq[t * row + h * d..t * row + (h + 1) * d].iter().copied()).collect();
+        let dq = crate::matmul(MatRef::row_major(&ds, nq, tokens), &PackedB::new(view(1)), None);
+        let dk = crate::matmul(MatRef::row_major(&ds, nq, tokens).t(), &PackedB::new(MatRef::row_major(&q, nq, d)), None);
+        let dv = crate::matmul(MatRef::row_major(p, nq, tokens).t(), &PackedB::new(d_out), None);
+        // SAFETY: sequence b's rows, head h's d columns of each part: no
+        // other task writes them, and all lie inside `grad`.
+        unsafe {
+            let base = grad_at.add(b * tokens * row + h * d);
+            for (i, &t) in queries.iter().enumerate() {
+                let out = std::slice::from_raw_parts_mut(base.add(t * row), d);
+                out.iter_mut().zip(&dq[i * d..(i + 1) * d]).for_each(|(o, &g)| *o += scale * g);
+            }
+            for t in 0..tokens {
+                std::ptr::copy_nonoverlapping(dk[t * d..].as_ptr(), base.add(t * row + hidden), d);
+                std::ptr::copy_nonoverlapping(dv[t * d..].as_ptr(), base.add(t * row + 2 * hidden), d);
+            }
+        }
+    });
+    grad
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +286,52 @@ mod tests {
     #[test]
     fn chosen_query_rows_equal_those_rows_of_the_full_attention() {
         check(Heads { batch: 2, tokens: 11, heads: 2, head_dim: 6 }, None, Some(&[0, 10, 4]));
+    }
+
+    /// The backward pass against central differences of an f64 forward:
+    /// L = Σ dO ⊙ O over the rows asked, with q entering as `scale · q_raw`.
+    #[test]
+    fn backward_matches_finite_differences() {
+        for queries in [None, Some(&[0usize][..]), Some(&[2, 0][..])] {
+            let shape = Heads { batch: 2, tokens: 5, heads: 2, head_dim: 4 };
+            let (hidden, row) = (shape.hidden(), 3 * shape.hidden());
+            let n = shape.batch * shape.tokens * row;
+            let raw: Vec<f64> = (0..n).map(|i| ((i * 7919) % 997) as f64 / 997.0 - 0.5).collect();
+            let scale = 0.7f64;
+            let scaled = |raw: &[f64]| -> Vec<f32> { raw.iter().enumerate().map(|(i, &v)| if i % row < hidden { v * scale } else { v } as f32).collect() };
+            let asked: Vec<usize> = queries.map_or((0..shape.tokens).collect(), <[usize]>::to_vec);
+            let d_out: Vec<f32> = (0..shape.batch * asked.len() * hidden).map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.4).collect();
+            let loss = |raw: &[f64]| -> f64 {
+                let qkv: Vec<f64> = raw.iter().enumerate().map(|(i, &v)| if i % row < hidden { v * scale } else { v }).collect();
+                let mut total = 0.0;
+                for b in 0..shape.batch {
+                    for h in 0..shape.heads {
+                        for (qi, &t) in asked.iter().enumerate() {
+                            let d = shape.head_dim;
+                            let at = |tok: usize, part: usize, c: usize| qkv[(b * shape.tokens + tok) * row + part * hidden + h * d + c];
+                            let scores: Vec<f64> = (0..shape.tokens).map(|j| (0..d).map(|c| at(t, 0, c) * at(j, 1, c)).sum()).collect();
+                            let max = scores.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+                            let e: Vec<f64> = scores.iter().map(|&v| (v - max).exp()).collect();
+                            let sum: f64 = e.iter().sum();
+                            for c in 0..d {
+                                let o: f64 = (0..shape.tokens).map(|j| e[j] / sum * at(j, 2, c)).sum();
+                                total += d_out[(b * asked.len() + qi) * hidden + h * d + c] as f64 * o;
+                            }
+                        }
+                    }
+                }
+                total
+            };
+            let qkv = scaled(&raw);
+            let forward = self_attention(&qkv, shape, None, queries);
+            let grad = self_attention_backward(&qkv, &forward.probs, &d_out, shape, queries, scale as f32);
+            for i in 0..n {
+                let (mut up, mut down) = (raw.clone(), raw.clone());
+                up[i] += 1e-4;
+                down[i] -= 1e-4;
+                let want = (loss(&up) - loss(&down)) / 2e-4;
+                assert!((grad[i] as f64 - want).abs() < 1e-4, "{queries:?}: value {i} (part {}): {} vs {want}", i % row / hidden, grad[i]);
+            }
+        }
     }
 }

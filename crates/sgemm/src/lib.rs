@@ -87,6 +87,12 @@ impl<'a> MatRef<'a> {
         self.cols
     }
 
+    /// Row `i` as a slice where a row's values are contiguous (`None` otherwise).
+    pub fn row(&self, i: usize) -> Option<&'a [f32]> {
+        assert!(i < self.rows, "sgemm: row {i} of {}", self.rows);
+        (self.col_stride == 1).then(|| &self.data[i * self.row_stride..i * self.row_stride + self.cols])
+    }
+
     #[inline]
     fn at(&self, i: usize, j: usize) -> f32 {
         self.data[i * self.row_stride + j * self.col_stride]

@@ -1,0 +1,248 @@
+//! The trainable blocks forward and backward on plain f32 buffers (CPU).
+//!
+//! Through candle's autograd the trainable step's backward took ≈ 3× its
+//! forward (9 of 11.7 ms per film), most of it outside the products: every
+//! gradient is summed into a zeroed tensor, every head split and narrow is a
+//! copy forward and a scatter backward. Here the two blocks keep what their
+//! backward needs (a tape) and the backward is written out, on the same
+//! kernels as inference (crates/sgemm: products, attention, layer norm,
+//! quick GELU). The part after the blocks (post-layernorm, projection,
+//! adapter, logits, loss) stays in candle, with the class token's output as
+//! a leaf whose gradient starts this backward (forward.rs). The candle
+//! composition in forward.rs remains the path for other devices and the
+//! reference the tests hold this to.
+
+use kneeclip_sgemm::attention::{Heads, self_attention, self_attention_backward};
+use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, matmul, rows};
+
+/// One block's parameters, PyTorch's layouts (`[out, in]` weights).
+pub struct BlockParams<'a> {
+    pub ln1_weight: &'a [f32],
+    pub ln1_bias: &'a [f32],
+    pub q_weight: &'a [f32],
+    pub q_bias: &'a [f32],
+    pub k_weight: &'a [f32],
+    pub k_bias: &'a [f32],
+    pub v_weight: &'a [f32],
+    pub v_bias: &'a [f32],
+    pub out_weight: &'a [f32],
+    pub out_bias: &'a [f32],
+    pub ln2_weight: &'a [f32],
+    pub ln2_bias: &'a [f32],
+    pub fc1_weight: &'a [f32],
+    pub fc1_bias: &'a [f32],
+    pub fc2_weight: &'a [f32],
+    pub fc2_bias: &'a [f32],
+}
+
+/// The parameter names of a block, in the order [`BlockGrads::into_named`] returns them.
+pub const PARAM_NAMES: [&str; 16] = [
+    "layer_norm1.weight",
+    "layer_norm1.bias",
+    "self_attn.q_proj.weight",
+    "self_attn.q_proj.bias",
+    "self_attn.k_proj.weight",
+    "self_attn.k_proj.bias",
+    "self_attn.v_proj.weight",
+    "self_attn.v_proj.bias",
+    "self_attn.out_proj.weight",
+    "self_attn.out_proj.bias",
+    "layer_norm2.weight",
+    "layer_norm2.bias",
+    "mlp.fc1.weight",
+    "mlp.fc1.bias",
+    "mlp.fc2.weight",
+    "mlp.fc2.bias",
+];
+
+/// A block's shape: `batch` sequences of `tokens`, `hidden` wide, `heads`
+/// heads, an MLP `inner` wide; with `class_token_only` only the first
+/// token's row comes out (all the last block needs to produce).
+#[derive(Clone, Copy, Debug)]
+pub struct BlockShape {
+    pub batch: usize,
+    pub tokens: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    pub inner: usize,
+    pub eps: f32,
+    pub class_token_only: bool,
+}
+
+impl BlockShape {
+    fn heads(&self) -> Heads {
+        Heads { batch: self.batch, tokens: self.tokens, heads: self.heads, head_dim: self.hidden / self.heads }
+    }
+
+    /// Token rows each sequence queries with.
+    fn queries(&self) -> Option<&'static [usize]> {
+        self.class_token_only.then_some(&[0])
+    }
+
+    /// Rows out: `batch` with `class_token_only`, else `batch · tokens`.
+    pub fn rows_out(&self) -> usize {
+        if self.class_token_only { self.batch } else { self.batch * self.tokens }
+    }
+
+    fn scale(&self) -> f32 {
+        ((self.hidden / self.heads) as f32).powf(-0.5)
+    }
+}
+
+/// What a block's backward needs of its forward.
+pub struct Tape {
+    shape: BlockShape,
+    input: Vec<f32>,
+    normed1: Vec<f32>,
+    qkv: Vec<f32>,
+    probs: Vec<f32>,
+    attention: Vec<f32>,
+    mid: Vec<f32>,
+    normed2: Vec<f32>,
+    /// fc1's output before the activation.
+    inner: Vec<f32>,
+}
+
+/// A block's parameter gradients, in [`PARAM_NAMES`]' order.
+pub struct BlockGrads(pub Vec<Vec<f32>>);
+
+/// `x Wᵀ` for `x` [rows, in] and `w` [out, in], on the fastest arithmetic
+/// (as the inference path), into a new `[rows, out]` matrix with `bias`.
+fn linear(x: MatRef<'_>, w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let (out, inp) = (bias.len(), x.cols());
+    matmul(x, &PackedB::fastest(MatRef::row_major(w, out, inp).t()), Some(bias))
+}
+
+/// `c += x Wᵀ + bias` on `c` [rows, out] at leading dimension `ldc`.
+fn linear_into(x: MatRef<'_>, w: &[f32], bias: &[f32], c: &mut [f32], ldc: usize) {
+    let (out, inp) = (bias.len(), x.cols());
+    for r in 0..x.rows() {
+        c[r * ldc..r * ldc + out].iter_mut().zip(bias).for_each(|(c, &b)| *c += b);
+    }
+    gemm(x, &PackedB::fastest(MatRef::row_major(w, out, inp).t()), c, ldc);
+}
+
+/// Column sums of `g` [rows, cols] (rows contiguous), in f32 row by row,
+/// each thread a share of the columns, so the result does not depend on the threads.
+fn column_sums(g: MatRef<'_>) -> Vec<f32> {
+    use rayon::prelude::*;
+    const COLUMNS: usize = 256;
+    let mut sums = vec![0f32; g.cols()];
+    sums.par_chunks_mut(COLUMNS).enumerate().for_each(|(chunk, out)| {
+        let first = chunk * COLUMNS;
+        for r in 0..g.rows() {
+            let row = g.row(r).expect("gradients are stored by rows");
+            out.iter_mut().zip(&row[first..]).for_each(|(s, &v)| *s += v);
+        }
+    });
+    sums
+}
+
+/// The gradients of `y = x Wᵀ + b` from `dy`: (dW = dyᵀ x, db = Σ_rows dy),
+/// and `dx += dy W` into `dx` (leading dimension `ldx`) when given.
+fn linear_backward(x: MatRef<'_>, w: &[f32], dy: MatRef<'_>, dx: Option<(&mut [f32], usize)>) -> (Vec<f32>, Vec<f32>) {
+    let (out, inp) = (dy.cols(), x.cols());
+    let dw = matmul(dy.t(), &PackedB::fastest(x), None);
+    let db = column_sums(dy);
+    if let Some((dx, ldx)) = dx {
+        gemm(dy, &PackedB::fastest(MatRef::row_major(w, out, inp)), dx, ldx);
+    }
+    (dw, db)
+}
+
+/// The block on `x` [batch·tokens, hidden] → `[rows_out, hidden]`, and its tape.
+pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Tape) {
+    let (h, t, b) = (s.hidden, s.tokens, s.batch);
+    let rows_in = b * t;
+    assert_eq!(x.len(), rows_in * h, "block: input holds {} values, the shape needs {}", x.len(), rows_in * h);
+    let normed1 = rows::layer_norm(&x, h, p.ln1_weight, p.ln1_bias, s.eps);
+    let all = MatRef::row_major(&normed1, rows_in, h);
+    // q, k, v side by side, as the attention reads them; q scaled by 1/√d
+    // (only the class token's rows with `class_token_only`: the others are
+    // never read).
+    let mut qkv = vec![0f32; rows_in * 3 * h];
+    linear_into(all, p.k_weight, p.k_bias, &mut qkv[h..], 3 * h);
+    linear_into(all, p.v_weight, p.v_bias, &mut qkv[2 * h..], 3 * h);
+    let scale = s.scale();
+    if s.class_token_only {
+        let q = linear(MatRef::strided(&normed1, b, h, t * h, 1), p.q_weight, p.q_bias);
+        for (seq, q) in q.chunks_exact(h).enumerate() {
+            qkv[seq * t * 3 * h..][..h].iter_mut().zip(q).for_each(|(o, &v)| *o = v * scale);
+        }
+    } else {
+        linear_into(all, p.q_weight, p.q_bias, &mut qkv, 3 * h);
+        for row in qkv.chunks_exact_mut(3 * h) {
+            row[..h].iter_mut().for_each(|v| *v *= scale);
+        }
+    }
+    let attention = self_attention(&qkv, s.heads(), None, s.queries());
+    let rows_out = s.rows_out();
+    let mut mid = if s.class_token_only { rows::pick_rows(&x, h, t, &[0]) } else { x.clone() };
+    linear_into(MatRef::row_major(&attention.output, rows_out, h), p.out_weight, p.out_bias, &mut mid, h);
+    let normed2 = rows::layer_norm(&mid, h, p.ln2_weight, p.ln2_bias, s.eps);
+    let inner = linear(MatRef::row_major(&normed2, rows_out, h), p.fc1_weight, p.fc1_bias);
+    let mut activated = inner.clone();
+    activation::quick_gelu_in_place(&mut activated);
+    let mut out = mid.clone();
+    linear_into(MatRef::row_major(&activated, rows_out, s.inner), p.fc2_weight, p.fc2_bias, &mut out, h);
+    let tape = Tape { shape: s, input: x, normed1, qkv, probs: attention.probs, attention: attention.output, mid, normed2, inner };
+    (out, tape)
+}
+
+/// The block's parameter gradients from its output's gradient `d_out`
+/// [rows_out, hidden], and, with `input_grad`, the gradient of its input.
+pub fn backward(p: &BlockParams<'_>, tape: &Tape, d_out: &[f32], input_grad: bool) -> (BlockGrads, Option<Vec<f32>>) {
+    let s = tape.shape;
+    let (h, t, b, f) = (s.hidden, s.tokens, s.batch, s.inner);
+    let (rows_in, rows_out) = (b * t, s.rows_out());
+    assert_eq!(d_out.len(), rows_out * h, "block backward: the output gradient holds {} values, the shape needs {}", d_out.len(), rows_out * h);
+    let dy = MatRef::row_major(d_out, rows_out, h);
+    // MLP: out = mid + gelu(ln2(mid) W1ᵀ + b1) W2ᵀ + b2.
+    let mut activated = tape.inner.clone();
+    activation::quick_gelu_in_place(&mut activated);
+    let mut d_activated = vec![0f32; rows_out * f];
+    let (d_fc2_w, d_fc2_b) = linear_backward(MatRef::row_major(&activated, rows_out, f), p.fc2_weight, dy, Some((&mut d_activated, f)));
+    drop(activated);
+    activation::quick_gelu_backward_in_place(&tape.inner, &mut d_activated);
+    let mut d_normed2 = vec![0f32; rows_out * h];
+    let (d_fc1_w, d_fc1_b) = linear_backward(MatRef::row_major(&tape.normed2, rows_out, h), p.fc1_weight, MatRef::row_major(&d_activated, rows_out, f), Some((&mut d_normed2, h)));
+    drop(d_activated);
+    let ln2 = rows::layer_norm_backward(&tape.mid, h, p.ln2_weight, &d_normed2, s.eps);
+    let mut d_mid = ln2.x;
+    d_mid.iter_mut().zip(d_out).for_each(|(d, &g)| *d += g);
+    // Attention: mid = input (its queried rows) + attention Woᵀ + bo.
+    let mut d_attention = vec![0f32; rows_out * h];
+    let d_mid_ref = MatRef::row_major(&d_mid, rows_out, h);
+    let (d_out_w, d_out_b) = linear_backward(MatRef::row_major(&tape.attention, rows_out, h), p.out_weight, d_mid_ref, Some((&mut d_attention, h)));
+    let d_qkv = self_attention_backward(&tape.qkv, &tape.probs, &d_attention, s.heads(), s.queries(), s.scale());
+    drop(d_attention);
+    let all = MatRef::row_major(&tape.normed1, rows_in, h);
+    let mut d_normed1 = vec![0f32; rows_in * h];
+    let part = |i: usize| MatRef::strided(&d_qkv[i * h..], rows_in, h, 3 * h, 1);
+    let (d_k_w, d_k_b) = linear_backward(all, p.k_weight, part(1), Some((&mut d_normed1, h)));
+    let (d_v_w, d_v_b) = linear_backward(all, p.v_weight, part(2), Some((&mut d_normed1, h)));
+    let (d_q_w, d_q_b) = if s.class_token_only {
+        // q came from the class tokens' rows alone (a stride of one sequence).
+        let (x_q, dq) = (MatRef::strided(&tape.normed1, b, h, t * h, 1), MatRef::strided(&d_qkv, b, h, t * 3 * h, 1));
+        linear_backward(x_q, p.q_weight, dq, Some((&mut d_normed1, t * h)))
+    } else {
+        linear_backward(all, p.q_weight, part(0), Some((&mut d_normed1, h)))
+    };
+    drop(d_qkv);
+    let ln1 = rows::layer_norm_backward(&tape.input, h, p.ln1_weight, &d_normed1, s.eps);
+    let d_input = input_grad.then(|| {
+        let mut dx = ln1.x;
+        if s.class_token_only {
+            for (seq, g) in d_mid.chunks_exact(h).enumerate() {
+                dx[seq * t * h..][..h].iter_mut().zip(g).for_each(|(d, &g)| *d += g);
+            }
+        } else {
+            dx.iter_mut().zip(&d_mid).for_each(|(d, &g)| *d += g);
+        }
+        dx
+    });
+    let grads = vec![
+        ln1.weight, ln1.bias, d_q_w, d_q_b, d_k_w, d_k_b, d_v_w, d_v_b, d_out_w, d_out_b, ln2.weight, ln2.bias, d_fc1_w, d_fc1_b, d_fc2_w, d_fc2_b,
+    ];
+    (BlockGrads(grads), d_input)
+}
