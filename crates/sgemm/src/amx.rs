@@ -134,45 +134,7 @@ impl AmxB {
         let panels = n.div_ceil(BLOCK);
         let mut lines = vec![ZERO_LINE; panels * chunks * LINES_PER_CHUNK];
         if chunks > 0 {
-            lines.par_chunks_mut(chunks * LINES_PER_CHUNK).enumerate().for_each(|(jp, panel)| {
-                let columns = jp * BLOCK..(jp * BLOCK + BLOCK).min(n);
-                let mut values = [0f32; CHUNK];
-                let (mut hi, mut lo) = ([0u16; CHUNK], [0u16; CHUNK]);
-                for (c, tiles) in panel.chunks_exact_mut(LINES_PER_CHUNK).enumerate() {
-                    let depth = c * CHUNK..(c * CHUNK + CHUNK).min(k);
-                    if b.row_stride == 1 {
-                        // Column-major B (Wᵀ of a PyTorch weight): a column's
-                        // depth is one slice.
-                        for (j, col) in columns.clone().enumerate() {
-                            let start = col * b.col_stride;
-                            values.fill(0.0);
-                            values[..depth.len()].copy_from_slice(&b.data[start + depth.start..start + depth.end]);
-                            split_into(&values, &mut hi, &mut lo);
-                            for pp in 0..depth.len() {
-                                put_b(tiles, pp, j, hi[pp], lo[pp]);
-                            }
-                        }
-                    } else {
-                        // A row of B at a time: a slice where B is row-major
-                        // (the trainer's W and activations, every step).
-                        for (pp, p) in depth.enumerate() {
-                            values.fill(0.0);
-                            if b.col_stride == 1 {
-                                let start = p * b.row_stride;
-                                values[..columns.len()].copy_from_slice(&b.data[start + columns.start..start + columns.end]);
-                            } else {
-                                for (v, col) in values.iter_mut().zip(columns.clone()) {
-                                    *v = b.at(p, col);
-                                }
-                            }
-                            split_into(&values, &mut hi, &mut lo);
-                            for j in 0..columns.len() {
-                                put_b(tiles, pp, j, hi[j], lo[j]);
-                            }
-                        }
-                    }
-                }
-            });
+            lines.par_chunks_mut(chunks * LINES_PER_CHUNK).enumerate().for_each(|(jp, panel)| pack_b_panel(b, jp * BLOCK..(jp * BLOCK + BLOCK).min(n), panel));
         }
         Self { n, chunks, lines }
     }
@@ -194,6 +156,84 @@ impl AmxB {
 
     fn chunk(&self, jp: usize, c: usize) -> *const Line {
         self.lines[(jp * self.chunks + c) * LINES_PER_CHUNK..].as_ptr()
+    }
+}
+
+/// One 32-column panel of B (`columns`) as the kernel's tiles, into `panel`
+/// (every chunk of depth; values past B's are zeros).
+fn pack_b_panel(b: MatRef<'_>, columns: Range<usize>, panel: &mut [Line]) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn wide(b: MatRef<'_>, columns: Range<usize>, panel: &mut [Line]) {
+        pack_b_panel_body(b, columns, panel)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU has the features `wide` is compiled for.
+        return unsafe { wide(b, columns, panel) };
+    }
+    pack_b_panel_body(b, columns, panel)
+}
+
+/// [`pack_b_panel`]'s work, compiled once per instruction set.
+#[inline(always)]
+fn pack_b_panel_body(b: MatRef<'_>, columns: Range<usize>, panel: &mut [Line]) {
+    let k = b.rows();
+    let mut values = [[0f32; CHUNK]; 2];
+    let (mut hi, mut lo) = ([[0u16; CHUNK]; 2], [[0u16; CHUNK]; 2]);
+    for (c, tiles) in panel.chunks_exact_mut(LINES_PER_CHUNK).enumerate() {
+        let depth = c * CHUNK..(c * CHUNK + CHUNK).min(k);
+        if b.row_stride == 1 {
+            // Column-major B (Wᵀ of a PyTorch weight): a column's depth is
+            // one slice.
+            for (j, col) in columns.clone().enumerate() {
+                let start = col * b.col_stride;
+                values[0].fill(0.0);
+                values[0][..depth.len()].copy_from_slice(&b.data[start + depth.start..start + depth.end]);
+                split_values(&values[0], &mut hi[0], &mut lo[0]);
+                for pp in 0..depth.len() {
+                    put_b(tiles, pp, j, hi[0][pp], lo[0][pp]);
+                }
+            }
+            continue;
+        }
+        // Two rows of B at a time (a slice each where B is row-major: the
+        // trainer's W and activations, every step): split, then interleaved
+        // pairwise into the tiles' lines.
+        for pp in (0..CHUNK).step_by(2) {
+            for (r, v) in values.iter_mut().enumerate() {
+                let p = depth.start + pp + r;
+                if p >= depth.end {
+                    v.fill(0.0);
+                } else if b.col_stride == 1 && columns.len() == BLOCK {
+                    let start = p * b.row_stride + columns.start;
+                    v.copy_from_slice(&b.data[start..start + BLOCK]);
+                } else {
+                    v.fill(0.0);
+                    for (v, col) in v.iter_mut().zip(columns.clone()) {
+                        *v = b.at(p, col);
+                    }
+                }
+            }
+            for r in 0..2 {
+                split_values(&values[r], &mut hi[r], &mut lo[r]);
+            }
+            for tile in 0..2 {
+                let line = pp / 2;
+                interleave(&hi[0][tile * 16..][..16], &hi[1][tile * 16..][..16], &mut tiles[tile * 16 + line].0);
+                interleave(&lo[0][tile * 16..][..16], &lo[1][tile * 16..][..16], &mut tiles[(2 + tile) * 16 + line].0);
+            }
+        }
+    }
+}
+
+/// `out = [a0, b0, a1, b1, …]`: two rows' values for 16 columns, as a line
+/// of a B tile holds them.
+#[inline(always)]
+fn interleave(a: &[u16], b: &[u16], out: &mut [u16; 32]) {
+    for (j, (&a, &b)) in a.iter().zip(b).enumerate() {
+        out[2 * j] = a;
+        out[2 * j + 1] = b;
     }
 }
 
@@ -291,22 +331,6 @@ fn split_values(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHU
     for ((x, h), l) in values.iter().zip(hi.iter_mut()).zip(lo.iter_mut()) {
         (*h, *l) = split(*x);
     }
-}
-
-/// Splits 32 values into their halves (vectorised where the CPU has
-/// AVX-512, which every AMX CPU has).
-fn split_into(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    fn wide(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]) {
-        split_values(values, hi, lo)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512bw") {
-        // SAFETY: the CPU has the features `wide` is compiled for.
-        return unsafe { wide(values, hi, lo) };
-    }
-    split_values(values, hi, lo)
 }
 
 thread_local! {
