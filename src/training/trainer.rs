@@ -308,6 +308,7 @@ impl Trainer {
         let mut best = resumed_best.unwrap_or_else(|| tensors.clone());
         let mut cancelled = false;
         let cancel = &*self.cancel;
+        let mut pending = PendingCheckpoint(None);
         let batches = data.train.len().div_ceil(c.batch_size.max(1));
         let total_steps = (c.epochs * batches).max(1) as f64;
         'epochs: for epoch in state.epoch + 1..=c.epochs {
@@ -398,16 +399,25 @@ impl Trainer {
             state.step = opt.step;
             state.rng = rng.0;
             if let Some(ck) = &self.checkpoint {
-                let _writing = self.files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                save_checkpoint(ck, &params, &best, &names, &opt, &state)?;
-                checkpoint_epoch = Some(epoch);
+                if let Some(written) = pending.finish()? {
+                    checkpoint_epoch = Some(written);
+                }
+                // The contents are taken now (the parameters change in place
+                // at the next step); writing and syncing ≈ 230 MB (≈ 0.7 s)
+                // overlaps the next epoch.
+                let bytes = checkpoint_bytes(&params, &best, &names, &opt, &state)?;
+                pending.start(epoch, ck.clone(), bytes, self.files_lock.clone());
             }
-            // Told after the checkpoint, so an observer that sees the epoch can rely on it.
+            // Told once the checkpoint's contents are taken: its file is
+            // complete before the next epoch's is written and before the run returns.
             observer.epoch_finished(&record);
             if epoch - state.best_epoch >= c.patience {
                 observer.message(&format!("early stop: {} has not improved for {} epochs", c.early_stop_on.label(), c.patience));
                 break;
             }
+        }
+        if let Some(written) = pending.finish()? {
+            checkpoint_epoch = Some(written);
         }
         if cancelled {
             return Ok(TrainOutcome {
@@ -503,7 +513,41 @@ pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f64 {
 /// Checkpoint: current params, best-epoch params, AdamW moments (safetensors
 /// `param.*`, `best.*`, `adam_m.*`, `adam_v.*`) and the JSON training state
 /// (epoch, step, RNG state, config, history) in the safetensors metadata.
-fn save_checkpoint(path: &std::path::Path, params: &Params, best: &HashMap<String, Tensor>, names: &[String], opt: &AdamW, state: &CheckpointState) -> R<()> {
+/// A checkpoint being written on a thread of its own, with the epoch it holds.
+struct PendingCheckpoint(Option<(usize, std::thread::JoinHandle<R<()>>)>);
+
+impl PendingCheckpoint {
+    /// Writes `bytes` atomically to `path` on a new thread, holding
+    /// `files_lock` meanwhile (an interrupt then exits between writes).
+    fn start(&mut self, epoch: usize, path: PathBuf, bytes: Vec<u8>, files_lock: Arc<Mutex<()>>) {
+        debug_assert!(self.0.is_none(), "one checkpoint write at a time");
+        let writer = std::thread::spawn(move || {
+            let _writing = files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            crate::files::write_atomically(&path, &bytes).map_err(|err| format!("{}: {err}", path.display()))
+        });
+        self.0 = Some((epoch, writer));
+    }
+
+    /// Waits for the write under way: the epoch its file now holds, or its error.
+    fn finish(&mut self) -> R<Option<usize>> {
+        match self.0.take() {
+            None => Ok(None),
+            Some((epoch, writer)) => {
+                writer.join().map_err(|_| "the checkpoint writer stopped unexpectedly".to_string())??;
+                Ok(Some(epoch))
+            }
+        }
+    }
+}
+
+impl Drop for PendingCheckpoint {
+    /// A run that returns early (an error) still leaves a complete file.
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+fn checkpoint_bytes(params: &Params, best: &HashMap<String, Tensor>, names: &[String], opt: &AdamW, state: &CheckpointState) -> R<Vec<u8>> {
     let mut t: HashMap<String, Tensor> = HashMap::new();
     for (i, n) in names.iter().enumerate() {
         t.insert(format!("best.{n}"), best[n].clone());
@@ -512,8 +556,7 @@ fn save_checkpoint(path: &std::path::Path, params: &Params, best: &HashMap<Strin
         t.insert(format!("adam_v.{n}"), opt.v[i].clone());
     }
     let meta: HashMap<String, String> = [("state".to_string(), serde_json::to_string(state).map_err(e)?)].into();
-    let bytes = safetensors::serialize(t.iter().map(|(k, v)| (k.clone(), TensorView(v.clone()))), Some(meta)).map_err(e)?;
-    crate::files::write_atomically(path, &bytes).map_err(|err| format!("{}: {err}", path.display()))
+    safetensors::serialize(t.iter().map(|(k, v)| (k.clone(), TensorView(v.clone()))), Some(meta)).map_err(e)
 }
 
 type Loaded = (HashMap<String, Tensor>, CheckpointState, (Vec<Tensor>, Vec<Tensor>), HashMap<String, Tensor>);
@@ -549,8 +592,8 @@ impl safetensors::View for TensorView {
         // four copies of the trainable tensors (≈ 230 MB for ViT-B/32), and
         // collecting them byte by byte took a second per epoch.
         let le_bytes = |values: &[f32]| {
-            let mut bytes = Vec::with_capacity(values.len() * 4);
-            values.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes()));
+            let mut bytes = vec![0u8; values.len() * 4];
+            bytes.chunks_exact_mut(4).zip(values).for_each(|(b, x)| b.copy_from_slice(&x.to_le_bytes()));
             bytes
         };
         let bytes = crate::model::cpu_layer::with_cpu_f32(&self.0, le_bytes).unwrap_or_else(|| {
