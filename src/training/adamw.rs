@@ -47,12 +47,35 @@ impl AdamW {
     /// One step; `lr` overrides the configured rate (for schedules). A missing
     /// gradient counts as zero.
     pub fn step(&mut self, params: &[&Var], grads: &[Option<Tensor>], lr: f64) -> Result<()> {
+        self.step_with(params, grads, lr, true)
+    }
+
+    /// [`step`](Self::step), fused on the CPU where `fused` allows.
+    fn step_with(&mut self, params: &[&Var], grads: &[Option<Tensor>], lr: f64, fused: bool) -> Result<()> {
         let c = self.config;
         self.step += 1;
         let t = self.step as i32;
         let bc1 = 1.0 - c.beta1.powi(t);
         let bc2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
         for (i, p) in params.iter().enumerate() {
+            let constants = Constants {
+                decay: (1.0 - lr * c.weight_decay) as f32,
+                beta1: c.beta1 as f32,
+                one_minus_beta1: (1.0 - c.beta1) as f32,
+                beta2: c.beta2 as f32,
+                one_minus_beta2: (1.0 - c.beta2) as f32,
+                inv_bc2_sqrt: (1.0 / bc2_sqrt) as f32,
+                eps: c.eps as f32,
+                step_size: (lr / bc1) as f32,
+            };
+            if let Some((new_p, new_m, new_v)) = fused.then(|| fused_on_cpu(p.as_tensor(), grads[i].as_ref(), &self.m[i], &self.v[i], constants)).flatten() {
+                let shape = p.as_tensor().shape().clone();
+                let device = p.as_tensor().device().clone();
+                self.m[i] = Tensor::from_vec(new_m, shape.clone(), &device)?;
+                self.v[i] = Tensor::from_vec(new_v, shape.clone(), &device)?;
+                p.set(&Tensor::from_vec(new_p, shape, &device)?)?;
+                continue;
+            }
             let g = match &grads[i] {
                 Some(g) => g.clone(),
                 None => p.as_tensor().zeros_like()?,
@@ -65,5 +88,99 @@ impl AdamW {
             p.set(&(decayed - update)?)?;
         }
         Ok(())
+    }
+}
+
+/// The step's scalars, as f32 (what candle's ops above multiply and add by).
+#[derive(Clone, Copy)]
+struct Constants {
+    decay: f32,
+    beta1: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    inv_bc2_sqrt: f32,
+    eps: f32,
+    step_size: f32,
+}
+
+/// [`AdamW::step`] for one parameter in a single threaded pass over CPU f32
+/// values (new p, m, v), or `None` for any other tensors. The ops above make
+/// ≈ 13 passes and as many allocations: ≈ 0.1 s an optimiser step for the
+/// 14 M trainable values of ViT-B/32.
+fn fused_on_cpu(p: &Tensor, g: Option<&Tensor>, m: &Tensor, v: &Tensor, k: Constants) -> Option<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+    use crate::model::cpu_layer::with_cpu_f32;
+    with_cpu_f32(p, |p| {
+        with_cpu_f32(m, |m| {
+            with_cpu_f32(v, |v| match g {
+                Some(g) => with_cpu_f32(g, |g| fused_values(p, Some(g), m, v, k)),
+                None => Some(fused_values(p, None, m, v, k)),
+            })
+        })
+    })
+    .flatten()
+    .flatten()
+    .flatten()
+}
+
+fn fused_values(p: &[f32], g: Option<&[f32]>, m: &[f32], v: &[f32], k: Constants) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 14;
+    let n = p.len();
+    assert!(m.len() == n && v.len() == n && g.is_none_or(|g| g.len() == n), "adamw: a parameter, its gradient and moments differ in size");
+    let (mut new_p, mut new_m, mut new_v) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+    new_p.par_chunks_mut(CHUNK).zip(new_m.par_chunks_mut(CHUNK)).zip(new_v.par_chunks_mut(CHUNK)).enumerate().for_each(|(c, ((np, nm), nv))| {
+        let at = c * CHUNK;
+        for j in 0..np.len() {
+            let i = at + j;
+            let g = g.map_or(0.0, |g| g[i]);
+            nm[j] = m[i] * k.beta1 + g * k.one_minus_beta1;
+            nv[j] = v[i] * k.beta2 + g * g * k.one_minus_beta2;
+            let denom = nv[j].sqrt() * k.inv_bc2_sqrt + k.eps;
+            np[j] = p[i] * k.decay - nm[j] / denom * k.step_size;
+        }
+    });
+    (new_p, new_m, new_v)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    /// The fused pass against the op-by-op step, over three steps, with a
+    /// missing gradient (decay alone) among them.
+    #[test]
+    fn the_fused_step_equals_the_composed_one() {
+        let dev = Device::Cpu;
+        let init = [Tensor::randn(0f32, 1.0, (70, 33), &dev).unwrap(), Tensor::randn(0f32, 1.0, 40_000, &dev).unwrap()];
+        let config = AdamWConfig { lr: 1e-2, weight_decay: 0.1, ..Default::default() };
+        let run = |fused: bool| {
+            let vars: Vec<Var> = init.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+            let refs: Vec<&Var> = vars.iter().collect();
+            let mut opt = AdamW::new(&refs, config).unwrap();
+            for step in 0..3u32 {
+                let grads: Vec<Option<Tensor>> = init
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (step != 1 || i == 0).then(|| (t.sin().unwrap() * (step + 1) as f64).unwrap()))
+                    .collect();
+                opt.step_with(&refs, &grads, 1e-2 / (step + 1) as f64, fused).unwrap();
+            }
+            (vars.iter().map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect::<Vec<_>>(), opt)
+        };
+        let ((fused, fused_opt), (composed, composed_opt)) = (run(true), run(false));
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{what}: {x} vs {y}");
+            }
+        };
+        for i in 0..init.len() {
+            close(&fused[i], &composed[i], "parameter");
+            close(&fused_opt.m[i].flatten_all().unwrap().to_vec1::<f32>().unwrap(), &composed_opt.m[i].flatten_all().unwrap().to_vec1::<f32>().unwrap(), "m");
+            close(&fused_opt.v[i].flatten_all().unwrap().to_vec1::<f32>().unwrap(), &composed_opt.v[i].flatten_all().unwrap().to_vec1::<f32>().unwrap(), "v");
+            assert_ne!(fused[i], init[i].flatten_all().unwrap().to_vec1::<f32>().unwrap(), "the parameters moved");
+        }
     }
 }
