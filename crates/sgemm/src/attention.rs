@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use crate::head_products::{self, Rows, WIDTH};
 use crate::{Init, MatRef, NR, PackedB, SharedOut, activation, gemm_panels};
 
 /// Queries multiplied at a time. Under a causal mask (a prompt's, or a tree
@@ -87,6 +88,45 @@ pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: 
     let mut output: Vec<f32> = Vec::with_capacity(output_len);
     let (probs_at, output_at) = (SharedOut(probs.as_mut_ptr()), SharedOut(output.as_mut_ptr()));
     let row = 3 * hidden;
+    if mask.is_none() && d == WIDTH && tokens <= WIDTH {
+        // A film's heads: the products on one head's matrices where they lie.
+        (0..batch * heads).into_par_iter().for_each(|task| {
+            let (b, h) = (task / heads, task % heads);
+            let seq = &qkv[b * tokens * row..(b + 1) * tokens * row];
+            let part = |part: usize| Rows { data: &seq[part * hidden + h * d..], stride: row };
+            let gathered: Vec<f32>;
+            let q = if all_queries {
+                part(0)
+            } else {
+                gathered = queries.iter().flat_map(|&t| seq[t * row + h * d..t * row + (h + 1) * d].iter().copied()).collect();
+                Rows { data: &gathered, stride: d }
+            };
+            head_products::with_scratch(2 * WIDTH * WIDTH, |scratch| {
+                let (keys_t, scores) = scratch.split_at_mut(WIDTH * WIDTH);
+                let scores = &mut scores[..nq * WIDTH];
+                head_products::transpose_padded(tokens, d, part(1), keys_t);
+                // SAFETY (both products): the scratch is this thread's; the
+                // output's rows of sequence b, head h's 64 columns, are
+                // written by this task alone.
+                unsafe {
+                    head_products::multiply(nq, d, q, Rows { data: keys_t, stride: WIDTH }, scores.as_mut_ptr(), WIDTH, false);
+                    activation::softmax_row_prefixes_in_place(scores, WIDTH, tokens);
+                    head_products::multiply(nq, tokens, Rows { data: scores, stride: WIDTH }, part(2), output_at.add(b * nq * hidden + h * d), hidden, false);
+                }
+                for (i, p) in scores.chunks_exact(WIDTH).enumerate() {
+                    // SAFETY: row i of this task's block of `probs`, written by it alone.
+                    unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), probs_at.add((task * nq + i) * tokens), tokens) };
+                }
+            });
+        });
+        // SAFETY: every task wrote its block of `probs` and its columns of
+        // every output row.
+        unsafe {
+            probs.set_len(probs_len);
+            output.set_len(output_len);
+        }
+        return Attention { output, probs };
+    }
     (0..batch * heads).into_par_iter().for_each(|task| {
         let (b, h) = (task / heads, task % heads);
         let seq = &qkv[b * tokens * row..(b + 1) * tokens * row];
@@ -165,12 +205,82 @@ pub fn self_attention_backward(qkv: &[f32], probs: &[f32], d_output: &[f32], sha
     let nq = queries.len();
     assert_eq!(probs.len(), batch * heads * nq * tokens, "attention backward: probabilities must be [batch, heads, queries, tokens]");
     assert_eq!(d_output.len(), batch * nq * hidden, "attention backward: the output gradient must be [batch·queries, hidden]");
-    // Zeros first: the q part of rows that asked nothing stays zero, and
-    // each task adds its head's columns into rows it alone writes.
-    let mut grad = vec![0f32; batch * tokens * row];
-    if grad.is_empty() || nq == 0 {
+    if batch * tokens * row == 0 || nq == 0 {
+        return vec![0f32; batch * tokens * row];
+    }
+    let all_queries = nq == tokens && queries.iter().enumerate().all(|(i, &t)| i == t);
+    if d == WIDTH && tokens <= WIDTH && nq <= WIDTH {
+        // A film's heads: the products on one head's matrices where they lie.
+        // Every value of the gradient is written below (the q part of rows
+        // that asked nothing as zeros).
+        let mut grad: Vec<f32> = Vec::with_capacity(batch * tokens * row);
+        let grad_at = SharedOut(grad.as_mut_ptr());
+        (0..batch * heads).into_par_iter().for_each(|task| {
+            let (b, h) = (task / heads, task % heads);
+            let seq = &qkv[b * tokens * row..(b + 1) * tokens * row];
+            let part = |part: usize| Rows { data: &seq[part * hidden + h * d..], stride: row };
+            let p = &probs[task * nq * tokens..(task + 1) * nq * tokens];
+            let d_out = Rows { data: &d_output[b * nq * hidden + h * d..], stride: hidden };
+            let gathered: Vec<f32>;
+            let q = if all_queries {
+                part(0)
+            } else {
+                gathered = queries.iter().flat_map(|&t| seq[t * row + h * d..t * row + (h + 1) * d].iter().copied()).collect();
+                Rows { data: &gathered, stride: d }
+            };
+            head_products::with_scratch(4 * WIDTH * WIDTH, |scratch| {
+                let (values_t, rest) = scratch.split_at_mut(WIDTH * WIDTH);
+                let (ds, rest) = rest.split_at_mut(WIDTH * WIDTH);
+                let (ds_t, p_t) = rest.split_at_mut(WIDTH * WIDTH);
+                let ds = &mut ds[..nq * WIDTH];
+                head_products::transpose_padded(tokens, d, part(2), values_t);
+                // SAFETY (all products): the scratch is this thread's; sequence
+                // b's rows, head h's 64 columns of each part of `grad`, are
+                // written by this task alone and lie inside it.
+                unsafe {
+                    // dS, from dP = dO·vᵀ, row by row (zero past the tokens).
+                    head_products::multiply(nq, d, d_out, Rows { data: values_t, stride: WIDTH }, ds.as_mut_ptr(), WIDTH, false);
+                    for (ds, p) in ds.chunks_exact_mut(WIDTH).zip(p.chunks_exact(tokens)) {
+                        let dot: f32 = ds.iter().zip(p).map(|(g, p)| g * p).sum();
+                        for (g, &p) in ds.iter_mut().zip(p) {
+                            *g = p * (*g - dot);
+                        }
+                        ds[tokens..].fill(0.0);
+                    }
+                    head_products::transpose_padded(nq, tokens, Rows { data: ds, stride: WIDTH }, ds_t);
+                    head_products::transpose_padded(nq, tokens, Rows { data: p, stride: tokens }, p_t);
+                    let base = grad_at.add(b * tokens * row + h * d);
+                    head_products::multiply(tokens, nq, Rows { data: ds_t, stride: WIDTH }, q, base.add(hidden), row, false);
+                    head_products::multiply(tokens, nq, Rows { data: p_t, stride: WIDTH }, d_out, base.add(2 * hidden), row, false);
+                    // dq = scale·dS·k: in place for all rows, else zeros but for the rows asked.
+                    if all_queries {
+                        head_products::multiply(nq, tokens, Rows { data: ds, stride: WIDTH }, part(1), base, row, false);
+                        for t in 0..tokens {
+                            std::slice::from_raw_parts_mut(base.add(t * row), d).iter_mut().for_each(|g| *g *= scale);
+                        }
+                    } else {
+                        for t in 0..tokens {
+                            std::slice::from_raw_parts_mut(base.add(t * row), d).fill(0.0);
+                        }
+                        let dq = ds_t; // its last use is above
+                        head_products::multiply(nq, tokens, Rows { data: ds, stride: WIDTH }, part(1), dq.as_mut_ptr(), WIDTH, false);
+                        for (i, &t) in queries.iter().enumerate() {
+                            let out = std::slice::from_raw_parts_mut(base.add(t * row), d);
+                            out.iter_mut().zip(&dq[i * WIDTH..i * WIDTH + d]).for_each(|(o, &g)| *o += scale * g);
+                        }
+                    }
+                }
+            });
+        });
+        // SAFETY: the tasks wrote every value (each (sequence, head) its
+        // columns of q, k and v in every row of its sequence).
+        unsafe { grad.set_len(batch * tokens * row) };
         return grad;
     }
+    // Any other head width: the general kernel, B packed per product. Zeros
+    // first: the q part of rows that asked nothing stays zero, and each task
+    // adds its head's columns into rows it alone writes.
+    let mut grad = vec![0f32; batch * tokens * row];
     let grad_at = SharedOut(grad.as_mut_ptr());
     (0..batch * heads).into_par_iter().for_each(|task| {
         let (b, h) = (task / heads, task % heads);
@@ -250,6 +360,11 @@ mod tests {
     fn matches_the_reference_for_every_head_and_sequence() {
         check(Heads { batch: 3, tokens: 50, heads: 4, head_dim: 16 }, None, None);
         check(Heads { batch: 1, tokens: 7, heads: 2, head_dim: 5 }, None, None);
+        // A film's shape (64-wide heads, unmasked): the head products, all
+        // queries or chosen ones, and a sequence of a full 64 tokens.
+        check(Heads { batch: 3, tokens: 50, heads: 2, head_dim: 64 }, None, None);
+        check(Heads { batch: 3, tokens: 50, heads: 2, head_dim: 64 }, None, Some(&[0]));
+        check(Heads { batch: 2, tokens: 64, heads: 3, head_dim: 64 }, None, Some(&[5, 0, 63]));
     }
 
     #[test]
@@ -292,8 +407,8 @@ mod tests {
     /// L = Σ dO ⊙ O over the rows asked, with q entering as `scale · q_raw`.
     #[test]
     fn backward_matches_finite_differences() {
-        for queries in [None, Some(&[0usize][..]), Some(&[2, 0][..])] {
-            let shape = Heads { batch: 2, tokens: 5, heads: 2, head_dim: 4 };
+        for (queries, head_dim) in [(None, 4), (Some(&[0usize][..]), 4), (Some(&[2, 0][..]), 4), (None, 64), (Some(&[0usize][..]), 64)] {
+            let shape = Heads { batch: 2, tokens: 5, heads: 2, head_dim };
             let (hidden, row) = (shape.hidden(), 3 * shape.hidden());
             let n = shape.batch * shape.tokens * row;
             let raw: Vec<f64> = (0..n).map(|i| ((i * 7919) % 997) as f64 / 997.0 - 0.5).collect();

@@ -15,6 +15,7 @@
 pub mod activation;
 pub mod amx;
 pub mod attention;
+mod head_products;
 mod kernel;
 mod pack;
 pub mod rows;
