@@ -88,19 +88,14 @@ pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: 
     let mut output: Vec<f32> = Vec::with_capacity(output_len);
     let (probs_at, output_at) = (SharedOut(probs.as_mut_ptr()), SharedOut(output.as_mut_ptr()));
     let row = 3 * hidden;
-    if mask.is_none() && d == WIDTH && tokens <= WIDTH {
+    if mask.is_none() && d == WIDTH && tokens <= WIDTH && nq <= WIDTH {
         // A film's heads: the products on one head's matrices where they lie.
         (0..batch * heads).into_par_iter().for_each(|task| {
             let (b, h) = (task / heads, task % heads);
             let seq = &qkv[b * tokens * row..(b + 1) * tokens * row];
             let part = |part: usize| Rows { data: &seq[part * hidden + h * d..], stride: row };
-            let gathered: Vec<f32>;
-            let q = if all_queries {
-                part(0)
-            } else {
-                gathered = queries.iter().flat_map(|&t| seq[t * row + h * d..t * row + (h + 1) * d].iter().copied()).collect();
-                Rows { data: &gathered, stride: d }
-            };
+            let gathered = (!all_queries).then(|| gather_queries(seq, queries, row, h * d, d));
+            let q = gathered.as_deref().map_or(part(0), |g| Rows { data: g, stride: d });
             head_products::with_scratch(2 * WIDTH * WIDTH, |scratch| {
                 let (keys_t, scores) = scratch.split_at_mut(WIDTH * WIDTH);
                 let scores = &mut scores[..nq * WIDTH];
@@ -132,16 +127,8 @@ pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: 
         let seq = &qkv[b * tokens * row..(b + 1) * tokens * row];
         let view = |part: usize| MatRef::strided(&seq[part * hidden + h * d..], tokens, d, row, 1);
         // All queries are read where they lie; chosen ones are gathered [nq, d].
-        let gathered: Vec<f32>;
-        let q = if all_queries {
-            view(0)
-        } else {
-            gathered = queries.iter().fold(Vec::with_capacity(nq * d), |mut q, &t| {
-                q.extend_from_slice(&seq[t * row + h * d..t * row + (h + 1) * d]);
-                q
-            });
-            MatRef::row_major(&gathered, nq, d)
-        };
+        let gathered = (!all_queries).then(|| gather_queries(seq, queries, row, h * d, d));
+        let q = gathered.as_deref().map_or(view(0), |g| MatRef::row_major(g, nq, d));
         // SAFETY: tasks own disjoint `nq × tokens` blocks of `probs`, which
         // holds `probs_len` values; the block is written in full here before
         // the products read it.
@@ -179,6 +166,12 @@ pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: 
         output.set_len(output_len);
     }
     Attention { output, probs }
+}
+
+/// A head's `d` values (from column `column`) of the rows `queries` of one
+/// sequence whose rows are `row` apart: `[queries, d]`.
+fn gather_queries(seq: &[f32], queries: &[usize], row: usize, column: usize, d: usize) -> Vec<f32> {
+    queries.iter().flat_map(|&t| seq[t * row + column..t * row + column + d].iter().copied()).collect()
 }
 
 /// The gradient of [`self_attention`] (without a mask) with respect to its
@@ -221,13 +214,8 @@ pub fn self_attention_backward(qkv: &[f32], probs: &[f32], d_output: &[f32], sha
             let part = |part: usize| Rows { data: &seq[part * hidden + h * d..], stride: row };
             let p = &probs[task * nq * tokens..(task + 1) * nq * tokens];
             let d_out = Rows { data: &d_output[b * nq * hidden + h * d..], stride: hidden };
-            let gathered: Vec<f32>;
-            let q = if all_queries {
-                part(0)
-            } else {
-                gathered = queries.iter().flat_map(|&t| seq[t * row + h * d..t * row + (h + 1) * d].iter().copied()).collect();
-                Rows { data: &gathered, stride: d }
-            };
+            let gathered = (!all_queries).then(|| gather_queries(seq, queries, row, h * d, d));
+            let q = gathered.as_deref().map_or(part(0), |g| Rows { data: g, stride: d });
             head_products::with_scratch(4 * WIDTH * WIDTH, |scratch| {
                 let (values_t, rest) = scratch.split_at_mut(WIDTH * WIDTH);
                 let (ds, rest) = rest.split_at_mut(WIDTH * WIDTH);
@@ -296,7 +284,7 @@ pub fn self_attention_backward(qkv: &[f32], probs: &[f32], d_output: &[f32], sha
                 *g = p * (*g - dot);
             }
         }
-        let q: Vec<f32> = queries.iter().flat_map(|&t| seq[t * row + h * d..t * row + (h + 1) * d].iter().copied()).collect();
+        let q = gather_queries(seq, queries, row, h * d, d);
         let dq = crate::matmul(MatRef::row_major(&ds, nq, tokens), &PackedB::new(view(1)), None);
         let dk = crate::matmul(MatRef::row_major(&ds, nq, tokens).t(), &PackedB::new(MatRef::row_major(&q, nq, d)), None);
         let dv = crate::matmul(MatRef::row_major(p, nq, tokens).t(), &PackedB::new(d_out), None);
