@@ -15,7 +15,6 @@
 use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Module, Result, Shape, Tensor};
-use rayon::prelude::*;
 use kneeclip_sgemm::{MatRef, PackedB};
 
 /// How a CPU f32 weight is multiplied.
@@ -210,27 +209,16 @@ pub fn linear_transposed(a: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     matmul_transposed(a, w)?.broadcast_add(b)
 }
 
-/// Column sums of a 2-D f32 tensor ([m, n] → [n]), threaded by columns; each
-/// column is summed row by row, so the result does not depend on the threads.
+/// Column sums of a 2-D f32 tensor ([m, n] → [n]): on the CPU
+/// `kneeclip_sgemm::rows::column_sums` (threaded by columns, the same result
+/// whatever the threads).
 pub fn column_sums(g: &Tensor) -> Result<Tensor> {
     let (_, n) = g.dims2()?;
     if n == 0 {
         return Tensor::zeros(0, g.dtype(), g.device());
     }
     let g = g.contiguous()?;
-    let sums = crate::model::cpu_layer::with_cpu_f32(&g, |values| {
-        const COLUMNS: usize = 256;
-        let mut sums = vec![0f32; n];
-        sums.par_chunks_mut(COLUMNS).enumerate().for_each(|(chunk, out)| {
-            let columns = chunk * COLUMNS..chunk * COLUMNS + out.len();
-            for row in values.chunks_exact(n) {
-                for (s, &v) in out.iter_mut().zip(&row[columns.clone()]) {
-                    *s += v;
-                }
-            }
-        });
-        sums
-    });
+    let sums = crate::model::cpu_layer::with_cpu_f32(&g, |values| kneeclip_sgemm::rows::column_sums(MatRef::row_major(values, values.len() / n, n)));
     match sums {
         Some(sums) => Tensor::from_vec(sums, n, g.device()),
         None => g.sum(0),

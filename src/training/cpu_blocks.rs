@@ -99,8 +99,9 @@ pub struct Tape {
     attention: Vec<f32>,
     mid: Vec<f32>,
     normed2: Vec<f32>,
-    /// fc1's output before the activation.
+    /// fc1's output before the activation, and after it.
     inner: Vec<f32>,
+    activated: Vec<f32>,
 }
 
 /// A block's parameter gradients, in [`PARAM_NAMES`]' order.
@@ -122,28 +123,12 @@ fn linear_into(x: MatRef<'_>, w: &[f32], bias: &[f32], c: &mut [f32], ldc: usize
     gemm(x, &PackedB::fastest(MatRef::row_major(w, out, inp).t()), c, ldc);
 }
 
-/// Column sums of `g` [rows, cols] (rows contiguous), in f32 row by row,
-/// each thread a share of the columns, so the result does not depend on the threads.
-fn column_sums(g: MatRef<'_>) -> Vec<f32> {
-    use rayon::prelude::*;
-    const COLUMNS: usize = 256;
-    let mut sums = vec![0f32; g.cols()];
-    sums.par_chunks_mut(COLUMNS).enumerate().for_each(|(chunk, out)| {
-        let first = chunk * COLUMNS;
-        for r in 0..g.rows() {
-            let row = g.row(r).expect("gradients are stored by rows");
-            out.iter_mut().zip(&row[first..]).for_each(|(s, &v)| *s += v);
-        }
-    });
-    sums
-}
-
 /// The gradients of `y = x Wᵀ + b` from `dy`: (dW = dyᵀ x, db = Σ_rows dy),
 /// and `dx += dy W` into `dx` (leading dimension `ldx`) when given.
 fn linear_backward(x: MatRef<'_>, w: &[f32], dy: MatRef<'_>, dx: Option<(&mut [f32], usize)>) -> (Vec<f32>, Vec<f32>) {
     let (out, inp) = (dy.cols(), x.cols());
     let dw = matmul(dy.t(), &PackedB::fastest(x), None);
-    let db = column_sums(dy);
+    let db = rows::column_sums(dy);
     if let Some((dx, ldx)) = dx {
         gemm(dy, &PackedB::fastest(MatRef::row_major(w, out, inp)), dx, ldx);
     }
@@ -185,7 +170,7 @@ pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Ta
     activation::quick_gelu_in_place(&mut activated);
     let mut out = mid.clone();
     linear_into(MatRef::row_major(&activated, rows_out, s.inner), p.fc2_weight, p.fc2_bias, &mut out, h);
-    let tape = Tape { shape: s, input: x, normed1, qkv, probs: attention.probs, attention: attention.output, mid, normed2, inner };
+    let tape = Tape { shape: s, input: x, normed1, qkv, probs: attention.probs, attention: attention.output, mid, normed2, inner, activated };
     (out, tape)
 }
 
@@ -198,11 +183,8 @@ pub fn backward(p: &BlockParams<'_>, tape: &Tape, d_out: &[f32], input_grad: boo
     assert_eq!(d_out.len(), rows_out * h, "block backward: the output gradient holds {} values, the shape needs {}", d_out.len(), rows_out * h);
     let dy = MatRef::row_major(d_out, rows_out, h);
     // MLP: out = mid + gelu(ln2(mid) W1ᵀ + b1) W2ᵀ + b2.
-    let mut activated = tape.inner.clone();
-    activation::quick_gelu_in_place(&mut activated);
     let mut d_activated = vec![0f32; rows_out * f];
-    let (d_fc2_w, d_fc2_b) = linear_backward(MatRef::row_major(&activated, rows_out, f), p.fc2_weight, dy, Some((&mut d_activated, f)));
-    drop(activated);
+    let (d_fc2_w, d_fc2_b) = linear_backward(MatRef::row_major(&tape.activated, rows_out, f), p.fc2_weight, dy, Some((&mut d_activated, f)));
     activation::quick_gelu_backward_in_place(&tape.inner, &mut d_activated);
     let mut d_normed2 = vec![0f32; rows_out * h];
     let (d_fc1_w, d_fc1_b) = linear_backward(MatRef::row_major(&tape.normed2, rows_out, h), p.fc1_weight, MatRef::row_major(&d_activated, rows_out, f), Some((&mut d_normed2, h)));

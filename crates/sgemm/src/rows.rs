@@ -4,6 +4,8 @@
 
 use rayon::prelude::*;
 
+use crate::MatRef;
+
 /// Values a thread's share should at least hold to be worth handing over.
 const MIN_SHARE: usize = 1 << 14;
 
@@ -108,6 +110,25 @@ fn lane_sum(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// Column sums of `m` (its rows contiguous, any row stride): `[cols]`, each
+/// column summed row by row in f32 and the threads taking shares of the
+/// columns, so the result does not depend on the threads.
+///
+/// # Panics
+/// When a row's values are not contiguous.
+pub fn column_sums(m: MatRef<'_>) -> Vec<f32> {
+    const COLUMNS: usize = 256;
+    let mut sums = vec![0f32; m.cols()];
+    sums.par_chunks_mut(COLUMNS).enumerate().for_each(|(chunk, out)| {
+        let first = chunk * COLUMNS;
+        for r in 0..m.rows() {
+            let row = m.row(r).expect("column sums: a row's values must be contiguous");
+            out.iter_mut().zip(&row[first..]).for_each(|(s, &v)| *s += v);
+        }
+    });
+    sums
+}
+
 /// Adds `row` to every `row.len()`-long row of `matrix`.
 pub fn add_row(matrix: &mut [f32], row: &[f32]) {
     let width = row.len();
@@ -210,5 +231,17 @@ mod tests {
         // Two groups of three rows of width 2: rows are numbered 0..6.
         let x: Vec<f32> = (0..6).flat_map(|r| [r as f32, r as f32]).collect();
         assert_eq!(pick_rows(&x, 2, 3, &[2, 0]), vec![2.0, 2.0, 0.0, 0.0, 5.0, 5.0, 3.0, 3.0]);
+    }
+
+    #[test]
+    fn column_sums_read_strided_rows_and_every_column_share() {
+        // 300 columns: two shares, the last partial; rows 310 apart.
+        let (rows, cols, stride) = (7, 300, 310);
+        let data: Vec<f32> = (0..rows * stride).map(|i| (i % 13) as f32 - 6.0).collect();
+        let sums = column_sums(MatRef::strided(&data, rows, cols, stride, 1));
+        for (j, &s) in sums.iter().enumerate() {
+            let want: f32 = (0..rows).map(|r| data[r * stride + j]).sum();
+            assert_eq!(s, want, "column {j}");
+        }
     }
 }
