@@ -40,6 +40,7 @@ fn json_lines_for_good_films_and_an_error_line_for_a_bad_one() {
         assert_eq!(top as u64, grade);
         assert_eq!(line["anchors_hash"], kneeclip::grading::TextAnchors::default().hash());
         assert!(line["model"].as_str().unwrap().len() > 0);
+        assert_eq!(line["arithmetic"], kneeclip::model::arithmetic_label(&candle_core::Device::Cpu));
     }
     // Two different films give different similarities.
     assert_ne!(lines[0]["similarities"], lines[2]["similarities"]);
@@ -178,4 +179,35 @@ fn many_films_keep_their_order_across_batches() {
     assert_eq!(printed, films.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(lines[17]["error"].is_string());
     assert_eq!(lines.iter().filter(|l| l["grade"].is_u64()).count(), 20);
+}
+
+#[test]
+fn csv_rows_match_the_json_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(png) = first_png(2) else {
+        eprintln!("skipped: no OAI films under {}", data_dir().display());
+        return;
+    };
+    let (m, f) = (model.to_str().unwrap(), png.to_str().unwrap());
+    let csv = kneeclip(&["grade", "--offline", "--csv", "--model-dir", m, f]);
+    assert_eq!(csv.status.code(), Some(0), "{}", String::from_utf8_lossy(&csv.stderr));
+    let json = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, f]);
+    let line: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let stdout = String::from_utf8(csv.stdout).unwrap();
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert_eq!(rows.len(), 2, "a header and one row: {stdout}");
+    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic");
+    // The arithmetic ("CPU (avx512, amx-bf16x3)") holds a comma: quoted, last.
+    let arithmetic = line["arithmetic"].as_str().unwrap();
+    let quoted = if arithmetic.contains(',') { format!("\"{arithmetic}\"") } else { arithmetic.to_string() };
+    let row = rows[1].strip_suffix(&quoted).unwrap_or_else(|| panic!("the row ends with {quoted}: {}", rows[1]));
+    let fields: Vec<&str> = row.trim_end_matches(',').split(',').collect();
+    assert_eq!(fields.len(), 16, "{row}");
+    assert_eq!((fields[0], fields[1], fields[2]), (f, "whole-film", line["grade"].to_string().as_str()));
+    for g in 0..5 {
+        let p: f64 = fields[3 + g].parse().unwrap();
+        assert!((p - line["probabilities"][g].as_f64().unwrap()).abs() < 1e-6, "p{g}: {p} against {}", line["probabilities"][g]);
+    }
+    assert_eq!(fields[15], line["anchors_hash"].as_str().unwrap());
 }

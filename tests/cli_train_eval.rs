@@ -86,6 +86,9 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     assert_eq!(meta["history"].as_array().unwrap().len(), 2);
     assert!(meta["temperature"].as_f64().unwrap() > 0.0);
     assert!(meta["base_weights_sha256"].is_string());
+    let cpu = kneeclip::model::arithmetic_label(&candle_core::Device::Cpu);
+    assert_eq!(meta["arithmetic"], cpu, "the head records the arithmetic it was trained in");
+    assert_eq!(meta["kneeclip_version"], kneeclip::build_info::VERSION);
     assert!(tmp.path().join("head.checkpoint.safetensors").is_file());
 
     let png = std::fs::read_dir(data.join("3")).unwrap().next().unwrap().unwrap().path();
@@ -96,6 +99,7 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cm: Vec<Vec<u64>> = serde_json::from_value(v["confusion_matrix"].clone()).unwrap();
     assert_eq!(cm.iter().flatten().sum::<u64>(), 30);
+    assert_eq!(v["arithmetic"], cpu);
 
     // Resume from the checkpoint for one more epoch.
     let ck = tmp.path().join("head.checkpoint.safetensors");

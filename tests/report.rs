@@ -97,6 +97,8 @@ fn pdf_png_and_json_of_one_film() {
     assert!(r["created"].as_str().unwrap().ends_with('Z'), "{}", r["created"]);
     assert_eq!(r["model"], line["model"]);
     assert_eq!(r["head"], serde_json::Value::Null);
+    assert_eq!(r["arithmetic"], line["arithmetic"]);
+    assert!(r["arithmetic"].as_str().unwrap().starts_with("CPU ("), "{}", r["arithmetic"]);
     let regions = r["regions"].as_array().unwrap();
     assert_eq!(regions.len(), 1);
     assert_eq!(regions[0]["region"], "whole");
@@ -148,6 +150,7 @@ fn pdf_png_and_json_of_one_film() {
         default_anchors.anchors[4].clone(),
         format!("hash {}", default_anchors.hash()),
         line["model"].as_str().unwrap().into(),
+        line["arithmetic"].as_str().unwrap().into(),
         "attention heatmap at 50%".into(),
         format!("{:.3}", line["probabilities"][grade as usize].as_f64().unwrap()),
     ] {

@@ -276,7 +276,8 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 .x_axis_formatter(|m, _| format!("KL {}", m.value.round()))
                 .show(ui, |plot| plot.bar_chart(BarChart::new("anchor similarity", bars)));
             let p = &a.provenance;
-            ui.small(format!("model {} · head {} · anchors {}", p.model, p.head.as_deref().unwrap_or("none"), p.anchors_hash));
+            ui.small(format!("model {} · head {} · anchors {}", p.model, p.head.as_deref().unwrap_or("none"), p.anchors_hash))
+                .on_hover_text(format!("Computed on {}", p.arithmetic));
             if p.anchors_edited {
                 ui.colored_label(Color32::from_rgb(240, 180, 60), "Anchors edited: probabilities were calibrated for the training anchors.");
             }

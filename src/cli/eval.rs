@@ -92,6 +92,7 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
     let printed = if args.json {
         let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
         v["model"] = grader.model_id().into();
+        v["arithmetic"] = crate::model::device::arithmetic_label(grader.device()).into();
         v["head"] = args.head.as_ref().map(|h| h.display().to_string()).into();
         v["skipped"] = unreadable.into();
         format!("{v}\n")

@@ -64,6 +64,7 @@ impl Printer {
                     "head": a.provenance.head,
                     "anchors_hash": a.provenance.anchors_hash,
                     "anchors_edited": a.provenance.anchors_edited,
+                    "arithmetic": a.provenance.arithmetic,
                     "borderline": a.borderline(BORDERLINE_MARGIN).map(|(l, h)| [l, h]),
                 });
                 if let Some(region) = region {
@@ -73,12 +74,12 @@ impl Printer {
             }
             Format::Csv => {
                 if !self.header_done {
-                    self.line(format_args!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash"));
+                    self.line(format_args!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic"));
                     self.header_done = true;
                 }
                 let numbers = |v: &[f32]| v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(",");
                 self.line(format_args!(
-                    "{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{}",
                     csv_field(file),
                     region.map_or("whole-film", region_key),
                     a.grade,
@@ -86,7 +87,8 @@ impl Printer {
                     numbers(&a.similarities),
                     csv_field(&a.provenance.model),
                     csv_field(a.provenance.head.as_deref().unwrap_or("")),
-                    a.provenance.anchors_hash
+                    a.provenance.anchors_hash,
+                    csv_field(&a.provenance.arithmetic)
                 ));
             }
             Format::Text => {

@@ -23,6 +23,9 @@ pub struct Provenance {
     pub anchors_hash: String,
     /// The anchors differ from those the probabilities were calibrated with.
     pub anchors_edited: bool,
+    /// Where and in which arithmetic the products ran
+    /// ([`crate::model::device::arithmetic_label`]).
+    pub arithmetic: String,
 }
 
 /// Adjacent grades whose probabilities are this close are reported as
@@ -148,6 +151,7 @@ impl Grader {
             head: self.head.as_ref().map(|h| h.id().to_owned()),
             anchors_hash: self.anchors.hash(),
             anchors_edited: self.anchors != self.calibration_anchors(),
+            arithmetic: crate::model::device::arithmetic_label(self.device()),
         }
     }
 
@@ -312,6 +316,7 @@ mod tests {
                 head: None,
                 anchors_hash: "h".into(),
                 anchors_edited: false,
+                arithmetic: "CPU (test)".into(),
             },
         }
     }

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 pub use clip::ClipModel;
 pub use config::ClipConfig;
-pub use device::{DevicePreference, device_label, select_device};
+pub use device::{DevicePreference, arithmetic_label, device_label, select_device};
 pub use preprocess::Preprocessing;
 pub use tokenizer::ClipTokenizer;
 

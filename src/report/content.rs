@@ -33,6 +33,8 @@ pub struct Report {
     pub model: String,
     /// The fine-tuned head's id (file stem @ short hash of its bytes), if any.
     pub head: Option<String>,
+    /// Where and in which arithmetic the model ran ("CPU (avx512, amx-bf16x3)").
+    pub arithmetic: String,
     pub anchors: AnchorsInfo,
 }
 
@@ -124,6 +126,7 @@ impl Report {
             regions,
             model: provenance.model.clone(),
             head: provenance.head.clone(),
+            arithmetic: provenance.arithmetic.clone(),
             anchors: AnchorsInfo {
                 texts: input.anchors.anchors.clone(),
                 hash: provenance.anchors_hash.clone(),

@@ -261,6 +261,7 @@ fn details(flow: &mut Flow, report: &Report) {
         ("Model", report.model.clone()),
         ("Fine-tuned head", report.head.clone().unwrap_or_else(|| "none (base CLIP)".into())),
         ("Anchors", format!("hash {}{}", report.anchors.hash, if report.anchors.edited { ", edited" } else { "" })),
+        ("Arithmetic", report.arithmetic.clone()),
         ("kneeclip", report.kneeclip_version.to_owned()),
         ("Created", report.created.clone()),
         ("Film", film),
@@ -310,7 +311,7 @@ mod tests {
             grade,
             probabilities,
             similarities: [0.21, 0.25, -0.02, 0.3, 0.1],
-            provenance: Provenance { model: "m".into(), head: Some("head@0123456789ab".into()), anchors_hash: "h".into(), anchors_edited: true },
+            provenance: Provenance { model: "m".into(), head: Some("head@0123456789ab".into()), anchors_hash: "h".into(), anchors_edited: true, arithmetic: "CPU (avx512)".into() },
         }
     }
 

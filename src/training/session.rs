@@ -15,6 +15,8 @@ use super::dataset::{Dataset, DatasetSummary, Film, films_per_grade};
 use super::split::{stratified_k_fold, stratified_split};
 use super::trainer::{EpochRecord, TensorView, TrainConfig, TrainData, Trainer, TrainingObserver, fit_temperature};
 use crate::grading::Grader;
+use crate::model::safetensors_file::SafetensorsFile;
+use candle_nn::var_builder::SimpleBackend;
 use crate::metrics::{EvaluationReport, GRADES};
 
 /// Where the validation films come from.
@@ -178,11 +180,18 @@ impl Session {
     /// file is `weights`, then fits the temperature and writes the head.
     pub fn run(&self, grader: Grader, weights: &Path, plan: Plan, observer: &mut dyn TrainingObserver) -> Result<Outcome, String> {
         self.check_output()?;
-        let base_bytes = std::fs::read(weights).map_err(|e| format!("{}: {e}", weights.display()))?;
-        let base_hash = crate::files::short_sha256(&base_bytes);
-        let base: HashMap<String, candle_core::Tensor> = candle_core::safetensors::load_buffer(&base_bytes, grader.device())
-            .map_err(|e| format!("{}: {e}", weights.display()))?;
-        drop(base_bytes);
+        // The file is hashed as it streams by, and only the base tensors the
+        // run starts from are read (≈ 58 of 605 MB for ViT-B/32): the grader
+        // already holds the whole model, packed for its products.
+        let base_hash = crate::weights::sha256_file(weights).map_err(|e| format!("{}: {e}", weights.display()))?[..12].to_string();
+        let file = SafetensorsFile::open(weights).map_err(|e| e.to_string())?;
+        let layers = grader.model().vision().num_layers();
+        let base: HashMap<String, candle_core::Tensor> = Trainer::base_tensor_names(layers)
+            .into_iter()
+            .filter(|n| file.contains_tensor(n))
+            .map(|n| Ok((n.clone(), file.get_unchecked(&n, candle_core::DType::F32, grader.device()).map_err(|e| e.to_string())?)))
+            .collect::<Result<_, String>>()?;
+        drop(file);
         let mut trainer = Trainer::new(self.config.clone());
         trainer.checkpoint = Some(self.checkpoint());
         trainer.resume = self.resume.is_some();
@@ -190,6 +199,7 @@ impl Session {
         trainer.files_lock = self.files_lock.clone();
         let model_id = grader.model_id().to_string();
         let anchors = grader.anchors().anchors.clone();
+        let arithmetic = crate::model::device::arithmetic_label(grader.device());
         let split = plan.split();
         let Plan { train, val, dataset, validation } = plan;
         let mut data = TrainData { grader, base, train, val };
@@ -203,6 +213,8 @@ impl Session {
         let metadata = serde_json::json!({
             "base_model": model_id,
             "base_weights_sha256": base_hash,
+            "kneeclip_version": crate::build_info::VERSION,
+            "arithmetic": arithmetic,
             "preprocessing": "film model view (gray 0..1) -> Pillow-exact bicubic resize shortest side to 224 -> centre crop 224 -> CLIP mean/std, gray to 3 channels",
             "anchors": anchors,
             "temperature": temperature,

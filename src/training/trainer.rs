@@ -124,10 +124,14 @@ pub trait TrainingObserver: Send {
     fn resumed(&mut self, _history: &[EpochRecord]) {}
 }
 
+/// The base model's tensors after the blocks: post-layernorm and projection.
+const TAIL_TENSORS: [&str; 3] = ["vision_model.post_layernorm.weight", "vision_model.post_layernorm.bias", "visual_projection.weight"];
+
 /// The frozen model and data a run needs.
 pub struct TrainData {
     pub grader: Grader,
-    /// The base model's tensors (safetensors names).
+    /// The base model's tensors (safetensors names); the run reads
+    /// [`Trainer::base_tensor_names`] of them.
     pub base: HashMap<String, Tensor>,
     pub train: Vec<Film>,
     pub val: Vec<Film>,
@@ -193,6 +197,14 @@ impl Trainer {
         for n in ["adapter.down.weight", "adapter.down.bias", "adapter.up.weight", "adapter.up.bias", "logit_scale"] {
             names.push(n.into());
         }
+        names
+    }
+
+    /// The base model's tensors a run reads: the trainable blocks' and those
+    /// after them ([`FrozenTail`]).
+    pub fn base_tensor_names(layers: usize) -> Vec<String> {
+        let mut names = Self::trainable_names(layers);
+        names.extend(TAIL_TENSORS.map(String::from));
         names
     }
 
@@ -264,10 +276,11 @@ impl Trainer {
         let layers = vcfg.num_hidden_layers;
         let first = layers - 2;
         let anchors = data.grader.anchor_embeddings().map_err(e)?;
+        let base = |name: &str| data.base.get(name).ok_or_else(|| format!("the base model has no tensor {name}"));
         let tail = FrozenTail {
-            post_ln_weight: data.base["vision_model.post_layernorm.weight"].to_device(&dev).map_err(e)?,
-            post_ln_bias: data.base["vision_model.post_layernorm.bias"].to_device(&dev).map_err(e)?,
-            projection: data.base["visual_projection.weight"].to_device(&dev).map_err(e)?,
+            post_ln_weight: base(TAIL_TENSORS[0])?.to_device(&dev).map_err(e)?,
+            post_ln_bias: base(TAIL_TENSORS[1])?.to_device(&dev).map_err(e)?,
+            projection: base(TAIL_TENSORS[2])?.to_device(&dev).map_err(e)?,
         };
         let names = Self::trainable_names(layers);
         let mut rng = SplitMix64(c.seed);
