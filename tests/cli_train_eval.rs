@@ -127,6 +127,19 @@ fn train_refuses_an_empty_grade() {
 }
 
 #[test]
+fn train_refuses_a_feature_cache_that_is_not_a_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = tmp.path().join("h.safetensors");
+    for size in ["nan", "inf", "-1"] {
+        let out = kneeclip(&["train", "--offline", "--out", head.to_str().unwrap(), &format!("--feature-cache-gb={size}"), tmp.path().to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{size}: {err}");
+        assert!(err.to_lowercase().contains(&format!("--feature-cache-gb {size}")) && err.contains("0 or more"), "{size}: {err}");
+    }
+    assert!(!head.exists());
+}
+
+#[test]
 fn k_fold_training_and_model_dir_from_the_environment() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };

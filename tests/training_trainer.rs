@@ -99,3 +99,35 @@ fn cancel_from_another_thread_and_frozen_weights_untouched() {
     assert!(out.history[2].train_loss < out.history[0].train_loss, "{:?}", out.history);
     assert!(out.tensors.contains_key("adapter.up.weight") && !out.tensors.contains_key("vision_model.encoder.layers.0.mlp.fc1.weight"));
 }
+
+#[test]
+fn the_feature_cache_budget_changes_speed_not_results() {
+    let Some(mut data) = tiny(2) else { return };
+    // Two angles, mirrored: four views per film, drawn at random over three
+    // epochs, so a film meets views it has and views it has not.
+    let cfg = TrainConfig { epochs: 3, batch_size: 4, bottleneck: 8, lr: 1e-3, angles: vec![-5.0, 5.0], ..Default::default() };
+    let run = |limit: u64, data: &mut TrainData| {
+        let mut trainer = Trainer::new(cfg.clone());
+        trainer.feature_cache_limit = limit;
+        let mut messages = Messages(Vec::new());
+        let out = trainer.run(data, &mut messages).unwrap();
+        (out, messages.0.join("\n"))
+    };
+    let (cached, cached_says) = run(u64::MAX, &mut data);
+    let (uncached, uncached_says) = run(0, &mut data);
+    let losses = |h: &[EpochRecord]| h.iter().map(|r| (r.train_loss, r.val_loss)).collect::<Vec<_>>();
+    assert_eq!(losses(&cached.history), losses(&uncached.history), "the same run, bit for bit");
+    assert_eq!(cached.val_logits, uncached.val_logits);
+    for (name, t) in &cached.tensors {
+        assert_eq!(common::max_abs_diff(t, &uncached.tensors[name]), 0.0, "{name}");
+    }
+    assert!(cached_says.contains("hits") && !cached_says.contains("computed again"), "{cached_says}");
+    assert!(uncached_says.contains("0 views (0 MB of 0 MB allowed)") && uncached_says.contains("computed again because the cache was full"), "{uncached_says}");
+}
+
+struct Messages(Vec<String>);
+impl TrainingObserver for Messages {
+    fn message(&mut self, text: &str) {
+        self.0.push(text.to_string());
+    }
+}

@@ -65,6 +65,11 @@ pub struct TrainArgs {
     /// 76.8 KB per view at full size), so fewer angles use less memory.
     #[arg(long, value_delimiter = ',', default_values_t = vec![-10.0f32, -5.0, 0.0, 5.0, 10.0], allow_hyphen_values = true)]
     pub angles: Vec<f32>,
+    /// Memory for the cached frozen features, in GB (default: half of this
+    /// machine's memory; 0 caches nothing). Past it, views are computed again
+    /// when next drawn: slower epochs, the same results.
+    #[arg(long, value_name = "GB")]
+    pub feature_cache_gb: Option<f64>,
     /// Adapter bottleneck width.
     #[arg(long, default_value_t = 128)]
     pub bottleneck: usize,
@@ -201,7 +206,11 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
         angles: args.angles.clone(),
         ..Default::default()
     };
-    let session = Session { resume: args.resume.clone(), cancel, files_lock, ..Session::new(config, args.out.clone()) };
+    let feature_cache_limit = match args.feature_cache_gb {
+        Some(gb) if !(gb.is_finite() && gb >= 0.0) => return Err(format!("--feature-cache-gb {gb}: give a size in GB, 0 or more")),
+        gb => gb.map(|gb| (gb * 1e9) as u64),
+    };
+    let session = Session { resume: args.resume.clone(), cancel, files_lock, feature_cache_limit, ..Session::new(config, args.out.clone()) };
     // Before the datasets are checked and the model loaded: fail in seconds, not after an epoch.
     session.check_output()?;
     let full = open_dataset(&args.dataset, &session.cancel)?;

@@ -1,24 +1,67 @@
 //! Cache of the frozen part's output (the hidden state entering block L−2)
-//! per (film, view), kept in memory as f16 and computed lazily.
+//! per (film, view), kept in memory as f16 and computed lazily, within a
+//! memory budget.
 //!
 //! Memory: tokens × hidden values per view, 2 bytes each. Full ViT-B/32:
 //! 50 × 768 × 2 B = 76.8 KB per view; 10 views (flip × 5 angles) of the
 //! 5778 OAI training films is ~4.4 GB if every view gets visited, ~0.44 GB
-//! for the unaugmented validation/eval view of 5778 films. Fewer angles
-//! shrink it proportionally.
+//! for the unaugmented validation/eval view of 5778 films. On a smaller
+//! machine that would swap, or be killed half-way through a run; so the
+//! cache holds at most [`FeatureCache::limit`] bytes (by default half of the
+//! machine's memory) and views past it are computed again when next drawn.
+//!
+//! Every view goes through f16 whether it is kept or not, so a run's numbers
+//! do not depend on the budget, only its speed.
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Result, Tensor};
 
-#[derive(Default)]
+/// The training views' and the validation films' features.
 pub struct FeatureCache {
     map: HashMap<(usize, usize), Tensor>,
+    limit: u64,
+    bytes: u64,
     pub hits: u64,
     pub misses: u64,
+    /// Views computed but not kept: the budget was spent.
+    pub not_kept: u64,
+}
+
+impl Default for FeatureCache {
+    fn default() -> Self {
+        Self::with_limit(Self::default_limit())
+    }
 }
 
 impl FeatureCache {
+    /// A cache holding at most `limit` bytes of features (0: none).
+    pub fn with_limit(limit: u64) -> Self {
+        Self { map: HashMap::new(), limit, bytes: 0, hits: 0, misses: 0, not_kept: 0 }
+    }
+
+    /// Half of this machine's memory (Linux: `MemTotal` in /proc/meminfo),
+    /// else 4 GiB: the model, a batch's activations and the rest of the
+    /// system keep the other half.
+    pub fn default_limit() -> u64 {
+        let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        });
+        total.map_or(4 << 30, |bytes| bytes / 2)
+    }
+
+    /// The budget, in bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes of features held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// Hidden states [n, tokens, hidden] (f32) for `keys` = (film, view);
     /// `compute` is called once with the missing keys and must return them
     /// stacked in that order.
@@ -27,19 +70,28 @@ impl FeatureCache {
         F: FnOnce(&[(usize, usize)]) -> Result<Tensor>,
     {
         let missing: Vec<(usize, usize)> = {
-            let mut m: Vec<_> = keys.iter().copied().filter(|k| !self.map.contains_key(k)).collect();
-            m.dedup();
-            m
+            let mut seen = std::collections::HashSet::new();
+            keys.iter().copied().filter(|k| !self.map.contains_key(k) && seen.insert(*k)).collect()
         };
         self.hits += (keys.len() - missing.len()) as u64;
         self.misses += missing.len() as u64;
+        // Views computed for this call only, once the budget is spent.
+        let mut passing: HashMap<(usize, usize), Tensor> = HashMap::new();
         if !missing.is_empty() {
             let fresh = compute(&missing)?;
             for (i, k) in missing.iter().enumerate() {
-                self.map.insert(*k, fresh.get(i)?.to_dtype(DType::F16)?);
+                let features = fresh.get(i)?.to_dtype(DType::F16)?;
+                let size = (features.elem_count() * DType::F16.size_in_bytes()) as u64;
+                if self.bytes + size <= self.limit {
+                    self.bytes += size;
+                    self.map.insert(*k, features);
+                } else {
+                    self.not_kept += 1;
+                    passing.insert(*k, features);
+                }
             }
         }
-        let parts: Vec<Tensor> = keys.iter().map(|k| self.map[k].clone()).collect();
+        let parts: Vec<Tensor> = keys.iter().map(|k| self.map.get(k).unwrap_or_else(|| &passing[k]).clone()).collect();
         Tensor::stack(&parts, 0)?.to_dtype(DType::F32)
     }
 
@@ -49,5 +101,64 @@ impl FeatureCache {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// Features [n, 2, 3] whose values name the key, as `compute` would return them.
+    fn features(keys: &[(usize, usize)]) -> Result<Tensor> {
+        let values: Vec<f32> = keys.iter().flat_map(|&(f, v)| (0..6).map(move |i| (f * 100 + v * 10 + i) as f32 + 0.1)).collect();
+        Tensor::from_vec(values, (keys.len(), 2, 3), &Device::Cpu)
+    }
+
+    #[test]
+    fn a_spent_budget_recomputes_with_the_same_values() {
+        let view = 6 * 2; // bytes of one view in f16
+        let mut cache = FeatureCache::with_limit(2 * view);
+        let keys = [(1, 0), (2, 3), (1, 0), (3, 1)];
+        let mut asked = Vec::new();
+        let first = cache.get_or_compute(&keys, |k| {
+            asked.push(k.to_vec());
+            features(k)
+        });
+        let first = first.unwrap();
+        assert_eq!(asked, [vec![(1, 0), (2, 3), (3, 1)]], "each missing view once");
+        assert_eq!((cache.len(), cache.bytes(), cache.not_kept), (2, 2 * view, 1));
+        // The kept views are hits; the one past the budget is computed again.
+        let again = cache.get_or_compute(&keys, |k| {
+            asked.push(k.to_vec());
+            features(k)
+        });
+        let again = again.unwrap();
+        assert_eq!(asked[1], [(3, 1)]);
+        assert_eq!((cache.hits, cache.misses, cache.not_kept), (1 + 3, 3 + 1, 2));
+        // The same numbers either way, rounded to f16 whether kept or not.
+        let (a, b) = (first.flatten_all().unwrap().to_vec1::<f32>().unwrap(), again.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        assert_eq!(a, b);
+        let want = features(&keys).unwrap().to_dtype(DType::F16).unwrap().to_dtype(DType::F32).unwrap();
+        assert_eq!(a, want.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        assert_ne!(a[0], 100.1, "f16 rounding happened");
+    }
+
+    #[test]
+    fn no_budget_keeps_nothing() {
+        let mut cache = FeatureCache::with_limit(0);
+        let out = cache.get_or_compute(&[(0, 0), (1, 1)], features).unwrap();
+        assert_eq!(out.dims(), [2, 2, 3]);
+        assert_eq!((cache.len(), cache.bytes(), cache.not_kept), (0, 0, 2));
+    }
+
+    #[test]
+    fn the_default_budget_is_half_the_memory() {
+        let limit = FeatureCache::default_limit();
+        assert!(limit >= 256 << 20, "{limit} bytes");
+        if let Ok(info) = std::fs::read_to_string("/proc/meminfo") {
+            let kib: u64 = info.lines().find(|l| l.starts_with("MemTotal:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+            assert_eq!(limit, kib * 1024 / 2);
+        }
     }
 }

@@ -145,11 +145,14 @@ pub struct Session {
     pub cancel: Arc<AtomicBool>,
     /// Held while any file of the run is written (see [`Trainer::files_lock`]).
     pub files_lock: Arc<Mutex<()>>,
+    /// Bytes the cached frozen features may hold (None: half of the memory;
+    /// see [`Trainer::feature_cache_limit`]).
+    pub feature_cache_limit: Option<u64>,
 }
 
 impl Session {
     pub fn new(config: TrainConfig, out: PathBuf) -> Session {
-        Session { config, out, resume: None, cancel: Arc::default(), files_lock: Arc::default() }
+        Session { config, out, resume: None, cancel: Arc::default(), files_lock: Arc::default(), feature_cache_limit: None }
     }
 
     pub fn checkpoint(&self) -> PathBuf {
@@ -197,6 +200,9 @@ impl Session {
         trainer.resume = self.resume.is_some();
         trainer.cancel = self.cancel.clone();
         trainer.files_lock = self.files_lock.clone();
+        if let Some(limit) = self.feature_cache_limit {
+            trainer.feature_cache_limit = limit;
+        }
         let model_id = grader.model_id().to_string();
         let anchors = grader.anchors().anchors.clone();
         let arithmetic = crate::model::device::arithmetic_label(grader.device());

@@ -173,7 +173,14 @@ pub struct Trainer {
     /// (a second Ctrl-C, closing the window) takes it first, so the process never
     /// dies half-way through a write and leaves a temporary file behind.
     pub files_lock: Arc<Mutex<()>>,
+    /// Bytes the frozen features of training views and validation films may
+    /// hold in memory ([`FeatureCache`]; by default half of the machine's).
+    pub feature_cache_limit: u64,
 }
+
+/// The view key of a validation film in the feature cache (training views
+/// are numbered from 0).
+const VALIDATION_VIEW: usize = usize::MAX;
 
 type R<T> = Result<T, String>;
 fn e<E: std::fmt::Display>(x: E) -> String {
@@ -182,7 +189,14 @@ fn e<E: std::fmt::Display>(x: E) -> String {
 
 impl Trainer {
     pub fn new(config: TrainConfig) -> Self {
-        Self { config, checkpoint: None, resume: false, cancel: Arc::new(AtomicBool::new(false)), files_lock: Arc::default() }
+        Self {
+            config,
+            checkpoint: None,
+            resume: false,
+            cancel: Arc::new(AtomicBool::new(false)),
+            files_lock: Arc::default(),
+            feature_cache_limit: FeatureCache::default_limit(),
+        }
     }
 
     fn trainable_names(layers: usize) -> Vec<String> {
@@ -316,7 +330,8 @@ impl Trainer {
             let n = data.train.len() as f32;
             counts.iter().map(|&k| if k == 0 { 0.0 } else { n / (GRADES as f32 * k as f32) }).collect()
         });
-        let (mut train_cache, mut val_cache) = (FeatureCache::default(), FeatureCache::default());
+        // One budget for the training views and the validation films.
+        let mut cache = FeatureCache::with_limit(self.feature_cache_limit);
         let identity = [View::IDENTITY];
         let mut best = resumed_best.unwrap_or_else(|| tensors.clone());
         let mut cancelled = false;
@@ -347,7 +362,7 @@ impl Trainer {
                     })
                     .collect();
                 let films = &data.train;
-                let Some(hidden) = unless_cancelled(train_cache.get_or_compute(&keys, |k| Self::frozen(data, films, &views, k, cancel)), cancel)? else {
+                let Some(hidden) = unless_cancelled(cache.get_or_compute(&keys, |k| Self::frozen(data, films, &views, k, cancel)), cancel)? else {
                     cancelled = true;
                     break 'epochs;
                 };
@@ -358,7 +373,7 @@ impl Trainer {
                 let mut mirrored_pass = None;
                 if c.flip_consistency > 0.0 {
                     let mirrored: Vec<(usize, usize)> = keys.iter().map(|&(f, v)| (f, (v + n_angles) % (2 * n_angles))).collect();
-                    let Some(hm) = unless_cancelled(train_cache.get_or_compute(&mirrored, |k| Self::frozen(data, films, &views, k, cancel)), cancel)? else {
+                    let Some(hm) = unless_cancelled(cache.get_or_compute(&mirrored, |k| Self::frozen(data, films, &views, k, cancel)), cancel)? else {
                         cancelled = true;
                         break 'epochs;
                     };
@@ -383,7 +398,7 @@ impl Trainer {
                 correct += rows.iter().zip(&labels).filter(|(r, y)| argmax(r) == **y).count();
                 observer.batch_done(b + 1, batches, l);
             }
-            let validated = Self::validate(data, &params, &vcfg, &tail, &anchors, first, &mut val_cache, &identity, cancel);
+            let validated = Self::validate(data, &params, &vcfg, &tail, &anchors, first, &mut cache, &identity, cancel);
             let Some((vl, vlabels)) = unless_cancelled(validated, cancel)? else {
                 cancelled = true;
                 break 'epochs;
@@ -443,13 +458,25 @@ impl Trainer {
                 checkpoint_epoch,
             });
         }
-        observer.message(&format!("frozen-feature cache: {} views, {} hits, {} misses", train_cache.len(), train_cache.hits, train_cache.misses));
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        let mut report = format!(
+            "frozen-feature cache: {} views ({:.0} MB of {:.0} MB allowed), {} hits, {} misses",
+            cache.len(),
+            mb(cache.bytes()),
+            mb(cache.limit()),
+            cache.hits,
+            cache.misses
+        );
+        if cache.not_kept > 0 {
+            report += &format!("; {} views computed again because the cache was full", cache.not_kept);
+        }
+        observer.message(&report);
         if state.best_epoch == 0 {
             best = snapshot(&params, &names)?;
         }
         // Validation logits at the best parameters, for the temperature fit.
         let best_params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&best[n]).map_err(e)?))).collect::<R<_>>()?;
-        let (val_logits, val_labels) = Self::validate(data, &best_params, &vcfg, &tail, &anchors, first, &mut val_cache, &identity, cancel).map_err(e)?;
+        let (val_logits, val_labels) = Self::validate(data, &best_params, &vcfg, &tail, &anchors, first, &mut cache, &identity, cancel).map_err(e)?;
         Ok(TrainOutcome { tensors: best, history: state.history, best_epoch: state.best_epoch, val_logits, val_labels, cancelled, checkpoint_epoch })
     }
 
@@ -468,8 +495,11 @@ impl Trainer {
         let mut logits = Vec::new();
         let idx: Vec<usize> = (0..data.val.len()).collect();
         for chunk in idx.chunks(64) {
-            let keys: Vec<(usize, usize)> = chunk.iter().map(|&i| (i, 0)).collect();
-            let hidden = cache.get_or_compute(&keys, |k| Self::frozen(data, &data.val, identity, k, cancel))?;
+            let keys: Vec<(usize, usize)> = chunk.iter().map(|&i| (i, VALIDATION_VIEW)).collect();
+            let hidden = cache.get_or_compute(&keys, |k| {
+                let films: Vec<(usize, usize)> = k.iter().map(|&(i, _)| (i, 0)).collect();
+                Self::frozen(data, &data.val, identity, &films, cancel)
+            })?;
             let lg = forward::logits(params, vcfg, tail, anchors, &hidden, first)?.detach();
             logits.extend(lg.to_vec2::<f32>()?);
         }
