@@ -305,12 +305,7 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
             } else if a.row_stride == 1 {
                 // Column-major A (Gᵀ in a weight's gradient): a depth's rows
                 // are one slice, transposed here.
-                for (q, p) in depth.clone().enumerate() {
-                    let start = p * a.col_stride;
-                    for (r, &v) in a.data[start + rows.start..start + rows.end].iter().enumerate() {
-                        values[r][q] = v;
-                    }
-                }
+                transpose_column_major(a, rows.clone(), depth.clone(), &mut values);
             } else {
                 for (r, i) in rows.clone().enumerate() {
                     for (q, p) in depth.clone().enumerate() {
@@ -320,6 +315,93 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
             }
             for (r, row) in values.iter().enumerate() {
                 split_values(row, &mut hi_tiles[r].0, &mut lo_tiles[r].0);
+            }
+        }
+    }
+}
+
+/// `values[r][q] = A[rows.start + r][depth.start + q]` for a column-major A
+/// (row stride 1), the rest of `values` untouched (zeros): each depth's rows
+/// are one slice of A. Transposed in AVX-512 registers where the CPU has
+/// them (a scalar transpose took about a fifth of a weight gradient's
+/// packing: 34 ms for dW against 20 ms for dX at 3200 rows).
+#[inline(always)]
+fn transpose_column_major(a: MatRef<'_>, rows: Range<usize>, depth: Range<usize>, values: &mut [[f32; CHUNK]; BLOCK]) {
+    debug_assert!(a.row_stride == 1 && rows.len() <= BLOCK && depth.len() <= CHUNK);
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F; every row read lies inside A (asserted in the function).
+        return unsafe { transpose_column_major_avx512(a, rows, depth, values) };
+    }
+    for (q, p) in depth.enumerate() {
+        let start = p * a.col_stride;
+        for (r, &v) in a.data[start + rows.start..start + rows.end].iter().enumerate() {
+            values[r][q] = v;
+        }
+    }
+}
+
+/// [`transpose_column_major`] in 16×16 quarters: sixteen rows of depth
+/// loaded (masked to A's rows), transposed by the usual unpack and
+/// lane-shuffle network (64 shuffles), stored as sixteen rows of A.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_column_major_avx512(a: MatRef<'_>, rows: Range<usize>, depth: Range<usize>, values: &mut [[f32; CHUNK]; BLOCK]) {
+    use std::arch::x86_64::*;
+    for p in depth.clone() {
+        assert!(p * a.col_stride + rows.end <= a.data.len(), "transpose: depth {p} runs past A");
+    }
+    let zero = _mm512_setzero_ps();
+    for quarter_rows in 0..BLOCK / 16 {
+        let first_row = quarter_rows * 16;
+        let live = rows.len().saturating_sub(first_row).min(16);
+        if live == 0 {
+            continue;
+        }
+        let mask: __mmask16 = if live == 16 { 0xffff } else { (1u16 << live) - 1 };
+        for quarter_depth in 0..CHUNK / 16 {
+            let first_depth = quarter_depth * 16;
+            // r[k]: depth first_depth + k, rows first_row.. (lanes).
+            let mut r = [zero; 16];
+            for (k, line) in r.iter_mut().enumerate() {
+                let q = first_depth + k;
+                if q < depth.len() {
+                    let start = (depth.start + q) * a.col_stride + rows.start + first_row;
+                    // SAFETY: the lanes `mask` keeps lie inside A (asserted above).
+                    *line = unsafe { _mm512_maskz_loadu_ps(mask, a.data.as_ptr().add(start)) };
+                }
+            }
+            // Pairs of rows interleaved by 32 bits, then by 64: s[4i + m]
+            // holds, in 128-bit lane L, column 4L + m of rows 4i..4i + 4.
+            let mut t = [zero; 16];
+            for i in 0..8 {
+                t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            let mut s = [zero; 16];
+            for i in 0..4 {
+                let d = |x: __m512| _mm512_castps_pd(x);
+                let (a0, a1, a2, a3) = (d(t[4 * i]), d(t[4 * i + 1]), d(t[4 * i + 2]), d(t[4 * i + 3]));
+                s[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+                s[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+                s[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+                s[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+            }
+            // Lanes gathered across the four groups: column c of all 16 rows.
+            let mut columns = [zero; 16];
+            for m in 0..4 {
+                let u = _mm512_shuffle_f32x4::<0x88>(s[m], s[4 + m]);
+                let v = _mm512_shuffle_f32x4::<0xdd>(s[m], s[4 + m]);
+                let u2 = _mm512_shuffle_f32x4::<0x88>(s[8 + m], s[12 + m]);
+                let v2 = _mm512_shuffle_f32x4::<0xdd>(s[8 + m], s[12 + m]);
+                columns[m] = _mm512_shuffle_f32x4::<0x88>(u, u2);
+                columns[4 + m] = _mm512_shuffle_f32x4::<0x88>(v, v2);
+                columns[8 + m] = _mm512_shuffle_f32x4::<0xdd>(u, u2);
+                columns[12 + m] = _mm512_shuffle_f32x4::<0xdd>(v, v2);
+            }
+            for (c, column) in columns.iter().enumerate().take(live) {
+                // SAFETY: 16 values from column first_depth of row first_row + c of `values`.
+                unsafe { _mm512_storeu_ps(values[first_row + c][first_depth..].as_mut_ptr(), *column) };
             }
         }
     }
@@ -650,6 +732,33 @@ unsafe fn kernel_emulated(chunks: usize, a: *const Line, b: *const Line, c: *mut
                     *out += widen(a_hi.0[p]) * widen(b_hi) + widen(a_hi.0[p]) * widen(b_lo) + widen(a_lo.0[p]) * widen(b_hi);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Packs `a` (m × k) into the kernel's A tiles.
+    fn packed(a: MatRef<'_>) -> Vec<u16> {
+        let (blocks, chunks) = (a.rows().div_ceil(BLOCK), a.cols().div_ceil(CHUNK));
+        let mut out = vec![Line([0xdead; 32]); blocks * chunks * LINES_PER_CHUNK];
+        pack_a_blocks(a, chunks, 0..blocks, &mut out);
+        out.iter().flat_map(|line| line.0).collect()
+    }
+
+    #[test]
+    fn a_column_major_a_packs_as_its_row_major_copy() {
+        // Whole and partial blocks of rows and chunks of depth, and a column
+        // stride wider than the rows (a slice of a larger matrix).
+        for (m, k, extra) in [(32, 32, 0), (1, 5, 0), (17, 50, 3), (45, 70, 0), (64, 96, 7), (33, 31, 1)] {
+            let ld = m + extra;
+            let data: Vec<f32> = (0..ld * k).map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 97.0 + (i % 13) as f32 * 1e-4).collect();
+            let column_major = MatRef::strided(&data, m, k, 1, ld);
+            let copy: Vec<f32> = (0..m).flat_map(|i| (0..k).map(move |p| (i, p))).map(|(i, p)| data[p * ld + i]).collect();
+            let row_major = MatRef::row_major(&copy, m, k);
+            assert_eq!(packed(column_major), packed(row_major), "{m}×{k}, leading dimension {ld}");
         }
     }
 }
