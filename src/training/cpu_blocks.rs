@@ -13,7 +13,7 @@
 //! reference the tests hold this to.
 
 use kneeclip_sgemm::attention::{Heads, self_attention, self_attention_backward};
-use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, matmul, rows};
+use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, gemm_overwrite, matmul, rows};
 
 /// One block's parameters, PyTorch's layouts (`[out, in]` weights).
 pub struct BlockParams<'a> {
@@ -123,11 +123,23 @@ fn linear_into(x: MatRef<'_>, w: &[f32], bias: &[f32], c: &mut [f32], ldc: usize
     gemm(x, &PackedB::fastest(MatRef::row_major(w, out, inp).t()), c, ldc);
 }
 
+/// `c = x Wᵀ + bias` on `c` [rows, out] at leading dimension `ldc`, which
+/// is overwritten (it needs no zeroing).
+fn linear_over(x: MatRef<'_>, w: &[f32], bias: &[f32], c: &mut [f32], ldc: usize) {
+    let (out, inp) = (bias.len(), x.cols());
+    gemm_overwrite(x, &PackedB::fastest(MatRef::row_major(w, out, inp).t()), Some(bias), c, ldc);
+}
+
 /// The gradients of `y = x Wᵀ + b` from `dy`: (dW = dyᵀ x, db = Σ_rows dy),
 /// and `dx += dy W` into `dx` (leading dimension `ldx`) when given.
 fn linear_backward(x: MatRef<'_>, w: &[f32], dy: MatRef<'_>, dx: Option<(&mut [f32], usize)>) -> (Vec<f32>, Vec<f32>) {
-    let (out, inp) = (dy.cols(), x.cols());
-    let dw = matmul(dy.t(), &PackedB::fastest(x), None);
+    linear_backward_packed(&PackedB::fastest(x), w, dy, dx)
+}
+
+/// [`linear_backward`] with x already packed (q, k and v share theirs).
+fn linear_backward_packed(x: &PackedB, w: &[f32], dy: MatRef<'_>, dx: Option<(&mut [f32], usize)>) -> (Vec<f32>, Vec<f32>) {
+    let (out, inp) = (dy.cols(), x.n());
+    let dw = matmul(dy.t(), x, None);
     let db = rows::column_sums(dy);
     if let Some((dx, ldx)) = dx {
         gemm(dy, &PackedB::fastest(MatRef::row_major(w, out, inp)), dx, ldx);
@@ -146,8 +158,8 @@ pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Ta
     // (only the class token's rows with `class_token_only`: the others are
     // never read).
     let mut qkv = vec![0f32; rows_in * 3 * h];
-    linear_into(all, p.k_weight, p.k_bias, &mut qkv[h..], 3 * h);
-    linear_into(all, p.v_weight, p.v_bias, &mut qkv[2 * h..], 3 * h);
+    linear_over(all, p.k_weight, p.k_bias, &mut qkv[h..], 3 * h);
+    linear_over(all, p.v_weight, p.v_bias, &mut qkv[2 * h..], 3 * h);
     let scale = s.scale();
     if s.class_token_only {
         let q = linear(MatRef::strided(&normed1, b, h, t * h, 1), p.q_weight, p.q_bias);
@@ -155,7 +167,7 @@ pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Ta
             qkv[seq * t * 3 * h..][..h].iter_mut().zip(q).for_each(|(o, &v)| *o = v * scale);
         }
     } else {
-        linear_into(all, p.q_weight, p.q_bias, &mut qkv, 3 * h);
+        linear_over(all, p.q_weight, p.q_bias, &mut qkv, 3 * h);
         for row in qkv.chunks_exact_mut(3 * h) {
             row[..h].iter_mut().for_each(|v| *v *= scale);
         }
@@ -166,8 +178,7 @@ pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Ta
     linear_into(MatRef::row_major(&attention.output, rows_out, h), p.out_weight, p.out_bias, &mut mid, h);
     let normed2 = rows::layer_norm(&mid, h, p.ln2_weight, p.ln2_bias, s.eps);
     let inner = linear(MatRef::row_major(&normed2, rows_out, h), p.fc1_weight, p.fc1_bias);
-    let mut activated = inner.clone();
-    activation::quick_gelu_in_place(&mut activated);
+    let activated = activation::quick_gelu(&inner);
     let mut out = mid.clone();
     linear_into(MatRef::row_major(&activated, rows_out, s.inner), p.fc2_weight, p.fc2_bias, &mut out, h);
     let tape = Tape { shape: s, input: x, normed1, qkv, probs: attention.probs, attention: attention.output, mid, normed2, inner, activated };
@@ -201,15 +212,18 @@ pub fn backward(p: &BlockParams<'_>, tape: &Tape, d_out: &[f32], input_grad: boo
     let all = MatRef::row_major(&tape.normed1, rows_in, h);
     let mut d_normed1 = vec![0f32; rows_in * h];
     let part = |i: usize| MatRef::strided(&d_qkv[i * h..], rows_in, h, 3 * h, 1);
-    let (d_k_w, d_k_b) = linear_backward(all, p.k_weight, part(1), Some((&mut d_normed1, h)));
-    let (d_v_w, d_v_b) = linear_backward(all, p.v_weight, part(2), Some((&mut d_normed1, h)));
+    // The normed input is packed once for k's, v's (and q's) weight gradients.
+    let all_packed = PackedB::fastest(all);
+    let (d_k_w, d_k_b) = linear_backward_packed(&all_packed, p.k_weight, part(1), Some((&mut d_normed1, h)));
+    let (d_v_w, d_v_b) = linear_backward_packed(&all_packed, p.v_weight, part(2), Some((&mut d_normed1, h)));
     let (d_q_w, d_q_b) = if s.class_token_only {
         // q came from the class tokens' rows alone (a stride of one sequence).
         let (x_q, dq) = (MatRef::strided(&tape.normed1, b, h, t * h, 1), MatRef::strided(&d_qkv, b, h, t * 3 * h, 1));
         linear_backward(x_q, p.q_weight, dq, Some((&mut d_normed1, t * h)))
     } else {
-        linear_backward(all, p.q_weight, part(0), Some((&mut d_normed1, h)))
+        linear_backward_packed(&all_packed, p.q_weight, part(0), Some((&mut d_normed1, h)))
     };
+    drop(all_packed);
     drop(d_qkv);
     let ln1 = rows::layer_norm_backward(&tape.input, h, p.ln1_weight, &d_normed1, s.eps);
     let d_input = input_grad.then(|| {

@@ -136,6 +136,26 @@ pub fn gemm(a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
     gemm_with(kernel::select(), a, b, c, ldc);
 }
 
+/// `C = A · B + bias` (zeros without a bias), C row-major `m × n` at
+/// leading dimension `ldc`: C's values are overwritten, never read, so C
+/// needs no zeroing first, and the bias costs no pass of its own (the
+/// threads write it into their columns, on AMX tiles as the products start).
+///
+/// # Panics
+/// As [`gemm`].
+pub fn gemm_overwrite(a: MatRef<'_>, b: &PackedB, bias: Option<&[f32]>, c: &mut [f32], ldc: usize) {
+    let (m, n) = (a.rows, b.n());
+    assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "sgemm: bias has {} values for {n} columns", bias.len());
+    }
+    if m > 0 && n > 0 {
+        assert!(c.len() >= (m - 1) * ldc + n, "sgemm: C holds {} values, needs {}", c.len(), (m - 1) * ldc + n);
+    }
+    // SAFETY: C is exclusively borrowed and large enough (asserted above).
+    unsafe { gemm_into(kernel::select(), a, b, SharedOut(c.as_mut_ptr()), ldc, Init::Bias(bias)) };
+}
+
 fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
     let (m, n) = (a.rows, b.n());
     assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");

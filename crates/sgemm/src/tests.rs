@@ -303,3 +303,26 @@ fn bf16x3_weights_unpack_to_within_their_precision() {
     }
     assert_eq!(packed.size_bytes(), 2 * 3 * 64 * 64, "two 32-column panels × three 32-deep chunks × four 1 KiB tiles");
 }
+
+#[test]
+fn overwriting_products_ignore_what_c_held() {
+    // C strided inside a wider buffer full of NaN: the product's columns get
+    // A·B + bias (as `matmul` computes it), the others keep their NaN.
+    for (m, n, k, precision) in [(5, 40, 20, Precision::F32), (70, 100, 1000, Precision::Bf16x3), (3, 33, 64, Precision::Bf16x3)] {
+        let (a, w, bias) = (values(m * k, 21), values(n * k, 22), values(n, 23));
+        let packed = PackedB::with_precision(MatRef::row_major(&w, n, k).t(), precision);
+        let a = MatRef::row_major(&a, m, k);
+        for bias in [Some(&bias[..]), None] {
+            let want = matmul(a, &packed, bias);
+            let (ldc, offset) = (n + 9, 4);
+            let mut c = vec![f32::NAN; m * ldc + offset];
+            gemm_overwrite(a, &packed, bias, &mut c[offset..], ldc);
+            for i in 0..m {
+                let row = &c[offset + i * ldc..][..ldc];
+                assert_eq!(&row[..n], &want[i * n..][..n], "{m}×{n}×{k} {precision:?}, row {i}");
+                assert!(row[n..].iter().all(|v| v.is_nan()), "columns past C untouched");
+            }
+            assert!(c[..offset].iter().all(|v| v.is_nan()));
+        }
+    }
+}
