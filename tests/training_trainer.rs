@@ -131,3 +131,31 @@ impl TrainingObserver for Messages {
         self.0.push(text.to_string());
     }
 }
+
+#[test]
+fn the_checkpoint_holds_the_run_it_was_taken_from() {
+    let Some(mut data) = tiny(2) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.checkpoint.safetensors");
+    let cfg = TrainConfig { epochs: 2, batch_size: 4, bottleneck: 8, lr: 1e-3, angles: vec![0.0], ..Default::default() };
+    let mut trainer = Trainer::new(cfg);
+    trainer.checkpoint = Some(path.clone());
+    let out = trainer.run(&mut data, &mut Count(0, 0)).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&meta.metadata().as_ref().unwrap()["state"]).unwrap();
+    assert_eq!(state["epoch"], 2);
+    assert_eq!(state["history"].as_array().unwrap().len(), 2);
+    let saved = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+    assert!(!out.tensors.is_empty());
+    for (name, t) in &out.tensors {
+        // The best epoch's tensors, value for value, beside the last epoch's and both moments.
+        assert_eq!(common::max_abs_diff(t, &saved[&format!("best.{name}")]), 0.0, "{name}");
+        for part in ["param", "adam_m", "adam_v"] {
+            assert_eq!(saved[&format!("{part}.{name}")].dims(), t.dims(), "{part}.{name}");
+        }
+    }
+    assert_eq!(saved.len(), 4 * out.tensors.len());
+    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names, ["run.checkpoint.safetensors"], "no temporary file left");
+}
