@@ -560,9 +560,12 @@ pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f64 {
 /// holds, and the buffer the next one is copied into.
 #[derive(Default)]
 struct PendingCheckpoint {
-    writing: Option<(usize, std::thread::JoinHandle<(R<()>, Snapshot)>)>,
+    writing: Option<(usize, Writer)>,
     spare: Snapshot,
 }
+
+/// The writer thread: its result and the buffer it wrote from.
+type Writer = std::thread::JoinHandle<(R<()>, Snapshot)>;
 
 /// A checkpoint's contents, copied at an epoch's end: parameters, best
 /// parameters and both AdamW moments (safetensors `param.*`, `best.*`,
