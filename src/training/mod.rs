@@ -15,6 +15,7 @@ pub mod adamw;
 pub mod augment;
 pub mod cpu_blocks;
 pub mod cache;
+pub mod checkpoint;
 pub mod dataset;
 pub mod forward;
 pub mod fused;

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::dataset::{Dataset, DatasetSummary, Film, films_per_grade};
 use super::split::{stratified_k_fold, stratified_split};
-use super::trainer::{EpochRecord, TensorView, TrainConfig, TrainData, Trainer, TrainingObserver, fit_temperature};
+use super::checkpoint::TensorView;
+use super::trainer::{EpochRecord, TrainConfig, TrainData, Trainer, TrainingObserver, fit_temperature};
 use crate::grading::Grader;
 use crate::model::safetensors_file::SafetensorsFile;
 use candle_nn::var_builder::SimpleBackend;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::adamw::{AdamW, AdamWConfig};
 use super::augment::{self, View};
 use super::cache::FeatureCache;
+use super::checkpoint::{CheckpointState, PendingCheckpoint, load_checkpoint};
 use super::dataset::Film;
 use super::forward::{self, FrozenTail, Params};
 use crate::grading::Grader;
@@ -135,17 +136,6 @@ pub struct TrainData {
     pub base: HashMap<String, Tensor>,
     pub train: Vec<Film>,
     pub val: Vec<Film>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct CheckpointState {
-    epoch: usize,
-    step: u64,
-    rng: u64,
-    best_val_loss: f64,
-    best_epoch: usize,
-    config: TrainConfig,
-    history: Vec<EpochRecord>,
 }
 
 pub struct TrainOutcome {
@@ -551,176 +541,6 @@ pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f64 {
         if nll(logits, labels, a) < nll(logits, labels, b) { hi = b } else { lo = a }
     }
     (lo + hi) / 2.0
-}
-
-/// Checkpoint: current params, best-epoch params, AdamW moments (safetensors
-/// `param.*`, `best.*`, `adam_m.*`, `adam_v.*`) and the JSON training state
-/// (epoch, step, RNG state, config, history) in the safetensors metadata.
-/// A checkpoint being written on a thread of its own, with the epoch it
-/// holds, and the buffer the next one is copied into.
-#[derive(Default)]
-struct PendingCheckpoint {
-    writing: Option<(usize, Writer)>,
-    spare: Snapshot,
-}
-
-/// The writer thread: its result and the buffer it wrote from.
-type Writer = std::thread::JoinHandle<(R<()>, Snapshot)>;
-
-/// A checkpoint's contents, copied at an epoch's end: parameters, best
-/// parameters and both AdamW moments (safetensors `param.*`, `best.*`,
-/// `adam_m.*`, `adam_v.*`, ≈ 230 MB for ViT-B/32) in one buffer, and the
-/// JSON training state (epoch, step, RNG state, config, history) as
-/// metadata. The buffer goes to the writer and comes back for the next
-/// epoch: a fresh 230 MB every epoch cost ≈ 0.2–0.3 s of page faults on the
-/// training thread.
-#[derive(Default)]
-struct Snapshot {
-    /// Name, shape and bytes in `data` of each tensor.
-    tensors: Vec<(String, Vec<usize>, std::ops::Range<usize>)>,
-    data: Vec<u8>,
-    state: String,
-}
-
-impl Snapshot {
-    fn add(&mut self, name: String, tensor: &Tensor) -> R<()> {
-        let start = self.data.len();
-        let mut put = |values: &[f32]| {
-            self.data.resize(start + values.len() * 4, 0);
-            self.data[start..].chunks_exact_mut(4).zip(values).for_each(|(b, x)| b.copy_from_slice(&x.to_le_bytes()));
-        };
-        if crate::model::cpu_layer::with_cpu_f32(tensor, &mut put).is_none() {
-            put(&tensor.flatten_all().and_then(|t| t.to_dtype(DType::F32)).and_then(|t| t.to_vec1()).map_err(e)?);
-        }
-        self.tensors.push((name, tensor.dims().to_vec(), start..self.data.len()));
-        Ok(())
-    }
-
-    /// Writes the checkpoint file (atomically: a temporary file beside it,
-    /// synced, then renamed).
-    fn write(&self, path: &std::path::Path) -> R<()> {
-        let meta: HashMap<String, String> = [("state".to_string(), self.state.clone())].into();
-        let views = self.tensors.iter().map(|(name, shape, bytes)| (name.as_str(), BytesView(shape, &self.data[bytes.clone()])));
-        crate::files::replace_atomically(path, |tmp| {
-            safetensors::serialize_to_file(views, Some(meta), tmp).map_err(std::io::Error::other)?;
-            std::fs::File::open(tmp)?.sync_all()
-        })
-        .map_err(|err| format!("{}: {err}", path.display()))
-    }
-}
-
-/// One f32 tensor's little-endian bytes, for `safetensors::serialize_to_file`.
-struct BytesView<'a>(&'a [usize], &'a [u8]);
-
-impl safetensors::View for BytesView<'_> {
-    fn dtype(&self) -> safetensors::Dtype {
-        safetensors::Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        self.0
-    }
-    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        std::borrow::Cow::Borrowed(self.1)
-    }
-    fn data_len(&self) -> usize {
-        self.1.len()
-    }
-}
-
-impl PendingCheckpoint {
-    /// The checkpoint's contents now, in the buffer of an earlier one when
-    /// there is one (call after [`finish`](Self::finish)).
-    fn snapshot(&mut self, params: &Params, best: &HashMap<String, Tensor>, names: &[String], opt: &AdamW, state: &CheckpointState) -> R<Snapshot> {
-        let mut s = std::mem::take(&mut self.spare);
-        s.tensors.clear();
-        s.data.clear();
-        for (i, n) in names.iter().enumerate() {
-            s.add(format!("best.{n}"), &best[n])?;
-            s.add(format!("param.{n}"), params[n].as_tensor())?;
-            s.add(format!("adam_m.{n}"), &opt.m[i])?;
-            s.add(format!("adam_v.{n}"), &opt.v[i])?;
-        }
-        s.state = serde_json::to_string(state).map_err(e)?;
-        Ok(s)
-    }
-
-    /// Writes `snapshot` to `path` on a new thread, holding `files_lock`
-    /// meanwhile (an interrupt then exits between writes).
-    fn start(&mut self, epoch: usize, path: PathBuf, snapshot: Snapshot, files_lock: Arc<Mutex<()>>) {
-        debug_assert!(self.writing.is_none(), "one checkpoint write at a time");
-        let writer = std::thread::spawn(move || {
-            let _writing = files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            (snapshot.write(&path), snapshot)
-        });
-        self.writing = Some((epoch, writer));
-    }
-
-    /// Waits for the write under way: the epoch its file now holds, or its error.
-    fn finish(&mut self) -> R<Option<usize>> {
-        match self.writing.take() {
-            None => Ok(None),
-            Some((epoch, writer)) => {
-                let (written, snapshot) = writer.join().map_err(|_| "the checkpoint writer stopped unexpectedly".to_string())?;
-                self.spare = snapshot;
-                written.map(|()| Some(epoch))
-            }
-        }
-    }
-}
-
-impl Drop for PendingCheckpoint {
-    /// A run that returns early (an error) still leaves a complete file.
-    fn drop(&mut self) {
-        let _ = self.finish();
-    }
-}
-
-type Loaded = (HashMap<String, Tensor>, CheckpointState, (Vec<Tensor>, Vec<Tensor>), HashMap<String, Tensor>);
-
-fn load_checkpoint(path: &std::path::Path, names: &[String], dev: &Device) -> R<Loaded> {
-    let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(e)?;
-    let state: CheckpointState = serde_json::from_str(
-        meta.metadata().as_ref().and_then(|m| m.get("state")).ok_or("checkpoint has no training state")?,
-    )
-    .map_err(e)?;
-    let t = candle_core::safetensors::load_buffer(&bytes, dev).map_err(e)?;
-    let get = |k: String| t.get(&k).cloned().ok_or(format!("checkpoint lacks {k}"));
-    let params = names.iter().map(|n| Ok((n.clone(), get(format!("param.{n}"))?))).collect::<R<_>>()?;
-    let m = names.iter().map(|n| get(format!("adam_m.{n}"))).collect::<R<_>>()?;
-    let v = names.iter().map(|n| get(format!("adam_v.{n}"))).collect::<R<_>>()?;
-    let best = names.iter().map(|n| Ok((n.clone(), get(format!("best.{n}"))?))).collect::<R<_>>()?;
-    Ok((params, state, (m, v), best))
-}
-
-/// Serialises candle tensors (f32 only here) for `safetensors::serialize`.
-pub(crate) struct TensorView(pub Tensor);
-
-impl safetensors::View for TensorView {
-    fn dtype(&self) -> safetensors::Dtype {
-        safetensors::Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        self.0.dims()
-    }
-    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        // A contiguous CPU tensor is read where it lies; a checkpoint holds
-        // four copies of the trainable tensors (≈ 230 MB for ViT-B/32), and
-        // collecting them byte by byte took a second per epoch.
-        let le_bytes = |values: &[f32]| {
-            let mut bytes = vec![0u8; values.len() * 4];
-            bytes.chunks_exact_mut(4).zip(values).for_each(|(b, x)| b.copy_from_slice(&x.to_le_bytes()));
-            bytes
-        };
-        let bytes = crate::model::cpu_layer::with_cpu_f32(&self.0, le_bytes).unwrap_or_else(|| {
-            let v: Vec<f32> = self.0.flatten_all().and_then(|t| t.to_dtype(DType::F32)).and_then(|t| t.to_vec1()).unwrap_or_default();
-            le_bytes(&v)
-        });
-        std::borrow::Cow::Owned(bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.0.elem_count() * 4
-    }
 }
 
 #[cfg(test)]

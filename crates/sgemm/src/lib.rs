@@ -144,25 +144,25 @@ pub fn gemm(a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
 /// # Panics
 /// As [`gemm`].
 pub fn gemm_overwrite(a: MatRef<'_>, b: &PackedB, bias: Option<&[f32]>, c: &mut [f32], ldc: usize) {
-    let (m, n) = (a.rows, b.n());
-    assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");
     if let Some(bias) = bias {
-        assert_eq!(bias.len(), n, "sgemm: bias has {} values for {n} columns", bias.len());
+        assert_eq!(bias.len(), b.n(), "sgemm: bias has {} values for {} columns", bias.len(), b.n());
     }
-    if m > 0 && n > 0 {
-        assert!(c.len() >= (m - 1) * ldc + n, "sgemm: C holds {} values, needs {}", c.len(), (m - 1) * ldc + n);
-    }
-    // SAFETY: C is exclusively borrowed and large enough (asserted above).
+    check_c(a.rows, b.n(), c.len(), ldc);
+    // SAFETY: C is exclusively borrowed and large enough (checked above).
     unsafe { gemm_into(kernel::select(), a, b, SharedOut(c.as_mut_ptr()), ldc, Init::Bias(bias)) };
 }
 
-fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
-    let (m, n) = (a.rows, b.n());
+/// Panics unless `len` values at leading dimension `ldc` hold an `m × n` C.
+fn check_c(m: usize, n: usize, len: usize, ldc: usize) {
     assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");
     if m > 0 && n > 0 {
-        assert!(c.len() >= (m - 1) * ldc + n, "sgemm: C holds {} values, needs {}", c.len(), (m - 1) * ldc + n);
+        assert!(len >= (m - 1) * ldc + n, "sgemm: C holds {len} values, needs {}", (m - 1) * ldc + n);
     }
-    // SAFETY: C is exclusively borrowed and large enough (asserted above).
+}
+
+fn gemm_with(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: &mut [f32], ldc: usize) {
+    check_c(a.rows, b.n(), c.len(), ldc);
+    // SAFETY: C is exclusively borrowed and large enough (checked above).
     unsafe { gemm_into(kernels, a, b, SharedOut(c.as_mut_ptr()), ldc, Init::Accumulate) };
 }
 

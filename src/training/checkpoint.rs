@@ -1,0 +1,201 @@
+//! An epoch's checkpoint: current parameters, best-epoch parameters and the
+//! AdamW moments (safetensors `param.*`, `best.*`, `adam_m.*`, `adam_v.*`),
+//! with the JSON training state (epoch, step, RNG state, config, history) in
+//! the safetensors metadata; written on a thread of its own beside the next
+//! epoch, and read back to resume. Also the f32 tensor view a head is
+//! written with.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::adamw::AdamW;
+use super::forward::Params;
+use super::trainer::{EpochRecord, TrainConfig};
+
+type R<T> = Result<T, String>;
+fn e<E: std::fmt::Display>(x: E) -> String {
+    x.to_string()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct CheckpointState {
+    pub(super) epoch: usize,
+    pub(super) step: u64,
+    pub(super) rng: u64,
+    pub(super) best_val_loss: f64,
+    pub(super) best_epoch: usize,
+    pub(super) config: TrainConfig,
+    pub(super) history: Vec<EpochRecord>,
+}
+
+/// A checkpoint being written on a thread of its own, with the epoch it
+/// holds, and the buffer the next one is copied into.
+#[derive(Default)]
+pub(super) struct PendingCheckpoint {
+    writing: Option<(usize, Writer)>,
+    spare: Snapshot,
+}
+
+/// The writer thread: its result and the buffer it wrote from.
+type Writer = std::thread::JoinHandle<(R<()>, Snapshot)>;
+
+/// A checkpoint's contents, copied at an epoch's end: parameters, best
+/// parameters and both AdamW moments (safetensors `param.*`, `best.*`,
+/// `adam_m.*`, `adam_v.*`, ≈ 230 MB for ViT-B/32) in one buffer, and the
+/// JSON training state (epoch, step, RNG state, config, history) as
+/// metadata. The buffer goes to the writer and comes back for the next
+/// epoch: a fresh 230 MB every epoch cost ≈ 0.2–0.3 s of page faults on the
+/// training thread.
+#[derive(Default)]
+pub(super) struct Snapshot {
+    /// Name, shape and bytes in `data` of each tensor.
+    tensors: Vec<(String, Vec<usize>, std::ops::Range<usize>)>,
+    data: Vec<u8>,
+    state: String,
+}
+
+impl Snapshot {
+    fn add(&mut self, name: String, tensor: &Tensor) -> R<()> {
+        let start = self.data.len();
+        append_f32_le(tensor, &mut self.data).map_err(e)?;
+        self.tensors.push((name, tensor.dims().to_vec(), start..self.data.len()));
+        Ok(())
+    }
+
+    /// Writes the checkpoint file (atomically: a temporary file beside it,
+    /// synced, then renamed).
+    fn write(&self, path: &std::path::Path) -> R<()> {
+        let meta: HashMap<String, String> = [("state".to_string(), self.state.clone())].into();
+        let views = self.tensors.iter().map(|(name, shape, bytes)| (name.as_str(), BytesView(shape, &self.data[bytes.clone()])));
+        crate::files::replace_atomically(path, |tmp| {
+            safetensors::serialize_to_file(views, Some(meta), tmp).map_err(std::io::Error::other)?;
+            std::fs::File::open(tmp)?.sync_all()
+        })
+        .map_err(|err| format!("{}: {err}", path.display()))
+    }
+}
+
+/// One f32 tensor's little-endian bytes, for `safetensors::serialize_to_file`.
+struct BytesView<'a>(&'a [usize], &'a [u8]);
+
+impl safetensors::View for BytesView<'_> {
+    fn dtype(&self) -> safetensors::Dtype {
+        safetensors::Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        self.0
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(self.1)
+    }
+    fn data_len(&self) -> usize {
+        self.1.len()
+    }
+}
+
+impl PendingCheckpoint {
+    /// The checkpoint's contents now, in the buffer of an earlier one when
+    /// there is one (call after [`finish`](Self::finish)).
+    pub(super) fn snapshot(&mut self, params: &Params, best: &HashMap<String, Tensor>, names: &[String], opt: &AdamW, state: &CheckpointState) -> R<Snapshot> {
+        let mut s = std::mem::take(&mut self.spare);
+        s.tensors.clear();
+        s.data.clear();
+        for (i, n) in names.iter().enumerate() {
+            s.add(format!("best.{n}"), &best[n])?;
+            s.add(format!("param.{n}"), params[n].as_tensor())?;
+            s.add(format!("adam_m.{n}"), &opt.m[i])?;
+            s.add(format!("adam_v.{n}"), &opt.v[i])?;
+        }
+        s.state = serde_json::to_string(state).map_err(e)?;
+        Ok(s)
+    }
+
+    /// Writes `snapshot` to `path` on a new thread, holding `files_lock`
+    /// meanwhile (an interrupt then exits between writes).
+    pub(super) fn start(&mut self, epoch: usize, path: PathBuf, snapshot: Snapshot, files_lock: Arc<Mutex<()>>) {
+        debug_assert!(self.writing.is_none(), "one checkpoint write at a time");
+        let writer = std::thread::spawn(move || {
+            let _writing = files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            (snapshot.write(&path), snapshot)
+        });
+        self.writing = Some((epoch, writer));
+    }
+
+    /// Waits for the write under way: the epoch its file now holds, or its error.
+    pub(super) fn finish(&mut self) -> R<Option<usize>> {
+        match self.writing.take() {
+            None => Ok(None),
+            Some((epoch, writer)) => {
+                let (written, snapshot) = writer.join().map_err(|_| "the checkpoint writer stopped unexpectedly".to_string())?;
+                self.spare = snapshot;
+                written.map(|()| Some(epoch))
+            }
+        }
+    }
+}
+
+impl Drop for PendingCheckpoint {
+    /// A run that returns early (an error) still leaves a complete file.
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+pub(super) type Loaded = (HashMap<String, Tensor>, CheckpointState, (Vec<Tensor>, Vec<Tensor>), HashMap<String, Tensor>);
+
+pub(super) fn load_checkpoint(path: &std::path::Path, names: &[String], dev: &Device) -> R<Loaded> {
+    let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(e)?;
+    let state: CheckpointState = serde_json::from_str(
+        meta.metadata().as_ref().and_then(|m| m.get("state")).ok_or("checkpoint has no training state")?,
+    )
+    .map_err(e)?;
+    let t = candle_core::safetensors::load_buffer(&bytes, dev).map_err(e)?;
+    let get = |k: String| t.get(&k).cloned().ok_or(format!("checkpoint lacks {k}"));
+    let params = names.iter().map(|n| Ok((n.clone(), get(format!("param.{n}"))?))).collect::<R<_>>()?;
+    let m = names.iter().map(|n| get(format!("adam_m.{n}"))).collect::<R<_>>()?;
+    let v = names.iter().map(|n| get(format!("adam_v.{n}"))).collect::<R<_>>()?;
+    let best = names.iter().map(|n| Ok((n.clone(), get(format!("best.{n}"))?))).collect::<R<_>>()?;
+    Ok((params, state, (m, v), best))
+}
+
+/// Serialises candle tensors (f32 only here) for `safetensors::serialize`.
+pub(crate) struct TensorView(pub Tensor);
+
+impl safetensors::View for TensorView {
+    fn dtype(&self) -> safetensors::Dtype {
+        safetensors::Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        self.0.dims()
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        let mut bytes = Vec::with_capacity(self.data_len());
+        if append_f32_le(&self.0, &mut bytes).is_err() {
+            bytes.clear();
+        }
+        std::borrow::Cow::Owned(bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.0.elem_count() * 4
+    }
+}
+
+/// Appends `tensor`'s values as f32 little-endian bytes to `out`. A
+/// contiguous f32 CPU tensor is read where it lies: collecting ≈ 230 MB of
+/// checkpoint byte by byte through candle took a second per epoch.
+fn append_f32_le(tensor: &Tensor, out: &mut Vec<u8>) -> candle_core::Result<()> {
+    let mut put = |values: &[f32]| {
+        let start = out.len();
+        out.resize(start + values.len() * 4, 0);
+        out[start..].chunks_exact_mut(4).zip(values).for_each(|(b, x)| b.copy_from_slice(&x.to_le_bytes()));
+    };
+    if crate::model::cpu_layer::with_cpu_f32(tensor, &mut put).is_none() {
+        put(&tensor.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?);
+    }
+    Ok(())
+}
