@@ -138,6 +138,37 @@ pub fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
     }
 }
 
+/// `f` on the values of a contiguous f32 CPU tensor, written where they
+/// lie (every tensor sharing its storage sees the change, as after
+/// `Var::set`); `None` for any other tensor.
+pub fn with_cpu_f32_mut<R>(t: &Tensor, f: impl FnOnce(&mut [f32]) -> R) -> Option<R> {
+    use std::cell::RefCell;
+    /// candle's one door to a storage's values for writing: an in-place op.
+    struct InPlace<F, R> {
+        f: RefCell<Option<F>>,
+        result: RefCell<Option<R>>,
+    }
+    impl<F: FnOnce(&mut [f32]) -> R, R> candle_core::InplaceOp1 for InPlace<F, R> {
+        fn name(&self) -> &'static str {
+            "with-cpu-f32-mut"
+        }
+        fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &candle_core::Layout) -> Result<()> {
+            if let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets())
+                && let Some(f) = self.f.borrow_mut().take()
+            {
+                *self.result.borrow_mut() = Some(f(&mut values[start..end]));
+            }
+            Ok(())
+        }
+    }
+    if !t.device().is_cpu() {
+        return None;
+    }
+    let op = InPlace { f: RefCell::new(Some(f)), result: RefCell::new(None) };
+    t.inplace_op1(&op).ok()?;
+    op.result.into_inner()
+}
+
 impl Norm {
     fn apply(&self, x: &[f32], width: usize) -> Vec<f32> {
         rows::layer_norm(x, width, &self.weight, &self.bias, self.eps)
