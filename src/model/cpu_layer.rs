@@ -15,7 +15,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, DType, Device, Result, Storage, Tensor};
 use candle_nn::LayerNorm;
 use kneeclip_sgemm::attention::{Heads, self_attention};
-use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, rows};
+use kneeclip_sgemm::{MatRef, PackedB, gemm, rows};
 
 use super::linear::Linear;
 
@@ -122,8 +122,7 @@ impl CpuLayer {
         self.out_proj.accumulate(&attention.output, rows_out, &mut x1);
         let normed = self.norm2.apply(&x1, hidden);
         let mut inner = kneeclip_sgemm::matmul(MatRef::row_major(&normed, rows_out, hidden), &self.fc1.packed, self.fc1.bias.as_deref());
-        activation::quick_gelu_in_place(&mut inner);
-        self.fc2.accumulate(&inner, rows_out, &mut x1);
+        self.fc2.accumulate_after_quick_gelu(&mut inner, &mut x1);
         (x1, attention.probs)
     }
 }
@@ -183,5 +182,14 @@ impl Product {
         }
         let n = self.packed.n();
         gemm(MatRef::row_major(a, rows, self.packed.k()), &self.packed, out, n);
+    }
+
+    /// `out += quick_gelu(a) · W + bias`, the activation applied as the
+    /// product reads `a` where the kernels allow (`a` may be overwritten).
+    fn accumulate_after_quick_gelu(&self, a: &mut [f32], out: &mut [f32]) {
+        if let Some(bias) = &self.bias {
+            rows::add_row(out, bias);
+        }
+        kneeclip_sgemm::gemm_quick_gelu_a(a, &self.packed, out, self.packed.n());
     }
 }

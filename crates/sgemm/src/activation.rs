@@ -78,6 +78,14 @@ fn quick_gelu_copy_portable(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Quick GELU in place on values the caller holds (A's packing for the
+/// AMX tiles, `crate::amx`): the same operations as [`quick_gelu_in_place`],
+/// vectorised as the caller is compiled.
+#[inline(always)]
+pub(crate) fn quick_gelu_values(xs: &mut [f32]) {
+    quick_gelu_portable(xs)
+}
+
 #[inline(always)]
 fn quick_gelu_portable(xs: &mut [f32]) {
     for x in xs {

@@ -385,27 +385,38 @@ fn put_b(tiles: &mut [Line], pp: usize, j: usize, hi: u16, lo: u16) {
     tiles[lo_line].0[lane] = lo;
 }
 
-/// Rows `blocks` (of 32) of A as the kernel's tiles, into `out`
-/// (`blocks.len() · chunks · 64` lines; rows and depth past A's are zeros).
-fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line]) {
+/// What A's values go through as they are packed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Prologue {
+    /// Nothing: A as it is.
+    None,
+    /// CLIP's quick GELU (`crate::activation`), so that the MLP's second
+    /// product reads the first one's output without a pass of its own.
+    QuickGelu,
+}
+
+/// Rows `blocks` (of 32) of A, through `prologue`, as the kernel's tiles,
+/// into `out` (`blocks.len() · chunks · 64` lines; rows and depth past A's
+/// are zeros).
+fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
-    fn wide(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line]) {
-        pack_a_body(a, chunks, blocks, out)
+    fn wide(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue) {
+        pack_a_body(a, chunks, blocks, out, prologue)
     }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512bw") {
         // SAFETY: the CPU has the features `wide` is compiled for.
-        return unsafe { wide(a, chunks, blocks, out) };
+        return unsafe { wide(a, chunks, blocks, out, prologue) };
     }
-    pack_a_body(a, chunks, blocks, out)
+    pack_a_body(a, chunks, blocks, out, prologue)
 }
 
 /// [`pack_a_blocks`]' work, compiled once per instruction set: a full chunk
 /// of a row-major row is split where it lies, anything else through a
 /// zero-padded 32×32 block of values.
 #[inline(always)]
-fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line]) {
+fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue) {
     let (m, k) = (a.rows(), a.cols());
     for (b, block) in blocks.enumerate() {
         let rows = block * BLOCK..(block * BLOCK + BLOCK).min(m);
@@ -420,7 +431,13 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
                         Some(i) => {
                             let start = i * a.row_stride + depth.start;
                             let values: &[f32; CHUNK] = a.data[start..start + CHUNK].try_into().expect("a chunk is 32 values");
-                            split_values(values, hi, lo);
+                            if prologue == Prologue::QuickGelu {
+                                let mut activated = *values;
+                                crate::activation::quick_gelu_values(&mut activated);
+                                split_values(&activated, hi, lo);
+                            } else {
+                                split_values(values, hi, lo);
+                            }
                         }
                         None => (*hi, *lo) = ([0; CHUNK], [0; CHUNK]),
                     }
@@ -445,7 +462,11 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
                     }
                 }
             }
-            for (r, row) in values.iter().enumerate() {
+            for (r, row) in values.iter_mut().enumerate() {
+                if prologue == Prologue::QuickGelu {
+                    // GELU(0) = 0: the padding stays zeros.
+                    crate::activation::quick_gelu_values(row);
+                }
                 split_values(row, &mut hi_tiles[r].0, &mut lo_tiles[r].0);
             }
         }
@@ -565,22 +586,23 @@ thread_local! {
     static PACKED_A: std::cell::Cell<Vec<Line>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// `C (init) + A·B` on C at `c` (`m` rows, leading dimension `ldc`), the
-/// products on `threads` threads, each taking a share of B's panels.
+/// `C (init) + prologue(A)·B` on C at `c` (`m` rows, leading dimension
+/// `ldc`), the products on `threads` threads, each taking a share of B's panels.
 ///
 /// # Safety
 /// As `crate::gemm_into`: `c` valid for `(m − 1)·ldc + n` values, initialised
 /// with `Init::Accumulate`, accessed by no one else during the call.
-pub(crate) unsafe fn gemm(a: MatRef<'_>, b: &AmxB, c: SharedOut, ldc: usize, init: Init<'_>, threads: usize, tiles: bool) {
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm(a: MatRef<'_>, prologue: Prologue, b: &AmxB, c: SharedOut, ldc: usize, init: Init<'_>, threads: usize, tiles: bool) {
     let m = a.rows();
     let blocks = m.div_ceil(BLOCK);
     let block_lines = b.chunks * LINES_PER_CHUNK;
     let mut packed = PACKED_A.take();
     packed.resize(blocks * block_lines, ZERO_LINE);
     if threads > 1 && blocks > 1 {
-        packed.par_chunks_mut(block_lines).enumerate().for_each(|(i, out)| pack_a_blocks(a, b.chunks, i..i + 1, out));
+        packed.par_chunks_mut(block_lines).enumerate().for_each(|(i, out)| pack_a_blocks(a, b.chunks, i..i + 1, out, prologue));
     } else {
-        pack_a_blocks(a, b.chunks, 0..blocks, &mut packed);
+        pack_a_blocks(a, b.chunks, 0..blocks, &mut packed, prologue);
     }
     let panels = b.panels();
     let threads = threads.min(panels).max(1);
@@ -887,7 +909,7 @@ mod tests {
     fn packed(a: MatRef<'_>) -> Vec<u16> {
         let (blocks, chunks) = (a.rows().div_ceil(BLOCK), a.cols().div_ceil(CHUNK));
         let mut out = vec![Line([0xdead; 32]); blocks * chunks * LINES_PER_CHUNK];
-        pack_a_blocks(a, chunks, 0..blocks, &mut out);
+        pack_a_blocks(a, chunks, 0..blocks, &mut out, Prologue::None);
         out.iter().flat_map(|line| line.0).collect()
     }
 

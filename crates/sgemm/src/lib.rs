@@ -152,6 +152,28 @@ pub fn gemm_overwrite(a: MatRef<'_>, b: &PackedB, bias: Option<&[f32]>, c: &mut 
     unsafe { gemm_into(kernel::select(), a, b, SharedOut(c.as_mut_ptr()), ldc, Init::Bias(bias)) };
 }
 
+/// `C += quick_gelu(A) · B` for A row-major `[rows, b.k()]` (an MLP's first
+/// product before its activation) into C as [`gemm`]. On the AMX tiles the
+/// activation is applied as A is packed, saving a pass over A in memory
+/// (A is then left as it was); otherwise A is activated in place first.
+///
+/// # Panics
+/// As [`gemm`], and when A's length is not a multiple of `b.k()`.
+pub fn gemm_quick_gelu_a(a: &mut [f32], b: &PackedB, c: &mut [f32], ldc: usize) {
+    let k = b.k();
+    assert!(k > 0 && a.len() % k == 0, "sgemm: A holds {} values, not rows of {k}", a.len());
+    let rows = a.len() / k;
+    check_c(rows, b.n(), c.len(), ldc);
+    if let Some(amx) = b.amx() {
+        let threads = if 2 * rows * k * b.n() < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().max(1) };
+        // SAFETY: C is exclusively borrowed and large enough (checked above).
+        unsafe { amx::gemm(MatRef::row_major(a, rows, k), amx::Prologue::QuickGelu, amx, SharedOut(c.as_mut_ptr()), ldc, Init::Accumulate, threads, amx::available()) };
+        return;
+    }
+    activation::quick_gelu_in_place(a);
+    gemm(MatRef::row_major(a, rows, k), b, c, ldc);
+}
+
 /// Panics unless `len` values at leading dimension `ldc` hold an `m × n` C.
 fn check_c(m: usize, n: usize, len: usize, ldc: usize) {
     assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");
@@ -192,7 +214,7 @@ unsafe fn gemm_into(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: Sha
     let threads = if flops < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().max(1) };
     if let Some(amx) = b.amx() {
         // SAFETY: the caller's contract.
-        unsafe { amx::gemm(a, amx, c, ldc, init, threads, amx::available()) };
+        unsafe { amx::gemm(a, amx::Prologue::None, amx, c, ldc, init, threads, amx::available()) };
         return;
     }
     let panels = b.panels();

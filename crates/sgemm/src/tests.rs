@@ -281,7 +281,7 @@ fn amx_tiles_agree_with_their_emulation() {
         let run = |tiles: bool| {
             let mut c = values(m * n, 7);
             // SAFETY: C holds m·n initialised values, borrowed exclusively.
-            unsafe { amx::gemm(MatRef::row_major(&a, m, k), packed.amx().unwrap(), SharedOut(c.as_mut_ptr()), n, init, 2, tiles) };
+            unsafe { amx::gemm(MatRef::row_major(&a, m, k), amx::Prologue::None, packed.amx().unwrap(), SharedOut(c.as_mut_ptr()), n, init, 2, tiles) };
             c
         };
         let (tiles, emulated) = (run(true), run(false));
@@ -324,5 +324,27 @@ fn overwriting_products_ignore_what_c_held() {
             }
             assert!(c[..offset].iter().all(|v| v.is_nan()));
         }
+    }
+}
+
+#[test]
+fn a_product_after_quick_gelu_equals_the_activation_then_the_product() {
+    // Whole and partial blocks of rows and chunks of depth, on both
+    // arithmetics; values up to ±8 so that the activation bends them. On
+    // the AMX path the activation happens inside A's packing, bit for bit
+    // the activation of `quick_gelu_in_place`.
+    for (m, n, k, precision) in [(5, 40, 20, Precision::F32), (70, 100, 1000, Precision::Bf16x3), (3, 33, 64, Precision::Bf16x3), (64, 64, 96, Precision::Bf16x3)] {
+        let a: Vec<f32> = values(m * k, 31).iter().map(|v| v * 8.0).collect();
+        let (w, start) = (values(n * k, 32), values(m * n, 33));
+        let packed = PackedB::with_precision(MatRef::row_major(&w, n, k).t(), precision);
+        let mut activated = a.clone();
+        activation::quick_gelu_in_place(&mut activated);
+        let mut want = start.clone();
+        gemm(MatRef::row_major(&activated, m, k), &packed, &mut want, n);
+        let (mut input, mut got) = (a.clone(), start.clone());
+        gemm_quick_gelu_a(&mut input, &packed, &mut got, n);
+        assert!(got == want, "{m}×{n}×{k} {precision:?}: the products differ");
+        assert!(input == a || input == activated, "A is left as it was or activated");
+        assert_ne!(got, start, "the product was added");
     }
 }
