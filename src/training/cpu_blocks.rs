@@ -130,21 +130,34 @@ fn linear_over(x: MatRef<'_>, w: &[f32], bias: &[f32], c: &mut [f32], ldc: usize
     gemm_overwrite(x, &PackedB::fastest(MatRef::row_major(w, out, inp).t()), Some(bias), c, ldc);
 }
 
-/// The gradients of `y = x Wᵀ + b` from `dy`: (dW = dyᵀ x, db = Σ_rows dy),
-/// and `dx += dy W` into `dx` (leading dimension `ldx`) when given.
-fn linear_backward(x: MatRef<'_>, w: &[f32], dy: MatRef<'_>, dx: Option<(&mut [f32], usize)>) -> (Vec<f32>, Vec<f32>) {
+/// What a linear layer's backward does with the gradient of its input.
+enum InputGrad<'a> {
+    /// `dy W` as a new `[rows, in]` matrix (no zeroed buffer to add it to).
+    New,
+    /// `dx += dy W` into `dx` at leading dimension `ldx`.
+    Add(&'a mut [f32], usize),
+}
+
+/// The gradients of `y = x Wᵀ + b` from `dy`: (dW = dyᵀ x, db = Σ_rows dy,
+/// and with [`InputGrad::New`] dx = dy W).
+fn linear_backward(x: MatRef<'_>, w: &[f32], dy: MatRef<'_>, dx: InputGrad<'_>) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
     linear_backward_packed(&PackedB::fastest(x), w, dy, dx)
 }
 
 /// [`linear_backward`] with x already packed (q, k and v share theirs).
-fn linear_backward_packed(x: &PackedB, w: &[f32], dy: MatRef<'_>, dx: Option<(&mut [f32], usize)>) -> (Vec<f32>, Vec<f32>) {
+fn linear_backward_packed(x: &PackedB, w: &[f32], dy: MatRef<'_>, dx: InputGrad<'_>) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
     let (out, inp) = (dy.cols(), x.n());
     let dw = matmul(dy.t(), x, None);
     let db = rows::column_sums(dy);
-    if let Some((dx, ldx)) = dx {
-        gemm(dy, &PackedB::fastest(MatRef::row_major(w, out, inp)), dx, ldx);
-    }
-    (dw, db)
+    let w = PackedB::fastest(MatRef::row_major(w, out, inp));
+    let dx = match dx {
+        InputGrad::New => Some(matmul(dy, &w, None)),
+        InputGrad::Add(dx, ldx) => {
+            gemm(dy, &w, dx, ldx);
+            None
+        }
+    };
+    (dw, db, dx)
 }
 
 /// The block on `x` [batch·tokens, hidden] → `[rows_out, hidden]`, and its tape.
@@ -194,34 +207,36 @@ pub fn backward(p: &BlockParams<'_>, tape: &Tape, d_out: &[f32], input_grad: boo
     assert_eq!(d_out.len(), rows_out * h, "block backward: the output gradient holds {} values, the shape needs {}", d_out.len(), rows_out * h);
     let dy = MatRef::row_major(d_out, rows_out, h);
     // MLP: out = mid + gelu(ln2(mid) W1ᵀ + b1) W2ᵀ + b2.
-    let mut d_activated = vec![0f32; rows_out * f];
-    let (d_fc2_w, d_fc2_b) = linear_backward(MatRef::row_major(&tape.activated, rows_out, f), p.fc2_weight, dy, Some((&mut d_activated, f)));
+    // The input gradients are new matrices, written by their products (a
+    // zeroed buffer to add to cost a pass over 3200 × 3072 values).
+    let (d_fc2_w, d_fc2_b, d_activated) = linear_backward(MatRef::row_major(&tape.activated, rows_out, f), p.fc2_weight, dy, InputGrad::New);
+    let mut d_activated = d_activated.expect("a new input gradient");
     activation::quick_gelu_backward_in_place(&tape.inner, &mut d_activated);
-    let mut d_normed2 = vec![0f32; rows_out * h];
-    let (d_fc1_w, d_fc1_b) = linear_backward(MatRef::row_major(&tape.normed2, rows_out, h), p.fc1_weight, MatRef::row_major(&d_activated, rows_out, f), Some((&mut d_normed2, h)));
+    let (d_fc1_w, d_fc1_b, d_normed2) = linear_backward(MatRef::row_major(&tape.normed2, rows_out, h), p.fc1_weight, MatRef::row_major(&d_activated, rows_out, f), InputGrad::New);
+    let d_normed2 = d_normed2.expect("a new input gradient");
     drop(d_activated);
     let ln2 = rows::layer_norm_backward(&tape.mid, h, p.ln2_weight, &d_normed2, s.eps);
     let mut d_mid = ln2.x;
     d_mid.iter_mut().zip(d_out).for_each(|(d, &g)| *d += g);
     // Attention: mid = input (its queried rows) + attention Woᵀ + bo.
-    let mut d_attention = vec![0f32; rows_out * h];
     let d_mid_ref = MatRef::row_major(&d_mid, rows_out, h);
-    let (d_out_w, d_out_b) = linear_backward(MatRef::row_major(&tape.attention, rows_out, h), p.out_weight, d_mid_ref, Some((&mut d_attention, h)));
+    let (d_out_w, d_out_b, d_attention) = linear_backward(MatRef::row_major(&tape.attention, rows_out, h), p.out_weight, d_mid_ref, InputGrad::New);
+    let d_attention = d_attention.expect("a new input gradient");
     let d_qkv = self_attention_backward(&tape.qkv, &tape.probs, &d_attention, s.heads(), s.queries(), s.scale());
     drop(d_attention);
     let all = MatRef::row_major(&tape.normed1, rows_in, h);
-    let mut d_normed1 = vec![0f32; rows_in * h];
     let part = |i: usize| MatRef::strided(&d_qkv[i * h..], rows_in, h, 3 * h, 1);
     // The normed input is packed once for k's, v's (and q's) weight gradients.
     let all_packed = PackedB::fastest(all);
-    let (d_k_w, d_k_b) = linear_backward_packed(&all_packed, p.k_weight, part(1), Some((&mut d_normed1, h)));
-    let (d_v_w, d_v_b) = linear_backward_packed(&all_packed, p.v_weight, part(2), Some((&mut d_normed1, h)));
-    let (d_q_w, d_q_b) = if s.class_token_only {
+    let (d_k_w, d_k_b, d_normed1) = linear_backward_packed(&all_packed, p.k_weight, part(1), InputGrad::New);
+    let mut d_normed1 = d_normed1.expect("a new input gradient");
+    let (d_v_w, d_v_b, _) = linear_backward_packed(&all_packed, p.v_weight, part(2), InputGrad::Add(&mut d_normed1, h));
+    let (d_q_w, d_q_b, _) = if s.class_token_only {
         // q came from the class tokens' rows alone (a stride of one sequence).
         let (x_q, dq) = (MatRef::strided(&tape.normed1, b, h, t * h, 1), MatRef::strided(&d_qkv, b, h, t * 3 * h, 1));
-        linear_backward(x_q, p.q_weight, dq, Some((&mut d_normed1, t * h)))
+        linear_backward(x_q, p.q_weight, dq, InputGrad::Add(&mut d_normed1, t * h))
     } else {
-        linear_backward_packed(&all_packed, p.q_weight, part(0), Some((&mut d_normed1, h)))
+        linear_backward_packed(&all_packed, p.q_weight, part(0), InputGrad::Add(&mut d_normed1, h))
     };
     drop(all_packed);
     drop(d_qkv);
