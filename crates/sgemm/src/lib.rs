@@ -161,7 +161,7 @@ pub fn gemm_overwrite(a: MatRef<'_>, b: &PackedB, bias: Option<&[f32]>, c: &mut 
 /// As [`gemm`], and when A's length is not a multiple of `b.k()`.
 pub fn gemm_quick_gelu_a(a: &mut [f32], b: &PackedB, c: &mut [f32], ldc: usize) {
     let k = b.k();
-    assert!(k > 0 && a.len() % k == 0, "sgemm: A holds {} values, not rows of {k}", a.len());
+    assert!(k > 0 && a.len().is_multiple_of(k), "sgemm: A holds {} values, not rows of {k}", a.len());
     let rows = a.len() / k;
     check_c(rows, b.n(), c.len(), ldc);
     if let Some(amx) = b.amx() {
