@@ -137,6 +137,20 @@ pub fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
     }
 }
 
+/// `f` on the values of contiguous f32 CPU tensors, all read where they
+/// lie while it runs; `None` if any is another kind of tensor.
+pub fn with_cpu_f32_all<R>(tensors: &[&Tensor], f: impl FnOnce(&[&[f32]]) -> R) -> Option<R> {
+    let held: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
+    let values = held
+        .iter()
+        .map(|(storage, layout)| match (&**storage, layout.contiguous_offsets()) {
+            (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) => Some(&values[start..end]),
+            _ => None,
+        })
+        .collect::<Option<Vec<&[f32]>>>()?;
+    Some(f(&values))
+}
+
 /// `f` on the values of a contiguous f32 CPU tensor, written where they
 /// lie (every tensor sharing its storage sees the change, as after
 /// `Var::set`); `None` for any other tensor.

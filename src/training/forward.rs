@@ -143,8 +143,10 @@ pub struct Pass {
 
 struct BlockTapes {
     cls: Var,
-    /// Each block's name prefix, parameters and tape, last block first.
-    tapes: Vec<(String, Vec<Vec<f32>>, cpu_blocks::Tape)>,
+    /// Each block's name prefix, parameters (in [`cpu_blocks::PARAM_NAMES`]'
+    /// order; the trainable tensors themselves, read where they lie) and
+    /// tape, last block first.
+    tapes: Vec<(String, Vec<Tensor>, cpu_blocks::Tape)>,
 }
 
 /// [`logits`], keeping what the backward pass needs.
@@ -176,7 +178,7 @@ fn pass_with(params: &Params, c: &VisionConfig, tail: &FrozenTail, anchors: &Ten
 fn cpu_blocks_forward(params: &Params, c: &VisionConfig, hidden: &Tensor, first: usize) -> Result<Option<BlockTapes>> {
     let layers = first..c.num_hidden_layers;
     let prefixes: Vec<String> = layers.clone().map(|i| format!("vision_model.encoder.layers.{i}")).collect();
-    let on_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
+    let on_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous();
     let all_cpu = on_cpu(hidden)
         && prefixes.iter().all(|prefix| cpu_blocks::PARAM_NAMES.iter().all(|n| params.get(&format!("{prefix}.{n}")).is_some_and(|v| on_cpu(v.as_tensor()))));
     let heads = c.num_attention_heads;
@@ -187,7 +189,9 @@ fn cpu_blocks_forward(params: &Params, c: &VisionConfig, hidden: &Tensor, first:
     let mut x = hidden.flatten_all()?.to_vec1::<f32>()?;
     let mut tapes = Vec::with_capacity(prefixes.len());
     for (i, prefix) in prefixes.iter().enumerate() {
-        let values: Vec<Vec<f32>> = cpu_blocks::PARAM_NAMES.iter().map(|n| p(params, &format!("{prefix}.{n}"))?.flatten_all()?.to_vec1::<f32>()).collect::<Result<_>>()?;
+        // The parameters are read where they lie (copying them out took
+        // ≈ 4 ms a block every step), forward here and again backward.
+        let tensors: Vec<Tensor> = cpu_blocks::PARAM_NAMES.iter().map(|n| Ok(p(params, &format!("{prefix}.{n}"))?.clone())).collect::<Result<_>>()?;
         let shape = cpu_blocks::BlockShape {
             batch,
             tokens,
@@ -197,33 +201,41 @@ fn cpu_blocks_forward(params: &Params, c: &VisionConfig, hidden: &Tensor, first:
             eps: c.layer_norm_eps as f32,
             class_token_only: i + 1 == prefixes.len(),
         };
-        let (out, tape) = cpu_blocks::forward(&block_params(&values), shape, x);
+        let (out, tape) = with_block_params(&tensors, |params| cpu_blocks::forward(params, shape, x))?;
         x = out;
-        tapes.push((prefix.clone(), values, tape));
+        tapes.push((prefix.clone(), tensors, tape));
     }
     tapes.reverse();
     let cls = Var::from_tensor(&Tensor::from_vec(x, (batch, h), hidden.device())?)?;
     Ok(Some(BlockTapes { cls, tapes }))
 }
 
-fn block_params(v: &[Vec<f32>]) -> cpu_blocks::BlockParams<'_> {
+/// `f` on a block's parameters (`tensors` in [`cpu_blocks::PARAM_NAMES`]'
+/// order, f32 on the CPU), read where they lie.
+fn with_block_params<R>(tensors: &[Tensor], f: impl FnOnce(&cpu_blocks::BlockParams<'_>) -> R) -> Result<R> {
+    let refs: Vec<&Tensor> = tensors.iter().collect();
+    crate::model::cpu_layer::with_cpu_f32_all(&refs, |values| f(&block_params(values)))
+        .ok_or_else(|| candle_core::Error::Msg("a trainable block's parameter is not a contiguous f32 CPU tensor".into()))
+}
+
+fn block_params<'a>(v: &[&'a [f32]]) -> cpu_blocks::BlockParams<'a> {
     cpu_blocks::BlockParams {
-        ln1_weight: &v[0],
-        ln1_bias: &v[1],
-        q_weight: &v[2],
-        q_bias: &v[3],
-        k_weight: &v[4],
-        k_bias: &v[5],
-        v_weight: &v[6],
-        v_bias: &v[7],
-        out_weight: &v[8],
-        out_bias: &v[9],
-        ln2_weight: &v[10],
-        ln2_bias: &v[11],
-        fc1_weight: &v[12],
-        fc1_bias: &v[13],
-        fc2_weight: &v[14],
-        fc2_bias: &v[15],
+        ln1_weight: v[0],
+        ln1_bias: v[1],
+        q_weight: v[2],
+        q_bias: v[3],
+        k_weight: v[4],
+        k_bias: v[5],
+        v_weight: v[6],
+        v_bias: v[7],
+        out_weight: v[8],
+        out_bias: v[9],
+        ln2_weight: v[10],
+        ln2_bias: v[11],
+        fc1_weight: v[12],
+        fc1_bias: v[13],
+        fc2_weight: v[14],
+        fc2_bias: v[15],
     }
 }
 
@@ -237,13 +249,11 @@ pub fn gradients(passes: &[&Pass], params: &Params, grads: &GradStore) -> Result
             let Some(d_cls) = grads.get(blocks.cls.as_tensor()) else { continue };
             let mut d_out = d_cls.flatten_all()?.to_vec1::<f32>()?;
             let count = blocks.tapes.len();
-            for (i, (prefix, values, tape)) in blocks.tapes.iter().enumerate() {
-                let (block_grads, d_input) = cpu_blocks::backward(&block_params(values), tape, &d_out, i + 1 < count);
-                for (name, (g, value)) in cpu_blocks::PARAM_NAMES.iter().zip(block_grads.0.into_iter().zip(values)) {
+            for (i, (prefix, tensors, tape)) in blocks.tapes.iter().enumerate() {
+                let (block_grads, d_input) = with_block_params(tensors, |params| cpu_blocks::backward(params, tape, &d_out, i + 1 < count))?;
+                for (name, (g, tensor)) in cpu_blocks::PARAM_NAMES.iter().zip(block_grads.0.into_iter().zip(tensors)) {
                     let name = format!("{prefix}.{name}");
-                    let shape = p(params, &name)?.shape().clone();
-                    debug_assert_eq!(g.len(), value.len());
-                    let g = Tensor::from_vec(g, shape, d_cls.device())?;
+                    let g = Tensor::from_vec(g, tensor.shape(), d_cls.device())?;
                     let sum = match out.remove(&name) {
                         Some(previous) => (previous + g)?,
                         None => g,
