@@ -107,7 +107,7 @@ struct Constants {
 /// other tensors. The ops above make ≈ 13 passes and as many allocations:
 /// ≈ 0.1 s an optimiser step for the 14 M trainable values of ViT-B/32;
 /// new buffers for the results took 52 ms (their pages zeroed and faulted
-/// in every step), in place ≈ 15.
+/// in every step), in place 10–11.
 fn fused_on_cpu(p: &Tensor, g: Option<&Tensor>, m: &Tensor, v: &Tensor, k: Constants) -> bool {
     use crate::model::cpu_layer::{with_cpu_f32, with_cpu_f32_mut};
     // Each tensor is locked for the pass; two sharing a storage would wait
