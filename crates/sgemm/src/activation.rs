@@ -74,8 +74,15 @@ pub fn quick_gelu(x: &[f32]) -> Vec<f32> {
 #[inline(always)]
 fn quick_gelu_copy_portable(x: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(x) {
-        *o = x / (1.0 + exp(-1.702 * x));
+        *o = quick_gelu_value(x);
     }
+}
+
+/// `x · σ(1.702·x)`, as every quick GELU here computes it (bit for bit the
+/// same wherever it runs).
+#[inline(always)]
+fn quick_gelu_value(x: f32) -> f32 {
+    x / (1.0 + exp(-1.702 * x))
 }
 
 /// Quick GELU in place on values the caller holds (A's packing for the
@@ -89,7 +96,7 @@ pub(crate) fn quick_gelu_values(xs: &mut [f32]) {
 #[inline(always)]
 fn quick_gelu_portable(xs: &mut [f32]) {
     for x in xs {
-        *x /= 1.0 + exp(-1.702 * *x);
+        *x = quick_gelu_value(*x);
     }
 }
 

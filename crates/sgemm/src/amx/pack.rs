@@ -89,24 +89,25 @@ fn pack_b_panels(b: MatRef<'_>, first: usize, panels: &mut [Line]) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
     fn wide(b: MatRef<'_>, first: usize, panels: &mut [Line]) {
-        pack_b_panels_body(b, first, panels)
+        pack_b_panels_body(b, first, panels, true)
     }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512bw") {
         // SAFETY: the CPU has the features `wide` is compiled for.
         return unsafe { wide(b, first, panels) };
     }
-    pack_b_panels_body(b, first, panels)
+    pack_b_panels_body(b, first, panels, false)
 }
 
-/// [`pack_b_panels`]' work, compiled once per instruction set.
+/// [`pack_b_panels`]' work, compiled once per instruction set (`avx512`:
+/// the CPU has AVX-512F and BW, checked once by the caller).
 #[inline(always)]
-fn pack_b_panels_body(b: MatRef<'_>, first: usize, panels: &mut [Line]) {
+fn pack_b_panels_body(b: MatRef<'_>, first: usize, panels: &mut [Line], avx512: bool) {
     let chunks = b.rows().div_ceil(CHUNK);
     let panel_lines = chunks * LINES_PER_CHUNK;
     let count = panels.len() / panel_lines;
     let columns = |jp: usize| (first + jp) * BLOCK..((first + jp) * BLOCK + BLOCK).min(b.cols());
-    let mut tiles = |jp: usize, c: usize| pack_b_chunk(b, columns(jp), c, &mut panels[jp * panel_lines + c * LINES_PER_CHUNK..][..LINES_PER_CHUNK]);
+    let mut tiles = |jp: usize, c: usize| pack_b_chunk(b, columns(jp), c, &mut panels[jp * panel_lines + c * LINES_PER_CHUNK..][..LINES_PER_CHUNK], avx512);
     if b.col_stride == 1 {
         (0..chunks).for_each(|c| (0..count).for_each(|jp| tiles(jp, c)));
     } else {
@@ -115,9 +116,12 @@ fn pack_b_panels_body(b: MatRef<'_>, first: usize, panels: &mut [Line]) {
 }
 
 /// Chunk `c` of depth of the panel of B's `columns` as the kernel's four
-/// tiles (`tiles`: 64 lines).
+/// tiles (`tiles`: 64 lines), in AVX-512 registers where `avx512` says the
+/// CPU has them.
 #[inline(always)]
-fn pack_b_chunk(b: MatRef<'_>, columns: Range<usize>, c: usize, tiles: &mut [Line]) {
+fn pack_b_chunk(b: MatRef<'_>, columns: Range<usize>, c: usize, tiles: &mut [Line], avx512: bool) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = avx512;
     let k = b.rows();
     let mut values = [[0f32; CHUNK]; 2];
     let (mut hi, mut lo) = ([[0u16; CHUNK]; 2], [[0u16; CHUNK]; 2]);
@@ -126,7 +130,7 @@ fn pack_b_chunk(b: MatRef<'_>, columns: Range<usize>, c: usize, tiles: &mut [Lin
         // Column-major B (Wᵀ of a PyTorch weight): a column's depth is
         // one slice.
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512f") {
+        if avx512 {
             // SAFETY: the CPU has AVX-512F; the panel's columns lie in B.
             return unsafe { pack_b_columns_avx512(b, columns, depth, tiles) };
         }
@@ -142,7 +146,7 @@ fn pack_b_chunk(b: MatRef<'_>, columns: Range<usize>, c: usize, tiles: &mut [Lin
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if b.col_stride == 1 && columns.len() == BLOCK && std::is_x86_feature_detected!("avx512f") {
+    if avx512 && b.col_stride == 1 && columns.len() == BLOCK {
         // SAFETY: the CPU has AVX-512F; the chunk's rows lie in B.
         return unsafe { pack_b_rows_avx512(b, columns.start, depth, tiles) };
     }
@@ -316,21 +320,22 @@ pub(super) fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
     fn wide(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue) {
-        pack_a_body(a, chunks, blocks, out, prologue)
+        pack_a_body(a, chunks, blocks, out, prologue, true)
     }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512bw") {
         // SAFETY: the CPU has the features `wide` is compiled for.
         return unsafe { wide(a, chunks, blocks, out, prologue) };
     }
-    pack_a_body(a, chunks, blocks, out, prologue)
+    pack_a_body(a, chunks, blocks, out, prologue, false)
 }
 
-/// [`pack_a_blocks`]' work, compiled once per instruction set: a full chunk
+/// [`pack_a_blocks`]' work, compiled once per instruction set (`avx512`:
+/// the CPU has AVX-512F and BW, checked once by the caller): a full chunk
 /// of a row-major row is split where it lies, anything else through a
 /// zero-padded 32×32 block of values.
 #[inline(always)]
-fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue) {
+fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue, avx512: bool) {
     let (m, k) = (a.rows(), a.cols());
     for (b, block) in blocks.enumerate() {
         let rows = block * BLOCK..(block * BLOCK + BLOCK).min(m);
@@ -368,7 +373,7 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
             } else if a.row_stride == 1 {
                 // Column-major A (Gᵀ in a weight's gradient): a depth's rows
                 // are one slice, transposed here.
-                transpose_column_major(a, rows.clone(), depth.clone(), &mut values);
+                transpose_column_major(a, rows.clone(), depth.clone(), &mut values, avx512);
             } else {
                 for (r, i) in rows.clone().enumerate() {
                     for (q, p) in depth.clone().enumerate() {
@@ -389,14 +394,16 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
 
 /// `values[r][q] = A[rows.start + r][depth.start + q]` for a column-major A
 /// (row stride 1), the rest of `values` untouched (zeros): each depth's rows
-/// are one slice of A. Transposed in AVX-512 registers where the CPU has
-/// them (a scalar transpose took about a fifth of a weight gradient's
-/// packing: 34 ms for dW against 20 ms for dX at 3200 rows).
+/// are one slice of A. Transposed in AVX-512 registers where `avx512` says
+/// the CPU has them (a scalar transpose took about a fifth of a weight
+/// gradient's packing: 34 ms for dW against 20 ms for dX at 3200 rows).
 #[inline(always)]
-fn transpose_column_major(a: MatRef<'_>, rows: Range<usize>, depth: Range<usize>, values: &mut [[f32; CHUNK]; BLOCK]) {
+fn transpose_column_major(a: MatRef<'_>, rows: Range<usize>, depth: Range<usize>, values: &mut [[f32; CHUNK]; BLOCK], avx512: bool) {
     debug_assert!(a.row_stride == 1 && rows.len() <= BLOCK && depth.len() <= CHUNK);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = avx512;
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
+    if avx512 {
         // SAFETY: the CPU has AVX-512F; every row read lies inside A (asserted in the function).
         return unsafe { transpose_column_major_avx512(a, rows, depth, values) };
     }
