@@ -114,12 +114,18 @@ impl CpuLayer {
         let qkv = kneeclip_sgemm::matmul(MatRef::row_major(&normed, rows_in, hidden), &self.qkv.packed, self.qkv.bias.as_deref());
         let attention = self_attention(&qkv, shape, mask, picks);
         let rows_out = attention.output.len() / hidden;
-        // The residual (and out_proj's bias) is where out_proj accumulates.
-        let mut x1 = match picks {
-            Some(picks) => rows::pick_rows(x, hidden, shape.tokens, picks),
-            None => x.to_vec(),
+        // The residual plus out_proj's bias, made in one threaded pass, is
+        // where out_proj accumulates.
+        let residual = match picks {
+            Some(picks) => std::borrow::Cow::Owned(rows::pick_rows(x, hidden, shape.tokens, picks)),
+            None => std::borrow::Cow::Borrowed(x),
         };
-        self.out_proj.accumulate(&attention.output, rows_out, &mut x1);
+        let mut x1 = match &self.out_proj.bias {
+            Some(bias) => rows::with_row_added(&residual, bias),
+            None => rows::copy_rows(&residual, hidden),
+        };
+        let n = self.out_proj.packed.n();
+        gemm(MatRef::row_major(&attention.output, rows_out, hidden), &self.out_proj.packed, &mut x1, n);
         let normed = self.norm2.apply(&x1, hidden);
         let mut inner = kneeclip_sgemm::matmul(MatRef::row_major(&normed, rows_out, hidden), &self.fc1.packed, self.fc1.bias.as_deref());
         self.fc2.accumulate_after_quick_gelu(&mut inner, &mut x1);
@@ -189,15 +195,6 @@ impl Norm {
 }
 
 impl Product {
-    /// `out += a · W + bias` for `a` [rows, in].
-    fn accumulate(&self, a: &[f32], rows: usize, out: &mut [f32]) {
-        if let Some(bias) = &self.bias {
-            rows::add_row(out, bias);
-        }
-        let n = self.packed.n();
-        gemm(MatRef::row_major(a, rows, self.packed.k()), &self.packed, out, n);
-    }
-
     /// `out += quick_gelu(a) · W + bias`, the activation applied as the
     /// product reads `a` where the kernels allow (`a` may be overwritten).
     fn accumulate_after_quick_gelu(&self, a: &mut [f32], out: &mut [f32]) {

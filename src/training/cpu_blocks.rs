@@ -14,6 +14,7 @@
 
 use kneeclip_sgemm::attention::{Heads, self_attention, self_attention_backward};
 use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, gemm_overwrite, matmul, rows};
+use rayon::prelude::*;
 
 /// One block's parameters, PyTorch's layouts (`[out, in]` weights).
 pub struct BlockParams<'a> {
@@ -114,13 +115,13 @@ fn linear(x: MatRef<'_>, w: &[f32], bias: &[f32]) -> Vec<f32> {
     matmul(x, &PackedB::fastest(MatRef::row_major(w, out, inp).t()), Some(bias))
 }
 
-/// `c += x Wᵀ + bias` on `c` [rows, out] at leading dimension `ldc`.
-fn linear_into(x: MatRef<'_>, w: &[f32], bias: &[f32], c: &mut [f32], ldc: usize) {
+/// `residual + x Wᵀ + bias` as a new matrix [rows, out]: the residual and
+/// the bias added in one threaded pass, then the product accumulated.
+fn residual_linear(residual: &[f32], x: MatRef<'_>, w: &[f32], bias: &[f32]) -> Vec<f32> {
     let (out, inp) = (bias.len(), x.cols());
-    for r in 0..x.rows() {
-        c[r * ldc..r * ldc + out].iter_mut().zip(bias).for_each(|(c, &b)| *c += b);
-    }
-    gemm(x, &PackedB::fastest(MatRef::row_major(w, out, inp).t()), c, ldc);
+    let mut c = rows::with_row_added(residual, bias);
+    gemm(x, &PackedB::fastest(MatRef::row_major(w, out, inp).t()), &mut c, out);
+    c
 }
 
 /// `c = x Wᵀ + bias` on `c` [rows, out] at leading dimension `ldc`, which
@@ -170,7 +171,7 @@ pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Ta
     // q, k, v side by side, as the attention reads them; q scaled by 1/√d
     // (only the class token's rows with `class_token_only`: the others are
     // never read).
-    let mut qkv = vec![0f32; rows_in * 3 * h];
+    let mut qkv = rows::zeros(rows_in * 3 * h, 3 * h);
     linear_over(all, p.k_weight, p.k_bias, &mut qkv[h..], 3 * h);
     linear_over(all, p.v_weight, p.v_bias, &mut qkv[2 * h..], 3 * h);
     let scale = s.scale();
@@ -181,19 +182,16 @@ pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Ta
         }
     } else {
         linear_over(all, p.q_weight, p.q_bias, &mut qkv, 3 * h);
-        for row in qkv.chunks_exact_mut(3 * h) {
-            row[..h].iter_mut().for_each(|v| *v *= scale);
-        }
+        qkv.par_chunks_mut(3 * h).for_each(|row| row[..h].iter_mut().for_each(|v| *v *= scale));
     }
     let attention = self_attention(&qkv, s.heads(), None, s.queries());
     let rows_out = s.rows_out();
-    let mut mid = if s.class_token_only { rows::pick_rows(&x, h, t, &[0]) } else { x.clone() };
-    linear_into(MatRef::row_major(&attention.output, rows_out, h), p.out_weight, p.out_bias, &mut mid, h);
+    let picked = s.class_token_only.then(|| rows::pick_rows(&x, h, t, &[0]));
+    let mid = residual_linear(picked.as_deref().unwrap_or(&x), MatRef::row_major(&attention.output, rows_out, h), p.out_weight, p.out_bias);
     let normed2 = rows::layer_norm(&mid, h, p.ln2_weight, p.ln2_bias, s.eps);
     let inner = linear(MatRef::row_major(&normed2, rows_out, h), p.fc1_weight, p.fc1_bias);
     let activated = activation::quick_gelu(&inner);
-    let mut out = mid.clone();
-    linear_into(MatRef::row_major(&activated, rows_out, s.inner), p.fc2_weight, p.fc2_bias, &mut out, h);
+    let out = residual_linear(&mid, MatRef::row_major(&activated, rows_out, s.inner), p.fc2_weight, p.fc2_bias);
     let tape = Tape { shape: s, input: x, normed1, qkv, probs: attention.probs, attention: attention.output, mid, normed2, inner, activated };
     (out, tape)
 }

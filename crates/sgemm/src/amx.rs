@@ -122,17 +122,23 @@ pub(crate) unsafe fn gemm(a: MatRef<'_>, prologue: Prologue, b: &AmxB, c: Shared
     let m = a.rows();
     let blocks = m.div_ceil(BLOCK);
     let block_lines = b.chunks * LINES_PER_CHUNK;
-    let mut packed = PACKED_A.take();
-    packed.resize(blocks * block_lines, ZERO_LINE);
+    let mut buffer = PACKED_A.take();
+    // The buffer only grows: packing writes every line it uses, and a
+    // block's fc2 (3072 deep) after its fc1 (768) would otherwise fill
+    // 29 MB with zeros on one thread while the others wait.
+    if buffer.len() < blocks * block_lines {
+        buffer.resize(blocks * block_lines, ZERO_LINE);
+    }
+    let packed = &mut buffer[..blocks * block_lines];
     if threads > 1 && blocks > 1 {
         packed.par_chunks_mut(block_lines).enumerate().for_each(|(i, out)| pack_a_blocks(a, b.chunks, i..i + 1, out, prologue));
     } else {
-        pack_a_blocks(a, b.chunks, 0..blocks, &mut packed, prologue);
+        pack_a_blocks(a, b.chunks, 0..blocks, packed, prologue);
     }
     let panels = b.panels();
     let threads = threads.min(panels).max(1);
     let share = |t: usize| panels * t / threads..panels * (t + 1) / threads;
-    let packed_a: &[Line] = &packed;
+    let packed_a: &[Line] = packed;
     if threads == 1 {
         // SAFETY: the caller's contract.
         unsafe { multiply_panels(packed_a, m, b, c, ldc, 0..panels, init, tiles) };
@@ -145,7 +151,7 @@ pub(crate) unsafe fn gemm(a: MatRef<'_>, prologue: Prologue, b: &AmxB, c: Shared
             }
         });
     }
-    PACKED_A.set(packed);
+    PACKED_A.set(buffer);
 }
 
 /// The blocked loops for every row of C and the column panels `panels` (32

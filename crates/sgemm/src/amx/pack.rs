@@ -4,6 +4,7 @@
 //! (row-major rows, a weight's columns, a gradient's transpose) in AVX-512
 //! registers where the CPU has them.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -46,7 +47,12 @@ impl AmxB {
         let (k, n) = (b.rows(), b.cols());
         let chunks = k.div_ceil(CHUNK);
         let panels = n.div_ceil(BLOCK);
-        let mut lines = vec![ZERO_LINE; panels * chunks * LINES_PER_CHUNK];
+        let len = panels * chunks * LINES_PER_CHUNK;
+        // Not zeroed as a whole first: for the trainer's B, packed every
+        // step, that was a pass over up to 39 MB on one thread. Each chunk's
+        // lines are zeroed as it is packed instead, in the packing thread's cache.
+        let mut lines: Vec<Line> = Vec::with_capacity(len);
+        let spare = &mut lines.spare_capacity_mut()[..len];
         let panel_lines = chunks * LINES_PER_CHUNK;
         if chunks > 0 && b.col_stride == 1 {
             // Row-major B (a weight's gradient's activations, every step):
@@ -54,10 +60,13 @@ impl AmxB {
             // that its rows are read in order. Panel by panel, a 3200 × 3072
             // B was read in 128-byte pieces 12 KiB apart: 14 ms, now ≈ 5.
             let group = panels.div_ceil(2 * rayon::current_num_threads()).max(1);
-            lines.par_chunks_mut(group * panel_lines).enumerate().for_each(|(g, out)| pack_b_panels(b, g * group, out));
+            spare.par_chunks_mut(group * panel_lines).enumerate().for_each(|(g, out)| pack_b_panels(b, g * group, out));
         } else if chunks > 0 {
-            lines.par_chunks_mut(panel_lines).enumerate().for_each(|(jp, panel)| pack_b_panels(b, jp, panel));
+            spare.par_chunks_mut(panel_lines).enumerate().for_each(|(jp, panel)| pack_b_panels(b, jp, panel));
         }
+        // SAFETY: the panels' chunks cover all `len` lines, and every chunk
+        // was written (zeroed, then packed); with no depth, `len` is 0.
+        unsafe { lines.set_len(len) };
         Self { n, chunks, lines }
     }
 
@@ -85,10 +94,10 @@ impl AmxB {
 /// `panels` (every chunk of depth of each; values past B's are zeros):
 /// chunk by chunk across the panels where B is row-major, panel by panel
 /// (a column's depth read in order) otherwise.
-fn pack_b_panels(b: MatRef<'_>, first: usize, panels: &mut [Line]) {
+fn pack_b_panels(b: MatRef<'_>, first: usize, panels: &mut [MaybeUninit<Line>]) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
-    fn wide(b: MatRef<'_>, first: usize, panels: &mut [Line]) {
+    fn wide(b: MatRef<'_>, first: usize, panels: &mut [MaybeUninit<Line>]) {
         pack_b_panels_body(b, first, panels, true)
     }
     #[cfg(target_arch = "x86_64")]
@@ -102,17 +111,31 @@ fn pack_b_panels(b: MatRef<'_>, first: usize, panels: &mut [Line]) {
 /// [`pack_b_panels`]' work, compiled once per instruction set (`avx512`:
 /// the CPU has AVX-512F and BW, checked once by the caller).
 #[inline(always)]
-fn pack_b_panels_body(b: MatRef<'_>, first: usize, panels: &mut [Line], avx512: bool) {
+fn pack_b_panels_body(b: MatRef<'_>, first: usize, panels: &mut [MaybeUninit<Line>], avx512: bool) {
     let chunks = b.rows().div_ceil(CHUNK);
     let panel_lines = chunks * LINES_PER_CHUNK;
     let count = panels.len() / panel_lines;
     let columns = |jp: usize| (first + jp) * BLOCK..((first + jp) * BLOCK + BLOCK).min(b.cols());
-    let mut tiles = |jp: usize, c: usize| pack_b_chunk(b, columns(jp), c, &mut panels[jp * panel_lines + c * LINES_PER_CHUNK..][..LINES_PER_CHUNK], avx512);
+    let mut tiles = |jp: usize, c: usize| {
+        let tiles = zeroed(&mut panels[jp * panel_lines + c * LINES_PER_CHUNK..][..LINES_PER_CHUNK]);
+        pack_b_chunk(b, columns(jp), c, tiles, avx512)
+    };
     if b.col_stride == 1 {
         (0..chunks).for_each(|c| (0..count).for_each(|jp| tiles(jp, c)));
     } else {
         (0..count).for_each(|jp| (0..chunks).for_each(|c| tiles(jp, c)));
     }
+}
+
+/// `lines`, each set to zeros: B's padding, where a packing path places
+/// only the values B has.
+#[inline(always)]
+fn zeroed(lines: &mut [MaybeUninit<Line>]) -> &mut [Line] {
+    for line in lines.iter_mut() {
+        line.write(ZERO_LINE);
+    }
+    // SAFETY: every line was just written.
+    unsafe { &mut *(lines as *mut [MaybeUninit<Line>] as *mut [Line]) }
 }
 
 /// Chunk `c` of depth of the panel of B's `columns` as the kernel's four
@@ -549,6 +572,14 @@ mod tests {
                 assert_eq!((packed.n, packed.chunks), (n, k.div_ceil(CHUNK)));
                 let words: Vec<u16> = packed.lines.iter().flat_map(|line| line.0).collect();
                 assert!(words == want, "{layout} {k}×{n}, leading dimension {ld}: the tiles differ");
+                // The scalar paths too (AmxB::new takes AVX-512 where the CPU
+                // has it), over memory holding other values: the padding
+                // must be written, not found.
+                let mut lines = vec![MaybeUninit::new(Line([0xdead; 32])); want.len() / 32];
+                pack_b_panels_body(b, 0, &mut lines, false);
+                // SAFETY: Line is plain u16s, and every line was initialised above.
+                let words: Vec<u16> = lines.iter().flat_map(|line| unsafe { line.assume_init() }.0).collect();
+                assert!(words == want, "{layout} {k}×{n}, leading dimension {ld}, scalar: the tiles differ");
             }
         }
     }
