@@ -17,6 +17,55 @@ use std::collections::{HashMap, HashSet};
 
 use candle_core::{DType, Device, Result, Tensor};
 use half::f16;
+use half::slice::HalfFloatSliceExt;
+use rayon::prelude::*;
+
+/// Values converted at a time, through a buffer on the stack.
+const CONVERT: usize = 1024;
+
+/// A tensor's values as f16 (IEEE rounding to nearest, as candle's
+/// `to_dtype` does), converted on the threads where they lie on the CPU:
+/// candle converts on one thread, 2.5 M values a 64-film batch.
+fn to_f16(t: &Tensor) -> Result<Vec<f16>> {
+    let converted = crate::model::cpu_layer::with_cpu_f32(t, |values| {
+        let mut out: Vec<f16> = Vec::with_capacity(values.len());
+        out.spare_capacity_mut()[..values.len()].par_chunks_mut(CONVERT).zip(values.par_chunks(CONVERT)).for_each(|(out, values)| {
+            let mut buffer = [f16::ZERO; CONVERT];
+            buffer[..values.len()].convert_from_f32_slice(values);
+            out.iter_mut().zip(&buffer).for_each(|(o, &v)| {
+                o.write(v);
+            });
+        });
+        // SAFETY: each value was written, chunk by chunk, above.
+        unsafe { out.set_len(values.len()) };
+        out
+    });
+    match converted {
+        Some(values) => Ok(values),
+        None => t.to_dtype(DType::F16)?.flatten_all()?.to_vec1::<f16>(),
+    }
+}
+
+/// The views `parts` (`view` values each), in order, as one f32 vector,
+/// converted on the threads.
+fn to_f32(parts: &[&[f16]], view: usize) -> Vec<f32> {
+    let len = parts.len() * view;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len].par_chunks_mut(view).zip(parts).for_each(|(out, part)| {
+        assert_eq!(part.len(), view, "feature cache: a view of {} values, not {view}", part.len());
+        let mut buffer = [0f32; CONVERT];
+        for (out, part) in out.chunks_mut(CONVERT).zip(part.chunks(CONVERT)) {
+            part.convert_to_f32_slice(&mut buffer[..part.len()]);
+            out.iter_mut().zip(&buffer).for_each(|(o, &v)| {
+                o.write(v);
+            });
+        }
+    });
+    // SAFETY: every part holds `view` values (as the cache stores them), all
+    // written above.
+    unsafe { out.set_len(len) };
+    out
+}
 
 /// Bytes per slab of cached features: each slab is one allocation this large,
 /// which glibc maps on its own (above the 64 MiB threshold set in
@@ -108,7 +157,7 @@ impl FeatureCache {
                 }
                 Some(_) => {}
             }
-            fresh = computed.to_dtype(DType::F16)?.flatten_all()?.to_vec1::<f16>()?;
+            fresh = to_f16(&computed)?;
             let view = tokens * hidden;
             let size = (view * std::mem::size_of::<f16>()) as u64;
             for (i, k) in missing.iter().enumerate() {
@@ -124,15 +173,14 @@ impl FeatureCache {
         }
         let Some((tokens, hidden, device)) = &self.shape else { unreachable!("a view was computed or found") };
         let view = tokens * hidden;
-        let mut values: Vec<f16> = Vec::with_capacity(keys.len() * view);
-        for k in keys {
-            let part = match self.index.get(k) {
+        let parts: Vec<&[f16]> = keys
+            .iter()
+            .map(|k| match self.index.get(k) {
                 Some(&(slab, start)) => &self.slabs[slab][start..start + view],
                 None => &fresh[passing[k] * view..][..view],
-            };
-            values.extend_from_slice(part);
-        }
-        Tensor::from_vec(values, (keys.len(), *tokens, *hidden), device)?.to_dtype(DType::F32)
+            })
+            .collect();
+        Tensor::from_vec(to_f32(&parts, view), (keys.len(), *tokens, *hidden), device)
     }
 
     /// Copies one view's values into the last slab with room (a new one when
