@@ -109,9 +109,7 @@ impl CpuLayer {
     /// sequence (all when `None`). Returns the output and the attention probabilities.
     fn run(&self, x: &[f32], shape: Heads, mask: Option<&[f32]>, picks: Option<&[usize]>) -> (Vec<f32>, Vec<f32>) {
         let hidden = shape.hidden();
-        let rows_in = shape.batch * shape.tokens;
-        let normed = self.norm1.apply(x, hidden);
-        let qkv = kneeclip_sgemm::matmul(MatRef::row_major(&normed, rows_in, hidden), &self.qkv.packed, self.qkv.bias.as_deref());
+        let qkv = self.qkv.after_norm(&self.norm1, x);
         let attention = self_attention(&qkv, shape, mask, picks);
         let rows_out = attention.output.len() / hidden;
         // The residual plus out_proj's bias, made in one threaded pass, is
@@ -126,8 +124,7 @@ impl CpuLayer {
         };
         let n = self.out_proj.packed.n();
         gemm(MatRef::row_major(&attention.output, rows_out, hidden), &self.out_proj.packed, &mut x1, n);
-        let normed = self.norm2.apply(&x1, hidden);
-        let mut inner = kneeclip_sgemm::matmul(MatRef::row_major(&normed, rows_out, hidden), &self.fc1.packed, self.fc1.bias.as_deref());
+        let mut inner = self.fc1.after_norm(&self.norm2, &x1);
         self.fc2.accumulate_after_quick_gelu(&mut inner, &mut x1);
         (x1, attention.probs)
     }
@@ -188,13 +185,13 @@ pub fn with_cpu_f32_mut<R>(t: &Tensor, f: impl FnOnce(&mut [f32]) -> R) -> Optio
     op.result.into_inner()
 }
 
-impl Norm {
-    fn apply(&self, x: &[f32], width: usize) -> Vec<f32> {
-        rows::layer_norm(x, width, &self.weight, &self.bias, self.eps)
-    }
-}
-
 impl Product {
+    /// `norm(x) · W + bias` for `x` [rows, in], as a new matrix (on the AMX
+    /// tiles the rows are normalised as they are packed).
+    fn after_norm(&self, norm: &Norm, x: &[f32]) -> Vec<f32> {
+        kneeclip_sgemm::matmul_after_layer_norm(x, &norm.weight, &norm.bias, norm.eps, &self.packed, self.bias.as_deref())
+    }
+
     /// `out += quick_gelu(a) · W + bias`, the activation applied as the
     /// product reads `a` where the kernels allow (`a` may be overwritten).
     fn accumulate_after_quick_gelu(&self, a: &mut [f32], out: &mut [f32]) {

@@ -118,7 +118,7 @@ thread_local! {
 /// As `crate::gemm_into`: `c` valid for `(m − 1)·ldc + n` values, initialised
 /// with `Init::Accumulate`, accessed by no one else during the call.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm(a: MatRef<'_>, prologue: Prologue, b: &AmxB, c: SharedOut, ldc: usize, init: Init<'_>, threads: usize, tiles: bool) {
+pub(crate) unsafe fn gemm(a: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, c: SharedOut, ldc: usize, init: Init<'_>, threads: usize, tiles: bool) {
     let m = a.rows();
     let blocks = m.div_ceil(BLOCK);
     let block_lines = b.chunks * LINES_PER_CHUNK;

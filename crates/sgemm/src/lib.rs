@@ -174,6 +174,43 @@ pub fn gemm_quick_gelu_a(a: &mut [f32], b: &PackedB, c: &mut [f32], ldc: usize) 
     gemm(MatRef::row_major(a, rows, k), b, c, ldc);
 }
 
+/// `layer_norm(X) · B + bias` as a new row-major matrix, for X row-major
+/// `[rows, b.k()]` and the norm's `weight`, `bias` and `eps` as
+/// [`rows::layer_norm`] takes them (a pre-norm block's first product of
+/// each half). On the AMX tiles the rows are normalised as they are packed,
+/// so the normalised matrix is never written out and read back; otherwise
+/// through [`rows::layer_norm`] first. The same values either way.
+///
+/// # Panics
+/// When X's length is not a multiple of `b.k()`, or the norm's or the
+/// product's bias has the wrong length.
+pub fn matmul_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: f32, b: &PackedB, product_bias: Option<&[f32]>) -> Vec<f32> {
+    let (k, n) = (b.k(), b.n());
+    assert!(k > 0 && x.len().is_multiple_of(k), "sgemm: X holds {} values, not rows of {k}", x.len());
+    assert!(weight.len() == k && bias.len() == k, "sgemm: the layer norm needs {k} weights and biases");
+    let m = x.len() / k;
+    let Some(amx) = b.amx() else {
+        let normed = rows::layer_norm(x, k, weight, bias, eps);
+        return matmul(MatRef::row_major(&normed, m, k), b, product_bias);
+    };
+    if let Some(product_bias) = product_bias {
+        assert_eq!(product_bias.len(), n, "sgemm: bias has {} values for {n} columns", product_bias.len());
+    }
+    let mut c: Vec<f32> = Vec::with_capacity(m * n);
+    if m == 0 || n == 0 {
+        return c;
+    }
+    let threads = if 2 * m * k * n < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().max(1) };
+    let prologue = amx::Prologue::LayerNorm { weight, bias, eps };
+    // SAFETY: C holds m·n values, each written by `Init::Bias` before the
+    // product reads it, so all are initialised when the length is set.
+    unsafe {
+        amx::gemm(MatRef::row_major(x, m, k), prologue, amx, SharedOut(c.as_mut_ptr()), n, Init::Bias(product_bias), threads, amx::available());
+        c.set_len(m * n);
+    }
+    c
+}
+
 /// Panics unless `len` values at leading dimension `ldc` hold an `m × n` C.
 fn check_c(m: usize, n: usize, len: usize, ldc: usize) {
     assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");

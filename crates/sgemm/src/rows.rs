@@ -31,14 +31,28 @@ pub fn layer_norm(x: &[f32], width: usize, weight: &[f32], bias: &[f32], eps: f3
     new_by_row_shares(x.len(), width, |first, share| {
         let input = &x[first * width..first * width + share.len()];
         for (row, out) in input.chunks_exact(width).zip(share.chunks_exact_mut(width)) {
-            let mean = lane_sum(row, |v| v) / width as f32;
-            let var = lane_sum(row, |v| (v - mean) * (v - mean)) / width as f32;
-            let scale = 1.0 / (var + eps).sqrt();
+            let (mean, scale) = row_norm(row, eps);
             for (((o, &v), &w), &b) in out.iter_mut().zip(row).zip(weight).zip(bias) {
-                o.write((v - mean) * scale * w + b);
+                o.write(normalised(v, mean, scale, w, b));
             }
         }
     })
+}
+
+/// A row's mean and `1 / √(var + eps)`, as [`layer_norm`] takes them (also
+/// where the normalisation happens as A is packed for the AMX tiles).
+#[inline(always)]
+pub(crate) fn row_norm(row: &[f32], eps: f32) -> (f32, f32) {
+    let width = row.len() as f32;
+    let mean = lane_sum(row, |v| v) / width;
+    let var = lane_sum(row, |v| (v - mean) * (v - mean)) / width;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+/// One value of [`layer_norm`]'s output.
+#[inline(always)]
+pub(crate) fn normalised(v: f32, mean: f32, scale: f32, weight: f32, bias: f32) -> f32 {
+    (v - mean) * scale * weight + bias
 }
 
 /// A new matrix of `len` values in `width`-long rows, every value written by

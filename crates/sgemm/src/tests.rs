@@ -348,3 +348,23 @@ fn a_product_after_quick_gelu_equals_the_activation_then_the_product() {
         assert_ne!(got, start, "the product was added");
     }
 }
+
+#[test]
+fn a_product_after_layer_norm_equals_the_norm_then_the_product() {
+    // Whole and partial blocks of rows and chunks of depth, on both
+    // arithmetics, with the product's bias and without. On the AMX path the
+    // rows are normalised inside A's packing, bit for bit `rows::layer_norm`,
+    // each column with its own weight and bias (k = 70 and 1000 end in a
+    // partial chunk of depth).
+    for (m, n, k, precision, with_bias) in [(5, 40, 20, Precision::F32, true), (70, 100, 1000, Precision::Bf16x3, true), (3, 33, 70, Precision::Bf16x3, false), (64, 64, 96, Precision::Bf16x3, true)] {
+        let x: Vec<f32> = values(m * k, 41).iter().enumerate().map(|(i, v)| v * 4.0 + (i / k) as f32).collect();
+        let (w, norm_weight, norm_bias, bias) = (values(n * k, 42), values(k, 43), values(k, 44), values(n, 45));
+        let bias = with_bias.then_some(&bias[..]);
+        let packed = PackedB::with_precision(MatRef::row_major(&w, n, k).t(), precision);
+        let normed = rows::layer_norm(&x, k, &norm_weight, &norm_bias, 1e-5);
+        let want = matmul(MatRef::row_major(&normed, m, k), &packed, bias);
+        let got = matmul_after_layer_norm(&x, &norm_weight, &norm_bias, 1e-5, &packed, bias);
+        assert!(got == want, "{m}×{n}×{k} {precision:?}: the products differ");
+        assert_ne!(got, matmul(MatRef::row_major(&x, m, k), &packed, bias), "the rows were normalised");
+    }
+}

@@ -327,22 +327,26 @@ fn put_b(tiles: &mut [Line], pp: usize, j: usize, hi: u16, lo: u16) {
 }
 
 /// What A's values go through as they are packed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Prologue {
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Prologue<'a> {
     /// Nothing: A as it is.
     None,
     /// CLIP's quick GELU (`crate::activation`), so that the MLP's second
     /// product reads the first one's output without a pass of its own.
     QuickGelu,
+    /// Layer normalisation of each row of A (row-major), as
+    /// `crate::rows::layer_norm` computes it, so that the normalised rows
+    /// are never written out and read back.
+    LayerNorm { weight: &'a [f32], bias: &'a [f32], eps: f32 },
 }
 
 /// Rows `blocks` (of 32) of A, through `prologue`, as the kernel's tiles,
 /// into `out` (`blocks.len() · chunks · 64` lines; rows and depth past A's
 /// are zeros).
-pub(super) fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue) {
+pub(super) fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue<'_>) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
-    fn wide(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue) {
+    fn wide(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue<'_>) {
         pack_a_body(a, chunks, blocks, out, prologue, true)
     }
     #[cfg(target_arch = "x86_64")]
@@ -358,10 +362,19 @@ pub(super) fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, 
 /// of a row-major row is split where it lies, anything else through a
 /// zero-padded 32×32 block of values.
 #[inline(always)]
-fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue, avx512: bool) {
+fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue<'_>, avx512: bool) {
     let (m, k) = (a.rows(), a.cols());
     for (b, block) in blocks.enumerate() {
         let rows = block * BLOCK..(block * BLOCK + BLOCK).min(m);
+        // Each row's (mean, scale) for a layer norm: the block's rows are
+        // then read from cache as they are packed, chunk by chunk.
+        let mut norms = [(0f32, 0f32); BLOCK];
+        if let Prologue::LayerNorm { eps, .. } = prologue {
+            assert!(a.col_stride == 1, "sgemm: a layer norm before the product needs a row-major A");
+            for (r, i) in rows.clone().enumerate() {
+                norms[r] = crate::rows::row_norm(&a.data[i * a.row_stride..][..k], eps);
+            }
+        }
         for c in 0..chunks {
             let depth = c * CHUNK..(c * CHUNK + CHUNK).min(k);
             let tiles = &mut out[(b * chunks + c) * LINES_PER_CHUNK..][..LINES_PER_CHUNK];
@@ -373,12 +386,18 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
                         Some(i) => {
                             let start = i * a.row_stride + depth.start;
                             let values: &[f32; CHUNK] = a.data[start..start + CHUNK].try_into().expect("a chunk is 32 values");
-                            if prologue == Prologue::QuickGelu {
-                                let mut activated = *values;
-                                crate::activation::quick_gelu_values(&mut activated);
-                                split_values(&activated, hi, lo);
-                            } else {
-                                split_values(values, hi, lo);
+                            match prologue {
+                                Prologue::None => split_values(values, hi, lo),
+                                Prologue::QuickGelu => {
+                                    let mut activated = *values;
+                                    crate::activation::quick_gelu_values(&mut activated);
+                                    split_values(&activated, hi, lo);
+                                }
+                                Prologue::LayerNorm { weight, bias, .. } => {
+                                    let mut normed = *values;
+                                    layer_norm_values(&mut normed, norms[r], &weight[depth.start..depth.end], &bias[depth.start..depth.end]);
+                                    split_values(&normed, hi, lo);
+                                }
                             }
                         }
                         None => (*hi, *lo) = ([0; CHUNK], [0; CHUNK]),
@@ -405,13 +424,28 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
                 }
             }
             for (r, row) in values.iter_mut().enumerate() {
-                if prologue == Prologue::QuickGelu {
+                match prologue {
+                    Prologue::None => {}
                     // GELU(0) = 0: the padding stays zeros.
-                    crate::activation::quick_gelu_values(row);
+                    Prologue::QuickGelu => crate::activation::quick_gelu_values(row),
+                    // A's values only: the padding stays zeros.
+                    Prologue::LayerNorm { weight, bias, .. } if r < rows.len() => {
+                        layer_norm_values(&mut row[..depth.len()], norms[r], &weight[depth.clone()], &bias[depth.clone()])
+                    }
+                    Prologue::LayerNorm { .. } => {}
                 }
                 split_values(row, &mut hi_tiles[r].0, &mut lo_tiles[r].0);
             }
         }
+    }
+}
+
+/// A row's values normalised in place, given the row's (mean, scale) and
+/// the weight and bias of their columns.
+#[inline(always)]
+fn layer_norm_values(values: &mut [f32], (mean, scale): (f32, f32), weight: &[f32], bias: &[f32]) {
+    for ((v, &w), &b) in values.iter_mut().zip(weight).zip(bias) {
+        *v = crate::rows::normalised(*v, mean, scale, w, b);
     }
 }
 
