@@ -96,7 +96,7 @@ impl CpuLayer {
             candle_core::bail!("encoder layer: input has {hidden} features, the layer takes {}", self.qkv.packed.k());
         }
         let shape = Heads { batch, tokens, heads: self.heads, head_dim: hidden / self.heads };
-        let Some((y, probs)) = with_cpu_f32(xs, |x| self.run(x, shape, mask.as_deref(), picks.as_deref())) else {
+        let Some((y, probs)) = with_cpu_f32(xs, |x| self.run(x, shape, mask.as_deref(), picks.as_deref(), keep_probs)) else {
             return Ok(None);
         };
         let queries = picks.as_ref().map_or(tokens, Vec::len);
@@ -106,11 +106,12 @@ impl CpuLayer {
     }
 
     /// x + attn(ln1(x)), then + mlp(ln2(·)), for the rows `picks` of each
-    /// sequence (all when `None`). Returns the output and the attention probabilities.
-    fn run(&self, x: &[f32], shape: Heads, mask: Option<&[f32]>, picks: Option<&[usize]>) -> (Vec<f32>, Vec<f32>) {
+    /// sequence (all when `None`). Returns the output and, with `keep_probs`,
+    /// the attention probabilities (else an empty vector).
+    fn run(&self, x: &[f32], shape: Heads, mask: Option<&[f32]>, picks: Option<&[usize]>, keep_probs: bool) -> (Vec<f32>, Vec<f32>) {
         let hidden = shape.hidden();
         let qkv = self.qkv.after_norm(&self.norm1, x);
-        let attention = self_attention(&qkv, shape, mask, picks);
+        let attention = self_attention(&qkv, shape, mask, picks, keep_probs);
         let rows_out = attention.output.len() / hidden;
         // The residual plus out_proj's bias, made in one threaded pass, is
         // where out_proj accumulates.

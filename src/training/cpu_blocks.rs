@@ -184,7 +184,7 @@ pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Ta
         linear_over(all, p.q_weight, p.q_bias, &mut qkv, 3 * h);
         qkv.par_chunks_mut(3 * h).for_each(|row| row[..h].iter_mut().for_each(|v| *v *= scale));
     }
-    let attention = self_attention(&qkv, s.heads(), None, s.queries());
+    let attention = self_attention(&qkv, s.heads(), None, s.queries(), true);
     let rows_out = s.rows_out();
     let picked = s.class_token_only.then(|| rows::pick_rows(&x, h, t, &[0]));
     let mid = residual_linear(picked.as_deref().unwrap_or(&x), MatRef::row_major(&attention.output, rows_out, h), p.out_weight, p.out_bias);

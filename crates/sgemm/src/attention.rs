@@ -41,18 +41,20 @@ impl Heads {
 pub struct Attention {
     /// `[batch·queries, hidden]`, heads side by side as out_proj reads them.
     pub output: Vec<f32>,
-    /// `[batch, heads, queries, tokens]`.
+    /// `[batch, heads, queries, tokens]`; empty unless asked for.
     pub probs: Vec<f32>,
 }
 
 /// `qkv` is `[batch·tokens, 3·hidden]`: q (already scaled by 1/√d), k and v
 /// side by side. `mask` is additive, `[tokens, tokens]` (query row, key
 /// column), the same for every sequence. `queries` picks the token rows that
-/// ask (every token is still attended to); `None` means all of them.
+/// ask (every token is still attended to); `None` means all of them. The
+/// probabilities are returned with `keep_probs` (the heatmap and the
+/// trainer's backward read them; a forward pass alone need not write them).
 ///
 /// # Panics
 /// When the buffers do not have the sizes `shape` implies.
-pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: Option<&[usize]>) -> Attention {
+pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: Option<&[usize]>, keep_probs: bool) -> Attention {
     let Heads { batch, tokens, heads, head_dim: d } = shape;
     let hidden = shape.hidden();
     assert_eq!(qkv.len(), batch * tokens * 3 * hidden, "attention: q/k/v holds {} values, the shape needs {}", qkv.len(), batch * tokens * 3 * hidden);
@@ -80,15 +82,18 @@ pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: 
         .collect();
     let (probs_len, output_len) = (batch * heads * nq * tokens, batch * nq * hidden);
     if probs_len == 0 || output_len == 0 {
-        return Attention { output: vec![0f32; output_len], probs: vec![0f32; probs_len] };
+        return Attention { output: vec![0f32; output_len], probs: vec![0f32; if keep_probs { probs_len } else { 0 }] };
     }
     // Both buffers start uninitialised: each task writes its own part (its
     // scores and its head's columns of the output) before anything reads it.
-    let mut probs: Vec<f32> = Vec::with_capacity(probs_len);
+    // The film path below writes the probabilities only when they are
+    // kept; the general one computes its scores in them.
+    let film_heads = mask.is_none() && d == WIDTH && tokens <= WIDTH && nq <= WIDTH;
+    let mut probs: Vec<f32> = Vec::with_capacity(if film_heads && !keep_probs { 0 } else { probs_len });
     let mut output: Vec<f32> = Vec::with_capacity(output_len);
     let (probs_at, output_at) = (SharedOut(probs.as_mut_ptr()), SharedOut(output.as_mut_ptr()));
     let row = 3 * hidden;
-    if mask.is_none() && d == WIDTH && tokens <= WIDTH && nq <= WIDTH {
+    if film_heads {
         // A film's heads: the products on one head's matrices where they lie.
         (0..batch * heads).into_par_iter().for_each(|task| {
             let (b, h) = (task / heads, task % heads);
@@ -108,7 +113,7 @@ pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: 
                     activation::softmax_row_prefixes_in_place(scores, WIDTH, tokens);
                     head_products::multiply(nq, tokens, Rows { data: scores, stride: WIDTH }, part(2), output_at.add(b * nq * hidden + h * d), hidden, false);
                 }
-                for (i, p) in scores.chunks_exact(WIDTH).enumerate() {
+                for (i, p) in scores.chunks_exact(WIDTH).enumerate().filter(|_| keep_probs) {
                     // SAFETY: row i of this task's block of `probs`, written by it alone.
                     unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), probs_at.add((task * nq + i) * tokens), tokens) };
                 }
@@ -117,7 +122,9 @@ pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: 
         // SAFETY: every task wrote its block of `probs` and its columns of
         // every output row.
         unsafe {
-            probs.set_len(probs_len);
+            if keep_probs {
+                probs.set_len(probs_len);
+            }
             output.set_len(output_len);
         }
         return Attention { output, probs };
@@ -164,6 +171,9 @@ pub fn self_attention(qkv: &[f32], shape: Heads, mask: Option<&[f32]>, queries: 
     unsafe {
         probs.set_len(probs_len);
         output.set_len(output_len);
+    }
+    if !keep_probs {
+        probs = Vec::new();
     }
     Attention { output, probs }
 }
@@ -327,7 +337,11 @@ mod tests {
     fn check(shape: Heads, mask: Option<&[f32]>, queries: Option<&[usize]>) {
         let n = shape.batch * shape.tokens * 3 * shape.hidden();
         let qkv: Vec<f32> = (0..n).map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5).collect();
-        let got = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(|| self_attention(&qkv, shape, mask, queries));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let got = pool.install(|| self_attention(&qkv, shape, mask, queries, true));
+        // Without the probabilities: the same output, and none returned.
+        let output_only = pool.install(|| self_attention(&qkv, shape, mask, queries, false));
+        assert!(output_only.output == got.output && output_only.probs.is_empty(), "{shape:?}: the output alone differs");
         let asked: Vec<usize> = queries.map_or((0..shape.tokens).collect(), <[usize]>::to_vec);
         let nq = asked.len();
         for b in 0..shape.batch {
@@ -363,7 +377,7 @@ mod tests {
         check(shape, Some(&mask), None);
         let n = tokens * 3 * shape.hidden();
         let qkv: Vec<f32> = (0..n).map(|i| (i % 13) as f32 * 0.1).collect();
-        let got = self_attention(&qkv, shape, Some(&mask), None);
+        let got = self_attention(&qkv, shape, Some(&mask), None, true);
         for (i, p) in got.probs.chunks(tokens).enumerate() {
             let t = i % tokens;
             assert!(p[t + 1..].iter().all(|&v| v == 0.0), "token {t} sees a later token");
@@ -426,7 +440,7 @@ mod tests {
                 total
             };
             let qkv = scaled(&raw);
-            let forward = self_attention(&qkv, shape, None, queries);
+            let forward = self_attention(&qkv, shape, None, queries, true);
             let grad = self_attention_backward(&qkv, &forward.probs, &d_out, shape, queries, scale as f32);
             for i in 0..n {
                 let (mut up, mut down) = (raw.clone(), raw.clone());
