@@ -26,7 +26,7 @@ fn for_row_shares<T: Send>(out: &mut [T], width: usize, f: impl Fn(usize, &mut [
 /// Layer normalisation of each `width`-long row of `x`: `(x − mean) / √(var + eps) · weight + bias`,
 /// the variance taken about the mean in a second pass, as PyTorch does.
 pub fn layer_norm(x: &[f32], width: usize, weight: &[f32], bias: &[f32], eps: f32) -> Vec<f32> {
-    assert!(width > 0 && x.len() % width == 0, "layer norm: {} values are not rows of {width}", x.len());
+    assert!(width > 0 && x.len().is_multiple_of(width), "layer norm: {} values are not rows of {width}", x.len());
     assert!(weight.len() == width && bias.len() == width, "layer norm: weight and bias must have {width} values");
     new_by_row_shares(x.len(), width, |first, share| {
         let input = &x[first * width..first * width + share.len()];
@@ -73,7 +73,7 @@ fn new_by_row_shares(len: usize, width: usize, f: impl Fn(usize, &mut [MaybeUnin
 /// matrix (a residual with the next product's bias, for it to accumulate into).
 pub fn with_row_added(x: &[f32], row: &[f32]) -> Vec<f32> {
     let width = row.len();
-    assert!(width > 0 && x.len() % width == 0, "add row: {} values are not rows of {width}", x.len());
+    assert!(width > 0 && x.len().is_multiple_of(width), "add row: {} values are not rows of {width}", x.len());
     new_by_row_shares(x.len(), width, |first, share| {
         let input = &x[first * width..first * width + share.len()];
         for (line, out) in input.chunks_exact(width).zip(share.chunks_exact_mut(width)) {
@@ -86,7 +86,7 @@ pub fn with_row_added(x: &[f32], row: &[f32]) -> Vec<f32> {
 
 /// A matrix of `len` zeros in `width`-long rows, written by the threads.
 pub fn zeros(len: usize, width: usize) -> Vec<f32> {
-    assert!(width > 0 && len % width == 0, "zeros: {len} values are not rows of {width}");
+    assert!(width > 0 && len.is_multiple_of(width), "zeros: {len} values are not rows of {width}");
     new_by_row_shares(len, width, |_, share| {
         share.iter_mut().for_each(|o| {
             o.write(0.0);
@@ -96,7 +96,7 @@ pub fn zeros(len: usize, width: usize) -> Vec<f32> {
 
 /// A copy of `x`, made by the threads in shares of `width`-long rows.
 pub fn copy_rows(x: &[f32], width: usize) -> Vec<f32> {
-    assert!(width > 0 && x.len() % width == 0, "copy rows: {} values are not rows of {width}", x.len());
+    assert!(width > 0 && x.len().is_multiple_of(width), "copy rows: {} values are not rows of {width}", x.len());
     new_by_row_shares(x.len(), width, |first, share| {
         let input = &x[first * width..first * width + share.len()];
         for (o, &v) in share.iter_mut().zip(input) {
@@ -116,7 +116,7 @@ pub struct LayerNormGrads {
 /// Backward pass of [`layer_norm`]: with x̂ the normalised row and r = 1/√(var + eps),
 /// `dx = r·(g·w − mean(g·w) − x̂·mean(g·w·x̂))`, `dw = Σ_rows g·x̂`, `db = Σ_rows g`.
 pub fn layer_norm_backward(x: &[f32], width: usize, weight: &[f32], grad: &[f32], eps: f32) -> LayerNormGrads {
-    assert!(width > 0 && x.len() % width == 0 && grad.len() == x.len(), "layer norm backward: {} values and {} gradients are not rows of {width}", x.len(), grad.len());
+    assert!(width > 0 && x.len().is_multiple_of(width) && grad.len() == x.len(), "layer norm backward: {} values and {} gradients are not rows of {width}", x.len(), grad.len());
     assert_eq!(weight.len(), width, "layer norm backward: weight must have {width} values");
     let rows = x.len() / width;
     let threads = rayon::current_num_threads();
@@ -199,7 +199,7 @@ pub fn column_sums(m: MatRef<'_>) -> Vec<f32> {
 /// Adds `row` to every `row.len()`-long row of `matrix`.
 pub fn add_row(matrix: &mut [f32], row: &[f32]) {
     let width = row.len();
-    assert!(width > 0 && matrix.len() % width == 0, "add row: {} values are not rows of {width}", matrix.len());
+    assert!(width > 0 && matrix.len().is_multiple_of(width), "add row: {} values are not rows of {width}", matrix.len());
     for_row_shares(matrix, width, |_, share| {
         for line in share.chunks_exact_mut(width) {
             for (v, &r) in line.iter_mut().zip(row) {
@@ -212,7 +212,7 @@ pub fn add_row(matrix: &mut [f32], row: &[f32]) {
 /// From each group of `group` consecutive `width`-long rows of `x` (one film
 /// or prompt sequence), the rows `picks`, in order: a `[groups·picks, width]` matrix.
 pub fn pick_rows(x: &[f32], width: usize, group: usize, picks: &[usize]) -> Vec<f32> {
-    assert!(width > 0 && group > 0 && x.len() % (width * group) == 0, "pick rows: {} values are not groups of {group} rows of {width}", x.len());
+    assert!(width > 0 && group > 0 && x.len().is_multiple_of(width * group), "pick rows: {} values are not groups of {group} rows of {width}", x.len());
     assert!(picks.iter().all(|&p| p < group), "pick rows: a row index is outside the group of {group}");
     let mut out = Vec::with_capacity(x.len() / group * picks.len());
     for rows in x.chunks_exact(width * group) {
