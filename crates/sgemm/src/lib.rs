@@ -37,6 +37,12 @@ const MC: usize = 192;
 /// Below this many flops a second thread costs more than it saves.
 const PARALLEL_FLOPS: usize = 4_000_000;
 
+/// Threads for an `m × k` by `k × n` product: one below [`PARALLEL_FLOPS`],
+/// else the pool's.
+fn threads_for(m: usize, k: usize, n: usize) -> usize {
+    if 2 * m * k * n < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().max(1) }
+}
+
 /// A read-only strided view of an `rows × cols` f32 matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a> {
@@ -165,7 +171,7 @@ pub fn gemm_quick_gelu_a(a: &mut [f32], b: &PackedB, c: &mut [f32], ldc: usize) 
     let rows = a.len() / k;
     check_c(rows, b.n(), c.len(), ldc);
     if let Some(amx) = b.amx() {
-        let threads = if 2 * rows * k * b.n() < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().max(1) };
+        let threads = threads_for(rows, k, b.n());
         // SAFETY: C is exclusively borrowed and large enough (checked above).
         unsafe { amx::gemm(MatRef::row_major(a, rows, k), amx::Prologue::QuickGelu, amx, SharedOut(c.as_mut_ptr()), ldc, Init::Accumulate, threads, amx::available()) };
         return;
@@ -200,7 +206,7 @@ pub fn matmul_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: f32
     if m == 0 || n == 0 {
         return c;
     }
-    let threads = if 2 * m * k * n < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().max(1) };
+    let threads = threads_for(m, k, n);
     let prologue = amx::Prologue::LayerNorm { weight, bias, eps };
     // SAFETY: C holds m·n values, each written by `Init::Bias` before the
     // product reads it, so all are initialised when the length is set.
@@ -247,8 +253,7 @@ unsafe fn gemm_into(kernels: kernel::Kernels, a: MatRef<'_>, b: &PackedB, c: Sha
     if m == 0 || n == 0 {
         return;
     }
-    let flops = 2 * m * n * k;
-    let threads = if flops < PARALLEL_FLOPS { 1 } else { rayon::current_num_threads().max(1) };
+    let threads = threads_for(m, k, n);
     if let Some(amx) = b.amx() {
         // SAFETY: the caller's contract.
         unsafe { amx::gemm(a, amx::Prologue::None, amx, c, ldc, init, threads, amx::available()) };
