@@ -367,6 +367,9 @@ mod tests {
         check(Heads { batch: 3, tokens: 50, heads: 2, head_dim: 64 }, None, None);
         check(Heads { batch: 3, tokens: 50, heads: 2, head_dim: 64 }, None, Some(&[0]));
         check(Heads { batch: 2, tokens: 64, heads: 3, head_dim: 64 }, None, Some(&[5, 0, 63]));
+        // Query counts that leave every size of last block of rows (4, 2).
+        check(Heads { batch: 1, tokens: 14, heads: 2, head_dim: 64 }, None, None);
+        check(Heads { batch: 1, tokens: 14, heads: 2, head_dim: 64 }, None, Some(&[13, 2]));
     }
 
     #[test]

@@ -19,6 +19,8 @@ mod head_products;
 mod kernel;
 mod pack;
 pub mod rows;
+#[cfg(target_arch = "x86_64")]
+mod transpose;
 
 use std::ops::Range;
 
