@@ -289,12 +289,13 @@ unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc
 /// each tile as late as it can and B's hi tile for columns 16–31 twice (nine
 /// loads for twelve products).
 ///
-/// Tile loads, not products, bound this loop: on the Xeon measured, one
-/// TILELOADD issues every ≈ 14.5 ns (57 cycles, even from a single cache
-/// line), one TDPBF16PS every ≈ 4.7 ns; the nine loads take ≈ 130 of a
-/// chunk's ≈ 140 ns. The loop therefore issues no other loads: asking A's
-/// next chunks into L1 (64 prefetches a chunk) had the products at 3200
-/// rows 2–14 % slower (`examples/throughput`, two threads).
+/// Tile loads, not products, bound this loop (`examples/tile_rates`): on
+/// the Xeon measured one TILELOADD issues every ≈ 14.5 ns (57 cycles, even
+/// from a single cache line), one TDPBF16PS every ≈ 4.3 ns, and a chunk
+/// takes 117–119 ns on data in L1, less than its nine loads back to back.
+/// The loop therefore issues no other loads: asking A's next chunks into L1
+/// (64 prefetches a chunk) had the products at 3200 rows 2–14 % slower
+/// (`examples/throughput`, two threads).
 ///
 /// # Safety
 /// As [`kernel`], with tiles configured on this thread.
