@@ -40,6 +40,23 @@ pub fn apply(view: View, width: usize, height: usize, gray: &[f32]) -> Vec<f32> 
 }
 
 fn rotate(width: usize, height: usize, gray: &[f32], degrees: f32) -> Vec<f32> {
+    // With SSE4.1 (every x86-64 CPU since 2008, but not the baseline target)
+    // `floor` and `round` are instructions rather than calls into libm, the
+    // same values: three calls per output pixel made half the rotation's time.
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("sse4.1") {
+        #[target_feature(enable = "sse4.1")]
+        fn with_sse41(width: usize, height: usize, gray: &[f32], degrees: f32) -> Vec<f32> {
+            rotate_body(width, height, gray, degrees)
+        }
+        // SAFETY: the CPU has SSE4.1.
+        return unsafe { with_sse41(width, height, gray, degrees) };
+    }
+    rotate_body(width, height, gray, degrees)
+}
+
+#[inline(always)]
+fn rotate_body(width: usize, height: usize, gray: &[f32], degrees: f32) -> Vec<f32> {
     let (s, c) = (degrees as f64).to_radians().sin_cos();
     let (cx, cy) = ((width as f64 - 1.0) / 2.0, (height as f64 - 1.0) / 2.0);
     // The film's 8-bit levels, rounded once per pixel rather than at each of
