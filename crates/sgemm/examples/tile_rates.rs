@@ -8,23 +8,10 @@ fn main() {
     use std::arch::asm;
     use std::time::Instant;
 
-    if !kneeclip_sgemm::amx::available() {
+    if !kneeclip_sgemm::amx::configure_tiles() {
         println!("AMX-BF16 is not available here (or KNEECLIP_SGEMM_AMX is off): nothing to measure");
         return;
     }
-    #[repr(C, align(64))]
-    struct Config {
-        palette: u8,
-        start_row: u8,
-        reserved: [u8; 14],
-        colsb: [u16; 16],
-        rows: [u8; 16],
-    }
-    let mut config = Config { palette: 1, start_row: 0, reserved: [0; 14], colsb: [0; 16], rows: [0; 16] };
-    config.colsb[..8].fill(64);
-    config.rows[..8].fill(16);
-    // SAFETY: a valid palette-1 configuration, AMX permitted (checked above).
-    unsafe { asm!("ldtilecfg [{}]", in(reg) &config, options(nostack, readonly)) };
 
     // Four tiles' worth of bf16 ones: 4 KiB, in L1.
     let data = vec![0x3f80u16; 4 * 512];

@@ -246,6 +246,17 @@ struct Scratch([f32; BLOCK * BLOCK]);
 #[repr(C, align(64))]
 struct BiasLine([f32; BLOCK]);
 
+/// Configures this thread's tiles as the kernel uses them (eight tiles of 16
+/// rows of 64 bytes), for tools that time tile instructions themselves
+/// (`examples/tile_rates.rs`). False, and nothing done, where AMX is not
+/// [`available`].
+pub fn configure_tiles() -> bool {
+    available() && {
+        tile_config();
+        true
+    }
+}
+
 /// Every tile 16 rows of 64 bytes (palette 1), for this thread.
 fn tile_config() {
     #[repr(C, align(64))]
