@@ -5,13 +5,13 @@
 //! buffers: for a head's 50 × 64 matrices packing, zeroing and allocating
 //! took ≈ 4× the arithmetic (`perf`: the kernel 19 % of the attention's
 //! samples). Here C = A·B reads A's rows and B's rows where they lie (any row
-//! strides) and keeps four rows of C (4 × 64 values, 16 AVX-512 registers)
-//! in registers over the whole depth.
+//! strides) and keeps a few rows of C in registers over the whole depth
+//! (five rows, 20 registers, in AVX-512; four in the portable loops).
 
 /// Columns of C and of B's rows, always: narrower products pad B with zeros.
 pub(crate) const WIDTH: usize = 64;
 
-/// Rows of C kept in registers at a time.
+/// Rows of C kept in registers at a time by the portable loops.
 const ROWS: usize = 4;
 
 /// A row-strided matrix whose rows hold at least the values read.
