@@ -210,6 +210,15 @@ unsafe fn transpose_padded_avx512(rows: usize, cols: usize, m: Rows<'_>, out: &m
         let mask: __mmask16 = if live == 16 { 0xffff } else { (1u16 << live) - 1 };
         // Every block of 16 lines' values, the padding past `rows` included.
         for first_row in (0..WIDTH).step_by(16) {
+            if first_row >= rows {
+                // Padding alone: zeros, with nothing to transpose.
+                for c in 0..live {
+                    // SAFETY: line first_col + c < cols of `out` (checked by
+                    // the caller), values first_row.. + 16 ≤ WIDTH.
+                    unsafe { _mm512_storeu_ps(out.as_mut_ptr().add((first_col + c) * WIDTH + first_row), zero) };
+                }
+                continue;
+            }
             let mut r = [zero; 16];
             for (k, line) in r.iter_mut().enumerate().take(rows.saturating_sub(first_row)) {
                 // SAFETY: row first_row + k < rows, its columns up to `cols`

@@ -375,7 +375,6 @@ pub(super) fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, 
 /// anything else through a zero-padded 32×32 block of values.
 #[inline(always)]
 fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Line], prologue: Prologue<'_>, avx512: bool, bf16: bool) {
-    let split_values = |values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK]| split_a_values(values, hi, lo, bf16);
     let (m, k) = (a.rows(), a.cols());
     for (b, block) in blocks.enumerate() {
         let rows = block * BLOCK..(block * BLOCK + BLOCK).min(m);
@@ -400,16 +399,16 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
                             let start = i * a.row_stride + depth.start;
                             let values: &[f32; CHUNK] = a.data[start..start + CHUNK].try_into().expect("a chunk is 32 values");
                             match prologue {
-                                Prologue::None => split_values(values, hi, lo),
+                                Prologue::None => split_a_values(values, hi, lo, bf16),
                                 Prologue::QuickGelu => {
                                     let mut activated = *values;
                                     crate::activation::quick_gelu_values(&mut activated);
-                                    split_values(&activated, hi, lo);
+                                    split_a_values(&activated, hi, lo, bf16);
                                 }
                                 Prologue::LayerNorm { weight, bias, .. } => {
                                     let mut normed = *values;
                                     layer_norm_values(&mut normed, norms[r], &weight[depth.start..depth.end], &bias[depth.start..depth.end]);
-                                    split_values(&normed, hi, lo);
+                                    split_a_values(&normed, hi, lo, bf16);
                                 }
                             }
                         }
@@ -447,7 +446,7 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
                     }
                     Prologue::LayerNorm { .. } => {}
                 }
-                split_values(row, &mut hi_tiles[r].0, &mut lo_tiles[r].0);
+                split_a_values(row, &mut hi_tiles[r].0, &mut lo_tiles[r].0, bf16);
             }
         }
     }
