@@ -300,13 +300,15 @@ unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc
 /// each tile as late as it can and B's hi tile for columns 16–31 twice (nine
 /// loads for twelve products).
 ///
-/// Tile loads, not products, bound this loop (`examples/tile_rates`): on
-/// the Xeon measured one TILELOADD issues every ≈ 14.5 ns (57 cycles, even
-/// from a single cache line), one TDPBF16PS every ≈ 4.3 ns, and a chunk
-/// takes 117–119 ns on data in L1, less than its nine loads back to back.
-/// The loop therefore issues no other loads: asking A's next chunks into L1
-/// (64 prefetches a chunk) had the products at 3200 rows 2–14 % slower
-/// (`examples/throughput`, two threads).
+/// On data in L1 the twelve products bound this loop (`examples/tile_rates`,
+/// the Xeon measured: a TILELOADD from cache lines every ≈ 2.2 ns, a
+/// TDPBF16PS every ≈ 4.4 ns, a chunk ≈ 67 ns). In the blocked product a
+/// chunk takes 120–135 ns: each store of C's block after its 24 chunks
+/// costs ≈ 0.35 µs (however many tiles are stored, and not shortened by
+/// asking C or the next operands into L1 first), and B's panels come from
+/// L3 (docs/PERFORMANCE.md, item 27). Asking A's next chunks into L1 (64
+/// prefetches a chunk) had the products at 3200 rows 2–14 % slower
+/// (`examples/throughput`, two threads), so the loop issues no other loads.
 ///
 /// # Safety
 /// As [`kernel`], with tiles configured on this thread.
