@@ -60,6 +60,10 @@ const KC_CHUNKS: usize = 24;
 /// full depth) stay in L2 while the panels go by (measured on one core, 800
 /// rows: 252–298 → 363–392 GFLOP/s against streaming all rows per panel).
 const MC_BLOCKS: usize = 8;
+/// Bytes of the next panel of B asked into L2 per chunk (eight lines): the
+/// next panel's 24 chunks (96 KiB) over the 8 × 24 chunks of a group of
+/// row blocks.
+const PREFETCH_BYTES_PER_CHUNK: usize = 512;
 
 /// Set to `0` or `off` to keep the f32 kernels on a CPU with AMX.
 pub const AMX_ENV: &str = "KNEECLIP_SGEMM_AMX";
@@ -196,23 +200,29 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, c: SharedOut, ldc: usi
                         Start::Bias(padded_bias.0.as_ptr())
                     }
                 };
+                // The panel after this one (the share's first for the next
+                // group of rows), asked into L2 a slice per row block while
+                // this one is multiplied: a thread's share of B does not fit
+                // its L2, so each group of rows read every panel from L3.
+                let next_panel = b.chunk(if jp + 1 < panels.end { jp + 1 } else { panels.start }, pc) as *const u8;
                 for rb in ic..(ic + MC_BLOCKS).min(blocks) {
                     let rows = BLOCK.min(m - rb * BLOCK);
                     let a_tiles = a[(rb * b.chunks + pc) * LINES_PER_CHUNK..].as_ptr();
+                    let prefetch = next_panel.wrapping_add((rb - ic) * chunks * PREFETCH_BYTES_PER_CHUNK);
                     // SAFETY: rows rb·32.. and columns jp·32.. lie inside C
                     // (the caller's contract); a partial block goes through a
                     // full-size scratch block.
                     unsafe {
                         let out = c.add(rb * BLOCK * ldc + jp * BLOCK);
                         if rows == BLOCK && cols == BLOCK {
-                            kernel(chunks, a_tiles, b_tiles, out, ldc, start, tiles);
+                            kernel(chunks, a_tiles, b_tiles, prefetch, out, ldc, start, tiles);
                         } else {
                             if let Start::Load = start {
                                 for r in 0..rows {
                                     std::ptr::copy_nonoverlapping(out.add(r * ldc), scratch.0[r * BLOCK..].as_mut_ptr(), cols);
                                 }
                             }
-                            kernel(chunks, a_tiles, b_tiles, scratch.0.as_mut_ptr(), BLOCK, start, tiles);
+                            kernel(chunks, a_tiles, b_tiles, prefetch, scratch.0.as_mut_ptr(), BLOCK, start, tiles);
                             for r in 0..rows {
                                 std::ptr::copy_nonoverlapping(scratch.0[r * BLOCK..].as_ptr(), out.add(r * ldc), cols);
                             }
@@ -285,12 +295,16 @@ fn tile_config() {
 /// `a` and `b` readable for `chunks · 64` lines, `c` writable for 32 rows of
 /// 32 values at leading dimension `ldc` (and readable with `Start::Load`), a
 /// bias readable for 32 values; `tiles` only after [`tile_config`].
-unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize, start: Start, tiles: bool) {
+/// `prefetch` (any address: prefetches do not fault) is where the tiles'
+/// loop asks [`PREFETCH_BYTES_PER_CHUNK`] a chunk into L2.
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, prefetch: *const u8, c: *mut f32, ldc: usize, start: Start, tiles: bool) {
     #[cfg(target_arch = "x86_64")]
     if tiles {
         // SAFETY: the caller's contract.
-        return unsafe { kernel_tiles(chunks, a, b, c, ldc, start) };
+        return unsafe { kernel_tiles(chunks, a, b, prefetch, c, ldc, start) };
     }
+    let _ = prefetch;
     // SAFETY: the caller's contract.
     unsafe { kernel_emulated(chunks, a, b, c, ldc, start) }
 }
@@ -306,14 +320,14 @@ unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc
 /// chunk takes 120–135 ns: each store of C's block after its 24 chunks
 /// costs ≈ 0.35 µs (however many tiles are stored, and not shortened by
 /// asking C or the next operands into L1 first), and B's panels come from
-/// L3 (docs/PERFORMANCE.md, item 27). Asking A's next chunks into L1 (64
-/// prefetches a chunk) had the products at 3200 rows 2–14 % slower
-/// (`examples/throughput`, two threads), so the loop issues no other loads.
+/// L3 (docs/PERFORMANCE.md, item 27). So the loop asks B's next panel into
+/// L2, eight lines a chunk (2–5 % faster at 3200 rows); asking A's next
+/// chunks into L1 (64 prefetches a chunk) had been 2–14 % slower.
 ///
 /// # Safety
 /// As [`kernel`], with tiles configured on this thread.
 #[cfg(target_arch = "x86_64")]
-unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, c: *mut f32, ldc: usize, start: Start) {
+unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, prefetch: *const u8, c: *mut f32, ldc: usize, start: Start) {
     // SAFETY: the caller's contract. The tiles are this thread's state, not
     // the compiler's: they carry over from one asm block to the next.
     unsafe {
@@ -358,6 +372,10 @@ unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, c: *mut f3
             "tileloadd tmm5, [{a} + {s}*1 + 1024]",
             "tdpbf16ps tmm2, tmm5, tmm6",
             "tdpbf16ps tmm3, tmm5, tmm7",
+            "prefetcht1 [{p}]",
+            "prefetcht1 [{p} + 64]",
+            "prefetcht1 [{p} + 128]",
+            "prefetcht1 [{p} + 192]",
             // hi · lo
             "tileloadd tmm7, [{b} + {s}*1 + 2048]",
             "tdpbf16ps tmm0, tmm4, tmm7",
@@ -365,6 +383,10 @@ unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, c: *mut f3
             "tileloadd tmm7, [{b} + {s}*1 + 3072]",
             "tdpbf16ps tmm1, tmm4, tmm7",
             "tdpbf16ps tmm3, tmm5, tmm7",
+            "prefetcht1 [{p} + 256]",
+            "prefetcht1 [{p} + 320]",
+            "prefetcht1 [{p} + 384]",
+            "prefetcht1 [{p} + 448]",
             // lo · hi
             "tileloadd tmm4, [{a} + {s}*1 + 2048]",
             "tdpbf16ps tmm0, tmm4, tmm6",
@@ -375,11 +397,14 @@ unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, c: *mut f3
             "tdpbf16ps tmm3, tmm5, tmm6",
             "add {a}, 4096",
             "add {b}, 4096",
+            "add {p}, {step}",
             "dec {n}",
             "jnz 2b",
             s = in(reg) 64usize,
             a = inout(reg) a => _,
             b = inout(reg) b => _,
+            p = inout(reg) prefetch => _,
+            step = const PREFETCH_BYTES_PER_CHUNK,
             n = inout(reg) chunks => _,
             options(nostack, readonly),
         );
