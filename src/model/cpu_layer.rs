@@ -125,8 +125,8 @@ impl CpuLayer {
         };
         let n = self.out_proj.packed.n();
         gemm(MatRef::row_major(&attention.output, rows_out, hidden), &self.out_proj.packed, &mut x1, n);
-        let mut inner = self.fc1.after_norm(&self.norm2, &x1);
-        self.fc2.accumulate_after_quick_gelu(&mut inner, &mut x1);
+        let (norm, fc1, fc2) = (&self.norm2, &self.fc1, &self.fc2);
+        kneeclip_sgemm::mlp_after_layer_norm(&mut x1, &norm.weight, &norm.bias, norm.eps, &fc1.packed, fc1.bias.as_deref(), &fc2.packed, fc2.bias.as_deref());
         (x1, attention.probs)
     }
 }
@@ -191,14 +191,5 @@ impl Product {
     /// tiles the rows are normalised as they are packed).
     fn after_norm(&self, norm: &Norm, x: &[f32]) -> Vec<f32> {
         kneeclip_sgemm::matmul_after_layer_norm(x, &norm.weight, &norm.bias, norm.eps, &self.packed, self.bias.as_deref())
-    }
-
-    /// `out += quick_gelu(a) · W + bias`, the activation applied as the
-    /// product reads `a` where the kernels allow (`a` may be overwritten).
-    fn accumulate_after_quick_gelu(&self, a: &mut [f32], out: &mut [f32]) {
-        if let Some(bias) = &self.bias {
-            rows::add_row(out, bias);
-        }
-        kneeclip_sgemm::gemm_quick_gelu_a(a, &self.packed, out, self.packed.n());
     }
 }

@@ -45,7 +45,7 @@ mod pack;
 pub(crate) use pack::{AmxB, Prologue};
 #[cfg(test)]
 pub(crate) use pack::split;
-use pack::{b_place, pack_a_blocks, widen};
+use pack::{b_place, pack_a_blocks, pack_activated_block, widen};
 
 /// Rows of C per kernel call, and columns of B per panel.
 const BLOCK: usize = 32;
@@ -115,6 +115,59 @@ thread_local! {
     /// use, so a product started inside another on the same thread packs
     /// into a buffer of its own).
     static PACKED_A: std::cell::Cell<Vec<Line>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The calling thread's activated MLP hidden layer as the second
+    /// product's A ([`mlp`]), kept between calls as [`PACKED_A`] is (39 MB
+    /// for a 64-film batch: allocated afresh, its pages would fault in on
+    /// every block).
+    static PACKED_INNER: std::cell::Cell<Vec<Line>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The calling thread's buffer from `slot`, at least `lines` long.
+fn take_lines(slot: &'static std::thread::LocalKey<std::cell::Cell<Vec<Line>>>, lines: usize) -> Vec<Line> {
+    let mut buffer = slot.take();
+    // The buffer only grows: packing writes every line it uses, and a
+    // block's fc2 (3072 deep) after its fc1 (768) would otherwise fill
+    // 29 MB with zeros on one thread while the others wait.
+    if buffer.len() < lines {
+        buffer.resize(lines, ZERO_LINE);
+    }
+    buffer
+}
+
+/// A's rows through `prologue` as the kernel's tiles for `chunks` chunks of
+/// depth, into the first `blocks · chunks · 64` lines of `buffer`, a row
+/// block per task where `threads` > 1.
+fn pack_a(a: MatRef<'_>, prologue: Prologue<'_>, chunks: usize, buffer: &mut [Line], threads: usize) {
+    let blocks = a.rows().div_ceil(BLOCK);
+    let block_lines = chunks * LINES_PER_CHUNK;
+    let packed = &mut buffer[..blocks * block_lines];
+    if threads > 1 && blocks > 1 {
+        packed.par_chunks_mut(block_lines).enumerate().for_each(|(i, out)| pack_a_blocks(a, chunks, i..i + 1, out, prologue));
+    } else {
+        pack_a_blocks(a, chunks, 0..blocks, packed, prologue);
+    }
+}
+
+/// `multiply_panels` on `threads` threads, each a share of B's panels (on
+/// the calling thread alone where `threads` is 1).
+#[allow(clippy::too_many_arguments)]
+unsafe fn multiply_shares(a: &[Line], m: usize, b: &AmxB, out: Out, init: Init<'_>, threads: usize, tiles: bool) {
+    let panels = b.panels();
+    let threads = threads.min(panels).max(1);
+    let share = |t: usize| panels * t / threads..panels * (t + 1) / threads;
+    if threads == 1 {
+        // SAFETY: the caller's contract.
+        unsafe { multiply_panels(a, m, b, out, 0..panels, init, tiles) };
+    } else {
+        rayon::scope(|s| {
+            for t in 0..threads {
+                let panels = share(t);
+                // SAFETY: each thread writes only its own columns of C (or
+                // its own chunks of the packed hidden layer).
+                s.spawn(move |_| unsafe { multiply_panels(a, m, b, out, panels, init, tiles) });
+            }
+        });
+    }
 }
 
 /// `C (init) + prologue(A)·B` on C at `c` (`m` rows, leading dimension
@@ -126,51 +179,96 @@ thread_local! {
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn gemm(a: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, c: SharedOut, ldc: usize, init: Init<'_>, threads: usize, tiles: bool) {
     let m = a.rows();
-    let blocks = m.div_ceil(BLOCK);
-    let block_lines = b.chunks * LINES_PER_CHUNK;
-    let mut buffer = PACKED_A.take();
-    // The buffer only grows: packing writes every line it uses, and a
-    // block's fc2 (3072 deep) after its fc1 (768) would otherwise fill
-    // 29 MB with zeros on one thread while the others wait.
-    if buffer.len() < blocks * block_lines {
-        buffer.resize(blocks * block_lines, ZERO_LINE);
-    }
-    let packed = &mut buffer[..blocks * block_lines];
-    if threads > 1 && blocks > 1 {
-        packed.par_chunks_mut(block_lines).enumerate().for_each(|(i, out)| pack_a_blocks(a, b.chunks, i..i + 1, out, prologue));
-    } else {
-        pack_a_blocks(a, b.chunks, 0..blocks, packed, prologue);
-    }
-    let panels = b.panels();
-    let threads = threads.min(panels).max(1);
-    let share = |t: usize| panels * t / threads..panels * (t + 1) / threads;
-    let packed_a: &[Line] = packed;
-    if threads == 1 {
-        // SAFETY: the caller's contract.
-        unsafe { multiply_panels(packed_a, m, b, c, ldc, 0..panels, init, tiles) };
-    } else {
-        rayon::scope(|s| {
-            for t in 0..threads {
-                let panels = share(t);
-                // SAFETY: each thread writes only its own columns of C.
-                s.spawn(move |_| unsafe { multiply_panels(packed_a, m, b, c, ldc, panels, init, tiles) });
-            }
-        });
-    }
+    let mut buffer = take_lines(&PACKED_A, m.div_ceil(BLOCK) * b.chunks * LINES_PER_CHUNK);
+    pack_a(a, prologue, b.chunks, &mut buffer, threads);
+    // SAFETY: the caller's contract.
+    unsafe { multiply_shares(&buffer, m, b, Out::C { c, ldc }, init, threads, tiles) };
     PACKED_A.set(buffer);
 }
 
-/// The blocked loops for every row of C and the column panels `panels` (32
-/// columns each), C starting as `init` says.
+/// A's rows through `prologue`, packed as an MLP's first product ([`mlp`])
+/// reads them, in the calling thread's buffer (which [`mlp`] gives back).
+pub(crate) fn mlp_input(a: MatRef<'_>, prologue: Prologue<'_>, b1: &AmxB, threads: usize) -> PackedA {
+    let mut lines = take_lines(&PACKED_A, a.rows().div_ceil(BLOCK) * b1.chunks * LINES_PER_CHUNK);
+    pack_a(a, prologue, b1.chunks, &mut lines, threads);
+    PackedA { lines, rows: a.rows(), chunks: b1.chunks }
+}
+
+/// Whether [`mlp`] takes these products: the first one block of depth deep
+/// (so each block of the hidden layer is complete when its kernel call
+/// returns), the second as deep as the first is wide.
+pub(crate) fn mlp_fits(b1: &AmxB, b2: &AmxB) -> bool {
+    (1..=KC_CHUNKS).contains(&b1.chunks) && b2.chunks == b1.panels()
+}
+
+/// A packed for [`mlp`]: `rows` rows, `chunks` chunks deep.
+pub(crate) struct PackedA {
+    lines: Vec<Line>,
+    rows: usize,
+    chunks: usize,
+}
+
+/// An MLP's two products, `C += quick_gelu(A·B1 + bias1)·B2` for A packed
+/// by [`mlp_input`] (C initialised, as `Init::Accumulate` reads it). The
+/// hidden layer never goes to memory as f32: each 32×32 block of the first
+/// product is left in an L1 scratch block, activated and split straight
+/// into the tiles the second product reads (B1's columns are B2's depth, so
+/// the block of rows `rb` and columns `jp` is chunk `jp` of row block `rb`
+/// of the second product's A). For a 64-film batch, storing the hidden
+/// layer (3200 × 3072 values) and packing it again took a fifth of the MLP.
+/// The same values as `gemm` with `Init::Bias(bias1)` into a hidden layer,
+/// then `gemm` with `Prologue::QuickGelu` from it.
 ///
 /// # Safety
-/// `c` must point to an `m × ldc` row-major buffer whose columns of `panels`
-/// no other thread accesses during the call; `tiles` only where
-/// [`available`].
+/// As [`gemm`] for C, with `m` = A's rows.
 #[allow(clippy::too_many_arguments)]
-unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, c: SharedOut, ldc: usize, panels: Range<usize>, init: Init<'_>, tiles: bool) {
+pub(crate) unsafe fn mlp(a: PackedA, b1: &AmxB, bias1: Option<&[f32]>, b2: &AmxB, c: SharedOut, ldc: usize, threads: usize, tiles: bool) {
+    assert!(mlp_fits(b1, b2), "sgemm: an MLP of {} and {} chunks deep, {} panels wide, is not one `mlp` takes", b1.chunks, b2.chunks, b1.panels());
+    assert_eq!(a.chunks, b1.chunks, "sgemm: A is packed {} chunks deep for a product {} deep", a.chunks, b1.chunks);
+    let m = a.rows;
+    let mut inner = take_lines(&PACKED_INNER, m.div_ceil(BLOCK) * b2.chunks * LINES_PER_CHUNK);
+    let hidden = Out::Activated { lines: SharedLines(inner.as_mut_ptr()), chunks: b2.chunks };
+    // SAFETY: the threads write disjoint chunks of `inner` (their panels of
+    // B1), which holds every row block's chunks; then C as the caller allows.
+    unsafe {
+        multiply_shares(&a.lines, m, b1, hidden, Init::Bias(bias1), threads, tiles);
+        multiply_shares(&inner, m, b2, Out::C { c, ldc }, Init::Accumulate, threads, tiles);
+    }
+    PACKED_A.set(a.lines);
+    PACKED_INNER.set(inner);
+}
+
+/// Where the kernel's 32×32 blocks go.
+#[derive(Clone, Copy)]
+enum Out {
+    /// Into C, at leading dimension `ldc`.
+    C { c: SharedOut, ldc: usize },
+    /// Through quick GELU into the next product's A tiles, `chunks` chunks
+    /// a row block ([`mlp`]).
+    Activated { lines: SharedLines, chunks: usize },
+}
+
+/// Packed lines that threads write in disjoint chunks.
+#[derive(Clone, Copy)]
+struct SharedLines(*mut Line);
+// SAFETY: threads write disjoint chunks (see `mlp`).
+unsafe impl Send for SharedLines {}
+unsafe impl Sync for SharedLines {}
+
+/// The blocked loops for every row of C and the column panels `panels` (32
+/// columns each), C starting as `init` says, its blocks going where `out` says.
+///
+/// # Safety
+/// With `Out::C`, `c` must point to an `m × ldc` row-major buffer whose
+/// columns of `panels` no other thread accesses during the call; with
+/// `Out::Activated`, the lines must hold every row block's chunks, those of
+/// `panels` accessed by no one else, and B at most `KC_CHUNKS` deep;
+/// `tiles` only where [`available`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Range<usize>, init: Init<'_>, tiles: bool) {
     let n = b.n;
     if b.chunks == 0 {
+        let Out::C { c, ldc } = out else { unreachable!("an MLP's first product has depth (checked by `mlp_fits`)") };
         // No depth: C is its start alone.
         // SAFETY: the caller's contract.
         return unsafe { crate::init_columns(c, ldc, m, panels.start * BLOCK..(panels.end * BLOCK).min(n), init) };
@@ -211,6 +309,20 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, c: SharedOut, ldc: usi
                     let rows = BLOCK.min(m - rb * BLOCK);
                     let a_tiles = a[(rb * b.chunks + pc) * LINES_PER_CHUNK..].as_ptr();
                     let prefetch = next_panel.wrapping_add((rb - ic) * chunks * PREFETCH_BYTES_PER_CHUNK);
+                    let (c, ldc) = match out {
+                        Out::C { c, ldc } => (c, ldc),
+                        Out::Activated { lines, chunks: depth } => {
+                            // SAFETY: the block's 64 lines lie inside the
+                            // hidden layer's tiles, written by this thread
+                            // alone (the caller's contract).
+                            unsafe {
+                                kernel(chunks, a_tiles, b_tiles, prefetch, scratch.0.as_mut_ptr(), BLOCK, start, tiles);
+                                let tiles_out = std::slice::from_raw_parts_mut(lines.0.add((rb * depth + jp) * LINES_PER_CHUNK), LINES_PER_CHUNK);
+                                pack_activated_block(&scratch.0, rows, cols, tiles_out);
+                            }
+                            continue;
+                        }
+                    };
                     // SAFETY: rows rb·32.. and columns jp·32.. lie inside C
                     // (the caller's contract); a partial block goes through a
                     // full-size scratch block.

@@ -219,6 +219,51 @@ pub fn matmul_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: f32
     c
 }
 
+/// A pre-norm block's MLP on its residual stream, in place:
+/// `x += quick_gelu(layer_norm(x) · B1 + bias1) · B2 + bias2` for `x`
+/// row-major `[rows, b1.k()]`, the norm's `weight`, `bias` and `eps` as
+/// [`rows::layer_norm`] takes them. On the AMX tiles the hidden layer never
+/// goes to memory as f32 (`amx::mlp`); otherwise, and where the shapes do
+/// not allow it, [`matmul_after_layer_norm`] then [`gemm_quick_gelu_a`].
+/// The same values either way.
+///
+/// # Panics
+/// When `x` is not rows of `b1.k()`, B2 does not take B1's output and give
+/// rows of `b1.k()`, or a norm or bias has the wrong length.
+#[allow(clippy::too_many_arguments)]
+pub fn mlp_after_layer_norm(x: &mut [f32], weight: &[f32], bias: &[f32], eps: f32, b1: &PackedB, bias1: Option<&[f32]>, b2: &PackedB, bias2: Option<&[f32]>) {
+    let (k, inner) = (b1.k(), b1.n());
+    assert!(k > 0 && x.len().is_multiple_of(k), "sgemm: X holds {} values, not rows of {k}", x.len());
+    assert!(b2.k() == inner && b2.n() == k, "sgemm: the MLP's second product is {}×{}, its first gives {inner} and its input {k} columns", b2.k(), b2.n());
+    assert!(weight.len() == k && bias.len() == k, "sgemm: the layer norm needs {k} weights and biases");
+    for (b, n) in [(bias1, inner), (bias2, k)] {
+        if let Some(b) = b {
+            assert_eq!(b.len(), n, "sgemm: bias has {} values for {n} columns", b.len());
+        }
+    }
+    let m = x.len() / k;
+    match (b1.amx(), b2.amx()) {
+        (Some(amx1), Some(amx2)) if m > 0 && amx::mlp_fits(amx1, amx2) => {
+            let threads = threads_for(m, k, inner);
+            // The rows are read (normalised as they are packed) before the
+            // bias, and then the products, are added to them.
+            let packed = amx::mlp_input(MatRef::row_major(x, m, k), amx::Prologue::LayerNorm { weight, bias, eps }, amx1, threads);
+            if let Some(bias2) = bias2 {
+                rows::add_row(x, bias2);
+            }
+            // SAFETY: `x` is exclusively borrowed and holds m rows of k.
+            unsafe { amx::mlp(packed, amx1, bias1, amx2, SharedOut(x.as_mut_ptr()), k, threads, amx::available()) };
+        }
+        _ => {
+            let mut hidden = matmul_after_layer_norm(x, weight, bias, eps, b1, bias1);
+            if let Some(bias2) = bias2 {
+                rows::add_row(x, bias2);
+            }
+            gemm_quick_gelu_a(&mut hidden, b2, x, k);
+        }
+    }
+}
+
 /// Panics unless `len` values at leading dimension `ldc` hold an `m × n` C.
 fn check_c(m: usize, n: usize, len: usize, ldc: usize) {
     assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");

@@ -368,3 +368,50 @@ fn a_product_after_layer_norm_equals_the_norm_then_the_product() {
         assert_ne!(got, matmul(MatRef::row_major(&x, m, k), &packed, bias), "the rows were normalised");
     }
 }
+
+#[test]
+fn an_mlp_on_the_residual_equals_its_steps_one_after_another() {
+    // `x += quick_gelu(ln(x) W1ᵀ + b1) W2ᵀ + b2`, fused (on the AMX layout:
+    // the hidden layer activated and packed block by block as the first
+    // product leaves it) against the norm, the product, the activation and
+    // the second product in turn, bit for bit. Whole and partial blocks of
+    // rows (50, 70, 3), a hidden layer ending in a partial panel (100), an
+    // input deeper than one block of depth (800, which takes the unfused
+    // path), both arithmetics, with biases and without.
+    for (m, k, f, precision, with_bias) in [
+        (5, 20, 40, Precision::F32, true),
+        (50, 64, 96, Precision::Bf16x3, true),
+        (70, 96, 100, Precision::Bf16x3, true),
+        (3, 70, 33, Precision::Bf16x3, false),
+        (40, 800, 64, Precision::Bf16x3, true),
+    ] {
+        let x: Vec<f32> = values(m * k, 51).iter().enumerate().map(|(i, v)| v * 4.0 + (i / k) as f32).collect();
+        let (w1, w2) = (values(f * k, 52).iter().map(|v| v * 4.0).collect::<Vec<f32>>(), values(k * f, 53));
+        let (norm_weight, norm_bias, b1, b2) = (values(k, 54), values(k, 55), values(f, 56), values(k, 57));
+        let (b1, b2) = (with_bias.then_some(&b1[..]), with_bias.then_some(&b2[..]));
+        let fc1 = PackedB::with_precision(MatRef::row_major(&w1, f, k).t(), precision);
+        let fc2 = PackedB::with_precision(MatRef::row_major(&w2, k, f).t(), precision);
+        let normed = rows::layer_norm(&x, k, &norm_weight, &norm_bias, 1e-5);
+        let mut hidden = matmul(MatRef::row_major(&normed, m, k), &fc1, b1);
+        activation::quick_gelu_in_place(&mut hidden);
+        let mut want = x.clone();
+        if let Some(b2) = b2 {
+            rows::add_row(&mut want, b2);
+        }
+        gemm(MatRef::row_major(&hidden, m, f), &fc2, &mut want, k);
+        let mut got = x.clone();
+        mlp_after_layer_norm(&mut got, &norm_weight, &norm_bias, 1e-5, &fc1, b1, &fc2, b2);
+        assert!(got == want, "{m}×{k}×{f} {precision:?}: the MLPs differ");
+        assert!(hidden.iter().any(|&v| v < 0.0) && hidden.iter().any(|&v| v > 1.0), "the activation bent the hidden layer");
+    }
+}
+
+#[test]
+#[should_panic(expected = "second product")]
+fn an_mlp_whose_products_do_not_chain_is_refused() {
+    let (w1, w2) = (values(40 * 20, 61), values(20 * 30, 62));
+    let fc1 = PackedB::with_precision(MatRef::row_major(&w1, 40, 20).t(), Precision::Bf16x3);
+    let fc2 = PackedB::with_precision(MatRef::row_major(&w2, 20, 30).t(), Precision::Bf16x3);
+    let mut x = values(3 * 20, 63);
+    mlp_after_layer_norm(&mut x, &values(20, 64), &values(20, 65), 1e-5, &fc1, None, &fc2, None);
+}

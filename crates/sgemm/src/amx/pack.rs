@@ -452,6 +452,52 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
     }
 }
 
+/// A 32×32 block of an MLP's first product (`block`, row-major, its first
+/// `rows` rows and `cols` columns real) through quick GELU, as the tiles the
+/// second product reads for one chunk of one row block (`out`, 64 lines):
+/// what [`pack_a_blocks`] with [`Prologue::QuickGelu`] makes of the same
+/// values in C, rows and depth past the real ones zeros.
+pub(super) fn pack_activated_block(block: &[f32; BLOCK * CHUNK], rows: usize, cols: usize, out: &mut [Line]) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn wide(block: &[f32; BLOCK * CHUNK], rows: usize, cols: usize, out: &mut [Line]) {
+        pack_activated_body(block, rows, cols, out, false)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    fn wide_bf16(block: &[f32; BLOCK * CHUNK], rows: usize, cols: usize, out: &mut [Line]) {
+        pack_activated_body(block, rows, cols, out, true)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16") {
+        // SAFETY: the CPU has the features `wide_bf16` is compiled for.
+        return unsafe { wide_bf16(block, rows, cols, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU has the features `wide` is compiled for.
+        return unsafe { wide(block, rows, cols, out) };
+    }
+    pack_activated_body(block, rows, cols, out, false)
+}
+
+/// [`pack_activated_block`]'s work, compiled once per instruction set.
+#[inline(always)]
+fn pack_activated_body(block: &[f32; BLOCK * CHUNK], rows: usize, cols: usize, out: &mut [Line], bf16: bool) {
+    let (hi_tiles, lo_tiles) = out[..LINES_PER_CHUNK].split_at_mut(32);
+    for r in 0..BLOCK {
+        let (hi, lo) = (&mut hi_tiles[r].0, &mut lo_tiles[r].0);
+        if r >= rows {
+            (*hi, *lo) = ([0; CHUNK], [0; CHUNK]);
+            continue;
+        }
+        let mut values: [f32; CHUNK] = block[r * CHUNK..][..CHUNK].try_into().expect("a row is 32 values");
+        values[cols..].fill(0.0);
+        crate::activation::quick_gelu_values(&mut values);
+        split_a_values(&values, hi, lo, bf16);
+    }
+}
+
 /// A row's values normalised in place, given the row's (mean, scale) and
 /// the weight and bias of their columns.
 #[inline(always)]
