@@ -222,6 +222,14 @@ pub fn backward(p: &BlockParams<'_>, tape: &Tape, d_out: &[f32], input_grad: boo
     let d_attention = d_attention.expect("a new input gradient");
     let d_qkv = self_attention_backward(&tape.qkv, &tape.probs, &d_attention, s.heads(), s.queries(), s.scale());
     drop(d_attention);
+    if !input_grad && !s.class_token_only {
+        // The first trainable block: the blocks before it are frozen.
+        let (ln1_weight, ln1_bias, [d_q_w, d_q_b, d_k_w, d_k_b, d_v_w, d_v_b]) = attention_inputs_backward_without_input(p, tape, &d_qkv);
+        let grads = vec![
+            ln1_weight, ln1_bias, d_q_w, d_q_b, d_k_w, d_k_b, d_v_w, d_v_b, d_out_w, d_out_b, ln2.weight, ln2.bias, d_fc1_w, d_fc1_b, d_fc2_w, d_fc2_b,
+        ];
+        return (BlockGrads(grads), None);
+    }
     let all = MatRef::row_major(&tape.normed1, rows_in, h);
     let part = |i: usize| MatRef::strided(&d_qkv[i * h..], rows_in, h, 3 * h, 1);
     // The normed input is packed once for k's, v's (and q's) weight gradients.
@@ -254,4 +262,59 @@ pub fn backward(p: &BlockParams<'_>, tape: &Tape, d_out: &[f32], input_grad: boo
         ln1.weight, ln1.bias, d_q_w, d_q_b, d_k_w, d_k_b, d_v_w, d_v_b, d_out_w, d_out_b, ln2.weight, ln2.bias, d_fc1_w, d_fc1_b, d_fc2_w, d_fc2_b,
     ];
     (BlockGrads(grads), d_input)
+}
+
+/// The q/k/v projections' and the first layer norm's gradients of a block
+/// whose input gradient nobody wants (the first trainable one: the blocks
+/// before it are frozen). The norm's output gradient `d_qkv · W` would take
+/// three products of the projections' size only for the norm's 2 × hidden
+/// parameters. With x̂ the normalised rows (normed1 = x̂·γ + β), db the
+/// bias gradients (column sums of d_qkv) and M = d_qkvᵀ·x̂, one product
+/// where the weight gradients took three:
+///   dW[o, j] = M[o, j]·γ[j] + db[o]·β[j],
+///   ∂γ[j] = Σ_r (d_qkv·W)[r, j]·x̂[r, j] = Σ_o W[o, j]·M[o, j],
+///   ∂β[j] = Σ_r (d_qkv·W)[r, j] = Σ_o W[o, j]·db[o].
+/// Returns (∂γ, ∂β, [dWq, dbq, dWk, dbk, dWv, dbv]).
+fn attention_inputs_backward_without_input(p: &BlockParams<'_>, tape: &Tape, d_qkv: &[f32]) -> (Vec<f32>, Vec<f32>, [Vec<f32>; 6]) {
+    let s = tape.shape;
+    let (h, rows_in) = (s.hidden, s.batch * s.tokens);
+    let d_qkv = MatRef::row_major(d_qkv, rows_in, 3 * h);
+    // x̂ by the forward's own formula (γ = 1, β = 0 leave it as it was).
+    let normalised = rows::layer_norm(&tape.input, h, &vec![1.0; h], &vec![0.0; h], s.eps);
+    let m = matmul(d_qkv.t(), &PackedB::fastest(MatRef::row_major(&normalised, rows_in, h)), None);
+    drop(normalised);
+    let db = rows::column_sums(d_qkv);
+    let (gamma, beta) = (p.ln1_weight, p.ln1_bias);
+    let weights = [p.q_weight, p.k_weight, p.v_weight];
+    let mut dw = vec![0f32; 3 * h * h];
+    // Each output row o of the three weights: its gradient row, and its
+    // terms of ∂γ and ∂β (summed in f64 over the 3 × hidden rows).
+    let (d_gamma, d_beta) = dw
+        .par_chunks_mut(h)
+        .zip(m.par_chunks(h))
+        .enumerate()
+        .fold(
+            || (vec![0f64; h], vec![0f64; h]),
+            |(mut d_gamma, mut d_beta), (o, (dw_row, m_row))| {
+                let w_row = &weights[o / h][(o % h) * h..][..h];
+                for j in 0..h {
+                    dw_row[j] = m_row[j] * gamma[j] + db[o] * beta[j];
+                    d_gamma[j] += w_row[j] as f64 * m_row[j] as f64;
+                    d_beta[j] += w_row[j] as f64 * db[o] as f64;
+                }
+                (d_gamma, d_beta)
+            },
+        )
+        .reduce(
+            || (vec![0f64; h], vec![0f64; h]),
+            |(mut g, mut b), (g2, b2)| {
+                g.iter_mut().zip(g2).for_each(|(a, x)| *a += x);
+                b.iter_mut().zip(b2).for_each(|(a, x)| *a += x);
+                (g, b)
+            },
+        );
+    let narrow = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+    let part = |v: &[f32], i: usize, len: usize| v[i * len..(i + 1) * len].to_vec();
+    let grads = [part(&dw, 0, h * h), part(&db, 0, h), part(&dw, 1, h * h), part(&db, 1, h), part(&dw, 2, h * h), part(&db, 2, h)];
+    (narrow(d_gamma), narrow(d_beta), grads)
 }
