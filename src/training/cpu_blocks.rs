@@ -287,32 +287,27 @@ fn attention_inputs_backward_without_input(p: &BlockParams<'_>, tape: &Tape, d_q
     let (gamma, beta) = (p.ln1_weight, p.ln1_bias);
     let weights = [p.q_weight, p.k_weight, p.v_weight];
     let mut dw = vec![0f32; 3 * h * h];
-    // Each output row o of the three weights: its gradient row, and its
-    // terms of ∂γ and ∂β (summed in f64 over the 3 × hidden rows).
-    let (d_gamma, d_beta) = dw
-        .par_chunks_mut(h)
-        .zip(m.par_chunks(h))
-        .enumerate()
-        .fold(
-            || (vec![0f64; h], vec![0f64; h]),
-            |(mut d_gamma, mut d_beta), (o, (dw_row, m_row))| {
-                let w_row = &weights[o / h][(o % h) * h..][..h];
-                for j in 0..h {
-                    dw_row[j] = m_row[j] * gamma[j] + db[o] * beta[j];
-                    d_gamma[j] += w_row[j] as f64 * m_row[j] as f64;
-                    d_beta[j] += w_row[j] as f64 * db[o] as f64;
-                }
-                (d_gamma, d_beta)
-            },
-        )
-        .reduce(
-            || (vec![0f64; h], vec![0f64; h]),
-            |(mut g, mut b), (g2, b2)| {
-                g.iter_mut().zip(g2).for_each(|(a, x)| *a += x);
-                b.iter_mut().zip(b2).for_each(|(a, x)| *a += x);
-                (g, b)
-            },
-        );
+    dw.par_chunks_mut(h).zip(m.par_chunks(h)).enumerate().for_each(|(o, (dw_row, m_row))| {
+        for j in 0..h {
+            dw_row[j] = m_row[j] * gamma[j] + db[o] * beta[j];
+        }
+    });
+    // ∂γ and ∂β by columns, each summed over the 3 × hidden rows in order
+    // (in f64), so that a run gives the same values every time.
+    const COLUMNS: usize = 64;
+    let mut d_gamma = vec![0f64; h];
+    let mut d_beta = vec![0f64; h];
+    d_gamma.par_chunks_mut(COLUMNS).zip(d_beta.par_chunks_mut(COLUMNS)).enumerate().for_each(|(chunk, (g, b))| {
+        let first = chunk * COLUMNS;
+        for o in 0..3 * h {
+            let w_row = &weights[o / h][(o % h) * h + first..][..g.len()];
+            let m_row = &m[o * h + first..][..g.len()];
+            for j in 0..g.len() {
+                g[j] += w_row[j] as f64 * m_row[j] as f64;
+                b[j] += w_row[j] as f64 * db[o] as f64;
+            }
+        }
+    });
     let narrow = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
     let part = |v: &[f32], i: usize, len: usize| v[i * len..(i + 1) * len].to_vec();
     let grads = [part(&dw, 0, h * h), part(&db, 0, h), part(&dw, 1, h * h), part(&db, 1, h), part(&dw, 2, h * h), part(&db, 2, h)];
