@@ -3,6 +3,7 @@
 
 pub mod clip;
 pub mod config;
+pub mod cpu_embed;
 pub mod cpu_layer;
 pub mod device;
 pub mod layers;

@@ -8,6 +8,8 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
 use super::config::VisionConfig;
+use super::cpu_embed::{self, EmbeddingParts};
+use super::cpu_layer::with_cpu_f32_all;
 use super::layers::{Arithmetic, EncoderLayer, LayerShape, Linear, layer_norm};
 
 #[derive(Clone, Debug)]
@@ -77,7 +79,7 @@ impl VisionTransformer {
     /// after `pre_layrnorm` (the input of block 0).
     pub fn embed(&self, pixel_values: &Tensor) -> Result<Tensor> {
         let c = &self.config;
-        let (batch, channels, h, w) = pixel_values.dims4()?;
+        let (_, channels, h, w) = pixel_values.dims4()?;
         if channels != c.num_channels || h != c.image_size || w != c.image_size {
             candle_core::bail!(
                 "pixel values are {channels}×{h}×{w}, the model expects {}×{s}×{s}",
@@ -85,6 +87,16 @@ impl VisionTransformer {
                 s = c.image_size
             );
         }
+        match self.embed_on_cpu(pixel_values)? {
+            Some(tokens) => Ok(tokens),
+            None => self.embed_composed(pixel_values),
+        }
+    }
+
+    /// [`embed`](Self::embed) composed of candle's ops, for any device and dtype.
+    fn embed_composed(&self, pixel_values: &Tensor) -> Result<Tensor> {
+        let c = &self.config;
+        let (batch, channels, _, _) = pixel_values.dims4()?;
         let (p, g) = (c.patch_size, c.grid());
         let patches = pixel_values
             .reshape((batch, channels, g, p, g, p))?
@@ -98,6 +110,23 @@ impl VisionTransformer {
             .broadcast_as((batch, 1, c.hidden_size))?;
         let tokens = Tensor::cat(&[&class, &patches], 1)?.broadcast_add(&self.position_embedding)?;
         self.pre_layrnorm.forward(&tokens)
+    }
+
+    /// [`embed`](Self::embed) over plain buffers (`cpu_embed`), where the
+    /// pixels and parameters are contiguous f32 values on the CPU and the
+    /// patch weights are packed; `None` otherwise.
+    fn embed_on_cpu(&self, pixel_values: &Tensor) -> Result<Option<Tensor>> {
+        let c = &self.config;
+        let (Some((packed, None)), Some(norm_bias)) = (self.patch_embedding.packed(), self.pre_layrnorm.bias()) else {
+            return Ok(None);
+        };
+        let batch = pixel_values.dim(0)?;
+        let tensors = [pixel_values, &self.class_embedding, &self.position_embedding, self.pre_layrnorm.weight(), norm_bias];
+        let tokens = with_cpu_f32_all(&tensors, |v| {
+            let parts = EmbeddingParts { patch: packed, class: v[1], positions: v[2], norm_weight: v[3], norm_bias: v[4], eps: self.pre_layrnorm.eps() as f32 };
+            kneeclip_sgemm::on_pool(|| cpu_embed::embed(v[0], batch, c.num_channels, c.image_size, c.patch_size, &parts))
+        });
+        tokens.map(|t| Tensor::from_vec(t, (batch, c.tokens(), c.hidden_size), pixel_values.device())).transpose()
     }
 
     /// Runs blocks `range` of this model on `hidden`.
@@ -150,4 +179,40 @@ pub fn run_blocks_class_token(layers: &[EncoderLayer], hidden: &Tensor) -> Resul
         let class_token = Tensor::new(&[0u32], hidden.device())?;
         Ok(last.forward_rows(&hidden, None, Some(&class_token), false)?.0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::VarBuilder;
+
+    use super::*;
+    use crate::model::ClipConfig;
+    use crate::model::random::random_tensors;
+
+    /// The embedding over plain buffers against candle's composition: the
+    /// patches' channel and row order, the class token first, positions and
+    /// the pre-layernorm (its weight and bias away from 1 and 0), on films
+    /// of three channels that differ.
+    #[test]
+    fn the_embedding_on_buffers_matches_the_composition() {
+        let dev = Device::Cpu;
+        let mut config = ClipConfig::default();
+        let v = &mut config.vision_config;
+        (v.hidden_size, v.intermediate_size, v.num_hidden_layers, v.num_attention_heads, v.image_size, v.patch_size) = (128, 256, 1, 4, 64, 16);
+        let mut tensors = random_tensors(&config, &dev).unwrap();
+        for (name, std) in [("vision_model.pre_layrnorm.weight", 0.5), ("vision_model.pre_layrnorm.bias", 0.5), ("vision_model.embeddings.class_embedding", 1.0)] {
+            let t = &tensors[name];
+            let t = (t + Tensor::randn(0f32, std, t.shape(), &dev).unwrap()).unwrap();
+            tensors.insert(name.into(), t);
+        }
+        let vision = VisionTransformer::load(&config.vision_config, VarBuilder::from_tensors(tensors, DType::F32, &dev).pp("vision_model")).unwrap();
+        let pixels = Tensor::randn(0f32, 1.0, (3, 3, 64, 64), &dev).unwrap();
+        let got = vision.embed_on_cpu(&pixels).unwrap().expect("the embedding runs on buffers for CPU f32 values");
+        let want = vision.embed_composed(&pixels).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        let diff = (&got - &want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff <= 1e-5, "the embeddings differ by {diff}");
+        assert_eq!(vision.embed(&pixels).unwrap().to_vec3::<f32>().unwrap(), got.to_vec3::<f32>().unwrap(), "embed takes the buffers' path on the CPU");
+    }
 }
