@@ -15,7 +15,7 @@ use crate::grading::regions::{crop_region, regions_for};
 use crate::grading::{Grader, TextAnchors};
 use crate::imaging::Radiograph;
 use crate::model::random::random_tensors;
-use crate::model::{ClipConfig, ClipModel, ClipTokenizer};
+use crate::model::{ClipConfig, ClipModel, ClipTokenizer, Preprocessing};
 use crate::training::forward::{FrozenTail, Params, cross_entropy, gradients, pass};
 
 pub struct BenchOptions {
@@ -163,7 +163,9 @@ pub fn run(options: &BenchOptions) -> Result<BenchReport, String> {
         None => None,
     };
     let training = if options.training {
-        Some(time_training(grader.model(), &tensors, &one, options.repeats).map_err(|e| fail(&e))?)
+        let levels = grader.preprocessing().gray_values(size, size, &film);
+        let one_gray = Tensor::from_vec(levels, (1, size, size), &options.device).map_err(|e| fail(&e))?;
+        Some(time_training(grader.model(), grader.preprocessing(), &tensors, &one_gray, options.repeats).map_err(|e| fail(&e))?)
     } else {
         None
     };
@@ -207,6 +209,7 @@ fn open_and_grade(grader: &mut Grader, path: &Path) -> Option<usize> {
 /// trainer after a view's first visit), then the trainable part forward and backward.
 fn time_training(
     model: &ClipModel,
+    preprocessing: &Preprocessing,
     tensors: &HashMap<String, Tensor>,
     one_film: &Tensor,
     repeats: usize,
@@ -215,9 +218,11 @@ fn time_training(
     let vision = model.vision();
     let c = vision.config().clone();
     let first = c.num_hidden_layers - 2;
+    // A gray film's levels, embedded as the trainer embeds them.
     let films = Tensor::cat(&vec![one_film; TRAIN_BATCH], 0)?;
-    let frozen_ms = median_ms(repeats, || vision.run_blocks(&vision.embed(&films)?, 0..first));
-    let hidden = vision.run_blocks(&vision.embed(&films)?, 0..first)?;
+    let frozen = || vision.run_blocks(&vision.embed_gray(&films, preprocessing.mean, preprocessing.std)?, 0..first);
+    let frozen_ms = median_ms(repeats, frozen);
+    let hidden = frozen()?;
 
     let mut params = Params::new();
     for (name, t) in tensors {

@@ -17,6 +17,11 @@ use rayon::prelude::*;
 pub struct EmbeddingParts<'a> {
     /// Wᵀ of the patch convolution as a matrix, `[channels·patch·patch, hidden]`.
     pub patch: &'a PackedB,
+    /// The patch product's bias (none in CLIP; the gray path's folded normalisation).
+    pub patch_bias: Option<&'a [f32]>,
+    /// Subtracted from every pixel value as the patches are gathered (the
+    /// gray path centres its levels; 0 leaves the values as they are).
+    pub offset: f32,
     pub class: &'a [f32],
     /// `[tokens, hidden]`.
     pub positions: &'a [f32],
@@ -46,14 +51,14 @@ pub fn embed(pixels: &[f32], batch: usize, channels: usize, size: usize, patch: 
                 for py in 0..patch {
                     let from = &pixels[((b * channels + c) * size + gy * patch + py) * size + gx * patch..][..patch];
                     let to = &mut row[(c * patch + py) * patch..][..patch];
-                    to.iter_mut().zip(from).for_each(|(o, &v)| _ = o.write(v));
+                    to.iter_mut().zip(from).for_each(|(o, &v)| _ = o.write(v - parts.offset));
                 }
             }
         }
     });
     // SAFETY: every band wrote each of its patches' values.
     unsafe { patches.set_len(batch * grid * grid * patch_len) };
-    let projected = matmul(MatRef::row_major(&patches, batch * grid * grid, patch_len), parts.patch, None);
+    let projected = matmul(MatRef::row_major(&patches, batch * grid * grid, patch_len), parts.patch, parts.patch_bias);
     drop(patches);
     // Class token or patch, plus its position, as candle's concatenation
     // and broadcast add computed them.

@@ -39,29 +39,45 @@ impl Preprocessing {
     /// [3, size, size]. The film is quantised to 8 bits first, as every film the
     /// model saw in training was.
     pub fn pixel_values(&self, width: usize, height: usize, gray: &[f32]) -> Vec<f32> {
-        let bytes: Vec<u8> = gray
-            .iter()
-            .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-            .collect();
+        let bytes: Vec<u8> = gray.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
         self.pixel_values_u8(width, height, &bytes)
     }
 
     pub fn pixel_values_u8(&self, width: usize, height: usize, gray: &[u8]) -> Vec<f32> {
         let s = self.image_size;
-        let (new_w, new_h) = shortest_edge_size(width, height, s);
-        let resized = resize_bicubic_u8(gray, width, height, new_w, new_h);
-        // Centre crop (Hugging Face's floor division for the offset).
-        let top = new_h.saturating_sub(s) / 2;
-        let left = new_w.saturating_sub(s) / 2;
+        let levels = self.gray_values_u8(width, height, gray);
         let mut out = vec![0f32; 3 * s * s];
         for c in 0..3 {
             let (mean, std) = (self.mean[c], self.std[c]);
             let plane = &mut out[c * s * s..(c + 1) * s * s];
-            for y in 0..s.min(new_h) {
-                for x in 0..s.min(new_w) {
-                    let v = resized[(top + y) * new_w + left + x] as f32 * (1.0 / 255.0);
-                    plane[y * s + x] = (v - mean) / std;
-                }
+            plane.iter_mut().zip(&levels).for_each(|(p, &v)| *p = (v - mean) / std);
+        }
+        out
+    }
+
+    /// The film resized and cropped as [`pixel_values`](Self::pixel_values)
+    /// does, before the per-channel normalisation: [size, size] levels in
+    /// 0–1, each channel's values being `(level − mean[c]) / std[c]`. The
+    /// vision tower takes these for a gray film (`embed_gray`), with the
+    /// normalisation folded into its patch weights.
+    pub fn gray_values(&self, width: usize, height: usize, gray: &[f32]) -> Vec<f32> {
+        let bytes: Vec<u8> = gray.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+        self.gray_values_u8(width, height, &bytes)
+    }
+
+    fn gray_values_u8(&self, width: usize, height: usize, gray: &[u8]) -> Vec<f32> {
+        let s = self.image_size;
+        let (new_w, new_h) = shortest_edge_size(width, height, s);
+        // The shortest side becomes the model's size, so the crop is always full.
+        assert!(new_w >= s && new_h >= s, "preprocessing: {width}×{height} resized to {new_w}×{new_h}, less than {s}");
+        let resized = resize_bicubic_u8(gray, width, height, new_w, new_h);
+        // Centre crop (Hugging Face's floor division for the offset).
+        let top = (new_h - s) / 2;
+        let left = (new_w - s) / 2;
+        let mut out = vec![0f32; s * s];
+        for y in 0..s {
+            for x in 0..s {
+                out[y * s + x] = resized[(top + y) * new_w + left + x] as f32 * (1.0 / 255.0);
             }
         }
         out

@@ -247,7 +247,9 @@ impl Trainer {
         // Films are decoded, augmented and preprocessed on every core, each
         // into its place in the batch (a concatenation afterwards copied
         // 38 MB on one thread); the blocks then run threaded on the batch.
-        let per_film = 3 * size * size;
+        // A gray film's three channels are one set of levels, normalised
+        // three ways: the vision tower folds that into its patch weights.
+        let per_film = size * size;
         let mut batch: Vec<f32> = Vec::with_capacity(keys.len() * per_film);
         batch.spare_capacity_mut()[..keys.len() * per_film]
             .par_chunks_mut(per_film)
@@ -261,7 +263,7 @@ impl Trainer {
                 let view = film.model_view();
                 let (w, h) = (view.width as usize, view.height as usize);
                 let gray = augment::apply(views[v], w, h, &view.data);
-                let pixels = g.pixel_values(w, h, &gray);
+                let pixels = g.preprocessing().gray_values(w, h, &gray);
                 if pixels.len() != per_film {
                     candle_core::bail!("{}: {} pixel values, the model takes {per_film}", films[f].path.display(), pixels.len());
                 }
@@ -274,9 +276,10 @@ impl Trainer {
         // SAFETY: every film's place was written in full (or the batch
         // failed and returned above).
         unsafe { batch.set_len(keys.len() * per_film) };
-        let px = Tensor::from_vec(batch, (keys.len(), 3, size, size), g.device())?;
+        let levels = Tensor::from_vec(batch, (keys.len(), size, size), g.device())?;
         let first = vision.num_layers() - 2;
-        vision.run_blocks(&vision.embed(&px)?, 0..first)
+        let pre = g.preprocessing();
+        vision.run_blocks(&vision.embed_gray(&levels, pre.mean, pre.std)?, 0..first)
     }
 
     pub fn run(&self, data: &mut TrainData, observer: &mut dyn TrainingObserver) -> R<TrainOutcome> {
