@@ -282,12 +282,10 @@ mod tests {
     use crate::model::ClipConfig;
     use crate::model::random::random_tensors;
 
-    /// The embedding over plain buffers against candle's composition: the
-    /// patches' channel and row order, the class token first, positions and
-    /// the pre-layernorm (its weight and bias away from 1 and 0), on films
-    /// of three channels that differ.
-    #[test]
-    fn the_embedding_on_buffers_matches_the_composition() {
+    /// A one-block tower, 128 wide, on 64 × 64 films of 16 × 16 patches,
+    /// its pre-layernorm and class token moved away from their random
+    /// initialisation's 1, 0 and small values.
+    fn small_tower() -> VisionTransformer {
         let dev = Device::Cpu;
         let mut config = ClipConfig::default();
         let v = &mut config.vision_config;
@@ -298,7 +296,17 @@ mod tests {
             let t = (t + Tensor::randn(0f32, std, t.shape(), &dev).unwrap()).unwrap();
             tensors.insert(name.into(), t);
         }
-        let vision = VisionTransformer::load(&config.vision_config, VarBuilder::from_tensors(tensors, DType::F32, &dev).pp("vision_model")).unwrap();
+        VisionTransformer::load(&config.vision_config, VarBuilder::from_tensors(tensors, DType::F32, &dev).pp("vision_model")).unwrap()
+    }
+
+    /// The embedding over plain buffers against candle's composition: the
+    /// patches' channel and row order, the class token first, positions and
+    /// the pre-layernorm (its weight and bias away from 1 and 0), on films
+    /// of three channels that differ.
+    #[test]
+    fn the_embedding_on_buffers_matches_the_composition() {
+        let dev = Device::Cpu;
+        let vision = small_tower();
         let pixels = Tensor::randn(0f32, 1.0, (3, 3, 64, 64), &dev).unwrap();
         let got = vision.embed_on_cpu(&pixels).unwrap().expect("the embedding runs on buffers for CPU f32 values");
         let want = vision.embed_composed(&pixels).unwrap();
@@ -314,11 +322,7 @@ mod tests {
     #[test]
     fn gray_films_embed_as_their_three_channels() {
         let dev = Device::Cpu;
-        let mut config = ClipConfig::default();
-        let v = &mut config.vision_config;
-        (v.hidden_size, v.intermediate_size, v.num_hidden_layers, v.num_attention_heads, v.image_size, v.patch_size) = (128, 256, 1, 4, 64, 16);
-        let tensors = random_tensors(&config, &dev).unwrap();
-        let vision = VisionTransformer::load(&config.vision_config, VarBuilder::from_tensors(tensors, DType::F32, &dev).pp("vision_model")).unwrap();
+        let vision = small_tower();
         assert!(vision.gray_patch.is_some(), "the folded weights are made on the CPU");
         let levels = Tensor::rand(0f32, 1.0, (2, 64, 64), &dev).unwrap();
         let pixels_for = |mean: [f32; 3], std: [f32; 3]| {

@@ -306,23 +306,21 @@ mod tests {
     use crate::model::ClipConfig;
     use crate::model::random::random_tensors;
 
-    /// The blocks on plain buffers against candle's composition (and its
-    /// autograd): logits and every trainable tensor's gradient, at a size
-    /// where the products take the AMX tiles on CPUs that have them.
-    #[test]
-    fn blocks_on_buffers_match_candles_composition_forward_and_backward() {
+    /// A small vision tower (128 wide, three blocks, the last two
+    /// trainable), its trainable parameters with an adapter, the frozen
+    /// tail and five anchors. With `norms_moved`, the trainable layer norms
+    /// are moved away from 1 and 0, so that their gradients count.
+    fn small_trainable(norms_moved: bool) -> (VisionConfig, Params, FrozenTail, Tensor) {
         let dev = Device::Cpu;
         let mut config = ClipConfig::default();
         let v = &mut config.vision_config;
         (v.hidden_size, v.intermediate_size, v.num_hidden_layers, v.num_attention_heads, v.image_size, v.patch_size) = (128, 256, 3, 4, 64, 16);
         let c = config.vision_config.clone();
         let tensors = random_tensors(&config, &dev).unwrap();
-        let first = 1;
         let mut params = Params::new();
         for (name, t) in &tensors {
-            if (first..c.num_hidden_layers).any(|i| name.starts_with(&format!("vision_model.encoder.layers.{i}."))) {
-                // Layer norms away from 1 and 0, so their gradients are tested too.
-                let t = if name.contains("layer_norm") { (t + Tensor::randn(0f32, 0.3, t.shape(), &dev).unwrap()).unwrap() } else { t.clone() };
+            if (1..c.num_hidden_layers).any(|i| name.starts_with(&format!("vision_model.encoder.layers.{i}."))) {
+                let t = if norms_moved && name.contains("layer_norm") { (t + Tensor::randn(0f32, 0.3, t.shape(), &dev).unwrap()).unwrap() } else { t.clone() };
                 params.insert(name.clone(), Var::from_tensor(&t).unwrap());
             }
         }
@@ -338,6 +336,17 @@ mod tests {
             projection: tensors["visual_projection.weight"].clone(),
         };
         let anchors = Tensor::randn(0f32, 1.0, (5, dim), &dev).unwrap();
+        (c, params, tail, anchors)
+    }
+
+    /// The blocks on plain buffers against candle's composition (and its
+    /// autograd): logits and every trainable tensor's gradient, at a size
+    /// where the products take the AMX tiles on CPUs that have them.
+    #[test]
+    fn blocks_on_buffers_match_candles_composition_forward_and_backward() {
+        let dev = Device::Cpu;
+        let (c, params, tail, anchors) = small_trainable(true);
+        let first = 1;
         let hidden = Tensor::randn(0f32, 1.0, (3, c.tokens(), c.hidden_size), &dev).unwrap();
         let labels = [0, 3, 4];
         let run = |on_buffers: bool| {
@@ -376,29 +385,7 @@ mod tests {
     #[test]
     fn the_blocks_backward_gives_the_same_gradients_every_run() {
         let dev = Device::Cpu;
-        let mut config = ClipConfig::default();
-        let v = &mut config.vision_config;
-        (v.hidden_size, v.intermediate_size, v.num_hidden_layers, v.num_attention_heads, v.image_size, v.patch_size) = (128, 256, 3, 4, 64, 16);
-        let c = config.vision_config.clone();
-        let tensors = random_tensors(&config, &dev).unwrap();
-        let mut params = Params::new();
-        for (name, t) in &tensors {
-            if (1..c.num_hidden_layers).any(|i| name.starts_with(&format!("vision_model.encoder.layers.{i}."))) {
-                params.insert(name.clone(), Var::from_tensor(t).unwrap());
-            }
-        }
-        let dim = config.projection_dim;
-        params.insert("adapter.down.weight".into(), Var::randn(0f32, 0.05, (16, dim), &dev).unwrap());
-        params.insert("adapter.down.bias".into(), Var::zeros(16, DType::F32, &dev).unwrap());
-        params.insert("adapter.up.weight".into(), Var::randn(0f32, 0.05, (dim, 16), &dev).unwrap());
-        params.insert("adapter.up.bias".into(), Var::zeros(dim, DType::F32, &dev).unwrap());
-        params.insert("logit_scale".into(), Var::from_tensor(&Tensor::new(2.0f32, &dev).unwrap()).unwrap());
-        let tail = FrozenTail {
-            post_ln_weight: tensors["vision_model.post_layernorm.weight"].clone(),
-            post_ln_bias: tensors["vision_model.post_layernorm.bias"].clone(),
-            projection: tensors["visual_projection.weight"].clone(),
-        };
-        let anchors = Tensor::randn(0f32, 1.0, (5, dim), &dev).unwrap();
+        let (c, params, tail, anchors) = small_trainable(false);
         let hidden = Tensor::randn(0f32, 1.0, (16, c.tokens(), c.hidden_size), &dev).unwrap();
         let labels: Vec<usize> = (0..16).map(|i| i % 5).collect();
         let run = || {

@@ -215,7 +215,8 @@ pub(crate) struct PackedA {
 /// into the tiles the second product reads (B1's columns are B2's depth, so
 /// the block of rows `rb` and columns `jp` is chunk `jp` of row block `rb`
 /// of the second product's A). For a 64-film batch, storing the hidden
-/// layer (3200 × 3072 values) and packing it again took a fifth of the MLP.
+/// layer (3200 × 3072 values) and packing it again made the MLP 40–41 ms
+/// where this takes 36–38 (docs/PERFORMANCE.md, item 28).
 /// The same values as `gemm` with `Init::Bias(bias1)` into a hidden layer,
 /// then `gemm` with `Prologue::QuickGelu` from it.
 ///
