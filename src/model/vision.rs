@@ -6,8 +6,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use candle_core::{Module, Result, Tensor};
-use kneeclip_sgemm::PackedB;
 use candle_nn::{LayerNorm, VarBuilder};
+use kneeclip_sgemm::PackedB;
 
 use super::config::VisionConfig;
 use super::cpu_embed::{self, EmbeddingParts};
