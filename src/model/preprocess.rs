@@ -39,8 +39,7 @@ impl Preprocessing {
     /// [3, size, size]. The film is quantised to 8 bits first, as every film the
     /// model saw in training was.
     pub fn pixel_values(&self, width: usize, height: usize, gray: &[f32]) -> Vec<f32> {
-        let bytes: Vec<u8> = gray.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
-        self.pixel_values_u8(width, height, &bytes)
+        self.pixel_values_u8(width, height, &quantised(gray))
     }
 
     pub fn pixel_values_u8(&self, width: usize, height: usize, gray: &[u8]) -> Vec<f32> {
@@ -61,8 +60,7 @@ impl Preprocessing {
     /// vision tower takes these for a gray film (`embed_gray`), with the
     /// normalisation folded into its patch weights.
     pub fn gray_values(&self, width: usize, height: usize, gray: &[f32]) -> Vec<f32> {
-        let bytes: Vec<u8> = gray.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
-        self.gray_values_u8(width, height, &bytes)
+        self.gray_values_u8(width, height, &quantised(gray))
     }
 
     fn gray_values_u8(&self, width: usize, height: usize, gray: &[u8]) -> Vec<f32> {
@@ -93,6 +91,11 @@ impl Preprocessing {
 
 /// (width, height) after scaling the shortest side to `size`, the longer side
 /// truncated as Hugging Face does.
+/// A displayed film's values (0 = black … 1 = white) as 8-bit levels.
+fn quantised(gray: &[f32]) -> Vec<u8> {
+    gray.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
+}
+
 pub fn shortest_edge_size(width: usize, height: usize, size: usize) -> (usize, usize) {
     if width <= height {
         (size, (size as f64 * height as f64 / width as f64) as usize)

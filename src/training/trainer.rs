@@ -263,11 +263,11 @@ impl Trainer {
                 let view = film.model_view();
                 let (w, h) = (view.width as usize, view.height as usize);
                 let gray = augment::apply(views[v], w, h, &view.data);
-                let pixels = g.preprocessing().gray_values(w, h, &gray);
-                if pixels.len() != per_film {
-                    candle_core::bail!("{}: {} pixel values, the model takes {per_film}", films[f].path.display(), pixels.len());
+                let levels = g.preprocessing().gray_values(w, h, &gray);
+                if levels.len() != per_film {
+                    candle_core::bail!("{}: {} gray levels, the model takes {per_film}", films[f].path.display(), levels.len());
                 }
-                place.iter_mut().zip(pixels).for_each(|(p, v)| {
+                place.iter_mut().zip(levels).for_each(|(p, v)| {
                     p.write(v);
                 });
                 Ok(())
