@@ -17,7 +17,7 @@
 //! faster than the f32 AVX-512 kernel (one core, 800 rows: 360–390 against
 //! 125–140 GFLOP/s counted as f32 flops).
 //!
-//! Layout (packing in `amx/pack.rs`). B is packed once, when the model
+//! Layout (packing in `amx/pack.rs`, A's in `amx/pack/a.rs`). B is packed once, when the model
 //! loads ([`AmxB`]), and A per call, both as tiles of 16 lines of 64 bytes:
 //! - B: panels of 32 columns; per panel, per chunk of 32 rows of depth, four
 //!   tiles `[hi cols 0–15, hi cols 16–31, lo cols 0–15, lo cols 16–31]`, each
