@@ -45,7 +45,7 @@ mod pack;
 pub(crate) use pack::{AmxB, Prologue};
 #[cfg(test)]
 pub(crate) use pack::split;
-use pack::{b_place, pack_a_blocks, pack_activated_block, widen};
+use pack::{ActivateRows, b_place, pack_a_blocks, widen};
 
 /// Rows of C per kernel call, and columns of B per panel.
 const BLOCK: usize = 32;
@@ -214,9 +214,11 @@ pub(crate) struct PackedA {
 /// product is left in an L1 scratch block, activated and split straight
 /// into the tiles the second product reads (B1's columns are B2's depth, so
 /// the block of rows `rb` and columns `jp` is chunk `jp` of row block `rb`
-/// of the second product's A). For a 64-film batch, storing the hidden
-/// layer (3200 × 3072 values) and packing it again made the MLP 40–41 ms
-/// where this takes 36–38 (docs/PERFORMANCE.md, item 28).
+/// of the second product's A), while the kernel multiplies the next block
+/// ([`kernel_activating`]). For a 64-film batch, storing the hidden layer
+/// (3200 × 3072 values) and packing it again made the MLP 40–41 ms; the
+/// block activated after its store 35–39 ms, during the next block's
+/// products 31–34 (docs/PERFORMANCE.md, items 28 and 32).
 /// The same values as `gemm` with `Init::Bias(bias1)` into a hidden layer,
 /// then `gemm` with `Prologue::QuickGelu` from it.
 ///
@@ -279,6 +281,13 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
         tile_config();
     }
     let mut scratch = Scratch([0f32; BLOCK * BLOCK]);
+    // With `Out::Activated`: the kernel leaves each block in one of two
+    // scratch blocks, and activates and packs the previous one (`pending`,
+    // in the other) a row or two per chunk between its products, so that
+    // the vector units work while the tiles multiply (item 32).
+    let mut activated = [Scratch([0f32; BLOCK * BLOCK]), Scratch([0f32; BLOCK * BLOCK])];
+    let mut pending: Option<Pending> = None;
+    let activate = ActivateRows::for_this_cpu();
     // A bias for a partial panel, zero-padded to the panel's 32 columns.
     let mut padded_bias = BiasLine([0f32; BLOCK]);
     for pc in (0..b.chunks).step_by(KC_CHUNKS) {
@@ -313,14 +322,18 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
                     let (c, ldc) = match out {
                         Out::C { c, ldc } => (c, ldc),
                         Out::Activated { lines, chunks: depth } => {
+                            let slot = pending.map_or(0, |p| 1 - p.slot);
+                            let (first, second) = activated.split_at_mut(1);
+                            let (now, before) = if slot == 0 { (&mut first[0], &second[0]) } else { (&mut second[0], &first[0]) };
                             // SAFETY: the block's 64 lines lie inside the
                             // hidden layer's tiles, written by this thread
-                            // alone (the caller's contract).
+                            // alone (the caller's contract), as do the
+                            // pending block's.
                             unsafe {
-                                kernel(chunks, a_tiles, b_tiles, prefetch, scratch.0.as_mut_ptr(), BLOCK, start, tiles);
-                                let tiles_out = std::slice::from_raw_parts_mut(lines.0.add((rb * depth + jp) * LINES_PER_CHUNK), LINES_PER_CHUNK);
-                                pack_activated_block(&scratch.0, rows, cols, tiles_out);
+                                let previous = pending.map(|p| (&before.0, p));
+                                kernel_activating(chunks, a_tiles, b_tiles, prefetch, &mut now.0, start, previous, activate, tiles);
                             }
+                            pending = Some(Pending { slot, rows, cols, out: lines.0.wrapping_add((rb * depth + jp) * LINES_PER_CHUNK) });
                             continue;
                         }
                     };
@@ -347,11 +360,26 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
             }
         }
     }
+    if let Some(last) = pending {
+        // SAFETY: its lines are this thread's (as above).
+        unsafe { activate.run(&activated[last.slot].0, 0..BLOCK, last.rows, last.cols, last.out) };
+    }
     #[cfg(target_arch = "x86_64")]
     if tiles {
         // SAFETY: releases this thread's tile state (configured above).
         unsafe { std::arch::asm!("tilerelease", options(nostack)) };
     }
+}
+
+/// A block of the MLP's hidden layer left in scratch block `slot` by the
+/// kernel, still to be activated and packed into the 64 lines at `out`
+/// (its first `rows` rows and `cols` columns real).
+#[derive(Clone, Copy)]
+struct Pending {
+    slot: usize,
+    rows: usize,
+    cols: usize,
+    out: *mut Line,
 }
 
 /// Where a kernel call's 32×32 block of C starts from.
@@ -424,27 +452,53 @@ unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, prefetch: *const
     unsafe { kernel_emulated(chunks, a, b, c, ldc, start) }
 }
 
-/// Tiles 0–3 hold C's four 16×16 quarters, 4–5 A's and 6–7 B's tiles of
-/// one chunk. Per chunk: the hi·hi products, then hi·lo, then lo·hi, loading
-/// each tile as late as it can and B's hi tile for columns 16–31 twice (nine
-/// loads for twelve products).
-///
-/// On data in L1 the twelve products bound this loop (`examples/tile_rates`,
-/// the Xeon measured: a TILELOADD from cache lines every ≈ 2.2 ns, a
-/// TDPBF16PS every ≈ 4.4 ns, a chunk ≈ 67 ns). In the blocked product a
-/// chunk takes 120–135 ns: each store of C's block after its 24 chunks
-/// costs ≈ 0.35 µs (however many tiles are stored, and not shortened by
-/// asking C or the next operands into L1 first), and B's panels come from
-/// L3 (docs/PERFORMANCE.md, item 27). So the loop asks B's next panel into
-/// L2, eight lines a chunk (2–7 % faster at 3200 rows); asking A's next
-/// chunks into L1 (64 prefetches a chunk) had been 2–14 % slower.
+/// [`kernel`] into the 32×32 block `c`, and meanwhile `previous` (the last
+/// block's values, where its tiles go) through `activate`: on the tiles a
+/// row or two after each chunk's products, which the tile unit then runs
+/// while the vector units activate and split. In a model of the loop (a
+/// scratch program, one thread, A and B from L2), 24 chunks, the store and
+/// then a GELU and split of the block took 3.26–3.37 µs; with the GELU and
+/// split spread over the chunks 2.47–2.55 µs, against 2.07 µs for the
+/// chunks and store alone.
 ///
 /// # Safety
-/// As [`kernel`], with tiles configured on this thread.
+/// As [`kernel`] (with `ldc` = 32), and `previous`'s lines valid for
+/// writes by this thread alone.
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_activating(chunks: usize, a: *const Line, b: *const Line, prefetch: *const u8, c: &mut [f32; BLOCK * BLOCK], start: Start, previous: Option<(&[f32; BLOCK * BLOCK], Pending)>, activate: ActivateRows, tiles: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if tiles && chunks > 0 {
+        // SAFETY (all of the block): the caller's contract; tiles
+        // configured on this thread.
+        unsafe {
+            start_tiles(c.as_mut_ptr(), BLOCK, start);
+            for chunk in 0..chunks {
+                chunk_tiles(a.add(chunk * LINES_PER_CHUNK), b.add(chunk * LINES_PER_CHUNK), prefetch.wrapping_add(chunk * PREFETCH_BYTES_PER_CHUNK));
+                if let Some((values, p)) = previous {
+                    activate.run(values, chunk * BLOCK / chunks..(chunk + 1) * BLOCK / chunks, p.rows, p.cols, p.out);
+                }
+            }
+            store_c(c.as_mut_ptr(), BLOCK);
+        }
+        return;
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        kernel(chunks, a, b, prefetch, c.as_mut_ptr(), BLOCK, start, tiles);
+        if let Some((values, p)) = previous {
+            activate.run(values, 0..BLOCK, p.rows, p.cols, p.out);
+        }
+    }
+}
+
+/// Tiles 0–3 from C's block, zeros or the bias, as [`kernel_tiles`] starts.
+///
+/// # Safety
+/// As [`kernel_tiles`].
 #[cfg(target_arch = "x86_64")]
-unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, prefetch: *const u8, c: *mut f32, ldc: usize, start: Start) {
-    // SAFETY: the caller's contract. The tiles are this thread's state, not
-    // the compiler's: they carry over from one asm block to the next.
+#[inline(always)]
+unsafe fn start_tiles(c: *mut f32, ldc: usize, start: Start) {
+    // SAFETY: the caller's contract.
     unsafe {
         match start {
             Start::Load => std::arch::asm!(
@@ -470,6 +524,79 @@ unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, prefetch: 
             ),
         }
     }
+}
+
+/// One chunk of [`kernel_tiles`]' loop: its nine loads, twelve products and
+/// eight prefetches, with A's and B's tiles at `a` and `b`.
+///
+/// # Safety
+/// As [`kernel_tiles`], for one chunk.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn chunk_tiles(a: *const Line, b: *const Line, p: *const u8) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        std::arch::asm!(
+            "tileloadd tmm4, [{a} + {s}*1]",
+            "tileloadd tmm6, [{b} + {s}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tileloadd tmm7, [{b} + {s}*1 + 1024]",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tileloadd tmm5, [{a} + {s}*1 + 1024]",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            "prefetcht1 [{p}]",
+            "prefetcht1 [{p} + 64]",
+            "prefetcht1 [{p} + 128]",
+            "prefetcht1 [{p} + 192]",
+            "tileloadd tmm7, [{b} + {s}*1 + 2048]",
+            "tdpbf16ps tmm0, tmm4, tmm7",
+            "tdpbf16ps tmm2, tmm5, tmm7",
+            "tileloadd tmm7, [{b} + {s}*1 + 3072]",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            "prefetcht1 [{p} + 256]",
+            "prefetcht1 [{p} + 320]",
+            "prefetcht1 [{p} + 384]",
+            "prefetcht1 [{p} + 448]",
+            "tileloadd tmm4, [{a} + {s}*1 + 2048]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tileloadd tmm5, [{a} + {s}*1 + 3072]",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tileloadd tmm6, [{b} + {s}*1 + 1024]",
+            "tdpbf16ps tmm1, tmm4, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm6",
+            s = in(reg) 64usize,
+            a = in(reg) a,
+            b = in(reg) b,
+            p = in(reg) p,
+            options(nostack, readonly),
+        );
+    }
+}
+
+/// Tiles 0–3 hold C's four 16×16 quarters, 4–5 A's and 6–7 B's tiles of
+/// one chunk. Per chunk: the hi·hi products, then hi·lo, then lo·hi, loading
+/// each tile as late as it can and B's hi tile for columns 16–31 twice (nine
+/// loads for twelve products).
+///
+/// On data in L1 the twelve products bound this loop (`examples/tile_rates`,
+/// the Xeon measured: a TILELOADD from cache lines every ≈ 2.2 ns, a
+/// TDPBF16PS every ≈ 4.4 ns, a chunk ≈ 67 ns). In the blocked product a
+/// chunk takes 120–135 ns: each store of C's block after its 24 chunks
+/// costs ≈ 0.35 µs (however many tiles are stored, and not shortened by
+/// asking C or the next operands into L1 first), and B's panels come from
+/// L3 (docs/PERFORMANCE.md, item 27). So the loop asks B's next panel into
+/// L2, eight lines a chunk (2–7 % faster at 3200 rows); asking A's next
+/// chunks into L1 (64 prefetches a chunk) had been 2–14 % slower.
+///
+/// # Safety
+/// As [`kernel`], with tiles configured on this thread.
+#[cfg(target_arch = "x86_64")]
+unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, prefetch: *const u8, c: *mut f32, ldc: usize, start: Start) {
+    // SAFETY: the caller's contract. The tiles are this thread's state, not
+    // the compiler's: they carry over from one asm block to the next.
+    unsafe { start_tiles(c, ldc, start) };
     if chunks == 0 {
         // SAFETY: as above.
         return unsafe { store_c(c, ldc) };

@@ -17,7 +17,7 @@ use crate::transpose::transpose_16x16;
 mod a;
 
 pub(crate) use a::Prologue;
-pub(in crate::amx) use a::{pack_a_blocks, pack_activated_block};
+pub(in crate::amx) use a::{ActivateRows, pack_a_blocks};
 #[cfg(all(test, target_arch = "x86_64"))]
 use a::split_values_bf16;
 
@@ -106,28 +106,31 @@ impl AmxB {
 fn pack_b_panels(b: MatRef<'_>, first: usize, panels: &mut [MaybeUninit<Line>]) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw")]
-    fn wide(b: MatRef<'_>, first: usize, panels: &mut [MaybeUninit<Line>]) {
-        pack_b_panels_body(b, first, panels, true)
+    fn wide(b: MatRef<'_>, first: usize, panels: &mut [MaybeUninit<Line>], bf16: bool) {
+        pack_b_panels_body(b, first, panels, true, bf16)
     }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512bw") {
-        // SAFETY: the CPU has the features `wide` is compiled for.
-        return unsafe { wide(b, first, panels) };
+        let bf16 = std::is_x86_feature_detected!("avx512bf16");
+        // SAFETY: the CPU has the features `wide` is compiled for (and
+        // AVX512-BF16 where `bf16` says so).
+        return unsafe { wide(b, first, panels, bf16) };
     }
-    pack_b_panels_body(b, first, panels, false)
+    pack_b_panels_body(b, first, panels, false, false)
 }
 
 /// [`pack_b_panels`]' work, compiled once per instruction set (`avx512`:
-/// the CPU has AVX-512F and BW, checked once by the caller).
+/// the CPU has AVX-512F and BW, `bf16` also AVX512-BF16, checked once by
+/// the caller).
 #[inline(always)]
-fn pack_b_panels_body(b: MatRef<'_>, first: usize, panels: &mut [MaybeUninit<Line>], avx512: bool) {
+fn pack_b_panels_body(b: MatRef<'_>, first: usize, panels: &mut [MaybeUninit<Line>], avx512: bool, bf16: bool) {
     let chunks = b.rows().div_ceil(CHUNK);
     let panel_lines = chunks * LINES_PER_CHUNK;
     let count = panels.len() / panel_lines;
     let columns = |jp: usize| (first + jp) * BLOCK..((first + jp) * BLOCK + BLOCK).min(b.cols());
     let mut tiles = |jp: usize, c: usize| {
-        let tiles = zeroed(&mut panels[jp * panel_lines + c * LINES_PER_CHUNK..][..LINES_PER_CHUNK]);
-        pack_b_chunk(b, columns(jp), c, tiles, avx512)
+        let tiles = &mut panels[jp * panel_lines + c * LINES_PER_CHUNK..][..LINES_PER_CHUNK];
+        pack_b_chunk(b, columns(jp), c, tiles, avx512, bf16)
     };
     if b.col_stride == 1 {
         (0..chunks).for_each(|c| (0..count).for_each(|jp| tiles(jp, c)));
@@ -148,24 +151,33 @@ fn zeroed(lines: &mut [MaybeUninit<Line>]) -> &mut [Line] {
 }
 
 /// Chunk `c` of depth of the panel of B's `columns` as the kernel's four
-/// tiles (`tiles`: 64 lines), in AVX-512 registers where `avx512` says the
-/// CPU has them.
+/// tiles (`tiles`: 64 lines, every one written), in AVX-512 registers where
+/// `avx512` says the CPU has them, rounded by AVX512-BF16 where `bf16` does.
 #[inline(always)]
-fn pack_b_chunk(b: MatRef<'_>, columns: Range<usize>, c: usize, tiles: &mut [Line], avx512: bool) {
+fn pack_b_chunk(b: MatRef<'_>, columns: Range<usize>, c: usize, tiles: &mut [MaybeUninit<Line>], avx512: bool, bf16: bool) {
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = avx512;
+    let _ = (avx512, bf16);
     let k = b.rows();
+    let depth = c * CHUNK..(c * CHUNK + CHUNK).min(k);
+    // The register paths write every line, padding included; the others
+    // place only B's values, in lines zeroed first.
+    #[cfg(target_arch = "x86_64")]
+    if avx512 && b.row_stride == 1 {
+        // SAFETY: the CPU has AVX-512F (and BF16 where `bf16`: the caller's
+        // check); the panel's columns lie in B.
+        return unsafe { pack_b_columns_avx512(b, columns, depth, tiles, bf16) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx512 && b.col_stride == 1 && columns.len() == BLOCK {
+        // SAFETY: as above; the chunk's rows lie in B.
+        return unsafe { pack_b_rows_avx512(b, columns.start, depth, tiles, bf16) };
+    }
+    let tiles = zeroed(tiles);
     let mut values = [[0f32; CHUNK]; 2];
     let (mut hi, mut lo) = ([[0u16; CHUNK]; 2], [[0u16; CHUNK]; 2]);
-    let depth = c * CHUNK..(c * CHUNK + CHUNK).min(k);
     if b.row_stride == 1 {
         // Column-major B (Wᵀ of a PyTorch weight): a column's depth is
         // one slice.
-        #[cfg(target_arch = "x86_64")]
-        if avx512 {
-            // SAFETY: the CPU has AVX-512F; the panel's columns lie in B.
-            return unsafe { pack_b_columns_avx512(b, columns, depth, tiles) };
-        }
         for (j, col) in columns.clone().enumerate() {
             let start = col * b.col_stride;
             values[0].fill(0.0);
@@ -176,11 +188,6 @@ fn pack_b_chunk(b: MatRef<'_>, columns: Range<usize>, c: usize, tiles: &mut [Lin
             }
         }
         return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if avx512 && b.col_stride == 1 && columns.len() == BLOCK {
-        // SAFETY: the CPU has AVX-512F; the chunk's rows lie in B.
-        return unsafe { pack_b_rows_avx512(b, columns.start, depth, tiles) };
     }
     // Two rows of B at a time (a slice each where B is row-major: the
     // trainer's W and activations, every step): split, then interleaved
@@ -219,7 +226,7 @@ fn pack_b_chunk(b: MatRef<'_>, columns: Range<usize>, c: usize, tiles: &mut [Lin
 /// took 14 ms for a 3200 × 3072 B, 3× the packing of the same A).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_b_rows_avx512(b: MatRef<'_>, first_column: usize, depth: Range<usize>, tiles: &mut [Line]) {
+unsafe fn pack_b_rows_avx512(b: MatRef<'_>, first_column: usize, depth: Range<usize>, tiles: &mut [MaybeUninit<Line>], bf16: bool) {
     use std::arch::x86_64::*;
     assert!(tiles.len() >= LINES_PER_CHUNK && first_column + BLOCK <= b.cols() && depth.end <= b.rows());
     let row = |p: usize, half: usize| -> __m512 {
@@ -233,12 +240,12 @@ unsafe fn pack_b_rows_avx512(b: MatRef<'_>, first_column: usize, depth: Range<us
     for pp in (0..CHUNK).step_by(2) {
         let p = depth.start + pp;
         for half in 0..2 {
-            let (even, odd) = (split_lanes(row(p, half)), split_lanes(row(p + 1, half)));
+            let (even, odd) = (split_lanes(row(p, half), bf16), split_lanes(row(p + 1, half), bf16));
             let line = |e: __m512i, o: __m512i| _mm512_or_si512(e, _mm512_slli_epi32::<16>(o));
             // SAFETY: lines `half · 16 + pp / 2` and `(2 + half) · 16 + pp / 2` lie in `tiles`.
             unsafe {
-                _mm512_store_si512(tiles[half * 16 + pp / 2].0.as_mut_ptr().cast(), line(even.0, odd.0));
-                _mm512_store_si512(tiles[(2 + half) * 16 + pp / 2].0.as_mut_ptr().cast(), line(even.1, odd.1));
+                _mm512_store_si512(tiles[half * 16 + pp / 2].as_mut_ptr().cast(), line(even.0, odd.0));
+                _mm512_store_si512(tiles[(2 + half) * 16 + pp / 2].as_mut_ptr().cast(), line(even.1, odd.1));
             }
         }
     }
@@ -253,7 +260,7 @@ unsafe fn pack_b_rows_avx512(b: MatRef<'_>, first_column: usize, depth: Range<us
 /// trainable blocks' six products.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_b_columns_avx512(b: MatRef<'_>, columns: Range<usize>, depth: Range<usize>, tiles: &mut [Line]) {
+unsafe fn pack_b_columns_avx512(b: MatRef<'_>, columns: Range<usize>, depth: Range<usize>, tiles: &mut [MaybeUninit<Line>], bf16: bool) {
     use std::arch::x86_64::*;
     assert!(tiles.len() >= LINES_PER_CHUNK && columns.len() <= BLOCK && columns.end <= b.cols() && depth.end <= b.rows());
     let zero = _mm512_setzero_ps();
@@ -272,28 +279,40 @@ unsafe fn pack_b_columns_avx512(b: MatRef<'_>, columns: Range<usize>, depth: Ran
             let start = col * b.col_stride + depth.start;
             // SAFETY: the lanes kept lie in the column's depth, inside B (asserted).
             let load = |half: usize| unsafe { _mm512_maskz_loadu_ps(live(half), b.data.as_ptr().wrapping_add(start + 16 * half)) };
-            let (first, second) = (split_lanes(load(0)), split_lanes(load(1)));
+            let (first, second) = (split_lanes(load(0), bf16), split_lanes(load(1), bf16));
             (hi[j], lo[j]) = (narrow(first.0, second.0), narrow(first.1, second.1));
         }
         let (hi, lo) = (transpose_16x16(&hi), transpose_16x16(&lo));
         for line in 0..16 {
             // SAFETY: lines `tile · 16 + line` and `(2 + tile) · 16 + line` lie in `tiles`.
             unsafe {
-                _mm512_store_ps(tiles[tile * 16 + line].0.as_mut_ptr().cast(), hi[line]);
-                _mm512_store_ps(tiles[(2 + tile) * 16 + line].0.as_mut_ptr().cast(), lo[line]);
+                _mm512_store_ps(tiles[tile * 16 + line].as_mut_ptr().cast(), hi[line]);
+                _mm512_store_ps(tiles[(2 + tile) * 16 + line].as_mut_ptr().cast(), lo[line]);
             }
         }
     }
 }
 
 /// [`split`] on 16 values at once: (hi, lo), each half in the low 16 bits
-/// of its value's 32-bit lane, the high 16 bits zero.
+/// of its value's 32-bit lane, the high 16 bits zero. With `bf16` (the CPU
+/// has AVX512-BF16, the caller's check) by VCVTNEPS2BF16, in a third of
+/// the integer steps: as A's `a::split_values_bf16`, it flushes values
+/// below 2⁻¹²⁶ to zero and splits every other value the same.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn split_lanes(x: std::arch::x86_64::__m512) -> (std::arch::x86_64::__m512i, std::arch::x86_64::__m512i) {
+fn split_lanes(x: std::arch::x86_64::__m512, bf16: bool) -> (std::arch::x86_64::__m512i, std::arch::x86_64::__m512i) {
     use std::arch::x86_64::*;
     // round_bf16, lane by lane: NaN keeps its top bits, made quiet.
     let round = |x: __m512| -> __m512i {
+        if bf16 {
+            let rounded: __m256i;
+            // SAFETY: the CPU has AVX512-BF16 (the caller's check); a
+            // register-to-register conversion. In `asm!` because the
+            // intrinsic would need the feature on every function it is
+            // inlined through.
+            unsafe { std::arch::asm!("vcvtneps2bf16 {out}, {x}", x = in(zmm_reg) x, out = out(ymm_reg) rounded, options(pure, nomem, nostack)) };
+            return _mm512_cvtepu16_epi32(rounded);
+        }
         let bits = _mm512_castps_si512(x);
         let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
         let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))));
@@ -355,8 +374,8 @@ mod tests {
         out.iter().flat_map(|line| line.0).collect()
     }
 
-    /// B's tiles one element at a time: [`split`] and [`put_b`].
-    fn packed_b_reference(b: MatRef<'_>) -> Vec<u16> {
+    /// B's tiles one element at a time: `split` (as [`split`]) and [`put_b`].
+    fn packed_b_reference(b: MatRef<'_>, split: fn(f32) -> (u16, u16)) -> Vec<u16> {
         let (chunks, panels) = (b.rows().div_ceil(CHUNK), b.cols().div_ceil(BLOCK));
         let mut lines = vec![ZERO_LINE; panels * chunks * LINES_PER_CHUNK];
         for p in 0..b.rows() {
@@ -368,12 +387,24 @@ mod tests {
         lines.iter().flat_map(|line| line.0).collect()
     }
 
+    /// [`split`] as VCVTNEPS2BF16 computes it: a positive value below
+    /// 2⁻¹²⁶, or a remainder below it, is read as zero (the test's values
+    /// have no negative ones, whose sign would depend on MXCSR's DAZ).
+    fn split_flushing(x: f32) -> (u16, u16) {
+        let flush = |v: f32| if v.is_subnormal() { 0.0 } else { v };
+        let hi = round_bf16(flush(x));
+        let lo = round_bf16(flush(x - widen(hi)));
+        (hi, if widen(hi).is_finite() { lo } else { 0 })
+    }
+
     /// Row-major B is packed chunk by chunk across panels, column-major B
     /// panel by panel, in AVX-512 registers where there are whole panels
     /// and the CPU has them: either way the tiles are those placed one
-    /// element at a time.
+    /// element at a time (split by AVX512-BF16's rounding where the CPU
+    /// has it).
     #[test]
     fn b_packs_as_placed_one_element_at_a_time() {
+        let mut flushed = false;
         // Whole and partial panels and chunks, more panels than threads
         // (groups of several), and a row stride wider than the columns.
         for (k, n, extra) in [(32, 32, 0), (1, 5, 0), (50, 17, 3), (70, 45, 0), (96, 300, 7), (31, 33, 1), (64, 1000, 0)] {
@@ -385,23 +416,40 @@ mod tests {
             let row_major = MatRef::strided(&data, k, n, ld, 1);
             let copy: Vec<f32> = (0..n).flat_map(|j| (0..k).map(move |p| (p, j))).map(|(p, j)| data[p * ld + j]).collect();
             let column_major = MatRef::row_major(&copy, n, k).t();
-            let want = packed_b_reference(row_major);
-            assert_eq!(want, packed_b_reference(column_major));
+            let want = packed_b_reference(row_major, split);
+            assert_eq!(want, packed_b_reference(column_major, split));
+            #[cfg(target_arch = "x86_64")]
+            let (avx512, bf16) = (std::is_x86_feature_detected!("avx512bw"), std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16"));
+            #[cfg(not(target_arch = "x86_64"))]
+            let (avx512, bf16) = (false, false);
+            let want_here = if bf16 { packed_b_reference(row_major, split_flushing) } else { want.clone() };
+            flushed |= want_here != want;
             for (layout, b) in [("row-major", row_major), ("column-major", column_major)] {
                 let packed = AmxB::new(b);
                 assert_eq!((packed.n, packed.chunks), (n, k.div_ceil(CHUNK)));
                 let words: Vec<u16> = packed.lines.iter().flat_map(|line| line.0).collect();
-                assert!(words == want, "{layout} {k}×{n}, leading dimension {ld}: the tiles differ");
-                // The scalar paths too (AmxB::new takes AVX-512 where the CPU
-                // has it), over memory holding other values: the padding
-                // must be written, not found.
-                let mut lines = vec![MaybeUninit::new(Line([0xdead; 32])); want.len() / 32];
-                pack_b_panels_body(b, 0, &mut lines, false);
-                // SAFETY: Line is plain u16s, and every line was initialised above.
-                let words: Vec<u16> = lines.iter().flat_map(|line| unsafe { line.assume_init() }.0).collect();
-                assert!(words == want, "{layout} {k}×{n}, leading dimension {ld}, scalar: the tiles differ");
+                // A partial row-major panel takes the scalar path, which does not flush.
+                let agrees = words.iter().zip(want.iter().zip(&want_here)).all(|(w, (a, b))| w == a || w == b);
+                assert!(agrees && words.len() == want.len(), "{layout} {k}×{n}, leading dimension {ld}: the tiles differ");
+                // Every path (AmxB::new takes the fastest the CPU has), over
+                // memory holding other values: the padding must be written,
+                // not found.
+                for (path, fast, rounding) in [("scalar", false, false), ("AVX-512", true, false), ("AVX512-BF16", true, true)] {
+                    if fast && !avx512 || rounding && !bf16 {
+                        continue;
+                    }
+                    let mut lines = vec![MaybeUninit::new(Line([0xdead; 32])); want.len() / 32];
+                    pack_b_panels_body(b, 0, &mut lines, fast, rounding);
+                    // SAFETY: Line is plain u16s, and every line was initialised above.
+                    let words: Vec<u16> = lines.iter().flat_map(|line| unsafe { line.assume_init() }.0).collect();
+                    let agrees = if rounding { words.iter().zip(want.iter().zip(&want_here)).all(|(w, (a, b))| w == a || w == b) } else { words == want };
+                    assert!(agrees, "{layout} {k}×{n}, leading dimension {ld}, {path}: the tiles differ");
+                }
             }
         }
+        // Where the instruction runs, some value must have told its split apart.
+        #[cfg(target_arch = "x86_64")]
+        assert!(flushed || !std::is_x86_feature_detected!("avx512bf16"), "no value of the test is one the instruction flushes");
     }
 
     /// AVX512-BF16's rounding splits every value as [`split`] does, NaN,

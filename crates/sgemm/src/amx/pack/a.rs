@@ -1,7 +1,7 @@
 //! A packed per product as the AMX kernel reads it: a line per row of a
 //! 32-row block, each value split into its bf16 halves (hi lines, then lo),
 //! through a prologue (quick GELU, a layer norm) where the product asks,
-//! or straight from a 32×32 block of the previous product ([`pack_activated_block`]).
+//! or straight from a 32×32 block of the previous product ([`ActivateRows`]).
 
 use std::ops::Range;
 
@@ -135,41 +135,66 @@ fn pack_a_body(a: MatRef<'_>, chunks: usize, blocks: Range<usize>, out: &mut [Li
     }
 }
 
-/// A 32×32 block of an MLP's first product (`block`, row-major, its first
-/// `rows` rows and `cols` columns real) through quick GELU, as the tiles the
-/// second product reads for one chunk of one row block (`out`, 64 lines):
-/// what [`pack_a_blocks`] with [`Prologue::QuickGelu`] makes of the same
-/// values in C, rows and depth past the real ones zeros.
-pub(in crate::amx) fn pack_activated_block(block: &[f32; BLOCK * CHUNK], rows: usize, cols: usize, out: &mut [Line]) {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    fn wide(block: &[f32; BLOCK * CHUNK], rows: usize, cols: usize, out: &mut [Line]) {
-        pack_activated_body(block, rows, cols, out, false)
+/// A 32×32 block of an MLP's first product (row-major, its first `rows`
+/// rows and `cols` columns real) through quick GELU, as the tiles the second
+/// product reads for one chunk of one row block (64 lines): what
+/// [`pack_a_blocks`] with [`Prologue::QuickGelu`] makes of the same values in
+/// C, rows and depth past the real ones zeros. Some of the block's rows at a
+/// time, compiled for the CPU's instruction set (chosen once: the AMX kernel
+/// runs it a row or two between the products of its chunks).
+#[derive(Clone, Copy)]
+pub(in crate::amx) struct ActivateRows(unsafe fn(&[f32; BLOCK * CHUNK], Range<usize>, usize, usize, *mut Line));
+
+impl ActivateRows {
+    pub(in crate::amx) fn for_this_cpu() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        unsafe fn wide(block: &[f32; BLOCK * CHUNK], range: Range<usize>, rows: usize, cols: usize, out: *mut Line) {
+            // SAFETY: the caller's contract.
+            unsafe { pack_activated_rows(block, range, rows, cols, out, false) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+        unsafe fn wide_bf16(block: &[f32; BLOCK * CHUNK], range: Range<usize>, rows: usize, cols: usize, out: *mut Line) {
+            // SAFETY: the caller's contract.
+            unsafe { pack_activated_rows(block, range, rows, cols, out, true) }
+        }
+        unsafe fn portable(block: &[f32; BLOCK * CHUNK], range: Range<usize>, rows: usize, cols: usize, out: *mut Line) {
+            // SAFETY: the caller's contract.
+            unsafe { pack_activated_rows(block, range, rows, cols, out, false) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16") {
+            return Self(wide_bf16);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512bw") {
+            return Self(wide);
+        }
+        Self(portable)
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    fn wide_bf16(block: &[f32; BLOCK * CHUNK], rows: usize, cols: usize, out: &mut [Line]) {
-        pack_activated_body(block, rows, cols, out, true)
+
+    /// Rows `range` of the block into their lines of the 64 at `out`.
+    ///
+    /// # Safety
+    /// `out` valid for writes of 64 lines, no one else accessing those of
+    /// the rows in `range` (lines `r` and `32 + r`).
+    #[inline(always)]
+    pub(in crate::amx) unsafe fn run(self, block: &[f32; BLOCK * CHUNK], range: Range<usize>, rows: usize, cols: usize, out: *mut Line) {
+        // SAFETY: the caller's contract; the function was chosen for this CPU.
+        unsafe { (self.0)(block, range, rows, cols, out) }
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16") {
-        // SAFETY: the CPU has the features `wide_bf16` is compiled for.
-        return unsafe { wide_bf16(block, rows, cols, out) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512bw") {
-        // SAFETY: the CPU has the features `wide` is compiled for.
-        return unsafe { wide(block, rows, cols, out) };
-    }
-    pack_activated_body(block, rows, cols, out, false)
 }
 
-/// [`pack_activated_block`]'s work, compiled once per instruction set.
+/// [`ActivateRows`]' work, compiled once per instruction set.
+///
+/// # Safety
+/// As [`ActivateRows::run`].
 #[inline(always)]
-fn pack_activated_body(block: &[f32; BLOCK * CHUNK], rows: usize, cols: usize, out: &mut [Line], bf16: bool) {
-    let (hi_tiles, lo_tiles) = out[..LINES_PER_CHUNK].split_at_mut(32);
-    for r in 0..BLOCK {
-        let (hi, lo) = (&mut hi_tiles[r].0, &mut lo_tiles[r].0);
+unsafe fn pack_activated_rows(block: &[f32; BLOCK * CHUNK], range: Range<usize>, rows: usize, cols: usize, out: *mut Line, bf16: bool) {
+    for r in range {
+        // SAFETY: lines r and 32 + r of the 64 at `out` (the caller's contract).
+        let (hi, lo) = unsafe { (&mut (*out.add(r)).0, &mut (*out.add(32 + r)).0) };
         if r >= rows {
             (*hi, *lo) = ([0; CHUNK], [0; CHUNK]);
             continue;
