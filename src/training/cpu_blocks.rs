@@ -13,7 +13,7 @@
 //! reference the tests hold this to.
 
 use kneeclip_sgemm::attention::{Heads, self_attention, self_attention_backward};
-use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, gemm_overwrite, matmul, rows};
+use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, gemm_overwrite, matmul, mlp_backward_through_quick_gelu, rows};
 use rayon::prelude::*;
 
 /// One block's parameters, PyTorch's layouts (`[out, in]` weights).
@@ -207,12 +207,24 @@ pub fn backward(p: &BlockParams<'_>, tape: &Tape, d_out: &[f32], input_grad: boo
     // MLP: out = mid + gelu(ln2(mid) W1ᵀ + b1) W2ᵀ + b2.
     // The input gradients are new matrices, written by their products (a
     // zeroed buffer to add to cost a pass over 3200 × 3072 values).
-    let (d_fc2_w, d_fc2_b, d_activated) = linear_backward(MatRef::row_major(&tape.activated, rows_out, f), p.fc2_weight, dy, InputGrad::New);
-    let mut d_activated = d_activated.expect("a new input gradient");
-    activation::quick_gelu_backward_in_place(&tape.inner, &mut d_activated);
-    let (d_fc1_w, d_fc1_b, d_normed2) = linear_backward(MatRef::row_major(&tape.normed2, rows_out, h), p.fc1_weight, MatRef::row_major(&d_activated, rows_out, f), InputGrad::New);
-    let d_normed2 = d_normed2.expect("a new input gradient");
-    drop(d_activated);
+    let d_fc2_w = matmul(dy.t(), &PackedB::fastest(MatRef::row_major(&tape.activated, rows_out, f)), None);
+    let d_fc2_b = rows::column_sums(dy);
+    let w2 = PackedB::fastest(MatRef::row_major(p.fc2_weight, h, f));
+    let w1 = PackedB::fastest(MatRef::row_major(p.fc1_weight, f, h));
+    let normed2 = PackedB::fastest(MatRef::row_major(&tape.normed2, rows_out, h));
+    // On the AMX tiles the hidden layer's gradient is never written out:
+    // each block goes through the activation's gradient into both of fc1's
+    // products as it leaves fc2's (docs/PERFORMANCE.md, item 34).
+    let (d_fc1_w, d_fc1_b, d_normed2) = match mlp_backward_through_quick_gelu(dy, &w2, &tape.inner, &w1, &normed2) {
+        Some(fc1) => (fc1.d_w1, fc1.d_b1, fc1.d_input),
+        None => {
+            let mut d_activated = matmul(dy, &w2, None);
+            activation::quick_gelu_backward_in_place(&tape.inner, &mut d_activated);
+            let g = MatRef::row_major(&d_activated, rows_out, f);
+            (matmul(g.t(), &normed2, None), rows::column_sums(g), matmul(g, &w1, None))
+        }
+    };
+    drop((w1, w2, normed2));
     let ln2 = rows::layer_norm_backward(&tape.mid, h, p.ln2_weight, &d_normed2, s.eps);
     let mut d_mid = ln2.x;
     d_mid.iter_mut().zip(d_out).for_each(|(d, &g)| *d += g);

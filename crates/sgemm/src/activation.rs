@@ -122,9 +122,17 @@ pub fn quick_gelu_backward_in_place(x: &[f32], grad: &mut [f32]) {
 #[inline(always)]
 fn quick_gelu_backward_portable(x: &[f32], grad: &mut [f32]) {
     for (g, &x) in grad.iter_mut().zip(x) {
-        let s = 1.0 / (1.0 + exp(-1.702 * x));
-        *g *= s + 1.702 * x * s * (1.0 - s);
+        *g = quick_gelu_grad(x, *g);
     }
+}
+
+/// `g · d/dx [x·σ(1.702·x)]` at `x`: one value of
+/// [`quick_gelu_backward_in_place`], by the same operations (the AMX
+/// kernel's MLP backward applies it to its blocks, `crate::amx`).
+#[inline(always)]
+pub(crate) fn quick_gelu_grad(x: f32, g: f32) -> f32 {
+    let s = 1.0 / (1.0 + exp(-1.702 * x));
+    g * (s + 1.702 * x * s * (1.0 - s))
 }
 
 /// Softmax of each `width`-long row of `rows`, in place. A −∞ entry (a

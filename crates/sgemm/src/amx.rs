@@ -45,7 +45,7 @@ mod pack;
 pub(crate) use pack::{AmxB, Prologue};
 #[cfg(test)]
 pub(crate) use pack::split;
-use pack::{ActivateRows, b_place, pack_a_blocks, widen};
+use pack::{ActivateRows, GeluGradBlock, GeluGradRows, b_place, pack_a_blocks, widen};
 
 /// Rows of C per kernel call, and columns of B per panel.
 const BLOCK: usize = 32;
@@ -120,6 +120,9 @@ thread_local! {
     /// for a 64-film batch: allocated afresh, its pages would fault in on
     /// every block).
     static PACKED_INNER: std::cell::Cell<Vec<Line>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The calling thread's transposed hidden-layer gradient as A
+    /// ([`mlp_backward`]), kept as [`PACKED_INNER`] is.
+    static PACKED_TRANSPOSED: std::cell::Cell<Vec<Line>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// The calling thread's buffer from `slot`, at least `lines` long.
@@ -215,7 +218,7 @@ pub(crate) struct PackedA {
 /// into the tiles the second product reads (B1's columns are B2's depth, so
 /// the block of rows `rb` and columns `jp` is chunk `jp` of row block `rb`
 /// of the second product's A), while the kernel multiplies the next block
-/// ([`kernel_activating`]). For a 64-film batch, storing the hidden layer
+/// ([`kernel_then`]). For a 64-film batch, storing the hidden layer
 /// (3200 × 3072 values) and packing it again made the MLP 40–41 ms; the
 /// block activated after its store 35–39 ms, during the next block's
 /// products 31–34 (docs/PERFORMANCE.md, items 28 and 32).
@@ -241,6 +244,75 @@ pub(crate) unsafe fn mlp(a: PackedA, b1: &AmxB, bias1: Option<&[f32]>, b2: &AmxB
     PACKED_INNER.set(inner);
 }
 
+/// What [`mlp_backward`] returns: fc1's input gradient, weight gradient
+/// and bias gradient.
+pub(crate) struct MlpBackward {
+    pub(crate) d_input: Vec<f32>,
+    pub(crate) d_w1: Vec<f32>,
+    pub(crate) d_b1: Vec<f32>,
+}
+
+/// Whether [`mlp_backward`] takes these products: fc2's input gradient one
+/// block of depth deep, fc1's weights as deep as fc2's are wide, and fc1's
+/// input packed as B for `rows` rows.
+pub(crate) fn mlp_backward_fits(w2: &AmxB, w1: &AmxB, x: &AmxB, rows: usize) -> bool {
+    (1..=KC_CHUNKS).contains(&w2.chunks) && w1.chunks == w2.panels() && x.chunks == rows.div_ceil(BLOCK) && x.n == w1.n
+}
+
+/// An MLP's backward from its output gradient `dy` to fc1's input, for
+/// `y = quick_gelu(x·W1ᵀ + b1)·W2ᵀ + b2` with `inner` = fc1's outputs
+/// (`m` rows of `w2.n`): `g = (dy·W2) ∘ gelu'(inner)` is never written as
+/// f32. Each 32 × 32 block of `dy·W2` is taken through the gradient and
+/// split into the A tiles of both products after it, g·W1 (fc1's input
+/// gradient) and gᵀ·x (its weight gradient, `x` packed as B), while the
+/// kernel multiplies the next block ([`kernel_then`]); its column sums are
+/// fc1's bias gradient. The same values as the unfused passes: `dy·W2`
+/// into a matrix, `quick_gelu_backward_in_place`, `column_sums`, then the
+/// two products packing g and gᵀ.
+///
+/// # Safety
+/// `tiles` only where [`available`]; the products must fit
+/// ([`mlp_backward_fits`]).
+pub(crate) unsafe fn mlp_backward(dy: MatRef<'_>, w2: &AmxB, inner: &[f32], w1: &AmxB, x: &AmxB, threads: usize, tiles: bool) -> MlpBackward {
+    let (m, width) = (dy.rows(), w2.n);
+    assert!(mlp_backward_fits(w2, w1, x, m), "sgemm: an MLP backward of {m} rows does not fit its products");
+    assert_eq!(inner.len(), m * width, "sgemm: fc1's outputs hold {} values, the backward needs {m} × {width}", inner.len());
+    let (blocks, panels) = (m.div_ceil(BLOCK), w2.panels());
+    let mut a = take_lines(&PACKED_A, blocks * w2.chunks * LINES_PER_CHUNK);
+    pack_a(dy, Prologue::None, w2.chunks, &mut a, threads);
+    // g's tiles for g·W1 (row blocks of tokens, fc1's width deep) and for
+    // gᵀ·x (row blocks of fc1's units, the tokens deep).
+    let mut lines = take_lines(&PACKED_INNER, blocks * panels * LINES_PER_CHUNK);
+    let mut transposed = take_lines(&PACKED_TRANSPOSED, panels * blocks * LINES_PER_CHUNK);
+    let mut d_b1 = vec![0f32; width];
+    let out = Out::GeluGrad(GeluGradOut {
+        inner: SharedOut(inner.as_ptr() as *mut f32),
+        ld: width,
+        lines: SharedLines(lines.as_mut_ptr()),
+        chunks: panels,
+        transposed: SharedLines(transposed.as_mut_ptr()),
+        depth: blocks,
+        sums: SharedOut(d_b1.as_mut_ptr()),
+    });
+    let (k, n1) = (w1.n, x.n);
+    let mut d_input = Vec::with_capacity(m * k);
+    let mut d_w1 = Vec::with_capacity(width * n1);
+    // SAFETY: the threads write disjoint panels' chunks of both tile sets
+    // and sums (each its columns of dy·W2), `inner` is only read; then each
+    // product writes every value of its new matrix (no depth is zero).
+    unsafe {
+        multiply_shares(&a, m, w2, out, Init::Bias(None), threads, tiles);
+        multiply_shares(&lines, m, w1, Out::C { c: SharedOut(d_input.as_mut_ptr()), ldc: k }, Init::Bias(None), threads, tiles);
+        multiply_shares(&transposed, width, x, Out::C { c: SharedOut(d_w1.as_mut_ptr()), ldc: n1 }, Init::Bias(None), threads, tiles);
+        d_input.set_len(m * k);
+        d_w1.set_len(width * n1);
+    }
+    PACKED_A.set(a);
+    PACKED_INNER.set(lines);
+    PACKED_TRANSPOSED.set(transposed);
+    MlpBackward { d_input, d_w1, d_b1 }
+}
+
 /// Where the kernel's 32×32 blocks go.
 #[derive(Clone, Copy)]
 enum Out {
@@ -249,6 +321,25 @@ enum Out {
     /// Through quick GELU into the next product's A tiles, `chunks` chunks
     /// a row block ([`mlp`]).
     Activated { lines: SharedLines, chunks: usize },
+    /// Through quick GELU's gradient into two products' A tiles
+    /// ([`mlp_backward`]).
+    GeluGrad(GeluGradOut),
+}
+
+/// Where [`Out::GeluGrad`] puts a block of rows `rb`, columns `jp`: times
+/// the GELU's gradient at `inner`'s block (rows `ld` apart), into chunk
+/// `jp` of row block `rb` of `lines` (`chunks` a row block), transposed into
+/// chunk `rb` of row block `jp` of `transposed` (`depth` chunks a row
+/// block), its column sums added to `sums` from column `jp · 32`.
+#[derive(Clone, Copy)]
+struct GeluGradOut {
+    inner: SharedOut,
+    ld: usize,
+    lines: SharedLines,
+    chunks: usize,
+    transposed: SharedLines,
+    depth: usize,
+    sums: SharedOut,
 }
 
 /// Packed lines that threads write in disjoint chunks.
@@ -264,8 +355,9 @@ unsafe impl Sync for SharedLines {}
 /// # Safety
 /// With `Out::C`, `c` must point to an `m × ldc` row-major buffer whose
 /// columns of `panels` no other thread accesses during the call; with
-/// `Out::Activated`, the lines must hold every row block's chunks, those of
-/// `panels` accessed by no one else, and B at most `KC_CHUNKS` deep;
+/// `Out::Activated` or `Out::GeluGrad`, the lines (and sums) must hold every
+/// row block's chunks, those of `panels` accessed by no one else, the
+/// gradient's `inner` every block's values, and B at most `KC_CHUNKS` deep;
 /// `tiles` only where [`available`].
 #[allow(clippy::too_many_arguments)]
 unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Range<usize>, init: Init<'_>, tiles: bool) {
@@ -281,13 +373,36 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
         tile_config();
     }
     let mut scratch = Scratch([0f32; BLOCK * BLOCK]);
-    // With `Out::Activated`: the kernel leaves each block in one of two
-    // scratch blocks, and activates and packs the previous one (`pending`,
-    // in the other) a row or two per chunk between its products, so that
-    // the vector units work while the tiles multiply (item 32).
-    let mut activated = [Scratch([0f32; BLOCK * BLOCK]), Scratch([0f32; BLOCK * BLOCK])];
+    // Where the blocks go through a pass of their own (every `Out` but C):
+    // the kernel leaves each block in one of two scratch blocks, and
+    // finishes the previous one (`pending`, in the other) a row or two per
+    // chunk between its products, so that the vector units work while the
+    // tiles multiply (item 32).
+    let mut finishing = [Scratch([0f32; BLOCK * BLOCK]), Scratch([0f32; BLOCK * BLOCK])];
     let mut pending: Option<Pending> = None;
-    let activate = ActivateRows::for_this_cpu();
+    let (activate, gelu_grad) = (ActivateRows::for_this_cpu(), GeluGradRows::for_this_cpu());
+    // Rows `range` of the pending block `p`, whose values are in `values`.
+    // SAFETY (for the calls below): the lines, sums and inputs named lie
+    // inside the caller's buffers, those written by this thread alone (the
+    // caller's contract).
+    let finish = |p: Pending, values: &mut [f32; BLOCK * BLOCK], range: Range<usize>| unsafe {
+        match out {
+            Out::C { .. } => unreachable!("C's blocks are stored where they go"),
+            Out::Activated { lines, chunks: depth } => activate.run(values, range, p.rows, p.cols, lines.0.add((p.rb * depth + p.jp) * LINES_PER_CHUNK)),
+            Out::GeluGrad(g) => {
+                let at = GeluGradBlock {
+                    rows: p.rows,
+                    cols: p.cols,
+                    inner: g.inner.add(p.rb * BLOCK * g.ld + p.jp * BLOCK),
+                    ld: g.ld,
+                    lines: g.lines.0.add((p.rb * g.chunks + p.jp) * LINES_PER_CHUNK),
+                    transposed: g.transposed.0.add((p.jp * g.depth + p.rb) * LINES_PER_CHUNK),
+                    sums: g.sums.add(p.jp * BLOCK),
+                };
+                gelu_grad.run(values, range, &at)
+            }
+        }
+    };
     // A bias for a partial panel, zero-padded to the panel's 32 columns.
     let mut padded_bias = BiasLine([0f32; BLOCK]);
     for pc in (0..b.chunks).step_by(KC_CHUNKS) {
@@ -319,23 +434,20 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
                     let rows = BLOCK.min(m - rb * BLOCK);
                     let a_tiles = a[(rb * b.chunks + pc) * LINES_PER_CHUNK..].as_ptr();
                     let prefetch = next_panel.wrapping_add((rb - ic) * chunks * PREFETCH_BYTES_PER_CHUNK);
-                    let (c, ldc) = match out {
-                        Out::C { c, ldc } => (c, ldc),
-                        Out::Activated { lines, chunks: depth } => {
-                            let slot = pending.map_or(0, |p| 1 - p.slot);
-                            let (first, second) = activated.split_at_mut(1);
-                            let (now, before) = if slot == 0 { (&mut first[0], &second[0]) } else { (&mut second[0], &first[0]) };
-                            // SAFETY: the block's 64 lines lie inside the
-                            // hidden layer's tiles, written by this thread
-                            // alone (the caller's contract), as do the
-                            // pending block's.
-                            unsafe {
-                                let previous = pending.map(|p| (&before.0, p));
-                                kernel_activating(chunks, a_tiles, b_tiles, prefetch, &mut now.0, start, previous, activate, tiles);
-                            }
-                            pending = Some(Pending { slot, rows, cols, out: lines.0.wrapping_add((rb * depth + jp) * LINES_PER_CHUNK) });
-                            continue;
+                    let Out::C { c, ldc } = out else {
+                        let slot = pending.map_or(0, |p| 1 - p.slot);
+                        let (first, second) = finishing.split_at_mut(1);
+                        let (now, before) = if slot == 0 { (&mut first[0], &mut second[0]) } else { (&mut second[0], &mut first[0]) };
+                        // SAFETY: the caller's contract (A and B's tiles).
+                        unsafe {
+                            kernel_then(chunks, a_tiles, b_tiles, prefetch, &mut now.0, start, tiles, |range| {
+                                if let Some(p) = pending {
+                                    finish(p, &mut before.0, range)
+                                }
+                            });
                         }
+                        pending = Some(Pending { slot, rows, cols, rb, jp });
+                        continue;
                     };
                     // SAFETY: rows rb·32.. and columns jp·32.. lie inside C
                     // (the caller's contract); a partial block goes through a
@@ -361,8 +473,7 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
         }
     }
     if let Some(last) = pending {
-        // SAFETY: its lines are this thread's (as above).
-        unsafe { activate.run(&activated[last.slot].0, 0..BLOCK, last.rows, last.cols, last.out) };
+        finish(last, &mut finishing[last.slot].0, 0..BLOCK);
     }
     #[cfg(target_arch = "x86_64")]
     if tiles {
@@ -371,15 +482,16 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
     }
 }
 
-/// A block of the MLP's hidden layer left in scratch block `slot` by the
-/// kernel, still to be activated and packed into the 64 lines at `out`
-/// (its first `rows` rows and `cols` columns real).
+/// A block (rows `rb`, columns `jp`; its first `rows` rows and `cols`
+/// columns real) left in scratch block `slot` by the kernel, still to go
+/// where its `Out` says.
 #[derive(Clone, Copy)]
 struct Pending {
     slot: usize,
     rows: usize,
     cols: usize,
-    out: *mut Line,
+    rb: usize,
+    jp: usize,
 }
 
 /// Where a kernel call's 32×32 block of C starts from.
@@ -452,20 +564,18 @@ unsafe fn kernel(chunks: usize, a: *const Line, b: *const Line, prefetch: *const
     unsafe { kernel_emulated(chunks, a, b, c, ldc, start) }
 }
 
-/// [`kernel`] into the 32×32 block `c`, and meanwhile `previous` (the last
-/// block's values, where its tiles go) through `activate`: on the tiles a
-/// row or two after each chunk's products, which the tile unit then runs
-/// while the vector units activate and split. In a model of the loop (a
-/// scratch program, one thread, A and B from L2), 24 chunks, the store and
-/// then a GELU and split of the block took 3.26–3.37 µs; with the GELU and
-/// split spread over the chunks 2.47–2.55 µs, against 2.07 µs for the
-/// chunks and store alone.
+/// [`kernel`] into the 32×32 block `c`, and meanwhile `work` on the rows
+/// of another block: on the tiles a row or two after each chunk's
+/// products (`work` is given each chunk's share of the 32 rows), which the
+/// tile unit then runs while the vector units work. In a model of the loop
+/// (a scratch program, one thread, A and B from L2), 24 chunks and the
+/// store took 2.07 µs; then a GELU and split of a block 3.26–3.37 µs; with
+/// the GELU and split spread over the chunks 2.47–2.55 µs.
 ///
 /// # Safety
-/// As [`kernel`] (with `ldc` = 32), and `previous`'s lines valid for
-/// writes by this thread alone.
+/// As [`kernel`] (with `ldc` = 32).
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel_activating(chunks: usize, a: *const Line, b: *const Line, prefetch: *const u8, c: &mut [f32; BLOCK * BLOCK], start: Start, previous: Option<(&[f32; BLOCK * BLOCK], Pending)>, activate: ActivateRows, tiles: bool) {
+unsafe fn kernel_then(chunks: usize, a: *const Line, b: *const Line, prefetch: *const u8, c: &mut [f32; BLOCK * BLOCK], start: Start, tiles: bool, mut work: impl FnMut(Range<usize>)) {
     #[cfg(target_arch = "x86_64")]
     if tiles && chunks > 0 {
         // SAFETY (all of the block): the caller's contract; tiles
@@ -474,21 +584,15 @@ unsafe fn kernel_activating(chunks: usize, a: *const Line, b: *const Line, prefe
             start_tiles(c.as_mut_ptr(), BLOCK, start);
             for chunk in 0..chunks {
                 chunk_tiles(a.add(chunk * LINES_PER_CHUNK), b.add(chunk * LINES_PER_CHUNK), prefetch.wrapping_add(chunk * PREFETCH_BYTES_PER_CHUNK));
-                if let Some((values, p)) = previous {
-                    activate.run(values, chunk * BLOCK / chunks..(chunk + 1) * BLOCK / chunks, p.rows, p.cols, p.out);
-                }
+                work(chunk * BLOCK / chunks..(chunk + 1) * BLOCK / chunks);
             }
             store_c(c.as_mut_ptr(), BLOCK);
         }
         return;
     }
     // SAFETY: the caller's contract.
-    unsafe {
-        kernel(chunks, a, b, prefetch, c.as_mut_ptr(), BLOCK, start, tiles);
-        if let Some((values, p)) = previous {
-            activate.run(values, 0..BLOCK, p.rows, p.cols, p.out);
-        }
-    }
+    unsafe { kernel(chunks, a, b, prefetch, c.as_mut_ptr(), BLOCK, start, tiles) };
+    work(0..BLOCK);
 }
 
 /// Tiles 0–3 from C's block, zeros or the bias, as [`kernel_tiles`] starts.

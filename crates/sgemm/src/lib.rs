@@ -264,6 +264,43 @@ pub fn mlp_after_layer_norm(x: &mut [f32], weight: &[f32], bias: &[f32], eps: f3
     }
 }
 
+/// fc1's gradients in an MLP's backward, `y = quick_gelu(x·W1ᵀ + b1)·W2ᵀ + b2`.
+pub struct MlpBackward {
+    /// The gradient of fc1's input `x`, `[rows, x's width]`.
+    pub d_input: Vec<f32>,
+    /// The gradient of W1, `[inner, x's width]` (PyTorch's layout).
+    pub d_w1: Vec<f32>,
+    /// The gradient of b1, `[inner]`.
+    pub d_b1: Vec<f32>,
+}
+
+/// An MLP's backward from its output's gradient `dy` `[rows, out]` to
+/// fc1's gradients, where `w2` is W2 packed as it multiplies `dy` (`out ×
+/// inner`), `inner` fc1's outputs `[rows, inner]` (before the activation),
+/// `w1` W1 packed as it multiplies the hidden gradient (`inner × width`)
+/// and `x` fc1's input packed as B (`rows × width`). On the AMX tiles the
+/// hidden layer's gradient is never written as f32 (`amx::mlp_backward`);
+/// the values are those of `matmul(dy, w2)`, `quick_gelu_backward_in_place`
+/// with `inner`, then `matmul(g, w1)`, `matmul(gᵀ, x)` and
+/// `rows::column_sums(g)`, to the bit. `None` where these products do not
+/// run on the tiles (the caller then takes those passes).
+///
+/// # Panics
+/// When the shapes do not agree.
+pub fn mlp_backward_through_quick_gelu(dy: MatRef<'_>, w2: &PackedB, inner: &[f32], w1: &PackedB, x: &PackedB) -> Option<MlpBackward> {
+    let rows = dy.rows();
+    assert!(dy.cols() == w2.k() && w1.k() == w2.n() && x.k() == rows && x.n() == w1.n(), "sgemm: an MLP backward's shapes do not agree");
+    assert_eq!(inner.len(), rows * w2.n(), "sgemm: fc1's outputs must be [rows, inner]");
+    let (amx2, amx1, amx_x) = (w2.amx()?, w1.amx()?, x.amx()?);
+    if rows == 0 || !amx::mlp_backward_fits(amx2, amx1, amx_x, rows) {
+        return None;
+    }
+    let threads = threads_for(rows, w2.k(), w2.n());
+    // SAFETY: the tiles only where AMX is available; the products fit (checked).
+    let r = unsafe { amx::mlp_backward(dy, amx2, inner, amx1, amx_x, threads, amx::available()) };
+    Some(MlpBackward { d_input: r.d_input, d_w1: r.d_w1, d_b1: r.d_b1 })
+}
+
 /// Panics unless `len` values at leading dimension `ldc` hold an `m × n` C.
 fn check_c(m: usize, n: usize, len: usize, ldc: usize) {
     assert!(ldc >= n, "sgemm: ldc {ldc} < n {n}");

@@ -407,6 +407,40 @@ fn an_mlp_on_the_residual_equals_its_steps_one_after_another() {
 }
 
 #[test]
+fn an_mlp_backward_equals_its_passes_one_after_another() {
+    // fc1's gradients from the MLP's output gradient, fused (the hidden
+    // gradient taken through quick GELU's gradient and packed for both
+    // products, block by block, as fc2's input gradient leaves the kernel)
+    // against fc2's input gradient, the activation's backward, the two
+    // products and the column sums in turn, bit for bit. Whole and partial
+    // blocks of rows (64, 70, 3), a hidden layer ending in a partial panel
+    // (100); the f32 arithmetic has no fused path.
+    for (m, k, f) in [(64, 64, 96), (70, 96, 100), (3, 32, 64), (50, 64, 128)] {
+        let dy = values(m * k, 71);
+        let inner: Vec<f32> = values(m * f, 72).iter().map(|v| v * 6.0).collect();
+        let (w1, w2, x) = (values(f * k, 73), values(k * f, 74), values(m * k, 75));
+        let w2p = PackedB::with_precision(MatRef::row_major(&w2, k, f), Precision::Bf16x3);
+        let w1p = PackedB::with_precision(MatRef::row_major(&w1, f, k), Precision::Bf16x3);
+        let xp = PackedB::with_precision(MatRef::row_major(&x, m, k), Precision::Bf16x3);
+        let dy = MatRef::row_major(&dy, m, k);
+        let mut g = matmul(dy, &w2p, None);
+        activation::quick_gelu_backward_in_place(&inner, &mut g);
+        let want_input = matmul(MatRef::row_major(&g, m, f), &w1p, None);
+        let want_w1 = matmul(MatRef::row_major(&g, m, f).t(), &xp, None);
+        let want_b1 = rows::column_sums(MatRef::row_major(&g, m, f));
+        let got = mlp_backward_through_quick_gelu(dy, &w2p, &inner, &w1p, &xp).expect("bf16×3 products take the fused path");
+        assert!(got.d_input == want_input, "{m}×{k}×{f}: fc1's input gradients differ");
+        assert!(got.d_w1 == want_w1, "{m}×{k}×{f}: fc1's weight gradients differ");
+        assert!(got.d_b1 == want_b1, "{m}×{k}×{f}: fc1's bias gradients differ");
+        assert!(g.iter().any(|&v| v != 0.0) && inner.iter().any(|&v| v < -1.0), "the gradient went through the activation's bend");
+    }
+    let (w, x) = (values(32 * 64, 76), values(8 * 32, 77));
+    let f32s = |b: MatRef<'_>| PackedB::with_precision(b, Precision::F32);
+    let fused = mlp_backward_through_quick_gelu(MatRef::row_major(&values(8 * 32, 78), 8, 32), &f32s(MatRef::row_major(&w, 32, 64)), &values(8 * 64, 79), &f32s(MatRef::row_major(&w, 64, 32)), &f32s(MatRef::row_major(&x, 8, 32)));
+    assert!(fused.is_none(), "the f32 arithmetic takes the passes one after another");
+}
+
+#[test]
 #[should_panic(expected = "second product")]
 fn an_mlp_whose_products_do_not_chain_is_refused() {
     let (w1, w2) = (values(40 * 20, 61), values(20 * 30, 62));

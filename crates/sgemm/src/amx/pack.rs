@@ -17,7 +17,7 @@ use crate::transpose::transpose_16x16;
 mod a;
 
 pub(crate) use a::Prologue;
-pub(in crate::amx) use a::{ActivateRows, pack_a_blocks};
+pub(in crate::amx) use a::{ActivateRows, GeluGradBlock, GeluGradRows, pack_a_blocks};
 #[cfg(all(test, target_arch = "x86_64"))]
 use a::split_values_bf16;
 
