@@ -13,7 +13,7 @@
 //! reference the tests hold this to.
 
 use kneeclip_sgemm::attention::{Heads, self_attention, self_attention_backward};
-use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, gemm_overwrite, matmul, mlp_backward_through_quick_gelu, rows};
+use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, gemm_overwrite, matmul, mlp_backward_through_quick_gelu, mlp_keeping_tape, rows};
 use rayon::prelude::*;
 
 /// One block's parameters, PyTorch's layouts (`[out, in]` weights).
@@ -100,9 +100,10 @@ pub struct Tape {
     attention: Vec<f32>,
     mid: Vec<f32>,
     normed2: Vec<f32>,
-    /// fc1's output before the activation, and after it.
+    /// fc1's output before the activation, and after it (packed as fc2's
+    /// weight gradient reads it).
     inner: Vec<f32>,
-    activated: Vec<f32>,
+    activated: PackedB,
 }
 
 /// A block's parameter gradients, in [`PARAM_NAMES`]' order.
@@ -161,6 +162,27 @@ fn linear_backward_packed(x: &PackedB, w: &[f32], dy: MatRef<'_>, dx: InputGrad<
     (dw, db, dx)
 }
 
+/// `mid + quick_gelu(normed2 W1ᵀ + b1) W2ᵀ + b2` for `rows` rows, and what
+/// the backward reads: fc1's outputs, and the activated layer packed as
+/// fc2's weight gradient reads it. On the AMX tiles the activated layer is
+/// never written as f32: each block of fc1 is kept, activated and packed
+/// as it leaves the kernel (docs/PERFORMANCE.md, item 35).
+fn mlp_forward(p: &BlockParams<'_>, mid: &[f32], normed2: &[f32], rows: usize, inner_width: usize) -> (Vec<f32>, Vec<f32>, PackedB) {
+    let h = mid.len() / rows.max(1);
+    let fc1 = PackedB::fastest(MatRef::row_major(p.fc1_weight, inner_width, h).t());
+    let fc2 = PackedB::fastest(MatRef::row_major(p.fc2_weight, h, inner_width).t());
+    let mut out = rows::with_row_added(mid, p.fc2_bias);
+    let x = MatRef::row_major(normed2, rows, h);
+    if let Some(tape) = mlp_keeping_tape(x, &fc1, Some(p.fc1_bias), &fc2, &mut out, h) {
+        return (out, tape.inner, tape.activated);
+    }
+    let inner = matmul(x, &fc1, Some(p.fc1_bias));
+    let activated = activation::quick_gelu(&inner);
+    let packed = MatRef::row_major(&activated, rows, inner_width);
+    gemm(packed, &fc2, &mut out, h);
+    (out, inner, PackedB::fastest(packed))
+}
+
 /// The block on `x` [batch·tokens, hidden] → `[rows_out, hidden]`, and its tape.
 pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Tape) {
     let (h, t, b) = (s.hidden, s.tokens, s.batch);
@@ -189,9 +211,7 @@ pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Ta
     let picked = s.class_token_only.then(|| rows::pick_rows(&x, h, t, &[0]));
     let mid = residual_linear(picked.as_deref().unwrap_or(&x), MatRef::row_major(&attention.output, rows_out, h), p.out_weight, p.out_bias);
     let normed2 = rows::layer_norm(&mid, h, p.ln2_weight, p.ln2_bias, s.eps);
-    let inner = linear(MatRef::row_major(&normed2, rows_out, h), p.fc1_weight, p.fc1_bias);
-    let activated = activation::quick_gelu(&inner);
-    let out = residual_linear(&mid, MatRef::row_major(&activated, rows_out, s.inner), p.fc2_weight, p.fc2_bias);
+    let (out, inner, activated) = mlp_forward(p, &mid, &normed2, rows_out, s.inner);
     let tape = Tape { shape: s, input: x, normed1, qkv, probs: attention.probs, attention: attention.output, mid, normed2, inner, activated };
     (out, tape)
 }
@@ -207,7 +227,7 @@ pub fn backward(p: &BlockParams<'_>, tape: &Tape, d_out: &[f32], input_grad: boo
     // MLP: out = mid + gelu(ln2(mid) W1ᵀ + b1) W2ᵀ + b2.
     // The input gradients are new matrices, written by their products (a
     // zeroed buffer to add to cost a pass over 3200 × 3072 values).
-    let d_fc2_w = matmul(dy.t(), &PackedB::fastest(MatRef::row_major(&tape.activated, rows_out, f)), None);
+    let d_fc2_w = matmul(dy.t(), &tape.activated, None);
     let d_fc2_b = rows::column_sums(dy);
     let w2 = PackedB::fastest(MatRef::row_major(p.fc2_weight, h, f));
     let w1 = PackedB::fastest(MatRef::row_major(p.fc1_weight, f, h));

@@ -45,7 +45,7 @@ mod pack;
 pub(crate) use pack::{AmxB, Prologue};
 #[cfg(test)]
 pub(crate) use pack::split;
-use pack::{ActivateRows, GeluGradBlock, GeluGradRows, b_place, pack_a_blocks, widen};
+use pack::{ActivateKeepingRows, ActivateRows, GeluGradBlock, GeluGradRows, KeptBlock, b_place, pack_a_blocks, widen};
 
 /// Rows of C per kernel call, and columns of B per panel.
 const BLOCK: usize = 32;
@@ -244,6 +244,45 @@ pub(crate) unsafe fn mlp(a: PackedA, b1: &AmxB, bias1: Option<&[f32]>, b2: &AmxB
     PACKED_INNER.set(inner);
 }
 
+/// [`mlp`], keeping what the MLP's backward reads: fc1's outputs (`m` rows
+/// of `b1.n`, before the activation) and the activated layer packed as B
+/// (`m × b1.n`, as `AmxB::new` packs it), both written as each block of
+/// fc1 leaves the kernel. The same values as [`mlp`].
+///
+/// # Safety
+/// As [`mlp`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn mlp_keeping_tape(a: PackedA, b1: &AmxB, bias1: Option<&[f32]>, b2: &AmxB, c: SharedOut, ldc: usize, threads: usize, tiles: bool) -> (Vec<f32>, AmxB) {
+    assert!(mlp_fits(b1, b2), "sgemm: an MLP of {} and {} chunks deep, {} panels wide, is not one `mlp` takes", b1.chunks, b2.chunks, b1.panels());
+    assert_eq!(a.chunks, b1.chunks, "sgemm: A is packed {} chunks deep for a product {} deep", a.chunks, b1.chunks);
+    let (m, width) = (a.rows, b1.n);
+    let blocks = m.div_ceil(BLOCK);
+    let mut lines = take_lines(&PACKED_INNER, blocks * b2.chunks * LINES_PER_CHUNK);
+    let mut inner: Vec<f32> = Vec::with_capacity(m * width);
+    let b_len = b1.panels() * blocks * LINES_PER_CHUNK;
+    let mut b_lines: Vec<Line> = Vec::with_capacity(b_len);
+    let out = Out::ActivatedKeeping(KeepingOut {
+        lines: SharedLines(lines.as_mut_ptr()),
+        chunks: b2.chunks,
+        inner: SharedOut(inner.as_mut_ptr()),
+        ld: width,
+        b_lines: SharedLines(b_lines.as_mut_ptr()),
+        b_chunks: blocks,
+    });
+    // SAFETY: the threads write disjoint panels' chunks of the tiles and
+    // columns of `inner`; every block (all rows, all panels) writes its
+    // values of `inner` and its 64 lines of B, so both are then whole.
+    unsafe {
+        multiply_shares(&a.lines, m, b1, out, Init::Bias(bias1), threads, tiles);
+        inner.set_len(m * width);
+        b_lines.set_len(b_len);
+        multiply_shares(&lines, m, b2, Out::C { c, ldc }, Init::Accumulate, threads, tiles);
+    }
+    PACKED_A.set(a.lines);
+    PACKED_INNER.set(lines);
+    (inner, AmxB::from_lines(width, blocks, b_lines))
+}
+
 /// What [`mlp_backward`] returns: fc1's input gradient, weight gradient
 /// and bias gradient.
 pub(crate) struct MlpBackward {
@@ -324,6 +363,23 @@ enum Out {
     /// Through quick GELU's gradient into two products' A tiles
     /// ([`mlp_backward`]).
     GeluGrad(GeluGradOut),
+    /// As `Activated`, keeping fc1's outputs and the activated layer as B
+    /// ([`mlp_keeping_tape`]).
+    ActivatedKeeping(KeepingOut),
+}
+
+/// Where [`Out::ActivatedKeeping`] puts a block of rows `rb`, columns `jp`:
+/// activated into chunk `jp` of row block `rb` of `lines` (`chunks` a row
+/// block), as it was into `inner` (rows `ld` apart), activated into chunk
+/// `rb` of panel `jp` of `b_lines` (`b_chunks` a panel).
+#[derive(Clone, Copy)]
+struct KeepingOut {
+    lines: SharedLines,
+    chunks: usize,
+    inner: SharedOut,
+    ld: usize,
+    b_lines: SharedLines,
+    b_chunks: usize,
 }
 
 /// Where [`Out::GeluGrad`] puts a block of rows `rb`, columns `jp`: times
@@ -380,7 +436,7 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
     // tiles multiply (item 32).
     let mut finishing = [Scratch([0f32; BLOCK * BLOCK]), Scratch([0f32; BLOCK * BLOCK])];
     let mut pending: Option<Pending> = None;
-    let (activate, gelu_grad) = (ActivateRows::for_this_cpu(), GeluGradRows::for_this_cpu());
+    let (activate, gelu_grad, keeping) = (ActivateRows::for_this_cpu(), GeluGradRows::for_this_cpu(), ActivateKeepingRows::for_this_cpu());
     // Rows `range` of the pending block `p`, whose values are in `values`.
     // SAFETY (for the calls below): the lines, sums and inputs named lie
     // inside the caller's buffers, those written by this thread alone (the
@@ -400,6 +456,17 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
                     sums: g.sums.add(p.jp * BLOCK),
                 };
                 gelu_grad.run(values, range, &at)
+            }
+            Out::ActivatedKeeping(k) => {
+                let at = KeptBlock {
+                    rows: p.rows,
+                    cols: p.cols,
+                    lines: k.lines.0.add((p.rb * k.chunks + p.jp) * LINES_PER_CHUNK),
+                    inner: k.inner.add(p.rb * BLOCK * k.ld + p.jp * BLOCK),
+                    ld: k.ld,
+                    b_tiles: k.b_lines.0.add((p.jp * k.b_chunks + p.rb) * LINES_PER_CHUNK),
+                };
+                keeping.run(values, range, &at)
             }
         }
     };

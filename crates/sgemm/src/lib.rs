@@ -264,6 +264,46 @@ pub fn mlp_after_layer_norm(x: &mut [f32], weight: &[f32], bias: &[f32], eps: f3
     }
 }
 
+/// What an MLP's forward keeps for its backward ([`mlp_keeping_tape`]).
+pub struct MlpTape {
+    /// fc1's outputs before the activation, `[rows, inner]`.
+    pub inner: Vec<f32>,
+    /// The activated layer packed as B (`rows × inner`), as
+    /// `PackedB::fastest` packs it: fc2's weight gradient reads it.
+    pub activated: PackedB,
+}
+
+/// `c += quick_gelu(x·B1 + bias1)·B2` (`c` rows of `b2.n()` at leading
+/// dimension `ldc`, already holding what the sum starts from), keeping
+/// fc1's outputs and the activated layer for the backward: on the AMX
+/// tiles both are written as each block of fc1 leaves the kernel, and the
+/// activated layer never goes to memory as f32 (`amx::mlp_keeping_tape`).
+/// The same values, to the bit, as `matmul(x, b1, bias1)`,
+/// `activation::quick_gelu`, `gemm` into `c` and `PackedB::fastest` of the
+/// activated layer. `None` where these products do not run on the tiles,
+/// or `PackedB::fastest` would not pack the activated layer for them (the
+/// caller then takes those passes); `c` is then untouched.
+///
+/// # Panics
+/// When the shapes do not agree.
+pub fn mlp_keeping_tape(x: MatRef<'_>, b1: &PackedB, bias1: Option<&[f32]>, b2: &PackedB, c: &mut [f32], ldc: usize) -> Option<MlpTape> {
+    let (m, inner) = (x.rows(), b1.n());
+    assert!(x.cols() == b1.k() && b2.k() == inner, "sgemm: an MLP of {}-wide rows through {}×{inner} and {}×{} does not chain", x.cols(), b1.k(), b2.k(), b2.n());
+    if let Some(bias) = bias1 {
+        assert_eq!(bias.len(), inner, "sgemm: bias has {} values for {inner} columns", bias.len());
+    }
+    check_c(m, b2.n(), c.len(), ldc);
+    let (amx1, amx2) = (b1.amx()?, b2.amx()?);
+    if m.min(inner) < AMX_MIN_SIDE || !amx::mlp_fits(amx1, amx2) {
+        return None;
+    }
+    let threads = threads_for(m, x.cols(), inner);
+    let packed = amx::mlp_input(x, amx::Prologue::None, amx1, threads);
+    // SAFETY: `c` is exclusively borrowed and holds m rows at `ldc` (checked).
+    let (hidden, activated) = unsafe { amx::mlp_keeping_tape(packed, amx1, bias1, amx2, SharedOut(c.as_mut_ptr()), ldc, threads, amx::available()) };
+    Some(MlpTape { inner: hidden, activated: PackedB::from_amx(m, b1.n(), activated) })
+}
+
 /// fc1's gradients in an MLP's backward, `y = quick_gelu(x·W1ᵀ + b1)·W2ᵀ + b2`.
 pub struct MlpBackward {
     /// The gradient of fc1's input `x`, `[rows, x's width]`.

@@ -97,6 +97,11 @@ impl PackedB {
         if self.amx.is_some() { Precision::Bf16x3 } else { Precision::F32 }
     }
 
+    /// B (`k × n`) already packed for the AMX tiles.
+    pub(crate) fn from_amx(k: usize, n: usize, amx: AmxB) -> Self {
+        Self { k, n, data: Vec::new(), amx: Some(amx) }
+    }
+
     pub(crate) fn amx(&self) -> Option<&AmxB> {
         self.amx.as_ref()
     }

@@ -407,6 +407,39 @@ fn an_mlp_on_the_residual_equals_its_steps_one_after_another() {
 }
 
 #[test]
+fn an_mlp_keeping_its_tape_equals_its_steps_one_after_another() {
+    // `c += quick_gelu(x W1ᵀ + b1) W2ᵀ`, keeping fc1's outputs and the
+    // activated layer packed as B, fused against the product, the
+    // activation, the second product and `PackedB::fastest` in turn, bit
+    // for bit (the packed layer through a product that reads it). Whole and
+    // partial blocks of rows (128, 150), a hidden layer ending in a partial
+    // panel (144); below 128 rows `fastest` would not pack for the tiles.
+    for (m, k, f) in [(128, 64, 128), (150, 96, 144), (256, 32, 256)] {
+        let x = values(m * k, 81);
+        let (w1, w2, b1) = (values(f * k, 82).iter().map(|v| v * 4.0).collect::<Vec<f32>>(), values(k * f, 83), values(f, 84));
+        let fc1 = PackedB::with_precision(MatRef::row_major(&w1, f, k).t(), Precision::Bf16x3);
+        let fc2 = PackedB::with_precision(MatRef::row_major(&w2, k, f).t(), Precision::Bf16x3);
+        let start = values(m * k, 85);
+        let inner = matmul(MatRef::row_major(&x, m, k), &fc1, Some(&b1));
+        let activated = activation::quick_gelu(&inner);
+        let mut want = start.clone();
+        gemm(MatRef::row_major(&activated, m, f), &fc2, &mut want, k);
+        let mut got = start.clone();
+        let tape = mlp_keeping_tape(MatRef::row_major(&x, m, k), &fc1, Some(&b1), &fc2, &mut got, k).expect("bf16×3 products take the fused path");
+        assert!(got == want, "{m}×{k}×{f}: the MLPs differ");
+        assert!(tape.inner == inner, "{m}×{k}×{f}: fc1's outputs differ");
+        let dy = values(m * k, 86);
+        let through = |b: &PackedB| matmul(MatRef::row_major(&dy, m, k).t(), b, None);
+        assert!(through(&tape.activated) == through(&PackedB::with_precision(MatRef::row_major(&activated, m, f), Precision::Bf16x3)), "{m}×{k}×{f}: the activated layers differ");
+        assert!(inner.iter().any(|&v| v < -1.0), "the activation bent the hidden layer");
+    }
+    let mut c = values(64 * 32, 87);
+    let small = PackedB::with_precision(MatRef::row_major(&values(32 * 128, 88), 32, 128), Precision::Bf16x3);
+    let back = PackedB::with_precision(MatRef::row_major(&values(128 * 32, 89), 128, 32), Precision::Bf16x3);
+    assert!(mlp_keeping_tape(MatRef::row_major(&values(64 * 32, 90), 64, 32), &small, None, &back, &mut c, 32).is_none(), "64 rows take the passes");
+}
+
+#[test]
 fn an_mlp_backward_equals_its_passes_one_after_another() {
     // fc1's gradients from the MLP's output gradient, fused (the hidden
     // gradient taken through quick GELU's gradient and packed for both

@@ -17,7 +17,7 @@ use crate::transpose::transpose_16x16;
 mod a;
 
 pub(crate) use a::Prologue;
-pub(in crate::amx) use a::{ActivateRows, GeluGradBlock, GeluGradRows, pack_a_blocks};
+pub(in crate::amx) use a::{ActivateKeepingRows, ActivateRows, GeluGradBlock, GeluGradRows, KeptBlock, pack_a_blocks};
 #[cfg(all(test, target_arch = "x86_64"))]
 use a::split_values_bf16;
 
@@ -76,6 +76,12 @@ impl AmxB {
         // SAFETY: the panels' chunks cover all `len` lines, and every chunk
         // was written (zeroed, then packed); with no depth, `len` is 0.
         unsafe { lines.set_len(len) };
+        Self { n, chunks, lines }
+    }
+
+    /// B `n` columns wide, `chunks` chunks deep, from its packed lines.
+    pub(super) fn from_lines(n: usize, chunks: usize, lines: Vec<Line>) -> Self {
+        assert_eq!(lines.len(), n.div_ceil(BLOCK) * chunks * LINES_PER_CHUNK, "sgemm: packed B's lines do not fit its shape");
         Self { n, chunks, lines }
     }
 

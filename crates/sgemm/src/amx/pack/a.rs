@@ -206,6 +206,96 @@ unsafe fn pack_activated_rows(block: &[f32; BLOCK * CHUNK], range: Range<usize>,
     }
 }
 
+/// [`ActivateRows`], keeping what the MLP's backward reads: the block's
+/// values before the activation into `inner` (fc1's outputs), and, with
+/// its last row, the activated block as the chunk of B that fc2's weight
+/// gradient reads (`b_tiles`, 64 lines: tokens as depth, as `AmxB` packs
+/// the activated matrix). The block is activated in place.
+#[derive(Clone, Copy)]
+pub(in crate::amx) struct ActivateKeepingRows(unsafe fn(&mut [f32; BLOCK * CHUNK], Range<usize>, &KeptBlock));
+
+/// Where [`ActivateKeepingRows`] writes one block.
+pub(in crate::amx) struct KeptBlock {
+    pub(in crate::amx) rows: usize,
+    pub(in crate::amx) cols: usize,
+    pub(in crate::amx) lines: *mut Line,
+    /// fc1's outputs at the block's first row and column, rows `ld` apart.
+    pub(in crate::amx) inner: *mut f32,
+    pub(in crate::amx) ld: usize,
+    pub(in crate::amx) b_tiles: *mut Line,
+}
+
+impl ActivateKeepingRows {
+    pub(in crate::amx) fn for_this_cpu() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512bw")]
+        unsafe fn wide(block: &mut [f32; BLOCK * CHUNK], range: Range<usize>, at: &KeptBlock) {
+            // SAFETY: the caller's contract.
+            unsafe { activate_keeping_rows(block, range, at, true, false) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+        unsafe fn wide_bf16(block: &mut [f32; BLOCK * CHUNK], range: Range<usize>, at: &KeptBlock) {
+            // SAFETY: the caller's contract.
+            unsafe { activate_keeping_rows(block, range, at, true, true) }
+        }
+        unsafe fn portable(block: &mut [f32; BLOCK * CHUNK], range: Range<usize>, at: &KeptBlock) {
+            // SAFETY: the caller's contract.
+            unsafe { activate_keeping_rows(block, range, at, false, false) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16") {
+            return Self(wide_bf16);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512bw") {
+            return Self(wide);
+        }
+        Self(portable)
+    }
+
+    /// Rows `range` of `block`.
+    ///
+    /// # Safety
+    /// `at`'s pointers valid for the block's writes (`inner`: `rows` rows
+    /// of `cols` values; `lines`, `b_tiles`: 64 lines), accessed by no one else.
+    #[inline(always)]
+    pub(in crate::amx) unsafe fn run(self, block: &mut [f32; BLOCK * CHUNK], range: Range<usize>, at: &KeptBlock) {
+        // SAFETY: the caller's contract; the function was chosen for this CPU.
+        unsafe { (self.0)(block, range, at) }
+    }
+}
+
+/// [`ActivateKeepingRows`]' work, compiled once per instruction set.
+///
+/// # Safety
+/// As [`ActivateKeepingRows::run`].
+#[inline(always)]
+unsafe fn activate_keeping_rows(block: &mut [f32; BLOCK * CHUNK], range: Range<usize>, at: &KeptBlock, avx512: bool, bf16: bool) {
+    let last = range.end == BLOCK;
+    for r in range {
+        // SAFETY (the row's writes): the caller's contract.
+        let (hi, lo) = unsafe { (&mut (*at.lines.add(r)).0, &mut (*at.lines.add(32 + r)).0) };
+        let values: &mut [f32; CHUNK] = (&mut block[r * CHUNK..][..CHUNK]).try_into().expect("a row is 32 values");
+        if r >= at.rows {
+            *values = [0.0; CHUNK];
+            (*hi, *lo) = ([0; CHUNK], [0; CHUNK]);
+            continue;
+        }
+        // SAFETY: row r of fc1's outputs has `cols` values here.
+        unsafe { std::slice::from_raw_parts_mut(at.inner.add(r * at.ld), at.cols) }.copy_from_slice(&values[..at.cols]);
+        values[at.cols..].fill(0.0);
+        crate::activation::quick_gelu_values(values);
+        split_a_values(values, hi, lo, bf16);
+    }
+    if last {
+        // SAFETY: the 64 lines of B's chunk (the caller's contract); they
+        // are only written.
+        let tiles = unsafe { std::slice::from_raw_parts_mut(at.b_tiles as *mut std::mem::MaybeUninit<Line>, LINES_PER_CHUNK) };
+        super::pack_b_chunk(MatRef::row_major(&block[..], BLOCK, CHUNK), 0..BLOCK, 0, tiles, avx512, bf16);
+    }
+}
+
 /// A 32×32 block of fc2's input gradient (the kernel's block, row-major:
 /// tokens × hidden units, its first `rows` rows and `cols` columns real)
 /// through quick GELU's gradient at fc1's outputs, as both products after it
