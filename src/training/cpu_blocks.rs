@@ -13,7 +13,7 @@
 //! reference the tests hold this to.
 
 use kneeclip_sgemm::attention::{Heads, self_attention, self_attention_backward};
-use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, gemm_overwrite, matmul, mlp_backward_through_quick_gelu, mlp_keeping_tape, rows};
+use kneeclip_sgemm::{MatRef, PackedB, activation, gemm, gemm_overwrite, matmul, matmul_after_layer_norm, mlp_backward_through_quick_gelu, mlp_keeping_tape, rows};
 use rayon::prelude::*;
 
 /// One block's parameters, PyTorch's layouts (`[out, in]` weights).
@@ -94,7 +94,9 @@ impl BlockShape {
 pub struct Tape {
     shape: BlockShape,
     input: Vec<f32>,
-    normed1: Vec<f32>,
+    /// The first layer norm's output, where the forward wrote it (the last
+    /// block's); the others' is made again if their backward needs it.
+    normed1: Option<Vec<f32>>,
     qkv: Vec<f32>,
     probs: Vec<f32>,
     attention: Vec<f32>,
@@ -183,29 +185,46 @@ fn mlp_forward(p: &BlockParams<'_>, mid: &[f32], normed2: &[f32], rows: usize, i
     (out, inner, PackedB::fastest(packed))
 }
 
+/// `ln1(x)·[Wq·scale; Wk; Wv]ᵀ + [bq·scale; bk; bv]`: q, k and v side by side
+/// from one product, the layer norm applied as A is packed (bit for bit
+/// `rows::layer_norm`) and q's scale folded into its weights and bias. For
+/// a scale that is a power of two (1/√64 = 1/8) these are the values of
+/// three products with q scaled after, to the bit; three products packed
+/// the normalised rows three times, into a zeroed 3200 × 2304 matrix,
+/// after a layer norm pass of their own (docs/PERFORMANCE.md, item 36).
+fn stacked_qkv(p: &BlockParams<'_>, x: &[f32], h: usize, scale: f32, eps: f32) -> Vec<f32> {
+    let mut weights = Vec::with_capacity(3 * h * h);
+    weights.extend(p.q_weight.iter().map(|&w| w * scale));
+    weights.extend_from_slice(p.k_weight);
+    weights.extend_from_slice(p.v_weight);
+    let bias: Vec<f32> = p.q_bias.iter().map(|&b| b * scale).chain(p.k_bias.iter().copied()).chain(p.v_bias.iter().copied()).collect();
+    let packed = PackedB::fastest(MatRef::row_major(&weights, 3 * h, h).t());
+    matmul_after_layer_norm(x, p.ln1_weight, p.ln1_bias, eps, &packed, Some(&bias))
+}
+
 /// The block on `x` [batch·tokens, hidden] → `[rows_out, hidden]`, and its tape.
 pub fn forward(p: &BlockParams<'_>, s: BlockShape, x: Vec<f32>) -> (Vec<f32>, Tape) {
     let (h, t, b) = (s.hidden, s.tokens, s.batch);
     let rows_in = b * t;
     assert_eq!(x.len(), rows_in * h, "block: input holds {} values, the shape needs {}", x.len(), rows_in * h);
-    let normed1 = rows::layer_norm(&x, h, p.ln1_weight, p.ln1_bias, s.eps);
-    let all = MatRef::row_major(&normed1, rows_in, h);
     // q, k, v side by side, as the attention reads them; q scaled by 1/√d
     // (only the class token's rows with `class_token_only`: the others are
     // never read).
-    let mut qkv = rows::zeros(rows_in * 3 * h, 3 * h);
-    linear_over(all, p.k_weight, p.k_bias, &mut qkv[h..], 3 * h);
-    linear_over(all, p.v_weight, p.v_bias, &mut qkv[2 * h..], 3 * h);
     let scale = s.scale();
-    if s.class_token_only {
+    let (normed1, qkv) = if s.class_token_only {
+        let normed1 = rows::layer_norm(&x, h, p.ln1_weight, p.ln1_bias, s.eps);
+        let all = MatRef::row_major(&normed1, rows_in, h);
+        let mut qkv = rows::zeros(rows_in * 3 * h, 3 * h);
+        linear_over(all, p.k_weight, p.k_bias, &mut qkv[h..], 3 * h);
+        linear_over(all, p.v_weight, p.v_bias, &mut qkv[2 * h..], 3 * h);
         let q = linear(MatRef::strided(&normed1, b, h, t * h, 1), p.q_weight, p.q_bias);
         for (seq, q) in q.chunks_exact(h).enumerate() {
             qkv[seq * t * 3 * h..][..h].iter_mut().zip(q).for_each(|(o, &v)| *o = v * scale);
         }
+        (Some(normed1), qkv)
     } else {
-        linear_over(all, p.q_weight, p.q_bias, &mut qkv, 3 * h);
-        qkv.par_chunks_mut(3 * h).for_each(|row| row[..h].iter_mut().for_each(|v| *v *= scale));
-    }
+        (None, stacked_qkv(p, &x, h, scale, s.eps))
+    };
     let attention = self_attention(&qkv, s.heads(), None, s.queries(), true);
     let rows_out = s.rows_out();
     let picked = s.class_token_only.then(|| rows::pick_rows(&x, h, t, &[0]));
@@ -262,7 +281,15 @@ pub fn backward(p: &BlockParams<'_>, tape: &Tape, d_out: &[f32], input_grad: boo
         ];
         return (BlockGrads(grads), None);
     }
-    let all = MatRef::row_major(&tape.normed1, rows_in, h);
+    let made_again;
+    let normed1 = match &tape.normed1 {
+        Some(normed1) => normed1,
+        None => {
+            made_again = rows::layer_norm(&tape.input, h, p.ln1_weight, p.ln1_bias, s.eps);
+            &made_again
+        }
+    };
+    let all = MatRef::row_major(normed1, rows_in, h);
     let part = |i: usize| MatRef::strided(&d_qkv[i * h..], rows_in, h, 3 * h, 1);
     // The normed input is packed once for k's, v's (and q's) weight gradients.
     let all_packed = PackedB::fastest(all);
@@ -271,7 +298,7 @@ pub fn backward(p: &BlockParams<'_>, tape: &Tape, d_out: &[f32], input_grad: boo
     let (d_v_w, d_v_b, _) = linear_backward_packed(&all_packed, p.v_weight, part(2), InputGrad::Add(&mut d_normed1, h));
     let (d_q_w, d_q_b, _) = if s.class_token_only {
         // q came from the class tokens' rows alone (a stride of one sequence).
-        let (x_q, dq) = (MatRef::strided(&tape.normed1, b, h, t * h, 1), MatRef::strided(&d_qkv, b, h, t * 3 * h, 1));
+        let (x_q, dq) = (MatRef::strided(normed1, b, h, t * h, 1), MatRef::strided(&d_qkv, b, h, t * 3 * h, 1));
         linear_backward(x_q, p.q_weight, dq, InputGrad::Add(&mut d_normed1, t * h))
     } else {
         linear_backward_packed(&all_packed, p.q_weight, part(0), InputGrad::Add(&mut d_normed1, h))
