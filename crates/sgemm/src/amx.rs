@@ -17,7 +17,9 @@
 //! faster than the f32 AVX-512 kernel (one core, 800 rows: 360–390 against
 //! 125–140 GFLOP/s counted as f32 flops).
 //!
-//! Layout (packing in `amx/pack.rs`, A's in `amx/pack/a.rs`). B is packed once, when the model
+//! Layout (packing in `amx/pack.rs`, A's in `amx/pack/a.rs`, what a block goes
+//! through on its way into the next product's tiles in `amx/pack/epilogue.rs`,
+//! the MLP's chained products in `amx/mlp.rs`). B is packed once, when the model
 //! loads ([`AmxB`]), and A per call, both as tiles of 16 lines of 64 bytes:
 //! - B: panels of 32 columns; per panel, per chunk of 32 rows of depth, four
 //!   tiles `[hi cols 0–15, hi cols 16–31, lo cols 0–15, lo cols 16–31]`, each
@@ -40,8 +42,10 @@ use rayon::prelude::*;
 
 use crate::{Init, MatRef, SharedOut};
 
+mod mlp;
 mod pack;
 
+pub(crate) use mlp::{mlp, mlp_backward, mlp_backward_fits, mlp_fits, mlp_input, mlp_keeping_tape};
 pub(crate) use pack::{AmxB, Prologue};
 #[cfg(test)]
 pub(crate) use pack::split;
@@ -66,6 +70,50 @@ const MC_BLOCKS: usize = 8;
 const PREFETCH_BYTES_PER_CHUNK: usize = 512;
 // The tiles' loop issues eight PREFETCHT1s a chunk, one line each.
 const _: () = assert!(PREFETCH_BYTES_PER_CHUNK == 8 * 64);
+
+/// One chunk of the kernel's products, as `asm!` text (operands `a`, `b`:
+/// A's and B's tiles, `s`: 64, `p`: where B's next panel is asked into L2):
+/// the hi·hi products, then hi·lo, then lo·hi, loading each tile as late as
+/// it can and B's hi tile for columns 16–31 twice (nine loads for twelve
+/// products), eight PREFETCHT1s among them.
+macro_rules! chunk_template {
+    () => {
+        concat!(
+            "tileloadd tmm4, [{a} + {s}*1]\n",
+            // hi · hi
+            "tileloadd tmm6, [{b} + {s}*1]\n",
+            "tdpbf16ps tmm0, tmm4, tmm6\n",
+            "tileloadd tmm7, [{b} + {s}*1 + 1024]\n",
+            "tdpbf16ps tmm1, tmm4, tmm7\n",
+            "tileloadd tmm5, [{a} + {s}*1 + 1024]\n",
+            "tdpbf16ps tmm2, tmm5, tmm6\n",
+            "tdpbf16ps tmm3, tmm5, tmm7\n",
+            "prefetcht1 [{p}]\n",
+            "prefetcht1 [{p} + 64]\n",
+            "prefetcht1 [{p} + 128]\n",
+            "prefetcht1 [{p} + 192]\n",
+            // hi · lo
+            "tileloadd tmm7, [{b} + {s}*1 + 2048]\n",
+            "tdpbf16ps tmm0, tmm4, tmm7\n",
+            "tdpbf16ps tmm2, tmm5, tmm7\n",
+            "tileloadd tmm7, [{b} + {s}*1 + 3072]\n",
+            "tdpbf16ps tmm1, tmm4, tmm7\n",
+            "tdpbf16ps tmm3, tmm5, tmm7\n",
+            "prefetcht1 [{p} + 256]\n",
+            "prefetcht1 [{p} + 320]\n",
+            "prefetcht1 [{p} + 384]\n",
+            "prefetcht1 [{p} + 448]\n",
+            // lo · hi
+            "tileloadd tmm4, [{a} + {s}*1 + 2048]\n",
+            "tdpbf16ps tmm0, tmm4, tmm6\n",
+            "tileloadd tmm5, [{a} + {s}*1 + 3072]\n",
+            "tdpbf16ps tmm2, tmm5, tmm6\n",
+            "tileloadd tmm6, [{b} + {s}*1 + 1024]\n",
+            "tdpbf16ps tmm1, tmm4, tmm6\n",
+            "tdpbf16ps tmm3, tmm5, tmm6\n",
+        )
+    };
+}
 
 /// Set to `0` or `off` to keep the f32 kernels on a CPU with AMX.
 pub const AMX_ENV: &str = "KNEECLIP_SGEMM_AMX";
@@ -189,169 +237,6 @@ pub(crate) unsafe fn gemm(a: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, c: Sh
     PACKED_A.set(buffer);
 }
 
-/// A's rows through `prologue`, packed as an MLP's first product ([`mlp`])
-/// reads them, in the calling thread's buffer (which [`mlp`] gives back).
-pub(crate) fn mlp_input(a: MatRef<'_>, prologue: Prologue<'_>, b1: &AmxB, threads: usize) -> PackedA {
-    let mut lines = take_lines(&PACKED_A, a.rows().div_ceil(BLOCK) * b1.chunks * LINES_PER_CHUNK);
-    pack_a(a, prologue, b1.chunks, &mut lines, threads);
-    PackedA { lines, rows: a.rows(), chunks: b1.chunks }
-}
-
-/// Whether [`mlp`] takes these products: the first one block of depth deep
-/// (so each block of the hidden layer is complete when its kernel call
-/// returns), the second as deep as the first is wide.
-pub(crate) fn mlp_fits(b1: &AmxB, b2: &AmxB) -> bool {
-    (1..=KC_CHUNKS).contains(&b1.chunks) && b2.chunks == b1.panels()
-}
-
-/// A packed for [`mlp`]: `rows` rows, `chunks` chunks deep.
-pub(crate) struct PackedA {
-    lines: Vec<Line>,
-    rows: usize,
-    chunks: usize,
-}
-
-/// An MLP's two products, `C += quick_gelu(A·B1 + bias1)·B2` for A packed
-/// by [`mlp_input`] (C initialised, as `Init::Accumulate` reads it). The
-/// hidden layer never goes to memory as f32: each 32×32 block of the first
-/// product is left in an L1 scratch block, activated and split straight
-/// into the tiles the second product reads (B1's columns are B2's depth, so
-/// the block of rows `rb` and columns `jp` is chunk `jp` of row block `rb`
-/// of the second product's A), while the kernel multiplies the next block
-/// ([`kernel_then`]). For a 64-film batch, storing the hidden layer
-/// (3200 × 3072 values) and packing it again made the MLP 40–41 ms; the
-/// block activated after its store 35–39 ms, during the next block's
-/// products 31–34 (docs/PERFORMANCE.md, items 28 and 32).
-/// The same values as `gemm` with `Init::Bias(bias1)` into a hidden layer,
-/// then `gemm` with `Prologue::QuickGelu` from it.
-///
-/// # Safety
-/// As [`gemm`] for C, with `m` = A's rows.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn mlp(a: PackedA, b1: &AmxB, bias1: Option<&[f32]>, b2: &AmxB, c: SharedOut, ldc: usize, threads: usize, tiles: bool) {
-    assert!(mlp_fits(b1, b2), "sgemm: an MLP of {} and {} chunks deep, {} panels wide, is not one `mlp` takes", b1.chunks, b2.chunks, b1.panels());
-    assert_eq!(a.chunks, b1.chunks, "sgemm: A is packed {} chunks deep for a product {} deep", a.chunks, b1.chunks);
-    let m = a.rows;
-    let mut inner = take_lines(&PACKED_INNER, m.div_ceil(BLOCK) * b2.chunks * LINES_PER_CHUNK);
-    let hidden = Out::Activated { lines: SharedLines(inner.as_mut_ptr()), chunks: b2.chunks };
-    // SAFETY: the threads write disjoint chunks of `inner` (their panels of
-    // B1), which holds every row block's chunks; then C as the caller allows.
-    unsafe {
-        multiply_shares(&a.lines, m, b1, hidden, Init::Bias(bias1), threads, tiles);
-        multiply_shares(&inner, m, b2, Out::C { c, ldc }, Init::Accumulate, threads, tiles);
-    }
-    PACKED_A.set(a.lines);
-    PACKED_INNER.set(inner);
-}
-
-/// [`mlp`], keeping what the MLP's backward reads: fc1's outputs (`m` rows
-/// of `b1.n`, before the activation) and the activated layer packed as B
-/// (`m × b1.n`, as `AmxB::new` packs it), both written as each block of
-/// fc1 leaves the kernel. The same values as [`mlp`].
-///
-/// # Safety
-/// As [`mlp`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn mlp_keeping_tape(a: PackedA, b1: &AmxB, bias1: Option<&[f32]>, b2: &AmxB, c: SharedOut, ldc: usize, threads: usize, tiles: bool) -> (Vec<f32>, AmxB) {
-    assert!(mlp_fits(b1, b2), "sgemm: an MLP of {} and {} chunks deep, {} panels wide, is not one `mlp` takes", b1.chunks, b2.chunks, b1.panels());
-    assert_eq!(a.chunks, b1.chunks, "sgemm: A is packed {} chunks deep for a product {} deep", a.chunks, b1.chunks);
-    let (m, width) = (a.rows, b1.n);
-    let blocks = m.div_ceil(BLOCK);
-    let mut lines = take_lines(&PACKED_INNER, blocks * b2.chunks * LINES_PER_CHUNK);
-    let mut inner: Vec<f32> = Vec::with_capacity(m * width);
-    let b_len = b1.panels() * blocks * LINES_PER_CHUNK;
-    let mut b_lines: Vec<Line> = Vec::with_capacity(b_len);
-    let out = Out::ActivatedKeeping(KeepingOut {
-        lines: SharedLines(lines.as_mut_ptr()),
-        chunks: b2.chunks,
-        inner: SharedOut(inner.as_mut_ptr()),
-        ld: width,
-        b_lines: SharedLines(b_lines.as_mut_ptr()),
-        b_chunks: blocks,
-    });
-    // SAFETY: the threads write disjoint panels' chunks of the tiles and
-    // columns of `inner`; every block (all rows, all panels) writes its
-    // values of `inner` and its 64 lines of B, so both are then whole.
-    unsafe {
-        multiply_shares(&a.lines, m, b1, out, Init::Bias(bias1), threads, tiles);
-        inner.set_len(m * width);
-        b_lines.set_len(b_len);
-        multiply_shares(&lines, m, b2, Out::C { c, ldc }, Init::Accumulate, threads, tiles);
-    }
-    PACKED_A.set(a.lines);
-    PACKED_INNER.set(lines);
-    (inner, AmxB::from_lines(width, blocks, b_lines))
-}
-
-/// What [`mlp_backward`] returns: fc1's input gradient, weight gradient
-/// and bias gradient.
-pub(crate) struct MlpBackward {
-    pub(crate) d_input: Vec<f32>,
-    pub(crate) d_w1: Vec<f32>,
-    pub(crate) d_b1: Vec<f32>,
-}
-
-/// Whether [`mlp_backward`] takes these products: fc2's input gradient one
-/// block of depth deep, fc1's weights as deep as fc2's are wide, and fc1's
-/// input packed as B for `rows` rows.
-pub(crate) fn mlp_backward_fits(w2: &AmxB, w1: &AmxB, x: &AmxB, rows: usize) -> bool {
-    (1..=KC_CHUNKS).contains(&w2.chunks) && w1.chunks == w2.panels() && x.chunks == rows.div_ceil(BLOCK) && x.n == w1.n
-}
-
-/// An MLP's backward from its output gradient `dy` to fc1's input, for
-/// `y = quick_gelu(x·W1ᵀ + b1)·W2ᵀ + b2` with `inner` = fc1's outputs
-/// (`m` rows of `w2.n`): `g = (dy·W2) ∘ gelu'(inner)` is never written as
-/// f32. Each 32 × 32 block of `dy·W2` is taken through the gradient and
-/// split into the A tiles of both products after it, g·W1 (fc1's input
-/// gradient) and gᵀ·x (its weight gradient, `x` packed as B), while the
-/// kernel multiplies the next block ([`kernel_then`]); its column sums are
-/// fc1's bias gradient. The same values as the unfused passes: `dy·W2`
-/// into a matrix, `quick_gelu_backward_in_place`, `column_sums`, then the
-/// two products packing g and gᵀ.
-///
-/// # Safety
-/// `tiles` only where [`available`]; the products must fit
-/// ([`mlp_backward_fits`]).
-pub(crate) unsafe fn mlp_backward(dy: MatRef<'_>, w2: &AmxB, inner: &[f32], w1: &AmxB, x: &AmxB, threads: usize, tiles: bool) -> MlpBackward {
-    let (m, width) = (dy.rows(), w2.n);
-    assert!(mlp_backward_fits(w2, w1, x, m), "sgemm: an MLP backward of {m} rows does not fit its products");
-    assert_eq!(inner.len(), m * width, "sgemm: fc1's outputs hold {} values, the backward needs {m} × {width}", inner.len());
-    let (blocks, panels) = (m.div_ceil(BLOCK), w2.panels());
-    let mut a = take_lines(&PACKED_A, blocks * w2.chunks * LINES_PER_CHUNK);
-    pack_a(dy, Prologue::None, w2.chunks, &mut a, threads);
-    // g's tiles for g·W1 (row blocks of tokens, fc1's width deep) and for
-    // gᵀ·x (row blocks of fc1's units, the tokens deep).
-    let mut lines = take_lines(&PACKED_INNER, blocks * panels * LINES_PER_CHUNK);
-    let mut transposed = take_lines(&PACKED_TRANSPOSED, panels * blocks * LINES_PER_CHUNK);
-    let mut d_b1 = vec![0f32; width];
-    let out = Out::GeluGrad(GeluGradOut {
-        inner: SharedOut(inner.as_ptr() as *mut f32),
-        ld: width,
-        lines: SharedLines(lines.as_mut_ptr()),
-        chunks: panels,
-        transposed: SharedLines(transposed.as_mut_ptr()),
-        depth: blocks,
-        sums: SharedOut(d_b1.as_mut_ptr()),
-    });
-    let (k, n1) = (w1.n, x.n);
-    let mut d_input = Vec::with_capacity(m * k);
-    let mut d_w1 = Vec::with_capacity(width * n1);
-    // SAFETY: the threads write disjoint panels' chunks of both tile sets
-    // and sums (each its columns of dy·W2), `inner` is only read; then each
-    // product writes every value of its new matrix (no depth is zero).
-    unsafe {
-        multiply_shares(&a, m, w2, out, Init::Bias(None), threads, tiles);
-        multiply_shares(&lines, m, w1, Out::C { c: SharedOut(d_input.as_mut_ptr()), ldc: k }, Init::Bias(None), threads, tiles);
-        multiply_shares(&transposed, width, x, Out::C { c: SharedOut(d_w1.as_mut_ptr()), ldc: n1 }, Init::Bias(None), threads, tiles);
-        d_input.set_len(m * k);
-        d_w1.set_len(width * n1);
-    }
-    PACKED_A.set(a);
-    PACKED_INNER.set(lines);
-    PACKED_TRANSPOSED.set(transposed);
-    MlpBackward { d_input, d_w1, d_b1 }
-}
-
 /// Where the kernel's 32×32 blocks go.
 #[derive(Clone, Copy)]
 enum Out {
@@ -411,9 +296,9 @@ unsafe impl Sync for SharedLines {}
 /// # Safety
 /// With `Out::C`, `c` must point to an `m × ldc` row-major buffer whose
 /// columns of `panels` no other thread accesses during the call; with
-/// `Out::Activated` or `Out::GeluGrad`, the lines (and sums) must hold every
-/// row block's chunks, those of `panels` accessed by no one else, the
-/// gradient's `inner` every block's values, and B at most `KC_CHUNKS` deep;
+/// any other `Out`, its lines (and sums, and kept values) must hold every
+/// row block's chunks, those of `panels` accessed by no one else, its
+/// inputs every block's values, and B be at most `KC_CHUNKS` deep;
 /// `tiles` only where [`available`].
 #[allow(clippy::too_many_arguments)]
 unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Range<usize>, init: Init<'_>, tiles: bool) {
@@ -708,35 +593,7 @@ unsafe fn chunk_tiles(a: *const Line, b: *const Line, p: *const u8) {
     // SAFETY: the caller's contract.
     unsafe {
         std::arch::asm!(
-            "tileloadd tmm4, [{a} + {s}*1]",
-            "tileloadd tmm6, [{b} + {s}*1]",
-            "tdpbf16ps tmm0, tmm4, tmm6",
-            "tileloadd tmm7, [{b} + {s}*1 + 1024]",
-            "tdpbf16ps tmm1, tmm4, tmm7",
-            "tileloadd tmm5, [{a} + {s}*1 + 1024]",
-            "tdpbf16ps tmm2, tmm5, tmm6",
-            "tdpbf16ps tmm3, tmm5, tmm7",
-            "prefetcht1 [{p}]",
-            "prefetcht1 [{p} + 64]",
-            "prefetcht1 [{p} + 128]",
-            "prefetcht1 [{p} + 192]",
-            "tileloadd tmm7, [{b} + {s}*1 + 2048]",
-            "tdpbf16ps tmm0, tmm4, tmm7",
-            "tdpbf16ps tmm2, tmm5, tmm7",
-            "tileloadd tmm7, [{b} + {s}*1 + 3072]",
-            "tdpbf16ps tmm1, tmm4, tmm7",
-            "tdpbf16ps tmm3, tmm5, tmm7",
-            "prefetcht1 [{p} + 256]",
-            "prefetcht1 [{p} + 320]",
-            "prefetcht1 [{p} + 384]",
-            "prefetcht1 [{p} + 448]",
-            "tileloadd tmm4, [{a} + {s}*1 + 2048]",
-            "tdpbf16ps tmm0, tmm4, tmm6",
-            "tileloadd tmm5, [{a} + {s}*1 + 3072]",
-            "tdpbf16ps tmm2, tmm5, tmm6",
-            "tileloadd tmm6, [{b} + {s}*1 + 1024]",
-            "tdpbf16ps tmm1, tmm4, tmm6",
-            "tdpbf16ps tmm3, tmm5, tmm6",
+            chunk_template!(),
             s = in(reg) 64usize,
             a = in(reg) a,
             b = in(reg) b,
@@ -776,38 +633,7 @@ unsafe fn kernel_tiles(chunks: usize, a: *const Line, b: *const Line, prefetch: 
     unsafe {
         std::arch::asm!(
             "2:",
-            "tileloadd tmm4, [{a} + {s}*1]",
-            // hi · hi
-            "tileloadd tmm6, [{b} + {s}*1]",
-            "tdpbf16ps tmm0, tmm4, tmm6",
-            "tileloadd tmm7, [{b} + {s}*1 + 1024]",
-            "tdpbf16ps tmm1, tmm4, tmm7",
-            "tileloadd tmm5, [{a} + {s}*1 + 1024]",
-            "tdpbf16ps tmm2, tmm5, tmm6",
-            "tdpbf16ps tmm3, tmm5, tmm7",
-            "prefetcht1 [{p}]",
-            "prefetcht1 [{p} + 64]",
-            "prefetcht1 [{p} + 128]",
-            "prefetcht1 [{p} + 192]",
-            // hi · lo
-            "tileloadd tmm7, [{b} + {s}*1 + 2048]",
-            "tdpbf16ps tmm0, tmm4, tmm7",
-            "tdpbf16ps tmm2, tmm5, tmm7",
-            "tileloadd tmm7, [{b} + {s}*1 + 3072]",
-            "tdpbf16ps tmm1, tmm4, tmm7",
-            "tdpbf16ps tmm3, tmm5, tmm7",
-            "prefetcht1 [{p} + 256]",
-            "prefetcht1 [{p} + 320]",
-            "prefetcht1 [{p} + 384]",
-            "prefetcht1 [{p} + 448]",
-            // lo · hi
-            "tileloadd tmm4, [{a} + {s}*1 + 2048]",
-            "tdpbf16ps tmm0, tmm4, tmm6",
-            "tileloadd tmm5, [{a} + {s}*1 + 3072]",
-            "tdpbf16ps tmm2, tmm5, tmm6",
-            "tileloadd tmm6, [{b} + {s}*1 + 1024]",
-            "tdpbf16ps tmm1, tmm4, tmm6",
-            "tdpbf16ps tmm3, tmm5, tmm6",
+            chunk_template!(),
             "add {a}, 4096",
             "add {b}, 4096",
             "add {p}, {step}",

@@ -15,9 +15,11 @@ use crate::MatRef;
 use crate::transpose::transpose_16x16;
 
 mod a;
+mod epilogue;
 
 pub(crate) use a::Prologue;
-pub(in crate::amx) use a::{ActivateKeepingRows, ActivateRows, GeluGradBlock, GeluGradRows, KeptBlock, pack_a_blocks};
+pub(in crate::amx) use a::pack_a_blocks;
+pub(in crate::amx) use epilogue::{ActivateKeepingRows, ActivateRows, GeluGradBlock, GeluGradRows, KeptBlock};
 #[cfg(all(test, target_arch = "x86_64"))]
 use a::split_values_bf16;
 
