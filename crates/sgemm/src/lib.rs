@@ -337,8 +337,7 @@ pub fn mlp_backward_through_quick_gelu(dy: MatRef<'_>, w2: &PackedB, inner: &[f3
     }
     let threads = threads_for(rows, w2.k(), w2.n());
     // SAFETY: the tiles only where AMX is available; the products fit (checked).
-    let r = unsafe { amx::mlp_backward(dy, amx2, inner, amx1, amx_x, threads, amx::available()) };
-    Some(MlpBackward { d_input: r.d_input, d_w1: r.d_w1, d_b1: r.d_b1 })
+    Some(unsafe { amx::mlp_backward(dy, amx2, inner, amx1, amx_x, threads, amx::available()) })
 }
 
 /// Panics unless `len` values at leading dimension `ldc` hold an `m × n` C.

@@ -6,7 +6,7 @@
 
 use super::pack::{AmxB, Prologue};
 use super::{BLOCK, GeluGradOut, KC_CHUNKS, KeepingOut, LINES_PER_CHUNK, Line, Out, PACKED_A, PACKED_INNER, PACKED_TRANSPOSED, SharedLines, multiply_shares, pack_a, take_lines};
-use crate::{Init, MatRef, SharedOut};
+use crate::{Init, MatRef, MlpBackward, SharedOut};
 
 /// A's rows through `prologue`, packed as an MLP's first product ([`mlp`])
 /// reads them, in the calling thread's buffer (which [`mlp`] gives back).
@@ -100,14 +100,6 @@ pub(crate) unsafe fn mlp_keeping_tape(a: PackedA, b1: &AmxB, bias1: Option<&[f32
     PACKED_A.set(a.lines);
     PACKED_INNER.set(lines);
     (inner, AmxB::from_lines(width, blocks, b_lines))
-}
-
-/// What [`mlp_backward`] returns: fc1's input gradient, weight gradient
-/// and bias gradient.
-pub(crate) struct MlpBackward {
-    pub(crate) d_input: Vec<f32>,
-    pub(crate) d_w1: Vec<f32>,
-    pub(crate) d_b1: Vec<f32>,
 }
 
 /// Whether [`mlp_backward`] takes these products: fc2's input gradient one
