@@ -89,13 +89,13 @@ impl Preprocessing {
     }
 }
 
-/// (width, height) after scaling the shortest side to `size`, the longer side
-/// truncated as Hugging Face does.
 /// A displayed film's values (0 = black … 1 = white) as 8-bit levels.
 fn quantised(gray: &[f32]) -> Vec<u8> {
     gray.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
 }
 
+/// (width, height) after scaling the shortest side to `size`, the longer side
+/// truncated as Hugging Face does.
 pub fn shortest_edge_size(width: usize, height: usize, size: usize) -> (usize, usize) {
     if width <= height {
         (size, (size as f64 * height as f64 / width as f64) as usize)
