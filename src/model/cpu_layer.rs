@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, DType, Device, Result, Storage, Tensor};
 use candle_nn::LayerNorm;
-use kneeclip_sgemm::attention::{Heads, self_attention};
+use kneeclip_sgemm::attention::{Attention, Heads, self_attention};
 use kneeclip_sgemm::{MatRef, PackedB, gemm, rows};
 
 use super::linear::Linear;
@@ -110,8 +110,13 @@ impl CpuLayer {
     /// the attention probabilities (else an empty vector).
     fn run(&self, x: &[f32], shape: Heads, mask: Option<&[f32]>, picks: Option<&[usize]>, keep_probs: bool) -> (Vec<f32>, Vec<f32>) {
         let hidden = shape.hidden();
-        let qkv = self.qkv.after_norm(&self.norm1, x);
-        let attention = self_attention(&qkv, shape, mask, picks, keep_probs);
+        // Every token's attention, nothing kept: on the AMX tiles q, k and v
+        // go straight from their product into the heads' tiles.
+        let on_tiles = match (mask, picks, keep_probs) {
+            (None, None, false) => self.qkv.attention_after_norm(&self.norm1, x, shape),
+            _ => None,
+        };
+        let attention = on_tiles.map(|output| Attention { output, probs: Vec::new() }).unwrap_or_else(|| self_attention(&self.qkv.after_norm(&self.norm1, x), shape, mask, picks, keep_probs));
         let rows_out = attention.output.len() / hidden;
         // The residual plus out_proj's bias, made in one threaded pass, is
         // where out_proj accumulates.
@@ -191,5 +196,11 @@ impl Product {
     /// tiles the rows are normalised as they are packed).
     fn after_norm(&self, norm: &Norm, x: &[f32]) -> Vec<f32> {
         kneeclip_sgemm::matmul_after_layer_norm(x, &norm.weight, &norm.bias, norm.eps, &self.packed, self.bias.as_deref())
+    }
+
+    /// The self-attention of every token over `norm(x) · W + bias`'s q, k
+    /// and v, where the AMX tiles take the shape (`None` elsewhere).
+    fn attention_after_norm(&self, norm: &Norm, x: &[f32], shape: Heads) -> Option<Vec<f32>> {
+        kneeclip_sgemm::attention_after_layer_norm(x, &norm.weight, &norm.bias, norm.eps, &self.packed, self.bias.as_deref(), shape)
     }
 }

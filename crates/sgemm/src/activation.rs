@@ -192,6 +192,43 @@ fn softmax_portable(rows: &mut [f32], width: usize, len: usize) {
     }
 }
 
+/// Softmax of the first `len` values of each of `R` rows of 64, the rest
+/// 0: a film head's scores (`amx::heads`), `R` rows at a time so that their
+/// steps (each row's a chain of dependent ones) overlap. The same steps in
+/// the same order as [`softmax_row_prefixes_in_place`] (the last partial
+/// group of 16 masked with −∞), so the same values, in vector steps wherever
+/// it is inlined into a build for wide vectors.
+#[inline(always)]
+pub(crate) fn softmax_rows_64<const R: usize>(rows: &mut [[f32; 64]; R], len: usize) {
+    let masked = |i: usize, x: f32| if i < len { x } else { f32::NEG_INFINITY };
+    let mut lanes = [[f32::NEG_INFINITY; LANES]; R];
+    for c in 0..64 / LANES {
+        for (row, lanes) in rows.iter().zip(lanes.iter_mut()) {
+            for (i, m) in lanes.iter_mut().enumerate() {
+                let x = masked(c * LANES + i, row[c * LANES + i]);
+                *m = if x > *m { x } else { *m };
+            }
+        }
+    }
+    let max: [f32; R] = std::array::from_fn(|r| halving(lanes[r], |a, b| if b > a { b } else { a }));
+    let mut sums = [[0f32; LANES]; R];
+    for c in 0..64 / LANES {
+        for ((row, sums), &max) in rows.iter_mut().zip(sums.iter_mut()).zip(&max) {
+            for (i, s) in sums.iter_mut().enumerate() {
+                let x = &mut row[c * LANES + i];
+                *x = exp_or_zero(masked(c * LANES + i, *x) - max);
+                *s += *x;
+            }
+        }
+    }
+    for (row, sums) in rows.iter_mut().zip(sums) {
+        let inv = 1.0 / halving(sums, |a, b| a + b);
+        for x in row.iter_mut() {
+            *x *= inv;
+        }
+    }
+}
+
 /// The lanes folded in halves (lane i with lane i + 8, then + 4, + 2, + 1):
 /// four vector steps, where a fold in lane order is sixteen dependent ones
 /// (that chain, twice a row, made the softmax 37 % of a film's attention).

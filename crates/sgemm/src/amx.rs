@@ -43,17 +43,19 @@ use rayon::prelude::*;
 
 use crate::{Init, MatRef, SharedOut};
 
+mod heads;
 mod kernel;
 mod mlp;
 mod pack;
 
+pub(crate) use heads::{attention as heads_attention, fits as heads_fit};
 pub(crate) use mlp::{mlp, mlp_backward, mlp_backward_fits, mlp_fits, mlp_input, mlp_keeping_tape};
 pub(crate) use pack::{AmxB, Prologue};
 #[cfg(test)]
 pub(crate) use pack::split;
 pub use kernel::configure_tiles;
 use kernel::{Start, kernel, kernel_then, tile_config};
-use pack::{ActivateKeepingRows, ActivateRows, GeluGradBlock, GeluGradRows, KeptBlock, pack_a_blocks};
+use pack::{ActivateKeepingRows, ActivateRows, GeluGradBlock, GeluGradRows, HeadBlock, HeadRows, KeptBlock, pack_a_blocks};
 
 /// Rows of C per kernel call, and columns of B per panel.
 const BLOCK: usize = 32;
@@ -211,6 +213,19 @@ enum Out {
     /// As `Activated`, keeping fc1's outputs and the activated layer as B
     /// ([`mlp_keeping_tape`]).
     ActivatedKeeping(KeepingOut),
+    /// A stacked q/k/v product's blocks into each film's heads' tiles
+    /// ([`heads_attention`]).
+    Heads(HeadsOut),
+}
+
+/// Where [`Out::Heads`] puts the blocks: the heads' tiles at `lines` (as
+/// `heads::row_place` lays them out), for films of `tokens` tokens and
+/// `heads` heads.
+#[derive(Clone, Copy)]
+struct HeadsOut {
+    lines: SharedLines,
+    tokens: usize,
+    heads: usize,
 }
 
 /// Where [`Out::ActivatedKeeping`] puts a block of rows `rb`, columns `jp`:
@@ -250,6 +265,18 @@ struct SharedLines(*mut Line);
 unsafe impl Send for SharedLines {}
 unsafe impl Sync for SharedLines {}
 
+impl SharedLines {
+    /// The line `offset` lines on (a method, so that closures capture the
+    /// `Sync` wrapper rather than its pointer).
+    ///
+    /// # Safety
+    /// As `pointer::add`.
+    unsafe fn add(self, offset: usize) -> *mut Line {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.add(offset) }
+    }
+}
+
 /// The blocked loops for every row of C and the column panels `panels` (32
 /// columns each), C starting as `init` says, its blocks going where `out` says.
 ///
@@ -281,7 +308,7 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
     // tiles multiply (item 32).
     let mut finishing = [Scratch([0f32; BLOCK * BLOCK]), Scratch([0f32; BLOCK * BLOCK])];
     let mut pending: Option<Pending> = None;
-    let (activate, gelu_grad, keeping) = (ActivateRows::for_this_cpu(), GeluGradRows::for_this_cpu(), ActivateKeepingRows::for_this_cpu());
+    let (activate, gelu_grad, keeping, heads) = (ActivateRows::for_this_cpu(), GeluGradRows::for_this_cpu(), ActivateKeepingRows::for_this_cpu(), HeadRows::for_this_cpu());
     // Rows `range` of the pending block `p`, whose values are in `values`.
     // SAFETY (for the calls below): the lines, sums and inputs named lie
     // inside the caller's buffers, those written by this thread alone (the
@@ -313,6 +340,7 @@ unsafe fn multiply_panels(a: &[Line], m: usize, b: &AmxB, out: Out, panels: Rang
                 };
                 keeping.run(values, range, &at)
             }
+            Out::Heads(h) => heads.run(values, range, &HeadBlock { rows: p.rows, first_row: p.rb * BLOCK, panel: p.jp, tokens: h.tokens, heads: h.heads, lines: h.lines.0 }),
         }
     };
     // A bias for a partial panel, zero-padded to the panel's 32 columns.

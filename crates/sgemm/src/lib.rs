@@ -219,6 +219,37 @@ pub fn matmul_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: f32
     c
 }
 
+/// A pre-norm block's self-attention over every token of `films` films:
+/// `softmax(q·kᵀ)·v` per film and head, with q, k and v the columns of
+/// `layer_norm(x) · B + product_bias` (q scaled by 1/√d already), as
+/// [`matmul_after_layer_norm`] then [`attention::self_attention`] (no mask,
+/// every query, no probabilities kept) compute it. On the AMX tiles q, k
+/// and v never go to memory as f32: each block of their product goes
+/// straight into its head's tiles, and both of a head's products run on
+/// the tiles (`amx::heads`). `None` where that path does not take the
+/// shape (no AMX layout, heads not 64 wide, more than 64 or an odd number
+/// of tokens): the caller then takes the two steps. Returns `[films·tokens,
+/// hidden]`, heads side by side.
+///
+/// # Panics
+/// When `x` is not `films·tokens` rows of `b.k()`, or a norm or bias has
+/// the wrong length.
+pub fn attention_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: f32, b: &PackedB, product_bias: Option<&[f32]>, shape: attention::Heads) -> Option<Vec<f32>> {
+    let amx = b.amx().filter(|amx| amx::heads_fit(amx, shape))?;
+    let k = b.k();
+    let m = shape.batch * shape.tokens;
+    assert_eq!(x.len(), m * k, "sgemm: X holds {} values, the attention's {m} rows of {k} need {}", x.len(), m * k);
+    assert!(weight.len() == k && bias.len() == k, "sgemm: the layer norm needs {k} weights and biases");
+    if let Some(product_bias) = product_bias {
+        assert_eq!(product_bias.len(), b.n(), "sgemm: bias has {} values for {} columns", product_bias.len(), b.n());
+    }
+    if m == 0 {
+        return Some(Vec::new());
+    }
+    let prologue = amx::Prologue::LayerNorm { weight, bias, eps };
+    Some(amx::heads_attention(MatRef::row_major(x, m, k), prologue, amx, product_bias, shape, threads_for(m, k, b.n()), amx::available()))
+}
+
 /// A pre-norm block's MLP on its residual stream, in place:
 /// `x += quick_gelu(layer_norm(x) · B1 + bias1) · B2 + bias2` for `x`
 /// row-major `[rows, b1.k()]`, the norm's `weight`, `bias` and `eps` as

@@ -482,3 +482,47 @@ fn an_mlp_whose_products_do_not_chain_is_refused() {
     let mut x = values(3 * 20, 63);
     mlp_after_layer_norm(&mut x, &values(20, 64), &values(20, 65), 1e-5, &fc1, None, &fc2, None);
 }
+
+#[test]
+fn attention_on_the_tiles_equals_the_product_then_self_attention() {
+    // Films of 50 tokens (ViT-B/32's) whose rows straddle the product's
+    // blocks, a film of 64 and of 2, one of 34 (a second block of one
+    // pair), 32 (one block exactly); depth in whole and partial chunks; one
+    // to three heads. The products differ from the f32 attention's by bf16×3's
+    // rounding alone.
+    for (films, tokens, heads, k, with_bias) in [(3, 50, 2, 96, true), (1, 64, 1, 64, false), (2, 2, 2, 40, true), (5, 34, 1, 70, true), (4, 32, 3, 128, true)] {
+        let (m, n) = (films * tokens, 3 * heads * 64);
+        let x: Vec<f32> = values(m * k, 61).iter().enumerate().map(|(i, v)| v * 3.0 + (i / k % 7) as f32).collect();
+        let w: Vec<f32> = values(n * k, 62).iter().map(|v| v * 0.3).collect();
+        let (norm_weight, norm_bias, bias) = (values(k, 63), values(k, 64), values(n, 65));
+        let bias = with_bias.then_some(&bias[..]);
+        let packed = PackedB::with_precision(MatRef::row_major(&w, n, k).t(), Precision::Bf16x3);
+        let shape = attention::Heads { batch: films, tokens, heads, head_dim: 64 };
+        let qkv = matmul_after_layer_norm(&x, &norm_weight, &norm_bias, 1e-5, &packed, bias);
+        let want = attention::self_attention(&qkv, shape, None, None, false).output;
+        let got = attention_after_layer_norm(&x, &norm_weight, &norm_bias, 1e-5, &packed, bias, shape).expect("the tiles take films of up to 64 tokens");
+        assert_eq!(got.len(), want.len(), "{films} films of {tokens}: the output's length");
+        let scale = want.iter().fold(1f32, |s, v| s.max(v.abs()));
+        let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-4 * scale, "{films} films of {tokens} tokens, {heads} heads, depth {k}: off by {worst} (values up to {scale})");
+        // Not the same as no attention at all: v's rows were mixed.
+        assert!(got.iter().zip(&qkv.chunks_exact(n).flat_map(|row| &row[2 * heads * 64..]).copied().collect::<Vec<_>>()).any(|(g, v)| (g - v).abs() > 1e-3));
+    }
+}
+
+#[test]
+fn attention_on_the_tiles_refuses_what_it_does_not_take() {
+    let (k, heads) = (64, 1);
+    let w = values(3 * heads * 64 * k, 66);
+    let ones = vec![1f32; k];
+    let zeros = vec![0f32; k];
+    let tiles = PackedB::with_precision(MatRef::row_major(&w, 3 * heads * 64, k).t(), Precision::Bf16x3);
+    let f32_loops = PackedB::with_precision(MatRef::row_major(&w, 3 * heads * 64, k).t(), Precision::F32);
+    let shape = |tokens, head_dim| attention::Heads { batch: 2, tokens, heads, head_dim };
+    let x = |tokens: usize| values(2 * tokens * k, 67);
+    // An odd token count (v's token pairs would span two films), more than 64 tokens, f32 weights.
+    assert!(attention_after_layer_norm(&x(49), &ones, &zeros, 1e-5, &tiles, None, shape(49, 64)).is_none());
+    assert!(attention_after_layer_norm(&x(66), &ones, &zeros, 1e-5, &tiles, None, shape(66, 64)).is_none());
+    assert!(attention_after_layer_norm(&x(50), &ones, &zeros, 1e-5, &f32_loops, None, shape(50, 64)).is_none());
+    assert!(attention_after_layer_norm(&x(50), &ones, &zeros, 1e-5, &tiles, None, shape(50, 64)).is_some());
+}

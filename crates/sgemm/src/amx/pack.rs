@@ -18,8 +18,8 @@ mod a;
 mod epilogue;
 
 pub(crate) use a::Prologue;
-pub(in crate::amx) use a::pack_a_blocks;
-pub(in crate::amx) use epilogue::{ActivateKeepingRows, ActivateRows, GeluGradBlock, GeluGradRows, KeptBlock};
+pub(in crate::amx) use a::{pack_a_blocks, split_a_values};
+pub(in crate::amx) use epilogue::{ActivateKeepingRows, ActivateRows, GeluGradBlock, GeluGradRows, HeadBlock, HeadRows, KeptBlock};
 #[cfg(all(test, target_arch = "x86_64"))]
 use a::split_values_bf16;
 

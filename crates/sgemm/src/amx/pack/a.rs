@@ -209,7 +209,7 @@ unsafe fn transpose_column_major_avx512(a: MatRef<'_>, rows: Range<usize>, depth
 /// A's halves of 32 values: [`split_values`], or with `bf16` (the CPU has
 /// AVX512-BF16, checked by the caller) its rounding instruction.
 #[inline(always)]
-pub(super) fn split_a_values(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK], bf16: bool) {
+pub(in crate::amx) fn split_a_values(values: &[f32; CHUNK], hi: &mut [u16; CHUNK], lo: &mut [u16; CHUNK], bf16: bool) {
     #[cfg(target_arch = "x86_64")]
     if bf16 {
         // SAFETY: the CPU has AVX-512F, BW and BF16 (the caller's check).
