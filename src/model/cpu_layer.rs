@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, DType, Device, Result, Storage, Tensor};
 use candle_nn::LayerNorm;
-use kneeclip_sgemm::attention::{Attention, Heads, self_attention};
+use kneeclip_sgemm::attention::{Heads, self_attention};
 use kneeclip_sgemm::{MatRef, PackedB, gemm, rows};
 
 use super::linear::Linear;
@@ -110,14 +110,6 @@ impl CpuLayer {
     /// the attention probabilities (else an empty vector).
     fn run(&self, x: &[f32], shape: Heads, mask: Option<&[f32]>, picks: Option<&[usize]>, keep_probs: bool) -> (Vec<f32>, Vec<f32>) {
         let hidden = shape.hidden();
-        // Every token's attention, nothing kept: on the AMX tiles q, k and v
-        // go straight from their product into the heads' tiles.
-        let on_tiles = match (mask, picks, keep_probs) {
-            (None, None, false) => self.qkv.attention_after_norm(&self.norm1, x, shape),
-            _ => None,
-        };
-        let attention = on_tiles.map(|output| Attention { output, probs: Vec::new() }).unwrap_or_else(|| self_attention(&self.qkv.after_norm(&self.norm1, x), shape, mask, picks, keep_probs));
-        let rows_out = attention.output.len() / hidden;
         // The residual plus out_proj's bias, made in one threaded pass, is
         // where out_proj accumulates.
         let residual = match picks {
@@ -128,11 +120,25 @@ impl CpuLayer {
             Some(bias) => rows::with_row_added(&residual, bias),
             None => rows::copy_rows(&residual, hidden),
         };
-        let n = self.out_proj.packed.n();
-        gemm(MatRef::row_major(&attention.output, rows_out, hidden), &self.out_proj.packed, &mut x1, n);
+        // Every token's attention, nothing kept: on the AMX tiles q, k and v
+        // go straight from their product into the heads' tiles, and the
+        // heads' outputs into out_proj's.
+        let (norm, qkv, out_proj) = (&self.norm1, &self.qkv, &self.out_proj);
+        let on_tiles = mask.is_none()
+            && picks.is_none()
+            && !keep_probs
+            && kneeclip_sgemm::attention_block_after_layer_norm(x, &norm.weight, &norm.bias, norm.eps, &qkv.packed, qkv.bias.as_deref(), &out_proj.packed, &mut x1, shape);
+        let probs = if on_tiles {
+            Vec::new()
+        } else {
+            let attention = self_attention(&qkv.after_norm(norm, x), shape, mask, picks, keep_probs);
+            let rows_out = attention.output.len() / hidden;
+            gemm(MatRef::row_major(&attention.output, rows_out, hidden), &out_proj.packed, &mut x1, out_proj.packed.n());
+            attention.probs
+        };
         let (norm, fc1, fc2) = (&self.norm2, &self.fc1, &self.fc2);
         kneeclip_sgemm::mlp_after_layer_norm(&mut x1, &norm.weight, &norm.bias, norm.eps, &fc1.packed, fc1.bias.as_deref(), &fc2.packed, fc2.bias.as_deref());
-        (x1, attention.probs)
+        (x1, probs)
     }
 }
 
@@ -196,11 +202,5 @@ impl Product {
     /// tiles the rows are normalised as they are packed).
     fn after_norm(&self, norm: &Norm, x: &[f32]) -> Vec<f32> {
         kneeclip_sgemm::matmul_after_layer_norm(x, &norm.weight, &norm.bias, norm.eps, &self.packed, self.bias.as_deref())
-    }
-
-    /// The self-attention of every token over `norm(x) · W + bias`'s q, k
-    /// and v, where the AMX tiles take the shape (`None` elsewhere).
-    fn attention_after_norm(&self, norm: &Norm, x: &[f32], shape: Heads) -> Option<Vec<f32>> {
-        kneeclip_sgemm::attention_after_layer_norm(x, &norm.weight, &norm.bias, norm.eps, &self.packed, self.bias.as_deref(), shape)
     }
 }

@@ -48,7 +48,7 @@ mod kernel;
 mod mlp;
 mod pack;
 
-pub(crate) use heads::{attention as heads_attention, fits as heads_fit};
+pub(crate) use heads::{attention as heads_attention, attention_projected as heads_attention_projected, fits as heads_fit};
 pub(crate) use mlp::{mlp, mlp_backward, mlp_backward_fits, mlp_fits, mlp_input, mlp_keeping_tape};
 pub(crate) use pack::{AmxB, Prologue};
 #[cfg(test)]

@@ -250,6 +250,43 @@ pub fn attention_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: 
     Some(amx::heads_attention(MatRef::row_major(x, m, k), prologue, amx, product_bias, shape, threads_for(m, k, b.n()), amx::available()))
 }
 
+/// A pre-norm block's attention half on its residual stream, in place:
+/// `x1 += attention(layer_norm(x)) · W`, the attention as
+/// [`attention_after_layer_norm`] computes it, `x1` holding the residual
+/// (and W's bias) for every row. On the AMX tiles each head's output goes
+/// straight into W's product's A tiles. Returns false, and leaves `x1` as
+/// it was, where [`attention_after_layer_norm`] would return `None` or W
+/// does not take the attention's output on the tiles: the caller then
+/// takes the steps one by one.
+///
+/// # Panics
+/// As [`attention_after_layer_norm`], or when `x1` is not `films·tokens`
+/// rows of W's width.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_block_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: f32, qkv: &PackedB, qkv_bias: Option<&[f32]>, w: &PackedB, x1: &mut [f32], shape: attention::Heads) -> bool {
+    let (Some(amx), Some(w_amx)) = (qkv.amx().filter(|amx| amx::heads_fit(amx, shape)), w.amx()) else {
+        return false;
+    };
+    if w.k() != shape.hidden() {
+        return false;
+    }
+    let k = qkv.k();
+    let m = shape.batch * shape.tokens;
+    assert_eq!(x.len(), m * k, "sgemm: X holds {} values, the attention's {m} rows of {k} need {}", x.len(), m * k);
+    assert!(weight.len() == k && bias.len() == k, "sgemm: the layer norm needs {k} weights and biases");
+    assert_eq!(x1.len(), m * w.n(), "sgemm: the residual holds {} values, {m} rows of {} need {}", x1.len(), w.n(), m * w.n());
+    if let Some(qkv_bias) = qkv_bias {
+        assert_eq!(qkv_bias.len(), qkv.n(), "sgemm: bias has {} values for {} columns", qkv_bias.len(), qkv.n());
+    }
+    if m == 0 {
+        return true;
+    }
+    let prologue = amx::Prologue::LayerNorm { weight, bias, eps };
+    // SAFETY: x1 holds m initialised rows of w.n() values, borrowed exclusively.
+    unsafe { amx::heads_attention_projected(MatRef::row_major(x, m, k), prologue, amx, qkv_bias, shape, w_amx, SharedOut(x1.as_mut_ptr()), w.n(), threads_for(m, k, qkv.n()), amx::available()) };
+    true
+}
+
 /// A pre-norm block's MLP on its residual stream, in place:
 /// `x += quick_gelu(layer_norm(x) · B1 + bias1) · B2 + bias2` for `x`
 /// row-major `[rows, b1.k()]`, the norm's `weight`, `bias` and `eps` as

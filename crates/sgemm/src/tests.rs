@@ -526,3 +526,33 @@ fn attention_on_the_tiles_refuses_what_it_does_not_take() {
     assert!(attention_after_layer_norm(&x(50), &ones, &zeros, 1e-5, &f32_loops, None, shape(50, 64)).is_none());
     assert!(attention_after_layer_norm(&x(50), &ones, &zeros, 1e-5, &tiles, None, shape(50, 64)).is_some());
 }
+
+#[test]
+fn attention_into_the_projection_equals_the_attention_then_the_product() {
+    // The heads' outputs split straight into the projection's A tiles are
+    // those `gemm` packs from the attention's f32 output: the same values,
+    // accumulated onto the residual; a partial last row block (3 × 50 rows).
+    for (films, tokens, heads, k) in [(3, 50, 2, 96), (2, 64, 1, 64)] {
+        let (m, n, hidden) = (films * tokens, 3 * heads * 64, heads * 64);
+        let x: Vec<f32> = values(m * k, 71).iter().enumerate().map(|(i, v)| v * 3.0 + (i / k % 5) as f32).collect();
+        let w: Vec<f32> = values(n * k, 72).iter().map(|v| v * 0.3).collect();
+        let (norm_weight, norm_bias, bias) = (values(k, 73), values(k, 74), values(n, 75));
+        let projection: Vec<f32> = values(hidden * 40, 76);
+        let qkv = PackedB::with_precision(MatRef::row_major(&w, n, k).t(), Precision::Bf16x3);
+        let out_proj = PackedB::with_precision(MatRef::row_major(&projection, 40, hidden).t(), Precision::Bf16x3);
+        let shape = attention::Heads { batch: films, tokens, heads, head_dim: 64 };
+        let residual = values(m * 40, 77);
+        let attention = attention_after_layer_norm(&x, &norm_weight, &norm_bias, 1e-5, &qkv, Some(&bias), shape).expect("the tiles take the shape");
+        let mut want = residual.clone();
+        gemm(MatRef::row_major(&attention, m, hidden), &out_proj, &mut want, 40);
+        let mut got = residual.clone();
+        assert!(attention_block_after_layer_norm(&x, &norm_weight, &norm_bias, 1e-5, &qkv, Some(&bias), &out_proj, &mut got, shape));
+        assert!(got == want, "{films} films of {tokens} tokens: the projected attention differs from its steps");
+        assert_ne!(got, residual, "the attention was added");
+        // Where the tiles do not take the shape, nothing is done.
+        let f32_weights = PackedB::with_precision(MatRef::row_major(&w, n, k).t(), Precision::F32);
+        let mut untouched = residual.clone();
+        assert!(!attention_block_after_layer_norm(&x, &norm_weight, &norm_bias, 1e-5, &f32_weights, Some(&bias), &out_proj, &mut untouched, shape));
+        assert!(untouched == residual);
+    }
+}

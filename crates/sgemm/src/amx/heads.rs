@@ -40,6 +40,9 @@ thread_local! {
     /// A task's scores and output (64 × 64 each) and its probabilities'
     /// tiles, allocated once per thread.
     static SCRATCH: std::cell::RefCell<Option<Box<HeadScratch>>> = const { std::cell::RefCell::new(None) };
+    /// The calling thread's attention output as a projection's A
+    /// ([`attention_projected`]), kept as `PACKED_HEADS` is.
+    static PACKED_PROJECTED: std::cell::Cell<Vec<Line>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Whether [`attention`] takes this product and shape: heads of 64 dims,
@@ -82,6 +85,54 @@ pub(in crate::amx) fn row_place(film: usize, j: usize, head: usize, half: usize,
 /// # Panics
 /// Unless [`fits`] (the caller's check) and `x` has films·tokens rows.
 pub(crate) fn attention(x: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, bias: Option<&[f32]>, shape: Heads, threads: usize, tiles: bool) -> Vec<f32> {
+    let m = shape.batch * shape.tokens;
+    let mut output: Vec<f32> = Vec::with_capacity(m * shape.hidden());
+    // SAFETY: the output holds every film's rows.
+    unsafe {
+        heads_into(x, prologue, b, bias, shape, threads, tiles, Destination::Rows(SharedOut(output.as_mut_ptr())));
+        // Every task wrote its head's columns of its film's rows.
+        output.set_len(m * shape.hidden());
+    }
+    output
+}
+
+/// `C += attention · W` with the attention as [`attention`] computes it,
+/// each head's output split straight into W's product's A tiles (never
+/// written as f32), C (`films·tokens` rows, `ldc` apart) initialised.
+///
+/// # Panics
+/// Unless [`fits`] and W takes the attention's output (the caller's checks).
+///
+/// # Safety
+/// As `amx::gemm` for C.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn attention_projected(x: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, bias: Option<&[f32]>, shape: Heads, w: &AmxB, c: SharedOut, ldc: usize, threads: usize, tiles: bool) {
+    let m = shape.batch * shape.tokens;
+    assert_eq!(w.chunks * CHUNK, shape.hidden(), "sgemm: a projection {} chunks deep after attention {} wide", w.chunks, shape.hidden());
+    let mut a = take_lines(&PACKED_PROJECTED, m.div_ceil(BLOCK) * w.chunks * LINES_PER_CHUNK);
+    // SAFETY: `a` holds every row block's chunks; then C as the caller allows.
+    unsafe {
+        heads_into(x, prologue, b, bias, shape, threads, tiles, Destination::Tiles(SharedLines(a.as_mut_ptr()), w.chunks));
+        multiply_shares(&a, m, w, Out::C { c, ldc }, Init::Accumulate, threads, tiles);
+    }
+    PACKED_PROJECTED.set(a);
+}
+
+/// Where the heads' outputs go.
+#[derive(Clone, Copy)]
+enum Destination {
+    /// f32 rows, `hidden` apart.
+    Rows(SharedOut),
+    /// The next product's A tiles, `chunks` a row block.
+    Tiles(SharedLines, usize),
+}
+
+/// [`attention`]'s work, its heads' outputs going where `to` says.
+///
+/// # Safety
+/// `to` holds every film's rows (or row blocks), accessed by no one else.
+#[allow(clippy::too_many_arguments)]
+unsafe fn heads_into(x: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, bias: Option<&[f32]>, shape: Heads, threads: usize, tiles: bool, to: Destination) {
     assert!(fits(b, shape), "sgemm: attention on the tiles does not take {shape:?} with q/k/v {} wide, {} chunks deep", b.n, b.chunks);
     let Heads { batch: films, tokens, heads, .. } = shape;
     let (m, hidden) = (films * tokens, shape.hidden());
@@ -94,8 +145,6 @@ pub(crate) fn attention(x: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, bias: O
     // heads' q, k or v halves), which `packed` holds for every film.
     unsafe { multiply_shares(&a, m, b, out, Init::Bias(bias), threads, tiles) };
     PACKED_A.set(a);
-    let mut output: Vec<f32> = Vec::with_capacity(m * hidden);
-    let output_at = SharedOut(output.as_mut_ptr());
     let probabilities = Probabilities::for_this_cpu();
     let heads_at = SharedLines(packed.as_mut_ptr());
     let tasks = films * heads;
@@ -115,7 +164,11 @@ pub(crate) fn attention(x: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, bias: O
                 unsafe {
                     let lines = heads_at.add(operand(film, head, 0, heads));
                     let next = heads_at.add(operand(film, head, 0, heads) + HEAD_LINES * usize::from(task + 1 < tasks)) as *const Line;
-                    attend(lines, next, tokens, scratch, output_at.add(film * tokens * hidden + head * WIDTH), hidden, tiles, probabilities);
+                    let out = match to {
+                        Destination::Rows(rows) => HeadOut::Rows(rows.add(film * tokens * hidden + head * WIDTH), hidden),
+                        Destination::Tiles(lines, chunks) => HeadOut::Tiles { lines: lines.add(0), chunks, first_row: film * tokens, chunk: head * 2 },
+                    };
+                    attend(lines, next, tokens, scratch, out, tiles, probabilities);
                 }
             }
             #[cfg(target_arch = "x86_64")]
@@ -125,10 +178,16 @@ pub(crate) fn attention(x: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, bias: O
             }
         });
     });
-    // SAFETY: every task wrote its head's columns of its film's rows.
-    unsafe { output.set_len(m * hidden) };
     PACKED_HEADS.set(packed);
-    output
+}
+
+/// Where one head's output rows go: f32 rows (`ld` apart), or A's tiles
+/// (`chunks` a row block) from the film's first row, the head's two chunks
+/// from `chunk`.
+#[derive(Clone, Copy)]
+enum HeadOut {
+    Rows(*mut f32, usize),
+    Tiles { lines: *mut Line, chunks: usize, first_row: usize, chunk: usize },
 }
 
 /// Heads a task group takes (a film's twelve make two groups, so that one
@@ -146,15 +205,14 @@ struct HeadScratch {
 }
 
 /// One film's head: its q, kᵀ and v tiles at `lines` (the 768 of
-/// [`operand`]), its output rows `ldo` apart at `out`; the next task's
-/// tiles at `next` asked into L2 meanwhile.
+/// [`operand`]), its output rows where `out` says; the next task's tiles at
+/// `next` asked into L2 meanwhile.
 ///
 /// # Safety
 /// `lines` valid for reads and writes of 768 lines, `out` for writes of
-/// `tokens` rows of 64 values, neither accessed by anyone else; `tiles`
-/// only where AMX is available and after [`tile_config`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn attend(lines: *mut Line, next: *const Line, tokens: usize, scratch: &mut HeadScratch, out: *mut f32, ldo: usize, tiles: bool, probabilities: Probabilities) {
+/// the head's `tokens` rows, neither accessed by anyone else; `tiles` only
+/// where AMX is available and after [`tile_config`].
+unsafe fn attend(lines: *mut Line, next: *const Line, tokens: usize, scratch: &mut HeadScratch, out: HeadOut, tiles: bool, probabilities: Probabilities) {
     let blocks = tokens.div_ceil(BLOCK);
     // SAFETY: the caller's contract.
     let (q, keys, values) = unsafe { (lines as *const Line, lines.add(OPERAND_LINES) as *const Line, lines.add(2 * OPERAND_LINES)) };
@@ -199,16 +257,38 @@ unsafe fn attend(lines: *mut Line, next: *const Line, tokens: usize, scratch: &m
             }
         }
     }
-    for r in 0..tokens {
-        // SAFETY: row r of the head's output (the caller's contract).
-        unsafe { std::ptr::copy_nonoverlapping(output.add(r * WIDTH), out.add(r * ldo), WIDTH) };
+    match out {
+        HeadOut::Rows(rows, ld) => {
+            for r in 0..tokens {
+                // SAFETY: row r of the head's output (the caller's contract).
+                unsafe { std::ptr::copy_nonoverlapping(output.add(r * WIDTH), rows.add(r * ld), WIDTH) };
+            }
+        }
+        HeadOut::Tiles { lines, chunks, first_row, chunk } => {
+            for r in 0..tokens {
+                let row = first_row + r;
+                for half in 0..2 {
+                    let line = ((row / BLOCK) * chunks + chunk + half) * LINES_PER_CHUNK + row % BLOCK;
+                    // SAFETY: the row's lines of the head's chunks (the
+                    // caller's contract); the scratch's row r, 64 values.
+                    unsafe {
+                        let values = &*output.add(r * WIDTH + half * CHUNK).cast::<[f32; CHUNK]>();
+                        split_a_values(values, &mut (*lines.add(line)).0, &mut (*lines.add(line + BLOCK)).0, probabilities.bf16);
+                    }
+                }
+            }
+        }
     }
 }
 
 /// The scores' softmax over the film's tokens, split into the
 /// probabilities' A tiles, compiled for the CPU's vectors (chosen once).
 #[derive(Clone, Copy)]
-struct Probabilities(unsafe fn(&mut Square, usize, &mut [Line; OPERAND_LINES], *const u8, *const u8));
+struct Probabilities {
+    run: unsafe fn(&mut Square, usize, &mut [Line; OPERAND_LINES], *const u8, *const u8),
+    /// Whether the CPU rounds to bf16 by AVX512-BF16 (as this build does).
+    bf16: bool,
+}
 
 impl Probabilities {
     fn for_this_cpu() -> Self {
@@ -227,13 +307,13 @@ impl Probabilities {
         }
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16") {
-            return Self(wide_bf16);
+            return Self { run: wide_bf16, bf16: true };
         }
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx512bw") {
-            return Self(wide);
+            return Self { run: wide, bf16: false };
         }
-        Self(portable)
+        Self { run: portable, bf16: false }
     }
 
     /// Rows `..tokens` of `scores` into `probs`' lines; meanwhile the bytes
@@ -243,7 +323,7 @@ impl Probabilities {
     /// None beyond the function's choice for this CPU (prefetches do not fault).
     unsafe fn run(self, scores: &mut Square, tokens: usize, probs: &mut [Line; OPERAND_LINES], from: *const u8, to: *const u8) {
         // SAFETY: the function was chosen for this CPU.
-        unsafe { (self.0)(scores, tokens, probs, from, to) }
+        unsafe { (self.run)(scores, tokens, probs, from, to) }
     }
 }
 
