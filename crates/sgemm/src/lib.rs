@@ -235,19 +235,27 @@ pub fn matmul_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: f32
 /// When `x` is not `films·tokens` rows of `b.k()`, or a norm or bias has
 /// the wrong length.
 pub fn attention_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: f32, b: &PackedB, product_bias: Option<&[f32]>, shape: attention::Heads) -> Option<Vec<f32>> {
-    let amx = b.amx().filter(|amx| amx::heads_fit(amx, shape))?;
-    let k = b.k();
-    let m = shape.batch * shape.tokens;
-    assert_eq!(x.len(), m * k, "sgemm: X holds {} values, the attention's {m} rows of {k} need {}", x.len(), m * k);
-    assert!(weight.len() == k && bias.len() == k, "sgemm: the layer norm needs {k} weights and biases");
-    if let Some(product_bias) = product_bias {
-        assert_eq!(product_bias.len(), b.n(), "sgemm: bias has {} values for {} columns", product_bias.len(), b.n());
-    }
+    let amx = heads_on_tiles(x, weight, bias, b, product_bias, shape)?;
+    let (m, k) = (shape.batch * shape.tokens, b.k());
     if m == 0 {
         return Some(Vec::new());
     }
     let prologue = amx::Prologue::LayerNorm { weight, bias, eps };
     Some(amx::heads_attention(MatRef::row_major(x, m, k), prologue, amx, product_bias, shape, threads_for(m, k, b.n()), amx::available()))
+}
+
+/// The q/k/v product on the tiles where the films' attention there takes
+/// `shape`, after checking the operands' sizes (panicking as
+/// [`attention_after_layer_norm`] says).
+fn heads_on_tiles<'b>(x: &[f32], weight: &[f32], bias: &[f32], b: &'b PackedB, product_bias: Option<&[f32]>, shape: attention::Heads) -> Option<&'b amx::AmxB> {
+    let amx = b.amx().filter(|amx| amx::heads_fit(amx, shape))?;
+    let (m, k) = (shape.batch * shape.tokens, b.k());
+    assert_eq!(x.len(), m * k, "sgemm: X holds {} values, the attention's {m} rows of {k} need {}", x.len(), m * k);
+    assert!(weight.len() == k && bias.len() == k, "sgemm: the layer norm needs {k} weights and biases");
+    if let Some(product_bias) = product_bias {
+        assert_eq!(product_bias.len(), b.n(), "sgemm: bias has {} values for {} columns", product_bias.len(), b.n());
+    }
+    Some(amx)
 }
 
 /// A pre-norm block's attention half on its residual stream, in place:
@@ -264,20 +272,11 @@ pub fn attention_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: 
 /// rows of W's width.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_block_after_layer_norm(x: &[f32], weight: &[f32], bias: &[f32], eps: f32, qkv: &PackedB, qkv_bias: Option<&[f32]>, w: &PackedB, x1: &mut [f32], shape: attention::Heads) -> bool {
-    let (Some(amx), Some(w_amx)) = (qkv.amx().filter(|amx| amx::heads_fit(amx, shape)), w.amx()) else {
+    let (Some(amx), Some(w_amx)) = (heads_on_tiles(x, weight, bias, qkv, qkv_bias, shape), w.amx().filter(|_| w.k() == shape.hidden())) else {
         return false;
     };
-    if w.k() != shape.hidden() {
-        return false;
-    }
-    let k = qkv.k();
-    let m = shape.batch * shape.tokens;
-    assert_eq!(x.len(), m * k, "sgemm: X holds {} values, the attention's {m} rows of {k} need {}", x.len(), m * k);
-    assert!(weight.len() == k && bias.len() == k, "sgemm: the layer norm needs {k} weights and biases");
+    let (m, k) = (shape.batch * shape.tokens, qkv.k());
     assert_eq!(x1.len(), m * w.n(), "sgemm: the residual holds {} values, {m} rows of {} need {}", x1.len(), w.n(), m * w.n());
-    if let Some(qkv_bias) = qkv_bias {
-        assert_eq!(qkv_bias.len(), qkv.n(), "sgemm: bias has {} values for {} columns", qkv_bias.len(), qkv.n());
-    }
     if m == 0 {
         return true;
     }

@@ -6,8 +6,9 @@
 //! or two between the next block's products: `pack::HeadRows`): q as A
 //! (tokens × dims), kᵀ and v as B (dims × tokens, tokens × dims). Then each
 //! (film, head) is one task: `q·kᵀ` on the tiles, softmax over the film's
-//! tokens, the probabilities split into A's tiles and `·v` on the tiles.
-//! A head of a film is at most 64 × 64 × 64, so every operand is two
+//! tokens, the probabilities split into A's tiles and `·v` on the tiles,
+//! the output as f32 rows ([`attention`]) or split straight into the next
+//! product's A tiles ([`attention_projected`], out_proj's). A head of a film is at most 64 × 64 × 64, so every operand is two
 //! blocks (or panels) of two chunks, whatever the film's token count up to
 //! 64; the tokens past it are padding that no result reads (the
 //! probabilities are zero there, and v's padding is zeroed so that zero
