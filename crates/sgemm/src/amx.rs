@@ -43,6 +43,55 @@ use rayon::prelude::*;
 
 use crate::{Init, MatRef, SharedOut};
 
+/// `for_this_cpu()`, choosing once which build of `$body` this CPU runs:
+/// AVX-512 with AVX512-BF16's rounding, AVX-512, or portable code (`$body`
+/// takes the arguments, then whether it has AVX-512 and the rounding). For
+/// the passes a product's blocks go through (`pack::epilogue`) and a film
+/// head's softmax (`heads`).
+macro_rules! for_this_cpu {
+    ($body:ident($($arg:ident: $ty:ty),*)) => {
+        pub(in crate::amx) fn for_this_cpu() -> Self {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw")]
+            #[allow(unused_unsafe)]
+            unsafe fn wide($($arg: $ty),*) {
+                // SAFETY: the caller's contract.
+                unsafe { $body($($arg),*, true, false) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+            #[allow(unused_unsafe)]
+            unsafe fn wide_bf16($($arg: $ty),*) {
+                // SAFETY: the caller's contract.
+                unsafe { $body($($arg),*, true, true) }
+            }
+            #[allow(unused_unsafe)]
+            unsafe fn portable($($arg: $ty),*) {
+                // SAFETY: the caller's contract.
+                unsafe { $body($($arg),*, false, false) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::amx::bf16_rounding() {
+                return Self(wide_bf16);
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx512bw") {
+                return Self(wide);
+            }
+            Self(portable)
+        }
+    };
+}
+
+/// Whether the CPU has AVX-512BW and rounds to bf16 by AVX512-BF16 (the
+/// build [`for_this_cpu`] chooses first).
+pub(crate) fn bf16_rounding() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 mod heads;
 mod kernel;
 mod mlp;

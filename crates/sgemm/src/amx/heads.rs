@@ -147,6 +147,7 @@ unsafe fn heads_into(x: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, bias: Opti
     unsafe { multiply_shares(&a, m, b, out, Init::Bias(bias), threads, tiles) };
     PACKED_A.set(a);
     let probabilities = Probabilities::for_this_cpu();
+    let bf16 = super::bf16_rounding();
     let heads_at = SharedLines(packed.as_mut_ptr());
     let tasks = films * heads;
     // Tasks in groups of a few heads: the tiles are configured once a group.
@@ -167,7 +168,7 @@ unsafe fn heads_into(x: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, bias: Opti
                     let next = heads_at.add(operand(film, head, 0, heads) + HEAD_LINES * usize::from(task + 1 < tasks)) as *const Line;
                     let out = match to {
                         Destination::Rows(rows) => HeadOut::Rows(rows.add(film * tokens * hidden + head * WIDTH), hidden),
-                        Destination::Tiles(lines, chunks) => HeadOut::Tiles { lines: lines.add(0), chunks, first_row: film * tokens, chunk: head * 2 },
+                        Destination::Tiles(lines, chunks) => HeadOut::Tiles { lines: lines.0, chunks, first_row: film * tokens, chunk: head * 2, bf16 },
                     };
                     attend(lines, next, tokens, scratch, out, tiles, probabilities);
                 }
@@ -184,11 +185,12 @@ unsafe fn heads_into(x: MatRef<'_>, prologue: Prologue<'_>, b: &AmxB, bias: Opti
 
 /// Where one head's output rows go: f32 rows (`ld` apart), or A's tiles
 /// (`chunks` a row block) from the film's first row, the head's two chunks
-/// from `chunk`.
+/// from `chunk`, split as A's packing splits on this CPU (`bf16`: by
+/// AVX512-BF16's rounding).
 #[derive(Clone, Copy)]
 enum HeadOut {
     Rows(*mut f32, usize),
-    Tiles { lines: *mut Line, chunks: usize, first_row: usize, chunk: usize },
+    Tiles { lines: *mut Line, chunks: usize, first_row: usize, chunk: usize, bf16: bool },
 }
 
 /// Heads a task group takes (a film's twelve make two groups, so that one
@@ -265,7 +267,7 @@ unsafe fn attend(lines: *mut Line, next: *const Line, tokens: usize, scratch: &m
                 unsafe { std::ptr::copy_nonoverlapping(output.add(r * WIDTH), rows.add(r * ld), WIDTH) };
             }
         }
-        HeadOut::Tiles { lines, chunks, first_row, chunk } => {
+        HeadOut::Tiles { lines, chunks, first_row, chunk, bf16 } => {
             for r in 0..tokens {
                 let row = first_row + r;
                 for half in 0..2 {
@@ -274,7 +276,7 @@ unsafe fn attend(lines: *mut Line, next: *const Line, tokens: usize, scratch: &m
                     // caller's contract); the scratch's row r, 64 values.
                     unsafe {
                         let values = &*output.add(r * WIDTH + half * CHUNK).cast::<[f32; CHUNK]>();
-                        split_a_values(values, &mut (*lines.add(line)).0, &mut (*lines.add(line + BLOCK)).0, probabilities.bf16);
+                        split_a_values(values, &mut (*lines.add(line)).0, &mut (*lines.add(line + BLOCK)).0, bf16);
                     }
                 }
             }
@@ -285,37 +287,10 @@ unsafe fn attend(lines: *mut Line, next: *const Line, tokens: usize, scratch: &m
 /// The scores' softmax over the film's tokens, split into the
 /// probabilities' A tiles, compiled for the CPU's vectors (chosen once).
 #[derive(Clone, Copy)]
-struct Probabilities {
-    run: unsafe fn(&mut Square, usize, &mut [Line; OPERAND_LINES], *const u8, *const u8),
-    /// Whether the CPU rounds to bf16 by AVX512-BF16 (as this build does).
-    bf16: bool,
-}
+struct Probabilities(unsafe fn(&mut Square, usize, &mut [Line; OPERAND_LINES], *const u8, *const u8));
 
 impl Probabilities {
-    fn for_this_cpu() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-        unsafe fn wide_bf16(scores: &mut Square, tokens: usize, probs: &mut [Line; OPERAND_LINES], from: *const u8, to: *const u8) {
-            probabilities(scores, tokens, probs, from, to, true)
-        }
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        unsafe fn wide(scores: &mut Square, tokens: usize, probs: &mut [Line; OPERAND_LINES], from: *const u8, to: *const u8) {
-            probabilities(scores, tokens, probs, from, to, false)
-        }
-        unsafe fn portable(scores: &mut Square, tokens: usize, probs: &mut [Line; OPERAND_LINES], from: *const u8, to: *const u8) {
-            probabilities(scores, tokens, probs, from, to, false)
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16") {
-            return Self { run: wide_bf16, bf16: true };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512bw") {
-            return Self { run: wide, bf16: false };
-        }
-        Self { run: portable, bf16: false }
-    }
+    for_this_cpu!(probabilities(scores: &mut Square, tokens: usize, probs: &mut [Line; OPERAND_LINES], from: *const u8, to: *const u8));
 
     /// Rows `..tokens` of `scores` into `probs`' lines; meanwhile the bytes
     /// `from..to` asked into L2, a part a row.
@@ -324,12 +299,13 @@ impl Probabilities {
     /// None beyond the function's choice for this CPU (prefetches do not fault).
     unsafe fn run(self, scores: &mut Square, tokens: usize, probs: &mut [Line; OPERAND_LINES], from: *const u8, to: *const u8) {
         // SAFETY: the function was chosen for this CPU.
-        unsafe { (self.run)(scores, tokens, probs, from, to) }
+        unsafe { (self.0)(scores, tokens, probs, from, to) }
     }
 }
 
 #[inline(always)]
-fn probabilities(scores: &mut Square, tokens: usize, probs: &mut [Line; OPERAND_LINES], from: *const u8, to: *const u8, bf16: bool) {
+fn probabilities(scores: &mut Square, tokens: usize, probs: &mut [Line; OPERAND_LINES], from: *const u8, to: *const u8, avx512: bool, bf16: bool) {
+    let _ = avx512;
     /// Rows whose softmax steps overlap.
     const ROWS: usize = 4;
     let blocks = tokens.div_ceil(BLOCK);

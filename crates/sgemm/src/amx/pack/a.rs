@@ -40,7 +40,7 @@ pub(in crate::amx) fn pack_a_blocks(a: MatRef<'_>, chunks: usize, blocks: Range<
         pack_a_body(a, chunks, blocks, out, prologue, true, true)
     }
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16") {
+    if crate::amx::bf16_rounding() {
         // SAFETY: the CPU has the features `wide_bf16` is compiled for.
         return unsafe { wide_bf16(a, chunks, blocks, out, prologue) };
     }

@@ -18,40 +18,6 @@ use crate::MatRef;
 #[cfg(target_arch = "x86_64")]
 use crate::transpose::transpose_16x16;
 
-/// `for_this_cpu()`, choosing once which build of `$body` this CPU runs:
-/// AVX-512 with AVX512-BF16's rounding, AVX-512, or portable code.
-macro_rules! for_this_cpu {
-    ($body:ident($($arg:ident: $ty:ty),*)) => {
-        pub(in crate::amx) fn for_this_cpu() -> Self {
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512bw")]
-            unsafe fn wide($($arg: $ty),*) {
-                // SAFETY: the caller's contract.
-                unsafe { $body($($arg),*, true, false) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-            unsafe fn wide_bf16($($arg: $ty),*) {
-                // SAFETY: the caller's contract.
-                unsafe { $body($($arg),*, true, true) }
-            }
-            unsafe fn portable($($arg: $ty),*) {
-                // SAFETY: the caller's contract.
-                unsafe { $body($($arg),*, false, false) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16") {
-                return Self(wide_bf16);
-            }
-            #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx512bw") {
-                return Self(wide);
-            }
-            Self(portable)
-        }
-    };
-}
-
 /// A 32×32 block of an MLP's first product (row-major, its first `rows`
 /// rows and `cols` columns real) through quick GELU, as the tiles the second
 /// product reads for one chunk of one row block (64 lines): what
@@ -419,10 +385,7 @@ mod tests {
         let block: [f32; BLOCK * CHUNK] = std::array::from_fn(|i| ((i * 7919) % 1013) as f32 / 97.0 - 5.0);
         // The CPU's build (its own rounding) against the portable one with the same rounding.
         let chosen = HeadRows::for_this_cpu();
-        #[cfg(target_arch = "x86_64")]
-        let bf16 = std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512bf16");
-        #[cfg(not(target_arch = "x86_64"))]
-        let bf16 = false;
+        let bf16 = crate::amx::bf16_rounding();
         for panel in 0..3 * heads * 2 {
             for (first_row, rows) in [(32, 32), (96, 32), (128, 22)] {
                 let run = |portable: bool, steps: &[Range<usize>]| {
