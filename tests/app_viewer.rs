@@ -67,6 +67,23 @@ fn opening_a_film_shows_the_grade_and_five_similarities() {
     h.get_by_label("Decision aid, not a diagnosis.");
     h.get_by_label_contains(&format!("anchors {}", a.provenance.anchors_hash));
     h.get_by_label_contains("on CPU");
+    assert!(h.query_by_label_contains("Caution:").is_none(), "a knee film whose file states nothing gets no caution");
+}
+
+#[test]
+fn a_film_whose_header_names_the_hip_shows_a_caution_above_its_grade() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let film = data_dir().join("dicom/RG2_JPLL");
+    if !film.is_file() {
+        eprintln!("skipped: {} is missing", film.display());
+        return;
+    }
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    h.get_by_label_contains("Caution: DICOM Body Part Examined is “HIP”");
+    let a = app(&mut h).grades[0].assessment.clone();
+    h.get_by_label(&format!("KL {} — {}", a.grade, kneeclip::grading::GRADE_NAMES[a.grade]));
 }
 
 #[test]

@@ -211,3 +211,30 @@ fn csv_rows_match_the_json_lines() {
     }
     assert_eq!(fields[15], line["anchors_hash"].as_str().unwrap());
 }
+
+#[test]
+fn a_film_whose_header_names_another_body_part_is_graded_with_a_caution() {
+    // 966_fixed.dcm states Body Part Examined CHEST; an OAI knee crop states nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let chest = data_dir().join("dicom/966_fixed.dcm");
+    let (true, Some(knee)) = (chest.is_file(), first_png(1)) else {
+        eprintln!("skipped: {} or an OAI film is missing", chest.display());
+        return;
+    };
+    let model = model.to_str().unwrap();
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", model, chest.to_str().unwrap(), knee.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "a caution is not a failure: {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cautions: Vec<String> = serde_json::from_value(lines[0]["cautions"].clone()).unwrap();
+    assert!(cautions.len() == 1 && cautions[0].contains("CHEST"), "{cautions:?}");
+    assert!(lines[0]["grade"].as_u64().is_some(), "still graded");
+    assert_eq!(lines[1]["cautions"], serde_json::json!([]), "the knee film has none");
+
+    let text = kneeclip(&["grade", "--offline", "--model-dir", model, chest.to_str().unwrap()]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("  caution: ") && l.contains("CHEST")), "{text}");
+    let csv = kneeclip(&["grade", "--offline", "--csv", "--model-dir", model, chest.to_str().unwrap()]);
+    assert_eq!(String::from_utf8(csv.stdout).unwrap().lines().count(), 2, "header and one row: the caution is not a column");
+    assert!(String::from_utf8_lossy(&csv.stderr).contains("caution: DICOM Body Part Examined"), "{}", String::from_utf8_lossy(&csv.stderr));
+}

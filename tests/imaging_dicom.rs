@@ -341,3 +341,18 @@ fn a_declared_length_beyond_the_file_is_refused_without_allocating_it() {
         "{message}"
     );
 }
+
+#[test]
+fn films_of_other_body_parts_carry_a_caution_and_knee_films_none() {
+    // Body Part Examined as the files state it: CHEST (966, CR-MONO1-10-chest),
+    // HIP (the RG2 films), LEG (the RG3 films); the caution names the part.
+    let Some(dir) = dicom_dir() else { return };
+    for (name, part) in [("966_fixed.dcm", "CHEST"), ("CR-MONO1-10-chest", "CHEST"), ("RG2_JPLL", "HIP")] {
+        let r = open(&dir, name);
+        assert_eq!(r.cautions().len(), 1, "{name}: {:?}", r.cautions());
+        assert!(r.cautions()[0].contains("Body Part Examined") && r.cautions()[0].contains(part), "{name}: {:?}", r.cautions());
+    }
+    for name in ["RG3_UNC", "RG3_JPLL"] {
+        assert!(open(&dir, name).cautions().is_empty(), "{name}: {:?}", open(&dir, name).cautions());
+    }
+}

@@ -194,6 +194,11 @@ fn patient_data_only_when_asked_for() {
     assert_eq!(r["patient"]["id"], id.as_str());
     assert_eq!(r["film"]["file"], "RG2_JPLL");
     assert!(json(&withheld[2]).get("patient").is_none());
+    // RG2_JPLL's header says HIP: every report carries the caution, with or without patient data.
+    for r in [&r, &json(&withheld[2])] {
+        let cautions: Vec<String> = serde_json::from_value(r["film"]["cautions"].clone()).unwrap();
+        assert!(cautions.len() == 1 && cautions[0].contains("Body Part Examined") && cautions[0].contains("HIP"), "{cautions:?}");
+    }
     // The PNG shows the patient line only when asked.
     let (a, b) = (image::open(&withheld[1]).unwrap().to_rgb8(), image::open(&included[1]).unwrap().to_rgb8());
     assert_eq!(a.dimensions(), b.dimensions());
@@ -208,6 +213,7 @@ fn patient_data_only_when_asked_for() {
         assert!(shown.contains(secret), "{secret:?} is missing from the PDF text with --include-patient-data:\n{shown}");
     }
     assert!(hidden.contains("Patient data not included in this report."));
+    assert!(hidden.contains("Caution: DICOM Body Part Examined"), "{hidden}");
 }
 
 /// A film with both knees side by side reports each half.

@@ -233,6 +233,13 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         }
         return;
     }
+    if let Some(view) = &app.view {
+        // The file's own header says this is not a knee radiograph: said
+        // before the grade, which the model gives whatever it is shown.
+        for caution in view.film.cautions() {
+            ui.colored_label(Color32::from_rgb(240, 180, 60), RichText::new(format!("Caution: {caution}.")).strong());
+        }
+    }
     if app.grades.is_empty() {
         ui.label(if app.view.is_some() { "Grading…" } else { "No film open." });
         return;
@@ -283,6 +290,11 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             }
             ui.separator();
         });
+    }
+    if let Some(view) = &app.view {
+        for note in view.film.notes() {
+            ui.small(format!("File: {note}.")).on_hover_text("How the file was read: what is shown and graded is this.");
+        }
     }
     ui.label(RichText::new("Decision aid, not a diagnosis.").strong());
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::output::{Format, Printer};
+use super::output::{Format, Printer, Remarks};
 use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
 use crate::grading::regions::{crop_region, regions_for};
 use crate::explain;
@@ -88,14 +88,15 @@ pub fn run(args: &GradeArgs) -> i32 {
         for (file, film) in chunk.iter().zip(prepared) {
             let shown = file.display().to_string();
             let result = film.and_then(|film| match assessments.as_mut() {
-                Some(next) => Ok(film.regions.into_iter().zip(next.by_ref()).collect::<Vec<_>>()),
+                Some(next) => Ok((film.regions.into_iter().zip(next.by_ref()).collect::<Vec<_>>(), film.remarks)),
                 None => Err(format!("{shown}: {}", graded.as_ref().err().map_or("grading failed", String::as_str))),
             });
             match result {
-                Ok(results) => {
+                Ok((results, remarks)) => {
                     for (region, assessment) in results {
-                        printer.assessment(&shown, region, assessment);
+                        printer.assessment(&shown, region, assessment, &remarks);
                     }
+                    printer.remarks(&shown, &remarks);
                 }
                 Err(message) => {
                     failed += 1;
@@ -135,6 +136,7 @@ const FILMS_PER_BATCH: usize = 16;
 struct PreparedFilm {
     regions: Vec<Option<Region>>,
     pixel_values: Vec<Vec<f32>>,
+    remarks: Remarks,
 }
 
 fn prepare_film(grader: &Grader, file: &Path) -> Result<PreparedFilm, String> {
@@ -157,6 +159,7 @@ fn prepare_view(grader: &Grader, film: &Radiograph) -> PreparedFilm {
     PreparedFilm {
         regions: regions.into_iter().map(|r| split.then_some(r)).collect(),
         pixel_values,
+        remarks: Remarks { cautions: film.cautions().to_vec(), notes: film.notes().to_vec() },
     }
 }
 
@@ -180,8 +183,9 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
         let prepared = prepare_view(grader, &film);
         let assessments = grader.grade_pixel_values(&prepared.pixel_values).map_err(|e| format!("{shown}: {e}"))?;
         for (region, assessment) in prepared.regions.iter().zip(&assessments) {
-            printer.assessment(&shown, *region, assessment);
+            printer.assessment(&shown, *region, assessment, &prepared.remarks);
         }
+        printer.remarks(&shown, &prepared.remarks);
         let graded: Vec<(Region, Assessment)> =
             prepared.regions.iter().map(|r| r.unwrap_or(Region::Whole)).zip(assessments).collect();
         let heatmaps = if args.heatmap {

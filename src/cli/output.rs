@@ -15,6 +15,15 @@ pub enum Format {
 }
 
 
+/// What a film's file says about itself, printed with its grade: cautions
+/// (its header names another modality or body part) and notes (how it was
+/// read: a frame of several, colour made gray, a LUT applied).
+#[derive(Clone, Debug, Default)]
+pub struct Remarks {
+    pub cautions: Vec<String>,
+    pub notes: Vec<String>,
+}
+
 pub struct Printer {
     format: Format,
     header_done: bool,
@@ -51,7 +60,9 @@ impl Printer {
         }
     }
 
-    pub fn assessment(&mut self, file: &str, region: Option<Region>, a: &Assessment) {
+    /// One graded region; JSON lines carry the film's remarks in each line,
+    /// text and CSV print them once, after the film's regions ([`remarks`](Self::remarks)).
+    pub fn assessment(&mut self, file: &str, region: Option<Region>, a: &Assessment, remarks: &Remarks) {
         match self.format {
             Format::Json => {
                 let mut line = json!({
@@ -66,6 +77,8 @@ impl Printer {
                     "anchors_edited": a.provenance.anchors_edited,
                     "arithmetic": a.provenance.arithmetic,
                     "borderline": a.borderline(BORDERLINE_MARGIN).map(|(l, h)| [l, h]),
+                    "cautions": remarks.cautions,
+                    "notes": remarks.notes,
                 });
                 if let Some(region) = region {
                     line["region"] = json!(region);
@@ -102,6 +115,27 @@ impl Printer {
                 self.line(format_args!("  grade          {}", (0..5).map(|g| format!("{:>7}", format!("KL{g}"))).collect::<String>()));
                 self.line(format_args!("  probability    {}", row(&a.probabilities)));
                 self.line(format_args!("  similarity     {}", row(&a.similarities)));
+            }
+        }
+    }
+
+    /// A film's remarks after its regions: text lines under its grade; in
+    /// CSV, whose columns are fixed, its cautions on standard error.
+    pub fn remarks(&mut self, file: &str, remarks: &Remarks) {
+        match self.format {
+            Format::Json => {}
+            Format::Text => {
+                for caution in &remarks.cautions {
+                    self.line(format_args!("  caution: {caution}"));
+                }
+                for note in &remarks.notes {
+                    self.line(format_args!("  note: {note}"));
+                }
+            }
+            Format::Csv => {
+                for caution in &remarks.cautions {
+                    eprintln!("kneeclip: {file}: caution: {caution}");
+                }
             }
         }
     }

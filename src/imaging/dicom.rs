@@ -10,6 +10,7 @@ use dicom_pixeldata::{
     PlanarConfiguration,
 };
 
+use super::anatomy;
 use super::dicom_lengths;
 use super::dicom_meta as meta;
 use super::guard::guarded;
@@ -220,6 +221,7 @@ fn finish(obj: &DefaultDicomObject, dec: &mut Decoded, frames: u32, path: &Path)
     dec.pixel_spacing = meta::pixel_spacing(obj);
     dec.tags = meta::tag_list(obj);
     dec.patient_label = meta::patient_label(obj);
+    dec.cautions = anatomy::cautions(meta::get_str(obj, tags::MODALITY).as_deref(), meta::get_str(obj, tags::BODY_PART_EXAMINED).as_deref());
     Ok(())
 }
 

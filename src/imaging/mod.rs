@@ -15,6 +15,7 @@
 //!   gives the stretch for the viewer.
 //! - DICOM without window presets defaults to the actual min..max of modality values.
 
+mod anatomy;
 mod dicom;
 mod dicom_lengths;
 mod dicom_meta;

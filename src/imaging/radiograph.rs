@@ -52,6 +52,7 @@ pub(crate) struct Decoded {
     pub tags: Vec<super::DicomTag>,
     pub patient_label: Option<String>,
     pub notes: Vec<String>,
+    pub cautions: Vec<String>,
     pub full_range: FullRange,
 }
 
@@ -76,6 +77,7 @@ pub struct Radiograph {
     tags: Vec<DicomTag>,
     patient_label: Option<String>,
     notes: Vec<String>,
+    cautions: Vec<String>,
 }
 
 impl Radiograph {
@@ -214,6 +216,7 @@ impl Radiograph {
             tags: d.tags,
             patient_label: d.patient_label,
             notes: d.notes,
+            cautions: d.cautions,
         }
     }
 
@@ -283,8 +286,15 @@ impl Radiograph {
     pub fn patient_label(&self) -> Option<String> {
         self.patient_label.clone()
     }
+    /// How the file was read where that changes what is shown (a frame of
+    /// several, colour made gray, a LUT applied): for the reader, not warnings.
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+    /// Reasons, from the file's own header, to doubt that a knee grade means
+    /// anything for this film (another modality or body part); see `anatomy.rs`.
+    pub fn cautions(&self) -> &[String] {
+        &self.cautions
     }
 
     /// The stored (raw) value at (x, y).
@@ -384,6 +394,7 @@ impl Decoded {
             tags: Vec::new(),
             patient_label: None,
             notes: Vec::new(),
+            cautions: Vec::new(),
             full_range: FullRange::BitDepth(bits),
         }
     }

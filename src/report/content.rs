@@ -52,6 +52,11 @@ pub struct FilmInfo {
     pub inverted: bool,
     /// Opacity of the attention heatmap blended over the film, when it is.
     pub heatmap_opacity: Option<f32>,
+    /// The file's header names another modality or body part than a knee
+    /// radiograph ([`Radiograph::cautions`]).
+    pub cautions: Vec<String>,
+    /// How the file was read ([`Radiograph::notes`]).
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -121,6 +126,8 @@ impl Report {
                 window: WindowInfo { center: input.window.center, width: input.window.width },
                 inverted: input.invert,
                 heatmap_opacity: (!input.heatmaps.is_empty()).then_some(input.heatmap_opacity),
+                cautions: film.cautions().to_vec(),
+                notes: film.notes().to_vec(),
             },
             patient: input.include_patient_data.then(|| patient_info(film)),
             regions,

@@ -150,6 +150,9 @@ fn header(flow: &mut Flow, report: &Report) {
         let border = region.borderline.map(|[l, h]| format!("   (borderline KL {l}/{h})")).unwrap_or_default();
         flow.line(14.0, 18.0, INK, format!("{place}KL {} — {}{border}", region.grade, region.grade_name));
     }
+    for caution in &report.film.cautions {
+        flow.paragraph(MARGIN, CONTENT_WIDTH, 10.0, 13.0, NOTICE_INK, &format!("Caution: {caution}."));
+    }
 }
 
 fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage) {
@@ -267,6 +270,9 @@ fn details(flow: &mut Flow, report: &Report) {
         ("Film", film),
     ];
     key_values(flow, &rows);
+    if !f.notes.is_empty() {
+        key_values(flow, &[("Read as", f.notes.join("; "))]);
+    }
 }
 
 /// "Patient: NAME · ID 123 · born 1950-01-01", or that it was left out.
