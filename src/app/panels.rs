@@ -59,9 +59,16 @@ fn export_window(app: &mut KneeclipApp, ctx: &egui::Context) {
 }
 
 fn button(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, selected: bool) {
+    enabled_button(app, ui, command, selected, true);
+}
+
+/// A toolbar button added straight into the wrapping row (not inside a child
+/// ui, whose width is what is left of the row: a label there wrapped onto two
+/// lines instead of the button moving to the next row).
+fn enabled_button(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, selected: bool, enabled: bool) {
     let info = commands::info(command);
     let tip = commands::tooltip(ui.ctx(), command);
-    if ui.selectable_label(selected, info.label).on_hover_text(tip).clicked() {
+    if ui.add_enabled(enabled, egui::Button::selectable(selected, info.label)).on_hover_text(tip.clone()).on_disabled_hover_text(tip).clicked() {
         app.push(command);
     }
 }
@@ -93,7 +100,7 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         button(app, ui, Command::LengthTool, measuring);
         // Always there (greyed out when there is nothing to clear), so the toolbar does not reflow.
         let measured = app.view.as_ref().is_some_and(|v| !v.measurements.is_empty());
-        ui.add_enabled_ui(measured, |ui| button(app, ui, Command::ClearMeasurements, false));
+        enabled_button(app, ui, Command::ClearMeasurements, false, measured);
         ui.separator();
         button(app, ui, Command::FileWindow, false);
         button(app, ui, Command::FullRange, false);
@@ -119,7 +126,7 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         }
         ui.separator();
         let gradable = app.export_job().is_some() && !app.export.running();
-        ui.add_enabled_ui(gradable, |ui| button(app, ui, Command::ExportReport, false));
+        enabled_button(app, ui, Command::ExportReport, false, gradable);
         ui.separator();
         ui.menu_button("Help", |ui| {
             if ui.button(commands::info(Command::About).label).clicked() {
