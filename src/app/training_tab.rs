@@ -11,6 +11,7 @@ use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points, VLine};
 use super::training_jobs::{ModelChoice, RunEvent, RunJob, ScanJob, Scanned, default_head_path};
 use crate::metrics::{Confusion, GRADES};
 use crate::training::session::{Outcome, Plan, Session, Validation, Written, checkpoint_for};
+use crate::training::eta::RunClock;
 use crate::training::trainer::{EarlyStopOn, EpochRecord, TrainConfig};
 
 const RED: Color32 = Color32::from_rgb(240, 90, 90);
@@ -84,6 +85,8 @@ pub struct Progress {
     pub batch: usize,
     pub batches: usize,
     pub messages: Vec<String>,
+    /// For the time left.
+    pub clock: RunClock,
 }
 
 pub struct TrainingTab {
@@ -174,15 +177,20 @@ impl TrainingTab {
                 }
                 RunEvent::EpochStarted { epoch, epochs } => {
                     (p.epoch, p.total_epochs, p.batch) = (epoch, epochs, 0);
+                    p.clock.epoch_started(epoch, epochs);
                 }
                 RunEvent::Batch { batch, batches, loss } => {
                     (p.batch, p.batches) = (batch, batches);
                     let x = (p.epoch.max(1) - 1) as f64 + batch as f64 / batches.max(1) as f64;
                     p.batch_losses.push([x, loss]);
                 }
-                RunEvent::Epoch(record) => p.epochs.push(record),
+                RunEvent::Epoch(record) => {
+                    p.clock.epoch_finished(record.epoch, record.seconds);
+                    p.epochs.push(record);
+                }
                 RunEvent::Resumed(history) => {
                     // Only the per-epoch points survive a restart; the batch curve starts here.
+                    history.iter().for_each(|r| p.clock.epoch_finished(r.epoch, r.seconds));
                     p.epochs = history;
                 }
                 RunEvent::Message(text) => p.messages.push(text),
@@ -402,6 +410,9 @@ impl TrainingTab {
                 }
                 let done = (p.epoch.max(1) - 1) as f32 + p.batch as f32 / p.batches.max(1) as f32;
                 ui.add(egui::ProgressBar::new(done / p.total_epochs.max(1) as f32).desired_width(400.0));
+                if let Some(left) = p.clock.remaining(p.batch, p.batches) {
+                    ui.small(left.describe());
+                }
             }
             RunState::Finished(w) => {
                 ui.label(RichText::new(format!(

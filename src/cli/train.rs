@@ -16,6 +16,7 @@ use clap::Args;
 use super::{EXIT_OK, EXIT_UNUSABLE, ModelArgs};
 use crate::training::session::{Outcome, Plan, Session, Validation, exit_between_writes};
 use crate::training::trainer::{EarlyStopOn, EpochRecord, TrainConfig, TrainingObserver};
+use crate::training::eta::RunClock;
 use crate::training::{Dataset, DatasetError};
 
 /// The shell's code for a run ended by SIGINT.
@@ -149,22 +150,32 @@ fn shell_quote(word: &str) -> String {
     if plain { word.to_string() } else { format!("'{}'", word.replace('\'', "'\\''")) }
 }
 
-struct Progress;
+#[derive(Default)]
+struct Progress {
+    clock: RunClock,
+}
 
 impl TrainingObserver for Progress {
     fn epoch_started(&mut self, epoch: usize, epochs: usize) {
         eprintln!("epoch {epoch}/{epochs}");
+        self.clock.epoch_started(epoch, epochs);
     }
     fn batch_done(&mut self, batch: usize, batches: usize, loss: f64) {
         let width = 30;
         let done = batch * width / batches.max(1);
-        eprint!("\r  [{}{}] {batch}/{batches} loss {loss:.4}", "#".repeat(done), "-".repeat(width - done));
+        let left = self.clock.remaining(batch, batches).map(|r| format!(" · {}", r.describe())).unwrap_or_default();
+        // Padded: the line is rewritten in place and the estimate's length varies.
+        eprint!("\r  [{}{}] {batch}/{batches} loss {loss:.4}{left:<40}", "#".repeat(done), "-".repeat(width - done));
         if batch == batches {
             eprintln!();
         }
         let _ = std::io::stderr().flush();
     }
+    fn resumed(&mut self, history: &[EpochRecord]) {
+        history.iter().for_each(|r| self.clock.epoch_finished(r.epoch, r.seconds));
+    }
     fn epoch_finished(&mut self, r: &EpochRecord) {
+        self.clock.epoch_finished(r.epoch, r.seconds);
         eprintln!(
             "epoch {}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | lr {:.2e} | {:.1} s",
             r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr, r.seconds
@@ -228,7 +239,7 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     }
     let files = resolve(&args.model)?;
     let grader = super::load_base_grader(&args.model)?;
-    session.run(grader, &files.weights, plan, &mut Progress)
+    session.run(grader, &files.weights, plan, &mut Progress::default())
 }
 
 fn resolve(args: &ModelArgs) -> Result<crate::weights::ModelFiles, String> {

@@ -17,6 +17,7 @@ pub mod cpu_blocks;
 pub mod cache;
 pub mod checkpoint;
 pub mod dataset;
+pub mod eta;
 pub mod forward;
 pub mod fused;
 pub mod session;
