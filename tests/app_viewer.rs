@@ -71,6 +71,49 @@ fn opening_a_film_shows_the_grade_and_five_similarities() {
 }
 
 #[test]
+fn the_overlay_shows_the_side_and_view_the_header_states_even_with_patient_data_hidden() {
+    // RG3_UNC states Laterality R and View Position AP.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let film = data_dir().join("dicom/RG3_UNC");
+    if !film.is_file() {
+        eprintln!("skipped: {} is missing", film.display());
+        return;
+    }
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    h.get_by_label_contains("Right · AP");
+    h.get_by_label_contains("RG3_UNC");
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::F12);
+    h.step();
+    h.run();
+    assert!(h.query_by_label_contains("RG3_UNC").is_none(), "the file name is hidden");
+    h.get_by_label_contains("Right · AP");
+}
+
+#[test]
+fn a_window_preset_from_the_file_is_applied_from_the_presets_menu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let film = data_dir().join("dicom/RG3_UNC");
+    if !film.is_file() {
+        eprintln!("skipped: {} is missing", film.display());
+        return;
+    }
+    let presets = kneeclip::imaging::Radiograph::open(&film).unwrap().window_presets().to_vec();
+    assert!(!presets.is_empty(), "RG3_UNC states window presets");
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    app(&mut h).view.as_mut().unwrap().state.window.width += 123.0;
+    h.get_by_label("Presets").click();
+    h.run();
+    let last = presets.last().unwrap();
+    h.get_by_label_contains(&format!("{} (W {:.0} L {:.0})", last.name, last.window.width, last.window.center)).click();
+    h.run();
+    assert_eq!(app(&mut h).view.as_ref().unwrap().state.window, last.window);
+}
+
+#[test]
 fn a_film_whose_header_names_the_hip_shows_a_caution_above_its_grade() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };

@@ -107,10 +107,14 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         if let Some(view) = &mut app.view {
             let presets = view.film.window_presets().to_vec();
             if !presets.is_empty() {
-                egui::ComboBox::from_id_salt("presets").selected_text("Presets").show_ui(ui, |ui| {
+                // A menu, not a combo box: it names no current choice (the
+                // window may since have been dragged), and a combo box with
+                // no label had no accessible name.
+                ui.menu_button("Presets", |ui| {
                     for p in presets {
                         if ui.button(format!("{} (W {:.0} L {:.0})", p.name, p.window.width, p.window.center)).clicked() {
                             view.state.window = p.window;
+                            ui.close();
                         }
                     }
                 });
@@ -205,12 +209,29 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         });
         return;
     };
-    let top_left = match (&app.path, hide) {
-        (Some(p), false) => p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        _ => String::new(),
+    let name = match (&app.path, hide) {
+        (Some(p), false) => p.file_name().map(|n| n.to_string_lossy().into_owned()),
+        _ => None,
     };
+    // Side and view are not identifying: shown with the patient data hidden too.
+    let top_left = name.into_iter().chain(side_and_view(view)).collect::<Vec<_>>().join("\n");
     let top_right = if hide { String::new() } else { patient_text(view) };
     view.show(ui, &Overlay { top_left: &top_left, top_right: &top_right }, opacity);
+}
+
+/// "Right · PA" from the header's Image Laterality (0020,0062), else
+/// Laterality (0020,0060), and View Position (0018,5101); `None` when it
+/// states neither. kneeclip grades each knee it sees and does not guess the side.
+fn side_and_view(view: &super::FilmView) -> Option<String> {
+    let value = |tag: (u16, u16)| view.film.dicom_tags().iter().find(|t| t.tag == tag).map(|t| t.value.trim().to_string()).filter(|v| !v.is_empty());
+    let side = value((0x0020, 0x0062)).or_else(|| value((0x0020, 0x0060))).and_then(|s| match s.to_ascii_uppercase().as_str() {
+        "R" => Some("Right".to_string()),
+        "L" => Some("Left".to_string()),
+        "B" => Some("Both sides".to_string()),
+        _ => None,
+    });
+    let parts: Vec<String> = side.into_iter().chain(value((0x0018, 0x5101))).collect();
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// Patient and study, from the film's identifying tags.
