@@ -95,10 +95,21 @@ fn the_summary_lists_films_and_unreadable_files_and_refuses_a_bad_dataset() {
     let Some(model) = model_dir(tmp.path()) else { return };
     let Some(data) = dataset(tmp.path(), 3) else { return };
     std::fs::write(data.join("2/broken.png"), b"not a png").unwrap();
+    let chest = data_dir().join("dicom/966_fixed.dcm");
+    let with_chest = chest.is_file();
+    if with_chest {
+        std::fs::copy(&chest, data.join("3/chest.dcm")).unwrap();
+    }
     let mut h = harness(model);
     training_tab_with(&mut h, &data);
-    h.get_by_label("15 readable films");
+    h.get_by_label(if with_chest { "16 readable films" } else { "15 readable films" });
     h.get_by_label("1 unreadable file (skipped)");
+    if with_chest {
+        h.get_by_label("1 film's header says it is not a knee radiograph (kept: check it)");
+        for f in std::fs::read_dir(data.join("3")).unwrap().map(|f| f.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "dcm")) {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
     h.get_by_label_contains("films train,");
     assert!(!h.get_by_label("Start").accesskit_node().is_disabled(), "a usable dataset can be trained on");
     assert!(app(&mut h).training.head_text.ends_with("data-head.safetensors"), "a default head path is filled in");

@@ -38,6 +38,23 @@ fn grade_folders_with_names_and_nesting_and_unreadable_files() {
 }
 
 #[test]
+fn a_film_whose_header_names_another_body_part_is_kept_and_listed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chest = common::data_dir().join("dicom/966_fixed.dcm");
+    if build(tmp.path(), 2, "").is_none() || !chest.is_file() {
+        eprintln!("skipped: no OAI films or {} is missing", chest.display());
+        return;
+    }
+    std::fs::copy(&chest, tmp.path().join("2/nested/chest.dcm")).unwrap();
+    let ds = Dataset::open(tmp.path(), true).unwrap();
+    assert_eq!(ds.summary.films_per_grade, [2, 2, 3, 2, 2], "kept: the grade folder is the user's word");
+    assert_eq!(ds.summary.cautioned.len(), 1, "{:?}", ds.summary.cautioned);
+    let (file, caution) = &ds.summary.cautioned[0];
+    assert!(file.ends_with("chest.dcm") && caution.contains("CHEST"), "{file}: {caution}");
+    assert!(ds.summary.unreadable.is_empty());
+}
+
+#[test]
 fn csv_relative_paths_and_header() {
     let tmp = tempfile::tempdir().unwrap();
     if build(tmp.path(), 1, "").is_none() {

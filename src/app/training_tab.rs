@@ -551,6 +551,20 @@ fn check_summary(ui: &mut egui::Ui, check: &Check, id: &str) {
                             }
                         });
                 }
+                if !s.cautioned.is_empty() {
+                    let n = s.cautioned.len();
+                    let what = if n == 1 { "film's header says it is not a knee radiograph (kept: check it)" } else { "films' headers say they are not knee radiographs (kept: check them)" };
+                    egui::CollapsingHeader::new(RichText::new(format!("{n} {what}")).color(AMBER))
+                        .id_salt(("cautioned", id))
+                        .show(ui, |ui| {
+                            for (file, why) in s.cautioned.iter().take(200) {
+                                ui.small(format!("{file}: {why}"));
+                            }
+                            if n > 200 {
+                                ui.small(format!("… and {} more", n - 200));
+                            }
+                        });
+                }
             }
             if let Some(refusal) = &scanned.refusal {
                 ui.colored_label(RED, format!("Cannot train on this: {refusal}"));

@@ -196,6 +196,9 @@ fn open_dataset(path: &std::path::Path, cancel: &AtomicBool) -> Result<Dataset, 
     for (file, why) in &dataset.summary.unreadable {
         eprintln!("kneeclip: skipped unreadable {file}: {why}");
     }
+    for (file, caution) in &dataset.summary.cautioned {
+        eprintln!("kneeclip: kept, but check {file}: {caution}");
+    }
     match dataset.refusal() {
         Some(refusal) => Err(refusal.to_string()),
         None => Ok(dataset),

@@ -25,6 +25,10 @@ pub struct DatasetSummary {
     pub knee_sides: KneeSides,
     /// Files that were listed but could not be read as films, with the reason; skipped.
     pub unreadable: Vec<(String, String)>,
+    /// Films whose DICOM header names another modality or body part than a
+    /// knee radiograph, with the caution; kept (the grade folder is the
+    /// user's word), but listed so that a stray chest film is seen.
+    pub cautioned: Vec<(String, String)>,
 }
 
 /// Films per grade of left knees, right knees and films whose name does not say.
@@ -137,9 +141,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DatasetError> {
     Ok(())
 }
 
-/// Checks a film can be opened; the reason otherwise.
-pub fn check_readable(path: &Path) -> Result<(), String> {
-    crate::imaging::Radiograph::open(path).map(|_| ()).map_err(|e| e.to_string())
+/// Checks a film can be opened: its cautions (`Radiograph::cautions`), or
+/// the reason it cannot.
+pub fn check_readable(path: &Path) -> Result<Vec<String>, String> {
+    crate::imaging::Radiograph::open(path).map(|film| film.cautions().to_vec()).map_err(|e| e.to_string())
 }
 
 impl Dataset {
@@ -172,9 +177,12 @@ impl Dataset {
                 if !progress(i + 1, total) {
                     return Err(DatasetError::Stopped(path.to_path_buf()));
                 }
-                if let Err(reason) = checked {
-                    summary.unreadable.push((film.path.display().to_string(), reason));
-                    continue;
+                match checked {
+                    Err(reason) => {
+                        summary.unreadable.push((film.path.display().to_string(), reason));
+                        continue;
+                    }
+                    Ok(cautions) => summary.cautioned.extend(cautions.into_iter().map(|c| (film.path.display().to_string(), c))),
                 }
             }
             summary.count(&film);
