@@ -5,7 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{data_dir, first_png, model_dir};
+use common::{dicom_film, first_png, model_dir};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use kneeclip::app::KneeclipApp;
@@ -75,11 +75,7 @@ fn the_overlay_shows_the_side_and_view_the_header_states_even_with_patient_data_
     // RG3_UNC states Laterality R and View Position AP.
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
-    let film = data_dir().join("dicom/RG3_UNC");
-    if !film.is_file() {
-        eprintln!("skipped: {} is missing", film.display());
-        return;
-    }
+    let Some(film) = dicom_film("RG3_UNC") else { return };
     let mut h = harness(model);
     open_and_grade(&mut h, &film);
     h.get_by_label_contains("Right · AP");
@@ -95,11 +91,7 @@ fn the_overlay_shows_the_side_and_view_the_header_states_even_with_patient_data_
 fn a_window_preset_from_the_file_is_applied_from_the_presets_menu() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
-    let film = data_dir().join("dicom/RG3_UNC");
-    if !film.is_file() {
-        eprintln!("skipped: {} is missing", film.display());
-        return;
-    }
+    let Some(film) = dicom_film("RG3_UNC") else { return };
     let presets = kneeclip::imaging::Radiograph::open(&film).unwrap().window_presets().to_vec();
     assert!(!presets.is_empty(), "RG3_UNC states window presets");
     let mut h = harness(model);
@@ -117,11 +109,7 @@ fn a_window_preset_from_the_file_is_applied_from_the_presets_menu() {
 fn a_film_whose_header_names_the_hip_shows_a_caution_above_its_grade() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
-    let film = data_dir().join("dicom/RG2_JPLL");
-    if !film.is_file() {
-        eprintln!("skipped: {} is missing", film.display());
-        return;
-    }
+    let Some(film) = dicom_film("RG2_JPLL") else { return };
     let mut h = harness(model);
     open_and_grade(&mut h, &film);
     h.get_by_label_contains("Caution: DICOM Body Part Examined is “HIP”");
@@ -175,11 +163,7 @@ fn a_broken_file_shows_an_error_and_keeps_the_film() {
 fn hiding_patient_data_hides_the_name() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
-    let film = data_dir().join("dicom/RG2_JPLL");
-    if !film.is_file() {
-        eprintln!("skipped: {} is missing", film.display());
-        return;
-    }
+    let Some(film) = dicom_film("RG2_JPLL") else { return };
     let name = kneeclip::imaging::Radiograph::open(&film).unwrap().patient_label().expect("RG2_JPLL names its patient");
     let first = name.split_whitespace().next().unwrap().to_string();
     let mut h = harness(model);
@@ -206,11 +190,7 @@ fn hiding_patient_data_hides_the_name() {
 fn the_viewer_exports_the_report_of_the_film_on_screen() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
-    let film = data_dir().join("dicom/RG2_JPLL");
-    if !film.is_file() {
-        eprintln!("skipped: {} is missing", film.display());
-        return;
-    }
+    let Some(film) = dicom_film("RG2_JPLL") else { return };
     let name = kneeclip::imaging::Radiograph::open(&film).unwrap().patient_label().expect("RG2_JPLL names its patient");
     let mut h = harness(model);
     open_and_grade(&mut h, &film);
@@ -516,11 +496,7 @@ fn escape_cancels_a_window_drag_and_ctrl_z_undoes_a_finished_one() {
 #[test]
 fn the_length_tool_measures_in_mm_from_the_dicom_spacing() {
     let tmp = tempfile::tempdir().unwrap();
-    let film = data_dir().join("dicom/RG2_JPLL");
-    if !film.is_file() {
-        eprintln!("skipped: {} is missing", film.display());
-        return;
-    }
+    let Some(film) = dicom_film("RG2_JPLL") else { return };
     let mut h = viewer_with_film(tmp.path(), &film);
     let spacing = view(&mut h).film.pixel_spacing().expect("RG2_JPLL has a pixel spacing");
     assert_eq!((spacing.row_mm, spacing.column_mm), (0.2, 0.2));

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{data_dir, first_png, kneeclip, model_dir};
+use common::{dicom_film, first_png, kneeclip, model_dir};
 use kneeclip::imaging::Radiograph;
 
 fn run(args: &[&str]) -> std::process::Output {
@@ -167,11 +167,7 @@ fn pdf_png_and_json_of_one_film() {
 fn patient_data_only_when_asked_for() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
-    let film = data_dir().join("dicom/RG2_JPLL");
-    if !film.is_file() {
-        eprintln!("skipped: {} is missing", film.display());
-        return;
-    }
+    let Some(film) = dicom_film("RG2_JPLL") else { return };
     let tags = Radiograph::open(&film).unwrap();
     let tag = |t: (u16, u16)| tags.dicom_tags().iter().find(|d| d.tag == t).map(|d| d.value.clone()).expect("RG2_JPLL names its patient");
     let (name, id) = (tag((0x0010, 0x0010)), tag((0x0010, 0x0020)));

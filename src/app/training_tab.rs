@@ -538,33 +538,11 @@ fn check_summary(ui: &mut egui::Ui, check: &Check, id: &str) {
                         ui.end_row();
                     }
                 });
-                if !s.unreadable.is_empty() {
-                    let n = s.unreadable.len();
-                    egui::CollapsingHeader::new(RichText::new(format!("{n} unreadable {} (skipped)", if n == 1 { "file" } else { "files" })).color(AMBER))
-                        .id_salt(("unreadable", id))
-                        .show(ui, |ui| {
-                            for (file, why) in s.unreadable.iter().take(200) {
-                                ui.small(format!("{file}: {why}"));
-                            }
-                            if n > 200 {
-                                ui.small(format!("… and {} more", n - 200));
-                            }
-                        });
-                }
-                if !s.cautioned.is_empty() {
-                    let n = s.cautioned.len();
-                    let what = if n == 1 { "film's header says it is not a knee radiograph (kept: check it)" } else { "films' headers say they are not knee radiographs (kept: check them)" };
-                    egui::CollapsingHeader::new(RichText::new(format!("{n} {what}")).color(AMBER))
-                        .id_salt(("cautioned", id))
-                        .show(ui, |ui| {
-                            for (file, why) in s.cautioned.iter().take(200) {
-                                ui.small(format!("{file}: {why}"));
-                            }
-                            if n > 200 {
-                                ui.small(format!("… and {} more", n - 200));
-                            }
-                        });
-                }
+                let n = s.unreadable.len();
+                file_list(ui, ("unreadable", id), &format!("{n} unreadable {} (skipped)", if n == 1 { "file" } else { "files" }), &s.unreadable);
+                let n = s.cautioned.len();
+                let what = if n == 1 { "film's header says it is not a knee radiograph (kept: check it)" } else { "films' headers say they are not knee radiographs (kept: check them)" };
+                file_list(ui, ("cautioned", id), &format!("{n} {what}"), &s.cautioned);
             }
             if let Some(refusal) = &scanned.refusal {
                 ui.colored_label(RED, format!("Cannot train on this: {refusal}"));
@@ -622,6 +600,22 @@ fn options(ui: &mut egui::Ui, c: &mut TrainConfig) {
     ui.checkbox(&mut c.class_weighted, "Class-weighted loss").on_hover_text("Weight each grade's loss by its inverse frequency in the training films");
 }
 
+
+/// A collapsed amber line over (file, reason) pairs, at most 200 shown;
+/// nothing when there are none.
+fn file_list(ui: &mut egui::Ui, id: impl std::hash::Hash + std::fmt::Debug, title: &str, files: &[(String, String)]) {
+    if files.is_empty() {
+        return;
+    }
+    egui::CollapsingHeader::new(RichText::new(title).color(AMBER)).id_salt(id).show(ui, |ui| {
+        for (file, why) in files.iter().take(200) {
+            ui.small(format!("{file}: {why}"));
+        }
+        if files.len() > 200 {
+            ui.small(format!("… and {} more", files.len() - 200));
+        }
+    });
+}
 fn labelled(ui: &mut egui::Ui, text: &str, widget: impl FnOnce(&mut egui::Ui) -> egui::Response) {
     let label = ui.label(text);
     widget(ui).labelled_by(label.id);

@@ -78,6 +78,16 @@ pub fn first_png(grade: u8) -> Option<PathBuf> {
     first
 }
 
+/// A DICOM of `<data>/dicom`; prints why when it is missing.
+pub fn dicom_film(name: &str) -> Option<PathBuf> {
+    let film = data_dir().join("dicom").join(name);
+    if !film.is_file() {
+        eprintln!("skipped: {} is missing", film.display());
+        return None;
+    }
+    Some(film)
+}
+
 /// Runs the built `kneeclip` binary, ignoring the caller's KNEECLIP_MODEL_DIR.
 pub fn kneeclip(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
