@@ -10,6 +10,7 @@ pub mod measure;
 pub mod render;
 mod panels;
 pub mod settings;
+mod training_charts;
 pub mod training_jobs;
 pub mod training_tab;
 pub mod worker;

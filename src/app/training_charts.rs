@@ -1,0 +1,98 @@
+//! The Training tab's charts: loss and accuracy per epoch (with every
+//! batch's loss and the best epoch marked) and the validation confusion matrix.
+
+use egui::{Color32, RichText};
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points, VLine};
+
+use super::training_tab::Progress;
+use crate::metrics::{Confusion, GRADES};
+use crate::training::trainer::EpochRecord;
+
+const TRAIN_COLOUR: Color32 = Color32::from_rgb(90, 170, 255);
+const VAL_COLOUR: Color32 = Color32::from_rgb(250, 150, 60);
+
+fn epoch_line<'a>(name: &str, p: &Progress, value: impl Fn(&EpochRecord) -> f64, colour: Color32) -> (Line<'a>, Points<'a>) {
+    let points: Vec<[f64; 2]> = p.epochs.iter().map(|r| [r.epoch as f64, value(r)]).filter(|q| q[1].is_finite()).collect();
+    (
+        Line::new(name.to_owned(), PlotPoints::from(points.clone())).color(colour).width(2.0),
+        Points::new(name.to_owned(), PlotPoints::from(points)).color(colour).radius(3.0),
+    )
+}
+
+pub(super) fn loss_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
+    // Losses start high: the lower left corner stays free for the legend.
+    Plot::new("loss-plot")
+        .height(220.0)
+        .legend(Legend::default().position(Corner::LeftBottom))
+        .include_x(0.0)
+        .include_x(p.total_epochs.max(1) as f64)
+        .include_y(0.0)
+        .allow_scroll(false)
+        .x_axis_label("epoch")
+        .show(ui, |plot| {
+            let batches = Line::new("train (per batch)", PlotPoints::from(p.batch_losses.clone())).color(Color32::from_gray(120)).width(1.0);
+            plot.line(batches);
+            for (name, value, colour) in [
+                ("train", (|r: &EpochRecord| r.train_loss) as fn(&EpochRecord) -> f64, TRAIN_COLOUR),
+                ("validation", |r: &EpochRecord| r.val_loss, VAL_COLOUR),
+            ] {
+                let (line, points) = epoch_line(name, p, value, colour);
+                plot.line(line);
+                plot.points(points);
+            }
+            if let Some(b) = best {
+                plot.vline(VLine::new("best epoch", b as f64).color(Color32::from_rgb(120, 200, 120)));
+            }
+        });
+}
+
+pub(super) fn accuracy_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
+    // Accuracies start low: the upper left corner stays free for the legend.
+    Plot::new("accuracy-plot")
+        .height(220.0)
+        .legend(Legend::default().position(Corner::LeftTop))
+        .include_x(0.0)
+        .include_x(p.total_epochs.max(1) as f64)
+        .include_y(0.0)
+        .include_y(1.0)
+        .allow_scroll(false)
+        .x_axis_label("epoch")
+        .show(ui, |plot| {
+            for (name, value, colour) in [
+                ("train", (|r: &EpochRecord| r.train_accuracy) as fn(&EpochRecord) -> f64, TRAIN_COLOUR),
+                ("validation", |r: &EpochRecord| r.val_accuracy, VAL_COLOUR),
+            ] {
+                let (line, points) = epoch_line(name, p, value, colour);
+                plot.line(line);
+                plot.points(points);
+            }
+            if let Some(b) = best {
+                plot.vline(VLine::new("best epoch", b as f64).color(Color32::from_rgb(120, 200, 120)));
+            }
+        });
+}
+
+/// Counts, each cell shaded by its share of the true grade's films.
+pub(super) fn confusion(ui: &mut egui::Ui, m: &Confusion) {
+    egui::Grid::new("confusion").spacing([2.0, 2.0]).show(ui, |ui| {
+        ui.label("");
+        for g in 0..GRADES {
+            ui.strong(format!("P{g}"));
+        }
+        ui.end_row();
+        for (t, row) in m.iter().enumerate() {
+            ui.strong(format!("T{t}"));
+            let total: u64 = row.iter().sum();
+            for (pred, &n) in row.iter().enumerate() {
+                let share = if total == 0 { 0.0 } else { n as f32 / total as f32 };
+                let base = if pred == t { Color32::from_rgb(60, 140, 80) } else { Color32::from_rgb(150, 70, 60) };
+                let fill = Color32::from_gray(40).lerp_to_gamma(base, share);
+                egui::Frame::new().fill(fill).inner_margin(egui::Margin::symmetric(10, 4)).show(ui, |ui| {
+                    ui.set_min_width(36.0);
+                    ui.label(RichText::new(n.to_string()).color(Color32::WHITE));
+                });
+            }
+            ui.end_row();
+        }
+    });
+}
