@@ -235,6 +235,11 @@ fn the_viewer_exports_the_report_of_the_film_on_screen() {
     app(&mut h).export_report(&ctx, pdf.clone());
     app(&mut h).export.wait();
     assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    // The DICOM form is a DICOM file (its header and pixels: tests/report.rs).
+    let dcm = tmp.path().join("report.dcm");
+    app(&mut h).export_report(&ctx, dcm.clone());
+    app(&mut h).export.wait();
+    assert_eq!(&std::fs::read(&dcm).unwrap()[128..132], b"DICM");
     // A destination that cannot be written: a message, no file.
     let bad = tmp.path().join("missing-folder/report.pdf");
     app(&mut h).export_report(&ctx, bad.clone());

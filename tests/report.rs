@@ -1,5 +1,5 @@
-//! `kneeclip grade FILE --report OUT.{pdf,png,json}` end to end, with the tiny
-//! fixture model and real films. PDFs are read back with poppler's `pdftoppm`,
+//! `kneeclip grade FILE --report OUT.{pdf,png,json,dcm}` end to end, with the
+//! tiny fixture model and real films; the DICOM report also through the library. PDFs are read back with poppler's `pdftoppm`,
 //! `pdftotext` and `pdfinfo` (Debian: poppler-utils; `.ci/run` installs it).
 
 mod common;
@@ -173,7 +173,7 @@ fn patient_data_only_when_asked_for() {
     let (name, id) = (tag((0x0010, 0x0010)), tag((0x0010, 0x0020)));
     let secrets = [name.as_str(), id.as_str(), "RG2_JPLL"];
 
-    let withheld: Vec<PathBuf> = ["pdf", "png", "json"].iter().map(|ext| tmp.path().join(format!("withheld.{ext}"))).collect();
+    let withheld: Vec<PathBuf> = ["pdf", "png", "json", "dcm"].iter().map(|ext| tmp.path().join(format!("withheld.{ext}"))).collect();
     for out in &withheld {
         report(&model, &film, out, &[]);
         let bytes = std::fs::read(out).unwrap();
@@ -181,7 +181,7 @@ fn patient_data_only_when_asked_for() {
             assert!(!contains(&bytes, secret), "{secret:?} appears in {}", out.display());
         }
     }
-    let included: Vec<PathBuf> = ["pdf", "png", "json"].iter().map(|ext| tmp.path().join(format!("included.{ext}"))).collect();
+    let included: Vec<PathBuf> = ["pdf", "png", "json", "dcm"].iter().map(|ext| tmp.path().join(format!("included.{ext}"))).collect();
     for out in &included {
         report(&model, &film, out, &["--include-patient-data"]);
     }
@@ -190,6 +190,10 @@ fn patient_data_only_when_asked_for() {
     assert_eq!(r["patient"]["id"], id.as_str());
     assert_eq!(r["film"]["file"], "RG2_JPLL");
     assert!(json(&withheld[2]).get("patient").is_none());
+    let header = std::fs::read(&included[3]).unwrap();
+    assert!(contains(&header, &name), "the DICOM report's header names the patient when asked");
+    // The caution's quotation marks are not ASCII: the file says UTF-8.
+    assert!(contains(&header, "ISO_IR 192"), "no UTF-8 character set");
     // RG2_JPLL's header says HIP: every report carries the caution, with or without patient data.
     for r in [&r, &json(&withheld[2])] {
         let cautions: Vec<String> = serde_json::from_value(r["film"]["cautions"].clone()).unwrap();
@@ -267,7 +271,7 @@ fn bad_report_options_are_refused_before_grading() {
     let out = run(&[&base[..], &["--report", txt.to_str().unwrap(), film]].concat());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("report.txt") && err.contains(".pdf, .png or .json"), "{err}");
+    assert!(err.contains("report.txt") && err.contains(".pdf, .png, .json or .dcm"), "{err}");
     assert!(!txt.exists());
 
     let nowhere = tmp.path().join("no-such-folder/report.pdf");
@@ -298,4 +302,80 @@ fn bad_report_options_are_refused_before_grading() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.dcm"));
     assert!(!pdf.exists());
+}
+
+/// A top-level text attribute of a DICOM file, padding trimmed; "" when absent.
+fn dicom_text(obj: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> String {
+    obj.element(tag).ok().and_then(|e| e.to_str().ok()).map(|s| s.trim_end_matches(['\0', ' ']).to_string()).unwrap_or_default()
+}
+
+/// The `.dcm` report is the PNG report's pixels under a Secondary Capture
+/// header: in the film's study (same patient, study UID, a pointer back at
+/// the film) with patient data, in a study of its own and nameless without.
+#[test]
+fn a_dicom_report_is_the_png_filed_into_the_films_study() {
+    use dicom_dictionary_std::tags;
+    use kneeclip::grading::{Assessment, Provenance, Region, TextAnchors};
+    use kneeclip::report::{self, ReportFormat, ReportInput};
+
+    let Some(path) = dicom_film("RG3_JPLL") else { return };
+    let film = Radiograph::open(&path).unwrap();
+    let source = dicom_object::open_file(&path).unwrap();
+    let provenance = Provenance { model: "m".into(), head: None, anchors_hash: "h".into(), anchors_edited: false, arithmetic: "CPU".into() };
+    let results = vec![(Region::Whole, Assessment { grade: 3, probabilities: [0.02, 0.08, 0.2, 0.6, 0.1], similarities: [0.2, 0.21, 0.24, 0.27, 0.22], provenance })];
+    let anchors = TextAnchors::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut instances = Vec::new();
+    for include in [true, false] {
+        let mut input = ReportInput::new(&film, &results, &anchors);
+        input.include_patient_data = include;
+        let png = report::render(&input, ReportFormat::Png, Path::new("r.png")).unwrap();
+        let out = tmp.path().join(format!("r-{include}.dcm"));
+        std::fs::write(&out, report::render(&input, ReportFormat::Dicom, &out).unwrap()).unwrap();
+        let obj = dicom_object::open_file(&out).unwrap();
+        let text = |tag| dicom_text(&obj, tag);
+        let film_text = |tag| dicom_text(&source, tag);
+
+        assert_eq!(text(tags::SOP_CLASS_UID), "1.2.840.10008.5.1.4.1.1.7");
+        assert_eq!(obj.meta().media_storage_sop_instance_uid().trim_end_matches('\0'), text(tags::SOP_INSTANCE_UID));
+        assert_eq!((text(tags::MODALITY), text(tags::CONVERSION_TYPE), text(tags::PHOTOMETRIC_INTERPRETATION)), ("OT".into(), "WSD".into(), "RGB".into()));
+        assert!(text(tags::IMAGE_COMMENTS).starts_with("KL 3 (Moderate), p = 0.60"), "{}", text(tags::IMAGE_COMMENTS));
+        assert_eq!(text(tags::LATERALITY), "R", "RG3 is a right knee");
+        for uid in [text(tags::SOP_INSTANCE_UID), text(tags::SERIES_INSTANCE_UID)] {
+            assert!(uid.starts_with("2.25.") && uid.len() <= 64, "{uid}");
+            assert_ne!(uid, film_text(tags::SOP_INSTANCE_UID));
+            assert_ne!(uid, film_text(tags::SERIES_INSTANCE_UID));
+        }
+        instances.push(text(tags::SOP_INSTANCE_UID));
+
+        // The pixels are the PNG report's, byte for byte.
+        let expected = image::load_from_memory(&png).unwrap().to_rgb8();
+        let rows = obj.element(tags::ROWS).unwrap().to_int::<u32>().unwrap();
+        let columns = obj.element(tags::COLUMNS).unwrap().to_int::<u32>().unwrap();
+        assert_eq!((columns, rows), expected.dimensions());
+        assert!(obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap().as_ref() == expected.as_raw().as_slice(), "pixel data differs from the PNG report");
+
+        let copied = [tags::PATIENT_NAME, tags::PATIENT_ID, tags::PATIENT_BIRTH_DATE, tags::STUDY_INSTANCE_UID, tags::ACCESSION_NUMBER];
+        if include {
+            for tag in copied {
+                assert!(!film_text(tag).is_empty(), "RG3_JPLL has {tag}");
+                assert_eq!(text(tag), film_text(tag), "{tag}");
+            }
+            assert_eq!(text(tags::BURNED_IN_ANNOTATION), "YES");
+            let items = obj.element(tags::SOURCE_IMAGE_SEQUENCE).unwrap().items().unwrap();
+            assert_eq!(dicom_text(&items[0], tags::REFERENCED_SOP_INSTANCE_UID), film_text(tags::SOP_INSTANCE_UID));
+        } else {
+            for tag in [tags::PATIENT_NAME, tags::PATIENT_ID, tags::PATIENT_BIRTH_DATE, tags::ACCESSION_NUMBER] {
+                assert_eq!(text(tag), "", "{tag} without patient data");
+            }
+            assert!(text(tags::STUDY_INSTANCE_UID).starts_with("2.25."), "a study of its own");
+            assert_eq!(text(tags::BURNED_IN_ANNOTATION), "NO");
+            assert!(obj.element(tags::SOURCE_IMAGE_SEQUENCE).is_err(), "no pointer back at the film");
+            let bytes = std::fs::read(&out).unwrap();
+            for tag in copied {
+                assert!(!contains(&bytes, &film_text(tag)), "{tag} appears in the file");
+            }
+        }
+    }
+    assert_ne!(instances[0], instances[1], "each export is a new instance");
 }

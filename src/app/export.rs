@@ -1,4 +1,4 @@
-//! Export report: the current film's grading as a PDF, PNG or JSON file, exactly
+//! Export report: the current film's grading as a PDF, PNG, JSON or DICOM file, exactly
 //! as shown (window/level, inversion, heatmap when it is on), written on its own
 //! thread so a large film never stalls the window. Patient data goes into the
 //! report only when the reader ticks the box, and never while it is hidden.

@@ -33,9 +33,15 @@ fn export_window(app: &mut KneeclipApp, ctx: &egui::Context) {
                 .on_disabled_hover_text("Patient data is hidden: show it first (Shift+F12) to put it in a report");
         });
         ui.add_space(4.0);
-        ui.horizontal(|ui| {
-            for (label, ext, kind) in [("Save PDF…", "pdf", "PDF"), ("Save PNG…", "png", "PNG image"), ("Save JSON…", "json", "JSON")] {
-                if ui.add_enabled(!app.export.running(), egui::Button::new(label)).clicked() {
+        ui.horizontal_wrapped(|ui| {
+            let formats = [
+                ("Save PDF…", "pdf", "PDF", "A printable page"),
+                ("Save PNG…", "png", "PNG image", "The same page as an image"),
+                ("Save JSON…", "json", "JSON", "The figures, for other programs"),
+                ("Save DICOM…", "dcm", "DICOM", "The page as a DICOM Secondary Capture for a PACS; with patient data it joins the film's study"),
+            ];
+            for (label, ext, kind, tip) in formats {
+                if ui.add_enabled(!app.export.running(), egui::Button::new(label)).on_hover_text(tip).clicked() {
                     chosen = rfd::FileDialog::new()
                         .set_title("Export report")
                         .set_file_name(super::export::suggested_name(ext))

@@ -29,7 +29,7 @@ pub struct GradeArgs {
     /// Comma-separated values with a header row.
     #[arg(long)]
     pub csv: bool,
-    /// Also write a report of the (single) film: .pdf, .png or .json by the name's extension.
+    /// Also write a report of the (single) film: .pdf, .png, .json or .dcm (DICOM Secondary Capture, for a PACS) by the name's extension.
     #[arg(long, value_name = "OUT")]
     pub report: Option<PathBuf>,
     /// Blend the attention heatmap over the film in the report.

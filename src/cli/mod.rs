@@ -45,7 +45,7 @@ Examples:
   kneeclip grade knee.png
   kneeclip grade --json films/*.dcm > grades.jsonl
   kneeclip grade --csv --head clinic-head.safetensors --anchors my-anchors.json knee.dcm
-  kneeclip grade --report knee-report.pdf --heatmap knee.dcm   (or .png, .json)
+  kneeclip grade --report knee-report.pdf --heatmap knee.dcm   (or .png, .json, .dcm)
   KNEECLIP_MODEL_DIR=~/clip-vit-base-patch32 kneeclip grade --offline knee.jpg
 
 Exit status: 0 when every film was graded, 1 when any film could not be read or

@@ -54,7 +54,7 @@ pub(crate) fn transfer_syntax_name(uid: &str) -> (&'static str, Option<&'static 
 }
 
 /// All messages in an error's source chain, joined.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

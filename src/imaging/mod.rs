@@ -28,6 +28,8 @@ mod radiograph;
 mod raster;
 mod spacing;
 mod voi;
+/// An error with its causes, "outer: inner: …" (dicom-rs's outer messages alone say little).
+pub(crate) use dicom::chain as error_chain;
 
 pub use error::ImagingError;
 pub use limits::LoadLimits;

@@ -1,4 +1,5 @@
-//! Report export: one film's grading as a PDF, a PNG or JSON.
+//! Report export: one film's grading as a PDF, a PNG, JSON or a DICOM
+//! Secondary Capture image.
 //!
 //! A report holds the film as displayed (window/level, optionally the heatmap),
 //! the grade of every graded region with its five probabilities and anchor
@@ -15,8 +16,10 @@
 //! - [`film`]: the film as displayed, with the heatmap blended in.
 //! - [`layout`]: the pages as positioned text, bars and the film image.
 //! - [`pdf`], [`raster`]: the pages drawn as a PDF or a PNG.
+//! - [`dicom_sc`]: the PNG's pixels as a DICOM Secondary Capture, for a PACS.
 
 pub mod content;
+pub mod dicom_sc;
 pub mod film;
 pub mod font;
 pub mod layout;
@@ -83,16 +86,19 @@ pub enum ReportFormat {
     Pdf,
     Png,
     Json,
+    /// DICOM Secondary Capture (`.dcm`).
+    Dicom,
 }
 
 impl ReportFormat {
-    /// `.pdf`, `.png` or `.json` (any case).
+    /// `.pdf`, `.png`, `.json` or `.dcm` (any case).
     pub fn from_path(path: &Path) -> Result<Self, ReportError> {
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("pdf") => Ok(Self::Pdf),
             Some("png") => Ok(Self::Png),
             Some("json") => Ok(Self::Json),
+            Some("dcm") => Ok(Self::Dicom),
             _ => Err(ReportError::UnknownFormat { path: path.to_owned() }),
         }
     }
@@ -100,7 +106,7 @@ impl ReportFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("{path}: a report must end in .pdf, .png or .json")]
+    #[error("{path}: a report must end in .pdf, .png, .json or .dcm")]
     UnknownFormat { path: PathBuf },
     #[error("{path}: nothing to report: the film has no grading results")]
     NoResults { path: PathBuf },
@@ -128,11 +134,12 @@ pub fn render(input: &ReportInput<'_>, format: ReportFormat, path: &Path) -> Res
     let encode = |reason: String| ReportError::Encode { path: path.to_owned(), reason };
     match format {
         ReportFormat::Json => serde_json::to_vec_pretty(&report).map_err(|e| encode(e.to_string())),
-        ReportFormat::Pdf | ReportFormat::Png => {
+        ReportFormat::Pdf | ReportFormat::Png | ReportFormat::Dicom => {
             let image = film::displayed(input, film::MAX_SIDE);
             let pages = layout::pages(&report, &image);
             match format {
                 ReportFormat::Pdf => Ok(pdf::write(&pages, &image, &report)),
+                ReportFormat::Dicom => dicom_sc::encode(input, &report, &raster::render(&pages, &image)).map_err(encode),
                 _ => raster::png(&pages, &image).map_err(encode),
             }
         }
