@@ -197,11 +197,13 @@ fn csv_rows_match_the_json_lines() {
     let stdout = String::from_utf8(csv.stdout).unwrap();
     let rows: Vec<&str> = stdout.lines().collect();
     assert_eq!(rows.len(), 2, "a header and one row: {stdout}");
-    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic");
-    // The arithmetic ("CPU (avx512, amx-bf16x3)") holds a comma: quoted, last.
+    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade");
+    let (row, mirrored) = rows[1].rsplit_once(',').unwrap();
+    assert_eq!(mirrored, line["mirrored_grade"].to_string());
+    // The arithmetic ("CPU (avx512, amx-bf16x3)") holds a comma: quoted, last but one.
     let arithmetic = line["arithmetic"].as_str().unwrap();
     let quoted = if arithmetic.contains(',') { format!("\"{arithmetic}\"") } else { arithmetic.to_string() };
-    let row = rows[1].strip_suffix(&quoted).unwrap_or_else(|| panic!("the row ends with {quoted}: {}", rows[1]));
+    let row = row.strip_suffix(&quoted).unwrap_or_else(|| panic!("the row ends with {quoted}: {row}"));
     let fields: Vec<&str> = row.trim_end_matches(',').split(',').collect();
     assert_eq!(fields.len(), 16, "{row}");
     assert_eq!((fields[0], fields[1], fields[2]), (f, "whole-film", line["grade"].to_string().as_str()));
@@ -237,4 +239,54 @@ fn a_film_whose_header_names_another_body_part_is_graded_with_a_caution() {
     let csv = kneeclip(&["grade", "--offline", "--csv", "--model-dir", model, chest.to_str().unwrap()]);
     assert_eq!(String::from_utf8(csv.stdout).unwrap().lines().count(), 2, "header and one row: the caution is not a column");
     assert!(String::from_utf8_lossy(&csv.stderr).contains("caution: DICOM Body Part Examined"), "{}", String::from_utf8_lossy(&csv.stderr));
+}
+
+/// The flip check: each film's `mirrored_grade` is the grade of the same film
+/// mirrored left–right (graded from a mirrored copy), text output flags each
+/// film whose two grades differ, and `--no-mirror-check` leaves it out.
+#[test]
+fn the_flip_check_grades_the_mirrored_film() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let mut films = Vec::new();
+    for grade in 0..5 {
+        let dir = data_dir().join(format!("oai-kl/test/{grade}"));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            eprintln!("skipped: {} is missing", dir.display());
+            return;
+        };
+        let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        films.extend(paths.into_iter().take(3));
+    }
+    let mirrored: Vec<_> = films
+        .iter()
+        .enumerate()
+        .map(|(i, film)| {
+            let out = tmp.path().join(format!("mirrored-{i}.png"));
+            image::open(film).unwrap().fliph().save(&out).unwrap();
+            out
+        })
+        .collect();
+    let m = model.to_str().unwrap();
+    let grade = |extra: &[&str], files: &[std::path::PathBuf]| -> String {
+        let mut args = vec!["grade", "--offline", "--model-dir", m];
+        args.extend(extra);
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        let out = kneeclip(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let lines = |text: String| -> Vec<serde_json::Value> { text.lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let checked = lines(grade(&["--json"], &films));
+    let copies = lines(grade(&["--json", "--no-mirror-check"], &mirrored));
+    let mut unsure = 0;
+    for (film, copy) in checked.iter().zip(&copies) {
+        assert_eq!(film["mirrored_grade"], copy["grade"], "{} against its mirrored copy", film["file"]);
+        assert!(copy["mirrored_grade"].is_null(), "--no-mirror-check ran the check: {copy}");
+        unsure += usize::from(film["mirrored_grade"] != film["grade"]);
+    }
+    let text = grade(&[], &films);
+    assert_eq!(text.matches("flip check: mirrored left–right it grades KL").count(), unsure, "{text}");
+    eprintln!("{unsure} of {} films grade differently mirrored", films.len());
 }

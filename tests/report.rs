@@ -106,6 +106,8 @@ fn pdf_png_and_json_of_one_film() {
     assert_eq!(regions[0]["grade_name"], line["grade_name"]);
     assert_eq!(five(&regions[0]["probabilities"]), five(&line["probabilities"]));
     assert_eq!(five(&regions[0]["similarities"]), five(&line["similarities"]));
+    assert!(line["mirrored_grade"].is_u64(), "the flip check ran: {line}");
+    assert_eq!(regions[0]["mirrored_grade"], line["mirrored_grade"], "the report's flip check is the one printed");
     let default_anchors = kneeclip::grading::TextAnchors::default();
     assert_eq!(r["anchors"]["texts"], serde_json::json!(default_anchors.anchors));
     assert_eq!(r["anchors"]["hash"], default_anchors.hash());
@@ -152,6 +154,7 @@ fn pdf_png_and_json_of_one_film() {
         line["model"].as_str().unwrap().into(),
         line["arithmetic"].as_str().unwrap().into(),
         "attention heatmap at 50%".into(),
+        if line["mirrored_grade"] == line["grade"] { "Flip check: mirrored left–right, the same grade.".into() } else { format!("this knee grades KL {}", line["mirrored_grade"]) },
         format!("{:.3}", line["probabilities"][grade as usize].as_f64().unwrap()),
     ] {
         assert!(text.contains(&expected), "the PDF text lacks {expected:?}:\n{text}");

@@ -33,6 +33,8 @@ pub struct ExportJob {
     pub window: Window,
     pub invert: bool,
     pub results: Vec<(Region, Assessment)>,
+    /// Each region's grade mirrored left–right (the flip check).
+    pub mirror_grades: Vec<(Region, usize)>,
     pub heatmaps: Vec<(Region, Heatmap)>,
     pub heatmap_opacity: f32,
     pub anchors: TextAnchors,
@@ -46,6 +48,7 @@ impl ExportJob {
         input.window = self.window;
         input.invert = self.invert;
         input.heatmaps = &self.heatmaps;
+        input.mirror_grades = &self.mirror_grades;
         input.heatmap_opacity = self.heatmap_opacity;
         input.include_patient_data = self.include_patient_data;
         // A film that has since vanished is still reported, just without its hash.

@@ -324,6 +324,7 @@ impl KneeclipApp {
             window: view.state.window,
             invert: view.state.invert,
             results: self.grades.iter().map(|g| (g.region, g.assessment.clone())).collect(),
+            mirror_grades: self.grades.iter().map(|g| (g.region, g.mirrored.grade)).collect(),
             heatmaps: if self.show_heatmap { self.heatmaps.clone() } else { Vec::new() },
             heatmap_opacity: self.settings.heatmap_opacity,
             anchors: self.anchors()?,

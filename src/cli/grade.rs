@@ -38,6 +38,11 @@ pub struct GradeArgs {
     /// Put the patient's name, ID and birth date (DICOM) and the film's file name in the report.
     #[arg(long, requires = "report")]
     pub include_patient_data: bool,
+    /// Skip the flip check: each knee is otherwise graded a second time mirrored
+    /// left–right, and a different grade there is reported (the model is unsure).
+    /// Halves the model's work.
+    #[arg(long)]
+    pub no_mirror_check: bool,
     /// Films: PNG, JPEG, TIFF, BMP or DICOM.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -77,24 +82,24 @@ pub fn run(args: &GradeArgs) -> i32 {
             break; // stdout is gone: grading the rest would be wasted
         }
         let prepared: Vec<Result<PreparedFilm, String>> =
-            chunk.iter().map(|file| prepare_film(&grader, file)).collect();
+            chunk.iter().map(|file| prepare_film(&grader, file, !args.no_mirror_check)).collect();
         let pixel_values: Vec<Vec<f32>> = prepared
             .iter()
             .flatten()
-            .flat_map(|film| film.pixel_values.iter().cloned())
+            .flat_map(|film| film.inputs.iter().cloned())
             .collect();
         let graded = grader.grade_pixel_values(&pixel_values).map_err(|e| e.to_string());
         let mut assessments = graded.as_ref().map(|a| a.iter()).ok();
         for (file, film) in chunk.iter().zip(prepared) {
             let shown = file.display().to_string();
             let result = film.and_then(|film| match assessments.as_mut() {
-                Some(next) => Ok((film.regions.into_iter().zip(next.by_ref()).collect::<Vec<_>>(), film.remarks)),
+                Some(next) => Ok((film.results(next), film.remarks)),
                 None => Err(format!("{shown}: {}", graded.as_ref().err().map_or("grading failed", String::as_str))),
             });
             match result {
                 Ok((results, remarks)) => {
-                    for (region, assessment) in results {
-                        printer.assessment(&shown, region, assessment, &remarks);
+                    for r in &results {
+                        printer.assessment(&shown, r.region, &r.assessment, r.mirrored_grade, &remarks);
                     }
                     printer.remarks(&shown, &remarks);
                 }
@@ -134,31 +139,66 @@ const FILMS_PER_BATCH: usize = 16;
 
 /// A film read and preprocessed: the regions to grade and their model input.
 struct PreparedFilm {
+    /// `None` for a film graded whole.
     regions: Vec<Option<Region>>,
-    pixel_values: Vec<Vec<f32>>,
+    /// Per region, its model input as shown, then (with the flip check) mirrored.
+    inputs: Vec<Vec<f32>>,
+    mirror_check: bool,
     remarks: Remarks,
 }
 
-fn prepare_film(grader: &Grader, file: &Path) -> Result<PreparedFilm, String> {
-    let film = Radiograph::open(file).map_err(|e| e.to_string())?;
-    Ok(prepare_view(grader, &film))
+/// One graded region, and the grade of its mirror image when checked.
+struct RegionResult {
+    region: Option<Region>,
+    assessment: Assessment,
+    mirrored_grade: Option<usize>,
 }
 
-fn prepare_view(grader: &Grader, film: &Radiograph) -> PreparedFilm {
+impl PreparedFilm {
+    fn per_region(&self) -> usize {
+        if self.mirror_check { 2 } else { 1 }
+    }
+
+    /// Each region's model input as shown.
+    fn shown_inputs(&self) -> impl Iterator<Item = &Vec<f32>> {
+        self.inputs.iter().step_by(self.per_region())
+    }
+
+    /// Takes this film's assessments, in the order of [`inputs`](Self::inputs), from `graded`.
+    fn results<'a>(&self, graded: &mut impl Iterator<Item = &'a Assessment>) -> Vec<RegionResult> {
+        self.regions
+            .iter()
+            .filter_map(|&region| {
+                let assessment = graded.next()?.clone();
+                let mirrored_grade = if self.mirror_check { Some(graded.next()?.grade) } else { None };
+                Some(RegionResult { region, assessment, mirrored_grade })
+            })
+            .collect()
+    }
+}
+
+fn prepare_film(grader: &Grader, file: &Path, mirror_check: bool) -> Result<PreparedFilm, String> {
+    let film = Radiograph::open(file).map_err(|e| e.to_string())?;
+    Ok(prepare_view(grader, &film, mirror_check))
+}
+
+fn prepare_view(grader: &Grader, film: &Radiograph, mirror_check: bool) -> PreparedFilm {
     let view = film.model_view();
     let (width, height) = (view.width as usize, view.height as usize);
     let regions = regions_for(width, height);
-    let pixel_values = regions
-        .iter()
-        .map(|&region| {
-            let (w, gray) = crop_region(width, &view.data, region);
-            grader.pixel_values(w, height, &gray)
-        })
-        .collect();
+    let mut inputs = Vec::new();
+    for &region in &regions {
+        let (w, gray) = crop_region(width, &view.data, region);
+        inputs.push(grader.pixel_values(w, height, &gray));
+        if mirror_check {
+            inputs.push(grader.mirrored_pixel_values(w, height, &gray));
+        }
+    }
     let split = regions.len() > 1;
     PreparedFilm {
         regions: regions.into_iter().map(|r| split.then_some(r)).collect(),
-        pixel_values,
+        inputs,
+        mirror_check,
         remarks: Remarks { cautions: film.cautions().to_vec(), notes: film.notes().to_vec() },
     }
 }
@@ -180,18 +220,20 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
     let shown = file.display().to_string();
     let result = (|| -> Result<(), String> {
         let film = Radiograph::open(file).map_err(|e| e.to_string())?;
-        let prepared = prepare_view(grader, &film);
-        let assessments = grader.grade_pixel_values(&prepared.pixel_values).map_err(|e| format!("{shown}: {e}"))?;
-        for (region, assessment) in prepared.regions.iter().zip(&assessments) {
-            printer.assessment(&shown, *region, assessment, &prepared.remarks);
+        let prepared = prepare_view(grader, &film, !args.no_mirror_check);
+        let assessments = grader.grade_pixel_values(&prepared.inputs).map_err(|e| format!("{shown}: {e}"))?;
+        let results = prepared.results(&mut assessments.iter());
+        for r in &results {
+            printer.assessment(&shown, r.region, &r.assessment, r.mirrored_grade, &prepared.remarks);
         }
         printer.remarks(&shown, &prepared.remarks);
-        let graded: Vec<(Region, Assessment)> =
-            prepared.regions.iter().map(|r| r.unwrap_or(Region::Whole)).zip(assessments).collect();
+        let whole = |r: &RegionResult| r.region.unwrap_or(Region::Whole);
+        let mirror_grades: Vec<(Region, usize)> = results.iter().filter_map(|r| Some((whole(r), r.mirrored_grade?))).collect();
+        let graded: Vec<(Region, Assessment)> = results.into_iter().map(|r| (whole(&r), r.assessment)).collect();
         let heatmaps = if args.heatmap {
             graded
                 .iter()
-                .zip(&prepared.pixel_values)
+                .zip(prepared.shown_inputs())
                 .map(|((region, _), pixels)| Ok((*region, explain::heatmap(grader, pixels)?)))
                 .collect::<anyhow::Result<Vec<_>>>()
                 .map_err(|e| format!("{shown}: the heatmap failed: {e}"))?
@@ -201,6 +243,7 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
         let film_bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
         let mut input = ReportInput::new(&film, &graded, grader.anchors());
         input.heatmaps = &heatmaps;
+        input.mirror_grades = &mirror_grades;
         input.include_patient_data = args.include_patient_data;
         input.film_sha256 = Some(crate::files::short_sha256(&film_bytes));
         report::write(out, &input).map_err(|e| e.to_string())?;

@@ -60,9 +60,10 @@ impl Printer {
         }
     }
 
-    /// One graded region; JSON lines carry the film's remarks in each line,
-    /// text and CSV print them once, after the film's regions ([`remarks`](Self::remarks)).
-    pub fn assessment(&mut self, file: &str, region: Option<Region>, a: &Assessment, remarks: &Remarks) {
+    /// One graded region, with the grade of its mirror image when the flip
+    /// check ran; JSON lines carry the film's remarks in each line, text and
+    /// CSV print them once, after the film's regions ([`remarks`](Self::remarks)).
+    pub fn assessment(&mut self, file: &str, region: Option<Region>, a: &Assessment, mirrored_grade: Option<usize>, remarks: &Remarks) {
         match self.format {
             Format::Json => {
                 let mut line = json!({
@@ -77,6 +78,7 @@ impl Printer {
                     "anchors_edited": a.provenance.anchors_edited,
                     "arithmetic": a.provenance.arithmetic,
                     "borderline": a.borderline(BORDERLINE_MARGIN).map(|(l, h)| [l, h]),
+                    "mirrored_grade": mirrored_grade,
                     "cautions": remarks.cautions,
                     "notes": remarks.notes,
                 });
@@ -87,12 +89,12 @@ impl Printer {
             }
             Format::Csv => {
                 if !self.header_done {
-                    self.line(format_args!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic"));
+                    self.line(format_args!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade"));
                     self.header_done = true;
                 }
                 let numbers = |v: &[f32]| v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(",");
                 self.line(format_args!(
-                    "{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{}",
                     csv_field(file),
                     region.map_or("whole-film", region_key),
                     a.grade,
@@ -101,7 +103,8 @@ impl Printer {
                     csv_field(&a.provenance.model),
                     csv_field(a.provenance.head.as_deref().unwrap_or("")),
                     a.provenance.anchors_hash,
-                    csv_field(&a.provenance.arithmetic)
+                    csv_field(&a.provenance.arithmetic),
+                    mirrored_grade.map(|g| g.to_string()).unwrap_or_default()
                 ));
             }
             Format::Text => {
@@ -115,6 +118,9 @@ impl Printer {
                 self.line(format_args!("  grade          {}", (0..5).map(|g| format!("{:>7}", format!("KL{g}"))).collect::<String>()));
                 self.line(format_args!("  probability    {}", row(&a.probabilities)));
                 self.line(format_args!("  similarity     {}", row(&a.similarities)));
+                if let Some(other) = mirrored_grade.filter(|&g| g != a.grade) {
+                    self.line(format_args!("  flip check: mirrored left–right it grades KL {other} ({}): the model is unsure of this knee", GRADE_NAMES[other]));
+                }
             }
         }
     }

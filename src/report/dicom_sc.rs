@@ -189,7 +189,11 @@ fn summary(report: &Report) -> String {
         .iter()
         .map(|r| {
             let borderline = r.borderline.map(|[a, b]| format!(", borderline KL {a}/{b}")).unwrap_or_default();
-            let grade = format!("KL {} ({}), p = {:.2}{borderline}", r.grade, r.grade_name, r.probabilities[r.grade]);
+            let flip = match r.mirrored_grade {
+                Some(other) if other != r.grade => format!(", mirrored KL {other}: unsure"),
+                _ => String::new(),
+            };
+            let grade = format!("KL {} ({}), p = {:.2}{borderline}{flip}", r.grade, r.grade_name, r.probabilities[r.grade]);
             if report.regions.len() > 1 { format!("{}: {grade}", r.label) } else { grade }
         })
         .collect();

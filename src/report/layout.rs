@@ -18,6 +18,8 @@ const FOOTER_BASELINE: f32 = PAGE_HEIGHT - 24.0;
 const CONTENT_BOTTOM: f32 = FOOTER_BASELINE - 16.0;
 /// Tallest the film may be drawn, so the grade charts fit below it on page one.
 const FILM_MAX_HEIGHT: f32 = 240.0;
+/// How far the film may shrink (from [`FILM_MAX_HEIGHT`]) to keep the report on one page.
+const FILM_MIN_HEIGHT: f32 = 160.0;
 
 pub type Rgb = [f32; 3];
 pub const INK: Rgb = [0.12, 0.12, 0.14];
@@ -47,15 +49,28 @@ pub struct Page {
     pub items: Vec<Item>,
 }
 
-/// Lays out `report` with the film image `film` (for its aspect ratio).
+/// Lays out `report` with the film image `film` (for its aspect ratio): on
+/// one page when a smaller film makes it fit (cautions, notes, two knees and
+/// the flip check add lines), else at full size over more pages.
 pub fn pages(report: &Report, film: &RgbImage) -> Vec<Page> {
-    let mut flow = Flow::new();
-    header(&mut flow, report);
-    film_block(&mut flow, report, film);
-    charts(&mut flow, report);
-    anchors(&mut flow, report);
-    details(&mut flow, report);
-    flow.finish(report)
+    let lay_out = |film_max: f32| {
+        let mut flow = Flow::new();
+        header(&mut flow, report);
+        film_block(&mut flow, report, film, film_max);
+        charts(&mut flow, report);
+        anchors(&mut flow, report);
+        details(&mut flow, report);
+        flow.finish(report)
+    };
+    let mut film_max = FILM_MAX_HEIGHT;
+    while film_max >= FILM_MIN_HEIGHT {
+        let pages = lay_out(film_max);
+        if pages.len() == 1 {
+            return pages;
+        }
+        film_max -= 10.0;
+    }
+    lay_out(FILM_MAX_HEIGHT)
 }
 
 /// Places blocks top to bottom, starting a new page when one does not fit.
@@ -150,16 +165,41 @@ fn header(flow: &mut Flow, report: &Report) {
         let border = region.borderline.map(|[l, h]| format!("   (borderline KL {l}/{h})")).unwrap_or_default();
         flow.line(14.0, 18.0, INK, format!("{place}KL {} — {}{border}", region.grade, region.grade_name));
     }
+    flip_check(flow, report);
     for caution in &report.film.cautions {
         flow.paragraph(MARGIN, CONTENT_WIDTH, 10.0, 13.0, NOTICE_INK, &format!("Caution: {caution}."));
     }
 }
 
-fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage) {
+/// One line for the flip check of every region: muted when each mirrored
+/// knee keeps its grade, a notice naming those that do not.
+fn flip_check(flow: &mut Flow, report: &Report) {
+    let checked: Vec<_> = report.regions.iter().filter_map(|r| Some((r, r.mirrored_grade?))).collect();
+    if checked.is_empty() {
+        return;
+    }
+    let unsure: Vec<String> = checked
+        .iter()
+        .filter(|(r, other)| *other != r.grade)
+        .map(|(r, other)| {
+            let whose = if report.regions.len() > 1 { format!("the {} grades", region_title(r.region).to_lowercase()) } else { "this knee grades".into() };
+            format!("{whose} KL {other} ({})", GRADE_NAMES[*other])
+        })
+        .collect();
+    if unsure.is_empty() {
+        let same = if checked.len() > 1 { "each knee keeps its grade" } else { "the same grade" };
+        flow.line(9.0, 13.0, MUTED, format!("Flip check: mirrored left–right, {same}."));
+    } else {
+        let text = format!("Flip check: mirrored left–right, {}: the model is unsure.", unsure.join("; "));
+        flow.paragraph(MARGIN, CONTENT_WIDTH, 10.0, 13.0, NOTICE_INK, &text);
+    }
+}
+
+fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage, film_max: f32) {
     let aspect = film.width() as f32 / film.height().max(1) as f32;
     let (mut w, mut h) = (CONTENT_WIDTH, CONTENT_WIDTH / aspect);
-    if h > FILM_MAX_HEIGHT {
-        (w, h) = (FILM_MAX_HEIGHT * aspect, FILM_MAX_HEIGHT);
+    if h > film_max {
+        (w, h) = (film_max * aspect, film_max);
     }
     flow.y += 4.0;
     flow.reserve(h + 16.0);
@@ -353,6 +393,37 @@ mod tests {
         let texts: Vec<&str> = two[0].items.iter().filter_map(|i| if let Item::Text { text, .. } = i { Some(text.as_str()) } else { None }).collect();
         assert!(texts.iter().any(|t| t.contains("Left half of the image: KL 1")), "{texts:?}");
         assert!(texts.iter().any(|t| t.contains("Right half of the image: KL 4")), "{texts:?}");
+    }
+
+    #[test]
+    fn the_flip_check_fits_by_shrinking_the_film() {
+        let film = Radiograph::from_gray8(448, 224, vec![100; 448 * 224], "f.png").unwrap();
+        let anchors = TextAnchors::default();
+        let results = [(Region::ImageLeft, assessment(1)), (Region::ImageRight, assessment(4))];
+        let film_height = |pages: &[Page]| pages[0].items.iter().find_map(|i| if let Item::Film { h, .. } = i { Some(*h) } else { None }).unwrap();
+        let texts = |pages: &[Page]| -> Vec<String> { pages.iter().flat_map(|p| &p.items).filter_map(|i| if let Item::Text { text, .. } = i { Some(text.clone()) } else { None }).collect() };
+
+        let mut input = ReportInput::new(&film, &results, &anchors);
+        let mirror = [(Region::ImageLeft, 1), (Region::ImageRight, 4)];
+        input.mirror_grades = &mirror;
+        let agreeing = pages(&Report::new(&input).unwrap(), &RgbImage::new(448, 224));
+        assert!(texts(&agreeing).iter().any(|t| t == "Flip check: mirrored left–right, each knee keeps its grade."), "{:?}", texts(&agreeing));
+
+        let mirror = [(Region::ImageLeft, 2), (Region::ImageRight, 3)];
+        input.mirror_grades = &mirror;
+        let unsure = pages(&Report::new(&input).unwrap(), &RgbImage::new(448, 224));
+        let all = texts(&unsure).join(" ");
+        assert!(all.contains("the left half of the image grades KL 2 (Mild); the right half of the image grades KL 3 (Moderate): the model is unsure."), "{all}");
+        for laid in [&agreeing, &unsure] {
+            assert_eq!(laid.len(), 1, "one page");
+            inside_the_page(laid);
+            assert!(film_height(laid) < FILM_MAX_HEIGHT && film_height(laid) >= FILM_MIN_HEIGHT, "{}", film_height(laid));
+        }
+        // Without the check the film keeps its full height.
+        input.mirror_grades = &[];
+        let unchecked = pages(&Report::new(&input).unwrap(), &RgbImage::new(448, 224));
+        assert_eq!(film_height(&unchecked), FILM_MAX_HEIGHT);
+        assert!(!texts(&unchecked).join(" ").contains("Flip check"));
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct ReportInput<'a> {
     pub results: &'a [(Region, Assessment)],
     /// Attention maps to blend over the film; empty for none.
     pub heatmaps: &'a [(Region, Heatmap)],
+    /// The flip check: each region's grade when mirrored left–right; empty
+    /// when it did not run.
+    pub mirror_grades: &'a [(Region, usize)],
     pub heatmap_opacity: f32,
     /// The anchor texts the results were computed with.
     pub anchors: &'a TextAnchors,
@@ -71,6 +74,7 @@ impl<'a> ReportInput<'a> {
             invert: false,
             results,
             heatmaps: &[],
+            mirror_grades: &[],
             heatmap_opacity: DEFAULT_HEATMAP_OPACITY,
             anchors,
             include_patient_data: false,
