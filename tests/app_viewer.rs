@@ -655,3 +655,51 @@ fn help_about_shows_version_licences_and_what_kneeclip_is_not() {
     assert!(!app(&mut h).show_about);
     assert!(h.query_by_label_contains("not a medical device").is_none());
 }
+
+/// Page Down / Page Up open the next / previous film of the folder by name
+/// (knee2 before knee10), step over a file that fails to open, and stop at
+/// the ends.
+#[test]
+fn page_down_and_page_up_step_through_the_films_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(a), Some(b), Some(c)) = (first_png(0), first_png(2), first_png(4)) else { return };
+    let folder = tmp.path().join("films");
+    std::fs::create_dir(&folder).unwrap();
+    let place = |name: &str, from: &Path| {
+        let to = folder.join(name);
+        std::fs::copy(from, &to).unwrap();
+        to
+    };
+    let (knee1, knee2, knee10) = (place("knee1.png", &a), place("knee2.png", &b), place("knee10.png", &c));
+    let broken = folder.join("knee3.png");
+    std::fs::write(&broken, b"not a PNG").unwrap();
+    std::fs::write(folder.join("notes.txt"), b"not a film").unwrap();
+
+    let mut h = harness(model);
+    open_and_grade(&mut h, &knee1);
+    h.get_by_label("Film 1 of 4 in this folder");
+    assert!(!app(&mut h).has_film_beside(-1) && app(&mut h).has_film_beside(1));
+    let opened = |h: &mut Harness<'static, App>, key: egui::Key, film: &Path| {
+        h.key_press(key);
+        wait(h, "the film", |a| a.path.as_deref() == Some(film) && !a.grades.is_empty() && !a.busy());
+    };
+    opened(&mut h, egui::Key::PageDown, &knee2);
+    h.get_by_label("Film 2 of 4 in this folder");
+    // The broken file: a message, the film on screen stays, and the next key goes on past it.
+    h.key_press(egui::Key::PageDown);
+    wait(&mut h, "the failure", |a| a.failed_path.as_deref() == Some(broken.as_path()) && !a.busy());
+    assert!(app(&mut h).error.as_deref().unwrap_or_default().contains("Could not open"), "{:?}", app(&mut h).error);
+    assert_eq!(app(&mut h).path.as_deref(), Some(knee2.as_path()));
+    opened(&mut h, egui::Key::PageDown, &knee10);
+    h.get_by_label("Film 4 of 4 in this folder");
+    assert!(!app(&mut h).has_film_beside(1));
+    h.key_press(egui::Key::PageDown);
+    h.step();
+    assert_eq!(app(&mut h).error.as_deref(), Some("No next film in this folder"));
+    assert_eq!(app(&mut h).path.as_deref(), Some(knee10.as_path()));
+    // And back: past the broken file again to knee2.
+    h.key_press(egui::Key::PageUp);
+    wait(&mut h, "the failure", |a| a.error.as_deref().unwrap_or_default().contains("Could not open") && !a.busy());
+    opened(&mut h, egui::Key::PageUp, &knee2);
+}

@@ -6,6 +6,8 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
     Open,
+    NextFilm,
+    PreviousFilm,
     ZoomIn,
     ZoomOut,
     Fit,
@@ -39,6 +41,8 @@ const fn key(k: Key) -> Option<KeyboardShortcut> {
 
 pub const COMMANDS: &[CommandInfo] = &[
     CommandInfo { command: Command::Open, label: "Open…", tooltip: "Open a film (DICOM, PNG, JPEG, TIFF, BMP); you can also drop a file on the window", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::O)) },
+    CommandInfo { command: Command::PreviousFilm, label: "Previous film", tooltip: "Open the film before this one in its folder (by name)", shortcut: key(Key::PageUp) },
+    CommandInfo { command: Command::NextFilm, label: "Next film", tooltip: "Open the film after this one in its folder (by name)", shortcut: key(Key::PageDown) },
     CommandInfo { command: Command::ZoomIn, label: "Zoom in", tooltip: "Zoom in (mouse wheel also zooms)", shortcut: key(Key::Plus) },
     CommandInfo { command: Command::ZoomOut, label: "Zoom out", tooltip: "Zoom out", shortcut: key(Key::Minus) },
     CommandInfo { command: Command::Fit, label: "Fit", tooltip: "Fit the film to the view", shortcut: key(Key::Equals) },
@@ -54,7 +58,7 @@ pub const COMMANDS: &[CommandInfo] = &[
     CommandInfo { command: Command::LengthTool, label: "Length", tooltip: "Measure: drag a line on the film; mm from the file's pixel spacing, else pixels", shortcut: key(Key::L) },
     CommandInfo { command: Command::ClearMeasurements, label: "Clear measurements", tooltip: "Remove every line measured on this film (Ctrl+Z brings them back)", shortcut: None },
     CommandInfo { command: Command::Cancel, label: "Cancel", tooltip: "Cancel the drag or line in progress, else leave the length tool", shortcut: key(Key::Escape) },
-    CommandInfo { command: Command::ExportReport, label: "Export report…", tooltip: "Save this film's grading as a PDF, PNG or JSON report: the film as shown, the grades, the anchors, the model", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::E)) },
+    CommandInfo { command: Command::ExportReport, label: "Export report…", tooltip: "Save this film's grading as a PDF, PNG, JSON or DICOM report: the film as shown, the grades, the anchors, the model", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::E)) },
     CommandInfo { command: Command::About, label: "About kneeclip", tooltip: "Version, licences, and what kneeclip is not", shortcut: None },
     CommandInfo { command: Command::Undo, label: "Undo", tooltip: "Undo the last view change (zoom, pan, rotate, flip, invert, window) or measurement", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::Z)) },
 ];

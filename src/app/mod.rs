@@ -5,6 +5,7 @@ pub mod about;
 pub mod commands;
 pub mod export;
 pub mod film_view;
+pub mod folder;
 pub mod history;
 pub mod measure;
 pub mod render;
@@ -68,6 +69,11 @@ pub struct KneeclipApp {
     pub error: Option<String>,
     /// The file whose opening failed last (masked when patient data is hidden).
     pub failed_path: Option<PathBuf>,
+    /// The films in the open film's folder (Next / Previous film).
+    pub folder: folder::FolderFilms,
+    /// The file last asked for, opened or not: where Next / Previous step from,
+    /// so a film that fails to open does not stop the way through its folder.
+    folder_cursor: Option<PathBuf>,
     pub query_text: String,
     pub query_results: Vec<worker::QueryResult>,
     pub tag_filter: String,
@@ -101,6 +107,8 @@ impl KneeclipApp {
             hide_patient: false,
             error: None,
             failed_path: None,
+            folder: folder::FolderFilms::default(),
+            folder_cursor: None,
             query_text: String::new(),
             query_results: Vec::new(),
             tag_filter: String::new(),
@@ -156,6 +164,29 @@ impl KneeclipApp {
     pub fn open(&mut self, path: &Path) {
         let id = self.worker.send(Request::Open(path.to_path_buf()));
         self.pending.open = Some((id, path.to_path_buf()));
+        self.folder_cursor = Some(path.to_path_buf());
+    }
+
+    /// The film `step` places from the last one asked for, in its folder.
+    pub fn film_beside(&mut self, step: isize) -> Option<PathBuf> {
+        let cursor = self.folder_cursor.clone()?;
+        if self.folder.position(&cursor).is_none() {
+            self.folder = folder::FolderFilms::beside(&cursor);
+        }
+        self.folder.step(&cursor, step).map(Path::to_path_buf)
+    }
+
+    /// Whether the folder as last listed has a film `step` places from the last one asked for.
+    pub fn has_film_beside(&self, step: isize) -> bool {
+        self.folder_cursor.as_ref().is_some_and(|c| self.folder.step(c, step).is_some())
+    }
+
+    /// Opens the film `step` places from the current one in its folder, if any.
+    fn open_beside(&mut self, step: isize) {
+        match self.film_beside(step) {
+            Some(path) => self.open(&path),
+            None => self.error = Some(format!("No {} film in this folder", if step > 0 { "next" } else { "previous" })),
+        }
     }
 
     /// Grades with the head at `path` from now on (None: the base model; the worker loads it).
@@ -274,6 +305,9 @@ impl KneeclipApp {
         let mut view = FilmView::new(film);
         view.tool = tool;
         self.view = Some(view);
+        if self.folder.position(&path).is_none() {
+            self.folder = folder::FolderFilms::beside(&path);
+        }
         self.path = Some(path);
         self.error = None;
         self.grades.clear();
@@ -286,6 +320,8 @@ impl KneeclipApp {
         for command in std::mem::take(&mut self.commands) {
             match command {
                 Command::Open => self.open_dialog(),
+                Command::NextFilm => self.open_beside(1),
+                Command::PreviousFilm => self.open_beside(-1),
                 Command::TogglePatientData => self.hide_patient = !self.hide_patient,
                 Command::About => self.show_about = true,
                 Command::Cancel if self.show_about => self.show_about = false,

@@ -94,6 +94,9 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 }
             }
         });
+        let (before, after) = (app.has_film_beside(-1), app.has_film_beside(1));
+        enabled_button(app, ui, Command::PreviousFilm, false, before);
+        enabled_button(app, ui, Command::NextFilm, false, after);
         ui.separator();
         for c in [Command::Fit, Command::ZoomIn, Command::ZoomOut, Command::Rotate, Command::FlipH, Command::FlipV, Command::Reset] {
             button(app, ui, c, false);
@@ -175,6 +178,12 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             }
             ModelStatus::Missing(_) => {
                 ui.colored_label(Color32::from_rgb(230, 150, 60), "No model weights");
+            }
+        }
+        if let Some(at) = app.path.as_ref().and_then(|p| app.folder.position(p)) {
+            if app.folder.len() > 1 {
+                ui.label(format!("Film {} of {} in this folder", at + 1, app.folder.len()))
+                    .on_hover_text("Page Down / Page Up: the next / previous film, by name");
             }
         }
         if app.busy() {

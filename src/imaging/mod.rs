@@ -94,6 +94,13 @@ pub(crate) fn sniff(bytes: &[u8]) -> Format {
     Format::Unknown
 }
 
+/// Whether a file starting with `head` (its first few KiB) looks like a film
+/// kneeclip reads, by content: DICOM with or without preamble, a bare data
+/// set, PNG, JPEG, TIFF or BMP.
+pub fn looks_like_a_film(head: &[u8]) -> bool {
+    !matches!(sniff(head), Format::Unknown)
+}
+
 /// A short hint on what an unrecognised file seems to be.
 pub(crate) fn describe_unknown(bytes: &[u8]) -> String {
     if let Ok(fmt) = image::guess_format(bytes) {
