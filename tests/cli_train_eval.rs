@@ -50,12 +50,69 @@ fn eval_json_table_and_predictions() {
     assert_eq!(lines.len(), 31);
     assert_eq!(lines[1].split(',').count(), 8);
 
+    assert!(v["flip_agreement"].is_null(), "no flip check unless asked: {}", v["flip_agreement"]);
+    assert_eq!(v["anchors_edited"], false);
+
+    // The probabilities are those `grade` prints for the same films (eval grades in batches).
+    let first: Vec<&str> = lines[1..4].iter().map(|l| l.split(',').next().unwrap()).collect();
+    let mut args = vec!["grade", "--offline", "--json", "--no-mirror-check", "--model-dir", m];
+    args.extend(&first);
+    let graded = kneeclip(&args);
+    for (line, row) in String::from_utf8(graded.stdout).unwrap().lines().zip(&lines[1..4]) {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(line["file"], fields[0]);
+        for g in 0..5 {
+            let p: f64 = fields[3 + g].parse().unwrap();
+            assert!((p - line["probabilities"][g].as_f64().unwrap()).abs() < 1e-6, "{row} against {line}");
+        }
+    }
+
     let out = kneeclip(&["eval", "--offline", "--model-dir", m, d]);
     assert_eq!(out.status.code(), Some(0));
     let table = String::from_utf8(out.stdout).unwrap();
     for word in ["Accuracy", "Macro F1", "Quadratic weighted kappa", "AUC", "Confusion matrix", "T4"] {
         assert!(table.contains(word), "{word} missing:\n{table}");
     }
+    assert!(!table.contains("Flip agreement") && !table.contains("Anchors edited"), "{table}");
+}
+
+/// `--mirror-check` reports the flip agreement, which is the share of the
+/// predictions file's rows whose mirrored grade is the predicted one;
+/// `--anchors` grades with edited anchors and says so.
+#[test]
+fn eval_flip_agreement_and_edited_anchors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 4) else {
+        eprintln!("skipped: no OAI films");
+        return;
+    };
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let preds = tmp.path().join("pred.csv");
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, "--json", "--mirror-check", "--predictions", preds.to_str().unwrap(), d]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let csv = std::fs::read_to_string(&preds).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0].last(), Some(&"mirrored_grade"));
+    assert_eq!(rows.len(), 21);
+    let same = rows[1..].iter().filter(|r| r[2] == r[8]).count();
+    let agreement = v["flip_agreement"]["value"].as_f64().unwrap();
+    assert!((agreement - same as f64 / 20.0).abs() < 1e-12, "{agreement} against {same} of 20");
+    let (lower, upper) = (v["flip_agreement"]["lower"].as_f64().unwrap(), v["flip_agreement"]["upper"].as_f64().unwrap());
+    assert!(lower <= agreement && agreement <= upper, "{}", v["flip_agreement"]);
+
+    let anchors = tmp.path().join("anchors.txt");
+    std::fs::write(&anchors, "no narrowing\nsome narrowing\nosteophytes\nnarrowing and osteophytes\nbone on bone\n").unwrap();
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, "--json", "--anchors", anchors.to_str().unwrap(), d]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let edited: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(edited["anchors_edited"], true);
+    assert_ne!(edited["anchors_hash"], v["anchors_hash"]);
+    assert_ne!(edited["ece"]["value"], v["ece"]["value"], "other anchors, other probabilities");
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, "--anchors", anchors.to_str().unwrap(), d]);
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("Anchors edited (hash "));
 }
 
 #[test]

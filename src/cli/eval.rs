@@ -2,17 +2,23 @@
 //! with 95% bootstrap intervals (1000 resamples, seed 42) and the confusion matrix.
 //!
 //! Each film is graded whole (its model view), without the bilateral split
-//! that `kneeclip grade` applies to wide films.
+//! that `kneeclip grade` applies to wide films. Films are decoded in parallel
+//! and graded in batches, as `grade` does. With `--anchors` edited anchors
+//! are measured against the labels; with `--mirror-check` every film is also
+//! graded mirrored left–right and the share keeping its grade is reported.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use rayon::prelude::*;
 
 use super::{EXIT_OK, EXIT_UNUSABLE, ModelArgs};
-use crate::grading::FineTunedHead;
+use crate::grading::mirror::mirror_left_right;
+use crate::grading::{FineTunedHead, GRADES, TextAnchors};
 use crate::imaging::Radiograph;
-use crate::metrics::{BootstrapCi, EvaluationReport};
+use crate::metrics::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, BootstrapCi, EvaluationReport, bootstrap_ci};
+use crate::model::preprocess::Preprocessing;
 use crate::training::Dataset;
 
 #[derive(Args, Debug)]
@@ -22,10 +28,19 @@ pub struct EvalArgs {
     /// A fine-tuned head (safetensors) to overlay on the base model.
     #[arg(long, value_name = "FILE")]
     pub head: Option<PathBuf>,
+    /// Five anchors, KL 0 first ({"anchors": [...]} JSON, or five lines of
+    /// text): measure edited anchors against the labels.
+    #[arg(long, value_name = "FILE")]
+    pub anchors: Option<PathBuf>,
+    /// Also grade every film mirrored left–right and report the flip
+    /// agreement (the share whose grade stays the same); doubles the model's work.
+    #[arg(long)]
+    pub mirror_check: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Write `file,true_grade,predicted_grade,p0..p4` for every film (atomically).
+    /// Write `file,true_grade,predicted_grade,p0..p4` (and `mirrored_grade`
+    /// with --mirror-check) for every film (atomically).
     #[arg(long, value_name = "FILE.csv")]
     pub predictions: Option<PathBuf>,
     /// A folder with one subfolder per grade (0..4), or a CSV `path,grade`.
@@ -43,6 +58,29 @@ pub fn run(args: &EvalArgs) -> i32 {
     }
 }
 
+/// Films per model batch (as `grade`: faster per film than one at a time).
+const FILMS_PER_BATCH: usize = 16;
+
+/// One film of the dataset, graded.
+struct GradedFilm {
+    file: String,
+    truth: usize,
+    probabilities: [f32; GRADES],
+    /// The grade of the film mirrored left–right, with --mirror-check.
+    mirrored_grade: Option<usize>,
+}
+
+/// A film's model input as shown, then (with the flip check) mirrored.
+fn model_inputs(preprocessing: &Preprocessing, path: &Path, mirror_check: bool) -> Result<Vec<Vec<f32>>, String> {
+    let view = Radiograph::open(path).map_err(|e| e.to_string())?.model_view();
+    let (width, height) = (view.width as usize, view.height as usize);
+    let mut inputs = vec![preprocessing.pixel_values(width, height, &view.data)];
+    if mirror_check {
+        inputs.push(preprocessing.pixel_values(width, height, &mirror_left_right(width, &view.data)));
+    }
+    Ok(inputs)
+}
+
 fn evaluate(args: &EvalArgs) -> Result<(), String> {
     // Films are verified while grading, so the listing itself is not opened twice.
     let dataset = Dataset::open(&args.dataset, false).map_err(|e| e.to_string())?;
@@ -51,41 +89,53 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
         let head = FineTunedHead::load(path, grader.model()).map_err(|e| e.to_string())?;
         grader.set_head(Some(head));
     }
-    let (mut truth, mut probs, mut files, mut unreadable) = (Vec::new(), Vec::new(), Vec::new(), 0usize);
+    if let Some(path) = &args.anchors {
+        grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
+    }
+    let (mut graded, mut unreadable, mut provenance) = (Vec::new(), 0usize, None);
     let n = dataset.films.len();
-    for (i, film) in dataset.films.iter().enumerate() {
-        let film_result = Radiograph::open(&film.path).map_err(|e| e.to_string()).and_then(|r| {
-            let v = r.model_view();
-            grader.grade_gray(v.width as usize, v.height as usize, &v.data).map_err(|e| e.to_string())
-        });
-        match film_result {
-            Ok(a) => {
-                truth.push(film.grade);
-                probs.push(a.probabilities.to_vec());
-                files.push(film.path.display().to_string());
-            }
-            Err(e) => {
+    for (at, chunk) in dataset.films.chunks(FILMS_PER_BATCH).enumerate() {
+        let preprocessing = grader.preprocessing();
+        let inputs: Vec<Result<Vec<Vec<f32>>, String>> =
+            chunk.par_iter().map(|film| model_inputs(preprocessing, &film.path, args.mirror_check)).collect();
+        let batch: Vec<Vec<f32>> = inputs.iter().flatten().flatten().cloned().collect();
+        let mut assessments = grader.grade_pixel_values(&batch).map_err(|e| format!("grading failed: {e}"))?.into_iter();
+        for (film, input) in chunk.iter().zip(inputs) {
+            if let Err(e) = input {
                 unreadable += 1;
                 eprintln!("kneeclip: skipped {}: {e}", film.path.display());
+                continue;
             }
+            let a = assessments.next().ok_or("grading returned too few results")?;
+            let mirrored_grade = if args.mirror_check { Some(assessments.next().ok_or("grading returned too few results")?.grade) } else { None };
+            provenance.get_or_insert_with(|| a.provenance.clone());
+            graded.push(GradedFilm { file: film.path.display().to_string(), truth: film.grade, probabilities: a.probabilities, mirrored_grade });
         }
-        if !args.json && (i + 1) % 50 == 0 {
-            eprint!("\rgraded {}/{n}", i + 1);
+        if !args.json && n >= 50 {
+            eprint!("\rgraded {}/{n}", (at * FILMS_PER_BATCH + chunk.len()).min(n));
         }
     }
     if !args.json && n >= 50 {
         eprintln!();
     }
-    if truth.is_empty() {
+    let Some(provenance) = provenance else {
         return Err("no film could be graded".into());
-    }
+    };
+    let truth: Vec<usize> = graded.iter().map(|g| g.truth).collect();
+    let probs: Vec<Vec<f32>> = graded.iter().map(|g| g.probabilities.to_vec()).collect();
     let report = EvaluationReport::compute(&truth, &probs);
+    let flip_agreement = args.mirror_check.then(|| {
+        let same: Vec<bool> = graded.iter().map(|g| g.mirrored_grade == Some(crate::metrics::argmax(&g.probabilities))).collect();
+        bootstrap_ci(same.len(), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, |idx| idx.iter().filter(|&&i| same[i]).count() as f64 / idx.len().max(1) as f64)
+    });
     if let Some(path) = &args.predictions {
-        let mut csv = String::from("file,true_grade,predicted_grade,p0,p1,p2,p3,p4\n");
-        for ((f, t), p) in files.iter().zip(&truth).zip(&probs) {
-            let pred = crate::metrics::argmax(p);
-            let ps: Vec<String> = p.iter().map(|x| format!("{x:.6}")).collect();
-            csv += &format!("{},{t},{pred},{}\n", csv_field(f), ps.join(","));
+        let mut csv = String::from("file,true_grade,predicted_grade,p0,p1,p2,p3,p4");
+        csv += if args.mirror_check { ",mirrored_grade\n" } else { "\n" };
+        for g in &graded {
+            let pred = crate::metrics::argmax(&g.probabilities);
+            let ps: Vec<String> = g.probabilities.iter().map(|x| format!("{x:.6}")).collect();
+            csv += &format!("{},{},{pred},{}", csv_field(&g.file), g.truth, ps.join(","));
+            csv += &g.mirrored_grade.map(|m| format!(",{m}\n")).unwrap_or_else(|| "\n".into());
         }
         crate::files::write_atomically(path, csv.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
     }
@@ -94,10 +144,17 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
         v["model"] = grader.model_id().into();
         v["arithmetic"] = crate::model::device::arithmetic_label(grader.device()).into();
         v["head"] = args.head.as_ref().map(|h| h.display().to_string()).into();
+        v["anchors_hash"] = provenance.anchors_hash.clone().into();
+        v["anchors_edited"] = provenance.anchors_edited.into();
+        v["flip_agreement"] = serde_json::to_value(&flip_agreement).map_err(|e| e.to_string())?;
         v["skipped"] = unreadable.into();
         format!("{v}\n")
     } else {
-        table(&report, unreadable)
+        let mut text = table(&report, unreadable, flip_agreement.as_ref());
+        if provenance.anchors_edited {
+            text.insert_str(0, &format!("Anchors edited (hash {}): the probabilities were not calibrated for them.\n", provenance.anchors_hash));
+        }
+        text
     };
     let mut out = std::io::stdout().lock();
     out.write_all(printed.as_bytes())
@@ -113,7 +170,7 @@ fn ci(c: &BootstrapCi) -> String {
     format!("{:.3} [{:.3}, {:.3}]", c.value, c.lower, c.upper)
 }
 
-fn table(r: &EvaluationReport, skipped: usize) -> String {
+fn table(r: &EvaluationReport, skipped: usize, flip_agreement: Option<&BootstrapCi>) -> String {
     let mut s = format!("Films: {} (skipped {skipped})   values with 95% bootstrap CI\n\n", r.films);
     for (name, v) in [
         ("Accuracy", &r.accuracy),
@@ -126,6 +183,9 @@ fn table(r: &EvaluationReport, skipped: usize) -> String {
         ("Expected calibration error", &r.ece),
     ] {
         s += &format!("{name:<28}{}\n", ci(v));
+    }
+    if let Some(v) = flip_agreement {
+        s += &format!("{:<28}{}\n", "Flip agreement", ci(v));
     }
     s += &format!("\n{:<6}{:>8}  {:<26}{:<26}{:<26}\n", "Grade", "Films", "Sensitivity", "Specificity", "AUC");
     for g in &r.per_grade {

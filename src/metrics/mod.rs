@@ -15,7 +15,7 @@ pub use classification::{
     per_grade_precision, per_grade_specificity, quadratic_weighted_kappa,
 };
 pub use ranking::{auc_one_vs_rest, roc_auc};
-pub use report::{EvaluationReport, PerGrade};
+pub use report::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, EvaluationReport, PerGrade};
 
 /// Number of Kellgren–Lawrence grades.
 pub const GRADES: usize = 5;
