@@ -4,13 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use rayon::prelude::*;
 
 use super::output::{Format, Printer, Remarks};
 use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
-use crate::grading::regions::{crop_region, regions_for};
 use crate::explain;
+use crate::grading::mirror::mirror_left_right;
+use crate::grading::regions::{crop_region, regions_for};
 use crate::grading::{Assessment, FineTunedHead, Grader, Region, TextAnchors};
 use crate::imaging::Radiograph;
+use crate::model::preprocess::Preprocessing;
 use crate::report::{self, ReportInput};
 
 #[derive(Args, Debug)]
@@ -81,8 +84,10 @@ pub fn run(args: &GradeArgs) -> i32 {
         if printer.failed() {
             break; // stdout is gone: grading the rest would be wasted
         }
+        // Decoding (a large DICOM's JPEG takes a while) runs on every core.
+        let preprocessing = grader.preprocessing();
         let prepared: Vec<Result<PreparedFilm, String>> =
-            chunk.iter().map(|file| prepare_film(&grader, file, !args.no_mirror_check)).collect();
+            chunk.par_iter().map(|file| prepare_film(preprocessing, file, !args.no_mirror_check)).collect();
         let pixel_values: Vec<Vec<f32>> = prepared
             .iter()
             .flatten()
@@ -177,21 +182,21 @@ impl PreparedFilm {
     }
 }
 
-fn prepare_film(grader: &Grader, file: &Path, mirror_check: bool) -> Result<PreparedFilm, String> {
+fn prepare_film(preprocessing: &Preprocessing, file: &Path, mirror_check: bool) -> Result<PreparedFilm, String> {
     let film = Radiograph::open(file).map_err(|e| e.to_string())?;
-    Ok(prepare_view(grader, &film, mirror_check))
+    Ok(prepare_view(preprocessing, &film, mirror_check))
 }
 
-fn prepare_view(grader: &Grader, film: &Radiograph, mirror_check: bool) -> PreparedFilm {
+fn prepare_view(preprocessing: &Preprocessing, film: &Radiograph, mirror_check: bool) -> PreparedFilm {
     let view = film.model_view();
     let (width, height) = (view.width as usize, view.height as usize);
     let regions = regions_for(width, height);
     let mut inputs = Vec::new();
     for &region in &regions {
         let (w, gray) = crop_region(width, &view.data, region);
-        inputs.push(grader.pixel_values(w, height, &gray));
+        inputs.push(preprocessing.pixel_values(w, height, &gray));
         if mirror_check {
-            inputs.push(grader.mirrored_pixel_values(w, height, &gray));
+            inputs.push(preprocessing.pixel_values(w, height, &mirror_left_right(w, &gray)));
         }
     }
     let split = regions.len() > 1;
@@ -220,7 +225,7 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
     let shown = file.display().to_string();
     let result = (|| -> Result<(), String> {
         let film = Radiograph::open(file).map_err(|e| e.to_string())?;
-        let prepared = prepare_view(grader, &film, !args.no_mirror_check);
+        let prepared = prepare_view(grader.preprocessing(), &film, !args.no_mirror_check);
         let assessments = grader.grade_pixel_values(&prepared.inputs).map_err(|e| format!("{shown}: {e}"))?;
         let results = prepared.results(&mut assessments.iter());
         for r in &results {
