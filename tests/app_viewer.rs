@@ -691,6 +691,7 @@ fn page_down_and_page_up_step_through_the_films_folder() {
     wait(&mut h, "the failure", |a| a.failed_path.as_deref() == Some(broken.as_path()) && !a.busy());
     assert!(app(&mut h).error.as_deref().unwrap_or_default().contains("Could not open"), "{:?}", app(&mut h).error);
     assert_eq!(app(&mut h).path.as_deref(), Some(knee2.as_path()));
+    assert!(app(&mut h).has_film_beside(1) && app(&mut h).has_film_beside(-1), "Next and Previous stay on at the broken file");
     opened(&mut h, egui::Key::PageDown, &knee10);
     h.get_by_label("Film 4 of 4 in this folder");
     assert!(!app(&mut h).has_film_beside(1));

@@ -167,12 +167,17 @@ impl KneeclipApp {
         self.folder_cursor = Some(path.to_path_buf());
     }
 
+    /// Lists the films beside `path` unless the list already holds it.
+    fn list_folder_of(&mut self, path: &Path) {
+        if self.folder.position(path).is_none() {
+            self.folder = folder::FolderFilms::beside(path);
+        }
+    }
+
     /// The film `step` places from the last one asked for, in its folder.
     pub fn film_beside(&mut self, step: isize) -> Option<PathBuf> {
         let cursor = self.folder_cursor.clone()?;
-        if self.folder.position(&cursor).is_none() {
-            self.folder = folder::FolderFilms::beside(&cursor);
-        }
+        self.list_folder_of(&cursor);
         self.folder.step(&cursor, step).map(Path::to_path_buf)
     }
 
@@ -281,7 +286,9 @@ impl KneeclipApp {
                         if id == Some(*open_id) {
                             self.error = Some(format!("Could not open {}: {msg}", path.display()));
                             self.failed_path = Some(path.clone());
-                            self.pending.open = None;
+                            if let Some((_, path)) = self.pending.open.take() {
+                                self.list_folder_of(&path); // Next / Previous go on from here
+                            }
                             continue;
                         }
                     }
@@ -305,9 +312,7 @@ impl KneeclipApp {
         let mut view = FilmView::new(film);
         view.tool = tool;
         self.view = Some(view);
-        if self.folder.position(&path).is_none() {
-            self.folder = folder::FolderFilms::beside(&path);
-        }
+        self.list_folder_of(&path);
         self.path = Some(path);
         self.error = None;
         self.grades.clear();
