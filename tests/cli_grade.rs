@@ -290,3 +290,39 @@ fn the_flip_check_grades_the_mirrored_film() {
     assert_eq!(text.matches("flip check: mirrored left–right it grades KL").count(), unsure, "{text}");
     eprintln!("{unsure} of {} films grade differently mirrored", films.len());
 }
+
+/// A folder stands for its films, subfolders included, in name order
+/// (knee2 before knee10, an extensionless DICOM by its content, other files
+/// left out); an empty folder is a failure of its own; --report wants a film.
+#[test]
+fn a_folder_is_graded_film_by_film() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(a), Some(b)) = (first_png(1), first_png(3)) else { return };
+    let Some(dicom) = common::dicom_film("RG3_UNC") else { return };
+    let root = tmp.path().join("films");
+    std::fs::create_dir_all(root.join("series2")).unwrap();
+    std::fs::copy(&a, root.join("knee10.png")).unwrap();
+    std::fs::copy(&b, root.join("knee2.png")).unwrap();
+    std::fs::copy(&dicom, root.join("series2/IM0001")).unwrap();
+    std::fs::write(root.join("notes.txt"), "not a film").unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let m = model.to_str().unwrap();
+
+    let out = kneeclip(&["grade", "--offline", "--json", "--no-mirror-check", "--model-dir", m, root.to_str().unwrap(), empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "the empty folder fails: {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let files: Vec<&str> = lines.iter().map(|l| l["file"].as_str().unwrap()).collect();
+    let expected = [root.join("knee2.png"), root.join("knee10.png"), root.join("series2/IM0001")];
+    assert_eq!(files[..3], expected.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>()[..], "{files:?}");
+    assert!(lines[..3].iter().all(|l| l["grade"].is_u64()), "{lines:?}");
+    assert_eq!(lines.len(), 4);
+    assert!(lines[3]["error"].as_str().unwrap().contains("no films in this folder"), "{}", lines[3]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 4 films could not be graded"));
+
+    let report = tmp.path().join("r.pdf");
+    let out = kneeclip(&["grade", "--offline", "--model-dir", m, "--report", report.to_str().unwrap(), root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a folder"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -12,7 +12,7 @@ use crate::explain;
 use crate::grading::mirror::mirror_left_right;
 use crate::grading::regions::{crop_region, regions_for};
 use crate::grading::{Assessment, FineTunedHead, Grader, Region, TextAnchors};
-use crate::imaging::Radiograph;
+use crate::imaging::{Radiograph, listing};
 use crate::model::preprocess::Preprocessing;
 use crate::report::{self, ReportInput};
 
@@ -46,7 +46,8 @@ pub struct GradeArgs {
     /// Halves the model's work.
     #[arg(long)]
     pub no_mirror_check: bool,
-    /// Films: PNG, JPEG, TIFF, BMP or DICOM.
+    /// Films: PNG, JPEG, TIFF, BMP or DICOM; a folder stands for every film
+    /// in it and its subfolders, in name order (DICOM files without an extension too).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
@@ -78,16 +79,17 @@ pub fn run(args: &GradeArgs) -> i32 {
         return grade_with_report(args, &mut grader, &mut printer, out);
     }
     let mut failed = 0usize;
-    // Films are decoded one by one but run through the model in batches, which
-    // is faster per film (docs/PERFORMANCE.md); output keeps the given order.
-    for chunk in args.files.chunks(FILMS_PER_BATCH) {
+    let files = expand_folders(&args.files);
+    // Films are decoded a batch at a time and run through the model in batches,
+    // which is faster per film (docs/PERFORMANCE.md); output keeps the given order.
+    for chunk in files.chunks(FILMS_PER_BATCH) {
         if printer.failed() {
             break; // stdout is gone: grading the rest would be wasted
         }
         // Decoding (a large DICOM's JPEG takes a while) runs on every core.
         let preprocessing = grader.preprocessing();
         let prepared: Vec<Result<PreparedFilm, String>> =
-            chunk.par_iter().map(|file| prepare_film(preprocessing, file, !args.no_mirror_check)).collect();
+            chunk.par_iter().map(|(file, listed)| listed.clone().and_then(|()| prepare_film(preprocessing, file, !args.no_mirror_check))).collect();
         let pixel_values: Vec<Vec<f32>> = prepared
             .iter()
             .flatten()
@@ -95,7 +97,7 @@ pub fn run(args: &GradeArgs) -> i32 {
             .collect();
         let graded = grader.grade_pixel_values(&pixel_values).map_err(|e| e.to_string());
         let mut assessments = graded.as_ref().map(|a| a.iter()).ok();
-        for (file, film) in chunk.iter().zip(prepared) {
+        for ((file, _), film) in chunk.iter().zip(prepared) {
             let shown = file.display().to_string();
             let result = film.and_then(|film| match assessments.as_mut() {
                 Some(next) => Ok((film.results(next), film.remarks)),
@@ -120,7 +122,7 @@ pub fn run(args: &GradeArgs) -> i32 {
         return EXIT_UNUSABLE;
     }
     if failed > 0 {
-        eprintln!("kneeclip: {failed} of {} films could not be graded", args.files.len());
+        eprintln!("kneeclip: {failed} of {} films could not be graded", files.len());
         EXIT_SOME_FAILED
     } else {
         EXIT_OK
@@ -137,6 +139,25 @@ fn load_grader(args: &GradeArgs) -> Result<Grader, String> {
         grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
     }
     Ok(grader)
+}
+
+/// The films to grade, in the given order: a folder stands for its films,
+/// subfolders included (PACS exports nest IM0001-style files by study and
+/// series); a folder that gives none stays as one item that failed to list.
+fn expand_folders(paths: &[PathBuf]) -> Vec<(PathBuf, Result<(), String>)> {
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        if !path.is_dir() {
+            files.push((path.clone(), Ok(())));
+            continue;
+        }
+        match listing::films_in(path, true) {
+            Ok(found) if !found.is_empty() => files.extend(found.into_iter().map(|f| (f, Ok(())))),
+            Ok(_) => files.push((path.clone(), Err(format!("{}: no films in this folder or below it", path.display())))),
+            Err(e) => files.push((path.clone(), Err(format!("{}: cannot list the folder: {e}", path.display())))),
+        }
+    }
+    files
 }
 
 /// Films (regions, really) per model batch.
@@ -211,6 +232,9 @@ fn prepare_view(preprocessing: &Preprocessing, film: &Radiograph, mirror_check: 
 fn check_report_options(args: &GradeArgs, out: &Path) -> Result<(), String> {
     if args.files.len() != 1 {
         return Err(format!("--report describes one film; {} films were given", args.files.len()));
+    }
+    if args.files[0].is_dir() {
+        return Err(format!("--report describes one film; {} is a folder", args.files[0].display()));
     }
     let same = |a: &Path, b: &Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
     if same(out, &args.files[0]) {

@@ -23,6 +23,7 @@ mod error;
 mod guard;
 mod jpeg12;
 mod limits;
+pub mod listing;
 mod pixels;
 mod radiograph;
 mod raster;

@@ -8,8 +8,6 @@ use serde::Serialize;
 
 use crate::metrics::GRADES;
 
-/// File extensions taken as films (case-insensitive); DICOM files may also have none.
-const FILM_EXTENSIONS: [&str; 9] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "dcm", "dicom", "dic"];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Film {
@@ -114,11 +112,10 @@ fn grade_of_folder(name: &str) -> Option<usize> {
     (d < GRADES).then_some(d)
 }
 
+/// A film by its extension; a file without one is listed too (DICOM files
+/// often have none) and checked when the dataset is verified.
 fn looks_like_film(path: &Path) -> bool {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some(ext) => FILM_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()),
-        None => true,
-    }
+    path.extension().is_none() || crate::imaging::listing::has_film_extension(path)
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DatasetError> {
