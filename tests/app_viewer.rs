@@ -704,3 +704,34 @@ fn page_down_and_page_up_step_through_the_films_folder() {
     wait(&mut h, "the failure", |a| a.error.as_deref().unwrap_or_default().contains("Could not open") && !a.busy());
     opened(&mut h, egui::Key::PageUp, &knee2);
 }
+
+/// Teaching: G hides the model's grade, probabilities and similarities, and
+/// they stay hidden on the next film until shown again.
+#[test]
+fn the_grade_can_be_kept_back_until_the_reader_has_graded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(a), Some(b)) = (first_png(0), first_png(4)) else { return };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &a);
+    let title = |h: &mut Harness<'static, App>| {
+        let g = app(h).grades[0].assessment.grade;
+        format!("KL {g} — {}", kneeclip::grading::GRADE_NAMES[g])
+    };
+    let shown = title(&mut h);
+    h.get_by_label(&shown);
+    h.key_press(egui::Key::G);
+    h.step();
+    assert!(app(&mut h).hide_grade);
+    assert!(h.query_by_label(&shown).is_none(), "the grade is still on screen");
+    assert!(h.query_by_label("Anchor similarity (cosine)").is_none(), "the similarities give it away");
+    h.get_by_label_contains("grade the film yourself first");
+    open_and_grade(&mut h, &b);
+    let next = title(&mut h);
+    assert!(h.query_by_label(&next).is_none(), "hidden on the next film too");
+    h.get_by_label("Show the grade (G)").click();
+    h.step();
+    h.step();
+    assert!(!app(&mut h).hide_grade);
+    h.get_by_label(&next);
+}

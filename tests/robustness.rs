@@ -250,8 +250,14 @@ fn check_refusal(case: &BadFilm, result: Result<Radiograph, kneeclip::imaging::I
 /// film's JSON line, grades the rest and exits 1.
 fn check_films_library_and_cli(cases: &[BadFilm]) {
     assert!(!cases.is_empty());
-    let messages: Vec<Option<String>> =
+    let library: Vec<Option<String>> =
         cases.iter().map(|case| check_refusal(case, Radiograph::open(&case.path))).collect();
+    // `grade` takes a folder for the films in it: an empty one is refused as such.
+    let messages: Vec<Option<String>> = cases
+        .iter()
+        .zip(library)
+        .map(|(case, message)| if case.path.is_dir() { Some(format!("{}: no films in this folder or below it", case.path.display())) } else { message })
+        .collect();
 
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = cli_model(tmp.path()) else { return };

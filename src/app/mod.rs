@@ -66,6 +66,8 @@ pub struct KneeclipApp {
     pub heatmaps: Vec<(Region, Heatmap)>,
     pub show_heatmap: bool,
     pub hide_patient: bool,
+    /// Teaching: the grade panel keeps the model's verdict back until shown.
+    pub hide_grade: bool,
     pub error: Option<String>,
     /// The file whose opening failed last (masked when patient data is hidden).
     pub failed_path: Option<PathBuf>,
@@ -105,6 +107,7 @@ impl KneeclipApp {
             heatmaps: Vec::new(),
             show_heatmap: false,
             hide_patient: false,
+            hide_grade: false,
             error: None,
             failed_path: None,
             folder: folder::FolderFilms::default(),
@@ -328,6 +331,7 @@ impl KneeclipApp {
                 Command::NextFilm => self.open_beside(1),
                 Command::PreviousFilm => self.open_beside(-1),
                 Command::TogglePatientData => self.hide_patient = !self.hide_patient,
+                Command::ToggleGrade => self.hide_grade = !self.hide_grade,
                 Command::About => self.show_about = true,
                 Command::Cancel if self.show_about => self.show_about = false,
                 Command::ExportReport => {

@@ -132,6 +132,8 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         ui.separator();
         let hide = app.hide_patient;
         button(app, ui, Command::TogglePatientData, hide);
+        let hide_grade = app.hide_grade;
+        button(app, ui, Command::ToggleGrade, hide_grade);
         let heat = app.show_heatmap;
         button(app, ui, Command::ToggleHeatmap, heat);
         if app.show_heatmap {
@@ -285,6 +287,14 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     }
     if app.grades.is_empty() {
         ui.label(if app.view.is_some() { "Grading…" } else { "No film open." });
+        return;
+    }
+    if app.hide_grade {
+        ui.label("The model's grade is hidden: grade the film yourself first.");
+        let shortcut = commands::shortcut_text(ui.ctx(), Command::ToggleGrade);
+        if ui.button(format!("Show the grade ({shortcut})")).clicked() {
+            app.push(Command::ToggleGrade);
+        }
         return;
     }
     for (i, rg) in app.grades.iter().enumerate() {
