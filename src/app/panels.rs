@@ -240,7 +240,7 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 /// Laterality (0020,0060), and View Position (0018,5101); `None` when it
 /// states neither. kneeclip grades each knee it sees and does not guess the side.
 fn side_and_view(view: &super::FilmView) -> Option<String> {
-    let value = |tag: (u16, u16)| view.film.dicom_tags().iter().find(|t| t.tag == tag).map(|t| t.value.trim().to_string()).filter(|v| !v.is_empty());
+    let value = |tag| view.film.tag_value(tag);
     let side = value((0x0020, 0x0062)).or_else(|| value((0x0020, 0x0060))).and_then(|s| match s.to_ascii_uppercase().as_str() {
         "R" => Some("Right".to_string()),
         "L" => Some("Left".to_string()),

@@ -14,7 +14,7 @@ use clap::Args;
 use rayon::prelude::*;
 
 use super::{EXIT_OK, EXIT_UNUSABLE, ModelArgs};
-use crate::grading::mirror::mirror_left_right;
+use crate::grading::mirror::model_inputs;
 use crate::grading::{FineTunedHead, GRADES, TextAnchors};
 use crate::imaging::Radiograph;
 use crate::metrics::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, BootstrapCi, EvaluationReport, bootstrap_ci};
@@ -71,14 +71,9 @@ struct GradedFilm {
 }
 
 /// A film's model input as shown, then (with the flip check) mirrored.
-fn model_inputs(preprocessing: &Preprocessing, path: &Path, mirror_check: bool) -> Result<Vec<Vec<f32>>, String> {
+fn film_inputs(preprocessing: &Preprocessing, path: &Path, mirror_check: bool) -> Result<Vec<Vec<f32>>, String> {
     let view = Radiograph::open(path).map_err(|e| e.to_string())?.model_view();
-    let (width, height) = (view.width as usize, view.height as usize);
-    let mut inputs = vec![preprocessing.pixel_values(width, height, &view.data)];
-    if mirror_check {
-        inputs.push(preprocessing.pixel_values(width, height, &mirror_left_right(width, &view.data)));
-    }
-    Ok(inputs)
+    Ok(model_inputs(preprocessing, view.width as usize, view.height as usize, &view.data, mirror_check))
 }
 
 fn evaluate(args: &EvalArgs) -> Result<(), String> {
@@ -97,7 +92,7 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
     for (at, chunk) in dataset.films.chunks(FILMS_PER_BATCH).enumerate() {
         let preprocessing = grader.preprocessing();
         let inputs: Vec<Result<Vec<Vec<f32>>, String>> =
-            chunk.par_iter().map(|film| model_inputs(preprocessing, &film.path, args.mirror_check)).collect();
+            chunk.par_iter().map(|film| film_inputs(preprocessing, &film.path, args.mirror_check)).collect();
         let batch: Vec<Vec<f32>> = inputs.iter().flatten().flatten().cloned().collect();
         let mut assessments = grader.grade_pixel_values(&batch).map_err(|e| format!("grading failed: {e}"))?.into_iter();
         for (film, input) in chunk.iter().zip(inputs) {

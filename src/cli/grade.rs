@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use super::output::{Format, Printer, Remarks};
 use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
 use crate::explain;
-use crate::grading::mirror::mirror_left_right;
+use crate::grading::mirror::model_inputs;
 use crate::grading::regions::{crop_region, regions_for};
 use crate::grading::{Assessment, FineTunedHead, Grader, Region, TextAnchors};
 use crate::imaging::{Radiograph, listing};
@@ -215,10 +215,7 @@ fn prepare_view(preprocessing: &Preprocessing, film: &Radiograph, mirror_check: 
     let mut inputs = Vec::new();
     for &region in &regions {
         let (w, gray) = crop_region(width, &view.data, region);
-        inputs.push(preprocessing.pixel_values(w, height, &gray));
-        if mirror_check {
-            inputs.push(preprocessing.pixel_values(w, height, &mirror_left_right(w, &gray)));
-        }
+        inputs.extend(model_inputs(preprocessing, w, height, &gray, mirror_check));
     }
     let split = regions.len() > 1;
     PreparedFilm {

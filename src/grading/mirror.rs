@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::GradeError;
 use super::grader::{Assessment, Grader};
+use crate::model::preprocess::Preprocessing;
 
 /// A row-major film `width` pixels wide, mirrored left–right.
 pub fn mirror_left_right(width: usize, gray: &[f32]) -> Vec<f32> {
@@ -14,6 +15,16 @@ pub fn mirror_left_right(width: usize, gray: &[f32]) -> Vec<f32> {
         return Vec::new();
     }
     gray.chunks_exact(width).flat_map(|row| row.iter().rev().copied()).collect()
+}
+
+/// A film's (or region's) model input as displayed, then, with
+/// `mirror_check`, mirrored left–right: what `grade` and `eval` batch.
+pub fn model_inputs(preprocessing: &Preprocessing, width: usize, height: usize, gray: &[f32], mirror_check: bool) -> Vec<Vec<f32>> {
+    let mut inputs = vec![preprocessing.pixel_values(width, height, gray)];
+    if mirror_check {
+        inputs.push(preprocessing.pixel_values(width, height, &mirror_left_right(width, gray)));
+    }
+    inputs
 }
 
 /// One film (or region) graded as displayed and mirrored left–right.
@@ -38,7 +49,7 @@ impl Grader {
 
     /// Grades a film as displayed and its mirror image, in one batch.
     pub fn grade_with_mirror(&mut self, width: usize, height: usize, gray: &[f32]) -> Result<MirrorCheck, GradeError> {
-        let inputs = [self.pixel_values(width, height, gray), self.mirrored_pixel_values(width, height, gray)];
+        let inputs = model_inputs(self.preprocessing(), width, height, gray, true);
         let mut graded = self.grade_pixel_values(&inputs)?;
         let mirrored = graded.pop().expect("two inputs, two assessments");
         let assessment = graded.pop().expect("two inputs, two assessments");

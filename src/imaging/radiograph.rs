@@ -283,6 +283,11 @@ impl Radiograph {
     pub fn dicom_tags(&self) -> &[DicomTag] {
         &self.tags
     }
+    /// A top-level DICOM attribute's value as shown in the tag list, trimmed;
+    /// `None` when absent or blank (and always for ordinary images).
+    pub fn tag_value(&self, tag: (u16, u16)) -> Option<String> {
+        self.tags.iter().find(|t| t.tag == tag).map(|t| t.value.trim().to_owned()).filter(|v| !v.is_empty())
+    }
     pub fn patient_label(&self) -> Option<String> {
         self.patient_label.clone()
     }

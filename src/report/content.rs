@@ -157,13 +157,7 @@ pub fn region_title(region: Region) -> &'static str {
 
 /// Patient name (0010,0010), ID (0010,0020) and birth date (0010,0030).
 fn patient_info(film: &Radiograph) -> PatientInfo {
-    let tag = |t: (u16, u16)| {
-        film.dicom_tags()
-            .iter()
-            .find(|d| d.tag == t)
-            .map(|d| d.value.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
+    let tag = |t| film.tag_value(t);
     PatientInfo {
         name: tag((0x0010, 0x0010)),
         id: tag((0x0010, 0x0020)),

@@ -155,16 +155,10 @@ pub fn encode(input: &ReportInput<'_>, report: &Report, pages: &RgbImage) -> Res
     Ok(bytes)
 }
 
-/// A top-level attribute of the film's DICOM header, as text; `None` for
-/// ordinary images, absent or blank values, and values the tag list shortened.
+/// A top-level attribute of the film's DICOM header; `None` for ordinary
+/// images, absent or blank values, and values the tag list shortened.
 fn film_value(input: &ReportInput<'_>, tag: Tag) -> Option<String> {
-    input
-        .film
-        .dicom_tags()
-        .iter()
-        .find(|d| d.tag == (tag.0, tag.1))
-        .map(|d| d.value.trim().to_owned())
-        .filter(|v| !v.is_empty() && !v.ends_with('…'))
+    input.film.tag_value((tag.0, tag.1)).filter(|v| !v.ends_with('…'))
 }
 
 /// ("YYYYMMDD", "HHMMSS") in UTC.
