@@ -4,48 +4,19 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
+use common::viewer::{App, app, harness_sized, wait};
 use common::{data_dir, first_png, model_dir};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use kneeclip::app::settings::Settings;
 use kneeclip::app::training_tab::RunState;
-use kneeclip::app::{KneeclipApp, ModelStatus, Tab};
+use kneeclip::app::{ModelStatus, Tab};
 use kneeclip::training::trainer::TrainConfig;
 
-type App = Option<KneeclipApp>;
-
+/// Tall enough that the side panel's Model section is on screen without
+/// scrolling (kittest clicks only what is visible).
 fn harness(model: PathBuf) -> Harness<'static, App> {
-    let mut model = Some(model);
-    // Tall enough that the side panel's Model section is on screen without
-    // scrolling (kittest clicks only what is visible).
-    let mut h = Harness::builder().with_size(egui::vec2(1400.0, 1400.0)).build_ui_state(
-        move |ui, app: &mut App| {
-            let app = app.get_or_insert_with(|| KneeclipApp::new(ui.ctx(), Settings::default(), model.take()));
-            app.show(ui);
-        },
-        None,
-    );
-    h.step();
-    h
-}
-
-fn app<'h>(h: &'h mut Harness<'static, App>) -> &'h mut KneeclipApp {
-    h.state_mut().as_mut().expect("built on the first frame")
-}
-
-/// Steps the UI until `done` holds (the jobs answer on their own threads); the
-/// time limit only turns a hang into a failure.
-fn wait(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&KneeclipApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state().as_ref().unwrap()) {
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-        h.step();
-    }
-    h.step();
-    h.step();
+    harness_sized(model, egui::vec2(1400.0, 1400.0))
 }
 
 /// `per_grade` real OAI training films per grade copied into `root/data/<g>/`.

@@ -3,51 +3,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
+use common::viewer::{App, app, harness, open_and_grade, view, wait};
 use common::{dicom_film, first_png, model_dir};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use kneeclip::app::KneeclipApp;
-use kneeclip::app::settings::Settings;
-
-type App = Option<KneeclipApp>;
-
-/// A viewer with the tiny model; the app is built on the first frame so its
-/// worker wakes the harness's own context.
-fn harness(model: PathBuf) -> Harness<'static, App> {
-    let mut model = Some(model);
-    let mut h = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).build_ui_state(
-        move |ui, app: &mut App| {
-            let app = app.get_or_insert_with(|| KneeclipApp::new(ui.ctx(), Settings::default(), model.take()));
-            app.show(ui);
-        },
-        None,
-    );
-    h.step();
-    h
-}
-
-fn app<'h>(h: &'h mut Harness<'static, App>) -> &'h mut KneeclipApp {
-    h.state_mut().as_mut().expect("built on the first frame")
-}
-
-/// Steps the UI until `done` holds (the worker answers on its own thread).
-fn wait(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&KneeclipApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state().as_ref().unwrap()) {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-        h.step();
-    }
-    h.step();
-    h.step();
-}
-
-fn open_and_grade(h: &mut Harness<'static, App>, film: &Path) {
-    app(h).open(film);
-    wait(h, "the grade", |a| !a.grades.is_empty() && !a.busy());
-}
 
 #[test]
 fn opening_a_film_shows_the_grade_and_five_similarities() {
@@ -181,74 +141,6 @@ fn hiding_patient_data_hides_the_name() {
     h.step();
     h.step();
     h.get_by_label_contains(&first);
-}
-
-/// Export report: the button opens the window; the report written from the
-/// viewer carries its window/level and the grades on screen, and patient data
-/// only when the box is ticked and the data is not hidden.
-#[test]
-fn the_viewer_exports_the_report_of_the_film_on_screen() {
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(model) = model_dir(tmp.path()) else { return };
-    let Some(film) = dicom_film("RG2_JPLL") else { return };
-    let name = kneeclip::imaging::Radiograph::open(&film).unwrap().patient_label().expect("RG2_JPLL names its patient");
-    let mut h = harness(model);
-    open_and_grade(&mut h, &film);
-    h.get_by_label("Export report…").click();
-    h.step();
-    h.step();
-    assert!(app(&mut h).export.open, "the button opens the export window");
-    // A new window is measured on its first frame and shown on the next.
-    h.step();
-    h.step();
-    h.get_by_label("Include patient data (name, ID, birth date, file name)");
-    // The reader changes the window before exporting: the report shows it.
-    view(&mut h).command(kneeclip::app::commands::Command::FullRange);
-    let window = view(&mut h).state.window;
-    assert_ne!(window, view(&mut h).film.default_window(), "full range differs from the file's window");
-    let export = |h: &mut Harness<'static, App>, out: &Path, with_patient: bool| -> serde_json::Value {
-        let ctx = h.ctx.clone();
-        let a = app(h);
-        a.export.include_patient_data = with_patient;
-        a.export_report(&ctx, out.to_path_buf());
-        a.export.wait();
-        assert_eq!(a.export.last.as_ref().map(|r| r.as_ref().map_err(String::as_str)), Some(Ok(&out.to_path_buf())));
-        h.step();
-        serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
-    };
-    let plain = export(&mut h, &tmp.path().join("plain.json"), false);
-    h.get_by_label_contains("Report written to");
-    let grade = app(&mut h).grades[0].assessment.grade;
-    assert_eq!(plain["regions"][0]["grade"], grade, "{plain}");
-    assert_eq!(plain["film"]["window"]["width"].as_f64().unwrap(), window.width, "{plain}");
-    assert!(plain.get("patient").is_none(), "no patient data unless asked: {plain}");
-    let asked = export(&mut h, &tmp.path().join("asked.json"), true);
-    let exported = asked["patient"]["name"].as_str().unwrap_or_default();
-    assert!(!exported.is_empty() && name.contains(exported), "{exported:?} is not the patient of {name:?}");
-    // Hidden patient data stays out even when the box is ticked.
-    app(&mut h).hide_patient = true;
-    let hidden = export(&mut h, &tmp.path().join("hidden.json"), true);
-    assert!(hidden.get("patient").is_none(), "hidden patient data was exported: {hidden}");
-    // The PDF form opens as a PDF.
-    let pdf = tmp.path().join("report.pdf");
-    let ctx = h.ctx.clone();
-    app(&mut h).export_report(&ctx, pdf.clone());
-    app(&mut h).export.wait();
-    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
-    // The DICOM form is a DICOM file (its header and pixels: tests/report.rs).
-    let dcm = tmp.path().join("report.dcm");
-    app(&mut h).export_report(&ctx, dcm.clone());
-    app(&mut h).export.wait();
-    assert_eq!(&std::fs::read(&dcm).unwrap()[128..132], b"DICM");
-    // A destination that cannot be written: a message, no file.
-    let bad = tmp.path().join("missing-folder/report.pdf");
-    app(&mut h).export_report(&ctx, bad.clone());
-    app(&mut h).export.wait();
-    let err = app(&mut h).export.last.clone().unwrap().unwrap_err();
-    assert!(err.contains("missing-folder"), "{err}");
-    h.step();
-    h.get_by_label_contains("Report not written");
-    assert!(!bad.exists());
 }
 
 #[test]
@@ -386,10 +278,6 @@ fn ramp_film(tmp: &Path) -> PathBuf {
     let film = tmp.join("ramp.png");
     image::GrayImage::from_fn(64, 48, |x, _| image::Luma([(x * 4) as u8])).save(&film).unwrap();
     film
-}
-
-fn view<'h>(h: &'h mut Harness<'static, App>) -> &'h mut kneeclip::app::film_view::FilmView {
-    app(h).view.as_mut().expect("a film is open")
 }
 
 fn film_centre(h: &mut Harness<'static, App>) -> egui::Pos2 {
@@ -656,82 +544,4 @@ fn help_about_shows_version_licences_and_what_kneeclip_is_not() {
     assert!(h.query_by_label_contains("not a medical device").is_none());
 }
 
-/// Page Down / Page Up open the next / previous film of the folder by name
-/// (knee2 before knee10), step over a file that fails to open, and stop at
-/// the ends.
-#[test]
-fn page_down_and_page_up_step_through_the_films_folder() {
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(model) = model_dir(tmp.path()) else { return };
-    let (Some(a), Some(b), Some(c)) = (first_png(0), first_png(2), first_png(4)) else { return };
-    let folder = tmp.path().join("films");
-    std::fs::create_dir(&folder).unwrap();
-    let place = |name: &str, from: &Path| {
-        let to = folder.join(name);
-        std::fs::copy(from, &to).unwrap();
-        to
-    };
-    let (knee1, knee2, knee10) = (place("knee1.png", &a), place("knee2.png", &b), place("knee10.png", &c));
-    let broken = folder.join("knee3.png");
-    std::fs::write(&broken, b"not a PNG").unwrap();
-    std::fs::write(folder.join("notes.txt"), b"not a film").unwrap();
 
-    let mut h = harness(model);
-    open_and_grade(&mut h, &knee1);
-    h.get_by_label("Film 1 of 4 in this folder");
-    assert!(!app(&mut h).has_film_beside(-1) && app(&mut h).has_film_beside(1));
-    let opened = |h: &mut Harness<'static, App>, key: egui::Key, film: &Path| {
-        h.key_press(key);
-        wait(h, "the film", |a| a.path.as_deref() == Some(film) && !a.grades.is_empty() && !a.busy());
-    };
-    opened(&mut h, egui::Key::PageDown, &knee2);
-    h.get_by_label("Film 2 of 4 in this folder");
-    // The broken file: a message, the film on screen stays, and the next key goes on past it.
-    h.key_press(egui::Key::PageDown);
-    wait(&mut h, "the failure", |a| a.failed_path.as_deref() == Some(broken.as_path()) && !a.busy());
-    assert!(app(&mut h).error.as_deref().unwrap_or_default().contains("Could not open"), "{:?}", app(&mut h).error);
-    assert_eq!(app(&mut h).path.as_deref(), Some(knee2.as_path()));
-    assert!(app(&mut h).has_film_beside(1) && app(&mut h).has_film_beside(-1), "Next and Previous stay on at the broken file");
-    opened(&mut h, egui::Key::PageDown, &knee10);
-    h.get_by_label("Film 4 of 4 in this folder");
-    assert!(!app(&mut h).has_film_beside(1));
-    h.key_press(egui::Key::PageDown);
-    h.step();
-    assert_eq!(app(&mut h).error.as_deref(), Some("No next film in this folder"));
-    assert_eq!(app(&mut h).path.as_deref(), Some(knee10.as_path()));
-    // And back: past the broken file again to knee2.
-    h.key_press(egui::Key::PageUp);
-    wait(&mut h, "the failure", |a| a.error.as_deref().unwrap_or_default().contains("Could not open") && !a.busy());
-    opened(&mut h, egui::Key::PageUp, &knee2);
-}
-
-/// Teaching: G hides the model's grade, probabilities and similarities, and
-/// they stay hidden on the next film until shown again.
-#[test]
-fn the_grade_can_be_kept_back_until_the_reader_has_graded() {
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(model) = model_dir(tmp.path()) else { return };
-    let (Some(a), Some(b)) = (first_png(0), first_png(4)) else { return };
-    let mut h = harness(model);
-    open_and_grade(&mut h, &a);
-    let title = |h: &mut Harness<'static, App>| {
-        let g = app(h).grades[0].assessment.grade;
-        format!("KL {g} — {}", kneeclip::grading::GRADE_NAMES[g])
-    };
-    let shown = title(&mut h);
-    h.get_by_label(&shown);
-    h.key_press(egui::Key::G);
-    h.step();
-    assert!(app(&mut h).hide_grade);
-    assert!(h.query_by_label(&shown).is_none(), "the grade is still on screen");
-    assert!(h.query_by_label("Anchor similarity (cosine)").is_none(), "the similarities give it away");
-    h.get_by_label_contains("grade the film yourself first");
-    open_and_grade(&mut h, &b);
-    let next = title(&mut h);
-    assert!(h.query_by_label(&next).is_none(), "hidden on the next film too");
-    h.get_by_label("Show the grade (G)").click();
-    h.step();
-    h.step();
-    assert!(!app(&mut h).hide_grade);
-    h.get_by_label(&next);
-}

@@ -2,6 +2,8 @@
 //! committed fixtures are, and tensor comparison.
 #![allow(dead_code)]
 
+pub mod viewer;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

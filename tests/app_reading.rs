@@ -1,0 +1,160 @@
+//! A reader's ways through films with the viewer (egui_kittest, the tiny
+//! fixture model, real films): stepping through a folder, keeping the grade
+//! back for teaching, exporting the report of what is on screen.
+
+mod common;
+
+use std::path::Path;
+
+use common::viewer::{App, app, harness, open_and_grade, view, wait};
+use common::{dicom_film, first_png, model_dir};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+/// Export report: the button opens the window; the report written from the
+/// viewer carries its window/level and the grades on screen, and patient data
+/// only when the box is ticked and the data is not hidden.
+#[test]
+fn the_viewer_exports_the_report_of_the_film_on_screen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = dicom_film("RG2_JPLL") else { return };
+    let name = kneeclip::imaging::Radiograph::open(&film).unwrap().patient_label().expect("RG2_JPLL names its patient");
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    h.get_by_label("Export report…").click();
+    h.step();
+    h.step();
+    assert!(app(&mut h).export.open, "the button opens the export window");
+    // A new window is measured on its first frame and shown on the next.
+    h.step();
+    h.step();
+    h.get_by_label("Include patient data (name, ID, birth date, file name)");
+    // The reader changes the window before exporting: the report shows it.
+    view(&mut h).command(kneeclip::app::commands::Command::FullRange);
+    let window = view(&mut h).state.window;
+    assert_ne!(window, view(&mut h).film.default_window(), "full range differs from the file's window");
+    let export = |h: &mut Harness<'static, App>, out: &Path, with_patient: bool| -> serde_json::Value {
+        let ctx = h.ctx.clone();
+        let a = app(h);
+        a.export.include_patient_data = with_patient;
+        a.export_report(&ctx, out.to_path_buf());
+        a.export.wait();
+        assert_eq!(a.export.last.as_ref().map(|r| r.as_ref().map_err(String::as_str)), Some(Ok(&out.to_path_buf())));
+        h.step();
+        serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+    };
+    let plain = export(&mut h, &tmp.path().join("plain.json"), false);
+    h.get_by_label_contains("Report written to");
+    let grade = app(&mut h).grades[0].assessment.grade;
+    assert_eq!(plain["regions"][0]["grade"], grade, "{plain}");
+    assert_eq!(plain["film"]["window"]["width"].as_f64().unwrap(), window.width, "{plain}");
+    assert!(plain.get("patient").is_none(), "no patient data unless asked: {plain}");
+    let asked = export(&mut h, &tmp.path().join("asked.json"), true);
+    let exported = asked["patient"]["name"].as_str().unwrap_or_default();
+    assert!(!exported.is_empty() && name.contains(exported), "{exported:?} is not the patient of {name:?}");
+    // Hidden patient data stays out even when the box is ticked.
+    app(&mut h).hide_patient = true;
+    let hidden = export(&mut h, &tmp.path().join("hidden.json"), true);
+    assert!(hidden.get("patient").is_none(), "hidden patient data was exported: {hidden}");
+    // The PDF form opens as a PDF.
+    let pdf = tmp.path().join("report.pdf");
+    let ctx = h.ctx.clone();
+    app(&mut h).export_report(&ctx, pdf.clone());
+    app(&mut h).export.wait();
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    // The DICOM form is a DICOM file (its header and pixels: tests/report.rs).
+    let dcm = tmp.path().join("report.dcm");
+    app(&mut h).export_report(&ctx, dcm.clone());
+    app(&mut h).export.wait();
+    assert_eq!(&std::fs::read(&dcm).unwrap()[128..132], b"DICM");
+    // A destination that cannot be written: a message, no file.
+    let bad = tmp.path().join("missing-folder/report.pdf");
+    app(&mut h).export_report(&ctx, bad.clone());
+    app(&mut h).export.wait();
+    let err = app(&mut h).export.last.clone().unwrap().unwrap_err();
+    assert!(err.contains("missing-folder"), "{err}");
+    h.step();
+    h.get_by_label_contains("Report not written");
+    assert!(!bad.exists());
+}
+
+/// Page Down / Page Up open the next / previous film of the folder by name
+/// (knee2 before knee10), step over a file that fails to open, and stop at
+/// the ends.
+#[test]
+fn page_down_and_page_up_step_through_the_films_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(a), Some(b), Some(c)) = (first_png(0), first_png(2), first_png(4)) else { return };
+    let folder = tmp.path().join("films");
+    std::fs::create_dir(&folder).unwrap();
+    let place = |name: &str, from: &Path| {
+        let to = folder.join(name);
+        std::fs::copy(from, &to).unwrap();
+        to
+    };
+    let (knee1, knee2, knee10) = (place("knee1.png", &a), place("knee2.png", &b), place("knee10.png", &c));
+    let broken = folder.join("knee3.png");
+    std::fs::write(&broken, b"not a PNG").unwrap();
+    std::fs::write(folder.join("notes.txt"), b"not a film").unwrap();
+
+    let mut h = harness(model);
+    open_and_grade(&mut h, &knee1);
+    h.get_by_label("Film 1 of 4 in this folder");
+    assert!(!app(&mut h).has_film_beside(-1) && app(&mut h).has_film_beside(1));
+    let opened = |h: &mut Harness<'static, App>, key: egui::Key, film: &Path| {
+        h.key_press(key);
+        wait(h, "the film", |a| a.path.as_deref() == Some(film) && !a.grades.is_empty() && !a.busy());
+    };
+    opened(&mut h, egui::Key::PageDown, &knee2);
+    h.get_by_label("Film 2 of 4 in this folder");
+    // The broken file: a message, the film on screen stays, and the next key goes on past it.
+    h.key_press(egui::Key::PageDown);
+    wait(&mut h, "the failure", |a| a.failed_path.as_deref() == Some(broken.as_path()) && !a.busy());
+    assert!(app(&mut h).error.as_deref().unwrap_or_default().contains("Could not open"), "{:?}", app(&mut h).error);
+    assert_eq!(app(&mut h).path.as_deref(), Some(knee2.as_path()));
+    assert!(app(&mut h).has_film_beside(1) && app(&mut h).has_film_beside(-1), "Next and Previous stay on at the broken file");
+    opened(&mut h, egui::Key::PageDown, &knee10);
+    h.get_by_label("Film 4 of 4 in this folder");
+    assert!(!app(&mut h).has_film_beside(1));
+    h.key_press(egui::Key::PageDown);
+    h.step();
+    assert_eq!(app(&mut h).error.as_deref(), Some("No next film in this folder"));
+    assert_eq!(app(&mut h).path.as_deref(), Some(knee10.as_path()));
+    // And back: past the broken file again to knee2.
+    h.key_press(egui::Key::PageUp);
+    wait(&mut h, "the failure", |a| a.error.as_deref().unwrap_or_default().contains("Could not open") && !a.busy());
+    opened(&mut h, egui::Key::PageUp, &knee2);
+}
+
+/// Teaching: G hides the model's grade, probabilities and similarities, and
+/// they stay hidden on the next film until shown again.
+#[test]
+fn the_grade_can_be_kept_back_until_the_reader_has_graded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(a), Some(b)) = (first_png(0), first_png(4)) else { return };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &a);
+    let title = |h: &mut Harness<'static, App>| {
+        let g = app(h).grades[0].assessment.grade;
+        format!("KL {g} — {}", kneeclip::grading::GRADE_NAMES[g])
+    };
+    let shown = title(&mut h);
+    h.get_by_label(&shown);
+    h.key_press(egui::Key::G);
+    h.step();
+    assert!(app(&mut h).hide_grade);
+    assert!(h.query_by_label(&shown).is_none(), "the grade is still on screen");
+    assert!(h.query_by_label("Anchor similarity (cosine)").is_none(), "the similarities give it away");
+    h.get_by_label_contains("grade the film yourself first");
+    open_and_grade(&mut h, &b);
+    let next = title(&mut h);
+    assert!(h.query_by_label(&next).is_none(), "hidden on the next film too");
+    h.get_by_label("Show the grade (G)").click();
+    h.step();
+    h.step();
+    assert!(!app(&mut h).hide_grade);
+    h.get_by_label(&next);
+}
