@@ -3,6 +3,7 @@
 //! without the open dialog each time. Which files count and their order:
 //! [`crate::imaging::listing`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::imaging::listing;
@@ -11,6 +12,9 @@ use crate::imaging::listing;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FolderFilms {
     films: Vec<PathBuf>,
+    /// Each film's place: the toolbar and status bar ask every frame, and a
+    /// folder may hold thousands of films.
+    places: HashMap<PathBuf, usize>,
 }
 
 impl FolderFilms {
@@ -24,7 +28,8 @@ impl FolderFilms {
             let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             films.sort_by(|a, b| listing::natural_order(&name(a), &name(b)));
         }
-        FolderFilms { films }
+        let places = films.iter().enumerate().map(|(i, p)| (p.clone(), i)).collect();
+        FolderFilms { films, places }
     }
 
     pub fn len(&self) -> usize {
@@ -37,7 +42,7 @@ impl FolderFilms {
 
     /// `path`'s place in the folder, from 0.
     pub fn position(&self, path: &Path) -> Option<usize> {
-        self.films.iter().position(|p| p == path)
+        self.places.get(path).copied()
     }
 
     /// The film `step` places after (or, negative, before) `path`; none past either end.
