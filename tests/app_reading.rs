@@ -128,6 +128,27 @@ fn page_down_and_page_up_step_through_the_films_folder() {
     opened(&mut h, egui::Key::PageUp, &knee2);
 }
 
+/// The folder is listed on a thread of its own (a network share's PACS export
+/// may be slow to read): Page Down pressed before the list is in still opens
+/// the next film once it is.
+#[test]
+fn page_down_before_the_folder_is_listed_opens_the_next_film_when_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(a), Some(b)) = (first_png(1), first_png(3)) else { return };
+    let (first, second) = (tmp.path().join("IM0001.png"), tmp.path().join("IM0002.png"));
+    std::fs::copy(&a, &first).unwrap();
+    std::fs::copy(&b, &second).unwrap();
+
+    let mut h = harness(model);
+    app(&mut h).open(&first);
+    h.key_press(egui::Key::PageDown); // before the first film (and its folder's list) is in
+    assert!(app(&mut h).busy());
+    wait(&mut h, "the second film", |a| a.path.as_deref() == Some(second.as_path()) && !a.grades.is_empty() && !a.busy());
+    assert_eq!(app(&mut h).error, None);
+    h.get_by_label("Film 2 of 2 in this folder");
+}
+
 /// Teaching: G hides the model's grade, probabilities and similarities, and
 /// they stay hidden on the next film until shown again.
 #[test]

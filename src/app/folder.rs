@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use crate::imaging::listing;
 
@@ -53,6 +54,61 @@ impl FolderFilms {
     }
 }
 
+/// The open film's folder, listed on a thread of its own: a PACS export on a
+/// network share may hold thousands of files without an extension, each
+/// sniffed for DICOM, and the window must not stall while they are read.
+pub struct FolderListing {
+    pub films: FolderFilms,
+    /// The film whose folder is being listed, and where the list will come.
+    listing: Option<(PathBuf, mpsc::Receiver<FolderFilms>)>,
+    ctx: egui::Context,
+}
+
+impl FolderListing {
+    pub fn new(ctx: egui::Context) -> FolderListing {
+        FolderListing { films: FolderFilms::default(), listing: None, ctx }
+    }
+
+    /// Starts listing `path`'s folder unless the list holds `path` already or
+    /// is being made for it. A newer request drops an older one's answer.
+    pub fn ask(&mut self, path: &Path) {
+        if self.films.position(path).is_some() || self.listing.as_ref().is_some_and(|(p, _)| p == path) {
+            return;
+        }
+        let (send, receive) = mpsc::channel();
+        let (of, ctx) = (path.to_path_buf(), self.ctx.clone());
+        let spawned = std::thread::Builder::new().name("kneeclip-folder".into()).spawn(move || {
+            let _ = send.send(FolderFilms::beside(&of));
+            ctx.request_repaint();
+        });
+        match spawned {
+            Ok(_) => self.listing = Some((path.to_path_buf(), receive)),
+            Err(_) => self.films = FolderFilms::beside(path), // no thread to be had: list here
+        }
+    }
+
+    /// Takes a finished list (once per frame); true when one arrived.
+    pub fn poll(&mut self) -> bool {
+        let Some((_, receive)) = &self.listing else { return false };
+        match receive.try_recv() {
+            Ok(films) => {
+                self.films = films;
+                self.listing = None;
+                true
+            }
+            Err(mpsc::TryRecvError::Empty) => false,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                self.listing = None; // the thread died: no list, Next / Previous stay off
+                true
+            }
+        }
+    }
+
+    pub fn listing(&self) -> bool {
+        self.listing.is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +136,36 @@ mod tests {
         let with_odd = FolderFilms::beside(&odd);
         assert_eq!(with_odd.films, [a, b, c, odd]);
         assert!(FolderFilms::beside(&dir.path().join("gone/x.png")).is_empty());
+    }
+
+    #[test]
+    fn a_folder_is_listed_off_the_calling_thread_and_the_newest_request_wins() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let write = |dir: &Path, name: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, b"").unwrap();
+            p
+        };
+        let (a, b) = (write(one.path(), "a.png"), write(one.path(), "b.png"));
+        let c = write(two.path(), "c.png");
+        let mut folder = FolderListing::new(egui::Context::default());
+        folder.ask(&a);
+        folder.ask(&c); // the reader moved on before the first list came
+        assert!(folder.listing());
+        let start = std::time::Instant::now();
+        while !folder.poll() {
+            assert!(start.elapsed().as_secs() < 20, "the listing never came");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!folder.listing());
+        assert_eq!(folder.films.films, [c.clone()]);
+        assert_eq!(folder.films.position(&a), None);
+        folder.ask(&c); // listed already: nothing to do
+        assert!(!folder.listing());
+        folder.ask(&b);
+        while !folder.poll() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(folder.films.films, [a, b]);
     }
 }

@@ -72,7 +72,9 @@ pub struct KneeclipApp {
     /// The file whose opening failed last (masked when patient data is hidden).
     pub failed_path: Option<PathBuf>,
     /// The films in the open film's folder (Next / Previous film).
-    pub folder: folder::FolderFilms,
+    pub folder: folder::FolderListing,
+    /// Next / Previous asked for while the folder was still being listed.
+    step_after_listing: Option<isize>,
     /// The file last asked for, opened or not: where Next / Previous step from,
     /// so a film that fails to open does not stop the way through its folder.
     folder_cursor: Option<PathBuf>,
@@ -110,7 +112,8 @@ impl KneeclipApp {
             hide_grade: false,
             error: None,
             failed_path: None,
-            folder: folder::FolderFilms::default(),
+            folder: folder::FolderListing::new(ctx.clone()),
+            step_after_listing: None,
             folder_cursor: None,
             query_text: String::new(),
             query_results: Vec::new(),
@@ -168,30 +171,29 @@ impl KneeclipApp {
         let id = self.worker.send(Request::Open(path.to_path_buf()));
         self.pending.open = Some((id, path.to_path_buf()));
         self.folder_cursor = Some(path.to_path_buf());
-    }
-
-    /// Lists the films beside `path` unless the list already holds it.
-    fn list_folder_of(&mut self, path: &Path) {
-        if self.folder.position(path).is_none() {
-            self.folder = folder::FolderFilms::beside(path);
-        }
-    }
-
-    /// The film `step` places from the last one asked for, in its folder.
-    pub fn film_beside(&mut self, step: isize) -> Option<PathBuf> {
-        let cursor = self.folder_cursor.clone()?;
-        self.list_folder_of(&cursor);
-        self.folder.step(&cursor, step).map(Path::to_path_buf)
+        self.step_after_listing = None;
     }
 
     /// Whether the folder as last listed has a film `step` places from the last one asked for.
     pub fn has_film_beside(&self, step: isize) -> bool {
-        self.folder_cursor.as_ref().is_some_and(|c| self.folder.step(c, step).is_some())
+        self.folder_cursor.as_ref().is_some_and(|c| self.folder.films.step(c, step).is_some())
     }
 
-    /// Opens the film `step` places from the current one in its folder, if any.
+    /// Opens the film `step` places from the current one in its folder, if
+    /// any; while the folder is being listed, once the list is in.
     fn open_beside(&mut self, step: isize) {
-        match self.film_beside(step) {
+        if let Some(cursor) = &self.folder_cursor {
+            self.folder.ask(cursor);
+        }
+        if self.folder.listing() {
+            self.step_after_listing = Some(step);
+        } else {
+            self.step_in_folder(step);
+        }
+    }
+
+    fn step_in_folder(&mut self, step: isize) {
+        match self.folder_cursor.as_ref().and_then(|c| self.folder.films.step(c, step)).map(Path::to_path_buf) {
             Some(path) => self.open(&path),
             None => self.error = Some(format!("No {} film in this folder", if step > 0 { "next" } else { "previous" })),
         }
@@ -242,11 +244,16 @@ impl KneeclipApp {
 
     pub fn busy(&self) -> bool {
         let p = &self.pending;
-        p.model.is_some() || p.open.is_some() || p.grade.is_some() || p.query.is_some() || p.heatmap.is_some() || p.head.is_some() || self.export.running()
+        p.model.is_some() || p.open.is_some() || p.grade.is_some() || p.query.is_some() || p.heatmap.is_some() || p.head.is_some() || self.export.running() || self.folder.listing()
     }
 
     /// Drains the worker's answers (once per frame), dropping stale ones.
     fn drain(&mut self, ctx: &egui::Context) {
+        if self.folder.poll() {
+            if let Some(step) = self.step_after_listing.take() {
+                self.step_in_folder(step);
+            }
+        }
         while let Some(reply) = self.worker.try_recv() {
             let id = Some(reply.id);
             match reply.answer {
@@ -290,7 +297,7 @@ impl KneeclipApp {
                             self.error = Some(format!("Could not open {}: {msg}", path.display()));
                             self.failed_path = Some(path.clone());
                             if let Some((_, path)) = self.pending.open.take() {
-                                self.list_folder_of(&path); // Next / Previous go on from here
+                                self.folder.ask(&path); // Next / Previous go on from here
                             }
                             continue;
                         }
@@ -315,7 +322,7 @@ impl KneeclipApp {
         let mut view = FilmView::new(film);
         view.tool = tool;
         self.view = Some(view);
-        self.list_folder_of(&path);
+        self.folder.ask(&path);
         self.path = Some(path);
         self.error = None;
         self.grades.clear();

@@ -182,9 +182,9 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 ui.colored_label(Color32::from_rgb(230, 150, 60), "No model weights");
             }
         }
-        if let Some(at) = app.path.as_ref().and_then(|p| app.folder.position(p)) {
-            if app.folder.len() > 1 {
-                ui.label(format!("Film {} of {} in this folder", at + 1, app.folder.len()))
+        if let Some(at) = app.path.as_ref().and_then(|p| app.folder.films.position(p)) {
+            if app.folder.films.len() > 1 {
+                ui.label(format!("Film {} of {} in this folder", at + 1, app.folder.films.len()))
                     .on_hover_text("Page Down / Page Up: the next / previous film, by name");
             }
         }
