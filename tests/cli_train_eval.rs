@@ -135,7 +135,7 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
     let head = tmp.path().join("head.safetensors");
     let h = head.to_str().unwrap();
-    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "2", "--batch-size", "8", "--bottleneck", "8", d]);
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "2", "--batch-size", "8", "--bottleneck", "8", "--class-weighted", "--flip-consistency", "0.5", d]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("epoch 2:"), "{err}");
@@ -158,9 +158,43 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     assert_eq!(cm.iter().flatten().sum::<u64>(), 30);
     assert_eq!(v["arithmetic"], cpu);
 
-    // Resume from the checkpoint for one more epoch.
+    // The head's sidecar anchors travel with it: graded with them, not edited.
+    let graded: serde_json::Value = serde_json::from_slice(&kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--head", h, png.to_str().unwrap()]).stdout).unwrap();
+    assert_eq!(graded["anchors_edited"], false, "{graded}");
+
+    // Resuming another run's checkpoint is refused, saying what differs:
+    // another seed (another split) or another adapter, and another dataset.
     let ck = tmp.path().join("head.checkpoint.safetensors");
-    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "3", "--batch-size", "8", "--bottleneck", "8", "--resume", ck.to_str().unwrap(), "--class-weighted", "--flip-consistency", "0.5", d]);
+    let before = std::fs::read(&ck).unwrap();
+    let resume = |extra: &[&str], dataset: &str| {
+        let mut args = vec!["train", "--offline", "--model-dir", m, "--out", h, "--batch-size", "8", "--class-weighted", "--flip-consistency", "0.5", "--resume", ck.to_str().unwrap()];
+        args.extend(extra);
+        args.push(dataset);
+        kneeclip(&args)
+    };
+    for (extra, says) in [(&["--epochs", "3", "--bottleneck", "8", "--seed", "7"][..], "--seed 7"), (&["--epochs", "3", "--bottleneck", "16"][..], "--bottleneck 16")] {
+        let out = resume(extra, d);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("this checkpoint is from another run") && err.contains(says), "{err}");
+        assert!(!err.contains("epoch 3"), "refused before training: {err}");
+    }
+    let fewer = tmp.path().join("fewer");
+    for g in 0..5 {
+        let files: Vec<PathBuf> = std::fs::read_dir(data.join(g.to_string())).unwrap().map(|e| e.unwrap().path()).collect();
+        std::fs::create_dir_all(fewer.join(g.to_string())).unwrap();
+        for f in files.iter().take(5) {
+            std::fs::copy(f, fewer.join(g.to_string()).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let out = resume(&["--epochs", "3", "--bottleneck", "8"], fewer.to_str().unwrap());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("training or validation films"), "{err}");
+    assert_eq!(std::fs::read(&ck).unwrap(), before, "a refused resume leaves the checkpoint as it was");
+
+    // The same run resumed for one more epoch.
+    let out = resume(&["--epochs", "3", "--bottleneck", "8"], d);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("resumed") && err.contains("epoch 3:") && !err.contains("epoch 1:"), "{err}");

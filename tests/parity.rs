@@ -147,7 +147,7 @@ fn check_head(c: &mut Case) {
     let prefix = vision.run_blocks(&vision.embed(&pixels).unwrap(), 0..frozen).unwrap();
     assert_close("head input (frozen prefix)", &prefix, c.get("head.hidden_in"), TOLERANCE);
 
-    c.grader.set_head(Some(head));
+    c.grader.set_head(Some(head)).unwrap();
     let adapted = c.grader.image_embeddings(&pixels).unwrap();
     let reference = kneeclip::model::layers::l2_normalize(c.get("head.image_embeds")).unwrap();
     assert_close("head image embeddings (normalised)", &adapted, &reference, TOLERANCE);
@@ -156,7 +156,7 @@ fn check_head(c: &mut Case) {
     assert_close("head cosines", &cos, c.get("head.cosine"), TOLERANCE);
     assert_close("head probabilities", &probs, c.get("head.probs"), TOLERANCE);
     assert!(assessments[0].provenance.head.as_deref().unwrap().starts_with("head@"));
-    c.grader.set_head(None);
+    c.grader.set_head(None).unwrap();
 }
 
 fn check_all(dir: &Path) {

@@ -105,10 +105,12 @@ fn cancelling_mid_epoch_keeps_the_last_complete_checkpoint() {
 
 #[test]
 fn a_cancelled_session_writes_no_head_and_a_finished_one_does() {
-    let (Some(grader), Some(films)) = (tiny_grader(), films(2)) else { return };
+    let (Some(grader), Some(films)) = (tiny_grader(), films(4)) else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let dataset = Dataset { films: films.clone(), summary: DatasetSummary::default() };
-    let val = Dataset { films, summary: DatasetSummary::default() };
+    // Two films a grade train, two others validate (a session refuses to validate on training films).
+    let (train, val): (Vec<(usize, Film)>, Vec<(usize, Film)>) = films.into_iter().enumerate().partition(|(i, _)| i % 4 < 2);
+    let dataset = Dataset { films: train.into_iter().map(|(_, f)| f).collect(), summary: DatasetSummary::default() };
+    let val = Dataset { films: val.into_iter().map(|(_, f)| f).collect(), summary: DatasetSummary::default() };
     let plan = Plan::new(&dataset, Validation::Folder(val), 42).unwrap();
     let head = tmp.path().join("heads/h.safetensors");
     let weights = fixture_dir("tiny-clip").join("model.safetensors");

@@ -69,6 +69,8 @@ pub struct KneeclipApp {
     /// Teaching: the grade panel keeps the model's verdict back until shown.
     pub hide_grade: bool,
     pub error: Option<String>,
+    /// Something the reader should know that is not an error (until the next film).
+    pub notice: Option<String>,
     /// The file whose opening failed last (masked when patient data is hidden).
     pub failed_path: Option<PathBuf>,
     /// The films in the open film's folder (Next / Previous film).
@@ -78,6 +80,8 @@ pub struct KneeclipApp {
     /// The file last asked for, opened or not: where Next / Previous step from,
     /// so a film that fails to open does not stop the way through its folder.
     folder_cursor: Option<PathBuf>,
+    /// Anchors too long for the text model (its end ignored), from the last grade.
+    pub anchor_warnings: Vec<String>,
     pub query_text: String,
     pub query_results: Vec<worker::QueryResult>,
     pub tag_filter: String,
@@ -111,10 +115,12 @@ impl KneeclipApp {
             hide_patient: false,
             hide_grade: false,
             error: None,
+            notice: None,
             failed_path: None,
             folder: folder::FolderListing::new(ctx.clone()),
             step_after_listing: None,
             folder_cursor: None,
+            anchor_warnings: Vec::new(),
             query_text: String::new(),
             query_results: Vec::new(),
             tag_filter: String::new(),
@@ -271,9 +277,10 @@ impl KneeclipApp {
                     let (_, path) = self.pending.open.take().expect("pending open");
                     self.film_opened(film, path);
                 }
-                Answer::Graded(grades) if id == self.pending.grade => {
+                Answer::Graded { grades, anchor_warnings } if id == self.pending.grade => {
                     self.pending.grade = None;
                     self.grades = grades;
+                    self.anchor_warnings = anchor_warnings;
                 }
                 Answer::Queried(results) if id == self.pending.query => {
                     self.pending.query = None;
@@ -286,9 +293,16 @@ impl KneeclipApp {
                     }
                     self.heatmaps = maps;
                 }
-                Answer::HeadLoaded(head) if id == self.pending.head => {
+                Answer::HeadLoaded { id: head, anchors } if id == self.pending.head => {
                     self.pending.head = None;
                     self.head = head;
+                    // The head's classifier is its anchors: grading it with
+                    // other ones would void its calibration. The reader may
+                    // still edit them, and is told so as with any edit.
+                    if let Some(anchors) = anchors.filter(|a| *a != self.settings.anchors) {
+                        self.settings.anchors = anchors;
+                        self.notice = Some("The head's own anchors are now in the editor: it was trained and calibrated with them".into());
+                    }
                     self.request_grade();
                 }
                 Answer::Failed(msg) => {
@@ -325,6 +339,7 @@ impl KneeclipApp {
         self.folder.ask(&path);
         self.path = Some(path);
         self.error = None;
+        self.notice = None;
         self.grades.clear();
         self.query_results.clear();
         self.request_grade();

@@ -204,6 +204,9 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             }
             None => {}
         }
+        if let Some(notice) = &app.notice {
+            ui.label(notice);
+        }
         if let Some(err) = &app.error {
             // File names can carry patient names: mask every path we know of.
             let mut shown = err.clone();
@@ -287,6 +290,11 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     }
     if app.grades.is_empty() {
         ui.label(if app.view.is_some() { "Grading…" } else { "No film open." });
+        return;
+    }
+    if app.anchors().is_none() {
+        // The grade on screen would belong to anchors no longer in the editor.
+        ui.colored_label(Color32::from_rgb(240, 90, 90), "No grade while an anchor is empty: every grade needs its description (see Anchors below).");
         return;
     }
     if app.hide_grade {
@@ -415,6 +423,9 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             ui.colored_label(Color32::from_rgb(240, 180, 60), "Edited: the probabilities were calibrated for the training anchors.");
         }
         _ => {}
+    }
+    for warning in &app.anchor_warnings {
+        ui.colored_label(Color32::from_rgb(240, 180, 60), format!("{warning}."));
     }
     if changed {
         app.anchors_changed();

@@ -60,11 +60,14 @@ pub enum Answer {
     /// No weights could be found; the message says where to put them.
     NoModel(String),
     Opened(Arc<Radiograph>),
-    Graded(Vec<RegionGrade>),
+    /// The film's grades, and what is wrong with the anchors they used (too long).
+    Graded { grades: Vec<RegionGrade>, anchor_warnings: Vec<String> },
     Queried(Vec<QueryResult>),
     Heatmap(Vec<(Region, Heatmap)>),
     /// The head now in use (its id), or None for the base model.
-    HeadLoaded(Option<String>),
+    /// The head now graded with (its id; None: the base model), and the
+    /// anchors it was trained and calibrated with when it records them.
+    HeadLoaded { id: Option<String>, anchors: Option<[String; 5]> },
     Failed(String),
 }
 
@@ -230,10 +233,11 @@ impl State {
             None => None,
         };
         let id = head.as_ref().map(|h| h.id().to_owned());
-        g.set_head(head);
+        let anchors = head.as_ref().and_then(|h| h.metadata().anchors.clone()).and_then(|a| a.try_into().ok());
+        g.set_head(head).map_err(|e| e.to_string())?;
         // The image embeddings went through the old head.
         self.images.clear();
-        Ok(Answer::HeadLoaded(id))
+        Ok(Answer::HeadLoaded { id, anchors })
     }
 
     /// The preprocessed model input of each region of the current film, and
@@ -278,7 +282,8 @@ impl State {
             let assessment = both.pop().ok_or("no assessment")?;
             out.push(RegionGrade { region: *region, assessment, mirrored });
         }
-        Ok(Answer::Graded(out))
+        let anchor_warnings = g.overlong(&g.anchors().anchors);
+        Ok(Answer::Graded { grades: out, anchor_warnings })
     }
 
     /// Every query against every region: on a film with both knees, each knee

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use rayon::prelude::*;
 
-use super::{EXIT_OK, EXIT_UNUSABLE, ModelArgs};
+use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
 use crate::grading::mirror::model_inputs;
 use crate::grading::{FineTunedHead, GRADES, TextAnchors};
 use crate::imaging::Radiograph;
@@ -50,12 +50,38 @@ pub struct EvalArgs {
 
 pub fn run(args: &EvalArgs) -> i32 {
     match evaluate(args) {
-        Ok(()) => EXIT_OK,
+        Ok(Evaluated { films, skipped: 0, predictions_written: true }) if films > 0 => EXIT_OK,
+        Ok(Evaluated { films, skipped, predictions_written }) => {
+            if skipped > 0 {
+                eprintln!("kneeclip: {skipped} of {} films could not be read and are not in these figures", films + skipped);
+            }
+            if predictions_written { EXIT_SOME_FAILED } else { EXIT_UNUSABLE }
+        }
         Err(message) => {
             eprintln!("kneeclip: {message}");
             EXIT_UNUSABLE
         }
     }
+}
+
+/// What an evaluation that printed its figures left behind.
+struct Evaluated {
+    films: usize,
+    skipped: usize,
+    /// False when `--predictions` could not be written (the figures were printed).
+    predictions_written: bool,
+}
+
+/// Refuses, before any film is graded, a predictions file that could not be written.
+fn check_predictions_path(path: &Path) -> Result<(), String> {
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if path.is_dir() {
+        return Err(format!("{}: --predictions needs a file name (FILE.csv), not a folder", path.display()));
+    }
+    if !folder.is_dir() {
+        return Err(format!("{}: cannot write the predictions there: no folder {}", path.display(), folder.display()));
+    }
+    Ok(())
 }
 
 /// Films per model batch (as `grade`: faster per film than one at a time).
@@ -70,36 +96,48 @@ struct GradedFilm {
     mirrored_grade: Option<usize>,
 }
 
-/// A film's model input as shown, then (with the flip check) mirrored.
-fn film_inputs(preprocessing: &Preprocessing, path: &Path, mirror_check: bool) -> Result<Vec<Vec<f32>>, String> {
+/// A film's model input as shown, then (with the flip check) mirrored; and
+/// whether it is wide enough that `grade` would take it for both knees.
+fn film_inputs(preprocessing: &Preprocessing, path: &Path, mirror_check: bool) -> Result<(Vec<Vec<f32>>, bool), String> {
     let view = Radiograph::open(path).map_err(|e| e.to_string())?.model_view();
-    Ok(model_inputs(preprocessing, view.width as usize, view.height as usize, &view.data, mirror_check))
+    let (width, height) = (view.width as usize, view.height as usize);
+    let wide = crate::grading::regions::regions_for(width, height).len() > 1;
+    Ok((model_inputs(preprocessing, width, height, &view.data, mirror_check), wide))
 }
 
-fn evaluate(args: &EvalArgs) -> Result<(), String> {
+fn evaluate(args: &EvalArgs) -> Result<Evaluated, String> {
+    if let Some(path) = &args.predictions {
+        check_predictions_path(path)?;
+    }
     // Films are verified while grading, so the listing itself is not opened twice.
     let dataset = Dataset::open(&args.dataset, false).map_err(|e| e.to_string())?;
     let mut grader = super::load_base_grader(&args.model)?;
     if let Some(path) = &args.head {
         let head = FineTunedHead::load(path, grader.model()).map_err(|e| e.to_string())?;
-        grader.set_head(Some(head));
+        grader.set_head(Some(head)).map_err(|e| e.to_string())?;
     }
     if let Some(path) = &args.anchors {
         grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
     }
-    let (mut graded, mut unreadable, mut provenance) = (Vec::new(), 0usize, None);
+    for warning in grader.overlong(&grader.anchors().anchors) {
+        eprintln!("kneeclip: warning: {warning}");
+    }
+    let (mut graded, mut unreadable, mut provenance, mut wide) = (Vec::new(), 0usize, None, 0usize);
     let n = dataset.films.len();
     for (at, chunk) in dataset.films.chunks(FILMS_PER_BATCH).enumerate() {
         let preprocessing = grader.preprocessing();
-        let inputs: Vec<Result<Vec<Vec<f32>>, String>> =
+        let inputs: Vec<Result<(Vec<Vec<f32>>, bool), String>> =
             chunk.par_iter().map(|film| film_inputs(preprocessing, &film.path, args.mirror_check)).collect();
-        let batch: Vec<Vec<f32>> = inputs.iter().flatten().flatten().cloned().collect();
+        let batch: Vec<Vec<f32>> = inputs.iter().flatten().flat_map(|(i, _)| i).cloned().collect();
         let mut assessments = grader.grade_pixel_values(&batch).map_err(|e| format!("grading failed: {e}"))?.into_iter();
         for (film, input) in chunk.iter().zip(inputs) {
-            if let Err(e) = input {
-                unreadable += 1;
-                eprintln!("kneeclip: skipped {}: {e}", film.path.display());
-                continue;
+            match input {
+                Err(e) => {
+                    unreadable += 1;
+                    eprintln!("kneeclip: skipped {e}");
+                    continue;
+                }
+                Ok((_, is_wide)) => wide += is_wide as usize,
             }
             let a = assessments.next().ok_or("grading returned too few results")?;
             let mirrored_grade = if args.mirror_check { Some(assessments.next().ok_or("grading returned too few results")?.grade) } else { None };
@@ -123,6 +161,12 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
         let same: Vec<bool> = graded.iter().map(|g| g.mirrored_grade == Some(crate::metrics::argmax(&g.probabilities))).collect();
         bootstrap_ci(same.len(), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, |idx| idx.iter().filter(|&&i| same[i]).count() as f64 / idx.len().max(1) as f64)
     });
+    if wide > 0 {
+        eprintln!(
+            "kneeclip: {wide} films are wide enough to show both knees; each was graded whole against its one label, where `grade` grades the two halves"
+        );
+    }
+    let mut predictions = None;
     if let Some(path) = &args.predictions {
         let mut csv = String::from("file,true_grade,predicted_grade,p0,p1,p2,p3,p4");
         csv += if args.mirror_check { ",mirrored_grade\n" } else { "\n" };
@@ -132,7 +176,7 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
             csv += &format!("{},{},{pred},{}", csv_field(&g.file), g.truth, ps.join(","));
             csv += &g.mirrored_grade.map(|m| format!(",{m}\n")).unwrap_or_else(|| "\n".into());
         }
-        crate::files::write_atomically(path, csv.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+        predictions = Some((path, csv));
     }
     let printed = if args.json {
         let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
@@ -154,7 +198,15 @@ fn evaluate(args: &EvalArgs) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     out.write_all(printed.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| format!("cannot write the report to standard output: {e}"))
+        .map_err(|e| format!("cannot write the report to standard output: {e}"))?;
+    // After the figures: a file that cannot be written does not take them with it.
+    let predictions_written = match predictions {
+        None => true,
+        Some((path, csv)) => crate::files::write_atomically(path, csv.as_bytes())
+            .map_err(|e| eprintln!("kneeclip: cannot write the predictions to {}: {e}", path.display()))
+            .is_ok(),
+    };
+    Ok(Evaluated { films: graded.len(), skipped: unreadable, predictions_written })
 }
 
 fn csv_field(s: &str) -> String {

@@ -133,10 +133,13 @@ fn load_grader(args: &GradeArgs) -> Result<Grader, String> {
     let mut grader = super::load_base_grader(&args.model)?;
     if let Some(path) = &args.head {
         let head = FineTunedHead::load(path, grader.model()).map_err(|e| e.to_string())?;
-        grader.set_head(Some(head));
+        grader.set_head(Some(head)).map_err(|e| e.to_string())?;
     }
     if let Some(path) = &args.anchors {
         grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
+    }
+    for warning in grader.overlong(&grader.anchors().anchors) {
+        eprintln!("kneeclip: warning: {warning}");
     }
     Ok(grader)
 }

@@ -15,12 +15,22 @@ use clap::Args;
 
 use super::{EXIT_OK, EXIT_UNUSABLE, ModelArgs};
 use crate::training::session::{Outcome, Plan, Session, Validation, exit_between_writes};
-use crate::training::trainer::{EarlyStopOn, EpochRecord, TrainConfig, TrainingObserver};
+use crate::training::trainer::{DIVERGED, EarlyStopOn, EpochRecord, TrainConfig, TrainingObserver};
 use crate::training::eta::RunClock;
 use crate::training::{Dataset, DatasetError};
 
 /// The shell's code for a run ended by SIGINT.
 const EXIT_INTERRUPTED: i32 = 130;
+
+/// Whether the progress bar's line is still open (a message must start a new one).
+static PROGRESS_LINE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Ends the progress bar's line if one is open, so a message starts on its own.
+fn end_progress_line() {
+    if PROGRESS_LINE_OPEN.swap(false, Ordering::SeqCst) {
+        eprintln!();
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -86,7 +96,10 @@ pub fn run(args: &TrainArgs) -> i32 {
     let cancel = Arc::new(AtomicBool::new(false));
     let files_lock = Arc::new(Mutex::new(()));
     install_ctrl_c(cancel.clone(), files_lock.clone());
-    match train(args, cancel, files_lock) {
+    let started = std::time::SystemTime::now();
+    let outcome = train(args, cancel.clone(), files_lock);
+    end_progress_line();
+    match outcome {
         Ok(Outcome::Written(w)) => {
             eprintln!(
                 "kneeclip: wrote {} (best epoch {}, temperature {:.3}, validation accuracy {:.3})",
@@ -108,8 +121,22 @@ pub fn run(args: &TrainArgs) -> i32 {
             }
             EXIT_INTERRUPTED
         }
+        Err(message) if cancel.load(Ordering::SeqCst) => {
+            eprintln!("kneeclip: {message}");
+            EXIT_INTERRUPTED
+        }
         Err(message) => {
             eprintln!("kneeclip: {message}");
+            // An epoch this run completed is not lost: say how to go on from it.
+            let checkpoint = args.resume.clone().unwrap_or_else(|| crate::training::session::checkpoint_for(&args.out));
+            let written_now = std::fs::metadata(&checkpoint).and_then(|m| m.modified()).is_ok_and(|t| t >= started);
+            if written_now && !message.starts_with(DIVERGED) {
+                eprintln!(
+                    "kneeclip: {} holds the last complete epoch; once that is put right, resume with:\n  {}",
+                    checkpoint.display(),
+                    resume_command(&checkpoint)
+                );
+            }
             EXIT_UNUSABLE
         }
     }
@@ -122,7 +149,8 @@ fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
             eprintln!("\nkneeclip: quitting at once");
             exit_between_writes(&files_lock, EXIT_INTERRUPTED);
         }
-        eprintln!("\nkneeclip: stopping: the current epoch is dropped and the last complete checkpoint kept (Ctrl-C again quits at once)");
+        PROGRESS_LINE_OPEN.store(false, Ordering::SeqCst);
+        eprintln!("\nkneeclip: stopping: an unfinished epoch is dropped, the last complete checkpoint kept (Ctrl-C again quits at once)");
     });
     if let Err(e) = installed {
         eprintln!("kneeclip: Ctrl-C cannot stop the run cleanly ({e}); resume from the last checkpoint after an interruption");
@@ -166,8 +194,9 @@ impl TrainingObserver for Progress {
         let left = self.clock.remaining(batch, batches).map(|r| format!(" · {}", r.describe())).unwrap_or_default();
         // Padded: the line is rewritten in place and the estimate's length varies.
         eprint!("\r  [{}{}] {batch}/{batches} loss {loss:.4}{left:<40}", "#".repeat(done), "-".repeat(width - done));
+        PROGRESS_LINE_OPEN.store(true, Ordering::SeqCst);
         if batch == batches {
-            eprintln!();
+            end_progress_line();
         }
         let _ = std::io::stderr().flush();
     }
@@ -182,6 +211,7 @@ impl TrainingObserver for Progress {
         );
     }
     fn message(&mut self, text: &str) {
+        end_progress_line();
         eprintln!("kneeclip: {text}");
     }
 }

@@ -2,7 +2,7 @@
 //! similarities out, together with what produced them.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use candle_core::{D, Device, Tensor};
@@ -70,6 +70,9 @@ pub struct Grader {
     head: Option<FineTunedHead>,
     anchors: TextAnchors,
     text_cache: Mutex<TextCache>,
+    /// The base weights' file, hashed once when a head asks which base it is.
+    weights: Option<PathBuf>,
+    weights_sha256: std::sync::OnceLock<Result<String, String>>,
 }
 
 impl Grader {
@@ -83,6 +86,8 @@ impl Grader {
             head: None,
             anchors: TextAnchors::default(),
             text_cache: Mutex::default(),
+            weights: None,
+            weights_sha256: std::sync::OnceLock::new(),
         }
     }
 
@@ -97,7 +102,7 @@ impl Grader {
         let model = ClipModel::load(config, weights, device)?;
         let max_len = model.config().text_config.max_position_embeddings;
         let tokenizer = ClipTokenizer::from_file(tokenizer, max_len)?;
-        Ok(Self::new(model, tokenizer, model_id))
+        Ok(Self { weights: Some(weights.to_owned()), ..Self::new(model, tokenizer, model_id) })
     }
 
     pub fn model(&self) -> &ClipModel {
@@ -120,10 +125,39 @@ impl Grader {
         self.head.as_ref()
     }
 
-    /// Overlays a fine-tuned head (or removes it). Anchor embeddings stay valid:
-    /// the head changes only the image side.
-    pub fn set_head(&mut self, head: Option<FineTunedHead>) {
+    /// Overlays a fine-tuned head (or removes it), refusing one trained on
+    /// other base weights. A head that records its anchors (the classifier it
+    /// was trained and calibrated with) brings them along; set other anchors
+    /// after this to grade with those. Anchor embeddings stay valid: the head
+    /// changes only the image side.
+    pub fn set_head(&mut self, head: Option<FineTunedHead>) -> Result<(), GradeError> {
+        if let Some(head) = &head {
+            self.check_base_of(head)?;
+            if let Some(anchors) = head.metadata().anchors.clone().and_then(|a| a.try_into().ok()).and_then(|a| TextAnchors::new(a).ok()) {
+                self.anchors = anchors;
+            }
+        }
         self.head = head;
+        Ok(())
+    }
+
+    /// A head's last two blocks continue the first ten of the weights it was
+    /// trained on; on any other base its grades mean nothing.
+    fn check_base_of(&self, head: &FineTunedHead) -> Result<(), GradeError> {
+        let (Some(trained_on), Some(weights)) = (&head.metadata().base_weights_sha256, &self.weights) else { return Ok(()) };
+        let hash = self.weights_sha256.get_or_init(|| crate::weights::sha256_file(weights).map_err(|e| format!("{}: {e}", weights.display())));
+        let hash = hash.as_ref().map_err(|e| GradeError::Head { path: head.path().to_owned(), reason: format!("cannot check its base weights: {e}") })?;
+        if trained_on.is_empty() || !hash.starts_with(trained_on.as_str()) {
+            return Err(GradeError::Head {
+                path: head.path().to_owned(),
+                reason: format!(
+                    "it was trained on other base weights (SHA-256 {trained_on}…) than {} ({}…); its grades would mean nothing. Grade with the base model it was trained on",
+                    weights.display(),
+                    &hash[..trained_on.len().clamp(12, hash.len())]
+                ),
+            });
+        }
+        Ok(())
     }
 
     pub fn anchors(&self) -> &TextAnchors {
@@ -153,6 +187,20 @@ impl Grader {
             anchors_edited: self.anchors != self.calibration_anchors(),
             arithmetic: crate::model::device::arithmetic_label(self.device()),
         }
+    }
+
+    /// Warnings for texts too long for the text model: CLIP reads 77 tokens
+    /// (about 60 words); the rest of a longer anchor changes nothing, and
+    /// anchors that differ only there score the same.
+    pub fn overlong<S: AsRef<str>>(&self, texts: &[S]) -> Vec<String> {
+        texts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let cut = self.tokenizer.tokens_cut(t.as_ref());
+                (cut > 0).then(|| format!("anchor KL {i} is {cut} tokens longer than the {} CLIP reads; its end is ignored", self.tokenizer.max_len()))
+            })
+            .collect()
     }
 
     /// Normalised text embeddings [texts, projection].
@@ -294,13 +342,9 @@ impl Grader {
     }
 }
 
-fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i)
-}
+/// The first of equal maxima (as `torch.argmax` and `eval`'s metrics), so
+/// the grade and the borderline pair agree on ties.
+use crate::metrics::argmax;
 
 #[cfg(test)]
 mod tests {

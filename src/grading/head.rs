@@ -49,6 +49,26 @@ pub struct HeadMetadata {
     pub anchors: Option<Vec<String>>,
     /// Fitted on validation data: logits are divided by it before the softmax.
     pub temperature: Option<f32>,
+    /// The first hex digits of the SHA-256 of the base weights it was trained on.
+    pub base_weights_sha256: Option<String>,
+}
+
+impl HeadMetadata {
+    /// Refuses what would make every grade meaningless: a temperature of 0,
+    /// below 0 or not a number, or anchors that are not five texts.
+    fn check(&self) -> Result<(), String> {
+        if let Some(t) = self.temperature {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(format!("its temperature {t} is not a positive number"));
+            }
+        }
+        if let Some(anchors) = &self.anchors {
+            if anchors.len() != crate::metrics::GRADES || anchors.iter().any(|a| a.trim().is_empty()) {
+                return Err(format!("its anchors must be five non-empty texts, KL 0 first; it has {}", anchors.len()));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -73,6 +93,11 @@ impl FineTunedHead {
         let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
         let tensors: HashMap<String, Tensor> = candle_core::safetensors::load_buffer(&bytes, device)
             .map_err(|e| fail(format!("not a safetensors file: {e}")))?;
+        let mut not_finite: Vec<&str> = tensors.iter().filter(|(_, t)| !crate::training::session::all_finite(t)).map(|(n, _)| n.as_str()).collect();
+        if !not_finite.is_empty() {
+            not_finite.sort_unstable();
+            return Err(fail(format!("{} hold values that are not numbers (NaN or infinite): its training diverged", not_finite.join(", "))));
+        }
         let vision_config = base.vision().config();
         let layers = vision_config.num_hidden_layers;
         let dim = base.config().projection_dim;
@@ -93,7 +118,8 @@ impl FineTunedHead {
         };
         let (blocks, adapter, logit_scale) =
             load().map_err(|e| fail(format!("{e} (is it a head for this base model?)")))?;
-        let metadata = read_metadata(path).map_err(fail)?;
+        let metadata = read_metadata(path).map_err(&fail)?;
+        metadata.check().map_err(|reason| fail(format!("{reason} (in {})", path.with_extension("json").display())))?;
         let digest = crate::files::short_sha256(&bytes);
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("head");
         Ok(Self {

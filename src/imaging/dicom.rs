@@ -278,6 +278,7 @@ fn decode_jpeg12(obj: &DefaultDicomObject, frames: u32, path: &Path) -> Result<D
     };
     let pixels = Pixels::U16(gray.samples.into_iter().map(|v| v & mask).collect());
     let mut dec = Decoded::plain(gray.width, gray.height, pixels, stored);
+    dec.notes.extend(gray.tolerated);
     dec.photometric = photometric;
     dec.full_range = FullRange::Values;
     Ok(dec)

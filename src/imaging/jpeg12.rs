@@ -17,6 +17,8 @@ pub(crate) struct Gray {
     pub height: u32,
     pub precision: u8,
     pub samples: Vec<u16>,
+    /// A deviation from the standard read past, as libjpeg and DCMTK read it.
+    pub tolerated: Option<String>,
 }
 
 #[derive(Clone, Default)]
@@ -253,13 +255,14 @@ pub(crate) fn decode_gray(data: &[u8]) -> Result<Gray, String> {
                     return Err("scan header is malformed".into());
                 }
                 let (td, ta) = ((seg[2] >> 4) as usize & 3, (seg[2] & 15) as usize & 3);
+                // A sequential scan always holds all 64 coefficients at full
+                // precision, so these fields carry nothing; some encoders
+                // (the WG04 set's RG3_JPLY) write 0..0 there. libjpeg warns
+                // and decodes the scan as sequential; so does this.
                 let (ss, se, ahal) = (seg[3], seg[4], seg[5]);
-                if ss != 0 || se != 63 || ahal != 0 {
-                    return Err(format!(
-                        "scan header has spectral selection {ss}..{se} and approximation {ahal:02X}; \
-                         a sequential JPEG needs 0..63 and 00"
-                    ));
-                }
+                let tolerated = (ss != 0 || se != 63 || ahal != 0).then(|| {
+                    format!("its JPEG scan header gives spectral selection {ss}..{se} and approximation {ahal:02X} where a sequential JPEG has 0..63 and 00; read as sequential, as libjpeg and DCMTK do")
+                });
                 if !dc[td].defined || !ac[ta].defined {
                     return Err("scan uses an undefined Huffman table".into());
                 }
@@ -270,7 +273,7 @@ pub(crate) fn decode_gray(data: &[u8]) -> Result<Gray, String> {
                     (&dc[td], &ac[ta]),
                     restart_interval,
                 )?;
-                return Ok(Gray { width, height, precision, samples });
+                return Ok(Gray { width, height, precision, samples, tolerated });
             }
             _ => {} // APPn, COM and others: skip
         }

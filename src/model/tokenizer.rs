@@ -40,6 +40,17 @@ impl ClipTokenizer {
         Ok(ids)
     }
 
+    /// How many tokens `text` has past what the model reads (0 when it fits):
+    /// the cut words do not reach the embedding.
+    pub fn tokens_cut(&self, text: &str) -> usize {
+        self.inner.encode(text, true).map_or(0, |e| e.get_ids().len().saturating_sub(self.max_len))
+    }
+
+    /// The most tokens a prompt may have, start and end tokens included.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
     pub fn encode_all<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>, ModelError> {
         texts.iter().map(|t| self.encode(t.as_ref())).collect()
     }

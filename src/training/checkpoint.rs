@@ -30,6 +30,9 @@ pub(super) struct CheckpointState {
     pub(super) best_epoch: usize,
     pub(super) config: TrainConfig,
     pub(super) history: Vec<EpochRecord>,
+    /// Which films trained and validated (a short hash); absent in older checkpoints.
+    #[serde(default)]
+    pub(super) films: Option<String>,
 }
 
 /// A checkpoint being written on a thread of its own, with the epoch it
@@ -147,15 +150,32 @@ impl Drop for PendingCheckpoint {
 
 pub(super) type Loaded = (HashMap<String, Tensor>, CheckpointState, (Vec<Tensor>, Vec<Tensor>), HashMap<String, Tensor>);
 
+/// The training state of the checkpoint at `path`, read from its header
+/// alone: a quick check, before a run starts, that it is one.
+pub(super) fn read_checkpoint_state(path: &std::path::Path) -> R<CheckpointState> {
+    use std::io::Read;
+    let not_one = |why: String| format!("{}: not a kneeclip training checkpoint ({why})", path.display());
+    let mut file = std::fs::File::open(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|_| not_one("too short".into()))?;
+    let len = u64::from_le_bytes(len);
+    if len > 100_000_000 {
+        return Err(not_one("its header is not a safetensors header".into()));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).map_err(|_| not_one("cut short in its header".into()))?;
+    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|_| not_one("its header is not a safetensors header".into()))?;
+    let state = header.get("__metadata__").and_then(|m| m.get("state")).and_then(|s| s.as_str());
+    let state = state.ok_or_else(|| not_one("it holds no training state: a head, or another safetensors file?".into()))?;
+    serde_json::from_str(state).map_err(|err| not_one(format!("its training state cannot be read: {err}")))
+}
+
 pub(super) fn load_checkpoint(path: &std::path::Path, names: &[String], dev: &Device) -> R<Loaded> {
+    let not_one = |why: String| format!("{}: not a usable kneeclip training checkpoint ({why})", path.display());
+    let state = read_checkpoint_state(path)?;
     let bytes = std::fs::read(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(e)?;
-    let state: CheckpointState = serde_json::from_str(
-        meta.metadata().as_ref().and_then(|m| m.get("state")).ok_or("checkpoint has no training state")?,
-    )
-    .map_err(e)?;
-    let t = candle_core::safetensors::load_buffer(&bytes, dev).map_err(e)?;
-    let get = |k: String| t.get(&k).cloned().ok_or(format!("checkpoint lacks {k}"));
+    let t = candle_core::safetensors::load_buffer(&bytes, dev).map_err(|err| not_one(err.to_string()))?;
+    let get = |k: String| t.get(&k).cloned().ok_or_else(|| not_one(format!("it lacks {k}: made with another base model?")));
     let params = names.iter().map(|n| Ok((n.clone(), get(format!("param.{n}"))?))).collect::<R<_>>()?;
     let m = names.iter().map(|n| get(format!("adam_m.{n}"))).collect::<R<_>>()?;
     let v = names.iter().map(|n| get(format!("adam_v.{n}"))).collect::<R<_>>()?;

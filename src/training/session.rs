@@ -72,6 +72,27 @@ impl Plan {
         if train.is_empty() {
             return Err("the training set is empty".into());
         }
+        // The anchors' classifier needs every grade: a fold of a small
+        // dataset can leave one out of the training side.
+        let per_grade = films_per_grade(&train);
+        if let Some(grade) = per_grade.iter().position(|&n| n == 0) {
+            return Err(format!(
+                "the training side of this split has no films of grade {grade} (films per grade: {per_grade:?}); use fewer folds, a larger dataset, or a validation folder"
+            ));
+        }
+        // Validating on films the model trains on measures its memory, and
+        // the temperature and the best epoch would be fitted to it.
+        let canonical = |f: &Film| std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone());
+        let trained: std::collections::HashSet<PathBuf> = train.iter().map(canonical).collect();
+        let shared: Vec<&Film> = val.iter().filter(|f| trained.contains(&canonical(f))).collect();
+        if let Some(first) = shared.first() {
+            return Err(format!(
+                "{} of the {} validation films are also training films (e.g. {}); validate on films the model does not train on",
+                shared.len(),
+                val.len(),
+                first.path.display()
+            ));
+        }
         Ok(Plan { train, val, dataset: full.summary.clone(), validation })
     }
 
@@ -163,13 +184,34 @@ impl Session {
     /// Refuses, before hours of training, an output the run could not write:
     /// creates the head's folder when missing and writes and removes a probe file.
     pub fn check_output(&self) -> Result<(), String> {
+        self.config.check()?;
         let name = self.out.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.is_empty() || self.out.is_dir() {
             return Err(format!("{}: the head must be a file name, e.g. head.safetensors", self.out.display()));
         }
+        // The sidecar and checkpoint are named after the head: a head called
+        // `.json` would overwrite its own sidecar.
+        let sidecar = sidecar_for(&self.out);
+        if sidecar == self.out || checkpoint_for(&self.out) == self.out || self.resume.as_ref() == Some(&self.out) {
+            return Err(format!("{}: name the head something.safetensors; its sidecar (.json) and checkpoint (.checkpoint.safetensors) go beside it", self.out.display()));
+        }
+        for beside in [&sidecar, &self.checkpoint()] {
+            if beside.is_dir() {
+                return Err(format!("{}: a folder is in the way of the run's {} file", beside.display(), if *beside == sidecar { "sidecar" } else { "checkpoint" }));
+            }
+        }
         if let Some(resume) = &self.resume {
             if !resume.is_file() {
                 return Err(format!("{}: no such checkpoint to resume from", resume.display()));
+            }
+            let state = super::checkpoint::read_checkpoint_state(resume)?;
+            let differences = self.config.differences(&state.config);
+            if !differences.is_empty() {
+                return Err(format!(
+                    "{}: this checkpoint is from another run; it differs in {}. Resume with the checkpoint's settings, or start afresh without --resume",
+                    resume.display(),
+                    differences.join("; ")
+                ));
             }
         }
         let dir = self.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -215,6 +257,15 @@ impl Session {
             return Ok(Outcome::Cancelled { checkpoint: self.checkpoint(), epoch: outcome.checkpoint_epoch });
         }
         let temperature = fit_temperature(&outcome.val_logits, &outcome.val_labels);
+        // The last line of defence against a head that would grade nothing.
+        let not_finite: Vec<&String> = outcome.tensors.iter().filter(|(_, t)| !all_finite(t)).map(|(n, _)| n).collect();
+        if !not_finite.is_empty() || !(temperature.is_finite() && temperature > 0.0) {
+            return Err(format!(
+                "training produced no usable head (non-finite {}); nothing was written. Try a lower learning rate than {:e}",
+                if not_finite.is_empty() { "temperature".to_string() } else { format!("values in {}", not_finite.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) },
+                self.config.lr
+            ));
+        }
         let probs: Vec<Vec<f32>> = outcome.val_logits.iter().map(|r| softmax(r, temperature)).collect();
         let report = EvaluationReport::compute(&outcome.val_labels, &probs);
         let metadata = serde_json::json!({
@@ -258,6 +309,11 @@ pub fn exit_between_writes(files_lock: &Mutex<()>, code: i32) -> ! {
     let guard = files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     std::mem::forget(guard);
     std::process::exit(code)
+}
+
+/// Whether every value of `t` is a finite number.
+pub fn all_finite(t: &candle_core::Tensor) -> bool {
+    t.flatten_all().and_then(|t| t.to_dtype(candle_core::DType::F32)).and_then(|t| t.to_vec1::<f32>()).is_ok_and(|v| v.iter().all(|x| x.is_finite()))
 }
 
 fn softmax(r: &[f32], t: f64) -> Vec<f32> {

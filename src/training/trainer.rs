@@ -82,6 +82,44 @@ impl EarlyStopOn {
     }
 }
 
+impl TrainConfig {
+    /// Refuses settings no run can use, before any work: a learning rate of
+    /// 0, NaN or 1e30 trains nothing or diverges to a head of NaN.
+    pub fn check(&self) -> Result<(), String> {
+        let at_least_one = [("epochs", self.epochs), ("batch size", self.batch_size), ("patience", self.patience), ("adapter bottleneck", self.bottleneck)];
+        if let Some((what, _)) = at_least_one.iter().find(|(_, n)| *n == 0) {
+            return Err(format!("the {what} must be at least 1"));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0) {
+            return Err(format!("learning rate {}: give a number above 0 and at most 1 (the recipe's is 1e-4)", self.lr));
+        }
+        if !(self.weight_decay.is_finite() && (0.0..=1.0).contains(&self.weight_decay)) {
+            return Err(format!("weight decay {}: give a number from 0 to 1 (the recipe's is 1e-5)", self.weight_decay));
+        }
+        if !(self.flip_consistency.is_finite() && self.flip_consistency >= 0.0) {
+            return Err(format!("flip-consistency weight {}: give 0 (off) or more", self.flip_consistency));
+        }
+        if self.angles.is_empty() || self.angles.iter().any(|a| !(a.is_finite() && a.abs() <= 180.0)) {
+            return Err(format!("rotation angles {:?}: give one or more angles in degrees, from -180 to 180", self.angles));
+        }
+        Ok(())
+    }
+
+    /// The settings of `self` that differ from `other`'s, named as the
+    /// command line names them: a resumed run must be the same run, though it
+    /// may run longer (`epochs`, the cosine schedule then stretched to the
+    /// new end) or wait longer before stopping (`patience`).
+    pub fn differences(&self, other: &TrainConfig) -> Vec<String> {
+        const MAY_CHANGE: [&str; 2] = ["epochs", "patience"];
+        let (a, b) = (serde_json::to_value(self).unwrap_or_default(), serde_json::to_value(other).unwrap_or_default());
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return Vec::new() };
+        a.iter()
+            .filter(|(k, v)| !MAY_CHANGE.contains(&k.as_str()) && b.get(*k) != Some(*v))
+            .map(|(k, v)| format!("--{} {} (the checkpoint's run: {})", k.replace('_', "-"), v, b.get(k).unwrap_or(&serde_json::Value::Null)))
+            .collect()
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -306,12 +344,27 @@ impl Trainer {
         let names = Self::trainable_names(layers);
         let mut rng = SplitMix64(c.seed);
         let mut tensors = self.init(data, &mut rng)?;
-        let mut state = CheckpointState { epoch: 0, step: 0, rng: 0, best_val_loss: f64::INFINITY, best_epoch: 0, config: c.clone(), history: vec![] };
+        let films = films_fingerprint(&data.train, &data.val);
+        let mut state = CheckpointState { epoch: 0, step: 0, rng: 0, best_val_loss: f64::INFINITY, best_epoch: 0, config: c.clone(), history: vec![], films: Some(films.clone()) };
         let mut moments: Option<(Vec<Tensor>, Vec<Tensor>)> = None;
         let mut resumed_best: Option<HashMap<String, Tensor>> = None;
         let mut checkpoint_epoch = None;
         if let (true, Some(ck)) = (self.resume, &self.checkpoint) {
             let (t, s, m, b) = load_checkpoint(ck, &names, &dev)?;
+            // Resuming another run's checkpoint would mix two runs silently:
+            // another split puts trained-on films in validation, another
+            // epoch count bends the learning-rate schedule.
+            let mut differences = c.differences(&s.config);
+            if s.films.as_ref().is_some_and(|f| *f != films) {
+                differences.push("the training or validation films (another dataset, split, fold or seed)".into());
+            }
+            if !differences.is_empty() {
+                return Err(format!(
+                    "{}: this checkpoint is from another run; it differs in {}. Resume with the checkpoint's settings, or start afresh without --resume",
+                    ck.display(),
+                    differences.join("; ")
+                ));
+            }
             tensors = t;
             resumed_best = Some(b);
             rng = SplitMix64(s.rng);
@@ -400,6 +453,9 @@ impl Trainer {
                 lr = c.lr * 0.5 * (1.0 + (std::f64::consts::PI * opt.step as f64 / total_steps).cos());
                 opt.step(&vars, &gs, lr).map_err(e)?;
                 let l = loss.to_scalar::<f32>().map_err(e)? as f64;
+                if !l.is_finite() {
+                    return Err(diverged(epoch, &format!("the training loss became {l} at batch {}", b + 1), &c, pending.finish()?.or(checkpoint_epoch)));
+                }
                 loss_sum += l * chunk.len() as f64;
                 let rows = lg.to_vec2::<f32>().map_err(e)?;
                 correct += rows.iter().zip(&labels).filter(|(r, y)| argmax(r) == **y).count();
@@ -411,6 +467,9 @@ impl Trainer {
                 break 'epochs;
             };
             let val_loss = nll(&vl, &vlabels, 1.0);
+            if !val_loss.is_finite() {
+                return Err(diverged(epoch, &format!("the validation loss became {val_loss}"), &c, pending.finish()?.or(checkpoint_epoch)));
+            }
             let preds: Vec<usize> = vl.iter().map(|r| argmax(r)).collect();
             let cm = confusion_matrix(&vlabels, &preds);
             let record = EpochRecord {
@@ -512,6 +571,31 @@ impl Trainer {
         }
         Ok((logits, data.val.iter().map(|f| f.grade).collect()))
     }
+}
+
+/// Why a run stopped when its numbers stopped being numbers; no head is
+/// written from it.
+fn diverged(epoch: usize, what: &str, c: &TrainConfig, kept: Option<usize>) -> String {
+    let kept = match kept {
+        Some(k) => format!("the checkpoint keeps epoch {k}"),
+        None => "no epoch was complete, so no checkpoint was kept".into(),
+    };
+    format!("{DIVERGED} in epoch {epoch}: {what}. No head was written; {kept}. Start again with a lower learning rate than {:e}", c.lr)
+}
+
+/// How a diverged run's error begins (resuming it would diverge again).
+pub const DIVERGED: &str = "training diverged";
+
+/// A short hash of which films train and which validate, with their grades:
+/// a resumed run must see the same split.
+fn films_fingerprint(train: &[Film], val: &[Film]) -> String {
+    let mut text = String::new();
+    for (side, films) in [("train", train), ("val", val)] {
+        for f in films {
+            text += &format!("{side}\t{}\t{}\n", f.grade, f.path.display());
+        }
+    }
+    crate::files::short_sha256(text.as_bytes())
 }
 
 /// `Ok(None)` when `result` failed because the run was cancelled meanwhile,

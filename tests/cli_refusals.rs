@@ -1,0 +1,203 @@
+//! What the command line refuses, and how: settings no training run can use,
+//! heads that would grade nothing, outputs that cannot be written, and the
+//! figures kept when only the predictions file fails. Each refusal exits
+//! with 2 (1 where some films were graded and some could not be read) and
+//! says what and where, before any long work where it can.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use common::{data_dir, first_png, fixture_dir, kneeclip, model_dir};
+
+/// `per_grade` real films per grade, copied into `root/<name>/<g>/`.
+fn dataset(root: &Path, name: &str, per_grade: usize) -> Option<PathBuf> {
+    let out = root.join(name);
+    for g in 0..5 {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir().join(format!("oai-kl/val/{g}"))).ok()?.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        std::fs::create_dir_all(out.join(g.to_string())).unwrap();
+        for f in files.iter().take(per_grade) {
+            std::fs::copy(f, out.join(g.to_string()).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    Some(out)
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), "data", 2) else { return };
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let head = tmp.path().join("h.safetensors");
+    let h = head.to_str().unwrap();
+    for (setting, says) in [
+        (vec!["--lr", "nan"], "learning rate NaN"),
+        (vec!["--lr", "0"], "learning rate 0"),
+        (vec!["--lr", "1e30"], "learning rate 1000000"),
+        (vec!["--epochs", "0"], "the epochs must be at least 1"),
+        (vec!["--batch-size", "0"], "the batch size must be at least 1"),
+        (vec!["--bottleneck", "0"], "the adapter bottleneck must be at least 1"),
+        (vec!["--patience", "0"], "the patience must be at least 1"),
+        (vec!["--weight-decay=-1"], "weight decay -1"),
+    ] {
+        let mut args = vec!["train", "--offline", "--model-dir", m, "--out", h];
+        args.extend(&setting);
+        args.push(d);
+        let out = kneeclip(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{setting:?}: {err}");
+        assert!(err.contains(says), "{setting:?}: {err}");
+        assert!(!err.contains("training films"), "{setting:?}: refused before the dataset is read: {err}");
+    }
+    // A head named .json would overwrite its own sidecar.
+    let json = tmp.path().join("h.json");
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", json.to_str().unwrap(), d]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("name the head something.safetensors"), "{}", stderr(&out));
+    // A folder where the sidecar goes.
+    std::fs::create_dir(tmp.path().join("h.json")).unwrap();
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, d]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("a folder is in the way of the run's sidecar"), "{}", stderr(&out));
+    assert!(!head.exists());
+}
+
+#[test]
+fn train_refuses_validation_on_training_films_and_a_fold_without_a_grade() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), "data", 2) else { return };
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let head = tmp.path().join("h.safetensors");
+    let h = head.to_str().unwrap();
+    // The same films, through another path.
+    let link = tmp.path().join("same");
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--val", link.to_str().unwrap(), d]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("10 of the 10 validation films are also training films"), "{err}");
+    // Two films a grade (one of grade 4) in two patient-grouped folds: a
+    // fold's training side is left without some grade.
+    let Some(one_of_4) = dataset(tmp.path(), "few", 2) else { return };
+    let fours: Vec<PathBuf> = std::fs::read_dir(one_of_4.join("4")).unwrap().map(|e| e.unwrap().path()).collect();
+    std::fs::remove_file(&fours[0]).unwrap();
+    let refused = (0..2).any(|fold| {
+        let fold = fold.to_string();
+        let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--folds", "2", "--fold", &fold, one_of_4.to_str().unwrap()]);
+        out.status.code() == Some(2) && stderr(&out).contains("the training side of this split has no films of grade")
+    });
+    assert!(refused, "a fold whose training side lacks a grade is refused");
+    assert!(!head.exists());
+}
+
+/// The tiny fixture's head with its tensors changed by `edit`, and a sidecar.
+fn head_with(dir: &Path, name: &str, edit: impl Fn(&mut HashMap<String, Tensor>), sidecar: serde_json::Value) -> PathBuf {
+    let mut tensors = candle_core::safetensors::load(fixture_dir("tiny-clip").join("head.safetensors"), &Device::Cpu).unwrap();
+    edit(&mut tensors);
+    let path = dir.join(format!("{name}.safetensors"));
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    std::fs::write(path.with_extension("json"), sidecar.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn grade_refuses_a_head_that_would_grade_nothing_and_uses_the_anchors_it_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(2) else { return };
+    let (m, f) = (model.to_str().unwrap(), film.to_str().unwrap());
+    let nan = head_with(tmp.path(), "nan", |t| {
+        let shape = t["adapter.up.weight"].dims().to_vec();
+        t.insert("adapter.up.weight".into(), Tensor::full(f32::NAN, shape, &Device::Cpu).unwrap());
+    }, serde_json::json!({}));
+    let cold = head_with(tmp.path(), "cold", |_| {}, serde_json::json!({"temperature": 0.0}));
+    let other_base = head_with(tmp.path(), "other", |_| {}, serde_json::json!({"base_weights_sha256": "0123456789ab"}));
+    for (head, says) in [(&nan, "adapter.up.weight hold values that are not numbers"), (&cold, "temperature 0 is not a positive number"), (&other_base, "trained on other base weights (SHA-256 0123456789ab…)")] {
+        for command in ["grade", "eval"] {
+            let target = if command == "grade" { f.to_string() } else { data_dir().join("oai-kl/val").display().to_string() };
+            let out = kneeclip(&[command, "--offline", "--model-dir", m, "--head", head.to_str().unwrap(), &target]);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{command} {}: {err}", head.display());
+            assert!(err.contains(says) && err.contains(head.to_str().unwrap()), "{command}: {err}");
+        }
+    }
+    // The base the fixture head was trained on, by its hash: accepted, and
+    // graded with the anchors its sidecar records (not reported as edited).
+    let hash = kneeclip::weights::sha256_file(&model.join("model.safetensors")).unwrap();
+    let anchors = ["no change", "maybe a spur", "a spur", "spurs and narrowing", "bone on bone"];
+    let own = head_with(tmp.path(), "own", |_| {}, serde_json::json!({"base_weights_sha256": &hash[..12], "anchors": anchors, "temperature": 1.5}));
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--head", own.to_str().unwrap(), f]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let with_own: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(with_own["anchors_edited"], false, "{with_own}");
+    let text = tmp.path().join("anchors.txt");
+    std::fs::write(&text, anchors.join("\n")).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--head", own.to_str().unwrap(), "--anchors", text.to_str().unwrap(), f]);
+    let same: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(same["anchors_hash"], with_own["anchors_hash"], "the head's anchors are the ones graded with");
+    assert_eq!(same["probabilities"], with_own["probabilities"]);
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, f]);
+    let base: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(base["anchors_hash"], with_own["anchors_hash"]);
+}
+
+#[test]
+fn equal_scores_give_the_lowest_grade_everywhere_and_overlong_anchors_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(3) else { return };
+    let m = model.to_str().unwrap();
+    let same = tmp.path().join("same.txt");
+    std::fs::write(&same, "knee\nknee\nknee\nknee\nknee\n").unwrap();
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--anchors", same.to_str().unwrap(), film.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["grade"], 0, "ties go to the first grade, as eval's metrics count them: {v}");
+    assert_eq!(v["borderline"], serde_json::json!([0, 1]));
+    // Past CLIP's 77 tokens the text is cut: anchors that differ only there score alike.
+    let long = "knee joint space ".repeat(30);
+    let overlong = tmp.path().join("long.txt");
+    std::fs::write(&overlong, format!("{long}none\n{long}doubtful\nmild\nmoderate\nsevere\n")).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--model-dir", m, "--anchors", overlong.to_str().unwrap(), film.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("warning: anchor KL 0 is") && err.contains("warning: anchor KL 1 is") && !err.contains("anchor KL 2"), "{err}");
+    assert!(err.contains("tokens longer than the 77 CLIP reads"), "{err}");
+}
+
+#[test]
+fn eval_checks_its_predictions_file_first_and_keeps_the_figures_when_films_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), "data", 2) else { return };
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let folder = tmp.path().join("preds");
+    std::fs::create_dir(&folder).unwrap();
+    let missing = tmp.path().join("nowhere/p.csv");
+    for (path, says) in [(&folder, "needs a file name"), (&missing, "no folder")] {
+        let out = kneeclip(&["eval", "--offline", "--model-dir", m, "--predictions", path.to_str().unwrap(), d]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says) && err.contains(path.to_str().unwrap()), "{err}");
+        assert!(out.stdout.is_empty(), "refused before grading");
+    }
+    // A film that cannot be read: the others' figures are printed, and the exit says not all were.
+    std::fs::write(data.join("2/broken.png"), b"not a png").unwrap();
+    let preds = tmp.path().join("p.csv");
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, "--json", "--predictions", preds.to_str().unwrap(), d]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["films"], 10);
+    assert_eq!(v["skipped"], 1);
+    assert!(err.contains("broken.png") && err.contains("1 of 11 films could not be read"), "{err}");
+    assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 11);
+}
