@@ -97,7 +97,9 @@ fn editing_an_anchor_changes_the_similarities() {
 }
 
 #[test]
-fn a_broken_file_shows_an_error_and_keeps_the_film() {
+/// The film before goes with its grade: a grade left on screen beside
+/// "could not open" would pass for the new file's.
+fn a_broken_file_shows_an_error_in_the_films_place() {
     let tmp = tempfile::tempdir().unwrap();
     let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(0)) else { return };
     let mut h = harness(model);
@@ -108,9 +110,9 @@ fn a_broken_file_shows_an_error_and_keeps_the_film() {
     wait(&mut h, "the error", |a| a.error.is_some());
     h.get_by_label_contains("Could not open");
     h.get_by_label_contains("broken.dcm");
-    assert_eq!(app(&mut h).path.as_deref(), Some(film.as_path()), "the previous film stays");
-    assert!(app(&mut h).view.is_some());
-    assert!(!app(&mut h).grades.is_empty());
+    assert_eq!(app(&mut h).path, None, "the previous film is gone");
+    assert!(app(&mut h).view.is_none() && app(&mut h).grades.is_empty());
+    assert_eq!(h.query_all_by_label_contains("Could not open").count(), 1, "said once, in the film's place");
     // Hiding patient data masks the path in the message too.
     h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::F12);
     h.step();
@@ -126,7 +128,8 @@ fn hiding_patient_data_hides_the_name() {
     let Some(film) = dicom_film("RG2_JPLL") else { return };
     let name = kneeclip::imaging::Radiograph::open(&film).unwrap().patient_label().expect("RG2_JPLL names its patient");
     let first = name.split_whitespace().next().unwrap().to_string();
-    let mut h = harness(model);
+    // Tall enough for the DICOM tags panel below the anchors.
+    let mut h = common::viewer::harness_sized(model, egui::vec2(1400.0, 2600.0));
     open_and_grade(&mut h, &film);
     h.get_by_label_contains(&first);
     h.get_by_label_contains("RG2_JPLL");
@@ -136,6 +139,17 @@ fn hiding_patient_data_hides_the_name() {
     assert!(app(&mut h).hide_patient);
     assert!(h.query_by_label_contains(&first).is_none(), "the patient's name is hidden");
     assert!(h.query_by_label_contains("RG2_JPLL").is_none(), "the file name is hidden");
+    // The tag search does not confirm a guessed name either.
+    h.get_by_label("DICOM tags").click();
+    app(&mut h).tag_filter = first.clone();
+    h.step();
+    h.step();
+    h.get_by_label(&format!("No tag matches \"{first}\"."));
+    app(&mut h).tag_filter = "PatientName".into();
+    h.step();
+    h.step();
+    assert!(h.query_all_by_label("(hidden)").count() >= 1, "searched by name, the row shows with its value hidden");
+    app(&mut h).tag_filter.clear();
     // The toolbar toggle shows it again.
     h.get_by_label("Hide patient data").click();
     h.step();

@@ -201,3 +201,22 @@ fn eval_checks_its_predictions_file_first_and_keeps_the_figures_when_films_fail(
     assert!(err.contains("broken.png") && err.contains("1 of 11 films could not be read"), "{err}");
     assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 11);
 }
+
+/// Asked for CUDA in a build without it: an error, not the CPU's results
+/// passed off as the GPU's.
+#[test]
+fn device_cuda_without_cuda_is_refused() {
+    if cfg!(feature = "cuda") {
+        eprintln!("skipped: this build has CUDA");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(1) else { return };
+    let out = kneeclip(&["grade", "--offline", "--device", "cuda", "--model-dir", model.to_str().unwrap(), film.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--device cuda: this build has no CUDA support") && out.stdout.is_empty(), "{err}");
+    let out = kneeclip(&["grade", "--offline", "--device", "auto", "--model-dir", model.to_str().unwrap(), film.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

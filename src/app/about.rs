@@ -22,46 +22,52 @@ pub const LICENCES: &[(&str, &str)] = &[
 
 /// The About window, while `open`.
 pub fn window(ctx: &egui::Context, open: &mut bool) {
+    // Scrolls within the window's height: opened, the shortcuts ran past its bottom.
+    let height = (ctx.content_rect().height() - 80.0).max(200.0);
     egui::Window::new("About kneeclip").open(open).collapsible(false).resizable(false).default_width(460.0).show(ctx, |ui| {
-        ui.label(RichText::new("kneeclip").size(20.0).strong());
-        ui.label("Kellgren–Lawrence grading of knee radiographs with a fine-tuned CLIP ViT-B/32.");
-        ui.label(format!("Version {}", build_info::VERSION));
-        // What support needs to know about speed on this machine.
-        ui.label(format!(
-            "CPU matrix kernel: {} on {} threads",
-            kneeclip_sgemm::kernel_name(),
-            kneeclip_sgemm::threads()
-        ));
-        ui.add_space(6.0);
-        ui.label(RichText::new(NOT_A_DEVICE).strong());
-        ui.add_space(6.0);
-        ui.strong("Licences");
-        egui::Grid::new("licences").striped(true).show(ui, |ui| {
-            for (what, licence) in LICENCES {
-                ui.label(*what);
-                ui.label(*licence);
+        egui::ScrollArea::vertical().max_height(height).show(ui, |ui| contents(ui));
+    });
+}
+
+fn contents(ui: &mut egui::Ui) {
+    ui.label(RichText::new("kneeclip").size(20.0).strong());
+    ui.label("Kellgren–Lawrence grading of knee radiographs with a fine-tuned CLIP ViT-B/32.");
+    ui.label(format!("Version {}", build_info::VERSION));
+    // What support needs to know about speed on this machine.
+    ui.label(format!(
+        "CPU matrix kernel: {} on {} threads",
+        kneeclip_sgemm::kernel_name(),
+        kneeclip_sgemm::threads()
+    ));
+    ui.add_space(6.0);
+    ui.label(RichText::new(NOT_A_DEVICE).strong());
+    ui.add_space(6.0);
+    ui.strong("Licences");
+    egui::Grid::new("licences").striped(true).show(ui, |ui| {
+        for (what, licence) in LICENCES {
+            ui.label(*what);
+            ui.label(*licence);
+            ui.end_row();
+        }
+    });
+    ui.small("Every other third-party crate is used under its own licence (see each crate's Cargo.toml).");
+    ui.add_space(6.0);
+    egui::CollapsingHeader::new("Keyboard shortcuts").default_open(true).show(ui, |ui| {
+        egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+            for c in COMMANDS.iter().filter(|c| c.shortcut.is_some()) {
+                ui.label(c.label);
+                ui.label(commands::shortcut_text(ui.ctx(), c.command));
                 ui.end_row();
             }
-        });
-        ui.small("Every other third-party crate is used under its own licence (see each crate's Cargo.toml).");
-        ui.add_space(6.0);
-        egui::CollapsingHeader::new("Keyboard shortcuts").show(ui, |ui| {
-            egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
-                for c in COMMANDS.iter().filter(|c| c.shortcut.is_some()) {
-                    ui.label(c.label);
-                    ui.label(commands::shortcut_text(ui.ctx(), c.command));
-                    ui.end_row();
-                }
-                ui.label("Window / level");
-                ui.label("right-drag");
-                ui.end_row();
-                ui.label("Pan");
-                ui.label("left-drag (middle-drag with the length tool)");
-                ui.end_row();
-                ui.label("Zoom about the cursor");
-                ui.label("mouse wheel");
-                ui.end_row();
-            });
+            ui.label("Window / level");
+            ui.label("right-drag");
+            ui.end_row();
+            ui.label("Pan");
+            ui.label("left-drag (middle-drag with the length tool)");
+            ui.end_row();
+            ui.label("Zoom about the cursor");
+            ui.label("mouse wheel");
+            ui.end_row();
         });
     });
 }

@@ -485,14 +485,17 @@ impl FilmView {
         let color = Color32::from_rgb(255, 230, 120);
         let m = 8.0;
         let painter = ui.painter_at(rect);
+        // Each corner keeps to its half of the width and wraps there: a long
+        // patient name must neither cover the file name nor lose its start.
+        let half = ((rect.width() - 3.0 * m) / 2.0).max(60.0);
         let mut corner = |pos: Pos2, align: egui::Align2, text: &str| {
             if !text.is_empty() {
-                let galley = painter.layout_no_wrap(text.to_owned(), font.clone(), color);
+                let galley = painter.layout(text.to_owned(), font.clone(), color, half);
                 let r = align.anchor_size(pos, galley.size());
                 painter.rect_filled(r.expand(3.0), 3.0, Color32::from_black_alpha(160));
                 let label = egui::Label::new(egui::RichText::new(text).font(font.clone()).color(color))
                     .selectable(false)
-                    .wrap_mode(egui::TextWrapMode::Extend);
+                    .wrap_mode(egui::TextWrapMode::Wrap);
                 let layout = egui::Layout::top_down(egui::Align::Min);
                 ui.scope_builder(egui::UiBuilder::new().max_rect(r).layout(layout), |ui| ui.add(label));
             }

@@ -5,6 +5,7 @@ pub mod about;
 pub mod commands;
 pub mod export;
 pub mod film_view;
+pub mod dialogs;
 pub mod folder;
 pub mod history;
 pub mod measure;
@@ -263,7 +264,8 @@ impl KneeclipApp {
         while let Some(reply) = self.worker.try_recv() {
             let id = Some(reply.id);
             match reply.answer {
-                Answer::ModelLoaded { model, device, dir } if id == self.pending.model => {
+                Answer::ModelLoaded { model, device, dir, note } if id == self.pending.model => {
+                    self.notice = note;
                     self.pending.model = None;
                     self.model = ModelStatus::Ready { model, device, dir };
                     self.head = None;
@@ -308,8 +310,16 @@ impl KneeclipApp {
                 Answer::Failed(msg) => {
                     if let Some((open_id, path)) = &self.pending.open {
                         if id == Some(*open_id) {
-                            self.error = Some(format!("Could not open {}: {msg}", path.display()));
+                            let named = msg.contains(&path.display().to_string());
+                            self.error = Some(if named { format!("Could not open {msg}") } else { format!("Could not open {}: {msg}", path.display()) });
                             self.failed_path = Some(path.clone());
+                            // The film before stays no longer: stepping through a
+                            // folder, its grade would pass for this file's.
+                            self.view = None;
+                            self.path = None;
+                            self.grades.clear();
+                            self.heatmaps.clear();
+                            self.query_results.clear();
                             if let Some((_, path)) = self.pending.open.take() {
                                 self.folder.ask(&path); // Next / Previous go on from here
                             }
@@ -414,8 +424,12 @@ impl KneeclipApp {
     }
 
     fn open_dialog(&mut self) {
-        if let Some(path) = rfd::FileDialog::new().set_title("Open a film").pick_file() {
-            self.open(&path);
+        match dialogs::choose(|| rfd::FileDialog::new().set_title("Open a film").pick_file()) {
+            dialogs::Chosen::Path(path) => self.open(&path),
+            dialogs::Chosen::Unavailable => {
+                self.error = Some(dialogs::unavailable("Drop the film on the window, or open it from a terminal: kneeclip view FILE"));
+            }
+            dialogs::Chosen::Cancelled => {}
         }
     }
 

@@ -5,6 +5,7 @@ use egui_extras::{Column, TableBuilder};
 use egui_plot::{Bar, BarChart, Plot};
 
 use super::commands::{self, Command};
+use super::dialogs;
 use crate::grading::grader::BORDERLINE_MARGIN;
 use super::film_view::{Overlay, Tool};
 use super::{KneeclipApp, ModelStatus};
@@ -42,11 +43,14 @@ fn export_window(app: &mut KneeclipApp, ctx: &egui::Context) {
             ];
             for (label, ext, kind, tip) in formats {
                 if ui.add_enabled(!app.export.running(), egui::Button::new(label)).on_hover_text(tip).clicked() {
-                    chosen = rfd::FileDialog::new()
-                        .set_title("Export report")
-                        .set_file_name(super::export::suggested_name(ext))
-                        .add_filter(kind, &[ext])
-                        .save_file();
+                    let dialog = || rfd::FileDialog::new().set_title("Export report").set_file_name(super::export::suggested_name(ext)).add_filter(kind, &[ext]).save_file();
+                    match dialogs::choose(dialog) {
+                        dialogs::Chosen::Path(path) => chosen = Some(path),
+                        dialogs::Chosen::Unavailable => {
+                            app.error = Some(dialogs::unavailable(&format!("Export from a terminal instead: kneeclip grade FILE --report OUT.{ext}")));
+                        }
+                        dialogs::Chosen::Cancelled => {}
+                    }
                 }
             }
         });
@@ -86,8 +90,10 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             if app.settings.recent.is_empty() {
                 ui.label("No recent files");
             }
-            for path in app.settings.recent.clone() {
-                let name = if app.hide_patient { "(hidden)".to_string() } else { path.display().to_string() };
+            for (i, path) in app.settings.recent.clone().into_iter().enumerate() {
+                // Hidden names still need telling apart: by place and type.
+                let kind = path.extension().map(|e| format!(", .{}", e.to_string_lossy().to_lowercase())).unwrap_or_default();
+                let name = if app.hide_patient { format!("{}. (name hidden{kind})", i + 1) } else { path.display().to_string() };
                 if ui.button(name).clicked() {
                     app.open(&path);
                     ui.close();
@@ -113,22 +119,25 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         ui.separator();
         button(app, ui, Command::FileWindow, false);
         button(app, ui, Command::FullRange, false);
-        if let Some(view) = &mut app.view {
-            let presets = view.film.window_presets().to_vec();
-            if !presets.is_empty() {
-                // A menu, not a combo box: it names no current choice (the
-                // window may since have been dragged), and a combo box with
-                // no label had no accessible name.
-                ui.menu_button("Presets", |ui| {
-                    for p in presets {
-                        if ui.button(format!("{} (W {:.0} L {:.0})", p.name, p.window.width, p.window.center)).clicked() {
+        // Always there, greyed out for a film without presets, so the
+        // toolbar does not reflow under the mouse from film to film. A menu,
+        // not a combo box: it names no current choice (the window may since
+        // have been dragged), and a combo box with no label had no accessible name.
+        let presets = app.view.as_ref().map(|v| v.film.window_presets().to_vec()).unwrap_or_default();
+        ui.add_enabled_ui(!presets.is_empty(), |ui| {
+            ui.menu_button("Presets", |ui| {
+                for p in presets {
+                    if ui.button(format!("{} (W {:.0} L {:.0})", p.name, p.window.width, p.window.center)).clicked() {
+                        if let Some(view) = &mut app.view {
                             view.state.window = p.window;
-                            ui.close();
                         }
+                        ui.close();
                     }
-                });
-            }
-        }
+                }
+            })
+            .response
+            .on_disabled_hover_text("This film's file names no window presets");
+        });
         ui.separator();
         let hide = app.hide_patient;
         button(app, ui, Command::TogglePatientData, hide);
@@ -136,12 +145,24 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         button(app, ui, Command::ToggleGrade, hide_grade);
         let heat = app.show_heatmap;
         button(app, ui, Command::ToggleHeatmap, heat);
-        if app.show_heatmap {
-            ui.add(egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).text("opacity"));
-        }
+        ui.add_enabled(app.show_heatmap, egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).text("opacity"));
         ui.separator();
         let gradable = app.export_job().is_some() && !app.export.running();
-        enabled_button(app, ui, Command::ExportReport, false, gradable);
+        // Greyed out, it says why.
+        let why_not = if app.export.running() {
+            "A report is being written"
+        } else if app.view.is_none() {
+            "Open a film first"
+        } else if app.anchors().is_none() {
+            "Every anchor needs some text before a report can be made"
+        } else {
+            "Wait for the grade"
+        };
+        let info = commands::info(Command::ExportReport);
+        let tip = commands::tooltip(ui.ctx(), Command::ExportReport);
+        if ui.add_enabled(gradable, egui::Button::new(info.label)).on_hover_text(tip).on_disabled_hover_text(why_not).clicked() {
+            app.push(Command::ExportReport);
+        }
         ui.separator();
         ui.menu_button("Help", |ui| {
             if ui.button(commands::info(Command::About).label).clicked() {
@@ -207,25 +228,38 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         if let Some(notice) = &app.notice {
             ui.label(notice);
         }
-        if let Some(err) = &app.error {
-            // File names can carry patient names: mask every path we know of.
-            let mut shown = err.clone();
-            if app.hide_patient {
-                for p in app.settings.recent.iter().chain(app.failed_path.iter()) {
-                    shown = shown.replace(&p.display().to_string(), "(file name hidden)");
-                }
-            }
-            ui.colored_label(Color32::from_rgb(240, 90, 90), shown);
+        // A failed open is said in the film's place instead.
+        if let Some(shown) = shown_error(app).filter(|_| app.view.is_some() || app.failed_path.is_none()) {
+            ui.colored_label(Color32::from_rgb(240, 90, 90), shown).on_hover_text("The whole message");
         }
     });
+}
+
+/// The last error, with every path we know of masked while patient data is
+/// hidden (file names can carry patient names).
+fn shown_error(app: &KneeclipApp) -> Option<String> {
+    let mut shown = app.error.clone()?;
+    if app.hide_patient {
+        for p in app.settings.recent.iter().chain(app.failed_path.iter()) {
+            shown = shown.replace(&p.display().to_string(), "(file name hidden)");
+        }
+    }
+    Some(shown)
 }
 
 fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     let hide = app.hide_patient;
     let opacity = (app.show_heatmap).then_some(app.settings.heatmap_opacity);
     let Some(view) = &mut app.view else {
-        ui.centered_and_justified(|ui| {
-            ui.label(RichText::new("Open a knee film (Ctrl+O) or drop one on the window").size(18.0));
+        let failed = app.failed_path.is_some().then(|| shown_error(app)).flatten();
+        ui.centered_and_justified(|ui| match failed {
+            // A film that failed to open: said where the film would be, whole.
+            Some(message) => {
+                ui.label(RichText::new(format!("{message}\n\nPage Down / Page Up: the next / previous film · Ctrl+O: open another")).size(16.0).color(Color32::from_rgb(240, 120, 120)));
+            }
+            None => {
+                ui.label(RichText::new("Open a knee film (Ctrl+O) or drop one on the window").size(18.0));
+            }
         });
         return;
     };
@@ -386,6 +420,10 @@ fn no_model(ui: &mut egui::Ui, msg: &str) {
 
 fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     let mut changed = false;
+    if app.anchors().is_some_and(|a| a.is_default()) {
+        // The paper's Table 1 numbers the grades 1-5; students read "Grade 1" under "KL 0".
+        ui.small("The paper's own texts (its Table 1 numbers the grades 1–5: its Grade 1 is KL 0).");
+    }
     for g in 0..5 {
         let label = ui.label(format!("KL {g} ({}) anchor", GRADE_NAMES[g]));
         let edit = egui::TextEdit::multiline(&mut app.settings.anchors[g]).desired_rows(2).desired_width(f32::INFINITY);
@@ -397,14 +435,26 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             changed = true;
         }
         if ui.button("Save…").clicked() {
-            if let (Some(path), Some(a)) = (rfd::FileDialog::new().add_filter("JSON", &["json"]).save_file(), app.anchors()) {
-                if let Err(e) = a.save(&path) {
-                    app.error = Some(e.to_string());
+            match (dialogs::choose(|| rfd::FileDialog::new().add_filter("JSON", &["json"]).save_file()), app.anchors()) {
+                (dialogs::Chosen::Path(path), Some(a)) => {
+                    if let Err(e) = a.save(&path) {
+                        app.error = Some(e.to_string());
+                    }
                 }
+                (dialogs::Chosen::Unavailable, _) => app.error = Some(dialogs::unavailable("Copy the anchors' texts by hand instead.")),
+                _ => {}
             }
         }
         if ui.button("Load…").clicked() {
-            if let Some(path) = rfd::FileDialog::new().pick_file() {
+            let picked = match dialogs::choose(|| rfd::FileDialog::new().pick_file()) {
+                dialogs::Chosen::Path(path) => Some(path),
+                dialogs::Chosen::Unavailable => {
+                    app.error = Some(dialogs::unavailable("Type or paste the anchors into the boxes instead."));
+                    None
+                }
+                dialogs::Chosen::Cancelled => None,
+            };
+            if let Some(path) = picked {
                 match TextAnchors::load(&path) {
                     Ok(a) => {
                         app.settings.anchors = a.anchors;
@@ -442,6 +492,9 @@ fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     // One column per region: a film with both knees gets a value for each half.
     let regions: Vec<Region> = first.similarities.iter().map(|(r, _)| *r).collect();
     ui.label("Cosine similarity of the film to each query:");
+    // The query column takes the panel's width left by the values: a
+    // wrapping label in a grid otherwise shrinks to a word or two.
+    let text_width = (ui.available_width() - regions.len() as f32 * 80.0 - 24.0).max(120.0);
     egui::Grid::new("queries").striped(true).show(ui, |ui| {
         ui.strong("query");
         for r in &regions {
@@ -453,7 +506,10 @@ fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         }
         ui.end_row();
         for result in &app.query_results {
-            ui.add(egui::Label::new(&result.text).wrap());
+            ui.scope(|ui| {
+                ui.set_width(text_width);
+                ui.add(egui::Label::new(&result.text).wrap());
+            });
             for (_, sim) in &result.similarities {
                 ui.label(format!("{sim:.3}"));
             }
@@ -475,9 +531,13 @@ fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     }
     ui.horizontal(|ui| {
         if ui.button("Choose folder…").clicked() {
-            if let Some(dir) = rfd::FileDialog::new().pick_folder() {
-                app.settings.model_dir = Some(dir);
-                app.load_model();
+            match dialogs::choose(|| rfd::FileDialog::new().pick_folder()) {
+                dialogs::Chosen::Path(dir) => {
+                    app.settings.model_dir = Some(dir);
+                    app.load_model();
+                }
+                dialogs::Chosen::Unavailable => app.error = Some(dialogs::unavailable("Start the viewer with the folder instead: kneeclip view --model-dir FOLDER")),
+                dialogs::Chosen::Cancelled => {}
             }
         }
         use crate::model::DevicePreference as D;
@@ -502,18 +562,29 @@ fn tags(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         let label = ui.label("Search");
         ui.add(egui::TextEdit::singleline(&mut app.tag_filter).hint_text("name or value")).labelled_by(label.id);
     });
+    if view.film.dicom_tags().is_empty() {
+        ui.label("Not a DICOM file: no tags.");
+        return;
+    }
     let needle = app.tag_filter.to_lowercase();
+    let hide = app.hide_patient;
+    // A hidden value is not searched either: a match would confirm a guessed name.
+    let searchable = |t: &&crate::imaging::DicomTag| !(hide && t.identifying);
     let rows: Vec<_> = view
         .film
         .dicom_tags()
         .iter()
-        .filter(|t| needle.is_empty() || t.name.to_lowercase().contains(&needle) || t.value.to_lowercase().contains(&needle))
+        .filter(|t| needle.is_empty() || t.name.to_lowercase().contains(&needle) || (searchable(t) && t.value.to_lowercase().contains(&needle)))
         .collect();
+    if rows.is_empty() {
+        ui.label(format!("No tag matches \"{}\".", app.tag_filter));
+        return;
+    }
     TableBuilder::new(ui)
         .striped(true)
         .column(Column::auto())
-        .column(Column::auto())
-        .column(Column::remainder())
+        .column(Column::auto().at_most(180.0).clip(true))
+        .column(Column::remainder().clip(true))
         .max_scroll_height(300.0)
         .header(18.0, |mut h| {
             h.col(|ui| { ui.strong("Tag"); });
@@ -524,9 +595,10 @@ fn tags(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             body.rows(18.0, rows.len(), |mut row| {
                 let t = rows[row.index()];
                 row.col(|ui| { ui.monospace(format!("({:04X},{:04X})", t.tag.0, t.tag.1)); });
-                row.col(|ui| { ui.label(&t.name); });
-                let value = if app.hide_patient && t.identifying { "(hidden)" } else { t.value.as_str() };
-                row.col(|ui| { ui.label(value); });
+                // One line a row (the stripes are one line high); the whole text on hover.
+                row.col(|ui| { ui.add(egui::Label::new(&t.name).truncate()).on_hover_text(&t.name); });
+                let value = if hide && t.identifying { "(hidden)" } else { t.value.as_str() };
+                row.col(|ui| { ui.add(egui::Label::new(value).truncate()).on_hover_text(value); });
             });
         });
 }

@@ -56,7 +56,8 @@ pub struct QueryResult {
 }
 
 pub enum Answer {
-    ModelLoaded { model: String, device: String, dir: PathBuf },
+    /// `note`: why it runs elsewhere than asked (no CUDA in this build or machine).
+    ModelLoaded { model: String, device: String, dir: PathBuf, note: Option<String> },
     /// No weights could be found; the message says where to put them.
     NoModel(String),
     Opened(Arc<Radiograph>),
@@ -214,13 +215,13 @@ impl State {
             Ok(files) => files,
             Err(e) => return Answer::NoModel(e.to_string()),
         };
-        let (dev, _note) = crate::model::select_device(device);
+        let (dev, note) = crate::model::select_device(device);
         match Grader::load(&files.config, &files.weights, &files.tokenizer, files.model_id.clone(), &dev) {
             Ok(grader) => {
                 let device = crate::model::device_label(grader.device());
                 self.grader = Some(grader);
                 self.images.clear();
-                Answer::ModelLoaded { model: files.model_id, device, dir: files.dir }
+                Answer::ModelLoaded { model: files.model_id, device, dir: files.dir, note }
             }
             Err(e) => Answer::NoModel(format!("{}: {e}", files.dir.display())),
         }

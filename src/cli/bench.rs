@@ -41,10 +41,13 @@ pub fn run(args: &BenchArgs) -> i32 {
         let default = PathBuf::from("../shared/data/dicom/RG3_JPLL");
         default.is_file().then_some(default)
     });
-    let (device, note) = crate::model::select_device(args.device.into());
-    if let Some(note) = note {
-        eprintln!("kneeclip: {note}");
-    }
+    let device = match super::device_for(args.device) {
+        Ok(device) => device,
+        Err(message) => {
+            eprintln!("kneeclip: {message}");
+            return super::EXIT_UNUSABLE;
+        }
+    };
     let options = BenchOptions { repeats: args.repeats, tokenizer, film, device, training: args.training };
     eprintln!("kneeclip: timing a random full-size ViT-B/32 ({} runs per figure after a warm-up)…", args.repeats);
     match run_bench(&options) {

@@ -109,6 +109,23 @@ pub fn main() -> i32 {
 
 /// Finds the weights (flag, environment, cache, download) and loads the base
 /// model; a message for the user when that is impossible.
+/// The device to run on. `--device cuda` is a demand: without CUDA it is an
+/// error (timings or grades from the CPU must not pass for the GPU's);
+/// `auto` falls back to the CPU.
+pub(crate) fn device_for(arg: DeviceArg) -> Result<candle_core::Device, String> {
+    let (device, note) = crate::model::select_device(arg.into());
+    match (note, arg) {
+        (Some(note), DeviceArg::Cuda) => {
+            Err(format!("--device cuda: {}; --device auto runs on the CPU instead", note.trim_end_matches("; using the CPU")))
+        }
+        (Some(note), _) => {
+            eprintln!("kneeclip: {note}");
+            Ok(device)
+        }
+        (None, _) => Ok(device),
+    }
+}
+
 pub(crate) fn load_base_grader(args: &ModelArgs) -> Result<crate::grading::Grader, String> {
     use crate::weights::{ResolveOptions, StderrProgress, resolve};
     let options = ResolveOptions {
@@ -118,11 +135,8 @@ pub(crate) fn load_base_grader(args: &ModelArgs) -> Result<crate::grading::Grade
         cache_dir: None,
     };
     let mut progress = StderrProgress::default();
+    let device = device_for(args.device)?;
     let files = resolve(&options, &mut progress).map_err(|e| e.to_string())?;
-    let (device, note) = crate::model::select_device(args.device.into());
-    if let Some(note) = note {
-        eprintln!("kneeclip: {note}");
-    }
     let model_id = match &files.revision {
         Some(rev) => format!("{}@{}", files.model_id, &rev[..rev.len().min(12)]),
         None => files.model_id.clone(),
