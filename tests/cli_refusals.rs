@@ -220,3 +220,49 @@ fn device_cuda_without_cuda_is_refused() {
     let out = kneeclip(&["grade", "--offline", "--device", "auto", "--model-dir", model.to_str().unwrap(), film.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn outputs_models_and_inputs_that_cannot_work_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(2) else { return };
+    let (m, f) = (model.to_str().unwrap(), film.to_str().unwrap());
+    // A report onto a folder: refused before grading, exit 2.
+    let folder = tmp.path().join("report.pdf");
+    std::fs::create_dir(&folder).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--model-dir", m, "--report", folder.to_str().unwrap(), f]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("that is a folder") && out.stdout.is_empty(), "{}", stderr(&out));
+
+    // A config.json with fewer layers than the weights hold.
+    let fewer = tmp.path().join("fewer-layers");
+    std::fs::create_dir(&fewer).unwrap();
+    for file in ["model.safetensors", "tokenizer.json"] {
+        std::fs::copy(model.join(file), fewer.join(file)).unwrap();
+    }
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    let layers = config["vision_config"]["num_hidden_layers"].as_u64().unwrap();
+    config["vision_config"]["num_hidden_layers"] = (layers - 1).into();
+    std::fs::write(fewer.join("config.json"), config.to_string()).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--model-dir", fewer.to_str().unwrap(), f]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("more vision_model layers than the {}", layers - 1)) && err.matches("model.safetensors").count() == 1, "{err}");
+
+    // A film given where a dataset goes.
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, f]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("this is a film, not a dataset"), "{}", stderr(&out));
+
+    // A blank film is graded with a caution; a link to a deleted film in a folder is reported, not left out.
+    let films = tmp.path().join("films");
+    std::fs::create_dir(&films).unwrap();
+    image::GrayImage::from_pixel(300, 300, image::Luma([128])).save(films.join("blank.png")).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("deleted.png"), films.join("gone.png")).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, films.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0]["cautions"].to_string().contains("it is blank"), "{}", lines[0]);
+    assert!(lines[1]["file"].as_str().unwrap().ends_with("gone.png") && lines[1]["error"].is_string(), "{}", lines[1]);
+}

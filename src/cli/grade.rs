@@ -247,6 +247,8 @@ fn check_report_options(args: &GradeArgs, out: &Path) -> Result<(), String> {
 fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printer, out: &Path) -> i32 {
     let file = &args.files[0];
     let shown = file.display().to_string();
+    // The film's failures exit 1 (as for any film); the report's own, 2.
+    let mut report_failed = false;
     let result = (|| -> Result<(), String> {
         let film = Radiograph::open(file).map_err(|e| e.to_string())?;
         let prepared = prepare_view(grader.preprocessing(), &film, !args.no_mirror_check);
@@ -275,12 +277,19 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
         input.mirror_grades = &mirror_grades;
         input.include_patient_data = args.include_patient_data;
         input.film_sha256 = Some(crate::files::short_sha256(&film_bytes));
-        report::write(out, &input).map_err(|e| e.to_string())?;
+        report::write(out, &input).map_err(|e| {
+            report_failed = true;
+            format!("cannot write the report: {e}")
+        })?;
         eprintln!("kneeclip: report written to {}", out.display());
         Ok(())
     })();
     match result {
         Ok(()) => EXIT_OK,
+        Err(message) if report_failed => {
+            eprintln!("kneeclip: {message}");
+            EXIT_UNUSABLE
+        }
         Err(message) => {
             printer.error(&shown, &message);
             EXIT_SOME_FAILED

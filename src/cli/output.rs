@@ -89,12 +89,12 @@ impl Printer {
             }
             Format::Csv => {
                 if !self.header_done {
-                    self.line(format_args!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade"));
+                    self.line(format_args!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,anchors_edited,cautions,notes"));
                     self.header_done = true;
                 }
                 let numbers = |v: &[f32]| v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(",");
                 self.line(format_args!(
-                    "{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     csv_field(file),
                     region.map_or("whole-film", region_key),
                     a.grade,
@@ -104,7 +104,12 @@ impl Printer {
                     csv_field(a.provenance.head.as_deref().unwrap_or("")),
                     a.provenance.anchors_hash,
                     csv_field(&a.provenance.arithmetic),
-                    mirrored_grade.map(|g| g.to_string()).unwrap_or_default()
+                    mirrored_grade.map(|g| g.to_string()).unwrap_or_default(),
+                    GRADE_NAMES[a.grade],
+                    a.borderline(BORDERLINE_MARGIN).map(|(l, h)| format!("{l}/{h}")).unwrap_or_default(),
+                    a.provenance.anchors_edited,
+                    csv_field(&remarks.cautions.join("; ")),
+                    csv_field(&remarks.notes.join("; ")),
                 ));
             }
             Format::Text => {

@@ -131,10 +131,13 @@ pub(crate) fn load(
         detail: detail.into(),
     };
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
-        return Err(ImagingError::Unsupported {
-            path: path.to_path_buf(),
-            detail: "this DICOM file contains no image (no Pixel Data element)".into(),
-        });
+        let present = |tag| obj.element_opt(tag).ok().flatten().is_some();
+        let detail = if present(tags::FLOAT_PIXEL_DATA) || present(tags::DOUBLE_FLOAT_PIXEL_DATA) {
+            "its image is floating-point pixel data (7FE0,0008 / 7FE0,0009), as parametric maps store them, not a radiograph's integer pixels; kneeclip does not read it"
+        } else {
+            "this DICOM file contains no image (no Pixel Data element)"
+        };
+        return Err(ImagingError::Unsupported { path: path.to_path_buf(), detail: detail.into() });
     }
     let rows = meta::get_u32(&obj, tags::ROWS).ok_or_else(|| bad_attr("Rows (0028,0010)", ""))?;
     let cols =

@@ -23,8 +23,14 @@ pub fn has_film_extension(path: &Path) -> bool {
 /// extension, or, without one, by its first 4 KiB.
 pub fn is_film_file(path: &Path) -> bool {
     let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-    if hidden || !path.is_file() {
+    if hidden {
         return false;
+    }
+    // A link to a film that is gone is still a film the reader meant: listed,
+    // so that it is reported as unreadable rather than silently left out.
+    let dangling = path.is_symlink() && !path.exists();
+    if dangling || !path.is_file() {
+        return dangling && has_film_extension(path);
     }
     match path.extension() {
         Some(_) => has_film_extension(path),
@@ -121,9 +127,13 @@ mod tests {
         let nested = write("series2/IM0002", &dicom);
         let deeper = write("series10/x.dcm", b"");
         write(".cache/y.dcm", b"");
+        let gone = dir.path().join("c.png");
+        std::os::unix::fs::symlink(dir.path().join("deleted.png"), &gone).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("deleted.txt"), dir.path().join("d.txt")).unwrap();
 
-        assert_eq!(films_in(dir.path(), false).unwrap(), [a.clone(), b.clone(), im.clone()]);
-        assert_eq!(films_in(dir.path(), true).unwrap(), [a, b, im, nested, deeper]);
+        // The dangling link to a film is listed (and will be reported unreadable).
+        assert_eq!(films_in(dir.path(), false).unwrap(), [a.clone(), b.clone(), gone.clone(), im.clone()]);
+        assert_eq!(films_in(dir.path(), true).unwrap(), [a, b, gone, im, nested, deeper]);
         assert!(films_in(&dir.path().join("missing"), false).is_err());
     }
 }

@@ -197,6 +197,14 @@ impl Radiograph {
             FullRange::Values => d.voi_function.window_for_bounds(value_range.0, value_range.1),
         };
         let (presets, preset_luts) = d.presets.into_iter().unzip();
+        // Films the model grades whatever they hold: said before the grade.
+        let mut cautions = d.cautions;
+        if value_range.0 == value_range.1 {
+            cautions.push("every pixel of this film has the same value: it is blank, so its grade means nothing".into());
+        }
+        if d.width.min(d.height) < 64 {
+            cautions.push(format!("the film is only {}×{} pixels, far below the 224×224 the model reads, so its grade means little", d.width, d.height));
+        }
         Radiograph {
             source,
             width: d.width,
@@ -216,7 +224,7 @@ impl Radiograph {
             tags: d.tags,
             patient_label: d.patient_label,
             notes: d.notes,
-            cautions: d.cautions,
+            cautions,
         }
     }
 

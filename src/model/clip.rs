@@ -5,6 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
+use candle_nn::var_builder::SimpleBackend;
 
 use super::ModelError;
 use super::config::ClipConfig;
@@ -29,11 +30,23 @@ impl ClipModel {
     /// computed in f32), one tensor at a time.
     pub fn load(config_path: &Path, weights_path: &Path, device: &Device) -> Result<Self, ModelError> {
         let config = ClipConfig::from_file(config_path)?;
+        // The error names the file already: its reason does not repeat it.
+        let prefix = format!("{}: ", weights_path.display());
         let weights_error = |e: candle_core::Error| ModelError::Weights {
             path: weights_path.to_owned(),
-            reason: describe_weights_error(&e),
+            reason: describe_weights_error(&e).replacen(&prefix, "", 1),
         };
         let file = SafetensorsFile::open(weights_path).map_err(weights_error)?;
+        // A config with fewer layers than the weights would load (the extra
+        // layers unread) and grade with a truncated model.
+        for (tower, layers) in [("vision_model", config.vision_config.num_hidden_layers), ("text_model", config.text_config.num_hidden_layers)] {
+            if file.contains_tensor(&format!("{tower}.encoder.layers.{layers}.layer_norm1.weight")) {
+                return Err(ModelError::Weights {
+                    path: weights_path.to_owned(),
+                    reason: format!("the weights hold more {tower} layers than the {layers} its config.json ({}) names: the config does not describe these weights", config_path.display()),
+                });
+            }
+        }
         let vb = VarBuilder::from_backend(Box::new(file), DType::F32, device.clone());
         Self::from_var_builder(config, vb, device).map_err(weights_error)
     }

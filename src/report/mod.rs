@@ -125,10 +125,19 @@ pub enum ReportError {
 pub fn check_destination(path: &Path) -> Result<ReportFormat, ReportError> {
     let format = ReportFormat::from_path(path)?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let refuse = |kind, why: String| Err(ReportError::Write { path: path.to_owned(), source: std::io::Error::new(kind, why) });
     if !dir.is_dir() {
-        let source = std::io::Error::new(std::io::ErrorKind::NotFound, format!("the folder {} does not exist", dir.display()));
-        return Err(ReportError::Write { path: path.to_owned(), source });
+        return refuse(std::io::ErrorKind::NotFound, format!("the folder {} does not exist", dir.display()));
     }
+    if path.is_dir() {
+        return refuse(std::io::ErrorKind::IsADirectory, "that is a folder; name a file".into());
+    }
+    // Found out now, not after the film is graded: a read-only folder.
+    let probe = dir.join(format!(".kneeclip-report.{}.probe", std::process::id()));
+    if let Err(e) = std::fs::write(&probe, b"") {
+        return refuse(e.kind(), format!("the folder {} cannot be written to ({e})", dir.display()));
+    }
+    let _ = std::fs::remove_file(&probe);
     Ok(format)
 }
 

@@ -96,6 +96,8 @@ pub enum DatasetError {
     EmptyGrade { path: PathBuf, grade: usize, counts: [usize; GRADES], unreadable: usize },
     #[error("{0}: the check was stopped")]
     Stopped(PathBuf),
+    #[error("{path}: {message}")]
+    NotADataset { path: PathBuf, message: String },
     #[error("{path}, line {line}: {message}")]
     Csv { path: PathBuf, line: usize, message: String },
     #[error("{path}: {source}")]
@@ -164,6 +166,10 @@ impl Dataset {
         if !path.exists() {
             return Err(DatasetError::Missing(path.to_path_buf()));
         }
+        if path.is_file() && crate::imaging::listing::has_film_extension(path) {
+            let message = "this is a film, not a dataset: a dataset is a folder with one subfolder per grade (0-4) or a CSV of `path,grade`; `kneeclip grade` grades one film".to_string();
+            return Err(DatasetError::NotADataset { path: path.to_path_buf(), message });
+        }
         let listed = if path.is_file() { read_csv(path)? } else { read_folders(path)? };
         let mut summary = DatasetSummary { source: path.display().to_string(), ..Default::default() };
         let mut films = Vec::with_capacity(listed.len());
@@ -176,7 +182,10 @@ impl Dataset {
                 }
                 match checked {
                     Err(reason) => {
-                        summary.unreadable.push((film.path.display().to_string(), reason));
+                        // The file is named beside the reason: not twice.
+                        let shown = film.path.display().to_string();
+                        let reason = reason.strip_prefix(&format!("{shown}: ")).map(str::to_owned).unwrap_or(reason);
+                        summary.unreadable.push((shown, reason));
                         continue;
                     }
                     Ok(cautions) => summary.cautioned.extend(cautions.into_iter().map(|c| (film.path.display().to_string(), c))),
@@ -243,38 +252,113 @@ fn read_folders(root: &Path) -> Result<Vec<Film>, DatasetError> {
     Ok(films)
 }
 
-/// `path,grade` lines; a first line whose grade column is not a number is a header.
+/// `path,grade` records (RFC 4180: a quoted path may hold commas, doubled
+/// quotes and line breaks, as kneeclip's own CSV output writes them); a first
+/// record whose grade is not a number is a header. An unquoted path with
+/// commas still reads whole: the grade is the last field.
 fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
     let text = std::fs::read_to_string(csv).map_err(io(csv))?;
     let base = csv.parent().unwrap_or(Path::new("."));
-    let mut films = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
+    let mut films: Vec<Film> = Vec::new();
+    let mut seen: std::collections::HashMap<PathBuf, (usize, usize)> = std::collections::HashMap::new();
+    for (index, (line, fields)) in csv_records(text.trim_start_matches('\u{feff}')).into_iter().enumerate() {
+        let err = |message: String| DatasetError::Csv { path: csv.to_path_buf(), line, message };
+        if fields.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
-        let err = |message: String| DatasetError::Csv { path: csv.to_path_buf(), line: i + 1, message };
-        let (file, grade) = line
-            .rsplit_once(',')
-            .ok_or_else(|| err("expected `path,grade`".into()))?;
-        let (file, grade) = (file.trim().trim_matches('"'), grade.trim().trim_matches('"'));
+        let Some((grade, path)) = fields.split_last().filter(|(_, path)| !path.is_empty()) else {
+            return Err(err("expected `path,grade`".into()));
+        };
+        let (file, grade) = (path.join(","), grade.trim());
         let grade: usize = match grade.parse() {
             Ok(g) => g,
-            Err(_) if i == 0 => continue,
+            Err(_) if index == 0 => continue,
             Err(_) => return Err(err(format!("grade {grade:?} is not a number 0-4"))),
         };
         if grade >= GRADES {
             return Err(err(format!("grade {grade} is not a KL grade 0-4")));
         }
+        let file = file.trim();
+        if file.is_empty() {
+            return Err(err("the path is empty".into()));
+        }
         let p = Path::new(file);
-        films.push(Film { path: if p.is_absolute() { p.to_path_buf() } else { base.join(p) }, grade });
+        let path = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        // A film listed twice would count twice, or under two grades.
+        if let Some((first, graded)) = seen.insert(path.clone(), (line, grade)) {
+            let also = if graded == grade { String::new() } else { format!(" with grade {graded}; here with grade {grade}") };
+            return Err(err(format!("{file} is listed already, on line {first}{also}")));
+        }
+        films.push(Film { path, grade });
     }
     Ok(films)
+}
+
+/// The records of CSV `text` with the line each starts on (from 1).
+fn csv_records(text: &str) -> Vec<(usize, Vec<String>)> {
+    let (mut records, mut fields, mut field) = (Vec::new(), Vec::new(), String::new());
+    let (mut line, mut start, mut quoted) = (1, 1, false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.trim().is_empty() => {
+                field.clear();
+                quoted = true;
+            }
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            ('\r', false) if chars.peek() == Some(&'\n') => {}
+            ('\n', false) => {
+                fields.push(std::mem::take(&mut field));
+                records.push((start, std::mem::take(&mut fields)));
+                line += 1;
+                start = line;
+            }
+            (c, _) => {
+                if c == '\n' {
+                    line += 1;
+                }
+                field.push(c);
+            }
+        }
+    }
+    if !field.is_empty() || !fields.is_empty() {
+        fields.push(field);
+        records.push((start, fields));
+    }
+    records
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_records_unquote_as_kneeclips_own_output_quotes() {
+        let text = "file,grade\r\nplain.png,1\n\"with, comma \"\"quoted\"\".png\",2\n\"two\nlines.png\",3\nunquoted, comma.png,4";
+        let records = csv_records(text);
+        let fields: Vec<Vec<&str>> = records.iter().map(|(_, f)| f.iter().map(String::as_str).collect()).collect();
+        assert_eq!(fields, [vec!["file", "grade"], vec!["plain.png", "1"], vec!["with, comma \"quoted\".png", "2"], vec!["two\nlines.png", "3"], vec!["unquoted", " comma.png", "4"]]);
+        assert_eq!(records.iter().map(|(line, _)| *line).collect::<Vec<_>>(), [1, 2, 3, 4, 6], "a record's line is where it starts");
+    }
+
+    #[test]
+    fn a_csv_dataset_reads_quoted_paths_and_refuses_a_film_listed_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("set.csv");
+        std::fs::write(&csv, "\u{feff}\"a, \"\"b\"\".png\",2\nsub/c.png,0\n").unwrap();
+        let films = read_csv(&csv).unwrap();
+        assert_eq!(films.iter().map(|f| (f.path.clone(), f.grade)).collect::<Vec<_>>(), [(dir.path().join("a, \"b\".png"), 2), (dir.path().join("sub/c.png"), 0)]);
+        std::fs::write(&csv, "x.png,1\ny.png,2\nx.png,3\n").unwrap();
+        let refused = read_csv(&csv).unwrap_err().to_string();
+        assert!(refused.contains("line 3") && refused.contains("x.png is listed already, on line 1 with grade 1; here with grade 3"), "{refused}");
+        std::fs::write(&csv, "\"\",1\n").unwrap();
+        assert!(read_csv(&csv).unwrap_err().to_string().contains("the path is empty"));
+    }
 
     #[test]
     fn knee_side_from_oai_names() {
