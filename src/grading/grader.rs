@@ -145,7 +145,8 @@ impl Grader {
     /// trained on; on any other base its grades mean nothing.
     fn check_base_of(&self, head: &FineTunedHead) -> Result<(), GradeError> {
         let (Some(trained_on), Some(weights)) = (&head.metadata().base_weights_sha256, &self.weights) else { return Ok(()) };
-        let hash = self.weights_sha256.get_or_init(|| crate::weights::sha256_file(weights).map_err(|e| format!("{}: {e}", weights.display())));
+        let memo = crate::weights::default_cache_dir().map(|d| d.join("weights-sha256.json"));
+        let hash = self.weights_sha256.get_or_init(|| crate::weights::sha256_file_remembered(weights, memo.as_deref()).map_err(|e| format!("{}: {e}", weights.display())));
         let hash = hash.as_ref().map_err(|e| GradeError::Head { path: head.path().to_owned(), reason: format!("cannot check its base weights: {e}") })?;
         if trained_on.is_empty() || !hash.starts_with(trained_on.as_str()) {
             return Err(GradeError::Head {

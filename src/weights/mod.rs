@@ -21,7 +21,7 @@ mod resolve;
 use std::path::{Path, PathBuf};
 
 pub use error::WeightsError;
-pub use hash::{git_blob_sha1_file, sha256_file};
+pub use hash::{git_blob_sha1_file, sha256_file, sha256_file_remembered};
 pub use manifest::{Manifest, ManifestFile};
 pub use progress::{DownloadProgress, NoProgress, StderrProgress};
 pub use resolve::{
