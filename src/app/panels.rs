@@ -349,6 +349,9 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             if let Some((lo, hi)) = a.borderline(BORDERLINE_MARGIN) {
                 ui.colored_label(Color32::from_rgb(240, 180, 60), format!("borderline KL {lo}/{hi}"));
             }
+            if let Some((lo, hi)) = a.uncertain(BORDERLINE_MARGIN) {
+                ui.colored_label(Color32::from_rgb(240, 180, 60), format!("uncertain: KL {lo} and KL {hi} score alike, {} grades apart", hi - lo));
+            }
             mirror_check(ui, rg);
             egui::Grid::new("probs").striped(true).show(ui, |ui| {
                 ui.label("KL");

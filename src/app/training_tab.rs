@@ -353,13 +353,16 @@ impl TrainingTab {
                     ui.colored_label(AMBER, "This file exists; a finished run replaces it.");
                 }
                 // Offered only between runs: a run rewrites that checkpoint every epoch.
+                // Always there (greyed out during a run or without a
+                // checkpoint), so Start and Cancel below do not move under the mouse.
                 let checkpoint = checkpoint_for(&head);
-                if idle && checkpoint.is_file() {
-                    ui.checkbox(&mut self.resume, "Resume from its checkpoint")
-                        .on_hover_text(format!("{} — continue the run that wrote it (same options)", checkpoint.display()));
-                } else if idle {
+                let resumable = checkpoint.is_file();
+                if idle && !resumable {
                     self.resume = false;
                 }
+                ui.add_enabled(idle && resumable, egui::Checkbox::new(&mut self.resume, "Resume from its checkpoint"))
+                    .on_hover_text(format!("{} — continue the run that wrote it (same options)", checkpoint.display()))
+                    .on_disabled_hover_text(if resumable { "Not while a run is going" } else { "No checkpoint of this head yet" });
             }
         });
         ui.separator();

@@ -78,6 +78,7 @@ impl Printer {
                     "anchors_edited": a.provenance.anchors_edited,
                     "arithmetic": a.provenance.arithmetic,
                     "borderline": a.borderline(BORDERLINE_MARGIN).map(|(l, h)| [l, h]),
+                    "uncertain": a.uncertain(BORDERLINE_MARGIN).map(|(l, h)| [l, h]),
                     "mirrored_grade": mirrored_grade,
                     "cautions": remarks.cautions,
                     "notes": remarks.notes,
@@ -117,6 +118,7 @@ impl Printer {
                 let border = a
                     .borderline(BORDERLINE_MARGIN)
                     .map(|(l, h)| format!("  borderline KL {l}/{h}"))
+                    .or_else(|| a.uncertain(BORDERLINE_MARGIN).map(|(l, h)| format!("  uncertain: KL {l} and KL {h} score alike")))
                     .unwrap_or_default();
                 self.line(format_args!("{file}{place}: KL {} ({}){border}", a.grade, GRADE_NAMES[a.grade]));
                 let row = |v: &[f32]| v.iter().map(|x| format!("{x:>7.3}")).collect::<String>();

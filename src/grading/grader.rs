@@ -45,11 +45,23 @@ impl Assessment {
     /// The runner-up grade when it is adjacent to the top grade and its
     /// probability is within `margin` of it ("borderline KL n/n+1").
     pub fn borderline(&self, margin: f32) -> Option<(usize, usize)> {
+        self.close_runner_up(margin).filter(|(lo, hi)| hi - lo == 1)
+    }
+
+    /// The top two grades when they are within `margin` but not neighbours
+    /// (KL 0 against KL 3): the model is torn between readings no reader
+    /// would confuse, which says more about its doubt than a borderline.
+    pub fn uncertain(&self, margin: f32) -> Option<(usize, usize)> {
+        self.close_runner_up(margin).filter(|(lo, hi)| hi - lo > 1)
+    }
+
+    /// The top grade and the runner-up, lower first, when within `margin`.
+    fn close_runner_up(&self, margin: f32) -> Option<(usize, usize)> {
         let mut order: Vec<usize> = (0..GRADES).collect();
         order.sort_by(|&a, &b| self.probabilities[b].total_cmp(&self.probabilities[a]));
         let (top, second) = (order[0], order[1]);
         let close = self.probabilities[top] - self.probabilities[second] <= margin;
-        (close && top.abs_diff(second) == 1).then(|| (top.min(second), top.max(second)))
+        close.then(|| (top.min(second), top.max(second)))
     }
 }
 
@@ -371,5 +383,9 @@ mod tests {
         assert_eq!(assessment([0.05, 0.40, 0.45, 0.05, 0.05]).borderline(0.1), Some((1, 2)));
         assert_eq!(assessment([0.45, 0.05, 0.40, 0.05, 0.05]).borderline(0.1), None);
         assert_eq!(assessment([0.05, 0.10, 0.75, 0.05, 0.05]).borderline(0.1), None);
+        // Close but grades apart: not borderline, uncertain.
+        assert_eq!(assessment([0.41, 0.05, 0.04, 0.45, 0.05]).uncertain(0.1), Some((0, 3)));
+        assert_eq!(assessment([0.05, 0.40, 0.45, 0.05, 0.05]).uncertain(0.1), None);
+        assert_eq!(assessment([0.05, 0.10, 0.75, 0.05, 0.05]).uncertain(0.1), None);
     }
 }

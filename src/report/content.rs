@@ -81,6 +81,8 @@ pub struct RegionReport {
     pub grade_name: &'static str,
     /// Adjacent grades within the borderline margin, as the CLI and viewer say.
     pub borderline: Option<[usize; 2]>,
+    /// Top two grades within the margin but not neighbours (the model is torn).
+    pub uncertain: Option<[usize; 2]>,
     /// The grade of the region mirrored left–right (the flip check), when it ran.
     pub mirrored_grade: Option<usize>,
     pub probabilities: [f32; GRADES],
@@ -109,6 +111,7 @@ impl Report {
                 grade: a.grade,
                 grade_name: GRADE_NAMES[a.grade],
                 borderline: a.borderline(BORDERLINE_MARGIN).map(|(l, h)| [l, h]),
+                uncertain: a.uncertain(BORDERLINE_MARGIN).map(|(l, h)| [l, h]),
                 mirrored_grade: input.mirror_grades.iter().find(|(r, _)| r == region).map(|&(_, g)| g),
                 probabilities: a.probabilities,
                 similarities: a.similarities,

@@ -182,7 +182,11 @@ fn summary(report: &Report) -> String {
         .regions
         .iter()
         .map(|r| {
-            let borderline = r.borderline.map(|[a, b]| format!(", borderline KL {a}/{b}")).unwrap_or_default();
+            let borderline = r
+                .borderline
+                .map(|[a, b]| format!(", borderline KL {a}/{b}"))
+                .or_else(|| r.uncertain.map(|[a, b]| format!(", uncertain: KL {a} and KL {b} score alike")))
+                .unwrap_or_default();
             let flip = match r.mirrored_grade {
                 Some(other) if other != r.grade => format!(", mirrored KL {other}: unsure"),
                 _ => String::new(),

@@ -162,7 +162,11 @@ fn header(flow: &mut Flow, report: &Report) {
     flow.line(9.0, 16.0, INK, patient_line(report));
     for region in &report.regions {
         let place = if report.regions.len() > 1 { format!("{}: ", region_title(region.region)) } else { String::new() };
-        let border = region.borderline.map(|[l, h]| format!("   (borderline KL {l}/{h})")).unwrap_or_default();
+        let border = region
+            .borderline
+            .map(|[l, h]| format!("   (borderline KL {l}/{h})"))
+            .or_else(|| region.uncertain.map(|[l, h]| format!("   (uncertain: KL {l} and KL {h} score alike)")))
+            .unwrap_or_default();
         flow.line(14.0, 18.0, INK, format!("{place}KL {} — {}{border}", region.grade, region.grade_name));
     }
     flip_check(flow, report);
