@@ -194,11 +194,14 @@ fn cancel_stops_the_run_says_so_and_leaves_no_half_written_file() {
     assert!(!head.exists() && !head.with_extension("json").exists());
     assert!(checkpoint.is_file());
     assert!(temporary_files(&out).is_empty(), "{:?}", temporary_files(&out));
-    // The checkpoint can be resumed from the tab; the curves start with its epochs.
+    // The checkpoint can be resumed from the tab, which fills in the run's
+    // own options (here after they were changed); the curves start with its epochs.
+    app(&mut h).training.config.lr = 0.5;
     h.get_by_label("Resume from its checkpoint").click();
-    app(&mut h).training.config.epochs = kept + 1;
     h.step();
     assert!(app(&mut h).training.resume);
+    assert_eq!(app(&mut h).training.config.lr, quick(1).lr, "the checkpoint's options are back in the form");
+    app(&mut h).training.config.epochs = kept + 1; // a run may be resumed for more or fewer epochs
     h.get_by_label("Start").click();
     h.step();
     wait(&mut h, "the resumed run", |a| !a.training.running());

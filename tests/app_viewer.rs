@@ -113,6 +113,14 @@ fn a_broken_file_shows_an_error_in_the_films_place() {
     assert_eq!(app(&mut h).path, None, "the previous film is gone");
     assert!(app(&mut h).view.is_none() && app(&mut h).grades.is_empty());
     assert_eq!(h.query_all_by_label_contains("Could not open").count(), 1, "said once, in the film's place");
+    // An anchor edited now does not bring the film before's grade back.
+    app(&mut h).settings.anchors[2].push_str(" and sclerosis");
+    app(&mut h).anchors_changed();
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        h.step();
+    }
+    assert!(app(&mut h).grades.is_empty() && !app(&mut h).busy(), "no grade without a film");
     // Hiding patient data masks the path in the message too.
     h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::F12);
     h.step();

@@ -197,14 +197,15 @@ fn csv_rows_match_the_json_lines() {
     let stdout = String::from_utf8(csv.stdout).unwrap();
     let rows: Vec<&str> = stdout.lines().collect();
     assert_eq!(rows.len(), 2, "a header and one row: {stdout}");
-    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,anchors_edited,cautions,notes");
+    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,uncertain,anchors_edited,cautions,notes");
     // The arithmetic ("CPU (avx512, amx-bf16x3)") holds a comma: quoted.
     let arithmetic = line["arithmetic"].as_str().unwrap();
     let quoted = if arithmetic.contains(',') { format!("\"{arithmetic}\"") } else { arithmetic.to_string() };
     let (row, after) = rows[1].split_once(&format!(",{quoted},")).unwrap_or_else(|| panic!("the row holds {quoted}: {}", rows[1]));
     // After it, the fields JSON has too.
     let borderline = line["borderline"].as_array().map(|b| format!("{}/{}", b[0], b[1])).unwrap_or_default();
-    let expected = [line["mirrored_grade"].to_string(), line["grade_name"].as_str().unwrap().to_string(), borderline, line["anchors_edited"].to_string(), String::new(), String::new()];
+    let uncertain = line["uncertain"].as_array().map(|b| format!("{}/{}", b[0], b[1])).unwrap_or_default();
+    let expected = [line["mirrored_grade"].to_string(), line["grade_name"].as_str().unwrap().to_string(), borderline, uncertain, line["anchors_edited"].to_string(), String::new(), String::new()];
     assert!(line["cautions"].as_array().unwrap().is_empty() && line["notes"].as_array().unwrap().is_empty(), "{line}");
     assert_eq!(after.split(',').collect::<Vec<_>>(), expected, "{after}");
     let fields: Vec<&str> = row.split(',').collect();

@@ -162,6 +162,19 @@ fn equal_scores_give_the_lowest_grade_everywhere_and_overlong_anchors_are_named(
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["grade"], 0, "ties go to the first grade, as eval's metrics count them: {v}");
     assert_eq!(v["borderline"], serde_json::json!([0, 1]));
+    // eval predicts the same grade for every film.
+    let Some(data) = dataset(tmp.path(), "data", 1) else { return };
+    let predictions = tmp.path().join("p.csv");
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, "--anchors", same.to_str().unwrap(), "--predictions", predictions.to_str().unwrap(), data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(&predictions).unwrap();
+    assert!(csv.lines().skip(1).all(|row| row.split(',').nth(2) == Some("0")), "{csv}");
+    // The predictions file never replaces the labels it is measured against.
+    let labels = tmp.path().join("labels.csv");
+    std::fs::write(&labels, format!("{},3\n", film.display())).unwrap();
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, "--predictions", labels.to_str().unwrap(), labels.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("would overwrite the dataset's labels"), "{}", stderr(&out));
     // Past CLIP's 77 tokens the text is cut: anchors that differ only there score alike.
     let long = "knee joint space ".repeat(30);
     let overlong = tmp.path().join("long.txt");

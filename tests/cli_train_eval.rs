@@ -402,3 +402,45 @@ fn train_refuses_an_unwritable_head_before_training() {
     assert!(err.contains("blocker") && err.contains("cannot create the folder for the head"), "{err}");
     assert!(!err.contains("epoch 1"), "refused before training: {err}");
 }
+
+/// Under `nohup` (SIGHUP ignored) a hang-up does not stop the run; SIGTERM
+/// stops it as Ctrl-C does, keeping the last complete epoch.
+#[test]
+fn a_hang_up_under_nohup_is_ignored_and_sigterm_stops_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 2) else { return };
+    let head = tmp.path().join("out/head.safetensors");
+    use std::io::BufRead;
+    let mut child = Command::new("nohup")
+        .arg(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap()])
+        .args(["--epochs", "100000", "--patience", "100000", "--batch-size", "4", "--bottleneck", "8", "--angles", "0"])
+        .arg(&data)
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    read_until(&rx, "epoch 1:", &mut seen);
+    assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+    read_until(&rx, "epoch 3:", &mut seen); // still training
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let err = seen.join("\n");
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("stopping:") && err.contains("--resume"), "{err}");
+    assert!(tmp.path().join("out/head.checkpoint.safetensors").is_file());
+}

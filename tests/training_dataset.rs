@@ -30,10 +30,17 @@ fn grade_folders_with_names_and_nesting_and_unreadable_files() {
     }
     std::fs::write(tmp.path().join("2Normalish/nested/broken.png"), b"not a png").unwrap();
     std::fs::write(tmp.path().join("notes.txt"), b"ignored").unwrap();
+    // Folders that are not grades: left out, and said (a "5" is not a KL grade).
+    for other in ["5", "junk", ".cache"] {
+        std::fs::create_dir(tmp.path().join(other)).unwrap();
+    }
     let ds = Dataset::open(tmp.path(), true).unwrap();
     assert_eq!(ds.summary.films_per_grade, [3; 5]);
     assert_eq!(ds.summary.unreadable.len(), 1);
     assert!(ds.summary.unreadable[0].0.ends_with("broken.png"));
+    assert!(!ds.summary.unreadable[0].1.contains("broken.png"), "the reason does not repeat the file: {:?}", ds.summary.unreadable[0]);
+    let left_out: Vec<&str> = ds.summary.left_out.iter().map(|(f, _)| f.rsplit('/').next().unwrap()).collect();
+    assert_eq!(left_out, ["5", "junk"]);
     assert_eq!(ds.films.len(), 15);
 }
 

@@ -72,7 +72,11 @@ impl FolderListing {
     /// Starts listing `path`'s folder unless the list holds `path` already or
     /// is being made for it. A newer request drops an older one's answer.
     pub fn ask(&mut self, path: &Path) {
-        if self.films.position(path).is_some() || self.listing.as_ref().is_some_and(|(p, _)| p == path) {
+        if self.films.position(path).is_some() {
+            self.listing = None; // an older request's list must not replace this one
+            return;
+        }
+        if self.listing.as_ref().is_some_and(|(p, _)| p == path) {
             return;
         }
         let (send, receive) = mpsc::channel();

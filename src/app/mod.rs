@@ -72,6 +72,8 @@ pub struct KneeclipApp {
     pub error: Option<String>,
     /// Something the reader should know that is not an error (until the next film).
     pub notice: Option<String>,
+    /// Why the model runs elsewhere than chosen (no CUDA), while it is loaded.
+    pub device_note: Option<String>,
     /// The file whose opening failed last (masked when patient data is hidden).
     pub failed_path: Option<PathBuf>,
     /// The films in the open film's folder (Next / Previous film).
@@ -95,6 +97,9 @@ pub struct KneeclipApp {
     pub training: training_tab::TrainingTab,
     /// The fine-tuned head the viewer grades with (its id), if any.
     pub head: Option<String>,
+    /// The anchors the head was trained and calibrated with, when it records
+    /// them: what "edited" is measured against, and what Reset goes back to.
+    pub head_anchors: Option<[String; 5]>,
 }
 
 pub mod frame_log;
@@ -117,6 +122,7 @@ impl KneeclipApp {
             hide_grade: false,
             error: None,
             notice: None,
+            device_note: None,
             failed_path: None,
             folder: folder::FolderListing::new(ctx.clone()),
             step_after_listing: None,
@@ -133,6 +139,7 @@ impl KneeclipApp {
             tab: Tab::Viewer,
             training: training_tab::TrainingTab::default(),
             head: None,
+            head_anchors: None,
         };
         if model_dir.is_some() {
             app.settings.model_dir = model_dir;
@@ -211,12 +218,20 @@ impl KneeclipApp {
         self.pending.head = Some(self.worker.send(Request::LoadHead(path.map(Path::to_path_buf))));
     }
 
+    /// The anchors the probabilities were calibrated with: the head's, else the paper's.
+    pub fn calibration_anchors(&self) -> [String; 5] {
+        self.head_anchors.clone().unwrap_or_else(|| TextAnchors::default().anchors)
+    }
+
     pub fn anchors(&self) -> Option<TextAnchors> {
         TextAnchors::new(self.settings.anchors.clone()).ok()
     }
 
     /// New anchor texts: the worker encodes them and re-scores the film.
     pub fn anchors_changed(&mut self) {
+        if self.view.is_none() {
+            return; // graded when a film opens
+        }
         if let (Some(anchors), ModelStatus::Ready { .. }) = (self.anchors(), &self.model) {
             self.pending.grade = Some(self.worker.send(Request::EncodeAnchors(anchors)));
         }
@@ -265,10 +280,11 @@ impl KneeclipApp {
             let id = Some(reply.id);
             match reply.answer {
                 Answer::ModelLoaded { model, device, dir, note } if id == self.pending.model => {
-                    self.notice = note;
+                    self.device_note = note;
                     self.pending.model = None;
                     self.model = ModelStatus::Ready { model, device, dir };
                     self.head = None;
+                    self.head_anchors = None;
                     self.request_grade();
                 }
                 Answer::NoModel(msg) if id == self.pending.model => {
@@ -301,6 +317,7 @@ impl KneeclipApp {
                     // The head's classifier is its anchors: grading it with
                     // other ones would void its calibration. The reader may
                     // still edit them, and is told so as with any edit.
+                    self.head_anchors = anchors.clone();
                     if let Some(anchors) = anchors.filter(|a| *a != self.settings.anchors) {
                         self.settings.anchors = anchors;
                         self.notice = Some("The head's own anchors are now in the editor: it was trained and calibrated with them".into());
@@ -318,6 +335,7 @@ impl KneeclipApp {
                             self.view = None;
                             self.path = None;
                             self.grades.clear();
+                            (self.pending.grade, self.pending.heatmap, self.pending.query) = (None, None, None);
                             self.heatmaps.clear();
                             self.query_results.clear();
                             if let Some((_, path)) = self.pending.open.take() {

@@ -195,6 +195,9 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             }
             ModelStatus::Ready { model, device, dir } => {
                 ui.label(format!("Model: {model} on {device}")).on_hover_text(dir.display().to_string());
+                if let Some(note) = &app.device_note {
+                    ui.colored_label(Color32::from_rgb(240, 180, 60), format!("({note})"));
+                }
                 if let Some(head) = &app.head {
                     ui.label(format!("· head {head}"));
                 }
@@ -322,7 +325,7 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             ui.colored_label(Color32::from_rgb(240, 180, 60), RichText::new(format!("Caution: {caution}.")).strong());
         }
     }
-    if app.grades.is_empty() {
+    if app.grades.is_empty() || app.view.is_none() {
         ui.label(if app.view.is_some() { "Grading…" } else { "No film open." });
         return;
     }
@@ -433,8 +436,8 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         changed |= ui.add(edit).labelled_by(label.id).changed();
     }
     ui.horizontal(|ui| {
-        if ui.button("Reset").on_hover_text("Back to the training anchors").clicked() {
-            app.settings.anchors = TextAnchors::default().anchors;
+        if ui.button("Reset").on_hover_text("Back to the anchors the model was calibrated with (the head's own, else the paper's)").clicked() {
+            app.settings.anchors = app.calibration_anchors();
             changed = true;
         }
         if ui.button("Save…").clicked() {
@@ -472,7 +475,7 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         None => {
             ui.colored_label(Color32::from_rgb(240, 90, 90), "Every anchor needs some text.");
         }
-        Some(a) if !a.is_default() => {
+        Some(a) if a.anchors != app.calibration_anchors() => {
             ui.colored_label(Color32::from_rgb(240, 180, 60), "Edited: the probabilities were calibrated for the training anchors.");
         }
         _ => {}

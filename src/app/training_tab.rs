@@ -360,9 +360,22 @@ impl TrainingTab {
                 if idle && !resumable {
                     self.resume = false;
                 }
-                ui.add_enabled(idle && resumable, egui::Checkbox::new(&mut self.resume, "Resume from its checkpoint"))
-                    .on_hover_text(format!("{} — continue the run that wrote it (same options)", checkpoint.display()))
-                    .on_disabled_hover_text(if resumable { "Not while a run is going" } else { "No checkpoint of this head yet" });
+                let ticked = ui
+                    .add_enabled(idle && resumable, egui::Checkbox::new(&mut self.resume, "Resume from its checkpoint"))
+                    .on_hover_text(format!("{} — continue the run that wrote it, with its options (filled in below)", checkpoint.display()))
+                    .on_disabled_hover_text(if resumable { "Not while a run is going" } else { "No checkpoint of this head yet" })
+                    .changed();
+                // The run goes on with the options it was started with (the
+                // form forgets them when the viewer closes); it may run longer.
+                if ticked && self.resume {
+                    match crate::training::checkpoint::checkpoint_config(&checkpoint) {
+                        Ok(config) => self.config = config,
+                        Err(e) => {
+                            self.resume = false;
+                            self.progress.messages.push(e);
+                        }
+                    }
+                }
             }
         });
         ui.separator();
@@ -544,6 +557,8 @@ fn check_summary(ui: &mut egui::Ui, check: &Check, id: &str) {
                 let n = s.cautioned.len();
                 let what = if n == 1 { "film's header says it is not a knee radiograph (kept: check it)" } else { "films' headers say they are not knee radiographs (kept: check them)" };
                 file_list(ui, ("cautioned", id), &format!("{n} {what}"), &s.cautioned);
+                let n = s.left_out.len();
+                file_list(ui, ("left out", id), &format!("{n} {} left out (not grade folders)", if n == 1 { "folder" } else { "folders" }), &s.left_out);
             }
             if let Some(refusal) = &scanned.refusal {
                 ui.colored_label(RED, format!("Cannot train on this: {refusal}"));

@@ -180,7 +180,12 @@ impl State {
                     self.images.clear();
                     return Answer::Opened(film);
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => {
+                    // The film before is off the screen: nothing grades it again.
+                    self.film = None;
+                    self.images.clear();
+                    Err(e.to_string())
+                }
             },
             Request::Grade => self.grade(),
             Request::EncodeAnchors(anchors) => match self.grader.as_mut() {

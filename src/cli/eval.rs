@@ -108,9 +108,16 @@ fn film_inputs(preprocessing: &Preprocessing, path: &Path, mirror_check: bool) -
 fn evaluate(args: &EvalArgs) -> Result<Evaluated, String> {
     if let Some(path) = &args.predictions {
         check_predictions_path(path)?;
+        let same = |a: &Path, b: &Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
+        if same(path, &args.dataset) {
+            return Err(format!("{}: the predictions would overwrite the dataset's labels", path.display()));
+        }
     }
     // Films are verified while grading, so the listing itself is not opened twice.
     let dataset = Dataset::open(&args.dataset, false).map_err(|e| e.to_string())?;
+    for (folder, why) in &dataset.summary.left_out {
+        eprintln!("kneeclip: warning: {folder}: {why}");
+    }
     let mut grader = super::load_base_grader(&args.model)?;
     if let Some(path) = &args.head {
         let head = FineTunedHead::load(path, grader.model()).map_err(|e| e.to_string())?;

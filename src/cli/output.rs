@@ -90,12 +90,12 @@ impl Printer {
             }
             Format::Csv => {
                 if !self.header_done {
-                    self.line(format_args!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,anchors_edited,cautions,notes"));
+                    self.line(format_args!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,uncertain,anchors_edited,cautions,notes"));
                     self.header_done = true;
                 }
                 let numbers = |v: &[f32]| v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(",");
                 self.line(format_args!(
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     csv_field(file),
                     region.map_or("whole-film", region_key),
                     a.grade,
@@ -108,6 +108,7 @@ impl Printer {
                     mirrored_grade.map(|g| g.to_string()).unwrap_or_default(),
                     GRADE_NAMES[a.grade],
                     a.borderline(BORDERLINE_MARGIN).map(|(l, h)| format!("{l}/{h}")).unwrap_or_default(),
+                    a.uncertain(BORDERLINE_MARGIN).map(|(l, h)| format!("{l}/{h}")).unwrap_or_default(),
                     a.provenance.anchors_edited,
                     csv_field(&remarks.cautions.join("; ")),
                     csv_field(&remarks.notes.join("; ")),

@@ -142,8 +142,21 @@ pub fn run(args: &TrainArgs) -> i32 {
     }
 }
 
-/// First Ctrl-C: ask the run to stop. Second: quit now (between file writes).
+/// Whether SIGHUP is ignored now (`nohup` ignores it so a run outlives its terminal).
+#[cfg(unix)]
+fn hangup_ignored() -> bool {
+    // SAFETY: a query only (no new action); `old` is a plain C struct filled by the call.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// First Ctrl-C (or SIGTERM, or a hang-up): ask the run to stop. Second:
+/// quit now (between file writes). A hang-up that `nohup` ignored stays ignored.
 fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
+    #[cfg(unix)]
+    let keep_ignoring_hangups = hangup_ignored();
     let installed = ctrlc::set_handler(move || {
         if cancel.swap(true, Ordering::SeqCst) {
             eprintln!("\nkneeclip: quitting at once");
@@ -154,6 +167,15 @@ fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
     });
     if let Err(e) = installed {
         eprintln!("kneeclip: Ctrl-C cannot stop the run cleanly ({e}); resume from the last checkpoint after an interruption");
+    }
+    // ctrlc's handler replaced nohup's SIG_IGN: put it back, so logging out
+    // does not stop a run started to outlive the session.
+    #[cfg(unix)]
+    if keep_ignoring_hangups {
+        // SAFETY: restores the ignore disposition the process started with.
+        unsafe {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        }
     }
 }
 
@@ -225,6 +247,9 @@ fn open_dataset(path: &std::path::Path, cancel: &AtomicBool) -> Result<Dataset, 
     })?;
     for (file, why) in &dataset.summary.unreadable {
         eprintln!("kneeclip: skipped unreadable {file}: {why}");
+    }
+    for (folder, why) in &dataset.summary.left_out {
+        eprintln!("kneeclip: warning: {folder}: {why}");
     }
     for (file, caution) in &dataset.summary.cautioned {
         eprintln!("kneeclip: kept, but check {file}: {caution}");

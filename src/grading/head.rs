@@ -63,8 +63,11 @@ impl HeadMetadata {
             }
         }
         if let Some(anchors) = &self.anchors {
-            if anchors.len() != crate::metrics::GRADES || anchors.iter().any(|a| a.trim().is_empty()) {
-                return Err(format!("its anchors must be five non-empty texts, KL 0 first; it has {}", anchors.len()));
+            if anchors.len() != crate::metrics::GRADES {
+                return Err(format!("its anchors must be five texts, KL 0 first; it has {}", anchors.len()));
+            }
+            if let Some(empty) = anchors.iter().position(|a| a.trim().is_empty()) {
+                return Err(format!("its anchor for KL {empty} is empty"));
             }
         }
         Ok(())

@@ -170,6 +170,11 @@ pub(super) fn read_checkpoint_state(path: &std::path::Path) -> R<CheckpointState
     serde_json::from_str(state).map_err(|err| not_one(format!("its training state cannot be read: {err}")))
 }
 
+/// The settings of the run that wrote the checkpoint at `path`.
+pub fn checkpoint_config(path: &std::path::Path) -> R<TrainConfig> {
+    read_checkpoint_state(path).map(|s| s.config)
+}
+
 pub(super) fn load_checkpoint(path: &std::path::Path, names: &[String], dev: &Device) -> R<Loaded> {
     let not_one = |why: String| format!("{}: not a usable kneeclip training checkpoint ({why})", path.display());
     let state = read_checkpoint_state(path)?;

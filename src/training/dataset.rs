@@ -27,6 +27,9 @@ pub struct DatasetSummary {
     /// knee radiograph, with the caution; kept (the grade folder is the
     /// user's word), but listed so that a stray chest film is seen.
     pub cautioned: Vec<(String, String)>,
+    /// Subfolders beside the grade folders that are not grade folders (a `5`,
+    /// a `junk`), with why: their films are left out, and the user is told.
+    pub left_out: Vec<(String, String)>,
 }
 
 /// Films per grade of left knees, right knees and films whose name does not say.
@@ -170,8 +173,8 @@ impl Dataset {
             let message = "this is a film, not a dataset: a dataset is a folder with one subfolder per grade (0-4) or a CSV of `path,grade`; `kneeclip grade` grades one film".to_string();
             return Err(DatasetError::NotADataset { path: path.to_path_buf(), message });
         }
-        let listed = if path.is_file() { read_csv(path)? } else { read_folders(path)? };
-        let mut summary = DatasetSummary { source: path.display().to_string(), ..Default::default() };
+        let (listed, left_out) = if path.is_file() { (read_csv(path)?, Vec::new()) } else { read_folders(path)? };
+        let mut summary = DatasetSummary { source: path.display().to_string(), left_out, ..Default::default() };
         let mut films = Vec::with_capacity(listed.len());
         let total = listed.len();
         for (i, film) in listed.into_iter().enumerate() {
@@ -213,7 +216,8 @@ impl Dataset {
     }
 }
 
-fn read_folders(root: &Path) -> Result<Vec<Film>, DatasetError> {
+/// The films of the grade folders, and the other subfolders (left out).
+fn read_folders(root: &Path) -> Result<(Vec<Film>, Vec<(String, String)>), DatasetError> {
     let mut subdirs: Vec<PathBuf> = std::fs::read_dir(root)
         .map_err(io(root))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -222,6 +226,7 @@ fn read_folders(root: &Path) -> Result<Vec<Film>, DatasetError> {
     let mut films = Vec::new();
     let mut found_grade = false;
     let mut other = Vec::new();
+    let mut left_out = Vec::new();
     for dir in &subdirs {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
         match (dir.is_dir(), grade_of_folder(&name)) {
@@ -231,7 +236,12 @@ fn read_folders(root: &Path) -> Result<Vec<Film>, DatasetError> {
                 walk(dir, &mut files)?;
                 films.extend(files.into_iter().map(|path| Film { path, grade }));
             }
-            (true, None) => other.push(format!("folder {name:?}")),
+            (true, None) => {
+                other.push(format!("folder {name:?}"));
+                if !name.starts_with('.') {
+                    left_out.push((dir.display().to_string(), "not a grade folder (0-4, or a name starting with its grade such as 0Normal): its films are left out".to_string()));
+                }
+            }
             (false, _) if !name.starts_with('.') => other.push(format!("file {name:?}")),
             _ => {}
         }
@@ -249,7 +259,7 @@ fn read_folders(root: &Path) -> Result<Vec<Film>, DatasetError> {
         };
         return Err(DatasetError::NoGradeFolders { path: root.to_path_buf(), found });
     }
-    Ok(films)
+    Ok((films, left_out))
 }
 
 /// `path,grade` records (RFC 4180: a quoted path may hold commas, doubled

@@ -81,10 +81,11 @@ impl Plan {
             ));
         }
         // Validating on films the model trains on measures its memory, and
-        // the temperature and the best epoch would be fitted to it.
-        let canonical = |f: &Film| std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone());
-        let trained: std::collections::HashSet<PathBuf> = train.iter().map(canonical).collect();
-        let shared: Vec<&Film> = val.iter().filter(|f| trained.contains(&canonical(f))).collect();
+        // the temperature and the best epoch would be fitted to it. Only a
+        // separate folder can overlap (a split's sides are disjoint); its
+        // folders are resolved once each, not every film (the viewer makes
+        // plans on its UI thread, and datasets may sit on a network share).
+        let shared: Vec<&Film> = if validation.is_some() { films_in_both(&train, &val) } else { Vec::new() };
         if let Some(first) = shared.first() {
             return Err(format!(
                 "{} of the {} validation films are also training films (e.g. {}); validate on films the model does not train on",
@@ -125,6 +126,19 @@ impl Plan {
             if missing.len() == 1 { "that grade" } else { "those grades" }
         )]
     }
+}
+
+/// The films of `val` that are also in `train`, through whatever path
+/// (links, `..`): compared by resolved folder and file name.
+fn films_in_both<'v>(train: &[Film], val: &'v [Film]) -> Vec<&'v Film> {
+    let mut resolved: HashMap<PathBuf, PathBuf> = HashMap::new();
+    let mut place = |f: &Film| {
+        let folder = f.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let folder = resolved.entry(folder.clone()).or_insert_with(|| std::fs::canonicalize(&folder).unwrap_or(folder)).clone();
+        folder.join(f.path.file_name().unwrap_or_default())
+    };
+    let trained: std::collections::HashSet<PathBuf> = train.iter().map(&mut place).collect();
+    val.iter().filter(|f| trained.contains(&place(f))).collect()
 }
 
 /// The checkpoint a run writes next to its head `out`.
@@ -207,11 +221,7 @@ impl Session {
             let state = super::checkpoint::read_checkpoint_state(resume)?;
             let differences = self.config.differences(&state.config);
             if !differences.is_empty() {
-                return Err(format!(
-                    "{}: this checkpoint is from another run; it differs in {}. Resume with the checkpoint's settings, or start afresh without --resume",
-                    resume.display(),
-                    differences.join("; ")
-                ));
+                return Err(super::trainer::another_run(resume, &differences));
             }
         }
         let dir = self.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -261,7 +271,8 @@ impl Session {
         let not_finite: Vec<&String> = outcome.tensors.iter().filter(|(_, t)| !all_finite(t)).map(|(n, _)| n).collect();
         if !not_finite.is_empty() || !(temperature.is_finite() && temperature > 0.0) {
             return Err(format!(
-                "training produced no usable head (non-finite {}); nothing was written. Try a lower learning rate than {:e}",
+                "{}: it produced no usable head (non-finite {}); nothing was written. Start again with a lower learning rate than {:e}",
+                super::trainer::DIVERGED,
                 if not_finite.is_empty() { "temperature".to_string() } else { format!("values in {}", not_finite.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) },
                 self.config.lr
             ));

@@ -74,6 +74,14 @@ impl EarlyStopOn {
         }
     }
 
+    /// As the command line writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EarlyStopOn::Loss => "loss",
+            EarlyStopOn::Accuracy => "accuracy",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             EarlyStopOn::Loss => "validation loss",
@@ -105,18 +113,29 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The settings of `self` that differ from `other`'s, named as the
-    /// command line names them: a resumed run must be the same run, though it
-    /// may run longer (`epochs`, the cosine schedule then stretched to the
-    /// new end) or wait longer before stopping (`patience`).
+    /// The settings of `self` that differ from the checkpoint's (`other`),
+    /// each as "this run's / the checkpoint's" in the command line's words: a
+    /// resumed run must be the same run, though it may run longer (`epochs`,
+    /// the cosine schedule then stretched to the new end) or wait longer
+    /// before stopping (`patience`).
     pub fn differences(&self, other: &TrainConfig) -> Vec<String> {
-        const MAY_CHANGE: [&str; 2] = ["epochs", "patience"];
-        let (a, b) = (serde_json::to_value(self).unwrap_or_default(), serde_json::to_value(other).unwrap_or_default());
-        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return Vec::new() };
-        a.iter()
-            .filter(|(k, v)| !MAY_CHANGE.contains(&k.as_str()) && b.get(*k) != Some(*v))
-            .map(|(k, v)| format!("--{} {} (the checkpoint's run: {})", k.replace('_', "-"), v, b.get(k).unwrap_or(&serde_json::Value::Null)))
-            .collect()
+        let flag = |on: bool, name: &str| if on { format!("--{name}") } else { format!("no --{name}") };
+        let angles = |a: &[f32]| format!("--angles {}", a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
+        let settings = |c: &TrainConfig| {
+            [
+                format!("--batch-size {}", c.batch_size),
+                format!("--lr {}", c.lr),
+                format!("--weight-decay {}", c.weight_decay),
+                format!("--seed {}", c.seed),
+                format!("--bottleneck {}", c.bottleneck),
+                flag(c.class_weighted, "class-weighted"),
+                angles(&c.angles),
+                format!("flip probability {}", c.flip_probability),
+                format!("--flip-consistency {}", c.flip_consistency),
+                format!("--early-stop-on {}", c.early_stop_on.name()),
+            ]
+        };
+        settings(self).into_iter().zip(settings(other)).filter(|(a, b)| a != b).map(|(a, b)| format!("{a} here, {b} in the checkpoint's run")).collect()
     }
 }
 
@@ -359,11 +378,7 @@ impl Trainer {
                 differences.push("the training or validation films (another dataset, split, fold or seed)".into());
             }
             if !differences.is_empty() {
-                return Err(format!(
-                    "{}: this checkpoint is from another run; it differs in {}. Resume with the checkpoint's settings, or start afresh without --resume",
-                    ck.display(),
-                    differences.join("; ")
-                ));
+                return Err(another_run(ck, &differences));
             }
             tensors = t;
             resumed_best = Some(b);
@@ -583,16 +598,28 @@ fn diverged(epoch: usize, what: &str, c: &TrainConfig, kept: Option<usize>) -> S
     format!("{DIVERGED} in epoch {epoch}: {what}. No head was written; {kept}. Start again with a lower learning rate than {:e}", c.lr)
 }
 
+/// Why a checkpoint cannot be resumed by this run.
+pub fn another_run(checkpoint: &std::path::Path, differences: &[String]) -> String {
+    format!(
+        "{}: this checkpoint is from another run: {}. Resume it with its own settings, or start a new run instead of resuming",
+        checkpoint.display(),
+        differences.join("; ")
+    )
+}
+
 /// How a diverged run's error begins (resuming it would diverge again).
 pub const DIVERGED: &str = "training diverged";
 
 /// A short hash of which films train and which validate, with their grades:
-/// a resumed run must see the same split.
+/// a resumed run must see the same split. By file name (as the split groups
+/// patients), so `./data` and `data`, or the dataset moved to another disk,
+/// are the same films.
 fn films_fingerprint(train: &[Film], val: &[Film]) -> String {
     let mut text = String::new();
     for (side, films) in [("train", train), ("val", val)] {
         for f in films {
-            text += &format!("{side}\t{}\t{}\n", f.grade, f.path.display());
+            let name = f.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            text += &format!("{side}\t{}\t{name}\n", f.grade);
         }
     }
     crate::files::short_sha256(text.as_bytes())

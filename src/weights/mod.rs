@@ -94,7 +94,12 @@ pub(crate) fn missing_files(dir: &Path) -> Vec<String> {
 
 /// The per-user cache folder of kneeclip (`ProjectDirs::from("org", "kneeclip", "kneeclip")`),
 /// e.g. `~/.cache/kneeclip` on Linux. Models live under its `models/` sub-folder.
+/// `$KNEECLIP_CACHE_DIR` overrides it (portable installs; tests, which must
+/// not write to the user's cache).
 pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("KNEECLIP_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
     directories::ProjectDirs::from("org", "kneeclip", "kneeclip")
         .map(|p| p.cache_dir().to_path_buf())
 }

@@ -90,11 +90,13 @@ pub fn dicom_film(name: &str) -> Option<PathBuf> {
     Some(film)
 }
 
-/// Runs the built `kneeclip` binary, ignoring the caller's KNEECLIP_MODEL_DIR.
+/// Runs the built `kneeclip` binary, ignoring the caller's KNEECLIP_MODEL_DIR,
+/// with a cache of the tests' own (not the user's).
 pub fn kneeclip(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
         .args(args)
         .env_remove("KNEECLIP_MODEL_DIR")
+        .env("KNEECLIP_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("kneeclip-cache"))
         .output()
         .expect("kneeclip runs")
 }
