@@ -30,6 +30,19 @@ fn the_viewer_exports_the_report_of_the_film_on_screen() {
     h.step();
     h.step();
     h.get_by_label("Include patient data (name, ID, birth date, file name)");
+    // Where no file dialog can be shown, a typed path saves the report.
+    let typed = tmp.path().join("typed.pdf");
+    app(&mut h).export.typed_path = Some(typed.display().to_string());
+    h.step();
+    h.get_by_label("Save").click();
+    h.step();
+    app(&mut h).export.wait();
+    assert_eq!(app(&mut h).export.last.as_ref().map(|r| r.as_ref().map_err(String::as_str)), Some(Ok(&typed)));
+    assert!(std::fs::read(&typed).unwrap().starts_with(b"%PDF"));
+    app(&mut h).export.typed_path = None;
+    app(&mut h).export.open = true;
+    h.step();
+    h.step();
     // The reader changes the window before exporting: the report shows it.
     view(&mut h).command(kneeclip::app::commands::Command::FullRange);
     let window = view(&mut h).state.window;

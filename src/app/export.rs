@@ -23,6 +23,8 @@ pub struct Export {
     running: Option<Receiver<Result<PathBuf, String>>>,
     /// How the last export ended: the file written, or why not.
     pub last: Option<Result<PathBuf, String>>,
+    /// Where to save, typed: offered when the desktop can show no file dialog.
+    pub typed_path: Option<String>,
 }
 
 /// Everything one report is made from, owned, so it can move to the export thread.

@@ -47,13 +47,26 @@ fn export_window(app: &mut KneeclipApp, ctx: &egui::Context) {
                     match dialogs::choose(dialog) {
                         dialogs::Chosen::Path(path) => chosen = Some(path),
                         dialogs::Chosen::Unavailable => {
-                            app.error = Some(dialogs::unavailable(&format!("Export from a terminal instead: kneeclip grade FILE --report OUT.{ext}")));
+                            // Offer a typed path in the window instead.
+                            let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
+                            app.export.typed_path = Some(home.join(super::export::suggested_name(ext)).display().to_string());
                         }
                         dialogs::Chosen::Cancelled => {}
                     }
                 }
             }
         });
+        if let Some(typed) = &mut app.export.typed_path {
+            ui.add_space(4.0);
+            ui.label("No file dialog can be shown on this desktop (no xdg portal, no zenity): type where to save; the name's ending (.pdf, .png, .json, .dcm) picks the format.");
+            ui.horizontal(|ui| {
+                let label = ui.label("Save to");
+                ui.add(egui::TextEdit::singleline(typed).desired_width(300.0)).labelled_by(label.id);
+                if ui.add_enabled(!typed.trim().is_empty(), egui::Button::new("Save")).clicked() {
+                    chosen = Some(std::path::PathBuf::from(typed.trim()));
+                }
+            });
+        }
         if app.export.running() {
             ui.horizontal(|ui| {
                 ui.spinner();
