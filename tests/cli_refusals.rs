@@ -26,18 +26,23 @@ fn dataset(root: &Path, name: &str, per_grade: usize) -> Option<PathBuf> {
     Some(out)
 }
 
+/// A temporary folder with the tiny model, two films a grade, and where a head would go.
+fn training_setup() -> Option<(tempfile::TempDir, PathBuf, PathBuf, PathBuf)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = model_dir(tmp.path())?;
+    let data = dataset(tmp.path(), "data", 2)?;
+    let head = tmp.path().join("h.safetensors");
+    Some((tmp, model, data, head))
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
 fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(model) = model_dir(tmp.path()) else { return };
-    let Some(data) = dataset(tmp.path(), "data", 2) else { return };
-    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
-    let head = tmp.path().join("h.safetensors");
-    let h = head.to_str().unwrap();
+    let Some((tmp, model, data, head)) = training_setup() else { return };
+    let (m, d, h) = (model.to_str().unwrap(), data.to_str().unwrap(), head.to_str().unwrap());
     for (setting, says) in [
         (vec!["--lr", "nan"], "learning rate NaN"),
         (vec!["--lr", "0"], "learning rate 0"),
@@ -72,12 +77,8 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
 
 #[test]
 fn train_refuses_validation_on_training_films_and_a_fold_without_a_grade() {
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(model) = model_dir(tmp.path()) else { return };
-    let Some(data) = dataset(tmp.path(), "data", 2) else { return };
-    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
-    let head = tmp.path().join("h.safetensors");
-    let h = head.to_str().unwrap();
+    let Some((tmp, model, data, head)) = training_setup() else { return };
+    let (m, d, h) = (model.to_str().unwrap(), data.to_str().unwrap(), head.to_str().unwrap());
     // The same films, through another path.
     let link = tmp.path().join("same");
     std::os::unix::fs::symlink(&data, &link).unwrap();

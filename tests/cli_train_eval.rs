@@ -261,12 +261,23 @@ fn temporary_files(dir: &Path) -> Vec<String> {
 /// `kneeclip train` on `data` for a practically endless number of epochs,
 /// its stderr lines forwarded to a channel as they come.
 fn endless_training(model: &Path, data: &Path, head: &Path) -> (std::process::Child, std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+    endless_training_under(None, model, data, head)
+}
+
+/// The same, started through `launcher` (e.g. `nohup`) when given.
+fn endless_training_under(launcher: Option<&str>, model: &Path, data: &Path, head: &Path) -> (std::process::Child, std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+    let bin = env!("CARGO_BIN_EXE_kneeclip");
+    let mut command = Command::new(launcher.unwrap_or(bin));
+    if launcher.is_some() {
+        command.arg(bin);
+    }
+    let mut child = command
         .args(["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap()])
         .args(["--epochs", "100000", "--patience", "100000", "--batch-size", "4", "--bottleneck", "8", "--angles", "0"])
         .arg(data)
         .env_remove("KNEECLIP_MODEL_DIR")
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -411,26 +422,7 @@ fn a_hang_up_under_nohup_is_ignored_and_sigterm_stops_cleanly() {
     let Some(model) = model_dir(tmp.path()) else { return };
     let Some(data) = dataset(tmp.path(), 2) else { return };
     let head = tmp.path().join("out/head.safetensors");
-    use std::io::BufRead;
-    let mut child = Command::new("nohup")
-        .arg(env!("CARGO_BIN_EXE_kneeclip"))
-        .args(["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap()])
-        .args(["--epochs", "100000", "--patience", "100000", "--batch-size", "4", "--bottleneck", "8", "--angles", "0"])
-        .arg(&data)
-        .env_remove("KNEECLIP_MODEL_DIR")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx, reader) = endless_training_under(Some("nohup"), &model, &data, &head);
     let mut seen = Vec::new();
     read_until(&rx, "epoch 1:", &mut seen);
     assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
