@@ -199,3 +199,31 @@ fn the_grade_can_be_kept_back_until_the_reader_has_graded() {
     assert!(!app(&mut h).hide_grade);
     h.get_by_label(&next);
 }
+
+/// A head that records its anchors brings them into the editor (it was
+/// calibrated with them), says so, and the reader can go back to their own.
+#[test]
+fn a_heads_anchors_come_into_the_editor_and_the_readers_own_can_come_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let head = tmp.path().join("clinic.safetensors");
+    std::fs::copy(common::fixture_dir("tiny-clip").join("head.safetensors"), &head).unwrap();
+    let theirs = ["no change", "maybe a spur", "a spur", "spurs and narrowing", "bone on bone"].map(String::from);
+    std::fs::write(head.with_extension("json"), serde_json::json!({ "anchors": theirs }).to_string()).unwrap();
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    let mine = app(&mut h).settings.anchors.clone();
+    app(&mut h).use_head(Some(&head));
+    wait(&mut h, "the head", |a| a.head.is_some() && !a.busy());
+    assert_eq!(app(&mut h).settings.anchors, theirs);
+    h.get_by_label_contains("The head's own anchors are now in the editor");
+    assert!(!app(&mut h).grades[0].assessment.provenance.anchors_edited, "graded with the head's own anchors");
+    assert!(h.query_by_label_contains("Edited: the probabilities").is_none());
+    h.get_by_label("My anchors").click();
+    h.step();
+    wait(&mut h, "the regrade", |a| !a.busy());
+    assert_eq!(app(&mut h).settings.anchors, mine);
+    assert!(app(&mut h).grades[0].assessment.provenance.anchors_edited, "the reader's anchors are not the head's");
+    h.get_by_label_contains("Edited: the probabilities");
+    assert!(h.query_by_label("My anchors").is_none(), "offered once");
+}

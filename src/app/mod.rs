@@ -100,6 +100,8 @@ pub struct KneeclipApp {
     /// The anchors the head was trained and calibrated with, when it records
     /// them: what "edited" is measured against, and what Reset goes back to.
     pub head_anchors: Option<[String; 5]>,
+    /// The reader's own anchors that a head's replaced, to go back to.
+    pub anchors_before_head: Option<[String; 5]>,
 }
 
 pub mod frame_log;
@@ -140,6 +142,7 @@ impl KneeclipApp {
             training: training_tab::TrainingTab::default(),
             head: None,
             head_anchors: None,
+            anchors_before_head: None,
         };
         if model_dir.is_some() {
             app.settings.model_dir = model_dir;
@@ -319,7 +322,7 @@ impl KneeclipApp {
                     // still edit them, and is told so as with any edit.
                     self.head_anchors = anchors.clone();
                     if let Some(anchors) = anchors.filter(|a| *a != self.settings.anchors) {
-                        self.settings.anchors = anchors;
+                        self.anchors_before_head = Some(std::mem::replace(&mut self.settings.anchors, anchors));
                         self.notice = Some("The head's own anchors are now in the editor: it was trained and calibrated with them".into());
                     }
                     self.request_grade();

@@ -449,6 +449,13 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         changed |= ui.add(edit).labelled_by(label.id).changed();
     }
     ui.horizontal(|ui| {
+        if let Some(mine) = app.anchors_before_head.clone() {
+            if ui.button("My anchors").on_hover_text("Back to the anchors in the editor before the head replaced them (not calibrated for the head)").clicked() {
+                app.settings.anchors = mine;
+                app.anchors_before_head = None;
+                changed = true;
+            }
+        }
         if ui.button("Reset").on_hover_text("Back to the anchors the model was calibrated with (the head's own, else the paper's)").clicked() {
             app.settings.anchors = app.calibration_anchors();
             changed = true;
