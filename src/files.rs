@@ -5,7 +5,18 @@ use std::path::Path;
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it
 /// over `path`: readers see the old file or the new one, never half of one.
+/// A link is followed (its target is replaced, the link kept); a pipe or a
+/// device is written into, as a stream, not replaced by a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let resolved;
+    let mut path = path;
+    if path.is_symlink() {
+        resolved = std::fs::canonicalize(path).or_else(|_| std::fs::read_link(path))?;
+        path = &resolved;
+    }
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::OpenOptions::new().write(true).open(path)?.write_all(bytes);
+    }
     replace_atomically(path, |tmp| {
         let mut file = std::fs::File::create(tmp)?;
         file.write_all(bytes)?;
@@ -36,4 +47,24 @@ pub fn replace_atomically(path: &Path, write: impl FnOnce(&Path) -> std::io::Res
 pub fn short_sha256(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn a_link_keeps_pointing_at_its_target_and_a_device_stays_a_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let (target, link) = (dir.path().join("target.csv"), dir.path().join("link.csv"));
+        std::fs::write(&target, b"old").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomically(&link, b"new").unwrap();
+        assert!(link.is_symlink(), "the link was replaced by a file");
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        // Written into, not replaced (as root, a rename would have replaced the device).
+        write_atomically(Path::new("/dev/null"), b"gone").unwrap();
+        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    }
 }

@@ -39,6 +39,11 @@ fn the_viewer_exports_the_report_of_the_film_on_screen() {
     app(&mut h).export.wait();
     assert_eq!(app(&mut h).export.last.as_ref().map(|r| r.as_ref().map_err(String::as_str)), Some(Ok(&typed)));
     assert!(std::fs::read(&typed).unwrap().starts_with(b"%PDF"));
+    // Never over the film itself.
+    let ctx = h.ctx.clone();
+    app(&mut h).export_report(&ctx, film.clone());
+    let refused = app(&mut h).export.last.clone().unwrap().unwrap_err();
+    assert!(refused.contains("would overwrite the film"), "{refused}");
     app(&mut h).export.typed_path = None;
     app(&mut h).export.open = true;
     h.step();

@@ -62,11 +62,13 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
         assert!(err.contains(says), "{setting:?}: {err}");
         assert!(!err.contains("training films"), "{setting:?}: refused before the dataset is read: {err}");
     }
-    // A head named .json would overwrite its own sidecar.
-    let json = tmp.path().join("h.json");
-    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", json.to_str().unwrap(), d]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("name the head something.safetensors"), "{}", stderr(&out));
+    // A head named .json would overwrite its own sidecar (where case is not told apart, .JSON too).
+    for name in ["h.json", "h.JSON"] {
+        let json = tmp.path().join(name);
+        let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", json.to_str().unwrap(), d]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("name the head something.safetensors"), "{}", stderr(&out));
+    }
     // A folder where the sidecar goes.
     std::fs::create_dir(tmp.path().join("h.json")).unwrap();
     let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, d]);
@@ -196,7 +198,8 @@ fn eval_checks_its_predictions_file_first_and_keeps_the_figures_when_films_fail(
     let folder = tmp.path().join("preds");
     std::fs::create_dir(&folder).unwrap();
     let missing = tmp.path().join("nowhere/p.csv");
-    for (path, says) in [(&folder, "needs a file name"), (&missing, "no folder")] {
+    let film = std::fs::read_dir(data.join("0")).unwrap().next().unwrap().unwrap().path();
+    for (path, says) in [(&folder, "needs a file name"), (&missing, "no folder"), (&film, "name it FILE.csv")] {
         let out = kneeclip(&["eval", "--offline", "--model-dir", m, "--predictions", path.to_str().unwrap(), d]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{err}");

@@ -78,6 +78,10 @@ fn check_predictions_path(path: &Path) -> Result<(), String> {
     if path.is_dir() {
         return Err(format!("{}: --predictions needs a file name (FILE.csv), not a folder", path.display()));
     }
+    // Only a .csv name: a film or a head's sidecar must never be replaced by predictions.
+    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        return Err(format!("{}: --predictions writes CSV; name it FILE.csv", path.display()));
+    }
     if !folder.is_dir() {
         return Err(format!("{}: cannot write the predictions there: no folder {}", path.display(), folder.display()));
     }

@@ -163,7 +163,7 @@ fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
             exit_between_writes(&files_lock, EXIT_INTERRUPTED);
         }
         PROGRESS_LINE_OPEN.store(false, Ordering::SeqCst);
-        eprintln!("\nkneeclip: stopping: an unfinished epoch is dropped, the last complete checkpoint kept (Ctrl-C again quits at once)");
+        eprintln!("\nkneeclip: stopping: nothing half-done is kept, only complete epochs' checkpoint (a second Ctrl-C or signal quits at once)");
     });
     if let Err(e) = installed {
         eprintln!("kneeclip: Ctrl-C cannot stop the run cleanly ({e}); resume from the last checkpoint after an interruption");

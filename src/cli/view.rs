@@ -50,8 +50,6 @@ pub fn run(args: ViewArgs) -> i32 {
         viewport: egui::ViewportBuilder::default()
             .with_title("kneeclip — decision aid, not a diagnosis")
             .with_inner_size([1400.0, 900.0])
-            // Below this the corners collide and the film gets a sliver beside the panel.
-            .with_min_inner_size([900.0, 600.0])
             .with_drag_and_drop(true)
             // The desktop entry's icon, also on the window (X11 shows it in the task bar).
             .with_app_id("kneeclip")

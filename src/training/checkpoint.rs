@@ -170,9 +170,10 @@ pub(super) fn read_checkpoint_state(path: &std::path::Path) -> R<CheckpointState
     serde_json::from_str(state).map_err(|err| not_one(format!("its training state cannot be read: {err}")))
 }
 
-/// The settings of the run that wrote the checkpoint at `path`.
+/// The settings of the run that wrote the checkpoint at `path`, asking for
+/// at least one epoch more than it has done (resuming is to train on).
 pub fn checkpoint_config(path: &std::path::Path) -> R<TrainConfig> {
-    read_checkpoint_state(path).map(|s| s.config)
+    read_checkpoint_state(path).map(|s| TrainConfig { epochs: s.config.epochs.max(s.epoch + 1), ..s.config })
 }
 
 pub(super) fn load_checkpoint(path: &std::path::Path, names: &[String], dev: &Device) -> R<Loaded> {

@@ -206,7 +206,8 @@ impl Session {
         // The sidecar and checkpoint are named after the head: a head called
         // `.json` would overwrite its own sidecar.
         let sidecar = sidecar_for(&self.out);
-        if sidecar == self.out || checkpoint_for(&self.out) == self.out || self.resume.as_ref() == Some(&self.out) {
+        let named_json = self.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if named_json || sidecar == self.out || checkpoint_for(&self.out) == self.out || self.resume.as_ref() == Some(&self.out) {
             return Err(format!("{}: name the head something.safetensors; its sidecar (.json) and checkpoint (.checkpoint.safetensors) go beside it", self.out.display()));
         }
         for beside in [&sidecar, &self.checkpoint()] {

@@ -380,6 +380,10 @@ impl Trainer {
             if !differences.is_empty() {
                 return Err(another_run(ck, &differences));
             }
+            // Nothing would train, and the head would be written again as if it had.
+            if s.epoch >= c.epochs {
+                return Err(format!("{}: its run has done {} epochs already; ask for more (--epochs {} or above) to train on", ck.display(), s.epoch, s.epoch + 1));
+            }
             tensors = t;
             resumed_best = Some(b);
             rng = SplitMix64(s.rng);
