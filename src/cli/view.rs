@@ -46,6 +46,10 @@ pub fn run(args: ViewArgs) -> i32 {
     let ViewArgs { file, model_dir, screenshot, heatmap, tab, train_dataset } = args;
     let shooting = screenshot.is_some();
     let outcome: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
+    // eframe restores the saved window size even with persist_window off (a
+    // reader's 900x600 made the next screenshot 900x600): a screenshot run
+    // reads and writes a scratch store of its own instead of the user's.
+    let scratch = shooting.then(|| std::env::temp_dir().join(format!("kneeclip-screenshot-{}.ron", std::process::id())));
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("kneeclip — decision aid, not a diagnosis")
@@ -56,6 +60,7 @@ pub fn run(args: ViewArgs) -> i32 {
             .with_icon(window_icon()),
         // A screenshot run must not be shaped by (or change) the user's saved state.
         persist_window: !shooting,
+        persistence_path: scratch.clone(),
         ..Default::default()
     };
     let sink = outcome.clone();
@@ -78,6 +83,9 @@ pub fn run(args: ViewArgs) -> i32 {
             Ok(Box::new(Reporter { app, sink }))
         }),
     );
+    if let Some(scratch) = scratch {
+        let _ = std::fs::remove_file(scratch);
+    }
     if let Err(e) = result {
         eprintln!("kneeclip: the viewer could not start: {e}");
         return super::EXIT_UNUSABLE;
