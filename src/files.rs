@@ -43,6 +43,12 @@ pub fn replace_atomically(path: &Path, write: impl FnOnce(&Path) -> std::io::Res
     result
 }
 
+/// Whether `a` and `b` are the same existing file, through whatever path
+/// (links, `..`): an output must never replace the input it was made from.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b)
+}
+
 /// First 12 hex digits of the SHA-256 of `bytes`.
 pub fn short_sha256(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};

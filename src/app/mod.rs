@@ -434,8 +434,7 @@ impl KneeclipApp {
     /// Writes the report of the film on screen to `out` in the background
     /// (format from the extension); the status bar says how it ended.
     pub fn export_report(&mut self, ctx: &egui::Context, out: PathBuf) {
-        let same = |a: &Path, b: &Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
-        if self.path.as_deref().is_some_and(|film| same(film, &out)) {
+        if self.path.as_deref().is_some_and(|film| crate::files::same_file(film, &out)) {
             self.export.last = Some(Err(format!("{}: the report would overwrite the film; choose another name", out.display())));
             return;
         }

@@ -112,8 +112,7 @@ fn film_inputs(preprocessing: &Preprocessing, path: &Path, mirror_check: bool) -
 fn evaluate(args: &EvalArgs) -> Result<Evaluated, String> {
     if let Some(path) = &args.predictions {
         check_predictions_path(path)?;
-        let same = |a: &Path, b: &Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
-        if same(path, &args.dataset) {
+        if crate::files::same_file(path, &args.dataset) {
             return Err(format!("{}: the predictions would overwrite the dataset's labels", path.display()));
         }
     }

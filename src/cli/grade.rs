@@ -236,8 +236,7 @@ fn check_report_options(args: &GradeArgs, out: &Path) -> Result<(), String> {
     if args.files[0].is_dir() {
         return Err(format!("--report describes one film; {} is a folder", args.files[0].display()));
     }
-    let same = |a: &Path, b: &Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
-    if same(out, &args.files[0]) {
+    if crate::files::same_file(out, &args.files[0]) {
         return Err(format!("{}: the report would overwrite the film", out.display()));
     }
     report::check_destination(out).map(|_| ()).map_err(|e| e.to_string())

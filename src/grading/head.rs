@@ -96,7 +96,7 @@ impl FineTunedHead {
         let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
         let tensors: HashMap<String, Tensor> = candle_core::safetensors::load_buffer(&bytes, device)
             .map_err(|e| fail(format!("not a safetensors file: {e}")))?;
-        let mut not_finite: Vec<&str> = tensors.iter().filter(|(_, t)| !crate::training::session::all_finite(t)).map(|(n, _)| n.as_str()).collect();
+        let mut not_finite: Vec<&str> = tensors.iter().filter(|(_, t)| !crate::model::all_finite(t)).map(|(n, _)| n.as_str()).collect();
         if !not_finite.is_empty() {
             not_finite.sort_unstable();
             return Err(fail(format!("{} hold values that are not numbers (NaN or infinite): its training diverged", not_finite.join(", "))));

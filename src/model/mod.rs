@@ -21,6 +21,12 @@ use std::path::PathBuf;
 pub use clip::ClipModel;
 pub use config::ClipConfig;
 pub use device::{DevicePreference, arithmetic_label, device_label, select_device};
+
+/// Whether every value of `t` is a finite number (a head or checkpoint that
+/// diverged holds NaN or infinities).
+pub fn all_finite(t: &candle_core::Tensor) -> bool {
+    t.flatten_all().and_then(|t| t.to_dtype(candle_core::DType::F32)).and_then(|t| t.to_vec1::<f32>()).is_ok_and(|v| v.iter().all(|x| x.is_finite()))
+}
 pub use preprocess::Preprocessing;
 pub use tokenizer::ClipTokenizer;
 

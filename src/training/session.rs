@@ -269,7 +269,7 @@ impl Session {
         }
         let temperature = fit_temperature(&outcome.val_logits, &outcome.val_labels);
         // The last line of defence against a head that would grade nothing.
-        let not_finite: Vec<&String> = outcome.tensors.iter().filter(|(_, t)| !all_finite(t)).map(|(n, _)| n).collect();
+        let not_finite: Vec<&String> = outcome.tensors.iter().filter(|(_, t)| !crate::model::all_finite(t)).map(|(n, _)| n).collect();
         if !not_finite.is_empty() || !(temperature.is_finite() && temperature > 0.0) {
             return Err(format!(
                 "{}: it produced no usable head (non-finite {}); nothing was written. Start again with a lower learning rate than {:e}",
@@ -321,11 +321,6 @@ pub fn exit_between_writes(files_lock: &Mutex<()>, code: i32) -> ! {
     let guard = files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     std::mem::forget(guard);
     std::process::exit(code)
-}
-
-/// Whether every value of `t` is a finite number.
-pub fn all_finite(t: &candle_core::Tensor) -> bool {
-    t.flatten_all().and_then(|t| t.to_dtype(candle_core::DType::F32)).and_then(|t| t.to_vec1::<f32>()).is_ok_and(|v| v.iter().all(|x| x.is_finite()))
 }
 
 fn softmax(r: &[f32], t: f64) -> Vec<f32> {
