@@ -9,7 +9,7 @@ use std::path::Path;
 use common::viewer::{App, app, harness, open_and_grade, view, wait};
 use common::{dicom_film, first_png, model_dir};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 
 /// Export report: the button opens the window; the report written from the
 /// viewer carries its window/level and the grades on screen, and patient data
@@ -30,7 +30,20 @@ fn the_viewer_exports_the_report_of_the_film_on_screen() {
     h.step();
     h.step();
     h.get_by_label("Include patient data (name, ID, birth date, file name)");
-    // Where no file dialog can be shown, a typed path saves the report.
+    // Where no file dialog can be shown, a typed path saves the report. One
+    // that cannot be written keeps the window open, the path as typed and the
+    // reason in the window, whole.
+    let unwritable = tmp.path().join("no-such-folder/typed.pdf");
+    app(&mut h).export.typed_path = Some(unwritable.display().to_string());
+    h.step();
+    h.get_by_label("Save").click();
+    h.step();
+    app(&mut h).export.wait();
+    h.step();
+    assert!(app(&mut h).export.open, "a failed export keeps its window");
+    assert_eq!(app(&mut h).export.typed_path.as_deref(), Some(unwritable.to_str().unwrap()));
+    let said = h.get_by_label_contains("Not written: ").accesskit_node().value().unwrap_or_default(); // a label keeps its text as its value
+    assert!(said.contains("no-such-folder"), "{said}");
     let typed = tmp.path().join("typed.pdf");
     app(&mut h).export.typed_path = Some(typed.display().to_string());
     h.step();
@@ -39,6 +52,8 @@ fn the_viewer_exports_the_report_of_the_film_on_screen() {
     app(&mut h).export.wait();
     assert_eq!(app(&mut h).export.last.as_ref().map(|r| r.as_ref().map_err(String::as_str)), Some(Ok(&typed)));
     assert!(std::fs::read(&typed).unwrap().starts_with(b"%PDF"));
+    h.step();
+    assert!(!app(&mut h).export.open, "a written report closes the window");
     // Never over the film itself.
     let ctx = h.ctx.clone();
     app(&mut h).export_report(&ctx, film.clone());
@@ -98,8 +113,8 @@ fn the_viewer_exports_the_report_of_the_film_on_screen() {
 }
 
 /// Page Down / Page Up open the next / previous film of the folder by name
-/// (knee2 before knee10), step over a file that fails to open, and stop at
-/// the ends.
+/// (knee2 before knee10), go on past a file that fails to open (and step
+/// over it the next time, until it changes), and stop at the ends.
 #[test]
 fn page_down_and_page_up_step_through_the_films_folder() {
     let tmp = tempfile::tempdir().unwrap();
@@ -144,10 +159,16 @@ fn page_down_and_page_up_step_through_the_films_folder() {
     h.step();
     assert_eq!(app(&mut h).error.as_deref(), Some("No next film in this folder"));
     assert_eq!(app(&mut h).path.as_deref(), Some(knee10.as_path()));
-    // And back: past the broken file again to knee2.
-    h.key_press(egui::Key::PageUp);
-    wait(&mut h, "the failure", |a| a.error.as_deref().unwrap_or_default().contains("Could not open") && !a.busy());
+    // And back: the broken file, seen once, is stepped over to knee2, and said so.
     opened(&mut h, egui::Key::PageUp, &knee2);
+    assert_eq!(app(&mut h).notice.as_deref(), Some("Stepped over 1 file that could not be opened"));
+    assert!(app(&mut h).error.is_none());
+    // Put right, it opens again.
+    std::fs::copy(&a, &broken).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options().write(true).open(&broken).unwrap().set_modified(later).unwrap();
+    opened(&mut h, egui::Key::PageDown, &broken);
+    assert!(app(&mut h).notice.is_none());
 }
 
 /// The folder is listed on a thread of its own (a network share's PACS export

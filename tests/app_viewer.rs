@@ -63,6 +63,15 @@ fn a_window_preset_from_the_file_is_applied_from_the_presets_menu() {
     h.get_by_label_contains(&format!("{} (W {:.0} L {:.0})", last.name, last.window.width, last.window.center)).click();
     h.run();
     assert_eq!(app(&mut h).view.as_ref().unwrap().state.window, last.window);
+    // Opened again, then the reader windows by dragging on the film: the
+    // menu closes (egui closes it on a click elsewhere, not on a drag).
+    h.get_by_label("Presets").click();
+    h.run();
+    assert!(egui::Popup::is_any_open(&h.ctx), "the menu is open");
+    let centre = film_centre(&mut h);
+    drag(&mut h, egui::PointerButton::Secondary, centre, centre + egui::vec2(40.0, 20.0));
+    assert!(!egui::Popup::is_any_open(&h.ctx), "a drag on the film closes the menu");
+    assert_ne!(app(&mut h).view.as_ref().unwrap().state.window, last.window, "and windows the film");
 }
 
 #[test]
@@ -567,3 +576,26 @@ fn help_about_shows_version_licences_and_what_kneeclip_is_not() {
 }
 
 
+
+/// The toolbar wraps whole widgets: at any window width the heatmap's
+/// opacity slider keeps its label inside the window (at 900 px its label
+/// was cut off at the edge), and every toolbar button stays on screen.
+#[test]
+fn the_toolbar_keeps_every_label_inside_narrow_windows() {
+    use egui_kittest::kittest::NodeT;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    for width in [700.0, 800.0, 900.0, 1000.0, 1100.0, 1200.0, 1400.0] {
+        let mut h = common::viewer::harness_sized(model.clone(), egui::vec2(width, 700.0));
+        h.step();
+        h.step();
+        for label in ["opacity", "Export report…", "Help", "Presets"] {
+            let nodes: Vec<_> = h.query_all_by_label(label).collect();
+            assert!(!nodes.is_empty(), "{label} at {width} px");
+            for node in nodes {
+                let b = node.accesskit_node().bounding_box().expect("laid out");
+                assert!(b.x0 >= 0.0 && b.x1 <= width as f64 + 0.5, "{label} at {width} px: {b:?}");
+            }
+        }
+    }
+}

@@ -197,7 +197,7 @@ fn csv_rows_match_the_json_lines() {
     let stdout = String::from_utf8(csv.stdout).unwrap();
     let rows: Vec<&str> = stdout.lines().collect();
     assert_eq!(rows.len(), 2, "a header and one row: {stdout}");
-    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,uncertain,anchors_edited,cautions,notes");
+    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,uncertain,anchors_edited,cautions,notes,error");
     // The arithmetic ("CPU (avx512, amx-bf16x3)") holds a comma: quoted.
     let arithmetic = line["arithmetic"].as_str().unwrap();
     let quoted = if arithmetic.contains(',') { format!("\"{arithmetic}\"") } else { arithmetic.to_string() };
@@ -205,7 +205,7 @@ fn csv_rows_match_the_json_lines() {
     // After it, the fields JSON has too.
     let borderline = line["borderline"].as_array().map(|b| format!("{}/{}", b[0], b[1])).unwrap_or_default();
     let uncertain = line["uncertain"].as_array().map(|b| format!("{}/{}", b[0], b[1])).unwrap_or_default();
-    let expected = [line["mirrored_grade"].to_string(), line["grade_name"].as_str().unwrap().to_string(), borderline, uncertain, line["anchors_edited"].to_string(), String::new(), String::new()];
+    let expected = [line["mirrored_grade"].to_string(), line["grade_name"].as_str().unwrap().to_string(), borderline, uncertain, line["anchors_edited"].to_string(), String::new(), String::new(), String::new()];
     assert!(line["cautions"].as_array().unwrap().is_empty() && line["notes"].as_array().unwrap().is_empty(), "{line}");
     assert_eq!(after.split(',').collect::<Vec<_>>(), expected, "{after}");
     let fields: Vec<&str> = row.split(',').collect();
@@ -216,6 +216,22 @@ fn csv_rows_match_the_json_lines() {
         assert!((p - line["probabilities"][g].as_f64().unwrap()).abs() < 1e-6, "p{g}: {p} against {}", line["probabilities"][g]);
     }
     assert_eq!(fields[15], line["anchors_hash"].as_str().unwrap());
+
+    // A film that cannot be read still has its row, with the reason, so a
+    // spreadsheet of a folder lists every film.
+    let broken = tmp.path().join("broken, \"one\".png");
+    std::fs::write(&broken, b"not a png").unwrap();
+    let csv = kneeclip(&["grade", "--offline", "--csv", "--model-dir", m, f, broken.to_str().unwrap()]);
+    assert_eq!(csv.status.code(), Some(1), "{}", String::from_utf8_lossy(&csv.stderr));
+    let stdout = String::from_utf8(csv.stdout).unwrap();
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert_eq!(rows.len(), 3, "a header, the film and the broken file: {stdout}");
+    let quoted_name = format!("\"{}\"", broken.to_str().unwrap().replace('"', "\"\""));
+    let rest = rows[2].strip_prefix(&quoted_name).unwrap_or_else(|| panic!("the row starts with the file's name, quoted: {}", rows[2]));
+    let (empty, error) = rest.split_at(24);
+    assert_eq!(empty, ",".repeat(24), "no grade, no figures: {}", rows[2]);
+    assert!(error.starts_with('"') && error.contains("broken") && error.len() > 20, "the reason, quoted (it names the file): {error}");
+    assert!(String::from_utf8_lossy(&csv.stderr).contains("1 of 2 films could not be graded"));
 }
 
 #[test]

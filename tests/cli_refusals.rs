@@ -88,6 +88,21 @@ fn train_refuses_validation_on_training_films_and_a_fold_without_a_grade() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("10 of the 10 validation films are also training films"), "{err}");
+    // Copies, one renamed, among films of their own: found by content when
+    // the run starts, before any epoch.
+    let Some(val) = dataset(tmp.path(), "val", 3) else { return };
+    for g in 0..5 {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(val.join(g.to_string())).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files[..2].iter().for_each(|f| std::fs::remove_file(f).unwrap()); // those are the training films
+    }
+    let trained = std::fs::read_dir(data.join("3")).unwrap().next().unwrap().unwrap().path();
+    std::fs::copy(&trained, val.join("3/renamed.png")).unwrap();
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--val", val.to_str().unwrap(), d]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("1 of the 6 validation films are copies of training films") && err.contains("renamed.png") && !err.contains("epoch 1"), "{err}");
+    assert!(!head.exists());
     // Two films a grade (one of grade 4) in two patient-grouped folds: a
     // fold's training side is left without some grade.
     let Some(one_of_4) = dataset(tmp.path(), "few", 2) else { return };
@@ -236,6 +251,12 @@ fn device_cuda_without_cuda_is_refused() {
     assert!(err.contains("--device cuda: this build has no CUDA support") && out.stdout.is_empty(), "{err}");
     let out = kneeclip(&["grade", "--offline", "--device", "auto", "--model-dir", model.to_str().unwrap(), film.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // train says so before the dataset is checked (minutes, on a large one):
+    // here the dataset is not even there, and the device is what is named.
+    let out = kneeclip(&["train", "--offline", "--device", "cuda", "--model-dir", model.to_str().unwrap(), "--out", tmp.path().join("h.safetensors").to_str().unwrap(), tmp.path().join("no-such-set").to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--device cuda: this build has no CUDA support") && !err.contains("no-such-set"), "{err}");
 }
 
 #[test]
@@ -282,4 +303,27 @@ fn outputs_models_and_inputs_that_cannot_work_are_named() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[0]["cautions"].to_string().contains("it is blank"), "{}", lines[0]);
     assert!(lines[1]["file"].as_str().unwrap().ends_with("gone.png") && lines[1]["error"].is_string(), "{}", lines[1]);
+}
+
+/// A film whose name is not UTF-8 is graded, and JSON (which is text) shows
+/// its name with U+FFFD: the user is told, so a script does not look for it.
+#[test]
+fn a_name_that_is_not_utf8_is_graded_and_said() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(1) else { return };
+    let folder = tmp.path().join("films");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::copy(&film, folder.join(std::ffi::OsStr::from_bytes(b"knee\xff.png"))).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", model.to_str().unwrap(), folder.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(line["file"].as_str().unwrap().ends_with("knee\u{fffd}.png") && line["grade"].is_u64(), "{line}");
+    assert!(err.contains("is not UTF-8"), "{err}");
+    // Text output prints the name as the terminal would, without the warning.
+    let out = kneeclip(&["grade", "--offline", "--model-dir", model.to_str().unwrap(), folder.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!stderr(&out).contains("is not UTF-8"));
 }

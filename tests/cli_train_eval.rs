@@ -192,9 +192,36 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("training or validation films"), "{err}");
     assert_eq!(std::fs::read(&ck).unwrap(), before, "a refused resume leaves the checkpoint as it was");
+    // The same names with another film's content in one of them (a film
+    // replaced since): refused too. A copy of the dataset elsewhere is not.
+    let changed = tmp.path().join("changed");
+    let copied = tmp.path().join("copied");
+    for g in 0..5 {
+        for to in [&changed, &copied] {
+            std::fs::create_dir_all(to.join(g.to_string())).unwrap();
+            for f in std::fs::read_dir(data.join(g.to_string())).unwrap() {
+                let f = f.unwrap().path();
+                std::fs::copy(&f, to.join(g.to_string()).join(f.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    // Another film from outside the dataset (one from inside would be a copy
+    // across the split, refused for that).
+    let mut grade_0: Vec<PathBuf> = std::fs::read_dir(changed.join("0")).unwrap().map(|e| e.unwrap().path()).collect();
+    grade_0.sort();
+    let mut outside: Vec<PathBuf> = std::fs::read_dir(data_dir().join("oai-kl/val/0")).unwrap().map(|e| e.unwrap().path()).collect();
+    outside.sort();
+    let size = |f: &Path| std::fs::metadata(f).unwrap().len();
+    let other = outside.iter().find(|f| size(f) != size(&grade_0[0])).expect("films of other sizes");
+    std::fs::copy(other, &grade_0[0]).unwrap();
+    let out = resume(&["--epochs", "3", "--bottleneck", "8"], changed.to_str().unwrap());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the content of some films") && !err.contains("training or validation films"), "{err}");
+    assert_eq!(std::fs::read(&ck).unwrap(), before);
 
-    // The same run resumed for one more epoch.
-    let out = resume(&["--epochs", "3", "--bottleneck", "8"], d);
+    // The same run resumed for one more epoch, from the dataset's copy.
+    let out = resume(&["--epochs", "3", "--bottleneck", "8"], copied.to_str().unwrap());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("resumed") && err.contains("epoch 3:") && !err.contains("epoch 1:"), "{err}");

@@ -244,6 +244,15 @@ fn truncated_dicom_is_an_error_not_a_panic() {
     let err = Radiograph::from_bytes(&bytes[..bytes.len() - 100], Path::new("mem.dcm"), &LoadLimits::default())
         .unwrap_err();
     assert!(err.to_string().contains("mem.dcm"));
+    // A "dual personality" file (a TIFF header in the preamble) cut before
+    // its DICM marker is a cut-short DICOM file, not a damaged TIFF.
+    let mut dual = b"II*\0\x08\0\0\0".to_vec();
+    dual.resize(100, 0);
+    let err = Radiograph::from_bytes(&dual, Path::new("dual.dcm"), &LoadLimits::default()).unwrap_err();
+    assert!(matches!(err, ImagingError::InvalidDicom { .. }) && err.to_string().contains("ends after 100 bytes") && err.to_string().contains("cut short"), "{err}");
+    // Named as a TIFF, the same bytes are a TIFF that cannot be read.
+    let err = Radiograph::from_bytes(&dual, Path::new("dual.tif"), &LoadLimits::default()).unwrap_err();
+    assert!(!matches!(err, ImagingError::InvalidDicom { .. }), "{err}");
 }
 
 #[test]

@@ -87,15 +87,9 @@ impl Export {
     pub fn poll(&mut self) {
         if let Some(rx) = &self.running {
             match rx.try_recv() {
-                Ok(result) => {
-                    self.last = Some(result);
-                    self.running = None;
-                }
+                Ok(result) => self.finished(result),
                 Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Disconnected) => {
-                    self.last = Some(Err("the export stopped unexpectedly".into()));
-                    self.running = None;
-                }
+                Err(TryRecvError::Disconnected) => self.finished(Err("the export stopped unexpectedly".into())),
             }
         }
     }
@@ -103,8 +97,18 @@ impl Export {
     /// Waits for the export in flight (tests).
     pub fn wait(&mut self) {
         if let Some(rx) = self.running.take() {
-            self.last = Some(rx.recv().unwrap_or_else(|_| Err("the export stopped unexpectedly".into())));
+            self.finished(rx.recv().unwrap_or_else(|_| Err("the export stopped unexpectedly".into())));
         }
+    }
+
+    /// A written report closes the window; a failed one keeps it open, with
+    /// the reason in it and the path as typed, to be put right and saved again.
+    fn finished(&mut self, result: Result<PathBuf, String>) {
+        if result.is_ok() {
+            self.open = false;
+        }
+        self.last = Some(result);
+        self.running = None;
     }
 }
 

@@ -395,6 +395,9 @@ impl FilmView {
     fn drag(&mut self, ui: &egui::Ui, response: &egui::Response, rect: Rect) {
         use egui::PointerButton::{Middle, Primary, Secondary};
         if response.drag_started() {
+            // egui closes an open menu (Presets, Recent) on a click elsewhere,
+            // not on a drag: one left open over the film after windowing hid it.
+            egui::Popup::close_all(ui.ctx());
             self.checkpoint();
             self.gesture = if response.dragged_by(Secondary) {
                 Some(Gesture::Window)

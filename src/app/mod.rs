@@ -17,9 +17,10 @@ pub mod training_jobs;
 pub mod training_tab;
 pub mod worker;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::explain::Heatmap;
 use crate::grading::{Region, TextAnchors};
@@ -76,6 +77,11 @@ pub struct KneeclipApp {
     pub device_note: Option<String>,
     /// The file whose opening failed last (masked when patient data is hidden).
     pub failed_path: Option<PathBuf>,
+    /// Files that failed to open, with their modification time then: Next /
+    /// Previous step over them until they change.
+    unopenable: HashMap<PathBuf, Option<SystemTime>>,
+    /// What the last Next / Previous stepped over, to say with the film it opens.
+    stepped_over: Option<String>,
     /// The films in the open film's folder (Next / Previous film).
     pub folder: folder::FolderListing,
     /// Next / Previous asked for while the folder was still being listed.
@@ -126,6 +132,8 @@ impl KneeclipApp {
             notice: None,
             device_note: None,
             failed_path: None,
+            unopenable: HashMap::new(),
+            stepped_over: None,
             folder: folder::FolderListing::new(ctx.clone()),
             step_after_listing: None,
             folder_cursor: None,
@@ -188,6 +196,7 @@ impl KneeclipApp {
         let id = self.worker.send(Request::Open(path.to_path_buf()));
         self.pending.open = Some((id, path.to_path_buf()));
         self.folder_cursor = Some(path.to_path_buf());
+        self.stepped_over = None;
         self.step_after_listing = None;
     }
 
@@ -209,10 +218,34 @@ impl KneeclipApp {
         }
     }
 
+    /// Opens the film `step` places on, stepping over files that failed to
+    /// open before and have not changed since: the reader has seen why once.
     fn step_in_folder(&mut self, step: isize) {
-        match self.folder_cursor.as_ref().and_then(|c| self.folder.films.step(c, step)).map(Path::to_path_buf) {
-            Some(path) => self.open(&path),
-            None => self.error = Some(format!("No {} film in this folder", if step > 0 { "next" } else { "previous" })),
+        let mut at = self.folder_cursor.clone();
+        let mut passed = 0;
+        let next = loop {
+            match at.as_ref().and_then(|c| self.folder.films.step(c, step)).map(Path::to_path_buf) {
+                Some(path) if self.unopenable.get(&path).is_some_and(|when| *when == modified(&path)) => {
+                    passed += 1;
+                    at = Some(path);
+                }
+                found => break found,
+            }
+        };
+        let passed_note = (passed > 0).then(|| format!("stepped over {passed} {} that could not be opened", if passed == 1 { "file" } else { "files" }));
+        match next {
+            Some(path) => {
+                self.open(&path);
+                // Said once the film is in (opening clears the notices).
+                self.stepped_over = passed_note.map(|n| format!("{}{}", n[..1].to_uppercase(), &n[1..]));
+            }
+            None => {
+                let which = if step > 0 { "next" } else { "previous" };
+                self.error = Some(match passed_note {
+                    Some(note) => format!("No {which} film in this folder ({note})"),
+                    None => format!("No {which} film in this folder"),
+                });
+            }
         }
     }
 
@@ -333,6 +366,8 @@ impl KneeclipApp {
                             let named = msg.contains(&path.display().to_string());
                             self.error = Some(if named { format!("Could not open {msg}") } else { format!("Could not open {}: {msg}", path.display()) });
                             self.failed_path = Some(path.clone());
+                            self.unopenable.insert(path.clone(), modified(path));
+                            self.stepped_over = None;
                             // The film before stays no longer: stepping through a
                             // folder, its grade would pass for this file's.
                             self.view = None;
@@ -368,9 +403,10 @@ impl KneeclipApp {
         view.tool = tool;
         self.view = Some(view);
         self.folder.ask(&path);
+        self.unopenable.remove(&path);
         self.path = Some(path);
         self.error = None;
-        self.notice = None;
+        self.notice = self.stepped_over.take();
         self.grades.clear();
         self.query_results.clear();
         self.request_grade();
@@ -390,6 +426,8 @@ impl KneeclipApp {
                 Command::ExportReport => {
                     if self.export_job().is_some() {
                         self.export.open = true;
+                        // An earlier failure is not this export's (and may have been another film's).
+                        self.export.last = self.export.last.take().filter(Result::is_ok);
                     } else {
                         self.error = Some("Nothing to export yet: open a film and wait for its grade".into());
                     }
@@ -530,4 +568,9 @@ impl eframe::App for KneeclipApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, settings::STORAGE_KEY, &self.settings);
     }
+}
+
+/// A file's modification time, to tell whether a file that failed to open has changed since.
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }

@@ -72,12 +72,16 @@ fn export_window(app: &mut KneeclipApp, ctx: &egui::Context) {
                 ui.spinner();
                 ui.label("Writing the report…");
             });
+        } else if let Some(Err(e)) = &app.export.last {
+            // Whole, wrapped: the status bar cuts a long path off.
+            ui.add_space(4.0);
+            ui.add(egui::Label::new(RichText::new(format!("Not written: {e}")).color(Color32::from_rgb(240, 90, 90))).wrap());
         }
     });
+    // Closed by hand, or (in `Export::poll`) once the report is written.
     app.export.open = open;
     if let Some(out) = chosen {
         app.export_report(ctx, out);
-        app.export.open = false;
     }
 }
 
@@ -158,6 +162,14 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         button(app, ui, Command::ToggleGrade, hide_grade);
         let heat = app.show_heatmap;
         button(app, ui, Command::ToggleHeatmap, heat);
+        // The slider lays out its label inside the room left on the row, which
+        // cut "opacity" off at the window's edge: where it does not fit whole,
+        // it starts the next row.
+        let label = egui::WidgetText::from("opacity").into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Body);
+        let needed = ui.spacing().slider_width + ui.spacing().interact_size.x + label.size().x + 3.0 * ui.spacing().item_spacing.x;
+        if ui.available_size_before_wrap().x < needed {
+            ui.end_row();
+        }
         ui.add_enabled(app.show_heatmap, egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).text("opacity"));
         ui.separator();
         let gradable = app.export_job().is_some() && !app.export.running();

@@ -98,7 +98,7 @@ pub fn run(args: &GradeArgs) -> i32 {
         let graded = grader.grade_pixel_values(&pixel_values).map_err(|e| e.to_string());
         let mut assessments = graded.as_ref().map(|a| a.iter()).ok();
         for ((file, _), film) in chunk.iter().zip(prepared) {
-            let shown = file.display().to_string();
+            let shown = shown_name(file, format);
             let result = film.and_then(|film| match assessments.as_mut() {
                 Some(next) => Ok((film.results(next), film.remarks)),
                 None => Err(format!("{shown}: {}", graded.as_ref().err().map_or("grading failed", String::as_str))),
@@ -142,6 +142,16 @@ fn load_grader(args: &GradeArgs) -> Result<Grader, String> {
         eprintln!("kneeclip: warning: {warning}");
     }
     Ok(grader)
+}
+
+/// `file` as JSON and CSV print it. JSON and CSV are text: a name that is
+/// not UTF-8 is printed with U+FFFD for its other bytes, and the user is told
+/// so that a script does not look for a file of that name.
+fn shown_name(file: &Path, format: Format) -> String {
+    if file.to_str().is_none() && format != Format::Text {
+        eprintln!("kneeclip: warning: the name of {} is not UTF-8: the output shows U+FFFD in place of its other bytes", file.display());
+    }
+    file.display().to_string()
 }
 
 /// The films to grade, in the given order: a folder stands for its films,
@@ -245,7 +255,7 @@ fn check_report_options(args: &GradeArgs, out: &Path) -> Result<(), String> {
 /// Grades the one film, prints its lines as usual and writes its report.
 fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printer, out: &Path) -> i32 {
     let file = &args.files[0];
-    let shown = file.display().to_string();
+    let shown = shown_name(file, printer.format());
     // The film's failures exit 1 (as for any film); the report's own, 2.
     let mut report_failed = false;
     let result = (|| -> Result<(), String> {

@@ -66,7 +66,7 @@ pub struct ModelArgs {
     pub device: DeviceArg,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceArg {
     Auto,
     Cpu,

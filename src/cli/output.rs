@@ -37,6 +37,10 @@ impl Printer {
         Self { format, header_done: false, write_error: None }
     }
 
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// Writes one line to stdout, remembering the first failure instead of
     /// panicking as `println!` would.
     fn line(&mut self, text: std::fmt::Arguments) {
@@ -89,13 +93,10 @@ impl Printer {
                 self.line(format_args!("{line}"));
             }
             Format::Csv => {
-                if !self.header_done {
-                    self.line(format_args!("file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,uncertain,anchors_edited,cautions,notes"));
-                    self.header_done = true;
-                }
+                self.csv_header();
                 let numbers = |v: &[f32]| v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(",");
                 self.line(format_args!(
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},",
                     csv_field(file),
                     region.map_or("whole-film", region_key),
                     a.grade,
@@ -154,13 +155,34 @@ impl Printer {
         }
     }
 
+    /// A film that could not be graded: a line of its own in JSON and CSV (so
+    /// a spreadsheet of a folder has every film in it), and on standard error.
     pub fn error(&mut self, file: &str, message: &str) {
         match self.format {
             Format::Json => self.line(format_args!("{}", json!({ "file": file, "error": message }))),
-            _ => eprintln!("kneeclip: {message}"),
+            Format::Csv => {
+                eprintln!("kneeclip: {message}");
+                self.csv_header();
+                // Every column but the file and the error is empty: no grade was made.
+                self.line(format_args!("{}{}{}", csv_field(file), ",".repeat(CSV_COLUMNS.len() - 1), csv_field(message)));
+            }
+            Format::Text => eprintln!("kneeclip: {message}"),
+        }
+    }
+
+    fn csv_header(&mut self) {
+        if !self.header_done {
+            self.line(format_args!("{}", CSV_COLUMNS.join(",")));
+            self.header_done = true;
         }
     }
 }
+
+/// `grade --csv`'s columns; `error` is filled only in the row of a film that could not be graded.
+pub const CSV_COLUMNS: [&str; 25] = [
+    "file", "region", "grade", "p0", "p1", "p2", "p3", "p4", "s0", "s1", "s2", "s3", "s4", "model", "head", "anchors_hash", "arithmetic",
+    "mirrored_grade", "grade_name", "borderline", "uncertain", "anchors_edited", "cautions", "notes", "error",
+];
 
 fn region_key(region: Region) -> &'static str {
     match region {

@@ -282,6 +282,9 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     let session = Session { resume: args.resume.clone(), cancel, files_lock, feature_cache_limit, ..Session::new(config, args.out.clone()) };
     // Before the datasets are checked and the model loaded: fail in seconds, not after an epoch.
     session.check_output()?;
+    if args.model.device == super::DeviceArg::Cuda {
+        super::device_for(args.model.device)?; // no CUDA: said now, not after the films are checked
+    }
     let full = open_dataset(&args.dataset, &session.cancel)?;
     let validation = match (&args.val, args.folds.zip(args.fold)) {
         (_, Some((k, fold))) => Validation::Fold { k, fold },

@@ -28,9 +28,11 @@ pub fn is_film_file(path: &Path) -> bool {
     }
     // A link to a film that is gone is still a film the reader meant: listed,
     // so that it is reported as unreadable rather than silently left out.
+    // Without an extension its content cannot be sniffed; listed too, as a
+    // PACS export's `IM0001` would be (a link with another extension is not).
     let dangling = path.is_symlink() && !path.exists();
     if dangling || !path.is_file() {
-        return dangling && has_film_extension(path);
+        return dangling && (path.extension().is_none() || has_film_extension(path));
     }
     match path.extension() {
         Some(_) => has_film_extension(path),
@@ -130,10 +132,13 @@ mod tests {
         let gone = dir.path().join("c.png");
         std::os::unix::fs::symlink(dir.path().join("deleted.png"), &gone).unwrap();
         std::os::unix::fs::symlink(dir.path().join("deleted.txt"), dir.path().join("d.txt")).unwrap();
+        let gone_im = dir.path().join("IM0009");
+        std::os::unix::fs::symlink(dir.path().join("deleted"), &gone_im).unwrap();
 
-        // The dangling link to a film is listed (and will be reported unreadable).
-        assert_eq!(films_in(dir.path(), false).unwrap(), [a.clone(), b.clone(), gone.clone(), im.clone()]);
-        assert_eq!(films_in(dir.path(), true).unwrap(), [a, b, gone, im, nested, deeper]);
+        // Dangling links to films, by extension or with none, are listed (and
+        // will be reported unreadable); one to a .txt is not.
+        assert_eq!(films_in(dir.path(), false).unwrap(), [a.clone(), b.clone(), gone.clone(), im.clone(), gone_im.clone()]);
+        assert_eq!(films_in(dir.path(), true).unwrap(), [a, b, gone, im, gone_im, nested, deeper]);
         assert!(films_in(&dir.path().join("missing"), false).is_err());
     }
 }

@@ -112,7 +112,18 @@ impl Radiograph {
             return Err(ImagingError::EmptyFile { path: source.to_path_buf() });
         }
         limits.check_file_size(source, bytes.len() as u64)?;
-        let decoded = match super::sniff(bytes) {
+        let sniffed = super::sniff(bytes);
+        let named_dicom = source.extension().and_then(|e| e.to_str()).is_some_and(|e| ["dcm", "dicom", "dic"].contains(&e.to_ascii_lowercase().as_str()));
+        // A DICOM file cut short inside its 128-byte preamble has lost its
+        // "DICM" marker; a preamble that holds a TIFF header (a "dual
+        // personality" file) then reads as a damaged TIFF, which it is not.
+        if named_dicom && bytes.len() < 132 && matches!(sniffed, super::Format::Raster(_)) {
+            return Err(ImagingError::InvalidDicom {
+                path: source.to_path_buf(),
+                detail: format!("the file ends after {} bytes, inside the 128-byte preamble before the \"DICM\" marker: it is cut short", bytes.len()),
+            });
+        }
+        let decoded = match sniffed {
             super::Format::Dicom(layout) => super::dicom::load(bytes, layout, source, limits)?,
             super::Format::Raster(format) => super::raster::load(bytes, format, source, limits)?,
             super::Format::Unknown => {

@@ -33,6 +33,10 @@ pub(super) struct CheckpointState {
     /// Which films trained and validated (a short hash); absent in older checkpoints.
     #[serde(default)]
     pub(super) films: Option<String>,
+    /// The same films' sizes (a short hash): whether one was replaced under
+    /// its name since; absent in older checkpoints.
+    #[serde(default)]
+    pub(super) film_sizes: Option<String>,
 }
 
 /// A checkpoint being written on a thread of its own, with the epoch it

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use super::dataset::{Dataset, DatasetSummary, Film, films_per_grade};
+use super::overlap::films_in_both;
 use super::split::{stratified_k_fold, stratified_split};
 use super::checkpoint::TensorView;
 use super::trainer::{EpochRecord, TrainConfig, TrainData, Trainer, TrainingObserver, fit_temperature};
@@ -80,11 +81,8 @@ impl Plan {
                 "the training side of this split has no films of grade {grade} (films per grade: {per_grade:?}); use fewer folds, a larger dataset, or a validation folder"
             ));
         }
-        // Validating on films the model trains on measures its memory, and
-        // the temperature and the best epoch would be fitted to it. Only a
-        // separate folder can overlap (a split's sides are disjoint); its
-        // folders are resolved once each, not every film (the viewer makes
-        // plans on its UI thread, and datasets may sit on a network share).
+        // Only a separate folder can hold the same files (a split's sides are
+        // disjoint); copies under other names are looked for when the run starts.
         let shared: Vec<&Film> = if validation.is_some() { films_in_both(&train, &val) } else { Vec::new() };
         if let Some(first) = shared.first() {
             return Err(format!(
@@ -126,19 +124,6 @@ impl Plan {
             if missing.len() == 1 { "that grade" } else { "those grades" }
         )]
     }
-}
-
-/// The films of `val` that are also in `train`, through whatever path
-/// (links, `..`): compared by resolved folder and file name.
-fn films_in_both<'v>(train: &[Film], val: &'v [Film]) -> Vec<&'v Film> {
-    let mut resolved: HashMap<PathBuf, PathBuf> = HashMap::new();
-    let mut place = |f: &Film| {
-        let folder = f.path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let folder = resolved.entry(folder.clone()).or_insert_with(|| std::fs::canonicalize(&folder).unwrap_or(folder)).clone();
-        folder.join(f.path.file_name().unwrap_or_default())
-    };
-    let trained: std::collections::HashSet<PathBuf> = train.iter().map(&mut place).collect();
-    val.iter().filter(|f| trained.contains(&place(f))).collect()
 }
 
 /// The checkpoint a run writes next to its head `out`.
@@ -237,6 +222,18 @@ impl Session {
     /// file is `weights`, then fits the temperature and writes the head.
     pub fn run(&self, grader: Grader, weights: &Path, plan: Plan, observer: &mut dyn TrainingObserver) -> Result<Outcome, String> {
         self.check_output()?;
+        // Copies under other names: every validation film is looked up by size
+        // among the training films, and only equal sizes are read.
+        let copies = super::overlap::copies_across(&plan.train, &plan.val);
+        if let Some((copy, original)) = copies.first() {
+            return Err(format!(
+                "{} of the {} validation films are copies of training films (e.g. {} has the content of {}); validate on films the model does not train on",
+                copies.len(),
+                plan.val.len(),
+                copy.path.display(),
+                original.path.display()
+            ));
+        }
         // The file is hashed as it streams by, and only the base tensors the
         // run starts from are read (≈ 58 of 605 MB for ViT-B/32): the grader
         // already holds the whole model, packed for its products.
