@@ -62,13 +62,21 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
         assert!(err.contains(says), "{setting:?}: {err}");
         assert!(!err.contains("training films"), "{setting:?}: refused before the dataset is read: {err}");
     }
-    // A head named .json would overwrite its own sidecar (where case is not told apart, .JSON too).
-    for name in ["h.json", "h.JSON"] {
-        let json = tmp.path().join(name);
-        let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", json.to_str().unwrap(), d]);
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-        assert!(stderr(&out).contains("name the head something.safetensors"), "{}", stderr(&out));
+    // A head named .json would overwrite its own sidecar (where case is not
+    // told apart, .JSON too); one named `clinic` or `clinic/` the sidecar and
+    // checkpoint of the head clinic.safetensors beside it.
+    let other = tmp.path().join("clinic.json");
+    std::fs::write(&other, b"{\"another head's\": \"sidecar\"}").unwrap();
+    let clinic = format!("{}/clinic", tmp.path().display());
+    for name in ["h.json", "h.JSON", "clinic", "clinic/"] {
+        let out_path = format!("{}/{name}", tmp.path().display());
+        let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", &out_path, d]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(said.contains("name the head something.safetensors") || said.contains("the head must be a file name"), "{name}: {said}");
     }
+    assert_eq!(std::fs::read(&other).unwrap(), b"{\"another head's\": \"sidecar\"}", "the other head's sidecar is untouched");
+    assert!(!Path::new(&clinic).exists());
     // A folder where the sidecar goes.
     std::fs::create_dir(tmp.path().join("h.json")).unwrap();
     let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, d]);
@@ -326,4 +334,26 @@ fn a_name_that_is_not_utf8_is_graded_and_said() {
     let out = kneeclip(&["grade", "--offline", "--model-dir", model.to_str().unwrap(), folder.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert!(!stderr(&out).contains("is not UTF-8"));
+}
+
+/// One run at a time per head: a second one (another window, another
+/// command) is refused while the first holds the head's lock, before its
+/// dataset is read; once the lock is let go, a run goes ahead.
+#[test]
+fn a_second_run_to_the_same_head_is_refused_while_the_first_runs() {
+    let Some((_tmp, model, data, head)) = training_setup() else { return };
+    let (m, d, h) = (model.to_str().unwrap(), data.to_str().unwrap(), head.to_str().unwrap());
+    let session = kneeclip::training::session::Session::new(Default::default(), head.clone());
+    let held = session.lock_output().expect("the first run's lock");
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--bottleneck", "8", d]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("another run is training this head now") && !err.contains("training films"), "{err}");
+    assert!(session.lock_output().is_err(), "held within this process too");
+    drop(held);
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--bottleneck", "8", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(head.is_file());
+    // Finished, its checkpoint is no unfinished run: a new run may replace it.
+    assert!(kneeclip::training::session::unfinished_run(&head).is_none());
 }

@@ -367,6 +367,16 @@ fn ctrl_c_stops_cleanly_keeps_the_checkpoint_and_says_how_to_resume() {
     assert!(!head.exists() && !head.with_extension("json").exists(), "no head after a cancelled run");
     assert!(temporary_files(&tmp.path().join("out")).is_empty(), "{:?}", temporary_files(&tmp.path().join("out")));
 
+    // A new run to the same head without --resume would replace the
+    // unfinished run's checkpoint: refused, the checkpoint untouched.
+    let before = std::fs::read(&checkpoint).unwrap();
+    let fresh = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), "--epochs", "1", "--batch-size", "4", "--bottleneck", "8", "--angles", "0", data.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&fresh.stderr);
+    assert_eq!(fresh.status.code(), Some(2), "{said}");
+    assert!(said.contains("holds an unfinished run") && said.contains("--restart") && said.contains(&format!("--resume {}", checkpoint.display())), "{said}");
+    assert!(!said.contains("training films"), "refused before the dataset is read: {said}");
+    assert_eq!(std::fs::read(&checkpoint).unwrap(), before);
+
     // The kept checkpoint is whole: resuming it finishes the run.
     let kept = err.split("last complete epoch (").nth(1).and_then(|s| s.split(')').next()).and_then(|s| s.parse::<usize>().ok()).expect("epoch in the message");
     assert!(kept >= 2, "{err}");

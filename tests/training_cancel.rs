@@ -129,8 +129,11 @@ fn a_cancelled_session_writes_no_head_and_a_finished_one_does() {
     assert!(temporary_files(dir).is_empty(), "{:?}", temporary_files(dir));
     assert!(checkpoint_for(&head).is_file());
 
+    // A new run over the unfinished one's checkpoint is refused unless asked to start over.
     let Some(grader) = tiny_grader() else { return };
-    let session = Session::new(quick(2), head.clone());
+    let refused = Session::new(quick(2), head.clone()).check_output().unwrap_err();
+    assert!(refused.contains("holds an unfinished run (1 of 50 epochs)"), "{refused}");
+    let session = Session { restart: true, ..Session::new(quick(2), head.clone()) };
     let Outcome::Written(w) = session.run(grader, &weights, plan, &mut CancelAt { cancel: Arc::default(), at: (0, 0), epoch: 0, messages: vec![] }).unwrap() else {
         panic!("not cancelled");
     };

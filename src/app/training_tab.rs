@@ -262,10 +262,14 @@ impl TrainingTab {
         let Some((_, Ok(plan))) = &self.plan else { return };
         let head = PathBuf::from(self.head_text.trim());
         let resume = (self.resume && checkpoint_for(&head).is_file()).then(|| checkpoint_for(&head));
-        let session = Session { resume, ..Session::new(self.config.clone(), head) };
-        if let Err(e) = session.check_output() {
-            self.progress = Progress { state: RunState::Failed(e), ..Progress::default() };
-            return;
+        // The form says when Start replaces an unfinished run's checkpoint.
+        let mut session = Session { resume, restart: true, ..Session::new(self.config.clone(), head) };
+        match session.check_output().and_then(|()| session.lock_output()) {
+            Ok(lock) => session.output_lock = Some(std::sync::Arc::new(lock)),
+            Err(e) => {
+                self.progress = Progress { state: RunState::Failed(e), ..Progress::default() };
+                return;
+            }
         }
         let batches = plan.train.len().div_ceil(self.config.batch_size.max(1));
         self.progress = Progress { state: RunState::Loading, total_epochs: self.config.epochs, batches, ..Progress::default() };

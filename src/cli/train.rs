@@ -87,6 +87,11 @@ pub struct TrainArgs {
     /// Resume from this checkpoint (and keep checkpointing to it).
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
+    /// Start afresh where the checkpoint beside --out holds an unfinished run
+    /// (cancelled or failed): it is replaced, and its epochs lost. Without
+    /// this (or --resume) such a checkpoint is not touched.
+    #[arg(long, conflicts_with = "resume")]
+    pub restart: bool,
     /// A folder with one subfolder per grade (0..4), or a CSV `path,grade`.
     #[arg(value_name = "DATASET")]
     pub dataset: PathBuf,
@@ -279,9 +284,10 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
         Some(gb) if !(gb.is_finite() && gb >= 0.0) => return Err(format!("--feature-cache-gb {gb}: give a size in GB, 0 or more")),
         gb => gb.map(|gb| (gb * 1e9) as u64),
     };
-    let session = Session { resume: args.resume.clone(), cancel, files_lock, feature_cache_limit, ..Session::new(config, args.out.clone()) };
+    let mut session = Session { resume: args.resume.clone(), cancel, files_lock, feature_cache_limit, restart: args.restart, ..Session::new(config, args.out.clone()) };
     // Before the datasets are checked and the model loaded: fail in seconds, not after an epoch.
     session.check_output()?;
+    session.output_lock = Some(Arc::new(session.lock_output()?));
     if args.model.device == super::DeviceArg::Cuda {
         super::device_for(args.model.device)?; // no CUDA: said now, not after the films are checked
     }

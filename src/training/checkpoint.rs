@@ -180,6 +180,17 @@ pub fn checkpoint_config(path: &std::path::Path) -> R<TrainConfig> {
     read_checkpoint_state(path).map(|s| TrainConfig { epochs: s.config.epochs.max(s.epoch + 1), ..s.config })
 }
 
+/// What a checkpoint says of its run: the epochs done and the settings.
+#[derive(Clone, Debug)]
+pub struct CheckpointSummary {
+    pub epochs_done: usize,
+    pub config: TrainConfig,
+}
+
+pub fn checkpoint_summary(path: &std::path::Path) -> R<CheckpointSummary> {
+    read_checkpoint_state(path).map(|s| CheckpointSummary { epochs_done: s.epoch, config: s.config })
+}
+
 pub(super) fn load_checkpoint(path: &std::path::Path, names: &[String], dev: &Device) -> R<Loaded> {
     let not_one = |why: String| format!("{}: not a usable kneeclip training checkpoint ({why})", path.display());
     let state = read_checkpoint_state(path)?;

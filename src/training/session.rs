@@ -169,11 +169,65 @@ pub struct Session {
     /// Bytes the cached frozen features may hold (None: half of the memory;
     /// see [`Trainer::feature_cache_limit`]).
     pub feature_cache_limit: Option<u64>,
+    /// Start afresh even where the checkpoint beside the head holds an
+    /// unfinished run (its epochs are then lost); otherwise that is refused.
+    pub restart: bool,
+    /// The head's lock, when the caller took it before the run (the command
+    /// line does, before the datasets are checked); [`run`](Self::run) takes it otherwise.
+    pub output_lock: Option<Arc<OutputLock>>,
+}
+
+/// Held while a run writes a head, its sidecar and its checkpoint, so that a
+/// second run to the same head (another window, another command) is refused
+/// rather than both rewriting one checkpoint: an advisory lock on a hidden
+/// file beside the head, let go by the system when the process ends, however
+/// it ends. Where the file system has no locks (some network shares), runs
+/// go on unlocked.
+pub struct OutputLock {
+    _file: Option<std::fs::File>,
+}
+
+/// The checkpoint beside the head `out` when it holds a run that did not
+/// finish (fewer epochs than asked for, and no head written since): its
+/// epochs done and asked for.
+pub fn unfinished_run(out: &Path) -> Option<(usize, usize)> {
+    let checkpoint = checkpoint_for(out);
+    let written = std::fs::metadata(&checkpoint).and_then(|m| m.modified()).ok()?;
+    if std::fs::metadata(out).and_then(|m| m.modified()).is_ok_and(|head| head >= written) {
+        return None; // the run ended with its head (early stopping included)
+    }
+    let run = super::checkpoint::checkpoint_summary(&checkpoint).ok()?;
+    (run.epochs_done < run.config.epochs).then_some((run.epochs_done, run.config.epochs))
 }
 
 impl Session {
     pub fn new(config: TrainConfig, out: PathBuf) -> Session {
-        Session { config, out, resume: None, cancel: Arc::default(), files_lock: Arc::default(), feature_cache_limit: None }
+        Session {
+            config,
+            out,
+            resume: None,
+            cancel: Arc::default(),
+            files_lock: Arc::default(),
+            feature_cache_limit: None,
+            restart: false,
+            output_lock: None,
+        }
+    }
+
+    /// Takes the head's lock (see [`OutputLock`]); refused while another run holds it.
+    pub fn lock_output(&self) -> Result<OutputLock, String> {
+        let dir = self.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = self.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let path = dir.join(format!(".{name}.lock"));
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| format!("{}: cannot write beside the head: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(OutputLock { _file: Some(file) }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                "{}: another run is training this head now (in another kneeclip window or command); wait for it to end, or choose another head file",
+                self.out.display()
+            )),
+            Err(std::fs::TryLockError::Error(_)) => Ok(OutputLock { _file: None }),
+        }
     }
 
     pub fn checkpoint(&self) -> PathBuf {
@@ -185,20 +239,31 @@ impl Session {
     pub fn check_output(&self) -> Result<(), String> {
         self.config.check()?;
         let name = self.out.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.is_empty() || self.out.is_dir() {
+        let ends_in_separator = self.out.as_os_str().to_string_lossy().ends_with(std::path::is_separator);
+        if name.is_empty() || ends_in_separator || self.out.is_dir() {
             return Err(format!("{}: the head must be a file name, e.g. head.safetensors", self.out.display()));
         }
-        // The sidecar and checkpoint are named after the head: a head called
-        // `.json` would overwrite its own sidecar.
+        // The sidecar and checkpoint are named after the head with its
+        // extension replaced: a head named `clinic` (or `clinic/`) would write
+        // `clinic.json`, the sidecar of the head `clinic.safetensors` beside
+        // it, and a head named `.json` its own sidecar.
+        let named_safetensors = self.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
         let sidecar = sidecar_for(&self.out);
-        let named_json = self.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        if named_json || sidecar == self.out || checkpoint_for(&self.out) == self.out || self.resume.as_ref() == Some(&self.out) {
+        if !named_safetensors || checkpoint_for(&self.out) == self.out || self.resume.as_ref() == Some(&self.out) {
             return Err(format!("{}: name the head something.safetensors; its sidecar (.json) and checkpoint (.checkpoint.safetensors) go beside it", self.out.display()));
         }
         for beside in [&sidecar, &self.checkpoint()] {
             if beside.is_dir() {
                 return Err(format!("{}: a folder is in the way of the run's {} file", beside.display(), if *beside == sidecar { "sidecar" } else { "checkpoint" }));
             }
+        }
+        if let (None, false, Some((done, asked))) = (&self.resume, self.restart, unfinished_run(&self.out)) {
+            let checkpoint = checkpoint_for(&self.out);
+            return Err(format!(
+                "{}: holds an unfinished run ({done} of {asked} epochs) that this run would replace; go on with it (--resume {}), or start over and lose it (--restart)",
+                checkpoint.display(),
+                checkpoint.display()
+            ));
         }
         if let Some(resume) = &self.resume {
             if !resume.is_file() {
@@ -222,6 +287,10 @@ impl Session {
     /// file is `weights`, then fits the temperature and writes the head.
     pub fn run(&self, grader: Grader, weights: &Path, plan: Plan, observer: &mut dyn TrainingObserver) -> Result<Outcome, String> {
         self.check_output()?;
+        let _lock = match &self.output_lock {
+            Some(lock) => lock.clone(),
+            None => Arc::new(self.lock_output()?),
+        };
         // Copies under other names: every validation film is looked up by size
         // among the training films, and only equal sizes are read.
         let copies = super::overlap::copies_across(&plan.train, &plan.val);
