@@ -194,20 +194,97 @@ fn cancel_stops_the_run_says_so_and_leaves_no_half_written_file() {
     assert!(!head.exists() && !head.with_extension("json").exists());
     assert!(checkpoint.is_file());
     assert!(temporary_files(&out).is_empty(), "{:?}", temporary_files(&out));
+    // Start as it is would replace that checkpoint: the form says so.
+    h.get_by_label_contains(&format!("An unfinished run's checkpoint is beside it ({kept} of "));
     // The checkpoint can be resumed from the tab, which fills in the run's
-    // own options (here after they were changed); the curves start with its epochs.
+    // own options (here after they were changed) but keeps the epochs asked
+    // for here when the run can go on with them; the curves start with its epochs.
     app(&mut h).training.config.lr = 0.5;
+    app(&mut h).training.config.epochs = kept + 1;
     h.get_by_label("Resume from its checkpoint").click();
     h.step();
     assert!(app(&mut h).training.resume);
     assert_eq!(app(&mut h).training.config.lr, quick(1).lr, "the checkpoint's options are back in the form");
-    app(&mut h).training.config.epochs = kept + 1; // a run may be resumed for more or fewer epochs
+    assert_eq!(app(&mut h).training.config.epochs, kept + 1, "the epochs asked for here stay");
+    h.step(); // the warning is drawn above the box, so it goes the frame after
+    assert!(h.query_by_label_contains("An unfinished run's checkpoint").is_none(), "resuming replaces nothing");
     h.get_by_label("Start").click();
     h.step();
+    // The reader goes back to the viewer: the end of the run is said there.
+    app(&mut h).tab = Tab::Viewer;
     wait(&mut h, "the resumed run", |a| !a.training.running());
+    h.step();
+    h.get_by_label("(training finished: see the Training tab)");
+    app(&mut h).tab = Tab::Training;
+    h.step();
     let p = &app(&mut h).training.progress;
     assert!(matches!(p.state, RunState::Finished(_)), "{:?}", p.state);
     assert_eq!(p.epochs.iter().map(|r| r.epoch).collect::<Vec<_>>(), (1..=kept + 1).collect::<Vec<_>>());
     assert!(p.messages.iter().any(|m| m.contains(&format!("after epoch {kept}"))), "{:?}", p.messages);
     assert!(head.is_file());
+}
+
+/// Closing the window while a run trains asks first; "Keep training" goes
+/// on, "Stop the run and quit" stops it cleanly (checkpoint whole, no head,
+/// no half-written file) before the window closes.
+#[test]
+fn closing_the_window_while_training_asks_and_stops_the_run_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 2) else { return };
+    let mut h = harness(model);
+    training_tab_with(&mut h, &data);
+    let out = tmp.path().join("heads");
+    let head = out.join("endless.safetensors");
+    app(&mut h).training.config = quick(100_000);
+    app(&mut h).training.head_text = head.display().to_string();
+    h.step();
+    h.get_by_label("Start").click();
+    h.step();
+    wait(&mut h, "a finished epoch", |a| !a.training.progress.epochs.is_empty());
+    let close = |h: &mut Harness<'static, App>| {
+        h.input_mut().viewports.get_mut(&egui::ViewportId::ROOT).unwrap().events.push(egui::ViewportEvent::Close);
+        h.step();
+        h.step();
+    };
+    close(&mut h);
+    h.get_by_label("A head is being trained");
+    h.get_by_label("Keep training").click();
+    h.step();
+    assert!(app(&mut h).training.running() && !app(&mut h).quit.asked, "the run goes on");
+    close(&mut h);
+    h.get_by_label("Stop the run and quit").click();
+    h.step();
+    assert!(app(&mut h).quit.stopping);
+    wait(&mut h, "the run to stop", |a| !a.training.running());
+    let state = app(&mut h).training.progress.state.clone();
+    assert!(matches!(state, RunState::Cancelled { epoch: Some(_), .. }), "{state:?}");
+    assert!(!head.exists() && temporary_files(&out).is_empty(), "{:?}", temporary_files(&out));
+}
+
+/// Start and Cancel stay on screen in a small window, whatever the form's
+/// length; the head follows the dataset unless the reader chose one.
+#[test]
+fn start_stays_in_sight_and_the_head_follows_the_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 2) else { return };
+    let mut h = harness_sized(model, egui::vec2(900.0, 600.0));
+    training_tab_with(&mut h, &data);
+    let ctx = h.ctx.clone();
+    app(&mut h).training.set_validation(&ctx, Some(&data)); // a long refusal beside Start, too
+    wait(&mut h, "the validation check", |a| a.training.settled());
+    for label in ["Start", "Cancel"] {
+        let b = h.get_by_label(label).accesskit_node().bounding_box().expect("laid out");
+        assert!(b.y1 <= 600.0 && b.x1 <= 900.0, "{label}: {b:?}");
+    }
+    assert!(app(&mut h).training.head_text.ends_with("data-head.safetensors"));
+    let other = tmp.path().join("big");
+    std::fs::create_dir_all(&other).unwrap();
+    app(&mut h).training.set_dataset(&ctx, &other);
+    assert!(app(&mut h).training.head_text.ends_with("big-head.safetensors"), "{}", app(&mut h).training.head_text);
+    let chosen = tmp.path().join("mine.safetensors").display().to_string();
+    app(&mut h).training.head_text = chosen.clone();
+    app(&mut h).training.set_dataset(&ctx, &data);
+    assert_eq!(app(&mut h).training.head_text, chosen, "a head the reader chose stays");
 }

@@ -108,6 +108,14 @@ pub struct KneeclipApp {
     pub head_anchors: Option<[String; 5]>,
     /// The reader's own anchors that a head's replaced, to go back to.
     pub anchors_before_head: Option<[String; 5]>,
+    /// Closing the window while training: asked, and confirmed (stopping the run first).
+    pub quit: QuitWhileTraining,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QuitWhileTraining {
+    pub asked: bool,
+    pub stopping: bool,
 }
 
 pub mod frame_log;
@@ -151,6 +159,7 @@ impl KneeclipApp {
             head: None,
             head_anchors: None,
             anchors_before_head: None,
+            quit: QuitWhileTraining::default(),
         };
         if model_dir.is_some() {
             app.settings.model_dir = model_dir;
@@ -506,6 +515,7 @@ impl KneeclipApp {
             self.open(path);
         }
         egui::Panel::top("tabs").show(ui, |ui| self.tab_bar(ui));
+        self.confirm_quit_while_training(&ctx);
         match self.tab {
             Tab::Viewer => {
                 self.run_commands(&ctx);
@@ -545,7 +555,54 @@ impl KneeclipApp {
             let p = &self.training.progress;
             if self.tab == Tab::Viewer && self.training.running() {
                 ui.small(format!("(training: epoch {}/{})", p.epoch, p.total_epochs));
+            } else if self.tab == Tab::Viewer && self.training.unseen_end {
+                // A run that ended while the reader was here is not missed.
+                let (text, colour) = match &p.state {
+                    training_tab::RunState::Finished(_) => ("(training finished: see the Training tab)", egui::Color32::from_rgb(120, 200, 120)),
+                    training_tab::RunState::Cancelled { .. } => ("(training cancelled)", egui::Color32::from_rgb(240, 180, 60)),
+                    _ => ("(training failed: see the Training tab)", egui::Color32::from_rgb(240, 90, 90)),
+                };
+                ui.colored_label(colour, text);
             }
+        });
+    }
+
+    /// Closing the window while a run trains asks first, then stops the run
+    /// cleanly (its checkpoint whole, no half-written file) before quitting.
+    fn confirm_quit_while_training(&mut self, ctx: &egui::Context) {
+        if ctx.input(|i| i.viewport().close_requested()) && self.training.running() && !self.quit.stopping {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.quit.asked = true;
+        }
+        if self.quit.stopping && !self.training.running() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        if !self.quit.asked {
+            return;
+        }
+        let p = &self.training.progress;
+        let epochs = format!("epoch {} of {}", p.epoch, p.total_epochs);
+        egui::Modal::new(egui::Id::unique("quit-while-training")).show(ctx, |ui| {
+            ui.set_max_width(420.0);
+            ui.heading("A head is being trained");
+            if self.quit.stopping {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Stopping the run at the next batch, then quitting…");
+                });
+                return;
+            }
+            ui.label(format!("The run is at {epochs}. Quitting stops it: no head is written, and its checkpoint keeps the last complete epoch, to resume later."));
+            ui.horizontal(|ui| {
+                if ui.button("Keep training").clicked() {
+                    self.quit.asked = false;
+                }
+                if ui.button("Stop the run and quit").clicked() {
+                    self.training.cancel();
+                    self.quit.stopping = true;
+                }
+            });
         });
     }
 

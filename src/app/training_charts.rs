@@ -20,10 +20,11 @@ fn epoch_line<'a>(name: &str, p: &Progress, value: impl Fn(&EpochRecord) -> f64,
 }
 
 pub(super) fn loss_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
-    // Losses start high: the lower left corner stays free for the legend.
+    // The x axis runs to the last epoch asked for and losses fall: the upper
+    // right stays free for the legend (lower left, it covered the curves).
     Plot::new("loss-plot")
         .height(220.0)
-        .legend(Legend::default().position(Corner::LeftBottom))
+        .legend(Legend::default().position(Corner::RightTop))
         .include_x(0.0)
         .include_x(p.total_epochs.max(1) as f64)
         .include_y(0.0)
@@ -47,10 +48,10 @@ pub(super) fn loss_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
 }
 
 pub(super) fn accuracy_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
-    // Accuracies start low: the upper left corner stays free for the legend.
+    // Accuracies rise towards the right: the lower right stays free for the legend.
     Plot::new("accuracy-plot")
         .height(220.0)
-        .legend(Legend::default().position(Corner::LeftTop))
+        .legend(Legend::default().position(Corner::RightBottom))
         .include_x(0.0)
         .include_x(p.total_epochs.max(1) as f64)
         .include_y(0.0)

@@ -99,7 +99,17 @@ pub struct TrainingTab {
     /// The train/validation split of the checked datasets, for the seed it was made with.
     plan: Option<(u64, Result<Plan, String>)>,
     run: Option<RunJob>,
+    /// The head the run in progress (or the last one) writes, and when it started.
+    run_head: Option<(PathBuf, std::time::SystemTime)>,
     pub progress: Progress,
+    /// A run ended and the Training tab has not been shown since (the
+    /// Viewer tab says so).
+    pub unseen_end: bool,
+    /// Messages from the form's buttons (no file dialog could be shown).
+    form_note: Option<String>,
+    /// [`crate::training::session::unfinished_run`] of a head, by its and its checkpoint's times:
+    /// asked every frame, and the checkpoint's header need not be read each time.
+    unfinished_memo: Option<(PathBuf, [Option<std::time::SystemTime>; 2], Option<(usize, usize)>)>,
 }
 
 impl Default for TrainingTab {
@@ -114,7 +124,11 @@ impl Default for TrainingTab {
             validation: Check::None,
             plan: None,
             run: None,
+            run_head: None,
             progress: Progress::default(),
+            unseen_end: false,
+            form_note: None,
+            unfinished_memo: None,
         }
     }
 }
@@ -122,10 +136,14 @@ impl Default for TrainingTab {
 impl TrainingTab {
     /// Chooses the training dataset and starts checking it (off the UI thread).
     pub fn set_dataset(&mut self, ctx: &egui::Context, path: &Path) {
-        self.dataset_text = path.display().to_string();
-        if self.head_text.trim().is_empty() {
+        // The head follows the dataset unless the reader chose one: another
+        // dataset's head (and its checkpoint, offered for resuming) is not this one's.
+        let previous_default = self.dataset.path().map(|p| default_head_path(p).display().to_string());
+        if self.head_text.trim().is_empty() || previous_default.as_deref() == Some(self.head_text.trim()) {
             self.head_text = default_head_path(path).display().to_string();
+            self.resume = false;
         }
+        self.dataset_text = path.display().to_string();
         self.dataset = Check::Running(ScanJob::start(ctx, path.to_path_buf()));
         self.plan = None;
     }
@@ -195,12 +213,31 @@ impl TrainingTab {
                 RunEvent::Finished(result) => {
                     // The checkpoint now belongs to this run; resuming is a new choice.
                     self.resume = false;
+                    self.unseen_end = true;
                     p.state = match result {
                         Ok(Outcome::Written(w)) => RunState::Finished(w),
                         Ok(Outcome::Cancelled { checkpoint, epoch }) => RunState::Cancelled { checkpoint, epoch },
-                        Err(e) => RunState::Failed(e),
+                        Err(e) => RunState::Failed(match self.run_head.as_ref().and_then(|(head, started)| kept_epochs(head, *started, &e)) {
+                            Some(kept) => format!("{e}\n{kept}"),
+                            None => e,
+                        }),
                     };
                 }
+            }
+        }
+    }
+
+    /// [`unfinished_run`](crate::training::session::unfinished_run), remembered
+    /// while the head and its checkpoint stay the same.
+    fn unfinished(&mut self, head: &Path) -> Option<(usize, usize)> {
+        let time = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let written = [time(&checkpoint_for(head)), time(head)];
+        match &self.unfinished_memo {
+            Some((h, w, answer)) if h == head && *w == written => *answer,
+            _ => {
+                let answer = crate::training::session::unfinished_run(head);
+                self.unfinished_memo = Some((head.to_path_buf(), written, answer));
+                answer
             }
         }
     }
@@ -260,7 +297,7 @@ impl TrainingTab {
             return;
         }
         let Some((_, Ok(plan))) = &self.plan else { return };
-        let head = PathBuf::from(self.head_text.trim());
+        let head = typed_path(&self.head_text);
         let resume = (self.resume && checkpoint_for(&head).is_file()).then(|| checkpoint_for(&head));
         // The form says when Start replaces an unfinished run's checkpoint.
         let mut session = Session { resume, restart: true, ..Session::new(self.config.clone(), head) };
@@ -271,6 +308,7 @@ impl TrainingTab {
                 return;
             }
         }
+        self.run_head = Some((session.out.clone(), std::time::SystemTime::now()));
         let batches = plan.train.len().div_ceil(self.config.batch_size.max(1));
         self.progress = Progress { state: RunState::Loading, total_epochs: self.config.epochs, batches, ..Progress::default() };
         self.run = Some(RunJob::start(ctx, model, plan.clone(), session));
@@ -289,8 +327,15 @@ impl TrainingTab {
     pub fn show(&mut self, ui: &mut egui::Ui, model: Option<ModelChoice>) -> Option<TrainingAction> {
         self.poll();
         self.ensure_plan();
+        self.unseen_end = false;
+        // Start and Cancel stay in sight whatever the form's length and the window's size.
+        egui::Panel::bottom("training-start").show(ui, |ui| {
+            ui.add_space(4.0);
+            self.start_row(ui, model.as_ref());
+            ui.add_space(2.0);
+        });
         egui::Panel::left("training-setup").default_size(430.0).resizable(true).show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.setup(ui, model.as_ref()));
+            egui::ScrollArea::vertical().show(ui, |ui| self.setup(ui));
         });
         let mut action = None;
         egui::CentralPanel::default().show(ui, |ui| {
@@ -303,12 +348,15 @@ impl TrainingTab {
         action
     }
 
-    fn setup(&mut self, ui: &mut egui::Ui, model: Option<&ModelChoice>) {
+    fn setup(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         let idle = !self.running();
         ui.heading("Data");
         ui.small("A folder with one subfolder per grade (0 … 4, or names starting with the digit such as 0Normal), or a CSV of path,grade.");
-        if let Some(path) = folder_field(ui, "Dataset folder", &mut self.dataset_text, self.dataset.path(), idle) {
+        if let Some(note) = &self.form_note {
+            ui.add(egui::Label::new(RichText::new(note).color(AMBER)).wrap());
+        }
+        if let Some(path) = folder_field(ui, "Dataset folder", &mut self.dataset_text, self.dataset.path(), idle, true, &mut self.form_note) {
             if path.as_os_str().is_empty() {
                 (self.dataset, self.plan) = (Check::None, None);
             } else {
@@ -317,7 +365,7 @@ impl TrainingTab {
         }
         check_summary(ui, &self.dataset, "dataset");
         ui.add_space(6.0);
-        let chosen = folder_field(ui, "Validation folder (optional)", &mut self.validation_text, self.validation.path(), idle);
+        let chosen = folder_field(ui, "Validation folder (optional)", &mut self.validation_text, self.validation.path(), idle, true, &mut self.form_note);
         if let Some(path) = chosen {
             let path = (!path.as_os_str().is_empty()).then_some(path);
             self.set_validation(&ctx, path.as_deref());
@@ -345,16 +393,24 @@ impl TrainingTab {
                 let label = ui.label("Head file");
                 ui.add(egui::TextEdit::singleline(&mut self.head_text).desired_width(250.0)).labelled_by(label.id);
                 if ui.button("Save as…").clicked() {
-                    if let Some(path) = rfd::FileDialog::new().add_filter("safetensors", &["safetensors"]).set_file_name("head.safetensors").save_file() {
-                        self.head_text = path.display().to_string();
+                    match super::dialogs::choose(|| rfd::FileDialog::new().add_filter("safetensors", &["safetensors"]).set_file_name("head.safetensors").save_file()) {
+                        super::dialogs::Chosen::Path(path) => self.head_text = path.display().to_string(),
+                        super::dialogs::Chosen::Unavailable => self.form_note = Some(super::dialogs::unavailable("Type the head's path in the field instead.")),
+                        super::dialogs::Chosen::Cancelled => {}
                     }
                 }
             });
-            let head = PathBuf::from(self.head_text.trim());
+            let head = typed_path(&self.head_text);
             if !self.head_text.trim().is_empty() {
                 ui.small(format!("Its settings and validation metrics go to {}.", head.with_extension("json").display()));
                 if head.is_file() {
                     ui.colored_label(AMBER, "This file exists; a finished run replaces it.");
+                }
+                // Start without Resume would replace an unfinished run's checkpoint: say so first.
+                if let (false, Some((done, asked))) = (self.resume || !idle, self.unfinished(&head)) {
+                    ui.add(egui::Label::new(RichText::new(format!(
+                        "An unfinished run's checkpoint is beside it ({done} of {asked} epochs): Start replaces it with this run's. Tick Resume to go on with it instead."
+                    )).color(AMBER)).wrap());
                 }
                 // Offered only between runs: a run rewrites that checkpoint every epoch.
                 // Always there (greyed out during a run or without a
@@ -372,17 +428,37 @@ impl TrainingTab {
                 // The run goes on with the options it was started with (the
                 // form forgets them when the viewer closes); it may run longer.
                 if ticked && self.resume {
-                    match crate::training::checkpoint::checkpoint_config(&checkpoint) {
-                        Ok(config) => self.config = config,
+                    match crate::training::checkpoint::checkpoint_summary(&checkpoint) {
+                        Ok(run) => {
+                            // The run's own options, but the epochs and patience
+                            // asked for here when the run can go on with them.
+                            let (epochs, patience) = (self.config.epochs, self.config.patience);
+                            self.config = run.config;
+                            if epochs > run.epochs_done {
+                                (self.config.epochs, self.config.patience) = (epochs, patience);
+                            } else {
+                                self.config.epochs = self.config.epochs.max(run.epochs_done + 1);
+                            }
+                        }
                         Err(e) => {
                             self.resume = false;
                             self.progress.messages.push(e);
                         }
                     }
                 }
+                if self.resume && idle && self.unfinished(&head).is_none() {
+                    ui.add(egui::Label::new(RichText::new(
+                        "Its run finished: resuming trains the epochs past those it did (set Epochs above) and replaces the head."
+                    ).small()).wrap());
+                }
             }
         });
-        ui.separator();
+    }
+
+    /// Start, Cancel and why Start is greyed out (wrapped: a long reason
+    /// widened the form's panel and kept it wide).
+    fn start_row(&mut self, ui: &mut egui::Ui, model: Option<&ModelChoice>) {
+        let ctx = ui.ctx().clone();
         ui.horizontal(|ui| {
             let blocker = self.blocker(model);
             let start = ui.add_enabled(blocker.is_none(), egui::Button::new(RichText::new("Start").strong()));
@@ -396,7 +472,7 @@ impl TrainingTab {
                 self.cancel();
             }
             if let Some(why) = blocker.filter(|_| !self.running()) {
-                ui.small(why);
+                ui.add(egui::Label::new(RichText::new(why).small()).wrap());
             }
         });
     }
@@ -440,6 +516,9 @@ impl TrainingTab {
                     w.validation_accuracy,
                     w.temperature
                 )).strong());
+                for caution in w.cautions() {
+                    ui.add(egui::Label::new(RichText::new(format!("Caution: {caution}.")).color(AMBER)).wrap());
+                }
                 if ui.button(RichText::new("Use this head in the viewer").strong()).clicked() {
                     action = Some(TrainingAction::UseHead(w.head.clone()));
                 }
@@ -455,7 +534,7 @@ impl TrainingTab {
                 ui.colored_label(AMBER, text);
             }
             RunState::Failed(e) => {
-                ui.colored_label(RED, format!("Training failed: {e}"));
+                ui.add(egui::Label::new(RichText::new(format!("Training failed: {e}")).color(RED)).wrap());
             }
         }
         for m in &p.messages {
@@ -500,27 +579,65 @@ impl TrainingTab {
     }
 }
 
-/// A labelled path field with a Browse… button. Returns the path to check when
-/// the user picked a folder, or left the field (Enter, click elsewhere) with a
-/// path other than the one checked.
-fn folder_field(ui: &mut egui::Ui, label: &str, text: &mut String, checked: Option<&Path>, enabled: bool) -> Option<PathBuf> {
+/// A labelled path field with a Browse… button (and, with `csv`, a CSV…
+/// one: a dataset may be a CSV of path,grade). Returns the path to check when
+/// the user picked one, or left the field (Enter, click elsewhere) with a
+/// path other than the one checked. Where no file dialog can be shown,
+/// `note` says so.
+fn folder_field(ui: &mut egui::Ui, label: &str, text: &mut String, checked: Option<&Path>, enabled: bool, csv: bool, note: &mut Option<String>) -> Option<PathBuf> {
+    use super::dialogs::{Chosen, choose, unavailable};
     let mut chosen = None;
     ui.add_enabled_ui(enabled, |ui| {
         let l = ui.label(label);
         ui.horizontal(|ui| {
             let edit = ui.add(egui::TextEdit::singleline(text).desired_width(300.0)).labelled_by(l.id);
-            let typed = PathBuf::from(text.trim());
+            let typed = typed_path(text);
             if edit.lost_focus() && Some(typed.as_path()) != checked && !(checked.is_none() && text.trim().is_empty()) {
                 chosen = Some(typed);
             }
-            if ui.button("Browse…").on_hover_text(format!("Choose the {}", label.to_lowercase())).clicked() {
-                if let Some(dir) = rfd::FileDialog::new().set_title(label).pick_folder() {
-                    chosen = Some(dir);
+            let mut picked = Chosen::Cancelled;
+            if ui.button("Browse…").on_hover_text(format!("Choose the {} (a folder of grade folders)", label.to_lowercase())).clicked() {
+                picked = choose(|| rfd::FileDialog::new().set_title(label).pick_folder());
+            }
+            if csv && ui.button("CSV…").on_hover_text("Choose a CSV of path,grade instead of a folder").clicked() {
+                picked = choose(|| rfd::FileDialog::new().set_title(label).add_filter("CSV", &["csv"]).pick_file());
+            }
+            match picked {
+                Chosen::Path(path) => {
+                    *note = None;
+                    chosen = Some(path);
                 }
+                Chosen::Unavailable => *note = Some(unavailable("Type the path in the field and press Enter.")),
+                Chosen::Cancelled => {}
             }
         });
     });
     chosen
+}
+
+/// A path as typed: trimmed, and `~/` as the home folder (as a shell would).
+fn typed_path(text: &str) -> PathBuf {
+    let text = text.trim();
+    match (text.strip_prefix("~/").or((text == "~").then_some("")), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) if !home.is_empty() => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(text),
+    }
+}
+
+/// After a run failed: the epochs its checkpoint keeps, and how to go on,
+/// when the run wrote that checkpoint (a diverged run is not to be resumed).
+fn kept_epochs(head: &Path, started: std::time::SystemTime, error: &str) -> Option<String> {
+    if error.starts_with(crate::training::trainer::DIVERGED) {
+        return None;
+    }
+    let checkpoint = checkpoint_for(head);
+    let written = std::fs::metadata(&checkpoint).and_then(|m| m.modified()).ok()?;
+    let run = crate::training::checkpoint::checkpoint_summary(&checkpoint).ok().filter(|_| written >= started)?;
+    Some(format!(
+        "{} keeps epoch {} of this run: once that is put right, tick \"Resume from its checkpoint\" and Start to go on from it.",
+        checkpoint.display(),
+        run.epochs_done
+    ))
 }
 
 /// Films per grade (with knee sides), unreadable files and the refusal of a checked dataset.

@@ -113,6 +113,9 @@ pub fn run(args: &TrainArgs) -> i32 {
                 w.temperature,
                 w.validation_accuracy
             );
+            for caution in w.cautions() {
+                eprintln!("kneeclip: caution: {caution}");
+            }
             EXIT_OK
         }
         Ok(Outcome::Cancelled { checkpoint, epoch }) => {

@@ -16,13 +16,22 @@ pub fn nll(logits: &[Vec<f32>], labels: &[usize], temperature: f64) -> f64 {
     s / logits.len() as f64
 }
 
+/// The largest temperature [`fit_temperature`] tries. A fit that ends there
+/// wanted flatter probabilities still: the head separates the grades hardly at all.
+pub const MOST_TEMPERATURE: f64 = 20.0;
+
+/// Whether a fitted temperature stopped at [`MOST_TEMPERATURE`].
+pub fn at_most_temperature(temperature: f64) -> bool {
+    temperature >= MOST_TEMPERATURE * 0.98
+}
+
 /// Temperature minimising validation NLL over a log-spaced grid 0.05…20
 /// (400 points), then refined by golden-section search around the best point.
 pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f64 {
     if logits.is_empty() {
         return 1.0;
     }
-    let grid: Vec<f64> = (0..400).map(|i| 0.05 * (400f64).powf(i as f64 / 399.0)).collect();
+    let grid: Vec<f64> = (0..400).map(|i| 0.05 * (MOST_TEMPERATURE / 0.05).powf(i as f64 / 399.0)).collect();
     let best = (0..grid.len()).min_by(|&a, &b| nll(logits, labels, grid[a]).total_cmp(&nll(logits, labels, grid[b]))).unwrap();
     let (mut lo, mut hi) = (grid[best.saturating_sub(1)], grid[(best + 1).min(grid.len() - 1)]);
     let phi = (5f64.sqrt() - 1.0) / 2.0;

@@ -148,6 +148,29 @@ pub struct Written {
     pub history: Vec<EpochRecord>,
 }
 
+impl Written {
+    /// What the reader should check before using the head: a temperature
+    /// fitted at its limit (nearly flat probabilities), and a head whose
+    /// validation films all got one grade.
+    pub fn cautions(&self) -> Vec<String> {
+        let mut cautions = Vec::new();
+        if super::calibration::at_most_temperature(self.temperature) {
+            cautions.push(format!(
+                "the fitted temperature is at its limit ({:.1}): the head's probabilities are nearly flat, it hardly tells the grades apart; train longer or on more films",
+                self.temperature
+            ));
+        }
+        if let Some(best) = self.history.iter().find(|r| r.epoch == self.best_epoch) {
+            let per_grade: Vec<u64> = (0..GRADES).map(|p| best.val_confusion.iter().map(|row| row[p]).sum()).collect();
+            let total: u64 = per_grade.iter().sum();
+            if let Some(only) = per_grade.iter().position(|&n| n == total && total > 0) {
+                cautions.push(format!("the head gave every validation film KL {only} (epoch {}): it does not grade yet; see the confusion matrix", self.best_epoch));
+            }
+        }
+        cautions
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Outcome {
     Written(Written),
@@ -394,4 +417,26 @@ fn softmax(r: &[f32], t: f64) -> Vec<f32> {
     let e: Vec<f64> = r.iter().map(|&v| ((v as f64 - m) / t).exp()).collect();
     let s: f64 = e.iter().sum();
     e.iter().map(|v| (v / s) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(temperature: f64, confusion: crate::metrics::Confusion) -> Written {
+        let record = EpochRecord { epoch: 2, lr: 0.0, train_loss: 1.0, train_accuracy: 0.2, val_loss: 1.6, val_accuracy: 0.2, val_confusion: confusion, seconds: 1.0 };
+        Written { head: "h.safetensors".into(), sidecar: "h.json".into(), checkpoint: "h.checkpoint.safetensors".into(), best_epoch: 2, temperature, validation_accuracy: 0.2, history: vec![record] }
+    }
+
+    #[test]
+    fn a_head_at_the_temperature_limit_or_giving_one_grade_is_cautioned() {
+        let mut one_grade = [[0u64; GRADES]; GRADES];
+        (0..GRADES).for_each(|t| one_grade[t][2] = 3);
+        let cautions = written(19.9, one_grade).cautions();
+        assert_eq!(cautions.len(), 2, "{cautions:?}");
+        assert!(cautions[0].contains("temperature is at its limit (19.9)") && cautions[1].contains("every validation film KL 2"), "{cautions:?}");
+        let mut spread = one_grade;
+        spread[0] = [3, 0, 0, 0, 0];
+        assert!(written(1.2, spread).cautions().is_empty());
+    }
 }
