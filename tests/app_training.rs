@@ -288,3 +288,31 @@ fn start_stays_in_sight_and_the_head_follows_the_dataset() {
     app(&mut h).training.set_dataset(&ctx, &data);
     assert_eq!(app(&mut h).training.head_text, chosen, "a head the reader chose stays");
 }
+
+/// The form outlives the window: reopened, it has the dataset, the head
+/// (and so its checkpoint, to resume) and the options again, and checks the
+/// folders when the tab is shown.
+#[test]
+fn the_form_is_restored_in_the_next_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 2) else { return };
+    let head = tmp.path().join("mine.safetensors");
+    let mut h = harness(model.clone());
+    training_tab_with(&mut h, &data);
+    app(&mut h).training.head_text = head.display().to_string();
+    app(&mut h).training.config = quick(7);
+    let saved = app(&mut h).training.saved_form();
+    let json = serde_json::to_string(&saved).unwrap(); // as eframe keeps it
+    drop(h);
+
+    let mut h = harness(model);
+    app(&mut h).training.restore(serde_json::from_str(&json).unwrap());
+    h.get_by_label("Training").click();
+    h.step();
+    wait(&mut h, "the restored dataset's check", |a| a.training.dataset_checked());
+    let t = &app(&mut h).training;
+    assert_eq!((t.dataset_text.as_str(), t.head_text.as_str()), (data.to_str().unwrap(), head.to_str().unwrap()));
+    assert_eq!(t.config.epochs, 7);
+    h.get_by_label("10 readable films");
+}

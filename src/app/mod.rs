@@ -175,6 +175,9 @@ impl KneeclipApp {
             .and_then(|s| eframe::get_value::<Settings>(s, settings::STORAGE_KEY))
             .unwrap_or_default();
         let mut app = Self::new(&cc.egui_ctx, settings, model_dir);
+        if let Some(form) = cc.storage.and_then(|s| eframe::get_value::<training_tab::SavedForm>(s, training_tab::FORM_STORAGE_KEY)) {
+            app.training.restore(form);
+        }
         if let Some(file) = file {
             app.open(&file);
         }
@@ -624,6 +627,7 @@ impl eframe::App for KneeclipApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, settings::STORAGE_KEY, &self.settings);
+        eframe::set_value(storage, training_tab::FORM_STORAGE_KEY, &self.training.saved_form());
     }
 }
 

@@ -110,6 +110,8 @@ pub struct TrainingTab {
     /// [`crate::training::session::unfinished_run`] of a head, by its and its checkpoint's times:
     /// asked every frame, and the checkpoint's header need not be read each time.
     unfinished_memo: Option<(PathBuf, [Option<std::time::SystemTime>; 2], Option<(usize, usize)>)>,
+    /// The form came from an earlier session and its folders are not checked yet.
+    restored: bool,
 }
 
 impl Default for TrainingTab {
@@ -129,13 +131,47 @@ impl Default for TrainingTab {
             unseen_end: false,
             form_note: None,
             unfinished_memo: None,
+            restored: false,
         }
     }
 }
 
+/// What the form keeps from one session of the viewer to the next: where the
+/// data is, where the head goes, and the options. Reopened after a crash or a
+/// close, the form finds the head again, and its checkpoint to resume.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SavedForm {
+    pub dataset: String,
+    pub validation: String,
+    pub head: String,
+    pub config: Option<TrainConfig>,
+}
+
+/// The eframe storage key of [`SavedForm`].
+pub const FORM_STORAGE_KEY: &str = "kneeclip-training-form";
+
 impl TrainingTab {
+    pub fn saved_form(&self) -> SavedForm {
+        SavedForm { dataset: self.dataset_text.clone(), validation: self.validation_text.clone(), head: self.head_text.clone(), config: Some(self.config.clone()) }
+    }
+
+    /// Fills the form from an earlier session; its folders are checked when
+    /// the tab is first shown (not at start-up: a dataset may be large).
+    pub fn restore(&mut self, form: SavedForm) {
+        (self.dataset_text, self.validation_text, self.head_text) = (form.dataset, form.validation, form.head);
+        if let Some(config) = form.config.filter(|c| c.check().is_ok()) {
+            self.config = config;
+        }
+        self.restored = true;
+    }
+
     /// Chooses the training dataset and starts checking it (off the UI thread).
     pub fn set_dataset(&mut self, ctx: &egui::Context, path: &Path) {
+        if std::mem::take(&mut self.restored) {
+            // Chosen before the tab was shown (`kneeclip view --train-dataset`): a fresh form.
+            (self.validation_text, self.head_text) = (String::new(), String::new());
+        }
         // The head follows the dataset unless the reader chose one: another
         // dataset's head (and its checkpoint, offered for resuming) is not this one's.
         let previous_default = self.dataset.path().map(|p| default_head_path(p).display().to_string());
@@ -325,6 +361,17 @@ impl TrainingTab {
 
     /// The whole tab. `model`: the viewer's model, once it has loaded.
     pub fn show(&mut self, ui: &mut egui::Ui, model: Option<ModelChoice>) -> Option<TrainingAction> {
+        if std::mem::take(&mut self.restored) {
+            let ctx = ui.ctx().clone();
+            let (dataset, validation, head) = (typed_path(&self.dataset_text), typed_path(&self.validation_text), self.head_text.clone());
+            if !self.dataset_text.trim().is_empty() {
+                self.set_dataset(&ctx, &dataset);
+                self.head_text = head; // the saved head, not the dataset's default
+            }
+            if !self.validation_text.trim().is_empty() {
+                self.set_validation(&ctx, Some(&validation));
+            }
+        }
         self.poll();
         self.ensure_plan();
         self.unseen_end = false;
@@ -503,7 +550,7 @@ impl TrainingTab {
                     ui.small("The first batches also run the frozen part of the model on each film once; later epochs reuse it.");
                 }
                 let done = (p.epoch.max(1) - 1) as f32 + p.batch as f32 / p.batches.max(1) as f32;
-                ui.add(egui::ProgressBar::new(done / p.total_epochs.max(1) as f32).desired_width(400.0));
+                ui.add(egui::ProgressBar::new(done / p.total_epochs.max(1) as f32).desired_width(ui.available_width().min(400.0)));
                 if let Some(left) = p.clock.remaining(p.batch, p.batches) {
                     ui.small(left.describe());
                 }
@@ -547,19 +594,33 @@ impl TrainingTab {
             RunState::Finished(w) => Some(w.best_epoch),
             _ => None,
         };
-        let half = (ui.available_width() / 2.0 - 8.0).max(200.0);
-        ui.horizontal(|ui| {
-            ui.vertical(|ui| {
-                ui.set_width(half);
-                ui.label(RichText::new("Loss").strong());
-                loss_plot(ui, p, best);
+        // Side by side where both fit at a readable width; else one above the
+        // other (at 800 px the accuracy chart was cut off at the right).
+        let width = ui.available_width();
+        let loss = |ui: &mut egui::Ui| {
+            ui.label(RichText::new("Loss").strong());
+            loss_plot(ui, p, best);
+        };
+        let accuracy = |ui: &mut egui::Ui| {
+            ui.label(RichText::new("Accuracy").strong());
+            accuracy_plot(ui, p, best);
+        };
+        if width >= 2.0 * 260.0 + 16.0 {
+            let half = width / 2.0 - 8.0;
+            ui.horizontal(|ui| {
+                ui.vertical(|ui| {
+                    ui.set_width(half);
+                    loss(ui);
+                });
+                ui.vertical(|ui| {
+                    ui.set_width(half);
+                    accuracy(ui);
+                });
             });
-            ui.vertical(|ui| {
-                ui.set_width(half);
-                ui.label(RichText::new("Accuracy").strong());
-                accuracy_plot(ui, p, best);
-            });
-        });
+        } else {
+            loss(ui);
+            accuracy(ui);
+        }
         // While training the latest epoch; once finished, the epoch the head was taken from.
         let shown = match best {
             Some(b) => p.epochs.iter().find(|r| r.epoch == b),
