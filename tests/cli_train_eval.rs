@@ -308,7 +308,7 @@ fn endless_training_under(launcher: Option<&str>, model: &Path, data: &Path, hea
     }
     let mut child = command
         .args(["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap()])
-        .args(["--epochs", "100000", "--patience", "100000", "--batch-size", "4", "--bottleneck", "8", "--angles", "0"])
+        .args(["--epochs", "100000", "--patience", "100000", "--batch-size", "4", "--bottleneck", "8", "--angles", "0", "--restart"])
         .arg(data)
         .env_remove("KNEECLIP_MODEL_DIR")
         .stdout(std::process::Stdio::null())
@@ -364,6 +364,8 @@ fn ctrl_c_stops_cleanly_keeps_the_checkpoint_and_says_how_to_resume() {
     assert!(err.contains("stopping:") && err.contains("no head was written"), "{err}");
     let checkpoint = tmp.path().join("out/head.checkpoint.safetensors");
     assert!(err.contains(&format!("--resume {}", checkpoint.display())), "{err}");
+    let resume_line = err.lines().find(|l| l.contains("--resume")).unwrap();
+    assert!(!resume_line.contains("--restart"), "the printed command must run: --restart and --resume do not go together: {resume_line}");
     assert!(!head.exists() && !head.with_extension("json").exists(), "no head after a cancelled run");
     assert!(temporary_files(&tmp.path().join("out")).is_empty(), "{:?}", temporary_files(&tmp.path().join("out")));
 

@@ -121,7 +121,7 @@ pub fn run(args: &TrainArgs) -> i32 {
         Ok(Outcome::Cancelled { checkpoint, epoch }) => {
             match epoch {
                 Some(epoch) => eprintln!(
-                    "kneeclip: cancelled; no head was written. {} holds the last complete epoch ({epoch}); resume with:\n  {}",
+                    "kneeclip: cancelled; no head was written. {} holds the last complete epoch ({epoch}); resume with:\n  {}\n(or add --restart instead of --resume to start over, losing it)",
                     checkpoint.display(),
                     resume_command(&checkpoint)
                 ),
@@ -187,14 +187,15 @@ fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
     }
 }
 
-/// This command line with `--resume CHECKPOINT` in place of any earlier `--resume`.
+/// This command line with `--resume CHECKPOINT` in place of any earlier
+/// `--resume` and without `--restart` (the two cannot go together).
 fn resume_command(checkpoint: &std::path::Path) -> String {
     let mut words = vec!["kneeclip".to_string()];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--resume" {
             args.next();
-        } else if !arg.starts_with("--resume=") {
+        } else if !arg.starts_with("--resume=") && arg != "--restart" {
             words.push(arg);
         }
     }
