@@ -68,12 +68,13 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
     let other = tmp.path().join("clinic.json");
     std::fs::write(&other, b"{\"another head's\": \"sidecar\"}").unwrap();
     let clinic = format!("{}/clinic", tmp.path().display());
-    for name in ["h.json", "h.JSON", "clinic", "clinic/"] {
+    for name in ["h.json", "h.JSON", "clinic", "clinic/", "clinic.checkpoint.safetensors"] {
         let out_path = format!("{}/{name}", tmp.path().display());
         let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", &out_path, d]);
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
         let said = stderr(&out);
-        assert!(said.contains("name the head something.safetensors") || said.contains("the head must be a file name"), "{name}: {said}");
+        let expected = if name.ends_with('/') { "the head must be a file name" } else { "name the head something.safetensors" };
+        assert!(said.contains(expected), "{name}: {said}");
     }
     assert_eq!(std::fs::read(&other).unwrap(), b"{\"another head's\": \"sidecar\"}", "the other head's sidecar is untouched");
     assert!(!Path::new(&clinic).exists());
@@ -343,13 +344,19 @@ fn a_name_that_is_not_utf8_is_graded_and_said() {
 fn a_second_run_to_the_same_head_is_refused_while_the_first_runs() {
     let Some((_tmp, model, data, head)) = training_setup() else { return };
     let (m, d, h) = (model.to_str().unwrap(), data.to_str().unwrap(), head.to_str().unwrap());
-    let session = kneeclip::training::session::Session::new(Default::default(), head.clone());
-    let held = session.lock_output().expect("the first run's lock");
+    let tmp_head = |h: &Path| h.with_file_name("other.safetensors");
+    use kneeclip::training::session::{OutputLock, checkpoint_for};
+    let held = OutputLock::take(&[&head]).expect("the first run's lock");
     let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--bottleneck", "8", d]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("another run is training this head now") && !err.contains("training films"), "{err}");
-    assert!(session.lock_output().is_err(), "held within this process too");
+    assert!(err.contains("another run is training with it now") && !err.contains("training films"), "{err}");
+    assert!(OutputLock::take(&[&head]).is_err(), "held within this process too");
+    drop(held);
+    // The checkpoint a run resumes is locked too: another head resuming it is refused.
+    let checkpoint = checkpoint_for(&head);
+    let held = OutputLock::take(&[&checkpoint]).unwrap();
+    assert!(OutputLock::take(&[&tmp_head(&head), &checkpoint]).is_err());
     drop(held);
     let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--bottleneck", "8", d]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

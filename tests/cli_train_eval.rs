@@ -227,6 +227,8 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     assert!(err.contains("resumed") && err.contains("epoch 3:") && !err.contains("epoch 1:"), "{err}");
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("head.json")).unwrap()).unwrap();
     assert_eq!(meta["history"].as_array().unwrap().len(), 3);
+    // The resumed run's checkpoint records the epochs it asked for, not the first run's 2.
+    assert_eq!(kneeclip::training::checkpoint::checkpoint_summary(&ck).unwrap().config.epochs, 3);
     // Resumed for no more epochs than it has done: refused, the head left as it was.
     let written = std::fs::read(&head).unwrap();
     let out = resume(&["--epochs", "3", "--bottleneck", "8"], d);

@@ -131,8 +131,13 @@ fn a_cancelled_session_writes_no_head_and_a_finished_one_does() {
 
     // A new run over the unfinished one's checkpoint is refused unless asked to start over.
     let Some(grader) = tiny_grader() else { return };
-    let refused = Session::new(quick(2), head.clone()).check_output().unwrap_err();
+    let refused = Session::new(quick(2), head.clone()).prepare().unwrap_err();
     assert!(refused.contains("holds an unfinished run (1 of 50 epochs)"), "{refused}");
+    // While another run holds the head, that is what is said (not the checkpoint).
+    let held = kneeclip::training::session::OutputLock::take(&[&head]).unwrap();
+    let busy = Session::new(quick(2), head.clone()).prepare().unwrap_err();
+    assert!(busy.contains("another run is training with it now"), "{busy}");
+    drop(held);
     let session = Session { restart: true, ..Session::new(quick(2), head.clone()) };
     let Outcome::Written(w) = session.run(grader, &weights, plan, &mut CancelAt { cancel: Arc::default(), at: (0, 0), epoch: 0, messages: vec![] }).unwrap() else {
         panic!("not cancelled");

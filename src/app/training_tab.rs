@@ -337,12 +337,9 @@ impl TrainingTab {
         let resume = (self.resume && checkpoint_for(&head).is_file()).then(|| checkpoint_for(&head));
         // The form says when Start replaces an unfinished run's checkpoint.
         let mut session = Session { resume, restart: true, ..Session::new(self.config.clone(), head) };
-        match session.check_output().and_then(|()| session.lock_output()) {
-            Ok(lock) => session.output_lock = Some(std::sync::Arc::new(lock)),
-            Err(e) => {
-                self.progress = Progress { state: RunState::Failed(e), ..Progress::default() };
-                return;
-            }
+        if let Err(e) = session.prepare() {
+            self.progress = Progress { state: RunState::Failed(e), ..Progress::default() };
+            return;
         }
         self.run_head = Some((session.out.clone(), std::time::SystemTime::now()));
         let batches = plan.train.len().div_ceil(self.config.batch_size.max(1));
@@ -472,20 +469,15 @@ impl TrainingTab {
                     .on_hover_text(format!("{} — continue the run that wrote it, with its options (filled in below)", checkpoint.display()))
                     .on_disabled_hover_text(if resumable { "Not while a run is going" } else { "No checkpoint of this head yet" })
                     .changed();
-                // The run goes on with the options it was started with (the
-                // form forgets them when the viewer closes); it may run longer.
+                // The run goes on with the options it was started with (the form
+                // may hold another run's); it may run longer.
                 if ticked && self.resume {
                     match crate::training::checkpoint::checkpoint_summary(&checkpoint) {
                         Ok(run) => {
-                            // The run's own options, but the epochs and patience
-                            // asked for here when the run can go on with them.
-                            let (epochs, patience) = (self.config.epochs, self.config.patience);
+                            // The run's own options (epochs and patience may then be changed),
+                            // asking for at least one epoch more than it has done.
                             self.config = run.config;
-                            if epochs > run.epochs_done {
-                                (self.config.epochs, self.config.patience) = (epochs, patience);
-                            } else {
-                                self.config.epochs = self.config.epochs.max(run.epochs_done + 1);
-                            }
+                            self.config.epochs = self.config.epochs.max(run.epochs_done + 1);
                         }
                         Err(e) => {
                             self.resume = false;
@@ -685,20 +677,12 @@ fn typed_path(text: &str) -> PathBuf {
     }
 }
 
-/// After a run failed: the epochs its checkpoint keeps, and how to go on,
-/// when the run wrote that checkpoint (a diverged run is not to be resumed).
+/// After a run failed: the epoch its checkpoint keeps and how to go on,
+/// when the run wrote that checkpoint.
 fn kept_epochs(head: &Path, started: std::time::SystemTime, error: &str) -> Option<String> {
-    if error.starts_with(crate::training::trainer::DIVERGED) {
-        return None;
-    }
     let checkpoint = checkpoint_for(head);
-    let written = std::fs::metadata(&checkpoint).and_then(|m| m.modified()).ok()?;
-    let run = crate::training::checkpoint::checkpoint_summary(&checkpoint).ok().filter(|_| written >= started)?;
-    Some(format!(
-        "{} keeps epoch {} of this run: once that is put right, tick \"Resume from its checkpoint\" and Start to go on from it.",
-        checkpoint.display(),
-        run.epochs_done
-    ))
+    let epoch = crate::training::outputs::kept_by_failed_run(&checkpoint, started, error)?;
+    Some(format!("{} keeps epoch {epoch} of this run: once that is put right, tick \"Resume from its checkpoint\" and Start to go on from it.", checkpoint.display()))
 }
 
 /// Films per grade (with knee sides), unreadable files and the refusal of a checked dataset.

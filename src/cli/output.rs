@@ -155,8 +155,9 @@ impl Printer {
         }
     }
 
-    /// A film that could not be graded: a line of its own in JSON and CSV (so
-    /// a spreadsheet of a folder has every film in it), and on standard error.
+    /// A film that could not be graded: in JSON a line of its own; in CSV a
+    /// row of its own (so a spreadsheet of a folder has every film in it) and
+    /// the reason on standard error; in text on standard error.
     pub fn error(&mut self, file: &str, message: &str) {
         match self.format {
             Format::Json => self.line(format_args!("{}", json!({ "file": file, "error": message }))),

@@ -15,7 +15,7 @@ use clap::Args;
 
 use super::{EXIT_OK, EXIT_UNUSABLE, ModelArgs};
 use crate::training::session::{Outcome, Plan, Session, Validation, exit_between_writes};
-use crate::training::trainer::{DIVERGED, EarlyStopOn, EpochRecord, TrainConfig, TrainingObserver};
+use crate::training::trainer::{EarlyStopOn, EpochRecord, TrainConfig, TrainingObserver};
 use crate::training::eta::RunClock;
 use crate::training::{Dataset, DatasetError};
 
@@ -137,10 +137,9 @@ pub fn run(args: &TrainArgs) -> i32 {
             eprintln!("kneeclip: {message}");
             // An epoch this run completed is not lost: say how to go on from it.
             let checkpoint = args.resume.clone().unwrap_or_else(|| crate::training::session::checkpoint_for(&args.out));
-            let written_now = std::fs::metadata(&checkpoint).and_then(|m| m.modified()).is_ok_and(|t| t >= started);
-            if written_now && !message.starts_with(DIVERGED) {
+            if let Some(epoch) = crate::training::outputs::kept_by_failed_run(&checkpoint, started, &message) {
                 eprintln!(
-                    "kneeclip: {} holds the last complete epoch; once that is put right, resume with:\n  {}",
+                    "kneeclip: {} holds the last complete epoch ({epoch}); once that is put right, resume with:\n  {}",
                     checkpoint.display(),
                     resume_command(&checkpoint)
                 );
@@ -290,8 +289,10 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     };
     let mut session = Session { resume: args.resume.clone(), cancel, files_lock, feature_cache_limit, restart: args.restart, ..Session::new(config, args.out.clone()) };
     // Before the datasets are checked and the model loaded: fail in seconds, not after an epoch.
-    session.check_output()?;
-    session.output_lock = Some(Arc::new(session.lock_output()?));
+    session.prepare()?;
+    if session.output_lock.as_ref().is_some_and(|l| l.unlocked) {
+        eprintln!("kneeclip: warning: this file system takes no locks: nothing stops another run from writing {} at the same time", args.out.display());
+    }
     if args.model.device == super::DeviceArg::Cuda {
         super::device_for(args.model.device)?; // no CUDA: said now, not after the films are checked
     }

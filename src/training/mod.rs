@@ -22,6 +22,7 @@ pub mod dataset;
 pub mod eta;
 pub mod forward;
 pub mod fused;
+pub mod outputs;
 pub mod overlap;
 pub mod session;
 pub mod split;

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::dataset::Film;
 
@@ -26,10 +27,12 @@ pub fn films_in_both<'v>(train: &[Film], val: &'v [Film]) -> Vec<&'v Film> {
 }
 
 /// Validation films whose bytes are those of a training film (a copy under
-/// any name), each with the training film it copies. Only files of equal
-/// size are read and hashed, so a dataset without copies costs one `stat`
-/// a film; run it off the UI thread all the same.
-pub fn copies_across<'a>(train: &'a [Film], val: &'a [Film]) -> Vec<(&'a Film, &'a Film)> {
+/// any name), each with the training film it copies. Films of equal size
+/// have their first 64 KiB hashed, and only those that agree there are
+/// hashed whole: a dataset without copies costs a `stat` a film, and one of
+/// uncompressed DICOM films (all of one size) about 64 KiB a film, not the
+/// whole dataset. Stops early (with what it found) once `cancel` is set.
+pub fn copies_across<'a>(train: &'a [Film], val: &'a [Film], cancel: &AtomicBool) -> Vec<(&'a Film, &'a Film)> {
     let size = |f: &Film| std::fs::metadata(&f.path).ok().filter(|m| m.is_file()).map(|m| m.len());
     let mut trained_by_size: HashMap<u64, Vec<&Film>> = HashMap::new();
     for film in train {
@@ -37,22 +40,43 @@ pub fn copies_across<'a>(train: &'a [Film], val: &'a [Film]) -> Vec<(&'a Film, &
             trained_by_size.entry(n).or_default().push(film);
         }
     }
-    let mut hashes: HashMap<&Path, Option<[u8; 32]>> = HashMap::new();
-    let mut hash = |f: &'a Film| *hashes.entry(f.path.as_path()).or_insert_with(|| content_hash(&f.path));
+    let mut heads: HashMap<&Path, Option<[u8; 32]>> = HashMap::new();
+    let mut wholes: HashMap<&Path, Option<[u8; 32]>> = HashMap::new();
     let mut copies = Vec::new();
     for film in val {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
         let Some(candidates) = size(film).and_then(|n| trained_by_size.get(&n)) else { continue };
-        let Some(own) = hash(film) else { continue };
-        if let Some(original) = candidates.iter().find(|t| hash(t) == Some(own)) {
+        let mut head = |f: &'a Film| *heads.entry(f.path.as_path()).or_insert_with(|| content_hash(&f.path, Some(HEAD_BYTES)));
+        let Some(own_head) = head(film) else { continue };
+        let alike: Vec<&&Film> = candidates.iter().filter(|t| head(t) == Some(own_head)).collect();
+        if alike.is_empty() {
+            continue;
+        }
+        let mut whole = |f: &'a Film| *wholes.entry(f.path.as_path()).or_insert_with(|| content_hash(&f.path, None));
+        let Some(own) = whole(film) else { continue };
+        if let Some(original) = alike.into_iter().find(|t| whole(t) == Some(own)) {
             copies.push((film, *original));
         }
     }
     copies
 }
 
-fn content_hash(path: &Path) -> Option<[u8; 32]> {
+/// How much of a film is hashed first; DICOM headers (patient, UIDs) and
+/// compressed images differ long before.
+const HEAD_BYTES: u64 = 64 * 1024;
+
+/// The SHA-256 of a file, or of its first `limit` bytes.
+fn content_hash(path: &Path, limit: Option<u64>) -> Option<[u8; 32]> {
     use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(path).ok()?;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    match limit {
+        Some(n) => file.take(n).read_to_end(&mut bytes).ok()?,
+        None => file.read_to_end(&mut bytes).ok()?,
+    };
     Some(Sha256::digest(&bytes).into())
 }
 
@@ -102,11 +126,13 @@ mod tests {
         let train = [film(d, "train/0/a.png", b"film a", 0), film(d, "train/1/b.png", b"film b", 1), film(d, "train/1/c.png", b"film c", 1)];
         // Same size as a and b, other bytes: not a copy; b again under another name: one.
         let val = [film(d, "val/0/x.png", b"film x", 0), film(d, "val/1/renamed.png", b"film b", 1), film(d, "val/2/longer.png", b"a longer film", 2)];
-        let copies: Vec<(&Path, &Path)> = copies_across(&train, &val).into_iter().map(|(v, t)| (v.path.as_path(), t.path.as_path())).collect();
+        let copies: Vec<(&Path, &Path)> = copies_across(&train, &val, &AtomicBool::new(false)).into_iter().map(|(v, t)| (v.path.as_path(), t.path.as_path())).collect();
         assert_eq!(copies, [(val[1].path.as_path(), train[1].path.as_path())]);
         // A missing file is no one's copy.
         let gone = [Film { path: d.join("val/gone.png"), grade: 0 }];
-        assert!(copies_across(&train, &gone).is_empty());
+        assert!(copies_across(&train, &gone, &AtomicBool::new(false)).is_empty());
+        // Cancelled, it stops before reading.
+        assert!(copies_across(&train, &val, &AtomicBool::new(true)).is_empty());
     }
 
     #[test]

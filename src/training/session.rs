@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::dataset::{Dataset, DatasetSummary, Film, films_per_grade};
 use super::overlap::films_in_both;
+pub use super::outputs::{OutputLock, checkpoint_for, sidecar_for, unfinished_run};
 use super::split::{stratified_k_fold, stratified_split};
 use super::checkpoint::TensorView;
 use super::trainer::{EpochRecord, TrainConfig, TrainData, Trainer, TrainingObserver, fit_temperature};
@@ -126,15 +127,6 @@ impl Plan {
     }
 }
 
-/// The checkpoint a run writes next to its head `out`.
-pub fn checkpoint_for(out: &Path) -> PathBuf {
-    out.with_extension("checkpoint.safetensors")
-}
-
-/// The JSON sidecar of a head.
-pub fn sidecar_for(out: &Path) -> PathBuf {
-    out.with_extension("json")
-}
 
 /// What a finished run wrote.
 #[derive(Clone, Debug)]
@@ -195,32 +187,8 @@ pub struct Session {
     /// Start afresh even where the checkpoint beside the head holds an
     /// unfinished run (its epochs are then lost); otherwise that is refused.
     pub restart: bool,
-    /// The head's lock, when the caller took it before the run (the command
-    /// line does, before the datasets are checked); [`run`](Self::run) takes it otherwise.
+    /// The outputs' lock, once [`prepare`](Self::prepare) took it.
     pub output_lock: Option<Arc<OutputLock>>,
-}
-
-/// Held while a run writes a head, its sidecar and its checkpoint, so that a
-/// second run to the same head (another window, another command) is refused
-/// rather than both rewriting one checkpoint: an advisory lock on a hidden
-/// file beside the head, let go by the system when the process ends, however
-/// it ends. Where the file system has no locks (some network shares), runs
-/// go on unlocked.
-pub struct OutputLock {
-    _file: Option<std::fs::File>,
-}
-
-/// The checkpoint beside the head `out` when it holds a run that did not
-/// finish (fewer epochs than asked for, and no head written since): its
-/// epochs done and asked for.
-pub fn unfinished_run(out: &Path) -> Option<(usize, usize)> {
-    let checkpoint = checkpoint_for(out);
-    let written = std::fs::metadata(&checkpoint).and_then(|m| m.modified()).ok()?;
-    if std::fs::metadata(out).and_then(|m| m.modified()).is_ok_and(|head| head >= written) {
-        return None; // the run ended with its head (early stopping included)
-    }
-    let run = super::checkpoint::checkpoint_summary(&checkpoint).ok()?;
-    (run.epochs_done < run.config.epochs).then_some((run.epochs_done, run.config.epochs))
 }
 
 impl Session {
@@ -237,20 +205,30 @@ impl Session {
         }
     }
 
-    /// Takes the head's lock (see [`OutputLock`]); refused while another run holds it.
-    pub fn lock_output(&self) -> Result<OutputLock, String> {
-        let dir = self.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = self.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let path = dir.join(format!(".{name}.lock"));
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| format!("{}: cannot write beside the head: {e}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => Ok(OutputLock { _file: Some(file) }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-                "{}: another run is training this head now (in another kneeclip window or command); wait for it to end, or choose another head file",
-                self.out.display()
-            )),
-            Err(std::fs::TryLockError::Error(_)) => Ok(OutputLock { _file: None }),
+    /// Checks the outputs ([`check_output`](Self::check_output)), takes their
+    /// lock, then refuses to replace an unfinished run's checkpoint unless
+    /// resuming it or told to restart: in that order, so that a run going on
+    /// in another window is named as such. The command line and the Training
+    /// tab call it before the datasets are checked; [`run`](Self::run) does
+    /// when they did not.
+    pub fn prepare(&mut self) -> Result<(), String> {
+        self.check_output()?;
+        let lock = Arc::new(self.lock_and_check()?);
+        self.output_lock = Some(lock);
+        Ok(())
+    }
+
+    fn lock_and_check(&self) -> Result<OutputLock, String> {
+        let checkpoint = self.checkpoint();
+        let lock = OutputLock::take(&[&self.out, &checkpoint])?;
+        if let (None, false, Some((done, asked))) = (&self.resume, self.restart, unfinished_run(&self.out)) {
+            return Err(format!(
+                "{}: holds an unfinished run ({done} of {asked} epochs) that this run would replace; go on with it (--resume {}), or start over and lose it (--restart)",
+                checkpoint.display(),
+                checkpoint.display()
+            ));
         }
+        Ok(lock)
     }
 
     pub fn checkpoint(&self) -> PathBuf {
@@ -270,23 +248,17 @@ impl Session {
         // extension replaced: a head named `clinic` (or `clinic/`) would write
         // `clinic.json`, the sidecar of the head `clinic.safetensors` beside
         // it, and a head named `.json` its own sidecar.
+        // A head named `clinic.checkpoint.safetensors` is the checkpoint of `clinic.safetensors`.
         let named_safetensors = self.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+        let named_checkpoint = self.out.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.to_ascii_lowercase().ends_with(".checkpoint"));
         let sidecar = sidecar_for(&self.out);
-        if !named_safetensors || checkpoint_for(&self.out) == self.out || self.resume.as_ref() == Some(&self.out) {
+        if !named_safetensors || named_checkpoint || self.resume.as_ref() == Some(&self.out) {
             return Err(format!("{}: name the head something.safetensors; its sidecar (.json) and checkpoint (.checkpoint.safetensors) go beside it", self.out.display()));
         }
         for beside in [&sidecar, &self.checkpoint()] {
             if beside.is_dir() {
                 return Err(format!("{}: a folder is in the way of the run's {} file", beside.display(), if *beside == sidecar { "sidecar" } else { "checkpoint" }));
             }
-        }
-        if let (None, false, Some((done, asked))) = (&self.resume, self.restart, unfinished_run(&self.out)) {
-            let checkpoint = checkpoint_for(&self.out);
-            return Err(format!(
-                "{}: holds an unfinished run ({done} of {asked} epochs) that this run would replace; go on with it (--resume {}), or start over and lose it (--restart)",
-                checkpoint.display(),
-                checkpoint.display()
-            ));
         }
         if let Some(resume) = &self.resume {
             if !resume.is_file() {
@@ -312,11 +284,11 @@ impl Session {
         self.check_output()?;
         let _lock = match &self.output_lock {
             Some(lock) => lock.clone(),
-            None => Arc::new(self.lock_output()?),
+            None => Arc::new(self.lock_and_check()?),
         };
-        // Copies under other names: every validation film is looked up by size
-        // among the training films, and only equal sizes are read.
-        let copies = super::overlap::copies_across(&plan.train, &plan.val);
+        // Copies under other names in a validation folder (a split's sides come
+        // from one dataset: duplicates inside it are that dataset's own).
+        let copies = if plan.validation.is_some() { super::overlap::copies_across(&plan.train, &plan.val, &self.cancel) } else { Vec::new() };
         if let Some((copy, original)) = copies.first() {
             return Err(format!(
                 "{} of the {} validation films are copies of training films (e.g. {} has the content of {}); validate on films the model does not train on",
@@ -361,7 +333,7 @@ impl Session {
         let not_finite: Vec<&String> = outcome.tensors.iter().filter(|(_, t)| !crate::model::all_finite(t)).map(|(n, _)| n).collect();
         if !not_finite.is_empty() || !(temperature.is_finite() && temperature > 0.0) {
             return Err(format!(
-                "{}: it produced no usable head (non-finite {}); nothing was written. Start again with a lower learning rate than {:e}",
+                "{}: it produced no usable head (non-finite {}); nothing was written. Start again (--restart) with a lower learning rate than {:e}",
                 super::trainer::DIVERGED,
                 if not_finite.is_empty() { "temperature".to_string() } else { format!("values in {}", not_finite.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) },
                 self.config.lr

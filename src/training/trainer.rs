@@ -272,7 +272,10 @@ impl Trainer {
             observer.message(&format!("resumed from {} after epoch {}", ck.display(), s.epoch));
             checkpoint_epoch = Some(s.epoch);
             observer.resumed(&s.history);
-            state = s;
+            // This run's settings from here on (it may ask for more epochs or
+            // another patience): the checkpoints it writes say how far it means
+            // to go, and carry the fingerprints an older checkpoint lacked.
+            state = CheckpointState { config: c.clone(), films: Some(films.clone()), film_sizes: Some(film_sizes.clone()), ..s };
         }
         let params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&tensors[n]).map_err(e)?))).collect::<R<_>>()?;
         let vars: Vec<&Var> = names.iter().map(|n| &params[n]).collect();
@@ -480,7 +483,7 @@ fn diverged(epoch: usize, what: &str, c: &TrainConfig, kept: Option<usize>) -> S
         Some(k) => format!("the checkpoint keeps epoch {k}"),
         None => "no epoch was complete, so no checkpoint was kept".into(),
     };
-    format!("{DIVERGED} in epoch {epoch}: {what}. No head was written; {kept}. Start again with a lower learning rate than {:e}", c.lr)
+    format!("{DIVERGED} in epoch {epoch}: {what}. No head was written; {kept}. Start again (--restart) with a lower learning rate than {:e}", c.lr)
 }
 
 /// Why a checkpoint cannot be resumed by this run.
