@@ -77,9 +77,9 @@ pub struct KneeclipApp {
     pub device_note: Option<String>,
     /// The file whose opening failed last (masked when patient data is hidden).
     pub failed_path: Option<PathBuf>,
-    /// Files that failed to open, with their modification time then: Next /
+    /// Files that failed to open, with their [`file_state`] then: Next /
     /// Previous step over them until they change.
-    unopenable: HashMap<PathBuf, Option<SystemTime>>,
+    unopenable: HashMap<PathBuf, Option<(u64, SystemTime, i64)>>,
     /// What the last Next / Previous stepped over, to say with the film it opens.
     stepped_over: Option<String>,
     /// The films in the open film's folder (Next / Previous film).
@@ -237,7 +237,7 @@ impl KneeclipApp {
         let mut passed = 0;
         let next = loop {
             match at.as_ref().and_then(|c| self.folder.films.step(c, step)).map(Path::to_path_buf) {
-                Some(path) if self.unopenable.get(&path).is_some_and(|when| *when == modified(&path)) => {
+                Some(path) if self.unopenable.get(&path).is_some_and(|when| *when == file_state(&path)) => {
                     passed += 1;
                     at = Some(path);
                 }
@@ -378,7 +378,7 @@ impl KneeclipApp {
                             let named = msg.contains(&path.display().to_string());
                             self.error = Some(if named { format!("Could not open {msg}") } else { format!("Could not open {}: {msg}", path.display()) });
                             self.failed_path = Some(path.clone());
-                            self.unopenable.insert(path.clone(), modified(path));
+                            self.unopenable.insert(path.clone(), file_state(path));
                             self.stepped_over = None;
                             // The film before stays no longer: stepping through a
                             // folder, its grade would pass for this file's.
@@ -634,7 +634,11 @@ impl eframe::App for KneeclipApp {
     }
 }
 
-/// A file's modification time, to tell whether a file that failed to open has changed since.
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// A file's size, modification and status-change times: whether a file that
+/// failed to open has changed since (the status-change time moves when its
+/// permissions are put right, which leaves the modification time alone).
+fn file_state(path: &Path) -> Option<(u64, SystemTime, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?, m.ctime() * 1_000_000_000 + m.ctime_nsec()))
 }
