@@ -169,11 +169,12 @@ fn a_run_draws_curves_finishes_and_its_head_grades_in_the_viewer() {
     assert!(h.query_by_label_contains(&format!("head {id}")).is_none());
 }
 
-#[test]
-fn cancel_stops_the_run_says_so_and_leaves_no_half_written_file() {
+/// The tab with an endless run to `<tmp>/heads/endless.safetensors` that
+/// has finished an epoch: the folder, the harness, the heads folder and the head.
+fn endless_run() -> Option<(tempfile::TempDir, Harness<'static, App>, PathBuf, PathBuf)> {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(model) = model_dir(tmp.path()) else { return };
-    let Some(data) = dataset(tmp.path(), 2) else { return };
+    let model = model_dir(tmp.path())?;
+    let data = dataset(tmp.path(), 2)?;
     let mut h = harness(model);
     training_tab_with(&mut h, &data);
     let out = tmp.path().join("heads");
@@ -184,6 +185,12 @@ fn cancel_stops_the_run_says_so_and_leaves_no_half_written_file() {
     h.get_by_label("Start").click();
     h.step();
     wait(&mut h, "a finished epoch", |a| !a.training.progress.epochs.is_empty());
+    Some((tmp, h, out, head))
+}
+
+#[test]
+fn cancel_stops_the_run_says_so_and_leaves_no_half_written_file() {
+    let Some((_tmp, mut h, out, head)) = endless_run() else { return };
     h.get_by_label("Cancel").click();
     h.step();
     wait(&mut h, "the run to stop", |a| !a.training.running());
@@ -227,19 +234,7 @@ fn cancel_stops_the_run_says_so_and_leaves_no_half_written_file() {
 /// no half-written file) before the window closes.
 #[test]
 fn closing_the_window_while_training_asks_and_stops_the_run_cleanly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(model) = model_dir(tmp.path()) else { return };
-    let Some(data) = dataset(tmp.path(), 2) else { return };
-    let mut h = harness(model);
-    training_tab_with(&mut h, &data);
-    let out = tmp.path().join("heads");
-    let head = out.join("endless.safetensors");
-    app(&mut h).training.config = quick(100_000);
-    app(&mut h).training.head_text = head.display().to_string();
-    h.step();
-    h.get_by_label("Start").click();
-    h.step();
-    wait(&mut h, "a finished epoch", |a| !a.training.progress.epochs.is_empty());
+    let Some((_tmp, mut h, out, head)) = endless_run() else { return };
     let close = |h: &mut Harness<'static, App>| {
         h.input_mut().viewports.get_mut(&egui::ViewportId::ROOT).unwrap().events.push(egui::ViewportEvent::Close);
         h.step();
