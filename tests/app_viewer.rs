@@ -599,3 +599,32 @@ fn the_toolbar_keeps_every_label_inside_narrow_windows() {
         }
     }
 }
+
+/// NaN weights once showed "KL 0 — Normal" with NaN% bars and Export enabled.
+#[test]
+fn damaged_weights_show_an_error_in_the_grades_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(film) = first_png(2) else { return };
+    let Some(model) = common::damaged_model_dir(tmp.path(), |t| common::with_nan(t, "vision_model.post_layernorm.weight")) else { return };
+    let mut h = harness(model.clone());
+    wait(&mut h, "the model", |a| matches!(a.model, kneeclip::app::ModelStatus::Ready { .. }));
+    app(&mut h).open(&film);
+    wait(&mut h, "the grading error", |a| a.grade_error.is_some() && !a.busy());
+    assert!(app(&mut h).grades.is_empty());
+    assert!(app(&mut h).export_job().is_none(), "a report of no grade could be exported");
+    h.get_by_label("No grade");
+    // In the grade's place (and the status bar).
+    let weights = model.join("model.safetensors").display().to_string();
+    assert!(h.query_all_by_label_contains("non-finite values").any(|n| n.value().is_some_and(|v| v.contains(&weights))));
+    assert!(h.query_by_label_contains(" — Normal").is_none());
+
+    // A logit scale whose exp overflows is refused when the model loads.
+    let tmp = tempfile::tempdir().unwrap();
+    let huge = common::damaged_model_dir(tmp.path(), |t| {
+        t.insert("logit_scale".into(), candle_core::Tensor::new(1000f32, &candle_core::Device::Cpu).unwrap());
+    })
+    .unwrap();
+    let mut h = harness(huge);
+    wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
+    h.get_by_label_contains("non-finite values");
+}

@@ -346,3 +346,43 @@ fn a_folder_is_graded_film_by_film() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is a folder"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Damaged weights once gave every film "KL 0 (Normal)" with NaN
+/// probabilities, exit 0, and wrote its report; eval predicted KL 0 throughout.
+#[test]
+fn damaged_weights_are_refused_not_graded_normal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(film) = first_png(2) else { return };
+    let film = film.to_str().unwrap();
+    // A logit scale whose exp overflows: caught when the model loads.
+    let Some(huge) = common::damaged_model_dir(&tmp.path().join("huge"), |t| {
+        t.insert("logit_scale".into(), candle_core::Tensor::new(1000f32, &candle_core::Device::Cpu).unwrap());
+    }) else { return };
+    // A NaN deep in the vision tower: caught when its grades come out.
+    let nan = common::damaged_model_dir(&tmp.path().join("nan"), |t| common::with_nan(t, "vision_model.post_layernorm.weight")).unwrap();
+    for model in [&huge, &nan] {
+        let weights = model.join("model.safetensors").display().to_string();
+        let report = tmp.path().join("report.pdf");
+        for extra in [&["--json"][..], &[], &["--report", report.to_str().unwrap()]] {
+            let mut args = vec!["grade", "--offline", "--model-dir", model.to_str().unwrap()];
+            args.extend(extra);
+            args.push(film);
+            let out = kneeclip(&args);
+            let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.status.code(), Some(2), "{extra:?}: {stdout}\n{stderr}");
+            assert!(stderr.contains("non-finite values") && stderr.contains(&weights), "{stderr}");
+            assert!(!stdout.contains("KL 0") && !stdout.contains("\"grade\""), "a grade from damaged weights: {stdout}");
+            assert!(!report.exists(), "a report of damaged weights was written");
+        }
+    }
+    // eval refuses them too rather than predicting KL 0 for every film.
+    let dataset = tmp.path().join("dataset");
+    for grade in 0..5 {
+        std::fs::create_dir_all(dataset.join(grade.to_string())).unwrap();
+        std::fs::copy(film, dataset.join(format!("{grade}/knee.png"))).unwrap();
+    }
+    let out = kneeclip(&["eval", "--offline", "--model-dir", nan.to_str().unwrap(), dataset.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("non-finite values"), "{stderr}");
+}

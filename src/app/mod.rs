@@ -71,6 +71,8 @@ pub struct KneeclipApp {
     /// Teaching: the grade panel keeps the model's verdict back until shown.
     pub hide_grade: bool,
     pub error: Option<String>,
+    /// Why the open film has no grade (damaged weights): shown in the grade's place.
+    pub grade_error: Option<String>,
     /// Something the reader should know that is not an error (until the next film).
     pub notice: Option<String>,
     /// Why the model runs elsewhere than chosen (no CUDA), while it is loaded.
@@ -129,6 +131,7 @@ impl KneeclipApp {
             hide_patient: false,
             hide_grade: false,
             error: None,
+            grade_error: None,
             notice: None,
             device_note: None,
             failed_path: None,
@@ -289,6 +292,7 @@ impl KneeclipApp {
             None => Request::Grade,
         };
         self.pending.grade = Some(self.worker.send(request));
+        self.grade_error = None;
         self.heatmaps.clear();
         if self.show_heatmap {
             self.pending.heatmap = Some(self.worker.send(Request::Heatmap));
@@ -382,6 +386,11 @@ impl KneeclipApp {
                             continue;
                         }
                     }
+                    if id == self.pending.grade {
+                        // No grade rather than the last one: it belongs to other anchors or a model that now fails.
+                        self.grades.clear();
+                        self.grade_error = Some(msg.clone());
+                    }
                     let p = &mut self.pending;
                     for slot in [&mut p.grade, &mut p.query, &mut p.heatmap, &mut p.head] {
                         if *slot == id {
@@ -408,6 +417,7 @@ impl KneeclipApp {
         self.error = None;
         self.notice = self.stepped_over.take();
         self.grades.clear();
+        self.grade_error = None;
         self.query_results.clear();
         self.request_grade();
     }

@@ -350,6 +350,11 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             ui.colored_label(Color32::from_rgb(240, 180, 60), RichText::new(format!("Caution: {caution}.")).strong());
         }
     }
+    if let (Some(e), Some(_)) = (&app.grade_error, &app.view) {
+        ui.colored_label(Color32::from_rgb(240, 90, 90), RichText::new("No grade").strong());
+        ui.add(egui::Label::new(RichText::new(e).color(Color32::from_rgb(240, 90, 90))).wrap());
+        return;
+    }
     if app.grades.is_empty() || app.view.is_none() {
         ui.label(if app.view.is_some() { "Grading…" } else { "No film open." });
         return;
