@@ -386,3 +386,28 @@ fn damaged_weights_are_refused_not_graded_normal() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("non-finite values"), "{stderr}");
 }
+
+/// A truncated model.safetensors in the cache failed every later run with
+/// "truncated" and no word of what to do.
+#[test]
+fn a_damaged_cached_copy_says_which_folder_to_delete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let cache = tmp.path().join("cache");
+    let folder = kneeclip::weights::model_cache_dir(&cache, &kneeclip::weights::Manifest::base());
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(model.join(f), folder.join(f)).unwrap();
+    }
+    let weights = std::fs::read(model.join("model.safetensors")).unwrap();
+    std::fs::write(folder.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["grade", "--offline", film.to_str().unwrap()])
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .env("KNEECLIP_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cached copy") && stderr.contains(&format!("Delete the folder\n    {}\n", folder.display())), "{stderr}");
+}

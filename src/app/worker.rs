@@ -228,7 +228,7 @@ impl State {
                 self.images.clear();
                 Answer::ModelLoaded { model: files.model_id, device, dir: files.dir, note }
             }
-            Err(e) => Answer::NoModel(format!("{}: {e}", files.dir.display())),
+            Err(e) => Answer::NoModel(files.load_error(format!("{}: {e}", files.dir.display()))),
         }
     }
 
