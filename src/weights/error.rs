@@ -72,7 +72,7 @@ pub enum WeightsError {
     /// The transfer ended before the announced size was received.
     #[error(
         "the download of {file} from {url} was cut off: received {received} of {expected} bytes. \
-         The partial file was discarded; try again (check the network connection)"
+         What arrived is kept and the next run resumes from there; try again (check the network connection)"
     )]
     Truncated {
         file: String,

@@ -5,7 +5,7 @@
 //!    else the environment variable `KNEECLIP_MODEL_DIR`;
 //! 2. the user cache, `<cache>/models/<owner>--<name>/<revision>/` (see [`model_cache_dir`]),
 //!    when it holds a complete, verified copy;
-//! 3. a download of the pinned revision from the Hugging Face hub (`hf-hub`), verified
+//! 3. a download of the pinned revision from the Hugging Face hub (`ureq`), verified
 //!    against [`Manifest::base`] (or the hub's declared hash) and moved into the cache.
 //!
 //! Without network and without a cached copy it fails with one error that names the
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub use error::WeightsError;
 pub use hash::{git_blob_sha1_file, sha256_file, sha256_file_remembered};
 pub use manifest::{Manifest, ManifestFile};
-pub use progress::{DownloadProgress, NoProgress, StderrProgress};
+pub use progress::{DOWNLOAD_TIMEOUT_ENV, DownloadProgress, NoProgress, StderrProgress, default_idle_timeout};
 pub use resolve::{
     MODEL_DIR_ENV, ResolveOptions, VERIFIED_RECORD_FILE, model_cache_dir, resolve,
     resolve_with_manifest,

@@ -18,6 +18,23 @@ pub trait DownloadProgress: Send {
     fn cancelled(&self) -> bool {
         false
     }
+    /// How long a connect or a read may go without a byte before the download
+    /// gives up (the part received is kept for the next run to resume).
+    fn idle_timeout(&self) -> Duration {
+        default_idle_timeout()
+    }
+}
+
+/// The environment variable that sets [`default_idle_timeout`] in seconds.
+pub const DOWNLOAD_TIMEOUT_ENV: &str = "KNEECLIP_DOWNLOAD_TIMEOUT";
+
+/// 30 s, or `$KNEECLIP_DOWNLOAD_TIMEOUT` seconds (a very slow link; tests).
+pub fn default_idle_timeout() -> Duration {
+    std::env::var(DOWNLOAD_TIMEOUT_ENV)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(Duration::from_secs(30), Duration::from_secs_f64)
 }
 
 /// Ignores all progress.

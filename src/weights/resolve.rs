@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use hf_hub::api::sync::ApiBuilder;
-use hf_hub::{Cache, Repo, RepoType};
 use serde::{Deserialize, Serialize};
 
 use super::download::{Downloaded, Downloader, VerifiedBy};
@@ -229,37 +227,21 @@ fn download_into_cache(
     folder: &Path,
     progress: &mut dyn DownloadProgress,
 ) -> Result<ModelFiles, WeightsError> {
-    let staging = cache_root.join("models").join(".staging");
+    let staging_root = cache_root.join("models").join(".staging");
+    let staging = staging_root.join(manifest.cache_folder_name());
     std::fs::create_dir_all(&staging)
         .map_err(|e| WeightsError::io("create the folder", &staging, e))?;
-    let endpoint = endpoint(options);
     let token = std::env::var("HF_TOKEN")
         .ok()
         .filter(|t| !t.trim().is_empty());
-    let api = ApiBuilder::from_cache(Cache::new(staging.clone()))
-        .with_endpoint(endpoint.clone())
-        .with_progress(false)
-        .with_token(token)
-        .with_user_agent("kneeclip", env!("CARGO_PKG_VERSION"))
-        .build()
-        .map_err(|e| WeightsError::Download {
-            file: manifest.model_id.clone(),
-            url: endpoint.clone(),
-            reason: e.to_string(),
-            folder: folder.to_path_buf(),
-        })?;
-    let repo = Repo::with_revision(
-        manifest.model_id.clone(),
-        RepoType::Model,
-        manifest.revision.clone(),
-    );
     let downloader = Downloader {
-        api,
-        repo: repo.clone(),
-        staging: staging.clone(),
-        endpoint,
+        endpoint: endpoint(options),
+        model_id: manifest.model_id.clone(),
         revision: manifest.revision.clone(),
+        token,
+        staging: staging.clone(),
         folder: folder.to_path_buf(),
+        idle_timeout: progress.idle_timeout(),
     };
 
     // Small files first, so a bad endpoint fails before the big transfer.
@@ -296,8 +278,8 @@ fn download_into_cache(
             .collect(),
     };
     write_record(folder, &record)?;
-    // hf-hub's bookkeeping (dangling snapshot links, refs) is no longer needed.
-    let _ = std::fs::remove_dir_all(staging.join(repo.folder_name()));
+    // Only emptied folders are left (a `.part` of another file would be kept).
     let _ = std::fs::remove_dir(&staging);
+    let _ = std::fs::remove_dir(&staging_root);
     Ok(cached_files(folder, manifest))
 }

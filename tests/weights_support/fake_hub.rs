@@ -44,6 +44,11 @@ pub struct HubState {
     pub commit: String,
     /// File whose next full-body transfer is cut off after half of its bytes.
     pub cut_off_next: Option<String>,
+    /// File whose next full-body transfer stops after half of its bytes with
+    /// the connection left open (a stalled server).
+    pub stall_next: Option<String>,
+    /// (file, first byte asked for) of every body transfer, in order.
+    pub ranges: Vec<(String, u64)>,
 }
 
 pub struct FakeHub {
@@ -94,6 +99,8 @@ impl FakeHub {
             files: fake_files(),
             commit: COMMIT.into(),
             cut_off_next: None,
+            stall_next: None,
+            ranges: Vec::new(),
         }));
         let requests = Arc::new(AtomicUsize::new(0));
         let (s, r) = (state.clone(), requests.clone());
@@ -228,15 +235,29 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<HubState>, requests: &Atomi
     if cut {
         st.cut_off_next = None;
     }
+    let stall = slice.len() > 1 && st.stall_next.as_deref() == Some(file.as_str());
+    if stall {
+        st.stall_next = None;
+    }
+    if slice.len() > 1 {
+        st.ranges.push((file.clone(), start));
+    }
     drop(st);
     let _ = out.write_all(head.as_bytes());
     if method != "HEAD" {
-        let body = if cut {
+        let body = if cut || stall {
             &slice[..slice.len() / 2]
         } else {
             slice
         };
         let _ = out.write_all(body);
+        if stall {
+            let _ = out.flush();
+            // Nothing more, the connection open, until the client gives up.
+            let mut buf = [0u8; 1];
+            let _ = std::io::Read::read(&mut out, &mut buf);
+            return;
+        }
     }
     let _ = out.flush();
     let _ = out.shutdown(Shutdown::Both);
