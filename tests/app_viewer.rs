@@ -4,7 +4,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::viewer::{App, app, harness, open_and_grade, view, wait};
+use common::viewer::{App, app, harness, harness_with_cache, open_and_grade, view, wait};
+use kneeclip::app::settings::Settings;
 use common::{dicom_film, first_png, model_dir};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -176,15 +177,56 @@ fn hiding_patient_data_hides_the_name() {
 
 #[test]
 fn without_weights_the_viewer_says_where_to_put_them() {
+    if std::env::var_os("KNEECLIP_MODEL_DIR").is_some_and(|v| !v.is_empty()) {
+        eprintln!("skipped: KNEECLIP_MODEL_DIR is set, so the viewer would not look in the cache");
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
-    let empty = tmp.path().join("no-model");
-    std::fs::create_dir_all(&empty).unwrap();
-    let mut h = harness(empty);
+    let mut h = harness_with_cache(Settings::default(), None, tmp.path().join("cache"));
     wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
     h.get_by_label("No model weights available offline");
     h.get_by_label_contains("kneeclip view --model-dir FOLDER");
     h.get_by_label_contains("Download the base model");
     h.get_by_label("Open a knee film (Ctrl+O) or drop one on the window");
+}
+
+/// `view --model-dir X` was saved and loaded again by a later plain `view`
+/// (over KNEECLIP_MODEL_DIR); its failure was headlined "No model weights
+/// available offline", with a download button that did nothing.
+#[test]
+fn a_command_line_folder_is_for_this_session_and_its_failure_is_headlined_as_such() {
+    if std::env::var_os("KNEECLIP_MODEL_DIR").is_some_and(|v| !v.is_empty()) {
+        eprintln!("skipped: KNEECLIP_MODEL_DIR is set, so the viewer would not look in the cache");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("not-a-model");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut h = harness_with_cache(Settings::default(), Some(folder.clone()), tmp.path().join("cache"));
+    wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
+    assert_eq!(app(&mut h).settings.model_dir, None, "the command line's folder is not saved");
+    assert_eq!(app(&mut h).model_dir(), Some(folder.clone()));
+    assert!(h.query_by_label("No model weights available offline").is_none());
+    assert!(h.query_by_label_contains("Download the base model").is_none(), "a download would not be used while a folder is named");
+    h.get_by_label("The model folder cannot be used");
+    h.get_by_label_contains("from --model-dir, this session only");
+    h.get_by_label_contains("missing config.json");
+
+    // Back to the environment / the cache: nothing there, so the download is offered.
+    h.get_by_label("Use the environment / the cache instead").click();
+    h.step();
+    wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
+    assert_eq!(app(&mut h).model_dir(), None);
+    h.get_by_label("No model weights available offline");
+    h.get_by_label_contains("Download the base model");
+
+    // A folder chosen in the viewer is saved; cleared, it is forgotten.
+    app(&mut h).set_model_dir(Some(folder.clone()));
+    assert_eq!(app(&mut h).settings.model_dir, Some(folder.clone()));
+    wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
+    h.get_by_label_contains("(chosen in the viewer)");
+    app(&mut h).set_model_dir(None);
+    assert_eq!(app(&mut h).settings.model_dir, None);
 }
 
 #[test]
