@@ -185,7 +185,10 @@ fn without_weights_the_viewer_says_where_to_put_them() {
     let mut h = harness_with_cache(Settings::default(), None, tmp.path().join("cache"));
     wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
     h.get_by_label("No model weights available offline");
-    h.get_by_label_contains("kneeclip view --model-dir FOLDER");
+    let instructions = h.get_by_label_contains("kneeclip view --model-dir FOLDER").value().unwrap();
+    // The exact folder the cache is read from (it once said only "under ~/.cache/kneeclip").
+    let folder = kneeclip::weights::model_cache_dir(&tmp.path().join("cache"), &kneeclip::weights::Manifest::base());
+    assert!(instructions.contains(&format!("place them in the folder {}.", folder.display())), "{instructions}");
     h.get_by_label_contains("Download the base model");
     h.get_by_label("Open a knee film (Ctrl+O) or drop one on the window");
 }

@@ -459,12 +459,17 @@ fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
     ui.colored_label(Color32::from_rgb(230, 150, 60), RichText::new(app.model_headline).strong());
     let offline = app.model_headline == super::worker::NO_WEIGHTS_OFFLINE;
     if offline {
-        let cache = crate::weights::default_cache_dir().map(|d| d.display().to_string()).unwrap_or_else(|| "the user cache".into());
-        ui.label(format!(
+        // The exact folder: files put anywhere else under the cache are not found.
+        let root = app.cache_dir.clone().or_else(crate::weights::default_cache_dir);
+        let place = match root {
+            Some(root) => format!(", or place them in the folder {}", crate::weights::model_cache_dir(&root, &crate::weights::Manifest::base()).display()),
+            None => String::new(),
+        };
+        ui.add(egui::Label::new(format!(
             "Put config.json, model.safetensors and tokenizer.json of CLIP ViT-B/32 in a folder and start with \
-             `kneeclip view --model-dir FOLDER`, set KNEECLIP_MODEL_DIR, or place them under {cache}. \
+             `kneeclip view --model-dir FOLDER`, set KNEECLIP_MODEL_DIR{place}. \
              `kneeclip grade` downloads them on first use."
-        ));
+        )).wrap());
     } else {
         ui.label(format!("Model folder: {}", model_folder(app)));
     }
