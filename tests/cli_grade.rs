@@ -93,7 +93,9 @@ fn edited_anchors_change_similarities_and_are_reported() {
 #[test]
 fn unusable_model_folder_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = kneeclip(&["grade", "--offline", "--model-dir", tmp.path().to_str().unwrap(), "x.png"]);
+    let film = tmp.path().join("x.png"); // there (a missing film is said before the model is looked for)
+    std::fs::write(&film, b"not looked at").unwrap();
+    let out = kneeclip(&["grade", "--offline", "--model-dir", tmp.path().to_str().unwrap(), film.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("model.safetensors"), "{stderr}");
@@ -410,4 +412,31 @@ fn a_damaged_cached_copy_says_which_folder_to_delete() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cached copy") && stderr.contains(&format!("Delete the folder\n    {}\n", folder.display())), "{stderr}");
+}
+
+/// `grade /nope/knee.png` with an empty cache downloaded the weights (605 MB)
+/// before saying the film cannot be read.
+#[test]
+fn films_that_do_not_exist_are_said_before_the_model_is_looked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    // A hub that refuses connections: a download attempt would be an error of its own.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let missing = ["/nope/knee.png", "/nope/other.dcm"];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["grade", "--json"])
+        .args(missing)
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .env("KNEECLIP_CACHE_DIR", &cache)
+        .env("HF_ENDPOINT", &endpoint)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "as for any film that cannot be read: {stdout}\n{stderr}");
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.iter().map(|l| l["file"].as_str().unwrap()).collect::<Vec<_>>(), missing);
+    assert!(lines.iter().all(|l| l["error"].as_str().is_some_and(|e| e.contains("/nope/"))), "{stdout}");
+    assert!(!stderr.contains("download") && !cache.exists(), "the model was looked for: {stderr}");
 }

@@ -67,6 +67,18 @@ pub fn run(args: &GradeArgs) -> i32 {
             return EXIT_UNUSABLE;
         }
     }
+    // Films that are not there at all are said before the model is looked for
+    // (it once downloaded 605 MB to say that /nope/knee.png cannot be read).
+    if args.files.iter().all(|f| std::fs::metadata(f).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)) {
+        let mut printer = Printer::new(format);
+        for file in &args.files {
+            let message = Radiograph::open(file).err().map_or_else(|| format!("{}: no such file", file.display()), |e| e.to_string());
+            printer.error(&shown_name(file, format), &message);
+        }
+        let _ = printer.finish();
+        eprintln!("kneeclip: {} of {} films could not be graded", args.files.len(), args.files.len());
+        return EXIT_SOME_FAILED;
+    }
     let mut grader = match load_grader(args) {
         Ok(grader) => grader,
         Err(message) => {
