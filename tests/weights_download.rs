@@ -586,3 +586,66 @@ fn cancel_ends_a_stalled_download() {
     assert_no_final_weights(cache.path(), &manifest);
     assert_eq!(part_files(cache.path()).iter().map(|(_, len)| *len).collect::<Vec<_>>(), [half], "the part received is kept");
 }
+
+/// Holds the first progress report of the weights until the other download
+/// says it waits; records what it was told.
+struct Gate {
+    other_waits: std::sync::mpsc::Receiver<()>,
+    held: bool,
+}
+
+impl DownloadProgress for Gate {
+    fn started(&mut self, _file: &str, _total: Option<u64>) {}
+    fn advanced(&mut self, _so_far: u64) {
+        if !self.held {
+            self.held = true;
+            // A hang guard only: the other download says it waits within moments.
+            self.other_waits.recv_timeout(std::time::Duration::from_secs(60)).expect("the other download never waited for this one");
+        }
+    }
+    fn finished(&mut self, _file: &str) {}
+}
+
+struct Waiter {
+    said: Option<String>,
+    tell: std::sync::mpsc::Sender<()>,
+}
+
+impl DownloadProgress for Waiter {
+    fn started(&mut self, _file: &str, _total: Option<u64>) {}
+    fn advanced(&mut self, _so_far: u64) {}
+    fn finished(&mut self, _file: &str) {}
+    fn waiting(&mut self, message: &str) {
+        self.said = Some(message.into());
+        let _ = self.tell.send(());
+    }
+}
+
+/// Parallel first runs on an empty cache failed with "Lock acquisition
+/// failed" or "No such file or directory … Check the network connection".
+#[test]
+fn a_second_download_into_the_same_cache_waits_for_the_first_and_uses_its_copy() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    let cache = tempfile::tempdir().unwrap();
+    let (tell, other_waits) = std::sync::mpsc::channel();
+    let opts = options(&hub, cache.path(), true);
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| resolve_with_manifest(&opts, &manifest, &mut Gate { other_waits, held: false }));
+        // Started once the first holds the cache (its weights are on their way).
+        while hub.state.lock().unwrap().ranges.is_empty() {
+            std::thread::yield_now();
+        }
+        let mut waiter = Waiter { said: None, tell };
+        let second = resolve_with_manifest(&opts, &manifest, &mut waiter);
+        (first.join().unwrap(), second.map(|f| (f, waiter.said)))
+    });
+    let first = first.unwrap();
+    let (second, said) = second.unwrap();
+    assert_eq!(first, second);
+    let said = said.expect("the second said it waits");
+    assert!(said.contains("another kneeclip is downloading") && said.contains(&first.dir.display().to_string()), "{said}");
+    assert_eq!(std::fs::read(&second.weights).unwrap(), hub.body("model.safetensors"));
+    let transfers = hub.state.lock().unwrap().ranges.iter().filter(|(f, _)| f == "model.safetensors").count();
+    assert_eq!(transfers, 1, "the weights were downloaded twice");
+}

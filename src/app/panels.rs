@@ -207,8 +207,12 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 match progress {
                     Some(d) => {
                         let fraction = d.total.map_or(0.0, |t| d.bytes as f32 / t.max(1) as f32);
-                        ui.label(format!("Downloading {}", d.file));
-                        ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(format!("{:.0} MB", d.bytes as f64 / 1e6)));
+                        if d.waiting {
+                            ui.label(format!("{}{}", d.file[..1].to_uppercase(), &d.file[1..]));
+                        } else {
+                            ui.label(format!("Downloading {}", d.file));
+                            ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(format!("{:.0} MB", d.bytes as f64 / 1e6)));
+                        }
                         if ui.button("Cancel").clicked() {
                             app.download().cancel.store(true, std::sync::atomic::Ordering::Relaxed);
                         }

@@ -88,6 +88,8 @@ pub struct Download {
     pub file: String,
     pub bytes: u64,
     pub total: Option<u64>,
+    /// Waiting for another kneeclip's download: `file` is what to say instead.
+    pub waiting: bool,
 }
 
 #[derive(Clone, Default)]
@@ -104,7 +106,7 @@ struct GuiProgress {
 impl DownloadProgress for GuiProgress {
     fn started(&mut self, file: &str, total_bytes: Option<u64>) {
         if let Ok(mut s) = self.handle.state.lock() {
-            *s = Some(Download { file: file.to_owned(), bytes: 0, total: total_bytes });
+            *s = Some(Download { file: file.to_owned(), bytes: 0, total: total_bytes, waiting: false });
         }
         self.ctx.request_repaint();
     }
@@ -119,6 +121,13 @@ impl DownloadProgress for GuiProgress {
     fn finished(&mut self, _file: &str) {}
     fn cancelled(&self) -> bool {
         self.handle.cancel.load(Ordering::Relaxed)
+    }
+    fn waiting(&mut self, message: &str) {
+        // Shown in the status bar in a download's place, with its Cancel button.
+        if let Ok(mut s) = self.handle.state.lock() {
+            *s = Some(Download { file: message.to_owned(), bytes: 0, total: None, waiting: true });
+        }
+        self.ctx.request_repaint();
     }
 }
 

@@ -18,6 +18,8 @@ pub trait DownloadProgress: Send {
     fn cancelled(&self) -> bool {
         false
     }
+    /// The download waits for another kneeclip that is downloading into the same cache.
+    fn waiting(&mut self, _message: &str) {}
     /// How long a connect or a read may go without a byte before the download
     /// gives up (the part received is kept for the next run to resume).
     fn idle_timeout(&self) -> Duration {
@@ -145,6 +147,10 @@ impl DownloadProgress for StderrProgress {
         self.cancel
             .as_ref()
             .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    fn waiting(&mut self, message: &str) {
+        eprintln!("kneeclip: {message}");
     }
 }
 

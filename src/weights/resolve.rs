@@ -78,7 +78,41 @@ pub fn resolve_with_manifest(
             reason: format!(": {why_not_cached}, and downloading is disabled"),
         });
     }
+    // One kneeclip downloads; the others wait for it and then use its copy
+    // (three first runs at once failed with "Lock acquisition failed" or a missing file).
+    let _lock = wait_for_download_lock(&cache_root, &folder, progress)?;
+    if let Ok(files) = check_cache(&folder, manifest) {
+        return Ok(files);
+    }
     download_into_cache(options, manifest, &cache_root, &folder, progress)
+}
+
+/// An exclusive lock on the cache's downloads (released when the file is closed),
+/// waited for while another process holds it; a cancel ends the wait.
+fn wait_for_download_lock(cache_root: &Path, folder: &Path, progress: &mut dyn DownloadProgress) -> Result<std::fs::File, WeightsError> {
+    let models = cache_root.join("models");
+    std::fs::create_dir_all(&models).map_err(|e| WeightsError::io("create the folder", &models, e))?;
+    let path = models.join(".download.lock");
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| WeightsError::io("open", &path, e))?;
+    let mut said = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if !said {
+                    said = true;
+                    progress.waiting(&format!("another kneeclip is downloading the weights into {}; waiting for it to finish", folder.display()));
+                }
+                if progress.cancelled() {
+                    return Err(WeightsError::Cancelled { file: "the weights".into() });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            // A file system without locks: download unguarded, as before.
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(file),
+            Err(std::fs::TryLockError::Error(e)) => return Err(WeightsError::io("lock", &path, e)),
+        }
+    }
 }
 
 fn endpoint(options: &ResolveOptions) -> String {
