@@ -649,3 +649,33 @@ fn a_second_download_into_the_same_cache_waits_for_the_first_and_uses_its_copy()
     let transfers = hub.state.lock().unwrap().ranges.iter().filter(|(f, _)| f == "model.safetensors").count();
     assert_eq!(transfers, 1, "the weights were downloaded twice");
 }
+
+/// hf-hub cannot be interrupted, so a download given up on (a stall, a cancel)
+/// goes on on a detached thread. When the server recovers, that thread must not
+/// finish the file behind kneeclip's back: it stops at its next read, what it
+/// wrote stays a part in its own folder, and the next run resumes from there.
+#[test]
+fn a_download_given_up_on_stops_when_the_server_recovers_and_is_resumed() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    hub.state.lock().unwrap().pause_next = Some(("model.safetensors".into(), std::time::Duration::from_millis(1500)));
+    let cache = tempfile::tempdir().unwrap();
+    let mut rec = Recorder { idle_timeout: Some(std::time::Duration::from_millis(300)), ..Default::default() };
+    let err = resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut rec).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, WeightsError::Download { .. }) && msg.contains("sent nothing for 0.3 s"), "{msg}");
+    // The server sends the rest meanwhile; the detached thread reads it and stops.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_no_final_weights(cache.path(), &manifest);
+    let full = sha256(&hub.body("model.safetensors"));
+    let complete: Vec<_> = walk(cache.path()).into_iter().filter(|p| std::fs::read(p).ok().map(|b| sha256(&b)) == Some(full.clone())).collect();
+    assert!(complete.is_empty(), "the given-up download was finished: {complete:?}");
+    let half = hub.body("model.safetensors").len() as u64 / 2;
+    assert_eq!(part_files(cache.path()).iter().map(|(_, len)| *len).collect::<Vec<_>>(), [half], "the part received is kept");
+
+    let files = resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut NoProgress).unwrap();
+    assert_eq!(std::fs::read(&files.weights).unwrap(), hub.body("model.safetensors"));
+    let ranges = hub.state.lock().unwrap().ranges.clone();
+    assert_eq!(ranges.last().unwrap(), &("model.safetensors".to_string(), half), "resumed from the part: {ranges:?}");
+    assert!(!cache.path().join("models").join(".staging").exists(), "the ended attempt was not cleaned up");
+}

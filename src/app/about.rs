@@ -17,7 +17,7 @@ pub const LICENCES: &[(&str, &str)] = &[
     ("dicom-rs (DICOM reading)", "MIT OR Apache-2.0"),
     ("image (PNG, JPEG, TIFF, BMP)", "MIT OR Apache-2.0"),
     ("tokenizers (CLIP's text tokenizer)", "Apache-2.0"),
-    ("ureq (weights download)", "MIT OR Apache-2.0"),
+    ("hf-hub (weights download)", "Apache-2.0"),
 ];
 
 /// The About window, while `open`.

@@ -5,7 +5,7 @@
 //!    else the environment variable `KNEECLIP_MODEL_DIR`;
 //! 2. the user cache, `<cache>/models/<owner>--<name>/<revision>/` (see [`model_cache_dir`]),
 //!    when it holds a complete, verified copy;
-//! 3. a download of the pinned revision from the Hugging Face hub (`ureq`), verified
+//! 3. a download of the pinned revision from the Hugging Face hub (`hf-hub`), verified
 //!    against [`Manifest::base`] (or the hub's declared hash) and moved into the cache.
 //!
 //! Without network and without a cached copy it fails with one error that names the

@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use hf_hub::{Repo, RepoType};
 use serde::{Deserialize, Serialize};
 
-use super::download::{Downloaded, Downloader, VerifiedBy};
+use super::download::{Downloaded, Downloader, VerifiedBy, clean_up, sweep};
 use super::error::WeightsError;
 use super::hash::sha256_file;
 use super::manifest::Manifest;
@@ -261,18 +262,27 @@ fn download_into_cache(
     folder: &Path,
     progress: &mut dyn DownloadProgress,
 ) -> Result<ModelFiles, WeightsError> {
-    let staging_root = cache_root.join("models").join(".staging");
-    let staging = staging_root.join(manifest.cache_folder_name());
+    // Attempt folders of hf-hub caches (see download.rs): a download that was given up
+    // on (a stall, a cancel) may still be written by its detached thread, in its own folder.
+    let staging = cache_root
+        .join("models")
+        .join(".staging")
+        .join(manifest.cache_folder_name());
     std::fs::create_dir_all(&staging)
         .map_err(|e| WeightsError::io("create the folder", &staging, e))?;
+    sweep(&staging);
     let token = std::env::var("HF_TOKEN")
         .ok()
         .filter(|t| !t.trim().is_empty());
     let downloader = Downloader {
         endpoint: endpoint(options),
-        model_id: manifest.model_id.clone(),
-        revision: manifest.revision.clone(),
         token,
+        repo: Repo::with_revision(
+            manifest.model_id.clone(),
+            RepoType::Model,
+            manifest.revision.clone(),
+        ),
+        revision: manifest.revision.clone(),
         staging: staging.clone(),
         folder: folder.to_path_buf(),
         idle_timeout: progress.idle_timeout(),
@@ -312,8 +322,6 @@ fn download_into_cache(
             .collect(),
     };
     write_record(folder, &record)?;
-    // Only emptied folders are left (a `.part` of another file would be kept).
-    let _ = std::fs::remove_dir(&staging);
-    let _ = std::fs::remove_dir(&staging_root);
+    clean_up(&staging);
     Ok(cached_files(folder, manifest))
 }

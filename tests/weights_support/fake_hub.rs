@@ -47,6 +47,9 @@ pub struct HubState {
     /// File whose next full-body transfer stops after half of its bytes with
     /// the connection left open (a stalled server).
     pub stall_next: Option<String>,
+    /// File whose next full-body transfer pauses for the given time after half
+    /// of its bytes, then sends the rest (a server that recovers after the client gave up).
+    pub pause_next: Option<(String, std::time::Duration)>,
     /// (file, first byte asked for) of every body transfer, in order.
     pub ranges: Vec<(String, u64)>,
 }
@@ -100,6 +103,7 @@ impl FakeHub {
             commit: COMMIT.into(),
             cut_off_next: None,
             stall_next: None,
+            pause_next: None,
             ranges: Vec::new(),
         }));
         let requests = Arc::new(AtomicUsize::new(0));
@@ -239,18 +243,30 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<HubState>, requests: &Atomi
     if stall {
         st.stall_next = None;
     }
+    let pause = match &st.pause_next {
+        Some((f, d)) if slice.len() > 1 && *f == file => Some(*d),
+        _ => None,
+    };
+    if pause.is_some() {
+        st.pause_next = None;
+    }
     if slice.len() > 1 {
         st.ranges.push((file.clone(), start));
     }
     drop(st);
     let _ = out.write_all(head.as_bytes());
     if method != "HEAD" {
-        let body = if cut || stall {
+        let body = if cut || stall || pause.is_some() {
             &slice[..slice.len() / 2]
         } else {
             slice
         };
         let _ = out.write_all(body);
+        if let Some(d) = pause {
+            let _ = out.flush();
+            std::thread::sleep(d);
+            let _ = out.write_all(&slice[slice.len() / 2..]);
+        }
         if stall {
             let _ = out.flush();
             // Nothing more, the connection open, until the client gives up.
