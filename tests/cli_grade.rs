@@ -93,7 +93,9 @@ fn edited_anchors_change_similarities_and_are_reported() {
 #[test]
 fn unusable_model_folder_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = kneeclip(&["grade", "--offline", "--model-dir", tmp.path().to_str().unwrap(), "x.png"]);
+    let film = tmp.path().join("x.png"); // there (a missing film is said before the model is looked for)
+    std::fs::write(&film, b"not looked at").unwrap();
+    let out = kneeclip(&["grade", "--offline", "--model-dir", tmp.path().to_str().unwrap(), film.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("model.safetensors"), "{stderr}");
@@ -345,4 +347,96 @@ fn a_folder_is_graded_film_by_film() {
     let out = kneeclip(&["grade", "--offline", "--model-dir", m, "--report", report.to_str().unwrap(), root.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is a folder"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Damaged weights once gave every film "KL 0 (Normal)" with NaN
+/// probabilities, exit 0, and wrote its report; eval predicted KL 0 throughout.
+#[test]
+fn damaged_weights_are_refused_not_graded_normal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(film) = first_png(2) else { return };
+    let film = film.to_str().unwrap();
+    // A logit scale whose exp overflows: caught when the model loads.
+    let Some(huge) = common::damaged_model_dir(&tmp.path().join("huge"), |t| {
+        t.insert("logit_scale".into(), candle_core::Tensor::new(1000f32, &candle_core::Device::Cpu).unwrap());
+    }) else { return };
+    // A NaN deep in the vision tower: caught when its grades come out.
+    let nan = common::damaged_model_dir(&tmp.path().join("nan"), |t| common::with_nan(t, "vision_model.post_layernorm.weight")).unwrap();
+    for model in [&huge, &nan] {
+        let weights = model.join("model.safetensors").display().to_string();
+        let report = tmp.path().join("report.pdf");
+        for extra in [&["--json"][..], &[], &["--report", report.to_str().unwrap()]] {
+            let mut args = vec!["grade", "--offline", "--model-dir", model.to_str().unwrap()];
+            args.extend(extra);
+            args.push(film);
+            let out = kneeclip(&args);
+            let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.status.code(), Some(2), "{extra:?}: {stdout}\n{stderr}");
+            assert!(stderr.contains("non-finite values") && stderr.contains(&weights), "{stderr}");
+            assert!(!stdout.contains("KL 0") && !stdout.contains("\"grade\""), "a grade from damaged weights: {stdout}");
+            assert!(!report.exists(), "a report of damaged weights was written");
+        }
+    }
+    // eval refuses them too rather than predicting KL 0 for every film.
+    let dataset = tmp.path().join("dataset");
+    for grade in 0..5 {
+        std::fs::create_dir_all(dataset.join(grade.to_string())).unwrap();
+        std::fs::copy(film, dataset.join(format!("{grade}/knee.png"))).unwrap();
+    }
+    let out = kneeclip(&["eval", "--offline", "--model-dir", nan.to_str().unwrap(), dataset.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("non-finite values"), "{stderr}");
+}
+
+/// A truncated model.safetensors in the cache failed every later run with
+/// "truncated" and no word of what to do.
+#[test]
+fn a_damaged_cached_copy_says_which_folder_to_delete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let cache = tmp.path().join("cache");
+    let folder = kneeclip::weights::model_cache_dir(&cache, &kneeclip::weights::Manifest::base());
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(model.join(f), folder.join(f)).unwrap();
+    }
+    let weights = std::fs::read(model.join("model.safetensors")).unwrap();
+    std::fs::write(folder.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["grade", "--offline", film.to_str().unwrap()])
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .env("KNEECLIP_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cached copy") && stderr.contains(&format!("Delete the folder\n    {}\n", folder.display())), "{stderr}");
+}
+
+/// `grade /nope/knee.png` with an empty cache downloaded the weights (605 MB)
+/// before saying the film cannot be read.
+#[test]
+fn films_that_do_not_exist_are_said_before_the_model_is_looked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    // A hub that refuses connections: a download attempt would be an error of its own.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let missing = ["/nope/knee.png", "/nope/other.dcm"];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["grade", "--json"])
+        .args(missing)
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .env("KNEECLIP_CACHE_DIR", &cache)
+        .env("HF_ENDPOINT", &endpoint)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "as for any film that cannot be read: {stdout}\n{stderr}");
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.iter().map(|l| l["file"].as_str().unwrap()).collect::<Vec<_>>(), missing);
+    assert!(lines.iter().all(|l| l["error"].as_str().is_some_and(|e| e.contains("/nope/"))), "{stdout}");
+    assert!(!stderr.contains("download") && !cache.exists(), "the model was looked for: {stderr}");
 }

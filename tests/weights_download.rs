@@ -19,6 +19,8 @@ struct Recorder {
     current: String,
     last: u64,
     cancel_at: Option<u64>,
+    /// None: the default (30 s).
+    idle_timeout: Option<std::time::Duration>,
 }
 
 impl DownloadProgress for Recorder {
@@ -39,6 +41,9 @@ impl DownloadProgress for Recorder {
     }
     fn cancelled(&self) -> bool {
         self.current == "model.safetensors" && self.cancel_at.is_some_and(|c| self.last >= c)
+    }
+    fn idle_timeout(&self) -> std::time::Duration {
+        self.idle_timeout.unwrap_or_else(kneeclip::weights::default_idle_timeout)
     }
 }
 
@@ -515,4 +520,162 @@ fn a_hub_serving_another_commit_is_rejected() {
         "{err}"
     );
     assert_no_final_weights(cache.path(), &manifest);
+}
+
+fn part_files(cache: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    walk(cache).into_iter().filter(|p| p.extension().is_some_and(|e| e == "part")).map(|p| (p.clone(), std::fs::metadata(&p).unwrap().len())).collect()
+}
+
+/// A server that stopped sending mid-file once hung the download for ever.
+#[test]
+fn a_stalled_transfer_times_out_keeps_what_arrived_and_the_next_run_resumes() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    hub.state.lock().unwrap().stall_next = Some("model.safetensors".into());
+    let cache = tempfile::tempdir().unwrap();
+    let mut rec = Recorder { idle_timeout: Some(std::time::Duration::from_millis(500)), ..Default::default() };
+    let err = resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut rec).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, WeightsError::Download { .. }), "{msg}");
+    assert!(msg.contains("model.safetensors") && msg.contains("sent nothing for 0.5 s") && msg.contains("resumed"), "{msg}");
+    assert_no_final_weights(cache.path(), &manifest);
+    let half = hub.body("model.safetensors").len() as u64 / 2;
+    assert_eq!(part_files(cache.path()).iter().map(|(_, len)| *len).collect::<Vec<_>>(), [half], "the part received is kept");
+
+    let files = resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut NoProgress).unwrap();
+    assert_eq!(std::fs::read(&files.weights).unwrap(), hub.body("model.safetensors"));
+    let ranges = hub.state.lock().unwrap().ranges.clone();
+    assert_eq!(ranges.last().unwrap(), &("model.safetensors".to_string(), half), "resumed from the part: {ranges:?}");
+}
+
+/// A server that accepts the connection and never answers gave no output at all.
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream); // accepted, never read or answered
+        }
+    });
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    let cache = tempfile::tempdir().unwrap();
+    let opts = ResolveOptions { endpoint: Some(endpoint), ..options(&hub, cache.path(), true) };
+    let mut rec = Recorder { idle_timeout: Some(std::time::Duration::from_millis(500)), ..Default::default() };
+    let err = resolve_with_manifest(&opts, &manifest, &mut rec).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, WeightsError::Download { .. }), "{msg}");
+    assert!(msg.contains("config.json") && msg.contains("sent nothing for 0.5 s"), "{msg}");
+}
+
+/// In the viewer, Cancel did nothing while the server stalled: the flag was
+/// only looked at between two reads. The idle timeout here is far longer than
+/// any test: only the cancel can end this download.
+#[test]
+fn cancel_ends_a_stalled_download() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    hub.state.lock().unwrap().stall_next = Some("model.safetensors".into());
+    let half = hub.body("model.safetensors").len() as u64 / 2;
+    let cache = tempfile::tempdir().unwrap();
+    let mut rec = Recorder { cancel_at: Some(half), idle_timeout: Some(std::time::Duration::from_secs(3600)), ..Default::default() };
+    let err = resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut rec).unwrap_err();
+    assert!(matches!(err, WeightsError::Cancelled { .. }), "{err}");
+    assert_no_final_weights(cache.path(), &manifest);
+    assert_eq!(part_files(cache.path()).iter().map(|(_, len)| *len).collect::<Vec<_>>(), [half], "the part received is kept");
+}
+
+/// Holds the first progress report of the weights until the other download
+/// says it waits; records what it was told.
+struct Gate {
+    other_waits: std::sync::mpsc::Receiver<()>,
+    held: bool,
+}
+
+impl DownloadProgress for Gate {
+    fn started(&mut self, _file: &str, _total: Option<u64>) {}
+    fn advanced(&mut self, _so_far: u64) {
+        if !self.held {
+            self.held = true;
+            // A hang guard only: the other download says it waits within moments.
+            self.other_waits.recv_timeout(std::time::Duration::from_secs(60)).expect("the other download never waited for this one");
+        }
+    }
+    fn finished(&mut self, _file: &str) {}
+}
+
+struct Waiter {
+    said: Option<String>,
+    tell: std::sync::mpsc::Sender<()>,
+}
+
+impl DownloadProgress for Waiter {
+    fn started(&mut self, _file: &str, _total: Option<u64>) {}
+    fn advanced(&mut self, _so_far: u64) {}
+    fn finished(&mut self, _file: &str) {}
+    fn waiting(&mut self, message: &str) {
+        self.said = Some(message.into());
+        let _ = self.tell.send(());
+    }
+}
+
+/// Parallel first runs on an empty cache failed with "Lock acquisition
+/// failed" or "No such file or directory … Check the network connection".
+#[test]
+fn a_second_download_into_the_same_cache_waits_for_the_first_and_uses_its_copy() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    let cache = tempfile::tempdir().unwrap();
+    let (tell, other_waits) = std::sync::mpsc::channel();
+    let opts = options(&hub, cache.path(), true);
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| resolve_with_manifest(&opts, &manifest, &mut Gate { other_waits, held: false }));
+        // Started once the first holds the cache (its weights are on their way).
+        while hub.state.lock().unwrap().ranges.is_empty() {
+            std::thread::yield_now();
+        }
+        let mut waiter = Waiter { said: None, tell };
+        let second = resolve_with_manifest(&opts, &manifest, &mut waiter);
+        (first.join().unwrap(), second.map(|f| (f, waiter.said)))
+    });
+    let first = first.unwrap();
+    let (second, said) = second.unwrap();
+    assert_eq!(first, second);
+    let said = said.expect("the second said it waits");
+    assert!(said.contains("another kneeclip is downloading") && said.contains(&first.dir.display().to_string()), "{said}");
+    assert_eq!(std::fs::read(&second.weights).unwrap(), hub.body("model.safetensors"));
+    let transfers = hub.state.lock().unwrap().ranges.iter().filter(|(f, _)| f == "model.safetensors").count();
+    assert_eq!(transfers, 1, "the weights were downloaded twice");
+}
+
+/// hf-hub cannot be interrupted, so a download given up on (a stall, a cancel)
+/// goes on on a detached thread. When the server recovers, that thread must not
+/// finish the file behind kneeclip's back: it stops at its next read, what it
+/// wrote stays a part in its own folder, and the next run resumes from there.
+#[test]
+fn a_download_given_up_on_stops_when_the_server_recovers_and_is_resumed() {
+    let hub = FakeHub::start();
+    let manifest = hub.manifest();
+    hub.state.lock().unwrap().pause_next = Some(("model.safetensors".into(), std::time::Duration::from_millis(1500)));
+    let cache = tempfile::tempdir().unwrap();
+    let mut rec = Recorder { idle_timeout: Some(std::time::Duration::from_millis(300)), ..Default::default() };
+    let err = resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut rec).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, WeightsError::Download { .. }) && msg.contains("sent nothing for 0.3 s"), "{msg}");
+    // The server sends the rest meanwhile; the detached thread reads it and stops.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_no_final_weights(cache.path(), &manifest);
+    let full = sha256(&hub.body("model.safetensors"));
+    let complete: Vec<_> = walk(cache.path()).into_iter().filter(|p| std::fs::read(p).ok().map(|b| sha256(&b)) == Some(full.clone())).collect();
+    assert!(complete.is_empty(), "the given-up download was finished: {complete:?}");
+    let half = hub.body("model.safetensors").len() as u64 / 2;
+    assert_eq!(part_files(cache.path()).iter().map(|(_, len)| *len).collect::<Vec<_>>(), [half], "the part received is kept");
+
+    let files = resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut NoProgress).unwrap();
+    assert_eq!(std::fs::read(&files.weights).unwrap(), hub.body("model.safetensors"));
+    let ranges = hub.state.lock().unwrap().ranges.clone();
+    assert_eq!(ranges.last().unwrap(), &("model.safetensors".to_string(), half), "resumed from the part: {ranges:?}");
+    assert!(!cache.path().join("models").join(".staging").exists(), "the ended attempt was not cleaned up");
 }

@@ -34,7 +34,8 @@ use worker::{Answer, Request, RequestId, RegionGrade, Worker};
 pub enum ModelStatus {
     Loading,
     Ready { model: String, device: String, dir: PathBuf },
-    /// No weights offline: the message says where to put them.
+    /// No usable weights: the message says why (and where to put them);
+    /// [`KneeclipApp::model_headline`] says it in a few words.
     Missing(String),
 }
 
@@ -59,6 +60,13 @@ pub enum Tab {
 
 pub struct KneeclipApp {
     pub settings: Settings,
+    /// `kneeclip view --model-dir DIR`: for this session only (it once stuck in
+    /// the saved settings, over a later KNEECLIP_MODEL_DIR).
+    pub cli_model_dir: Option<PathBuf>,
+    /// The cache root the model is looked for in (None: the user's cache; tests).
+    pub cache_dir: Option<PathBuf>,
+    /// What went wrong with the model, in a few words, while it is missing.
+    pub model_headline: &'static str,
     worker: Worker,
     pending: Pending,
     pub model: ModelStatus,
@@ -71,6 +79,8 @@ pub struct KneeclipApp {
     /// Teaching: the grade panel keeps the model's verdict back until shown.
     pub hide_grade: bool,
     pub error: Option<String>,
+    /// Why the open film has no grade (damaged weights): shown in the grade's place.
+    pub grade_error: Option<String>,
     /// Something the reader should know that is not an error (until the next film).
     pub notice: Option<String>,
     /// Why the model runs elsewhere than chosen (no CUDA), while it is loaded.
@@ -124,8 +134,16 @@ pub mod screenshot;
 impl KneeclipApp {
     /// A viewer with no film; the model starts loading on the worker at once.
     pub fn new(ctx: &egui::Context, settings: Settings, model_dir: Option<PathBuf>) -> KneeclipApp {
+        Self::with_cache_dir(ctx, settings, model_dir, None)
+    }
+
+    /// [`new`](Self::new) looking for the model in the cache root `cache_dir` (None: the user's).
+    pub fn with_cache_dir(ctx: &egui::Context, settings: Settings, model_dir: Option<PathBuf>, cache_dir: Option<PathBuf>) -> KneeclipApp {
         let mut app = KneeclipApp {
             settings,
+            cli_model_dir: model_dir,
+            cache_dir,
+            model_headline: worker::NO_WEIGHTS_OFFLINE,
             worker: Worker::spawn(ctx.clone()),
             pending: Pending::default(),
             model: ModelStatus::Loading,
@@ -137,6 +155,7 @@ impl KneeclipApp {
             hide_patient: false,
             hide_grade: false,
             error: None,
+            grade_error: None,
             notice: None,
             device_note: None,
             failed_path: None,
@@ -161,9 +180,6 @@ impl KneeclipApp {
             anchors_before_head: None,
             quit: QuitWhileTraining::default(),
         };
-        if model_dir.is_some() {
-            app.settings.model_dir = model_dir;
-        }
         app.load_model();
         app
     }
@@ -199,8 +215,21 @@ impl KneeclipApp {
     /// Loads the model, downloading the weights (cancelable) when `download`.
     pub fn request_model(&mut self, download: bool) {
         self.model = ModelStatus::Loading;
-        let request = Request::LoadModel { dir: self.settings.model_dir.clone(), device: self.settings.device, download };
+        let request = Request::LoadModel { dir: self.model_dir(), cache_dir: self.cache_dir.clone(), device: self.settings.device, download };
         self.pending.model = Some(self.worker.send(request));
+    }
+
+    /// The model folder in effect: the command line's, else the one chosen in
+    /// the viewer; None: `KNEECLIP_MODEL_DIR`, then the cache.
+    pub fn model_dir(&self) -> Option<PathBuf> {
+        self.cli_model_dir.clone().or_else(|| self.settings.model_dir.clone())
+    }
+
+    /// A folder chosen in the viewer (saved), or None: back to the environment / the cache.
+    pub fn set_model_dir(&mut self, dir: Option<PathBuf>) {
+        self.settings.model_dir = dir;
+        self.cli_model_dir = None;
+        self.load_model();
     }
 
     /// Asks the worker to open `path`; the current film stays until it answers.
@@ -301,6 +330,7 @@ impl KneeclipApp {
             None => Request::Grade,
         };
         self.pending.grade = Some(self.worker.send(request));
+        self.grade_error = None;
         self.heatmaps.clear();
         if self.show_heatmap {
             self.pending.heatmap = Some(self.worker.send(Request::Heatmap));
@@ -335,9 +365,10 @@ impl KneeclipApp {
                     self.head_anchors = None;
                     self.request_grade();
                 }
-                Answer::NoModel(msg) if id == self.pending.model => {
+                Answer::NoModel { headline, message } if id == self.pending.model => {
                     self.pending.model = None;
-                    self.model = ModelStatus::Missing(msg);
+                    self.model_headline = headline;
+                    self.model = ModelStatus::Missing(message);
                 }
                 Answer::Opened(film) if id == self.pending.open.as_ref().map(|p| p.0) => {
                     let (_, path) = self.pending.open.take().expect("pending open");
@@ -394,6 +425,11 @@ impl KneeclipApp {
                             continue;
                         }
                     }
+                    if id == self.pending.grade {
+                        // No grade rather than the last one: it belongs to other anchors or a model that now fails.
+                        self.grades.clear();
+                        self.grade_error = Some(msg.clone());
+                    }
                     let p = &mut self.pending;
                     for slot in [&mut p.grade, &mut p.query, &mut p.heatmap, &mut p.head] {
                         if *slot == id {
@@ -420,6 +456,7 @@ impl KneeclipApp {
         self.error = None;
         self.notice = self.stepped_over.take();
         self.grades.clear();
+        self.grade_error = None;
         self.query_results.clear();
         self.request_grade();
     }
@@ -615,7 +652,7 @@ impl KneeclipApp {
     /// The training tab, with the viewer's model folder and device.
     fn training_tab(&mut self, ui: &mut egui::Ui) {
         let model = matches!(self.model, ModelStatus::Ready { .. })
-            .then(|| training_jobs::ModelChoice { model_dir: self.settings.model_dir.clone(), device: self.settings.device });
+            .then(|| training_jobs::ModelChoice { model_dir: self.model_dir(), device: self.settings.device });
         if let Some(training_tab::TrainingAction::UseHead(path)) = self.training.show(ui, model) {
             self.use_head(Some(&path));
             self.tab = Tab::Viewer;

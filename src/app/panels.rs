@@ -207,8 +207,12 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 match progress {
                     Some(d) => {
                         let fraction = d.total.map_or(0.0, |t| d.bytes as f32 / t.max(1) as f32);
-                        ui.label(format!("Downloading {}", d.file));
-                        ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(format!("{:.0} MB", d.bytes as f64 / 1e6)));
+                        if d.waiting {
+                            ui.label(format!("{}{}", d.file[..1].to_uppercase(), &d.file[1..]));
+                        } else {
+                            ui.label(format!("Downloading {}", d.file));
+                            ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(format!("{:.0} MB", d.bytes as f64 / 1e6)));
+                        }
                         if ui.button("Cancel").clicked() {
                             app.download().cancel.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -228,7 +232,7 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 }
             }
             ModelStatus::Missing(_) => {
-                ui.colored_label(Color32::from_rgb(230, 150, 60), "No model weights");
+                ui.colored_label(Color32::from_rgb(230, 150, 60), format!("No model: {}", app.model_headline));
             }
         }
         if let Some(at) = app.path.as_ref().and_then(|p| app.folder.films.position(p)) {
@@ -337,10 +341,8 @@ fn side(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 
 fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     if let ModelStatus::Missing(msg) = &app.model {
-        no_model(ui, msg);
-        if ui.button("Download the base model (about 600 MB)").on_hover_text("From the Hugging Face hub, checked against models/manifest; cancel from the status bar").clicked() {
-            app.request_model(true);
-        }
+        let msg = msg.clone();
+        no_model(app, ui, &msg);
         return;
     }
     if let Some(view) = &app.view {
@@ -349,6 +351,11 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         for caution in view.film.cautions() {
             ui.colored_label(Color32::from_rgb(240, 180, 60), RichText::new(format!("Caution: {caution}.")).strong());
         }
+    }
+    if let (Some(e), Some(_)) = (&app.grade_error, &app.view) {
+        ui.colored_label(Color32::from_rgb(240, 90, 90), RichText::new("No grade").strong());
+        ui.add(egui::Label::new(RichText::new(e).color(Color32::from_rgb(240, 90, 90))).wrap());
+        return;
     }
     if app.grades.is_empty() || app.view.is_none() {
         ui.label(if app.view.is_some() { "Grading…" } else { "No film open." });
@@ -438,15 +445,51 @@ fn mirror_check(ui: &mut egui::Ui, rg: &super::worker::RegionGrade) {
     }
 }
 
-fn no_model(ui: &mut egui::Ui, msg: &str) {
-    ui.colored_label(Color32::from_rgb(230, 150, 60), RichText::new("No model weights available offline").strong());
-    let cache = crate::weights::default_cache_dir().map(|d| d.display().to_string()).unwrap_or_else(|| "the user cache".into());
-    ui.label(format!(
-        "Put config.json, model.safetensors and tokenizer.json of CLIP ViT-B/32 in a folder and start with \
-         `kneeclip view --model-dir FOLDER`, set KNEECLIP_MODEL_DIR, or place them under {cache}. \
-         `kneeclip grade` downloads them on first use."
-    ));
-    ui.small(msg);
+/// Where the model folder in effect comes from, for the Model section and the no-model panel.
+fn model_folder(app: &KneeclipApp) -> String {
+    match (&app.cli_model_dir, &app.settings.model_dir) {
+        (Some(dir), _) => format!("{} (from --model-dir, this session only)", dir.display()),
+        (None, Some(dir)) => format!("{} (chosen in the viewer)", dir.display()),
+        (None, None) => match std::env::var_os(crate::weights::MODEL_DIR_ENV).filter(|v| !v.is_empty()) {
+            Some(dir) => format!("{} (from {})", std::path::Path::new(&dir).display(), crate::weights::MODEL_DIR_ENV),
+            None => "the cache (downloaded there on request)".into(),
+        },
+    }
+}
+
+/// Why there is no model, headlined by what happened (a folder the user
+/// named, a failed download, damaged weights), and what can be done from here.
+fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
+    ui.colored_label(Color32::from_rgb(230, 150, 60), RichText::new(app.model_headline).strong());
+    let offline = app.model_headline == super::worker::NO_WEIGHTS_OFFLINE;
+    if offline {
+        // The exact folder: files put anywhere else under the cache are not found.
+        let root = app.cache_dir.clone().or_else(crate::weights::default_cache_dir);
+        let place = match root {
+            Some(root) => format!(", or place them in the folder {}", crate::weights::model_cache_dir(&root, &crate::weights::Manifest::base()).display()),
+            None => String::new(),
+        };
+        ui.add(egui::Label::new(format!(
+            "Put config.json, model.safetensors and tokenizer.json of CLIP ViT-B/32 in a folder and start with \
+             `kneeclip view --model-dir FOLDER`, set KNEECLIP_MODEL_DIR{place}. \
+             `kneeclip grade` downloads them on first use."
+        )).wrap());
+    } else {
+        ui.label(format!("Model folder: {}", model_folder(app)));
+    }
+    ui.add(egui::Label::new(RichText::new(msg).small()).wrap());
+    let folder_in_effect = app.model_dir().is_some();
+    let env_folder = std::env::var_os(crate::weights::MODEL_DIR_ENV).is_some_and(|v| !v.is_empty());
+    if folder_in_effect {
+        if ui.button("Use the environment / the cache instead").on_hover_text("Forget this folder: KNEECLIP_MODEL_DIR, else the cache (and a download from there)").clicked() {
+            app.set_model_dir(None);
+        }
+    } else if env_folder {
+        ui.small(format!("Unset {} to use the cache or download the weights.", crate::weights::MODEL_DIR_ENV));
+    } else if ui.button("Download the base model (about 600 MB)").on_hover_text("From the Hugging Face hub, checked against models/manifest; cancel from the status bar").clicked() {
+        // Only offered where a download is what loading would do: with a folder named it did nothing.
+        app.request_model(true);
+    }
 }
 
 fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
@@ -557,8 +600,10 @@ fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 }
 
 fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {
-    let folder = app.settings.model_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "(environment / cache)".into());
-    ui.label(format!("Model folder: {folder}"));
+    ui.label(format!("Model folder: {}", model_folder(app)));
+    if app.model_dir().is_some() && ui.button("Use the environment / the cache").on_hover_text("Forget this folder: KNEECLIP_MODEL_DIR, else the cache").clicked() {
+        app.set_model_dir(None);
+    }
     if let Some(head) = app.head.clone() {
         ui.horizontal(|ui| {
             ui.label(format!("Fine-tuned head: {head}"));
@@ -570,10 +615,7 @@ fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         if ui.button("Choose folder…").clicked() {
             match dialogs::choose(|| rfd::FileDialog::new().pick_folder()) {
-                dialogs::Chosen::Path(dir) => {
-                    app.settings.model_dir = Some(dir);
-                    app.load_model();
-                }
+                dialogs::Chosen::Path(dir) => app.set_model_dir(Some(dir)),
                 dialogs::Chosen::Unavailable => app.error = Some(dialogs::unavailable("Start the viewer with the folder instead: kneeclip view --model-dir FOLDER")),
                 dialogs::Chosen::Cancelled => {}
             }

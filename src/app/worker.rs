@@ -17,9 +17,13 @@ use crate::weights::DownloadProgress;
 
 pub type RequestId = u64;
 
+/// The headline when nothing was found and nothing downloaded: the one case the download button is for.
+pub const NO_WEIGHTS_OFFLINE: &str = "No model weights available offline";
+
 pub enum Request {
     /// `download`: fetch the weights from the hub when no copy is found.
-    LoadModel { dir: Option<PathBuf>, device: DevicePreference, download: bool },
+    /// `cache_dir`: the cache root (None: the user's, or `$KNEECLIP_CACHE_DIR`).
+    LoadModel { dir: Option<PathBuf>, cache_dir: Option<PathBuf>, device: DevicePreference, download: bool },
     Open(PathBuf),
     /// Grade the film last opened (every region of a wide film).
     Grade,
@@ -58,8 +62,8 @@ pub struct QueryResult {
 pub enum Answer {
     /// `note`: why it runs elsewhere than asked (no CUDA in this build or machine).
     ModelLoaded { model: String, device: String, dir: PathBuf, note: Option<String> },
-    /// No weights could be found; the message says where to put them.
-    NoModel(String),
+    /// No usable weights: what went wrong in a few words, and the whole message.
+    NoModel { headline: &'static str, message: String },
     Opened(Arc<Radiograph>),
     /// The film's grades, and what is wrong with the anchors they used (too long).
     Graded { grades: Vec<RegionGrade>, anchor_warnings: Vec<String> },
@@ -84,6 +88,8 @@ pub struct Download {
     pub file: String,
     pub bytes: u64,
     pub total: Option<u64>,
+    /// Waiting for another kneeclip's download: `file` is what to say instead.
+    pub waiting: bool,
 }
 
 #[derive(Clone, Default)]
@@ -100,7 +106,7 @@ struct GuiProgress {
 impl DownloadProgress for GuiProgress {
     fn started(&mut self, file: &str, total_bytes: Option<u64>) {
         if let Ok(mut s) = self.handle.state.lock() {
-            *s = Some(Download { file: file.to_owned(), bytes: 0, total: total_bytes });
+            *s = Some(Download { file: file.to_owned(), bytes: 0, total: total_bytes, waiting: false });
         }
         self.ctx.request_repaint();
     }
@@ -115,6 +121,13 @@ impl DownloadProgress for GuiProgress {
     fn finished(&mut self, _file: &str) {}
     fn cancelled(&self) -> bool {
         self.handle.cancel.load(Ordering::Relaxed)
+    }
+    fn waiting(&mut self, message: &str) {
+        // Shown in the status bar in a download's place, with its Cancel button.
+        if let Ok(mut s) = self.handle.state.lock() {
+            *s = Some(Download { file: message.to_owned(), bytes: 0, total: None, waiting: true });
+        }
+        self.ctx.request_repaint();
     }
 }
 
@@ -172,7 +185,7 @@ struct State {
 impl State {
     fn handle(&mut self, request: Request) -> Answer {
         let result = match request {
-            Request::LoadModel { dir, device, download } => return self.load(dir, device, download),
+            Request::LoadModel { dir, cache_dir, device, download } => return self.load(dir, cache_dir, device, download),
             Request::Open(path) => match Radiograph::open(&path) {
                 Ok(film) => {
                     let film = Arc::new(film);
@@ -202,9 +215,9 @@ impl State {
         result.unwrap_or_else(Answer::Failed)
     }
 
-    fn load(&mut self, dir: Option<PathBuf>, device: DevicePreference, download: bool) -> Answer {
-        use crate::weights::{NoProgress, ResolveOptions, resolve};
-        let options = ResolveOptions { model_dir: dir, allow_download: download, endpoint: None, cache_dir: None };
+    fn load(&mut self, dir: Option<PathBuf>, cache_dir: Option<PathBuf>, device: DevicePreference, download: bool) -> Answer {
+        use crate::weights::{NoProgress, ResolveOptions, WeightsError, resolve};
+        let options = ResolveOptions { model_dir: dir, allow_download: download, endpoint: None, cache_dir };
         let resolved = match self.progress.as_mut() {
             Some(p) => {
                 p.handle.cancel.store(false, Ordering::Relaxed);
@@ -218,7 +231,17 @@ impl State {
         };
         let files = match resolved {
             Ok(files) => files,
-            Err(e) => return Answer::NoModel(e.to_string()),
+            Err(e) => {
+                // The headline says what happened: "not available offline" was said of a folder the user named, too.
+                let headline = match &e {
+                    WeightsError::NotAvailable { .. } | WeightsError::NoCacheDir => NO_WEIGHTS_OFFLINE,
+                    WeightsError::ModelDirNotFound { .. } | WeightsError::MissingFiles { .. } => "The model folder cannot be used",
+                    WeightsError::Cancelled { .. } => "The download was cancelled",
+                    WeightsError::Io { .. } => "The weights could not be stored",
+                    _ => "The weights could not be downloaded",
+                };
+                return Answer::NoModel { headline, message: e.to_string() };
+            }
         };
         let (dev, note) = crate::model::select_device(device);
         match Grader::load(&files.config, &files.weights, &files.tokenizer, files.model_id.clone(), &dev) {
@@ -228,7 +251,7 @@ impl State {
                 self.images.clear();
                 Answer::ModelLoaded { model: files.model_id, device, dir: files.dir, note }
             }
-            Err(e) => Answer::NoModel(format!("{}: {e}", files.dir.display())),
+            Err(e) => Answer::NoModel { headline: "The model weights cannot be used", message: files.load_error(format!("{}: {e}", files.dir.display())) },
         }
     }
 

@@ -11,7 +11,7 @@ use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
 use crate::explain;
 use crate::grading::mirror::model_inputs;
 use crate::grading::regions::{crop_region, regions_for};
-use crate::grading::{Assessment, FineTunedHead, Grader, Region, TextAnchors};
+use crate::grading::{Assessment, FineTunedHead, GradeError, Grader, Region, TextAnchors};
 use crate::imaging::{Radiograph, listing};
 use crate::model::preprocess::Preprocessing;
 use crate::report::{self, ReportInput};
@@ -67,6 +67,18 @@ pub fn run(args: &GradeArgs) -> i32 {
             return EXIT_UNUSABLE;
         }
     }
+    // Films that are not there at all are said before the model is looked for
+    // (it once downloaded 605 MB to say that /nope/knee.png cannot be read).
+    if args.files.iter().all(|f| std::fs::metadata(f).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)) {
+        let mut printer = Printer::new(format);
+        for file in &args.files {
+            let message = Radiograph::open(file).err().map_or_else(|| format!("{}: no such file", file.display()), |e| e.to_string());
+            printer.error(&shown_name(file, format), &message);
+        }
+        let _ = printer.finish();
+        eprintln!("kneeclip: {} of {} films could not be graded", args.files.len(), args.files.len());
+        return EXIT_SOME_FAILED;
+    }
     let mut grader = match load_grader(args) {
         Ok(grader) => grader,
         Err(message) => {
@@ -95,7 +107,15 @@ pub fn run(args: &GradeArgs) -> i32 {
             .flatten()
             .flat_map(|film| film.inputs.iter().cloned())
             .collect();
-        let graded = grader.grade_pixel_values(&pixel_values).map_err(|e| e.to_string());
+        let graded = match grader.grade_pixel_values(&pixel_values) {
+            // Damaged weights: no film can be graded, and none is (not a grade of KL 0 with NaN probabilities).
+            Err(e @ GradeError::NonFinite { .. }) => {
+                let _ = printer.finish();
+                eprintln!("kneeclip: {e}");
+                return EXIT_UNUSABLE;
+            }
+            graded => graded.map_err(|e| e.to_string()),
+        };
         let mut assessments = graded.as_ref().map(|a| a.iter()).ok();
         for ((file, _), film) in chunk.iter().zip(prepared) {
             let shown = shown_name(file, format);
@@ -256,12 +276,15 @@ fn check_report_options(args: &GradeArgs, out: &Path) -> Result<(), String> {
 fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printer, out: &Path) -> i32 {
     let file = &args.files[0];
     let shown = shown_name(file, printer.format());
-    // The film's failures exit 1 (as for any film); the report's own, 2.
+    // The film's failures exit 1 (as for any film); the report's own, and damaged weights, 2.
     let mut report_failed = false;
     let result = (|| -> Result<(), String> {
         let film = Radiograph::open(file).map_err(|e| e.to_string())?;
         let prepared = prepare_view(grader.preprocessing(), &film, !args.no_mirror_check);
-        let assessments = grader.grade_pixel_values(&prepared.inputs).map_err(|e| format!("{shown}: {e}"))?;
+        let assessments = grader.grade_pixel_values(&prepared.inputs).map_err(|e| {
+            report_failed |= matches!(e, GradeError::NonFinite { .. });
+            format!("{shown}: {e}")
+        })?;
         let results = prepared.results(&mut assessments.iter());
         for r in &results {
             printer.assessment(&shown, r.region, &r.assessment, r.mirrored_grade, &prepared.remarks);

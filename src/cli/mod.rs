@@ -142,5 +142,5 @@ pub(crate) fn load_base_grader(args: &ModelArgs) -> Result<crate::grading::Grade
         None => files.model_id.clone(),
     };
     crate::grading::Grader::load(&files.config, &files.weights, &files.tokenizer, model_id, &device)
-        .map_err(|e| e.to_string())
+        .map_err(|e| files.load_error(e))
 }

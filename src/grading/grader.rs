@@ -328,6 +328,11 @@ impl Grader {
         let probs = candle_nn::ops::softmax(&(&cosines * self.logit_multiplier() as f64)?, D::Minus1)?;
         let cosines: Vec<Vec<f32>> = cosines.to_vec2()?;
         let probs: Vec<Vec<f32>> = probs.to_vec2()?;
+        // NaN probabilities made argmax say KL 0 ("Normal") with confidence.
+        let bad = |rows: &[Vec<f32>]| rows.iter().flatten().any(|x| !x.is_finite());
+        if bad(&cosines) || bad(&probs) {
+            return Err(self.non_finite(if bad(&cosines) { "similarities" } else { "probabilities" }));
+        }
         let provenance = self.provenance();
         Ok(cosines
             .into_iter()
@@ -344,6 +349,15 @@ impl Grader {
             .collect())
     }
 
+    /// The error for NaN or infinite results, naming the weights file (and the head, which may be the damaged one).
+    fn non_finite(&self, what: &str) -> GradeError {
+        let mut weights = self.weights.as_ref().map_or_else(|| self.model_id.clone(), |w| w.display().to_string());
+        if let Some(head) = &self.head {
+            weights = format!("{weights} (with the head {})", head.path().display());
+        }
+        GradeError::NonFinite { weights, what: format!("{what} that are not numbers") }
+    }
+
     /// Cosine similarity of one film's (normalised) embedding [1, P] to each
     /// free-text query.
     pub fn query_similarities<S: AsRef<str>>(&self, image: &Tensor, queries: &[S]) -> Result<Vec<f32>, GradeError> {
@@ -351,7 +365,11 @@ impl Grader {
             return Ok(Vec::new());
         }
         let texts = self.text_embeddings(queries)?;
-        Ok(image.matmul(&texts.t()?)?.squeeze(0)?.to_vec1()?)
+        let sims: Vec<f32> = image.matmul(&texts.t()?)?.squeeze(0)?.to_vec1()?;
+        if sims.iter().any(|s| !s.is_finite()) {
+            return Err(self.non_finite("query similarities"));
+        }
+        Ok(sims)
     }
 }
 

@@ -24,6 +24,10 @@ pub enum GradeError {
     Head { path: PathBuf, reason: String },
     #[error("{path}: these anchors cannot be used: {reason}")]
     Anchors { path: PathBuf, reason: String },
+    /// The model gave NaN or infinite similarities or probabilities: its
+    /// weights (or head) are damaged, and no grade from it means anything.
+    #[error("{weights}: the weights produce non-finite values ({what}): are they damaged? No grade is given; download the weights again or use another copy")]
+    NonFinite { weights: String, what: String },
 }
 
 impl From<candle_core::Error> for GradeError {

@@ -48,7 +48,15 @@ impl ClipModel {
             }
         }
         let vb = VarBuilder::from_backend(Box::new(file), DType::F32, device.clone());
-        Self::from_var_builder(config, vb, device).map_err(weights_error)
+        let model = Self::from_var_builder(config, vb, device).map_err(weights_error)?;
+        // A damaged scale (NaN, or one whose exp overflows) made every probability NaN and every grade KL 0.
+        if !model.logit_scale.is_finite() || !model.logit_scale.exp().is_finite() {
+            return Err(ModelError::Weights {
+                path: weights_path.to_owned(),
+                reason: format!("the weights produce non-finite values (logit_scale = {}, whose exp is {}): is the file damaged? Download it again or use another copy", model.logit_scale, model.logit_scale.exp()),
+            });
+        }
+        Ok(model)
     }
 
     pub fn from_var_builder(config: ClipConfig, vb: VarBuilder, device: &Device) -> candle_core::Result<Self> {

@@ -72,7 +72,7 @@ pub enum WeightsError {
     /// The transfer ended before the announced size was received.
     #[error(
         "the download of {file} from {url} was cut off: received {received} of {expected} bytes. \
-         The partial file was discarded; try again (check the network connection)"
+         What arrived is kept and the next run resumes from there; try again (check the network connection)"
     )]
     Truncated {
         file: String,
@@ -131,8 +131,8 @@ pub enum WeightsError {
     #[error("the download of {file} was cancelled; nothing was stored under the final name")]
     Cancelled { file: String },
 
-    /// A file-system operation failed.
-    #[error("could not {action} {}: {source}", path.display())]
+    /// A file-system operation failed (a full disk or a read-only cache said as such, not as a network problem).
+    #[error("{}", io_message(action, path, source))]
     Io {
         action: String,
         path: PathBuf,
@@ -145,6 +145,26 @@ pub enum WeightsError {
     Manifest(String),
 }
 
+/// About what the three files take on disk.
+pub(crate) const MODEL_SIZE_SENTENCE: &str = "about 605 MB";
+
+fn io_message(action: &str, path: &std::path::Path, source: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let what = format!("could not {action} {}: {source}", path.display());
+    match source.kind() {
+        K::StorageFull | K::QuotaExceeded | K::FileTooLarge => format!(
+            "{what}. The disk holding {} is full: the model needs {MODEL_SIZE_SENTENCE} free there. Free some space, \
+             or set KNEECLIP_CACHE_DIR to a folder on another disk, or pass --model-dir DIR naming a folder with {FILES_SENTENCE}",
+            path.parent().unwrap_or(path).display()
+        ),
+        K::PermissionDenied | K::ReadOnlyFilesystem => format!(
+            "{what}. The cache cannot be written there: set KNEECLIP_CACHE_DIR to a writable folder, \
+             or pass --model-dir DIR naming a folder with {FILES_SENTENCE}"
+        ),
+        _ => what,
+    }
+}
+
 impl WeightsError {
     pub(crate) fn io(action: &str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         WeightsError::Io {
@@ -152,5 +172,28 @@ impl WeightsError {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    /// A full disk was reported as "I/O error … Check the network connection".
+    #[test]
+    fn a_full_disk_and_a_read_only_cache_are_said_as_such() {
+        let full = WeightsError::io("write", "/cache/models/.staging/x.part", Error::from(ErrorKind::StorageFull)).to_string();
+        assert!(full.contains("The disk holding /cache/models/.staging is full") && full.contains("605 MB"), "{full}");
+        assert!(!full.contains("network"), "{full}");
+        // ENOSPC as the OS gives it.
+        let enospc = WeightsError::io("write", "/c/f", Error::from_raw_os_error(28)).to_string();
+        assert!(enospc.contains("is full"), "{enospc}");
+        for kind in [ErrorKind::ReadOnlyFilesystem, ErrorKind::PermissionDenied] {
+            let ro = WeightsError::io("create the folder", "/cache/models", Error::from(kind)).to_string();
+            assert!(ro.contains("KNEECLIP_CACHE_DIR") && ro.contains("--model-dir") && !ro.contains("network"), "{ro}");
+        }
+        let other = WeightsError::io("read", "/c/f", Error::from(ErrorKind::InvalidData)).to_string();
+        assert!(!other.contains("KNEECLIP_CACHE_DIR") && !other.contains("is full"), "{other}");
     }
 }

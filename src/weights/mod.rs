@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub use error::WeightsError;
 pub use hash::{git_blob_sha1_file, sha256_file, sha256_file_remembered};
 pub use manifest::{Manifest, ManifestFile};
-pub use progress::{DownloadProgress, NoProgress, StderrProgress};
+pub use progress::{DOWNLOAD_TIMEOUT_ENV, DownloadProgress, NoProgress, StderrProgress, default_idle_timeout};
 pub use resolve::{
     MODEL_DIR_ENV, ResolveOptions, VERIFIED_RECORD_FILE, model_cache_dir, resolve,
     resolve_with_manifest,
@@ -83,6 +83,22 @@ impl ModelFiles {
     }
 }
 
+impl ModelFiles {
+    /// Why these files could not be loaded, for the user: a copy in kneeclip's
+    /// cache is damaged for good (every later run would fail the same way), so
+    /// the message says which folder to delete to download it again.
+    pub fn load_error(&self, error: impl std::fmt::Display) -> String {
+        match &self.revision {
+            Some(_) => format!(
+                "{error}\nThis is kneeclip's cached copy of the weights, and it is damaged. Delete the folder\n    {}\n\
+                 and run kneeclip again to download it afresh (or pass --model-dir DIR naming a good copy)",
+                self.dir.display()
+            ),
+            None => error.to_string(),
+        }
+    }
+}
+
 /// The required files that are absent from `dir` (or are not regular files).
 pub(crate) fn missing_files(dir: &Path) -> Vec<String> {
     REQUIRED_FILES
@@ -118,6 +134,20 @@ mod tests {
         assert!(msg.contains("missing model.safetensors"), "{msg}");
         assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
         assert!(!msg.contains("missing config.json"), "{msg}");
+    }
+
+    #[test]
+    fn a_damaged_cached_copy_names_the_folder_to_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in REQUIRED_FILES {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        let mut files = ModelFiles::from_dir(dir.path()).unwrap();
+        // A folder the user named is theirs: no advice to delete it.
+        assert_eq!(files.load_error("truncated"), "truncated");
+        files.revision = Some("abc".into());
+        let msg = files.load_error("truncated");
+        assert!(msg.starts_with("truncated") && msg.contains("damaged") && msg.contains(&format!("Delete the folder\n    {}\n", dir.path().display())), "{msg}");
     }
 
     #[test]

@@ -18,6 +18,25 @@ pub trait DownloadProgress: Send {
     fn cancelled(&self) -> bool {
         false
     }
+    /// The download waits for another kneeclip that is downloading into the same cache.
+    fn waiting(&mut self, _message: &str) {}
+    /// How long a connect or a read may go without a byte before the download
+    /// gives up (the part received is kept for the next run to resume).
+    fn idle_timeout(&self) -> Duration {
+        default_idle_timeout()
+    }
+}
+
+/// The environment variable that sets [`default_idle_timeout`] in seconds.
+pub const DOWNLOAD_TIMEOUT_ENV: &str = "KNEECLIP_DOWNLOAD_TIMEOUT";
+
+/// 30 s, or `$KNEECLIP_DOWNLOAD_TIMEOUT` seconds (a very slow link; tests).
+pub fn default_idle_timeout() -> Duration {
+    std::env::var(DOWNLOAD_TIMEOUT_ENV)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(Duration::from_secs(30), Duration::from_secs_f64)
 }
 
 /// Ignores all progress.
@@ -128,6 +147,10 @@ impl DownloadProgress for StderrProgress {
         self.cancel
             .as_ref()
             .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    fn waiting(&mut self, message: &str) {
+        eprintln!("kneeclip: {message}");
     }
 }
 

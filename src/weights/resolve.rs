@@ -2,11 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use hf_hub::api::sync::ApiBuilder;
-use hf_hub::{Cache, Repo, RepoType};
+use hf_hub::{Repo, RepoType};
 use serde::{Deserialize, Serialize};
 
-use super::download::{Downloaded, Downloader, VerifiedBy};
+use super::download::{Downloaded, Downloader, VerifiedBy, clean_up, sweep};
 use super::error::WeightsError;
 use super::hash::sha256_file;
 use super::manifest::Manifest;
@@ -80,7 +79,41 @@ pub fn resolve_with_manifest(
             reason: format!(": {why_not_cached}, and downloading is disabled"),
         });
     }
+    // One kneeclip downloads; the others wait for it and then use its copy
+    // (three first runs at once failed with "Lock acquisition failed" or a missing file).
+    let _lock = wait_for_download_lock(&cache_root, &folder, progress)?;
+    if let Ok(files) = check_cache(&folder, manifest) {
+        return Ok(files);
+    }
     download_into_cache(options, manifest, &cache_root, &folder, progress)
+}
+
+/// An exclusive lock on the cache's downloads (released when the file is closed),
+/// waited for while another process holds it; a cancel ends the wait.
+fn wait_for_download_lock(cache_root: &Path, folder: &Path, progress: &mut dyn DownloadProgress) -> Result<std::fs::File, WeightsError> {
+    let models = cache_root.join("models");
+    std::fs::create_dir_all(&models).map_err(|e| WeightsError::io("create the folder", &models, e))?;
+    let path = models.join(".download.lock");
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| WeightsError::io("open", &path, e))?;
+    let mut said = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if !said {
+                    said = true;
+                    progress.waiting(&format!("another kneeclip is downloading the weights into {}; waiting for it to finish", folder.display()));
+                }
+                if progress.cancelled() {
+                    return Err(WeightsError::Cancelled { file: "the weights".into() });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            // A file system without locks: download unguarded, as before.
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(file),
+            Err(std::fs::TryLockError::Error(e)) => return Err(WeightsError::io("lock", &path, e)),
+        }
+    }
 }
 
 fn endpoint(options: &ResolveOptions) -> String {
@@ -229,37 +262,30 @@ fn download_into_cache(
     folder: &Path,
     progress: &mut dyn DownloadProgress,
 ) -> Result<ModelFiles, WeightsError> {
-    let staging = cache_root.join("models").join(".staging");
+    // Attempt folders of hf-hub caches (see download.rs): a download that was given up
+    // on (a stall, a cancel) may still be written by its detached thread, in its own folder.
+    let staging = cache_root
+        .join("models")
+        .join(".staging")
+        .join(manifest.cache_folder_name());
     std::fs::create_dir_all(&staging)
         .map_err(|e| WeightsError::io("create the folder", &staging, e))?;
-    let endpoint = endpoint(options);
+    sweep(&staging);
     let token = std::env::var("HF_TOKEN")
         .ok()
         .filter(|t| !t.trim().is_empty());
-    let api = ApiBuilder::from_cache(Cache::new(staging.clone()))
-        .with_endpoint(endpoint.clone())
-        .with_progress(false)
-        .with_token(token)
-        .with_user_agent("kneeclip", env!("CARGO_PKG_VERSION"))
-        .build()
-        .map_err(|e| WeightsError::Download {
-            file: manifest.model_id.clone(),
-            url: endpoint.clone(),
-            reason: e.to_string(),
-            folder: folder.to_path_buf(),
-        })?;
-    let repo = Repo::with_revision(
-        manifest.model_id.clone(),
-        RepoType::Model,
-        manifest.revision.clone(),
-    );
     let downloader = Downloader {
-        api,
-        repo: repo.clone(),
-        staging: staging.clone(),
-        endpoint,
+        endpoint: endpoint(options),
+        token,
+        repo: Repo::with_revision(
+            manifest.model_id.clone(),
+            RepoType::Model,
+            manifest.revision.clone(),
+        ),
         revision: manifest.revision.clone(),
+        staging: staging.clone(),
         folder: folder.to_path_buf(),
+        idle_timeout: progress.idle_timeout(),
     };
 
     // Small files first, so a bad endpoint fails before the big transfer.
@@ -296,8 +322,6 @@ fn download_into_cache(
             .collect(),
     };
     write_record(folder, &record)?;
-    // hf-hub's bookkeeping (dangling snapshot links, refs) is no longer needed.
-    let _ = std::fs::remove_dir_all(staging.join(repo.folder_name()));
-    let _ = std::fs::remove_dir(&staging);
+    clean_up(&staging);
     Ok(cached_files(folder, manifest))
 }

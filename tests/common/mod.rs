@@ -68,6 +68,25 @@ pub fn model_dir(tmp: &Path) -> Option<PathBuf> {
     Some(dir)
 }
 
+/// [`model_dir`] with its weights changed by `damage` (a NaN, a huge
+/// logit scale): what a damaged download looks like to the loader.
+pub fn damaged_model_dir(tmp: &Path, damage: impl FnOnce(&mut HashMap<String, Tensor>)) -> Option<PathBuf> {
+    let dir = model_dir(tmp)?;
+    let weights = dir.join("model.safetensors");
+    let mut tensors = load_tensors(&weights);
+    damage(&mut tensors);
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    Some(dir)
+}
+
+/// `name`'s first value made NaN.
+pub fn with_nan(tensors: &mut HashMap<String, Tensor>, name: &str) {
+    let t = &tensors[name];
+    let mut values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    values[0] = f32::NAN;
+    tensors.insert(name.into(), Tensor::from_vec(values, t.shape(), &Device::Cpu).unwrap());
+}
+
 /// The first (by name) OAI test film of a grade; prints why when there is none.
 pub fn first_png(grade: u8) -> Option<PathBuf> {
     let dir = data_dir().join(format!("oai-kl/test/{grade}"));

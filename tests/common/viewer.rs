@@ -30,6 +30,24 @@ pub fn harness_sized(model: PathBuf, size: egui::Vec2) -> Harness<'static, App> 
     h
 }
 
+/// A viewer started with `settings` and `model_dir` (as `--model-dir`), looking
+/// for the weights in the cache root `cache` (not the user's).
+pub fn harness_with_cache(settings: Settings, model_dir: Option<PathBuf>, cache: PathBuf) -> Harness<'static, App> {
+    let mut start = Some((settings, model_dir));
+    let mut h = Harness::builder().with_size(egui::vec2(1400.0, 900.0)).build_ui_state(
+        move |ui, app: &mut App| {
+            let app = app.get_or_insert_with(|| {
+                let (settings, model_dir) = start.take().expect("built once");
+                KneeclipApp::with_cache_dir(ui.ctx(), settings, model_dir, Some(cache.clone()))
+            });
+            app.show(ui);
+        },
+        None,
+    );
+    h.step();
+    h
+}
+
 pub fn app<'h>(h: &'h mut Harness<'static, App>) -> &'h mut KneeclipApp {
     h.state_mut().as_mut().expect("built on the first frame")
 }

@@ -44,6 +44,14 @@ pub struct HubState {
     pub commit: String,
     /// File whose next full-body transfer is cut off after half of its bytes.
     pub cut_off_next: Option<String>,
+    /// File whose next full-body transfer stops after half of its bytes with
+    /// the connection left open (a stalled server).
+    pub stall_next: Option<String>,
+    /// File whose next full-body transfer pauses for the given time after half
+    /// of its bytes, then sends the rest (a server that recovers after the client gave up).
+    pub pause_next: Option<(String, std::time::Duration)>,
+    /// (file, first byte asked for) of every body transfer, in order.
+    pub ranges: Vec<(String, u64)>,
 }
 
 pub struct FakeHub {
@@ -94,6 +102,9 @@ impl FakeHub {
             files: fake_files(),
             commit: COMMIT.into(),
             cut_off_next: None,
+            stall_next: None,
+            pause_next: None,
+            ranges: Vec::new(),
         }));
         let requests = Arc::new(AtomicUsize::new(0));
         let (s, r) = (state.clone(), requests.clone());
@@ -228,15 +239,41 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<HubState>, requests: &Atomi
     if cut {
         st.cut_off_next = None;
     }
+    let stall = slice.len() > 1 && st.stall_next.as_deref() == Some(file.as_str());
+    if stall {
+        st.stall_next = None;
+    }
+    let pause = match &st.pause_next {
+        Some((f, d)) if slice.len() > 1 && *f == file => Some(*d),
+        _ => None,
+    };
+    if pause.is_some() {
+        st.pause_next = None;
+    }
+    if slice.len() > 1 {
+        st.ranges.push((file.clone(), start));
+    }
     drop(st);
     let _ = out.write_all(head.as_bytes());
     if method != "HEAD" {
-        let body = if cut {
+        let body = if cut || stall || pause.is_some() {
             &slice[..slice.len() / 2]
         } else {
             slice
         };
         let _ = out.write_all(body);
+        if let Some(d) = pause {
+            let _ = out.flush();
+            std::thread::sleep(d);
+            let _ = out.write_all(&slice[slice.len() / 2..]);
+        }
+        if stall {
+            let _ = out.flush();
+            // Nothing more, the connection open, until the client gives up.
+            let mut buf = [0u8; 1];
+            let _ = std::io::Read::read(&mut out, &mut buf);
+            return;
+        }
     }
     let _ = out.flush();
     let _ = out.shutdown(Shutdown::Both);
