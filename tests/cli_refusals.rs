@@ -68,7 +68,7 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
     let other = tmp.path().join("clinic.json");
     std::fs::write(&other, b"{\"another head's\": \"sidecar\"}").unwrap();
     let clinic = format!("{}/clinic", tmp.path().display());
-    for name in ["h.json", "h.JSON", "clinic", "clinic/", "clinic.checkpoint.safetensors"] {
+    for name in ["h.json", "h.JSON", "clinic", "clinic/", "clinic.checkpoint.safetensors", "clinic.SAFETENSORS"] {
         let out_path = format!("{}/{name}", tmp.path().display());
         let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", &out_path, d]);
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
@@ -357,7 +357,13 @@ fn a_second_run_to_the_same_head_is_refused_while_the_first_runs() {
     let checkpoint = checkpoint_for(&head);
     let held = OutputLock::take(&[&checkpoint]).unwrap();
     assert!(OutputLock::take(&[&tmp_head(&head), &checkpoint]).is_err());
+    std::fs::write(&checkpoint, b"").unwrap();
+    let link = head.with_file_name("alias.checkpoint.safetensors");
+    std::os::unix::fs::symlink(&checkpoint, &link).unwrap();
+    assert!(OutputLock::take(&[&link]).is_err(), "a link to the checkpoint is the same checkpoint");
     drop(held);
+    std::fs::remove_file(&link).unwrap();
+    std::fs::remove_file(&checkpoint).unwrap();
     let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--bottleneck", "8", d]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(head.is_file());

@@ -139,7 +139,7 @@ fn a_cancelled_session_writes_no_head_and_a_finished_one_does() {
     assert!(busy.contains("another run is training with it now"), "{busy}");
     drop(held);
     let session = Session { restart: true, ..Session::new(quick(2), head.clone()) };
-    let Outcome::Written(w) = session.run(grader, &weights, plan, &mut CancelAt { cancel: Arc::default(), at: (0, 0), epoch: 0, messages: vec![] }).unwrap() else {
+    let Outcome::Written(w) = session.run(grader, &weights, plan.clone(), &mut CancelAt { cancel: Arc::default(), at: (0, 0), epoch: 0, messages: vec![] }).unwrap() else {
         panic!("not cancelled");
     };
     assert_eq!(w.head, head);
@@ -148,6 +148,17 @@ fn a_cancelled_session_writes_no_head_and_a_finished_one_does() {
     assert_eq!(meta["dataset"]["split"]["train"], serde_json::json!([2, 2, 2, 2, 2]));
     assert_eq!(meta["config"]["early_stop_on"], "loss");
     assert!(temporary_files(dir).is_empty());
+    assert_eq!(kneeclip::training::session::unfinished_run(&head), None, "finished: its sidecar records its epochs");
+
+    // A later run to the same head, cut short: the finished run's sidecar
+    // beside it does not make that run finished.
+    let Some(grader) = tiny_grader() else { return };
+    let session = Session { restart: true, ..Session::new(quick(50), head.clone()) };
+    let mut observer = CancelAt { cancel: session.cancel.clone(), at: (2, 2), epoch: 0, messages: vec![] };
+    assert!(matches!(session.run(grader, &weights, plan, &mut observer).unwrap(), Outcome::Cancelled { epoch: Some(1), .. }));
+    assert_eq!(kneeclip::training::session::unfinished_run(&head), Some((1, 50)));
+    let refused = Session::new(quick(2), head.clone()).prepare().unwrap_err();
+    assert!(refused.contains("holds an unfinished run (1 of 50 epochs)"), "{refused}");
 }
 
 struct Quiet;

@@ -131,6 +131,14 @@ pub fn run(args: &TrainArgs) -> i32 {
         }
         Err(message) if cancel.load(Ordering::SeqCst) => {
             eprintln!("kneeclip: {message}");
+            // Stopped after an epoch this run completed (even its last, during
+            // the final validation): say how to go on from it.
+            let checkpoint = args.resume.clone().unwrap_or_else(|| crate::training::session::checkpoint_for(&args.out));
+            if let Some(epoch) = crate::training::outputs::kept_by_failed_run(&checkpoint, started, &message) {
+                // All the epochs asked for are done: a resume asks for one more (and writes the head).
+                let more = (epoch >= args.epochs).then_some(epoch + 1);
+                eprintln!("kneeclip: {} holds the last complete epoch ({epoch}); no head was written. Resume with:\n  {}", checkpoint.display(), resume_command_with(&checkpoint, more));
+            }
             EXIT_INTERRUPTED
         }
         Err(message) => {
@@ -189,14 +197,25 @@ fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
 /// This command line with `--resume CHECKPOINT` in place of any earlier
 /// `--resume` and without `--restart` (the two cannot go together).
 fn resume_command(checkpoint: &std::path::Path) -> String {
-    let mut words = vec!["kneeclip".to_string()];
-    let mut args = std::env::args().skip(1);
+    resume_command_with(checkpoint, None)
+}
+
+/// [`resume_command`], asking for `epochs` in place of the line's own `--epochs`.
+fn resume_command_with(checkpoint: &std::path::Path, epochs: Option<usize>) -> String {
+    // The program as it was started (`./kneeclip`, a full path), so that the line runs as printed.
+    let mut args = std::env::args();
+    let mut words = vec![args.next().unwrap_or_else(|| "kneeclip".into())];
+    let replaced = |arg: &str, flag: &str| arg == flag || arg.starts_with(&format!("{flag}="));
     while let Some(arg) = args.next() {
-        if arg == "--resume" {
-            args.next();
-        } else if !arg.starts_with("--resume=") && arg != "--restart" {
+        let dropped = replaced(&arg, "--resume") || (epochs.is_some() && replaced(&arg, "--epochs"));
+        if dropped && !arg.contains('=') {
+            args.next(); // its value
+        } else if !dropped && arg != "--restart" {
             words.push(arg);
         }
+    }
+    if let Some(n) = epochs {
+        words.extend(["--epochs".to_string(), n.to_string()]);
     }
     words.push("--resume".into());
     words.push(checkpoint.display().to_string());

@@ -185,10 +185,12 @@ pub fn checkpoint_config(path: &std::path::Path) -> R<TrainConfig> {
 pub struct CheckpointSummary {
     pub epochs_done: usize,
     pub config: TrainConfig,
+    /// The epochs' records, as a head's sidecar of the same run holds them.
+    pub history: Vec<EpochRecord>,
 }
 
 pub fn checkpoint_summary(path: &std::path::Path) -> R<CheckpointSummary> {
-    read_checkpoint_state(path).map(|s| CheckpointSummary { epochs_done: s.epoch, config: s.config })
+    read_checkpoint_state(path).map(|s| CheckpointSummary { epochs_done: s.epoch, config: s.config, history: s.history })
 }
 
 pub(super) fn load_checkpoint(path: &std::path::Path, names: &[String], dev: &Device) -> R<Loaded> {

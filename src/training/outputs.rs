@@ -33,9 +33,13 @@ impl OutputLock {
     pub fn take(files: &[&Path]) -> Result<OutputLock, String> {
         let mut lock = OutputLock { _files: Vec::new(), unlocked: false };
         for file in files {
-            let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let path = dir.join(format!(".{name}.lock"));
+            // Through links and `..` to the file itself: a link to a
+            // checkpoint is the same checkpoint.
+            let resolved = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+            let dir = resolved.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+            let file_name = resolved.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let path = dir.join(format!(".{file_name}.lock"));
             let handle = std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
@@ -59,21 +63,22 @@ impl OutputLock {
 
 /// The checkpoint beside the head `out` when it holds a run that did not
 /// finish: its epochs done and asked for. A run finished when it did the
-/// epochs it asked for, or when its head's sidecar records as many epochs
-/// as the checkpoint (early stopping), whatever the files' times.
+/// epochs it asked for, or when the head's sidecar records the very epochs
+/// the checkpoint holds (early stopping: the same number, the last with the
+/// same validation loss), whatever the files' times; an older head's
+/// sidecar beside a later, cut-short run's checkpoint does not count.
 pub fn unfinished_run(out: &Path) -> Option<(usize, usize)> {
     let run = checkpoint_summary(&checkpoint_for(out)).ok()?;
     if run.epochs_done >= run.config.epochs {
         return None;
     }
-    let recorded = std::fs::read(sidecar_for(out))
+    let recorded: Option<Vec<f64>> = std::fs::read(sidecar_for(out))
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|sidecar| sidecar["history"].as_array().map(Vec::len));
-    match recorded {
-        Some(epochs) if epochs >= run.epochs_done => None,
-        _ => Some((run.epochs_done, run.config.epochs)),
-    }
+        .and_then(|sidecar| sidecar["history"].as_array().map(|h| h.iter().map(|r| r["val_loss"].as_f64().unwrap_or(f64::NAN)).collect()));
+    let kept: Vec<f64> = run.history.iter().map(|r| r.val_loss).collect();
+    let same_run = recorded.is_some_and(|r| r.len() == kept.len() && r.last().map(|x| x.to_bits()) == kept.last().map(|x| x.to_bits()));
+    (!same_run).then_some((run.epochs_done, run.config.epochs))
 }
 
 /// After a run failed with `error`: the epoch its checkpoint keeps, when the

@@ -249,7 +249,8 @@ impl Session {
         // `clinic.json`, the sidecar of the head `clinic.safetensors` beside
         // it, and a head named `.json` its own sidecar.
         // A head named `clinic.checkpoint.safetensors` is the checkpoint of `clinic.safetensors`.
-        let named_safetensors = self.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+        // In lower case: `h.SAFETENSORS` would share `h.json` and its checkpoint with `h.safetensors`.
+        let named_safetensors = self.out.extension().is_some_and(|e| e == "safetensors");
         let named_checkpoint = self.out.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.to_ascii_lowercase().ends_with(".checkpoint"));
         let sidecar = sidecar_for(&self.out);
         if !named_safetensors || named_checkpoint || self.resume.as_ref() == Some(&self.out) {
@@ -272,9 +273,14 @@ impl Session {
         }
         let dir = self.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder for the head: {e}", dir.display()))?;
-        let probe = dir.join(format!(".{name}.{}.probe", std::process::id()));
-        std::fs::write(&probe, b"").map_err(|e| format!("{}: cannot write the head there: {e}", dir.display()))?;
-        let _ = std::fs::remove_file(&probe);
+        // The head's folder, and the resumed checkpoint's when elsewhere: each epoch rewrites it there.
+        let checkpoint = self.checkpoint();
+        let checkpoint_dir = checkpoint.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        for (dir, what) in [(dir, "the head"), (checkpoint_dir, "the checkpoint")] {
+            let probe = dir.join(format!(".{name}.{}.probe", std::process::id()));
+            std::fs::write(&probe, b"").map_err(|e| format!("{}: cannot write {what} there: {e}", dir.display()))?;
+            let _ = std::fs::remove_file(&probe);
+        }
         Ok(())
     }
 

@@ -489,7 +489,7 @@ fn diverged(epoch: usize, what: &str, c: &TrainConfig, kept: Option<usize>) -> S
 /// Why a checkpoint cannot be resumed by this run.
 pub fn another_run(checkpoint: &std::path::Path, differences: &[String]) -> String {
     format!(
-        "{}: this checkpoint is from another run: {}. Resume it with its own settings, or start a new run instead of resuming",
+        "{}: this checkpoint is from another run: {}. Resume it with its own settings, or start a new run instead of resuming (--restart in place of --resume)",
         checkpoint.display(),
         differences.join("; ")
     )
