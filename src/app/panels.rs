@@ -477,7 +477,12 @@ fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
     } else {
         ui.label(format!("Model folder: {}", model_folder(app)));
     }
-    ui.add(egui::Label::new(RichText::new(msg).small()).wrap());
+    if offline {
+        // The instructions above say what the message says: kept out of the way.
+        ui.collapsing("Details", |ui| ui.add(egui::Label::new(RichText::new(msg).small()).wrap()));
+    } else {
+        ui.add(egui::Label::new(RichText::new(msg).small()).wrap());
+    }
     let folder_in_effect = app.model_dir().is_some();
     let env_folder = std::env::var_os(crate::weights::MODEL_DIR_ENV).is_some_and(|v| !v.is_empty());
     if folder_in_effect {
