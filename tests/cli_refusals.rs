@@ -370,3 +370,17 @@ fn a_second_run_to_the_same_head_is_refused_while_the_first_runs() {
     // Finished, its checkpoint is no unfinished run: a new run may replace it.
     assert!(kneeclip::training::session::unfinished_run(&head).is_none());
 }
+
+/// A loss that stops being a number ends the run: exit 2, no head, no
+/// checkpoint of NaN, and the advice names the setting that is likelier at fault.
+#[test]
+fn a_run_whose_loss_diverges_stops_and_writes_nothing() {
+    let Some((tmp, model, data, head)) = training_setup() else { return };
+    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), "--epochs", "2", "--bottleneck", "8", "--flip-consistency", "1e39", data.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("training diverged in epoch 1") && err.contains("a flip-consistency weight below 1e39"), "{err}");
+    assert!(!head.exists() && !head.with_extension("json").exists() && !kneeclip::training::session::checkpoint_for(&head).exists());
+    assert!(!err.contains("resume with"), "a diverged run is not to be resumed: {err}");
+    drop(tmp);
+}

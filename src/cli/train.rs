@@ -328,13 +328,15 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     for warning in plan.warnings() {
         eprintln!("kneeclip: warning: {warning}");
     }
-    let files = resolve(&args.model)?;
+    let files = resolve(&args.model, &session.cancel)?;
     let grader = super::load_base_grader(&args.model)?;
     session.run(grader, &files.weights, plan, &mut Progress::default())
 }
 
-fn resolve(args: &ModelArgs) -> Result<crate::weights::ModelFiles, String> {
+/// The model's files, downloading them on a first run; Ctrl-C stops the
+/// download as it stops a run (the part received is kept for the next).
+fn resolve(args: &ModelArgs, cancel: &Arc<AtomicBool>) -> Result<crate::weights::ModelFiles, String> {
     use crate::weights::{ResolveOptions, StderrProgress, resolve};
     let options = ResolveOptions { model_dir: args.model_dir.clone(), allow_download: !args.offline, endpoint: None, cache_dir: None };
-    resolve(&options, &mut StderrProgress::default()).map_err(|e| e.to_string())
+    resolve(&options, &mut StderrProgress::default().with_cancel_flag(cancel.clone())).map_err(|e| e.to_string())
 }

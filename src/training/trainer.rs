@@ -483,7 +483,9 @@ fn diverged(epoch: usize, what: &str, c: &TrainConfig, kept: Option<usize>) -> S
         Some(k) => format!("the checkpoint keeps epoch {k}"),
         None => "no epoch was complete, so no checkpoint was kept".into(),
     };
-    format!("{DIVERGED} in epoch {epoch}: {what}. No head was written; {kept}. Start again (--restart) with a lower learning rate than {:e}", c.lr)
+    // A large flip-consistency weight diverges at any learning rate: named when it is the likelier cause.
+    let weight = if c.flip_consistency > 1.0 { format!(", or a flip-consistency weight below {:e}", c.flip_consistency) } else { String::new() };
+    format!("{DIVERGED} in epoch {epoch}: {what}. No head was written; {kept}. Start again (--restart) with a lower learning rate than {:e}{weight}", c.lr)
 }
 
 /// Why a checkpoint cannot be resumed by this run.
