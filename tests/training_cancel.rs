@@ -190,3 +190,25 @@ fn the_early_stopping_figure_picks_the_best_epoch() {
     assert_eq!(out.history.len(), 2, "{:?}", out.history);
     assert_eq!(out.best_epoch, 1);
 }
+
+/// A film that cannot be read once the run is going (deleted, damaged on a
+/// share) ends the run with its name, said once.
+#[test]
+fn a_film_that_breaks_during_a_run_is_named_once() {
+    let (Some(grader), Some(films)) = (tiny_grader(), films(2)) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("9000001L.png");
+    std::fs::write(&broken, b"not a png any more").unwrap();
+    // One film a grade validates, the other trains, with the broken one.
+    let (val, train): (Vec<(usize, Film)>, Vec<(usize, Film)>) = films.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let val: Vec<Film> = val.into_iter().map(|(_, f)| f).collect();
+    let mut train: Vec<Film> = train.into_iter().map(|(_, f)| f).collect();
+    train.push(Film { path: broken.clone(), grade: 2 });
+    let dataset = Dataset { films: train, summary: DatasetSummary::default() };
+    let plan = Plan::new(&dataset, Validation::Folder(Dataset { films: val, summary: DatasetSummary::default() }), 42).unwrap();
+    let weights = fixture_dir("tiny-clip").join("model.safetensors");
+    let session = Session::new(quick(2), tmp.path().join("h.safetensors"));
+    let err = session.run(grader, &weights, plan, &mut Quiet).err().expect("the broken film ends the run");
+    assert_eq!(err.matches(&broken.display().to_string()).count(), 1, "{err}");
+}
+

@@ -183,8 +183,8 @@ impl Trainer {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(candle_core::Error::Msg("cancelled".into()));
                 }
-                let film = crate::imaging::Radiograph::open(&films[f].path)
-                    .map_err(|err| candle_core::Error::Msg(format!("{}: {err}", films[f].path.display())))?;
+                // ImagingError names the file itself.
+                let film = crate::imaging::Radiograph::open(&films[f].path).map_err(|err| candle_core::Error::Msg(err.to_string()))?;
                 let view = film.model_view();
                 let (w, h) = (view.width as usize, view.height as usize);
                 let gray = augment::apply(views[v], w, h, &view.data);
