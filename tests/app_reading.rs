@@ -34,22 +34,14 @@ fn the_viewer_exports_the_report_of_the_film_on_screen() {
     // that cannot be written keeps the window open, the path as typed and the
     // reason in the window, whole.
     let unwritable = tmp.path().join("no-such-folder/typed.pdf");
-    app(&mut h).export.typed_path = Some(unwritable.display().to_string());
-    h.step();
-    h.get_by_label("Save").click();
-    h.step();
-    app(&mut h).export.wait();
+    save_typed(&mut h, &unwritable);
     h.step();
     assert!(app(&mut h).export.open, "a failed export keeps its window");
     assert_eq!(app(&mut h).export.typed_path.as_deref(), Some(unwritable.to_str().unwrap()));
     let said = h.get_by_label_contains("Not written: ").accesskit_node().value().unwrap_or_default(); // a label keeps its text as its value
     assert!(said.contains("no-such-folder"), "{said}");
     let typed = tmp.path().join("typed.pdf");
-    app(&mut h).export.typed_path = Some(typed.display().to_string());
-    h.step();
-    h.get_by_label("Save").click();
-    h.step();
-    app(&mut h).export.wait();
+    save_typed(&mut h, &typed);
     assert_eq!(app(&mut h).export.last.as_ref().map(|r| r.as_ref().map_err(String::as_str)), Some(Ok(&typed)));
     assert!(std::fs::read(&typed).unwrap().starts_with(b"%PDF"));
     h.step();
@@ -110,6 +102,15 @@ fn the_viewer_exports_the_report_of_the_film_on_screen() {
     h.step();
     h.get_by_label_contains("Report not written");
     assert!(!bad.exists());
+}
+
+/// Types `out` in the Export window's path field, presses Save and waits for the export.
+fn save_typed(h: &mut Harness<'static, App>, out: &Path) {
+    app(h).export.typed_path = Some(out.display().to_string());
+    h.step();
+    h.get_by_label("Save").click();
+    h.step();
+    app(h).export.wait();
 }
 
 /// Page Down / Page Up open the next / previous film of the folder by name

@@ -177,8 +177,7 @@ fn hiding_patient_data_hides_the_name() {
 
 #[test]
 fn without_weights_the_viewer_says_where_to_put_them() {
-    if std::env::var_os("KNEECLIP_MODEL_DIR").is_some_and(|v| !v.is_empty()) {
-        eprintln!("skipped: KNEECLIP_MODEL_DIR is set, so the viewer would not look in the cache");
+    if model_dir_env_set() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -198,8 +197,7 @@ fn without_weights_the_viewer_says_where_to_put_them() {
 /// available offline", with a download button that did nothing.
 #[test]
 fn a_command_line_folder_is_for_this_session_and_its_failure_is_headlined_as_such() {
-    if std::env::var_os("KNEECLIP_MODEL_DIR").is_some_and(|v| !v.is_empty()) {
-        eprintln!("skipped: KNEECLIP_MODEL_DIR is set, so the viewer would not look in the cache");
+    if model_dir_env_set() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -672,4 +670,14 @@ fn damaged_weights_show_an_error_in_the_grades_place() {
     let mut h = harness(huge);
     wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
     h.get_by_label_contains("non-finite values");
+}
+
+/// Whether KNEECLIP_MODEL_DIR is set: the viewer would then not look in the
+/// cache, and the tests of what it says without weights are skipped.
+fn model_dir_env_set() -> bool {
+    let set = std::env::var_os("KNEECLIP_MODEL_DIR").is_some_and(|v| !v.is_empty());
+    if set {
+        eprintln!("skipped: KNEECLIP_MODEL_DIR is set, so the viewer would not look in the cache");
+    }
+    set
 }

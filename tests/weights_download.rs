@@ -539,13 +539,7 @@ fn a_stalled_transfer_times_out_keeps_what_arrived_and_the_next_run_resumes() {
     assert!(matches!(err, WeightsError::Download { .. }), "{msg}");
     assert!(msg.contains("model.safetensors") && msg.contains("sent nothing for 0.5 s") && msg.contains("resumed"), "{msg}");
     assert_no_final_weights(cache.path(), &manifest);
-    let half = hub.body("model.safetensors").len() as u64 / 2;
-    assert_eq!(part_files(cache.path()).iter().map(|(_, len)| *len).collect::<Vec<_>>(), [half], "the part received is kept");
-
-    let files = resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut NoProgress).unwrap();
-    assert_eq!(std::fs::read(&files.weights).unwrap(), hub.body("model.safetensors"));
-    let ranges = hub.state.lock().unwrap().ranges.clone();
-    assert_eq!(ranges.last().unwrap(), &("model.safetensors".to_string(), half), "resumed from the part: {ranges:?}");
+    assert_half_kept_then_resumed(&hub, cache.path(), &manifest);
 }
 
 /// A server that accepts the connection and never answers gave no output at all.
@@ -670,12 +664,17 @@ fn a_download_given_up_on_stops_when_the_server_recovers_and_is_resumed() {
     let full = sha256(&hub.body("model.safetensors"));
     let complete: Vec<_> = walk(cache.path()).into_iter().filter(|p| std::fs::read(p).ok().map(|b| sha256(&b)) == Some(full.clone())).collect();
     assert!(complete.is_empty(), "the given-up download was finished: {complete:?}");
-    let half = hub.body("model.safetensors").len() as u64 / 2;
-    assert_eq!(part_files(cache.path()).iter().map(|(_, len)| *len).collect::<Vec<_>>(), [half], "the part received is kept");
+    assert_half_kept_then_resumed(&hub, cache.path(), &manifest);
+    assert!(!cache.path().join("models").join(".staging").exists(), "the ended attempt was not cleaned up");
+}
 
-    let files = resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut NoProgress).unwrap();
+/// After a download given up half way: the half received is kept, and the
+/// next run finishes the file by asking the hub for the rest only.
+fn assert_half_kept_then_resumed(hub: &FakeHub, cache: &Path, manifest: &Manifest) {
+    let half = hub.body("model.safetensors").len() as u64 / 2;
+    assert_eq!(part_files(cache).iter().map(|(_, len)| *len).collect::<Vec<_>>(), [half], "the part received is kept");
+    let files = resolve_with_manifest(&options(hub, cache, true), manifest, &mut NoProgress).unwrap();
     assert_eq!(std::fs::read(&files.weights).unwrap(), hub.body("model.safetensors"));
     let ranges = hub.state.lock().unwrap().ranges.clone();
     assert_eq!(ranges.last().unwrap(), &("model.safetensors".to_string(), half), "resumed from the part: {ranges:?}");
-    assert!(!cache.path().join("models").join(".staging").exists(), "the ended attempt was not cleaned up");
 }

@@ -13,6 +13,7 @@ pub mod render;
 mod panels;
 pub mod settings;
 mod training_charts;
+mod training_form;
 pub mod training_jobs;
 pub mod training_tab;
 pub mod worker;
