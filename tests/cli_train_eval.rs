@@ -219,6 +219,19 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("the content of some films") && !err.contains("training or validation films"), "{err}");
     assert_eq!(std::fs::read(&ck).unwrap(), before);
+    // Replaced by another film of the very same size (crops of one size
+    // often compress to equal lengths): refused as well.
+    std::fs::copy(copied.join("0").join(grade_0[0].file_name().unwrap()), &grade_0[0]).unwrap();
+    let films: Vec<PathBuf> = (0..5).flat_map(|g| std::fs::read_dir(changed.join(g.to_string())).unwrap().map(|e| e.unwrap().path())).collect();
+    let test_films: Vec<PathBuf> = (0..5).flat_map(|g| std::fs::read_dir(data_dir().join(format!("oai-kl/test/{g}"))).unwrap().map(|e| e.unwrap().path())).collect();
+    let (film, twin) = films.iter().find_map(|f| test_films.iter().find(|t| size(t) == size(f)).map(|t| (f, t))).expect("a test film of the size of one of the dataset's");
+    assert_ne!(std::fs::read(film).unwrap(), std::fs::read(twin).unwrap());
+    std::fs::copy(twin, film).unwrap();
+    let out = resume(&["--epochs", "3", "--bottleneck", "8"], changed.to_str().unwrap());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("names and sizes, but other bytes"), "{err}");
+    assert_eq!(std::fs::read(&ck).unwrap(), before);
 
     // The same run resumed for one more epoch, from the dataset's copy.
     let out = resume(&["--epochs", "3", "--bottleneck", "8"], copied.to_str().unwrap());

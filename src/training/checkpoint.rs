@@ -37,6 +37,10 @@ pub(super) struct CheckpointState {
     /// its name since; absent in older checkpoints.
     #[serde(default)]
     pub(super) film_sizes: Option<String>,
+    /// The same films' first 64 KiB (a short hash): a film replaced by one
+    /// of the same size; absent in older checkpoints.
+    #[serde(default)]
+    pub(super) film_heads: Option<String>,
 }
 
 /// A checkpoint being written on a thread of its own, with the epoch it

@@ -233,6 +233,7 @@ impl Trainer {
         let mut tensors = self.init(data, &mut rng)?;
         let films = super::overlap::films_fingerprint(&data.train, &data.val);
         let film_sizes = super::overlap::sizes_fingerprint(&data.train, &data.val);
+        let film_heads = super::overlap::heads_fingerprint(&data.train, &data.val);
         let mut state = CheckpointState {
             epoch: 0,
             step: 0,
@@ -243,6 +244,7 @@ impl Trainer {
             history: vec![],
             films: Some(films.clone()),
             film_sizes: Some(film_sizes.clone()),
+            film_heads: Some(film_heads.clone()),
         };
         let mut moments: Option<(Vec<Tensor>, Vec<Tensor>)> = None;
         let mut resumed_best: Option<HashMap<String, Tensor>> = None;
@@ -257,6 +259,8 @@ impl Trainer {
                 differences.push("the training or validation films (another dataset, split, fold or seed)".into());
             } else if s.film_sizes.as_ref().is_some_and(|f| *f != film_sizes) {
                 differences.push("the content of some films: they have the checkpoint's names, but other sizes (replaced or edited since)".into());
+            } else if s.film_heads.as_ref().is_some_and(|f| *f != film_heads) {
+                differences.push("the content of some films: they have the checkpoint's names and sizes, but other bytes (replaced or edited since)".into());
             }
             if !differences.is_empty() {
                 return Err(another_run(ck, &differences));
@@ -275,7 +279,7 @@ impl Trainer {
             // This run's settings from here on (it may ask for more epochs or
             // another patience): the checkpoints it writes say how far it means
             // to go, and carry the fingerprints an older checkpoint lacked.
-            state = CheckpointState { config: c.clone(), films: Some(films.clone()), film_sizes: Some(film_sizes.clone()), ..s };
+            state = CheckpointState { config: c.clone(), films: Some(films.clone()), film_sizes: Some(film_sizes.clone()), film_heads: Some(film_heads.clone()), ..s };
         }
         let params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&tensors[n]).map_err(e)?))).collect::<R<_>>()?;
         let vars: Vec<&Var> = names.iter().map(|n| &params[n]).collect();
