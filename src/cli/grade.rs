@@ -280,6 +280,9 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
     let mut report_failed = false;
     let result = (|| -> Result<(), String> {
         let film = Radiograph::open(file).map_err(|e| e.to_string())?;
+        // Read for the report's checksum before the film's lines are printed:
+        // past them, a failure is the report's, not a second line for the film.
+        let film_bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
         let prepared = prepare_view(grader.preprocessing(), &film, !args.no_mirror_check);
         let assessments = grader.grade_pixel_values(&prepared.inputs).map_err(|e| {
             report_failed |= matches!(e, GradeError::NonFinite { .. });
@@ -299,11 +302,13 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
                 .zip(prepared.shown_inputs())
                 .map(|((region, _), pixels)| Ok((*region, explain::heatmap(grader, pixels)?)))
                 .collect::<anyhow::Result<Vec<_>>>()
-                .map_err(|e| format!("{shown}: the heatmap failed: {e}"))?
+                .map_err(|e| {
+                    report_failed = true;
+                    format!("{shown}: the report's heatmap failed: {e}")
+                })?
         } else {
             Vec::new()
         };
-        let film_bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
         let mut input = ReportInput::new(&film, &graded, grader.anchors());
         input.heatmaps = &heatmaps;
         input.mirror_grades = &mirror_grades;
