@@ -107,6 +107,39 @@ fn editing_an_anchor_changes_the_similarities() {
 }
 
 #[test]
+fn typing_in_an_anchor_keeps_the_focus_while_its_re_grade_changes_the_panel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(3)) else { return };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    h.get_by_label_contains("The paper's own texts");
+    let original = app(&mut h).settings.anchors[2].clone();
+    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 2 (Mild) anchor").focus();
+    h.run();
+    // As a keyboard types: the key, then its text.
+    let keystroke = |h: &mut Harness<'static, App>, key: egui::Key, text: &str| {
+        for pressed in [true, false] {
+            h.event(egui::Event::Key { key, physical_key: None, pressed, repeat: false, modifiers: egui::Modifiers::NONE });
+            if pressed {
+                h.event(egui::Event::Text(text.into()));
+            }
+        }
+        h.step();
+    };
+    keystroke(&mut h, egui::Key::X, "x");
+    // The re-grade lands: the hint above the anchors goes, notes come under the grade.
+    wait(&mut h, "the re-grade", |a| a.grades.first().is_some_and(|g| g.assessment.provenance.anchors_edited));
+    h.step();
+    assert!(h.query_by_label_contains("The paper's own texts").is_none());
+    // "i" would invert the film, "h" flip it, were the box to have lost the focus.
+    keystroke(&mut h, egui::Key::I, "i");
+    keystroke(&mut h, egui::Key::H, "h");
+    assert_eq!(app(&mut h).settings.anchors[2], format!("{original}xih"));
+    let v = app(&mut h).view.as_ref().unwrap().state;
+    assert!(!v.invert && !v.flip_h, "letters typed went to the view's shortcuts");
+}
+
+#[test]
 /// The film before goes with its grade: a grade left on screen beside
 /// "could not open" would pass for the new file's.
 fn a_broken_file_shows_an_error_in_the_films_place() {

@@ -61,7 +61,7 @@ fn export_window(app: &mut KneeclipApp, ctx: &egui::Context) {
             ui.label("No file dialog can be shown on this desktop (no xdg portal, no zenity): type where to save; the name's ending (.pdf, .png, .json, .dcm) picks the format.");
             ui.horizontal(|ui| {
                 let label = ui.label("Save to");
-                ui.add(egui::TextEdit::singleline(typed).desired_width(300.0)).labelled_by(label.id);
+                ui.add(egui::TextEdit::singleline(typed).id(egui::Id::unique("export-path")).desired_width(300.0)).labelled_by(label.id);
                 if ui.add_enabled(!typed.trim().is_empty(), egui::Button::new("Save")).clicked() {
                     chosen = Some(std::path::PathBuf::from(typed.trim()));
                 }
@@ -503,9 +503,13 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         // The paper's Table 1 numbers the grades 1-5; students read "Grade 1" under "KL 0".
         ui.small("The paper's own texts (its Table 1 numbers the grades 1–5: its Grade 1 is KL 0).");
     }
+    // Text boxes get fixed ids: the lines above them (this hint, the grade's
+    // notes) come and go as each re-grade lands, and an automatic id would
+    // move with them and drop the focus mid-word, sending the next letters
+    // to the view's shortcuts.
     for g in 0..5 {
         let label = ui.label(format!("KL {g} ({}) anchor", GRADE_NAMES[g]));
-        let edit = egui::TextEdit::multiline(&mut app.settings.anchors[g]).desired_rows(2).desired_width(f32::INFINITY);
+        let edit = egui::TextEdit::multiline(&mut app.settings.anchors[g]).id(egui::Id::unique(("anchor-text", g))).desired_rows(2).desired_width(f32::INFINITY);
         changed |= ui.add(edit).labelled_by(label.id).changed();
     }
     ui.horizontal(|ui| {
@@ -570,7 +574,7 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 
 fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     let label = ui.label("One query per line:");
-    ui.add(egui::TextEdit::multiline(&mut app.query_text).desired_rows(2).desired_width(f32::INFINITY)).labelled_by(label.id);
+    ui.add(egui::TextEdit::multiline(&mut app.query_text).id(egui::Id::unique("query-text")).desired_rows(2).desired_width(f32::INFINITY)).labelled_by(label.id);
     if ui.button("Compare").clicked() {
         app.run_query();
     }
@@ -645,7 +649,7 @@ fn tags(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     };
     ui.horizontal(|ui| {
         let label = ui.label("Search");
-        ui.add(egui::TextEdit::singleline(&mut app.tag_filter).hint_text("name or value")).labelled_by(label.id);
+        ui.add(egui::TextEdit::singleline(&mut app.tag_filter).id(egui::Id::unique("tag-filter")).hint_text("name or value")).labelled_by(label.id);
     });
     if view.film.dicom_tags().is_empty() {
         ui.label("Not a DICOM file: no tags.");

@@ -21,7 +21,7 @@ pub(super) fn folder_field(ui: &mut egui::Ui, label: &str, text: &mut String, ch
     ui.add_enabled_ui(enabled, |ui| {
         let l = ui.label(label);
         ui.horizontal(|ui| {
-            let edit = ui.add(egui::TextEdit::singleline(text).desired_width(300.0)).labelled_by(l.id);
+            let edit = ui.add(egui::TextEdit::singleline(text).id(egui::Id::unique(("path-field", label))).desired_width(300.0)).labelled_by(l.id);
             let typed = typed_path(text);
             if edit.lost_focus() && Some(typed.as_path()) != checked && !(checked.is_none() && text.trim().is_empty()) {
                 chosen = Some(typed);

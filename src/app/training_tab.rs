@@ -435,7 +435,7 @@ impl TrainingTab {
         ui.add_enabled_ui(idle, |ui| {
             ui.horizontal(|ui| {
                 let label = ui.label("Head file");
-                ui.add(egui::TextEdit::singleline(&mut self.head_text).desired_width(250.0)).labelled_by(label.id);
+                ui.add(egui::TextEdit::singleline(&mut self.head_text).id(egui::Id::unique("head-path")).desired_width(250.0)).labelled_by(label.id);
                 if ui.button("Save as…").clicked() {
                     match super::dialogs::choose(|| rfd::FileDialog::new().add_filter("safetensors", &["safetensors"]).set_file_name("head.safetensors").save_file()) {
                         super::dialogs::Chosen::Path(path) => self.head_text = path.display().to_string(),
