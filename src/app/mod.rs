@@ -242,6 +242,11 @@ impl KneeclipApp {
         self.step_after_listing = None;
     }
 
+    /// Whether a film asked for is still being opened.
+    pub fn opening(&self) -> bool {
+        self.pending.open.is_some()
+    }
+
     /// Whether the folder as last listed has a film `step` places from the last one asked for.
     pub fn has_film_beside(&self, step: isize) -> bool {
         self.folder_cursor.as_ref().is_some_and(|c| self.folder.films.step(c, step).is_some())
@@ -501,7 +506,9 @@ impl KneeclipApp {
     /// What a report of the film on screen is made from; None until it is graded.
     pub fn export_job(&self) -> Option<export::ExportJob> {
         let view = self.view.as_ref()?;
-        if self.grades.is_empty() {
+        // While a re-grade for edited anchors is on its way, the grades on
+        // screen are the old anchors': a report would pair them with the new texts.
+        if self.grades.is_empty() || self.pending.grade.is_some() {
             return None;
         }
         Some(export::ExportJob {
@@ -528,6 +535,9 @@ impl KneeclipApp {
         }
         match self.export_job() {
             Some(job) => self.export.start(ctx, job, out),
+            None if self.pending.grade.is_some() && !self.grades.is_empty() => {
+                self.export.last = Some(Err("the grade is being updated for the edited anchors: save again once it shows".into()));
+            }
             None => self.export.last = Some(Err("nothing to export: the film is not graded yet".into())),
         }
     }

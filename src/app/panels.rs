@@ -180,6 +180,8 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             "Open a film first"
         } else if app.anchors().is_none() {
             "Every anchor needs some text before a report can be made"
+        } else if !app.grades.is_empty() {
+            "Wait for the grade with the edited anchors"
         } else {
             "Wait for the grade"
         };
@@ -289,6 +291,9 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             Some(message) => {
                 ui.label(RichText::new(format!("{message}\n\nPage Down / Page Up: the next / previous film · Ctrl+O: open another")).size(16.0).color(Color32::from_rgb(240, 120, 120)));
             }
+            None if app.opening() => {
+                ui.label(RichText::new("Opening the film…").size(18.0));
+            }
             None => {
                 ui.label(RichText::new("Open a knee film (Ctrl+O) or drop one on the window").size(18.0));
             }
@@ -358,7 +363,17 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         return;
     }
     if app.grades.is_empty() || app.view.is_none() {
-        ui.label(if app.view.is_some() { "Grading…" } else { "No film open." });
+        let waiting = if app.view.is_some() {
+            "Grading…"
+        } else if !app.opening() {
+            "No film open."
+        } else if matches!(app.model, ModelStatus::Loading) {
+            // The worker loads the model before it opens the film.
+            "Loading the model, then the film…"
+        } else {
+            "Opening the film…"
+        };
+        ui.label(waiting);
         return;
     }
     if app.anchors().is_none() {
@@ -599,6 +614,9 @@ fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             ui.scope(|ui| {
                 ui.set_width(text_width);
                 ui.add(egui::Label::new(&result.text).wrap());
+                if result.tokens_ignored > 0 {
+                    ui.colored_label(Color32::from_rgb(240, 180, 60), format!("Only its first 77 tokens count: the last {} are ignored.", result.tokens_ignored));
+                }
             });
             for (_, sim) in &result.similarities {
                 ui.label(format!("{sim:.3}"));

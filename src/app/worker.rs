@@ -55,6 +55,8 @@ impl RegionGrade {
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueryResult {
     pub text: String,
+    /// Tokens past the 77 CLIP reads: the end of a long query changes nothing.
+    pub tokens_ignored: usize,
     /// In the order of the film's regions (one, or the two halves of a wide film).
     pub similarities: Vec<(Region, f32)>,
 }
@@ -311,7 +313,7 @@ impl State {
             let assessment = both.pop().ok_or("no assessment")?;
             out.push(RegionGrade { region: *region, assessment, mirrored });
         }
-        let anchor_warnings = g.overlong(&g.anchors().anchors);
+        let anchor_warnings = g.anchor_warnings();
         Ok(Answer::Graded { grades: out, anchor_warnings })
     }
 
@@ -321,7 +323,7 @@ impl State {
         self.embed()?;
         let g = self.grader.as_ref().ok_or("no model loaded")?;
         let texts: Vec<String> = texts.into_iter().filter(|t| !t.trim().is_empty()).collect();
-        let mut results: Vec<QueryResult> = texts.iter().map(|t| QueryResult { text: t.clone(), similarities: Vec::new() }).collect();
+        let mut results: Vec<QueryResult> = texts.iter().map(|t| QueryResult { text: t.clone(), tokens_ignored: g.tokens_ignored(t), similarities: Vec::new() }).collect();
         for (region, emb) in &self.images {
             // Row 0 is the region as shown (row 1 is its mirror image).
             let emb = emb.narrow(0, 0, 1).map_err(|e| e.to_string())?;

@@ -47,6 +47,21 @@ impl TextAnchors {
         *self == Self::default()
     }
 
+    /// Warnings for anchors that are one text (CLIP's tokenizer lower-cases
+    /// and folds white space, so "Normal  knee" is "normal knee"): they get
+    /// one embedding, tie on every film, and the grade between them is
+    /// decided by nothing but their order.
+    pub fn repeated(&self) -> Vec<String> {
+        let folded: Vec<String> = self.anchors.iter().map(|a| a.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()).collect();
+        let mut warnings = Vec::new();
+        for j in 1..GRADES {
+            if let Some(i) = (0..j).find(|&i| folded[i] == folded[j]) {
+                warnings.push(format!("anchors KL {i} and KL {j} are the same text: they score alike on every film, so neither grade can win over the other"));
+            }
+        }
+        warnings
+    }
+
     /// A short, stable fingerprint of the five texts (first 16 hex digits of the
     /// SHA-256 of their JSON array), reported with every grade.
     pub fn hash(&self) -> String {
@@ -120,5 +135,19 @@ mod tests {
         std::fs::write(&txt, "a\nb\n").unwrap();
         let err = TextAnchors::load(&txt).unwrap_err().to_string();
         assert!(err.contains("expected five anchors") && err.contains("a.txt"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod repeated_tests {
+    use super::*;
+
+    #[test]
+    fn anchors_that_fold_to_one_text_are_named_once_each() {
+        assert!(TextAnchors::default().repeated().is_empty());
+        let a = TextAnchors::new(["normal knee", "Normal  knee", "mild", "normal knee ", "severe"].map(String::from)).unwrap();
+        let w = a.repeated();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("anchors KL 0 and KL 1 ") && w[1].starts_with("anchors KL 0 and KL 3 "), "{w:?}");
     }
 }

@@ -202,6 +202,19 @@ impl Grader {
         }
     }
 
+    /// What the reader should know of the anchors in use: any too long for
+    /// the text model, any two that are one text.
+    pub fn anchor_warnings(&self) -> Vec<String> {
+        let mut warnings = self.overlong(&self.anchors.anchors);
+        warnings.extend(self.anchors.repeated());
+        warnings
+    }
+
+    /// Tokens past the 77 CLIP reads in `text` (0 for most texts).
+    pub fn tokens_ignored(&self, text: &str) -> usize {
+        self.tokenizer.tokens_cut(text)
+    }
+
     /// Warnings for texts too long for the text model: CLIP reads 77 tokens
     /// (about 60 words); the rest of a longer anchor changes nothing, and
     /// anchors that differ only there score the same.
