@@ -613,6 +613,51 @@ fn free_text_queries_on_a_wide_film_score_each_half() {
 }
 
 #[test]
+fn reset_anchors_can_be_undone_until_the_texts_are_edited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    assert!(h.query_by_label("Undo Reset").is_none());
+    let mine = "a knee with a little narrowing".to_string();
+    app(&mut h).settings.anchors[2] = mine.clone();
+    // The anchors' Reset, below the toolbar's (which resets the view).
+    let reset_anchors = |h: &mut Harness<'static, App>| {
+        fn lowest<'h>(h: &'h Harness<'static, App>) -> egui_kittest::Node<'h> {
+            h.query_all_by_label("Reset").max_by(|a, b| a.rect().min.y.total_cmp(&b.rect().min.y)).expect("a Reset button")
+        }
+        // Clicked where it is drawn: first let the last re-grade land (its notes move the button).
+        wait(h, "the re-grade", |a| !a.busy());
+        lowest(h).scroll_to_me();
+        h.run_steps(3);
+        lowest(h).click();
+        h.step();
+        h.step();
+    };
+    reset_anchors(&mut h);
+    let a = app(&mut h);
+    assert_eq!(a.settings.anchors, a.calibration_anchors());
+    wait(&mut h, "the re-grade", |a| !a.busy());
+    h.get_by_label("Undo Reset").scroll_to_me();
+    h.run_steps(3);
+    h.get_by_label("Undo Reset").click();
+    h.step();
+    h.step();
+    assert_eq!(app(&mut h).settings.anchors[2], mine, "the reader's text is back");
+    assert!(h.query_by_label("Undo Reset").is_none(), "one undo");
+    // Reset again, then a hand edit: the undo goes (it would throw the edit away).
+    reset_anchors(&mut h);
+    h.get_by_label("Undo Reset");
+    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 0 (Normal) anchor").focus();
+    h.step();
+    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 0 (Normal) anchor").type_text("!");
+    h.step();
+    h.step();
+    assert!(app(&mut h).settings.anchors[0].ends_with('!'));
+    assert!(h.query_by_label("Undo Reset").is_none());
+}
+
+#[test]
 fn repeated_anchors_and_overlong_queries_are_said() {
     let tmp = tempfile::tempdir().unwrap();
     let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(1)) else { return };

@@ -119,6 +119,9 @@ pub struct KneeclipApp {
     pub head_anchors: Option<[String; 5]>,
     /// The reader's own anchors that a head's replaced, to go back to.
     pub anchors_before_head: Option<[String; 5]>,
+    /// The texts before Reset or Load replaced them all, and which did: one
+    /// click brings them back (until the texts are edited by hand).
+    pub anchors_before_replace: Option<(&'static str, [String; 5])>,
     /// Closing the window while training: asked, and confirmed (stopping the run first).
     pub quit: QuitWhileTraining,
 }
@@ -179,6 +182,7 @@ impl KneeclipApp {
             head: None,
             head_anchors: None,
             anchors_before_head: None,
+            anchors_before_replace: None,
             quit: QuitWhileTraining::default(),
         };
         app.load_model();

@@ -525,8 +525,19 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     for g in 0..5 {
         let label = ui.label(format!("KL {g} ({}) anchor", GRADE_NAMES[g]));
         let edit = egui::TextEdit::multiline(&mut app.settings.anchors[g]).id(egui::Id::unique(("anchor-text", g))).desired_rows(2).desired_width(f32::INFINITY);
-        changed |= ui.add(edit).labelled_by(label.id).changed();
+        if ui.add(edit).labelled_by(label.id).changed() {
+            changed = true;
+            app.anchors_before_replace = None;
+        }
     }
+    // Reset and Load replace every text at once; what they replaced can be had back.
+    let replace = |app: &mut KneeclipApp, how: &'static str, anchors: [String; 5]| {
+        let differ = anchors != app.settings.anchors;
+        if differ {
+            app.anchors_before_replace = Some((how, std::mem::replace(&mut app.settings.anchors, anchors)));
+        }
+        differ
+    };
     ui.horizontal(|ui| {
         if let Some(mine) = app.anchors_before_head.clone() {
             if ui.button("My anchors").on_hover_text("Back to the anchors in the editor before the head replaced them (not calibrated for the head)").clicked() {
@@ -536,8 +547,15 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             }
         }
         if ui.button("Reset").on_hover_text("Back to the anchors the model was calibrated with (the head's own, else the paper's)").clicked() {
-            app.settings.anchors = app.calibration_anchors();
-            changed = true;
+            let calibrated = app.calibration_anchors();
+            changed |= replace(app, "Reset", calibrated);
+        }
+        if let Some((how, before)) = app.anchors_before_replace.clone() {
+            if ui.button(format!("Undo {how}")).on_hover_text("Back to the texts as they were before").clicked() {
+                app.settings.anchors = before;
+                app.anchors_before_replace = None;
+                changed = true;
+            }
         }
         if ui.button("Save…").clicked() {
             match (dialogs::choose(|| rfd::FileDialog::new().add_filter("JSON", &["json"]).save_file()), app.anchors()) {
@@ -561,10 +579,7 @@ fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             };
             if let Some(path) = picked {
                 match TextAnchors::load(&path) {
-                    Ok(a) => {
-                        app.settings.anchors = a.anchors;
-                        changed = true;
-                    }
+                    Ok(a) => changed |= replace(app, "Load", a.anchors),
                     Err(e) => app.error = Some(e.to_string()),
                 }
             }
