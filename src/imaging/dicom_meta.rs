@@ -179,12 +179,23 @@ pub(crate) fn pixel_spacing(obj: &Obj) -> Option<PixelSpacing> {
         })
 }
 
-/// Attributes that identify a patient (or lead to one), hidden on request.
-pub(crate) fn is_identifying(tag: Tag) -> bool {
+/// Attributes that identify a patient (or lead to one), hidden on request:
+/// those named below, and, as in DICOM's de-identification profile (PS3.15
+/// Annex E), every date and time (a date with a knee film is a
+/// quasi-identifier), every instance UID (it leads back to the study in a
+/// PACS), free-text comments and private attributes (anything may be in them).
+pub(crate) fn is_identifying(tag: Tag, vr: VR) -> bool {
     let (g, e) = (tag.0, tag.1);
+    if matches!(vr, VR::DA | VR::DT | VR::TM) || g % 2 == 1 {
+        return true;
+    }
+    if vr == VR::UI {
+        // Class UIDs name a kind of object or an encoding, not this one.
+        return !matches!((g, e), (0x0002, 0x0002) | (0x0002, 0x0010) | (0x0002, 0x0012) | (0x0008, 0x0016) | (0x0008, 0x1150));
+    }
     if g == 0x0010 {
-        // Patient module, except a few clinical descriptors.
-        return !matches!(e, 0x0040 | 0x1010 | 0x1020 | 0x1030 | 0x2160 | 0x21B0 | 0x4000);
+        // Patient module, except a few clinical descriptors (age, size, weight, ethnic group, smoking, allergies).
+        return !matches!(e, 0x0040 | 0x1010 | 0x1020 | 0x1030 | 0x2160 | 0x21B0);
     }
     matches!(
         (g, e),
@@ -206,6 +217,9 @@ pub(crate) fn is_identifying(tag: Tag) -> bool {
             | (0x0040, 0x0244..=0x0245) // performed procedure step start
             | (0x0040, 0x0253) // performed procedure step ID
             | (0x0040, 0xA123) // person name
+            | (0x0020, 0x4000) // image comments
+            | (0x0032, 0x4000) // study comments
+            | (0x0008, 0x4000) // identifying comments
     )
 }
 
@@ -252,12 +266,18 @@ pub(crate) fn tag_list(obj: &DefaultDicomObject) -> Vec<DicomTag> {
     let mut out = Vec::new();
     for e in obj.meta().to_element_iter() {
         let tag = e.tag();
+        let mut value = format_value(tag, e.vr(), e.value());
+        if tag == tags::TRANSFER_SYNTAX_UID {
+            // A bare UID tells a reader nothing.
+            let name = super::dicom::transfer_syntax_name(&value).0;
+            value = format!("{value} ({name})");
+        }
         out.push(DicomTag {
             tag: (tag.0, tag.1),
             name: tag_name(tag),
             vr: e.vr().to_string().to_string(),
-            value: format_value(tag, e.vr(), e.value()),
-            identifying: false,
+            value,
+            identifying: is_identifying(tag, e.vr()),
         });
     }
     for e in obj.iter() {
@@ -267,7 +287,7 @@ pub(crate) fn tag_list(obj: &DefaultDicomObject) -> Vec<DicomTag> {
             name: tag_name(tag),
             vr: e.vr().to_string().to_string(),
             value: format_value(tag, e.vr(), e.value()),
-            identifying: is_identifying(tag),
+            identifying: is_identifying(tag, e.vr()),
         });
     }
     out
