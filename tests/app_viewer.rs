@@ -325,6 +325,11 @@ fn view_keys_rotate_flip_invert_window_and_reset() {
     h.step();
     let full = app(&mut h).view.as_ref().unwrap().state.window;
     assert_eq!((full.lower(), full.upper()), (0.0, 255.0));
+    // Auto: darkest to brightest value (the ramp runs 0..252).
+    h.key_press(egui::Key::A);
+    h.step();
+    let auto = app(&mut h).view.as_ref().unwrap().state.window;
+    assert_eq!((auto.lower(), auto.upper()), (0.0, 252.0));
     h.key_press(egui::Key::Space);
     h.step();
     let v = app(&mut h).view.as_ref().unwrap().state;

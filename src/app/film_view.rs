@@ -137,6 +137,7 @@ impl FilmView {
             Command::Invert => s.invert = !s.invert,
             Command::FileWindow => s.window = film.default_window(),
             Command::FullRange => s.window = film.full_range_window(),
+            Command::AutoWindow => s.window = film.min_max_window(),
             Command::LengthTool => self.tool = if self.tool == Tool::Length { Tool::Pan } else { Tool::Length },
             Command::ClearMeasurements => self.clear_measurements(),
             _ => {}

@@ -136,6 +136,7 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         ui.separator();
         button(app, ui, Command::FileWindow, false);
         button(app, ui, Command::FullRange, false);
+        button(app, ui, Command::AutoWindow, false);
         // Always there, greyed out for a film without presets, so the
         // toolbar does not reflow under the mouse from film to film. A menu,
         // not a combo box: it names no current choice (the window may since
