@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::viewer::{App, app, harness, open_and_grade, view, wait};
 use common::{dicom_film, first_png, model_dir};
@@ -170,6 +170,47 @@ fn page_down_and_page_up_step_through_the_films_folder() {
     std::fs::File::options().write(true).open(&broken).unwrap().set_modified(later).unwrap();
     opened(&mut h, egui::Key::PageDown, &broken);
     assert!(app(&mut h).notice.is_none());
+}
+
+/// Each press counts, even several in one frame, and past the end stops at
+/// the last film; paging through a folder fills one Recent entry, not all ten.
+#[test]
+fn several_page_downs_in_one_frame_each_count_and_stepping_keeps_recent_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(a) = first_png(1) else { return };
+    let folder = tmp.path().join("films");
+    std::fs::create_dir(&folder).unwrap();
+    let films: Vec<PathBuf> = (1..=6).map(|i| folder.join(format!("knee{i}.png"))).collect();
+    for f in &films {
+        std::fs::copy(&a, f).unwrap();
+    }
+    let elsewhere = tmp.path().join("other.png");
+    std::fs::copy(&a, &elsewhere).unwrap();
+    let mut h = harness(model);
+    open_and_grade(&mut h, &elsewhere);
+    open_and_grade(&mut h, &films[0]);
+    wait(&mut h, "the folder's list", |a| a.has_film_beside(1));
+    let presses = |h: &mut Harness<'static, App>, n: usize, film: &Path| {
+        // Into one frame's input (the harness's queue would give each event a frame).
+        for _ in 0..n {
+            for pressed in [true, false] {
+                h.input_mut().events.push(egui::Event::Key { key: egui::Key::PageDown, physical_key: None, pressed, repeat: false, modifiers: egui::Modifiers::NONE });
+            }
+        }
+        h.step();
+        wait(h, "the film", |a| a.path.as_deref() == Some(film) && !a.grades.is_empty() && !a.busy());
+    };
+    presses(&mut h, 3, &films[3]);
+    presses(&mut h, 1, &films[4]);
+    assert_eq!(app(&mut h).settings.recent, [films[4].clone(), films[0].clone(), elsewhere.clone()], "one entry for the paging");
+    // Five presses with one film to go: the last film, without an error.
+    presses(&mut h, 5, &films[5]);
+    assert!(app(&mut h).error.is_none(), "{:?}", app(&mut h).error);
+    assert_eq!(app(&mut h).settings.recent, [films[5].clone(), films[0].clone(), elsewhere.clone()]);
+    // A film opened by hand gets an entry of its own again.
+    open_and_grade(&mut h, &elsewhere);
+    assert_eq!(app(&mut h).settings.recent, [elsewhere.clone(), films[5].clone(), films[0].clone()]);
 }
 
 /// The folder is listed on a thread of its own (a network share's PACS export

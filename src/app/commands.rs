@@ -91,10 +91,14 @@ pub fn pressed(ctx: &egui::Context) -> Vec<Command> {
         return Vec::new();
     }
     ctx.input_mut(|i| {
-        COMMANDS
-            .iter()
-            .filter(|c| c.shortcut.is_some_and(|s| i.consume_shortcut(&s)))
-            .map(|c| c.command)
-            .collect()
+        let mut pressed = Vec::new();
+        for c in COMMANDS {
+            // Each press counts: eight Page Downs in one frame are eight films on.
+            if let Some(s) = c.shortcut {
+                let n = i.count_and_consume_key(s.modifiers, s.logical_key);
+                pressed.extend(std::iter::repeat_n(c.command, n));
+            }
+        }
+        pressed
     })
 }

@@ -46,11 +46,13 @@ impl FolderFilms {
         self.places.get(path).copied()
     }
 
-    /// The film `step` places after (or, negative, before) `path`; none past either end.
+    /// The film `step` places after (or, negative, before) `path`, at most the
+    /// last (first); none when `path` is already there.
     pub fn step(&self, path: &Path, step: isize) -> Option<&Path> {
         let at = self.position(path)?;
-        let to = at.checked_add_signed(step)?;
-        self.films.get(to).map(PathBuf::as_path)
+        // Several presses past the end stop at the last film (or the first).
+        let to = (at as isize + step).clamp(0, self.films.len() as isize - 1) as usize;
+        (to != at).then(|| self.films[to].as_path())
     }
 }
 

@@ -93,6 +93,11 @@ pub struct KneeclipApp {
     unopenable: HashMap<PathBuf, Option<(u64, SystemTime, i64)>>,
     /// What the last Next / Previous stepped over, to say with the film it opens.
     stepped_over: Option<String>,
+    /// The film being opened was reached with Page Down / Page Up.
+    opening_by_step: bool,
+    /// The first Recent entry was reached by stepping: the next step takes
+    /// its place, so paging through a folder fills one entry, not all ten.
+    recent_head_stepped: bool,
     /// The films in the open film's folder (Next / Previous film).
     pub folder: folder::FolderListing,
     /// Next / Previous asked for while the folder was still being listed.
@@ -165,6 +170,8 @@ impl KneeclipApp {
             failed_path: None,
             unopenable: HashMap::new(),
             stepped_over: None,
+            opening_by_step: false,
+            recent_head_stepped: false,
             folder: folder::FolderListing::new(ctx.clone()),
             step_after_listing: None,
             folder_cursor: None,
@@ -244,6 +251,7 @@ impl KneeclipApp {
         self.folder_cursor = Some(path.to_path_buf());
         self.stepped_over = None;
         self.step_after_listing = None;
+        self.opening_by_step = false;
     }
 
     /// Whether a film asked for is still being opened.
@@ -263,7 +271,8 @@ impl KneeclipApp {
             self.folder.ask(cursor);
         }
         if self.folder.listing() {
-            self.step_after_listing = Some(step);
+            // Presses while the folder is listed add up.
+            self.step_after_listing = Some(self.step_after_listing.unwrap_or(0) + step);
         } else {
             self.step_in_folder(step);
         }
@@ -274,11 +283,14 @@ impl KneeclipApp {
     fn step_in_folder(&mut self, step: isize) {
         let mut at = self.folder_cursor.clone();
         let mut passed = 0;
+        let mut stride = step;
         let next = loop {
-            match at.as_ref().and_then(|c| self.folder.films.step(c, step)).map(Path::to_path_buf) {
+            match at.as_ref().and_then(|c| self.folder.films.step(c, stride)).map(Path::to_path_buf) {
                 Some(path) if self.unopenable.get(&path).is_some_and(|when| *when == file_state(&path)) => {
                     passed += 1;
                     at = Some(path);
+                    // Past a file that failed, on to the next one in that direction.
+                    stride = step.signum();
                 }
                 found => break found,
             }
@@ -287,6 +299,7 @@ impl KneeclipApp {
         match next {
             Some(path) => {
                 self.open(&path);
+                self.opening_by_step = true;
                 // Said once the film is in (opening clears the notices).
                 self.stepped_over = passed_note.map(|n| format!("{}{}", n[..1].to_uppercase(), &n[1..]));
             }
@@ -454,7 +467,11 @@ impl KneeclipApp {
     }
 
     fn film_opened(&mut self, film: Arc<Radiograph>, path: PathBuf) {
+        if self.opening_by_step && self.recent_head_stepped && !self.settings.recent.is_empty() {
+            self.settings.recent.remove(0);
+        }
         self.settings.add_recent(&path);
+        self.recent_head_stepped = self.opening_by_step;
         // The reader's tool stays selected from one film to the next.
         let tool = self.view.as_ref().map(|v| v.tool).unwrap_or_default();
         let mut view = FilmView::new(film);
@@ -473,11 +490,22 @@ impl KneeclipApp {
 
     fn run_commands(&mut self, ctx: &egui::Context) {
         self.commands.extend(commands::pressed(ctx));
+        // Page Down / Page Up pressed several times in one frame are one step
+        // of their sum: past the folder's end it stops at the last film.
+        let steps: isize = self.commands.iter().map(|c| match c {
+            Command::NextFilm => 1,
+            Command::PreviousFilm => -1,
+            _ => 0,
+        }).sum();
+        let mut stepped = false;
         for command in std::mem::take(&mut self.commands) {
             match command {
                 Command::Open => self.open_dialog(),
-                Command::NextFilm => self.open_beside(1),
-                Command::PreviousFilm => self.open_beside(-1),
+                Command::NextFilm | Command::PreviousFilm => {
+                    if !std::mem::replace(&mut stepped, true) && steps != 0 {
+                        self.open_beside(steps);
+                    }
+                }
                 Command::TogglePatientData => self.hide_patient = !self.hide_patient,
                 Command::ToggleGrade => self.hide_grade = !self.hide_grade,
                 Command::About => self.show_about = true,
