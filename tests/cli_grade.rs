@@ -440,3 +440,29 @@ fn films_that_do_not_exist_are_said_before_the_model_is_looked_for() {
     assert!(lines.iter().all(|l| l["error"].as_str().is_some_and(|e| e.contains("/nope/"))), "{stdout}");
     assert!(!stderr.contains("download") && !cache.exists(), "the model was looked for: {stderr}");
 }
+
+#[test]
+fn a_16bit_png_of_12bit_data_grades_as_the_8bit_original() {
+    // QA: 12-bit data in a 16-bit file was graded as the near-black image
+    // W 65535 shows (the probabilities of a blank film), with no word of it.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(png8) = first_png(2) else { return };
+    let gray = image::open(&png8).unwrap().to_luma8();
+    let png16 = tmp.path().join("film12.png");
+    image::ImageBuffer::<image::Luma<u16>, _>::from_fn(gray.width(), gray.height(), |x, y| image::Luma([gray.get_pixel(x, y)[0] as u16 * 16])).save(&png16).unwrap();
+    let m = model.to_str().unwrap();
+    let grade = |film: &std::path::Path| -> serde_json::Value {
+        let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, film.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (ours, original) = (grade(&png16), grade(&png8));
+    let p: Vec<f32> = serde_json::from_value(ours["probabilities"].clone()).unwrap();
+    let q: Vec<f32> = serde_json::from_value(original["probabilities"].clone()).unwrap();
+    let worst = p.iter().zip(&q).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 2e-3, "probabilities {p:?} against the 8-bit film's {q:?}");
+    assert_eq!(ours["grade"], original["grade"]);
+    let notes = ours["notes"].to_string();
+    assert!(notes.contains("read as 12-bit"), "the reader is told: {notes}");
+}

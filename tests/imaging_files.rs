@@ -273,3 +273,48 @@ fn gray_alpha_png_and_rgb_jpeg_of_a_gray_film() {
     assert_eq!((r.width(), r.height()), (64, 32));
     assert_eq!(r.photometric(), Photometric::Monochrome2, "{:?}", r.notes());
 }
+
+/// An OAI crop's values ×16 in a 16-bit file: 12-bit data (0..4080), as clinic exports hold it.
+fn oai_as_12bit(tmp: &Path, name: &str) -> Option<(PathBuf, PathBuf)> {
+    let dir = data_dir().join("oai-kl/test/2");
+    let Some(png8) = std::fs::read_dir(&dir).ok().and_then(|d| d.map(|e| e.unwrap().path()).min()) else {
+        eprintln!("skipped: no OAI films under {}", dir.display());
+        return None;
+    };
+    let gray = image::open(&png8).unwrap().to_luma8();
+    let path = tmp.join(name);
+    ImageBuffer::<Luma<u16>, _>::from_fn(gray.width(), gray.height(), |x, y| Luma([gray.get_pixel(x, y)[0] as u16 * 16])).save(&path).unwrap();
+    Some((png8, path))
+}
+
+#[test]
+fn a_16bit_file_holding_12bit_data_is_read_as_12bit() {
+    // QA: such a film showed (and was graded) almost black under W 65535 / L 32768.
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["film12.png", "film12.tif"] {
+        let Some((png8, path)) = oai_as_12bit(tmp.path(), name) else { return };
+        let r = Radiograph::open(&path).unwrap();
+        assert_eq!(r.bits_stored(), 16, "the file's own depth is still said");
+        let w = r.default_window();
+        assert_eq!((w.lower(), w.upper()), (0.0, 4095.0), "{name}");
+        assert!(r.notes().iter().any(|n| n.starts_with("16-bit film with values up to ") && n.contains("read as 12-bit")), "{name}: {:?}", r.notes());
+        // The model sees the 8-bit original, but for 4080/4095 against 255/255.
+        let ours = r.model_view();
+        let original = Radiograph::open(&png8).unwrap().model_view();
+        let worst = ours.data.iter().zip(&original.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 0.004, "{name}: the model view differs from the 8-bit film's by up to {worst}");
+    }
+}
+
+#[test]
+fn a_16bit_film_using_the_full_range_is_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("full16.png");
+    // Largest value 64760: needs all 16 bits.
+    ImageBuffer::<Luma<u16>, _>::from_fn(64, 32, |x, y| Luma([(x * 1024 + y * 8) as u16])).save(&path).unwrap();
+    let r = Radiograph::open(&path).unwrap();
+    let w = r.default_window();
+    assert_eq!((w.lower(), w.upper()), (0.0, 65535.0));
+    assert!(r.notes().is_empty(), "{:?}", r.notes());
+    assert_eq!(r.model_view().data[63], (63 * 1024) as f32 / 65535.0);
+}

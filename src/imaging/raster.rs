@@ -58,6 +58,11 @@ pub(crate) fn load(
 const LUMA_NOTE: &str = "colour image converted to luminance (Rec. 601: 0.299 R + 0.587 G + 0.114 B)";
 const ALPHA_NOTE: &str = "transparency (alpha channel) ignored";
 
+/// The smallest of 10, 12, 14 and 16 bits that holds `max`.
+fn effective_bits(max: u16) -> u16 {
+    [10, 12, 14].into_iter().find(|&b| u32::from(max) < 1 << b).unwrap_or(16)
+}
+
 /// Rec. 601 luma in fixed point, identical to Pillow's `convert("L")` for 8-bit.
 #[inline]
 fn luma601(r: u32, g: u32, b: u32) -> u32 {
@@ -143,11 +148,41 @@ pub(crate) fn from_dynamic(img: DynamicImage) -> Decoded {
             return dec;
         }
     };
+    // 12-bit data in a 16-bit file (clinic exports) would show, and be
+    // graded, almost black over 0..65535: the range its largest value needs
+    // is used instead. Not a min–max stretch, which would change how a
+    // low-contrast film looks.
+    let depth = match &pixels {
+        Pixels::U16(v) => v.iter().max().map(|&max| (max, effective_bits(max))).filter(|&(_, b)| b < 16),
+        _ => None,
+    };
     let mut dec = Decoded::plain(w, h, pixels, bits);
+    if let Some((max, bits)) = depth {
+        dec.full_range = FullRange::BitDepth(bits);
+        notes.push(format!("16-bit film with values up to {max}: read as {bits}-bit (0..{}), the range of its values", (1u32 << bits) - 1));
+    }
     if colour {
         dec.photometric = Photometric::Luminance;
         notes.insert(0, LUMA_NOTE.to_string());
     }
     dec.notes = notes;
     dec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_bits_is_the_smallest_depth_that_holds_the_maximum() {
+        assert_eq!(effective_bits(0), 10);
+        assert_eq!(effective_bits(1023), 10);
+        assert_eq!(effective_bits(1024), 12);
+        assert_eq!(effective_bits(3344), 12);
+        assert_eq!(effective_bits(4095), 12);
+        assert_eq!(effective_bits(4096), 14);
+        assert_eq!(effective_bits(16383), 14);
+        assert_eq!(effective_bits(16384), 16);
+        assert_eq!(effective_bits(65535), 16);
+    }
 }
