@@ -318,3 +318,48 @@ fn a_16bit_film_using_the_full_range_is_unchanged() {
     assert!(r.notes().is_empty(), "{:?}", r.notes());
     assert_eq!(r.model_view().data[63], (63 * 1024) as f32 / 65535.0);
 }
+
+/// A minimal uncompressed little-endian TIFF of one strip: `bits` per sample,
+/// `samples` per pixel, SampleFormat `format` (1 unsigned, 3 float).
+fn tiff(width: u32, height: u32, bits: u16, samples: u16, format: u16, data: &[u8]) -> Vec<u8> {
+    let entries: [(u16, u16, u32, u32); 10] = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, bits as u32),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, 8 + 2 + 12 * 10 + 4),
+        (277, 3, 1, samples as u32),
+        (278, 4, 1, height),
+        (279, 4, 1, data.len() as u32),
+        (339, 3, 1, format as u32),
+    ];
+    let mut out = b"II*\0".to_vec();
+    out.extend(8u32.to_le_bytes());
+    out.extend((entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        out.extend(tag.to_le_bytes());
+        out.extend(kind.to_le_bytes());
+        out.extend(count.to_le_bytes());
+        out.extend(value.to_le_bytes()); // a SHORT sits in the first two bytes, little-endian
+    }
+    out.extend(0u32.to_le_bytes());
+    out.extend(data);
+    out
+}
+
+#[test]
+fn a_floating_point_tiff_is_said_to_be_one_not_damaged() {
+    // QA: "the TIFF image is damaged or cannot be decoded (... color type Unknown(32))".
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("float.tif");
+    let data: Vec<u8> = (0..16 * 8).flat_map(|i| (i as f32 / 128.0).to_le_bytes()).collect();
+    std::fs::write(&path, tiff(16, 8, 32, 1, 3, &data)).unwrap();
+    let err = Radiograph::open(&path).unwrap_err().to_string();
+    assert!(err.contains("float.tif") && err.contains("floating-point TIFF") && err.contains("export the film as an integer TIFF or PNG"), "{err}");
+    assert!(!err.contains("damaged"), "{err}");
+    // The same writer with integer samples gives a film: the TIFF itself is sound.
+    let path = tmp.path().join("int.tif");
+    std::fs::write(&path, tiff(16, 8, 16, 1, 1, &(0..16 * 8u16).flat_map(|v| (v * 500).to_le_bytes()).collect::<Vec<u8>>())).unwrap();
+    assert_eq!(Radiograph::open(&path).unwrap().value_at(15, 7), Some(127.0 * 500.0));
+}

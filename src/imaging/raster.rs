@@ -25,10 +25,16 @@ pub(crate) fn load(
     path: &Path,
     limits: &LoadLimits,
 ) -> Result<Decoded, ImagingError> {
-    let bad = |detail: String| ImagingError::BadImage {
-        path: path.to_path_buf(),
-        format: format_name(format).into(),
-        detail,
+    let bad = |detail: String| {
+        // The decoder calls a float TIFF's samples an unknown colour type, and
+        // "damaged" would send the user looking for a fault that is not there.
+        if format == ImageFormat::Tiff && tiff_sample_format(bytes) == Some(3) {
+            return ImagingError::Unsupported {
+                path: path.to_path_buf(),
+                detail: "it is a floating-point TIFF (IEEE float samples), which kneeclip does not read; export the film as an integer TIFF or PNG (8- or 16-bit unsigned) instead".into(),
+            };
+        }
+        ImagingError::BadImage { path: path.to_path_buf(), format: format_name(format).into(), detail }
     };
     // Read the header only, and refuse bombs before allocating anything.
     let (w, h) = match guarded(|| ImageReader::with_format(Cursor::new(bytes), format).into_dimensions()) {
@@ -53,6 +59,24 @@ pub(crate) fn load(
         Err(panic) => return Err(bad(format!("the decoder crashed: {panic}"))),
     };
     Ok(from_dynamic(img))
+}
+
+/// The first image's SampleFormat (0x0153) in a classic TIFF: 1 unsigned
+/// integer, 2 signed, 3 IEEE float; `None` when absent or unreadable.
+fn tiff_sample_format(b: &[u8]) -> Option<u16> {
+    let le = match b.get(..4)? {
+        [b'I', b'I', 42, 0] => true,
+        [b'M', b'M', 0, 42] => false,
+        _ => return None,
+    };
+    let u16_at = |o: usize| b.get(o..o.checked_add(2)?).map(|s| if le { u16::from_le_bytes([s[0], s[1]]) } else { u16::from_be_bytes([s[0], s[1]]) });
+    let u32_at = |o: usize| b.get(o..o.checked_add(4)?).map(|s| if le { u32::from_le_bytes([s[0], s[1], s[2], s[3]]) } else { u32::from_be_bytes([s[0], s[1], s[2], s[3]]) });
+    let ifd = u32_at(4)? as usize;
+    let entries = u16_at(ifd)? as usize;
+    let entry = (0..entries).map(|i| ifd + 2 + 12 * i).find(|&e| u16_at(e) == Some(0x0153))?;
+    // SHORTs: up to two fit in the entry itself, more are at the offset it holds.
+    let at = if u32_at(entry + 4)? <= 2 { entry + 8 } else { u32_at(entry + 8)? as usize };
+    u16_at(at)
 }
 
 const LUMA_NOTE: &str = "colour image converted to luminance (Rec. 601: 0.299 R + 0.587 G + 0.114 B)";
