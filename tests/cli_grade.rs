@@ -3,7 +3,7 @@
 mod common;
 
 
-use common::{data_dir, first_png, kneeclip, model_dir};
+use common::{both_knees, data_dir, first_png, gray8_dicom, kneeclip, model_dir};
 
 #[test]
 fn json_lines_for_good_films_and_an_error_line_for_a_bad_one() {
@@ -199,7 +199,7 @@ fn csv_rows_match_the_json_lines() {
     let stdout = String::from_utf8(csv.stdout).unwrap();
     let rows: Vec<&str> = stdout.lines().collect();
     assert_eq!(rows.len(), 2, "a header and one row: {stdout}");
-    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,uncertain,anchors_edited,cautions,notes,error");
+    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,uncertain,anchors_edited,cautions,notes,error,side,side_source,view,view_source");
     // The arithmetic ("CPU (avx512, amx-bf16x3)") holds a comma: quoted.
     let arithmetic = line["arithmetic"].as_str().unwrap();
     let quoted = if arithmetic.contains(',') { format!("\"{arithmetic}\"") } else { arithmetic.to_string() };
@@ -207,7 +207,8 @@ fn csv_rows_match_the_json_lines() {
     // After it, the fields JSON has too.
     let borderline = line["borderline"].as_array().map(|b| format!("{}/{}", b[0], b[1])).unwrap_or_default();
     let uncertain = line["uncertain"].as_array().map(|b| format!("{}/{}", b[0], b[1])).unwrap_or_default();
-    let expected = [line["mirrored_grade"].to_string(), line["grade_name"].as_str().unwrap().to_string(), borderline, uncertain, line["anchors_edited"].to_string(), String::new(), String::new(), String::new()];
+    let expected = [line["mirrored_grade"].to_string(), line["grade_name"].as_str().unwrap().to_string(), borderline, uncertain, line["anchors_edited"].to_string(), String::new(), String::new(), String::new(), "right".into(), "file name".into(), String::new(), String::new()];
+    assert_eq!((line["side"].as_str(), line["side_source"].as_str(), &line["view"]), (Some("right"), Some("file name"), &serde_json::Value::Null), "{f} is an OAI right knee: {line}");
     assert!(line["cautions"].as_array().unwrap().is_empty() && line["notes"].as_array().unwrap().is_empty(), "{line}");
     assert_eq!(after.split(',').collect::<Vec<_>>(), expected, "{after}");
     let fields: Vec<&str> = row.split(',').collect();
@@ -232,6 +233,7 @@ fn csv_rows_match_the_json_lines() {
     let rest = rows[2].strip_prefix(&quoted_name).unwrap_or_else(|| panic!("the row starts with the file's name, quoted: {}", rows[2]));
     let (empty, error) = rest.split_at(24);
     assert_eq!(empty, ",".repeat(24), "no grade, no figures: {}", rows[2]);
+    let error = error.strip_suffix(",,,,").unwrap_or_else(|| panic!("no side or view for a film not read: {}", rows[2]));
     assert!(error.starts_with('"') && error.contains("broken") && error.len() > 20, "the reason, quoted (it names the file): {error}");
     assert!(String::from_utf8_lossy(&csv.stderr).contains("1 of 2 films could not be graded"));
 }
@@ -439,4 +441,83 @@ fn films_that_do_not_exist_are_said_before_the_model_is_looked_for() {
     assert_eq!(lines.iter().map(|l| l["file"].as_str().unwrap()).collect::<Vec<_>>(), missing);
     assert!(lines.iter().all(|l| l["error"].as_str().is_some_and(|e| e.contains("/nope/"))), "{stdout}");
     assert!(!stderr.contains("download") && !cache.exists(), "the model was looked for: {stderr}");
+}
+
+#[test]
+fn a_16bit_png_of_12bit_data_grades_as_the_8bit_original() {
+    // QA: 12-bit data in a 16-bit file was graded as the near-black image
+    // W 65535 shows (the probabilities of a blank film), with no word of it.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(png8) = first_png(2) else { return };
+    let gray = image::open(&png8).unwrap().to_luma8();
+    let png16 = tmp.path().join("film12.png");
+    image::ImageBuffer::<image::Luma<u16>, _>::from_fn(gray.width(), gray.height(), |x, y| image::Luma([gray.get_pixel(x, y)[0] as u16 * 16])).save(&png16).unwrap();
+    let m = model.to_str().unwrap();
+    let grade = |film: &std::path::Path| -> serde_json::Value {
+        let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, film.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (ours, original) = (grade(&png16), grade(&png8));
+    let p: Vec<f32> = serde_json::from_value(ours["probabilities"].clone()).unwrap();
+    let q: Vec<f32> = serde_json::from_value(original["probabilities"].clone()).unwrap();
+    let worst = p.iter().zip(&q).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 2e-3, "probabilities {p:?} against the 8-bit film's {q:?}");
+    assert_eq!(ours["grade"], original["grade"]);
+    let notes = ours["notes"].to_string();
+    assert!(notes.contains("read as 12-bit"), "the reader is told: {notes}");
+}
+
+#[test]
+fn side_and_view_are_said_with_where_they_came_from() {
+    // QA: the viewer showed "Right · AP", but grade's outputs said neither.
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(png), Some(both)) = (first_png(1), both_knees()) else { return };
+    let m = model.to_str().unwrap();
+    let run = |format: &str, film: &std::path::Path| -> String {
+        let out = kneeclip(&["grade", "--offline", format, "--model-dir", m, film.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json = |film: &std::path::Path| -> Vec<serde_json::Value> { run("--json", film).lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let said = |line: &serde_json::Value| [&line["side"], &line["side_source"], &line["view"], &line["view_source"]].map(|v| v.as_str().map(str::to_owned));
+    let some = |v: &str| Some(v.to_string());
+
+    // An OAI name ends in the side; nothing states the view.
+    let name = png.file_stem().unwrap().to_str().unwrap();
+    let side = if name.ends_with('L') { "left" } else { "right" };
+    assert_eq!(said(&json(&png)[0]), [some(side), some("file name"), None, None]);
+
+    // The header's Image Laterality wins over a name that says otherwise.
+    let one = image::open(&png).unwrap().to_luma8();
+    let dicom = tmp.path().join("9001695R.dcm");
+    std::fs::write(&dicom, gray8_dicom(&one, &[(tags::IMAGE_LATERALITY, VR::CS, "L"), (tags::VIEW_POSITION, VR::CS, "AP")])).unwrap();
+    assert_eq!(said(&json(&dicom)[0]), [some("left"), some("Image Laterality (0020,0062)"), some("AP"), some("View Position (0018,5101)")]);
+    let text = String::from_utf8(kneeclip(&["grade", "--offline", "--model-dir", m, dicom.to_str().unwrap()]).stdout).unwrap();
+    assert!(text.contains("9001695R.dcm (left knee, AP): KL"), "{text}");
+    let csv = run("--csv", &dicom);
+    assert!(csv.lines().nth(1).unwrap().ends_with(",left,\"Image Laterality (0020,0062)\",AP,\"View Position (0018,5101)\""), "{csv}");
+
+    // Both knees, stated B: the patient's right is on the image's left.
+    let bilateral = tmp.path().join("both.dcm");
+    std::fs::write(&bilateral, gray8_dicom(&both, &[(tags::IMAGE_LATERALITY, VR::CS, "B"), (tags::VIEW_POSITION, VR::CS, "PA")])).unwrap();
+    let lines = json(&bilateral);
+    assert_eq!((&lines[0]["region"], &lines[1]["region"]), (&serde_json::json!("image-left"), &serde_json::json!("image-right")));
+    assert_eq!((lines[0]["side"].as_str(), lines[1]["side"].as_str()), (Some("right"), Some("left")));
+    assert!(lines[0]["side_source"].as_str().unwrap().contains("Image Laterality (0020,0062) B, with the patient's right on the image's left"), "{}", lines[0]);
+    assert_eq!(lines[1]["view"], "PA");
+    // Patient Orientation says which way the rows run: "R" puts the patient's right on the image's right.
+    let flipped = tmp.path().join("flipped.dcm");
+    std::fs::write(&flipped, gray8_dicom(&both, &[(tags::PATIENT_ORIENTATION, VR::CS, "R\\F")])).unwrap();
+    let lines = json(&flipped);
+    assert_eq!(said(&lines[0]), [some("left"), some("Patient Orientation (0020,0020)"), None, None]);
+    assert_eq!(lines[1]["side"], "right");
+    // Two knees and nothing said: no side is guessed.
+    let plain = tmp.path().join("both.png");
+    both.save(&plain).unwrap();
+    assert!(json(&plain).iter().all(|l| l["side"].is_null() && l["side_source"].is_null()));
 }

@@ -273,3 +273,93 @@ fn gray_alpha_png_and_rgb_jpeg_of_a_gray_film() {
     assert_eq!((r.width(), r.height()), (64, 32));
     assert_eq!(r.photometric(), Photometric::Monochrome2, "{:?}", r.notes());
 }
+
+/// An OAI crop's values ×16 in a 16-bit file: 12-bit data (0..4080), as clinic exports hold it.
+fn oai_as_12bit(tmp: &Path, name: &str) -> Option<(PathBuf, PathBuf)> {
+    let dir = data_dir().join("oai-kl/test/2");
+    let Some(png8) = std::fs::read_dir(&dir).ok().and_then(|d| d.map(|e| e.unwrap().path()).min()) else {
+        eprintln!("skipped: no OAI films under {}", dir.display());
+        return None;
+    };
+    let gray = image::open(&png8).unwrap().to_luma8();
+    let path = tmp.join(name);
+    ImageBuffer::<Luma<u16>, _>::from_fn(gray.width(), gray.height(), |x, y| Luma([gray.get_pixel(x, y)[0] as u16 * 16])).save(&path).unwrap();
+    Some((png8, path))
+}
+
+#[test]
+fn a_16bit_file_holding_12bit_data_is_read_as_12bit() {
+    // QA: such a film showed (and was graded) almost black under W 65535 / L 32768.
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["film12.png", "film12.tif"] {
+        let Some((png8, path)) = oai_as_12bit(tmp.path(), name) else { return };
+        let r = Radiograph::open(&path).unwrap();
+        assert_eq!(r.bits_stored(), 16, "the file's own depth is still said");
+        let w = r.default_window();
+        assert_eq!((w.lower(), w.upper()), (0.0, 4095.0), "{name}");
+        assert!(r.notes().iter().any(|n| n.starts_with("16-bit film with values up to ") && n.contains("read as 12-bit")), "{name}: {:?}", r.notes());
+        // The model sees the 8-bit original, but for 4080/4095 against 255/255.
+        let ours = r.model_view();
+        let original = Radiograph::open(&png8).unwrap().model_view();
+        let worst = ours.data.iter().zip(&original.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 0.004, "{name}: the model view differs from the 8-bit film's by up to {worst}");
+    }
+}
+
+#[test]
+fn a_16bit_film_using_the_full_range_is_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("full16.png");
+    // Largest value 64760: needs all 16 bits.
+    ImageBuffer::<Luma<u16>, _>::from_fn(64, 32, |x, y| Luma([(x * 1024 + y * 8) as u16])).save(&path).unwrap();
+    let r = Radiograph::open(&path).unwrap();
+    let w = r.default_window();
+    assert_eq!((w.lower(), w.upper()), (0.0, 65535.0));
+    assert!(r.notes().is_empty(), "{:?}", r.notes());
+    assert_eq!(r.model_view().data[63], (63 * 1024) as f32 / 65535.0);
+}
+
+/// A minimal uncompressed little-endian TIFF of one strip: `bits` per sample,
+/// `samples` per pixel, SampleFormat `format` (1 unsigned, 3 float).
+fn tiff(width: u32, height: u32, bits: u16, samples: u16, format: u16, data: &[u8]) -> Vec<u8> {
+    let entries: [(u16, u16, u32, u32); 10] = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, bits as u32),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, 8 + 2 + 12 * 10 + 4),
+        (277, 3, 1, samples as u32),
+        (278, 4, 1, height),
+        (279, 4, 1, data.len() as u32),
+        (339, 3, 1, format as u32),
+    ];
+    let mut out = b"II*\0".to_vec();
+    out.extend(8u32.to_le_bytes());
+    out.extend((entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        out.extend(tag.to_le_bytes());
+        out.extend(kind.to_le_bytes());
+        out.extend(count.to_le_bytes());
+        out.extend(value.to_le_bytes()); // a SHORT sits in the first two bytes, little-endian
+    }
+    out.extend(0u32.to_le_bytes());
+    out.extend(data);
+    out
+}
+
+#[test]
+fn a_floating_point_tiff_is_said_to_be_one_not_damaged() {
+    // QA: "the TIFF image is damaged or cannot be decoded (... color type Unknown(32))".
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("float.tif");
+    let data: Vec<u8> = (0..16 * 8).flat_map(|i| (i as f32 / 128.0).to_le_bytes()).collect();
+    std::fs::write(&path, tiff(16, 8, 32, 1, 3, &data)).unwrap();
+    let err = Radiograph::open(&path).unwrap_err().to_string();
+    assert!(err.contains("float.tif") && err.contains("floating-point TIFF") && err.contains("export the film as an integer TIFF or PNG"), "{err}");
+    assert!(!err.contains("damaged"), "{err}");
+    // The same writer with integer samples gives a film: the TIFF itself is sound.
+    let path = tmp.path().join("int.tif");
+    std::fs::write(&path, tiff(16, 8, 16, 1, 1, &(0..16 * 8u16).flat_map(|v| (v * 500).to_le_bytes()).collect::<Vec<u8>>())).unwrap();
+    assert_eq!(Radiograph::open(&path).unwrap().value_at(15, 7), Some(127.0 * 500.0));
+}

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{dicom_film, first_png, kneeclip, model_dir};
+use common::{both_knees, dicom_film, first_png, gray8_dicom, kneeclip, model_dir};
 use kneeclip::imaging::Radiograph;
 
 fn run(args: &[&str]) -> std::process::Output {
@@ -260,6 +260,46 @@ fn a_wide_film_reports_both_knees() {
         let expected = format!("{title}: KL {} — {}", region["grade"], region["grade_name"].as_str().unwrap());
         assert!(text.contains(&expected), "the PDF lacks {expected:?}:\n{text}");
     }
+}
+
+#[test]
+fn the_report_says_each_knees_side_and_the_view() {
+    // QA: the viewer showed "Right · AP"; reports said neither.
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(png), Some(both)) = (first_png(3), both_knees()) else { return };
+    let one = tmp.path().join("one.dcm");
+    std::fs::write(&one, gray8_dicom(&image::open(&png).unwrap().to_luma8(), &[(tags::LATERALITY, VR::CS, "R"), (tags::VIEW_POSITION, VR::CS, "AP")])).unwrap();
+    let out = tmp.path().join("one.json");
+    report(&model, &one, &out, &[]);
+    let r = json(&out);
+    assert_eq!((&r["film"]["side"], &r["film"]["side_source"], &r["film"]["view"]), (&"right".into(), &"Laterality (0020,0060)".into(), &"AP".into()), "{}", r["film"]);
+    assert_eq!(r["regions"][0]["side"], "right");
+
+    let two = tmp.path().join("two.dcm");
+    std::fs::write(&two, gray8_dicom(&both, &[(tags::IMAGE_LATERALITY, VR::CS, "B"), (tags::VIEW_POSITION, VR::CS, "PA")])).unwrap();
+    let out = tmp.path().join("two.json");
+    report(&model, &two, &out, &[]);
+    let r = json(&out);
+    assert!(r["film"]["side"].is_null(), "no one side for a film of both knees: {}", r["film"]);
+    assert_eq!((&r["regions"][0]["side"], &r["regions"][1]["side"]), (&"right".into(), &"left".into()));
+
+    let pdf = tmp.path().join("one.pdf");
+    report(&model, &one, &pdf, &[]);
+    let png_report = tmp.path().join("two.png");
+    report(&model, &two, &png_report, &[]);
+    if !poppler() {
+        return;
+    }
+    let text = pdf_text(&pdf);
+    assert!(text.contains("Right knee, AP — Kellgren–Lawrence grade"), "{text}");
+    assert!(text.contains("right knee, from Laterality (0020,0060); AP, from View Position (0018,5101)"), "{text}");
+    let pdf = tmp.path().join("two.pdf");
+    report(&model, &two, &pdf, &[]);
+    let text = pdf_text(&pdf);
+    assert!(text.contains("PA — Kellgren–Lawrence grade") && text.contains("Left half of the image (right knee): KL"), "{text}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
 use crate::explain;
 use crate::grading::mirror::model_inputs;
 use crate::grading::regions::{crop_region, regions_for};
-use crate::grading::{Assessment, FineTunedHead, GradeError, Grader, Region, TextAnchors};
+use crate::grading::{Assessment, FineTunedHead, GradeError, Grader, Region, SideView, TextAnchors, side_and_view};
 use crate::imaging::{Radiograph, listing};
 use crate::model::preprocess::Preprocessing;
 use crate::report::{self, ReportInput};
@@ -126,7 +126,7 @@ pub fn run(args: &GradeArgs) -> i32 {
             match result {
                 Ok((results, remarks)) => {
                     for r in &results {
-                        printer.assessment(&shown, r.region, &r.assessment, r.mirrored_grade, &remarks);
+                        printer.assessment(&shown, r.region, &r.assessment, r.mirrored_grade, &r.side, &remarks);
                     }
                     printer.remarks(&shown, &remarks);
                 }
@@ -200,6 +200,8 @@ const FILMS_PER_BATCH: usize = 16;
 struct PreparedFilm {
     /// `None` for a film graded whole.
     regions: Vec<Option<Region>>,
+    /// Per region, its knee side and the film's view, from the file.
+    sides: Vec<SideView>,
     /// Per region, its model input as shown, then (with the flip check) mirrored.
     inputs: Vec<Vec<f32>>,
     mirror_check: bool,
@@ -211,6 +213,7 @@ struct RegionResult {
     region: Option<Region>,
     assessment: Assessment,
     mirrored_grade: Option<usize>,
+    side: SideView,
 }
 
 impl PreparedFilm {
@@ -227,10 +230,11 @@ impl PreparedFilm {
     fn results<'a>(&self, graded: &mut impl Iterator<Item = &'a Assessment>) -> Vec<RegionResult> {
         self.regions
             .iter()
-            .filter_map(|&region| {
+            .zip(&self.sides)
+            .filter_map(|(&region, side)| {
                 let assessment = graded.next()?.clone();
                 let mirrored_grade = if self.mirror_check { Some(graded.next()?.grade) } else { None };
-                Some(RegionResult { region, assessment, mirrored_grade })
+                Some(RegionResult { region, assessment, mirrored_grade, side: side.clone() })
             })
             .collect()
     }
@@ -252,6 +256,7 @@ fn prepare_view(preprocessing: &Preprocessing, film: &Radiograph, mirror_check: 
     }
     let split = regions.len() > 1;
     PreparedFilm {
+        sides: regions.iter().map(|&r| side_and_view(film, r)).collect(),
         regions: regions.into_iter().map(|r| split.then_some(r)).collect(),
         inputs,
         mirror_check,
@@ -290,7 +295,7 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
         })?;
         let results = prepared.results(&mut assessments.iter());
         for r in &results {
-            printer.assessment(&shown, r.region, &r.assessment, r.mirrored_grade, &prepared.remarks);
+            printer.assessment(&shown, r.region, &r.assessment, r.mirrored_grade, &r.side, &prepared.remarks);
         }
         printer.remarks(&shown, &prepared.remarks);
         let whole = |r: &RegionResult| r.region.unwrap_or(Region::Whole);

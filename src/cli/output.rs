@@ -5,7 +5,7 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::grading::grader::BORDERLINE_MARGIN;
-use crate::grading::{Assessment, GRADE_NAMES, Region};
+use crate::grading::{Assessment, GRADE_NAMES, Region, SideView};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -67,7 +67,8 @@ impl Printer {
     /// One graded region, with the grade of its mirror image when the flip
     /// check ran; JSON lines carry the film's remarks in each line, text and
     /// CSV print them once, after the film's regions ([`remarks`](Self::remarks)).
-    pub fn assessment(&mut self, file: &str, region: Option<Region>, a: &Assessment, mirrored_grade: Option<usize>, remarks: &Remarks) {
+    /// `side` is the region's knee side and the film's view, with their sources.
+    pub fn assessment(&mut self, file: &str, region: Option<Region>, a: &Assessment, mirrored_grade: Option<usize>, side: &SideView, remarks: &Remarks) {
         match self.format {
             Format::Json => {
                 let mut line = json!({
@@ -86,6 +87,10 @@ impl Printer {
                     "mirrored_grade": mirrored_grade,
                     "cautions": remarks.cautions,
                     "notes": remarks.notes,
+                    "side": side.side,
+                    "side_source": side.side_source,
+                    "view": side.view,
+                    "view_source": side.view_source,
                 });
                 if let Some(region) = region {
                     line["region"] = json!(region);
@@ -96,7 +101,7 @@ impl Printer {
                 self.csv_header();
                 let numbers = |v: &[f32]| v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(",");
                 self.line(format_args!(
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},,{},{},{},{}",
                     csv_field(file),
                     region.map_or("whole-film", region_key),
                     a.grade,
@@ -113,10 +118,15 @@ impl Printer {
                     a.provenance.anchors_edited,
                     csv_field(&remarks.cautions.join("; ")),
                     csv_field(&remarks.notes.join("; ")),
+                    side.side.map_or("", |s| s.name()),
+                    csv_field(side.side_source.as_deref().unwrap_or("")),
+                    csv_field(side.view.as_deref().unwrap_or("")),
+                    csv_field(side.view_source.as_deref().unwrap_or("")),
                 ));
             }
             Format::Text => {
-                let place = region.map(|r| format!(" ({})", r.label())).unwrap_or_default();
+                let place: Vec<String> = region.map(|r| r.label().to_string()).into_iter().chain(side.label()).collect();
+                let place = if place.is_empty() { String::new() } else { format!(" ({})", place.join(", ")) };
                 let border = a
                     .borderline(BORDERLINE_MARGIN)
                     .map(|(l, h)| format!("  borderline KL {l}/{h}"))
@@ -165,7 +175,8 @@ impl Printer {
                 eprintln!("kneeclip: {message}");
                 self.csv_header();
                 // Every column but the file and the error is empty: no grade was made.
-                self.line(format_args!("{}{}{}", csv_field(file), ",".repeat(CSV_COLUMNS.len() - 1), csv_field(message)));
+                let error = CSV_COLUMNS.iter().position(|&c| c == "error").expect("an error column");
+                self.line(format_args!("{}{}{}{}", csv_field(file), ",".repeat(error), csv_field(message), ",".repeat(CSV_COLUMNS.len() - 1 - error)));
             }
             Format::Text => eprintln!("kneeclip: {message}"),
         }
@@ -179,10 +190,12 @@ impl Printer {
     }
 }
 
-/// `grade --csv`'s columns; `error` is filled only in the row of a film that could not be graded.
-pub const CSV_COLUMNS: [&str; 25] = [
+/// `grade --csv`'s columns; `error` is filled only in the row of a film that
+/// could not be graded. New columns go at the end, so existing readers keep working.
+pub const CSV_COLUMNS: [&str; 29] = [
     "file", "region", "grade", "p0", "p1", "p2", "p3", "p4", "s0", "s1", "s2", "s3", "s4", "model", "head", "anchors_hash", "arithmetic",
-    "mirrored_grade", "grade_name", "borderline", "uncertain", "anchors_edited", "cautions", "notes", "error",
+    "mirrored_grade", "grade_name", "borderline", "uncertain", "anchors_edited", "cautions", "notes", "error", "side", "side_source", "view",
+    "view_source",
 ];
 
 fn region_key(region: Region) -> &'static str {

@@ -5,6 +5,7 @@ pub mod grader;
 pub mod head;
 pub mod mirror;
 pub mod regions;
+pub mod side;
 
 use std::path::PathBuf;
 
@@ -13,6 +14,7 @@ pub use grader::{Assessment, Grader, Provenance};
 pub use head::{FineTunedHead, HeadMetadata};
 pub use mirror::MirrorCheck;
 pub use regions::Region;
+pub use side::{Side, SideView, side_and_view};
 
 use crate::model::ModelError;
 

@@ -8,11 +8,13 @@
 //!   rounded like Pillow's `convert("L")` for 8-bit); RGB images whose three channels are
 //!   equal are kept as plain gray without a note.
 //! - The default window of an ordinary image is its whole bit-depth range (0..255 or
-//!   0..65535), so an 8-bit film's `model_view()` is exactly `value / 255`. A 16-bit PNG
-//!   therefore also maps 0..65535 linearly: we cannot know from the file which part of
-//!   the range is meaningful, and a min/max stretch would make the model see a
-//!   different film depending on a few outlier pixels. [`Radiograph::min_max_window`]
-//!   gives the stretch for the viewer.
+//!   0..65535), so an 8-bit film's `model_view()` is exactly `value / 255`. A 16-bit
+//!   file whose values all fit in fewer bits (12-bit data from a clinic export) uses the
+//!   smallest of 10, 12 or 14 bits that holds its largest value, with a note saying so;
+//!   0..65535 would show it, and have it graded, almost black. It is not a min/max
+//!   stretch, which would make the model see a different film depending on a few
+//!   outlier pixels and change how a low-contrast film looks.
+//!   [`Radiograph::min_max_window`] gives the stretch for the viewer.
 //! - DICOM without window presets defaults to the actual min..max of modality values.
 
 mod anatomy;

@@ -281,7 +281,8 @@ impl Radiograph {
     pub fn default_window(&self) -> Window {
         self.presets.first().map(|p| p.window).unwrap_or(self.full_range_window)
     }
-    /// Ordinary images: the whole bit-depth range (0..255 or 0..65535).
+    /// Ordinary images: the whole bit-depth range (0..255 or 0..65535; a 16-bit
+    /// file holding 10-, 12- or 14-bit values: that depth's range, see `raster.rs`).
     /// DICOM: the actual minimum..maximum modality value.
     pub fn full_range_window(&self) -> Window {
         self.full_range_window

@@ -25,10 +25,16 @@ pub(crate) fn load(
     path: &Path,
     limits: &LoadLimits,
 ) -> Result<Decoded, ImagingError> {
-    let bad = |detail: String| ImagingError::BadImage {
-        path: path.to_path_buf(),
-        format: format_name(format).into(),
-        detail,
+    let bad = |detail: String| {
+        // The decoder calls a float TIFF's samples an unknown colour type, and
+        // "damaged" would send the user looking for a fault that is not there.
+        if format == ImageFormat::Tiff && tiff_sample_format(bytes) == Some(3) {
+            return ImagingError::Unsupported {
+                path: path.to_path_buf(),
+                detail: "it is a floating-point TIFF (IEEE float samples), which kneeclip does not read; export the film as an integer TIFF or PNG (8- or 16-bit unsigned) instead".into(),
+            };
+        }
+        ImagingError::BadImage { path: path.to_path_buf(), format: format_name(format).into(), detail }
     };
     // Read the header only, and refuse bombs before allocating anything.
     let (w, h) = match guarded(|| ImageReader::with_format(Cursor::new(bytes), format).into_dimensions()) {
@@ -55,8 +61,31 @@ pub(crate) fn load(
     Ok(from_dynamic(img))
 }
 
+/// The first image's SampleFormat (0x0153) in a classic TIFF: 1 unsigned
+/// integer, 2 signed, 3 IEEE float; `None` when absent or unreadable.
+fn tiff_sample_format(b: &[u8]) -> Option<u16> {
+    let le = match b.get(..4)? {
+        [b'I', b'I', 42, 0] => true,
+        [b'M', b'M', 0, 42] => false,
+        _ => return None,
+    };
+    let u16_at = |o: usize| b.get(o..o.checked_add(2)?).map(|s| if le { u16::from_le_bytes([s[0], s[1]]) } else { u16::from_be_bytes([s[0], s[1]]) });
+    let u32_at = |o: usize| b.get(o..o.checked_add(4)?).map(|s| if le { u32::from_le_bytes([s[0], s[1], s[2], s[3]]) } else { u32::from_be_bytes([s[0], s[1], s[2], s[3]]) });
+    let ifd = u32_at(4)? as usize;
+    let entries = u16_at(ifd)? as usize;
+    let entry = (0..entries).map(|i| ifd + 2 + 12 * i).find(|&e| u16_at(e) == Some(0x0153))?;
+    // SHORTs: up to two fit in the entry itself, more are at the offset it holds.
+    let at = if u32_at(entry + 4)? <= 2 { entry + 8 } else { u32_at(entry + 8)? as usize };
+    u16_at(at)
+}
+
 const LUMA_NOTE: &str = "colour image converted to luminance (Rec. 601: 0.299 R + 0.587 G + 0.114 B)";
 const ALPHA_NOTE: &str = "transparency (alpha channel) ignored";
+
+/// The smallest of 10, 12, 14 and 16 bits that holds `max`.
+fn effective_bits(max: u16) -> u16 {
+    [10, 12, 14].into_iter().find(|&b| u32::from(max) < 1 << b).unwrap_or(16)
+}
 
 /// Rec. 601 luma in fixed point, identical to Pillow's `convert("L")` for 8-bit.
 #[inline]
@@ -143,11 +172,41 @@ pub(crate) fn from_dynamic(img: DynamicImage) -> Decoded {
             return dec;
         }
     };
+    // 12-bit data in a 16-bit file (clinic exports) would show, and be
+    // graded, almost black over 0..65535: the range its largest value needs
+    // is used instead. Not a min–max stretch, which would change how a
+    // low-contrast film looks.
+    let depth = match &pixels {
+        Pixels::U16(v) => v.iter().max().map(|&max| (max, effective_bits(max))).filter(|&(_, b)| b < 16),
+        _ => None,
+    };
     let mut dec = Decoded::plain(w, h, pixels, bits);
+    if let Some((max, bits)) = depth {
+        dec.full_range = FullRange::BitDepth(bits);
+        notes.push(format!("16-bit film with values up to {max}: read as {bits}-bit (0..{}), the range of its values", (1u32 << bits) - 1));
+    }
     if colour {
         dec.photometric = Photometric::Luminance;
         notes.insert(0, LUMA_NOTE.to_string());
     }
     dec.notes = notes;
     dec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_bits_is_the_smallest_depth_that_holds_the_maximum() {
+        assert_eq!(effective_bits(0), 10);
+        assert_eq!(effective_bits(1023), 10);
+        assert_eq!(effective_bits(1024), 12);
+        assert_eq!(effective_bits(3344), 12);
+        assert_eq!(effective_bits(4095), 12);
+        assert_eq!(effective_bits(4096), 14);
+        assert_eq!(effective_bits(16383), 14);
+        assert_eq!(effective_bits(16384), 16);
+        assert_eq!(effective_bits(65535), 16);
+    }
 }

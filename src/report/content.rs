@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::ReportInput;
 use crate::build_info::{DECISION_AID, VERSION};
 use crate::grading::grader::BORDERLINE_MARGIN;
-use crate::grading::{GRADE_NAMES, GRADES, Region};
+use crate::grading::{GRADE_NAMES, GRADES, Region, Side, side_and_view};
 use crate::imaging::Radiograph;
 
 /// Identifies the JSON layout; bump when fields change meaning.
@@ -57,6 +57,13 @@ pub struct FilmInfo {
     pub cautions: Vec<String>,
     /// How the file was read ([`Radiograph::notes`]).
     pub notes: Vec<String>,
+    /// The knee side the file states for the whole film (left, right or
+    /// null), and where it was read ([`crate::grading::side`]).
+    pub side: Option<Side>,
+    pub side_source: Option<String>,
+    /// View Position ("AP", "PA") when the file states it.
+    pub view: Option<String>,
+    pub view_source: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -87,6 +94,9 @@ pub struct RegionReport {
     pub mirrored_grade: Option<usize>,
     pub probabilities: [f32; GRADES],
     pub similarities: [f32; GRADES],
+    /// This region's knee (each half of a two-knee film has its own), when known.
+    pub side: Option<Side>,
+    pub side_source: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -105,7 +115,8 @@ impl Report {
         let regions = input
             .results
             .iter()
-            .map(|(region, a)| RegionReport {
+            .map(|(region, a)| (region, a, side_and_view(film, *region)))
+            .map(|(region, a, side)| RegionReport {
                 region: *region,
                 label: region_title(*region),
                 grade: a.grade,
@@ -115,8 +126,11 @@ impl Report {
                 mirrored_grade: input.mirror_grades.iter().find(|(r, _)| r == region).map(|&(_, g)| g),
                 probabilities: a.probabilities,
                 similarities: a.similarities,
+                side: side.side,
+                side_source: side.side_source,
             })
             .collect();
+        let whole = side_and_view(film, Region::Whole);
         let file_name = film.source().file_name().map(|n| n.to_string_lossy().into_owned());
         Some(Report {
             report: REPORT_KIND,
@@ -134,6 +148,10 @@ impl Report {
                 heatmap_opacity: (!input.heatmaps.is_empty()).then_some(input.heatmap_opacity),
                 cautions: film.cautions().to_vec(),
                 notes: film.notes().to_vec(),
+                side: whole.side,
+                side_source: whole.side_source,
+                view: whole.view,
+                view_source: whole.view_source,
             },
             patient: input.include_patient_data.then(|| patient_info(film)),
             regions,

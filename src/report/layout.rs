@@ -146,8 +146,26 @@ impl Flow {
     }
 }
 
+/// "Left knee, AP", "Right knee", "AP" for the film's title; `None` when the
+/// file states neither (a film of two knees names each half's side instead).
+fn film_side_and_view(report: &Report) -> Option<String> {
+    let side = report.film.side.filter(|_| report.regions.len() == 1).map(|s| format!("{} knee", s.name()));
+    let label = side.into_iter().chain(report.film.view.clone()).collect::<Vec<_>>().join(", ");
+    let mut chars = label.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect())
+}
+
+/// "Left half of the image (right knee)": a region's title with its side when known.
+fn region_heading(region: &super::content::RegionReport) -> String {
+    match region.side {
+        Some(side) => format!("{} ({} knee)", region_title(region.region), side.name()),
+        None => region_title(region.region).to_string(),
+    }
+}
+
 fn header(flow: &mut Flow, report: &Report) {
-    flow.line(17.0, 24.0, INK, "Knee radiograph: Kellgren–Lawrence grade");
+    let title = film_side_and_view(report).map_or_else(|| "Knee radiograph: Kellgren–Lawrence grade".to_string(), |s| format!("{s} — Kellgren–Lawrence grade"));
+    flow.line(17.0, 24.0, INK, title);
     flow.line(9.0, 14.0, MUTED, format!("Report created {} (UTC) by kneeclip {}", report.created.replace(['T', 'Z'], " ").trim_end(), report.kneeclip_version));
     // The decision-aid statement, on a tinted band so it cannot be missed.
     let lines = wrap(&format!("{} {}", report.statement, report.disclaimer), 10.0, CONTENT_WIDTH - 16.0);
@@ -161,7 +179,7 @@ fn header(flow: &mut Flow, report: &Report) {
     flow.y = top + height + 6.0;
     flow.line(9.0, 16.0, INK, patient_line(report));
     for region in &report.regions {
-        let place = if report.regions.len() > 1 { format!("{}: ", region_title(region.region)) } else { String::new() };
+        let place = if report.regions.len() > 1 { format!("{}: ", region_heading(region)) } else { String::new() };
         let border = region
             .borderline
             .map(|[l, h]| format!("   (borderline KL {l}/{h})"))
@@ -248,7 +266,7 @@ fn charts(flow: &mut Flow, report: &Report) {
         let x = MARGIN + column as f32 * (width + GAP);
         let mut y = top;
         if columns > 1 {
-            flow.text(x, y + 10.0, 10.0, INK, format!("{}: KL {}", region_title(region.region), region.grade));
+            flow.text(x, y + 10.0, 10.0, INK, format!("{}: KL {}", region_heading(region), region.grade));
             y += 16.0;
         }
         let prob_x = x + label_w;
@@ -316,6 +334,16 @@ fn details(flow: &mut Flow, report: &Report) {
     key_values(flow, &rows);
     if !f.notes.is_empty() {
         key_values(flow, &[("Read as", f.notes.join("; "))]);
+    }
+    // Where each side and the view came from, so a reader can judge them.
+    let mut sources: Vec<String> = report.regions.iter().filter_map(|r| {
+        let side = r.side?;
+        let whose = if report.regions.len() > 1 { format!("{}: ", region_title(r.region)) } else { String::new() };
+        Some(format!("{whose}{} knee, from {}", side.name(), r.side_source.as_deref().unwrap_or("?")))
+    }).collect();
+    sources.extend(f.view.as_ref().map(|v| format!("{v}, from {}", f.view_source.as_deref().unwrap_or("?"))));
+    if !sources.is_empty() {
+        key_values(flow, &[("Side and view", sources.join("; "))]);
     }
 }
 
@@ -440,6 +468,23 @@ mod tests {
         let pages = pages(&report, &RgbImage::new(300, 300));
         assert_eq!(pages.len(), 2);
         inside_the_page(&pages);
+    }
+
+    #[test]
+    fn the_title_and_each_half_say_the_knee_side_when_the_file_does() {
+        let texts = |pages: &[Page]| -> Vec<String> { pages.iter().flat_map(|p| &p.items).filter_map(|i| if let Item::Text { text, .. } = i { Some(text.clone()) } else { None }).collect() };
+        let anchors = TextAnchors::default();
+        let film = Radiograph::from_gray8(300, 300, vec![100; 90_000], "9001695L.png").unwrap();
+        let results = [(Region::Whole, assessment(2))];
+        let one = texts(&pages(&Report::new(&ReportInput::new(&film, &results, &anchors)).unwrap(), &RgbImage::new(300, 300)));
+        assert_eq!(one[0], "Left knee — Kellgren–Lawrence grade");
+        assert!(one.iter().any(|t| t == "left knee, from file name"), "{one:?}");
+        // Nothing stated: the title as before, and no side for either half.
+        let film = Radiograph::from_gray8(448, 224, vec![100; 448 * 224], "both.png").unwrap();
+        let results = [(Region::ImageLeft, assessment(1)), (Region::ImageRight, assessment(4))];
+        let two = texts(&pages(&Report::new(&ReportInput::new(&film, &results, &anchors)).unwrap(), &RgbImage::new(448, 224)));
+        assert_eq!(two[0], "Knee radiograph: Kellgren–Lawrence grade");
+        assert!(two.iter().any(|t| t == "Left half of the image: KL 1"), "{two:?}");
     }
 
     #[test]

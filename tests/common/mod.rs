@@ -119,3 +119,37 @@ pub fn kneeclip(args: &[&str]) -> std::process::Output {
         .output()
         .expect("kneeclip runs")
 }
+
+/// An 8-bit MONOCHROME2 DICOM (DX, explicit VR little endian) of `image`,
+/// with the extra text attributes given (Image Laterality, View Position …).
+pub fn gray8_dicom(image: &image::GrayImage, extra: &[(dicom_core::Tag, dicom_core::VR, &str)]) -> Vec<u8> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let mut obj = dicom_object::InMemDicomObject::new_empty();
+    let text = |obj: &mut dicom_object::InMemDicomObject, tag, vr, value: &str| obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+    text(&mut obj, tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.1.1");
+    text(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, "2.25.1234567890");
+    text(&mut obj, tags::MODALITY, VR::CS, "DX");
+    text(&mut obj, tags::BODY_PART_EXAMINED, VR::CS, "KNEE");
+    text(&mut obj, tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
+    for (tag, vr, value) in extra {
+        text(&mut obj, *tag, *vr, value);
+    }
+    for (tag, value) in [(tags::SAMPLES_PER_PIXEL, 1), (tags::ROWS, image.height() as u16), (tags::COLUMNS, image.width() as u16), (tags::BITS_ALLOCATED, 8), (tags::BITS_STORED, 8), (tags::HIGH_BIT, 7), (tags::PIXEL_REPRESENTATION, 0)] {
+        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(value)));
+    }
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(image.as_raw().clone())));
+    let meta = dicom_object::FileMetaTableBuilder::new().transfer_syntax("1.2.840.10008.1.2.1").media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.1.1").media_storage_sop_instance_uid("2.25.1234567890");
+    let mut out = Vec::new();
+    obj.with_meta(meta).unwrap().write_all(&mut out).unwrap();
+    out
+}
+
+/// Two OAI test crops (KL 0 and KL 4) side by side: a 448×224 film of both knees.
+pub fn both_knees() -> Option<image::GrayImage> {
+    let (left, right) = (first_png(0)?, first_png(4)?);
+    let mut both = image::GrayImage::new(448, 224);
+    image::imageops::replace(&mut both, &image::open(left).unwrap().to_luma8(), 0, 0);
+    image::imageops::replace(&mut both, &image::open(right).unwrap().to_luma8(), 224, 0);
+    Some(both)
+}
