@@ -311,18 +311,23 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     view.show(ui, &Overlay { top_left: &top_left, top_right: &top_right }, opacity);
 }
 
-/// "Right · PA" from the header's Image Laterality (0020,0062), else
-/// Laterality (0020,0060), and View Position (0018,5101); `None` when it
-/// states neither. kneeclip grades each knee it sees and does not guess the side.
+/// "Right knee · PA": the side and view the command line and reports give
+/// ([`crate::grading::side_and_view`]: Image Laterality, else Laterality,
+/// else an OAI-style file name; View Position), "Both knees" for a stated B;
+/// `None` when nothing says. kneeclip grades each knee it sees and does not
+/// guess the side from the pixels.
 fn side_and_view(view: &super::FilmView) -> Option<String> {
-    let value = |tag| view.film.tag_value(tag);
-    let side = value((0x0020, 0x0062)).or_else(|| value((0x0020, 0x0060))).and_then(|s| match s.to_ascii_uppercase().as_str() {
-        "R" => Some("Right".to_string()),
-        "L" => Some("Left".to_string()),
-        "B" => Some("Both sides".to_string()),
-        _ => None,
-    });
-    let parts: Vec<String> = side.into_iter().chain(value((0x0018, 0x5101))).collect();
+    let said = crate::grading::side_and_view(&view.film, crate::grading::Region::Whole);
+    let both = || {
+        let stated = view.film.tag_value((0x0020, 0x0062)).or_else(|| view.film.tag_value((0x0020, 0x0060)));
+        stated.is_some_and(|s| s.eq_ignore_ascii_case("B")).then(|| "Both knees".to_string())
+    };
+    let side = match said.side {
+        Some(crate::grading::Side::Left) => Some("Left knee".to_string()),
+        Some(crate::grading::Side::Right) => Some("Right knee".to_string()),
+        None => both(),
+    };
+    let parts: Vec<String> = side.into_iter().chain(said.view).collect();
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
