@@ -507,7 +507,7 @@ impl FilmView {
         corner(rect.left_top() + vec2(m, m), egui::Align2::LEFT_TOP, overlay.top_left);
         corner(rect.right_top() + vec2(-m, m), egui::Align2::RIGHT_TOP, overlay.top_right);
         let s = &self.state;
-        let mut bl = format!("W {:.0}  L {:.0}{}", s.window.width, s.window.center, if s.invert { "  inverted" } else { "" });
+        let mut bl = format!("{}{}", s.window.label().replace(" L ", "  L "), if s.invert { "  inverted" } else { "" });
         if let Some((x, y, v)) = self.hover {
             bl.push_str(&format!("\nx {x}  y {y}  value {v:.1}"));
         }
@@ -525,7 +525,9 @@ impl FilmView {
 
 /// `zoom` (None: fitted at `fit`) times `factor`, within 1 % … 6400 %.
 fn zoomed(zoom: Option<f32>, fit: f32, factor: f32) -> f32 {
-    (zoom.unwrap_or(fit) * factor).clamp(0.01, 64.0)
+    // A film of a few pixels fits above the usual 6400 %: zooming in from there goes further, not back.
+    let most = if fit > 64.0 { fit * 1.25 } else { 64.0 };
+    (zoom.unwrap_or(fit) * factor).clamp(0.01, most)
 }
 
 /// The square the model sees of `region`, in film coordinates: CLIP resizes the

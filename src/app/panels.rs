@@ -121,22 +121,24 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         enabled_button(app, ui, Command::PreviousFilm, false, before);
         enabled_button(app, ui, Command::NextFilm, false, after);
         ui.separator();
+        // The view's buttons are greyed out with no film to act on.
+        let film = app.view.is_some();
         for c in [Command::Fit, Command::ZoomIn, Command::ZoomOut, Command::Rotate, Command::FlipH, Command::FlipV, Command::Reset] {
-            button(app, ui, c, false);
+            enabled_button(app, ui, c, false, film);
         }
         let inverted = app.view.as_ref().is_some_and(|v| v.state.invert);
-        button(app, ui, Command::Invert, inverted);
-        button(app, ui, Command::Undo, false);
+        enabled_button(app, ui, Command::Invert, inverted, film);
+        enabled_button(app, ui, Command::Undo, false, film);
         ui.separator();
         let measuring = app.view.as_ref().is_some_and(|v| v.tool == Tool::Length);
-        button(app, ui, Command::LengthTool, measuring);
+        enabled_button(app, ui, Command::LengthTool, measuring, film);
         // Always there (greyed out when there is nothing to clear), so the toolbar does not reflow.
         let measured = app.view.as_ref().is_some_and(|v| !v.measurements.is_empty());
         enabled_button(app, ui, Command::ClearMeasurements, false, measured);
         ui.separator();
-        button(app, ui, Command::FileWindow, false);
-        button(app, ui, Command::FullRange, false);
-        button(app, ui, Command::AutoWindow, false);
+        for c in [Command::FileWindow, Command::FullRange, Command::AutoWindow] {
+            enabled_button(app, ui, c, false, film);
+        }
         // Always there, greyed out for a film without presets, so the
         // toolbar does not reflow under the mouse from film to film. A menu,
         // not a combo box: it names no current choice (the window may since
@@ -145,7 +147,7 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         ui.add_enabled_ui(!presets.is_empty(), |ui| {
             ui.menu_button("Presets", |ui| {
                 for p in presets {
-                    if ui.button(format!("{} (W {:.0} L {:.0})", p.name, p.window.width, p.window.center)).clicked() {
+                    if ui.button(format!("{} ({})", p.name, p.window.label())).clicked() {
                         if let Some(view) = &mut app.view {
                             view.state.window = p.window;
                         }

@@ -24,6 +24,25 @@ impl Window {
     pub fn upper(&self) -> f64 {
         self.center + self.width / 2.0
     }
+
+    /// "W 255 L 127.5": whole numbers as such, others to one decimal (the
+    /// centre of an 8-bit film's full range is 127.5, which "L 128" misstates).
+    pub fn label(&self) -> String {
+        let number = |v: f64| if (v - v.round()).abs() < 0.05 { format!("{v:.0}") } else { format!("{v:.1}") };
+        format!("W {} L {}", number(self.width), number(self.center))
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::Window;
+
+    #[test]
+    fn window_labels_keep_a_half() {
+        assert_eq!(Window::from_bounds(0.0, 255.0).label(), "W 255 L 127.5");
+        assert_eq!(Window { center: 128.0, width: 256.0 }.label(), "W 256 L 128");
+        assert_eq!(Window { center: -600.4, width: 1500.0 }.label(), "W 1500 L -600.4");
+    }
 }
 
 /// A window the file itself suggests, with its explanation (e.g. "WINDOW1", "BONE"),
