@@ -576,6 +576,14 @@ fn the_length_tool_measures_in_mm_from_the_dicom_spacing() {
 }
 
 #[test]
+fn a_film_is_drawn_in_the_frame_it_opens_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    // viewer_with_film waits for the frame in which the view appears.
+    let mut h = viewer_with_film(tmp.path(), &ramp_film(tmp.path()));
+    assert!(view(&mut h).is_rendered(), "a blank frame before the render thread's first image");
+}
+
+#[test]
 fn zoom_in_on_a_film_of_a_few_pixels_zooms_in() {
     let tmp = tempfile::tempdir().unwrap();
     let tiny = tmp.path().join("tiny.png");

@@ -72,6 +72,8 @@ pub struct FilmView {
     texture: Option<TextureHandle>,
     /// Started on the first frame that shows the film.
     renderer: Option<Renderer>,
+    /// The first display image, rendered with the film's opening (taken by the first frame).
+    first: Option<super::render::Rendered>,
     /// The last render asked for, and the one the texture shows.
     requested: Option<RenderKey>,
     rendered: Option<RenderKey>,
@@ -103,6 +105,7 @@ impl FilmView {
             wheel_at: None,
             texture: None,
             renderer: None,
+            first: None,
             requested: None,
             rendered: None,
             heat_textures: Vec::new(),
@@ -110,6 +113,12 @@ impl FilmView {
             last_fit: 1.0,
             rect: None,
         }
+    }
+
+    /// The view with its first display image already made (see [`first_render`]).
+    pub fn with_first_render(mut self, first: Option<super::render::Rendered>) -> FilmView {
+        self.first = first;
+        self
     }
 
     pub fn reset(&mut self) {
@@ -297,6 +306,12 @@ impl FilmView {
             step = step.max(2);
         }
         let wanted = RenderKey { window: self.state.window, invert: self.state.invert, step };
+        if let Some(first) = self.first.take().filter(|f| self.texture.is_none() && f.key == wanted) {
+            // Made with the film's opening: shown in the film's first frame.
+            self.texture = Some(ctx.load_texture("film", first.image, TextureOptions::LINEAR));
+            self.rendered = Some(first.key);
+            self.requested = Some(first.key);
+        }
         let renderer = self.renderer.get_or_insert_with(|| {
             let ctx = ctx.clone();
             Renderer::spawn(self.film.clone(), move || ctx.request_repaint())
@@ -524,6 +539,22 @@ impl FilmView {
 }
 
 /// `zoom` (None: fitted at `fit`) times `factor`, within 1 % … 6400 %.
+/// The film's first display image (its default window, full resolution),
+/// made where the film is opened, off the UI thread: without it the view
+/// showed a blank frame until its render thread had started and finished,
+/// about 0.3 s while the model worked beside it. None for a film larger than
+/// any GPU's texture (that one is rendered subsampled by the view).
+pub fn first_render(film: &Radiograph) -> Option<super::render::Rendered> {
+    const SAFE_TEXTURE_SIDE: u32 = 8192;
+    if film.width().max(film.height()) > SAFE_TEXTURE_SIDE {
+        return None;
+    }
+    let t0 = std::time::Instant::now();
+    let key = RenderKey { window: film.default_window(), invert: false, step: 1 };
+    let image = super::render::render_image(film, key);
+    Some(super::render::Rendered { key, image, took: t0.elapsed() })
+}
+
 fn zoomed(zoom: Option<f32>, fit: f32, factor: f32) -> f32 {
     // A film of a few pixels fits above the usual 6400 %: zooming in from there goes further, not back.
     let most = if fit > 64.0 { fit * 1.25 } else { 64.0 };

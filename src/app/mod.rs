@@ -393,9 +393,9 @@ impl KneeclipApp {
                     self.model_headline = headline;
                     self.model = ModelStatus::Missing(message);
                 }
-                Answer::Opened(film) if id == self.pending.open.as_ref().map(|p| p.0) => {
+                Answer::Opened(film, first) if id == self.pending.open.as_ref().map(|p| p.0) => {
                     let (_, path) = self.pending.open.take().expect("pending open");
-                    self.film_opened(film, path);
+                    self.film_opened(film, first, path);
                 }
                 Answer::Graded { grades, anchor_warnings } if id == self.pending.grade => {
                     self.pending.grade = None;
@@ -466,7 +466,7 @@ impl KneeclipApp {
         }
     }
 
-    fn film_opened(&mut self, film: Arc<Radiograph>, path: PathBuf) {
+    fn film_opened(&mut self, film: Arc<Radiograph>, first: Option<render::Rendered>, path: PathBuf) {
         if self.opening_by_step && self.recent_head_stepped && !self.settings.recent.is_empty() {
             self.settings.recent.remove(0);
         }
@@ -474,7 +474,7 @@ impl KneeclipApp {
         self.recent_head_stepped = self.opening_by_step;
         // The reader's tool stays selected from one film to the next.
         let tool = self.view.as_ref().map(|v| v.tool).unwrap_or_default();
-        let mut view = FilmView::new(film);
+        let mut view = FilmView::new(film).with_first_render(first);
         view.tool = tool;
         self.view = Some(view);
         self.folder.ask(&path);

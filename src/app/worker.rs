@@ -66,7 +66,10 @@ pub enum Answer {
     ModelLoaded { model: String, device: String, dir: PathBuf, note: Option<String> },
     /// No usable weights: what went wrong in a few words, and the whole message.
     NoModel { headline: &'static str, message: String },
-    Opened(Arc<Radiograph>),
+    /// The film, and its first display image (the default window, full
+    /// resolution), rendered here so that the film appears with its view
+    /// instead of a blank frame while the view's render thread starts.
+    Opened(Arc<Radiograph>, Option<super::render::Rendered>),
     /// The film's grades, and what is wrong with the anchors they used (too long).
     Graded { grades: Vec<RegionGrade>, anchor_warnings: Vec<String> },
     Queried(Vec<QueryResult>),
@@ -193,7 +196,8 @@ impl State {
                     let film = Arc::new(film);
                     self.film = Some(film.clone());
                     self.images.clear();
-                    return Answer::Opened(film);
+                    let first = super::film_view::first_render(&film);
+                    return Answer::Opened(film, first);
                 }
                 Err(e) => {
                     // The film before is off the screen: nothing grades it again.
