@@ -322,9 +322,10 @@ fn once_each(films: Vec<Film>, notes: &mut Vec<(String, String)>) -> Result<Vec<
     let mut seen: HashMap<PathBuf, (PathBuf, usize)> = HashMap::new();
     let mut kept = Vec::with_capacity(films.len());
     for film in films {
-        match seen.get(&real_path(&film.path)) {
+        let real = real_path(&film.path);
+        match seen.get(&real) {
             None => {
-                seen.insert(real_path(&film.path), (film.path.clone(), film.grade));
+                seen.insert(real, (film.path.clone(), film.grade));
                 kept.push(film);
             }
             Some((first, grade)) if *grade == film.grade => notes.push((film.path.display().to_string(), format!("the same file as {}: counted once", first.display()))),
@@ -458,6 +459,13 @@ mod tests {
         assert!(refused.contains("line 3") && refused.contains("x.png is listed already, on line 1 with grade 1; here with grade 3"), "{refused}");
         std::fs::write(&csv, "\"\",1\n").unwrap();
         assert!(read_csv(&csv).unwrap_err().to_string().contains("the path is empty"));
+    }
+
+    #[test]
+    fn grade_folder_names() {
+        for (name, grade) in [("0", Some(0)), ("4", Some(4)), ("0Normal", Some(0)), ("2-mild", Some(2)), ("3 moderate", Some(3)), ("5", None), ("10", None), ("2023-rejected", None), ("45", None), ("x1", None), ("", None)] {
+            assert_eq!(grade_of_folder(name), grade, "{name:?}");
+        }
     }
 
     #[test]
