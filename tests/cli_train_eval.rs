@@ -71,7 +71,7 @@ fn eval_json_table_and_predictions() {
     let out = kneeclip(&["eval", "--offline", "--model-dir", m, d]);
     assert_eq!(out.status.code(), Some(0));
     let table = String::from_utf8(out.stdout).unwrap();
-    for word in ["Accuracy", "Macro F1", "Quadratic weighted kappa", "AUC", "Confusion matrix", "T4"] {
+    for word in ["Accuracy", "Macro F1", "Macro AUC", "Quadratic weighted kappa", "AUC", "Confusion matrix", "KL4"] {
         assert!(table.contains(word), "{word} missing:\n{table}");
     }
     assert!(!table.contains("Flip agreement") && !table.contains("Anchors edited"), "{table}");

@@ -140,4 +140,62 @@ fn report_matches_parts() {
     assert_eq!(r.per_grade.len(), 5);
     // all confidences .6 in bin ⌈.6·15⌉-1 = 8: |5/8 - .6| = .025
     assert!((r.ece.value - 0.025).abs() < 1e-6);
+    assert_eq!(r.ece_bins, 15);
+    // The proportions carry Wilson intervals (statsmodels' numbers, see wilson_matches_statsmodels).
+    interval(&r.accuracy, 5.0 / 8.0, 0.3057423946026273, 0.8631557141764027);
+    interval(&r.per_grade[0].sensitivity, 0.5, 0.09453120573423068, 0.9054687942657693);
+    interval(&r.per_grade[4].sensitivity, 0.0, 0.0, 0.7934506856227627);
+    interval(&r.per_grade[3].specificity, 6.0 / 7.0, 0.4868721707256809, 0.9743203756552563);
+    interval(&r.per_grade[4].specificity, 1.0, 0.6456695649333125, 1.0);
+    interval(&r.per_grade[1].precision, 2.0 / 3.0, 0.2076596008020477, 0.9385080552796037);
+    assert!(r.per_grade[4].precision.value.is_nan(), "KL4 is never predicted: no precision");
+    // Per-grade F1 as in precision_f1: 2/3, 4/5, 1/2, 2/3, 0.
+    for (g, f1) in [2.0 / 3.0, 0.8, 0.5, 2.0 / 3.0, 0.0].into_iter().enumerate() {
+        close(r.per_grade[g].f1.value, f1);
+    }
+    // One-vs-rest AUCs by hand (score .6 where predicted, .1 elsewhere; ties
+    // count one half): 9/12, 11/12, 8/12, 6.5/7, 3.5/7 -> mean 79/105.
+    close(r.macro_auc.value, 79.0 / 105.0);
+    assert!(r.macro_auc.lower <= r.macro_auc.value && r.macro_auc.value <= r.macro_auc.upper);
+    assert!(r.grades_absent.is_empty());
+    assert_eq!(r.intervals.wilson_score, ["accuracy", "per_grade.sensitivity", "per_grade.specificity", "per_grade.precision", "flip_agreement"]);
+    assert!(r.intervals.percentile_bootstrap.contains(&"qwk") && r.intervals.percentile_bootstrap.contains(&"macro_auc"));
+    assert_eq!((r.intervals.bootstrap_resamples, r.intervals.bootstrap_seed), (200, 1));
+}
+
+fn interval(ci: &BootstrapCi, value: f64, lower: f64, upper: f64) {
+    close(ci.value, value);
+    close(ci.lower, lower);
+    close(ci.upper, upper);
+}
+
+/// Expected numbers from statsmodels 0.14 `proportion_confint(k, n,
+/// alpha=0.05, method="wilson")`, an independent implementation.
+#[test]
+fn wilson_matches_statsmodels() {
+    // The QA case: 0 of 40 detected. A percentile bootstrap said [0, 0]; the
+    // data allow a sensitivity up to 0.088 (Clopper-Pearson 0.088 too).
+    interval(&wilson_ci(0, 40), 0.0, 0.0, 0.08762160119728668);
+    interval(&wilson_ci(40, 40), 1.0, 0.9123783988027134, 1.0);
+    interval(&wilson_ci(17, 23), 17.0 / 23.0, 0.5352999516257462, 0.8745138395501364);
+    interval(&wilson_ci(1, 1), 1.0, 0.2065493143772374, 1.0);
+    let none = wilson_ci(0, 0);
+    assert!(none.value.is_nan() && none.lower.is_nan() && none.upper.is_nan(), "no films, no interval: {none:?}");
+}
+
+/// A grade without films is named, left out of the macro figures (which
+/// average over the grades present) and has no sensitivity or AUC.
+#[test]
+fn an_absent_grade_is_named_and_left_out_of_the_macro_figures() {
+    // The example without its KL3 film: recalls 1/2, 2/2, 1/2, -, 0/1.
+    let truth = vec![0, 0, 1, 1, 2, 2, 4];
+    let pred = [0, 1, 1, 1, 2, 3, 2];
+    let probs: Vec<Vec<f32>> = pred.iter().map(|&p| (0..5).map(|g| if g == p { 0.6 } else { 0.1 }).collect()).collect();
+    let r = EvaluationReport::compute_with(&truth, &probs, 200, 1);
+    assert_eq!(r.grades_absent, [3]);
+    assert_eq!(r.per_grade[3].support, 0);
+    assert!(r.per_grade[3].sensitivity.value.is_nan() && r.per_grade[3].auc.value.is_nan() && r.per_grade[3].f1.value.is_nan());
+    close(r.balanced_accuracy.value, (0.5 + 1.0 + 0.5 + 0.0) / 4.0);
+    // KL3 was predicted once (wrongly): its specificity is still a figure, 6 of 7.
+    close(r.per_grade[3].specificity.value, 6.0 / 7.0);
 }

@@ -143,3 +143,111 @@ fn split_is_stratified_seeded_and_grouped() {
         assert_eq!(folds[i], folds[i + 1], "both knees of a patient in one fold");
     }
 }
+
+fn notes_of(ds: &Dataset) -> String {
+    ds.summary.notes.iter().map(|(f, why)| format!("{f}: {why}\n")).collect()
+}
+
+/// QA: `ln -s .. 1/loop` made the walk count every grade's films under KL1,
+/// again and again (615 films for 15). The loop is not followed, and said; a
+/// link to a film, or a folder reached twice, counts its films once.
+#[test]
+fn a_link_loop_or_a_film_reached_twice_counts_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    if build(tmp.path(), 3, "").is_none() {
+        eprintln!("skipped: no OAI films");
+        return;
+    }
+    let root = tmp.path();
+    std::os::unix::fs::symlink("..", root.join("1/loop")).unwrap();
+    std::os::unix::fs::symlink("../nested", root.join("2/nested/again")).unwrap();
+    let first0 = std::fs::read_dir(root.join("0/nested")).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    std::os::unix::fs::symlink(&first0, root.join("0/alias.png")).unwrap();
+    let ds = Dataset::open(root, false).unwrap();
+    assert_eq!(ds.summary.films_per_grade, [3; 5], "{}", notes_of(&ds));
+    assert_eq!(ds.films.len(), 15);
+    let notes = notes_of(&ds);
+    assert!(notes.contains("1/loop: links to") && notes.contains("not followed"), "{notes}");
+    assert!(notes.contains("2/nested/again: links to"), "{notes}");
+    assert!(notes.contains(&format!("0/nested/{}: the same file as {}: counted once", first0.file_name().unwrap().to_str().unwrap(), root.join("0/alias.png").display())), "{notes}");
+    // One file under two grades is the CSV's "listed already with grade …": refused.
+    let first4 = std::fs::read_dir(root.join("4/nested")).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    std::os::unix::fs::symlink(&first4, root.join("3/nested/from-four.png")).unwrap();
+    let e = Dataset::open(root, false).unwrap_err().to_string();
+    assert!(e.contains("from-four.png") && e.contains("(grade 3), here under grade 4: one film cannot have two grades"), "{e}");
+}
+
+/// QA: `10/` (KL4 films) counted as grade 1 and `2023-rejected/` as grade 2.
+/// Only the digit alone or followed by a non-digit names a grade; two
+/// folders of one grade are both read, and said.
+#[test]
+fn only_a_digit_alone_or_before_a_non_digit_names_a_grade() {
+    let tmp = tempfile::tempdir().unwrap();
+    if build(tmp.path(), 2, "").is_none() {
+        eprintln!("skipped: no OAI films");
+        return;
+    }
+    let root = tmp.path();
+    for (from, to) in [("4", "10"), ("2", "2023-rejected"), ("3", "3-moderate")] {
+        std::fs::rename(root.join(from), root.join(to)).unwrap();
+    }
+    std::fs::create_dir_all(root.join("0Normal")).unwrap();
+    let film = std::fs::read_dir(root.join("1/nested")).unwrap().next().unwrap().unwrap().path();
+    std::fs::copy(&film, root.join("0Normal/copy.png")).unwrap();
+    let ds = Dataset::scan(root, false, &mut |_, _| true).unwrap();
+    assert_eq!(ds.summary.films_per_grade, [3, 2, 0, 2, 0], "0 and 0Normal are KL0, 3-moderate KL3; 10 and 2023-rejected no grade");
+    let left_out: Vec<&str> = ds.summary.left_out.iter().map(|(f, _)| f.rsplit('/').next().unwrap()).collect();
+    assert_eq!(left_out, ["10", "2023-rejected"]);
+    let notes = notes_of(&ds);
+    assert!(notes.contains(&format!("0Normal: also grade 0, as {}", root.join("0").display())), "{notes}");
+}
+
+/// QA: a `README` in a grade folder counted as an unreadable film (exit 1).
+/// A file without an extension is a film only when its content is one (an
+/// `IM0001` DICOM export), as for `grade FOLDER`.
+#[test]
+fn an_extensionless_file_is_a_film_only_by_its_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(dicom) = common::dicom_film("CR-ModalitySequenceLUT.dcm") else { return };
+    if build(tmp.path(), 1, "").is_none() {
+        eprintln!("skipped: no OAI films");
+        return;
+    }
+    std::fs::write(tmp.path().join("2/README"), "graded by two readers\n").unwrap();
+    std::fs::copy(&dicom, tmp.path().join("2/IM0001")).unwrap();
+    let ds = Dataset::open(tmp.path(), false).unwrap();
+    let names: Vec<&str> = ds.films.iter().filter(|f| f.grade == 2).map(|f| f.path.file_name().unwrap().to_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"IM0001") && !names.contains(&"README"), "{names:?}");
+}
+
+/// QA: these said "grade 0 (or 4) has no readable films", "stream did not
+/// contain valid UTF-8", or a "No such file" per line.
+#[test]
+fn csv_and_layout_mistakes_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = |name: &str, bytes: &[u8]| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        Dataset::scan(&path, false, &mut |_, _| true).unwrap_err().to_string()
+    };
+    for (name, bytes) in [("empty.csv", &b""[..]), ("header.csv", b"path,grade\n")] {
+        let e = open(name, bytes);
+        assert!(e.contains(name) && e.contains("no films are listed"), "{e}");
+    }
+    let e = open("labels-latin1", b"caf\xe9.png,2\n");
+    assert!(e.contains("labels-latin1") && e.contains("read as a CSV dataset") && e.contains("not UTF-8 text"), "{e}");
+    let e = open("folds.csv", b"path,grade,fold\na.png,2,1\n");
+    assert!(e.contains("line 1") && e.contains("unexpected column \"fold\" in the header"), "{e}");
+    // A file `4` where grade 4's folder belongs: said, not just an empty grade.
+    let root = tmp.path().join("set");
+    for g in 0..4 {
+        std::fs::create_dir_all(root.join(g.to_string())).unwrap();
+        std::fs::write(root.join(format!("{g}/a.png")), b"x").unwrap();
+    }
+    std::fs::write(root.join("4"), b"x").unwrap();
+    let ds = Dataset::scan(&root, false, &mut |_, _| true).unwrap();
+    assert_eq!(ds.summary.left_out.len(), 1);
+    let (file, why) = &ds.summary.left_out[0];
+    assert!(file.ends_with("/4") && why.contains("a file, not a folder"), "{file}: {why}");
+}

@@ -95,6 +95,8 @@ pub(super) fn check_summary(ui: &mut egui::Ui, check: &Check, id: &str) {
                 file_list(ui, ("cautioned", id), &format!("{n} {what}"), &s.cautioned);
                 let n = s.left_out.len();
                 file_list(ui, ("left out", id), &format!("{n} {} left out (not grade folders)", if n == 1 { "folder" } else { "folders" }), &s.left_out);
+                let n = s.notes.len();
+                file_list(ui, ("notes", id), &format!("{n} {} (links not followed, files counted once)", if n == 1 { "note" } else { "notes" }), &s.notes);
             }
             if let Some(refusal) = &scanned.refusal {
                 ui.colored_label(RED, format!("Cannot train on this: {refusal}"));

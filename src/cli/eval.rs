@@ -1,5 +1,8 @@
 //! `kneeclip eval`: grade a labelled dataset and report the paper's metrics
-//! with 95% bootstrap intervals (1000 resamples, seed 42) and the confusion matrix.
+//! with 95% intervals (Wilson score for the proportions, percentile bootstrap,
+//! 1000 resamples, seed 42, for the others) and the confusion matrix.
+//! A grade without films is evaluated around: named, and the macro figures
+//! average over the grades present.
 //!
 //! Each film is graded whole (its model view), without the bilateral split
 //! that `kneeclip grade` applies to wide films. Films are decoded in parallel
@@ -7,8 +10,10 @@
 //! are measured against the labels; with `--mirror-check` every film is also
 //! graded mirrored left–right and the share keeping its grade is reported.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use rayon::prelude::*;
@@ -17,9 +22,25 @@ use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
 use crate::grading::mirror::model_inputs;
 use crate::grading::{FineTunedHead, GRADES, TextAnchors};
 use crate::imaging::Radiograph;
-use crate::metrics::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, BootstrapCi, EvaluationReport, bootstrap_ci};
+use crate::metrics::{BootstrapCi, EvaluationReport, wilson_ci};
 use crate::model::preprocess::Preprocessing;
 use crate::training::Dataset;
+
+pub const EVAL_HELP: &str = "\
+Intervals (95%): Wilson score for the proportions (accuracy, per-grade
+sensitivity, specificity and precision, flip agreement); percentile bootstrap
+(1000 resamples, seed 42) for the others. ECE: 15 equal-width bins of the
+top-label confidence. A grade without films is named and left out of the
+macro figures, which average over the grades present. --json fields: see README.
+
+Exit status: 0 when every film was graded and the predictions (if asked for)
+written; 1 when some films could not be read (named on stderr, left out of the
+figures, which are printed); 2 when the dataset, model or options are unusable,
+no film could be graded, or --predictions could not be written (the figures
+are printed); 130 when stopped with Ctrl-C.";
+
+/// Exit status after Ctrl-C, as `train`'s.
+const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -49,7 +70,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> i32 {
-    match evaluate(args) {
+    match evaluate(args).map_err(|Failure(message)| message) {
         Ok(Evaluated { films, skipped: 0, predictions_written: true }) if films > 0 => EXIT_OK,
         Ok(Evaluated { films, skipped, predictions_written }) => {
             if skipped > 0 {
@@ -57,10 +78,26 @@ pub fn run(args: &EvalArgs) -> i32 {
             }
             if predictions_written { EXIT_SOME_FAILED } else { EXIT_UNUSABLE }
         }
-        Err(message) => {
+        Err(None) => EXIT_INTERRUPTED,
+        Err(Some(message)) => {
             eprintln!("kneeclip: {message}");
             EXIT_UNUSABLE
         }
+    }
+}
+
+/// Why no figures were printed: a message, or none when stopped (Ctrl-C).
+struct Failure(Option<String>);
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self(Some(message))
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Self(Some(message.into()))
     }
 }
 
@@ -109,17 +146,72 @@ fn film_inputs(preprocessing: &Preprocessing, path: &Path, mirror_check: bool) -
     Ok((model_inputs(preprocessing, width, height, &view.data, mirror_check), wide))
 }
 
-fn evaluate(args: &EvalArgs) -> Result<Evaluated, String> {
+/// Progress on stderr: one line redrawn with `\r` on a terminal; in a log,
+/// plain lines at each tenth of the way.
+struct Progress {
+    total: usize,
+    terminal: bool,
+    shown: usize,
+}
+
+impl Progress {
+    fn update(&mut self, done: usize) {
+        if self.terminal {
+            eprint!("\rgraded {done}/{}", self.total);
+        } else if done * 10 / self.total > self.shown * 10 / self.total || done == self.total {
+            eprintln!("graded {done}/{}", self.total);
+        } else {
+            return;
+        }
+        self.shown = done;
+    }
+
+    fn finish(&self) {
+        if self.terminal && self.shown > 0 {
+            eprintln!();
+        }
+    }
+}
+
+/// First Ctrl-C: stop after the batch being graded (nothing is written); the
+/// line is ended, so the shell's prompt does not land after `graded N/M`.
+/// Only where the progress line is on a terminal: under nohup a hang-up must
+/// not stop the run.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+        eprintln!("\nkneeclip: stopping after this batch; no figures, nothing written (a second Ctrl-C quits at once)");
+    });
+    stop
+}
+
+/// A name shown with U+FFFD for bytes that are not UTF-8, said once, as `grade` does.
+fn shown_name(path: &Path, where_: &str) -> String {
+    if path.to_str().is_none() {
+        eprintln!("kneeclip: warning: the name of {} is not UTF-8: {where_} shows U+FFFD in place of its other bytes", path.display());
+    }
+    path.display().to_string()
+}
+
+fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     if let Some(path) = &args.predictions {
         check_predictions_path(path)?;
         if crate::files::same_file(path, &args.dataset) {
-            return Err(format!("{}: the predictions would overwrite the dataset's labels", path.display()));
+            return Err(format!("{}: the predictions would overwrite the dataset's labels", path.display()).into());
         }
     }
-    // Films are verified while grading, so the listing itself is not opened twice.
-    let dataset = Dataset::open(&args.dataset, false).map_err(|e| e.to_string())?;
-    for (folder, why) in &dataset.summary.left_out {
+    // Films are verified while grading, so the listing itself is not opened
+    // twice; a grade without films is no refusal here (see the module's doc).
+    let dataset = Dataset::scan(&args.dataset, false, &mut |_, _| true).map_err(|e| e.to_string())?;
+    for (folder, why) in dataset.summary.left_out.iter().chain(&dataset.summary.notes) {
         eprintln!("kneeclip: warning: {folder}: {why}");
+    }
+    if dataset.films.is_empty() {
+        return Err(format!("{}: no films in its grade folders", args.dataset.display()).into());
     }
     let mut grader = super::load_base_grader(&args.model)?;
     if let Some(path) = &args.head {
@@ -132,8 +224,10 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, String> {
     for warning in grader.overlong(&grader.anchors().anchors) {
         eprintln!("kneeclip: warning: {warning}");
     }
-    let (mut graded, mut unreadable, mut provenance, mut wide) = (Vec::new(), 0usize, None, 0usize);
+    let (mut graded, mut skipped, mut provenance, mut wide) = (Vec::new(), Vec::new(), None, 0usize);
     let n = dataset.films.len();
+    let mut progress = (!args.json && n >= 50).then(|| Progress { total: n, terminal: std::io::stderr().is_terminal(), shown: 0 });
+    let stop = progress.as_ref().filter(|p| p.terminal).map(|_| stop_on_ctrl_c());
     for (at, chunk) in dataset.films.chunks(FILMS_PER_BATCH).enumerate() {
         let preprocessing = grader.preprocessing();
         let inputs: Vec<Result<(Vec<Vec<f32>>, bool), String>> =
@@ -143,8 +237,12 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, String> {
         for (film, input) in chunk.iter().zip(inputs) {
             match input {
                 Err(e) => {
-                    unreadable += 1;
                     eprintln!("kneeclip: skipped {e}");
+                    // The file is named beside the reason in the JSON: not twice.
+                    let shown = film.path.display().to_string();
+                    let reason = e.strip_prefix(&format!("{shown}: ")).map(str::to_owned).unwrap_or(e);
+                    let file = if args.json { shown_name(&film.path, "the JSON") } else { shown };
+                    skipped.push(serde_json::json!({ "file": file, "reason": reason }));
                     continue;
                 }
                 Ok((_, is_wide)) => wide += is_wide as usize,
@@ -152,14 +250,18 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, String> {
             let a = assessments.next().ok_or("grading returned too few results")?;
             let mirrored_grade = if args.mirror_check { Some(assessments.next().ok_or("grading returned too few results")?.grade) } else { None };
             provenance.get_or_insert_with(|| a.provenance.clone());
-            graded.push(GradedFilm { file: film.path.display().to_string(), truth: film.grade, probabilities: a.probabilities, mirrored_grade });
+            let file = if args.predictions.is_some() { shown_name(&film.path, "the predictions file") } else { film.path.display().to_string() };
+            graded.push(GradedFilm { file, truth: film.grade, probabilities: a.probabilities, mirrored_grade });
         }
-        if !args.json && n >= 50 {
-            eprint!("\rgraded {}/{n}", (at * FILMS_PER_BATCH + chunk.len()).min(n));
+        if let Some(progress) = &mut progress {
+            progress.update((at * FILMS_PER_BATCH + chunk.len()).min(n));
+        }
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            return Err(Failure(None));
         }
     }
-    if !args.json && n >= 50 {
-        eprintln!();
+    if let Some(progress) = &progress {
+        progress.finish();
     }
     let Some(provenance) = provenance else {
         return Err("no film could be graded".into());
@@ -167,14 +269,18 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, String> {
     let truth: Vec<usize> = graded.iter().map(|g| g.truth).collect();
     let probs: Vec<Vec<f32>> = graded.iter().map(|g| g.probabilities.to_vec()).collect();
     let report = EvaluationReport::compute(&truth, &probs);
+    // A proportion of films, so a Wilson interval (it is often 1.0, where a bootstrap collapses).
     let flip_agreement = args.mirror_check.then(|| {
-        let same: Vec<bool> = graded.iter().map(|g| g.mirrored_grade == Some(crate::metrics::argmax(&g.probabilities))).collect();
-        bootstrap_ci(same.len(), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, |idx| idx.iter().filter(|&&i| same[i]).count() as f64 / idx.len().max(1) as f64)
+        let same = graded.iter().filter(|g| g.mirrored_grade == Some(crate::metrics::argmax(&g.probabilities))).count();
+        wilson_ci(same as u64, graded.len() as u64)
     });
     if wide > 0 {
-        eprintln!(
-            "kneeclip: {wide} films are wide enough to show both knees; each was graded whole against its one label, where `grade` grades the two halves"
-        );
+        let (films, each) = if wide == 1 { ("1 film is", "it was") } else { (&*format!("{wide} films are"), "each was") };
+        eprintln!("kneeclip: {films} wide enough to show both knees; {each} graded whole against its one label, where `grade` grades the two halves");
+    }
+    let absent = absent_note(&report, &dataset.summary.films_per_grade);
+    if let Some(note) = &absent {
+        eprintln!("kneeclip: warning: {note}");
     }
     let mut predictions = None;
     if let Some(path) = &args.predictions {
@@ -190,16 +296,21 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, String> {
     }
     let printed = if args.json {
         let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+        v["kneeclip_version"] = crate::build_info::VERSION.into();
+        v["dataset"] = args.dataset.display().to_string().into();
         v["model"] = grader.model_id().into();
         v["arithmetic"] = crate::model::device::arithmetic_label(grader.device()).into();
         v["head"] = args.head.as_ref().map(|h| h.display().to_string()).into();
         v["anchors_hash"] = provenance.anchors_hash.clone().into();
         v["anchors_edited"] = provenance.anchors_edited.into();
         v["flip_agreement"] = serde_json::to_value(&flip_agreement).map_err(|e| e.to_string())?;
-        v["skipped"] = unreadable.into();
+        v["macro_over_grades"] = (0..GRADES).filter(|g| !report.grades_absent.contains(g)).collect::<Vec<_>>().into();
+        v["grades_absent_note"] = absent.clone().into();
+        v["skipped"] = skipped.len().into();
+        v["skipped_files"] = skipped.clone().into();
         format!("{v}\n")
     } else {
-        let mut text = table(&report, unreadable, flip_agreement.as_ref());
+        let mut text = table(&report, skipped.len(), flip_agreement.as_ref(), absent.as_deref());
         if provenance.anchors_edited {
             text.insert_str(0, &format!("Anchors edited (hash {}): the probabilities were not calibrated for them.\n", provenance.anchors_hash));
         }
@@ -216,7 +327,25 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, String> {
             .map_err(|e| eprintln!("kneeclip: cannot write the predictions to {}: {e}", path.display()))
             .is_ok(),
     };
-    Ok(Evaluated { films: graded.len(), skipped: unreadable, predictions_written })
+    Ok(Evaluated { films: graded.len(), skipped: skipped.len(), predictions_written })
+}
+
+/// Which grades have no films, why (none listed, or none readable), and what
+/// that does to the macro figures; None when every grade has films.
+fn absent_note(report: &EvaluationReport, listed: &[usize; GRADES]) -> Option<String> {
+    if report.grades_absent.is_empty() {
+        return None;
+    }
+    let why: Vec<String> = report
+        .grades_absent
+        .iter()
+        .map(|&g| match listed[g] {
+            0 => format!("KL{g} (no films in the dataset)"),
+            k => format!("KL{g} (none of its {k} films could be read)"),
+        })
+        .collect();
+    let present: Vec<String> = (0..GRADES).filter(|g| !report.grades_absent.contains(g)).map(|g| format!("KL{g}")).collect();
+    Some(format!("no films of {}: macro figures average over the grades present ({})", why.join(", "), present.join(", ")))
 }
 
 fn csv_field(s: &str) -> String {
@@ -227,14 +356,36 @@ fn ci(c: &BootstrapCi) -> String {
     format!("{:.3} [{:.3}, {:.3}]", c.value, c.lower, c.upper)
 }
 
-fn table(r: &EvaluationReport, skipped: usize, flip_agreement: Option<&BootstrapCi>) -> String {
-    let mut s = format!("Films: {} (skipped {skipped})   values with 95% bootstrap CI\n\n", r.films);
+/// A per-grade figure, or why there is none (never "NaN"): no films of the
+/// grade, or (for its precision) the grade never predicted.
+fn cell(c: &BootstrapCi, grade: usize, support: u64) -> String {
+    match (c.value.is_nan(), support) {
+        (false, _) => ci(c),
+        (true, 0) => format!("n/a (no KL{grade} films)"),
+        (true, _) => "n/a (never predicted)".into(),
+    }
+}
+
+fn table(r: &EvaluationReport, skipped: usize, flip_agreement: Option<&BootstrapCi>, absent: Option<&str>) -> String {
+    let mut s = format!("Films: {} (skipped {skipped})\n", r.films);
+    s += &format!(
+        "95% intervals: Wilson score for accuracy, sensitivity, specificity, precision{}; percentile bootstrap ({} resamples, seed {}) for the others. ECE over {} equal-width bins of the top-label confidence.\n",
+        if flip_agreement.is_some() { " and flip agreement" } else { "" },
+        r.intervals.bootstrap_resamples,
+        r.intervals.bootstrap_seed,
+        r.ece_bins
+    );
+    if let Some(note) = absent {
+        s += &format!("Warning: {note}.\n");
+    }
+    s += "\n";
     for (name, v) in [
         ("Accuracy", &r.accuracy),
         ("Balanced accuracy", &r.balanced_accuracy),
         ("Macro precision", &r.macro_precision),
         ("Macro sensitivity", &r.macro_sensitivity),
         ("Macro F1", &r.macro_f1),
+        ("Macro AUC", &r.macro_auc),
         ("Quadratic weighted kappa", &r.qwk),
         ("Mean absolute error", &r.mae),
         ("Expected calibration error", &r.ece),
@@ -244,20 +395,23 @@ fn table(r: &EvaluationReport, skipped: usize, flip_agreement: Option<&Bootstrap
     if let Some(v) = flip_agreement {
         s += &format!("{:<28}{}\n", "Flip agreement", ci(v));
     }
-    s += &format!("\n{:<6}{:>8}  {:<26}{:<26}{:<26}\n", "Grade", "Films", "Sensitivity", "Specificity", "AUC");
+    let row = |cells: [&str; 7]| {
+        let line = format!("{:<6}{:>6}  {:<22}{:<22}{:<22}{:<22}{}", cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]);
+        format!("{}\n", line.trim_end())
+    };
+    s += "\n";
+    s += &row(["Grade", "Films", "Sensitivity", "Specificity", "Precision", "F1", "AUC"]);
     for g in &r.per_grade {
-        s += &format!(
-            "KL {:<3}{:>8}  {:<26}{:<26}{:<26}\n",
-            g.grade, g.support, ci(&g.sensitivity), ci(&g.specificity), ci(&g.auc)
-        );
+        let cells = [&g.sensitivity, &g.specificity, &g.precision, &g.f1, &g.auc].map(|c| cell(c, g.grade, g.support));
+        s += &row([&format!("KL{}", g.grade), &g.support.to_string(), &cells[0], &cells[1], &cells[2], &cells[3], &cells[4]]);
     }
     s += "\nConfusion matrix (rows = true grade, columns = predicted)\n       ";
-    for j in 0..5 {
-        s += &format!("{:>7}", format!("P{j}"));
+    for j in 0..GRADES {
+        s += &format!("{:>7}", format!("KL{j}"));
     }
     s += "\n";
     for (i, row) in r.confusion_matrix.iter().enumerate() {
-        s += &format!("{:<7}", format!("T{i}"));
+        s += &format!("{:<7}", format!("KL{i}"));
         for v in row {
             s += &format!("{v:>7}");
         }

@@ -31,6 +31,7 @@ pub enum Command {
     #[command(after_help = GRADE_EXAMPLES)]
     Grade(grade::GradeArgs),
     /// Evaluate on a labelled dataset: accuracy, F1, per-grade sensitivity/specificity/AUC, QWK, MAE, ECE (95% CIs).
+    #[command(after_help = eval::EVAL_HELP)]
     Eval(eval::EvalArgs),
     /// Fine-tune a head (last two vision blocks + adapter + logit scale) on a labelled dataset.
     Train(train::TrainArgs),

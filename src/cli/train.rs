@@ -275,7 +275,7 @@ fn open_dataset(path: &std::path::Path, cancel: &AtomicBool) -> Result<Dataset, 
     for (file, why) in &dataset.summary.unreadable {
         eprintln!("kneeclip: skipped unreadable {file}: {why}");
     }
-    for (folder, why) in &dataset.summary.left_out {
+    for (folder, why) in dataset.summary.left_out.iter().chain(&dataset.summary.notes) {
         eprintln!("kneeclip: warning: {folder}: {why}");
     }
     for (file, caution) in &dataset.summary.cautioned {

@@ -1,13 +1,36 @@
-//! Percentile bootstrap confidence intervals, seeded and deterministic.
+//! 95% confidence intervals: Wilson score for proportions, percentile
+//! bootstrap (seeded, deterministic) for everything else.
 
 use serde::Serialize;
 
-/// A point estimate with its 95% percentile-bootstrap interval.
+/// A point estimate with its 95% interval (percentile bootstrap, or Wilson
+/// score for a proportion: see [`wilson_ci`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct BootstrapCi {
     pub value: f64,
     pub lower: f64,
     pub upper: f64,
+}
+
+/// The 97.5% quantile of the standard normal distribution (two-sided 95%).
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// `successes / n` with its 95% Wilson score interval; NaN throughout when
+/// `n` is 0. Used for proportions because a percentile bootstrap collapses
+/// to a point at 0/n or n/n (0 of 40 would read "[0.000, 0.000]", where the
+/// data allow up to 0.088), and Wilson keeps its coverage for small `n`.
+pub fn wilson_ci(successes: u64, n: u64) -> BootstrapCi {
+    if n == 0 {
+        return BootstrapCi { value: f64::NAN, lower: f64::NAN, upper: f64::NAN };
+    }
+    let (k, n) = (successes as f64, n as f64);
+    let p = k / n;
+    let z2 = Z_95 * Z_95;
+    let denominator = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denominator;
+    let half = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    // Clamped: at p = 0 or 1 the bound is exactly 0 or 1, rounding aside.
+    BootstrapCi { value: p, lower: (centre - half).max(0.0), upper: (centre + half).min(1.0) }
 }
 
 /// SplitMix64: small, fast and fully specified, so intervals are reproducible

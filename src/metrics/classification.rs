@@ -74,18 +74,25 @@ pub fn macro_precision(m: &Confusion) -> f64 {
     mean_finite(&v)
 }
 
-/// Macro F1 over grades present in the data; F1 = 2PR/(P+R), 0 when P+R = 0.
-pub fn macro_f1(m: &Confusion) -> f64 {
+/// F1 = 2PR/(P+R) per grade; a grade never predicted has P = 0 (so F1 0),
+/// a grade without films NaN.
+pub fn per_grade_f1(m: &Confusion) -> [f64; GRADES] {
     let p = per_grade_precision(m);
     let r = per_grade_sensitivity(m);
-    let v: Vec<f64> = (0..GRADES)
-        .filter(|&g| m[g].iter().sum::<u64>() > 0)
-        .map(|g| {
-            let pg = if p[g].is_finite() { p[g] } else { 0.0 };
-            if pg + r[g] == 0.0 { 0.0 } else { 2.0 * pg * r[g] / (pg + r[g]) }
-        })
-        .collect();
-    mean_finite(&v)
+    std::array::from_fn(|g| {
+        let pg = if p[g].is_finite() { p[g] } else { 0.0 };
+        if r[g].is_nan() { f64::NAN } else if pg + r[g] == 0.0 { 0.0 } else { 2.0 * pg * r[g] / (pg + r[g]) }
+    })
+}
+
+/// Macro F1 over grades present in the data.
+pub fn macro_f1(m: &Confusion) -> f64 {
+    mean_finite(&per_grade_f1(m))
+}
+
+/// Grades with no films in the data: left out of every macro figure.
+pub fn absent_grades(m: &Confusion) -> Vec<usize> {
+    (0..GRADES).filter(|&g| m[g].iter().sum::<u64>() == 0).collect()
 }
 
 /// Cohen's kappa with quadratic weights w_ij = (i−j)²/(K−1)²:

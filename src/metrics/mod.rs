@@ -8,14 +8,14 @@ mod classification;
 mod ranking;
 mod report;
 
-pub use bootstrap::{BootstrapCi, SplitMix64, bootstrap_ci};
+pub use bootstrap::{BootstrapCi, SplitMix64, bootstrap_ci, wilson_ci};
 pub use classification::{
-    accuracy, balanced_accuracy, confusion_matrix, expected_calibration_error, macro_f1,
-    macro_precision, macro_recall, mean_absolute_error, per_grade_sensitivity,
+    absent_grades, accuracy, balanced_accuracy, confusion_matrix, expected_calibration_error, macro_f1,
+    macro_precision, macro_recall, mean_absolute_error, per_grade_f1, per_grade_sensitivity,
     per_grade_precision, per_grade_specificity, quadratic_weighted_kappa,
 };
 pub use ranking::{auc_one_vs_rest, roc_auc};
-pub use report::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, EvaluationReport, PerGrade};
+pub use report::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, ECE_BINS, EvaluationReport, Intervals, PerGrade};
 
 /// Number of Kellgren–Lawrence grades.
 pub const GRADES: usize = 5;

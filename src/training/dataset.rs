@@ -1,7 +1,9 @@
-//! Labelled films: a folder with one subfolder per grade (`0`…`4`, or names
-//! starting with the digit such as `0Normal`), searched recursively, or a CSV
-//! `path,grade` whose relative paths are resolved against the CSV's folder.
+//! Labelled films: a folder with one subfolder per grade (`0`…`4`, or the
+//! digit followed by a non-digit such as `0Normal`, `2-mild`), searched
+//! recursively (a linked folder once), or a CSV `path,grade` whose relative
+//! paths are resolved against the CSV's folder.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -30,6 +32,9 @@ pub struct DatasetSummary {
     /// Subfolders beside the grade folders that are not grade folders (a `5`,
     /// a `junk`), with why: their films are left out, and the user is told.
     pub left_out: Vec<(String, String)>,
+    /// Links not followed (a loop, a folder read already), files reached
+    /// twice (counted once) and grades with two folders, with why: said, not refused.
+    pub notes: Vec<(String, String)>,
 }
 
 /// Films per grade of left knees, right knees and films whose name does not say.
@@ -111,19 +116,35 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
     move |source| DatasetError::Io { path: path.to_path_buf(), source }
 }
 
-/// The grade a folder name stands for: its first character, when a digit 0–4.
+/// The grade a folder name stands for: the digit 0–4 alone or followed by a
+/// non-digit (`0Normal`, `2-mild`). `10` or `2023-rejected` start with a
+/// digit but are no grade: taking their first digit put KL4 films under KL1.
 fn grade_of_folder(name: &str) -> Option<usize> {
-    let d = name.chars().next()?.to_digit(10)? as usize;
+    let mut chars = name.chars();
+    let d = chars.next()?.to_digit(10)? as usize;
+    if chars.next().is_some_and(|c| c.is_ascii_digit()) {
+        return None;
+    }
     (d < GRADES).then_some(d)
 }
 
-/// A film by its extension; a file without one is listed too (DICOM files
-/// often have none) and checked when the dataset is verified.
+/// A film by its extension, or without one by its content (DICOM exports are
+/// often named `IM0001`), as `grade FOLDER` lists them: a `README` is no film.
 fn looks_like_film(path: &Path) -> bool {
-    path.extension().is_none() || crate::imaging::listing::has_film_extension(path)
+    crate::imaging::listing::is_film_file(path)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DatasetError> {
+/// The path links resolve to, to recognise a folder or file met twice; a
+/// path that cannot be resolved (a dangling link) stands for itself.
+fn real_path(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The films under a grade folder, subfolders and linked folders included,
+/// but never a folder in `visited` (the dataset, the grade folders, any
+/// folder already walked): a link back up (`1/loop -> ..`) would otherwise
+/// count every grade's films under this one, over and over.
+fn walk(dir: &Path, visited: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>, notes: &mut Vec<(String, String)>) -> Result<(), DatasetError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -135,7 +156,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DatasetError> {
             continue;
         }
         if p.is_dir() {
-            walk(&p, out)?;
+            let real = real_path(&p);
+            if !visited.insert(real.clone()) {
+                notes.push((p.display().to_string(), format!("links to {}, the dataset or a folder read already: not followed (its films would count twice, or under this grade)", real.display())));
+                continue;
+            }
+            walk(&p, visited, out, notes)?;
         } else if looks_like_film(&p) {
             out.push(p);
         }
@@ -173,8 +199,8 @@ impl Dataset {
             let message = "this is a film, not a dataset: a dataset is a folder with one subfolder per grade (0-4) or a CSV of `path,grade`; `kneeclip grade` grades one film".to_string();
             return Err(DatasetError::NotADataset { path: path.to_path_buf(), message });
         }
-        let (listed, left_out) = if path.is_file() { (read_csv(path)?, Vec::new()) } else { read_folders(path)? };
-        let mut summary = DatasetSummary { source: path.display().to_string(), left_out, ..Default::default() };
+        let (listed, left_out, notes) = if path.is_file() { (read_csv(path)?, Vec::new(), Vec::new()) } else { read_folders(path)? };
+        let mut summary = DatasetSummary { source: path.display().to_string(), left_out, notes, ..Default::default() };
         let mut films = Vec::with_capacity(listed.len());
         let total = listed.len();
         for (i, film) in listed.into_iter().enumerate() {
@@ -216,36 +242,63 @@ impl Dataset {
     }
 }
 
-/// The films of the grade folders, and the other subfolders (left out).
-fn read_folders(root: &Path) -> Result<(Vec<Film>, Vec<(String, String)>), DatasetError> {
+/// What a folder dataset lists: films, left-out subfolders, notes.
+type Folders = (Vec<Film>, Vec<(String, String)>, Vec<(String, String)>);
+
+/// The films of the grade folders, the other subfolders (left out), and notes.
+fn read_folders(root: &Path) -> Result<Folders, DatasetError> {
     let mut subdirs: Vec<PathBuf> = std::fs::read_dir(root)
         .map_err(io(root))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     subdirs.sort();
-    let mut films = Vec::new();
-    let mut found_grade = false;
     let mut other = Vec::new();
     let mut left_out = Vec::new();
+    let mut grade_dirs: Vec<(&PathBuf, usize)> = Vec::new();
     for dir in &subdirs {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
         match (dir.is_dir(), grade_of_folder(&name)) {
-            (true, Some(grade)) => {
-                found_grade = true;
-                let mut files = Vec::new();
-                walk(dir, &mut files)?;
-                films.extend(files.into_iter().map(|path| Film { path, grade }));
-            }
+            (true, Some(grade)) => grade_dirs.push((dir, grade)),
             (true, None) => {
                 other.push(format!("folder {name:?}"));
                 if !name.starts_with('.') {
-                    left_out.push((dir.display().to_string(), "not a grade folder (0-4, or a name starting with its grade such as 0Normal): its films are left out".to_string()));
+                    left_out.push((dir.display().to_string(), "not a grade folder (0-4, or the digit followed by a non-digit such as 0Normal): its films are left out".to_string()));
                 }
             }
-            (false, _) if !name.starts_with('.') => other.push(format!("file {name:?}")),
+            (false, grade) if !name.starts_with('.') => {
+                other.push(format!("file {name:?}"));
+                // A file where a grade's folder was expected: said, or its grade just reads as empty.
+                if let Some(grade) = grade {
+                    left_out.push((dir.display().to_string(), format!("a file, not a folder: the films of grade {grade} go in a folder")));
+                }
+            }
             _ => {}
         }
     }
+    let found_grade = !grade_dirs.is_empty();
+    let mut notes = Vec::new();
+    // The dataset and its grade folders are marked first, so that a link to one
+    // of them from inside a grade folder is never walked under the wrong grade.
+    let mut visited: HashSet<PathBuf> = HashSet::from([real_path(root)]);
+    let mut first_of_grade: HashMap<usize, &PathBuf> = HashMap::new();
+    grade_dirs.retain(|&(dir, grade)| {
+        if !visited.insert(real_path(dir)) {
+            notes.push((dir.display().to_string(), "links to another grade folder: not read twice".to_string()));
+            return false;
+        }
+        match first_of_grade.get(&grade) {
+            Some(first) => notes.push((dir.display().to_string(), format!("also grade {grade}, as {}: the films of both folders are taken as KL{grade}", first.display()))),
+            None => _ = first_of_grade.insert(grade, dir),
+        }
+        true
+    });
+    let mut films = Vec::new();
+    for (dir, grade) in grade_dirs {
+        let mut files = Vec::new();
+        walk(dir, &mut visited, &mut files, &mut notes)?;
+        films.extend(files.into_iter().map(|path| Film { path, grade }));
+    }
+    let films = once_each(films, &mut notes)?;
     if !found_grade {
         let found = if other.is_empty() {
             "nothing".to_string()
@@ -259,7 +312,30 @@ fn read_folders(root: &Path) -> Result<(Vec<Film>, Vec<(String, String)>), Datas
         };
         return Err(DatasetError::NoGradeFolders { path: root.to_path_buf(), found });
     }
-    Ok((films, left_out))
+    Ok((films, left_out, notes))
+}
+
+/// Each file once: a link to a film, or a film reached through a linked
+/// folder, counts once under its grade (noted); under two grades it is refused,
+/// as a CSV listing a film twice is.
+fn once_each(films: Vec<Film>, notes: &mut Vec<(String, String)>) -> Result<Vec<Film>, DatasetError> {
+    let mut seen: HashMap<PathBuf, (PathBuf, usize)> = HashMap::new();
+    let mut kept = Vec::with_capacity(films.len());
+    for film in films {
+        let real = real_path(&film.path);
+        match seen.get(&real) {
+            None => {
+                seen.insert(real, (film.path.clone(), film.grade));
+                kept.push(film);
+            }
+            Some((first, grade)) if *grade == film.grade => notes.push((film.path.display().to_string(), format!("the same file as {}: counted once", first.display()))),
+            Some((first, grade)) => {
+                let message = format!("the same file as {} (grade {grade}), here under grade {}: one film cannot have two grades", first.display(), film.grade);
+                return Err(DatasetError::NotADataset { path: film.path, message });
+            }
+        }
+    }
+    Ok(kept)
 }
 
 /// `path,grade` records (RFC 4180: a quoted path may hold commas, doubled
@@ -267,7 +343,13 @@ fn read_folders(root: &Path) -> Result<(Vec<Film>, Vec<(String, String)>), Datas
 /// record whose grade is not a number is a header. An unquoted path with
 /// commas still reads whole: the grade is the last field.
 fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
-    let text = std::fs::read_to_string(csv).map_err(io(csv))?;
+    let not_a_dataset = |message: &str| DatasetError::NotADataset { path: csv.to_path_buf(), message: message.to_string() };
+    let text = match std::fs::read_to_string(csv) {
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(not_a_dataset("read as a CSV dataset (a file that is not a film), but it is not UTF-8 text: a dataset is a folder with one subfolder per grade (0-4) or a CSV of `path,grade`"));
+        }
+        read => read.map_err(io(csv))?,
+    };
     let base = csv.parent().unwrap_or(Path::new("."));
     let mut films: Vec<Film> = Vec::new();
     let mut seen: std::collections::HashMap<PathBuf, (usize, usize)> = std::collections::HashMap::new();
@@ -282,6 +364,12 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
         let (file, grade) = (path.join(","), grade.trim());
         let grade: usize = match grade.parse() {
             Ok(g) => g,
+            // A header; a third column (`path,grade,fold`) would make every
+            // path read as `path,grade` and "not found": named instead.
+            Err(_) if index == 0 && fields.len() > 2 => {
+                let extra: Vec<String> = fields[2..].iter().map(|f| format!("{:?}", f.trim())).collect();
+                return Err(err(format!("unexpected column {} in the header: a CSV dataset has two columns, `path,grade`", extra.join(", "))));
+            }
             Err(_) if index == 0 => continue,
             Err(_) => return Err(err(format!("grade {grade:?} is not a number 0-4"))),
         };
@@ -300,6 +388,9 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
             return Err(err(format!("{file} is listed already, on line {first}{also}")));
         }
         films.push(Film { path, grade });
+    }
+    if films.is_empty() {
+        return Err(not_a_dataset("no films are listed (expected lines of `path,grade`, after an optional header)"));
     }
     Ok(films)
 }
@@ -368,6 +459,13 @@ mod tests {
         assert!(refused.contains("line 3") && refused.contains("x.png is listed already, on line 1 with grade 1; here with grade 3"), "{refused}");
         std::fs::write(&csv, "\"\",1\n").unwrap();
         assert!(read_csv(&csv).unwrap_err().to_string().contains("the path is empty"));
+    }
+
+    #[test]
+    fn grade_folder_names() {
+        for (name, grade) in [("0", Some(0)), ("4", Some(4)), ("0Normal", Some(0)), ("2-mild", Some(2)), ("3 moderate", Some(3)), ("5", None), ("10", None), ("2023-rejected", None), ("45", None), ("x1", None), ("", None)] {
+            assert_eq!(grade_of_folder(name), grade, "{name:?}");
+        }
     }
 
     #[test]

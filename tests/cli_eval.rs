@@ -1,0 +1,150 @@
+//! `kneeclip eval` on datasets QA broke it with: a link loop, an absent or
+//! unreadable grade, stray files, names that are not UTF-8; what the JSON,
+//! the table, the progress lines and `--help` say.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{data_dir, kneeclip, model_dir};
+
+/// `per_grade` real films per grade, copied into `root/data/<g>/`.
+fn dataset(root: &Path, per_grade: usize) -> Option<PathBuf> {
+    let out = root.join("data");
+    for g in 0..5 {
+        let src = data_dir().join(format!("oai-kl/train/{g}"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&src).ok()?.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        std::fs::create_dir_all(out.join(g.to_string())).unwrap();
+        for f in files.iter().take(per_grade) {
+            std::fs::copy(f, out.join(g.to_string()).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    Some(out)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// QA's `ln -s .. loop2/1/loop` counted 615 films for 15; an empty grade
+/// folder refused the run while a grade of unreadable films printed NaN; a
+/// README counted as an unreadable film (exit 1).
+#[test]
+fn a_looped_dataset_counts_once_and_an_absent_grade_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 3) else {
+        eprintln!("skipped: no OAI films");
+        return;
+    };
+    std::os::unix::fs::symlink("..", data.join("1/loop")).unwrap();
+    for f in std::fs::read_dir(data.join("3")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    std::fs::write(data.join("2/README"), "two readers\n").unwrap();
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, "--json", d]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("1/loop: links to") && err.contains("not followed"), "{err}");
+    assert!(err.contains("warning: no films of KL3 (no films in the dataset): macro figures average over the grades present (KL0, KL1, KL2, KL4)"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["films"], 12);
+    let cm: Vec<Vec<u64>> = serde_json::from_value(v["confusion_matrix"].clone()).unwrap();
+    assert_eq!(cm.iter().map(|row| row.iter().sum::<u64>()).collect::<Vec<_>>(), [3, 3, 3, 0, 3], "each film once, under its own grade");
+    assert_eq!(v["grades_absent"], serde_json::json!([3]));
+    assert_eq!(v["macro_over_grades"], serde_json::json!([0, 1, 2, 4]));
+    assert!(v["per_grade"][3]["sensitivity"]["value"].is_null(), "{}", v["per_grade"][3]);
+    // What QA found missing from the JSON.
+    assert_eq!(v["dataset"], d);
+    assert!(v["kneeclip_version"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(v["ece_bins"], 15);
+    assert_eq!(v["intervals"]["wilson_score"][0], "accuracy");
+    assert_eq!((v["intervals"]["bootstrap_resamples"].as_u64(), v["intervals"]["bootstrap_seed"].as_u64()), (Some(1000), Some(42)));
+    for key in ["precision", "f1", "auc"] {
+        assert!(v["per_grade"][0][key]["value"].is_number(), "{key}: {}", v["per_grade"][0]);
+    }
+    let auc = v["macro_auc"]["value"].as_f64().unwrap();
+    assert!(v["macro_auc"]["lower"].as_f64().unwrap() <= auc && auc <= v["macro_auc"]["upper"].as_f64().unwrap(), "{}", v["macro_auc"]);
+    assert_eq!(v["skipped_files"], serde_json::json!([]));
+
+    let out = kneeclip(&["eval", "--offline", "--model-dir", m, d]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(!table.contains("NaN"), "{table}");
+    assert!(table.contains("n/a (no KL3 films)") && table.contains("Warning: no films of KL3"), "{table}");
+    assert!(table.contains("Wilson score for accuracy") && table.contains("percentile bootstrap (1000 resamples, seed 42)"), "{table}");
+    assert!(table.lines().all(|l| l == l.trim_end()), "no trailing spaces:\n{table}");
+    let matrix_head = table.lines().skip_while(|l| !l.starts_with("Confusion matrix")).nth(1).unwrap();
+    assert_eq!(matrix_head.split_whitespace().collect::<Vec<_>>(), ["KL0", "KL1", "KL2", "KL3", "KL4"]);
+}
+
+/// A grade whose films are all unreadable is evaluated around as an absent
+/// one (it printed "NaN [NaN, NaN]"); the skipped files are named in the JSON.
+#[test]
+fn a_grade_of_unreadable_films_is_named_and_its_files_listed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 2) else {
+        eprintln!("skipped: no OAI films");
+        return;
+    };
+    for f in std::fs::read_dir(data.join("4")).unwrap() {
+        std::fs::write(f.unwrap().path(), b"not a png").unwrap();
+    }
+    let out = kneeclip(&["eval", "--offline", "--model-dir", model.to_str().unwrap(), "--json", data.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no films of KL4 (none of its 2 films could be read)"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["grades_absent"], serde_json::json!([4]));
+    assert_eq!(v["skipped"], 2);
+    let skipped = v["skipped_files"].as_array().unwrap();
+    assert_eq!(skipped.len(), 2);
+    assert!(skipped[0]["file"].as_str().unwrap().starts_with(&data.join("4").display().to_string()), "{}", skipped[0]);
+    assert!(skipped[0]["reason"].as_str().is_some_and(|r| !r.is_empty() && !r.contains("/4/")), "the reason does not repeat the file: {}", skipped[0]);
+}
+
+/// A film whose name is not UTF-8 goes into --predictions with U+FFFD, and
+/// the user is told (it was silent); `grade` warns the same way.
+#[test]
+fn a_name_that_is_not_utf8_is_warned_about() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 1) else {
+        eprintln!("skipped: no OAI films");
+        return;
+    };
+    let film = std::fs::read_dir(data.join("0")).unwrap().next().unwrap().unwrap().path();
+    std::fs::rename(&film, data.join("0").join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"))).unwrap();
+    let preds = tmp.path().join("pred.csv");
+    let out = kneeclip(&["eval", "--offline", "--model-dir", model.to_str().unwrap(), "--predictions", preds.to_str().unwrap(), data.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("caf\u{fffd}.png is not UTF-8: the predictions file shows U+FFFD"), "{err}");
+    assert!(std::fs::read_to_string(&preds).unwrap().contains("caf\u{fffd}.png,0,"));
+}
+
+/// In a log (stderr not a terminal) progress is plain lines, not one line of
+/// `\r`s; `--help` says the exit statuses and the interval methods.
+#[test]
+fn progress_in_a_log_is_plain_lines_and_help_has_the_exit_statuses() {
+    let out = kneeclip(&["eval", "--help"]);
+    let help = text(&out.stdout);
+    assert!(help.contains("Exit status: 0 when every film was graded") && help.contains("130 when stopped with Ctrl-C"), "{help}");
+    assert!(help.contains("Wilson score") && help.contains("15 equal-width bins"), "{help}");
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 10) else {
+        eprintln!("skipped: no OAI films");
+        return;
+    };
+    let out = kneeclip(&["eval", "--offline", "--model-dir", model.to_str().unwrap(), data.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains('\r'), "{err:?}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("graded ")).collect();
+    assert_eq!(lines, ["graded 16/50", "graded 32/50", "graded 48/50", "graded 50/50"], "{err}");
+}
