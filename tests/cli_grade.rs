@@ -81,13 +81,20 @@ fn edited_anchors_change_similarities_and_are_reported() {
     std::fs::write(&anchors, "normal knee\ndoubtful osteoarthritis\nmild osteoarthritis\nmoderate osteoarthritis\nsevere knee\n").unwrap();
     let m = model.to_str().unwrap();
     let base = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, png.to_str().unwrap()]);
-    let edited = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--anchors", anchors.to_str().unwrap(), png.to_str().unwrap()]);
+    let edited_run = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--anchors", anchors.to_str().unwrap(), png.to_str().unwrap()]);
     let base: serde_json::Value = serde_json::from_slice(&base.stdout).unwrap();
-    let edited: serde_json::Value = serde_json::from_slice(&edited.stdout).unwrap();
+    let edited: serde_json::Value = serde_json::from_slice(&edited_run.stdout).unwrap();
     assert_ne!(base["similarities"], edited["similarities"]);
     assert_ne!(base["anchors_hash"], edited["anchors_hash"]);
     assert_eq!(edited["anchors_edited"], true);
     assert_eq!(base["anchors_edited"], false);
+    assert!(!String::from_utf8_lossy(&edited_run.stderr).contains("same text"));
+    // Two anchors that are one text (to CLIP's tokenizer) tie on every film: said, for grade and eval alike.
+    std::fs::write(&anchors, "normal knee\nNormal  Knee\nmild osteoarthritis\nmoderate osteoarthritis\nsevere knee\n").unwrap();
+    let repeated = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--anchors", anchors.to_str().unwrap(), png.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&repeated.stderr);
+    assert_eq!(repeated.status.code(), Some(0), "{err}");
+    assert!(err.contains("warning: anchors KL 0 and KL 1 are the same text"), "{err}");
 }
 
 #[test]
