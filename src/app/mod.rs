@@ -2,6 +2,8 @@
 //! [`worker`] thread; this module keeps the state the frame draws from.
 
 pub mod about;
+mod anchors_panel;
+mod navigation;
 pub mod commands;
 pub mod export;
 pub mod film_view;
@@ -259,60 +261,6 @@ impl KneeclipApp {
         self.pending.open.is_some()
     }
 
-    /// Whether the folder as last listed has a film `step` places from the last one asked for.
-    pub fn has_film_beside(&self, step: isize) -> bool {
-        self.folder_cursor.as_ref().is_some_and(|c| self.folder.films.step(c, step).is_some())
-    }
-
-    /// Opens the film `step` places from the current one in its folder, if
-    /// any; while the folder is being listed, once the list is in.
-    fn open_beside(&mut self, step: isize) {
-        if let Some(cursor) = &self.folder_cursor {
-            self.folder.ask(cursor);
-        }
-        if self.folder.listing() {
-            // Presses while the folder is listed add up.
-            self.step_after_listing = Some(self.step_after_listing.unwrap_or(0) + step);
-        } else {
-            self.step_in_folder(step);
-        }
-    }
-
-    /// Opens the film `step` places on, stepping over files that failed to
-    /// open before and have not changed since: the reader has seen why once.
-    fn step_in_folder(&mut self, step: isize) {
-        let mut at = self.folder_cursor.clone();
-        let mut passed = 0;
-        let mut stride = step;
-        let next = loop {
-            match at.as_ref().and_then(|c| self.folder.films.step(c, stride)).map(Path::to_path_buf) {
-                Some(path) if self.unopenable.get(&path).is_some_and(|when| *when == file_state(&path)) => {
-                    passed += 1;
-                    at = Some(path);
-                    // Past a file that failed, on to the next one in that direction.
-                    stride = step.signum();
-                }
-                found => break found,
-            }
-        };
-        let passed_note = (passed > 0).then(|| format!("stepped over {passed} {} that could not be opened", if passed == 1 { "file" } else { "files" }));
-        match next {
-            Some(path) => {
-                self.open(&path);
-                self.opening_by_step = true;
-                // Said once the film is in (opening clears the notices).
-                self.stepped_over = passed_note.map(|n| format!("{}{}", n[..1].to_uppercase(), &n[1..]));
-            }
-            None => {
-                let which = if step > 0 { "next" } else { "previous" };
-                self.error = Some(match passed_note {
-                    Some(note) => format!("No {which} film in this folder ({note})"),
-                    None => format!("No {which} film in this folder"),
-                });
-            }
-        }
-    }
-
     /// Grades with the head at `path` from now on (None: the base model; the worker loads it).
     pub fn use_head(&mut self, path: Option<&Path>) {
         self.pending.head = Some(self.worker.send(Request::LoadHead(path.map(Path::to_path_buf))));
@@ -432,7 +380,7 @@ impl KneeclipApp {
                             let named = msg.contains(&path.display().to_string());
                             self.error = Some(if named { format!("Could not open {msg}") } else { format!("Could not open {}: {msg}", path.display()) });
                             self.failed_path = Some(path.clone());
-                            self.unopenable.insert(path.clone(), file_state(path));
+                            self.unopenable.insert(path.clone(), navigation::file_state(path));
                             self.stepped_over = None;
                             // The film before stays no longer: stepping through a
                             // folder, its grade would pass for this file's.
@@ -712,13 +660,4 @@ impl eframe::App for KneeclipApp {
         eframe::set_value(storage, settings::STORAGE_KEY, &self.settings);
         eframe::set_value(storage, training_tab::FORM_STORAGE_KEY, &self.training.saved_form());
     }
-}
-
-/// A file's size, modification and status-change times: whether a file that
-/// failed to open has changed since (the status-change time moves when its
-/// permissions are put right, which leaves the modification time alone).
-fn file_state(path: &Path) -> Option<(u64, SystemTime, i64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.len(), m.modified().ok()?, m.ctime() * 1_000_000_000 + m.ctime_nsec()))
 }
