@@ -436,6 +436,9 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 .allow_zoom(false)
                 .allow_scroll(false)
                 .show_axes([true, true])
+                // One mark per grade, all of one weight (the default spacer drew KL 0 bright and 1–4 dim;
+                // a step wider than the axis makes each a major mark).
+                .x_grid_spacer(|_| (0..5).map(|g| egui_plot::GridMark { value: g as f64, step_size: 5.0 }).collect())
                 .x_axis_formatter(|m, _| format!("KL {}", m.value.round()))
                 .show(ui, |plot| plot.bar_chart(BarChart::new("anchor similarity", bars)));
             let p = &a.provenance;
