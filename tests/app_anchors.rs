@@ -25,6 +25,9 @@ fn editing_an_anchor_changes_the_similarities() {
     wait(&mut h, "new similarities", |a| a.grades.first().is_some_and(|g| g.assessment.provenance.anchors_edited));
     let job = app(&mut h).export_job().expect("exportable once re-graded");
     assert_eq!(job.anchors.hash(), job.results[0].1.provenance.anchors_hash);
+    // Texts the grades were not made with (no re-grade asked): no report either.
+    app(&mut h).settings.anchors[3] = "a photograph of a dog".into();
+    assert!(app(&mut h).export_job().is_none(), "grades of other anchors");
     let after = app(&mut h).grades[0].assessment.clone();
     assert_ne!(after.similarities[2], before.similarities[2]);
     assert_eq!(after.similarities[0], before.similarities[0], "the other anchors are unchanged");

@@ -211,6 +211,14 @@ fn several_page_downs_in_one_frame_each_count_and_stepping_keeps_recent_files() 
     // A film opened by hand gets an entry of its own again.
     open_and_grade(&mut h, &elsewhere);
     assert_eq!(app(&mut h).settings.recent, [elsewhere.clone(), films[5].clone(), films[0].clone()]);
+    // Paged away from, back to and away from again, a film opened by hand keeps its entry.
+    open_and_grade(&mut h, &films[1]);
+    wait(&mut h, "the folder's list", |a| a.has_film_beside(1));
+    presses(&mut h, 1, &films[2]);
+    h.key_press(egui::Key::PageUp);
+    wait(&mut h, "the film", |a| a.path.as_deref() == Some(films[1].as_path()) && !a.grades.is_empty() && !a.busy());
+    presses(&mut h, 1, &films[2]);
+    assert_eq!(app(&mut h).settings.recent, [films[2].clone(), films[1].clone(), elsewhere.clone(), films[5].clone(), films[0].clone()]);
 }
 
 /// The folder is listed on a thread of its own (a network share's PACS export

@@ -38,6 +38,7 @@ pub(super) fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             if ui.button("My anchors").on_hover_text("Back to the anchors in the editor before the head replaced them (not calibrated for the head)").clicked() {
                 app.settings.anchors = mine;
                 app.anchors_before_head = None;
+                app.anchors_before_replace = None;
                 changed = true;
             }
         }

@@ -538,7 +538,6 @@ impl FilmView {
     }
 }
 
-/// `zoom` (None: fitted at `fit`) times `factor`, within 1 % … 6400 %.
 /// The film's first display image (its default window, full resolution),
 /// made where the film is opened, off the UI thread: without it the view
 /// showed a blank frame until its render thread had started and finished,
@@ -555,8 +554,10 @@ pub fn first_render(film: &Radiograph) -> Option<super::render::Rendered> {
     Some(super::render::Rendered { key, image, took: t0.elapsed() })
 }
 
+/// `zoom` (None: fitted at `fit`) times `factor`, within 1 % … 6400 %, or a
+/// step past the fit of a film of a few pixels, which fits above 6400 %
+/// (zooming in from there went back down to the cap).
 fn zoomed(zoom: Option<f32>, fit: f32, factor: f32) -> f32 {
-    // A film of a few pixels fits above the usual 6400 %: zooming in from there goes further, not back.
     let most = if fit > 64.0 { fit * 1.25 } else { 64.0 };
     (zoom.unwrap_or(fit) * factor).clamp(0.01, most)
 }

@@ -97,9 +97,10 @@ pub struct KneeclipApp {
     stepped_over: Option<String>,
     /// The film being opened was reached with Page Down / Page Up.
     opening_by_step: bool,
-    /// The first Recent entry was reached by stepping: the next step takes
-    /// its place, so paging through a folder fills one entry, not all ten.
-    recent_head_stepped: bool,
+    /// The Recent entry the last step added (a film not in the list
+    /// before): the next step takes its place, so paging through a folder
+    /// fills one entry, not all ten, and never removes a film opened by hand.
+    recent_by_step: Option<PathBuf>,
     /// The films in the open film's folder (Next / Previous film).
     pub folder: folder::FolderListing,
     /// Next / Previous asked for while the folder was still being listed.
@@ -173,7 +174,7 @@ impl KneeclipApp {
             unopenable: HashMap::new(),
             stepped_over: None,
             opening_by_step: false,
-            recent_head_stepped: false,
+            recent_by_step: None,
             folder: folder::FolderListing::new(ctx.clone()),
             step_after_listing: None,
             folder_cursor: None,
@@ -370,6 +371,8 @@ impl KneeclipApp {
                     self.head_anchors = anchors.clone();
                     if let Some(anchors) = anchors.filter(|a| *a != self.settings.anchors) {
                         self.anchors_before_head = Some(std::mem::replace(&mut self.settings.anchors, anchors));
+                        // An undo of an earlier Reset would throw the head's texts away.
+                        self.anchors_before_replace = None;
                         self.notice = Some("The head's own anchors are now in the editor: it was trained and calibrated with them".into());
                     }
                     self.request_grade();
@@ -415,11 +418,12 @@ impl KneeclipApp {
     }
 
     fn film_opened(&mut self, film: Arc<Radiograph>, first: Option<render::Rendered>, path: PathBuf) {
-        if self.opening_by_step && self.recent_head_stepped && !self.settings.recent.is_empty() {
+        if self.opening_by_step && self.recent_by_step.is_some() && self.settings.recent.first() == self.recent_by_step.as_ref() {
             self.settings.recent.remove(0);
         }
+        let new_entry = !self.settings.recent.contains(&path);
         self.settings.add_recent(&path);
-        self.recent_head_stepped = self.opening_by_step;
+        self.recent_by_step = (self.opening_by_step && new_entry).then(|| path.clone());
         // The reader's tool stays selected from one film to the next.
         let tool = self.view.as_ref().map(|v| v.tool).unwrap_or_default();
         let mut view = FilmView::new(film).with_first_render(first);
@@ -488,7 +492,9 @@ impl KneeclipApp {
         let view = self.view.as_ref()?;
         // While a re-grade for edited anchors is on its way, the grades on
         // screen are the old anchors': a report would pair them with the new texts.
-        if self.grades.is_empty() || self.pending.grade.is_some() {
+        let anchors = self.anchors()?;
+        let graded_with_these = self.grades.iter().all(|g| g.assessment.provenance.anchors_hash == anchors.hash());
+        if self.grades.is_empty() || self.pending.grade.is_some() || !graded_with_these {
             return None;
         }
         Some(export::ExportJob {
@@ -500,7 +506,7 @@ impl KneeclipApp {
             mirror_grades: self.grades.iter().map(|g| (g.region, g.mirrored.grade)).collect(),
             heatmaps: if self.show_heatmap { self.heatmaps.clone() } else { Vec::new() },
             heatmap_opacity: self.settings.heatmap_opacity,
-            anchors: self.anchors()?,
+            anchors,
             // Hidden patient data stays out of the report too.
             include_patient_data: self.export.include_patient_data && !self.hide_patient,
         })
@@ -516,7 +522,7 @@ impl KneeclipApp {
         match self.export_job() {
             Some(job) => self.export.start(ctx, job, out),
             None if self.pending.grade.is_some() && !self.grades.is_empty() => {
-                self.export.last = Some(Err("the grade is being updated for the edited anchors: save again once it shows".into()));
+                self.export.last = Some(Err("the grade is being updated: save again once it shows".into()));
             }
             None => self.export.last = Some(Err("nothing to export: the film is not graded yet".into())),
         }

@@ -184,7 +184,7 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         } else if app.anchors().is_none() {
             "Every anchor needs some text before a report can be made"
         } else if !app.grades.is_empty() {
-            "Wait for the grade with the edited anchors"
+            "Wait for the grade to be updated"
         } else {
             "Wait for the grade"
         };

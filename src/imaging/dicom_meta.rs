@@ -181,12 +181,12 @@ pub(crate) fn pixel_spacing(obj: &Obj) -> Option<PixelSpacing> {
 
 /// Attributes that identify a patient (or lead to one), hidden on request:
 /// those named below, and, as in DICOM's de-identification profile (PS3.15
-/// Annex E), every date and time (a date with a knee film is a
-/// quasi-identifier), every instance UID (it leads back to the study in a
+/// Annex E), every person's name (patient, physicians, observers), every
+/// date and time (a date with a knee film is a quasi-identifier), every instance UID (it leads back to the study in a
 /// PACS), free-text comments and private attributes (anything may be in them).
 pub(crate) fn is_identifying(tag: Tag, vr: VR) -> bool {
     let (g, e) = (tag.0, tag.1);
-    if matches!(vr, VR::DA | VR::DT | VR::TM) || g % 2 == 1 {
+    if matches!(vr, VR::DA | VR::DT | VR::TM | VR::PN) || g % 2 == 1 {
         return true;
     }
     if vr == VR::UI {

@@ -28,7 +28,8 @@ impl Window {
     /// "W 255 L 127.5": whole numbers as such, others to one decimal (the
     /// centre of an 8-bit film's full range is 127.5, which "L 128" misstates).
     pub fn label(&self) -> String {
-        let number = |v: f64| if (v - v.round()).abs() < 0.05 { format!("{v:.0}") } else { format!("{v:.1}") };
+        // + 0.0 turns a -0 into 0 ("L -0" for a centre of -0.02).
+        let number = |v: f64| if (v - v.round()).abs() < 0.05 { format!("{:.0}", v.round() + 0.0) } else { format!("{v:.1}") };
         format!("W {} L {}", number(self.width), number(self.center))
     }
 }
@@ -42,6 +43,7 @@ mod label_tests {
         assert_eq!(Window::from_bounds(0.0, 255.0).label(), "W 255 L 127.5");
         assert_eq!(Window { center: 128.0, width: 256.0 }.label(), "W 256 L 128");
         assert_eq!(Window { center: -600.4, width: 1500.0 }.label(), "W 1500 L -600.4");
+        assert_eq!(Window { center: -0.02, width: 10.0 }.label(), "W 10 L 0");
     }
 }
 
