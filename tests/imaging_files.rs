@@ -307,6 +307,21 @@ fn a_16bit_file_holding_12bit_data_is_read_as_12bit() {
 }
 
 #[test]
+fn a_16bit_file_holding_8bit_data_is_read_as_8bit() {
+    // Review: read as 10-bit, it showed and was graded at a quarter of its brightness.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((png8, _)) = oai_as_12bit(tmp.path(), "unused.png") else { return };
+    let gray = image::open(&png8).unwrap().to_luma8();
+    let path = tmp.path().join("film8in16.png");
+    ImageBuffer::<Luma<u16>, _>::from_fn(gray.width(), gray.height(), |x, y| Luma([gray.get_pixel(x, y)[0] as u16])).save(&path).unwrap();
+    let r = Radiograph::open(&path).unwrap();
+    let w = r.default_window();
+    assert_eq!((w.lower(), w.upper()), (0.0, 255.0));
+    assert!(r.notes().iter().any(|n| n.contains("read as 8-bit")), "{:?}", r.notes());
+    assert_eq!(r.model_view().data, Radiograph::open(&png8).unwrap().model_view().data, "the model sees the 8-bit film");
+}
+
+#[test]
 fn a_16bit_film_using_the_full_range_is_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("full16.png");

@@ -285,11 +285,21 @@ fn the_report_says_each_knees_side_and_the_view() {
     let r = json(&out);
     assert!(r["film"]["side"].is_null(), "no one side for a film of both knees: {}", r["film"]);
     assert_eq!((&r["regions"][0]["side"], &r["regions"][1]["side"]), (&"right".into(), &"left".into()));
+    // One side stated for a film graded as two halves (here by its name): the
+    // film gets none, as the printed title (review: it said "left" for both knees).
+    let named = tmp.path().join("9001695L.png");
+    both.save(&named).unwrap();
+    let out = tmp.path().join("named.json");
+    report(&model, &named, &out, &[]);
+    let r = json(&out);
+    assert_eq!(r["regions"].as_array().map(Vec::len), Some(2));
+    assert!(r["film"]["side"].is_null() && r["regions"][0]["side"].is_null() && r["regions"][1]["side"].is_null(), "{}", r);
 
     let pdf = tmp.path().join("one.pdf");
     report(&model, &one, &pdf, &[]);
     let png_report = tmp.path().join("two.png");
     report(&model, &two, &png_report, &[]);
+    assert!(image::open(&png_report).is_ok_and(|i| i.width() > 400), "the PNG report of both knees is an image");
     if !poppler() {
         return;
     }
@@ -300,6 +310,24 @@ fn the_report_says_each_knees_side_and_the_view() {
     report(&model, &two, &pdf, &[]);
     let text = pdf_text(&pdf);
     assert!(text.contains("PA — Kellgren–Lawrence grade") && text.contains("Left half of the image (right knee): KL"), "{text}");
+}
+
+#[test]
+fn a_report_run_whose_lines_cannot_be_printed_fails() {
+    // Review: with --report, a full standard output still exited 0.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(1) else { return };
+    let out = tmp.path().join("r.json");
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["grade", "--offline", "--model-dir", model.to_str().unwrap(), "--report", out.to_str().unwrap(), film.to_str().unwrap()])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write the results to standard output"), "{err}");
 }
 
 #[test]

@@ -88,7 +88,12 @@ pub fn run(args: &GradeArgs) -> i32 {
     };
     let mut printer = Printer::new(format);
     if let Some(out) = &args.report {
-        return grade_with_report(args, &mut grader, &mut printer, out);
+        let code = grade_with_report(args, &mut grader, &mut printer, out);
+        if let Err(e) = printer.finish() {
+            eprintln!("kneeclip: cannot write the results to standard output: {e}");
+            return EXIT_UNUSABLE;
+        }
+        return code;
     }
     let mut failed = 0usize;
     let files = expand_folders(&args.files);
@@ -284,10 +289,8 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
     // The film's failures exit 1 (as for any film); the report's own, and damaged weights, 2.
     let mut report_failed = false;
     let result = (|| -> Result<(), String> {
-        let film = Radiograph::open(file).map_err(|e| e.to_string())?;
-        // Read for the report's checksum before the film's lines are printed:
-        // past them, a failure is the report's, not a second line for the film.
-        let film_bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
+        // One read: the report's checksum is of the very bytes graded.
+        let (film, film_bytes) = Radiograph::open_keeping_bytes(file).map_err(|e| e.to_string())?;
         let prepared = prepare_view(grader.preprocessing(), &film, !args.no_mirror_check);
         let assessments = grader.grade_pixel_values(&prepared.inputs).map_err(|e| {
             report_failed |= matches!(e, GradeError::NonFinite { .. });

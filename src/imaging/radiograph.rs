@@ -89,6 +89,21 @@ impl Radiograph {
 
     /// [`open`](Self::open) with explicit size limits; the file size is checked before reading.
     pub fn open_with_limits(path: &Path, limits: &LoadLimits) -> Result<Radiograph, ImagingError> {
+        let bytes = Self::read_checked(path, limits)?;
+        Radiograph::from_bytes(&bytes, path, limits)
+    }
+
+    /// [`open`](Self::open), with the file's bytes as read (a report's
+    /// checksum is then of the very bytes graded).
+    pub fn open_keeping_bytes(path: &Path) -> Result<(Radiograph, Vec<u8>), ImagingError> {
+        let limits = LoadLimits::default();
+        let bytes = Self::read_checked(path, &limits)?;
+        Ok((Radiograph::from_bytes(&bytes, path, &limits)?, bytes))
+    }
+
+    /// The file's bytes, after refusing a folder, a device or pipe, and a
+    /// file over the size limit (checked before reading).
+    fn read_checked(path: &Path, limits: &LoadLimits) -> Result<Vec<u8>, ImagingError> {
         let io_err = |source| ImagingError::Io { path: path.to_path_buf(), source };
         let meta = std::fs::metadata(path).map_err(io_err)?;
         if meta.is_dir() {
@@ -98,8 +113,7 @@ impl Radiograph {
             return Err(ImagingError::SpecialFile { path: path.to_path_buf() });
         }
         limits.check_file_size(path, meta.len())?;
-        let bytes = std::fs::read(path).map_err(io_err)?;
-        Radiograph::from_bytes(&bytes, path, limits)
+        std::fs::read(path).map_err(io_err)
     }
 
     /// Decodes a film held in memory; `source` names it in errors and in the UI.

@@ -82,9 +82,10 @@ fn tiff_sample_format(b: &[u8]) -> Option<u16> {
 const LUMA_NOTE: &str = "colour image converted to luminance (Rec. 601: 0.299 R + 0.587 G + 0.114 B)";
 const ALPHA_NOTE: &str = "transparency (alpha channel) ignored";
 
-/// The smallest of 10, 12, 14 and 16 bits that holds `max`.
+/// The smallest of 8, 10, 12, 14 and 16 bits that holds `max` (8: an 8-bit
+/// film saved in a 16-bit file, which 10 bits would show at a quarter of its brightness).
 fn effective_bits(max: u16) -> u16 {
-    [10, 12, 14].into_iter().find(|&b| u32::from(max) < 1 << b).unwrap_or(16)
+    [8, 10, 12, 14].into_iter().find(|&b| u32::from(max) < 1 << b).unwrap_or(16)
 }
 
 /// Rec. 601 luma in fixed point, identical to Pillow's `convert("L")` for 8-bit.
@@ -199,7 +200,9 @@ mod tests {
 
     #[test]
     fn effective_bits_is_the_smallest_depth_that_holds_the_maximum() {
-        assert_eq!(effective_bits(0), 10);
+        assert_eq!(effective_bits(0), 8);
+        assert_eq!(effective_bits(255), 8);
+        assert_eq!(effective_bits(256), 10);
         assert_eq!(effective_bits(1023), 10);
         assert_eq!(effective_bits(1024), 12);
         assert_eq!(effective_bits(3344), 12);

@@ -112,7 +112,7 @@ impl Report {
     pub fn new(input: &ReportInput<'_>) -> Option<Report> {
         let provenance = &input.results.first()?.1.provenance;
         let film = input.film;
-        let regions = input
+        let regions: Vec<RegionReport> = input
             .results
             .iter()
             .map(|(region, a)| (region, a, side_and_view(film, *region)))
@@ -130,7 +130,12 @@ impl Report {
                 side_source: side.side_source,
             })
             .collect();
-        let whole = side_and_view(film, Region::Whole);
+        // The film's side is one knee's: a film graded as two halves has
+        // none (each region carries its own), as the printed title says.
+        let mut whole = side_and_view(film, Region::Whole);
+        if regions.len() > 1 {
+            (whole.side, whole.side_source) = (None, None);
+        }
         let file_name = film.source().file_name().map(|n| n.to_string_lossy().into_owned());
         Some(Report {
             report: REPORT_KIND,
