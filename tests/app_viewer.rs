@@ -39,13 +39,13 @@ fn the_overlay_shows_the_side_and_view_the_header_states_even_with_patient_data_
     let Some(film) = dicom_film("RG3_UNC") else { return };
     let mut h = harness(model);
     open_and_grade(&mut h, &film);
-    h.get_by_label_contains("Right knee · AP");
+    h.get_by_label_contains("Right knee, AP");
     h.get_by_label_contains("RG3_UNC");
     h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::F12);
     h.step();
     h.run();
     assert!(h.query_by_label_contains("RG3_UNC").is_none(), "the file name is hidden");
-    h.get_by_label_contains("Right knee · AP");
+    h.get_by_label_contains("Right knee, AP");
     // An OAI-style name gives the side, as on the command line and in reports.
     let Some(png) = first_png(2) else { return };
     let named = tmp.path().join("9001695L.png");
@@ -517,6 +517,21 @@ fn the_length_tool_measures_in_mm_from_the_dicom_spacing() {
     drag(&mut h, left, c, c + egui::vec2(30.0, 0.0));
     assert_eq!(view(&mut h).state.pan, egui::vec2(30.0, 0.0));
     assert_eq!(view(&mut h).measurements.len(), 1);
+}
+
+#[test]
+fn each_half_of_a_film_of_both_knees_names_its_knee_where_the_file_says() {
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(both)) = (model_dir(tmp.path()), common::both_knees()) else { return };
+    let film = tmp.path().join("both.dcm");
+    std::fs::write(&film, common::gray8_dicom(&both, &[(tags::IMAGE_LATERALITY, VR::CS, "B"), (tags::VIEW_POSITION, VR::CS, "PA")])).unwrap();
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    h.get_by_label("left half of the image (right knee)");
+    h.get_by_label("right half of the image (left knee)");
+    h.get_by_label_contains("Both knees, PA");
 }
 
 #[test]

@@ -313,7 +313,7 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     view.show(ui, &Overlay { top_left: &top_left, top_right: &top_right }, opacity);
 }
 
-/// "Right knee · PA": the side and view the command line and reports give
+/// "Right knee, PA": the side and view the command line and reports give
 /// ([`crate::grading::side_and_view`]: Image Laterality, else Laterality,
 /// else an OAI-style file name; View Position), "Both knees" for a stated B;
 /// `None` when nothing says. kneeclip grades each knee it sees and does not
@@ -329,8 +329,9 @@ fn side_and_view(view: &super::FilmView) -> Option<String> {
         Some(crate::grading::Side::Right) => Some("Right knee".to_string()),
         None => both(),
     };
+    // Worded as the reports' title: "Right knee, AP".
     let parts: Vec<String> = side.into_iter().chain(said.view).collect();
-    (!parts.is_empty()).then(|| parts.join(" · "))
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Patient and study, from the film's identifying tags.
@@ -401,7 +402,13 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         let a = &rg.assessment;
         ui.push_id(i, |ui| {
             if app.grades.len() > 1 {
-                ui.label(RichText::new(rg.region.label()).italics());
+                // Each half's knee where the file says it, as in the reports.
+                let side = app.view.as_ref().and_then(|v| crate::grading::side_and_view(&v.film, rg.region).side);
+                let title = match side {
+                    Some(side) => format!("{} ({} knee)", rg.region.label(), side.name()),
+                    None => rg.region.label().to_string(),
+                };
+                ui.label(RichText::new(title).italics());
             }
             ui.label(RichText::new(format!("KL {} — {}", a.grade, GRADE_NAMES[a.grade])).size(22.0).strong());
             if let Some((lo, hi)) = a.borderline(BORDERLINE_MARGIN) {
