@@ -221,6 +221,36 @@ fn several_page_downs_in_one_frame_each_count_and_stepping_keeps_recent_files() 
     assert_eq!(app(&mut h).settings.recent, [films[2].clone(), films[1].clone(), elsewhere.clone(), films[5].clone(), films[0].clone()]);
 }
 
+/// Several presses that would land past the last film, which failed to open
+/// before: the nearest film short of it (review: "No next film" with films between).
+#[test]
+fn a_jump_onto_a_file_that_failed_stops_at_the_film_before_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(a) = first_png(3) else { return };
+    let folder = tmp.path().join("films");
+    std::fs::create_dir(&folder).unwrap();
+    let films: Vec<PathBuf> = (1..=3).map(|i| folder.join(format!("knee{i}.png"))).collect();
+    for f in &films {
+        std::fs::copy(&a, f).unwrap();
+    }
+    let broken = folder.join("knee4.png");
+    std::fs::write(&broken, b"not a PNG").unwrap();
+    let mut h = harness(model);
+    app(&mut h).open(&broken);
+    wait(&mut h, "the failure", |a| a.failed_path.as_deref() == Some(broken.as_path()) && !a.busy());
+    open_and_grade(&mut h, &films[0]);
+    wait(&mut h, "the folder's list", |a| a.has_film_beside(1));
+    for _ in 0..5 {
+        for pressed in [true, false] {
+            h.input_mut().events.push(egui::Event::Key { key: egui::Key::PageDown, physical_key: None, pressed, repeat: false, modifiers: egui::Modifiers::NONE });
+        }
+    }
+    h.step();
+    wait(&mut h, "the film", |a| a.path.as_deref() == Some(films[2].as_path()) && !a.grades.is_empty() && !a.busy());
+    assert!(app(&mut h).error.is_none(), "{:?}", app(&mut h).error);
+}
+
 /// The folder is listed on a thread of its own (a network share's PACS export
 /// may be slow to read): Page Down pressed before the list is in still opens
 /// the next film once it is.

@@ -29,13 +29,16 @@ impl KneeclipApp {
     /// Opens the film `step` places on, stepping over files that failed to
     /// open before and have not changed since: the reader has seen why once.
     pub(super) fn step_in_folder(&mut self, step: isize) {
+        let failed_before = |path: &Path| self.unopenable.get(path).is_some_and(|when| *when == file_state(path));
         let mut at = self.folder_cursor.clone();
         let mut passed = 0;
         let mut stride = step;
-        let next = loop {
+        let mut landed: Option<std::path::PathBuf> = None;
+        let mut next = loop {
             match at.as_ref().and_then(|c| self.folder.films.step(c, stride)).map(Path::to_path_buf) {
-                Some(path) if self.unopenable.get(&path).is_some_and(|when| *when == file_state(&path)) => {
+                Some(path) if failed_before(&path) => {
                     passed += 1;
+                    landed.get_or_insert_with(|| path.clone());
                     at = Some(path);
                     // Past a file that failed, on to the next one in that direction.
                     stride = step.signum();
@@ -43,6 +46,21 @@ impl KneeclipApp {
                 found => break found,
             }
         };
+        // A jump of several films that landed on files which failed, with
+        // none past them: the nearest film short of where it landed.
+        if let (None, Some(landed), Some(cursor)) = (&next, &landed, &self.folder_cursor) {
+            let mut back = landed.clone();
+            while let Some(path) = self.folder.films.step(&back, -step.signum()).map(Path::to_path_buf) {
+                if &path == cursor {
+                    break;
+                }
+                if !failed_before(&path) {
+                    next = Some(path);
+                    break;
+                }
+                back = path;
+            }
+        }
         let passed_note = (passed > 0).then(|| format!("stepped over {passed} {} that could not be opened", if passed == 1 { "file" } else { "files" }));
         match next {
             Some(path) => {

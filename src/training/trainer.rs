@@ -260,7 +260,7 @@ impl Trainer {
             } else if s.film_sizes.as_ref().is_some_and(|f| *f != film_sizes) {
                 differences.push("the content of some films: they have the checkpoint's names, but other sizes (replaced or edited since)".into());
             } else if s.film_heads.as_ref().is_some_and(|f| *f != film_heads) {
-                differences.push("the content of some films: they have the checkpoint's names and sizes, but other bytes (replaced or edited since)".into());
+                differences.push("the content of some films: they have the checkpoint's names and sizes, but other bytes (replaced or edited since, or no longer readable)".into());
             }
             if !differences.is_empty() {
                 return Err(another_run(ck, &differences));
