@@ -522,7 +522,9 @@ impl FilmView {
         corner(rect.left_top() + vec2(m, m), egui::Align2::LEFT_TOP, overlay.top_left);
         corner(rect.right_top() + vec2(-m, m), egui::Align2::RIGHT_TOP, overlay.top_right);
         let s = &self.state;
-        let mut bl = format!("{}{}", s.window.label().replace(" L ", "  L "), if s.invert { "  inverted" } else { "" });
+        // Through the file's VOI LUT table, the table is named: a W/L would misstate it.
+        let window = self.film.table_for(s.window).map_or_else(|| s.window.label().replace(" L ", "  L "), str::to_owned);
+        let mut bl = format!("{window}{}", if s.invert { "  inverted" } else { "" });
         if let Some((x, y, v)) = self.hover {
             bl.push_str(&format!("\nx {x}  y {y}  value {v:.1}"));
         }

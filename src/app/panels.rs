@@ -173,7 +173,7 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         if ui.available_size_before_wrap().x < needed {
             ui.end_row();
         }
-        ui.add_enabled(app.show_heatmap, egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).text("opacity"));
+        ui.add_enabled(app.show_heatmap, egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).fixed_decimals(2).text("opacity"));
         ui.separator();
         let gradable = app.export_job().is_some() && !app.export.running();
         // Greyed out, it says why.

@@ -361,6 +361,13 @@ impl Radiograph {
         ((self.photometric == Photometric::Monochrome1) || self.presentation_inverse) ^ invert
     }
 
+    /// The name of the file's VOI LUT table that `window` selects ("VOI LUT:
+    /// GAMMA"), if any: the film is then shown through that table, not a
+    /// linear window, and a W/L readout would misstate it.
+    pub fn table_for(&self, window: Window) -> Option<&str> {
+        self.presets.iter().zip(&self.preset_luts).find(|(p, lut)| lut.is_some() && p.window == window).map(|(p, _)| p.name.as_str())
+    }
+
     fn voi_for(&self, window: Window) -> Voi<'_> {
         for (preset, lut) in self.presets.iter().zip(&self.preset_luts) {
             if let Some(lut) = lut {
@@ -459,7 +466,9 @@ mod tests {
         d.presets = vec![(preset, Some(table))];
         let r = Radiograph::assemble("lut".into(), d);
         assert_eq!(r.model_view().data, vec![0.0, 1.0, 1.0, 0.0]);
+        assert_eq!(r.table_for(r.default_window()), Some("VOI LUT: TEST"), "named for the W/L readout");
         // Any other window uses the linear formula.
+        assert_eq!(r.table_for(Window { center: 2.0, width: 4.0 }), None);
         let lin = r.render(Window { center: 2.0, width: 4.0 }, false);
         assert!(lin.data.windows(2).all(|p| p[0] <= p[1]));
     }
