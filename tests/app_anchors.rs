@@ -141,10 +141,7 @@ fn repeated_anchors_and_overlong_queries_are_said() {
 fn free_text_queries_on_a_wide_film_score_each_half() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
-    let wide = tmp.path().join("both-knees.png");
-    image::GrayImage::from_fn(500, 200, |x, y| image::Luma([if x < 250 { (y % 256) as u8 } else { ((x * 7) % 256) as u8 }]))
-        .save(&wide)
-        .unwrap();
+    let wide = common::viewer::wide_film(tmp.path());
     let mut h = harness(model);
     open_and_grade(&mut h, &wide);
     app(&mut h).query_text = "joint space narrowing\n\na healthy knee".into();

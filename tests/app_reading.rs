@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::viewer::{App, app, harness, open_and_grade, view, wait};
 use common::{dicom_film, first_png, model_dir};
@@ -179,12 +179,7 @@ fn several_page_downs_in_one_frame_each_count_and_stepping_keeps_recent_files() 
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
     let Some(a) = first_png(1) else { return };
-    let folder = tmp.path().join("films");
-    std::fs::create_dir(&folder).unwrap();
-    let films: Vec<PathBuf> = (1..=6).map(|i| folder.join(format!("knee{i}.png"))).collect();
-    for f in &films {
-        std::fs::copy(&a, f).unwrap();
-    }
+    let films = common::viewer::folder_of_copies(tmp.path(), &a, 6);
     let elsewhere = tmp.path().join("other.png");
     std::fs::copy(&a, &elsewhere).unwrap();
     let mut h = harness(model);
@@ -228,12 +223,8 @@ fn a_jump_onto_a_file_that_failed_stops_at_the_film_before_it() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
     let Some(a) = first_png(3) else { return };
-    let folder = tmp.path().join("films");
-    std::fs::create_dir(&folder).unwrap();
-    let films: Vec<PathBuf> = (1..=3).map(|i| folder.join(format!("knee{i}.png"))).collect();
-    for f in &films {
-        std::fs::copy(&a, f).unwrap();
-    }
+    let films = common::viewer::folder_of_copies(tmp.path(), &a, 3);
+    let folder = films[0].parent().unwrap();
     let broken = folder.join("knee4.png");
     std::fs::write(&broken, b"not a PNG").unwrap();
     let mut h = harness(model);

@@ -222,11 +222,7 @@ fn a_command_line_folder_is_for_this_session_and_its_failure_is_headlined_as_suc
 fn a_wide_film_shows_both_halves_and_the_heatmap_covers_each() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
-    // Two different "knees" side by side, 2.5 times wider than tall.
-    let wide = tmp.path().join("both-knees.png");
-    image::GrayImage::from_fn(500, 200, |x, y| image::Luma([if x < 250 { (y % 256) as u8 } else { ((x * 7) % 256) as u8 }]))
-        .save(&wide)
-        .unwrap();
+    let wide = common::viewer::wide_film(tmp.path());
     let mut h = harness(model);
     open_and_grade(&mut h, &wide);
     assert_eq!(app(&mut h).grades.len(), 2);

@@ -74,3 +74,26 @@ pub fn open_and_grade(h: &mut Harness<'static, App>, film: &Path) {
 pub fn view<'h>(h: &'h mut Harness<'static, App>) -> &'h mut kneeclip::app::film_view::FilmView {
     app(h).view.as_mut().expect("a film is open")
 }
+
+/// Two different synthetic "knees" side by side, 2.5 times wider than tall
+/// (graded as two halves), saved in `dir`.
+#[allow(dead_code)] // not every test file uses it
+pub fn wide_film(dir: &std::path::Path) -> std::path::PathBuf {
+    let wide = dir.join("both-knees.png");
+    image::GrayImage::from_fn(500, 200, |x, y| image::Luma([if x < 250 { (y % 256) as u8 } else { ((x * 7) % 256) as u8 }]))
+        .save(&wide)
+        .unwrap();
+    wide
+}
+
+/// `n` copies of `film` named knee1.png … kneeN.png in a new folder `films` under `dir`.
+#[allow(dead_code)]
+pub fn folder_of_copies(dir: &std::path::Path, film: &std::path::Path, n: usize) -> Vec<std::path::PathBuf> {
+    let folder = dir.join("films");
+    std::fs::create_dir(&folder).unwrap();
+    let films: Vec<std::path::PathBuf> = (1..=n).map(|i| folder.join(format!("knee{i}.png"))).collect();
+    for f in &films {
+        std::fs::copy(film, f).unwrap();
+    }
+    films
+}
