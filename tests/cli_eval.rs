@@ -148,3 +148,31 @@ fn progress_in_a_log_is_plain_lines_and_help_has_the_exit_statuses() {
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("graded ")).collect();
     assert_eq!(lines, ["graded 16/50", "graded 32/50", "graded 48/50", "graded 50/50"], "{err}");
 }
+
+/// On films of one grade only, specificity and AUC have no films of other
+/// grades: the table said "n/a (never predicted)" for them, and the macro
+/// AUC read "NaN [NaN, NaN]". Each n/a now says its own reason.
+#[test]
+fn films_of_one_grade_give_each_missing_figure_its_own_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 3) else {
+        eprintln!("skipped: no OAI films");
+        return;
+    };
+    for g in [0, 1, 3, 4] {
+        std::fs::remove_dir_all(data.join(g.to_string())).unwrap();
+    }
+    let out = kneeclip(&["eval", "--offline", "--model-dir", model.to_str().unwrap(), data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(!table.contains("NaN"), "{table}");
+    let line = |start: &str| table.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no {start:?} line:\n{table}"));
+    assert!(line("Macro AUC").ends_with("n/a (films of one grade only)"), "{table}");
+    let kl2 = line("KL2 ");
+    assert_eq!(kl2.matches("n/a (only KL2 films)").count(), 2, "specificity and AUC: {kl2}");
+    assert!(!kl2.contains("never predicted") || kl2.matches("n/a").count() == 3, "only its precision could be never predicted: {kl2}");
+    let kl0 = line("KL0 ");
+    assert_eq!(kl0.matches("n/a (no KL0 films)").count(), 3, "sensitivity, F1, AUC: {kl0}");
+    assert!(!kl0.contains("only KL"), "{kl0}");
+}

@@ -352,18 +352,26 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-fn ci(c: &BootstrapCi) -> String {
+/// A figure with its interval, or why there is none: never "NaN".
+fn ci(c: &BootstrapCi, why_none: &str) -> String {
+    if c.value.is_nan() {
+        return format!("n/a ({why_none})");
+    }
+    // Every resample undefined (e.g. a grade drawn into none of them): the figure stands alone.
+    if c.lower.is_nan() || c.upper.is_nan() {
+        return format!("{:.3} [no interval]", c.value);
+    }
     format!("{:.3} [{:.3}, {:.3}]", c.value, c.lower, c.upper)
 }
 
-/// A per-grade figure, or why there is none (never "NaN"): no films of the
-/// grade, or (for its precision) the grade never predicted.
-fn cell(c: &BootstrapCi, grade: usize, support: u64) -> String {
-    match (c.value.is_nan(), support) {
-        (false, _) => ci(c),
-        (true, 0) => format!("n/a (no KL{grade} films)"),
-        (true, _) => "n/a (never predicted)".into(),
-    }
+/// Why each per-grade figure can be undefined: sensitivity and F1 need films
+/// of the grade, specificity films of other grades (none when every film is
+/// of this one), precision the grade predicted, AUC films of both.
+fn per_grade_cells(g: &crate::metrics::PerGrade) -> [String; 5] {
+    // Short enough for the table's 22-character columns.
+    let (no_films, only_these) = (format!("no KL{} films", g.grade), format!("only KL{} films", g.grade));
+    let auc_why = if g.support == 0 { &no_films } else { &only_these };
+    [ci(&g.sensitivity, &no_films), ci(&g.specificity, &only_these), ci(&g.precision, "never predicted"), ci(&g.f1, &no_films), ci(&g.auc, auc_why)]
 }
 
 fn table(r: &EvaluationReport, skipped: usize, flip_agreement: Option<&BootstrapCi>, absent: Option<&str>) -> String {
@@ -379,21 +387,22 @@ fn table(r: &EvaluationReport, skipped: usize, flip_agreement: Option<&Bootstrap
         s += &format!("Warning: {note}.\n");
     }
     s += "\n";
-    for (name, v) in [
-        ("Accuracy", &r.accuracy),
-        ("Balanced accuracy", &r.balanced_accuracy),
-        ("Macro precision", &r.macro_precision),
-        ("Macro sensitivity", &r.macro_sensitivity),
-        ("Macro F1", &r.macro_f1),
-        ("Macro AUC", &r.macro_auc),
-        ("Quadratic weighted kappa", &r.qwk),
-        ("Mean absolute error", &r.mae),
-        ("Expected calibration error", &r.ece),
+    // Only the AUC needs more than films: films of two grades at least.
+    for (name, v, why_none) in [
+        ("Accuracy", &r.accuracy, "no films"),
+        ("Balanced accuracy", &r.balanced_accuracy, "no films"),
+        ("Macro precision", &r.macro_precision, "no films"),
+        ("Macro sensitivity", &r.macro_sensitivity, "no films"),
+        ("Macro F1", &r.macro_f1, "no films"),
+        ("Macro AUC", &r.macro_auc, "films of one grade only"),
+        ("Quadratic weighted kappa", &r.qwk, "no films"),
+        ("Mean absolute error", &r.mae, "no films"),
+        ("Expected calibration error", &r.ece, "no films"),
     ] {
-        s += &format!("{name:<28}{}\n", ci(v));
+        s += &format!("{name:<28}{}\n", ci(v, why_none));
     }
     if let Some(v) = flip_agreement {
-        s += &format!("{:<28}{}\n", "Flip agreement", ci(v));
+        s += &format!("{:<28}{}\n", "Flip agreement", ci(v, "no films"));
     }
     let row = |cells: [&str; 7]| {
         let line = format!("{:<6}{:>6}  {:<22}{:<22}{:<22}{:<22}{}", cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]);
@@ -402,7 +411,7 @@ fn table(r: &EvaluationReport, skipped: usize, flip_agreement: Option<&Bootstrap
     s += "\n";
     s += &row(["Grade", "Films", "Sensitivity", "Specificity", "Precision", "F1", "AUC"]);
     for g in &r.per_grade {
-        let cells = [&g.sensitivity, &g.specificity, &g.precision, &g.f1, &g.auc].map(|c| cell(c, g.grade, g.support));
+        let cells = per_grade_cells(g);
         s += &row([&format!("KL{}", g.grade), &g.support.to_string(), &cells[0], &cells[1], &cells[2], &cells[3], &cells[4]]);
     }
     s += "\nConfusion matrix (rows = true grade, columns = predicted)\n       ";
