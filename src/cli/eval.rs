@@ -37,9 +37,10 @@ Exit status: 0 when every film was graded and the predictions (if asked for)
 written; 1 when some films could not be read (named on stderr, left out of the
 figures, which are printed); 2 when the dataset, model or options are unusable,
 no film could be graded, or --predictions could not be written (the figures
-are printed); 130 when stopped with Ctrl-C.";
+are printed); 130 when stopped with Ctrl-C, SIGTERM or a hang-up (not
+ignored, as under nohup): after the batch being graded, nothing printed.";
 
-/// Exit status after Ctrl-C, as `train`'s.
+/// Exit status after Ctrl-C (or SIGTERM, a hang-up), as `train`'s.
 const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Args, Debug)]
@@ -86,7 +87,7 @@ pub fn run(args: &EvalArgs) -> i32 {
     }
 }
 
-/// Why no figures were printed: a message, or none when stopped (Ctrl-C).
+/// Why no figures were printed: a message, or none when stopped (Ctrl-C, a signal).
 struct Failure(Option<String>);
 
 impl From<String> for Failure {
@@ -173,19 +174,19 @@ impl Progress {
     }
 }
 
-/// First Ctrl-C: stop after the batch being graded (nothing is written); the
-/// line is ended, so the shell's prompt does not land after `graded N/M`.
-/// Only where the progress line is on a terminal: under nohup a hang-up must
-/// not stop the run.
-fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+/// First Ctrl-C (or SIGTERM, or a hang-up not ignored): stop after the batch
+/// being graded, nothing written; on a terminal the progress line is ended
+/// first, so the shell's prompt does not land after `graded N/M`. Second: quit.
+fn stop_on_signal(terminal: bool) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(EXIT_INTERRUPTED);
-        }
-        eprintln!("\nkneeclip: stopping after this batch; no figures, nothing written (a second Ctrl-C quits at once)");
-    });
+    let installed = super::interrupt::on_stop_signal(
+        stop.clone(),
+        move || eprintln!("{}kneeclip: stopping after this batch; no figures, nothing written (a second Ctrl-C or signal quits at once)", if terminal { "\n" } else { "" }),
+        || std::process::exit(EXIT_INTERRUPTED),
+    );
+    if let Err(e) = installed {
+        eprintln!("kneeclip: warning: Ctrl-C will stop eval at once, not after a batch ({e})");
+    }
     stop
 }
 
@@ -227,7 +228,7 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     let (mut graded, mut skipped, mut provenance, mut wide) = (Vec::new(), Vec::new(), None, 0usize);
     let n = dataset.films.len();
     let mut progress = (!args.json && n >= 50).then(|| Progress { total: n, terminal: std::io::stderr().is_terminal(), shown: 0 });
-    let stop = progress.as_ref().filter(|p| p.terminal).map(|_| stop_on_ctrl_c());
+    let stop = stop_on_signal(progress.as_ref().is_some_and(|p| p.terminal));
     for (at, chunk) in dataset.films.chunks(FILMS_PER_BATCH).enumerate() {
         let preprocessing = grader.preprocessing();
         let inputs: Vec<Result<(Vec<Vec<f32>>, bool), String>> =
@@ -256,7 +257,7 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         if let Some(progress) = &mut progress {
             progress.update((at * FILMS_PER_BATCH + chunk.len()).min(n));
         }
-        if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+        if stop.load(Ordering::SeqCst) {
             return Err(Failure(None));
         }
     }
@@ -316,6 +317,10 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         }
         text
     };
+    // Stopped after the last batch: as promised, no figures and nothing written.
+    if stop.load(Ordering::SeqCst) {
+        return Err(Failure(None));
+    }
     let mut out = std::io::stdout().lock();
     out.write_all(printed.as_bytes())
         .and_then(|()| out.flush())
