@@ -280,3 +280,25 @@ fn stray_root_files_and_a_folder_after_its_link_are_described_right() {
     assert!(notes.contains(&format!("1/nested: read already through the link {}", root.join("1/a").display())), "{notes}");
     assert!(!notes.contains("1/nested: links to"), "{notes}");
 }
+
+/// Review: a header after a blank first line read as a grade "not a number",
+/// and a headerless third column (`a.png,2,1`) read as the file `a.png,2`
+/// of grade 1.
+#[test]
+fn a_csv_header_after_a_blank_line_reads_and_a_third_column_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("set.csv");
+    std::fs::write(&csv, "\n\npath,grade\na.png,2\n").unwrap();
+    let ds = Dataset::scan(&csv, false, &mut |_, _| true).unwrap();
+    assert_eq!(ds.films.iter().map(|f| (f.path.clone(), f.grade)).collect::<Vec<_>>(), [(tmp.path().join("a.png"), 2)]);
+    for text in ["a.png,2,1\n", "path,grade\nb.png,0\n\na.png,2,train\n"] {
+        std::fs::write(&csv, text).unwrap();
+        let e = Dataset::scan(&csv, false, &mut |_, _| true).unwrap_err().to_string();
+        let line = if text.starts_with("path") { "line 4" } else { "line 1" };
+        assert!(e.contains(line) && e.contains("3 fields, the second a number: a CSV dataset reads only `path,grade`"), "{text:?}: {e}");
+    }
+    // A path with a comma still reads: quoted, or unquoted when its second part is no number.
+    std::fs::write(&csv, "\"a,2.png\",1\nknee, left.png,3\n").unwrap();
+    let ds = Dataset::scan(&csv, false, &mut |_, _| true).unwrap();
+    assert_eq!(ds.films.iter().map(|f| (f.path.clone(), f.grade)).collect::<Vec<_>>(), [(tmp.path().join("a,2.png"), 1), (tmp.path().join("knee, left.png"), 3)]);
+}

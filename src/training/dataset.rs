@@ -352,8 +352,9 @@ fn once_each(films: Vec<Film>, notes: &mut Vec<(String, String)>) -> Result<Vec<
 
 /// `path,grade` records (RFC 4180: a quoted path may hold commas, doubled
 /// quotes and line breaks, as kneeclip's own CSV output writes them); a first
-/// record whose grade is not a number is a header. An unquoted path with
-/// commas still reads whole: the grade is the last field.
+/// record (blank lines aside) whose grade is not a number is a header. An
+/// unquoted path with commas still reads whole: the grade is the last field,
+/// unless the second field is a number too (`a.png,2,1`: a third column, refused).
 fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
     let not_a_dataset = |message: &str| DatasetError::NotADataset { path: csv.to_path_buf(), message: message.to_string() };
     let text = match std::fs::read_to_string(csv) {
@@ -365,10 +366,17 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
     let base = csv.parent().unwrap_or(Path::new("."));
     let mut films: Vec<Film> = Vec::new();
     let mut seen: std::collections::HashMap<PathBuf, (usize, usize)> = std::collections::HashMap::new();
-    for (index, (line, fields)) in csv_records(text.trim_start_matches('\u{feff}')).into_iter().enumerate() {
+    let mut first_record = true;
+    for (line, fields) in csv_records(text.trim_start_matches('\u{feff}')) {
         let err = |message: String| DatasetError::Csv { path: csv.to_path_buf(), line, message };
         if fields.iter().all(|f| f.trim().is_empty()) {
             continue;
+        }
+        // The header, if any, is the first record that is not blank (not the file's first line).
+        let may_be_header = std::mem::replace(&mut first_record, false);
+        // `a.png,2,1` would read as the file `a.png,2` of grade 1.
+        if fields.len() > 2 && fields[1].trim().parse::<usize>().is_ok() {
+            return Err(err(format!("{} fields, the second a number: a CSV dataset reads only `path,grade` (quote a path that holds commas: \"a, b.png\",2)", fields.len())));
         }
         let Some((grade, path)) = fields.split_last().filter(|(_, path)| !path.is_empty()) else {
             return Err(err("expected `path,grade`".into()));
@@ -378,11 +386,11 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
             Ok(g) => g,
             // A header; a third column (`path,grade,fold`) would make every
             // path read as `path,grade` and "not found": named instead.
-            Err(_) if index == 0 && fields.len() > 2 => {
+            Err(_) if may_be_header && fields.len() > 2 => {
                 let extra: Vec<String> = fields[2..].iter().map(|f| format!("{:?}", f.trim())).collect();
                 return Err(err(format!("unexpected column {} in the header: a CSV dataset has two columns, `path,grade`", extra.join(", "))));
             }
-            Err(_) if index == 0 => continue,
+            Err(_) if may_be_header => continue,
             Err(_) => return Err(err(format!("grade {grade:?} is not a number 0-4"))),
         };
         if grade >= GRADES {
