@@ -148,3 +148,116 @@ fn progress_in_a_log_is_plain_lines_and_help_has_the_exit_statuses() {
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("graded ")).collect();
     assert_eq!(lines, ["graded 16/50", "graded 32/50", "graded 48/50", "graded 50/50"], "{err}");
 }
+
+/// On films of one grade only, specificity and AUC have no films of other
+/// grades: the table said "n/a (never predicted)" for them, and the macro
+/// AUC read "NaN [NaN, NaN]". Each n/a now says its own reason.
+#[test]
+fn films_of_one_grade_give_each_missing_figure_its_own_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 3) else {
+        eprintln!("skipped: no OAI films");
+        return;
+    };
+    for g in [0, 1, 3, 4] {
+        std::fs::remove_dir_all(data.join(g.to_string())).unwrap();
+    }
+    let out = kneeclip(&["eval", "--offline", "--model-dir", model.to_str().unwrap(), data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(!table.contains("NaN"), "{table}");
+    let line = |start: &str| table.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no {start:?} line:\n{table}"));
+    assert!(line("Macro AUC").ends_with("n/a (films of one grade only)"), "{table}");
+    let kl2 = line("KL2 ");
+    assert_eq!(kl2.matches("n/a (only KL2 films)").count(), 2, "specificity and AUC: {kl2}");
+    assert!(!kl2.contains("never predicted") || kl2.matches("n/a").count() == 3, "only its precision could be never predicted: {kl2}");
+    let kl0 = line("KL0 ");
+    assert_eq!(kl0.matches("n/a (no KL0 films)").count(), 3, "sensitivity, F1, AUC: {kl0}");
+    assert!(!kl0.contains("only KL"), "{kl0}");
+}
+
+/// The bits of signal `signal` in a `SigIgn:`/`SigCgt:` line of /proc/PID/status.
+#[cfg(target_os = "linux")]
+fn signal_set(status: &str, field: &str, signal: u32) -> bool {
+    let mask = status.lines().find_map(|l| l.strip_prefix(field)).unwrap_or_else(|| panic!("no {field} in\n{status}"));
+    u64::from_str_radix(mask.trim(), 16).unwrap() & (1 << (signal - 1)) != 0
+}
+
+/// How often the stop handler's thread (ctrlc's, named "ctrl-c") has gone to sleep.
+#[cfg(target_os = "linux")]
+fn handler_sleeps(pid: u32) -> Option<(char, u64)> {
+    std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten().find_map(|task| {
+        (std::fs::read_to_string(task.path().join("comm")).ok()?.trim() == "ctrl-c").then_some(())?;
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+        Some((field("State:")?.chars().next()?, field("voluntary_ctxt_switches:")?.parse().ok()?))
+    })
+}
+
+/// Whether the process has ended (a zombie until waited for).
+#[cfg(target_os = "linux")]
+fn ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |s| s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+}
+
+/// eval's stop handler replaced the SIG_IGN that `nohup` set for hang-ups
+/// (and was only installed on a terminal, saying "Ctrl-C" for SIGTERM too).
+/// No timing is assumed: eval cannot end its loop while its stderr pipe is
+/// left full (3000 unreadable films, a line each); its dispositions are read
+/// from /proc, and the pipe drained only once the handler has run.
+#[cfg(target_os = "linux")]
+#[test]
+fn under_nohup_a_hang_up_is_ignored_and_sigterm_stops_after_the_batch() {
+    use std::io::{BufRead, Read};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let csv = tmp.path().join("set.csv");
+    let lines: String = (0..3000).map(|i| format!("films/a-film-that-is-not-there-{i:05}.png,{}\n", i % 5)).collect();
+    std::fs::write(&csv, lines).unwrap();
+    let mut child = std::process::Command::new("nohup")
+        .arg(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["eval", "--offline", "--model-dir", model.to_str().unwrap(), csv.to_str().unwrap()])
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    // The first film skipped: the handler is in place, and with the pipe
+    // no longer read eval stops inside its loop, well before the end.
+    while !seen.contains("kneeclip: skipped") {
+        assert!(stderr.read_line(&mut seen).unwrap() > 0, "eval ended early:\n{seen}");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(signal_set(&status, "SigIgn:", libc::SIGHUP as u32), "nohup's ignored hang-up is kept:\n{status}");
+    assert!(signal_set(&status, "SigCgt:", libc::SIGTERM as u32), "SIGTERM is caught:\n{status}");
+    // Conditions waited for, not times (the deadline only ends a broken run).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let handler_asleep = || loop {
+        match handler_sleeps(pid) {
+            Some(('S', sleeps)) => return Some(sleeps),
+            // Stopped already: eval may still have been grading its first batches when signalled.
+            _ if ended(pid) => return None,
+            _ => assert!(std::time::Instant::now() < deadline, "no sleeping ctrl-c thread in eval"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let before = handler_asleep();
+    let kill = |signal: &str| assert!(std::process::Command::new("kill").args([signal, &pid.to_string()]).status().unwrap().success());
+    kill("-HUP");
+    kill("-TERM");
+    // The handler sets the stop flag, then writes to stderr: asleep once more (or eval ended).
+    while before.is_some() && handler_asleep() == before {
+        assert!(std::time::Instant::now() < deadline, "the handler never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    stderr.read_to_string(&mut seen).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{seen}");
+    assert_eq!(seen.matches("kneeclip: stopping after this batch; no figures, nothing written (a second Ctrl-C or signal quits at once)").count(), 1, "{seen}");
+    assert!(seen.matches("kneeclip: skipped").count() < 3000, "stopped inside the loop:\n{seen}");
+}

@@ -251,3 +251,54 @@ fn csv_and_layout_mistakes_are_named() {
     let (file, why) = &ds.summary.left_out[0];
     assert!(file.ends_with("/4") && why.contains("a file, not a folder"), "{file}: {why}");
 }
+
+/// Review: a film `1.png` beside the grade folders was told "a file, not a
+/// folder: the films of grade 1 go in a folder" (and `3_notes.txt` too); a
+/// real folder read after a link to it was said to "link to" itself.
+#[test]
+fn stray_root_files_and_a_folder_after_its_link_are_described_right() {
+    let tmp = tempfile::tempdir().unwrap();
+    if build(tmp.path(), 1, "").is_none() {
+        eprintln!("skipped: no OAI films");
+        return;
+    }
+    let root = tmp.path();
+    let film = std::fs::read_dir(root.join("1/nested")).unwrap().next().unwrap().unwrap().path();
+    std::fs::copy(&film, root.join("1.png")).unwrap();
+    std::fs::write(root.join("3_notes.txt"), "to do\n").unwrap();
+    std::fs::write(root.join("2-mild"), "x").unwrap();
+    // `a` sorts before `nested`: the link is read first.
+    std::os::unix::fs::symlink("nested", root.join("1/a")).unwrap();
+    let ds = Dataset::scan(root, false, &mut |_, _| true).unwrap();
+    assert_eq!(ds.summary.films_per_grade, [1; 5], "{}", notes_of(&ds));
+    let left_out: Vec<(&str, &str)> = ds.summary.left_out.iter().map(|(f, why)| (f.rsplit('/').next().unwrap(), why.as_str())).collect();
+    assert_eq!(left_out.len(), 2, "{left_out:?}");
+    assert_eq!(left_out[0].0, "1.png");
+    assert!(left_out[0].1.contains("a film beside the grade folders, in none of them: left out") && !left_out[0].1.contains("not a folder"), "{left_out:?}");
+    assert_eq!(left_out[1], ("2-mild", "a file, not a folder: the films of grade 2 go in a folder"));
+    let notes = notes_of(&ds);
+    assert!(notes.contains(&format!("1/nested: read already through the link {}", root.join("1/a").display())), "{notes}");
+    assert!(!notes.contains("1/nested: links to"), "{notes}");
+}
+
+/// Review: a header after a blank first line read as a grade "not a number",
+/// and a headerless third column (`a.png,2,1`) read as the file `a.png,2`
+/// of grade 1.
+#[test]
+fn a_csv_header_after_a_blank_line_reads_and_a_third_column_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("set.csv");
+    std::fs::write(&csv, "\n\npath,grade\na.png,2\n").unwrap();
+    let ds = Dataset::scan(&csv, false, &mut |_, _| true).unwrap();
+    assert_eq!(ds.films.iter().map(|f| (f.path.clone(), f.grade)).collect::<Vec<_>>(), [(tmp.path().join("a.png"), 2)]);
+    for text in ["a.png,2,1\n", "path,grade\nb.png,0\n\na.png,2,train\n"] {
+        std::fs::write(&csv, text).unwrap();
+        let e = Dataset::scan(&csv, false, &mut |_, _| true).unwrap_err().to_string();
+        let line = if text.starts_with("path") { "line 4" } else { "line 1" };
+        assert!(e.contains(line) && e.contains("3 fields, the second a number: a CSV dataset reads only `path,grade`"), "{text:?}: {e}");
+    }
+    // A path with a comma still reads: quoted, or unquoted when its second part is no number.
+    std::fs::write(&csv, "\"a,2.png\",1\nknee, left.png,3\n").unwrap();
+    let ds = Dataset::scan(&csv, false, &mut |_, _| true).unwrap();
+    assert_eq!(ds.films.iter().map(|f| (f.path.clone(), f.grade)).collect::<Vec<_>>(), [(tmp.path().join("a,2.png"), 1), (tmp.path().join("knee, left.png"), 3)]);
+}

@@ -37,9 +37,10 @@ Exit status: 0 when every film was graded and the predictions (if asked for)
 written; 1 when some films could not be read (named on stderr, left out of the
 figures, which are printed); 2 when the dataset, model or options are unusable,
 no film could be graded, or --predictions could not be written (the figures
-are printed); 130 when stopped with Ctrl-C.";
+are printed); 130 when stopped with Ctrl-C, SIGTERM or a hang-up (not
+ignored, as under nohup): after the batch being graded, nothing printed.";
 
-/// Exit status after Ctrl-C, as `train`'s.
+/// Exit status after Ctrl-C (or SIGTERM, a hang-up), as `train`'s.
 const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Args, Debug)]
@@ -86,7 +87,7 @@ pub fn run(args: &EvalArgs) -> i32 {
     }
 }
 
-/// Why no figures were printed: a message, or none when stopped (Ctrl-C).
+/// Why no figures were printed: a message, or none when stopped (Ctrl-C, a signal).
 struct Failure(Option<String>);
 
 impl From<String> for Failure {
@@ -173,19 +174,19 @@ impl Progress {
     }
 }
 
-/// First Ctrl-C: stop after the batch being graded (nothing is written); the
-/// line is ended, so the shell's prompt does not land after `graded N/M`.
-/// Only where the progress line is on a terminal: under nohup a hang-up must
-/// not stop the run.
-fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+/// First Ctrl-C (or SIGTERM, or a hang-up not ignored): stop after the batch
+/// being graded, nothing written; on a terminal the progress line is ended
+/// first, so the shell's prompt does not land after `graded N/M`. Second: quit.
+fn stop_on_signal(terminal: bool) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(EXIT_INTERRUPTED);
-        }
-        eprintln!("\nkneeclip: stopping after this batch; no figures, nothing written (a second Ctrl-C quits at once)");
-    });
+    let installed = super::interrupt::on_stop_signal(
+        stop.clone(),
+        move || eprintln!("{}kneeclip: stopping after this batch; no figures, nothing written (a second Ctrl-C or signal quits at once)", if terminal { "\n" } else { "" }),
+        || std::process::exit(EXIT_INTERRUPTED),
+    );
+    if let Err(e) = installed {
+        eprintln!("kneeclip: warning: Ctrl-C will stop eval at once, not after a batch ({e})");
+    }
     stop
 }
 
@@ -227,7 +228,7 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     let (mut graded, mut skipped, mut provenance, mut wide) = (Vec::new(), Vec::new(), None, 0usize);
     let n = dataset.films.len();
     let mut progress = (!args.json && n >= 50).then(|| Progress { total: n, terminal: std::io::stderr().is_terminal(), shown: 0 });
-    let stop = progress.as_ref().filter(|p| p.terminal).map(|_| stop_on_ctrl_c());
+    let stop = stop_on_signal(progress.as_ref().is_some_and(|p| p.terminal));
     for (at, chunk) in dataset.films.chunks(FILMS_PER_BATCH).enumerate() {
         let preprocessing = grader.preprocessing();
         let inputs: Vec<Result<(Vec<Vec<f32>>, bool), String>> =
@@ -256,7 +257,7 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         if let Some(progress) = &mut progress {
             progress.update((at * FILMS_PER_BATCH + chunk.len()).min(n));
         }
-        if stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+        if stop.load(Ordering::SeqCst) {
             return Err(Failure(None));
         }
     }
@@ -316,6 +317,10 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         }
         text
     };
+    // Stopped after the last batch: as promised, no figures and nothing written.
+    if stop.load(Ordering::SeqCst) {
+        return Err(Failure(None));
+    }
     let mut out = std::io::stdout().lock();
     out.write_all(printed.as_bytes())
         .and_then(|()| out.flush())
@@ -352,18 +357,26 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-fn ci(c: &BootstrapCi) -> String {
+/// A figure with its interval, or why there is none: never "NaN".
+fn ci(c: &BootstrapCi, why_none: &str) -> String {
+    if c.value.is_nan() {
+        return format!("n/a ({why_none})");
+    }
+    // Every resample undefined (e.g. a grade drawn into none of them): the figure stands alone.
+    if c.lower.is_nan() || c.upper.is_nan() {
+        return format!("{:.3} [no interval]", c.value);
+    }
     format!("{:.3} [{:.3}, {:.3}]", c.value, c.lower, c.upper)
 }
 
-/// A per-grade figure, or why there is none (never "NaN"): no films of the
-/// grade, or (for its precision) the grade never predicted.
-fn cell(c: &BootstrapCi, grade: usize, support: u64) -> String {
-    match (c.value.is_nan(), support) {
-        (false, _) => ci(c),
-        (true, 0) => format!("n/a (no KL{grade} films)"),
-        (true, _) => "n/a (never predicted)".into(),
-    }
+/// Why each per-grade figure can be undefined: sensitivity and F1 need films
+/// of the grade, specificity films of other grades (none when every film is
+/// of this one), precision the grade predicted, AUC films of both.
+fn per_grade_cells(g: &crate::metrics::PerGrade) -> [String; 5] {
+    // Short enough for the table's 22-character columns.
+    let (no_films, only_these) = (format!("no KL{} films", g.grade), format!("only KL{} films", g.grade));
+    let auc_why = if g.support == 0 { &no_films } else { &only_these };
+    [ci(&g.sensitivity, &no_films), ci(&g.specificity, &only_these), ci(&g.precision, "never predicted"), ci(&g.f1, &no_films), ci(&g.auc, auc_why)]
 }
 
 fn table(r: &EvaluationReport, skipped: usize, flip_agreement: Option<&BootstrapCi>, absent: Option<&str>) -> String {
@@ -379,21 +392,22 @@ fn table(r: &EvaluationReport, skipped: usize, flip_agreement: Option<&Bootstrap
         s += &format!("Warning: {note}.\n");
     }
     s += "\n";
-    for (name, v) in [
-        ("Accuracy", &r.accuracy),
-        ("Balanced accuracy", &r.balanced_accuracy),
-        ("Macro precision", &r.macro_precision),
-        ("Macro sensitivity", &r.macro_sensitivity),
-        ("Macro F1", &r.macro_f1),
-        ("Macro AUC", &r.macro_auc),
-        ("Quadratic weighted kappa", &r.qwk),
-        ("Mean absolute error", &r.mae),
-        ("Expected calibration error", &r.ece),
+    // Only the AUC needs more than films: films of two grades at least.
+    for (name, v, why_none) in [
+        ("Accuracy", &r.accuracy, "no films"),
+        ("Balanced accuracy", &r.balanced_accuracy, "no films"),
+        ("Macro precision", &r.macro_precision, "no films"),
+        ("Macro sensitivity", &r.macro_sensitivity, "no films"),
+        ("Macro F1", &r.macro_f1, "no films"),
+        ("Macro AUC", &r.macro_auc, "films of one grade only"),
+        ("Quadratic weighted kappa", &r.qwk, "no films"),
+        ("Mean absolute error", &r.mae, "no films"),
+        ("Expected calibration error", &r.ece, "no films"),
     ] {
-        s += &format!("{name:<28}{}\n", ci(v));
+        s += &format!("{name:<28}{}\n", ci(v, why_none));
     }
     if let Some(v) = flip_agreement {
-        s += &format!("{:<28}{}\n", "Flip agreement", ci(v));
+        s += &format!("{:<28}{}\n", "Flip agreement", ci(v, "no films"));
     }
     let row = |cells: [&str; 7]| {
         let line = format!("{:<6}{:>6}  {:<22}{:<22}{:<22}{:<22}{}", cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]);
@@ -402,7 +416,7 @@ fn table(r: &EvaluationReport, skipped: usize, flip_agreement: Option<&Bootstrap
     s += "\n";
     s += &row(["Grade", "Films", "Sensitivity", "Specificity", "Precision", "F1", "AUC"]);
     for g in &r.per_grade {
-        let cells = [&g.sensitivity, &g.specificity, &g.precision, &g.f1, &g.auc].map(|c| cell(c, g.grade, g.support));
+        let cells = per_grade_cells(g);
         s += &row([&format!("KL{}", g.grade), &g.support.to_string(), &cells[0], &cells[1], &cells[2], &cells[3], &cells[4]]);
     }
     s += "\nConfusion matrix (rows = true grade, columns = predicted)\n       ";

@@ -3,6 +3,7 @@
 mod bench;
 mod eval;
 mod grade;
+mod interrupt;
 mod output;
 mod train;
 mod view;

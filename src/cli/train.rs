@@ -157,40 +157,22 @@ pub fn run(args: &TrainArgs) -> i32 {
     }
 }
 
-/// Whether SIGHUP is ignored now (`nohup` ignores it so a run outlives its terminal).
-#[cfg(unix)]
-fn hangup_ignored() -> bool {
-    // SAFETY: a query only (no new action); `old` is a plain C struct filled by the call.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-    }
-}
-
 /// First Ctrl-C (or SIGTERM, or a hang-up): ask the run to stop. Second:
 /// quit now (between file writes). A hang-up that `nohup` ignored stays ignored.
 fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
-    #[cfg(unix)]
-    let keep_ignoring_hangups = hangup_ignored();
-    let installed = ctrlc::set_handler(move || {
-        if cancel.swap(true, Ordering::SeqCst) {
+    let installed = super::interrupt::on_stop_signal(
+        cancel,
+        || {
+            PROGRESS_LINE_OPEN.store(false, Ordering::SeqCst);
+            eprintln!("\nkneeclip: stopping: nothing half-done is kept, only complete epochs' checkpoint (a second Ctrl-C or signal quits at once)");
+        },
+        move || {
             eprintln!("\nkneeclip: quitting at once");
             exit_between_writes(&files_lock, EXIT_INTERRUPTED);
-        }
-        PROGRESS_LINE_OPEN.store(false, Ordering::SeqCst);
-        eprintln!("\nkneeclip: stopping: nothing half-done is kept, only complete epochs' checkpoint (a second Ctrl-C or signal quits at once)");
-    });
+        },
+    );
     if let Err(e) = installed {
         eprintln!("kneeclip: Ctrl-C cannot stop the run cleanly ({e}); resume from the last checkpoint after an interruption");
-    }
-    // ctrlc's handler replaced nohup's SIG_IGN: put it back, so logging out
-    // does not stop a run started to outlive the session.
-    #[cfg(unix)]
-    if keep_ignoring_hangups {
-        // SAFETY: restores the ignore disposition the process started with.
-        unsafe {
-            libc::signal(libc::SIGHUP, libc::SIG_IGN);
-        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! recursively (a linked folder once), or a CSV `path,grade` whose relative
 //! paths are resolved against the CSV's folder.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -100,7 +100,7 @@ pub enum DatasetError {
     Missing(PathBuf),
     #[error("{path}: no grade folders found (expected subfolders named 0..4 or starting with the grade digit, e.g. 0Normal); found {found}")]
     NoGradeFolders { path: PathBuf, found: String },
-    #[error("{path}: grade {grade} has no readable films (films per grade: {counts:?}{skipped}); every grade 0-4 needs films to train or evaluate on", skipped = if *unreadable > 0 { format!("; {unreadable} unreadable files skipped") } else { String::new() })]
+    #[error("{path}: grade {grade} has no readable films (films per grade: {counts:?}{skipped}); every grade 0-4 needs films to train on", skipped = if *unreadable > 0 { format!("; {unreadable} unreadable files skipped") } else { String::new() })]
     EmptyGrade { path: PathBuf, grade: usize, counts: [usize; GRADES], unreadable: usize },
     #[error("{0}: the check was stopped")]
     Stopped(PathBuf),
@@ -144,7 +144,8 @@ fn real_path(path: &Path) -> PathBuf {
 /// but never a folder in `visited` (the dataset, the grade folders, any
 /// folder already walked): a link back up (`1/loop -> ..`) would otherwise
 /// count every grade's films under this one, over and over.
-fn walk(dir: &Path, visited: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>, notes: &mut Vec<(String, String)>) -> Result<(), DatasetError> {
+/// `visited` maps each folder's real path to the path it was read as.
+fn walk(dir: &Path, visited: &mut HashMap<PathBuf, PathBuf>, out: &mut Vec<PathBuf>, notes: &mut Vec<(String, String)>) -> Result<(), DatasetError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -157,10 +158,17 @@ fn walk(dir: &Path, visited: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>, note
         }
         if p.is_dir() {
             let real = real_path(&p);
-            if !visited.insert(real.clone()) {
-                notes.push((p.display().to_string(), format!("links to {}, the dataset or a folder read already: not followed (its films would count twice, or under this grade)", real.display())));
+            if let Some(first) = visited.get(&real) {
+                // Only a link "links to": a real folder met after a link to it was read through that link.
+                let why = if p.is_symlink() {
+                    format!("links to {}, the dataset or a folder read already: not followed (its films would count twice, or under this grade)", real.display())
+                } else {
+                    format!("read already through the link {}: not read twice (its films would count twice)", first.display())
+                };
+                notes.push((p.display().to_string(), why));
                 continue;
             }
+            visited.insert(real, p.clone());
             walk(&p, visited, out, notes)?;
         } else if looks_like_film(&p) {
             out.push(p);
@@ -226,7 +234,8 @@ impl Dataset {
         Ok(Self { films, summary })
     }
 
-    /// Why this dataset cannot be trained or evaluated on: a grade without films.
+    /// Why this dataset cannot be trained on: a grade without films (`eval`
+    /// evaluates around one, so it does not ask).
     pub fn refusal(&self) -> Option<DatasetError> {
         let counts = self.summary.films_per_grade;
         (0..GRADES).find(|&g| counts[g] == 0).map(|grade| DatasetError::EmptyGrade {
@@ -267,9 +276,12 @@ fn read_folders(root: &Path) -> Result<Folders, DatasetError> {
             }
             (false, grade) if !name.starts_with('.') => {
                 other.push(format!("file {name:?}"));
-                // A file where a grade's folder was expected: said, or its grade just reads as empty.
-                if let Some(grade) = grade {
-                    left_out.push((dir.display().to_string(), format!("a file, not a folder: the films of grade {grade} go in a folder")));
+                // A file named as a grade folder would be (`1`, `2-mild`, no extension):
+                // said, or its grade just reads as empty. A film (`1.png`) is only out of place.
+                match grade {
+                    _ if looks_like_film(dir) => left_out.push((dir.display().to_string(), "a film beside the grade folders, in none of them: left out (its grade is the folder it is in)".to_string())),
+                    Some(grade) if dir.extension().is_none() => left_out.push((dir.display().to_string(), format!("a file, not a folder: the films of grade {grade} go in a folder"))),
+                    _ => {}
                 }
             }
             _ => {}
@@ -279,10 +291,10 @@ fn read_folders(root: &Path) -> Result<Folders, DatasetError> {
     let mut notes = Vec::new();
     // The dataset and its grade folders are marked first, so that a link to one
     // of them from inside a grade folder is never walked under the wrong grade.
-    let mut visited: HashSet<PathBuf> = HashSet::from([real_path(root)]);
+    let mut visited: HashMap<PathBuf, PathBuf> = HashMap::from([(real_path(root), root.to_path_buf())]);
     let mut first_of_grade: HashMap<usize, &PathBuf> = HashMap::new();
     grade_dirs.retain(|&(dir, grade)| {
-        if !visited.insert(real_path(dir)) {
+        if visited.insert(real_path(dir), dir.to_path_buf()).is_some() {
             notes.push((dir.display().to_string(), "links to another grade folder: not read twice".to_string()));
             return false;
         }
@@ -340,8 +352,9 @@ fn once_each(films: Vec<Film>, notes: &mut Vec<(String, String)>) -> Result<Vec<
 
 /// `path,grade` records (RFC 4180: a quoted path may hold commas, doubled
 /// quotes and line breaks, as kneeclip's own CSV output writes them); a first
-/// record whose grade is not a number is a header. An unquoted path with
-/// commas still reads whole: the grade is the last field.
+/// record (blank lines aside) whose grade is not a number is a header. An
+/// unquoted path with commas still reads whole: the grade is the last field,
+/// unless the second field is a number too (`a.png,2,1`: a third column, refused).
 fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
     let not_a_dataset = |message: &str| DatasetError::NotADataset { path: csv.to_path_buf(), message: message.to_string() };
     let text = match std::fs::read_to_string(csv) {
@@ -353,10 +366,17 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
     let base = csv.parent().unwrap_or(Path::new("."));
     let mut films: Vec<Film> = Vec::new();
     let mut seen: std::collections::HashMap<PathBuf, (usize, usize)> = std::collections::HashMap::new();
-    for (index, (line, fields)) in csv_records(text.trim_start_matches('\u{feff}')).into_iter().enumerate() {
+    let mut first_record = true;
+    for (line, fields) in csv_records(text.trim_start_matches('\u{feff}')) {
         let err = |message: String| DatasetError::Csv { path: csv.to_path_buf(), line, message };
         if fields.iter().all(|f| f.trim().is_empty()) {
             continue;
+        }
+        // The header, if any, is the first record that is not blank (not the file's first line).
+        let may_be_header = std::mem::replace(&mut first_record, false);
+        // `a.png,2,1` would read as the file `a.png,2` of grade 1.
+        if fields.len() > 2 && fields[1].trim().parse::<usize>().is_ok() {
+            return Err(err(format!("{} fields, the second a number: a CSV dataset reads only `path,grade` (quote a path that holds commas: \"a, b.png\",2)", fields.len())));
         }
         let Some((grade, path)) = fields.split_last().filter(|(_, path)| !path.is_empty()) else {
             return Err(err("expected `path,grade`".into()));
@@ -366,11 +386,11 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
             Ok(g) => g,
             // A header; a third column (`path,grade,fold`) would make every
             // path read as `path,grade` and "not found": named instead.
-            Err(_) if index == 0 && fields.len() > 2 => {
+            Err(_) if may_be_header && fields.len() > 2 => {
                 let extra: Vec<String> = fields[2..].iter().map(|f| format!("{:?}", f.trim())).collect();
                 return Err(err(format!("unexpected column {} in the header: a CSV dataset has two columns, `path,grade`", extra.join(", "))));
             }
-            Err(_) if index == 0 => continue,
+            Err(_) if may_be_header => continue,
             Err(_) => return Err(err(format!("grade {grade:?} is not a number 0-4"))),
         };
         if grade >= GRADES {

@@ -1,0 +1,36 @@
+//! The stop handler `train` and `eval` share. ctrlc is built with its
+//! `termination` feature, so SIGTERM and SIGHUP reach the same handler as
+//! Ctrl-C: the messages say "Ctrl-C or signal", and a hang-up that `nohup`
+//! (or `trap '' HUP`) ignores is left ignored.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether SIGHUP is ignored now (`nohup` ignores it so a run outlives its terminal).
+#[cfg(unix)]
+fn hangup_ignored() -> bool {
+    // SAFETY: a query only (no new action); `old` is a plain C struct filled by the call.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// On the first Ctrl-C, SIGTERM or hang-up: sets `stop` and runs `first`
+/// (which says what happens now); on the next: runs `again` (which quits).
+/// A hang-up ignored when this is called stays ignored.
+pub(super) fn on_stop_signal(stop: Arc<AtomicBool>, first: impl Fn() + Send + 'static, again: impl Fn() + Send + 'static) -> Result<(), ctrlc::Error> {
+    #[cfg(unix)]
+    let keep_ignoring_hangups = hangup_ignored();
+    let installed = ctrlc::set_handler(move || if stop.swap(true, Ordering::SeqCst) { again() } else { first() });
+    // ctrlc's handler replaced nohup's SIG_IGN: put it back, so logging out
+    // does not stop a run started to outlive the session.
+    #[cfg(unix)]
+    if keep_ignoring_hangups {
+        // SAFETY: restores the ignore disposition the process started with.
+        unsafe {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        }
+    }
+    installed
+}
