@@ -19,23 +19,9 @@ fn harness(model: PathBuf) -> Harness<'static, App> {
     harness_sized(model, egui::vec2(1400.0, 1400.0))
 }
 
-/// `per_grade` real OAI training films per grade copied into `root/data/<g>/`.
+/// `per_grade` real OAI training films per grade, copied into `root/data/<g>/`.
 fn dataset(root: &Path, per_grade: usize) -> Option<PathBuf> {
-    let out = root.join("data");
-    for g in 0..5 {
-        let src = data_dir().join(format!("oai-kl/train/{g}"));
-        let Ok(entries) = std::fs::read_dir(&src) else {
-            eprintln!("skipped: no OAI films under {}", src.display());
-            return None;
-        };
-        let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
-        files.sort();
-        std::fs::create_dir_all(out.join(g.to_string())).unwrap();
-        for f in files.iter().take(per_grade) {
-            std::fs::copy(f, out.join(g.to_string()).join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    Some(out)
+    common::oai_dataset(&root.join("data"), "train", per_grade)
 }
 
 /// Opens the training tab through its button and chooses `data`.

@@ -6,21 +6,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{data_dir, kneeclip, model_dir};
+use common::{kneeclip, model_dir};
 
-/// `per_grade` real films per grade, copied into `root/data/<g>/`.
+/// `per_grade` real OAI training films per grade, copied into `root/data/<g>/`.
 fn dataset(root: &Path, per_grade: usize) -> Option<PathBuf> {
-    let out = root.join("data");
-    for g in 0..5 {
-        let src = data_dir().join(format!("oai-kl/train/{g}"));
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&src).ok()?.map(|e| e.unwrap().path()).collect();
-        files.sort();
-        std::fs::create_dir_all(out.join(g.to_string())).unwrap();
-        for f in files.iter().take(per_grade) {
-            std::fs::copy(f, out.join(g.to_string()).join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    Some(out)
+    common::oai_dataset(&root.join("data"), "train", per_grade)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -12,18 +12,9 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use common::{data_dir, first_png, fixture_dir, kneeclip, model_dir};
 
-/// `per_grade` real films per grade, copied into `root/<name>/<g>/`.
+/// `per_grade` real OAI validation films per grade, copied into `root/<name>/<g>/`.
 fn dataset(root: &Path, name: &str, per_grade: usize) -> Option<PathBuf> {
-    let out = root.join(name);
-    for g in 0..5 {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir().join(format!("oai-kl/val/{g}"))).ok()?.map(|e| e.unwrap().path()).collect();
-        files.sort();
-        std::fs::create_dir_all(out.join(g.to_string())).unwrap();
-        for f in files.iter().take(per_grade) {
-            std::fs::copy(f, out.join(g.to_string()).join(f.file_name().unwrap())).unwrap();
-        }
-    }
-    Some(out)
+    common::oai_dataset(&root.join(name), "val", per_grade)
 }
 
 /// A temporary folder with the tiny model, two films a grade, and where a head would go.

@@ -153,3 +153,24 @@ pub fn both_knees() -> Option<image::GrayImage> {
     image::imageops::replace(&mut both, &image::open(right).unwrap().to_luma8(), 224, 0);
     Some(both)
 }
+
+/// `per_grade` real OAI films per grade of `split` (train, val, test), the
+/// first by name, copied into `out/<g>/`; None, saying it is skipped, without
+/// the data.
+#[allow(dead_code)] // not every test file uses it
+pub fn oai_dataset(out: &Path, split: &str, per_grade: usize) -> Option<PathBuf> {
+    for g in 0..5 {
+        let src = data_dir().join(format!("oai-kl/{split}/{g}"));
+        let Ok(entries) = std::fs::read_dir(&src) else {
+            eprintln!("skipped: no OAI films under {}", src.display());
+            return None;
+        };
+        let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        std::fs::create_dir_all(out.join(g.to_string())).unwrap();
+        for f in files.iter().take(per_grade) {
+            std::fs::copy(f, out.join(g.to_string()).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    Some(out.to_path_buf())
+}
