@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::Region;
 use crate::imaging::Radiograph;
-use crate::training::dataset::{KneeSide, knee_side};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,6 +46,20 @@ impl SideView {
     pub fn label(&self) -> Option<String> {
         let parts: Vec<String> = self.side.map(|s| format!("{} knee", s.name())).into_iter().chain(self.view.clone()).collect();
         (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+/// The knee side an OAI-style file name gives: a stem ending in `L` or `R`
+/// right after a digit (`9001695L.png`). Training counts films per side with it too.
+pub fn side_from_name(path: &std::path::Path) -> Option<Side> {
+    let stem = path.file_stem()?.to_str()?;
+    let mut chars = stem.chars().rev();
+    let last = chars.next()?;
+    chars.next().filter(char::is_ascii_digit)?;
+    match last {
+        'L' => Some(Side::Left),
+        'R' => Some(Side::Right),
+        _ => None,
     }
 }
 
@@ -90,10 +103,7 @@ fn film_side(film: &Radiograph) -> Option<(Side, String)> {
             _ => None, // B (both) or unknown: no one side for the whole film
         };
     }
-    match knee_side(film.source())? {
-        KneeSide::Left => Some((Side::Left, "file name".into())),
-        KneeSide::Right => Some((Side::Right, "file name".into())),
-    }
+    side_from_name(film.source()).map(|s| (s, "file name".into()))
 }
 
 fn half_side(film: &Radiograph, region: Region) -> Option<(Side, String)> {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::grading::side::{Side, side_from_name};
 use crate::metrics::GRADES;
 
 
@@ -52,32 +53,12 @@ impl DatasetSummary {
 
     fn count(&mut self, film: &Film) {
         self.films_per_grade[film.grade] += 1;
-        let side = match knee_side(&film.path) {
-            Some(KneeSide::Left) => &mut self.knee_sides.left,
-            Some(KneeSide::Right) => &mut self.knee_sides.right,
+        let side = match side_from_name(&film.path) {
+            Some(Side::Left) => &mut self.knee_sides.left,
+            Some(Side::Right) => &mut self.knee_sides.right,
             None => &mut self.knee_sides.unknown,
         };
         side[film.grade] += 1;
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KneeSide {
-    Left,
-    Right,
-}
-
-/// The knee side an OAI-style file name gives: a stem ending in `L` or `R`
-/// right after a digit (`9001695L.png`).
-pub fn knee_side(path: &Path) -> Option<KneeSide> {
-    let stem = path.file_stem()?.to_str()?;
-    let mut chars = stem.chars().rev();
-    let last = chars.next()?;
-    chars.next().filter(char::is_ascii_digit)?;
-    match last {
-        'L' => Some(KneeSide::Left),
-        'R' => Some(KneeSide::Right),
-        _ => None,
     }
 }
 
@@ -490,11 +471,11 @@ mod tests {
 
     #[test]
     fn knee_side_from_oai_names() {
-        assert_eq!(knee_side(Path::new("a/9001695L.png")), Some(KneeSide::Left));
-        assert_eq!(knee_side(Path::new("9001695R.dcm")), Some(KneeSide::Right));
-        assert_eq!(knee_side(Path::new("CONTROL.png")), None, "an L/R after a letter is part of a word");
-        assert_eq!(knee_side(Path::new("R.png")), None);
-        assert_eq!(knee_side(Path::new("knee_7.png")), None);
+        assert_eq!(side_from_name(Path::new("a/9001695L.png")), Some(Side::Left));
+        assert_eq!(side_from_name(Path::new("9001695R.dcm")), Some(Side::Right));
+        assert_eq!(side_from_name(Path::new("CONTROL.png")), None, "an L/R after a letter is part of a word");
+        assert_eq!(side_from_name(Path::new("R.png")), None);
+        assert_eq!(side_from_name(Path::new("knee_7.png")), None);
     }
 
     #[test]
