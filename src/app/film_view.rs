@@ -115,7 +115,7 @@ impl FilmView {
         }
     }
 
-    /// The view with its first display image already made (see [`first_render`]).
+    /// The view with its first display image already made (see [`super::render::first_render`]).
     pub fn with_first_render(mut self, first: Option<super::render::Rendered>) -> FilmView {
         self.first = first;
         self
@@ -538,22 +538,6 @@ impl FilmView {
         }
         corner(rect.right_bottom() + vec2(-m, -m), egui::Align2::RIGHT_BOTTOM, &br);
     }
-}
-
-/// The film's first display image (its default window, full resolution),
-/// made where the film is opened, off the UI thread: without it the view
-/// showed a blank frame until its render thread had started and finished,
-/// about 0.3 s while the model worked beside it. None for a film larger than
-/// any GPU's texture (that one is rendered subsampled by the view).
-pub fn first_render(film: &Radiograph) -> Option<super::render::Rendered> {
-    const SAFE_TEXTURE_SIDE: u32 = 8192;
-    if film.width().max(film.height()) > SAFE_TEXTURE_SIDE {
-        return None;
-    }
-    let t0 = std::time::Instant::now();
-    let key = RenderKey { window: film.default_window(), invert: false, step: 1 };
-    let image = super::render::render_image(film, key);
-    Some(super::render::Rendered { key, image, took: t0.elapsed() })
 }
 
 /// `zoom` (None: fitted at `fit`) times `factor`, within 1 % … 6400 %, or a

@@ -28,6 +28,22 @@ pub struct Rendered {
     pub took: Duration,
 }
 
+/// The film's first display image (its default window, full resolution),
+/// made where the film is opened, off the UI thread: without it the view
+/// showed a blank frame until its render thread had started and finished,
+/// about 0.3 s while the model worked beside it. None for a film larger than
+/// any GPU's texture (that one is rendered subsampled by the view).
+pub fn first_render(film: &Radiograph) -> Option<Rendered> {
+    const SAFE_TEXTURE_SIDE: u32 = 8192;
+    if film.width().max(film.height()) > SAFE_TEXTURE_SIDE {
+        return None;
+    }
+    let t0 = std::time::Instant::now();
+    let key = RenderKey { window: film.default_window(), invert: false, step: 1 };
+    let image = render_image(film, key);
+    Some(Rendered { key, image, took: t0.elapsed() })
+}
+
 /// The display image of `film` for `key`: the film's display pipeline, quantised
 /// to 8 bits, subsampled by `key.step`.
 pub fn render_image(film: &Radiograph, key: RenderKey) -> ColorImage {

@@ -196,7 +196,7 @@ impl State {
                     let film = Arc::new(film);
                     self.film = Some(film.clone());
                     self.images.clear();
-                    let first = super::film_view::first_render(&film);
+                    let first = super::render::first_render(&film);
                     return Answer::Opened(film, first);
                 }
                 Err(e) => {
