@@ -463,7 +463,7 @@ impl KneeclipApp {
                 Command::About => self.show_about = true,
                 Command::Cancel if self.show_about => self.show_about = false,
                 Command::ExportReport => {
-                    if self.export_job().is_some() {
+                    if self.exportable().is_some() {
                         self.export.open = true;
                         // An earlier failure is not this export's (and may have been another film's).
                         self.export.last = self.export.last.take().filter(Result::is_ok);
@@ -487,16 +487,22 @@ impl KneeclipApp {
         }
     }
 
+    /// The anchors a report would carry, when the film on screen can be
+    /// reported (checked every frame for the toolbar, so nothing is copied).
+    /// While a re-grade for edited anchors is on its way, the grades on
+    /// screen are the old anchors': a report would pair them with the new texts.
+    pub fn exportable(&self) -> Option<TextAnchors> {
+        self.view.as_ref()?;
+        let anchors = self.anchors()?;
+        let hash = anchors.hash();
+        let graded_with_these = self.grades.iter().all(|g| g.assessment.provenance.anchors_hash == hash);
+        (!self.grades.is_empty() && self.pending.grade.is_none() && graded_with_these).then_some(anchors)
+    }
+
     /// What a report of the film on screen is made from; None until it is graded.
     pub fn export_job(&self) -> Option<export::ExportJob> {
+        let anchors = self.exportable()?;
         let view = self.view.as_ref()?;
-        // While a re-grade for edited anchors is on its way, the grades on
-        // screen are the old anchors': a report would pair them with the new texts.
-        let anchors = self.anchors()?;
-        let graded_with_these = self.grades.iter().all(|g| g.assessment.provenance.anchors_hash == anchors.hash());
-        if self.grades.is_empty() || self.pending.grade.is_some() || !graded_with_these {
-            return None;
-        }
         Some(export::ExportJob {
             film: view.film.clone(),
             film_path: self.path.clone(),

@@ -175,7 +175,7 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         }
         ui.add_enabled(app.show_heatmap, egui::Slider::new(&mut app.settings.heatmap_opacity, 0.0..=1.0).fixed_decimals(2).text("opacity"));
         ui.separator();
-        let gradable = app.export_job().is_some() && !app.export.running();
+        let gradable = app.exportable().is_some() && !app.export.running();
         // Greyed out, it says why.
         let why_not = if app.export.running() {
             "A report is being written"
@@ -320,14 +320,10 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 /// guess the side from the pixels.
 fn side_and_view(view: &super::FilmView) -> Option<String> {
     let said = crate::grading::side_and_view(&view.film, crate::grading::Region::Whole);
-    let both = || {
-        let stated = view.film.tag_value((0x0020, 0x0062)).or_else(|| view.film.tag_value((0x0020, 0x0060)));
-        stated.is_some_and(|s| s.eq_ignore_ascii_case("B")).then(|| "Both knees".to_string())
-    };
     let side = match said.side {
         Some(crate::grading::Side::Left) => Some("Left knee".to_string()),
         Some(crate::grading::Side::Right) => Some("Right knee".to_string()),
-        None => both(),
+        None => crate::grading::side::both_knees_stated(&view.film).then(|| "Both knees".to_string()),
     };
     // Worded as the reports' title: "Right knee, AP".
     let parts: Vec<String> = side.into_iter().chain(said.view).collect();
@@ -404,11 +400,7 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             if app.grades.len() > 1 {
                 // Each half's knee where the file says it, as in the reports.
                 let side = app.view.as_ref().and_then(|v| crate::grading::side_and_view(&v.film, rg.region).side);
-                let title = match side {
-                    Some(side) => format!("{} ({} knee)", rg.region.label(), side.name()),
-                    None => rg.region.label().to_string(),
-                };
-                ui.label(RichText::new(title).italics());
+                ui.label(RichText::new(crate::grading::side::with_side(rg.region.label(), side)).italics());
             }
             ui.label(RichText::new(format!("KL {} — {}", a.grade, GRADE_NAMES[a.grade])).size(22.0).strong());
             if let Some((lo, hi)) = a.borderline(BORDERLINE_MARGIN) {

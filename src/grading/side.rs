@@ -63,6 +63,20 @@ pub fn side_from_name(path: &std::path::Path) -> Option<Side> {
     }
 }
 
+/// "left half of the image (right knee)": a region's title with its knee, when known.
+pub fn with_side(title: &str, side: Option<Side>) -> String {
+    match side {
+        Some(side) => format!("{title} ({} knee)", side.name()),
+        None => title.to_string(),
+    }
+}
+
+/// Whether the file states both knees (laterality B): no one side, though a
+/// viewer can still say "both knees".
+pub fn both_knees_stated(film: &Radiograph) -> bool {
+    stated(film).is_some_and(|(value, _)| value == "B")
+}
+
 const IMAGE_LATERALITY: (u16, u16) = (0x0020, 0x0062);
 const LATERALITY: (u16, u16) = (0x0020, 0x0060);
 const PATIENT_ORIENTATION: (u16, u16) = (0x0020, 0x0020);

@@ -157,10 +157,7 @@ fn film_side_and_view(report: &Report) -> Option<String> {
 
 /// "Left half of the image (right knee)": a region's title with its side when known.
 fn region_heading(region: &super::content::RegionReport) -> String {
-    match region.side {
-        Some(side) => format!("{} ({} knee)", region_title(region.region), side.name()),
-        None => region_title(region.region).to_string(),
-    }
+    crate::grading::side::with_side(region_title(region.region), region.side)
 }
 
 fn header(flow: &mut Flow, report: &Report) {
