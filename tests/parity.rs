@@ -65,6 +65,15 @@ fn check_tokens_and_text(c: &Case) {
     }
     let text = c.grader.model().text_features(&ids).unwrap();
     assert_close("text embeddings", &text, c.get("text_embeds"), TOLERANCE);
+    // A prompt's embedding hardly depends on the prompts encoded beside it
+    // (the cache reuses one anchor's embedding beside newly edited ones).
+    // Not bit for bit: the batch pads to its longest prompt, which changes
+    // the attention's sums (full size: ≤ 3.0e-6 in f32, ≤ 1.3e-5 on the AMX
+    // tiles, for embeddings up to 3.7).
+    for (m, ids_m) in ids.iter().enumerate() {
+        let alone = c.grader.model().text_features(std::slice::from_ref(ids_m)).unwrap();
+        assert_close(&format!("prompt {m} alone against in the batch"), &alone.get(0).unwrap(), &text.get(m).unwrap(), TOLERANCE / 4.0);
+    }
 }
 
 fn check_preprocessing(c: &Case) {

@@ -39,7 +39,7 @@ pub fn select_device(preference: DevicePreference) -> (Device, Option<String>) {
 
 /// Where and in which arithmetic the model's products run, for provenance:
 /// "CPU (avx512, amx-bf16x3)" names the CPU's kernels (crates/sgemm: f32,
-/// and bf16×3 on AMX tiles for the vision tower where the CPU has them),
+/// and bf16×3 on AMX tiles for both towers where the CPU has them),
 /// "CUDA:0 (f32, cuBLAS)" the GPU's. Results from different arithmetic agree
 /// to ≈ 1e-5 (docs/PERFORMANCE.md), not bit for bit.
 pub fn arithmetic_label(device: &Device) -> String {

@@ -29,8 +29,7 @@ impl TextTransformer {
             heads: c.num_attention_heads,
             activation: c.hidden_act,
             eps: c.layer_norm_eps,
-            // Anchors are short and already fast in f32 (docs/PERFORMANCE.md).
-            arithmetic: Arithmetic::F32,
+            arithmetic: Arithmetic::Fastest,
         };
         let emb = vb.pp("embeddings");
         Ok(Self {
