@@ -165,3 +165,21 @@ fn free_text_queries_on_a_wide_film_score_each_half() {
         }
     }
 }
+
+#[test]
+fn emoji_typed_in_an_anchor_have_glyphs() {
+    // egui 0.37 ships its emoji fonts only with `monochrome_emoji_fonts`;
+    // without them an emoji was drawn as the replacement box (no system
+    // fallback here, as on a machine without an emoji font).
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("no-model");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut h = harness(empty);
+    // Common emoji and symbols; some (🙂, ✓, 🦴) are not in egui's NotoEmoji subset.
+    let text = "👍 😀 ❤ ⚠ ✔ ☺ ★";
+    app(&mut h).settings.anchors[0] = text.into();
+    h.run();
+    let body = egui::TextStyle::Body.resolve(&h.ctx.global_style());
+    let missing: Vec<char> = text.chars().filter(|c| !c.is_whitespace() && !h.ctx.fonts_mut(|f| f.has_glyph(&body, *c))).collect();
+    assert!(missing.is_empty(), "no glyph for {missing:?}");
+}

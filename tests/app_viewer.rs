@@ -675,3 +675,35 @@ fn model_dir_env_set() -> bool {
     }
     set
 }
+
+#[test]
+fn the_heatmap_legend_is_shown_with_the_heatmap_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    let legend = "Attention (relative, per knee)";
+    assert!(h.query_by_label(legend).is_none(), "no legend without the heatmap");
+    h.key_press(egui::Key::M);
+    h.step();
+    wait(&mut h, "the heatmap", |a| !a.heatmaps.is_empty() && !a.busy());
+    let title = h.get_by_label(legend).rect();
+    let (least, most) = (h.get_by_label("least").rect(), h.get_by_label("most").rect());
+    assert!(least.center().x < most.center().x, "low on the left");
+    // In the film view's bottom-right corner, above its zoom line, not over the knee.
+    let zoom = h.get_by_label_contains("%  ").rect(); // "Zoom 55%  700×700"
+    let view = view(&mut h).rect().unwrap();
+    assert!(title.min.x > view.center().x && least.max.y <= zoom.min.y, "{title:?} {least:?} {zoom:?}");
+    assert!(view.contains_rect(title) && view.contains_rect(most), "inside the view");
+    // At opacity 0 nothing is tinted, so nothing is explained.
+    app(&mut h).settings.heatmap_opacity = 0.0;
+    h.run();
+    assert!(h.query_by_label(legend).is_none(), "hidden at opacity 0");
+    app(&mut h).settings.heatmap_opacity = 0.5;
+    h.run();
+    h.get_by_label(legend);
+    h.key_press(egui::Key::M);
+    h.step();
+    h.run();
+    assert!(h.query_by_label(legend).is_none(), "hidden with the heatmap");
+}

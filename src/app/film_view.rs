@@ -383,7 +383,10 @@ impl FilmView {
             self.film.value_at(x, y).map(|v| (x, y, v))
         });
         self.paint_measurements(ui, rect);
-        self.paint_overlay(ui, rect, overlay);
+        let zoom_line = self.paint_overlay(ui, rect, overlay);
+        if heat_opacity.is_some_and(|o| o > 0.0) && self.has_heatmap() {
+            super::heatmap_legend::show(ui, rect, pos2(zoom_line.max.x, zoom_line.min.y - 10.0));
+        }
     }
 
     /// The wheel zooms about the cursor; a run of wheel steps is one undo step.
@@ -499,7 +502,8 @@ impl FilmView {
 
     /// The corners are real labels (so screen readers and tests see them) on a
     /// dark backing that keeps them legible over a white film.
-    fn paint_overlay(&self, ui: &mut egui::Ui, rect: Rect, overlay: &Overlay<'_>) {
+    /// Returns where the bottom-right corner's text was drawn (the legend goes above it).
+    fn paint_overlay(&self, ui: &mut egui::Ui, rect: Rect, overlay: &Overlay<'_>) -> Rect {
         let font = egui::FontId::proportional(14.0);
         let color = Color32::from_rgb(255, 230, 120);
         let m = 8.0;
@@ -508,9 +512,10 @@ impl FilmView {
         // patient name must neither cover the file name nor lose its start.
         let half = ((rect.width() - 3.0 * m) / 2.0).max(60.0);
         let mut corner = |pos: Pos2, align: egui::Align2, text: &str| {
+            let mut r = Rect::from_min_size(pos, Vec2::ZERO);
             if !text.is_empty() {
                 let galley = painter.layout(text.to_owned(), font.clone(), color, half);
-                let r = align.anchor_size(pos, galley.size());
+                r = align.anchor_size(pos, galley.size());
                 painter.rect_filled(r.expand(3.0), 3.0, Color32::from_black_alpha(160));
                 let label = egui::Label::new(egui::RichText::new(text).font(font.clone()).color(color))
                     .selectable(false)
@@ -518,6 +523,7 @@ impl FilmView {
                 let layout = egui::Layout::top_down(egui::Align::Min);
                 ui.scope_builder(egui::UiBuilder::new().max_rect(r).layout(layout), |ui| ui.add(label));
             }
+            r
         };
         corner(rect.left_top() + vec2(m, m), egui::Align2::LEFT_TOP, overlay.top_left);
         corner(rect.right_top() + vec2(-m, m), egui::Align2::RIGHT_TOP, overlay.top_right);
@@ -536,7 +542,7 @@ impl FilmView {
         if s.flip_h || s.flip_v {
             br.push_str(if s.flip_h && s.flip_v { "  flip H+V" } else if s.flip_h { "  flip H" } else { "  flip V" });
         }
-        corner(rect.right_bottom() + vec2(-m, -m), egui::Align2::RIGHT_BOTTOM, &br);
+        corner(rect.right_bottom() + vec2(-m, -m), egui::Align2::RIGHT_BOTTOM, &br)
     }
 }
 
@@ -557,19 +563,11 @@ pub fn model_square(region: Region, film: Vec2) -> Rect {
     Rect::from_min_size(pos2(x0 + (w - s) / 2.0, (h - s) / 2.0), Vec2::splat(s))
 }
 
-/// Blue → yellow → red; the alpha follows the value, so where the model paid
-/// no attention the film shows through untinted.
-fn colormap(v: f32) -> Color32 {
-    let v = v.clamp(0.0, 1.0);
-    let (r, g, b) = if v < 0.5 {
-        let t = v * 2.0;
-        (t, t, 1.0 - t)
-    } else {
-        let t = (v - 0.5) * 2.0;
-        (1.0, 1.0 - t, 0.0)
-    };
-    let a = v.powf(0.7) * 255.0;
-    Color32::from_rgba_unmultiplied((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8, a as u8)
+/// The one colour map (report::film's: blue → yellow → red, the alpha following
+/// the value, so where the model paid no attention the film shows through) as a texel.
+pub(super) fn colormap(v: f32) -> Color32 {
+    let ([r, g, b], a) = crate::report::film::colormap(v);
+    Color32::from_rgba_unmultiplied((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8, (a * 255.0) as u8)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod navigation;
 pub mod commands;
 pub mod export;
 pub mod film_view;
+mod heatmap_legend;
 pub mod dialogs;
 pub mod folder;
 pub mod history;
