@@ -154,6 +154,7 @@ fn pdf_png_and_json_of_one_film() {
         line["model"].as_str().unwrap().into(),
         line["arithmetic"].as_str().unwrap().into(),
         "attention heatmap at 50%".into(),
+        "Attention (relative, per knee):".into(),
         if line["mirrored_grade"] == line["grade"] { "Flip check: mirrored left–right, the same grade.".into() } else { format!("this knee grades KL {}", line["mirrored_grade"]) },
         format!("{:.3}", line["probabilities"][grade as usize].as_f64().unwrap()),
     ] {

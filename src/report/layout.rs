@@ -221,7 +221,8 @@ fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage, film_max: f32) 
         (w, h) = (film_max * aspect, film_max);
     }
     flow.y += 4.0;
-    flow.reserve(h + 16.0);
+    // The caption, and the heatmap's legend under it, stay with the film.
+    flow.reserve(h + 16.0 + if report.film.heatmap_opacity.is_some() { 13.0 } else { 0.0 });
     let x = MARGIN + (CONTENT_WIDTH - w) / 2.0;
     flow.rect(x - 0.5, flow.y - 0.5, w + 1.0, h + 1.0, INK);
     let y = flow.y;
@@ -244,7 +245,40 @@ fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage, film_max: f32) 
     let cx = MARGIN + (CONTENT_WIDTH - text_width(&caption, 8.0)) / 2.0;
     flow.text(cx, flow.y + 8.0, 8.0, MUTED, caption);
     flow.y += 14.0;
+    if let Some(opacity) = f.heatmap_opacity {
+        heatmap_legend(flow, opacity);
+    }
 }
+
+/// The heatmap's colours, as the film shows them at `opacity` over a mid-grey
+/// film: "least" (no tint) to "most" (red). Each knee's map is scaled to its
+/// own range (explain::rollout), so the colours rank places within a knee only.
+fn heatmap_legend(flow: &mut Flow, opacity: f32) {
+    const STEPS: usize = 40;
+    const BAR_W: f32 = 120.0;
+    let (title, least, most) = (HEATMAP_LEGEND_TITLE, "least", "most");
+    let width = text_width(title, 8.0) + 6.0 + text_width(least, 8.0) + 4.0 + BAR_W + 4.0 + text_width(most, 8.0);
+    let mut x = MARGIN + (CONTENT_WIDTH - width) / 2.0;
+    let baseline = flow.y + 8.0;
+    flow.text(x, baseline, 8.0, MUTED, title);
+    x += text_width(title, 8.0) + 6.0;
+    flow.text(x, baseline, 8.0, MUTED, least);
+    x += text_width(least, 8.0) + 4.0;
+    let step = BAR_W / STEPS as f32;
+    for i in 0..STEPS {
+        let (rgb, alpha) = super::film::colormap((i as f32 + 0.5) / STEPS as f32);
+        let a = alpha * opacity.clamp(0.0, 1.0);
+        let color = rgb.map(|c| 0.5 * (1.0 - a) + c * a);
+        // A hair wider than its step, so no seams show between the cells.
+        flow.rect(x + i as f32 * step, flow.y + 1.5, step + 0.3, 7.0, color);
+    }
+    x += BAR_W + 4.0;
+    flow.text(x, baseline, 8.0, MUTED, most);
+    flow.y += 13.0;
+}
+
+/// The heatmap legend's title in the report, as in the viewer.
+pub const HEATMAP_LEGEND_TITLE: &str = "Attention (relative, per knee):";
 
 /// One chart per region, side by side: five rows of grade, probability bar and
 /// anchor-similarity bar.
@@ -482,6 +516,33 @@ mod tests {
         let two = texts(&pages(&Report::new(&ReportInput::new(&film, &results, &anchors)).unwrap(), &RgbImage::new(448, 224)));
         assert_eq!(two[0], "Knee radiograph: Kellgren–Lawrence grade");
         assert!(two.iter().any(|t| t == "Left half of the image: KL 1"), "{two:?}");
+    }
+
+    #[test]
+    fn a_heatmap_comes_with_its_legend() {
+        let film = Radiograph::from_gray8(300, 300, vec![100; 90_000], "f.png").unwrap();
+        let anchors = TextAnchors::default();
+        let results = [(Region::Whole, assessment(2))];
+        let maps = [(Region::Whole, crate::explain::Heatmap { grid: 2, values: vec![0.0, 0.3, 0.6, 1.0] })];
+        let mut input = ReportInput::new(&film, &results, &anchors);
+        let legend_cells = |pages: &[Page]| -> Vec<Rgb> {
+            let title_y = pages[0].items.iter().find_map(|i| match i { Item::Text { y, text, .. } if text == HEATMAP_LEGEND_TITLE => Some(*y), _ => None });
+            let Some(title_y) = title_y else { return Vec::new() };
+            pages[0].items.iter().filter_map(|i| match i { Item::Rect { y, h, color, .. } if *h == 7.0 && (y - (title_y - 6.5)).abs() < 0.01 => Some(*color), _ => None }).collect()
+        };
+        let plain = pages(&Report::new(&input).unwrap(), &RgbImage::new(300, 300));
+        assert!(legend_cells(&plain).is_empty(), "a legend without a heatmap");
+        input.heatmaps = &maps;
+        input.heatmap_opacity = 0.5;
+        let tinted = pages(&Report::new(&input).unwrap(), &RgbImage::new(300, 300));
+        assert_eq!(tinted.len(), 1);
+        inside_the_page(&tinted);
+        let cells = legend_cells(&tinted);
+        assert_eq!(cells.len(), 40, "{cells:?}");
+        // From the film's own grey (no tint) to half-opaque red over it.
+        assert!(cells[0].iter().all(|c| (c - 0.5).abs() < 0.03), "{:?}", cells[0]);
+        let last = cells[39];
+        assert!(last[0] > 0.7 && last[1] < 0.3 && last[2] < 0.3, "{last:?}");
     }
 
     #[test]
