@@ -509,6 +509,32 @@ fn a_16bit_png_of_12bit_data_grades_as_the_8bit_original() {
 }
 
 #[test]
+fn hot_pixels_in_12bit_data_do_not_grade_it_as_a_black_film() {
+    // QA: one pixel above 4095 kept such a film at 16 bits and graded near black.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(png8) = first_png(2) else { return };
+    let gray = image::open(&png8).unwrap().to_luma8();
+    let film = |name: &str, hot: bool| {
+        let path = tmp.path().join(name);
+        let hot_at = |x: u32, y: u32| hot && x == y && x % 20 == 0; // 12 pixels on the diagonal
+        image::ImageBuffer::<image::Luma<u16>, _>::from_fn(gray.width(), gray.height(), |x, y| image::Luma([if hot_at(x, y) { 65535 } else { gray.get_pixel(x, y)[0] as u16 * 16 }])).save(&path).unwrap();
+        path
+    };
+    let (clean, hot) = (film("clean.png", false), film("hot.png", true));
+    let m = model.to_str().unwrap();
+    let out = kneeclip(&["grade", "--offline", "--json", "--no-mirror-check", "--model-dir", m, clean.to_str().unwrap(), hot.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let p: Vec<f32> = serde_json::from_value(lines[1]["probabilities"].clone()).unwrap();
+    let q: Vec<f32> = serde_json::from_value(lines[0]["probabilities"].clone()).unwrap();
+    let worst = p.iter().zip(&q).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 0.01, "12 white pixels barely move the grade: {p:?} against {q:?}");
+    let notes = lines[1]["notes"].to_string();
+    assert!(notes.contains("(12 pixels above 4095 clipped): read as 12-bit"), "the reader is told: {notes}");
+}
+
+#[test]
 fn side_and_view_are_said_with_where_they_came_from() {
     // QA: the viewer showed "Right · AP", but grade's outputs said neither.
     use dicom_core::VR;
