@@ -272,6 +272,38 @@ fn a_film_whose_header_names_another_body_part_is_graded_with_a_caution() {
     assert!(String::from_utf8_lossy(&csv.stderr).contains("caution: DICOM Body Part Examined"), "{}", String::from_utf8_lossy(&csv.stderr));
 }
 
+/// RG3_JPLL says Body Part EXTREMITY but Study Description "Non-ossifying
+/// fibroma of distal tibia" (an ankle-region film): graded, with a caution
+/// quoting the description; a knee DICOM whose descriptions say "KNEE BIL"
+/// and "Knie li." and an OAI crop get none.
+#[test]
+fn a_film_whose_study_description_names_another_region_is_graded_with_a_caution() {
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(tibia), Some(png)) = (common::dicom_film("RG3_JPLL"), first_png(2)) else { return };
+    let knee = tmp.path().join("knee.dcm");
+    let extra = [(tags::BODY_PART_EXAMINED, VR::CS, "EXTREMITY"), (tags::STUDY_DESCRIPTION, VR::LO, "KNEE BIL"), (tags::SERIES_DESCRIPTION, VR::LO, "Knie li."), (tags::PROTOCOL_NAME, VR::LO, "Lower leg")];
+    std::fs::write(&knee, gray8_dicom(&image::open(&png).unwrap().to_luma8(), &extra)).unwrap();
+    let m = model.to_str().unwrap();
+    let films = [tibia.to_str().unwrap(), knee.to_str().unwrap(), png.to_str().unwrap()];
+    let mut args = vec!["grade", "--offline", "--json", "--no-mirror-check", "--model-dir", m];
+    args.extend(films);
+    let out = kneeclip(&args);
+    assert_eq!(out.status.code(), Some(0), "a caution is not a failure: {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cautions: Vec<String> = serde_json::from_value(lines[0]["cautions"].clone()).unwrap();
+    assert!(cautions.len() == 1 && cautions[0].contains("Study Description is “Non-ossifying fibroma of distal tibia”") && cautions[0].contains("may mean nothing"), "{cautions:?}");
+    assert!(lines[0]["grade"].as_u64().is_some(), "still graded");
+    assert_eq!(lines[1]["cautions"], serde_json::json!([]), "the knee DICOM has none");
+    assert_eq!(lines[2]["cautions"], serde_json::json!([]), "the OAI crop has none");
+
+    let text = kneeclip(&["grade", "--offline", "--no-mirror-check", "--model-dir", m, films[0]]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("  caution: DICOM Study Description") && l.contains("distal tibia")), "{text}");
+}
+
 /// The flip check: each film's `mirrored_grade` is the grade of the same film
 /// mirrored left–right (graded from a mirrored copy), text output flags each
 /// film whose two grades differ, and `--no-mirror-check` leaves it out.
@@ -474,6 +506,32 @@ fn a_16bit_png_of_12bit_data_grades_as_the_8bit_original() {
     assert_eq!(ours["grade"], original["grade"]);
     let notes = ours["notes"].to_string();
     assert!(notes.contains("read as 12-bit"), "the reader is told: {notes}");
+}
+
+#[test]
+fn hot_pixels_in_12bit_data_do_not_grade_it_as_a_black_film() {
+    // QA: one pixel above 4095 kept such a film at 16 bits and graded near black.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(png8) = first_png(2) else { return };
+    let gray = image::open(&png8).unwrap().to_luma8();
+    let film = |name: &str, hot: bool| {
+        let path = tmp.path().join(name);
+        let hot_at = |x: u32, y: u32| hot && x == y && x % 20 == 0; // 12 pixels on the diagonal
+        image::ImageBuffer::<image::Luma<u16>, _>::from_fn(gray.width(), gray.height(), |x, y| image::Luma([if hot_at(x, y) { 65535 } else { gray.get_pixel(x, y)[0] as u16 * 16 }])).save(&path).unwrap();
+        path
+    };
+    let (clean, hot) = (film("clean.png", false), film("hot.png", true));
+    let m = model.to_str().unwrap();
+    let out = kneeclip(&["grade", "--offline", "--json", "--no-mirror-check", "--model-dir", m, clean.to_str().unwrap(), hot.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let p: Vec<f32> = serde_json::from_value(lines[1]["probabilities"].clone()).unwrap();
+    let q: Vec<f32> = serde_json::from_value(lines[0]["probabilities"].clone()).unwrap();
+    let worst = p.iter().zip(&q).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 0.01, "12 white pixels barely move the grade: {p:?} against {q:?}");
+    let notes = lines[1]["notes"].to_string();
+    assert!(notes.contains("(12 pixels above 4095 clipped): read as 12-bit"), "the reader is told: {notes}");
 }
 
 #[test]

@@ -357,14 +357,28 @@ fn a_declared_length_beyond_the_file_is_refused_without_allocating_it() {
 #[test]
 fn films_of_other_body_parts_carry_a_caution_and_knee_films_none() {
     // Body Part Examined as the files state it: CHEST (966, CR-MONO1-10-chest),
-    // HIP (the RG2 films), LEG (the RG3 films); the caution names the part.
+    // HIP (the RG2 films); the caution names the part.
     let Some(dir) = dicom_dir() else { return };
     for (name, part) in [("966_fixed.dcm", "CHEST"), ("CR-MONO1-10-chest", "CHEST"), ("RG2_JPLL", "HIP")] {
         let r = open(&dir, name);
         assert_eq!(r.cautions().len(), 1, "{name}: {:?}", r.cautions());
         assert!(r.cautions()[0].contains("Body Part Examined") && r.cautions()[0].contains(part), "{name}: {:?}", r.cautions());
     }
-    for name in ["RG3_UNC", "RG3_JPLL"] {
-        assert!(open(&dir, name).cautions().is_empty(), "{name}: {:?}", open(&dir, name).cautions());
+}
+
+#[test]
+fn a_description_naming_another_region_is_a_caution_when_the_body_part_says_nothing() {
+    // The RG3 films say Body Part EXTREMITY but Study Description "Non-ossifying
+    // fibroma of distal tibia": the ankle end of the tibia, not the knee's.
+    // CR-ModalitySequenceLUT.dcm (no body part) is a dental panoramic: "MODALITYLUT - TEETH".
+    let Some(dir) = dicom_dir() else { return };
+    for (name, quoted) in [("RG3_UNC", "Study Description is “Non-ossifying fibroma of distal tibia”"), ("RG3_JPLL", "Study Description is “Non-ossifying fibroma of distal tibia”"), ("CR-ModalitySequenceLUT.dcm", "Study Description and Series Description are “MODALITYLUT - TEETH”")] {
+        let r = open(&dir, name);
+        assert_eq!(r.cautions().len(), 1, "{name}: {:?}", r.cautions());
+        assert!(r.cautions()[0].contains(quoted) && r.cautions()[0].contains("may mean nothing"), "{name}: {:?}", r.cautions());
     }
+    // RG2's "HIP JOINT" does not repeat its body part's caution; the canine
+    // stifle (vpop) and 966's series "pa" name no region.
+    assert_eq!(open(&dir, "RG2_JPLL").cautions().len(), 1);
+    assert!(open(&dir, "vpop_jpeg-baseline.dcm").cautions().is_empty());
 }

@@ -321,6 +321,47 @@ fn a_16bit_file_holding_8bit_data_is_read_as_8bit() {
     assert_eq!(r.model_view().data, Radiograph::open(&png8).unwrap().model_view().data, "the model sees the 8-bit film");
 }
 
+/// `path` (a 16-bit PNG) with the pixels in `cells` (x, y) set to 65535.
+fn with_bright(path: &Path, out: &Path, cells: impl Iterator<Item = (u32, u32)>) {
+    let mut img = image::open(path).unwrap().to_luma16();
+    for (x, y) in cells {
+        img.put_pixel(x, y, Luma([65535]));
+    }
+    img.save(out).unwrap();
+}
+
+#[test]
+fn a_few_hot_pixels_do_not_keep_12bit_data_at_16_bits() {
+    // QA: one pixel above 4095 kept the film at 16 bits, shown and graded near black.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((_, clean)) = oai_as_12bit(tmp.path(), "film12.png") else { return };
+    let hot = tmp.path().join("hot.png");
+    // 20 of 50 176 pixels (a hot pixel, a burned-in marker's dots), under the 0.1 % allowed.
+    with_bright(&clean, &hot, (0..20).map(|i| (10 + i * 9, 7 + i * 5)));
+    let r = Radiograph::open(&hot).unwrap();
+    let w = r.default_window();
+    assert_eq!((w.lower(), w.upper()), (0.0, 4095.0));
+    assert!(r.notes().iter().any(|n| n == "16-bit film with values up to 65535 (20 pixels above 4095 clipped): read as 12-bit (0..4095), the range of all but those"), "{:?}", r.notes());
+    assert_eq!(r.value_at(10, 7), Some(65535.0), "the stored values are kept");
+    // The model sees the clean film but for the 20 pixels, shown white.
+    let (ours, reference) = (r.model_view(), Radiograph::open(&clean).unwrap().model_view());
+    let differing: Vec<f32> = ours.data.iter().zip(&reference.data).filter(|(a, b)| a != b).map(|(a, _)| *a).collect();
+    assert!(differing.len() <= 20 && differing.iter().all(|&v| v == 1.0), "{differing:?}");
+}
+
+#[test]
+fn a_bright_region_above_4095_keeps_the_film_at_16_bits() {
+    // 12-bit data with a 40×40 block at 65535 (3 % of the film): real data, not outliers.
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((_, clean)) = oai_as_12bit(tmp.path(), "film12.png") else { return };
+    let bright = tmp.path().join("bright.png");
+    with_bright(&clean, &bright, (0..1600).map(|i| (100 + i % 40, 100 + i / 40)));
+    let r = Radiograph::open(&bright).unwrap();
+    let w = r.default_window();
+    assert_eq!((w.lower(), w.upper()), (0.0, 65535.0));
+    assert!(r.notes().is_empty(), "{:?}", r.notes());
+}
+
 #[test]
 fn a_16bit_film_using_the_full_range_is_unchanged() {
     let tmp = tempfile::tempdir().unwrap();

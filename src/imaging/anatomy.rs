@@ -4,9 +4,11 @@
 //! The model grades whatever it is given; a chest film still gets a KL grade.
 //! A reader who opened the wrong series should be told so where the grade is
 //! shown, not find out later. Only what the file states is used (Modality
-//! (0008,0060) and Body Part Examined (0018,0015)): a film that says nothing,
-//! or names a part this list does not know, gets no caution, so there are no
-//! false alarms on the many films with blank or local values.
+//! (0008,0060), Body Part Examined (0018,0015), and the Study and Series
+//! Descriptions and Protocol Name when the body part says nothing): a film
+//! that says nothing, or names a part these lists do not know, gets no
+//! caution, so there are no false alarms on the many films with blank or
+//! local values.
 
 /// Modalities of plain projection radiographs (computed, digital, radiographic
 /// imaging, the retired DR), and the generic "other" and "secondary capture"
@@ -25,27 +27,142 @@ const OTHER_WORDS: &[&str] = &[
 ];
 
 /// The cautions for a film whose DICOM header states `modality` and
-/// `body_part` (either may be absent); empty when nothing says it is not a
-/// knee radiograph.
-pub(crate) fn cautions(modality: Option<&str>, body_part: Option<&str>) -> Vec<String> {
+/// `body_part` (either may be absent) and the free-text `descriptions`
+/// (field name, value: Study Description, Series Description, Protocol
+/// Name); empty when nothing says it is not a knee radiograph.
+pub(crate) fn cautions(modality: Option<&str>, body_part: Option<&str>, descriptions: &[(&str, &str)]) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(modality) = modality.map(str::trim).filter(|m| !m.is_empty()) {
         if !RADIOGRAPHS.iter().any(|r| r.eq_ignore_ascii_case(modality)) {
             out.push(format!("DICOM Modality is {modality}: kneeclip grades plain knee radiographs (CR, DX), so this grade may mean nothing"));
         }
     }
-    if let Some(part) = body_part.map(str::trim).filter(|p| !p.is_empty()) {
+    let part = body_part.map(str::trim).filter(|p| !p.is_empty());
+    if let Some(part) = part {
         let upper = part.to_ascii_uppercase();
         let words: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
         let joined: String = words.concat();
         let has = |list: &[&str]| words.iter().any(|w| list.contains(w)) || list.contains(&joined.as_str());
         if has(OTHER_WORDS) && !has(KNEE_WORDS) {
             out.push(format!("DICOM Body Part Examined is “{part}”: kneeclip grades knee radiographs, so this grade may mean nothing"));
+            return out; // the descriptions would only say it again
         }
+    }
+    // A knee named anywhere (the body part or any description) outweighs
+    // another region named elsewhere: a study of hip and knee has knee films.
+    let named: Vec<(&str, &str, Named)> = descriptions.iter().map(|&(field, v)| (field, v.trim(), named_regions(v))).filter(|(_, v, _)| !v.is_empty()).collect();
+    if part.is_some_and(|p| named_regions(p).knee) || named.iter().any(|(_, _, n)| n.knee) {
+        return out;
+    }
+    // Fields with the same value are quoted once ("Study Description and Series Description are …").
+    let mut others: Vec<(Vec<&str>, &str)> = Vec::new();
+    for (field, v, _) in named.iter().filter(|(_, _, n)| n.other) {
+        match others.iter_mut().find(|(_, seen)| seen == v) {
+            Some((fields, _)) => fields.push(field),
+            None => others.push((vec![field], v)),
+        }
+    }
+    let others: Vec<String> = others.iter().map(|(fields, v)| format!("{} {} “{v}”", fields.join(" and "), if fields.len() > 1 { "are" } else { "is" })).collect();
+    if !others.is_empty() {
+        out.push(format!("DICOM {}, not the knee: kneeclip grades knee radiographs, so this grade may mean nothing", others.join(" and ")));
     }
     out
 }
 
+/// What a free-text description names: the knee, another region, both or
+/// neither ("LOWER LEG", "TIBIA", "AP" name neither).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Named {
+    knee: bool,
+    other: bool,
+}
+
+/// Words of a description that name the knee: English, German, French,
+/// Italian, Spanish, Portuguese, Polish, Finnish, Latin, and the knee's
+/// parts, views and operations (sunrise, Rosenberg, TKA …).
+const TEXT_KNEE_WORDS: &[&str] = &[
+    "KNEE", "KNEES", "KNEECAP", "KNEECAPS", "GENOU", "GENOUX", "GINOCCHIO", "GINOCCHIA", "RODILLA", "RODILLAS", "JOELHO", "JOELHOS", "KOLANO", "KOLANA", "KOLAN", "KNÄ", "KNAE", "KNÆ", "POLVI",
+    "GENU", "GENUA", "PATELLA", "PATELLAE", "PATELLAR", "PATELLOFEMORAL", "FEMOROPATELLAR", "FEMOROTIBIAL", "TIBIOFEMORAL", "ROTULA", "ROTULE", "RÓTULA", "PLATEAU", "TIBIAPLATEAU",
+    "TIBIAKOPF", "MENISCUS", "MENISCI", "MENISCAL", "ACL", "PCL", "TKA", "TKR", "TKE", "UKA", "UKR", "OSGOOD", "INTERCONDYLAR", "SUNRISE", "SKYLINE", "MERCHANT", "ROSENBERG", "HKA", "SCANOGRAM",
+];
+
+/// Beginnings of words that name the knee (German and Dutch compounds:
+/// Kniegelenk, knieën; gonarthrosis; Russian колено, коленный).
+const TEXT_KNEE_PREFIXES: &[&str] = &["KNIE", "KNEE", "GONARTHR", "GANZBEIN", "KOLEN"];
+
+/// Phrases (whole words, in this order) that name the knee or a film that
+/// shows it: its bones' knee ends, and long-leg films.
+const TEXT_KNEE_PHRASES: &[&str] = &[
+    "TIBIAL SPINE", "TIBIAL SPINES", "TIBIAL EMINENCE", "TIBIAL TUBERCLE", "TIBIAL TUBEROSITY", "TIBIAL CONDYLE", "TIBIAL CONDYLES", "FEMORAL CONDYLE", "FEMORAL CONDYLES",
+    "FIBULAR HEAD", "FIBULA HEAD", "HEAD OF FIBULA", "HEAD OF THE FIBULA", "FIBULAR NECK", "NECK OF FIBULA", "NECK OF THE FIBULA", "PLATEAU TIBIAL", "MESETA TIBIAL", "PIATTO TIBIALE",
+    "HIP TO ANKLE", "HIPS TO ANKLES", "HIP ANKLE", "LONG LEG", "LONG LEGS", "FULL LEG", "FULL LEGS", "WHOLE LEG", "LEG LENGTH", "MECHANICAL AXIS",
+];
+
+/// Words of a description that name another region than the knee: the body
+/// part list above and its common free-text and other-language forms.
+const TEXT_OTHER_WORDS: &[&str] = &[
+    "ANKLES", "MALLEOLUS", "MALLEOLI", "MALLEOLAR", "BIMALLEOLAR", "TRIMALLEOLAR", "PLAFOND", "PILON", "TALUS", "TALAR", "TALOCRURAL", "CALCANEAL", "MORTISE", "METATARSAL", "METATARSALS",
+    "TARSAL", "HALLUX", "ACHILLES", "OSG", "CHEVILLE", "TOBILLO", "CAVIGLIA", "TORNOZELO", "PIED", "PIEDS", "PIEDE", "HANCHE", "CADERA", "ANCA", "QUADRIL", "COXA", "ACETABULUM", "ACETABULAR",
+    "TROCHANTER", "TROCHANTERIC", "INTERTROCHANTERIC", "SUBTROCHANTERIC", "PERTROCHANTERIC", "BECKEN", "SACROILIAC", "EPAULE", "ÉPAULE", "HOMBRO", "SPALLA", "ELLENBOGEN", "ELLBOGEN",
+    "COUDE", "CODO", "GOMITO", "POIGNET", "MUÑECA", "MUNECA", "POLSO", "ARM", "ARMS", "UNTERARM", "OBERARM", "HUMERAL", "CLAVICULAR", "TORAX", "TÓRAX", "TORACE", "CXR", "POUMON", "POUMONS",
+    "PULMON", "PULMÓN", "CRANIUM", "CRANE", "CRÂNE", "CRANEO", "CRÁNEO", "CRANIO", "LWS", "BWS", "HWS", "RACHIS", "COLUMNA", "LUMBAR", "LUMBOSACRAL", "CERVICAL", "THORACIC", "SCOLIOSIS",
+    "TEETH", "TOOTH", "DENTAL", "OPG", "ORTHOPANTOMOGRAM", "AXR", "ABDOMINAL", "BAUCH", "MAMMO", "MAMMOGRAM", "MAMMOGRAPHY",
+];
+
+/// Beginnings of words that name another region (German compounds: Hüftgelenk,
+/// Sprunggelenk, Schädel …; Russian: тазобедренный, голеностоп, грудной).
+const TEXT_OTHER_PREFIXES: &[&str] = &[
+    "HÜFT", "HUEFT", "SPRUNGGELENK", "FUSS", "SCHENKELHALS", "SCHULTER", "HANDGELENK", "SCHÄDEL", "SCHAEDEL", "WIRBELS", "MALLEOL", "COXARTHR", "ТАЗОБЕДР", "ГОЛЕНОСТОП", "ГРУД",
+];
+
+/// Phrases that name another region.
+const TEXT_OTHER_PHRASES: &[&str] = &["FEMORAL NECK", "FEMORAL HEAD", "NECK OF FEMUR", "NECK OF THE FEMUR", "HEAD OF FEMUR", "UPPER LIMB", "UPPER EXTREMITY", "UPPER ARM"];
+
+/// Region names in scripts without spaces between words (Japanese, Chinese,
+/// Korean), found anywhere in the text: knee, then other regions.
+const CJK_KNEE: &[&str] = &["膝", "무릎"];
+const CJK_OTHER: &[&str] = &["股関節", "足関節", "胸部", "頭部", "肩", "肘", "手関節", "腰椎", "頸椎", "胸椎", "骨盤", "髋", "踝", "脊柱", "고관절", "발목", "흉부"];
+
+/// The long bones whose ends are in two regions, and which end is the knee's.
+const TIBIA: &[&str] = &["TIBIA", "TIBIAE", "TIBIAL", "TIBIALE", "TIB", "FIBULA", "FIBULAE", "FIBULAR", "FIB"];
+const FEMUR: &[&str] = &["FEMUR", "FÉMUR", "FEMORAL", "FEMORALE", "FEMORIS", "FEMORE"];
+const DISTAL: &[&str] = &["DISTAL", "DISTALE", "DISTALEN", "DISTALER", "DISTALES", "DISTALIS", "DIST"];
+const PROXIMAL: &[&str] = &["PROXIMAL", "PROXIMALE", "PROXIMALEN", "PROXIMALER", "PROXIMALES", "PROXIMALIS", "PROX"];
+
+/// What `text` names. Words are compared in upper case; a comma, semicolon
+/// or bracket ends a clause, and a bone's distal or proximal must be in its
+/// clause: up to four words before it ("distal end of the tibia") or the
+/// word after ("Tibia distal").
+fn named_regions(text: &str) -> Named {
+    let upper = text.to_uppercase();
+    let mut named = Named { knee: CJK_KNEE.iter().any(|k| upper.contains(k)), other: CJK_OTHER.iter().any(|k| upper.contains(k)) };
+    for clause in upper.split([',', ';', '(', ')', '[', ']']) {
+        let words: Vec<&str> = clause.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let phrase = |list: &[&str]| list.iter().any(|p| {
+            let p: Vec<&str> = p.split(' ').collect();
+            words.windows(p.len()).any(|w| w == p.as_slice())
+        });
+        let word = |list: &[&str], prefixes: &[&str]| words.iter().any(|w| list.contains(w) || prefixes.iter().any(|p| w.starts_with(p)));
+        named.knee |= word(TEXT_KNEE_WORDS, TEXT_KNEE_PREFIXES) || phrase(TEXT_KNEE_PHRASES);
+        named.other |= word(TEXT_OTHER_WORDS, TEXT_OTHER_PREFIXES) || word(OTHER_WORDS, &[]) || phrase(TEXT_OTHER_PHRASES);
+        for (i, w) in words.iter().enumerate() {
+            let (is_tibia, is_femur) = (TIBIA.contains(w), FEMUR.contains(w));
+            if !is_tibia && !is_femur {
+                continue;
+            }
+            let is_bone = |w: &&str| TIBIA.contains(w) || FEMUR.contains(w);
+            let before = words[i.saturating_sub(4)..i].iter().rev().take_while(|w| !is_bone(w)).find(|w| DISTAL.contains(w) || PROXIMAL.contains(w));
+            let Some(end) = before.or(words.get(i + 1).filter(|w| DISTAL.contains(w) || PROXIMAL.contains(w))) else { continue };
+            // The tibia's and fibula's proximal ends and the femur's distal end are the knee's.
+            if is_tibia == PROXIMAL.contains(end) {
+                named.knee = true;
+            } else {
+                named.other = true;
+            }
+        }
+    }
+    named
+}
 #[cfg(test)]
 mod tests {
     use super::cautions;
@@ -64,21 +181,74 @@ mod tests {
             (Some("OT"), Some("XYZ-123")),
             (Some("CR"), Some("KNEE AND HIP")),
         ] {
-            assert!(cautions(modality, part).is_empty(), "{modality:?} {part:?}: {:?}", cautions(modality, part));
+            assert!(cautions(modality, part, &[]).is_empty(), "{modality:?} {part:?}: {:?}", cautions(modality, part, &[]));
         }
     }
 
     #[test]
     fn another_region_or_modality_is_named_in_the_caution() {
-        let chest = cautions(Some("CR"), Some("CHEST"));
+        let chest = cautions(Some("CR"), Some("CHEST"), &[]);
         assert_eq!(chest.len(), 1);
         assert!(chest[0].contains("Body Part Examined") && chest[0].contains("CHEST"), "{chest:?}");
         for part in ["HIP", "hip joint", "L-SPINE", "UPPER_LIMB", "Hand", "PELVIS"] {
-            assert_eq!(cautions(Some("DX"), Some(part)).len(), 1, "{part}");
+            assert_eq!(cautions(Some("DX"), Some(part), &[]).len(), 1, "{part}");
         }
-        let mr = cautions(Some("MR"), Some("KNEE"));
+        let mr = cautions(Some("MR"), Some("KNEE"), &[]);
         assert_eq!(mr.len(), 1);
         assert!(mr[0].contains("Modality is MR"), "{mr:?}");
-        assert_eq!(cautions(Some("CT"), Some("CHEST")).len(), 2);
+        assert_eq!(cautions(Some("CT"), Some("CHEST"), &[]).len(), 2);
+    }
+
+    /// A description's caution on a CR film whose body part says EXTREMITY.
+    fn described(field: &str, text: &str) -> Vec<String> {
+        cautions(Some("CR"), Some("EXTREMITY"), &[(field, text)])
+    }
+
+    #[test]
+    fn descriptions_naming_the_knee_or_no_region_get_no_caution() {
+        for text in [
+            "KNEE BIL", "Knee AP/LAT", "KNEES STANDING PA", "Knie li. ap", "Kniegelenk rechts in 2 Ebenen", "Genou face profil", "Rodilla izquierda", "Ginocchio dx", "Joelho D", "kolano lewe",
+            "Proximal tibia fracture", "Tibial plateau fracture", "Tibia proximal", "Distal femur ORIF", "distal femoral osteotomy", "Femur distal, Tibia proximal", "Patella skyline", "Sunrise view",
+            "Fibular head avulsion", "Tibial spine avulsion", "Osgood-Schlatter", "s/p TKA", "Gonarthrose", "Genu varum", "Rosenberg PA", "膝関節正面", "Коленный сустав",
+            "LOWER LEG", "LEG", "Tibia/fibula AP", "FEMUR", "tib/fib", "AP", "EXTREMITY", "Routine", "XYZ-123", "",
+            // The knee named with another region: no caution.
+            "Hip and knee", "Knee + ankle", "Distal tibia and proximal tibia", "Standing hip to ankle", "Long leg alignment incl. hips", "Femoral head and knee",
+        ] {
+            for field in ["Study Description", "Series Description", "Protocol Name"] {
+                assert!(described(field, text).is_empty(), "{field} {text:?}: {:?}", described(field, text));
+            }
+        }
+    }
+
+    #[test]
+    fn descriptions_naming_another_region_and_never_the_knee_get_a_caution() {
+        for text in [
+            "Non-ossifying fibroma of distal tibia", "Distal fibula fracture", "DISTAL TIB/FIB", "distal end of the tibia", "Tibia distal", "Tibial plafond", "Pilon fracture", "ANKLE 3 VIEWS",
+            "Sprunggelenk re", "OSG li. ap/seitl.", "Cheville droite", "Tobillo", "Proximal femur", "Femoral neck fracture", "Neck of femur", "HIP JOINT", "Hüfte links", "Becken ap", "Hanche",
+            "Intertrochanteric fracture", "CHEST PA", "CXR", "Thorax p.a.", "L-SPINE", "LWS 2 Ebenen", "Hand", "Wrist", "Schulter", "SKULL", "MODALITYLUT - TEETH", "足関節", "股関節",
+            "Голеностопный сустав", "Foot AP/OBL", "Fuß dp",
+        ] {
+            let c = described("Study Description", text);
+            assert_eq!(c.len(), 1, "{text:?}: {c:?}");
+            assert!(c[0].contains(&format!("Study Description is “{}”", text.trim())) && c[0].contains("may mean nothing"), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn a_knee_anywhere_outweighs_another_region_in_a_description() {
+        // The series or the body part names the knee, the study another region.
+        assert!(cautions(Some("CR"), None, &[("Study Description", "Hip"), ("Series Description", "Knee AP")]).is_empty());
+        assert!(cautions(Some("CR"), Some("KNEE"), &[("Study Description", "Ankle")]).is_empty());
+        // Both descriptions name another region: one caution quoting both.
+        let both = cautions(Some("CR"), None, &[("Study Description", "ANKLE"), ("Series Description", "AP"), ("Protocol Name", "Ankle 3V")]);
+        assert_eq!(both.len(), 1, "{both:?}");
+        assert!(both[0].contains("Study Description is “ANKLE” and Protocol Name is “Ankle 3V”") && !both[0].contains("“AP”"), "{both:?}");
+        // A body part already cautioned is not said twice by the descriptions (RG2: HIP, "HIP JOINT").
+        assert_eq!(cautions(Some("CR"), Some("HIP"), &[("Study Description", "HIP JOINT")]).len(), 1);
+        // The same value in two fields is quoted once.
+        let same = cautions(Some("CR"), None, &[("Study Description", "TEETH"), ("Series Description", "TEETH")]);
+        assert!(same.len() == 1 && same[0].contains("Study Description and Series Description are “TEETH”"), "{same:?}");
+        // A body part that says LEG leaves it to the descriptions.
+        assert_eq!(cautions(Some("CR"), Some("LEG"), &[("Study Description", "distal tibia")]).len(), 1);
     }
 }

@@ -224,7 +224,12 @@ fn finish(obj: &DefaultDicomObject, dec: &mut Decoded, frames: u32, path: &Path)
     dec.pixel_spacing = meta::pixel_spacing(obj);
     dec.tags = meta::tag_list(obj);
     dec.patient_label = meta::patient_label(obj);
-    dec.cautions = anatomy::cautions(meta::get_str(obj, tags::MODALITY).as_deref(), meta::get_str(obj, tags::BODY_PART_EXAMINED).as_deref());
+    let described: Vec<(&str, String)> = [("Study Description", tags::STUDY_DESCRIPTION), ("Series Description", tags::SERIES_DESCRIPTION), ("Protocol Name", tags::PROTOCOL_NAME)]
+        .into_iter()
+        .filter_map(|(field, tag)| meta::get_str(obj, tag).map(|v| (field, v)))
+        .collect();
+    let described: Vec<(&str, &str)> = described.iter().map(|(field, v)| (*field, v.as_str())).collect();
+    dec.cautions = anatomy::cautions(meta::get_str(obj, tags::MODALITY).as_deref(), meta::get_str(obj, tags::BODY_PART_EXAMINED).as_deref(), &described);
     Ok(())
 }
 

@@ -82,10 +82,29 @@ fn tiff_sample_format(b: &[u8]) -> Option<u16> {
 const LUMA_NOTE: &str = "colour image converted to luminance (Rec. 601: 0.299 R + 0.587 G + 0.114 B)";
 const ALPHA_NOTE: &str = "transparency (alpha channel) ignored";
 
-/// The smallest of 8, 10, 12, 14 and 16 bits that holds `max` (8: an 8-bit
-/// film saved in a 16-bit file, which 10 bits would show at a quarter of its brightness).
-fn effective_bits(max: u16) -> u16 {
-    [8, 10, 12, 14].into_iter().find(|&b| u32::from(max) < 1 << b).unwrap_or(16)
+/// At most one pixel in this many may lie above the depth a 16-bit film is
+/// read at (0.1 %). A few hot or dead detector pixels, or a burned-in side
+/// marker or label stamped at the file's maximum (an "R" on a 2500×2000 film
+/// is some hundreds to a few thousand pixels, 0.01–0.1 %), must not keep
+/// 12-bit data at 16 bits, shown and graded near black; anatomy that really
+/// uses a larger depth covers far more of the film than this. Those pixels
+/// show at the depth's maximum (white), as under a 99.9th-percentile window.
+const OUTLIER_SHARE: usize = 1000;
+
+/// The depth a 16-bit film is read at: the smallest of 8, 10, 12, 14 and 16
+/// bits that holds all but one pixel in [`OUTLIER_SHARE`] (8: an 8-bit film
+/// saved in a 16-bit file, which 10 bits would show at a quarter of its
+/// brightness), with how many pixels lie above it.
+fn effective_depth(values: &[u16]) -> (u16, usize) {
+    let allowed = values.len() / OUTLIER_SHARE;
+    // Pixels above 255, 1023, 4095 and 16383.
+    let mut above = [0usize; 4];
+    for &v in values {
+        for (n, limit) in above.iter_mut().zip([255, 1023, 4095, 16383]) {
+            *n += usize::from(v > limit);
+        }
+    }
+    [8, 10, 12, 14].into_iter().zip(above).find(|&(_, n)| n <= allowed).unwrap_or((16, 0))
 }
 
 /// Rec. 601 luma in fixed point, identical to Pillow's `convert("L")` for 8-bit.
@@ -174,17 +193,22 @@ pub(crate) fn from_dynamic(img: DynamicImage) -> Decoded {
         }
     };
     // 12-bit data in a 16-bit file (clinic exports) would show, and be
-    // graded, almost black over 0..65535: the range its largest value needs
-    // is used instead. Not a min–max stretch, which would change how a
-    // low-contrast film looks.
+    // graded, almost black over 0..65535: the range its values need is used
+    // instead (the default window; pixels above it show white). Not a
+    // min–max stretch, which would change how a low-contrast film looks.
     let depth = match &pixels {
-        Pixels::U16(v) => v.iter().max().map(|&max| (max, effective_bits(max))).filter(|&(_, b)| b < 16),
+        Pixels::U16(v) => v.iter().max().map(|&max| (max, effective_depth(v))).filter(|&(_, (b, _))| b < 16),
         _ => None,
     };
     let mut dec = Decoded::plain(w, h, pixels, bits);
-    if let Some((max, bits)) = depth {
+    if let Some((max, (bits, above))) = depth {
         dec.full_range = FullRange::BitDepth(bits);
-        notes.push(format!("16-bit film with values up to {max}: read as {bits}-bit (0..{}), the range of its values", (1u32 << bits) - 1));
+        let top = (1u32 << bits) - 1;
+        notes.push(match above {
+            0 => format!("16-bit film with values up to {max}: read as {bits}-bit (0..{top}), the range of its values"),
+            1 => format!("16-bit film with values up to {max} (1 pixel above {top} clipped): read as {bits}-bit (0..{top}), the range of all its other values"),
+            n => format!("16-bit film with values up to {max} ({n} pixels above {top} clipped): read as {bits}-bit (0..{top}), the range of all but those"),
+        });
     }
     if colour {
         dec.photometric = Photometric::Luminance;
@@ -199,17 +223,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn effective_bits_is_the_smallest_depth_that_holds_the_maximum() {
-        assert_eq!(effective_bits(0), 8);
-        assert_eq!(effective_bits(255), 8);
-        assert_eq!(effective_bits(256), 10);
-        assert_eq!(effective_bits(1023), 10);
-        assert_eq!(effective_bits(1024), 12);
-        assert_eq!(effective_bits(3344), 12);
-        assert_eq!(effective_bits(4095), 12);
-        assert_eq!(effective_bits(4096), 14);
-        assert_eq!(effective_bits(16383), 14);
-        assert_eq!(effective_bits(16384), 16);
-        assert_eq!(effective_bits(65535), 16);
+    fn effective_depth_is_the_smallest_that_holds_the_maximum_when_no_pixel_stands_out() {
+        for (max, bits) in [(0, 8), (255, 8), (256, 10), (1023, 10), (1024, 12), (3344, 12), (4095, 12), (4096, 14), (16383, 14), (16384, 16), (65535, 16)] {
+            // Half the pixels at the maximum: never outliers.
+            let values: Vec<u16> = (0..2000).map(|i| if i % 2 == 0 { max } else { 0 }).collect();
+            assert_eq!(effective_depth(&values), (bits, 0), "max {max}");
+        }
+    }
+
+    #[test]
+    fn a_few_pixels_above_a_depth_do_not_raise_it() {
+        // 12-bit data (0..4095) over 100 000 pixels: up to 100 outliers are allowed.
+        let mut values: Vec<u16> = (0..100_000u32).map(|i| (i % 4096) as u16).collect();
+        values[..100].fill(65535);
+        assert_eq!(effective_depth(&values), (12, 100));
+        // One more is a bright region, not outliers: 16 bits, as before.
+        values[100] = 65535;
+        assert_eq!(effective_depth(&values), (16, 0));
+        // 101 above 4095 of which 51 above 16383: 14 bits holds all but 51.
+        values[..50].fill(5000);
+        assert_eq!(effective_depth(&values), (14, 51));
+        // 8-bit data with a hot pixel stays 8-bit.
+        let mut eight: Vec<u16> = (0..10_000u32).map(|i| (i % 256) as u16).collect();
+        eight[5] = 65535;
+        assert_eq!(effective_depth(&eight), (8, 1));
+        // A film too small to allow any outlier is read by its maximum.
+        assert_eq!(effective_depth(&[0, 100, 4096]), (14, 0));
     }
 }
