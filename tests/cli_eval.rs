@@ -159,15 +159,11 @@ fn signal_set(status: &str, field: &str, signal: u32) -> bool {
     u64::from_str_radix(mask.trim(), 16).unwrap() & (1 << (signal - 1)) != 0
 }
 
-/// How often the stop handler's thread (ctrlc's, named "ctrl-c") has gone to sleep.
+/// Whether eval's stop handler has run: the thread it ran on names itself
+/// `kneeclip-stop` once the stop flag is set (src/cli/interrupt.rs).
 #[cfg(target_os = "linux")]
-fn handler_sleeps(pid: u32) -> Option<(char, u64)> {
-    std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten().find_map(|task| {
-        (std::fs::read_to_string(task.path().join("comm")).ok()?.trim() == "ctrl-c").then_some(())?;
-        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
-        Some((field("State:")?.chars().next()?, field("voluntary_ctxt_switches:")?.parse().ok()?))
-    })
+fn stop_asked(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten().any(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == "kneeclip-stop"))
 }
 
 /// Whether the process has ended (a zombie until waited for).
@@ -212,21 +208,13 @@ fn under_nohup_a_hang_up_is_ignored_and_sigterm_stops_after_the_batch() {
     assert!(signal_set(&status, "SigCgt:", libc::SIGTERM as u32), "SIGTERM is caught:\n{status}");
     // Conditions waited for, not times (the deadline only ends a broken run).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let handler_asleep = || loop {
-        match handler_sleeps(pid) {
-            Some(('S', sleeps)) => return Some(sleeps),
-            // Stopped already: eval may still have been grading its first batches when signalled.
-            _ if ended(pid) => return None,
-            _ => assert!(std::time::Instant::now() < deadline, "no sleeping ctrl-c thread in eval"),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    let before = handler_asleep();
+    assert!(!stop_asked(pid), "no stop asked for yet");
     let kill = |signal: &str| assert!(std::process::Command::new("kill").args([signal, &pid.to_string()]).status().unwrap().success());
     kill("-HUP");
     kill("-TERM");
-    // The handler sets the stop flag, then writes to stderr: asleep once more (or eval ended).
-    while before.is_some() && handler_asleep() == before {
+    // The handler has set the stop flag once its thread is named so (or eval
+    // ended: it may still have been grading its first batches when signalled).
+    while !stop_asked(pid) && !ended(pid) {
         assert!(std::time::Instant::now() < deadline, "the handler never ran");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

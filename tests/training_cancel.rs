@@ -212,3 +212,121 @@ fn a_film_that_breaks_during_a_run_is_named_once() {
     assert_eq!(err.matches(&broken.display().to_string()).count(), 1, "{err}");
 }
 
+
+/// Calls `at(epoch, batch)` after each batch, and `at(epoch, 0)` once an epoch's checkpoint is under way.
+struct Hooks<F: FnMut(usize, usize) + Send> {
+    epoch: usize,
+    at: F,
+}
+
+impl<F: FnMut(usize, usize) + Send> TrainingObserver for Hooks<F> {
+    fn epoch_started(&mut self, epoch: usize, _: usize) {
+        self.epoch = epoch;
+    }
+    fn batch_done(&mut self, batch: usize, _: usize, _: f64) {
+        (self.at)(self.epoch, batch)
+    }
+    fn epoch_finished(&mut self, record: &EpochRecord) {
+        (self.at)(record.epoch, 0)
+    }
+}
+
+/// The lock files of the head `head` and of its checkpoint.
+fn lock_files(head: &Path) -> [PathBuf; 2] {
+    let dir = head.parent().unwrap().canonicalize().unwrap();
+    let name = |p: &Path| dir.join(format!(".{}.lock", p.file_name().unwrap().to_str().unwrap()));
+    [name(head), name(&checkpoint_for(head))]
+}
+
+fn kept_files(dir: &Path) -> Vec<PathBuf> {
+    let mut kept: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().contains(".kept-")).collect();
+    kept.sort();
+    kept
+}
+
+/// A lock file deleted by hand while a run goes on: the run makes it again
+/// (a second run is then refused), and where a second run got in meanwhile,
+/// the first stops without writing over that run's files, its finished
+/// epochs (or its head) kept under a name of their own.
+#[test]
+fn a_run_whose_lock_file_is_deleted_keeps_its_files_and_its_work() {
+    let (Some(grader), Some(films)) = (tiny_grader(), films(4)) else { return };
+    let (train, val): (Vec<(usize, Film)>, Vec<(usize, Film)>) = films.into_iter().enumerate().partition(|(i, _)| i % 4 < 2);
+    let dataset = Dataset { films: train.into_iter().map(|(_, f)| f).collect(), summary: DatasetSummary::default() };
+    let val = Dataset { films: val.into_iter().map(|(_, f)| f).collect(), summary: DatasetSummary::default() };
+    let plan = Plan::new(&dataset, Validation::Folder(val), 42).unwrap();
+    let weights = fixture_dir("tiny-clip").join("model.safetensors");
+    let delete = |head: &Path| lock_files(head).iter().for_each(|f| std::fs::remove_file(f).unwrap());
+
+    // Deleted, nobody else there: the run makes its lock again and a later run is refused.
+    let tmp = tempfile::tempdir().unwrap();
+    let head = tmp.path().join("h.safetensors");
+    let mut session = Session::new(quick(3), head.clone());
+    session.prepare().unwrap();
+    let mut second = None;
+    let mut observer = Hooks {
+        epoch: 0,
+        at: |epoch, batch| match (epoch, batch) {
+            (1, 1) => delete(&head),
+            (2, 1) => second = Some(Session { restart: true, ..Session::new(quick(3), head.clone()) }.prepare()),
+            _ => {}
+        },
+    };
+    let outcome = session.run(grader, &weights, plan.clone(), &mut observer).unwrap();
+    let second = second.expect("a second run was tried");
+    assert!(second.as_ref().is_err_and(|e| e.contains("another run is training with it now")), "{second:?}");
+    assert!(matches!(outcome, Outcome::Written(_)) && head.is_file());
+    assert!(lock_files(&head).iter().all(|f| f.is_file()));
+
+    // Deleted, and a second run takes the files before the first's epoch ends:
+    // the first stops, writing its epoch beside them, not over them.
+    let Some(grader) = tiny_grader() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let head = tmp.path().join("h.safetensors");
+    let mut second = None;
+    let mut observer = Hooks {
+        epoch: 0,
+        at: |epoch, batch| {
+            if (epoch, batch) == (1, 1) {
+                delete(&head);
+                let mut b = Session::new(quick(3), head.clone());
+                b.prepare().expect("the second run gets in: the first's lock file is gone");
+                second = Some(b);
+            }
+        },
+    };
+    let err = Session::new(quick(3), head.clone()).run(grader, &weights, plan.clone(), &mut observer).err().expect("the first run stops");
+    assert!(err.contains("another run took") && err.contains("--resume"), "{err}");
+    assert!(!checkpoint_for(&head).exists() && !head.exists(), "nothing written over the second run's files");
+    let kept = kept_files(tmp.path());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(err.contains(&kept[0].display().to_string()), "{err}");
+    assert_eq!(kneeclip::training::checkpoint::checkpoint_summary(&kept[0]).unwrap().epochs_done, 1, "epoch 1 is kept, whole");
+    assert!(temporary_files(tmp.path()).is_empty(), "{:?}", temporary_files(tmp.path()));
+    drop(second);
+
+    // A second run gets in after the last checkpoint, before the head is
+    // written: the head goes beside, with its sidecar.
+    let Some(grader) = tiny_grader() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let head = tmp.path().join("h.safetensors");
+    let mut second = None;
+    let mut observer = Hooks {
+        epoch: 0,
+        at: |epoch, batch| {
+            if (epoch, batch) == (2, 0) {
+                delete(&head);
+                let mut b = Session { restart: true, ..Session::new(quick(2), head.clone()) };
+                b.prepare().expect("the second run gets in");
+                second = Some(b);
+            }
+        },
+    };
+    let err = Session::new(quick(2), head.clone()).run(grader, &weights, plan, &mut observer).err().expect("the head is not written over the second run's");
+    assert!(err.contains("another run took"), "{err}");
+    assert!(!head.exists() && !head.with_extension("json").exists());
+    let kept = kept_files(tmp.path());
+    let kept_head = kept.iter().find(|p| p.extension().is_some_and(|e| e == "safetensors")).expect("the head is kept");
+    assert!(kept_head.with_extension("json").is_file() && err.contains(&kept_head.display().to_string()), "{err} {kept:?}");
+    drop(second);
+}

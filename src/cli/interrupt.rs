@@ -16,13 +16,32 @@ fn hangup_ignored() -> bool {
     }
 }
 
+/// Names the thread that runs the stop handler once it has set the stop flag
+/// (Linux: `kneeclip-stop` in /proc/PID/task/*/comm, `top -H`, a debugger),
+/// so that a stop asked for is seen from outside even while stderr is blocked
+/// (tests/cli_eval.rs waits on it rather than on ctrlc's own thread name).
+#[cfg(target_os = "linux")]
+fn mark_stop_asked() {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name (at most 16 bytes are kept).
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, c"kneeclip-stop".as_ptr());
+    }
+}
+
 /// On the first Ctrl-C, SIGTERM or hang-up: sets `stop` and runs `first`
 /// (which says what happens now); on the next: runs `again` (which quits).
 /// A hang-up ignored when this is called stays ignored.
 pub(super) fn on_stop_signal(stop: Arc<AtomicBool>, first: impl Fn() + Send + 'static, again: impl Fn() + Send + 'static) -> Result<(), ctrlc::Error> {
     #[cfg(unix)]
     let keep_ignoring_hangups = hangup_ignored();
-    let installed = ctrlc::set_handler(move || if stop.swap(true, Ordering::SeqCst) { again() } else { first() });
+    let installed = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            return again();
+        }
+        #[cfg(target_os = "linux")]
+        mark_stop_asked();
+        first()
+    });
     // ctrlc's handler replaced nohup's SIG_IGN: put it back, so logging out
     // does not stop a run started to outlive the session.
     #[cfg(unix)]

@@ -22,16 +22,74 @@ pub fn sidecar_for(out: &Path) -> PathBuf {
 /// rather than both rewriting one checkpoint: advisory locks on hidden files
 /// (`.NAME.lock`, left in place) beside the head and beside the checkpoint
 /// it resumes, let go by the system when the process ends, however it ends.
+/// A lock file deleted by hand while the run goes on would let a second run
+/// lock a new file at the same path: [`hold`](Self::hold), before each
+/// write, makes it again, or says that another run has taken it.
 pub struct OutputLock {
-    _files: Vec<std::fs::File>,
+    held: std::sync::Mutex<Vec<Held>>,
     /// The file system holds no locks (some network shares): the run goes on unlocked.
     pub unlocked: bool,
+}
+
+/// One locked file: the lock file's path, its open handle, and the run's file it guards.
+struct Held {
+    path: PathBuf,
+    handle: std::fs::File,
+    guards: PathBuf,
+}
+
+/// Says that another run holds a lock this run had (its lock file deleted meanwhile).
+pub const LOCK_TAKEN: &str = "another run took this run's files";
+
+/// What locking one lock file came to.
+enum Locked {
+    Yes(std::fs::File),
+    Busy,
+    /// The file system takes no locks.
+    NoLocks,
+}
+
+/// Whether `path` still names the very file `handle` has open (not one made
+/// at its path since it was deleted): the same device and inode.
+#[cfg(unix)]
+fn still_names(path: &Path, handle: &std::fs::File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let same = |a: &std::fs::Metadata, b: &std::fs::Metadata| (a.dev(), a.ino()) == (b.dev(), b.ino());
+    std::fs::metadata(path).ok().zip(handle.metadata().ok()).is_some_and(|(on_disk, held)| same(&on_disk, &held))
+}
+
+/// Elsewhere the lock file is opened without sharing deletion (Windows), so
+/// that it cannot be deleted while held: its path names the file held while it exists.
+#[cfg(not(unix))]
+fn still_names(path: &Path, _handle: &std::fs::File) -> bool {
+    path.exists()
+}
+
+/// Opens (or makes) the lock file `path` and locks it, if no one else holds
+/// it. Checked after locking: a lock file deleted and made again between the
+/// open and the lock would leave this run locking a file no other run sees.
+fn lock_file(path: &Path) -> std::io::Result<Locked> {
+    for _ in 0..5 {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(windows)]
+        std::os::windows::fs::OpenOptionsExt::share_mode(&mut options, 1 | 2); // FILE_SHARE_READ | FILE_SHARE_WRITE, not DELETE
+        let handle = options.open(path)?;
+        match handle.try_lock() {
+            Ok(()) if still_names(path, &handle) => return Ok(Locked::Yes(handle)),
+            Ok(()) => continue,
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(Locked::Busy),
+            Err(std::fs::TryLockError::Error(_)) => return Ok(Locked::NoLocks),
+        }
+    }
+    Err(std::io::Error::other("it was deleted and made again each time it was locked"))
 }
 
 impl OutputLock {
     /// Locks `files` (a head, a checkpoint); refused while another run holds one.
     pub fn take(files: &[&Path]) -> Result<OutputLock, String> {
-        let mut lock = OutputLock { _files: Vec::new(), unlocked: false };
+        let mut held = Vec::new();
+        let mut unlocked = false;
         for file in files {
             // Through links and `..` to the file itself: a link to a
             // checkpoint is the same checkpoint.
@@ -40,25 +98,58 @@ impl OutputLock {
             let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
             let file_name = resolved.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let path = dir.join(format!(".{file_name}.lock"));
-            let handle = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(|e| format!("{}: cannot write beside {}: {e}", path.display(), file.display()))?;
-            match handle.try_lock() {
-                Ok(()) => lock._files.push(handle),
-                Err(std::fs::TryLockError::WouldBlock) => {
+            match lock_file(&path).map_err(|e| format!("{}: cannot write beside {}: {e}", path.display(), file.display()))? {
+                Locked::Yes(handle) => held.push(Held { path, handle, guards: file.to_path_buf() }),
+                Locked::Busy => {
                     return Err(format!(
                         "{}: another run is training with it now (in another kneeclip window or command); wait for it to end, or choose another head file",
                         file.display()
                     ));
                 }
-                Err(std::fs::TryLockError::Error(_)) => lock.unlocked = true,
+                Locked::NoLocks => unlocked = true,
             }
         }
-        Ok(lock)
+        Ok(OutputLock { held: std::sync::Mutex::new(held), unlocked })
     }
+
+    /// Before a write: whether this run still holds its files. A lock file
+    /// deleted meanwhile is made and locked again; one that another run made
+    /// and holds since is an error starting with [`LOCK_TAKEN`] (the caller
+    /// then writes elsewhere: see [`kept_beside`]). Where the lock file
+    /// cannot be made again (its folder gone), the write says why.
+    pub fn hold(&self) -> Result<(), String> {
+        let mut held = self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for lock in held.iter_mut() {
+            if still_names(&lock.path, &lock.handle) {
+                continue;
+            }
+            match lock_file(&lock.path) {
+                Ok(Locked::Yes(handle)) => lock.handle = handle,
+                Ok(Locked::Busy) => {
+                    return Err(format!(
+                        "{LOCK_TAKEN}: the lock file {} was deleted during this run, and another run (another kneeclip window or command) now holds {}",
+                        lock.path.display(),
+                        lock.guards.display()
+                    ));
+                }
+                Ok(Locked::NoLocks) | Err(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A name beside `file` for what this run could not write there because
+/// another run took it: `h.safetensors` -> `h.kept-PID.safetensors` (a
+/// head's sidecar is then `h.kept-PID.json`), never an existing file.
+pub fn kept_beside(file: &Path) -> PathBuf {
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = file.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+    let pid = std::process::id();
+    (0..)
+        .map(|n| file.with_file_name(if n == 0 { format!("{stem}.kept-{pid}.{ext}") } else { format!("{stem}.kept-{pid}-{n}.{ext}") }))
+        .find(|p| !p.exists() && !sidecar_for(p).exists())
+        .expect("a free name")
 }
 
 /// The checkpoint beside the head `out` when it holds a run that did not
@@ -83,9 +174,11 @@ pub fn unfinished_run(out: &Path) -> Option<(usize, usize)> {
 
 /// After a run failed with `error`: the epoch its checkpoint keeps, when the
 /// run (started at `started`) wrote that checkpoint, so that the user can be
-/// told how to go on. None after a divergence: resuming would diverge again.
+/// told how to go on. None after a divergence (resuming would diverge
+/// again), and when another run took the files (the error says where this
+/// run's work went).
 pub fn kept_by_failed_run(checkpoint: &Path, started: SystemTime, error: &str) -> Option<usize> {
-    if error.starts_with(super::trainer::DIVERGED) {
+    if error.starts_with(super::trainer::DIVERGED) || error.starts_with(LOCK_TAKEN) {
         return None;
     }
     let written = std::fs::metadata(checkpoint).and_then(|m| m.modified()).ok()?;

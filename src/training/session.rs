@@ -288,7 +288,7 @@ impl Session {
     /// file is `weights`, then fits the temperature and writes the head.
     pub fn run(&self, grader: Grader, weights: &Path, plan: Plan, observer: &mut dyn TrainingObserver) -> Result<Outcome, String> {
         self.check_output()?;
-        let _lock = match &self.output_lock {
+        let lock = match &self.output_lock {
             Some(lock) => lock.clone(),
             None => Arc::new(self.lock_and_check()?),
         };
@@ -321,6 +321,7 @@ impl Session {
         trainer.resume = self.resume.is_some();
         trainer.cancel = self.cancel.clone();
         trainer.files_lock = self.files_lock.clone();
+        trainer.output_lock = Some(lock.clone());
         if let Some(limit) = self.feature_cache_limit {
             trainer.feature_cache_limit = limit;
         }
@@ -364,11 +365,18 @@ impl Session {
         let json = serde_json::to_vec_pretty(&metadata).map_err(|e| e.to_string())?;
         let bytes = safetensors::serialize(outcome.tensors.iter().map(|(k, v)| (k.clone(), TensorView(v.clone()))), None)
             .map_err(|e| e.to_string())?;
-        let sidecar = sidecar_for(&self.out);
+        // Another run took the files since the last checkpoint (their lock file
+        // deleted): the finished head goes beside them, not over that run's.
+        let taken = lock.hold().err();
+        let head = if taken.is_some() { super::outputs::kept_beside(&self.out) } else { self.out.clone() };
+        let sidecar = sidecar_for(&head);
         {
             let _writing = self.files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             crate::files::write_atomically(&sidecar, &json).map_err(|e| format!("{}: {e}", sidecar.display()))?;
-            crate::files::write_atomically(&self.out, &bytes).map_err(|e| format!("{}: {e}", self.out.display()))?;
+            crate::files::write_atomically(&head, &bytes).map_err(|e| format!("{}: {e}", head.display()))?;
+        }
+        if let Some(taken) = taken {
+            return Err(format!("{taken}. So as not to write over them, this run's head is written as {} (with its sidecar {})", head.display(), sidecar.display()));
         }
         Ok(Outcome::Written(Written {
             head: self.out.clone(),

@@ -23,6 +23,7 @@ pub use super::calibration::{fit_temperature, nll};
 pub use super::config::{EarlyStopOn, TrainConfig};
 use super::dataset::Film;
 use super::forward::{self, FrozenTail, Params};
+use super::outputs::{OutputLock, kept_beside};
 use crate::grading::Grader;
 use crate::metrics::{Confusion, GRADES, SplitMix64, accuracy, argmax, confusion_matrix};
 
@@ -91,6 +92,9 @@ pub struct Trainer {
     /// Bytes the frozen features of training views and validation films may
     /// hold in memory ([`FeatureCache`]; by default half of the machine's).
     pub feature_cache_limit: u64,
+    /// The run's lock on its files, checked before each checkpoint is written
+    /// (see [`OutputLock::hold`]); None when the caller holds none.
+    pub output_lock: Option<Arc<OutputLock>>,
 }
 
 /// The view key of a validation film in the feature cache (training views
@@ -111,6 +115,7 @@ impl Trainer {
             cancel: Arc::new(AtomicBool::new(false)),
             files_lock: Arc::default(),
             feature_cache_limit: FeatureCache::default_limit(),
+            output_lock: None,
         }
     }
 
@@ -367,6 +372,12 @@ impl Trainer {
                 let rows = lg.to_vec2::<f32>().map_err(e)?;
                 correct += rows.iter().zip(&labels).filter(|(r, y)| argmax(r) == **y).count();
                 observer.batch_done(b + 1, batches, l);
+                // A deleted lock file is made again at once, not only at the epoch's end,
+                // leaving a second run less time to get in; whether one did is for the
+                // checkpoint's write to handle.
+                if let Some(lock) = &self.output_lock {
+                    let _ = lock.hold();
+                }
             }
             let validated = Self::validate(data, &params, &vcfg, &tail, &anchors, first, &mut cache, &identity, cancel);
             let Some((vl, vlabels)) = unless_cancelled(validated, cancel)? else {
@@ -407,6 +418,19 @@ impl Trainer {
                 // at the next step); writing and syncing ≈ 230 MB (≈ 0.7 s)
                 // overlaps the next epoch.
                 let snapshot = pending.snapshot(&params, &best, &names, &opt, &state)?;
+                // Another run took the files (their lock file was deleted during
+                // this run): this epoch goes beside them, whole, and the run stops
+                // rather than write over that run's checkpoint or race it for the head.
+                if let Some(taken) = self.output_lock.as_ref().and_then(|lock| lock.hold().err()) {
+                    let kept = kept_beside(ck);
+                    pending.start(epoch, kept.clone(), snapshot, self.files_lock.clone());
+                    pending.finish()?;
+                    return Err(format!(
+                        "{taken}. This run stopped so as not to write over them; its epochs up to {epoch} are kept in {}: go on with them with --resume {} and a head of another name (--out)",
+                        kept.display(),
+                        kept.display()
+                    ));
+                }
                 pending.start(epoch, ck.clone(), snapshot, self.files_lock.clone());
             }
             // Told once the checkpoint's contents are taken: its file is

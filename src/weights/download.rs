@@ -20,6 +20,13 @@
 //! stops at its next progress report (it unwinds out of hf-hub); one stuck in a read ends
 //! only when its connection closes or fails, or when kneeclip exits.
 //!
+//! A read timeout would end that worker too, but hf-hub 0.5 cannot be given one:
+//! `ApiBuilder::build` makes both its ureq 3 agents itself (no timeout, no way to pass an
+//! agent or a config), and ureq 3 reads no timeout from the environment (only proxies). Nor
+//! would a signal's EINTR do mid-file: ureq hands `Interrupted` up when it has no timeout,
+//! but hf-hub's `std::io::copy` of the body retries on it. Ending the worker takes a
+//! timeout option in hf-hub (patched or newer) or the two requests above made with ureq directly.
+//!
 //! A detached worker writes only into its own attempt folder, never where the caller or a
 //! later download looks for finished files:
 //!
