@@ -302,6 +302,12 @@ fn a_film_whose_study_description_names_another_region_is_graded_with_a_caution(
     let text = kneeclip(&["grade", "--offline", "--no-mirror-check", "--model-dir", m, films[0]]);
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.lines().any(|l| l.starts_with("  caution: DICOM Study Description") && l.contains("distal tibia")), "{text}");
+    // Its stated side is not called a knee's; the knee DICOM's and the crop's are.
+    assert!(text.lines().next().is_some_and(|l| l.contains("(right side, AP)") && !l.contains("knee")), "{text}");
+    assert_eq!(lines[0]["side"], "right");
+    let knees = kneeclip(&["grade", "--offline", "--no-mirror-check", "--model-dir", m, films[2]]);
+    let knees = String::from_utf8(knees.stdout).unwrap();
+    assert!(knees.lines().next().is_some_and(|l| l.contains("knee)")), "{knees}");
 }
 
 /// The flip check: each film's `mirrored_grade` is the grade of the same film

@@ -412,7 +412,7 @@ fn a_dicom_report_is_the_png_filed_into_the_films_study() {
         assert_eq!(obj.meta().media_storage_sop_instance_uid().trim_end_matches('\0'), text(tags::SOP_INSTANCE_UID));
         assert_eq!((text(tags::MODALITY), text(tags::CONVERSION_TYPE), text(tags::PHOTOMETRIC_INTERPRETATION)), ("OT".into(), "WSD".into(), "RGB".into()));
         assert!(text(tags::IMAGE_COMMENTS).starts_with("KL 3 (Moderate), p = 0.60"), "{}", text(tags::IMAGE_COMMENTS));
-        assert_eq!(text(tags::LATERALITY), "R", "RG3 is a right knee");
+        assert_eq!(text(tags::LATERALITY), "R", "RG3 states its right side");
         for uid in [text(tags::SOP_INSTANCE_UID), text(tags::SERIES_INSTANCE_UID)] {
             assert!(uid.starts_with("2.25.") && uid.len() <= 64, "{uid}");
             assert_ne!(uid, film_text(tags::SOP_INSTANCE_UID));

@@ -313,6 +313,11 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     view.show(ui, &Overlay { top_left: &top_left, top_right: &top_right }, opacity);
 }
 
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// "Right knee, PA": the side and view the command line and reports give
 /// ([`crate::grading::side_and_view`]: Image Laterality, else Laterality,
 /// else an OAI-style file name; View Position), "Both knees" for a stated B;
@@ -321,9 +326,8 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 fn side_and_view(view: &super::FilmView) -> Option<String> {
     let said = crate::grading::side_and_view(&view.film, crate::grading::Region::Whole);
     let side = match said.side {
-        Some(crate::grading::Side::Left) => Some("Left knee".to_string()),
-        Some(crate::grading::Side::Right) => Some("Right knee".to_string()),
-        None => crate::grading::side::both_knees_stated(&view.film).then(|| "Both knees".to_string()),
+        Some(side) => Some(capitalised(&crate::grading::side::side_words(side, said.other_region))),
+        None => crate::grading::side::both_knees_stated(&view.film).then(|| if said.other_region { "Both sides" } else { "Both knees" }.to_string()),
     };
     // Worded as the reports' title: "Right knee, AP".
     let parts: Vec<String> = side.into_iter().chain(said.view).collect();

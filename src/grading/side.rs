@@ -39,12 +39,17 @@ pub struct SideView {
     pub side_source: Option<String>,
     pub view: Option<String>,
     pub view_source: Option<String>,
+    /// The file names another region than the knee ([`Radiograph::names_another_region`]):
+    /// its side is worded "left side", not "left knee".
+    #[serde(skip)]
+    pub other_region: bool,
 }
 
 impl SideView {
-    /// "left knee, AP", "left knee", "AP"; `None` when neither is known.
+    /// "left knee, AP", "left knee", "AP" ("left side, AP" for a film of
+    /// another region); `None` when neither is known.
     pub fn label(&self) -> Option<String> {
-        let parts: Vec<String> = self.side.map(|s| format!("{} knee", s.name())).into_iter().chain(self.view.clone()).collect();
+        let parts: Vec<String> = self.side.map(|s| side_words(s, self.other_region)).into_iter().chain(self.view.clone()).collect();
         (!parts.is_empty()).then(|| parts.join(", "))
     }
 }
@@ -61,6 +66,12 @@ pub fn side_from_name(path: &std::path::Path) -> Option<Side> {
         'R' => Some(Side::Right),
         _ => None,
     }
+}
+
+/// "left knee", or "left side" where the file names another region than the
+/// knee (an ankle film's stated side is not a knee's).
+pub fn side_words(side: Side, other_region: bool) -> String {
+    format!("{} {}", side.name(), if other_region { "side" } else { "knee" })
 }
 
 /// "left half of the image (right knee)": a region's title with its knee, when known.
@@ -98,7 +109,7 @@ pub fn side_and_view(film: &Radiograph, region: Region) -> SideView {
         Region::Whole => film_side(film).map_or((None, None), |(s, src)| (Some(s), Some(src))),
         Region::ImageLeft | Region::ImageRight => half_side(film, region).map_or((None, None), |(s, src)| (Some(s), Some(src))),
     };
-    SideView { side, side_source, view, view_source }
+    SideView { side, side_source, view, view_source, other_region: film.names_another_region() }
 }
 
 /// The stated laterality: "L", "R", "B" or another value, and its attribute's name.

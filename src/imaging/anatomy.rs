@@ -30,7 +30,14 @@ const OTHER_WORDS: &[&str] = &[
 /// `body_part` (either may be absent) and the free-text `descriptions`
 /// (field name, value: Study Description, Series Description, Protocol
 /// Name); empty when nothing says it is not a knee radiograph.
+#[cfg(test)]
 pub(crate) fn cautions(modality: Option<&str>, body_part: Option<&str>, descriptions: &[(&str, &str)]) -> Vec<String> {
+    assess(modality, body_part, descriptions).0
+}
+
+/// [`cautions`], and whether one of them is that the film shows another
+/// region than the knee (then its side is not called a knee's).
+pub(crate) fn assess(modality: Option<&str>, body_part: Option<&str>, descriptions: &[(&str, &str)]) -> (Vec<String>, bool) {
     let mut out = Vec::new();
     if let Some(modality) = modality.map(str::trim).filter(|m| !m.is_empty()) {
         if !RADIOGRAPHS.iter().any(|r| r.eq_ignore_ascii_case(modality)) {
@@ -45,14 +52,14 @@ pub(crate) fn cautions(modality: Option<&str>, body_part: Option<&str>, descript
         let has = |list: &[&str]| words.iter().any(|w| list.contains(w)) || list.contains(&joined.as_str());
         if has(OTHER_WORDS) && !has(KNEE_WORDS) {
             out.push(format!("DICOM Body Part Examined is “{part}”: kneeclip grades knee radiographs, so this grade may mean nothing"));
-            return out; // the descriptions would only say it again
+            return (out, true); // the descriptions would only say it again
         }
     }
     // A knee named anywhere (the body part or any description) outweighs
     // another region named elsewhere: a study of hip and knee has knee films.
     let named: Vec<(&str, &str, Named)> = descriptions.iter().map(|&(field, v)| (field, v.trim(), named_regions(v))).filter(|(_, v, _)| !v.is_empty()).collect();
     if part.is_some_and(|p| named_regions(p).knee) || named.iter().any(|(_, _, n)| n.knee) {
-        return out;
+        return (out, false);
     }
     // Fields with the same value are quoted once ("Study Description and Series Description are …").
     let mut others: Vec<(Vec<&str>, &str)> = Vec::new();
@@ -63,10 +70,11 @@ pub(crate) fn cautions(modality: Option<&str>, body_part: Option<&str>, descript
         }
     }
     let others: Vec<String> = others.iter().map(|(fields, v)| format!("{} {} “{v}”", fields.join(" and "), if fields.len() > 1 { "are" } else { "is" })).collect();
-    if !others.is_empty() {
+    let other_region = !others.is_empty();
+    if other_region {
         out.push(format!("DICOM {}, not the knee: kneeclip grades knee radiographs, so this grade may mean nothing", others.join(" and ")));
     }
-    out
+    (out, other_region)
 }
 
 /// What a free-text description names: the knee, another region, both or

@@ -229,7 +229,7 @@ fn finish(obj: &DefaultDicomObject, dec: &mut Decoded, frames: u32, path: &Path)
         .filter_map(|(field, tag)| meta::get_str(obj, tag).map(|v| (field, v)))
         .collect();
     let described: Vec<(&str, &str)> = described.iter().map(|(field, v)| (*field, v.as_str())).collect();
-    dec.cautions = anatomy::cautions(meta::get_str(obj, tags::MODALITY).as_deref(), meta::get_str(obj, tags::BODY_PART_EXAMINED).as_deref(), &described);
+    (dec.cautions, dec.other_region) = anatomy::assess(meta::get_str(obj, tags::MODALITY).as_deref(), meta::get_str(obj, tags::BODY_PART_EXAMINED).as_deref(), &described);
     Ok(())
 }
 

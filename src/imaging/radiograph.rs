@@ -53,6 +53,8 @@ pub(crate) struct Decoded {
     pub patient_label: Option<String>,
     pub notes: Vec<String>,
     pub cautions: Vec<String>,
+    /// The header names another region than the knee (anatomy.rs).
+    pub other_region: bool,
     pub full_range: FullRange,
 }
 
@@ -78,6 +80,7 @@ pub struct Radiograph {
     patient_label: Option<String>,
     notes: Vec<String>,
     cautions: Vec<String>,
+    other_region: bool,
 }
 
 impl Radiograph {
@@ -250,6 +253,7 @@ impl Radiograph {
             patient_label: d.patient_label,
             notes: d.notes,
             cautions,
+            other_region: d.other_region,
         }
     }
 
@@ -334,6 +338,12 @@ impl Radiograph {
     /// anything for this film (another modality or body part); see `anatomy.rs`.
     pub fn cautions(&self) -> &[String] {
         &self.cautions
+    }
+
+    /// Whether the file's header names another region than the knee (one of
+    /// the [`cautions`](Self::cautions)): its side is then not a knee's.
+    pub fn names_another_region(&self) -> bool {
+        self.other_region
     }
 
     /// The stored (raw) value at (x, y).
@@ -441,6 +451,7 @@ impl Decoded {
             patient_label: None,
             notes: Vec::new(),
             cautions: Vec::new(),
+            other_region: false,
             full_range: FullRange::BitDepth(bits),
         }
     }

@@ -64,6 +64,10 @@ pub struct FilmInfo {
     /// View Position ("AP", "PA") when the file states it.
     pub view: Option<String>,
     pub view_source: Option<String>,
+    /// The header names another region than the knee: the side is worded
+    /// "left side" (its caution is in `cautions`).
+    #[serde(skip)]
+    pub other_region: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -157,6 +161,7 @@ impl Report {
                 side_source: whole.side_source,
                 view: whole.view,
                 view_source: whole.view_source,
+                other_region: whole.other_region,
             },
             patient: input.include_patient_data.then(|| patient_info(film)),
             regions,

@@ -149,7 +149,7 @@ impl Flow {
 /// "Left knee, AP", "Right knee", "AP" for the film's title; `None` when the
 /// file states neither (a film of two knees names each half's side instead).
 fn film_side_and_view(report: &Report) -> Option<String> {
-    let side = report.film.side.filter(|_| report.regions.len() == 1).map(|s| format!("{} knee", s.name()));
+    let side = report.film.side.filter(|_| report.regions.len() == 1).map(|s| crate::grading::side::side_words(s, report.film.other_region));
     let label = side.into_iter().chain(report.film.view.clone()).collect::<Vec<_>>().join(", ");
     let mut chars = label.chars();
     chars.next().map(|first| first.to_uppercase().chain(chars).collect())
@@ -370,7 +370,7 @@ fn details(flow: &mut Flow, report: &Report) {
     let mut sources: Vec<String> = report.regions.iter().filter_map(|r| {
         let side = r.side?;
         let whose = if report.regions.len() > 1 { format!("{}: ", region_title(r.region)) } else { String::new() };
-        Some(format!("{whose}{} knee, from {}", side.name(), r.side_source.as_deref().unwrap_or("?")))
+        Some(format!("{whose}{}, from {}", crate::grading::side::side_words(side, f.other_region), r.side_source.as_deref().unwrap_or("?")))
     }).collect();
     sources.extend(f.view.as_ref().map(|v| format!("{v}, from {}", f.view_source.as_deref().unwrap_or("?"))));
     if !sources.is_empty() {
