@@ -323,4 +323,25 @@ fn a_heads_anchors_come_into_the_editor_and_the_readers_own_can_come_back() {
     assert!(app(&mut h).grades[0].assessment.provenance.anchors_edited, "the reader's anchors are not the head's");
     h.get_by_label_contains("Edited: the probabilities");
     assert!(h.query_by_label("My anchors").is_none(), "offered once");
+    assert!(h.query_by_label_contains("fitted at its limit").is_none(), "its sidecar records no temperature");
+}
+
+/// A head whose temperature was fitted at its limit is said to be nearly flat
+/// above its grades, as long as they are its grades.
+#[test]
+fn a_head_fitted_at_its_temperature_limit_is_cautioned_above_the_grade() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let head = tmp.path().join("flat.safetensors");
+    std::fs::copy(common::fixture_dir("tiny-clip").join("head.safetensors"), &head).unwrap();
+    std::fs::write(head.with_extension("json"), serde_json::json!({ "temperature": 20.0 }).to_string()).unwrap();
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    assert!(h.query_by_label_contains("fitted at its limit").is_none());
+    app(&mut h).use_head(Some(&head));
+    wait(&mut h, "the head", |a| a.head.is_some() && !a.busy());
+    h.get_by_label_contains("fitted at its limit (20.0): its probabilities are nearly flat");
+    app(&mut h).use_head(None);
+    wait(&mut h, "base CLIP", |a| a.head.is_none() && !a.busy());
+    assert!(h.query_by_label_contains("fitted at its limit").is_none(), "gone with the head");
 }

@@ -166,6 +166,18 @@ fn grade_refuses_a_head_that_would_grade_nothing_and_uses_the_anchors_it_records
     let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, f]);
     let base: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_ne!(base["anchors_hash"], with_own["anchors_hash"]);
+    // A head whose temperature was fitted at its limit grades, and says each
+    // time that its probabilities are nearly flat; the head at 1.5 does not.
+    let flat = head_with(tmp.path(), "flat", |_| {}, serde_json::json!({"base_weights_sha256": &hash[..12], "temperature": 20.0}));
+    for command in ["grade", "eval"] {
+        let target = if command == "grade" { f.to_string() } else { data_dir().join("oai-kl/val").display().to_string() };
+        let out = kneeclip(&[command, "--offline", "--json", "--model-dir", m, "--head", flat.to_str().unwrap(), &target]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{command}: {err}");
+        assert!(err.contains("warning: head flat@") && err.contains("fitted at its limit (20.0): its probabilities are nearly flat"), "{command}: {err}");
+    }
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--head", own.to_str().unwrap(), f]);
+    assert!(!stderr(&out).contains("at its limit"), "{}", stderr(&out));
 }
 
 #[test]

@@ -111,6 +111,9 @@ pub struct KneeclipApp {
     folder_cursor: Option<PathBuf>,
     /// Anchors too long for the text model (its end ignored), from the last grade.
     pub anchor_warnings: Vec<String>,
+    /// What to doubt about the head the grades were made with (a temperature
+    /// fitted at its limit): shown with the grade.
+    pub head_warnings: Vec<String>,
     pub query_text: String,
     pub query_results: Vec<worker::QueryResult>,
     pub tag_filter: String,
@@ -180,6 +183,7 @@ impl KneeclipApp {
             step_after_listing: None,
             folder_cursor: None,
             anchor_warnings: Vec::new(),
+            head_warnings: Vec::new(),
             query_text: String::new(),
             query_results: Vec::new(),
             tag_filter: String::new(),
@@ -347,10 +351,11 @@ impl KneeclipApp {
                     let (_, path) = self.pending.open.take().expect("pending open");
                     self.film_opened(film, first, path);
                 }
-                Answer::Graded { grades, anchor_warnings } if id == self.pending.grade => {
+                Answer::Graded { grades, anchor_warnings, head_warnings } if id == self.pending.grade => {
                     self.pending.grade = None;
                     self.grades = grades;
                     self.anchor_warnings = anchor_warnings;
+                    self.head_warnings = head_warnings;
                 }
                 Answer::Queried(results) if id == self.pending.query => {
                     self.pending.query = None;

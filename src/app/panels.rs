@@ -365,6 +365,11 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         for caution in view.film.cautions() {
             ui.colored_label(Color32::from_rgb(240, 180, 60), RichText::new(format!("Caution: {caution}.")).strong());
         }
+        if !app.grades.is_empty() {
+            for warning in &app.head_warnings {
+                ui.colored_label(Color32::from_rgb(240, 180, 60), RichText::new(format!("Caution: {warning}.")).strong());
+            }
+        }
     }
     if let (Some(e), Some(_)) = (&app.grade_error, &app.view) {
         ui.colored_label(Color32::from_rgb(240, 90, 90), RichText::new("No grade").strong());

@@ -71,7 +71,7 @@ pub enum Answer {
     /// instead of a blank frame while the view's render thread starts.
     Opened(Arc<Radiograph>, Option<super::render::Rendered>),
     /// The film's grades, and what is wrong with the anchors they used (too long).
-    Graded { grades: Vec<RegionGrade>, anchor_warnings: Vec<String> },
+    Graded { grades: Vec<RegionGrade>, anchor_warnings: Vec<String>, head_warnings: Vec<String> },
     Queried(Vec<QueryResult>),
     Heatmap(Vec<(Region, Heatmap)>),
     /// The head now in use (its id), or None for the base model.
@@ -317,8 +317,7 @@ impl State {
             let assessment = both.pop().ok_or("no assessment")?;
             out.push(RegionGrade { region: *region, assessment, mirrored });
         }
-        let anchor_warnings = g.anchor_warnings();
-        Ok(Answer::Graded { grades: out, anchor_warnings })
+        Ok(Answer::Graded { grades: out, anchor_warnings: g.anchor_warnings(), head_warnings: g.head_warnings() })
     }
 
     /// Every query against every region: on a film with both knees, each knee

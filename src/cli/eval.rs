@@ -222,7 +222,7 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     if let Some(path) = &args.anchors {
         grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
     }
-    for warning in grader.anchor_warnings() {
+    for warning in grader.head_warnings().into_iter().chain(grader.anchor_warnings()) {
         eprintln!("kneeclip: warning: {warning}");
     }
     let (mut graded, mut skipped, mut provenance, mut wide) = (Vec::new(), Vec::new(), None, 0usize);

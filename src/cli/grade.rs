@@ -163,7 +163,7 @@ fn load_grader(args: &GradeArgs) -> Result<Grader, String> {
     if let Some(path) = &args.anchors {
         grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
     }
-    for warning in grader.anchor_warnings() {
+    for warning in grader.head_warnings().into_iter().chain(grader.anchor_warnings()) {
         eprintln!("kneeclip: warning: {warning}");
     }
     Ok(grader)

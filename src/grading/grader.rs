@@ -65,6 +65,16 @@ impl Assessment {
     }
 }
 
+/// The largest temperature a head's fit tries (training/calibration.rs). A
+/// fit that ends there wanted flatter probabilities still: the head separates
+/// the grades hardly at all.
+pub const MOST_TEMPERATURE: f64 = 20.0;
+
+/// Whether a fitted temperature stopped at [`MOST_TEMPERATURE`].
+pub fn at_most_temperature(temperature: f64) -> bool {
+    temperature >= MOST_TEMPERATURE * 0.98
+}
+
 /// Texts embedded so far, by text: editing one anchor, or scoring a query
 /// again, encodes only what is new. Cleared when it grows past the limit.
 #[derive(Default)]
@@ -204,6 +214,20 @@ impl Grader {
 
     /// What the reader should know of the anchors in use: any too long for
     /// the text model, any two that are one text.
+    /// What to doubt about the fine-tuned head in use: a temperature fitted
+    /// at its limit, so its probabilities are nearly flat (training said so
+    /// once; every grade made with the head says it again).
+    pub fn head_warnings(&self) -> Vec<String> {
+        let Some(head) = self.head() else { return Vec::new() };
+        match head.metadata().temperature {
+            Some(t) if at_most_temperature(t as f64) => vec![format!(
+                "head {}: its temperature was fitted at its limit ({t:.1}): its probabilities are nearly flat and it hardly tells the grades apart; train it longer or on more films",
+                head.id()
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     pub fn anchor_warnings(&self) -> Vec<String> {
         let mut warnings = self.overlong(&self.anchors.anchors);
         warnings.extend(self.anchors.repeated());

@@ -16,14 +16,9 @@ pub fn nll(logits: &[Vec<f32>], labels: &[usize], temperature: f64) -> f64 {
     s / logits.len() as f64
 }
 
-/// The largest temperature [`fit_temperature`] tries. A fit that ends there
-/// wanted flatter probabilities still: the head separates the grades hardly at all.
-pub const MOST_TEMPERATURE: f64 = 20.0;
-
-/// Whether a fitted temperature stopped at [`MOST_TEMPERATURE`].
-pub fn at_most_temperature(temperature: f64) -> bool {
-    temperature >= MOST_TEMPERATURE * 0.98
-}
+// The temperature's limit belongs to heads (grading warns of a head fitted
+// at it); the fit below stops there.
+pub use crate::grading::grader::{MOST_TEMPERATURE, at_most_temperature};
 
 /// Temperature minimising validation NLL over a log-spaced grid 0.05…20
 /// (400 points), then refined by golden-section search around the best point.
