@@ -131,6 +131,9 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     assert_eq!(meta["arithmetic"], cpu, "the head records the arithmetic it was trained in");
     assert_eq!(meta["kneeclip_version"], kneeclip::build_info::VERSION);
     assert!(tmp.path().join("head.checkpoint.safetensors").is_file());
+    // The checkpoint is as readable as the head (safetensors' own temporary file is 0600).
+    let mode = |name: &str| std::fs::metadata(tmp.path().join(name)).unwrap().permissions();
+    assert_eq!(mode("head.checkpoint.safetensors"), mode("head.safetensors"));
 
     let png = std::fs::read_dir(data.join("3")).unwrap().next().unwrap().unwrap().path();
     let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--head", h, png.to_str().unwrap()]);

@@ -83,7 +83,11 @@ impl Snapshot {
         let meta: HashMap<String, String> = [("state".to_string(), self.state.clone())].into();
         let views = self.tensors.iter().map(|(name, shape, bytes)| (name.as_str(), BytesView(shape, &self.data[bytes.clone()])));
         crate::files::replace_atomically(path, |tmp| {
+            // safetensors writes through a private temporary file (mode 0600
+            // on Unix): the checkpoint gets what any new file gets here, as the head does.
+            let permissions = std::fs::File::create(tmp)?.metadata()?.permissions();
             safetensors::serialize_to_file(views, Some(meta), tmp).map_err(std::io::Error::other)?;
+            std::fs::set_permissions(tmp, permissions)?;
             std::fs::File::open(tmp)?.sync_all()
         })
         .map_err(|err| format!("{}: {err}", path.display()))
