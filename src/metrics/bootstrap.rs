@@ -118,7 +118,8 @@ mod tests {
 
     #[test]
     fn wilson_bounds_at_the_ends_are_exactly_0_and_1() {
-        // 0 of 40 gave a lower bound of 5.551115123125783e-17.
+        // Rounding left 5.551115123125783e-17 as the lower bound of 0 of 3 (the
+        // value eval --json showed), 0.9999999999999999 as the upper of 10 of 10.
         let none = wilson_ci(0, 40);
         assert_eq!((none.value, none.lower), (0.0, 0.0));
         assert!((none.upper - 0.0876).abs() < 1e-3, "{none:?}");
