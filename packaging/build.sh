@@ -135,11 +135,13 @@ Depends: $depends
 Recommends: $recommends
 Description: knee osteoarthritis (Kellgren-Lawrence) grading on radiographs
  kneeclip reads a knee film (PNG, JPEG, TIFF, BMP or DICOM) and grades it on
- the Kellgren-Lawrence scale (0-4) with a fine-tuned CLIP ViT-B/32: the five
- grade probabilities, the film's similarity to five editable clinical text
- anchors, an attention heatmap, and PDF/PNG/JSON reports. A desktop viewer and
- a command line (kneeclip grade). It is a decision aid, not a diagnosis and not
- a medical device. The model weights are downloaded on first use.
+ the Kellgren-Lawrence scale (0-4) with CLIP ViT-B/32 and five editable
+ clinical text anchors: the five grade probabilities, the film's similarity to
+ each anchor, an attention heatmap, and PDF/PNG/JSON reports. It fine-tunes a
+ head on your own graded films (kneeclip train); none is shipped. A desktop
+ viewer and a command line (kneeclip grade). It is a decision aid, not a
+ diagnosis and not a medical device. The base CLIP weights are downloaded on
+ first use.
 CONTROL
   touch_tree "$root"
   dpkg-deb --root-owner-group -Zxz -z6 --build "$root" "$deb" >&2

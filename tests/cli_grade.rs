@@ -190,6 +190,41 @@ fn many_films_keep_their_order_across_batches() {
     assert_eq!(lines.iter().filter(|l| l["grade"].is_u64()).count(), 20);
 }
 
+/// `kneeclip grade DIR | head -1`: a reader that closes the pipe is no error
+/// (it said "Broken pipe (os error 32)" and exited 2); grading stops quietly with 0.
+#[test]
+fn a_reader_closing_the_pipe_stops_grading_quietly() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Ok(entries) = std::fs::read_dir(data_dir().join("oai-kl/test/1")) else {
+        eprintln!("skipped: no OAI test films");
+        return;
+    };
+    let films = tmp.path().join("films");
+    std::fs::create_dir(&films).unwrap();
+    // Three batches of 16: the later ones are written after the reader has gone.
+    for entry in entries.take(40) {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, films.join(path.file_name().unwrap())).unwrap();
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["grade", "--offline", "--model-dir", model.to_str().unwrap(), films.to_str().unwrap()])
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(!first.is_empty());
+    // The reader (and with it the pipe) is dropped here, as `head -1` exits.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("Broken pipe") && !err.contains("cannot write"), "{err}");
+}
+
 #[test]
 fn csv_rows_match_the_json_lines() {
     let tmp = tempfile::tempdir().unwrap();

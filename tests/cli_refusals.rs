@@ -75,6 +75,12 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("a folder is in the way of the run's sidecar"), "{}", stderr(&out));
     assert!(!head.exists());
+    // --out naming an existing folder is told as a folder, not as a bad name.
+    let folder = tmp.path().join("dir.safetensors");
+    std::fs::create_dir(&folder).unwrap();
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", folder.to_str().unwrap(), d]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("dir.safetensors: that is a folder") && !stderr(&out).contains("must be a file name"), "{}", stderr(&out));
 }
 
 #[test]
@@ -178,6 +184,32 @@ fn grade_refuses_a_head_that_would_grade_nothing_and_uses_the_anchors_it_records
     }
     let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--head", own.to_str().unwrap(), f]);
     assert!(!stderr(&out).contains("at its limit"), "{}", stderr(&out));
+}
+
+/// A head of another base model was refused with "adapter.down.weight has
+/// shape [12, 12]; the base model needs [_, 24]", and its sidecar given as the
+/// head with "not a safetensors file: header too large".
+#[test]
+fn a_head_of_another_base_model_and_a_sidecar_given_as_the_head_are_said_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(2) else { return };
+    let (m, f) = (model.to_str().unwrap(), film.to_str().unwrap());
+    // The gelu fixture's head: embedding size 12, the tiny model's is 24.
+    let other = tmp.path().join("gelu.safetensors");
+    std::fs::copy(fixture_dir("tiny-clip-gelu").join("head.safetensors"), &other).unwrap();
+    std::fs::write(other.with_extension("json"), serde_json::json!({"base_model": "tiny-clip-gelu", "base_weights_sha256": "0123456789ab"}).to_string()).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--model-dir", m, "--head", other.to_str().unwrap(), f]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("this head cannot be used: it was trained on another base model (embedding size 12; these weights have 24)") && err.contains(other.to_str().unwrap()), "{err}");
+    assert!(err.contains("base model tiny-clip-gelu") && err.contains("0123456789ab") && !err.contains("adapter.down.weight"), "{err}");
+    // Its sidecar given for the head: named as the sidecar, with the head beside it.
+    let sidecar = other.with_extension("json");
+    let out = kneeclip(&["grade", "--offline", "--model-dir", m, "--head", sidecar.to_str().unwrap(), f]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("this is the head's JSON sidecar") && err.contains(&format!("--head {}", other.display())) && !err.contains("header too large"), "{err}");
 }
 
 #[test]
@@ -386,4 +418,27 @@ fn a_run_whose_loss_diverges_stops_and_writes_nothing() {
     assert!(!head.exists() && !head.with_extension("json").exists() && !kneeclip::training::session::checkpoint_for(&head).exists());
     assert!(!err.contains("resume with"), "a diverged run is not to be resumed: {err}");
     drop(tmp);
+}
+
+/// Without a display the viewer said winit's "EventLoopError: os error at
+/// /root/.cargo/registry/…/linux/mod.rs:765: …": now what to do instead, exit 2.
+#[test]
+fn without_a_display_the_viewer_says_what_to_do_instead() {
+    let film = first_png(2).map(|f| f.display().to_string());
+    let mut runs = vec![vec![]];
+    runs.extend(film.map(|f| vec!["view".to_string(), f]));
+    for args in runs {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+            .args(&args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("WAYLAND_SOCKET")
+            .env_remove("KNEECLIP_MODEL_DIR")
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("no graphical display found (neither DISPLAY nor WAYLAND_DISPLAY is set)") && err.contains("kneeclip grade FILE"), "{args:?}: {err}");
+        assert!(!err.contains(".cargo") && !err.contains("winit"), "{args:?}: {err}");
+    }
 }

@@ -96,7 +96,7 @@ fn refusals_say_why() {
         std::fs::write(d.join("a.png"), b"x").unwrap();
     }
     let e = Dataset::open(tmp.path(), false).unwrap_err();
-    assert!(e.to_string().contains("grade 4 has no readable films"), "{e}");
+    assert!(e.to_string().contains("there is no grade 4 folder"), "{e}");
     assert!(Dataset::open(&tmp.path().join("nope"), false).is_err());
 }
 
@@ -250,6 +250,19 @@ fn csv_and_layout_mistakes_are_named() {
     assert_eq!(ds.summary.left_out.len(), 1);
     let (file, why) = &ds.summary.left_out[0];
     assert!(file.ends_with("/4") && why.contains("a file, not a folder"), "{file}: {why}");
+    // No `4/` at all: the missing folder is named, not "no readable films".
+    std::fs::remove_file(root.join("4")).unwrap();
+    let refusal = Dataset::scan(&root, false, &mut |_, _| true).unwrap().refusal().expect("grade 4 is missing").to_string();
+    assert!(refusal.contains("there is no grade 4 folder") && refusal.contains(&root.join("4").display().to_string()) && !refusal.contains("no readable films"), "{refusal}");
+    // An empty `4/` is still told as a grade without films.
+    std::fs::create_dir(root.join("4")).unwrap();
+    let refusal = Dataset::scan(&root, false, &mut |_, _| true).unwrap().refusal().expect("grade 4 is empty").to_string();
+    assert!(refusal.contains("grade 4 has no readable films"), "{refusal}");
+    // A header of other names is refused by the name, as README says (it was "no films are listed").
+    let e = open("renamed.csv", b"p,grade\na.png,2\n");
+    assert!(e.contains("line 1") && e.contains("unexpected column \"p\" in the header"), "{e}");
+    let e = open("header-only.csv", b"p,grade\n");
+    assert!(e.contains("unexpected column \"p\""), "{e}");
 }
 
 /// Review: a film `1.png` beside the grade folders was told "a file, not a

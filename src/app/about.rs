@@ -31,7 +31,7 @@ pub fn window(ctx: &egui::Context, open: &mut bool) {
 
 fn contents(ui: &mut egui::Ui) {
     ui.label(RichText::new("kneeclip").size(20.0).strong());
-    ui.label("Kellgren–Lawrence grading of knee radiographs with a fine-tuned CLIP ViT-B/32.");
+    ui.label("Kellgren–Lawrence grading of knee radiographs with CLIP ViT-B/32 and text anchors; fine-tunes on local films.");
     ui.label(format!("Version {}", build_info::VERSION));
     // What support needs to know about speed on this machine.
     ui.label(format!(

@@ -50,34 +50,39 @@ pub fn run(args: &BenchArgs) -> i32 {
     };
     let options = BenchOptions { repeats: args.repeats, tokenizer, film, device, training: args.training };
     eprintln!("kneeclip: timing a random full-size ViT-B/32 ({} runs per figure after a warm-up)…", args.repeats);
-    match run_bench(&options) {
-        Ok(report) if args.json => {
-            println!("{}", serde_json::to_string(&report).expect("report serialises"));
-            EXIT_OK
-        }
+    let text = match run_bench(&options) {
+        Ok(report) if args.json => serde_json::to_string(&report).expect("report serialises") + "\n",
         Ok(r) => {
-            println!(
-                "kneeclip bench — median of {} runs, {} ({} threads, {} kernel), {} build",
-                r.repeats, r.device, r.threads, r.kernel, r.build
-            );
-            println!("  image features, 1 film        {:>9.1} ms", r.image_b1_ms);
-            println!("  image features, batch of 16   {:>9.1} ms per film", r.image_b16_ms_per_image);
-            println!("  five anchors → embeddings     {:>9.1} ms", r.anchors_ms);
-            println!("  one edited anchor → embeddings{:>9.1} ms", r.anchor_edit_ms);
-            match (r.open_to_grade_ms, &r.open_to_grade_film) {
-                (Some(ms), Some(film)) => println!("  open to grade ({film})  {ms:>9.1} ms"),
-                _ => println!("  open to grade                 (no film: pass --film FILE)"),
-            }
+            let mut lines = vec![
+                format!("kneeclip bench — median of {} runs, {} ({} threads, {} kernel), {} build", r.repeats, r.device, r.threads, r.kernel, r.build),
+                format!("  image features, 1 film        {:>9.1} ms", r.image_b1_ms),
+                format!("  image features, batch of 16   {:>9.1} ms per film", r.image_b16_ms_per_image),
+                format!("  five anchors → embeddings     {:>9.1} ms", r.anchors_ms),
+                format!("  one edited anchor → embeddings{:>9.1} ms", r.anchor_edit_ms),
+            ];
+            lines.push(match (r.open_to_grade_ms, &r.open_to_grade_film) {
+                (Some(ms), Some(film)) => format!("  open to grade ({film})  {ms:>9.1} ms"),
+                _ => "  open to grade                 (no film: pass --film FILE)".to_string(),
+            });
             if let Some(t) = &r.training {
-                println!("  training, frozen blocks       {:>9.1} ms per film (batch {})", t.frozen_ms_per_film, t.batch);
-                println!("  training, trainable step      {:>9.1} ms per film (forward + backward)", t.trainable_step_ms_per_film);
+                lines.push(format!("  training, frozen blocks       {:>9.1} ms per film (batch {})", t.frozen_ms_per_film, t.batch));
+                lines.push(format!("  training, trainable step      {:>9.1} ms per film (forward + backward)", t.trainable_step_ms_per_film));
             }
-            EXIT_OK
+            lines.join("\n") + "\n"
         }
         Err(message) => {
             eprintln!("kneeclip: bench failed: {message}");
-            EXIT_UNUSABLE
+            return EXIT_UNUSABLE;
         }
+    };
+    // println! would panic on a closed pipe; a reader that went away is no error.
+    let mut out = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut out, text.as_bytes()).and_then(|()| std::io::Write::flush(&mut out)) {
+        Err(e) if !super::reader_went_away(&e) => {
+            eprintln!("kneeclip: cannot write the results to standard output: {e}");
+            super::EXIT_UNUSABLE
+        }
+        _ => EXIT_OK,
     }
 }
 

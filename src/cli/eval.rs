@@ -72,8 +72,10 @@ pub struct EvalArgs {
 
 pub fn run(args: &EvalArgs) -> i32 {
     match evaluate(args).map_err(|Failure(message)| message) {
-        Ok(Evaluated { films, skipped: 0, predictions_written: true }) if films > 0 => EXIT_OK,
-        Ok(Evaluated { films, skipped, predictions_written }) => {
+        Ok(Evaluated { films, skipped: 0, predictions_written: true, .. }) if films > 0 => EXIT_OK,
+        // The reader closed stdout: its choice, said by nobody (the predictions file is still written).
+        Ok(Evaluated { stdout_closed: true, predictions_written, .. }) => if predictions_written { EXIT_OK } else { EXIT_UNUSABLE },
+        Ok(Evaluated { films, skipped, predictions_written, .. }) => {
             if skipped > 0 {
                 eprintln!("kneeclip: {skipped} of {} films could not be read and are not in these figures", films + skipped);
             }
@@ -108,6 +110,8 @@ struct Evaluated {
     skipped: usize,
     /// False when `--predictions` could not be written (the figures were printed).
     predictions_written: bool,
+    /// The reader closed stdout before the figures were all written.
+    stdout_closed: bool,
 }
 
 /// Refuses, before any film is graded, a predictions file that could not be written.
@@ -322,9 +326,10 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         return Err(Failure(None));
     }
     let mut out = std::io::stdout().lock();
-    out.write_all(printed.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| format!("cannot write the report to standard output: {e}"))?;
+    let stdout_closed = match out.write_all(printed.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if super::reader_went_away(&e) => true,
+        written => written.map(|()| false).map_err(|e| format!("cannot write the report to standard output: {e}"))?,
+    };
     // After the figures: a file that cannot be written does not take them with it.
     let predictions_written = match predictions {
         None => true,
@@ -332,7 +337,7 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
             .map_err(|e| eprintln!("kneeclip: cannot write the predictions to {}: {e}", path.display()))
             .is_ok(),
     };
-    Ok(Evaluated { films: graded.len(), skipped: skipped.len(), predictions_written })
+    Ok(Evaluated { films: graded.len(), skipped: skipped.len(), predictions_written, stdout_closed })
 }
 
 /// Which grades have no films, why (none listed, or none readable), and what

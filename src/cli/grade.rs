@@ -90,6 +90,9 @@ pub fn run(args: &GradeArgs) -> i32 {
     if let Some(out) = &args.report {
         let code = grade_with_report(args, &mut grader, &mut printer, out);
         if let Err(e) = printer.finish() {
+            if super::reader_went_away(&e) {
+                return EXIT_OK;
+            }
             eprintln!("kneeclip: cannot write the results to standard output: {e}");
             return EXIT_UNUSABLE;
         }
@@ -100,6 +103,9 @@ pub fn run(args: &GradeArgs) -> i32 {
     // Films are decoded a batch at a time and run through the model in batches,
     // which is faster per film (docs/PERFORMANCE.md); output keeps the given order.
     for chunk in files.chunks(FILMS_PER_BATCH) {
+        if printer.reader_went_away() {
+            return EXIT_OK;
+        }
         if printer.failed() {
             break; // stdout is gone: grading the rest would be wasted
         }
@@ -140,9 +146,15 @@ pub fn run(args: &GradeArgs) -> i32 {
                     printer.error(&shown, &message);
                 }
             }
+            if printer.reader_went_away() {
+                return EXIT_OK;
+            }
         }
     }
     if let Err(e) = printer.finish() {
+        if super::reader_went_away(&e) {
+            return EXIT_OK;
+        }
         eprintln!("kneeclip: cannot write the results to standard output: {e}");
         return EXIT_UNUSABLE;
     }

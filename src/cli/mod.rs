@@ -90,6 +90,13 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_SOME_FAILED: i32 = 1;
 pub const EXIT_UNUSABLE: i32 = 2;
 
+/// A reader that closed our stdout (`kneeclip grade DIR | head -2`) chose to
+/// stop reading: the command stops at once and exits 0, without a message, as
+/// ripgrep does. Other write errors (a full disk) are still errors.
+pub(crate) fn reader_went_away(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {

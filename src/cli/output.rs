@@ -51,6 +51,11 @@ impl Printer {
         }
     }
 
+    /// Whether the reader closed stdout (see [`super::reader_went_away`]).
+    pub fn reader_went_away(&self) -> bool {
+        self.write_error.as_ref().is_some_and(super::reader_went_away)
+    }
+
     /// Whether stdout has stopped taking output.
     pub fn failed(&self) -> bool {
         self.write_error.is_some()

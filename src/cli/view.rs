@@ -44,6 +44,11 @@ fn window_icon() -> std::sync::Arc<egui::IconData> {
 
 pub fn run(args: ViewArgs) -> i32 {
     let ViewArgs { file, model_dir, screenshot, heatmap, tab, train_dataset } = args;
+    // winit's own refusal names its source file; say what the user can do instead.
+    if let Some(why) = no_display() {
+        eprintln!("kneeclip: {why}");
+        return super::EXIT_UNUSABLE;
+    }
     let shooting = screenshot.is_some();
     let outcome: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
     // eframe restores the saved window size even with persist_window off (a
@@ -87,7 +92,7 @@ pub fn run(args: ViewArgs) -> i32 {
         let _ = std::fs::remove_file(scratch);
     }
     if let Err(e) = result {
-        eprintln!("kneeclip: the viewer could not start: {e}");
+        eprintln!("kneeclip: the viewer could not start: {}", without_source_paths(&e.to_string()));
         return super::EXIT_UNUSABLE;
     }
     match outcome.borrow().clone() {
@@ -101,6 +106,45 @@ pub fn run(args: ViewArgs) -> i32 {
         }
         _ => super::EXIT_OK,
     }
+}
+
+/// On Linux and the BSDs a window needs X11 or Wayland: without either, say so
+/// before eframe starts (winit's error names its own source file).
+fn no_display() -> Option<String> {
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "dragonfly", target_os = "netbsd", target_os = "openbsd"))]
+    {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if !set("DISPLAY") && !set("WAYLAND_DISPLAY") && !set("WAYLAND_SOCKET") {
+            return Some("no graphical display found (neither DISPLAY nor WAYLAND_DISPLAY is set): run kneeclip from a desktop session, or use the command line (`kneeclip grade FILE`, see `kneeclip --help`)".into());
+        }
+    }
+    None
+}
+
+/// Drops the " at /path/to/file.rs:765" winit puts into its errors: a reader
+/// cannot act on a path inside cargo's registry.
+fn without_source_paths(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(" at /") {
+        let tail = &rest[at + 4..];
+        let end = tail.find(".rs:").map(|i| {
+            let digits = tail[i + 4..].find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len() - i - 4);
+            i + 4 + digits
+        });
+        match end {
+            Some(end) => {
+                out.push_str(&rest[..at]);
+                rest = &tail[end..];
+            }
+            None => {
+                out.push_str(&rest[..at + 4]);
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Copies the screenshot outcome out of the app for the exit code.
@@ -131,5 +175,12 @@ mod tests {
         let icon = super::window_icon();
         assert_eq!((icon.width, icon.height), (64, 64));
         assert_eq!(icon.rgba.len(), 64 * 64 * 4);
+    }
+
+    #[test]
+    fn source_paths_are_dropped_from_start_errors() {
+        let winit = "winit EventLoopError: os error at /root/.cargo/registry/src/index/winit-0.30/src/platform_impl/linux/mod.rs:765: neither WAYLAND_DISPLAY nor DISPLAY is set.";
+        assert_eq!(super::without_source_paths(winit), "winit EventLoopError: os error: neither WAYLAND_DISPLAY nor DISPLAY is set.");
+        assert_eq!(super::without_source_paths("look at /tmp/x"), "look at /tmp/x");
     }
 }

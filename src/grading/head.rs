@@ -49,7 +49,8 @@ pub struct HeadMetadata {
     pub anchors: Option<Vec<String>>,
     /// Fitted on validation data: logits are divided by it before the softmax.
     pub temperature: Option<f32>,
-    /// The first hex digits of the SHA-256 of the base weights it was trained on.
+    /// The first 12 hex digits of the SHA-256 of the base weights it was
+    /// trained on (not the whole digest; the name stays for readers of older sidecars).
     pub base_weights_sha256: Option<String>,
 }
 
@@ -95,7 +96,7 @@ impl FineTunedHead {
         let device = base.device();
         let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
         let tensors: HashMap<String, Tensor> = candle_core::safetensors::load_buffer(&bytes, device)
-            .map_err(|e| fail(format!("not a safetensors file: {e}")))?;
+            .map_err(|e| fail(not_a_head(path, e)))?;
         let mut not_finite: Vec<&str> = tensors.iter().filter(|(_, t)| !crate::model::all_finite(t)).map(|(n, _)| n.as_str()).collect();
         if !not_finite.is_empty() {
             not_finite.sort_unstable();
@@ -106,7 +107,7 @@ impl FineTunedHead {
         let dim = base.config().projection_dim;
         let bottleneck = match tensors.get("adapter.down.weight").map(|t| t.dims().to_vec()) {
             Some(dims) if dims.len() == 2 && dims[1] == dim => dims[0],
-            Some(dims) => return Err(fail(format!("adapter.down.weight has shape {dims:?}; the base model needs [_, {dim}]"))),
+            Some(dims) => return Err(fail(format!("it was trained on another base model (embedding size {}; these weights have {dim}); {}", dims.last().copied().unwrap_or(0), use_its_own_base(path)))),
             None => return Err(fail("it has no adapter.down.weight: not a kneeclip head".into())),
         };
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
@@ -120,7 +121,7 @@ impl FineTunedHead {
             Ok((blocks, adapter, logit_scale))
         };
         let (blocks, adapter, logit_scale) =
-            load().map_err(|e| fail(format!("{e} (is it a head for this base model?)")))?;
+            load().map_err(|e| fail(format!("it was trained on another base model (its vision blocks do not fit these weights: {e}); {}", use_its_own_base(path))))?;
         let metadata = read_metadata(path).map_err(&fail)?;
         metadata.check().map_err(|reason| fail(format!("{reason} (in {})", path.with_extension("json").display())))?;
         let digest = crate::files::short_sha256(&bytes);
@@ -162,6 +163,35 @@ impl FineTunedHead {
 
     pub fn device(&self) -> Device {
         self.adapter.down.device()
+    }
+}
+
+/// Why `path` did not load as safetensors; the sidecar given for the head
+/// (both are "the head" to a user) is named as such, with the file to give.
+fn not_a_head(path: &Path, e: candle_core::Error) -> String {
+    if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("json")) {
+        let head = path.with_extension("safetensors");
+        return if head.is_file() {
+            format!("this is the head's JSON sidecar, not the head: give --head {} (the .safetensors beside it)", head.display())
+        } else {
+            format!("this is a JSON file (a head's sidecar?), not the head: give the head's .safetensors file (no {} is beside it)", head.display())
+        };
+    }
+    format!("not a safetensors file: {e}")
+}
+
+/// What to do with a head whose shapes do not fit the base: its sidecar may
+/// name the model and weights it was trained on.
+fn use_its_own_base(head: &Path) -> String {
+    let sidecar = head.with_extension("json");
+    let named = read_metadata(head).ok().map(|m| {
+        let model = m.base_model.map(|b| format!("base model {b}"));
+        let weights = m.base_weights_sha256.map(|h| format!("weights whose SHA-256 begins {h}"));
+        [model, weights].into_iter().flatten().collect::<Vec<_>>().join(", ")
+    });
+    match named {
+        Some(named) if !named.is_empty() => format!("grade with the weights it was trained on ({} names them: {named})", sidecar.display()),
+        _ => format!("grade with the weights it was trained on (its sidecar {} would name them)", sidecar.display()),
     }
 }
 

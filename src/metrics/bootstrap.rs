@@ -29,8 +29,19 @@ pub fn wilson_ci(successes: u64, n: u64) -> BootstrapCi {
     let denominator = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denominator;
     let half = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
-    // Clamped: at p = 0 or 1 the bound is exactly 0 or 1, rounding aside.
-    BootstrapCi { value: p, lower: (centre - half).max(0.0), upper: (centre + half).min(1.0) }
+    // At p = 0 or 1 the bound is exactly 0 or 1, but rounding left 5.6e-17 in
+    // `eval --json`: clamped into [0, 1] and snapped when within 1e-12 of either end.
+    BootstrapCi { value: p, lower: snap_unit(centre - half), upper: snap_unit(centre + half) }
+}
+
+/// `x` clamped into [0, 1], and exactly 0 or 1 when within 1e-12 of them.
+fn snap_unit(x: f64) -> f64 {
+    const EPS: f64 = 1e-12;
+    match x.clamp(0.0, 1.0) {
+        x if x < EPS => 0.0,
+        x if x > 1.0 - EPS => 1.0,
+        x => x,
+    }
 }
 
 /// SplitMix64: small, fast and fully specified, so intervals are reproducible
@@ -99,4 +110,26 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wilson_ci;
+
+    #[test]
+    fn wilson_bounds_at_the_ends_are_exactly_0_and_1() {
+        // Rounding left 5.551115123125783e-17 as the lower bound of 0 of 3 (the
+        // value eval --json showed), 0.9999999999999999 as the upper of 10 of 10.
+        let none = wilson_ci(0, 40);
+        assert_eq!((none.value, none.lower), (0.0, 0.0));
+        assert!((none.upper - 0.0876).abs() < 1e-3, "{none:?}");
+        let all = wilson_ci(40, 40);
+        assert_eq!((all.value, all.upper), (1.0, 1.0));
+        for n in 1..200 {
+            assert_eq!(wilson_ci(0, n).lower, 0.0, "0 of {n}");
+            assert_eq!(wilson_ci(n, n).upper, 1.0, "{n} of {n}");
+            let half = wilson_ci(n / 2, n);
+            assert!(n < 2 || (0.0 < half.lower && half.upper < 1.0), "{half:?}");
+        }
+    }
 }

@@ -83,6 +83,8 @@ pub enum DatasetError {
     NoGradeFolders { path: PathBuf, found: String },
     #[error("{path}: grade {grade} has no readable films (films per grade: {counts:?}{skipped}); every grade 0-4 needs films to train on", skipped = if *unreadable > 0 { format!("; {unreadable} unreadable files skipped") } else { String::new() })]
     EmptyGrade { path: PathBuf, grade: usize, counts: [usize; GRADES], unreadable: usize },
+    #[error("{path}: there is no grade {grade} folder (expected {}, or a folder named with the digit {grade} first, e.g. {grade}-KL; films per grade: {counts:?}); every grade 0-4 needs films to train on", path.join(grade.to_string()).display())]
+    MissingGradeFolder { path: PathBuf, grade: usize, counts: [usize; GRADES] },
     #[error("{0}: the check was stopped")]
     Stopped(PathBuf),
     #[error("{path}: {message}")]
@@ -219,12 +221,14 @@ impl Dataset {
     /// evaluates around one, so it does not ask).
     pub fn refusal(&self) -> Option<DatasetError> {
         let counts = self.summary.films_per_grade;
-        (0..GRADES).find(|&g| counts[g] == 0).map(|grade| DatasetError::EmptyGrade {
-            path: PathBuf::from(&self.summary.source),
-            grade,
-            counts,
-            unreadable: self.summary.unreadable.len(),
-        })
+        let path = PathBuf::from(&self.summary.source);
+        let grade = (0..GRADES).find(|&g| counts[g] == 0)?;
+        // "no readable films" sent users looking for unreadable files in a folder that is not there.
+        let has_folder = |g: usize| std::fs::read_dir(&path).map(|entries| entries.flatten().any(|e| e.path().is_dir() && e.file_name().to_str().and_then(grade_of_folder) == Some(g))).unwrap_or(true);
+        if path.is_dir() && !has_folder(grade) {
+            return Some(DatasetError::MissingGradeFolder { path, grade, counts });
+        }
+        Some(DatasetError::EmptyGrade { path, grade, counts, unreadable: self.summary.unreadable.len() })
     }
 
     pub fn grades(&self) -> Vec<usize> {
@@ -364,6 +368,11 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
         };
         let (file, grade) = (path.join(","), grade.trim());
         let grade: usize = match grade.parse() {
+            // A header of other names (`p,grade`) would read as no header at all, and its rows as unrelated.
+            Err(_) if may_be_header && fields.len() == 2 && !(fields[0].trim().eq_ignore_ascii_case("path") && fields[1].trim().eq_ignore_ascii_case("grade")) => {
+                let unexpected: Vec<String> = fields.iter().zip(["path", "grade"]).filter(|(f, want)| !f.trim().eq_ignore_ascii_case(want)).map(|(f, _)| format!("{:?}", f.trim())).collect();
+                return Err(err(format!("unexpected column {} in the header: a CSV dataset's header is `path,grade` (or leave the header out)", unexpected.join(", "))));
+            }
             Ok(g) => g,
             // A header; a third column (`path,grade,fold`) would make every
             // path read as `path,grade` and "not found": named instead.

@@ -241,7 +241,10 @@ impl Session {
         self.config.check()?;
         let name = self.out.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let ends_in_separator = self.out.as_os_str().to_string_lossy().ends_with(std::path::is_separator);
-        if name.is_empty() || ends_in_separator || self.out.is_dir() {
+        if self.out.is_dir() {
+            return Err(format!("{}: that is a folder; the head is a file: give a file name, e.g. {}", self.out.display(), self.out.join("head.safetensors").display()));
+        }
+        if name.is_empty() || ends_in_separator {
             return Err(format!("{}: the head must be a file name, e.g. head.safetensors", self.out.display()));
         }
         // The sidecar and checkpoint are named after the head with its
