@@ -12,6 +12,7 @@ pub mod dialogs;
 pub mod folder;
 pub mod history;
 pub mod measure;
+mod legend_place;
 mod model_panel;
 pub mod render;
 mod panels;
