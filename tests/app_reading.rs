@@ -345,3 +345,23 @@ fn a_head_fitted_at_its_temperature_limit_is_cautioned_above_the_grade() {
     wait(&mut h, "base CLIP", |a| a.head.is_none() && !a.busy());
     assert!(h.query_by_label_contains("fitted at its limit").is_none(), "gone with the head");
 }
+
+/// The overlay names the patient as a person and dates the study as the birth
+/// date beside it (it showed "CompressedSamples^RG3" and "20040826"); the
+/// DICOM tags panel keeps the raw values.
+#[test]
+fn the_overlay_shows_a_persons_name_and_iso_dates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = dicom_film("RG3_UNC") else { return };
+    let tags = kneeclip::imaging::Radiograph::open(&film).unwrap();
+    let (Some(name), Some(date)) = (tags.tag_value((0x0010, 0x0010)), tags.tag_value((0x0008, 0x0020))) else { panic!("RG3_UNC names its patient and study date") };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    let overlay = h.get_by_label_contains(&kneeclip::imaging::person_name(&name)).value().unwrap_or_default();
+    assert!(!overlay.contains('^'), "{overlay}");
+    let iso = kneeclip::imaging::dicom_date(&date);
+    assert!(iso.len() == 10 && iso.as_bytes()[4] == b'-', "{date} → {iso}");
+    h.get_by_label_contains(&iso);
+    assert!(h.query_by_label_contains(&date).is_none(), "the raw study date {date} is shown");
+}

@@ -174,14 +174,17 @@ fn patient_data_only_when_asked_for() {
     let Some(film) = dicom_film("RG2_JPLL") else { return };
     let tags = Radiograph::open(&film).unwrap();
     let tag = |t: (u16, u16)| tags.dicom_tags().iter().find(|d| d.tag == t).map(|d| d.value.clone()).expect("RG2_JPLL names its patient");
-    let (name, id) = (tag((0x0010, 0x0010)), tag((0x0010, 0x0020)));
+    let (raw_name, id) = (tag((0x0010, 0x0010)), tag((0x0010, 0x0020)));
+    // Reports name the patient as a person ("Family, Given"), not the DICOM PN ("Family^Given").
+    let name = kneeclip::imaging::person_name(&raw_name);
+    assert!(raw_name.contains('^') && !name.contains('^') && !name.is_empty(), "{raw_name:?} → {name:?}");
     let secrets = [name.as_str(), id.as_str(), "RG2_JPLL"];
 
     let withheld: Vec<PathBuf> = ["pdf", "png", "json", "dcm"].iter().map(|ext| tmp.path().join(format!("withheld.{ext}"))).collect();
     for out in &withheld {
         report(&model, &film, out, &[]);
         let bytes = std::fs::read(out).unwrap();
-        for secret in secrets {
+        for secret in secrets.iter().chain([&raw_name.as_str()]) {
             assert!(!contains(&bytes, secret), "{secret:?} appears in {}", out.display());
         }
     }
@@ -195,7 +198,7 @@ fn patient_data_only_when_asked_for() {
     assert_eq!(r["film"]["file"], "RG2_JPLL");
     assert!(json(&withheld[2]).get("patient").is_none());
     let header = std::fs::read(&included[3]).unwrap();
-    assert!(contains(&header, &name), "the DICOM report's header names the patient when asked");
+    assert!(contains(&header, &raw_name), "the DICOM report's header names the patient when asked (its PN as the film's)");
     // The caution's quotation marks are not ASCII: the file says UTF-8.
     assert!(contains(&header, "ISO_IR 192"), "no UTF-8 character set");
     // RG2_JPLL's header says HIP: every report carries the caution, with or without patient data.
@@ -216,6 +219,7 @@ fn patient_data_only_when_asked_for() {
         assert!(!hidden.contains(secret), "{secret:?} is in the PDF text without --include-patient-data");
         assert!(shown.contains(secret), "{secret:?} is missing from the PDF text with --include-patient-data:\n{shown}");
     }
+    assert!(!shown.contains(&raw_name), "the PDF shows the raw PN:\n{shown}");
     assert!(hidden.contains("Patient data not included in this report."));
     assert!(hidden.contains("Caution: DICOM Body Part Examined"), "{hidden}");
 }

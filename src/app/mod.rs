@@ -12,6 +12,8 @@ pub mod dialogs;
 pub mod folder;
 pub mod history;
 pub mod measure;
+mod legend_place;
+mod model_panel;
 pub mod render;
 mod panels;
 pub mod settings;
@@ -582,16 +584,11 @@ impl KneeclipApp {
         if let Some(log) = &mut self.frame_log {
             log.frame(&ctx, started.elapsed(), busy);
         }
-        if let Some(shot) = &mut self.screenshot {
-            let ready = match self.tab {
-                Tab::Viewer => {
-                    !self.grades.is_empty()
-                        && self.view.as_ref().is_some_and(|v| v.is_rendered())
-                        && (!self.show_heatmap || !self.heatmaps.is_empty())
-                }
-                Tab::Training => matches!(self.model, ModelStatus::Ready { .. }) && self.training.settled(),
-            };
-            shot.step(&ctx, ready, self.error.as_deref());
+        if self.screenshot.is_some() {
+            let (ready, error) = (self.screenshot_ready(), self.screenshot_blocker());
+            if let Some(shot) = &mut self.screenshot {
+                shot.step(&ctx, ready, error.as_deref());
+            }
         }
     }
 }

@@ -339,7 +339,8 @@ fn patient_text(view: &super::FilmView) -> String {
     let mut lines: Vec<String> = view.film.patient_label().into_iter().collect();
     for tag in view.film.dicom_tags() {
         if matches!(tag.tag, (0x0008, 0x0020) | (0x0008, 0x1030)) && !tag.value.trim().is_empty() {
-            lines.push(tag.value.clone());
+            // Dates as the birth date beside them (the tag panel keeps the raw value).
+            lines.push(if tag.vr == "DA" { crate::imaging::dicom_date(&tag.value) } else { tag.value.clone() });
         }
     }
     lines.join("\n")
@@ -356,7 +357,7 @@ fn side(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     if let ModelStatus::Missing(msg) = &app.model {
         let msg = msg.clone();
-        no_model(app, ui, &msg);
+        super::model_panel::no_model(app, ui, &msg);
         return;
     }
     if let Some(view) = &app.view {
@@ -480,7 +481,7 @@ fn mirror_check(ui: &mut egui::Ui, rg: &super::worker::RegionGrade) {
 }
 
 /// Where the model folder in effect comes from, for the Model section and the no-model panel.
-fn model_folder(app: &KneeclipApp) -> String {
+pub(super) fn model_folder(app: &KneeclipApp) -> String {
     match (&app.cli_model_dir, &app.settings.model_dir) {
         (Some(dir), _) => format!("{} (from --model-dir, this session only)", dir.display()),
         (None, Some(dir)) => format!("{} (chosen in the viewer)", dir.display()),
@@ -488,46 +489,6 @@ fn model_folder(app: &KneeclipApp) -> String {
             Some(dir) => format!("{} (from {})", std::path::Path::new(&dir).display(), crate::weights::MODEL_DIR_ENV),
             None => "the cache (downloaded there on request)".into(),
         },
-    }
-}
-
-/// Why there is no model, headlined by what happened (a folder the user
-/// named, a failed download, damaged weights), and what can be done from here.
-fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
-    ui.colored_label(Color32::from_rgb(230, 150, 60), RichText::new(app.model_headline).strong());
-    let offline = app.model_headline == super::worker::NO_WEIGHTS_OFFLINE;
-    if offline {
-        // The exact folder: files put anywhere else under the cache are not found.
-        let root = app.cache_dir.clone().or_else(crate::weights::default_cache_dir);
-        let place = match root {
-            Some(root) => format!(", or place them in the folder {}", crate::weights::model_cache_dir(&root, &crate::weights::Manifest::base()).display()),
-            None => String::new(),
-        };
-        ui.add(egui::Label::new(format!(
-            "Put config.json, model.safetensors and tokenizer.json of CLIP ViT-B/32 in a folder and start with \
-             `kneeclip view --model-dir FOLDER`, set KNEECLIP_MODEL_DIR{place}. \
-             `kneeclip grade` downloads them on first use."
-        )).wrap());
-    } else {
-        ui.label(format!("Model folder: {}", model_folder(app)));
-    }
-    if offline {
-        // The instructions above say what the message says: kept out of the way.
-        ui.collapsing("Details", |ui| ui.add(egui::Label::new(RichText::new(msg).small()).wrap()));
-    } else {
-        ui.add(egui::Label::new(RichText::new(msg).small()).wrap());
-    }
-    let folder_in_effect = app.model_dir().is_some();
-    let env_folder = std::env::var_os(crate::weights::MODEL_DIR_ENV).is_some_and(|v| !v.is_empty());
-    if folder_in_effect {
-        if ui.button("Use the environment / the cache instead").on_hover_text("Forget this folder: KNEECLIP_MODEL_DIR, else the cache (and a download from there)").clicked() {
-            app.set_model_dir(None);
-        }
-    } else if env_folder {
-        ui.small(format!("Unset {} to use the cache or download the weights.", crate::weights::MODEL_DIR_ENV));
-    } else if ui.button("Download the base model (about 600 MB)").on_hover_text("From the Hugging Face hub, checked against models/manifest; cancel from the status bar").clicked() {
-        // Only offered where a download is what loading would do: with a folder named it did nothing.
-        app.request_model(true);
     }
 }
 
@@ -545,13 +506,7 @@ fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         });
     }
     ui.horizontal(|ui| {
-        if ui.button("Choose folder…").clicked() {
-            match dialogs::choose(|| rfd::FileDialog::new().pick_folder()) {
-                dialogs::Chosen::Path(dir) => app.set_model_dir(Some(dir)),
-                dialogs::Chosen::Unavailable => app.error = Some(dialogs::unavailable("Start the viewer with the folder instead: kneeclip view --model-dir FOLDER")),
-                dialogs::Chosen::Cancelled => {}
-            }
-        }
+        super::model_panel::choose_folder_button(app, ui);
         use crate::model::DevicePreference as D;
         let before = app.settings.device;
         egui::ComboBox::from_id_salt("device").selected_text(format!("{:?}", app.settings.device)).show_ui(ui, |ui| {

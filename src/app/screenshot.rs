@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::{KneeclipApp, ModelStatus, Tab};
+
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct Screenshot {
@@ -33,7 +35,7 @@ impl Screenshot {
             return;
         }
         if let Some(err) = error.filter(|_| !ready) {
-            self.fail(ctx, format!("the viewer shows an error: {err}"));
+            self.fail(ctx, err.to_string());
             return;
         }
         if self.started.elapsed() > TIMEOUT {
@@ -61,6 +63,30 @@ impl Screenshot {
     fn fail(&mut self, ctx: &egui::Context, msg: String) {
         self.result = Some(Err(msg));
         ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+    }
+}
+
+impl KneeclipApp {
+    /// What `--screenshot` waits for on the tab shown.
+    pub(super) fn screenshot_ready(&self) -> bool {
+        match self.tab {
+            Tab::Viewer => {
+                !self.grades.is_empty() && self.view.as_ref().is_some_and(|v| v.is_rendered()) && (!self.show_heatmap || !self.heatmaps.is_empty())
+            }
+            Tab::Training => matches!(self.model, ModelStatus::Ready { .. }) && self.training.settled(),
+        }
+    }
+
+    /// Why what `--screenshot` waits for will never come: the viewer's error,
+    /// no model (it waited two minutes for a grade that never came), or a failed grade.
+    pub fn screenshot_blocker(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(format!("the viewer shows an error: {e}"));
+        }
+        if let ModelStatus::Missing(why) = &self.model {
+            return Some(format!("the model could not be loaded: {}: {why}", self.model_headline));
+        }
+        self.grade_error.as_ref().filter(|_| self.tab == Tab::Viewer).map(|e| format!("the film could not be graded: {e}"))
     }
 }
 

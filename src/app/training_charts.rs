@@ -4,6 +4,7 @@
 use egui::{Color32, RichText};
 use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points, VLine};
 
+use super::legend_place::{Occupancy, legend_size};
 use super::training_tab::Progress;
 use crate::metrics::{Confusion, GRADES};
 use crate::training::trainer::EpochRecord;
@@ -19,12 +20,36 @@ fn epoch_line<'a>(name: &str, p: &Progress, value: impl Fn(&EpochRecord) -> f64,
     )
 }
 
+const PLOT_HEIGHT: f32 = 220.0;
+
+fn epoch_values(p: &Progress, value: impl Fn(&EpochRecord) -> f64) -> Vec<[f64; 2]> {
+    p.epochs.iter().map(|r| [r.epoch as f64, value(r)]).collect()
+}
+
+/// The legend in the corner that covers least of `o`'s curves (a fixed one
+/// sat on them: a slowly falling loss at the top right, accuracies near
+/// chance at the bottom right), `preferred` first among equals.
+fn legend(ui: &egui::Ui, p: &Progress, mut o: Occupancy, best: Option<usize>, y: (f64, f64), entries: usize, preferred: [Corner; 4]) -> Legend {
+    let y = o.y_range(y.0, y.1);
+    if let Some(b) = best {
+        o.vline(b as f64, y);
+    }
+    let x = (0.0, (p.total_epochs.max(1) as f64).max(p.batch_losses.last().map_or(0.0, |b| b[0])));
+    // The plot's frame less its axes (about 40 px each).
+    let size = legend_size(egui::vec2(ui.available_width() - 40.0, PLOT_HEIGHT - 40.0), entries);
+    Legend::default().position(o.corner(x, y, size, preferred))
+}
+
 pub(super) fn loss_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
-    // The x axis runs to the last epoch asked for and losses fall: the upper
-    // right stays free for the legend (lower left, it covered the curves).
+    let mut o = Occupancy::new();
+    o.line(&p.batch_losses);
+    o.line(&epoch_values(p, |r| r.train_loss));
+    o.line(&epoch_values(p, |r| r.val_loss));
+    // Losses fall: the top right first, then under the curves at the right.
+    let legend = legend(ui, p, o, best, (0.0, 0.0), 3 + usize::from(best.is_some()), [Corner::RightTop, Corner::RightBottom, Corner::LeftBottom, Corner::LeftTop]);
     Plot::new("loss-plot")
-        .height(220.0)
-        .legend(Legend::default().position(Corner::RightTop))
+        .height(PLOT_HEIGHT)
+        .legend(legend)
         .include_x(0.0)
         .include_x(p.total_epochs.max(1) as f64)
         .include_y(0.0)
@@ -48,10 +73,14 @@ pub(super) fn loss_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
 }
 
 pub(super) fn accuracy_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
-    // Accuracies rise towards the right: the lower right stays free for the legend.
+    let mut o = Occupancy::new();
+    o.line(&epoch_values(p, |r| r.train_accuracy));
+    o.line(&epoch_values(p, |r| r.val_accuracy));
+    // Accuracies rise: the lower right first, then above them (near chance, they leave the top free).
+    let legend = legend(ui, p, o, best, (0.0, 1.0), 2 + usize::from(best.is_some()), [Corner::RightBottom, Corner::RightTop, Corner::LeftTop, Corner::LeftBottom]);
     Plot::new("accuracy-plot")
-        .height(220.0)
-        .legend(Legend::default().position(Corner::RightBottom))
+        .height(PLOT_HEIGHT)
+        .legend(legend)
         .include_x(0.0)
         .include_x(p.total_epochs.max(1) as f64)
         .include_y(0.0)

@@ -293,22 +293,68 @@ pub(crate) fn tag_list(obj: &DefaultDicomObject) -> Vec<DicomTag> {
     out
 }
 
-/// "NAME^X · ID 123 · 2001-01-01" from whatever of the three is present.
+/// "Family, Given · ID 123 · 2001-01-01" from whatever of the three is present.
 pub(crate) fn patient_label(obj: &Obj) -> Option<String> {
     let mut parts = Vec::new();
-    if let Some(name) = get_str(obj, tags::PATIENT_NAME) {
+    if let Some(name) = get_str(obj, tags::PATIENT_NAME).map(|n| person_name(&n)).filter(|n| !n.is_empty()) {
         parts.push(name);
     }
     if let Some(id) = get_str(obj, tags::PATIENT_ID) {
         parts.push(format!("ID {id}"));
     }
     if let Some(dob) = get_str(obj, tags::PATIENT_BIRTH_DATE) {
-        let b = dob.as_bytes();
-        if dob.len() == 8 && b.iter().all(u8::is_ascii_digit) {
-            parts.push(format!("{}-{}-{}", &dob[..4], &dob[4..6], &dob[6..]));
-        } else {
-            parts.push(dob);
-        }
+        parts.push(dicom_date(&dob));
     }
     (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+/// A DICOM PN as a person's name: "Family^Given^Middle^Prefix^Suffix" →
+/// "Family, Prefix Given Middle, Suffix" (empty components dropped). The
+/// first value, its alphabetic group (else the first group that has a name).
+pub fn person_name(raw: &str) -> String {
+    let value = raw.split('\\').next().unwrap_or_default();
+    let group = value.split('=').find(|g| g.split('^').any(|c| !c.trim().is_empty())).unwrap_or_default();
+    let c: Vec<&str> = group.split('^').map(str::trim).collect();
+    let part = |i: usize| c.get(i).copied().unwrap_or_default();
+    let given: Vec<&str> = [part(3), part(1), part(2)].into_iter().filter(|s| !s.is_empty()).collect();
+    let name: Vec<String> = [part(0).to_string(), given.join(" "), part(4).to_string()].into_iter().filter(|s| !s.is_empty()).collect();
+    name.join(", ")
+}
+
+/// A DICOM DA "YYYYMMDD" (or the old "YYYY.MM.DD") as "YYYY-MM-DD"; anything else as it is.
+pub fn dicom_date(raw: &str) -> String {
+    let d: String = raw.trim().chars().filter(|&c| c != '.').collect();
+    if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()) && (raw.trim().len() == 8 || raw.trim().len() == 10) {
+        format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..])
+    } else {
+        raw.trim().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn person_names_read_as_names() {
+        assert_eq!(person_name("CompressedSamples^RG3"), "CompressedSamples, RG3");
+        assert_eq!(person_name("Doe^Jane^Sentinel"), "Doe, Jane Sentinel");
+        assert_eq!(person_name("Doe^John^A^Dr^Jr"), "Doe, Dr John A, Jr");
+        assert_eq!(person_name(" Doe ^ Jane ^^^ "), "Doe, Jane");
+        assert_eq!(person_name("Doe"), "Doe");
+        assert_eq!(person_name("^Jane"), "Jane");
+        assert_eq!(person_name("^^^"), "");
+        assert_eq!(person_name("Yamada^Tarou=山田^太郎=やまだ^たろう"), "Yamada, Tarou");
+        assert_eq!(person_name("=山田^太郎"), "山田, 太郎");
+        assert_eq!(person_name("Doe^Jane\\Roe^Richard"), "Doe, Jane");
+    }
+
+    #[test]
+    fn dicom_dates_read_as_iso_dates() {
+        assert_eq!(dicom_date("20040826"), "2004-08-26");
+        assert_eq!(dicom_date("2004.08.26"), "2004-08-26");
+        assert_eq!(dicom_date("2004"), "2004");
+        assert_eq!(dicom_date("20040826-20050101"), "20040826-20050101");
+        assert_eq!(dicom_date("2004082"), "2004082");
+    }
 }

@@ -186,22 +186,13 @@ pub fn region_title(region: Region) -> &'static str {
     }
 }
 
-/// Patient name (0010,0010), ID (0010,0020) and birth date (0010,0030).
+/// Patient name (0010,0010) as a person's name, ID (0010,0020) and birth date (0010,0030).
 fn patient_info(film: &Radiograph) -> PatientInfo {
     let tag = |t| film.tag_value(t);
     PatientInfo {
-        name: tag((0x0010, 0x0010)),
+        name: tag((0x0010, 0x0010)).map(|n| crate::imaging::person_name(&n)).filter(|n| !n.is_empty()),
         id: tag((0x0010, 0x0020)),
-        birth_date: tag((0x0010, 0x0030)).map(|d| format_dicom_date(&d)),
-    }
-}
-
-/// DICOM "YYYYMMDD" as "YYYY-MM-DD"; anything else as it is.
-fn format_dicom_date(date: &str) -> String {
-    if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{}-{}-{}", &date[..4], &date[4..6], &date[6..])
-    } else {
-        date.to_owned()
+        birth_date: tag((0x0010, 0x0030)).map(|d| crate::imaging::dicom_date(&d)),
     }
 }
 
@@ -239,11 +230,5 @@ mod tests {
         // 2000-02-29 (a leap day in a century year) 12:34:56.
         assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_827_696)), "2000-02-29T12:34:56Z");
         assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(1_767_225_599)), "2025-12-31T23:59:59Z");
-    }
-
-    #[test]
-    fn dicom_dates_are_spelled_out() {
-        assert_eq!(format_dicom_date("19970314"), "1997-03-14");
-        assert_eq!(format_dicom_date("1997"), "1997");
     }
 }

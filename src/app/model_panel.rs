@@ -1,0 +1,65 @@
+//! The Grade section without a model: what happened, and what a reader can
+//! do from the window first (a folder, a download), the command line after.
+
+use egui::{Color32, RichText};
+
+use super::{KneeclipApp, dialogs};
+
+/// Why there is no model, headlined by what happened (a folder the user
+/// named, a failed download, damaged weights), and what can be done from here.
+pub(super) fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
+    ui.colored_label(Color32::from_rgb(230, 150, 60), RichText::new(app.model_headline).strong());
+    let folder_in_effect = app.model_dir().is_some();
+    let env_folder = std::env::var_os(crate::weights::MODEL_DIR_ENV).is_some_and(|v| !v.is_empty());
+    if folder_in_effect || env_folder {
+        // A folder was named: its own message (what is missing there) is the news.
+        ui.label(format!("Model folder: {}", super::panels::model_folder(app)));
+        ui.add(egui::Label::new(msg).wrap());
+    } else {
+        // Read at normal size, the window's way first (it once said only
+        // `--model-dir` / KNEECLIP_MODEL_DIR, in 8 px type).
+        ui.add(egui::Label::new(
+            "Choose a folder holding config.json, model.safetensors and tokenizer.json of CLIP ViT-B/32 \
+             (Choose folder… here or in the Model section), or download them when online.",
+        ).wrap());
+    }
+    ui.horizontal_wrapped(|ui| {
+        choose_folder_button(app, ui);
+        if folder_in_effect {
+            if ui.button("Use the environment / the cache instead").on_hover_text("Forget this folder: KNEECLIP_MODEL_DIR, else the cache (and a download from there)").clicked() {
+                app.set_model_dir(None);
+            }
+        } else if !env_folder && ui.button("Download the base model (about 600 MB)").on_hover_text("From the Hugging Face hub, checked against models/manifest; cancel from the status bar").clicked() {
+            // Only offered where a download is what loading would do: with a folder named it did nothing.
+            app.request_model(true);
+        }
+    });
+    let weak = |ui: &mut egui::Ui, text: String| ui.add(egui::Label::new(RichText::new(text).weak()).wrap());
+    if env_folder && !folder_in_effect {
+        weak(ui, format!("Unset {} to use the cache or download the weights.", crate::weights::MODEL_DIR_ENV));
+    }
+    if folder_in_effect || env_folder {
+        return;
+    }
+    // The exact folder: files put anywhere else under the cache are not found.
+    if let Some(root) = app.cache_dir.clone().or_else(crate::weights::default_cache_dir) {
+        let cache = crate::weights::model_cache_dir(&root, &crate::weights::Manifest::base());
+        weak(ui, format!("Or place the three files in the folder {}.", cache.display()));
+    }
+    weak(ui, format!("From a terminal: `kneeclip view --model-dir FOLDER`, or set {}=FOLDER; `kneeclip grade` downloads them on first use.", crate::weights::MODEL_DIR_ENV));
+    // The lines above say what the message says (offline, a failed download): kept out of the way.
+    egui::CollapsingHeader::new("Details").default_open(app.model_headline != super::worker::NO_WEIGHTS_OFFLINE && app.model_headline != "The weights could not be downloaded").show(ui, |ui| {
+        ui.add(egui::Label::new(msg).wrap());
+    });
+}
+
+/// Choose folder…: the model folder picked in a dialog (saved in the settings).
+pub(super) fn choose_folder_button(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    if ui.button("Choose folder…").on_hover_text("A folder with config.json, model.safetensors and tokenizer.json").clicked() {
+        match dialogs::choose(|| rfd::FileDialog::new().pick_folder()) {
+            dialogs::Chosen::Path(dir) => app.set_model_dir(Some(dir)),
+            dialogs::Chosen::Unavailable => app.error = Some(dialogs::unavailable("Start the viewer with the folder instead: kneeclip view --model-dir FOLDER")),
+            dialogs::Chosen::Cancelled => {}
+        }
+    }
+}
