@@ -362,6 +362,9 @@ fn the_overlay_shows_a_persons_name_and_iso_dates() {
     assert!(!overlay.contains('^'), "{overlay}");
     let iso = kneeclip::imaging::dicom_date(&date);
     assert!(iso.len() == 10 && iso.as_bytes()[4] == b'-', "{date} → {iso}");
-    h.get_by_label_contains(&iso);
+    h.get_by_label_contains(&format!("study {iso}"));
     assert!(h.query_by_label_contains(&date).is_none(), "the raw study date {date} is shown");
+    if let Some(born) = tags.tag_value((0x0010, 0x0030)) {
+        h.get_by_label_contains(&format!("born {}", kneeclip::imaging::dicom_date(&born)));
+    }
 }

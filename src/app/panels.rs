@@ -339,8 +339,9 @@ fn patient_text(view: &super::FilmView) -> String {
     let mut lines: Vec<String> = view.film.patient_label().into_iter().collect();
     for tag in view.film.dicom_tags() {
         if matches!(tag.tag, (0x0008, 0x0020) | (0x0008, 0x1030)) && !tag.value.trim().is_empty() {
-            // Dates as the birth date beside them (the tag panel keeps the raw value).
-            lines.push(if tag.vr == "DA" { crate::imaging::dicom_date(&tag.value) } else { tag.value.clone() });
+            // Dates as the birth date above them, labelled so the two are not
+            // confused (the tag panel keeps the raw value).
+            lines.push(if tag.vr == "DA" { format!("study {}", crate::imaging::dicom_date(&tag.value)) } else { tag.value.clone() });
         }
     }
     lines.join("\n")

@@ -302,8 +302,9 @@ pub(crate) fn patient_label(obj: &Obj) -> Option<String> {
     if let Some(id) = get_str(obj, tags::PATIENT_ID) {
         parts.push(format!("ID {id}"));
     }
+    // Labelled: the overlay shows the study date under it.
     if let Some(dob) = get_str(obj, tags::PATIENT_BIRTH_DATE) {
-        parts.push(dicom_date(&dob));
+        parts.push(format!("born {}", dicom_date(&dob)));
     }
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
