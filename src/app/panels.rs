@@ -313,11 +313,6 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     view.show(ui, &Overlay { top_left: &top_left, top_right: &top_right }, opacity);
 }
 
-fn capitalised(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
-}
-
 /// "Right knee, PA": the side and view the command line and reports give
 /// ([`crate::grading::side_and_view`]: Image Laterality, else Laterality,
 /// else an OAI-style file name; View Position), "Both knees" for a stated B;
@@ -326,7 +321,7 @@ fn capitalised(s: &str) -> String {
 fn side_and_view(view: &super::FilmView) -> Option<String> {
     let said = crate::grading::side_and_view(&view.film, crate::grading::Region::Whole);
     let side = match said.side {
-        Some(side) => Some(capitalised(&crate::grading::side::side_words(side, said.other_region))),
+        Some(side) => Some(crate::grading::side::capitalised(&crate::grading::side::side_words(side, said.other_region))),
         None => crate::grading::side::both_knees_stated(&view.film).then(|| if said.other_region { "Both sides" } else { "Both knees" }.to_string()),
     };
     // Worded as the reports' title: "Right knee, AP".

@@ -68,6 +68,12 @@ pub fn side_from_name(path: &std::path::Path) -> Option<Side> {
     }
 }
 
+/// `label` with its first letter capitalised, for a title: "Right knee, AP".
+pub fn capitalised(label: &str) -> String {
+    let mut chars = label.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// "left knee", or "left side" where the file names another region than the
 /// knee (an ankle film's stated side is not a knee's).
 pub fn side_words(side: Side, other_region: bool) -> String {

@@ -151,8 +151,7 @@ impl Flow {
 fn film_side_and_view(report: &Report) -> Option<String> {
     let side = report.film.side.filter(|_| report.regions.len() == 1).map(|s| crate::grading::side::side_words(s, report.film.other_region));
     let label = side.into_iter().chain(report.film.view.clone()).collect::<Vec<_>>().join(", ");
-    let mut chars = label.chars();
-    chars.next().map(|first| first.to_uppercase().chain(chars).collect())
+    (!label.is_empty()).then(|| crate::grading::side::capitalised(&label))
 }
 
 /// "Left half of the image (right knee)": a region's title with its side when known.
