@@ -1,7 +1,8 @@
 //! Where a plot's legend covers least of its curves: the corner whose
 //! legend-sized box holds the fewest points of the data (a fixed corner
 //! covered a slowly falling loss at the top right and accuracies near chance
-//! at the bottom right).
+//! at the bottom right), kept there while it stays about as good: a corner
+//! that changed with every epoch's point would jump about during a run.
 
 use egui_plot::Corner;
 
@@ -38,6 +39,13 @@ impl Occupancy {
     /// The first of `preferred` whose corner box (`size`: the legend's share
     /// of the plot's width and height) holds the fewest points, on axes running over `x` and `y`.
     pub fn corner(&self, x: (f64, f64), y: (f64, f64), size: (f64, f64), preferred: [Corner; 4]) -> Corner {
+        self.corner_after(None, x, y, size, preferred)
+    }
+
+    /// As [`Occupancy::corner`], but `previous` (the corner the legend was in
+    /// last frame) is kept unless another holds clearly fewer points: at
+    /// least four fewer and a fifth fewer (four are half a sampled segment).
+    pub fn corner_after(&self, previous: Option<Corner>, x: (f64, f64), y: (f64, f64), size: (f64, f64), preferred: [Corner; 4]) -> Corner {
         let (w, h) = ((x.1 - x.0) * size.0, (y.1 - y.0) * size.1);
         let inside = |c: Corner| {
             let (left, bottom) = match c {
@@ -51,7 +59,14 @@ impl Occupancy {
             self.points.iter().filter(|p| p[0] >= xs.0 && p[0] <= xs.1 && p[1] >= ys.0 && p[1] <= ys.1).count()
         };
         // min_by_key keeps the first of equals: the preferred order breaks ties.
-        preferred.into_iter().min_by_key(|&c| inside(c)).unwrap_or(preferred[0])
+        let best = preferred.into_iter().min_by_key(|&c| inside(c)).unwrap_or(preferred[0]);
+        match previous {
+            Some(kept) if kept != best => {
+                let (k, b) = (inside(kept), inside(best));
+                if k < b + 4 || k * 4 < b * 5 { kept } else { best }
+            }
+            _ => best,
+        }
     }
 
     /// The y range the plot shows: `floor`..`ceiling` widened to the data.
@@ -100,6 +115,29 @@ mod tests {
         // taken, the left top free (everything starts low).
         o.line(&(1..=30).map(|e| [e as f64, 0.3]).collect::<Vec<_>>());
         assert_eq!(o.corner((0.0, 30.0), o.y_range(0.0, 1.0), (0.35, 0.35), ORDER), Corner::LeftTop);
+    }
+
+    #[test]
+    fn a_legend_stays_in_its_corner_until_another_is_clearly_freer() {
+        // Three points in the bottom right box: the legend there stays put.
+        let mut o = Occupancy::new();
+        o.points.extend([[9.7, 0.05], [9.8, 0.1], [10.0, 0.1]]);
+        let (x, y, size) = ((0.0, 10.0), (0.0, 1.0), (0.35, 0.35));
+        assert_eq!(o.corner(x, y, size, ORDER), Corner::RightTop, "without a previous corner, the freest");
+        assert_eq!(o.corner_after(Some(Corner::RightBottom), x, y, size, ORDER), Corner::RightBottom);
+        // Curves through the box it is in: it moves to the free corner.
+        o.line(&(0..=10).map(|e| [9.0 + 0.1 * e as f64, 0.02 * e as f64]).collect::<Vec<_>>());
+        assert_eq!(o.corner_after(Some(Corner::RightBottom), x, y, size, ORDER), Corner::RightTop);
+        // Many points in both bottom corners (more in the top ones): a fifth fewer is not
+        // enough to move, a third fewer is.
+        let mut o = Occupancy::new();
+        o.points.extend(std::iter::repeat_n([9.9, 0.95], 200));
+        o.points.extend(std::iter::repeat_n([0.1, 0.95], 200));
+        o.points.extend(std::iter::repeat_n([9.9, 0.05], 100));
+        o.points.extend(std::iter::repeat_n([0.1, 0.05], 85));
+        assert_eq!(o.corner_after(Some(Corner::RightBottom), x, y, size, ORDER), Corner::RightBottom);
+        o.points.truncate(400 + 100 + 66);
+        assert_eq!(o.corner_after(Some(Corner::RightBottom), x, y, size, ORDER), Corner::LeftBottom);
     }
 
     #[test]

@@ -29,7 +29,9 @@ fn epoch_values(p: &Progress, value: impl Fn(&EpochRecord) -> f64) -> Vec<[f64; 
 /// The legend in the corner that covers least of `o`'s curves (a fixed one
 /// sat on them: a slowly falling loss at the top right, accuracies near
 /// chance at the bottom right), `preferred` first among equals.
-fn legend(ui: &egui::Ui, p: &Progress, mut o: Occupancy, best: Option<usize>, y: (f64, f64), entries: usize, preferred: [Corner; 4]) -> Legend {
+/// The corner is kept from frame to frame (in `ui`'s memory under `id`) while
+/// it stays about as good as the best, so that it does not jump during a run.
+fn legend(ui: &egui::Ui, id: &str, p: &Progress, mut o: Occupancy, best: Option<usize>, y: (f64, f64), entries: usize, preferred: [Corner; 4]) -> Legend {
     let y = o.y_range(y.0, y.1);
     if let Some(b) = best {
         o.vline(b as f64, y);
@@ -37,7 +39,11 @@ fn legend(ui: &egui::Ui, p: &Progress, mut o: Occupancy, best: Option<usize>, y:
     let x = (0.0, (p.total_epochs.max(1) as f64).max(p.batch_losses.last().map_or(0.0, |b| b[0])));
     // The plot's frame less its axes (about 40 px each).
     let size = legend_size(egui::vec2(ui.available_width() - 40.0, PLOT_HEIGHT - 40.0), entries);
-    Legend::default().position(o.corner(x, y, size, preferred))
+    let id = egui::Id::new(id).with("legend-corner");
+    let previous = ui.data(|d| d.get_temp::<Corner>(id));
+    let corner = o.corner_after(previous, x, y, size, preferred);
+    ui.data_mut(|d| d.insert_temp(id, corner));
+    Legend::default().position(corner)
 }
 
 pub(super) fn loss_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
@@ -46,7 +52,7 @@ pub(super) fn loss_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>) {
     o.line(&epoch_values(p, |r| r.train_loss));
     o.line(&epoch_values(p, |r| r.val_loss));
     // Losses fall: the top right first, then under the curves at the right.
-    let legend = legend(ui, p, o, best, (0.0, 0.0), 3 + usize::from(best.is_some()), [Corner::RightTop, Corner::RightBottom, Corner::LeftBottom, Corner::LeftTop]);
+    let legend = legend(ui, "loss-plot", p, o, best, (0.0, 0.0), 3 + usize::from(best.is_some()), [Corner::RightTop, Corner::RightBottom, Corner::LeftBottom, Corner::LeftTop]);
     Plot::new("loss-plot")
         .height(PLOT_HEIGHT)
         .legend(legend)
@@ -77,7 +83,7 @@ pub(super) fn accuracy_plot(ui: &mut egui::Ui, p: &Progress, best: Option<usize>
     o.line(&epoch_values(p, |r| r.train_accuracy));
     o.line(&epoch_values(p, |r| r.val_accuracy));
     // Accuracies rise: the lower right first, then above them (near chance, they leave the top free).
-    let legend = legend(ui, p, o, best, (0.0, 1.0), 2 + usize::from(best.is_some()), [Corner::RightBottom, Corner::RightTop, Corner::LeftTop, Corner::LeftBottom]);
+    let legend = legend(ui, "accuracy-plot", p, o, best, (0.0, 1.0), 2 + usize::from(best.is_some()), [Corner::RightBottom, Corner::RightTop, Corner::LeftTop, Corner::LeftBottom]);
     Plot::new("accuracy-plot")
         .height(PLOT_HEIGHT)
         .legend(legend)
