@@ -94,17 +94,21 @@ const OUTLIER_SHARE: usize = 1000;
 /// The depth a 16-bit film is read at: the smallest of 8, 10, 12, 14 and 16
 /// bits that holds all but one pixel in [`OUTLIER_SHARE`] (8: an 8-bit film
 /// saved in a 16-bit file, which 10 bits would show at a quarter of its
-/// brightness), with how many pixels lie above it.
-fn effective_depth(values: &[u16]) -> (u16, usize) {
+/// brightness), with how many pixels lie above it and the largest value
+/// (for the note), in one pass over the pixels.
+fn effective_depth(values: &[u16]) -> (u16, usize, u16) {
     let allowed = values.len() / OUTLIER_SHARE;
     // Pixels above 255, 1023, 4095 and 16383.
     let mut above = [0usize; 4];
+    let mut max = 0;
     for &v in values {
+        max = max.max(v);
         for (n, limit) in above.iter_mut().zip([255, 1023, 4095, 16383]) {
             *n += usize::from(v > limit);
         }
     }
-    [8, 10, 12, 14].into_iter().zip(above).find(|&(_, n)| n <= allowed).unwrap_or((16, 0))
+    let (bits, n) = [8, 10, 12, 14].into_iter().zip(above).find(|&(_, n)| n <= allowed).unwrap_or((16, 0));
+    (bits, n, max)
 }
 
 /// Rec. 601 luma in fixed point, identical to Pillow's `convert("L")` for 8-bit.
@@ -197,11 +201,11 @@ pub(crate) fn from_dynamic(img: DynamicImage) -> Decoded {
     // instead (the default window; pixels above it show white). Not a
     // min–max stretch, which would change how a low-contrast film looks.
     let depth = match &pixels {
-        Pixels::U16(v) => v.iter().max().map(|&max| (max, effective_depth(v))).filter(|&(_, (b, _))| b < 16),
+        Pixels::U16(v) => Some(effective_depth(v)).filter(|&(bits, _, _)| bits < 16),
         _ => None,
     };
     let mut dec = Decoded::plain(w, h, pixels, bits);
-    if let Some((max, (bits, above))) = depth {
+    if let Some((bits, above, max)) = depth {
         dec.full_range = FullRange::BitDepth(bits);
         let top = (1u32 << bits) - 1;
         notes.push(match above {
@@ -227,7 +231,7 @@ mod tests {
         for (max, bits) in [(0, 8), (255, 8), (256, 10), (1023, 10), (1024, 12), (3344, 12), (4095, 12), (4096, 14), (16383, 14), (16384, 16), (65535, 16)] {
             // Half the pixels at the maximum: never outliers.
             let values: Vec<u16> = (0..2000).map(|i| if i % 2 == 0 { max } else { 0 }).collect();
-            assert_eq!(effective_depth(&values), (bits, 0), "max {max}");
+            assert_eq!(effective_depth(&values), (bits, 0, max), "max {max}");
         }
     }
 
@@ -236,18 +240,18 @@ mod tests {
         // 12-bit data (0..4095) over 100 000 pixels: up to 100 outliers are allowed.
         let mut values: Vec<u16> = (0..100_000u32).map(|i| (i % 4096) as u16).collect();
         values[..100].fill(65535);
-        assert_eq!(effective_depth(&values), (12, 100));
+        assert_eq!(effective_depth(&values), (12, 100, 65535));
         // One more is a bright region, not outliers: 16 bits, as before.
         values[100] = 65535;
-        assert_eq!(effective_depth(&values), (16, 0));
+        assert_eq!(effective_depth(&values), (16, 0, 65535));
         // 101 above 4095 of which 51 above 16383: 14 bits holds all but 51.
         values[..50].fill(5000);
-        assert_eq!(effective_depth(&values), (14, 51));
+        assert_eq!(effective_depth(&values), (14, 51, 65535));
         // 8-bit data with a hot pixel stays 8-bit.
         let mut eight: Vec<u16> = (0..10_000u32).map(|i| (i % 256) as u16).collect();
         eight[5] = 65535;
-        assert_eq!(effective_depth(&eight), (8, 1));
+        assert_eq!(effective_depth(&eight), (8, 1, 65535));
         // A film too small to allow any outlier is read by its maximum.
-        assert_eq!(effective_depth(&[0, 100, 4096]), (14, 0));
+        assert_eq!(effective_depth(&[0, 100, 4096]), (14, 0, 4096));
     }
 }
