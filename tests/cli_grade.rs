@@ -309,7 +309,7 @@ fn a_film_whose_header_names_another_body_part_is_graded_with_a_caution() {
 
 /// RG3_JPLL says Body Part EXTREMITY but Study Description "Non-ossifying
 /// fibroma of distal tibia" (an ankle-region film): graded, with a caution
-/// quoting the description; a knee DICOM whose descriptions say "KNEE BIL"
+/// quoting the region's words (not the whole free text); a knee DICOM whose descriptions say "KNEE BIL"
 /// and "Knie li." and an OAI crop get none.
 #[test]
 fn a_film_whose_study_description_names_another_region_is_graded_with_a_caution() {
@@ -329,7 +329,7 @@ fn a_film_whose_study_description_names_another_region_is_graded_with_a_caution(
     assert_eq!(out.status.code(), Some(0), "a caution is not a failure: {}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let cautions: Vec<String> = serde_json::from_value(lines[0]["cautions"].clone()).unwrap();
-    assert!(cautions.len() == 1 && cautions[0].contains("Study Description is “Non-ossifying fibroma of distal tibia”") && cautions[0].contains("may mean nothing"), "{cautions:?}");
+    assert!(cautions.len() == 1 && cautions[0].contains("Study Description names “distal tibia”") && !cautions[0].contains("fibroma") && cautions[0].contains("may mean nothing"), "{cautions:?}");
     assert!(lines[0]["grade"].as_u64().is_some(), "still graded");
     assert_eq!(lines[1]["cautions"], serde_json::json!([]), "the knee DICOM has none");
     assert_eq!(lines[2]["cautions"], serde_json::json!([]), "the OAI crop has none");

@@ -61,15 +61,25 @@ pub(crate) fn assess(modality: Option<&str>, body_part: Option<&str>, descriptio
     if part.is_some_and(|p| named_regions(p).knee) || named.iter().any(|(_, _, n)| n.knee) {
         return (out, false);
     }
-    // Fields with the same value are quoted once ("Study Description and Series Description are …").
-    let mut others: Vec<(Vec<&str>, &str)> = Vec::new();
-    for (field, v, _) in named.iter().filter(|(_, _, n)| n.other) {
-        match others.iter_mut().find(|(_, seen)| seen == v) {
+    // Only the region's words are quoted, never the whole value: these
+    // fields are free text that may hold names or numbers, and cautions go
+    // into reports made without patient data and stay when the overlay's
+    // patient data are hidden. Fields naming the same words are grouped
+    // ("Study Description and Series Description name “teeth”").
+    let mut others: Vec<(Vec<&str>, &[String])> = Vec::new();
+    for (field, _, n) in named.iter().filter(|(_, _, n)| !n.other.is_empty()) {
+        match others.iter_mut().find(|(_, seen)| *seen == n.other.as_slice()) {
             Some((fields, _)) => fields.push(field),
-            None => others.push((vec![field], v)),
+            None => others.push((vec![field], &n.other)),
         }
     }
-    let others: Vec<String> = others.iter().map(|(fields, v)| format!("{} {} “{v}”", fields.join(" and "), if fields.len() > 1 { "are" } else { "is" })).collect();
+    let others: Vec<String> = others
+        .iter()
+        .map(|(fields, words)| {
+            let quoted: Vec<String> = words.iter().map(|w| format!("“{w}”")).collect();
+            format!("{} {} {}", fields.join(" and "), if fields.len() > 1 { "name" } else { "names" }, quoted.join(" and "))
+        })
+        .collect();
     let other_region = !others.is_empty();
     if other_region {
         out.push(format!("DICOM {}, not the knee: kneeclip grades knee radiographs, so this grade may mean nothing", others.join(" and ")));
@@ -79,10 +89,22 @@ pub(crate) fn assess(modality: Option<&str>, body_part: Option<&str>, descriptio
 
 /// What a free-text description names: the knee, another region, both or
 /// neither ("LOWER LEG", "TIBIA", "AP" name neither).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Named {
     knee: bool,
-    other: bool,
+    /// The words that name another region, in lower case, as the lists
+    /// above spell them (a prefix as "hüft…"), so that quoting them never
+    /// quotes the rest of the text: empty when none does.
+    other: Vec<String>,
+}
+
+impl Named {
+    fn other(&mut self, words: String) {
+        let words = words.to_lowercase();
+        if !self.other.contains(&words) {
+            self.other.push(words);
+        }
+    }
 }
 
 /// Words of a description that name the knee: English, German, French,
@@ -143,16 +165,24 @@ const PROXIMAL: &[&str] = &["PROXIMAL", "PROXIMALE", "PROXIMALEN", "PROXIMALER",
 /// word after ("Tibia distal").
 fn named_regions(text: &str) -> Named {
     let upper = text.to_uppercase();
-    let mut named = Named { knee: CJK_KNEE.iter().any(|k| upper.contains(k)), other: CJK_OTHER.iter().any(|k| upper.contains(k)) };
+    let mut named = Named { knee: CJK_KNEE.iter().any(|k| upper.contains(k)), other: Vec::new() };
+    for k in CJK_OTHER.iter().filter(|k| upper.contains(*k)) {
+        named.other(k.to_string());
+    }
     for clause in upper.split([',', ';', '(', ')', '[', ']']) {
         let words: Vec<&str> = clause.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
-        let phrase = |list: &[&str]| list.iter().any(|p| {
+        let phrases = |list: &'static [&'static str]| list.iter().copied().filter(|p| {
             let p: Vec<&str> = p.split(' ').collect();
             words.windows(p.len()).any(|w| w == p.as_slice())
         });
-        let word = |list: &[&str], prefixes: &[&str]| words.iter().any(|w| list.contains(w) || prefixes.iter().any(|p| w.starts_with(p)));
-        named.knee |= word(TEXT_KNEE_WORDS, TEXT_KNEE_PREFIXES) || phrase(TEXT_KNEE_PHRASES);
-        named.other |= word(TEXT_OTHER_WORDS, TEXT_OTHER_PREFIXES) || word(OTHER_WORDS, &[]) || phrase(TEXT_OTHER_PHRASES);
+        // A word from a list is quoted as itself; one found by its beginning as that beginning.
+        let found = |list: &[&str], prefixes: &[&str]| -> Vec<String> {
+            words.iter().filter_map(|w| if list.contains(w) { Some(w.to_string()) } else { prefixes.iter().find(|p| w.starts_with(*p)).map(|p| if w == p { p.to_string() } else { format!("{p}…") }) }).collect()
+        };
+        named.knee |= !found(TEXT_KNEE_WORDS, TEXT_KNEE_PREFIXES).is_empty() || phrases(TEXT_KNEE_PHRASES).next().is_some();
+        for w in found(TEXT_OTHER_WORDS, TEXT_OTHER_PREFIXES).into_iter().chain(found(OTHER_WORDS, &[])).chain(phrases(TEXT_OTHER_PHRASES).map(str::to_string)) {
+            named.other(w);
+        }
         for (i, w) in words.iter().enumerate() {
             let (is_tibia, is_femur) = (TIBIA.contains(w), FEMUR.contains(w));
             if !is_tibia && !is_femur {
@@ -165,7 +195,7 @@ fn named_regions(text: &str) -> Named {
             if is_tibia == PROXIMAL.contains(end) {
                 named.knee = true;
             } else {
-                named.other = true;
+                named.other(format!("{end} {w}"));
             }
         }
     }
@@ -238,8 +268,31 @@ mod tests {
         ] {
             let c = described("Study Description", text);
             assert_eq!(c.len(), 1, "{text:?}: {c:?}");
-            assert!(c[0].contains(&format!("Study Description is “{}”", text.trim())) && c[0].contains("may mean nothing"), "{c:?}");
+            assert!(c[0].starts_with("DICOM Study Description names “") && c[0].contains("may mean nothing"), "{c:?}");
+            // What is quoted is the region's words from the text (a German compound by its beginning,
+            // a bone's end before the bone: "distal end of the tibia" as “distal tibia”).
+            let quoted = c[0].split('“').skip(1).map(|q| q.split('”').next().unwrap_or_default().trim_end_matches('…').to_string());
+            for q in quoted {
+                let lower = text.to_lowercase().replace('ß', "ss");
+                assert!(!q.is_empty() && q.split(' ').all(|w| lower.contains(w)), "{text:?}: “{q}” in {c:?}");
+            }
         }
+        assert!(described("Study Description", "Non-ossifying fibroma of distal tibia")[0].contains("names “distal tibia”, not the knee"));
+        assert!(described("Study Description", "Hüftgelenk links")[0].contains("names “hüft…”"));
+        assert!(described("Study Description", "Ankle and foot")[0].contains("names “ankle” and “foot”"));
+    }
+
+    #[test]
+    fn a_caution_quotes_only_the_region_never_the_rest_of_a_description() {
+        // Free text may name the patient or a doctor: reports made without patient data carry cautions.
+        let c = described("Study Description", "ANKLE - Dr Smith for John Q Public 555-1234");
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(c[0].contains("Study Description names “ankle”"), "{c:?}");
+        for leak in ["Smith", "John", "Public", "555", "1234"] {
+            assert!(!c[0].contains(leak), "{leak} in {c:?}");
+        }
+        let c = described("Protocol Name", "Fussmann, distal fibula");
+        assert!(c[0].contains("Protocol Name names “fuss…” and “distal fibula”") && !c[0].contains("mann"), "{c:?}");
     }
 
     #[test]
@@ -250,12 +303,14 @@ mod tests {
         // Both descriptions name another region: one caution quoting both.
         let both = cautions(Some("CR"), None, &[("Study Description", "ANKLE"), ("Series Description", "AP"), ("Protocol Name", "Ankle 3V")]);
         assert_eq!(both.len(), 1, "{both:?}");
-        assert!(both[0].contains("Study Description is “ANKLE” and Protocol Name is “Ankle 3V”") && !both[0].contains("“AP”"), "{both:?}");
+        assert!(both[0].contains("Study Description and Protocol Name name “ankle”, not the knee") && !both[0].contains("Series"), "{both:?}");
+        let two = cautions(Some("CR"), None, &[("Study Description", "ANKLE"), ("Series Description", "Foot AP")]);
+        assert!(two.len() == 1 && two[0].contains("Study Description names “ankle” and Series Description names “foot”, not the knee"), "{two:?}");
         // A body part already cautioned is not said twice by the descriptions (RG2: HIP, "HIP JOINT").
         assert_eq!(cautions(Some("CR"), Some("HIP"), &[("Study Description", "HIP JOINT")]).len(), 1);
-        // The same value in two fields is quoted once.
-        let same = cautions(Some("CR"), None, &[("Study Description", "TEETH"), ("Series Description", "TEETH")]);
-        assert!(same.len() == 1 && same[0].contains("Study Description and Series Description are “TEETH”"), "{same:?}");
+        // The same words in two fields are quoted once.
+        let same = cautions(Some("CR"), None, &[("Study Description", "TEETH"), ("Series Description", "MODALITYLUT - TEETH")]);
+        assert!(same.len() == 1 && same[0].contains("Study Description and Series Description name “teeth”"), "{same:?}");
         // A body part that says LEG leaves it to the descriptions.
         assert_eq!(cautions(Some("CR"), Some("LEG"), &[("Study Description", "distal tibia")]).len(), 1);
     }
