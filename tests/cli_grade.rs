@@ -627,3 +627,39 @@ fn side_and_view_are_said_with_where_they_came_from() {
     both.save(&plain).unwrap();
     assert!(json(&plain).iter().all(|l| l["side"].is_null() && l["side_source"].is_null()));
 }
+
+/// A DICOM CD or PACS export: films beside their index, DICOMDIR (a data set
+/// with no pixels, Media Storage SOP Class 1.2.840.10008.1.3.10). Grading the
+/// folder grades the film and leaves the index out, exit status 0; the index
+/// given by name, or renamed, is refused as what it is.
+#[test]
+fn a_dicomdir_beside_the_films_is_left_out_and_refused_as_an_index() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(png) = first_png(1) else { return };
+    let cd = tmp.path().join("cd");
+    std::fs::create_dir(&cd).unwrap();
+    std::fs::write(cd.join("IM1"), gray8_dicom(&image::open(&png).unwrap().to_luma8(), &[])).unwrap();
+    let mut index = dicom_object::InMemDicomObject::new_empty();
+    index.put(DataElement::new(tags::FILE_SET_ID, VR::CS, PrimitiveValue::from("KNEES")));
+    let meta = dicom_object::FileMetaTableBuilder::new().transfer_syntax("1.2.840.10008.1.2.1").media_storage_sop_class_uid("1.2.840.10008.1.3.10").media_storage_sop_instance_uid("2.25.42");
+    let mut bytes = Vec::new();
+    index.with_meta(meta).unwrap().write_all(&mut bytes).unwrap();
+    std::fs::write(cd.join("DICOMDIR"), &bytes).unwrap();
+    std::fs::write(cd.join("INDEX"), &bytes).unwrap(); // renamed, no extension: known by its class
+    let m = model.to_str().unwrap();
+    let out = kneeclip(&["grade", "--offline", "--json", "--no-mirror-check", "--model-dir", m, cd.to_str().unwrap()]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("IM1") && stdout.contains("\"grade\""), "{stdout}");
+
+    let named = tmp.path().join("index.dcm");
+    std::fs::write(&named, &bytes).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--model-dir", m, named.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("index.dcm") && stderr.contains("this is a DICOMDIR, the index of a DICOM CD or export, not a film"), "{stderr}");
+}

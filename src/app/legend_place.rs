@@ -38,6 +38,7 @@ impl Occupancy {
 
     /// The first of `preferred` whose corner box (`size`: the legend's share
     /// of the plot's width and height) holds the fewest points, on axes running over `x` and `y`.
+    #[cfg(test)]
     pub fn corner(&self, x: (f64, f64), y: (f64, f64), size: (f64, f64), preferred: [Corner; 4]) -> Corner {
         self.corner_after(None, x, y, size, preferred)
     }

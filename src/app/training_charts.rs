@@ -39,7 +39,7 @@ fn legend(ui: &egui::Ui, id: &str, p: &Progress, mut o: Occupancy, best: Option<
     let x = (0.0, (p.total_epochs.max(1) as f64).max(p.batch_losses.last().map_or(0.0, |b| b[0])));
     // The plot's frame less its axes (about 40 px each).
     let size = legend_size(egui::vec2(ui.available_width() - 40.0, PLOT_HEIGHT - 40.0), entries);
-    let id = egui::Id::new(id).with("legend-corner");
+    let id = egui::Id::unique((id, "legend-corner"));
     let previous = ui.data(|d| d.get_temp::<Corner>(id));
     let corner = o.corner_after(previous, x, y, size, preferred);
     ui.data_mut(|d| d.insert_temp(id, corner));

@@ -132,7 +132,10 @@ pub(crate) fn load(
     };
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
         let present = |tag| obj.element_opt(tag).ok().flatten().is_some();
-        let detail = if present(tags::FLOAT_PIXEL_DATA) || present(tags::DOUBLE_FLOAT_PIXEL_DATA) {
+        let class = obj.meta().media_storage_sop_class_uid.trim_end_matches(['\0', ' ']);
+        let detail = if class == super::listing::MEDIA_DIRECTORY_CLASS {
+            "this is a DICOMDIR, the index of a DICOM CD or export, not a film: open the films beside it (kneeclip grade FOLDER leaves the DICOMDIR out)"
+        } else if present(tags::FLOAT_PIXEL_DATA) || present(tags::DOUBLE_FLOAT_PIXEL_DATA) {
             "its image is floating-point pixel data (7FE0,0008 / 7FE0,0009), as parametric maps store them, not a radiograph's integer pixels; kneeclip does not read it"
         } else {
             "this DICOM file contains no image (no Pixel Data element)"

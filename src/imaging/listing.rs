@@ -6,6 +6,8 @@
 //! extension whose content is one (PACS exports often name files `IM0001`;
 //! old ACR-NEMA files have no "DICM" marker at all). Names are ordered with
 //! digits by value (`knee2` before `knee10`) and letters without regard to case.
+//! A DICOMDIR, the index a DICOM CD or PACS export carries beside its films,
+//! is not a film: left out, so that grading such a folder is not a failure.
 
 use std::cmp::Ordering;
 use std::io::Read;
@@ -22,8 +24,9 @@ pub fn has_film_extension(path: &Path) -> bool {
 /// Whether `path` is a visible file kneeclip would open as a film: by its
 /// extension, or, without one, by its first 4 KiB.
 pub fn is_film_file(path: &Path) -> bool {
-    let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-    if hidden {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    // The standard names the index DICOMDIR (PS3.10 8.6), in upper case on CDs.
+    if name.starts_with('.') || name.eq_ignore_ascii_case("DICOMDIR") {
         return false;
     }
     // A link to a film that is gone is still a film the reader meant: listed,
@@ -38,9 +41,43 @@ pub fn is_film_file(path: &Path) -> bool {
         Some(_) => has_film_extension(path),
         None => {
             let mut head = Vec::with_capacity(4096);
-            std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head)).is_ok() && super::looks_like_a_film(&head)
+            std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head)).is_ok() && super::looks_like_a_film(&head) && !is_media_directory(&head)
         }
     }
+}
+
+/// The Media Storage SOP Class of a DICOMDIR (Media Storage Directory Storage).
+pub(crate) const MEDIA_DIRECTORY_CLASS: &str = "1.2.840.10008.1.3.10";
+
+/// Whether a DICOM file starting with `head` (preamble, "DICM", then the file
+/// meta group in explicit VR little endian) is a DICOMDIR by its Media
+/// Storage SOP Class UID (0002,0002), whatever the file is called.
+fn is_media_directory(head: &[u8]) -> bool {
+    if head.len() < 132 || &head[128..132] != b"DICM" {
+        return false;
+    }
+    let mut at = 132;
+    while let Some(e) = head.get(at..at + 8) {
+        let (group, element) = (u16::from_le_bytes([e[0], e[1]]), u16::from_le_bytes([e[2], e[3]]));
+        if group != 0x0002 {
+            return false;
+        }
+        // VRs with a 4-byte length after two reserved bytes (PS3.5 7.1.2).
+        let long = matches!(&e[4..6], b"OB" | b"OW" | b"OF" | b"OD" | b"OL" | b"OV" | b"SQ" | b"UT" | b"UN" | b"UC" | b"UR");
+        let (len, value_at) = match (long, head.get(at + 8..at + 12)) {
+            (false, _) => (usize::from(u16::from_le_bytes([e[6], e[7]])), at + 8),
+            (true, Some(l)) => (u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize, at + 12),
+            (true, None) => return false,
+        };
+        if element == 0x0002 {
+            let value = head.get(value_at..value_at.saturating_add(len)).unwrap_or_default();
+            // A UID is padded to even length with a NUL (some writers use a space).
+            let end = value.iter().rposition(|&b| b != 0 && b != b' ').map_or(0, |i| i + 1);
+            return &value[..end] == MEDIA_DIRECTORY_CLASS.as_bytes();
+        }
+        at = value_at.saturating_add(len);
+    }
+    false
 }
 
 /// The films in `folder` in reading order; with `recursive`, then those of
@@ -140,5 +177,40 @@ mod tests {
         assert_eq!(films_in(dir.path(), false).unwrap(), [a.clone(), b.clone(), gone.clone(), im.clone(), gone_im.clone()]);
         assert_eq!(films_in(dir.path(), true).unwrap(), [a, b, gone, im, gone_im, nested, deeper]);
         assert!(films_in(&dir.path().join("missing"), false).is_err());
+    }
+
+    /// A file meta group (explicit VR little endian) naming `class` as the Media Storage SOP Class.
+    fn with_class(class: &str) -> Vec<u8> {
+        let mut f = vec![0u8; 128];
+        f.extend_from_slice(b"DICM");
+        f.extend_from_slice(&[2, 0, 1, 0, b'O', b'B', 0, 0, 2, 0, 0, 0, 0, 1]);
+        let mut uid = class.as_bytes().to_vec();
+        if uid.len() % 2 == 1 {
+            uid.push(0);
+        }
+        f.extend_from_slice(&[2, 0, 2, 0, b'U', b'I']);
+        f.extend_from_slice(&(uid.len() as u16).to_le_bytes());
+        f.extend_from_slice(&uid);
+        f.extend_from_slice(&[2, 0, 0x10, 0, b'U', b'I', 20, 0]);
+        f.extend_from_slice(b"1.2.840.10008.1.2.1\0");
+        f
+    }
+
+    #[test]
+    fn a_dicomdir_is_no_film_by_its_name_or_its_class() {
+        let dir = tempfile::tempdir().unwrap();
+        let cr = with_class("1.2.840.10008.5.1.4.1.1.1");
+        for (name, bytes) in [("DICOMDIR", &cr), ("dicomdir", &cr), ("INDEX", &with_class(MEDIA_DIRECTORY_CLASS))] {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let im = dir.path().join("IM1");
+        std::fs::write(&im, &cr).unwrap();
+        // A class that only starts like the index's is a film's (odd length: NUL-padded).
+        let other = dir.path().join("IM2");
+        std::fs::write(&other, with_class("1.2.840.10008.1.3.101")).unwrap();
+        assert_eq!(films_in(dir.path(), false).unwrap(), [im, other]);
+        assert!(is_media_directory(&with_class(MEDIA_DIRECTORY_CLASS)));
+        assert!(!is_media_directory(&with_class("1.2.840.10008.5.1.4.1.1.1")));
+        assert!(!is_media_directory(&with_class(MEDIA_DIRECTORY_CLASS)[..150]), "cut short: not known to be one");
     }
 }
