@@ -383,3 +383,39 @@ fn a_description_naming_another_region_is_a_caution_when_the_body_part_says_noth
     assert_eq!(open(&dir, "RG2_JPLL").cautions().len(), 1);
     assert!(open(&dir, "vpop_jpeg-baseline.dcm").cautions().is_empty());
 }
+
+/// RG3_UNC with one pixel-description attribute changed, written to `dir`.
+fn rg3_with(dir: &std::path::Path, name: &str, tag: dicom_core::Tag, value: u16) -> Option<PathBuf> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let source = dicom_dir()?.join("RG3_UNC");
+    let mut obj = dicom_object::open_file(&source).unwrap();
+    obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(value)));
+    let path = dir.join(name);
+    obj.write_to_file(&path).unwrap();
+    Some(path)
+}
+
+#[test]
+fn a_pixel_description_that_contradicts_itself_is_refused_by_its_attribute() {
+    use dicom_dictionary_std::tags;
+    let tmp = tempfile::tempdir().unwrap();
+    // Each was read one way or another without a word: 17 bits of 16 as 16,
+    // three samples of a MONOCHROME1 film as a truncated file.
+    for (name, tag, value, attribute, says) in [
+        ("bits17.dcm", tags::BITS_STORED, 17, "Bits Stored (0028,0101)", "it is 17, but Bits Allocated (0028,0100) is 16"),
+        ("highbit16.dcm", tags::HIGH_BIT, 16, "High Bit (0028,0102)", "it is 16, but Bits Allocated (0028,0100) is 16"),
+        ("spp3.dcm", tags::SAMPLES_PER_PIXEL, 3, "Samples per Pixel (0028,0002)", "it is 3, but Photometric Interpretation MONOCHROME1 has 1 sample per pixel"),
+    ] {
+        let Some(path) = rg3_with(tmp.path(), name, tag, value) else { return };
+        match Radiograph::open(&path) {
+            Err(e @ ImagingError::BadAttribute { .. }) => {
+                let m = e.to_string();
+                assert!(m.contains(name) && m.contains(attribute) && m.contains(says), "{m}");
+            }
+            other => panic!("{name}: expected a bad attribute, got {:?}", other.map(|r| r.width())),
+        }
+    }
+    // Fewer bits stored than allocated is what the film has (10 of 16): read.
+    let path = rg3_with(tmp.path(), "bits12.dcm", tags::BITS_STORED, 12).unwrap();
+    assert!(Radiograph::open(&path).is_ok());
+}

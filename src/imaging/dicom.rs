@@ -151,6 +151,7 @@ pub(crate) fn load(
         return Err(bad_attr("Rows/Columns", &format!("the image is {cols}×{rows} pixels")));
     }
     limits.check_pixels(path, cols as u64, rows as u64, frames as u64, samples as u64)?;
+    check_pixel_description(&obj, samples).map_err(|(attribute, detail)| bad_attr(attribute, &detail))?;
 
     let ts_uid = obj.meta().transfer_syntax().to_string();
     let (ts_name, codec) = transfer_syntax_name(&ts_uid);
@@ -293,6 +294,34 @@ fn decode_jpeg12(obj: &DefaultDicomObject, frames: u32, path: &Path) -> Result<D
     dec.photometric = photometric;
     dec.full_range = FullRange::Values;
     Ok(dec)
+}
+
+/// Header values that contradict each other, which decoders would otherwise
+/// read one way or another without a word (Bits Stored 17 of 16 allocated
+/// was read as 16; three samples of a MONOCHROME image were reported as a
+/// truncated file): (attribute, what is wrong).
+fn check_pixel_description(obj: &DefaultDicomObject, samples: u32) -> Result<(), (&'static str, String)> {
+    let allocated = meta::get_u32(obj, tags::BITS_ALLOCATED);
+    let stored = meta::get_u32(obj, tags::BITS_STORED);
+    if let (Some(a), Some(s)) = (allocated, stored) {
+        if s == 0 || s > a {
+            return Err(("Bits Stored (0028,0101)", format!("it is {s}, but Bits Allocated (0028,0100) is {a}: a pixel cannot store more bits than it is given")));
+        }
+        if let Some(h) = meta::get_u32(obj, tags::HIGH_BIT).filter(|&h| h >= a) {
+            return Err(("High Bit (0028,0102)", format!("it is {h}, but Bits Allocated (0028,0100) is {a}: the highest bit is at most {}", a - 1)));
+        }
+    }
+    let photometric = meta::get_str(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
+    let photometric = photometric.trim();
+    let expected = match photometric {
+        "MONOCHROME1" | "MONOCHROME2" | "PALETTE COLOR" => Some(1),
+        p if p == "RGB" || p.starts_with("YBR") => Some(3),
+        _ => None,
+    };
+    match expected {
+        Some(n) if n != samples => Err(("Samples per Pixel (0028,0002)", format!("it is {samples}, but Photometric Interpretation {photometric} has {n} sample{} per pixel", if n == 1 { "" } else { "s" }))),
+        _ => Ok(()),
+    }
 }
 
 /// Interprets the decoded first frame's bytes.
