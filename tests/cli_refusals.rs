@@ -183,7 +183,15 @@ fn grade_refuses_a_head_that_would_grade_nothing_and_uses_the_anchors_it_records
         assert!(err.contains("warning: head flat@") && err.contains("fitted at its limit (20.0): its probabilities are nearly flat"), "{command}: {err}");
     }
     let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--head", own.to_str().unwrap(), f]);
-    assert!(!stderr(&out).contains("at its limit"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("at its limit") && !stderr(&out).contains("no sidecar"), "{}", stderr(&out));
+    // The same head copied without its sidecar grades differently (no
+    // temperature, no anchors of its own): said each time, and still graded.
+    let bare = tmp.path().join("bare.safetensors");
+    std::fs::copy(&own, &bare).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--head", bare.to_str().unwrap(), f]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("warning: head bare@")) && err.contains(&format!("no sidecar {} beside it", bare.with_extension("json").display())) && err.contains("not calibrated"), "{err}");
 }
 
 /// A head of another base model was refused with "adapter.down.weight has

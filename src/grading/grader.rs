@@ -214,18 +214,28 @@ impl Grader {
 
     /// What the reader should know of the anchors in use: any too long for
     /// the text model, any two that are one text.
-    /// What to doubt about the fine-tuned head in use: a temperature fitted
+    /// What to doubt about the fine-tuned head in use: no sidecar beside it
+    /// (uncalibrated, its anchors and base unknown), or a temperature fitted
     /// at its limit, so its probabilities are nearly flat (training said so
     /// once; every grade made with the head says it again).
     pub fn head_warnings(&self) -> Vec<String> {
         let Some(head) = self.head() else { return Vec::new() };
-        match head.metadata().temperature {
-            Some(t) if at_most_temperature(t as f64) => vec![format!(
+        let mut warnings = Vec::new();
+        if !head.has_sidecar() {
+            // Every head `train` writes has one; a head copied without it grades differently.
+            warnings.push(format!(
+                "head {}: no sidecar {} beside it, so it grades without its fitted temperature (its probabilities are not calibrated) or the anchors it was trained with, and with its base weights unchecked; copy the .json with its head",
+                head.id(),
+                head.path().with_extension("json").display()
+            ));
+        }
+        if let Some(t) = head.metadata().temperature.filter(|&t| at_most_temperature(t as f64)) {
+            warnings.push(format!(
                 "head {}: its temperature was fitted at its limit ({t:.1}): its probabilities are nearly flat and it hardly tells the grades apart; train it longer or on more films",
                 head.id()
-            )],
-            _ => Vec::new(),
+            ));
         }
+        warnings
     }
 
     pub fn anchor_warnings(&self) -> Vec<String> {

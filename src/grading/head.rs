@@ -83,6 +83,8 @@ pub struct FineTunedHead {
     adapter: Adapter,
     logit_scale: f32,
     metadata: HeadMetadata,
+    /// Whether `<head>.json` was beside it (every head `train` writes has one).
+    has_sidecar: bool,
 }
 
 impl FineTunedHead {
@@ -122,7 +124,7 @@ impl FineTunedHead {
         };
         let (blocks, adapter, logit_scale) =
             load().map_err(|e| fail(format!("it was trained on another base model (its vision blocks do not fit these weights: {e}); {}", use_its_own_base(path))))?;
-        let metadata = read_metadata(path).map_err(&fail)?;
+        let (metadata, has_sidecar) = read_metadata(path).map_err(&fail)?;
         metadata.check().map_err(|reason| fail(format!("{reason} (in {})", path.with_extension("json").display())))?;
         let digest = crate::files::short_sha256(&bytes);
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("head");
@@ -133,6 +135,7 @@ impl FineTunedHead {
             adapter,
             logit_scale,
             metadata,
+            has_sidecar,
         })
     }
 
@@ -161,6 +164,12 @@ impl FineTunedHead {
         &self.metadata
     }
 
+    /// Whether its sidecar `<head>.json` was found: without it the head
+    /// grades uncalibrated, with the anchors in use, its base unchecked.
+    pub fn has_sidecar(&self) -> bool {
+        self.has_sidecar
+    }
+
     pub fn device(&self) -> Device {
         self.adapter.down.device()
     }
@@ -184,7 +193,7 @@ fn not_a_head(path: &Path, e: candle_core::Error) -> String {
 /// name the model and weights it was trained on.
 fn use_its_own_base(head: &Path) -> String {
     let sidecar = head.with_extension("json");
-    let named = read_metadata(head).ok().map(|m| {
+    let named = read_metadata(head).ok().map(|(m, _)| {
         let model = m.base_model.map(|b| format!("base model {b}"));
         let weights = m.base_weights_sha256.map(|h| format!("weights whose SHA-256 begins {h}"));
         [model, weights].into_iter().flatten().collect::<Vec<_>>().join(", ")
@@ -195,12 +204,14 @@ fn use_its_own_base(head: &Path) -> String {
     }
 }
 
-fn read_metadata(head: &Path) -> Result<HeadMetadata, String> {
+/// The sidecar's metadata, and whether there was one.
+fn read_metadata(head: &Path) -> Result<(HeadMetadata, bool), String> {
     let sidecar = head.with_extension("json");
     match std::fs::read_to_string(&sidecar) {
         Ok(text) => serde_json::from_str(&text)
+            .map(|m| (m, true))
             .map_err(|e| format!("its metadata {} is not valid: {e}", sidecar.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HeadMetadata::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((HeadMetadata::default(), false)),
         Err(e) => Err(format!("cannot read its metadata {}: {e}", sidecar.display())),
     }
 }
