@@ -254,6 +254,19 @@ fn equal_scores_give_the_lowest_grade_everywhere_and_overlong_anchors_are_named(
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("warning: anchor KL 0 is") && err.contains("warning: anchor KL 1 is") && !err.contains("anchor KL 2"), "{err}");
     assert!(err.contains("tokens longer than the 77 CLIP reads"), "{err}");
+    // Edited anchors: text output says the probabilities were calibrated with others.
+    assert!(err.contains(&format!("note: the anchors of {} are not the default anchors", overlong.display())), "{err}");
+    // A report carries the warnings beside the grade (they had been left out).
+    let report = tmp.path().join("r.json");
+    let out = kneeclip(&["grade", "--offline", "--model-dir", m, "--anchors", overlong.to_str().unwrap(), "--report", report.to_str().unwrap(), film.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let warnings: Vec<String> = serde_json::from_value(r["warnings"].clone()).unwrap();
+    assert!(warnings.len() == 2 && warnings[0].starts_with("anchor KL 0 is") && warnings[1].starts_with("anchor KL 1 is"), "{warnings:?}");
+    let out = kneeclip(&["grade", "--offline", "--model-dir", m, "--report", report.to_str().unwrap(), film.to_str().unwrap()]);
+    assert!(!stderr(&out).contains("note: the anchors"), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(r.get("warnings").is_none(), "none to report: {r}");
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub struct ExportJob {
     pub heatmaps: Vec<(Region, Heatmap)>,
     pub heatmap_opacity: f32,
     pub anchors: TextAnchors,
+    /// The head's and anchors' warnings shown beside the grade.
+    pub warnings: Vec<String>,
     pub include_patient_data: bool,
 }
 
@@ -52,6 +54,7 @@ impl ExportJob {
         input.heatmaps = &self.heatmaps;
         input.mirror_grades = &self.mirror_grades;
         input.heatmap_opacity = self.heatmap_opacity;
+        input.warnings = &self.warnings;
         input.include_patient_data = self.include_patient_data;
         // A film that has since vanished is still reported, just without its hash.
         input.film_sha256 = self.film_path.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| crate::files::short_sha256(&b));

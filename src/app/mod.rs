@@ -521,6 +521,7 @@ impl KneeclipApp {
             heatmaps: if self.show_heatmap { self.heatmaps.clone() } else { Vec::new() },
             heatmap_opacity: self.settings.heatmap_opacity,
             anchors,
+            warnings: self.head_warnings.iter().chain(&self.anchor_warnings).cloned().collect(),
             // Hidden patient data stays out of the report too.
             include_patient_data: self.export.include_patient_data && !self.hide_patient,
         })

@@ -178,6 +178,11 @@ fn load_grader(args: &GradeArgs) -> Result<Grader, String> {
     for warning in grader.head_warnings().into_iter().chain(grader.anchor_warnings()) {
         eprintln!("kneeclip: warning: {warning}");
     }
+    // The viewer and reports say so beside the probabilities; text output had said nothing.
+    if let (Some(path), true) = (&args.anchors, grader.provenance().anchors_edited) {
+        let calibrated = if grader.head().is_some() { "the head's own anchors" } else { "the default anchors" };
+        eprintln!("kneeclip: note: the anchors of {} are not {calibrated}, which the probabilities were calibrated with: read them as these texts' relative scores", path.display());
+    }
     Ok(grader)
 }
 
@@ -329,7 +334,9 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
         } else {
             Vec::new()
         };
+        let warnings: Vec<String> = grader.head_warnings().into_iter().chain(grader.anchor_warnings()).collect();
         let mut input = ReportInput::new(&film, &graded, grader.anchors());
+        input.warnings = &warnings;
         input.heatmaps = &heatmaps;
         input.mirror_grades = &mirror_grades;
         input.include_patient_data = args.include_patient_data;

@@ -36,6 +36,9 @@ pub struct Report {
     /// Where and in which arithmetic the model ran ("CPU (avx512, amx-bf16x3)").
     pub arithmetic: String,
     pub anchors: AnchorsInfo,
+    /// What to doubt about the head or anchors (see [`ReportInput::warnings`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -173,6 +176,7 @@ impl Report {
                 hash: provenance.anchors_hash.clone(),
                 edited: provenance.anchors_edited,
             },
+            warnings: input.warnings.to_vec(),
         })
     }
 }

@@ -199,6 +199,7 @@ fn summary(report: &Report) -> String {
         parts.push("anchors edited: probabilities not calibrated for them".into());
     }
     parts.extend(report.film.cautions.iter().map(|c| format!("caution: {c}")));
+    parts.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
     parts.push(super::content::STATEMENT.into());
     parts.join("; ")
 }

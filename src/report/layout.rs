@@ -187,6 +187,9 @@ fn header(flow: &mut Flow, report: &Report) {
     for caution in &report.film.cautions {
         flow.paragraph(MARGIN, CONTENT_WIDTH, 10.0, 13.0, NOTICE_INK, &format!("Caution: {caution}."));
     }
+    for warning in &report.warnings {
+        flow.paragraph(MARGIN, CONTENT_WIDTH, 10.0, 13.0, NOTICE_INK, &format!("Warning: {warning}."));
+    }
 }
 
 /// One line for the flip check of every region: muted when each mirrored
@@ -304,8 +307,7 @@ fn charts(flow: &mut Flow, report: &Report) {
         flow.text(prob_x, y + 8.0, 8.0, MUTED, "probability");
         flow.text(sim_x, y + 8.0, 8.0, MUTED, "similarity (cosine)");
         y += ROW;
-        // Cosines are small and close together: bars are scaled to the largest.
-        let largest = region.similarities.iter().fold(f32::EPSILON, |m, s| m.max(s.abs()));
+        let axis = SimilarityAxis::new(&region.similarities);
         for grade in 0..GRADES {
             let graded = grade == region.grade;
             if graded {
@@ -319,14 +321,45 @@ fn charts(flow: &mut Flow, report: &Report) {
             flow.text(prob_x + bar_w + 4.0, baseline, 8.5, INK, format!("{:.3}", region.probabilities[grade]));
             let s = region.similarities[grade];
             flow.rect(sim_x, y + 2.0, bar_w, 9.0, BAR_TRACK);
-            flow.rect(sim_x, y + 2.0, bar_w * (s.abs() / largest).min(1.0), 9.0, if s < 0.0 { NEGATIVE_BAR } else { SIMILARITY_BAR });
+            let (from, to) = axis.bar(s);
+            flow.rect(sim_x + bar_w * from, y + 2.0, bar_w * (to - from), 9.0, if s < 0.0 { NEGATIVE_BAR } else { SIMILARITY_BAR });
+            if axis.zero > 0.0 {
+                // The zero line, so that a short bar reads as near zero, not as least similar.
+                flow.rect(sim_x + bar_w * axis.zero - 0.4, y + 1.0, 0.8, 11.0, MUTED);
+            }
             flow.text(sim_x + bar_w + 4.0, baseline, 8.5, INK, format!("{s:.3}"));
             y += ROW;
         }
         flow.y = flow.y.max(y);
     }
     flow.y += 2.0;
-    flow.line(7.5, 11.0, MUTED, "Probability: softmax over the five anchors (bars 0 to 1). Similarity bars are scaled to the largest |cosine|.");
+    flow.line(7.5, 11.0, MUTED, "Probability: softmax over the five anchors (bars 0 to 1). Similarity: bars from 0, negative ones (red) to the left of the line.");
+}
+
+/// Where the similarity bars start and end, as shares of the bar's track: a
+/// zero-based axis over the range of the five cosines (with 0 in it), as the
+/// viewer's chart draws them. Bars scaled by |cosine| from the left had made
+/// the least similar of five negative cosines the longest bar.
+struct SimilarityAxis {
+    low: f32,
+    span: f32,
+    /// The zero line's place on the track (0: its left end).
+    zero: f32,
+}
+
+impl SimilarityAxis {
+    fn new(similarities: &[f32]) -> SimilarityAxis {
+        let low = similarities.iter().fold(0.0f32, |m, &s| m.min(s));
+        let high = similarities.iter().fold(0.0f32, |m, &s| m.max(s));
+        let span = (high - low).max(f32::EPSILON);
+        SimilarityAxis { low, span, zero: -low / span }
+    }
+
+    /// The bar of `s`: from the zero line to its value, left to right.
+    fn bar(&self, s: f32) -> (f32, f32) {
+        let at = ((s - self.low) / self.span).clamp(0.0, 1.0);
+        (at.min(self.zero), at.max(self.zero))
+    }
 }
 
 fn anchors(flow: &mut Flow, report: &Report) {
@@ -441,6 +474,39 @@ mod tests {
             assert!(x >= MARGIN - 3.0 && x + w <= PAGE_WIDTH - MARGIN + 3.0, "{item:?} is outside the margins");
             assert!(y >= MARGIN - 1.0 && y <= PAGE_HEIGHT - 20.0, "{item:?} is outside the page");
         }
+    }
+
+    #[test]
+    fn similarity_bars_start_at_zero_so_the_most_similar_reaches_furthest_right() {
+        // Five negative cosines (QA: the least similar, -0.074, had the longest bar).
+        let axis = SimilarityAxis::new(&[-0.05, -0.06, -0.04, -0.03, -0.074]);
+        assert_eq!(axis.zero, 1.0, "all negative: zero at the right end");
+        let ends: Vec<f32> = [-0.05, -0.06, -0.04, -0.03, -0.074].iter().map(|&s| axis.bar(s).0).collect();
+        // A bar's left end is its value: the most similar (-0.03) furthest right.
+        assert!(ends[3] > ends[2] && ends[2] > ends[0] && ends[0] > ends[1] && ends[1] > ends[4] && ends[4] == 0.0, "{ends:?}");
+        // Mixed: -0.112 and +0.067 on one axis, each bar from the zero line.
+        let axis = SimilarityAxis::new(&[-0.112, 0.067, 0.0]);
+        assert!((axis.zero - 0.112 / 0.179).abs() < 1e-6);
+        assert_eq!(axis.bar(-0.112), (0.0, axis.zero));
+        assert_eq!(axis.bar(0.067), (axis.zero, 1.0));
+        // All positive: bars from the left end, as before.
+        let axis = SimilarityAxis::new(&[0.21, 0.25, 0.3]);
+        assert_eq!((axis.zero, axis.bar(0.3)), (0.0, (0.0, 1.0)));
+        assert!((axis.bar(0.21).1 - 0.7).abs() < 1e-6);
+    }
+
+    #[test]
+    fn warnings_are_printed_under_the_grade() {
+        let film = Radiograph::from_gray8(300, 300, vec![100; 300 * 300], "f.png").unwrap();
+        let anchors = TextAnchors::default();
+        let results = [(Region::Whole, assessment(2))];
+        let warnings = ["anchor KL 3 is 9 tokens longer than the 77 CLIP reads; its end is ignored".to_string()];
+        let mut input = ReportInput::new(&film, &results, &anchors);
+        input.warnings = &warnings;
+        let pages = pages(&Report::new(&input).unwrap(), &RgbImage::new(300, 300));
+        inside_the_page(&pages);
+        let texts: String = pages.iter().flat_map(|p| &p.items).filter_map(|i| if let Item::Text { text, .. } = i { Some(text.as_str()) } else { None }).collect::<Vec<_>>().join(" ");
+        assert!(texts.contains("Warning: anchor KL 3 is 9 tokens longer than the 77 CLIP reads"), "{texts}");
     }
 
     #[test]

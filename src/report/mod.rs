@@ -56,6 +56,10 @@ pub struct ReportInput<'a> {
     pub heatmap_opacity: f32,
     /// The anchor texts the results were computed with.
     pub anchors: &'a TextAnchors,
+    /// What to doubt about the head or anchors the results came from (the
+    /// grader's head and anchor warnings: no sidecar, a temperature at its
+    /// limit, an anchor past CLIP's 77 tokens), printed under the grade.
+    pub warnings: &'a [String],
     /// Patient name, ID, birth date and the film's file name; off by default.
     pub include_patient_data: bool,
     /// A short hash of the film file's bytes (ties the report to the file
@@ -77,6 +81,7 @@ impl<'a> ReportInput<'a> {
             mirror_grades: &[],
             heatmap_opacity: DEFAULT_HEATMAP_OPACITY,
             anchors,
+            warnings: &[],
             include_patient_data: false,
             film_sha256: None,
             created: SystemTime::now(),
