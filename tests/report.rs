@@ -196,6 +196,11 @@ fn patient_data_only_when_asked_for() {
     assert_eq!(r["patient"]["name"], name.as_str());
     assert_eq!(r["patient"]["id"], id.as_str());
     assert_eq!(r["film"]["file"], "RG2_JPLL");
+    // The study's date and accession number tie a printout to the examination.
+    let study_date = kneeclip::imaging::dicom_date(&tag((0x0008, 0x0020)));
+    assert_eq!(r["patient"]["study_date"], study_date.as_str());
+    let accession = tags.tag_value((0x0008, 0x0050));
+    assert_eq!(r["patient"].get("accession_number").and_then(|a| a.as_str()), accession.as_deref(), "{r}");
     assert!(json(&withheld[2]).get("patient").is_none());
     let header = std::fs::read(&included[3]).unwrap();
     assert!(contains(&header, &raw_name), "the DICOM report's header names the patient when asked (its PN as the film's)");
@@ -220,6 +225,7 @@ fn patient_data_only_when_asked_for() {
         assert!(shown.contains(secret), "{secret:?} is missing from the PDF text with --include-patient-data:\n{shown}");
     }
     assert!(!shown.contains(&raw_name), "the PDF shows the raw PN:\n{shown}");
+    assert!(shown.contains(&format!("study {study_date}")) && !hidden.contains(&study_date), "{shown}");
     assert!(hidden.contains("Patient data not included in this report."));
     assert!(hidden.contains("Caution: DICOM Body Part Examined"), "{hidden}");
 }
@@ -431,7 +437,9 @@ fn a_dicom_report_is_the_png_filed_into_the_films_study() {
         assert_eq!((columns, rows), expected.dimensions());
         assert!(obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap().as_ref() == expected.as_raw().as_slice(), "pixel data differs from the PNG report");
 
-        let copied = [tags::PATIENT_NAME, tags::PATIENT_ID, tags::PATIENT_BIRTH_DATE, tags::STUDY_INSTANCE_UID, tags::ACCESSION_NUMBER];
+        // The Study Description too, so that the study's objects agree (QA: it was dropped);
+        // without patient data it must not appear anywhere, not even quoted in a caution.
+        let copied = [tags::PATIENT_NAME, tags::PATIENT_ID, tags::PATIENT_BIRTH_DATE, tags::STUDY_INSTANCE_UID, tags::ACCESSION_NUMBER, tags::STUDY_DESCRIPTION];
         if include {
             for tag in copied {
                 assert!(!film_text(tag).is_empty(), "RG3_JPLL has {tag}");

@@ -79,12 +79,18 @@ pub struct WindowInfo {
     pub width: f64,
 }
 
-/// The DICOM patient module's identifying fields that the viewer overlays.
+/// The DICOM patient module's identifying fields that the viewer overlays,
+/// and the study's date and accession number, which tie a printout to the
+/// examination.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PatientInfo {
     pub name: Option<String>,
     pub id: Option<String>,
     pub birth_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub study_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accession_number: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -197,6 +203,8 @@ fn patient_info(film: &Radiograph) -> PatientInfo {
         name: tag((0x0010, 0x0010)).map(|n| crate::imaging::person_name(&n)).filter(|n| !n.is_empty()),
         id: tag((0x0010, 0x0020)),
         birth_date: tag((0x0010, 0x0030)).map(|d| crate::imaging::dicom_date(&d)),
+        study_date: tag((0x0008, 0x0020)).map(|d| crate::imaging::dicom_date(&d)).filter(|d| !d.is_empty()),
+        accession_number: tag((0x0008, 0x0050)).filter(|a| !a.trim().is_empty()),
     }
 }
 

@@ -33,7 +33,7 @@ const IMPLEMENTATION_CLASS_UID: &str = "2.25.22754091962046339154823615344731836
 const REPORT_SERIES_NUMBER: &str = "9001";
 
 /// The patient and study attributes copied from the film with patient data.
-const PATIENT_AND_STUDY: [(Tag, VR); 10] = [
+const PATIENT_AND_STUDY: [(Tag, VR); 11] = [
     (tags::PATIENT_NAME, VR::PN),
     (tags::PATIENT_ID, VR::LO),
     (tags::PATIENT_BIRTH_DATE, VR::DA),
@@ -44,6 +44,8 @@ const PATIENT_AND_STUDY: [(Tag, VR); 10] = [
     (tags::STUDY_ID, VR::SH),
     (tags::ACCESSION_NUMBER, VR::SH),
     (tags::REFERRING_PHYSICIAN_NAME, VR::PN),
+    // So that every object of the study agrees (a PACS lists studies by it).
+    (tags::STUDY_DESCRIPTION, VR::LO),
 ];
 
 /// The DICOM file's bytes: `pages` (the PNG report's canvas) under a

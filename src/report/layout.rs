@@ -415,7 +415,13 @@ fn patient_line(report: &Report) -> String {
     match &report.patient {
         None => "Patient data not included in this report.".into(),
         Some(p) => {
-            let parts: Vec<String> = [p.name.clone(), p.id.as_ref().map(|id| format!("ID {id}")), p.birth_date.as_ref().map(|d| format!("born {d}"))]
+            let parts: Vec<String> = [
+                p.name.clone(),
+                p.id.as_ref().map(|id| format!("ID {id}")),
+                p.birth_date.as_ref().map(|d| format!("born {d}")),
+                p.study_date.as_ref().map(|d| format!("study {d}")),
+                p.accession_number.as_ref().map(|a| format!("accession {a}")),
+            ]
                 .into_iter()
                 .flatten()
                 .collect();
