@@ -381,7 +381,10 @@ fn a_description_naming_another_region_is_a_caution_when_the_body_part_says_noth
     // RG2's "HIP JOINT" does not repeat its body part's caution; the canine
     // stifle (vpop) and 966's series "pa" name no region.
     assert_eq!(open(&dir, "RG2_JPLL").cautions().len(), 1);
-    assert!(open(&dir, "vpop_jpeg-baseline.dcm").cautions().is_empty());
+    // The canine stifle is said to be a dog's (its Patient Species Description), not another region.
+    let vpop = open(&dir, "vpop_jpeg-baseline.dcm");
+    assert!(vpop.cautions().len() == 1 && vpop.cautions()[0].contains("Patient Species Description is “Canine”"), "{:?}", vpop.cautions());
+    assert!(!vpop.names_another_region());
 }
 
 /// RG3_UNC with one pixel-description attribute changed, written to `dir`.

@@ -87,6 +87,16 @@ pub(crate) fn assess(modality: Option<&str>, body_part: Option<&str>, descriptio
     (out, other_region)
 }
 
+/// The caution for a film whose Patient Species Description (0010,2201, set
+/// by veterinary systems) names another species than ours: the KL grade and
+/// the model are for human knees (a dog's stifle is graded all the same).
+pub(crate) fn species_caution(species: Option<&str>) -> Option<String> {
+    let species = species.map(str::trim).filter(|s| !s.is_empty())?;
+    let upper = species.to_uppercase();
+    let human = ["HOMO SAPIENS", "HUMAN", "HUMANS", "MENSCH", "HUMAIN", "HUMANO", "UMANO"].iter().any(|h| upper == *h || upper.starts_with("HOMO SAPIENS"));
+    (!human).then(|| format!("DICOM Patient Species Description is “{species}”: kneeclip grades human knee radiographs, so this grade may mean nothing"))
+}
+
 /// What a free-text description names: the knee, another region, both or
 /// neither ("LOWER LEG", "TIBIA", "AP" name neither).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -204,6 +214,17 @@ fn named_regions(text: &str) -> Named {
 #[cfg(test)]
 mod tests {
     use super::cautions;
+
+    #[test]
+    fn another_species_than_ours_gets_a_caution() {
+        use super::species_caution;
+        for human in [None, Some(""), Some("Homo sapiens"), Some("HUMAN"), Some(" human ")] {
+            assert_eq!(species_caution(human), None, "{human:?}");
+        }
+        let dog = species_caution(Some("Canine")).unwrap();
+        assert!(dog.contains("Patient Species Description is “Canine”") && dog.contains("human knee radiographs"), "{dog}");
+        assert!(species_caution(Some("Equus caballus")).is_some());
+    }
 
     #[test]
     fn knee_radiographs_and_silent_headers_get_no_caution() {

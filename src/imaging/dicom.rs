@@ -234,6 +234,7 @@ fn finish(obj: &DefaultDicomObject, dec: &mut Decoded, frames: u32, path: &Path)
         .collect();
     let described: Vec<(&str, &str)> = described.iter().map(|(field, v)| (*field, v.as_str())).collect();
     (dec.cautions, dec.other_region) = anatomy::assess(meta::get_str(obj, tags::MODALITY).as_deref(), meta::get_str(obj, tags::BODY_PART_EXAMINED).as_deref(), &described);
+    dec.cautions.extend(anatomy::species_caution(meta::get_str(obj, tags::PATIENT_SPECIES_DESCRIPTION).as_deref()));
     Ok(())
 }
 
