@@ -422,3 +422,21 @@ fn a_pixel_description_that_contradicts_itself_is_refused_by_its_attribute() {
     let path = rg3_with(tmp.path(), "bits12.dcm", tags::BITS_STORED, 12).unwrap();
     assert!(Radiograph::open(&path).is_ok());
 }
+
+#[test]
+fn a_file_window_without_width_is_left_out_and_said() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let Some(dir) = dicom_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut obj = dicom_object::open_file(dir.join("RG3_UNC")).unwrap();
+    obj.put(DataElement::new(tags::WINDOW_CENTER, VR::DS, PrimitiveValue::from("550")));
+    obj.put(DataElement::new(tags::WINDOW_WIDTH, VR::DS, PrimitiveValue::from("0")));
+    let path = tmp.path().join("ww0.dcm");
+    obj.write_to_file(&path).unwrap();
+    let r = Radiograph::open(&path).unwrap();
+    assert!(r.window_presets().iter().all(|p| !p.name.starts_with("File window")), "{:?}", r.window_presets().iter().map(|p| &p.name).collect::<Vec<_>>());
+    assert!(r.notes().iter().any(|n| n == "the file's window 1 (center 550, width 0) has no width: left out"), "{:?}", r.notes());
+    // The film's own window (1024 wide) is no such note.
+    assert!(!open(&dir, "RG3_UNC").notes().iter().any(|n| n.contains("window")));
+}

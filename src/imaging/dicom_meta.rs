@@ -139,7 +139,10 @@ pub(crate) fn apply_grayscale_metadata(
     let widths = get_f64s(obj, tags::WINDOW_WIDTH);
     let explanations = get_strs(obj, tags::WINDOW_CENTER_WIDTH_EXPLANATION);
     for (i, (&center, &width)) in centers.iter().zip(&widths).enumerate() {
+        // A window needs a width (PS3.3 C.11.2.1.2). Said, not silently
+        // dropped, so the reader knows why the film opens at another window.
         if width <= 0.0 {
+            dec.notes.push(format!("the file's window {} (center {center}, width {width}) has no width: left out", i + 1));
             continue;
         }
         let name = explanations
