@@ -101,7 +101,7 @@ fn pdf_png_and_json_of_one_film() {
     assert!(r["arithmetic"].as_str().unwrap().starts_with("CPU ("), "{}", r["arithmetic"]);
     let regions = r["regions"].as_array().unwrap();
     assert_eq!(regions.len(), 1);
-    assert_eq!(regions[0]["region"], "whole");
+    assert_eq!(regions[0]["region"], "whole-film", "as grade's CSV names it");
     assert_eq!(regions[0]["grade"], line["grade"], "the report's grade is the one printed");
     assert_eq!(regions[0]["grade_name"], line["grade_name"]);
     assert_eq!(five(&regions[0]["probabilities"]), five(&line["probabilities"]));

@@ -108,7 +108,7 @@ impl Printer {
                 self.line(format_args!(
                     "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},,{},{},{},{}",
                     csv_field(file),
-                    region.map_or("whole-film", region_key),
+                    region.map_or_else(|| region_key(Region::Whole), region_key),
                     a.grade,
                     numbers(&a.probabilities),
                     numbers(&a.similarities),
@@ -203,12 +203,9 @@ pub const CSV_COLUMNS: [&str; 29] = [
     "view_source",
 ];
 
-fn region_key(region: Region) -> &'static str {
-    match region {
-        Region::Whole => "whole-film",
-        Region::ImageLeft => "image-left",
-        Region::ImageRight => "image-right",
-    }
+/// The region's name in CSV: the same as in JSON.
+fn region_key(region: Region) -> String {
+    serde_json::to_value(region).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 fn csv_field(s: &str) -> String {

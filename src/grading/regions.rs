@@ -11,6 +11,8 @@ pub const BILATERAL_ASPECT: f64 = 1.6;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Region {
+    /// "whole-film" in JSON, as in grade's CSV `region` column.
+    #[serde(rename = "whole-film")]
     Whole,
     /// The left half of the image as displayed (the patient's right knee in the
     /// usual PA view; we do not guess laterality).
