@@ -306,8 +306,8 @@ pub(crate) fn patient_label(obj: &Obj) -> Option<String> {
         parts.push(format!("ID {id}"));
     }
     // Labelled: the overlay shows the study date under it.
-    if let Some(dob) = get_str(obj, tags::PATIENT_BIRTH_DATE) {
-        parts.push(format!("born {}", dicom_date(&dob)));
+    if let Some(dob) = get_str(obj, tags::PATIENT_BIRTH_DATE).and_then(|d| birth_date(&d)) {
+        parts.push(format!("born {dob}"));
     }
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
@@ -323,6 +323,14 @@ pub fn person_name(raw: &str) -> String {
     let given: Vec<&str> = [part(3), part(1), part(2)].into_iter().filter(|s| !s.is_empty()).collect();
     let name: Vec<String> = [part(0).to_string(), given.join(" "), part(4).to_string()].into_iter().filter(|s| !s.is_empty()).collect();
     name.join(", ")
+}
+
+/// A birth date to show: [`dicom_date`] of a value made of digits and dots
+/// (a partial "1979" too), none for anything else: de-identification tools
+/// put hashes there (QA: "born d14a028c2a3a…" in 966_fixed's overlay).
+pub fn birth_date(raw: &str) -> Option<String> {
+    let d = raw.trim();
+    (!d.is_empty() && d.len() <= 10 && d.bytes().all(|b| b.is_ascii_digit() || b == b'.')).then(|| dicom_date(d))
 }
 
 /// A DICOM DA "YYYYMMDD" (or the old "YYYY.MM.DD") as "YYYY-MM-DD"; anything else as it is.
@@ -360,5 +368,9 @@ mod name_tests {
         assert_eq!(dicom_date("2004"), "2004");
         assert_eq!(dicom_date("20040826-20050101"), "20040826-20050101");
         assert_eq!(dicom_date("2004082"), "2004082");
+        assert_eq!(birth_date("19790408").as_deref(), Some("1979-04-08"));
+        assert_eq!(birth_date(" 1979 ").as_deref(), Some("1979"));
+        assert_eq!(birth_date("d14a028c2a3a35f3a2d8b3c6e8f24e9fa1b0f1c9a2b2f0e1d6c7b8a9"), None);
+        assert_eq!(birth_date(""), None);
     }
 }

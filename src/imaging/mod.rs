@@ -34,7 +34,7 @@ mod voi;
 /// An error with its causes, "outer: inner: …" (dicom-rs's outer messages alone say little).
 pub(crate) use dicom::chain as error_chain;
 
-pub use dicom_meta::{dicom_date, person_name};
+pub use dicom_meta::{birth_date, dicom_date, person_name};
 pub use error::ImagingError;
 pub use limits::LoadLimits;
 pub use radiograph::{DicomTag, GrayF32, Photometric, Pixels, Radiograph};

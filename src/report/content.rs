@@ -202,7 +202,7 @@ fn patient_info(film: &Radiograph) -> PatientInfo {
     PatientInfo {
         name: tag((0x0010, 0x0010)).map(|n| crate::imaging::person_name(&n)).filter(|n| !n.is_empty()),
         id: tag((0x0010, 0x0020)),
-        birth_date: tag((0x0010, 0x0030)).map(|d| crate::imaging::dicom_date(&d)),
+        birth_date: tag((0x0010, 0x0030)).and_then(|d| crate::imaging::birth_date(&d)),
         study_date: tag((0x0008, 0x0020)).map(|d| crate::imaging::dicom_date(&d)).filter(|d| !d.is_empty()),
         accession_number: tag((0x0008, 0x0050)).filter(|a| !a.trim().is_empty()),
     }
