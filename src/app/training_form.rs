@@ -94,7 +94,7 @@ pub(super) fn check_summary(ui: &mut egui::Ui, check: &Check, id: &str) {
                 let what = if n == 1 { "film's header says it is not a knee radiograph (kept: check it)" } else { "films' headers say they are not knee radiographs (kept: check them)" };
                 file_list(ui, ("cautioned", id), &format!("{n} {what}"), &s.cautioned);
                 let n = s.left_out.len();
-                file_list(ui, ("left out", id), &format!("{n} {} left out (not grade folders)", if n == 1 { "folder" } else { "folders" }), &s.left_out);
+                file_list(ui, ("left out", id), &format!("{n} left out (not in a grade folder)"), &s.left_out);
                 let n = s.notes.len();
                 file_list(ui, ("notes", id), &format!("{n} {} (links not followed, files counted once)", if n == 1 { "note" } else { "notes" }), &s.notes);
             }
