@@ -1,5 +1,6 @@
 //! Labelled films: a folder with one subfolder per grade (`0`…`4`, or the
-//! digit followed by a non-digit such as `0Normal`, `2-mild`), searched
+//! digit followed by a non-digit such as `0Normal`, `2-mild`, each perhaps
+//! after `KL` or `grade`: `KL2`, `grade_2`), searched
 //! recursively (a linked folder once), or a CSV `path,grade` whose relative
 //! paths are resolved against the CSV's folder.
 
@@ -79,7 +80,7 @@ pub struct Dataset {
 pub enum DatasetError {
     #[error("{0}: no such file or folder")]
     Missing(PathBuf),
-    #[error("{path}: no grade folders found (expected subfolders named 0..4 or starting with the grade digit, e.g. 0Normal); found {found}")]
+    #[error("{path}: no grade folders found (expected subfolders named 0..4 or starting with the grade digit, e.g. 0Normal, KL2 or grade_2); found {found}")]
     NoGradeFolders { path: PathBuf, found: String },
     #[error("{path}: grade {grade} has no readable films (films per grade: {counts:?}{skipped}); every grade 0-4 needs films to train on", skipped = if *unreadable > 0 { format!("; {unreadable} unreadable files skipped") } else { String::new() })]
     EmptyGrade { path: PathBuf, grade: usize, counts: [usize; GRADES], unreadable: usize },
@@ -100,10 +101,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
 }
 
 /// The grade a folder name stands for: the digit 0–4 alone or followed by a
-/// non-digit (`0Normal`, `2-mild`). `10` or `2023-rejected` start with a
-/// digit but are no grade: taking their first digit put KL4 films under KL1.
+/// non-digit (`0Normal`, `2-mild`), after an optional `KL` or `grade` prefix
+/// as clinics name them (`KL2`, `KL_2`, `kl-2`, `Grade 2`, `grade_2`). `10`
+/// or `2023-rejected` start with a digit but are no grade: taking their first
+/// digit put KL4 films under KL1.
 fn grade_of_folder(name: &str) -> Option<usize> {
-    let mut chars = name.chars();
+    let lower = name.to_ascii_lowercase();
+    let rest = ["kl", "grade"].iter().find_map(|p| lower.strip_prefix(p)).map_or(lower.as_str(), |r| r.trim_start_matches([' ', '_', '-']));
+    let mut chars = rest.chars();
     let d = chars.next()?.to_digit(10)? as usize;
     if chars.next().is_some_and(|c| c.is_ascii_digit()) {
         return None;
@@ -256,7 +261,7 @@ fn read_folders(root: &Path) -> Result<Folders, DatasetError> {
             (true, None) => {
                 other.push(format!("folder {name:?}"));
                 if !name.starts_with('.') {
-                    left_out.push((dir.display().to_string(), "not a grade folder (0-4, or the digit followed by a non-digit such as 0Normal): its films are left out".to_string()));
+                    left_out.push((dir.display().to_string(), "not a grade folder (0-4, or the digit followed by a non-digit such as 0Normal, perhaps after KL or grade: KL2, grade_2): its films are left out".to_string()));
                 }
             }
             (false, grade) if !name.starts_with('.') => {
@@ -473,7 +478,10 @@ mod tests {
 
     #[test]
     fn grade_folder_names() {
-        for (name, grade) in [("0", Some(0)), ("4", Some(4)), ("0Normal", Some(0)), ("2-mild", Some(2)), ("3 moderate", Some(3)), ("5", None), ("10", None), ("2023-rejected", None), ("45", None), ("x1", None), ("", None)] {
+        for (name, grade) in [("0", Some(0)), ("4", Some(4)), ("0Normal", Some(0)), ("2-mild", Some(2)), ("3 moderate", Some(3)), ("5", None), ("10", None), ("2023-rejected", None), ("45", None), ("x1", None), ("", None),
+            // Clinics' names (QA: KL0…KL4 and grade_0…grade_4 had been refused).
+            ("KL0", Some(0)), ("KL_2", Some(2)), ("kl-3", Some(3)), ("KL 4 severe", Some(4)), ("Grade 1", Some(1)), ("grade_2", Some(2)), ("GRADE-3", Some(3)),
+            ("KL5", None), ("KL10", None), ("grade", None), ("KL", None), ("klx2", None), ("grades_2", None)] {
             assert_eq!(grade_of_folder(name), grade, "{name:?}");
         }
     }
