@@ -155,6 +155,17 @@ pub(crate) fn load(
 
     let ts_uid = obj.meta().transfer_syntax().to_string();
     let (ts_name, codec) = transfer_syntax_name(&ts_uid);
+    // The codestream's own size, before a decoder allocates by it.
+    let first_fragment = obj.element_opt(tags::PIXEL_DATA).ok().flatten().and_then(|e| e.value().fragments()).and_then(|f| f.first());
+    if let (Some(codec), Some(stream)) = (codec, first_fragment) {
+        if let Some((w, h)) = super::coded_size::coded_size(codec, stream).filter(|&size| size != (cols, rows)) {
+            return Err(ImagingError::CorruptPixelData {
+                path: path.to_path_buf(),
+                codec: codec.into(),
+                detail: format!("its own header says the frame is {w}×{h} pixels, which does not match the DICOM header's {cols}×{rows}"),
+            });
+        }
+    }
     let decoded = match guarded(|| obj.decode_pixel_data_frame(0)) {
         Ok(Ok(d)) => d,
         Ok(Err(e)) if codec == Some("JPEG") && chain(&e).contains("SamplePrecision") => {

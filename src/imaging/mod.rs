@@ -18,6 +18,7 @@
 //! - DICOM without window presets defaults to the actual min..max of modality values.
 
 mod anatomy;
+mod coded_size;
 mod dicom;
 mod dicom_lengths;
 mod dicom_meta;
