@@ -186,6 +186,29 @@ fn grade_refuses_a_head_that_would_grade_nothing_and_uses_the_anchors_it_records
     assert!(!stderr(&out).contains("at its limit"), "{}", stderr(&out));
 }
 
+/// A head beside a sidecar written for another head (a run stopped between
+/// writing the two) was graded with that head's temperature and anchors.
+#[test]
+fn a_sidecar_that_belongs_to_another_head_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(2) else { return };
+    let (m, f) = (model.to_str().unwrap(), film.to_str().unwrap());
+    let head = head_with(tmp.path(), "h", |_| {}, serde_json::json!({"temperature": 1.5, "head_sha256": "0123456789ab"}));
+    let own = kneeclip::files::short_sha256(&std::fs::read(&head).unwrap());
+    for command in ["grade", "eval"] {
+        let target = if command == "grade" { f.to_string() } else { data_dir().join("oai-kl/val").display().to_string() };
+        let out = kneeclip(&[command, "--offline", "--model-dir", m, "--head", head.to_str().unwrap(), &target]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(err.contains("h.json belongs to another head") && err.contains("0123456789ab") && err.contains(&own), "{command}: {err}");
+    }
+    // Its own sidecar, by the hash: graded.
+    std::fs::write(head.with_extension("json"), serde_json::json!({"temperature": 1.5, "head_sha256": own}).to_string()).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--model-dir", m, "--head", head.to_str().unwrap(), f]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// A head of another base model was refused with "adapter.down.weight has
 /// shape [12, 12]; the base model needs [_, 24]", and its sidecar given as the
 /// head with "not a safetensors file: header too large".

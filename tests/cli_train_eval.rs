@@ -127,6 +127,7 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     assert_eq!(meta["history"].as_array().unwrap().len(), 2);
     assert!(meta["temperature"].as_f64().unwrap() > 0.0);
     assert!(meta["base_weights_sha256"].is_string());
+    assert_eq!(meta["head_sha256"], kneeclip::files::short_sha256(&std::fs::read(&head).unwrap()), "the sidecar names its head");
     let cpu = kneeclip::model::arithmetic_label(&candle_core::Device::Cpu);
     assert_eq!(meta["arithmetic"], cpu, "the head records the arithmetic it was trained in");
     assert_eq!(meta["kneeclip_version"], kneeclip::build_info::VERSION);

@@ -184,3 +184,104 @@ pub fn kept_by_failed_run(checkpoint: &Path, started: SystemTime, error: &str) -
     let written = std::fs::metadata(checkpoint).and_then(|m| m.modified()).ok()?;
     (written >= started).then(|| checkpoint_summary(checkpoint).ok().map(|run| run.epochs_done)).flatten()
 }
+
+/// The temporary name beside `path` that [`crate::files::replace_atomically`]
+/// writes through (`.NAME.PID.partial`), for this process.
+fn partial_for(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+}
+
+/// Writes a head and its sidecar together or not at all: both go to
+/// temporary files first (written and synced), and only then are they
+/// renamed into place, head first. A failed write (a full disk) leaves the
+/// old pair as it was and no temporary file. Between the two renames (a
+/// kill, a failed rename) the new head sits beside the old sidecar, whose
+/// `head_sha256` then names another head: readers refuse such a pair
+/// rather than grade with another head's temperature and anchors.
+pub fn write_head_and_sidecar(head: &Path, head_bytes: &[u8], sidecar: &Path, json: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    // Through a link to its target, as files::write_atomically does.
+    let resolve = |p: &Path| if p.is_symlink() { std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()) } else { p.to_path_buf() };
+    let (head, sidecar) = (resolve(head), resolve(sidecar));
+    let (head_tmp, sidecar_tmp) = (partial_for(&head), partial_for(&sidecar));
+    let write = |tmp: &Path, bytes: &[u8]| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    let clean = || {
+        let _ = std::fs::remove_file(&head_tmp);
+        let _ = std::fs::remove_file(&sidecar_tmp);
+    };
+    let nothing_written = |file: &Path, err: std::io::Error| {
+        clean();
+        format!("{}: cannot write the head: {err}; nothing was replaced (the head and sidecar at {} are as they were)", file.display(), head.display())
+    };
+    write(&head_tmp, head_bytes).map_err(|e| nothing_written(&head_tmp, e))?;
+    write(&sidecar_tmp, json).map_err(|e| nothing_written(&sidecar_tmp, e))?;
+    std::fs::rename(&head_tmp, &head).map_err(|e| nothing_written(&head, e))?;
+    if let Err(err) = std::fs::rename(&sidecar_tmp, &sidecar) {
+        clean();
+        // The old sidecar belongs to the old head: away with it, so the new head is not graded with it.
+        let removed = std::fs::remove_file(&sidecar).is_ok();
+        return Err(format!(
+            "{}: the head was written but its sidecar could not be: {err}{}; write both again by resuming the run",
+            sidecar.display(),
+            if removed { " (the old sidecar, another head's, was removed)" } else { "" }
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files in `dir`, by name.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_pair_and_leaves_no_sidecar_or_temporary_file() {
+        // Either temporary file cannot be made (as on a full disk): a folder in its way.
+        for blocked in ["h.safetensors", "h.json"] {
+            let dir = tempfile::tempdir().unwrap();
+            let (head, sidecar) = (dir.path().join("h.safetensors"), dir.path().join("h.json"));
+            let block = || std::fs::create_dir(partial_for(&dir.path().join(blocked))).unwrap();
+            let unblock = || std::fs::remove_dir(partial_for(&dir.path().join(blocked))).unwrap();
+            block();
+            let err = write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap_err();
+            assert!(err.contains("nothing was replaced"), "{err}");
+            unblock();
+            assert!(listing(dir.path()).is_empty(), "no lone sidecar, no temporary file: {:?}", listing(dir.path()));
+            // With an older pair in place: both kept as they were.
+            std::fs::write(&head, b"old head").unwrap();
+            std::fs::write(&sidecar, b"old sidecar").unwrap();
+            block();
+            write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap_err();
+            unblock();
+            assert_eq!((std::fs::read(&head).unwrap(), std::fs::read(&sidecar).unwrap()), (b"old head".to_vec(), b"old sidecar".to_vec()), "{blocked}");
+            assert_eq!(listing(dir.path()), ["h.json", "h.safetensors"]);
+            write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap();
+            assert_eq!((std::fs::read(&head).unwrap(), std::fs::read(&sidecar).unwrap()), (b"new head".to_vec(), b"new sidecar".to_vec()));
+            assert_eq!(listing(dir.path()), ["h.json", "h.safetensors"]);
+        }
+    }
+
+    #[test]
+    fn a_sidecar_that_cannot_be_put_in_place_does_not_stay_beside_the_new_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let (head, sidecar) = (dir.path().join("h.safetensors"), dir.path().join("h.json"));
+        std::fs::write(&head, b"old head").unwrap();
+        // A folder in the sidecar's place: the rename after the head's fails.
+        std::fs::create_dir(&sidecar).unwrap();
+        std::fs::write(sidecar.join("x"), b"").unwrap();
+        let err = write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap_err();
+        assert!(err.contains("the head was written but its sidecar could not be"), "{err}");
+        assert_eq!(listing(dir.path()), ["h.json", "h.safetensors"], "no temporary file left");
+    }
+}

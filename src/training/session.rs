@@ -365,9 +365,12 @@ impl Session {
             "history": outcome.history,
             "validation_metrics": report,
         });
-        let json = serde_json::to_vec_pretty(&metadata).map_err(|e| e.to_string())?;
         let bytes = safetensors::serialize(outcome.tensors.iter().map(|(k, v)| (k.clone(), TensorView(v.clone()))), None)
             .map_err(|e| e.to_string())?;
+        // Ties the sidecar to this head (the head id's hash): a reader refuses a pair not written together.
+        let mut metadata = metadata;
+        metadata["head_sha256"] = crate::files::short_sha256(&bytes).into();
+        let json = serde_json::to_vec_pretty(&metadata).map_err(|e| e.to_string())?;
         // Another run took the files since the last checkpoint (their lock file
         // deleted): the finished head goes beside them, not over that run's.
         let taken = lock.hold().err();
@@ -375,8 +378,7 @@ impl Session {
         let sidecar = sidecar_for(&head);
         {
             let _writing = self.files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            crate::files::write_atomically(&sidecar, &json).map_err(|e| format!("{}: {e}", sidecar.display()))?;
-            crate::files::write_atomically(&head, &bytes).map_err(|e| format!("{}: {e}", head.display()))?;
+            super::outputs::write_head_and_sidecar(&head, &bytes, &sidecar, &json)?;
         }
         if let Some(taken) = taken {
             return Err(format!("{taken}. So as not to write over them, this run's head is written as {} (with its sidecar {})", head.display(), sidecar.display()));
