@@ -230,13 +230,19 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     assert_eq!(meta["history"].as_array().unwrap().len(), 3);
     // The resumed run's checkpoint records the epochs it asked for, not the first run's 2.
     assert_eq!(kneeclip::training::checkpoint::checkpoint_summary(&ck).unwrap().config.epochs, 3);
-    // Resumed for no more epochs than it has done: refused, the head left as it was.
+    // Resumed for no more epochs than it has done (as after a head whose
+    // write failed): the head is written from it, the best epoch's, without
+    // training more (it was refused, asking for more epochs).
     let written = std::fs::read(&head).unwrap();
+    std::fs::remove_file(&head).unwrap();
+    std::fs::remove_file(tmp.path().join("head.json")).unwrap();
     let out = resume(&["--epochs", "3", "--bottleneck", "8"], d);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("has done 3 epochs already") && err.contains("--epochs 4"), "{err}");
-    assert_eq!(std::fs::read(&head).unwrap(), written);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("has done its 3 epochs") && err.contains("without training more") && !err.contains("epoch 4") && !err.contains("epoch 3:"), "{err}");
+    assert_eq!(std::fs::read(&head).unwrap(), written, "the best epoch's parameters, as the run's own end wrote them");
+    let again: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("head.json")).unwrap()).unwrap();
+    assert_eq!((again["history"].as_array().unwrap().len(), &again["best_epoch"]), (3, &meta["best_epoch"]));
 }
 
 #[test]

@@ -135,9 +135,8 @@ pub fn run(args: &TrainArgs) -> i32 {
             // the final validation): say how to go on from it.
             let checkpoint = args.resume.clone().unwrap_or_else(|| crate::training::session::checkpoint_for(&args.out));
             if let Some(epoch) = crate::training::outputs::kept_by_failed_run(&checkpoint, started, &message) {
-                // All the epochs asked for are done: a resume asks for one more (and writes the head).
-                let more = (epoch >= args.epochs).then_some(epoch + 1);
-                eprintln!("kneeclip: {} holds the last complete epoch ({epoch}); no head was written. Resume with:\n  {}", checkpoint.display(), resume_command_with(&checkpoint, more));
+                // All the epochs asked for may be done: resuming then writes the head from them.
+                eprintln!("kneeclip: {} holds the last complete epoch ({epoch}); no head was written. Resume with:\n  {}", checkpoint.display(), resume_command(&checkpoint));
             }
             EXIT_INTERRUPTED
         }
@@ -179,25 +178,15 @@ fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
 /// This command line with `--resume CHECKPOINT` in place of any earlier
 /// `--resume` and without `--restart` (the two cannot go together).
 fn resume_command(checkpoint: &std::path::Path) -> String {
-    resume_command_with(checkpoint, None)
-}
-
-/// [`resume_command`], asking for `epochs` in place of the line's own `--epochs`.
-fn resume_command_with(checkpoint: &std::path::Path, epochs: Option<usize>) -> String {
     // The program as it was started (`./kneeclip`, a full path), so that the line runs as printed.
     let mut args = std::env::args();
     let mut words = vec![args.next().unwrap_or_else(|| "kneeclip".into())];
-    let replaced = |arg: &str, flag: &str| arg == flag || arg.starts_with(&format!("{flag}="));
     while let Some(arg) = args.next() {
-        let dropped = replaced(&arg, "--resume") || (epochs.is_some() && replaced(&arg, "--epochs"));
-        if dropped && !arg.contains('=') {
+        if arg == "--resume" {
             args.next(); // its value
-        } else if !dropped && arg != "--restart" {
+        } else if !arg.starts_with("--resume=") && arg != "--restart" {
             words.push(arg);
         }
-    }
-    if let Some(n) = epochs {
-        words.extend(["--epochs".to_string(), n.to_string()]);
     }
     words.push("--resume".into());
     words.push(checkpoint.display().to_string());

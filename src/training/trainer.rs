@@ -254,6 +254,7 @@ impl Trainer {
         let mut moments: Option<(Vec<Tensor>, Vec<Tensor>)> = None;
         let mut resumed_best: Option<HashMap<String, Tensor>> = None;
         let mut checkpoint_epoch = None;
+        let mut finished = false;
         if let (true, Some(ck)) = (self.resume, &self.checkpoint) {
             let (t, s, m, b) = load_checkpoint(ck, &names, &dev)?;
             // Resuming another run's checkpoint would mix two runs silently:
@@ -270,15 +271,21 @@ impl Trainer {
             if !differences.is_empty() {
                 return Err(another_run(ck, &differences));
             }
-            // Nothing would train, and the head would be written again as if it had.
-            if s.epoch >= c.epochs {
-                return Err(format!("{}: its run has done {} epochs already; ask for more (--epochs {} or above) to train on", ck.display(), s.epoch, s.epoch + 1));
+            // Its run finished (all its epochs, or stopped early) but no head came of it
+            // (the head's write failed, the run was stopped in its last validation):
+            // the head is written from it as that run's end would have, without training more.
+            finished = s.epoch >= c.epochs || s.epoch.saturating_sub(s.best_epoch) >= c.patience;
+            if finished {
+                let done = if s.epoch == 1 { "its 1 epoch".to_string() } else { format!("its {} epochs", s.epoch) };
+                observer.message(&format!("{}: its run has done {done} (best epoch {}); writing the head from it without training more", ck.display(), s.best_epoch));
             }
             tensors = t;
             resumed_best = Some(b);
             rng = SplitMix64(s.rng);
             moments = Some(m);
-            observer.message(&format!("resumed from {} after epoch {}", ck.display(), s.epoch));
+            if !finished {
+                observer.message(&format!("resumed from {} after epoch {}", ck.display(), s.epoch));
+            }
             checkpoint_epoch = Some(s.epoch);
             observer.resumed(&s.history);
             // This run's settings from here on (it may ask for more epochs or
@@ -311,7 +318,8 @@ impl Trainer {
         let mut pending = PendingCheckpoint::default();
         let batches = data.train.len().div_ceil(c.batch_size.max(1));
         let total_steps = (c.epochs * batches).max(1) as f64;
-        'epochs: for epoch in state.epoch + 1..=c.epochs {
+        let last_epoch = if finished { state.epoch } else { c.epochs };
+        'epochs: for epoch in state.epoch + 1..=last_epoch {
             observer.epoch_started(epoch, c.epochs);
             let started = std::time::Instant::now();
             let mut order: Vec<usize> = (0..data.train.len()).collect();
