@@ -83,6 +83,28 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
     assert!(stderr(&out).contains("dir.safetensors: that is a folder") && !stderr(&out).contains("must be a file name"), "{}", stderr(&out));
 }
 
+/// A file at --out (even one kneeclip did not write) was replaced without a word.
+#[test]
+fn train_refuses_to_replace_an_existing_head_unless_told_to() {
+    let Some((_tmp, model, data, head)) = training_setup() else { return };
+    let (m, d, h) = (model.to_str().unwrap(), data.to_str().unwrap(), head.to_str().unwrap());
+    let sidecar = head.with_extension("json");
+    for file in [&head, &sidecar] {
+        std::fs::write(file, b"my precious head").unwrap();
+        let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--bottleneck", "8", "--angles", "0", d]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("{}: exists", file.display())) && err.contains("--overwrite"), "{err}");
+        assert!(!err.contains("training films"), "refused before the dataset is read: {err}");
+        assert_eq!(std::fs::read(file).unwrap(), b"my precious head");
+        std::fs::remove_file(file).unwrap();
+    }
+    std::fs::write(&head, b"my precious head").unwrap();
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--bottleneck", "8", "--angles", "0", "--overwrite", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_ne!(std::fs::read(&head).unwrap(), b"my precious head");
+}
+
 #[test]
 fn train_refuses_validation_on_training_films_and_a_fold_without_a_grade() {
     let Some((tmp, model, data, head)) = training_setup() else { return };

@@ -448,7 +448,7 @@ fn train_lists_unreadable_films_per_side_and_early_stops_on_accuracy() {
         std::fs::remove_file(f.unwrap().path()).unwrap();
     }
     std::fs::write(data.join("4/9999999L.png"), b"truncated").unwrap();
-    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), data.to_str().unwrap()]);
+    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), "--overwrite", data.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("grade 4 has no readable films") && err.contains("2 unreadable files skipped"), "{err}");

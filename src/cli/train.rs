@@ -92,6 +92,10 @@ pub struct TrainArgs {
     /// this (or --resume) such a checkpoint is not touched.
     #[arg(long, conflicts_with = "resume")]
     pub restart: bool,
+    /// Replace an existing head (and its sidecar) at --out; without this a
+    /// run to an existing head is refused, unless it resumes the run that wrote it.
+    #[arg(long)]
+    pub overwrite: bool,
     /// A folder with one subfolder per grade (0..4), or a CSV `path,grade`.
     #[arg(value_name = "DATASET")]
     pub dataset: PathBuf,
@@ -280,6 +284,11 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     let mut session = Session { resume: args.resume.clone(), cancel, files_lock, feature_cache_limit, restart: args.restart, ..Session::new(config, args.out.clone()) };
     // Before the datasets are checked and the model loaded: fail in seconds, not after an epoch.
     session.prepare()?;
+    refuse_to_replace(args)?;
+    if let Some(removed) = session.output_lock.as_ref().map(|l| &l.removed_partials).filter(|r| !r.is_empty()) {
+        let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("kneeclip: removed {} half-written file{} left by an earlier run that was killed while writing: {}", names.len(), if names.len() == 1 { "" } else { "s" }, names.join(", "));
+    }
     if session.output_lock.as_ref().is_some_and(|l| l.unlocked) {
         eprintln!("kneeclip: warning: this file system takes no locks: nothing stops another run from writing {} at the same time", args.out.display());
     }
@@ -302,6 +311,25 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     let files = resolve(&args.model, &session.cancel)?;
     let grader = super::load_base_grader(&args.model)?;
     session.run(grader, &files.weights, plan, &mut Progress::default())
+}
+
+/// Refuses, before training, a head or sidecar already at --out (perhaps not
+/// kneeclip's at all) unless --overwrite says to replace it, or the run
+/// resumed is the one that wrote it.
+fn refuse_to_replace(args: &TrainArgs) -> Result<(), String> {
+    use crate::training::outputs::{head_of_run, sidecar_for};
+    if args.overwrite || args.resume.as_ref().is_some_and(|ck| head_of_run(&args.out, ck)) {
+        return Ok(());
+    }
+    let sidecar = sidecar_for(&args.out);
+    match [&args.out, &sidecar].into_iter().find(|f| f.symlink_metadata().is_ok()) {
+        Some(file) => Err(format!(
+            "{}: exists, and this run would replace it{}; give --overwrite to replace it, or choose another --out",
+            file.display(),
+            if *file == args.out { format!(" (and its sidecar {})", sidecar.display()) } else { format!(" (the sidecar of the head {})", args.out.display()) }
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The model's files, downloading them on a first run; Ctrl-C stops the

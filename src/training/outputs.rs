@@ -29,6 +29,9 @@ pub struct OutputLock {
     held: std::sync::Mutex<Vec<Held>>,
     /// The file system holds no locks (some network shares): the run goes on unlocked.
     pub unlocked: bool,
+    /// Half-written files of these outputs that an earlier run left when it
+    /// was killed, removed when the lock was taken (see [`remove_stale_partials`]).
+    pub removed_partials: Vec<PathBuf>,
 }
 
 /// One locked file: the lock file's path, its open handle, and the run's file it guards.
@@ -109,7 +112,7 @@ impl OutputLock {
                 Locked::NoLocks => unlocked = true,
             }
         }
-        Ok(OutputLock { held: std::sync::Mutex::new(held), unlocked })
+        Ok(OutputLock { held: std::sync::Mutex::new(held), unlocked, removed_partials: Vec::new() })
     }
 
     /// Before a write: whether this run still holds its files. A lock file
@@ -137,6 +140,55 @@ impl OutputLock {
         }
         Ok(())
     }
+}
+
+/// Whether the process `pid` is running (assumed so where that cannot be told).
+fn alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let running = unsafe { libc::kill(pid, 0) == 0 };
+        running || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Removes the temporary files (`.NAME.PID.partial`) that a run killed while
+/// writing one of `files` left beside it (a checkpoint's is ≈ 230 MB). Call
+/// holding their lock: another process's then belong to no write under way,
+/// unless the file system takes no locks (`unlocked`), where only those of
+/// processes no longer running go. Returns what it removed.
+pub fn remove_stale_partials(files: &[&Path], unlocked: bool) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for file in files {
+        let resolved = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        for file in [file.to_path_buf(), resolved] {
+            let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
+            let mut cut = name.len().min(200);
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let prefix = format!(".{}.", &name[..cut]);
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for entry in entries.flatten() {
+                let entry_name = entry.file_name().to_string_lossy().into_owned();
+                let pid = entry_name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".partial")).and_then(|pid| pid.parse::<u32>().ok());
+                let Some(pid) = pid else { continue };
+                let stale = pid != std::process::id() && !(unlocked && alive(pid));
+                let path = entry.path();
+                if stale && entry.file_type().is_ok_and(|t| t.is_file()) && !removed.contains(&path) && std::fs::remove_file(&path).is_ok() {
+                    removed.push(path);
+                }
+            }
+        }
+    }
+    removed
 }
 
 /// A name beside `file` for what this run could not write there because
@@ -170,6 +222,18 @@ pub fn unfinished_run(out: &Path) -> Option<(usize, usize)> {
     let kept: Vec<f64> = run.history.iter().map(|r| r.val_loss).collect();
     let same_run = recorded.is_some_and(|r| r.len() == kept.len() && r.last().map(|x| x.to_bits()) == kept.last().map(|x| x.to_bits()));
     (!same_run).then_some((run.epochs_done, run.config.epochs))
+}
+
+/// Whether the head `out` (by its sidecar's epochs) was written by the run
+/// whose checkpoint is `checkpoint`: resuming that run may replace it. The
+/// sidecar's epochs are the checkpoint's first ones, the same validation losses.
+pub fn head_of_run(out: &Path, checkpoint: &Path) -> bool {
+    let Ok(run) = checkpoint_summary(checkpoint) else { return false };
+    let recorded: Option<Vec<u64>> = std::fs::read(sidecar_for(out))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|sidecar| sidecar["history"].as_array().map(|h| h.iter().map(|r| r["val_loss"].as_f64().unwrap_or(f64::NAN).to_bits()).collect()));
+    recorded.is_some_and(|r| !r.is_empty() && r.len() <= run.history.len() && r.iter().zip(&run.history).all(|(a, b)| *a == b.val_loss.to_bits()))
 }
 
 /// After a run failed with `error`: the epoch its checkpoint keeps, when the
