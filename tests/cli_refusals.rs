@@ -43,6 +43,11 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
         (vec!["--bottleneck", "0"], "the adapter bottleneck must be at least 1"),
         (vec!["--patience", "0"], "the patience must be at least 1"),
         (vec!["--weight-decay=-1"], "weight decay -1"),
+        // Negative values apart from their option: kneeclip's own word, not clap's "unexpected argument".
+        (vec!["--weight-decay", "-1"], "weight decay -1"),
+        (vec!["--lr", "-1"], "learning rate -1"),
+        (vec!["--flip-consistency", "-2"], "flip-consistency weight -2"),
+        (vec!["--feature-cache-gb", "-1"], "--feature-cache-gb -1"),
     ] {
         let mut args = vec!["train", "--offline", "--model-dir", m, "--out", h];
         args.extend(&setting);
@@ -53,6 +58,11 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
         assert!(err.contains(says), "{setting:?}: {err}");
         assert!(!err.contains("training films"), "{setting:?}: refused before the dataset is read: {err}");
     }
+    // The default angles are shown as they are given (commas), and parse so.
+    let help = String::from_utf8_lossy(&kneeclip(&["train", "--help"]).stdout).into_owned();
+    assert!(help.contains("[default: -10,-5,0,5,10]"), "{help}");
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--angles", "-10,-5,0,5,10", "--epochs", "0", d]);
+    assert!(stderr(&out).contains("the epochs must be at least 1"), "{}", stderr(&out));
     // A head named .json would overwrite its own sidecar (where case is not
     // told apart, .JSON too); one named `clinic` or `clinic/` the sidecar and
     // checkpoint of the head clinic.safetensors beside it.

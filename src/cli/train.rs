@@ -46,10 +46,10 @@ pub struct TrainArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
     pub lr: f64,
     /// AdamW weight decay.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true)]
     pub weight_decay: f64,
     /// Stop after this many epochs without improvement of the early-stopping figure.
     #[arg(long, default_value_t = 5)]
@@ -69,17 +69,17 @@ pub struct TrainArgs {
     #[arg(long, value_name = "I", requires = "folds")]
     pub fold: Option<usize>,
     /// Weight W of the flip-consistency term (0 = off).
-    #[arg(long, value_name = "W", default_value_t = 0.0)]
+    #[arg(long, value_name = "W", default_value_t = 0.0, allow_negative_numbers = true)]
     pub flip_consistency: f64,
     /// Rotation angles (degrees, comma-separated) of the training views, each also
     /// mirrored; the frozen features of every view are cached in memory (f16,
     /// 76.8 KB per view at full size), so fewer angles use less memory.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![-10.0f32, -5.0, 0.0, 5.0, 10.0], allow_hyphen_values = true)]
+    #[arg(long, value_delimiter = ',', default_value = "-10,-5,0,5,10", allow_hyphen_values = true)]
     pub angles: Vec<f32>,
     /// Memory for the cached frozen features, in GB (default: half of this
     /// machine's memory; 0 caches nothing). Past it, views are computed again
     /// when next drawn: slower epochs, the same results.
-    #[arg(long, value_name = "GB")]
+    #[arg(long, value_name = "GB", allow_negative_numbers = true)]
     pub feature_cache_gb: Option<f64>,
     /// Adapter bottleneck width.
     #[arg(long, default_value_t = 128)]
@@ -255,6 +255,9 @@ fn open_dataset(path: &std::path::Path, cancel: &AtomicBool) -> Result<Dataset, 
     }
     for (file, caution) in &dataset.summary.cautioned {
         eprintln!("kneeclip: kept, but check {file}: {caution}");
+    }
+    if let Some(first) = dataset.summary.wide.first() {
+        eprintln!("kneeclip: warning: {} (e.g. {first})", crate::grading::regions::wide_films_note(dataset.summary.wide.len(), "is trained on"));
     }
     match dataset.refusal() {
         Some(refusal) => Err(refusal.to_string()),
