@@ -280,10 +280,11 @@ pub fn write_head_and_sidecar(head: &Path, head_bytes: &[u8], sidecar: &Path, js
     };
     let nothing_written = |file: &Path, err: std::io::Error| {
         clean();
-        format!("{}: cannot write the head: {err}; nothing was replaced (the head and sidecar at {} are as they were)", file.display(), head.display())
+        format!("{}: cannot write it: {err}; nothing was replaced (the head {} and its sidecar are as they were)", file.display(), head.display())
     };
-    write(&head_tmp, head_bytes).map_err(|e| nothing_written(&head_tmp, e))?;
-    write(&sidecar_tmp, json).map_err(|e| nothing_written(&sidecar_tmp, e))?;
+    // Named by the file meant, not its temporary name (removed by then).
+    write(&head_tmp, head_bytes).map_err(|e| nothing_written(&head, e))?;
+    write(&sidecar_tmp, json).map_err(|e| nothing_written(&sidecar, e))?;
     std::fs::rename(&head_tmp, &head).map_err(|e| nothing_written(&head, e))?;
     if let Err(err) = std::fs::rename(&sidecar_tmp, &sidecar) {
         clean();

@@ -478,7 +478,10 @@ impl Trainer {
         if cache.not_kept > 0 {
             report += &format!("; {} views computed again because the cache was full", cache.not_kept);
         }
-        observer.message(&report);
+        // A finished run resumed only for its head trained nothing: no cache to speak of.
+        if !finished {
+            observer.message(&report);
+        }
         if state.best_epoch == 0 {
             best = snapshot(&params, &names)?;
         }
