@@ -43,6 +43,11 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
         (vec!["--bottleneck", "0"], "the adapter bottleneck must be at least 1"),
         (vec!["--patience", "0"], "the patience must be at least 1"),
         (vec!["--weight-decay=-1"], "weight decay -1"),
+        // Negative values apart from their option: kneeclip's own word, not clap's "unexpected argument".
+        (vec!["--weight-decay", "-1"], "weight decay -1"),
+        (vec!["--lr", "-1"], "learning rate -1"),
+        (vec!["--flip-consistency", "-2"], "flip-consistency weight -2"),
+        (vec!["--feature-cache-gb", "-1"], "--feature-cache-gb -1"),
     ] {
         let mut args = vec!["train", "--offline", "--model-dir", m, "--out", h];
         args.extend(&setting);
@@ -53,6 +58,11 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
         assert!(err.contains(says), "{setting:?}: {err}");
         assert!(!err.contains("training films"), "{setting:?}: refused before the dataset is read: {err}");
     }
+    // The default angles are shown as they are given (commas), and parse so.
+    let help = String::from_utf8_lossy(&kneeclip(&["train", "--help"]).stdout).into_owned();
+    assert!(help.contains("[default: -10,-5,0,5,10]"), "{help}");
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--angles", "-10,-5,0,5,10", "--epochs", "0", d]);
+    assert!(stderr(&out).contains("the epochs must be at least 1"), "{}", stderr(&out));
     // A head named .json would overwrite its own sidecar (where case is not
     // told apart, .JSON too); one named `clinic` or `clinic/` the sidecar and
     // checkpoint of the head clinic.safetensors beside it.
@@ -81,6 +91,28 @@ fn train_refuses_settings_and_outputs_no_run_can_use_before_training() {
     let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", folder.to_str().unwrap(), d]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("dir.safetensors: that is a folder") && !stderr(&out).contains("must be a file name"), "{}", stderr(&out));
+}
+
+/// A file at --out (even one kneeclip did not write) was replaced without a word.
+#[test]
+fn train_refuses_to_replace_an_existing_head_unless_told_to() {
+    let Some((_tmp, model, data, head)) = training_setup() else { return };
+    let (m, d, h) = (model.to_str().unwrap(), data.to_str().unwrap(), head.to_str().unwrap());
+    let sidecar = head.with_extension("json");
+    for file in [&head, &sidecar] {
+        std::fs::write(file, b"my precious head").unwrap();
+        let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--bottleneck", "8", "--angles", "0", d]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("{}: exists", file.display())) && err.contains("--overwrite"), "{err}");
+        assert!(!err.contains("training films"), "refused before the dataset is read: {err}");
+        assert_eq!(std::fs::read(file).unwrap(), b"my precious head");
+        std::fs::remove_file(file).unwrap();
+    }
+    std::fs::write(&head, b"my precious head").unwrap();
+    let out = kneeclip(&["train", "--offline", "--model-dir", m, "--out", h, "--epochs", "1", "--bottleneck", "8", "--angles", "0", "--overwrite", d]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_ne!(std::fs::read(&head).unwrap(), b"my precious head");
 }
 
 #[test]
@@ -192,6 +224,29 @@ fn grade_refuses_a_head_that_would_grade_nothing_and_uses_the_anchors_it_records
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains(&format!("warning: head bare@")) && err.contains(&format!("no sidecar {} beside it", bare.with_extension("json").display())) && err.contains("not calibrated"), "{err}");
+}
+
+/// A head beside a sidecar written for another head (a run stopped between
+/// writing the two) was graded with that head's temperature and anchors.
+#[test]
+fn a_sidecar_that_belongs_to_another_head_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(film) = first_png(2) else { return };
+    let (m, f) = (model.to_str().unwrap(), film.to_str().unwrap());
+    let head = head_with(tmp.path(), "h", |_| {}, serde_json::json!({"temperature": 1.5, "head_sha256": "0123456789ab"}));
+    let own = kneeclip::files::short_sha256(&std::fs::read(&head).unwrap());
+    for command in ["grade", "eval"] {
+        let target = if command == "grade" { f.to_string() } else { data_dir().join("oai-kl/val").display().to_string() };
+        let out = kneeclip(&[command, "--offline", "--model-dir", m, "--head", head.to_str().unwrap(), &target]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(err.contains("h.json belongs to another head") && err.contains("0123456789ab") && err.contains(&own), "{command}: {err}");
+    }
+    // Its own sidecar, by the hash: graded.
+    std::fs::write(head.with_extension("json"), serde_json::json!({"temperature": 1.5, "head_sha256": own}).to_string()).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--model-dir", m, "--head", head.to_str().unwrap(), f]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// A head of another base model was refused with "adapter.down.weight has

@@ -125,8 +125,10 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     assert!(err.contains("epoch 2:"), "{err}");
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("head.json")).unwrap()).unwrap();
     assert_eq!(meta["history"].as_array().unwrap().len(), 2);
+    assert_eq!(meta["config"]["angles"], serde_json::json!([-10.0, -5.0, 0.0, 5.0, 10.0]), "the default angles, given in the help's form");
     assert!(meta["temperature"].as_f64().unwrap() > 0.0);
     assert!(meta["base_weights_sha256"].is_string());
+    assert_eq!(meta["head_sha256"], kneeclip::files::short_sha256(&std::fs::read(&head).unwrap()), "the sidecar names its head");
     let cpu = kneeclip::model::arithmetic_label(&candle_core::Device::Cpu);
     assert_eq!(meta["arithmetic"], cpu, "the head records the arithmetic it was trained in");
     assert_eq!(meta["kneeclip_version"], kneeclip::build_info::VERSION);
@@ -229,13 +231,19 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     assert_eq!(meta["history"].as_array().unwrap().len(), 3);
     // The resumed run's checkpoint records the epochs it asked for, not the first run's 2.
     assert_eq!(kneeclip::training::checkpoint::checkpoint_summary(&ck).unwrap().config.epochs, 3);
-    // Resumed for no more epochs than it has done: refused, the head left as it was.
+    // Resumed for no more epochs than it has done (as after a head whose
+    // write failed): the head is written from it, the best epoch's, without
+    // training more (it was refused, asking for more epochs).
     let written = std::fs::read(&head).unwrap();
+    std::fs::remove_file(&head).unwrap();
+    std::fs::remove_file(tmp.path().join("head.json")).unwrap();
     let out = resume(&["--epochs", "3", "--bottleneck", "8"], d);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("has done 3 epochs already") && err.contains("--epochs 4"), "{err}");
-    assert_eq!(std::fs::read(&head).unwrap(), written);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("has done its 3 epochs") && err.contains("without training more") && !err.contains("epoch 4") && !err.contains("epoch 3:") && !err.contains("frozen-feature cache"), "{err}");
+    assert_eq!(std::fs::read(&head).unwrap(), written, "the best epoch's parameters, as the run's own end wrote them");
+    let again: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("head.json")).unwrap()).unwrap();
+    assert_eq!((again["history"].as_array().unwrap().len(), &again["best_epoch"]), (3, &meta["best_epoch"]));
 }
 
 #[test]
@@ -422,6 +430,9 @@ fn train_lists_unreadable_films_per_side_and_early_stops_on_accuracy() {
     let Some(model) = model_dir(tmp.path()) else { return };
     let Some(data) = dataset(tmp.path(), 4) else { return };
     std::fs::write(data.join("2/broken.png"), b"not a png").unwrap();
+    // A film of both knees: said as eval says it (train said nothing).
+    let Some(both) = common::both_knees() else { return };
+    both.save(data.join("3/both.png")).unwrap();
     let head = tmp.path().join("acc.safetensors");
     let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), "--epochs", "2", "--batch-size", "8", "--bottleneck", "8", "--angles", "0", "--early-stop-on", "accuracy", data.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -429,19 +440,20 @@ fn train_lists_unreadable_films_per_side_and_early_stops_on_accuracy() {
     assert!(err.contains("skipped unreadable") && err.contains("broken.png"), "{err}");
     assert!(err.contains("films per grade (KL 0-4): training ["), "{err}");
     assert!(err.contains("knee sides per grade: left ["), "{err}");
+    assert!(err.contains("warning: 1 film is wide enough to show both knees; it is trained on whole against its one label") && err.contains("both.png"), "{err}");
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(head.with_extension("json")).unwrap()).unwrap();
     assert_eq!(meta["config"]["early_stop_on"], "accuracy");
     assert_eq!(meta["dataset"]["train"]["unreadable"].as_array().unwrap().len(), 1);
     let sides = &meta["dataset"]["train"]["knee_sides"];
     let count = |k: &str| sides[k].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).sum::<u64>();
-    assert_eq!(count("left") + count("right") + count("unknown"), 20);
+    assert_eq!(count("left") + count("right") + count("unknown"), 21);
 
     // A grade whose only file is unreadable is refused, and the message says why.
     for f in std::fs::read_dir(data.join("4")).unwrap() {
         std::fs::remove_file(f.unwrap().path()).unwrap();
     }
     std::fs::write(data.join("4/9999999L.png"), b"truncated").unwrap();
-    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), data.to_str().unwrap()]);
+    let out = kneeclip(&["train", "--offline", "--model-dir", model.to_str().unwrap(), "--out", head.to_str().unwrap(), "--overwrite", data.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("grade 4 has no readable films") && err.contains("2 unreadable files skipped"), "{err}");

@@ -475,6 +475,8 @@ fn outputs_that_cannot_be_written_fail_cleanly_and_leave_nothing() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(&predictions.display().to_string()), "{stderr}");
+        // Found before any film is graded (a read-only folder was found only after all were).
+        assert!(out.stdout.is_empty() && stderr.contains("cannot write the predictions there"), "{stderr}");
         assert!(!predictions.exists() && leftovers(&place).is_empty(), "{:?}", leftovers(&place));
 
         let head = place.join("head.safetensors");

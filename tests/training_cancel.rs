@@ -330,3 +330,33 @@ fn a_run_whose_lock_file_is_deleted_keeps_its_files_and_its_work() {
     assert!(kept_head.with_extension("json").is_file() && err.contains(&kept_head.display().to_string()), "{err} {kept:?}");
     drop(second);
 }
+
+/// A checkpoint that cannot be written said only "h.checkpoint.safetensors:
+/// Permission denied"; a resume on films one of which was deleted said only
+/// that the films differ.
+#[test]
+fn a_checkpoint_that_cannot_be_written_stops_the_run_saying_what_is_kept() {
+    let Some(mut data) = tiny_data(2) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let checkpoint = tmp.path().join("run.checkpoint.safetensors");
+    // Its temporary file cannot be made (a folder in the way, as a full disk or a read-only folder would refuse it).
+    let blocked = tmp.path().join(format!(".run.checkpoint.safetensors.{}.partial", std::process::id()));
+    std::fs::create_dir(&blocked).unwrap();
+    let mut trainer = Trainer::new(quick(2));
+    trainer.checkpoint = Some(checkpoint.clone());
+    let err = trainer.run(&mut data, &mut Quiet).err().expect("the run stops");
+    assert!(err.contains("run.checkpoint.safetensors: cannot write the checkpoint") && err.contains("Training stopped there: no head was written, and no checkpoint of this run was kept"), "{err}");
+    std::fs::remove_dir(&blocked).unwrap();
+    // A later write failing: the epoch the file still holds is said.
+    Trainer { checkpoint: Some(checkpoint.clone()), ..Trainer::new(quick(1)) }.run(&mut data, &mut Quiet).unwrap();
+    std::fs::create_dir(&blocked).unwrap();
+    let err = Trainer { checkpoint: Some(checkpoint.clone()), resume: true, ..Trainer::new(quick(3)) }.run(&mut data, &mut Quiet).err().expect("the run stops");
+    assert!(err.contains("cannot write the checkpoint") && err.contains("the checkpoint file still holds epoch 1"), "{err}");
+    std::fs::remove_dir(&blocked).unwrap();
+    // One film fewer (deleted since): named.
+    let gone = data.train.remove(3);
+    data.val.remove(3);
+    let err = Trainer { checkpoint: Some(checkpoint), resume: true, ..Trainer::new(quick(3)) }.run(&mut data, &mut Quiet).err().expect("refused");
+    let name = gone.path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains(&format!("e.g. {name} (KL {}, training) is no longer among the films", gone.grade)), "{err}");
+}

@@ -315,3 +315,18 @@ fn a_csv_header_after_a_blank_line_reads_and_a_third_column_is_refused() {
     let ds = Dataset::scan(&csv, false, &mut |_, _| true).unwrap();
     assert_eq!(ds.films.iter().map(|f| (f.path.clone(), f.grade)).collect::<Vec<_>>(), [(tmp.path().join("a,2.png"), 1), (tmp.path().join("knee, left.png"), 3)]);
 }
+
+/// A film of both knees in a grade folder: `eval` said so, `train` did not.
+#[test]
+fn a_film_of_both_knees_is_listed_as_wide() {
+    let tmp = tempfile::tempdir().unwrap();
+    if build(tmp.path(), 1, "").is_none() {
+        return;
+    }
+    let Some(both) = common::both_knees() else { return };
+    let wide = tmp.path().join("2/nested/both.png");
+    both.save(&wide).unwrap();
+    let ds = Dataset::open(tmp.path(), true).unwrap();
+    assert_eq!(ds.summary.wide, [wide.display().to_string()]);
+    assert!(Dataset::open(tmp.path(), false).unwrap().summary.wide.is_empty(), "only checked films are measured");
+}

@@ -127,6 +127,11 @@ fn check_predictions_path(path: &Path) -> Result<(), String> {
     if !folder.is_dir() {
         return Err(format!("{}: cannot write the predictions there: no folder {}", path.display(), folder.display()));
     }
+    // A folder that takes no new file (read-only) is found now, not after every film was graded.
+    let name: String = path.file_name().map(|n| n.to_string_lossy().chars().take(200).collect()).unwrap_or_default();
+    let probe = folder.join(format!(".{name}.{}.probe", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).map_err(|e| format!("{}: cannot write the predictions there: {e}", path.display()))?;
+    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
@@ -280,8 +285,7 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         wilson_ci(same as u64, graded.len() as u64)
     });
     if wide > 0 {
-        let (films, each) = if wide == 1 { ("1 film is", "it was") } else { (&*format!("{wide} films are"), "each was") };
-        eprintln!("kneeclip: {films} wide enough to show both knees; {each} graded whole against its one label, where `grade` grades the two halves");
+        eprintln!("kneeclip: {}", crate::grading::regions::wide_films_note(wide, "was graded"));
     }
     let absent = absent_note(&report, &dataset.summary.films_per_grade);
     if let Some(note) = &absent {

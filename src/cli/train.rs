@@ -46,10 +46,10 @@ pub struct TrainArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
     pub lr: f64,
     /// AdamW weight decay.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true)]
     pub weight_decay: f64,
     /// Stop after this many epochs without improvement of the early-stopping figure.
     #[arg(long, default_value_t = 5)]
@@ -69,17 +69,17 @@ pub struct TrainArgs {
     #[arg(long, value_name = "I", requires = "folds")]
     pub fold: Option<usize>,
     /// Weight W of the flip-consistency term (0 = off).
-    #[arg(long, value_name = "W", default_value_t = 0.0)]
+    #[arg(long, value_name = "W", default_value_t = 0.0, allow_negative_numbers = true)]
     pub flip_consistency: f64,
     /// Rotation angles (degrees, comma-separated) of the training views, each also
     /// mirrored; the frozen features of every view are cached in memory (f16,
     /// 76.8 KB per view at full size), so fewer angles use less memory.
-    #[arg(long, value_delimiter = ',', default_values_t = vec![-10.0f32, -5.0, 0.0, 5.0, 10.0], allow_hyphen_values = true)]
+    #[arg(long, value_delimiter = ',', default_value = "-10,-5,0,5,10", allow_hyphen_values = true)]
     pub angles: Vec<f32>,
     /// Memory for the cached frozen features, in GB (default: half of this
     /// machine's memory; 0 caches nothing). Past it, views are computed again
     /// when next drawn: slower epochs, the same results.
-    #[arg(long, value_name = "GB")]
+    #[arg(long, value_name = "GB", allow_negative_numbers = true)]
     pub feature_cache_gb: Option<f64>,
     /// Adapter bottleneck width.
     #[arg(long, default_value_t = 128)]
@@ -92,6 +92,10 @@ pub struct TrainArgs {
     /// this (or --resume) such a checkpoint is not touched.
     #[arg(long, conflicts_with = "resume")]
     pub restart: bool,
+    /// Replace an existing head (and its sidecar) at --out; without this a
+    /// run to an existing head is refused, unless it resumes the run that wrote it.
+    #[arg(long)]
+    pub overwrite: bool,
     /// A folder with one subfolder per grade (0..4), or a CSV `path,grade`.
     #[arg(value_name = "DATASET")]
     pub dataset: PathBuf,
@@ -135,9 +139,8 @@ pub fn run(args: &TrainArgs) -> i32 {
             // the final validation): say how to go on from it.
             let checkpoint = args.resume.clone().unwrap_or_else(|| crate::training::session::checkpoint_for(&args.out));
             if let Some(epoch) = crate::training::outputs::kept_by_failed_run(&checkpoint, started, &message) {
-                // All the epochs asked for are done: a resume asks for one more (and writes the head).
-                let more = (epoch >= args.epochs).then_some(epoch + 1);
-                eprintln!("kneeclip: {} holds the last complete epoch ({epoch}); no head was written. Resume with:\n  {}", checkpoint.display(), resume_command_with(&checkpoint, more));
+                // All the epochs asked for may be done: resuming then writes the head from them.
+                eprintln!("kneeclip: {} holds the last complete epoch ({epoch}); no head was written. Resume with:\n  {}", checkpoint.display(), resume_command(&checkpoint));
             }
             EXIT_INTERRUPTED
         }
@@ -179,25 +182,15 @@ fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
 /// This command line with `--resume CHECKPOINT` in place of any earlier
 /// `--resume` and without `--restart` (the two cannot go together).
 fn resume_command(checkpoint: &std::path::Path) -> String {
-    resume_command_with(checkpoint, None)
-}
-
-/// [`resume_command`], asking for `epochs` in place of the line's own `--epochs`.
-fn resume_command_with(checkpoint: &std::path::Path, epochs: Option<usize>) -> String {
     // The program as it was started (`./kneeclip`, a full path), so that the line runs as printed.
     let mut args = std::env::args();
     let mut words = vec![args.next().unwrap_or_else(|| "kneeclip".into())];
-    let replaced = |arg: &str, flag: &str| arg == flag || arg.starts_with(&format!("{flag}="));
     while let Some(arg) = args.next() {
-        let dropped = replaced(&arg, "--resume") || (epochs.is_some() && replaced(&arg, "--epochs"));
-        if dropped && !arg.contains('=') {
+        if arg == "--resume" {
             args.next(); // its value
-        } else if !dropped && arg != "--restart" {
+        } else if !arg.starts_with("--resume=") && arg != "--restart" {
             words.push(arg);
         }
-    }
-    if let Some(n) = epochs {
-        words.extend(["--epochs".to_string(), n.to_string()]);
     }
     words.push("--resume".into());
     words.push(checkpoint.display().to_string());
@@ -263,6 +256,9 @@ fn open_dataset(path: &std::path::Path, cancel: &AtomicBool) -> Result<Dataset, 
     for (file, caution) in &dataset.summary.cautioned {
         eprintln!("kneeclip: kept, but check {file}: {caution}");
     }
+    if let Some(first) = dataset.summary.wide.first() {
+        eprintln!("kneeclip: warning: {} (e.g. {first})", crate::grading::regions::wide_films_note(dataset.summary.wide.len(), "is trained on"));
+    }
     match dataset.refusal() {
         Some(refusal) => Err(refusal.to_string()),
         None => Ok(dataset),
@@ -291,6 +287,11 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     let mut session = Session { resume: args.resume.clone(), cancel, files_lock, feature_cache_limit, restart: args.restart, ..Session::new(config, args.out.clone()) };
     // Before the datasets are checked and the model loaded: fail in seconds, not after an epoch.
     session.prepare()?;
+    refuse_to_replace(args)?;
+    if let Some(removed) = session.output_lock.as_ref().map(|l| &l.removed_partials).filter(|r| !r.is_empty()) {
+        let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("kneeclip: removed {} half-written file{} left by an earlier run that was killed while writing: {}", names.len(), if names.len() == 1 { "" } else { "s" }, names.join(", "));
+    }
     if session.output_lock.as_ref().is_some_and(|l| l.unlocked) {
         eprintln!("kneeclip: warning: this file system takes no locks: nothing stops another run from writing {} at the same time", args.out.display());
     }
@@ -313,6 +314,25 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     let files = resolve(&args.model, &session.cancel)?;
     let grader = super::load_base_grader(&args.model)?;
     session.run(grader, &files.weights, plan, &mut Progress::default())
+}
+
+/// Refuses, before training, a head or sidecar already at --out (perhaps not
+/// kneeclip's at all) unless --overwrite says to replace it, or the run
+/// resumed is the one that wrote it.
+fn refuse_to_replace(args: &TrainArgs) -> Result<(), String> {
+    use crate::training::outputs::{head_of_run, sidecar_for};
+    if args.overwrite || args.resume.as_ref().is_some_and(|ck| head_of_run(&args.out, ck)) {
+        return Ok(());
+    }
+    let sidecar = sidecar_for(&args.out);
+    match [&args.out, &sidecar].into_iter().find(|f| f.symlink_metadata().is_ok()) {
+        Some(file) => Err(format!(
+            "{}: exists, and this run would replace it{}; give --overwrite to replace it, or choose another --out",
+            file.display(),
+            if *file == args.out { format!(" (and its sidecar {})", sidecar.display()) } else { format!(" (the sidecar of the head {})", args.out.display()) }
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The model's files, downloading them on a first run; Ctrl-C stops the

@@ -52,6 +52,10 @@ pub struct HeadMetadata {
     /// The first 12 hex digits of the SHA-256 of the base weights it was
     /// trained on (not the whole digest; the name stays for readers of older sidecars).
     pub base_weights_sha256: Option<String>,
+    /// The first 12 hex digits of the SHA-256 of the head it was written
+    /// with (the hash in the head's id): a sidecar beside another head (a
+    /// run stopped between writing the two) says so.
+    pub head_sha256: Option<String>,
 }
 
 impl HeadMetadata {
@@ -127,6 +131,13 @@ impl FineTunedHead {
         let (metadata, has_sidecar) = read_metadata(path).map_err(&fail)?;
         metadata.check().map_err(|reason| fail(format!("{reason} (in {})", path.with_extension("json").display())))?;
         let digest = crate::files::short_sha256(&bytes);
+        // Refused, not warned: another head's temperature and anchors would grade this one silently wrong.
+        if let Some(recorded) = metadata.head_sha256.as_deref().filter(|h| !h.eq_ignore_ascii_case(&digest)) {
+            return Err(fail(format!(
+                "its sidecar {} belongs to another head (it records head {recorded}, this head is {digest}): the two were not written together, e.g. a training run stopped between them; resume that run to write both again, or move the sidecar away to grade this head without its calibration",
+                path.with_extension("json").display()
+            )));
+        }
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("head");
         Ok(Self {
             id: format!("{stem}@{digest}"),

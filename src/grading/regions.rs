@@ -8,6 +8,14 @@ use serde::Serialize;
 /// A film at least this many times wider than tall is taken to show both knees.
 pub const BILATERAL_ASPECT: f64 = 1.6;
 
+/// Says that `n` films (n ≥ 1) of a labelled dataset are wide enough to
+/// show both knees, and so are used whole against their one label: `verb`
+/// says how ("was graded", "is trained on").
+pub fn wide_films_note(n: usize, verb: &str) -> String {
+    let (films, each) = if n == 1 { ("1 film is".to_string(), "it") } else { (format!("{n} films are"), "each") };
+    format!("{films} wide enough to show both knees; {each} {verb} whole against its one label, where `grade` grades the two halves")
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Region {

@@ -41,6 +41,10 @@ pub(super) struct CheckpointState {
     /// of the same size; absent in older checkpoints.
     #[serde(default)]
     pub(super) film_heads: Option<String>,
+    /// The films themselves (`side\tgrade\tname`), so that a resume on
+    /// other films names one; absent in older checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) film_list: Option<Vec<String>>,
 }
 
 /// A checkpoint being written on a thread of its own, with the epoch it
@@ -82,15 +86,15 @@ impl Snapshot {
     fn write(&self, path: &std::path::Path) -> R<()> {
         let meta: HashMap<String, String> = [("state".to_string(), self.state.clone())].into();
         let views = self.tensors.iter().map(|(name, shape, bytes)| (name.as_str(), BytesView(shape, &self.data[bytes.clone()])));
-        crate::files::replace_atomically(path, |tmp| {
+        let written = crate::files::replace_atomically(path, |tmp| {
             // safetensors writes through a private temporary file (mode 0600
             // on Unix): the checkpoint gets what any new file gets here, as the head does.
             let permissions = std::fs::File::create(tmp)?.metadata()?.permissions();
             safetensors::serialize_to_file(views, Some(meta), tmp).map_err(std::io::Error::other)?;
             std::fs::set_permissions(tmp, permissions)?;
             std::fs::File::open(tmp)?.sync_all()
-        })
-        .map_err(|err| format!("{}: {err}", path.display()))
+        });
+        written.map_err(|err| format!("{}: cannot write the checkpoint: {err}", path.display()))
     }
 }
 

@@ -37,6 +37,10 @@ pub struct DatasetSummary {
     /// Links not followed (a loop, a folder read already), files reached
     /// twice (counted once) and grades with two folders, with why: said, not refused.
     pub notes: Vec<(String, String)>,
+    /// Films wide enough to show both knees (as `grade` takes them), used
+    /// whole against their one label: said, as `eval` says it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wide: Vec<String>,
 }
 
 /// Films per grade of left knees, right knees and films whose name does not say.
@@ -165,10 +169,12 @@ fn walk(dir: &Path, visited: &mut HashMap<PathBuf, PathBuf>, out: &mut Vec<PathB
     Ok(())
 }
 
-/// Checks a film can be opened: its cautions (`Radiograph::cautions`), or
-/// the reason it cannot.
-pub fn check_readable(path: &Path) -> Result<Vec<String>, String> {
-    crate::imaging::Radiograph::open(path).map(|film| film.cautions().to_vec()).map_err(|e| e.to_string())
+/// Checks a film can be opened: its cautions (`Radiograph::cautions`) and
+/// whether it is wide enough to show both knees, or the reason it cannot.
+pub fn check_readable(path: &Path) -> Result<(Vec<String>, bool), String> {
+    let film = crate::imaging::Radiograph::open(path).map_err(|e| e.to_string())?;
+    let wide = crate::grading::regions::regions_for(film.width() as usize, film.height() as usize).len() > 1;
+    Ok((film.cautions().to_vec(), wide))
 }
 
 impl Dataset {
@@ -213,7 +219,12 @@ impl Dataset {
                         summary.unreadable.push((shown, reason));
                         continue;
                     }
-                    Ok(cautions) => summary.cautioned.extend(cautions.into_iter().map(|c| (film.path.display().to_string(), c))),
+                    Ok((cautions, wide)) => {
+                        summary.cautioned.extend(cautions.into_iter().map(|c| (film.path.display().to_string(), c)));
+                        if wide {
+                            summary.wide.push(film.path.display().to_string());
+                        }
+                    }
                 }
             }
             summary.count(&film);

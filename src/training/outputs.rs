@@ -29,6 +29,9 @@ pub struct OutputLock {
     held: std::sync::Mutex<Vec<Held>>,
     /// The file system holds no locks (some network shares): the run goes on unlocked.
     pub unlocked: bool,
+    /// Half-written files of these outputs that an earlier run left when it
+    /// was killed, removed when the lock was taken (see [`remove_stale_partials`]).
+    pub removed_partials: Vec<PathBuf>,
 }
 
 /// One locked file: the lock file's path, its open handle, and the run's file it guards.
@@ -109,7 +112,7 @@ impl OutputLock {
                 Locked::NoLocks => unlocked = true,
             }
         }
-        Ok(OutputLock { held: std::sync::Mutex::new(held), unlocked })
+        Ok(OutputLock { held: std::sync::Mutex::new(held), unlocked, removed_partials: Vec::new() })
     }
 
     /// Before a write: whether this run still holds its files. A lock file
@@ -137,6 +140,55 @@ impl OutputLock {
         }
         Ok(())
     }
+}
+
+/// Whether the process `pid` is running (assumed so where that cannot be told).
+fn alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let running = unsafe { libc::kill(pid, 0) == 0 };
+        running || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Removes the temporary files (`.NAME.PID.partial`) that a run killed while
+/// writing one of `files` left beside it (a checkpoint's is ≈ 230 MB). Call
+/// holding their lock: another process's then belong to no write under way,
+/// unless the file system takes no locks (`unlocked`), where only those of
+/// processes no longer running go. Returns what it removed.
+pub fn remove_stale_partials(files: &[&Path], unlocked: bool) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for file in files {
+        let resolved = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        for file in [file.to_path_buf(), resolved] {
+            let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
+            let mut cut = name.len().min(200);
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let prefix = format!(".{}.", &name[..cut]);
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for entry in entries.flatten() {
+                let entry_name = entry.file_name().to_string_lossy().into_owned();
+                let pid = entry_name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".partial")).and_then(|pid| pid.parse::<u32>().ok());
+                let Some(pid) = pid else { continue };
+                let stale = pid != std::process::id() && !(unlocked && alive(pid));
+                let path = entry.path();
+                if stale && entry.file_type().is_ok_and(|t| t.is_file()) && !removed.contains(&path) && std::fs::remove_file(&path).is_ok() {
+                    removed.push(path);
+                }
+            }
+        }
+    }
+    removed
 }
 
 /// A name beside `file` for what this run could not write there because
@@ -172,6 +224,18 @@ pub fn unfinished_run(out: &Path) -> Option<(usize, usize)> {
     (!same_run).then_some((run.epochs_done, run.config.epochs))
 }
 
+/// Whether the head `out` (by its sidecar's epochs) was written by the run
+/// whose checkpoint is `checkpoint`: resuming that run may replace it. The
+/// sidecar's epochs are the checkpoint's first ones, the same validation losses.
+pub fn head_of_run(out: &Path, checkpoint: &Path) -> bool {
+    let Ok(run) = checkpoint_summary(checkpoint) else { return false };
+    let recorded: Option<Vec<u64>> = std::fs::read(sidecar_for(out))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|sidecar| sidecar["history"].as_array().map(|h| h.iter().map(|r| r["val_loss"].as_f64().unwrap_or(f64::NAN).to_bits()).collect()));
+    recorded.is_some_and(|r| !r.is_empty() && r.len() <= run.history.len() && r.iter().zip(&run.history).all(|(a, b)| *a == b.val_loss.to_bits()))
+}
+
 /// After a run failed with `error`: the epoch its checkpoint keeps, when the
 /// run (started at `started`) wrote that checkpoint, so that the user can be
 /// told how to go on. None after a divergence (resuming would diverge
@@ -183,4 +247,106 @@ pub fn kept_by_failed_run(checkpoint: &Path, started: SystemTime, error: &str) -
     }
     let written = std::fs::metadata(checkpoint).and_then(|m| m.modified()).ok()?;
     (written >= started).then(|| checkpoint_summary(checkpoint).ok().map(|run| run.epochs_done)).flatten()
+}
+
+/// The temporary name beside `path` that [`crate::files::replace_atomically`]
+/// writes through (`.NAME.PID.partial`), for this process.
+fn partial_for(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+}
+
+/// Writes a head and its sidecar together or not at all: both go to
+/// temporary files first (written and synced), and only then are they
+/// renamed into place, head first. A failed write (a full disk) leaves the
+/// old pair as it was and no temporary file. Between the two renames (a
+/// kill, a failed rename) the new head sits beside the old sidecar, whose
+/// `head_sha256` then names another head: readers refuse such a pair
+/// rather than grade with another head's temperature and anchors.
+pub fn write_head_and_sidecar(head: &Path, head_bytes: &[u8], sidecar: &Path, json: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    // Through a link to its target, as files::write_atomically does.
+    let resolve = |p: &Path| if p.is_symlink() { std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()) } else { p.to_path_buf() };
+    let (head, sidecar) = (resolve(head), resolve(sidecar));
+    let (head_tmp, sidecar_tmp) = (partial_for(&head), partial_for(&sidecar));
+    let write = |tmp: &Path, bytes: &[u8]| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    let clean = || {
+        let _ = std::fs::remove_file(&head_tmp);
+        let _ = std::fs::remove_file(&sidecar_tmp);
+    };
+    let nothing_written = |file: &Path, err: std::io::Error| {
+        clean();
+        format!("{}: cannot write it: {err}; nothing was replaced (the head {} and its sidecar are as they were)", file.display(), head.display())
+    };
+    // Named by the file meant, not its temporary name (removed by then).
+    write(&head_tmp, head_bytes).map_err(|e| nothing_written(&head, e))?;
+    write(&sidecar_tmp, json).map_err(|e| nothing_written(&sidecar, e))?;
+    std::fs::rename(&head_tmp, &head).map_err(|e| nothing_written(&head, e))?;
+    if let Err(err) = std::fs::rename(&sidecar_tmp, &sidecar) {
+        clean();
+        // The old sidecar belongs to the old head: away with it, so the new head is not graded with it.
+        let removed = std::fs::remove_file(&sidecar).is_ok();
+        return Err(format!(
+            "{}: the head was written but its sidecar could not be: {err}{}; write both again by resuming the run",
+            sidecar.display(),
+            if removed { " (the old sidecar, another head's, was removed)" } else { "" }
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files in `dir`, by name.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_pair_and_leaves_no_sidecar_or_temporary_file() {
+        // Either temporary file cannot be made (as on a full disk): a folder in its way.
+        for blocked in ["h.safetensors", "h.json"] {
+            let dir = tempfile::tempdir().unwrap();
+            let (head, sidecar) = (dir.path().join("h.safetensors"), dir.path().join("h.json"));
+            let block = || std::fs::create_dir(partial_for(&dir.path().join(blocked))).unwrap();
+            let unblock = || std::fs::remove_dir(partial_for(&dir.path().join(blocked))).unwrap();
+            block();
+            let err = write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap_err();
+            assert!(err.contains("nothing was replaced"), "{err}");
+            unblock();
+            assert!(listing(dir.path()).is_empty(), "no lone sidecar, no temporary file: {:?}", listing(dir.path()));
+            // With an older pair in place: both kept as they were.
+            std::fs::write(&head, b"old head").unwrap();
+            std::fs::write(&sidecar, b"old sidecar").unwrap();
+            block();
+            write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap_err();
+            unblock();
+            assert_eq!((std::fs::read(&head).unwrap(), std::fs::read(&sidecar).unwrap()), (b"old head".to_vec(), b"old sidecar".to_vec()), "{blocked}");
+            assert_eq!(listing(dir.path()), ["h.json", "h.safetensors"]);
+            write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap();
+            assert_eq!((std::fs::read(&head).unwrap(), std::fs::read(&sidecar).unwrap()), (b"new head".to_vec(), b"new sidecar".to_vec()));
+            assert_eq!(listing(dir.path()), ["h.json", "h.safetensors"]);
+        }
+    }
+
+    #[test]
+    fn a_sidecar_that_cannot_be_put_in_place_does_not_stay_beside_the_new_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let (head, sidecar) = (dir.path().join("h.safetensors"), dir.path().join("h.json"));
+        std::fs::write(&head, b"old head").unwrap();
+        // A folder in the sidecar's place: the rename after the head's fails.
+        std::fs::create_dir(&sidecar).unwrap();
+        std::fs::write(sidecar.join("x"), b"").unwrap();
+        let err = write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap_err();
+        assert!(err.contains("the head was written but its sidecar could not be"), "{err}");
+        assert_eq!(listing(dir.path()), ["h.json", "h.safetensors"], "no temporary file left");
+    }
 }

@@ -85,14 +85,43 @@ fn content_hash(path: &Path, limit: Option<u64>) -> Option<[u8; 32]> {
 /// patients), so `./data` and `data`, or the dataset moved to another disk,
 /// are the same films.
 pub fn films_fingerprint(train: &[Film], val: &[Film]) -> String {
-    let mut text = String::new();
+    let text: String = films_list(train, val).iter().map(|line| format!("{line}\n")).collect();
+    crate::files::short_sha256(text.as_bytes())
+}
+
+/// The films a run trains and validates on, one `side\tgrade\tname` line
+/// each (what [`films_fingerprint`] hashes): kept in a checkpoint, so that a
+/// resume on other films can name one that differs.
+pub fn films_list(train: &[Film], val: &[Film]) -> Vec<String> {
+    let mut lines = Vec::with_capacity(train.len() + val.len());
     for (side, films) in [("train", train), ("val", val)] {
         for f in films {
             let name = f.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-            text += &format!("{side}\t{}\t{name}\n", f.grade);
+            lines.push(format!("{side}\t{}\t{name}", f.grade));
         }
     }
-    crate::files::short_sha256(text.as_bytes())
+    lines
+}
+
+/// One film that differs between a checkpoint's list (`before`) and this
+/// run's (`now`), said for a user: one gone, else one new, else one whose
+/// grade or side changed.
+pub fn a_film_that_differs(before: &[String], now: &[String]) -> Option<String> {
+    let split = |line: &String| {
+        let mut parts = line.splitn(3, '\t');
+        let (side, grade, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        (name.to_string(), format!("KL {grade}, {}", if side == "val" { "validation" } else { "training" }))
+    };
+    let before: Vec<(String, String)> = before.iter().map(split).collect();
+    let now: Vec<(String, String)> = now.iter().map(split).collect();
+    let named = |list: &[(String, String)], name: &str| list.iter().find(|(n, _)| n == name).map(|(_, how)| how.clone());
+    if let Some((name, how)) = before.iter().find(|(n, _)| named(&now, n).is_none()) {
+        return Some(format!("{name} ({how}) is no longer among the films"));
+    }
+    if let Some((name, how)) = now.iter().find(|(n, _)| named(&before, n).is_none()) {
+        return Some(format!("{name} ({how}) is new"));
+    }
+    before.iter().find_map(|(name, how)| named(&now, name).filter(|h| h != how).map(|h| format!("{name} was {how}, is now {h}")))
 }
 
 /// A short hash of the films' sizes, in order: a resumed run's films have

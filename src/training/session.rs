@@ -220,7 +220,9 @@ impl Session {
 
     fn lock_and_check(&self) -> Result<OutputLock, String> {
         let checkpoint = self.checkpoint();
-        let lock = OutputLock::take(&[&self.out, &checkpoint])?;
+        let mut lock = OutputLock::take(&[&self.out, &checkpoint])?;
+        // A run killed mid-write left its temporary files; held now, no write of them is under way.
+        lock.removed_partials = super::outputs::remove_stale_partials(&[&self.out, &sidecar_for(&self.out), &checkpoint], lock.unlocked);
         if let (None, false, Some((done, asked))) = (&self.resume, self.restart, unfinished_run(&self.out)) {
             return Err(format!(
                 "{}: holds an unfinished run ({done} of {asked} epochs) that this run would replace; go on with it (--resume {}), or start over and lose it (--restart)",
@@ -365,9 +367,12 @@ impl Session {
             "history": outcome.history,
             "validation_metrics": report,
         });
-        let json = serde_json::to_vec_pretty(&metadata).map_err(|e| e.to_string())?;
         let bytes = safetensors::serialize(outcome.tensors.iter().map(|(k, v)| (k.clone(), TensorView(v.clone()))), None)
             .map_err(|e| e.to_string())?;
+        // Ties the sidecar to this head (the head id's hash): a reader refuses a pair not written together.
+        let mut metadata = metadata;
+        metadata["head_sha256"] = crate::files::short_sha256(&bytes).into();
+        let json = serde_json::to_vec_pretty(&metadata).map_err(|e| e.to_string())?;
         // Another run took the files since the last checkpoint (their lock file
         // deleted): the finished head goes beside them, not over that run's.
         let taken = lock.hold().err();
@@ -375,8 +380,7 @@ impl Session {
         let sidecar = sidecar_for(&head);
         {
             let _writing = self.files_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            crate::files::write_atomically(&sidecar, &json).map_err(|e| format!("{}: {e}", sidecar.display()))?;
-            crate::files::write_atomically(&head, &bytes).map_err(|e| format!("{}: {e}", head.display()))?;
+            super::outputs::write_head_and_sidecar(&head, &bytes, &sidecar, &json)?;
         }
         if let Some(taken) = taken {
             return Err(format!("{taken}. So as not to write over them, this run's head is written as {} (with its sidecar {})", head.display(), sidecar.display()));
@@ -415,6 +419,24 @@ mod tests {
     fn written(temperature: f64, confusion: crate::metrics::Confusion) -> Written {
         let record = EpochRecord { epoch: 2, lr: 0.0, train_loss: 1.0, train_accuracy: 0.2, val_loss: 1.6, val_accuracy: 0.2, val_confusion: confusion, seconds: 1.0 };
         Written { head: "h.safetensors".into(), sidecar: "h.json".into(), checkpoint: "h.checkpoint.safetensors".into(), best_epoch: 2, temperature, validation_accuracy: 0.2, history: vec![record] }
+    }
+
+    #[test]
+    fn taking_the_outputs_removes_what_a_killed_run_left_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = |name: &str, pid: u32| dir.path().join(format!(".{name}.{pid}.partial"));
+        // Pids above any system's limit: no process has them.
+        let stale = [partial("h.safetensors", 999_999_999), partial("h.json", 999_999_998), partial("h.checkpoint.safetensors", 999_999_997)];
+        let kept = [partial("h.safetensors", std::process::id()), partial("other.safetensors", 999_999_999), dir.path().join(".h.safetensors.x.partial")];
+        stale.iter().chain(&kept).for_each(|p| std::fs::write(p, b"half").unwrap());
+        let mut session = Session::new(TrainConfig::default(), dir.path().join("h.safetensors"));
+        session.prepare().unwrap();
+        let mut removed = session.output_lock.as_ref().unwrap().removed_partials.clone();
+        removed.sort();
+        let mut expected = stale.to_vec();
+        expected.sort();
+        assert_eq!(removed, expected);
+        assert!(stale.iter().all(|p| !p.exists()) && kept.iter().all(|p| p.exists()));
     }
 
     #[test]

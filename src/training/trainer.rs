@@ -250,10 +250,12 @@ impl Trainer {
             films: Some(films.clone()),
             film_sizes: Some(film_sizes.clone()),
             film_heads: Some(film_heads.clone()),
+            film_list: Some(super::overlap::films_list(&data.train, &data.val)),
         };
         let mut moments: Option<(Vec<Tensor>, Vec<Tensor>)> = None;
         let mut resumed_best: Option<HashMap<String, Tensor>> = None;
         let mut checkpoint_epoch = None;
+        let mut finished = false;
         if let (true, Some(ck)) = (self.resume, &self.checkpoint) {
             let (t, s, m, b) = load_checkpoint(ck, &names, &dev)?;
             // Resuming another run's checkpoint would mix two runs silently:
@@ -261,7 +263,8 @@ impl Trainer {
             // epoch count bends the learning-rate schedule.
             let mut differences = c.differences(&s.config);
             if s.films.as_ref().is_some_and(|f| *f != films) {
-                differences.push("the training or validation films (another dataset, split, fold or seed)".into());
+                let example = s.film_list.as_deref().zip(state.film_list.as_deref()).and_then(|(before, now)| super::overlap::a_film_that_differs(before, now));
+                differences.push(format!("the training or validation films (another dataset, split, fold or seed{})", example.map(|e| format!("; e.g. {e}")).unwrap_or_default()));
             } else if s.film_sizes.as_ref().is_some_and(|f| *f != film_sizes) {
                 differences.push("the content of some films: they have the checkpoint's names, but other sizes (replaced or edited since)".into());
             } else if s.film_heads.as_ref().is_some_and(|f| *f != film_heads) {
@@ -270,21 +273,28 @@ impl Trainer {
             if !differences.is_empty() {
                 return Err(another_run(ck, &differences));
             }
-            // Nothing would train, and the head would be written again as if it had.
-            if s.epoch >= c.epochs {
-                return Err(format!("{}: its run has done {} epochs already; ask for more (--epochs {} or above) to train on", ck.display(), s.epoch, s.epoch + 1));
+            // Its run finished (all its epochs, or stopped early) but no head came of it
+            // (the head's write failed, the run was stopped in its last validation):
+            // the head is written from it as that run's end would have, without training more.
+            finished = s.epoch >= c.epochs || s.epoch.saturating_sub(s.best_epoch) >= c.patience;
+            if finished {
+                let done = if s.epoch == 1 { "its 1 epoch".to_string() } else { format!("its {} epochs", s.epoch) };
+                observer.message(&format!("{}: its run has done {done} (best epoch {}); writing the head from it without training more", ck.display(), s.best_epoch));
             }
             tensors = t;
             resumed_best = Some(b);
             rng = SplitMix64(s.rng);
             moments = Some(m);
-            observer.message(&format!("resumed from {} after epoch {}", ck.display(), s.epoch));
+            if !finished {
+                observer.message(&format!("resumed from {} after epoch {}", ck.display(), s.epoch));
+            }
             checkpoint_epoch = Some(s.epoch);
             observer.resumed(&s.history);
             // This run's settings from here on (it may ask for more epochs or
             // another patience): the checkpoints it writes say how far it means
             // to go, and carry the fingerprints an older checkpoint lacked.
-            state = CheckpointState { config: c.clone(), films: Some(films.clone()), film_sizes: Some(film_sizes.clone()), film_heads: Some(film_heads.clone()), ..s };
+            let film_list = state.film_list.take();
+            state = CheckpointState { config: c.clone(), films: Some(films.clone()), film_sizes: Some(film_sizes.clone()), film_heads: Some(film_heads.clone()), film_list, ..s };
         }
         let params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&tensors[n]).map_err(e)?))).collect::<R<_>>()?;
         let vars: Vec<&Var> = names.iter().map(|n| &params[n]).collect();
@@ -311,7 +321,8 @@ impl Trainer {
         let mut pending = PendingCheckpoint::default();
         let batches = data.train.len().div_ceil(c.batch_size.max(1));
         let total_steps = (c.epochs * batches).max(1) as f64;
-        'epochs: for epoch in state.epoch + 1..=c.epochs {
+        let last_epoch = if finished { state.epoch } else { c.epochs };
+        'epochs: for epoch in state.epoch + 1..=last_epoch {
             observer.epoch_started(epoch, c.epochs);
             let started = std::time::Instant::now();
             let mut order: Vec<usize> = (0..data.train.len()).collect();
@@ -411,7 +422,7 @@ impl Trainer {
             state.step = opt.step;
             state.rng = rng.0;
             if let Some(ck) = &self.checkpoint {
-                if let Some(written) = pending.finish()? {
+                if let Some(written) = pending.finish().map_err(|err| checkpoint_failed(&err, checkpoint_epoch))? {
                     checkpoint_epoch = Some(written);
                 }
                 // The contents are taken now (the parameters change in place
@@ -441,7 +452,7 @@ impl Trainer {
                 break;
             }
         }
-        if let Some(written) = pending.finish()? {
+        if let Some(written) = pending.finish().map_err(|err| checkpoint_failed(&err, checkpoint_epoch))? {
             checkpoint_epoch = Some(written);
         }
         if cancelled {
@@ -467,7 +478,10 @@ impl Trainer {
         if cache.not_kept > 0 {
             report += &format!("; {} views computed again because the cache was full", cache.not_kept);
         }
-        observer.message(&report);
+        // A finished run resumed only for its head trained nothing: no cache to speak of.
+        if !finished {
+            observer.message(&report);
+        }
         if state.best_epoch == 0 {
             best = snapshot(&params, &names)?;
         }
@@ -514,6 +528,16 @@ fn diverged(epoch: usize, what: &str, c: &TrainConfig, kept: Option<usize>) -> S
     // A large flip-consistency weight diverges at any learning rate: named when it is the likelier cause.
     let weight = if c.flip_consistency > 1.0 { format!(", or a flip-consistency weight below {:e}", c.flip_consistency) } else { String::new() };
     format!("{DIVERGED} in epoch {epoch}: {what}. No head was written; {kept}. Start again (--restart) with a lower learning rate than {:e}{weight}", c.lr)
+}
+
+/// A checkpoint that could not be written (`err` names it and why): the
+/// run stops there, and says what it keeps.
+fn checkpoint_failed(err: &str, kept: Option<usize>) -> String {
+    let kept = match kept {
+        Some(k) => format!("the checkpoint file still holds epoch {k}"),
+        None => "no checkpoint of this run was kept".to_string(),
+    };
+    format!("{err}. Training stopped there: no head was written, and {kept}")
 }
 
 /// Why a checkpoint cannot be resumed by this run.
