@@ -7,7 +7,8 @@ mod common;
 use common::viewer::{App, app, harness, open_and_grade, wait};
 use common::{first_png, model_dir};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
+use kneeclip::app::anchors_file::{Direction, Typed};
 
 #[test]
 fn editing_an_anchor_changes_the_similarities() {
@@ -17,7 +18,7 @@ fn editing_an_anchor_changes_the_similarities() {
     open_and_grade(&mut h, &film);
     let before = app(&mut h).grades[0].assessment.clone();
     assert!(!before.provenance.anchors_edited);
-    assert!(h.query_by_label_contains("calibrated for the training anchors").is_none());
+    assert!(h.query_by_label_contains("were calibrated for").is_none());
     app(&mut h).settings.anchors[2] = "a photograph of a cat".into();
     app(&mut h).anchors_changed();
     // Until the re-grade lands, the grades are the old anchors': no report pairs them with the new texts.
@@ -32,7 +33,9 @@ fn editing_an_anchor_changes_the_similarities() {
     assert_ne!(after.similarities[2], before.similarities[2]);
     assert_eq!(after.similarities[0], before.similarities[0], "the other anchors are unchanged");
     assert_ne!(after.provenance.anchors_hash, before.provenance.anchors_hash);
-    assert!(h.query_all_by_label_contains("calibrated for the training anchors").count() >= 2, "noted in the grade and the anchors");
+    // No head: the paper's anchors (QA: "the training anchors" read as a trained head's).
+    assert!(h.query_all_by_label_contains("calibrated for the paper's anchors").count() >= 2, "noted in the grade and the anchors");
+    assert!(h.query_by_label_contains("training anchors").is_none());
 }
 
 #[test]
@@ -69,7 +72,7 @@ fn typing_in_an_anchor_keeps_the_focus_while_its_re_grade_changes_the_panel() {
 }
 
 #[test]
-fn reset_anchors_can_be_undone_until_the_texts_are_edited() {
+fn reset_anchors_can_be_undone_even_after_edits() {
     let tmp = tempfile::tempdir().unwrap();
     let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
     let mut h = harness(model);
@@ -101,7 +104,8 @@ fn reset_anchors_can_be_undone_until_the_texts_are_edited() {
     h.step();
     assert_eq!(app(&mut h).settings.anchors[2], mine, "the reader's text is back");
     assert!(h.query_by_label("Undo Reset").is_none(), "one undo");
-    // Reset again, then a hand edit: the undo goes (it would throw the edit away).
+    // Reset again, then a hand edit: the undo stays (QA: typing once lost
+    // the texts from before the Reset), and brings those texts back.
     reset_anchors(&mut h);
     h.get_by_label("Undo Reset");
     h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 0 (Normal) anchor").focus();
@@ -110,7 +114,15 @@ fn reset_anchors_can_be_undone_until_the_texts_are_edited() {
     h.step();
     h.step();
     assert!(app(&mut h).settings.anchors[0].ends_with('!'));
-    assert!(h.query_by_label("Undo Reset").is_none());
+    wait(&mut h, "the re-grade", |a| !a.busy());
+    h.get_by_label("Undo Reset").scroll_to_me();
+    h.run_steps(3);
+    h.get_by_label("Undo Reset").click();
+    h.step();
+    h.step();
+    let a = app(&mut h);
+    assert_eq!(a.settings.anchors[2], mine, "the texts from before the Reset");
+    assert_eq!(a.settings.anchors[0], a.calibration_anchors()[0]);
 }
 
 #[test]
@@ -182,4 +194,130 @@ fn emoji_typed_in_an_anchor_have_glyphs() {
     let body = egui::TextStyle::Body.resolve(&h.ctx.global_style());
     let missing: Vec<char> = text.chars().filter(|c| !c.is_whitespace() && !h.ctx.fonts_mut(|f| f.has_glyph(&body, *c))).collect();
     assert!(missing.is_empty(), "no glyph for {missing:?}");
+}
+
+/// The open film's width on screen.
+fn film_width(h: &mut Harness<'static, App>) -> f32 {
+    app(h).view.as_ref().and_then(|v| v.rect()).map_or(0.0, |r| r.width())
+}
+
+#[test]
+fn a_long_query_wraps_in_the_panel_and_the_film_keeps_its_room() {
+    // QA: one query over 77 tokens widened the panel over almost the whole
+    // window (the film a 250 px strip, the grade and Compare scrolled off).
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    let before = film_width(&mut h);
+    h.get_by_label("Free-text query").click_accesskit();
+    h.run_steps(20);
+    app(&mut h).query_text = "joint space narrowing and osteophytes ".repeat(16);
+    app(&mut h).run_query();
+    wait(&mut h, "the query results", |a| !a.query_results.is_empty() && !a.busy());
+    h.run_steps(40);
+    let after = film_width(&mut h);
+    assert!(after > before * 0.95, "the film shrank from {before} to {after}");
+    let warning = h.get_by_label_contains("Only its first 77 tokens count").rect();
+    assert!(warning.max.x <= 1400.0, "the warning runs off the window: {warning:?}");
+    assert!(h.get_by_label("Compare").rect().min.x > 700.0, "the panel widened");
+}
+
+#[test]
+fn the_side_panel_leaves_the_film_half_the_window_even_from_a_saved_width() {
+    // QA: a too-wide panel was saved in app.ron and the next launch showed no film.
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let mut h = common::viewer::harness_sized(model, egui::vec2(2800.0, 900.0));
+    open_and_grade(&mut h, &film);
+    // Widened as far as it goes (by its splitter), in a wide window…
+    h.get_by_role_and_label(egui::accesskit::Role::Splitter, "Resize panel").set_value_accesskit(0.98);
+    h.run_steps(5);
+    assert!(film_width(&mut h) > 1200.0, "the film keeps half a wide window: {}", film_width(&mut h));
+    // …then the window smaller, as the next launch on a smaller screen.
+    h.set_size(egui::vec2(1400.0, 900.0));
+    h.run_steps(5);
+    assert!(film_width(&mut h) > 600.0, "the film keeps half the window: {}", film_width(&mut h));
+}
+
+/// Presses the anchors' typed-path row's `action` for `path` (no file dialog on this desktop).
+fn typed_anchors_file(h: &mut Harness<'static, App>, direction: Direction, path: &std::path::Path, action: &str) {
+    app(h).anchors_typed = Some(Typed { direction, path: path.display().to_string() });
+    h.run_steps(2);
+    h.get_by_label(action).click_accesskit();
+    h.run_steps(2);
+}
+
+/// The status bar's text that contains `part`, whole (a label keeps its text as its value).
+fn status_text(h: &Harness<'static, App>, part: &str) -> Option<(String, egui::Rect)> {
+    let node = h.query_by_label_contains(part)?;
+    Some((node.accesskit_node().value().unwrap_or_default().to_string(), node.rect()))
+}
+
+#[test]
+fn anchors_save_and_load_by_typed_path_and_the_status_bar_says_how_each_ended() {
+    // QA: a save to a missing folder read "these anchors cannot be used"; a
+    // good save said nothing; without a dialog there was no way to save; the
+    // old error stayed after later successes.
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    let mine = "bone on bone, complete loss of joint space".to_string();
+    app(&mut h).settings.anchors[4] = mine.clone();
+    typed_anchors_file(&mut h, Direction::Save, std::path::Path::new("/nonexist/dir/x.json"), "Save");
+    let (said, rect) = status_text(&h, "nonexist").expect("the failure is said");
+    assert_eq!(said, "Cannot save the anchors to /nonexist/dir/x.json: the folder /nonexist/dir does not exist");
+    assert!(rect.max.x <= 1400.0, "within the window: {rect:?}");
+    assert!(app(&mut h).anchors_typed.is_some(), "kept to correct the path");
+    let out = tmp.path().join("anchors.json");
+    typed_anchors_file(&mut h, Direction::Save, &out, "Save");
+    assert!(status_text(&h, "nonexist").is_none(), "the old error is replaced");
+    status_text(&h, &format!("Anchors saved to {}", out.display())).expect("a save is confirmed");
+    assert!(app(&mut h).anchors_typed.is_none());
+    // Changed, then loaded back.
+    app(&mut h).settings.anchors[4] = "something else".into();
+    typed_anchors_file(&mut h, Direction::Load, &out, "Load");
+    assert_eq!(app(&mut h).settings.anchors[4], mine);
+    status_text(&h, &format!("Anchors loaded from {}", out.display())).expect("a load is said");
+    assert!(status_text(&h, "Anchors saved to").is_none(), "one message of a kind");
+    h.get_by_label("Undo Load");
+    // A long message is elided at the window's edge, whole in its label.
+    let long = format!("Could not open {}: the file is damaged", "/a/very/long/folder/name".repeat(20));
+    app(&mut h).error = Some(long.clone());
+    h.run_steps(2);
+    let (said, rect) = status_text(&h, "the file is damaged").expect("shown");
+    assert_eq!(said, long);
+    assert!(rect.max.x <= 1400.0, "cut at the window's edge: {rect:?}");
+}
+
+#[test]
+fn ctrl_e_exports_from_an_anchor_box_and_plain_letters_stay_text() {
+    // QA: Ctrl+E did nothing while the cursor was in an anchor box.
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(1)) else { return };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 1 (Doubtful) anchor").focus();
+    h.run_steps(2);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::E);
+    h.run_steps(2);
+    assert!(app(&mut h).export.open, "Ctrl+E opens the export window");
+    assert!(!app(&mut h).view.as_ref().unwrap().state.invert);
+}
+
+#[test]
+fn small_text_is_readable_and_the_anchor_boxes_clear_the_scroll_bar() {
+    // QA: lines about 8 px high, unreadable on a projector; the anchor boxes'
+    // right border hidden under the panel's scroll bar.
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(1)) else { return };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    let small = egui::TextStyle::Small.resolve(&h.ctx.global_style()).size;
+    assert!(small >= kneeclip::app::settings::SMALLEST_TEXT, "Small text is {small} points");
+    let field = h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 0 (Normal) anchor").rect();
+    let bar = h.query_all_by_role(egui::accesskit::Role::ScrollBar).map(|b| b.rect()).find(|b| b.min.x > 700.0);
+    let bar = bar.expect("the side panel scrolls at 1400×900");
+    assert!(field.max.x < bar.min.x, "the box {field:?} runs under the scroll bar {bar:?}");
 }

@@ -187,8 +187,21 @@ fn cancel_stops_the_run_says_so_and_leaves_no_half_written_file() {
     assert!(!head.exists() && !head.with_extension("json").exists());
     assert!(checkpoint.is_file());
     assert!(temporary_files(&out).is_empty(), "{:?}", temporary_files(&out));
-    // Start as it is would replace that checkpoint: the form says so.
+    // Start as it is would replace that checkpoint: the form says so, and
+    // beside Start, which asks first (QA: one click replaced it).
     h.get_by_label_contains(&format!("An unfinished run's checkpoint is beside it ({kept} of "));
+    let beside_start = h.get_by_label_contains(&format!("An unfinished run ({kept} of ")).accesskit_node().value().unwrap_or_default().to_string();
+    assert!(beside_start.ends_with("epochs) is beside the head: Start asks before replacing it."), "{beside_start}");
+    let written = std::fs::metadata(&checkpoint).unwrap().modified().unwrap();
+    h.get_by_label("Start").click();
+    h.run_steps(3);
+    h.get_by_label("An unfinished run is beside this head");
+    assert!(!app(&mut h).training.running(), "nothing started before the answer");
+    h.get_by_label("Don't start").click();
+    h.run_steps(3);
+    assert!(h.query_by_label("An unfinished run is beside this head").is_none());
+    assert!(!app(&mut h).training.running() && !app(&mut h).training.resume);
+    assert_eq!(std::fs::metadata(&checkpoint).unwrap().modified().unwrap(), written, "the checkpoint is untouched");
     // The checkpoint can be resumed from the tab, which fills in the run's
     // own options (here after they were changed); the curves start with its epochs.
     app(&mut h).training.config.lr = 0.5;
@@ -237,8 +250,33 @@ fn closing_the_window_while_training_asks_and_stops_the_run_cleanly() {
     assert!(app(&mut h).quit.stopping);
     wait(&mut h, "the run to stop", |a| !a.training.running());
     let state = app(&mut h).training.progress.state.clone();
-    assert!(matches!(state, RunState::Cancelled { epoch: Some(_), .. }), "{state:?}");
+    let RunState::Cancelled { epoch: Some(kept), .. } = state else { panic!("{state:?}") };
     assert!(!head.exists() && temporary_files(&out).is_empty(), "{:?}", temporary_files(&out));
+    // Reopened (QA: "No run yet", Resume unticked, the warning below the
+    // fold): the unfinished run is said up front, and Start asks; "Resume it" goes on with it.
+    let form = serde_json::to_string(&app(&mut h).training.saved_form()).unwrap();
+    let model = match &app(&mut h).model {
+        ModelStatus::Ready { dir, .. } => dir.clone(),
+        _ => unreachable!("trained with it"),
+    };
+    drop(h);
+    let mut h = harness(model);
+    app(&mut h).training.restore(serde_json::from_str(&form).unwrap());
+    h.get_by_label("Training").click();
+    h.step();
+    wait(&mut h, "the restored dataset's check", |a| a.training.dataset_checked() && matches!(a.model, ModelStatus::Ready { .. }));
+    assert!(h.query_by_label_contains("No run yet").is_none());
+    h.get_by_label_contains(&format!("An unfinished run is beside the head: {kept} of "));
+    h.get_by_label("Start").click();
+    h.run_steps(3);
+    h.get_by_label("Resume it").click();
+    h.step();
+    let t = &app(&mut h).training;
+    assert!(t.resume && t.running(), "resumed from the checkpoint");
+    wait(&mut h, "the resumed run's first epoch", |a| !a.training.progress.epochs.is_empty());
+    assert_eq!(app(&mut h).training.progress.epochs[0].epoch, 1, "its curves start with the checkpoint's epochs");
+    app(&mut h).training.cancel();
+    wait(&mut h, "the run to stop", |a| !a.training.running());
 }
 
 /// Start and Cancel stay on screen in a small window, whatever the form's

@@ -614,3 +614,26 @@ fn the_heatmap_legend_is_shown_with_the_heatmap_only() {
     h.run();
     assert!(h.query_by_label(legend).is_none(), "hidden with the heatmap");
 }
+
+/// QA: a typed export path replaced an existing file without a word (the
+/// dialog asks): the window says so and its button reads Replace.
+#[test]
+fn export_to_a_typed_path_says_an_existing_file_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    app(&mut h).push(kneeclip::app::commands::Command::ExportReport);
+    let out = tmp.path().join("slide.png");
+    app(&mut h).export.typed_path = Some(out.display().to_string());
+    h.run_steps(4);
+    h.get_by_label("Save");
+    assert!(h.query_by_label_contains("exists: Replace writes over it").is_none());
+    std::fs::write(&out, b"an earlier slide").unwrap();
+    h.run_steps(2);
+    h.get_by_label_contains(&format!("{} exists: Replace writes over it.", out.display()));
+    h.get_by_label("Replace").click();
+    h.step();
+    app(&mut h).export.wait();
+    assert!(std::fs::read(&out).unwrap().starts_with(b"\x89PNG"), "replaced once asked");
+}

@@ -4,8 +4,7 @@
 use egui::Color32;
 
 use super::KneeclipApp;
-use super::dialogs;
-use crate::grading::{GRADE_NAMES, Region, TextAnchors};
+use crate::grading::{GRADE_NAMES, Region};
 
 pub(super) fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     let mut changed = false;
@@ -20,9 +19,10 @@ pub(super) fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     for g in 0..5 {
         let label = ui.label(format!("KL {g} ({}) anchor", GRADE_NAMES[g]));
         let edit = egui::TextEdit::multiline(&mut app.settings.anchors[g]).id(egui::Id::unique(("anchor-text", g))).desired_rows(2).desired_width(f32::INFINITY);
+        // Undo Reset / Load stays through edits (QA: typing once lost the
+        // texts from before a Reset): the next Reset or Load replaces it.
         if ui.add(edit).labelled_by(label.id).changed() {
             changed = true;
-            app.anchors_before_replace = None;
         }
     }
     // Reset and Load replace every text at once; what they replaced can be had back.
@@ -47,46 +47,30 @@ pub(super) fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             changed |= replace(app, "Reset", calibrated);
         }
         if let Some((how, before)) = app.anchors_before_replace.clone() {
-            if ui.button(format!("Undo {how}")).on_hover_text("Back to the texts as they were before").clicked() {
+            if ui.button(format!("Undo {how}")).on_hover_text(format!("Back to the texts as they were before the {how} (edits made since are replaced)")).clicked() {
                 app.settings.anchors = before;
                 app.anchors_before_replace = None;
                 changed = true;
             }
         }
-        if ui.button("Save…").clicked() {
-            match (dialogs::choose(|| rfd::FileDialog::new().add_filter("JSON", &["json"]).save_file()), app.anchors()) {
-                (dialogs::Chosen::Path(path), Some(a)) => {
-                    if let Err(e) = a.save(&path) {
-                        app.error = Some(e.to_string());
-                    }
-                }
-                (dialogs::Chosen::Unavailable, _) => app.error = Some(dialogs::unavailable("Copy the anchors' texts by hand instead.")),
-                _ => {}
-            }
+        if ui.button("Save…").on_hover_text(format!("Save the five texts as JSON (e.g. {})", super::anchors_file::SUGGESTED_NAME)).clicked() {
+            super::anchors_file::save_clicked(app);
         }
-        if ui.button("Load…").clicked() {
-            let picked = match dialogs::choose(|| rfd::FileDialog::new().pick_file()) {
-                dialogs::Chosen::Path(path) => Some(path),
-                dialogs::Chosen::Unavailable => {
-                    app.error = Some(dialogs::unavailable("Type or paste the anchors into the boxes instead."));
-                    None
-                }
-                dialogs::Chosen::Cancelled => None,
-            };
-            if let Some(path) = picked {
-                match TextAnchors::load(&path) {
-                    Ok(a) => changed |= replace(app, "Load", a.anchors),
-                    Err(e) => app.error = Some(e.to_string()),
-                }
+        if ui.button("Load…").on_hover_text("Load five texts: a JSON file, or a text file of five lines").clicked() {
+            if let Some(a) = super::anchors_file::load_clicked(app) {
+                changed |= replace(app, "Load", a.anchors);
             }
         }
     });
+    if let Some(a) = super::anchors_file::typed_row(app, ui) {
+        changed |= replace(app, "Load", a.anchors);
+    }
     match app.anchors() {
         None => {
             ui.colored_label(Color32::from_rgb(240, 90, 90), "Every anchor needs some text.");
         }
         Some(a) if a.anchors != app.calibration_anchors() => {
-            ui.colored_label(Color32::from_rgb(240, 180, 60), "Edited: the probabilities were calibrated for the training anchors.");
+            ui.colored_label(Color32::from_rgb(240, 180, 60), format!("Edited: the probabilities were calibrated for {}.", super::panels::calibrated_for(app)));
         }
         _ => {}
     }
@@ -108,31 +92,34 @@ pub(super) fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     // One column per region: a film with both knees gets a value for each half.
     let regions: Vec<Region> = first.similarities.iter().map(|(r, _)| *r).collect();
     ui.label("Cosine similarity of the film to each query:");
-    // The query column takes the panel's width left by the values: a
-    // wrapping label in a grid otherwise shrinks to a word or two.
-    let text_width = (ui.available_width() - regions.len() as f32 * 80.0 - 24.0).max(120.0);
-    egui::Grid::new("queries").striped(true).show(ui, |ui| {
-        ui.strong("query");
+    // Values in fixed columns first, each query's text wrapped in what is
+    // left of the row: a grid sized from the panel's width fed back into
+    // it, and one long query widened the panel over the film.
+    const VALUE_WIDTH: f32 = 72.0;
+    let header = |r: &Region| match r {
+        Region::Whole => "similarity",
+        Region::ImageLeft => "left half",
+        Region::ImageRight => "right half",
+    };
+    ui.horizontal(|ui| {
         for r in &regions {
-            ui.strong(match r {
-                Region::Whole => "similarity",
-                Region::ImageLeft => "left half",
-                Region::ImageRight => "right half",
-            });
+            ui.add_sized([VALUE_WIDTH, 18.0], egui::Label::new(egui::RichText::new(header(r)).strong()));
         }
-        ui.end_row();
-        for result in &app.query_results {
-            ui.scope(|ui| {
-                ui.set_width(text_width);
+        ui.strong("query");
+    });
+    for result in &app.query_results {
+        ui.separator();
+        ui.horizontal_top(|ui| {
+            for (_, sim) in &result.similarities {
+                ui.add_sized([VALUE_WIDTH, 18.0], egui::Label::new(format!("{sim:.3}")));
+            }
+            ui.vertical(|ui| {
                 ui.add(egui::Label::new(&result.text).wrap());
                 if result.tokens_ignored > 0 {
-                    ui.colored_label(Color32::from_rgb(240, 180, 60), format!("Only its first 77 tokens count: the last {} are ignored.", result.tokens_ignored));
+                    let warning = format!("Only its first 77 tokens count: the last {} are ignored.", result.tokens_ignored);
+                    ui.add(egui::Label::new(egui::RichText::new(warning).color(Color32::from_rgb(240, 180, 60))).wrap());
                 }
             });
-            for (_, sim) in &result.similarities {
-                ui.label(format!("{sim:.3}"));
-            }
-            ui.end_row();
-        }
-    });
+        });
+    }
 }

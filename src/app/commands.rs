@@ -85,16 +85,20 @@ pub fn shortcut_text(ctx: &egui::Context, command: Command) -> String {
     info(command).shortcut.map(|s| ctx.format_shortcut(&s)).unwrap_or_default()
 }
 
-/// The commands whose shortcuts were pressed this frame (none while a text field has focus).
+/// The commands whose shortcuts were pressed this frame. While a text field
+/// has focus only those with a modifier count (Ctrl+E from an anchor box;
+/// QA: it did nothing there), never plain keys, which are the text's, nor
+/// Ctrl+Z, the field's own undo.
 pub fn pressed(ctx: &egui::Context) -> Vec<Command> {
-    if ctx.egui_wants_keyboard_input() {
-        return Vec::new();
-    }
+    let typing = ctx.egui_wants_keyboard_input();
     ctx.input_mut(|i| {
         let mut pressed = Vec::new();
         for c in COMMANDS {
             // Each press counts: eight Page Downs in one frame are eight films on.
             if let Some(s) = c.shortcut {
+                if typing && (s.modifiers.is_none() || c.command == Command::Undo) {
+                    continue;
+                }
                 let n = i.count_and_consume_key(s.modifiers, s.logical_key);
                 pressed.extend(std::iter::repeat_n(c.command, n));
             }

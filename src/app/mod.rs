@@ -3,6 +3,7 @@
 
 pub mod about;
 mod anchors_panel;
+pub mod anchors_file;
 mod navigation;
 pub mod commands;
 pub mod export;
@@ -16,6 +17,7 @@ mod legend_place;
 mod model_panel;
 pub mod render;
 mod panels;
+mod similarity_chart;
 pub mod settings;
 mod training_charts;
 mod training_form;
@@ -134,8 +136,13 @@ pub struct KneeclipApp {
     /// The reader's own anchors that a head's replaced, to go back to.
     pub anchors_before_head: Option<[String; 5]>,
     /// The texts before Reset or Load replaced them all, and which did: one
-    /// click brings them back (until the texts are edited by hand).
+    /// click brings them back (through later edits, until the next Reset or Load).
     pub anchors_before_replace: Option<(&'static str, [String; 5])>,
+    /// How the last anchors Save or Load ended (its message, or why not):
+    /// each outcome replaces the one before in the status bar.
+    pub anchors_file_status: Option<Result<String, String>>,
+    /// Where no file dialog can be shown: the anchors' typed-path row.
+    pub anchors_typed: Option<anchors_file::Typed>,
     /// Closing the window while training: asked, and confirmed (stopping the run first).
     pub quit: QuitWhileTraining,
 }
@@ -200,8 +207,11 @@ impl KneeclipApp {
             head_anchors: None,
             anchors_before_head: None,
             anchors_before_replace: None,
+            anchors_file_status: None,
+            anchors_typed: None,
             quit: QuitWhileTraining::default(),
         };
+        settings::readable_small_text(ctx);
         app.load_model();
         app
     }

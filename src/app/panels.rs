@@ -2,7 +2,6 @@
 
 use egui::{Color32, RichText};
 use egui_extras::{Column, TableBuilder};
-use egui_plot::{Bar, BarChart, Plot};
 
 use super::commands::{self, Command};
 use super::dialogs;
@@ -14,12 +13,23 @@ use crate::grading::GRADE_NAMES;
 pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     egui::Panel::top("toolbar").show(ui, |ui| toolbar(app, ui));
     egui::Panel::bottom("status").show(ui, |ui| status(app, ui));
-    egui::Panel::right("side").default_size(380.0).show(ui, |ui| {
+    // The film keeps at least half the window: a panel widened by its
+    // contents (or a width saved so) once left the film a strip, restart after restart.
+    let most = side_panel_max(ui.available_width());
+    egui::Panel::right("side").default_size(380.0_f32.min(most)).max_size(most).show(ui, |ui| {
+        // A scroll bar beside the contents, not over them (it hid the anchor boxes' right border).
+        ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
         egui::ScrollArea::vertical().show(ui, |ui| side(app, ui));
     });
     egui::CentralPanel::default().show(ui, |ui| centre(app, ui));
     super::about::window(ui.ctx(), &mut app.show_about);
     export_window(app, ui.ctx());
+}
+
+/// The side panel's widest, for a window `width` wide: half of it (a
+/// saved width beyond is clamped when the panel is next drawn).
+pub fn side_panel_max(width: f32) -> f32 {
+    (width * 0.5).max(240.0)
 }
 
 /// Export report: what goes in, the patient-data choice, then a save dialog per format.
@@ -62,10 +72,15 @@ fn export_window(app: &mut KneeclipApp, ctx: &egui::Context) {
             ui.horizontal(|ui| {
                 let label = ui.label("Save to");
                 ui.add(egui::TextEdit::singleline(typed).id(egui::Id::unique("export-path")).desired_width(300.0)).labelled_by(label.id);
-                if ui.add_enabled(!typed.trim().is_empty(), egui::Button::new("Save")).clicked() {
+                // An existing file is said before it is written over (the dialog asks; QA: this replaced it silently).
+                let exists = std::path::Path::new(typed.trim()).is_file();
+                if ui.add_enabled(!typed.trim().is_empty(), egui::Button::new(if exists { "Replace" } else { "Save" })).clicked() {
                     chosen = Some(std::path::PathBuf::from(typed.trim()));
                 }
             });
+            if std::path::Path::new(typed.trim()).is_file() {
+                ui.colored_label(Color32::from_rgb(240, 180, 60), format!("{} exists: Replace writes over it.", typed.trim()));
+            }
         }
         if app.export.running() {
             ui.horizontal(|ui| {
@@ -250,24 +265,44 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             ui.spinner();
             ui.label("working…");
         }
+        // Each kind of outcome keeps only its latest message (a new one
+        // replaces it), and each is elided to its share of the row, whole
+        // on hover: messages ran together and off the window's edge.
+        let red = Color32::from_rgb(240, 90, 90);
+        let mut messages: Vec<(String, Option<Color32>)> = Vec::new();
         match &app.export.last {
-            Some(Ok(path)) if !app.hide_patient => {
-                ui.label(format!("Report written to {}", path.display()));
-            }
-            Some(Ok(_)) => {
-                ui.label("Report written");
-            }
-            Some(Err(e)) => {
-                ui.colored_label(Color32::from_rgb(240, 90, 90), format!("Report not written: {e}"));
-            }
+            Some(Ok(path)) if !app.hide_patient => messages.push((format!("Report written to {}", path.display()), None)),
+            Some(Ok(_)) => messages.push(("Report written".into(), None)),
+            Some(Err(e)) => messages.push((format!("Report not written: {e}"), Some(red))),
+            None => {}
+        }
+        match &app.anchors_file_status {
+            Some(Ok(done)) => messages.push((done.clone(), None)),
+            Some(Err(e)) => messages.push((capitalised(e), Some(red))),
             None => {}
         }
         if let Some(notice) = &app.notice {
-            ui.label(notice);
+            messages.push((notice.clone(), None));
         }
         // A failed open is said in the film's place instead.
         if let Some(shown) = shown_error(app).filter(|_| app.view.is_some() || app.failed_path.is_none()) {
-            ui.colored_label(Color32::from_rgb(240, 90, 90), shown).on_hover_text("The whole message");
+            messages.push((shown, Some(red)));
+        }
+        if app.hide_patient {
+            for (text, _) in &mut messages {
+                *text = mask_paths(app, text);
+            }
+        }
+        let share = (ui.available_width() / messages.len().max(1) as f32 - ui.spacing().item_spacing.x).max(60.0);
+        for (text, colour) in messages {
+            let rich = match colour {
+                Some(c) => RichText::new(&text).color(c),
+                None => RichText::new(&text),
+            };
+            ui.scope(|ui| {
+                ui.set_max_width(share);
+                ui.add(egui::Label::new(rich).truncate()).on_hover_text(&text);
+            });
         }
     });
 }
@@ -275,13 +310,22 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 /// The last error, with every path we know of masked while patient data is
 /// hidden (file names can carry patient names).
 fn shown_error(app: &KneeclipApp) -> Option<String> {
-    let mut shown = app.error.clone()?;
-    if app.hide_patient {
-        for p in app.settings.recent.iter().chain(app.failed_path.iter()) {
-            shown = shown.replace(&p.display().to_string(), "(file name hidden)");
-        }
+    let shown = app.error.clone()?;
+    Some(if app.hide_patient { mask_paths(app, &shown) } else { shown })
+}
+
+fn mask_paths(app: &KneeclipApp, text: &str) -> String {
+    let mut shown = text.to_string();
+    for p in app.settings.recent.iter().chain(app.failed_path.iter()) {
+        shown = shown.replace(&p.display().to_string(), "(file name hidden)");
     }
-    Some(shown)
+    shown
+}
+
+/// A message that may start lower-case (an error's own words) as a sentence.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
@@ -428,29 +472,12 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                     ui.end_row();
                 }
             });
-            let bars: Vec<Bar> = (0..5)
-                .map(|g| {
-                    let colour = if g == a.grade { Color32::from_rgb(90, 170, 255) } else { Color32::GRAY };
-                    Bar::new(g as f64, a.similarities[g] as f64).name(format!("KL {g}")).fill(colour).width(0.7)
-                })
-                .collect();
-            ui.label("Anchor similarity (cosine)");
-            Plot::new("similarities")
-                .height(120.0)
-                .allow_drag(false)
-                .allow_zoom(false)
-                .allow_scroll(false)
-                .show_axes([true, true])
-                // One mark per grade, all of one weight (the default spacer drew KL 0 bright and 1–4 dim;
-                // a step wider than the axis makes each a major mark).
-                .x_grid_spacer(|_| (0..5).map(|g| egui_plot::GridMark { value: g as f64, step_size: 5.0 }).collect())
-                .x_axis_formatter(|m, _| format!("KL {}", m.value.round()))
-                .show(ui, |plot| plot.bar_chart(BarChart::new("anchor similarity", bars)));
+            super::similarity_chart::show(ui, a);
             let p = &a.provenance;
             ui.small(format!("model {} · head {} · anchors {}", p.model, p.head.as_deref().unwrap_or("none"), p.anchors_hash))
                 .on_hover_text(format!("Computed on {}", p.arithmetic));
             if p.anchors_edited {
-                ui.colored_label(Color32::from_rgb(240, 180, 60), "Anchors edited: probabilities were calibrated for the training anchors.");
+                ui.colored_label(Color32::from_rgb(240, 180, 60), format!("Anchors edited: the probabilities were calibrated for {}.", calibrated_for(app)));
             }
             ui.separator();
         });
@@ -461,6 +488,12 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         }
     }
     ui.label(RichText::new("Decision aid, not a diagnosis.").strong());
+}
+
+/// Whose anchors the probabilities were calibrated with, as the state is:
+/// "the training anchors" read as a trained head with none loaded (QA).
+pub(super) fn calibrated_for(app: &KneeclipApp) -> &'static str {
+    if app.head_anchors.is_some() { "the head's own anchors, those it was trained with" } else { "the paper's anchors (Reset brings them back)" }
 }
 
 /// The flip check: a warning when the mirrored knee gets another grade.

@@ -39,3 +39,16 @@ impl Settings {
         self.recent.truncate(MAX_RECENT);
     }
 }
+
+/// The smallest text (egui's Small, ~9 px) raised to a size readable on a
+/// projector (QA: provenance lines and notes were unreadable there).
+pub fn readable_small_text(ctx: &egui::Context) {
+    ctx.all_styles_mut(|style| {
+        if let Some(small) = style.text_styles.get_mut(&egui::TextStyle::Small) {
+            small.size = small.size.max(SMALLEST_TEXT);
+        }
+    });
+}
+
+/// Points: the smallest text the viewer draws.
+pub const SMALLEST_TEXT: f32 = 12.0;

@@ -11,6 +11,8 @@ use super::training_charts::{accuracy_plot, confusion, loss_plot};
 use super::training_form::{check_summary, folder_field, options, split_summary, typed_path};
 use super::training_jobs::{ModelChoice, RunEvent, RunJob, ScanJob, Scanned, default_head_path};
 use crate::training::session::{Outcome, Plan, Session, Validation, Written, checkpoint_for};
+
+mod start_confirm;
 use crate::training::eta::RunClock;
 use crate::training::trainer::{EpochRecord, TrainConfig};
 
@@ -112,6 +114,8 @@ pub struct TrainingTab {
     unfinished_memo: Option<(PathBuf, [Option<std::time::SystemTime>; 2], Option<(usize, usize)>)>,
     /// The form came from an earlier session and its folders are not checked yet.
     restored: bool,
+    /// Start was pressed beside an unfinished run: asking whether to replace it.
+    confirm_start: bool,
 }
 
 impl Default for TrainingTab {
@@ -132,6 +136,7 @@ impl Default for TrainingTab {
             form_note: None,
             unfinished_memo: None,
             restored: false,
+            confirm_start: false,
         }
     }
 }
@@ -453,7 +458,7 @@ impl TrainingTab {
                 // Start without Resume would replace an unfinished run's checkpoint: say so first.
                 if let (false, Some((done, asked))) = (self.resume || !idle, self.unfinished(&head)) {
                     ui.add(egui::Label::new(RichText::new(format!(
-                        "An unfinished run's checkpoint is beside it ({done} of {asked} epochs): Start replaces it with this run's. Tick Resume to go on with it instead."
+                        "An unfinished run's checkpoint is beside it ({done} of {asked} epochs): Start asks before replacing it with this run's. Tick Resume to go on with it instead."
                     )).color(AMBER)).wrap());
                 }
                 // Offered only between runs: a run rewrites that checkpoint every epoch.
@@ -472,18 +477,7 @@ impl TrainingTab {
                 // The run goes on with the options it was started with (the form
                 // may hold another run's); it may run longer.
                 if ticked && self.resume {
-                    match crate::training::checkpoint::checkpoint_summary(&checkpoint) {
-                        Ok(run) => {
-                            // The run's own options (epochs and patience may then be changed),
-                            // asking for at least one epoch more than it has done.
-                            self.config = run.config;
-                            self.config.epochs = self.config.epochs.max(run.epochs_done + 1);
-                        }
-                        Err(e) => {
-                            self.resume = false;
-                            self.progress.messages.push(e);
-                        }
-                    }
+                    self.choose_resume();
                 }
                 if self.resume && idle && self.unfinished(&head).is_none() {
                     ui.add(egui::Label::new(RichText::new(
@@ -503,7 +497,7 @@ impl TrainingTab {
             let start = ui.add_enabled(blocker.is_none(), egui::Button::new(RichText::new("Start").strong()));
             if start.clicked() {
                 if let Some(model) = model {
-                    self.start(&ctx, model.clone());
+                    self.start_clicked(&ctx, model.clone());
                 }
             }
             let cancellable = matches!(self.progress.state, RunState::Loading | RunState::Training);
@@ -512,17 +506,38 @@ impl TrainingTab {
             }
             if let Some(why) = blocker.filter(|_| !self.running()) {
                 ui.add(egui::Label::new(RichText::new(why).small()).wrap());
+            } else if let Some((done, asked)) = self.would_replace() {
+                // Beside Start, which is always in sight (the form's warning may be below the fold).
+                ui.add(egui::Label::new(RichText::new(format!("An unfinished run ({done} of {asked} epochs) is beside the head: Start asks before replacing it.")).color(AMBER)).wrap());
             }
         });
+        self.confirm_start_modal(&ctx, model);
+    }
+
+    /// The unfinished run beside the head in the form, resumed or not.
+    fn unfinished_beside_head(&mut self) -> Option<(usize, usize)> {
+        if self.head_text.trim().is_empty() {
+            return None;
+        }
+        self.unfinished(&typed_path(&self.head_text))
     }
 
     fn results(&mut self, ui: &mut egui::Ui) -> Option<TrainingAction> {
+        let unfinished = matches!(self.progress.state, RunState::Idle).then(|| self.unfinished_beside_head()).flatten();
         let mut action = None;
         let p = &self.progress;
         match &p.state {
-            RunState::Idle => {
-                ui.label("No run yet. Choose a dataset, set the options and press Start.");
-            }
+            RunState::Idle => match unfinished {
+                // Reopened after a run was stopped: said up front, not only below the form's fold.
+                Some((done, asked)) => {
+                    ui.add(egui::Label::new(RichText::new(format!(
+                        "An unfinished run is beside the head: {done} of {asked} epochs done. Tick \"Resume from its checkpoint\" (or press Start and choose Resume it) to go on with it."
+                    )).color(AMBER).strong()).wrap());
+                }
+                None => {
+                    ui.label("No run yet. Choose a dataset, set the options and press Start.");
+                }
+            },
             RunState::Loading => {
                 ui.horizontal(|ui| {
                     ui.spinner();
