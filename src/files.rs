@@ -28,19 +28,35 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// is given), then renames it over `path`; the temporary file is removed if
 /// anything fails.
 pub fn replace_atomically(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    // The temporary name must be legal too: file names have at most 255 bytes.
-    let mut cut = name.len().min(200);
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let tmp = dir.join(format!(".{}.{}.partial", &name[..cut], std::process::id()));
+    let tmp = partial_path(path, std::process::id());
     let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The temporary file beside `path` that process `pid` writes it through:
+/// `.NAME.PID.partial`, where NAME is [`partial_prefix`]'s.
+pub fn partial_path(path: &Path, pid: u32) -> std::path::PathBuf {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+    dir.join(format!("{}{pid}.partial", partial_prefix(&name)))
+}
+
+/// `.NAME.`: the start of every temporary name of the file `name`. File
+/// names have at most 255 bytes, so a long one is cut, and a short hash of
+/// the whole name keeps two long names that start alike apart (a run
+/// cleaning its own half-written files must never match another's).
+pub fn partial_prefix(name: &str) -> String {
+    if name.len() <= 200 {
+        return format!(".{name}.");
+    }
+    let mut cut = 180;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(".{}~{}.", &name[..cut], &short_sha256(name.as_bytes())[..8])
 }
 
 /// Whether `a` and `b` are the same existing file, through whatever path

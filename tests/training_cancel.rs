@@ -149,16 +149,31 @@ fn a_cancelled_session_writes_no_head_and_a_finished_one_does() {
     assert_eq!(meta["config"]["early_stop_on"], "loss");
     assert!(temporary_files(dir).is_empty());
     assert_eq!(kneeclip::training::session::unfinished_run(&head), None, "finished: its sidecar records its epochs");
+    // The same finished run without its head (the head's write failed): its
+    // checkpoint is all that is left of it, so it is not replaced unasked.
+    let (kept_head, kept_sidecar) = (std::fs::read(&head).unwrap(), std::fs::read(&w.sidecar).unwrap());
+    std::fs::remove_file(&head).unwrap();
+    std::fs::remove_file(&w.sidecar).unwrap();
+    assert_eq!(kneeclip::training::session::unfinished_run(&head), Some((2, 2)));
+    std::fs::write(&head, kept_head).unwrap();
+    std::fs::write(&w.sidecar, kept_sidecar).unwrap();
 
     // A later run to the same head, cut short: the finished run's sidecar
     // beside it does not make that run finished.
     let Some(grader) = tiny_grader() else { return };
     let session = Session { restart: true, ..Session::new(quick(50), head.clone()) };
     let mut observer = CancelAt { cancel: session.cancel.clone(), at: (2, 2), epoch: 0, messages: vec![] };
-    assert!(matches!(session.run(grader, &weights, plan, &mut observer).unwrap(), Outcome::Cancelled { epoch: Some(1), .. }));
+    assert!(matches!(session.run(grader, &weights, plan.clone(), &mut observer).unwrap(), Outcome::Cancelled { epoch: Some(1), .. }));
     assert_eq!(kneeclip::training::session::unfinished_run(&head), Some((1, 50)));
     let refused = Session::new(quick(2), head.clone()).prepare().unwrap_err();
     assert!(refused.contains("holds an unfinished run (1 of 50 epochs)"), "{refused}");
+    // Resumed with no more epochs than it did (a default --epochs below its own 50): neither
+    // trained nor taken as finished, so no head is written from epoch 1 of 50.
+    let Some(grader) = tiny_grader() else { return };
+    let session = Session { resume: Some(checkpoint_for(&head)), ..Session::new(quick(1), head.clone()) };
+    let refused = session.run(grader, &weights, plan, &mut Quiet).err().expect("refused");
+    assert!(refused.contains("its run stopped after 1 of its 50 epochs; resume it with --epochs 50 (its own) or more"), "{refused}");
+    assert_eq!(kneeclip::training::session::unfinished_run(&head), Some((1, 50)), "its checkpoint is as it was");
 }
 
 struct Quiet;

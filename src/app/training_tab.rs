@@ -349,6 +349,7 @@ impl TrainingTab {
         self.run_head = Some((session.out.clone(), std::time::SystemTime::now()));
         let batches = plan.train.len().div_ceil(self.config.batch_size.max(1));
         self.progress = Progress { state: RunState::Loading, total_epochs: self.config.epochs, batches, ..Progress::default() };
+        self.progress.messages.extend(session.output_lock.as_ref().and_then(|l| crate::training::outputs::removed_partials_message(&l.removed_partials)));
         self.run = Some(RunJob::start(ctx, model, plan.clone(), session));
     }
 

@@ -286,11 +286,13 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     };
     let mut session = Session { resume: args.resume.clone(), cancel, files_lock, feature_cache_limit, restart: args.restart, ..Session::new(config, args.out.clone()) };
     // Before the datasets are checked and the model loaded: fail in seconds, not after an epoch.
-    session.prepare()?;
+    // The output's name first, then what it would replace, then its lock (which removes
+    // half-written files: only once nothing refuses the run).
+    session.check_output()?;
     refuse_to_replace(args)?;
-    if let Some(removed) = session.output_lock.as_ref().map(|l| &l.removed_partials).filter(|r| !r.is_empty()) {
-        let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
-        eprintln!("kneeclip: removed {} half-written file{} left by an earlier run that was killed while writing: {}", names.len(), if names.len() == 1 { "" } else { "s" }, names.join(", "));
+    session.prepare()?;
+    if let Some(line) = session.output_lock.as_ref().and_then(|l| crate::training::outputs::removed_partials_message(&l.removed_partials)) {
+        eprintln!("kneeclip: {line}");
     }
     if session.output_lock.as_ref().is_some_and(|l| l.unlocked) {
         eprintln!("kneeclip: warning: this file system takes no locks: nothing stops another run from writing {} at the same time", args.out.display());
@@ -329,7 +331,11 @@ fn refuse_to_replace(args: &TrainArgs) -> Result<(), String> {
         Some(file) => Err(format!(
             "{}: exists, and this run would replace it{}; give --overwrite to replace it, or choose another --out",
             file.display(),
-            if *file == args.out { format!(" (and its sidecar {})", sidecar.display()) } else { format!(" (the sidecar of the head {})", args.out.display()) }
+            match (*file == args.out, sidecar.symlink_metadata().is_ok()) {
+                (true, true) => format!(" (and its sidecar {})", sidecar.display()),
+                (true, false) => String::new(),
+                (false, _) => format!(" (the sidecar of the head {})", args.out.display()),
+            }
         )),
         None => Ok(()),
     }

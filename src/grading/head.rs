@@ -134,7 +134,7 @@ impl FineTunedHead {
         // Refused, not warned: another head's temperature and anchors would grade this one silently wrong.
         if let Some(recorded) = metadata.head_sha256.as_deref().filter(|h| !h.eq_ignore_ascii_case(&digest)) {
             return Err(fail(format!(
-                "its sidecar {} belongs to another head (it records head {recorded}, this head is {digest}): the two were not written together, e.g. a training run stopped between them; resume that run to write both again, or move the sidecar away to grade this head without its calibration",
+                "its sidecar {} belongs to another head (it records head {recorded}, this head is {digest}): the two were not written together, e.g. a training run stopped between them; resume that run with --overwrite to write both again, or move the sidecar away to grade this head without its calibration",
                 path.with_extension("json").display()
             )));
         }

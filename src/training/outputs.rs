@@ -142,45 +142,36 @@ impl OutputLock {
     }
 }
 
-/// Whether the process `pid` is running (assumed so where that cannot be told).
-fn alive(pid: u32) -> bool {
-    #[cfg(unix)]
-    {
-        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-        // SAFETY: signal 0 only asks whether the process exists.
-        let running = unsafe { libc::kill(pid, 0) == 0 };
-        running || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        true
-    }
+/// The one line that says what [`remove_stale_partials`] removed, for the
+/// command line and the Training tab; `None` when nothing.
+pub fn removed_partials_message(removed: &[PathBuf]) -> Option<String> {
+    let names: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+    (!names.is_empty()).then(|| format!("removed {} half-written file{} left by an earlier run that was killed while writing: {}", names.len(), if names.len() == 1 { "" } else { "s" }, names.join(", ")))
 }
 
 /// Removes the temporary files (`.NAME.PID.partial`) that a run killed while
 /// writing one of `files` left beside it (a checkpoint's is ≈ 230 MB). Call
-/// holding their lock: another process's then belong to no write under way,
-/// unless the file system takes no locks (`unlocked`), where only those of
-/// processes no longer running go. Returns what it removed.
+/// holding their lock: another process's then belong to no write under way.
+/// Where the file system takes no locks (`unlocked`: some network shares)
+/// nothing is removed, since a run on another machine may be writing there
+/// and its process id means nothing here. Returns what it removed.
 pub fn remove_stale_partials(files: &[&Path], unlocked: bool) -> Vec<PathBuf> {
     let mut removed = Vec::new();
+    if unlocked {
+        return removed;
+    }
     for file in files {
         let resolved = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         for file in [file.to_path_buf(), resolved] {
             let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
-            let mut cut = name.len().min(200);
-            while !name.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let prefix = format!(".{}.", &name[..cut]);
+            let prefix = crate::files::partial_prefix(name);
             let Ok(entries) = std::fs::read_dir(dir) else { continue };
             for entry in entries.flatten() {
                 let entry_name = entry.file_name().to_string_lossy().into_owned();
                 let pid = entry_name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".partial")).and_then(|pid| pid.parse::<u32>().ok());
                 let Some(pid) = pid else { continue };
-                let stale = pid != std::process::id() && !(unlocked && alive(pid));
+                let stale = pid != std::process::id();
                 let path = entry.path();
                 if stale && entry.file_type().is_ok_and(|t| t.is_file()) && !removed.contains(&path) && std::fs::remove_file(&path).is_ok() {
                     removed.push(path);
@@ -210,9 +201,12 @@ pub fn kept_beside(file: &Path) -> PathBuf {
 /// the checkpoint holds (early stopping: the same number, the last with the
 /// same validation loss), whatever the files' times; an older head's
 /// sidecar beside a later, cut-short run's checkpoint does not count.
+///
+/// A run that did all its epochs but whose head was never written (the
+/// write failed) counts too: the checkpoint is all that is left of it.
 pub fn unfinished_run(out: &Path) -> Option<(usize, usize)> {
     let run = checkpoint_summary(&checkpoint_for(out)).ok()?;
-    if run.epochs_done >= run.config.epochs {
+    if run.epochs_done >= run.config.epochs && head_of_run(out, &checkpoint_for(out)) {
         return None;
     }
     let recorded: Option<Vec<f64>> = std::fs::read(sidecar_for(out))
@@ -252,8 +246,7 @@ pub fn kept_by_failed_run(checkpoint: &Path, started: SystemTime, error: &str) -
 /// The temporary name beside `path` that [`crate::files::replace_atomically`]
 /// writes through (`.NAME.PID.partial`), for this process.
 fn partial_for(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+    crate::files::partial_path(path, std::process::id())
 }
 
 /// Writes a head and its sidecar together or not at all: both go to
@@ -291,7 +284,7 @@ pub fn write_head_and_sidecar(head: &Path, head_bytes: &[u8], sidecar: &Path, js
         // The old sidecar belongs to the old head: away with it, so the new head is not graded with it.
         let removed = std::fs::remove_file(&sidecar).is_ok();
         return Err(format!(
-            "{}: the head was written but its sidecar could not be: {err}{}; write both again by resuming the run",
+            "{}: the head was written but its sidecar could not be: {err}{}; write both again by resuming the run with --overwrite",
             sidecar.display(),
             if removed { " (the old sidecar, another head's, was removed)" } else { "" }
         ));

@@ -221,8 +221,6 @@ impl Session {
     fn lock_and_check(&self) -> Result<OutputLock, String> {
         let checkpoint = self.checkpoint();
         let mut lock = OutputLock::take(&[&self.out, &checkpoint])?;
-        // A run killed mid-write left its temporary files; held now, no write of them is under way.
-        lock.removed_partials = super::outputs::remove_stale_partials(&[&self.out, &sidecar_for(&self.out), &checkpoint], lock.unlocked);
         if let (None, false, Some((done, asked))) = (&self.resume, self.restart, unfinished_run(&self.out)) {
             return Err(format!(
                 "{}: holds an unfinished run ({done} of {asked} epochs) that this run would replace; go on with it (--resume {}), or start over and lose it (--restart)",
@@ -230,6 +228,9 @@ impl Session {
                 checkpoint.display()
             ));
         }
+        // A run killed mid-write left its temporary files; held now, no write of them is
+        // under way. Only once the run is sure to go on, so that a refused one removes nothing.
+        lock.removed_partials = super::outputs::remove_stale_partials(&[&self.out, &sidecar_for(&self.out), &checkpoint], lock.unlocked);
         Ok(lock)
     }
 
@@ -437,6 +438,35 @@ mod tests {
         expected.sort();
         assert_eq!(removed, expected);
         assert!(stale.iter().all(|p| !p.exists()) && kept.iter().all(|p| p.exists()));
+    }
+
+    #[test]
+    fn only_a_run_sure_to_go_on_removes_half_written_files_and_long_names_stay_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two heads whose names share their first 200 bytes: each run's temporary files are its own.
+        let (a, b) = (format!("{}_a.safetensors", "p".repeat(200)), format!("{}_b.safetensors", "p".repeat(200)));
+        let other = crate::files::partial_path(&dir.path().join(&b), 999_999_999);
+        let mine = crate::files::partial_path(&dir.path().join(&a), 999_999_999);
+        assert_ne!(other.file_name(), mine.file_name());
+        std::fs::write(&other, b"half").unwrap();
+        std::fs::write(&mine, b"half").unwrap();
+        let mut session = Session::new(TrainConfig::default(), dir.path().join(&a));
+        session.prepare().unwrap();
+        assert_eq!(session.output_lock.as_ref().unwrap().removed_partials, [mine.clone()]);
+        assert!(other.exists() && !mine.exists());
+        drop(session);
+        // A run refused (an unfinished run's checkpoint beside the head) removes nothing.
+        let head = dir.path().join("h.safetensors");
+        // A checkpoint's header alone (its state: epoch 1 of 5) is what the refusal reads.
+        let state = crate::training::checkpoint::CheckpointState {
+            epoch: 1, step: 1, rng: 1, best_val_loss: 1.0, best_epoch: 1, config: TrainConfig { epochs: 5, ..TrainConfig::default() }, history: Vec::new(), films: None, film_sizes: None, film_heads: None, film_list: None,
+        };
+        let header = serde_json::json!({"__metadata__": {"state": serde_json::to_string(&state).unwrap()}}).to_string();
+        std::fs::write(checkpoint_for(&head), [(header.len() as u64).to_le_bytes().as_slice(), header.as_bytes()].concat()).unwrap();
+        let stale = crate::files::partial_path(&head, 999_999_999);
+        std::fs::write(&stale, b"half").unwrap();
+        assert!(Session::new(TrainConfig::default(), head.clone()).prepare().unwrap_err().contains("holds an unfinished run"));
+        assert!(stale.exists());
     }
 
     #[test]

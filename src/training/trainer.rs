@@ -276,6 +276,17 @@ impl Trainer {
             // Its run finished (all its epochs, or stopped early) but no head came of it
             // (the head's write failed, the run was stopped in its last validation):
             // the head is written from it as that run's end would have, without training more.
+            // A run stopped short of its own epochs and resumed with fewer than it did (a
+            // default --epochs): neither trained on nor taken as finished (review).
+            if s.epoch >= c.epochs && s.epoch < s.config.epochs {
+                return Err(format!(
+                    "{}: its run stopped after {} of its {} epochs; resume it with --epochs {} (its own) or more to go on",
+                    ck.display(),
+                    s.epoch,
+                    s.config.epochs,
+                    s.config.epochs
+                ));
+            }
             finished = s.epoch >= c.epochs || s.epoch.saturating_sub(s.best_epoch) >= c.patience;
             if finished {
                 let done = if s.epoch == 1 { "its 1 epoch".to_string() } else { format!("its {} epochs", s.epoch) };

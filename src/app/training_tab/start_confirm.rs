@@ -27,14 +27,19 @@ impl TrainingTab {
     }
 
     /// Ticks Resume as its box does: the checkpoint's own options come back
-    /// into the form (at least one epoch more than it has done).
+    /// into the form (at least one epoch more than it has done, unless it did
+    /// all of its own: then Start writes its head without training).
     pub(super) fn choose_resume(&mut self) -> bool {
         let checkpoint = checkpoint_for(&typed_path(&self.head_text));
         match crate::training::checkpoint::checkpoint_summary(&checkpoint) {
             Ok(run) => {
                 self.resume = true;
                 self.config = run.config;
-                self.config.epochs = self.config.epochs.max(run.epochs_done + 1);
+                // A run that did all its epochs (its head never written) resumes to write
+                // its head, as the command line does, not to train one more.
+                if run.epochs_done < self.config.epochs {
+                    self.config.epochs = self.config.epochs.max(run.epochs_done + 1);
+                }
                 true
             }
             Err(e) => {
