@@ -226,7 +226,9 @@ impl Grader {
             warnings.push(format!(
                 "head {}: no sidecar {} beside it, so it grades without its fitted temperature (its probabilities are not calibrated) or the anchors it was trained with, and with its base weights unchecked; copy the .json with its head",
                 head.id(),
-                head.path().with_extension("json").display()
+                // The name alone: reports made without patient data carry this warning, and a
+                // whole path may name the user's home folder.
+                head.path().with_extension("json").file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
             ));
         }
         if let Some(t) = head.metadata().temperature.filter(|&t| at_most_temperature(t as f64)) {

@@ -93,7 +93,9 @@ pub(crate) fn assess(modality: Option<&str>, body_part: Option<&str>, descriptio
 pub(crate) fn species_caution(species: Option<&str>) -> Option<String> {
     let species = species.map(str::trim).filter(|s| !s.is_empty())?;
     let upper = species.to_uppercase();
-    let human = ["HOMO SAPIENS", "HUMAN", "HUMANS", "MENSCH", "HUMAIN", "HUMANO", "UMANO"].iter().any(|h| upper == *h || upper.starts_with("HOMO SAPIENS"));
+    // "Human", "Human (Homo sapiens)", "Homo sapiens sapiens", a SNOMED-style "337915000 Homo sapiens".
+    let words: Vec<&str> = upper.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).collect();
+    let human = upper.contains("HOMO SAPIENS") || words.iter().any(|w| ["HUMAN", "HUMANS", "MENSCH", "HUMAIN", "HUMANO", "UMANO"].contains(w));
     (!human).then(|| format!("DICOM Patient Species Description is “{species}”: kneeclip grades human knee radiographs, so this grade may mean nothing"))
 }
 
@@ -218,7 +220,7 @@ mod tests {
     #[test]
     fn another_species_than_ours_gets_a_caution() {
         use super::species_caution;
-        for human in [None, Some(""), Some("Homo sapiens"), Some("HUMAN"), Some(" human ")] {
+        for human in [None, Some(""), Some("Homo sapiens"), Some("HUMAN"), Some(" human "), Some("Human (Homo sapiens)"), Some("337915000 Homo sapiens")] {
             assert_eq!(species_caution(human), None, "{human:?}");
         }
         let dog = species_caution(Some("Canine")).unwrap();

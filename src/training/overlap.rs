@@ -112,16 +112,36 @@ pub fn a_film_that_differs(before: &[String], now: &[String]) -> Option<String> 
         let (side, grade, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         (name.to_string(), format!("KL {grade}, {}", if side == "val" { "validation" } else { "training" }))
     };
-    let before: Vec<(String, String)> = before.iter().map(split).collect();
-    let now: Vec<(String, String)> = now.iter().map(split).collect();
-    let named = |list: &[(String, String)], name: &str| list.iter().find(|(n, _)| n == name).map(|(_, how)| how.clone());
-    if let Some((name, how)) = before.iter().find(|(n, _)| named(&now, n).is_none()) {
-        return Some(format!("{name} ({how}) is no longer among the films"));
+    // By name, in list order; a name may stand for several films (IM0001 in
+    // many folders of a PACS export), so each name keeps all its films' grades.
+    let by_name = |lines: &[String]| {
+        let mut order: Vec<String> = Vec::new();
+        let mut map: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+        for (name, how) in lines.iter().map(split) {
+            let hows = map.entry(name.clone()).or_default();
+            if hows.is_empty() {
+                order.push(name);
+            }
+            hows.push(how);
+        }
+        (order, map)
+    };
+    let ((before_order, before), (now_order, now)) = (by_name(before), by_name(now));
+    if let Some(name) = before_order.iter().find(|n| !now.contains_key(*n)) {
+        return Some(format!("{name} ({}) is no longer among the films", before[name][0]));
     }
-    if let Some((name, how)) = now.iter().find(|(n, _)| named(&before, n).is_none()) {
-        return Some(format!("{name} ({how}) is new"));
+    if let Some(name) = now_order.iter().find(|n| !before.contains_key(*n)) {
+        return Some(format!("{name} ({}) is new", now[name][0]));
     }
-    before.iter().find_map(|(name, how)| named(&now, name).filter(|h| h != how).map(|h| format!("{name} was {how}, is now {h}")))
+    before_order.iter().find_map(|name| {
+        let (mut was, mut is) = (before[name].clone(), now[name].clone());
+        if was.len() != is.len() {
+            return Some(format!("{} films named {name} before, {} now", was.len(), is.len()));
+        }
+        was.sort();
+        is.sort();
+        was.iter().zip(&is).find(|(w, i)| w != i).map(|(w, i)| format!("{name} was {w}, is now {i}"))
+    })
 }
 
 /// A short hash of the films' sizes, in order: a resumed run's films have
@@ -151,6 +171,27 @@ pub fn heads_fingerprint(train: &[Film], val: &[Film]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_film_that_differs_is_named_also_among_films_of_one_name() {
+        let list = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        let before = list(&["train\t0\ta.png", "train\t2\tIM0001", "val\t3\tIM0001", "train\t1\tb.png"]);
+        assert_eq!(a_film_that_differs(&before, &before), None);
+        let gone = list(&["train\t0\ta.png", "train\t2\tIM0001", "val\t3\tIM0001"]);
+        assert_eq!(a_film_that_differs(&before, &gone).unwrap(), "b.png (KL 1, training) is no longer among the films");
+        let new = list(&["train\t0\ta.png", "train\t2\tIM0001", "val\t3\tIM0001", "train\t1\tb.png", "val\t4\tc.png"]);
+        assert_eq!(a_film_that_differs(&before, &new).unwrap(), "c.png (KL 4, validation) is new");
+        // One of two films named IM0001 moved from validation to training: said, not missed.
+        let moved = list(&["train\t0\ta.png", "train\t2\tIM0001", "train\t3\tIM0001", "train\t1\tb.png"]);
+        assert_eq!(a_film_that_differs(&before, &moved).unwrap(), "IM0001 was KL 3, validation, is now KL 3, training");
+        let third = list(&["train\t0\ta.png", "train\t2\tIM0001", "val\t3\tIM0001", "val\t3\tIM0001", "train\t1\tb.png"]);
+        assert_eq!(a_film_that_differs(&before, &third).unwrap(), "2 films named IM0001 before, 3 now");
+        // A large dataset's last film (by name, not by scanning the other list for each).
+        let big: Vec<String> = (0..50_000).map(|i| format!("train\t{}\tf{i}.png", i % 5)).collect();
+        let mut changed = big.clone();
+        changed[49_999] = "train\t0\tf49999.png".into();
+        assert_eq!(a_film_that_differs(&big, &changed).unwrap(), "f49999.png was KL 4, training, is now KL 0, training");
+    }
 
     fn film(dir: &Path, name: &str, bytes: &[u8], grade: usize) -> Film {
         let path = dir.join(name);
