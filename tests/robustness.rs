@@ -457,7 +457,13 @@ fn unwritable_folders(root: &Path) -> Vec<PathBuf> {
     std::fs::set_permissions(&read_only, permissions).unwrap();
     if std::fs::write(read_only.join("probe"), b"x").is_ok() {
         let _ = std::fs::remove_file(read_only.join("probe"));
-        eprintln!("skipped the read-only folder case: this user (root?) can write into a 0555 folder");
+        // Root writes into a 0555 folder; not into sysfs, a folder that exists and takes no new file.
+        let sys = PathBuf::from("/sys");
+        if sys.is_dir() && std::fs::write(sys.join("kneeclip-probe.csv"), b"x").is_err() {
+            places.push(sys);
+        } else {
+            eprintln!("skipped the read-only folder case: this user (root?) can write into a 0555 folder, and /sys is not there to stand in");
+        }
     } else {
         places.push(read_only);
     }
@@ -470,6 +476,8 @@ fn outputs_that_cannot_be_written_fail_cleanly_and_leave_nothing() {
     let Some(model) = cli_model(tmp.path()) else { return };
     let data = dataset_of_pngs(tmp.path(), 2);
     for place in unwritable_folders(tmp.path()) {
+        // What the folder held before (sysfs holds entries of its own): nothing is added.
+        let before = leftovers(&place);
         let predictions = place.join("predictions.csv");
         let out = kneeclip(&[OsStr::new("eval"), "--offline".as_ref(), "--model-dir".as_ref(), model.as_os_str(), "--predictions".as_ref(), predictions.as_os_str(), data.as_os_str()]);
         let stderr = text(&out.stderr);
@@ -477,14 +485,14 @@ fn outputs_that_cannot_be_written_fail_cleanly_and_leave_nothing() {
         assert!(stderr.contains(&predictions.display().to_string()), "{stderr}");
         // Found before any film is graded (a read-only folder was found only after all were).
         assert!(out.stdout.is_empty() && stderr.contains("cannot write the predictions there"), "{stderr}");
-        assert!(!predictions.exists() && leftovers(&place).is_empty(), "{:?}", leftovers(&place));
+        assert!(!predictions.exists() && leftovers(&place) == before, "{:?}", leftovers(&place));
 
         let head = place.join("head.safetensors");
         let out = kneeclip(&[OsStr::new("train"), "--offline".as_ref(), "--model-dir".as_ref(), model.as_os_str(), "--epochs".as_ref(), "1".as_ref(), "--angles".as_ref(), "0".as_ref(), "--out".as_ref(), head.as_os_str(), data.as_os_str()]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(&place.display().to_string()), "{stderr}");
-        assert!(leftovers(&place).is_empty(), "{:?}", leftovers(&place));
+        assert!(leftovers(&place) == before, "{:?}", leftovers(&place));
     }
     // A 250-byte name is legal: the temporary file written beside it must be too.
     let long = tmp.path().join(format!("{}.csv", "p".repeat(246)));
