@@ -402,7 +402,7 @@ impl TrainingTab {
         let ctx = ui.ctx().clone();
         let idle = !self.running();
         ui.heading("Data");
-        ui.small("A folder with one subfolder per grade (0 … 4, or names starting with the digit such as 0Normal), or a CSV of path,grade.");
+        ui.small("A folder with one subfolder per grade (0 … 4, or names starting with the digit such as 0Normal, perhaps after KL or grade: KL2, grade_2), or a CSV of path,grade.");
         if let Some(note) = &self.form_note {
             ui.add(egui::Label::new(RichText::new(note).color(AMBER)).wrap());
         }
