@@ -30,6 +30,13 @@ fn the_viewer_exports_the_report_of_the_film_on_screen() {
     h.step();
     h.step();
     h.get_by_label("Include patient data (name, ID, birth date, file name)");
+    // The grade hidden on screen (a quiz): the window says the report shows it.
+    assert!(h.query_by_label("The grade is hidden on screen, but the report shows it.").is_none());
+    app(&mut h).hide_grade = true;
+    h.step();
+    h.get_by_label("The grade is hidden on screen, but the report shows it.");
+    app(&mut h).hide_grade = false;
+    h.step();
     // Where no file dialog can be shown, a typed path saves the report. One
     // that cannot be written keeps the window open, the path as typed and the
     // reason in the window, whole.

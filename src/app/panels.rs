@@ -38,6 +38,10 @@ fn export_window(app: &mut KneeclipApp, ctx: &egui::Context) {
     let mut chosen: Option<std::path::PathBuf> = None;
     egui::Window::new("Export report").open(&mut open).collapsible(false).resizable(false).default_width(420.0).show(ctx, |ui| {
         ui.label("The film as shown (window, inversion, and the heatmap when it is on), the grade and the five probabilities and similarities of each knee, the anchors, the model and head, the date, and the decision-aid statement.");
+        if app.hide_grade {
+            // A teacher hiding the grade for a quiz would otherwise put it on the slide unawares.
+            ui.colored_label(egui::Color32::from_rgb(240, 180, 60), "The grade is hidden on screen, but the report shows it.");
+        }
         ui.add_space(4.0);
         ui.add_enabled_ui(!app.hide_patient, |ui| {
             ui.checkbox(&mut app.export.include_patient_data, "Include patient data (name, ID, birth date, file name)")
