@@ -376,6 +376,13 @@ fn anchors(flow: &mut Flow, report: &Report) {
     }
 }
 
+/// The paper's texts count the grades from 1 ("Grade 1 (none)" is KL 0), as
+/// the viewer's anchors panel says; said in the provenance's anchors row,
+/// which has room on its line (a line of its own would shrink the film).
+fn numbered_from_one(a: &super::content::AnchorsInfo) -> bool {
+    a.texts.iter().enumerate().any(|(g, t)| t.trim_start().starts_with(&format!("Grade {} ", g + 1)))
+}
+
 fn details(flow: &mut Flow, report: &Report) {
     flow.heading("Provenance");
     let f = &report.film;
@@ -388,7 +395,12 @@ fn details(flow: &mut Flow, report: &Report) {
     let rows = [
         ("Model", report.model.clone()),
         ("Fine-tuned head", report.head.clone().unwrap_or_else(|| "none (base CLIP)".into())),
-        ("Anchors", format!("hash {}{}", report.anchors.hash, if report.anchors.edited { ", edited" } else { "" })),
+        ("Anchors", format!(
+            "hash {}{}{}",
+            report.anchors.hash,
+            if report.anchors.edited { ", edited" } else { "" },
+            if numbered_from_one(&report.anchors) { "; their texts number the grades 1–5 (Grade 1 is KL 0)" } else { "" }
+        )),
         ("Arithmetic", report.arithmetic.clone()),
         ("kneeclip", report.kneeclip_version.to_owned()),
         ("Created", report.created.clone()),
@@ -499,6 +511,19 @@ mod tests {
         let axis = SimilarityAxis::new(&[0.21, 0.25, 0.3]);
         assert_eq!((axis.zero, axis.bar(0.3)), (0.0, (0.0, 1.0)));
         assert!((axis.bar(0.21).1 - 0.7).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_papers_numbering_of_the_grades_is_explained() {
+        let texts = |anchors: &TextAnchors| {
+            let film = Radiograph::from_gray8(300, 300, vec![100; 300 * 300], "f.png").unwrap();
+            let results = [(Region::Whole, assessment(2))];
+            let pages = pages(&Report::new(&ReportInput::new(&film, &results, anchors)).unwrap(), &RgbImage::new(300, 300));
+            pages.iter().flat_map(|p| &p.items).filter_map(|i| if let Item::Text { text, .. } = i { Some(text.clone()) } else { None }).collect::<Vec<_>>().join(" ")
+        };
+        assert!(texts(&TextAnchors::default()).contains("their texts number the grades 1–5 (Grade 1 is KL 0)"));
+        let own = TextAnchors::new(["none", "doubtful", "mild", "moderate", "severe"].map(String::from)).unwrap();
+        assert!(!texts(&own).contains("Grade 1 is KL 0"));
     }
 
     #[test]
