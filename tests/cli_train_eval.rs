@@ -123,6 +123,8 @@ fn train_two_epochs_then_grade_and_eval_with_the_head() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("epoch 2:"), "{err}");
+    // Stderr is a pipe here, as in a log: plain progress lines, no bar redrawn with carriage returns.
+    assert!(!err.contains('\r') && err.lines().any(|l| l.starts_with("  batch ") && l.contains(" loss ")), "{err:?}");
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("head.json")).unwrap()).unwrap();
     assert_eq!(meta["history"].as_array().unwrap().len(), 2);
     assert_eq!(meta["config"]["angles"], serde_json::json!([-10.0, -5.0, 0.0, 5.0, 10.0]), "the default angles, given in the help's form");

@@ -6,7 +6,7 @@
 //! epoch is dropped, the last complete checkpoint kept, exit 130); a second
 //! one quits at once, though never in the middle of writing a file.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -202,9 +202,20 @@ fn shell_quote(word: &str) -> String {
     if plain { word.to_string() } else { format!("'{}'", word.replace('\'', "'\\''")) }
 }
 
-#[derive(Default)]
+/// Progress on stderr: a bar redrawn with `\r` on a terminal; in a log
+/// (stderr redirected to a file), a plain line at each tenth of an epoch, as
+/// eval's progress does, so the log holds no run of carriage returns.
 struct Progress {
     clock: RunClock,
+    terminal: bool,
+    /// Batches shown so far in this epoch (in a log).
+    shown: usize,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress { clock: RunClock::default(), terminal: std::io::stderr().is_terminal(), shown: 0 }
+    }
 }
 
 impl TrainingObserver for Progress {
@@ -216,6 +227,17 @@ impl TrainingObserver for Progress {
         let width = 30;
         let done = batch * width / batches.max(1);
         let left = self.clock.remaining(batch, batches).map(|r| format!(" · {}", r.describe())).unwrap_or_default();
+        if !self.terminal {
+            let tenth = |b: usize| b * 10 / batches.max(1);
+            if batch < self.shown {
+                self.shown = 0; // a new epoch
+            }
+            if tenth(batch) > tenth(self.shown) || batch == batches {
+                eprintln!("  batch {batch}/{batches} loss {loss:.4}{left}");
+                self.shown = batch;
+            }
+            return;
+        }
         // Padded: the line is rewritten in place and the estimate's length varies.
         eprint!("\r  [{}{}] {batch}/{batches} loss {loss:.4}{left:<40}", "#".repeat(done), "-".repeat(width - done));
         PROGRESS_LINE_OPEN.store(true, Ordering::SeqCst);
