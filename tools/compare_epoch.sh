@@ -48,7 +48,7 @@ ours() {
   local start end
   start=$(date +%s.%N)
   RAYON_NUM_THREADS="$THREADS" "$bin" train "$DATA/oai-kl/train" --val "$DATA/oai-kl/val" --epochs 1 \
-    --model-dir "$model" --out "$work/head.safetensors" >"$work/ours.log" 2>&1 \
+    --model-dir "$model" --out "$work/head.safetensors" --overwrite >"$work/ours.log" 2>&1 \
     || { cat "$work/ours.log" >&2; exit 1; }
   end=$(date +%s.%N)
   python3 -c "print(f'{$end - $start:.1f}')"
