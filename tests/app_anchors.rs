@@ -281,6 +281,16 @@ fn anchors_save_and_load_by_typed_path_and_the_status_bar_says_how_each_ended() 
     assert_eq!(app(&mut h).settings.anchors[4], mine);
     status_text(&h, &format!("Anchors loaded from {}", out.display())).expect("a load is said");
     assert!(status_text(&h, "Anchors saved to").is_none(), "one message of a kind");
+    // An existing file is said before Save writes over it (QA: a text file was replaced silently).
+    let other = tmp.path().join("notes.txt");
+    std::fs::write(&other, "my notes").unwrap();
+    app(&mut h).anchors_typed = Some(Typed { direction: Direction::Save, path: other.display().to_string() });
+    h.run_steps(2);
+    h.get_by_label(&format!("{} exists: Replace writes the anchors over it.", other.display()));
+    assert!(h.query_by_label("Save").is_none(), "the button says Replace");
+    app(&mut h).anchors_typed = None;
+    h.run_steps(2);
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "my notes");
     h.get_by_label("Undo Load");
     // A long message is elided at the window's edge, whole in its label.
     let long = format!("Could not open {}: the file is damaged", "/a/very/long/folder/name".repeat(20));

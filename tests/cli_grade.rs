@@ -661,5 +661,5 @@ fn a_dicomdir_beside_the_films_is_left_out_and_refused_as_an_index() {
     let out = kneeclip(&["grade", "--offline", "--model-dir", m, named.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("index.dcm") && stderr.contains("this is a DICOMDIR, the index of a DICOM CD or export, not a film"), "{stderr}");
+    assert!(stderr.contains("index.dcm") && stderr.contains("this is a DICOMDIR, the index of a DICOM CD or export, not a film: open the films beside it"), "{stderr}");
 }

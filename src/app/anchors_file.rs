@@ -87,8 +87,10 @@ fn suggested_path() -> String {
 /// The typed-path row under the anchors' buttons; the anchors read when Load is pressed.
 pub fn typed_row(app: &mut KneeclipApp, ui: &mut egui::Ui) -> Option<TextAnchors> {
     let typed = app.anchors_typed.as_mut()?;
+    // An existing file is said before Save writes over it, as Export report's typed path does.
+    let replaces = typed.direction == Direction::Save && Path::new(typed.path.trim()).is_file();
     let (verb, action) = match typed.direction {
-        Direction::Save => ("save the anchors to", "Save"),
+        Direction::Save => ("save the anchors to", if replaces { "Replace" } else { "Save" }),
         Direction::Load => ("load the anchors from", "Load"),
     };
     ui.add(egui::Label::new(format!("No file dialog can be shown on this desktop (no xdg portal, no zenity): type the file to {verb}.")).wrap());
@@ -103,6 +105,9 @@ pub fn typed_row(app: &mut KneeclipApp, ui: &mut egui::Ui) -> Option<TextAnchors
         }
         close = ui.button("Cancel").clicked();
     });
+    if replaces {
+        ui.colored_label(egui::Color32::from_rgb(240, 180, 60), format!("{} exists: Replace writes the anchors over it.", typed.path.trim()));
+    }
     if close {
         app.anchors_typed = None;
     }

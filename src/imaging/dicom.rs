@@ -134,7 +134,7 @@ pub(crate) fn load(
         let present = |tag| obj.element_opt(tag).ok().flatten().is_some();
         let class = obj.meta().media_storage_sop_class_uid.trim_end_matches(['\0', ' ']);
         let detail = if class == super::listing::MEDIA_DIRECTORY_CLASS {
-            "this is a DICOMDIR, the index of a DICOM CD or export, not a film: open the films beside it (kneeclip grade FOLDER leaves the DICOMDIR out)"
+            "this is a DICOMDIR, the index of a DICOM CD or export, not a film: open the films beside it (a folder of them is read without it)"
         } else if present(tags::FLOAT_PIXEL_DATA) || present(tags::DOUBLE_FLOAT_PIXEL_DATA) {
             "its image is floating-point pixel data (7FE0,0008 / 7FE0,0009), as parametric maps store them, not a radiograph's integer pixels; kneeclip does not read it"
         } else {

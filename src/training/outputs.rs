@@ -271,9 +271,15 @@ pub fn write_head_and_sidecar(head: &Path, head_bytes: &[u8], sidecar: &Path, js
         let _ = std::fs::remove_file(&head_tmp);
         let _ = std::fs::remove_file(&sidecar_tmp);
     };
+    // Whether there was a head before: what the failure leaves is then that one, else nothing.
+    let had_head = head.is_file();
     let nothing_written = |file: &Path, err: std::io::Error| {
         clean();
-        format!("{}: cannot write it: {err}; nothing was replaced (the head {} and its sidecar are as they were)", file.display(), head.display())
+        if had_head {
+            format!("{}: cannot write it: {err}; nothing was replaced (the head {} and its sidecar are as they were)", file.display(), head.display())
+        } else {
+            format!("{}: cannot write it: {err}; no head or sidecar was written", file.display())
+        }
     };
     // Named by the file meant, not its temporary name (removed by then).
     write(&head_tmp, head_bytes).map_err(|e| nothing_written(&head, e))?;
@@ -313,14 +319,16 @@ mod tests {
             let unblock = || std::fs::remove_dir(partial_for(&dir.path().join(blocked))).unwrap();
             block();
             let err = write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap_err();
-            assert!(err.contains("nothing was replaced"), "{err}");
+            // No head before: nothing is said to be kept (QA: "its sidecar are as they were" of files never there).
+            assert!(err.contains("no head or sidecar was written") && !err.contains("as they were"), "{err}");
             unblock();
             assert!(listing(dir.path()).is_empty(), "no lone sidecar, no temporary file: {:?}", listing(dir.path()));
             // With an older pair in place: both kept as they were.
             std::fs::write(&head, b"old head").unwrap();
             std::fs::write(&sidecar, b"old sidecar").unwrap();
             block();
-            write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap_err();
+            let err = write_head_and_sidecar(&head, b"new head", &sidecar, b"new sidecar").unwrap_err();
+            assert!(err.contains("nothing was replaced (the head") && err.contains("are as they were"), "{err}");
             unblock();
             assert_eq!((std::fs::read(&head).unwrap(), std::fs::read(&sidecar).unwrap()), (b"old head".to_vec(), b"old sidecar".to_vec()), "{blocked}");
             assert_eq!(listing(dir.path()), ["h.json", "h.safetensors"]);
