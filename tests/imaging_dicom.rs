@@ -420,7 +420,12 @@ fn a_pixel_description_that_contradicts_itself_is_refused_by_its_attribute() {
     }
     // Fewer bits stored than allocated is what the film has (10 of 16): read.
     let path = rg3_with(tmp.path(), "bits12.dcm", tags::BITS_STORED, 12).unwrap();
-    assert!(Radiograph::open(&path).is_ok());
+    let twelve = Radiograph::open(&path).unwrap();
+    assert!(!twelve.notes().iter().any(|n| n.contains("above Bits Stored")), "10-bit values fit in 12: {:?}", twelve.notes());
+    // Fewer than the data uses (7 over 10-bit values): masked as the standard says, and said.
+    let path = rg3_with(tmp.path(), "bits7.dcm", tags::BITS_STORED, 7).unwrap();
+    let seven = Radiograph::open(&path).unwrap();
+    assert!(seven.notes().iter().any(|n| n.contains("pixels had bits set above Bits Stored (7 of 16 bits): masked off")), "{:?}", seven.notes());
 }
 
 #[test]

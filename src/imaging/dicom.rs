@@ -381,14 +381,14 @@ fn samples_to_pixels(
 
     // Raw sample k (in native byte order from the decoder), masked to bits stored.
     let mask: u64 = if stored >= 32 { u32::MAX as u64 } else { (1u64 << stored) - 1 };
-    let raw = |k: usize| -> u64 {
-        let v = match bytes_per {
+    let unmasked = |k: usize| -> u64 {
+        match bytes_per {
             1 => data[k] as u64,
             2 => u16::from_ne_bytes([data[2 * k], data[2 * k + 1]]) as u64,
             _ => u32::from_ne_bytes(data[4 * k..4 * k + 4].try_into().unwrap()) as u64,
-        };
-        v & mask
+        }
     };
+    let raw = |k: usize| -> u64 { unmasked(k) & mask };
     let sign_extend = |v: u64| -> i32 {
         if stored < 64 && v & (1u64 << (stored - 1)) != 0 {
             (v as i64 - (1i64 << stored)) as i32
@@ -423,6 +423,16 @@ fn samples_to_pixels(
         let mut dec = Decoded::plain(w, h, pixels, bits);
         dec.photometric = photometric;
         dec.full_range = FullRange::Values;
+        // Bits above Bits Stored are masked off, as the standard says; said, since a wrong
+        // Bits Stored (7 over 10-bit data) silently cut the film's values (QA).
+        if alloc > 1 && stored < alloc {
+            let above = (0..n).filter(|&k| unmasked(k) & !mask != 0).count();
+            if above > 0 {
+                dec.notes.push(format!(
+                    "{above} of {n} pixels had bits set above Bits Stored ({stored} of {alloc} bits): masked off, as the standard says (old files kept overlays there); if the film looks wrong, its Bits Stored may be wrong"
+                ));
+            }
+        }
         return Ok(dec);
     }
 
