@@ -96,12 +96,7 @@ fn reset_anchors_can_be_undone_even_after_edits() {
     reset_anchors(&mut h);
     let a = app(&mut h);
     assert_eq!(a.settings.anchors, a.calibration_anchors());
-    wait(&mut h, "the re-grade", |a| !a.busy());
-    h.get_by_label("Undo Reset").scroll_to_me();
-    h.run_steps(3);
-    h.get_by_label("Undo Reset").click();
-    h.step();
-    h.step();
+    press_undo_reset(&mut h);
     assert_eq!(app(&mut h).settings.anchors[2], mine, "the reader's text is back");
     assert!(h.query_by_label("Undo Reset").is_none(), "one undo");
     // Reset again, then a hand edit: the undo stays (QA: typing once lost
@@ -114,12 +109,7 @@ fn reset_anchors_can_be_undone_even_after_edits() {
     h.step();
     h.step();
     assert!(app(&mut h).settings.anchors[0].ends_with('!'));
-    wait(&mut h, "the re-grade", |a| !a.busy());
-    h.get_by_label("Undo Reset").scroll_to_me();
-    h.run_steps(3);
-    h.get_by_label("Undo Reset").click();
-    h.step();
-    h.step();
+    press_undo_reset(&mut h);
     let a = app(&mut h);
     assert_eq!(a.settings.anchors[2], mine, "the texts from before the Reset");
     assert_eq!(a.settings.anchors[0], a.calibration_anchors()[0]);
@@ -330,4 +320,14 @@ fn small_text_is_readable_and_the_anchor_boxes_clear_the_scroll_bar() {
     let bar = h.query_all_by_role(egui::accesskit::Role::ScrollBar).map(|b| b.rect()).find(|b| b.min.x > 700.0);
     let bar = bar.expect("the side panel scrolls at 1400×900");
     assert!(field.max.x < bar.min.x, "the box {field:?} runs under the scroll bar {bar:?}");
+}
+
+/// Presses Undo Reset once the re-grade after the Reset is done (scrolled to first).
+fn press_undo_reset(h: &mut Harness<'static, App>) {
+    wait(h, "the re-grade", |a| !a.busy());
+    h.get_by_label("Undo Reset").scroll_to_me();
+    h.run_steps(3);
+    h.get_by_label("Undo Reset").click();
+    h.step();
+    h.step();
 }
