@@ -200,6 +200,13 @@ fn cancel_stops_the_run_says_so_and_leaves_no_half_written_file() {
     h.get_by_label("Don't start").click();
     h.run_steps(3);
     assert!(h.query_by_label("An unfinished run is beside this head").is_none());
+    // Escape is "Don't start" too.
+    h.get_by_label("Start").click();
+    h.run_steps(3);
+    h.get_by_label("An unfinished run is beside this head");
+    h.key_press(egui::Key::Escape);
+    h.run_steps(3);
+    assert!(h.query_by_label("An unfinished run is beside this head").is_none(), "Escape closes the question");
     assert!(!app(&mut h).training.running() && !app(&mut h).training.resume);
     assert_eq!(std::fs::metadata(&checkpoint).unwrap().modified().unwrap(), written, "the checkpoint is untouched");
     // The checkpoint can be resumed from the tab, which fills in the run's

@@ -60,7 +60,7 @@ impl TrainingTab {
             return;
         };
         let checkpoint = checkpoint_for(&typed_path(&self.head_text));
-        egui::Modal::new(egui::Id::unique("confirm-start")).show(ctx, |ui| {
+        let modal = egui::Modal::new(egui::Id::unique("confirm-start")).show(ctx, |ui| {
             ui.set_max_width(480.0);
             ui.heading("An unfinished run is beside this head");
             ui.add(egui::Label::new(format!("{} keeps {done} of {asked} epochs. Starting over replaces it with the new run's first epoch: those epochs are lost.", checkpoint.display())).wrap());
@@ -81,5 +81,9 @@ impl TrainingTab {
                 }
             });
         });
+        // Escape or a click beside it is "Don't start" (QA: Escape did nothing).
+        if modal.should_close() {
+            self.confirm_start = false;
+        }
     }
 }
