@@ -224,6 +224,15 @@ fn grade_refuses_a_head_that_would_grade_nothing_and_uses_the_anchors_it_records
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains(&format!("warning: head bare@")) && err.contains("no sidecar bare.json beside it") && err.contains("not calibrated"), "{err}");
+    // eval's JSON record carries it too (it had been on stderr only).
+    let val = data_dir().join("oai-kl/val");
+    let out = kneeclip(&["eval", "--offline", "--json", "--model-dir", m, "--head", bare.to_str().unwrap(), val.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let warnings: Vec<String> = serde_json::from_value(v["warnings"].clone()).unwrap();
+    assert!(warnings.len() == 1 && warnings[0].contains("no sidecar bare.json beside it"), "{warnings:?}");
+    let out = kneeclip(&["eval", "--offline", "--json", "--model-dir", m, "--head", own.to_str().unwrap(), val.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["warnings"], serde_json::json!([]));
 }
 
 /// A head beside a sidecar written for another head (a run stopped between

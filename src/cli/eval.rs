@@ -231,7 +231,8 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     if let Some(path) = &args.anchors {
         grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
     }
-    for warning in grader.head_warnings().into_iter().chain(grader.anchor_warnings()) {
+    let warnings: Vec<String> = grader.head_warnings().into_iter().chain(grader.anchor_warnings()).collect();
+    for warning in &warnings {
         eprintln!("kneeclip: warning: {warning}");
     }
     let (mut graded, mut skipped, mut provenance, mut wide) = (Vec::new(), Vec::new(), None, 0usize);
@@ -317,6 +318,8 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         v["grades_absent_note"] = absent.clone().into();
         v["skipped"] = skipped.len().into();
         v["skipped_files"] = skipped.clone().into();
+        // In the figures' record too, not only on stderr (QA: a head without its sidecar).
+        v["warnings"] = warnings.clone().into();
         format!("{v}\n")
     } else {
         let mut text = table(&report, skipped.len(), flip_agreement.as_ref(), absent.as_deref());
