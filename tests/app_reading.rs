@@ -304,16 +304,22 @@ fn the_grade_can_be_kept_back_until_the_reader_has_graded() {
     h.get_by_label(&next);
 }
 
+/// The tiny fixture's head as `dir/NAME.safetensors`, with `sidecar` beside it.
+fn fixture_head(dir: &std::path::Path, name: &str, sidecar: serde_json::Value) -> std::path::PathBuf {
+    let head = dir.join(format!("{name}.safetensors"));
+    std::fs::copy(common::fixture_dir("tiny-clip").join("head.safetensors"), &head).unwrap();
+    std::fs::write(head.with_extension("json"), sidecar.to_string()).unwrap();
+    head
+}
+
 /// A head that records its anchors brings them into the editor (it was
 /// calibrated with them), says so, and the reader can go back to their own.
 #[test]
 fn a_heads_anchors_come_into_the_editor_and_the_readers_own_can_come_back() {
     let tmp = tempfile::tempdir().unwrap();
     let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
-    let head = tmp.path().join("clinic.safetensors");
-    std::fs::copy(common::fixture_dir("tiny-clip").join("head.safetensors"), &head).unwrap();
     let theirs = ["no change", "maybe a spur", "a spur", "spurs and narrowing", "bone on bone"].map(String::from);
-    std::fs::write(head.with_extension("json"), serde_json::json!({ "anchors": theirs }).to_string()).unwrap();
+    let head = fixture_head(tmp.path(), "clinic", serde_json::json!({ "anchors": theirs }));
     let mut h = harness(model);
     open_and_grade(&mut h, &film);
     let mine = app(&mut h).settings.anchors.clone();
@@ -339,9 +345,7 @@ fn a_heads_anchors_come_into_the_editor_and_the_readers_own_can_come_back() {
 fn a_head_fitted_at_its_temperature_limit_is_cautioned_above_the_grade() {
     let tmp = tempfile::tempdir().unwrap();
     let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
-    let head = tmp.path().join("flat.safetensors");
-    std::fs::copy(common::fixture_dir("tiny-clip").join("head.safetensors"), &head).unwrap();
-    std::fs::write(head.with_extension("json"), serde_json::json!({ "temperature": 20.0 }).to_string()).unwrap();
+    let head = fixture_head(tmp.path(), "flat", serde_json::json!({ "temperature": 20.0 }));
     let mut h = harness(model);
     open_and_grade(&mut h, &film);
     assert!(h.query_by_label_contains("fitted at its limit").is_none());

@@ -231,7 +231,7 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     if let Some(path) = &args.anchors {
         grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
     }
-    let warnings: Vec<String> = grader.head_warnings().into_iter().chain(grader.anchor_warnings()).collect();
+    let warnings = grader.warnings();
     for warning in &warnings {
         eprintln!("kneeclip: warning: {warning}");
     }

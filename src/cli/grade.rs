@@ -175,7 +175,7 @@ fn load_grader(args: &GradeArgs) -> Result<Grader, String> {
     if let Some(path) = &args.anchors {
         grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
     }
-    for warning in grader.head_warnings().into_iter().chain(grader.anchor_warnings()) {
+    for warning in grader.warnings() {
         eprintln!("kneeclip: warning: {warning}");
     }
     // The viewer and reports say so beside the probabilities; text output had said nothing.
@@ -334,7 +334,7 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
         } else {
             Vec::new()
         };
-        let warnings: Vec<String> = grader.head_warnings().into_iter().chain(grader.anchor_warnings()).collect();
+        let warnings = grader.warnings();
         let mut input = ReportInput::new(&film, &graded, grader.anchors());
         input.warnings = &warnings;
         input.heatmaps = &heatmaps;

@@ -312,7 +312,7 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     // half-written files: only once nothing refuses the run).
     session.check_output()?;
     refuse_to_replace(args)?;
-    session.prepare()?;
+    session.take_outputs()?;
     if let Some(line) = session.output_lock.as_ref().and_then(|l| crate::training::outputs::removed_partials_message(&l.removed_partials)) {
         eprintln!("kneeclip: {line}");
     }

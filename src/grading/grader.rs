@@ -240,6 +240,11 @@ impl Grader {
         warnings
     }
 
+    /// The head's warnings, then the anchors': what `grade`, `eval` and reports say.
+    pub fn warnings(&self) -> Vec<String> {
+        self.head_warnings().into_iter().chain(self.anchor_warnings()).collect()
+    }
+
     pub fn anchor_warnings(&self) -> Vec<String> {
         let mut warnings = self.overlong(&self.anchors.anchors);
         warnings.extend(self.anchors.repeated());

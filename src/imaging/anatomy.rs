@@ -111,7 +111,7 @@ struct Named {
 }
 
 impl Named {
-    fn other(&mut self, words: String) {
+    fn add_other(&mut self, words: String) {
         let words = words.to_lowercase();
         if !self.other.contains(&words) {
             self.other.push(words);
@@ -179,7 +179,7 @@ fn named_regions(text: &str) -> Named {
     let upper = text.to_uppercase();
     let mut named = Named { knee: CJK_KNEE.iter().any(|k| upper.contains(k)), other: Vec::new() };
     for k in CJK_OTHER.iter().filter(|k| upper.contains(*k)) {
-        named.other(k.to_string());
+        named.add_other(k.to_string());
     }
     for clause in upper.split([',', ';', '(', ')', '[', ']']) {
         let words: Vec<&str> = clause.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
@@ -193,7 +193,7 @@ fn named_regions(text: &str) -> Named {
         };
         named.knee |= !found(TEXT_KNEE_WORDS, TEXT_KNEE_PREFIXES).is_empty() || phrases(TEXT_KNEE_PHRASES).next().is_some();
         for w in found(TEXT_OTHER_WORDS, TEXT_OTHER_PREFIXES).into_iter().chain(found(OTHER_WORDS, &[])).chain(phrases(TEXT_OTHER_PHRASES).map(str::to_string)) {
-            named.other(w);
+            named.add_other(w);
         }
         for (i, w) in words.iter().enumerate() {
             let (is_tibia, is_femur) = (TIBIA.contains(w), FEMUR.contains(w));
@@ -207,7 +207,7 @@ fn named_regions(text: &str) -> Named {
             if is_tibia == PROXIMAL.contains(end) {
                 named.knee = true;
             } else {
-                named.other(format!("{end} {w}"));
+                named.add_other(format!("{end} {w}"));
             }
         }
     }

@@ -27,6 +27,20 @@ enum Encoding {
 /// endian), then the data set in the transfer syntax the meta group names. `base` is
 /// the stream's offset in the file (128 after a preamble), for the byte positions in
 /// messages.
+/// Whether an explicit-VR element with VR `code` has the long form (two
+/// reserved bytes, then a 4-byte length): the VRs PS3.5 table 7.1-1 gives
+/// one, and any VR this dictionary does not know (new VRs use the long form).
+pub(crate) fn has_long_length(code: [u8; 2]) -> bool {
+    !matches!(
+        VR::from_binary(code),
+        Some(
+            VR::AE | VR::AS | VR::AT | VR::CS | VR::DA | VR::DS | VR::DT | VR::FL | VR::FD
+                | VR::IS | VR::LO | VR::LT | VR::PN | VR::SH | VR::SL | VR::SS | VR::ST
+                | VR::TM | VR::UI | VR::UL | VR::US
+        )
+    )
+}
+
 pub(crate) fn check_file(stream: &[u8], base: usize) -> Result<(), String> {
     let Some(rest) = stream.strip_prefix(b"DICM") else { return Ok(()) };
     let mut walker = Walker::new(rest, Encoding::ExplicitLittle, base + 4);
@@ -149,17 +163,7 @@ impl<'a> Walker<'a> {
             Encoding::ExplicitLittle | Encoding::ExplicitBig => {
                 let code = [self.bytes[self.pos + 4], self.bytes[self.pos + 5]];
                 let vr = VR::from_binary(code);
-                // Long form: the VRs PS3.5 table 7.1-1 gives a 4-byte length, and any VR
-                // this dictionary does not know (new VRs use the long form).
-                let long = !matches!(
-                    vr,
-                    Some(
-                        VR::AE | VR::AS | VR::AT | VR::CS | VR::DA | VR::DS | VR::DT | VR::FL | VR::FD
-                            | VR::IS | VR::LO | VR::LT | VR::PN | VR::SH | VR::SL | VR::SS | VR::ST
-                            | VR::TM | VR::UI | VR::UL | VR::US
-                    )
-                );
-                let len = if long {
+                let len = if has_long_length(code) {
                     let len = self.u32_at(self.pos + 8).ok_or_else(cut)?;
                     self.pos += 12;
                     len

@@ -62,9 +62,7 @@ fn is_media_directory(head: &[u8]) -> bool {
         if group != 0x0002 {
             return false;
         }
-        // VRs with a 4-byte length after two reserved bytes (PS3.5 7.1.2).
-        let long = matches!(&e[4..6], b"OB" | b"OW" | b"OF" | b"OD" | b"OL" | b"OV" | b"SQ" | b"UT" | b"UN" | b"UC" | b"UR");
-        let (len, value_at) = match (long, head.get(at + 8..at + 12)) {
+        let (len, value_at) = match (super::dicom_lengths::has_long_length([e[4], e[5]]), head.get(at + 8..at + 12)) {
             (false, _) => (usize::from(u16::from_le_bytes([e[6], e[7]])), at + 8),
             (true, Some(l)) => (u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize, at + 12),
             (true, None) => return false,

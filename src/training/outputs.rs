@@ -206,28 +206,32 @@ pub fn kept_beside(file: &Path) -> PathBuf {
 /// write failed) counts too: the checkpoint is all that is left of it.
 pub fn unfinished_run(out: &Path) -> Option<(usize, usize)> {
     let run = checkpoint_summary(&checkpoint_for(out)).ok()?;
-    if run.epochs_done >= run.config.epochs && head_of_run(out, &checkpoint_for(out)) {
+    let recorded = sidecar_val_losses(out);
+    if run.epochs_done >= run.config.epochs && recorded.as_deref().is_some_and(|r| written_by(r, &run)) {
         return None;
     }
-    let recorded: Option<Vec<f64>> = std::fs::read(sidecar_for(out))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|sidecar| sidecar["history"].as_array().map(|h| h.iter().map(|r| r["val_loss"].as_f64().unwrap_or(f64::NAN)).collect()));
-    let kept: Vec<f64> = run.history.iter().map(|r| r.val_loss).collect();
-    let same_run = recorded.is_some_and(|r| r.len() == kept.len() && r.last().map(|x| x.to_bits()) == kept.last().map(|x| x.to_bits()));
+    let kept: Vec<u64> = run.history.iter().map(|r| r.val_loss.to_bits()).collect();
+    let same_run = recorded.is_some_and(|r| r.len() == kept.len() && r.last() == kept.last());
     (!same_run).then_some((run.epochs_done, run.config.epochs))
 }
 
 /// Whether the head `out` (by its sidecar's epochs) was written by the run
-/// whose checkpoint is `checkpoint`: resuming that run may replace it. The
-/// sidecar's epochs are the checkpoint's first ones, the same validation losses.
+/// whose checkpoint is `checkpoint`: resuming that run may replace it.
 pub fn head_of_run(out: &Path, checkpoint: &Path) -> bool {
     let Ok(run) = checkpoint_summary(checkpoint) else { return false };
-    let recorded: Option<Vec<u64>> = std::fs::read(sidecar_for(out))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|sidecar| sidecar["history"].as_array().map(|h| h.iter().map(|r| r["val_loss"].as_f64().unwrap_or(f64::NAN).to_bits()).collect()));
-    recorded.is_some_and(|r| !r.is_empty() && r.len() <= run.history.len() && r.iter().zip(&run.history).all(|(a, b)| *a == b.val_loss.to_bits()))
+    sidecar_val_losses(out).is_some_and(|r| written_by(&r, &run))
+}
+
+/// The validation loss of each epoch the sidecar of the head `out` records,
+/// as bits (compared exactly); `None` without a readable sidecar.
+fn sidecar_val_losses(out: &Path) -> Option<Vec<u64>> {
+    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(sidecar_for(out)).ok()?).ok()?;
+    sidecar["history"].as_array().map(|h| h.iter().map(|r| r["val_loss"].as_f64().unwrap_or(f64::NAN).to_bits()).collect())
+}
+
+/// Whether a sidecar's epochs (`recorded`) are `run`'s first ones: the same validation losses.
+fn written_by(recorded: &[u64], run: &crate::training::checkpoint::CheckpointSummary) -> bool {
+    !recorded.is_empty() && recorded.len() <= run.history.len() && recorded.iter().zip(&run.history).all(|(a, b)| *a == b.val_loss.to_bits())
 }
 
 /// After a run failed with `error`: the epoch its checkpoint keeps, when the

@@ -213,6 +213,12 @@ impl Session {
     /// when they did not.
     pub fn prepare(&mut self) -> Result<(), String> {
         self.check_output()?;
+        self.take_outputs()
+    }
+
+    /// [`Session::prepare`]'s second half, for a caller that checked the
+    /// output itself first (and refused what it would replace in between).
+    pub fn take_outputs(&mut self) -> Result<(), String> {
         let lock = Arc::new(self.lock_and_check()?);
         self.output_lock = Some(lock);
         Ok(())
