@@ -289,6 +289,22 @@ fn anchors_save_and_load_by_typed_path_and_the_status_bar_says_how_each_ended() 
     let (said, rect) = status_text(&h, "the file is damaged").expect("shown");
     assert_eq!(said, long);
     assert!(rect.max.x <= 1400.0, "cut at the window's edge: {rect:?}");
+    // A success gives way to any newer message; errors stay until replaced
+    // (QA: an old "saved" stood beside a newer error, as though they went together).
+    assert!(status_text(&h, "Anchors loaded from").is_none(), "older than the error");
+    typed_anchors_file(&mut h, Direction::Save, &out, "Replace");
+    let saved = format!("Anchors saved to {}", out.display());
+    let (_, saved_at) = status_text(&h, &saved).expect("the newest message");
+    let (_, error_at) = status_text(&h, "the file is damaged").expect("an error stays");
+    assert!(saved_at.min.x < error_at.min.x, "newest first: {saved_at:?} {error_at:?}");
+    app(&mut h).error = None;
+    app(&mut h).notice = Some("The head's own anchors are now in the editor".into());
+    h.run_steps(2);
+    assert!(status_text(&h, &saved).is_none(), "older than the notice");
+    // Saved again to the same file: the same words, a new outcome.
+    typed_anchors_file(&mut h, Direction::Save, &out, "Replace");
+    status_text(&h, &saved).expect("a second save is confirmed too");
+    assert!(status_text(&h, "now in the editor").is_none(), "older than the save");
 }
 
 #[test]

@@ -241,7 +241,7 @@ fn csv_rows_match_the_json_lines() {
     let stdout = String::from_utf8(csv.stdout).unwrap();
     let rows: Vec<&str> = stdout.lines().collect();
     assert_eq!(rows.len(), 2, "a header and one row: {stdout}");
-    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,uncertain,anchors_edited,cautions,notes,error,side,side_source,view,view_source");
+    assert_eq!(rows[0], "file,region,grade,p0,p1,p2,p3,p4,s0,s1,s2,s3,s4,model,head,anchors_hash,arithmetic,mirrored_grade,grade_name,borderline,uncertain,anchors_edited,cautions,notes,error,side,side_source,view,view_source,warnings");
     // The arithmetic ("CPU (avx512, amx-bf16x3)") holds a comma: quoted.
     let arithmetic = line["arithmetic"].as_str().unwrap();
     let quoted = if arithmetic.contains(',') { format!("\"{arithmetic}\"") } else { arithmetic.to_string() };
@@ -249,9 +249,9 @@ fn csv_rows_match_the_json_lines() {
     // After it, the fields JSON has too.
     let borderline = line["borderline"].as_array().map(|b| format!("{}/{}", b[0], b[1])).unwrap_or_default();
     let uncertain = line["uncertain"].as_array().map(|b| format!("{}/{}", b[0], b[1])).unwrap_or_default();
-    let expected = [line["mirrored_grade"].to_string(), line["grade_name"].as_str().unwrap().to_string(), borderline, uncertain, line["anchors_edited"].to_string(), String::new(), String::new(), String::new(), "right".into(), "file name".into(), String::new(), String::new()];
+    let expected = [line["mirrored_grade"].to_string(), line["grade_name"].as_str().unwrap().to_string(), borderline, uncertain, line["anchors_edited"].to_string(), String::new(), String::new(), String::new(), "right".into(), "file name".into(), String::new(), String::new(), String::new()];
     assert_eq!((line["side"].as_str(), line["side_source"].as_str(), &line["view"]), (Some("right"), Some("file name"), &serde_json::Value::Null), "{f} is an OAI right knee: {line}");
-    assert!(line["cautions"].as_array().unwrap().is_empty() && line["notes"].as_array().unwrap().is_empty(), "{line}");
+    assert!(line["cautions"].as_array().unwrap().is_empty() && line["notes"].as_array().unwrap().is_empty() && line["warnings"].as_array().unwrap().is_empty(), "{line}");
     assert_eq!(after.split(',').collect::<Vec<_>>(), expected, "{after}");
     let fields: Vec<&str> = row.split(',').collect();
     assert_eq!(fields.len(), 16, "{row}");
@@ -606,7 +606,7 @@ fn side_and_view_are_said_with_where_they_came_from() {
     let text = String::from_utf8(kneeclip(&["grade", "--offline", "--model-dir", m, dicom.to_str().unwrap()]).stdout).unwrap();
     assert!(text.contains("9001695R.dcm (left knee, AP): KL"), "{text}");
     let csv = run("--csv", &dicom);
-    assert!(csv.lines().nth(1).unwrap().ends_with(",left,\"Image Laterality (0020,0062)\",AP,\"View Position (0018,5101)\""), "{csv}");
+    assert!(csv.lines().nth(1).unwrap().ends_with(",left,\"Image Laterality (0020,0062)\",AP,\"View Position (0018,5101)\","), "{csv}");
 
     // Both knees, stated B: the patient's right is on the image's left.
     let bilateral = tmp.path().join("both.dcm");

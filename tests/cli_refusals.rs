@@ -224,6 +224,17 @@ fn grade_refuses_a_head_that_would_grade_nothing_and_uses_the_anchors_it_records
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains(&format!("warning: head bare@")) && err.contains("no sidecar bare.json beside it") && err.contains("not calibrated"), "{err}");
+    // So does every JSON line and CSV row, for a log that keeps stdout only (they had said nothing).
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings: Vec<String> = serde_json::from_value(line["warnings"].clone()).unwrap();
+    assert!(warnings.len() == 1 && warnings[0].contains("no sidecar bare.json beside it"), "{line}");
+    let out = kneeclip(&["grade", "--offline", "--csv", "--model-dir", m, "--head", bare.to_str().unwrap(), f]);
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let (header, row) = csv.split_once('\n').unwrap();
+    let field = if warnings[0].contains([',', '"']) { format!("\"{}\"", warnings[0].replace('"', "\"\"")) } else { warnings[0].clone() };
+    assert!(header.ends_with(",warnings") && row.trim_end().ends_with(&format!(",{field}")), "{csv}");
+    let own_line: serde_json::Value = serde_json::from_slice(&kneeclip(&["grade", "--offline", "--json", "--model-dir", m, "--head", own.to_str().unwrap(), f]).stdout).unwrap();
+    assert_eq!(own_line["warnings"], serde_json::json!([]), "the head with its sidecar: none");
     // eval's JSON record carries it too (it had been on stderr only).
     let val = data_dir().join("oai-kl/val");
     let out = kneeclip(&["eval", "--offline", "--json", "--model-dir", m, "--head", bare.to_str().unwrap(), val.to_str().unwrap()]);

@@ -42,12 +42,12 @@ pub fn save(anchors: &TextAnchors, path: &Path) -> Result<(), String> {
 /// Save…: the dialog (with a suggested name), else the typed-path row.
 pub fn save_clicked(app: &mut KneeclipApp) {
     let Some(anchors) = app.anchors() else {
-        app.anchors_file_status = Some(Err("cannot save the anchors: every anchor needs some text".into()));
+        said(app, Err("cannot save the anchors: every anchor needs some text".into()));
         return;
     };
     let dialog = || rfd::FileDialog::new().set_title("Save the anchors").set_file_name(SUGGESTED_NAME).add_filter("JSON", &["json"]).save_file();
     match dialogs::choose(dialog) {
-        dialogs::Chosen::Path(path) => app.anchors_file_status = Some(save(&anchors, &path).map(|()| format!("Anchors saved to {}", path.display()))),
+        dialogs::Chosen::Path(path) => said(app, save(&anchors, &path).map(|()| format!("Anchors saved to {}", path.display()))),
         dialogs::Chosen::Unavailable => app.anchors_typed = Some(Typed { direction: Direction::Save, path: suggested_path() }),
         dialogs::Chosen::Cancelled => {}
     }
@@ -69,11 +69,11 @@ pub fn load_clicked(app: &mut KneeclipApp) -> Option<TextAnchors> {
 pub fn load(app: &mut KneeclipApp, path: &Path) -> Option<TextAnchors> {
     match TextAnchors::load(path) {
         Ok(a) => {
-            app.anchors_file_status = Some(Ok(format!("Anchors loaded from {}", path.display())));
+            said(app, Ok(format!("Anchors loaded from {}", path.display())));
             Some(a)
         }
         Err(e) => {
-            app.anchors_file_status = Some(Err(e.to_string()));
+            said(app, Err(e.to_string()));
             None
         }
     }
@@ -115,7 +115,7 @@ pub fn typed_row(app: &mut KneeclipApp, ui: &mut egui::Ui) -> Option<TextAnchors
     match direction {
         Direction::Save => {
             let Some(anchors) = app.anchors() else {
-                app.anchors_file_status = Some(Err("cannot save the anchors: every anchor needs some text".into()));
+                said(app, Err("cannot save the anchors: every anchor needs some text".into()));
                 return None;
             };
             let outcome = save(&anchors, &path);
@@ -123,7 +123,7 @@ pub fn typed_row(app: &mut KneeclipApp, ui: &mut egui::Ui) -> Option<TextAnchors
             if outcome.is_ok() {
                 app.anchors_typed = None;
             }
-            app.anchors_file_status = Some(outcome.map(|()| format!("Anchors saved to {}", path.display())));
+            said(app, outcome.map(|()| format!("Anchors saved to {}", path.display())));
             None
         }
         Direction::Load => {
@@ -134,6 +134,12 @@ pub fn typed_row(app: &mut KneeclipApp, ui: &mut egui::Ui) -> Option<TextAnchors
             loaded
         }
     }
+}
+
+/// Puts a Save or Load outcome in the status bar, as new even when worded as the last one.
+fn said(app: &mut KneeclipApp, outcome: Result<String, String>) {
+    app.anchors_file_status = Some(outcome);
+    app.anchors_file_generation += 1;
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct Export {
     running: Option<Receiver<Result<PathBuf, String>>>,
     /// How the last export ended: the file written, or why not.
     pub last: Option<Result<PathBuf, String>>,
+    /// Counts outcomes, so that the status bar says a second export to the same file.
+    pub generation: u64,
     /// Where to save, typed: offered when the desktop can show no file dialog.
     pub typed_path: Option<String>,
 }
@@ -82,8 +84,14 @@ impl Export {
                 self.running = Some(rx);
                 self.last = None;
             }
-            Err(e) => self.last = Some(Err(format!("cannot start the export: {e}"))),
+            Err(e) => self.refused(format!("cannot start the export: {e}")),
         }
+    }
+
+    /// An export refused before it started, said as its outcome.
+    pub fn refused(&mut self, why: String) {
+        self.last = Some(Err(why));
+        self.generation += 1;
     }
 
     /// Collects a finished export (once per frame).
@@ -111,6 +119,7 @@ impl Export {
             self.open = false;
         }
         self.last = Some(result);
+        self.generation += 1;
         self.running = None;
     }
 }

@@ -18,6 +18,7 @@ mod model_panel;
 pub mod render;
 mod panels;
 mod similarity_chart;
+mod status_messages;
 pub mod settings;
 mod training_charts;
 mod training_form;
@@ -141,6 +142,10 @@ pub struct KneeclipApp {
     /// How the last anchors Save or Load ended (its message, or why not):
     /// each outcome replaces the one before in the status bar.
     pub anchors_file_status: Option<Result<String, String>>,
+    /// Counts Saves and Loads, so that the same message twice running is new.
+    pub anchors_file_generation: u64,
+    /// Which outcome messages are new, for the status bar.
+    status_recency: status_messages::Recency,
     /// Where no file dialog can be shown: the anchors' typed-path row.
     pub anchors_typed: Option<anchors_file::Typed>,
     /// Closing the window while training: asked, and confirmed (stopping the run first).
@@ -208,6 +213,8 @@ impl KneeclipApp {
             anchors_before_head: None,
             anchors_before_replace: None,
             anchors_file_status: None,
+            anchors_file_generation: 0,
+            status_recency: status_messages::Recency::default(),
             anchors_typed: None,
             quit: QuitWhileTraining::default(),
         };
@@ -541,15 +548,15 @@ impl KneeclipApp {
     /// (format from the extension); the status bar says how it ended.
     pub fn export_report(&mut self, ctx: &egui::Context, out: PathBuf) {
         if self.path.as_deref().is_some_and(|film| crate::files::same_file(film, &out)) {
-            self.export.last = Some(Err(format!("{}: the report would overwrite the film; choose another name", out.display())));
+            self.export.refused(format!("{}: the report would overwrite the film; choose another name", out.display()));
             return;
         }
         match self.export_job() {
             Some(job) => self.export.start(ctx, job, out),
             None if self.pending.grade.is_some() && !self.grades.is_empty() => {
-                self.export.last = Some(Err("the grade is being updated: save again once it shows".into()));
+                self.export.refused("the grade is being updated: save again once it shows".into());
             }
-            None => self.export.last = Some(Err("nothing to export: the film is not graded yet".into())),
+            None => self.export.refused("nothing to export: the film is not graded yet".into()),
         }
     }
 

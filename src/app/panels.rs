@@ -7,6 +7,7 @@ use super::commands::{self, Command};
 use super::dialogs;
 use crate::grading::grader::BORDERLINE_MARGIN;
 use super::film_view::{Overlay, Tool};
+use super::status_messages::Message;
 use super::{KneeclipApp, ModelStatus};
 use crate::grading::GRADE_NAMES;
 
@@ -273,36 +274,38 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         // replaces it), and each is elided to its share of the row, whole
         // on hover: messages ran together and off the window's edge.
         let red = Color32::from_rgb(240, 90, 90);
-        let mut messages: Vec<(String, Option<Color32>)> = Vec::new();
+        let mut messages: Vec<Message> = Vec::new();
+        let mut say = |kind: &'static str, text: String, error: bool, generation: u64| messages.push(Message { kind, text, error, generation });
+        let exported = app.export.generation;
         match &app.export.last {
-            Some(Ok(path)) if !app.hide_patient => messages.push((format!("Report written to {}", path.display()), None)),
-            Some(Ok(_)) => messages.push(("Report written".into(), None)),
-            Some(Err(e)) => messages.push((format!("Report not written: {e}"), Some(red))),
+            Some(Ok(path)) => say("export", format!("Report written to {}", path.display()), false, exported),
+            Some(Err(e)) => say("export", format!("Report not written: {e}"), true, exported),
             None => {}
         }
         match &app.anchors_file_status {
-            Some(Ok(done)) => messages.push((done.clone(), None)),
-            Some(Err(e)) => messages.push((capitalised(e), Some(red))),
+            Some(Ok(done)) => say("anchors", done.clone(), false, app.anchors_file_generation),
+            Some(Err(e)) => say("anchors", capitalised(e), true, app.anchors_file_generation),
             None => {}
         }
         if let Some(notice) = &app.notice {
-            messages.push((notice.clone(), None));
+            say("notice", notice.clone(), false, 0);
         }
         // A failed open is said in the film's place instead.
         if let Some(shown) = shown_error(app).filter(|_| app.view.is_some() || app.failed_path.is_none()) {
-            messages.push((shown, Some(red)));
+            say("error", shown, true, 0);
         }
+        // Newest first; a success is dropped once anything came after it
+        // (ordered before masking, so that hiding patient data is no new message).
+        let mut messages = app.status_recency.shown(messages);
         if app.hide_patient {
-            for (text, _) in &mut messages {
-                *text = mask_paths(app, text);
+            for m in &mut messages {
+                // The report's own name may be the patient's.
+                m.text = if m.kind == "export" && !m.error { "Report written".into() } else { mask_paths(app, &m.text) };
             }
         }
         let share = (ui.available_width() / messages.len().max(1) as f32 - ui.spacing().item_spacing.x).max(60.0);
-        for (text, colour) in messages {
-            let rich = match colour {
-                Some(c) => RichText::new(&text).color(c),
-                None => RichText::new(&text),
-            };
+        for Message { text, error, .. } in messages {
+            let rich = if error { RichText::new(&text).color(red) } else { RichText::new(&text) };
             ui.scope(|ui| {
                 ui.set_max_width(share);
                 ui.add(egui::Label::new(rich).truncate()).on_hover_text(&text);

@@ -86,7 +86,7 @@ pub fn run(args: &GradeArgs) -> i32 {
             return EXIT_UNUSABLE;
         }
     };
-    let mut printer = Printer::new(format);
+    let mut printer = Printer::new(format).with_warnings(grader.warnings());
     if let Some(out) = &args.report {
         let code = grade_with_report(args, &mut grader, &mut printer, out);
         if let Err(e) = printer.finish() {

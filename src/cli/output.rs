@@ -27,6 +27,10 @@ pub struct Remarks {
 pub struct Printer {
     format: Format,
     header_done: bool,
+    /// The run's warnings (a head without its sidecar, edited anchors), which
+    /// hold for every grade: each JSON line and CSV row carries them, so a
+    /// spreadsheet or a log that keeps stdout only still shows them.
+    warnings: Vec<String>,
     /// The first failure to write to stdout (a full disk, a closed pipe); later
     /// lines are dropped and [`finish`](Self::finish) reports it.
     write_error: Option<std::io::Error>,
@@ -34,7 +38,13 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(format: Format) -> Self {
-        Self { format, header_done: false, write_error: None }
+        Self { format, header_done: false, warnings: Vec::new(), write_error: None }
+    }
+
+    /// Sets the warnings printed with every grade ([`Self::warnings`]'s field).
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.warnings = warnings;
+        self
     }
 
     pub fn format(&self) -> Format {
@@ -96,6 +106,7 @@ impl Printer {
                     "side_source": side.side_source,
                     "view": side.view,
                     "view_source": side.view_source,
+                    "warnings": self.warnings,
                 });
                 if let Some(region) = region {
                     line["region"] = json!(region);
@@ -106,7 +117,7 @@ impl Printer {
                 self.csv_header();
                 let numbers = |v: &[f32]| v.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(",");
                 self.line(format_args!(
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},,{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},,{},{},{},{},{}",
                     csv_field(file),
                     region.map_or_else(|| region_key(Region::Whole), region_key),
                     a.grade,
@@ -127,6 +138,7 @@ impl Printer {
                     csv_field(side.side_source.as_deref().unwrap_or("")),
                     csv_field(side.view.as_deref().unwrap_or("")),
                     csv_field(side.view_source.as_deref().unwrap_or("")),
+                    csv_field(&self.warnings.join("; ")),
                 ));
             }
             Format::Text => {
@@ -197,10 +209,10 @@ impl Printer {
 
 /// `grade --csv`'s columns; `error` is filled only in the row of a film that
 /// could not be graded. New columns go at the end, so existing readers keep working.
-pub const CSV_COLUMNS: [&str; 29] = [
+pub const CSV_COLUMNS: [&str; 30] = [
     "file", "region", "grade", "p0", "p1", "p2", "p3", "p4", "s0", "s1", "s2", "s3", "s4", "model", "head", "anchors_hash", "arithmetic",
     "mirrored_grade", "grade_name", "borderline", "uncertain", "anchors_edited", "cautions", "notes", "error", "side", "side_source", "view",
-    "view_source",
+    "view_source", "warnings",
 ];
 
 /// The region's name in CSV: the same as in JSON.
