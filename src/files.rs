@@ -59,6 +59,13 @@ pub fn partial_prefix(name: &str) -> String {
     format!(".{}~{}.", &name[..cut], &short_sha256(name.as_bytes())[..8])
 }
 
+/// `word` as a POSIX shell reads it back: plain, or in single quotes, so a
+/// command or path printed for the user can be pasted as it is.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:@+".contains(c));
+    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', "'\\''")) }
+}
+
 /// Whether `a` and `b` are the same existing file, through whatever path
 /// (links, `..`): an output must never replace the input it was made from.
 pub fn same_file(a: &Path, b: &Path) -> bool {
@@ -75,6 +82,16 @@ pub fn short_sha256(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn shell_quote_gives_back_what_was_quoted() {
+        assert_eq!(shell_quote("/tmp/heads/h1.checkpoint.safetensors"), "/tmp/heads/h1.checkpoint.safetensors");
+        // QA: the unfinished-run refusal printed a path with a space and a quote as it was.
+        assert_eq!(shell_quote("heads/my dir/it's.safetensors"), "'heads/my dir/it'\\''s.safetensors'");
+        assert_eq!(shell_quote(""), "''");
+        let echoed = std::process::Command::new("sh").arg("-c").arg(format!("printf %s {}", shell_quote("a b'c\"$d"))).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&echoed.stdout), "a b'c\"$d");
+    }
 
     #[test]
     fn a_link_keeps_pointing_at_its_target_and_a_device_stays_a_device() {

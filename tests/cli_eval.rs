@@ -7,6 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{kneeclip, model_dir};
+#[cfg(target_os = "linux")]
+use common::signals::{ended, signal_set, stop_asked};
 
 /// `per_grade` real OAI training films per grade, copied into `root/data/<g>/`.
 fn dataset(root: &Path, per_grade: usize) -> Option<PathBuf> {
@@ -125,6 +127,14 @@ fn progress_in_a_log_is_plain_lines_and_help_has_the_exit_statuses() {
     assert!(!err.contains('\r'), "{err:?}");
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("graded ")).collect();
     assert_eq!(lines, ["graded 16/50", "graded 32/50", "graded 48/50", "graded 50/50"], "{err}");
+    // With --json too, on stderr only (QA: --json showed no progress at all).
+    let out = kneeclip(&["eval", "--offline", "--json", "--model-dir", model.to_str().unwrap(), data.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().filter(|l| l.starts_with("graded ")).count(), 4, "{err}");
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("stdout is the JSON record only");
+    // train's help has its exit statuses too (QA: only grade's and eval's had).
+    let help = text(&kneeclip(&["train", "--help"]).stdout);
+    assert!(help.contains("Exit status: 0 when the head and its .json sidecar are written") && help.contains("130 when stopped"), "{help}");
 }
 
 /// On films of one grade only, specificity and AUC have no films of other
@@ -150,26 +160,6 @@ fn films_of_one_grade_give_each_missing_figure_its_own_reason() {
     let kl0 = line("KL0 ");
     assert_eq!(kl0.matches("n/a (no KL0 films)").count(), 3, "sensitivity, F1, AUC: {kl0}");
     assert!(!kl0.contains("only KL"), "{kl0}");
-}
-
-/// The bits of signal `signal` in a `SigIgn:`/`SigCgt:` line of /proc/PID/status.
-#[cfg(target_os = "linux")]
-fn signal_set(status: &str, field: &str, signal: u32) -> bool {
-    let mask = status.lines().find_map(|l| l.strip_prefix(field)).unwrap_or_else(|| panic!("no {field} in\n{status}"));
-    u64::from_str_radix(mask.trim(), 16).unwrap() & (1 << (signal - 1)) != 0
-}
-
-/// Whether eval's stop handler has run: the thread it ran on names itself
-/// `kneeclip-stop` once the stop flag is set (src/cli/interrupt.rs).
-#[cfg(target_os = "linux")]
-fn stop_asked(pid: u32) -> bool {
-    std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten().any(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == "kneeclip-stop"))
-}
-
-/// Whether the process has ended (a zombie until waited for).
-#[cfg(target_os = "linux")]
-fn ended(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |s| s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
 }
 
 /// eval's stop handler replaced the SIG_IGN that `nohup` set for hang-ups

@@ -208,21 +208,30 @@ fn a_reader_closing_the_pipe_stops_grading_quietly() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, films.join(path.file_name().unwrap())).unwrap();
     }
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
-        .args(["grade", "--offline", "--model-dir", model.to_str().unwrap(), films.to_str().unwrap()])
-        .env_remove("KNEECLIP_MODEL_DIR")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    assert!(!first.is_empty());
-    // The reader (and with it the pipe) is dropped here, as `head -1` exits.
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(!err.contains("Broken pipe") && !err.contains("cannot write"), "{err}");
+    let head_1 = |first_film: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+            .args(["grade", "--offline", "--model-dir", model.to_str().unwrap(), first_film, films.to_str().unwrap()])
+            .env_remove("KNEECLIP_MODEL_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(!first.is_empty());
+        // The reader (and with it the pipe) is dropped here, as `head -1` exits.
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("Broken pipe") && !err.contains("cannot write"), "{err}");
+        (out.status.code(), err)
+    };
+    let one = std::fs::read_dir(&films).unwrap().next().unwrap().unwrap().path();
+    let (code, err) = head_1(one.to_str().unwrap());
+    assert_eq!(code, Some(0), "{err}");
+    // A film that failed before the reader went is still a failure (QA: exit 0).
+    let (code, err) = head_1(tmp.path().join("missing.png").to_str().unwrap());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("missing.png"), "{err}");
 }
 
 #[test]
@@ -662,4 +671,77 @@ fn a_dicomdir_beside_the_films_is_left_out_and_refused_as_an_index() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("index.dcm") && stderr.contains("this is a DICOMDIR, the index of a DICOM CD or export, not a film: open the films beside it"), "{stderr}");
+}
+
+/// QA: grade died by SIGTERM's default action, its output cut short with no
+/// word on stderr. Now it stops after the batch in hand, every line whole,
+/// says how far it got and exits 130. stdout is left unread so that grade
+/// blocks inside its loop (its pipe full) until the handler has run.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_stops_grade_after_the_batch_with_whole_lines_and_exit_130() {
+    use common::signals::{ended, stop_asked};
+    use std::io::{BufRead, Read};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(png) = first_png(2) else {
+        eprintln!("skipped: no OAI films under {}", data_dir().display());
+        return;
+    };
+    let films = tmp.path().join("films");
+    std::fs::create_dir(&films).unwrap();
+    for i in 0..600 {
+        std::os::unix::fs::symlink(&png, films.join(format!("knee{i:03}.png"))).unwrap();
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["grade", "--offline", "--json", "--no-mirror-check", "--model-dir", model.to_str().unwrap(), films.to_str().unwrap()])
+        .env_remove("KNEECLIP_MODEL_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut out = String::new();
+    assert!(stdout.read_line(&mut out).unwrap() > 0, "grade printed nothing");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    while !stop_asked(pid) && !ended(pid) {
+        assert!(std::time::Instant::now() < deadline, "the handler never ran");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    stdout.read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a cut line {l:?}: {e}"))).collect();
+    assert!(lines.len() < 600 && lines.len() % 16 == 0, "whole batches, not all: {}", lines.len());
+    assert!(lines.iter().all(|l| l["grade"].is_u64()), "graded lines only");
+    assert!(err.contains("kneeclip: stopping after this batch of films"), "{err}");
+    assert!(err.contains(&format!("kneeclip: stopped after {} of 600 films", lines.len())), "{err}");
+}
+
+/// QA: `grade` skipped subfolders that are links without a word (eval read them).
+#[test]
+fn a_linked_subfolder_is_graded_and_a_second_link_to_it_is_noted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(png) = first_png(1) else {
+        eprintln!("skipped: no OAI films under {}", data_dir().display());
+        return;
+    };
+    let (study, elsewhere) = (tmp.path().join("study"), tmp.path().join("elsewhere"));
+    std::fs::create_dir_all(&study).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(&png, study.join("a.png")).unwrap();
+    std::fs::copy(&png, elsewhere.join("b.png")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, study.join("linked")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, study.join("linked-again")).unwrap();
+    let out = kneeclip(&["grade", "--offline", "--csv", "--no-mirror-check", "--model-dir", model.to_str().unwrap(), study.to_str().unwrap()]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let files: Vec<&str> = stdout.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(files, [study.join("a.png").display().to_string(), study.join("linked/b.png").display().to_string()]);
+    assert!(stderr.contains(&format!("note: {}: links to a folder read already", study.join("linked-again").display())), "{stderr}");
 }

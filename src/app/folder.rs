@@ -23,7 +23,7 @@ impl FolderFilms {
     /// was asked for, whatever its name). Empty when the folder cannot be read.
     pub fn beside(current: &Path) -> FolderFilms {
         let folder = current.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let Ok(mut films) = listing::films_in(folder, false) else { return FolderFilms::default() };
+        let Ok(mut films) = listing::films_in(folder) else { return FolderFilms::default() };
         if !films.iter().any(|p| p == current) {
             films.push(current.to_path_buf());
             let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -237,7 +237,8 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     }
     let (mut graded, mut skipped, mut provenance, mut wide) = (Vec::new(), Vec::new(), None, 0usize);
     let n = dataset.films.len();
-    let mut progress = (!args.json && n >= 50).then(|| Progress { total: n, terminal: std::io::stderr().is_terminal(), shown: 0 });
+    // On stderr, so --json's record on stdout stays clean (it had shown none).
+    let mut progress = (n >= 50).then(|| Progress { total: n, terminal: std::io::stderr().is_terminal(), shown: 0 });
     let stop = stop_on_signal(progress.as_ref().is_some_and(|p| p.terminal));
     for (at, chunk) in dataset.films.chunks(FILMS_PER_BATCH).enumerate() {
         let preprocessing = grader.preprocessing();

@@ -2,6 +2,8 @@
 //! error line and does not stop the others.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use rayon::prelude::*;
@@ -91,7 +93,7 @@ pub fn run(args: &GradeArgs) -> i32 {
         let code = grade_with_report(args, &mut grader, &mut printer, out);
         if let Err(e) = printer.finish() {
             if super::reader_went_away(&e) {
-                return EXIT_OK;
+                return code;
             }
             eprintln!("kneeclip: cannot write the results to standard output: {e}");
             return EXIT_UNUSABLE;
@@ -100,14 +102,23 @@ pub fn run(args: &GradeArgs) -> i32 {
     }
     let mut failed = 0usize;
     let files = expand_folders(&args.files);
+    // A reader that stopped reading is no error; a film that failed before it is.
+    let gone = |failed: usize| if failed > 0 { EXIT_SOME_FAILED } else { EXIT_OK };
+    let stop = stop_on_signal(files.len());
+    let mut done = 0usize;
     // Films are decoded a batch at a time and run through the model in batches,
     // which is faster per film (docs/PERFORMANCE.md); output keeps the given order.
     for chunk in files.chunks(FILMS_PER_BATCH) {
         if printer.reader_went_away() {
-            return EXIT_OK;
+            return gone(failed);
         }
         if printer.failed() {
             break; // stdout is gone: grading the rest would be wasted
+        }
+        if stop.load(Ordering::SeqCst) {
+            let _ = printer.finish();
+            eprintln!("kneeclip: stopped after {done} of {} films: the output has every line of those and none of the rest", files.len());
+            return EXIT_INTERRUPTED;
         }
         // Decoding (a large DICOM's JPEG takes a while) runs on every core.
         let preprocessing = grader.preprocessing();
@@ -146,14 +157,15 @@ pub fn run(args: &GradeArgs) -> i32 {
                     printer.error(&shown, &message);
                 }
             }
+            done += 1;
             if printer.reader_went_away() {
-                return EXIT_OK;
+                return gone(failed);
             }
         }
     }
     if let Err(e) = printer.finish() {
         if super::reader_went_away(&e) {
-            return EXIT_OK;
+            return gone(failed);
         }
         eprintln!("kneeclip: cannot write the results to standard output: {e}");
         return EXIT_UNUSABLE;
@@ -164,6 +176,27 @@ pub fn run(args: &GradeArgs) -> i32 {
     } else {
         EXIT_OK
     }
+}
+
+/// Exit status after Ctrl-C (or SIGTERM, a hang-up), as `eval`'s and `train`'s.
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// First Ctrl-C (or SIGTERM, or a hang-up not ignored): stop after the batch
+/// being graded, its lines printed whole; second: quit. Only where there is
+/// more than a batch: a few films are done before a stop could take effect.
+fn stop_on_signal(films: usize) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    if films > FILMS_PER_BATCH {
+        let installed = super::interrupt::on_stop_signal(
+            stop.clone(),
+            || eprintln!("kneeclip: stopping after this batch of films (a second Ctrl-C or signal quits at once)"),
+            || std::process::exit(EXIT_INTERRUPTED),
+        );
+        if let Err(e) = installed {
+            eprintln!("kneeclip: warning: Ctrl-C will stop grade at once, not after a batch ({e})");
+        }
+    }
+    stop
 }
 
 fn load_grader(args: &GradeArgs) -> Result<Grader, String> {
@@ -206,8 +239,13 @@ fn expand_folders(paths: &[PathBuf]) -> Vec<(PathBuf, Result<(), String>)> {
             files.push((path.clone(), Ok(())));
             continue;
         }
-        match listing::films_in(path, true) {
-            Ok(found) if !found.is_empty() => files.extend(found.into_iter().map(|f| (f, Ok(())))),
+        match listing::films_under(path) {
+            Ok((found, notes)) if !found.is_empty() => {
+                for note in notes {
+                    eprintln!("kneeclip: note: {note}");
+                }
+                files.extend(found.into_iter().map(|f| (f, Ok(()))));
+            }
             Ok(_) => files.push((path.clone(), Err(format!("{}: no films in this folder or below it", path.display())))),
             Err(e) => files.push((path.clone(), Err(format!("{}: cannot list the folder: {e}", path.display())))),
         }

@@ -1,4 +1,4 @@
-//! The stop handler `train` and `eval` share. ctrlc is built with its
+//! The stop handler `train`, `eval` and `grade` share. ctrlc is built with its
 //! `termination` feature, so SIGTERM and SIGHUP reach the same handler as
 //! Ctrl-C: the messages say "Ctrl-C or signal", and a hang-up that `nohup`
 //! (or `trap '' HUP`) ignores is left ignored.

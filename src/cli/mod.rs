@@ -35,6 +35,7 @@ pub enum Command {
     #[command(after_help = eval::EVAL_HELP)]
     Eval(eval::EvalArgs),
     /// Fine-tune a head (last two vision blocks + adapter + logit scale) on a labelled dataset.
+    #[command(after_help = train::TRAIN_HELP)]
     Train(train::TrainArgs),
     /// Time inference on a full-size, randomly initialised ViT-B/32 (no weights needed).
     Bench(bench::BenchArgs),
@@ -51,7 +52,9 @@ Examples:
   KNEECLIP_MODEL_DIR=~/clip-vit-base-patch32 kneeclip grade --offline knee.jpg
 
 Exit status: 0 when every film was graded, 1 when any film could not be read or
-graded (the others are still graded), 2 when the model or options are unusable.";
+graded (the others are still graded), 2 when the model or options are unusable,
+130 when stopped with Ctrl-C, SIGTERM or a hang-up (after the batch of films
+being graded, whose lines are printed whole).";
 
 /// Options shared by every command that runs the model.
 #[derive(Args, Debug, Clone)]

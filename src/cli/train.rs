@@ -19,11 +19,31 @@ use crate::training::trainer::{EarlyStopOn, EpochRecord, TrainConfig, TrainingOb
 use crate::training::eta::RunClock;
 use crate::training::{Dataset, DatasetError};
 
+/// `train --help`'s closing paragraph.
+pub const TRAIN_HELP: &str = "\
+Examples:
+  kneeclip train ~/knee-films --out clinic-head.safetensors
+  kneeclip train ~/knee-films --out clinic-head.safetensors --epochs 20 --batch-size 32
+  kneeclip train ~/knee-films --out clinic-head.safetensors --resume clinic-head.checkpoint.safetensors
+
+Exit status: 0 when the head and its .json sidecar are written (films that
+could not be read are skipped, named in the dataset summary, and do not change
+the status); 2 when the dataset, model or options are unusable, the run is
+refused (an existing head without --overwrite, an unfinished run's checkpoint
+without --resume or --restart, another run writing the same files), or a write
+fails; 130 when stopped with Ctrl-C, SIGTERM or a hang-up (not ignored, as
+under nohup): the last complete epoch's checkpoint is kept and the command
+that resumes it printed.";
+
 /// The shell's code for a run ended by SIGINT.
 const EXIT_INTERRUPTED: i32 = 130;
 
 /// Whether the progress bar's line is still open (a message must start a new one).
 static PROGRESS_LINE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Set once a stop is asked for: the batch in flight is dropped, so its
+/// progress is not shown (a batch line after "stopping" read as training on).
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// Ends the progress bar's line if one is open, so a message starts on its own.
 fn end_progress_line() {
@@ -166,6 +186,7 @@ fn install_ctrl_c(cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) {
     let installed = super::interrupt::on_stop_signal(
         cancel,
         || {
+            STOPPING.store(true, Ordering::SeqCst);
             PROGRESS_LINE_OPEN.store(false, Ordering::SeqCst);
             eprintln!("\nkneeclip: stopping: nothing half-done is kept, only complete epochs' checkpoint (a second Ctrl-C or signal quits at once)");
         },
@@ -194,12 +215,7 @@ fn resume_command(checkpoint: &std::path::Path) -> String {
     }
     words.push("--resume".into());
     words.push(checkpoint.display().to_string());
-    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
-}
-
-fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:@+".contains(c));
-    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', "'\\''")) }
+    words.iter().map(|w| crate::files::shell_quote(w)).collect::<Vec<_>>().join(" ")
 }
 
 /// Progress on stderr: a bar redrawn with `\r` on a terminal; in a log
@@ -224,6 +240,9 @@ impl TrainingObserver for Progress {
         self.clock.epoch_started(epoch, epochs);
     }
     fn batch_done(&mut self, batch: usize, batches: usize, loss: f64) {
+        if STOPPING.load(Ordering::SeqCst) {
+            return;
+        }
         let width = 30;
         let done = batch * width / batches.max(1);
         let left = self.clock.remaining(batch, batches).map(|r| format!(" · {}", r.describe())).unwrap_or_default();

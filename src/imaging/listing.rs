@@ -10,6 +10,7 @@
 //! is not a film: left out, so that grading such a folder is not a failure.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -33,9 +34,11 @@ pub fn is_film_file(path: &Path) -> bool {
     // so that it is reported as unreadable rather than silently left out.
     // Without an extension its content cannot be sniffed; listed too, as a
     // PACS export's `IM0001` would be (a link with another extension is not).
+    // A pipe or device named as a film is listed by its extension as well, to
+    // be reported as no regular file (it had vanished from a folder's grades).
     let dangling = path.is_symlink() && !path.exists();
     if dangling || !path.is_file() {
-        return dangling && (path.extension().is_none() || has_film_extension(path));
+        return !path.is_dir() && ((dangling && path.extension().is_none()) || has_film_extension(path));
     }
     match path.extension() {
         Some(_) => has_film_extension(path),
@@ -78,21 +81,49 @@ fn is_media_directory(head: &[u8]) -> bool {
     false
 }
 
-/// The films in `folder` in reading order; with `recursive`, then those of
-/// its subfolders (not followed through links), each folder in turn.
-pub fn films_in(folder: &Path, recursive: bool) -> std::io::Result<Vec<PathBuf>> {
-    let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(folder)?.collect::<Result<_, _>>()?;
-    entries.sort_by(|a, b| natural_order(&a.file_name().to_string_lossy(), &b.file_name().to_string_lossy()));
-    let mut films: Vec<PathBuf> = entries.iter().map(|e| e.path()).filter(|p| is_film_file(p)).collect();
-    if recursive {
-        for entry in &entries {
-            let visible = !entry.file_name().to_string_lossy().starts_with('.');
-            if visible && entry.file_type().is_ok_and(|t| t.is_dir()) {
-                films.extend(films_in(&entry.path(), true)?);
+/// The films in `folder` itself, in reading order (the viewer's Next / Previous).
+pub fn films_in(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    Ok(listed(folder)?.into_iter().filter(|p| is_film_file(p)).collect())
+}
+
+/// The films under `folder` in reading order: its own, then each subfolder's
+/// in turn, linked subfolders included (studies are often put together by
+/// linking). Each folder is entered once, by its real path: a link back up
+/// or a second link to a folder read already is left out, said in the notes.
+pub fn films_under(folder: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<String>)> {
+    let mut entered = HashSet::from([real_path(folder)]);
+    let (mut films, mut notes) = (Vec::new(), Vec::new());
+    walk(folder, &mut entered, &mut films, &mut notes)?;
+    Ok((films, notes))
+}
+
+fn walk(folder: &Path, entered: &mut HashSet<PathBuf>, films: &mut Vec<PathBuf>, notes: &mut Vec<String>) -> std::io::Result<()> {
+    let entries = listed(folder)?;
+    films.extend(entries.iter().filter(|p| is_film_file(p)).cloned());
+    for path in entries {
+        let visible = !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        // `is_dir` follows links.
+        if visible && path.is_dir() {
+            if entered.insert(real_path(&path)) {
+                walk(&path, entered, films, notes)?;
+            } else {
+                notes.push(format!("{}: links to a folder read already, not read again (its films would be graded twice, or forever)", path.display()));
             }
         }
     }
-    Ok(films)
+    Ok(())
+}
+
+/// A folder's entries in reading order.
+fn listed(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    entries.sort_by(|a, b| natural_order(&a.file_name().unwrap_or_default().to_string_lossy(), &b.file_name().unwrap_or_default().to_string_lossy()));
+    Ok(entries)
+}
+
+/// The path links resolve to; a path that cannot be resolved stands for itself.
+fn real_path(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Names as a person orders them: runs of digits by value, the rest by
@@ -172,9 +203,34 @@ mod tests {
 
         // Dangling links to films, by extension or with none, are listed (and
         // will be reported unreadable); one to a .txt is not.
-        assert_eq!(films_in(dir.path(), false).unwrap(), [a.clone(), b.clone(), gone.clone(), im.clone(), gone_im.clone()]);
-        assert_eq!(films_in(dir.path(), true).unwrap(), [a, b, gone, im, gone_im, nested, deeper]);
-        assert!(films_in(&dir.path().join("missing"), false).is_err());
+        assert_eq!(films_in(dir.path()).unwrap(), [a.clone(), b.clone(), gone.clone(), im.clone(), gone_im.clone()]);
+        assert_eq!(films_under(dir.path()).unwrap(), (vec![a, b, gone, im, gone_im, nested, deeper], vec![]));
+        assert!(films_in(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn linked_subfolders_are_read_once_and_a_pipe_named_as_a_film_is_listed() {
+        let study = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let knee = elsewhere.path().join("series/knee.png");
+        std::fs::create_dir_all(knee.parent().unwrap()).unwrap();
+        std::fs::write(&knee, b"").unwrap();
+        let own = study.path().join("a.png");
+        std::fs::write(&own, b"").unwrap();
+        // QA: films under a linked folder were left out without a word.
+        std::os::unix::fs::symlink(elsewhere.path(), study.path().join("linked")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), study.path().join("linked2")).unwrap();
+        std::os::unix::fs::symlink(study.path(), elsewhere.path().join("series/up")).unwrap();
+        // A folder named like a film is no film; a pipe named like one is listed (QA: it vanished).
+        std::fs::create_dir(study.path().join("folder.png")).unwrap();
+        let pipe = study.path().join("pipe.png");
+        assert!(std::process::Command::new("mkfifo").arg(&pipe).status().unwrap().success());
+        let (films, notes) = films_under(study.path()).unwrap();
+        assert_eq!(films, [own.clone(), pipe.clone(), study.path().join("linked/series/knee.png")]);
+        assert_eq!(notes.len(), 2, "linked2 and the link back up: {notes:?}");
+        assert!(notes[0].starts_with(&format!("{}: links to a folder read already", study.path().join("linked/series/up").display())), "{notes:?}");
+        assert!(notes[1].starts_with(&format!("{}: links to a folder read already", study.path().join("linked2").display())), "{notes:?}");
+        assert_eq!(films_in(study.path()).unwrap(), [own, pipe]);
     }
 
     /// A file meta group (explicit VR little endian) naming `class` as the Media Storage SOP Class.
@@ -206,7 +262,7 @@ mod tests {
         // A class that only starts like the index's is a film's (odd length: NUL-padded).
         let other = dir.path().join("IM2");
         std::fs::write(&other, with_class("1.2.840.10008.1.3.101")).unwrap();
-        assert_eq!(films_in(dir.path(), false).unwrap(), [im, other]);
+        assert_eq!(films_in(dir.path()).unwrap(), [im, other]);
         assert!(is_media_directory(&with_class(MEDIA_DIRECTORY_CLASS)));
         assert!(!is_media_directory(&with_class("1.2.840.10008.5.1.4.1.1.1")));
         assert!(!is_media_directory(&with_class(MEDIA_DIRECTORY_CLASS)[..150]), "cut short: not known to be one");

@@ -231,7 +231,7 @@ impl Session {
             return Err(format!(
                 "{}: holds an unfinished run ({done} of {asked} epochs) that this run would replace; go on with it (--resume {}), or start over and lose it (--restart)",
                 checkpoint.display(),
-                checkpoint.display()
+                crate::files::shell_quote(&checkpoint.display().to_string())
             ));
         }
         // A run killed mid-write left its temporary files; held now, no write of them is

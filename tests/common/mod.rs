@@ -2,6 +2,7 @@
 //! committed fixtures are, and tensor comparison.
 #![allow(dead_code)]
 
+pub mod signals;
 pub mod viewer;
 
 use std::collections::HashMap;
