@@ -148,6 +148,10 @@ pub struct KneeclipApp {
     status_recency: status_messages::Recency,
     /// Where no file dialog can be shown: the anchors' typed-path row.
     pub anchors_typed: Option<anchors_file::Typed>,
+    /// Saved settings that could not all be read: what was lost (the status
+    /// bar says it), and the text as saved, kept beside the new settings.
+    pub settings_problem: Option<String>,
+    unreadable_settings: Option<String>,
     /// Closing the window while training: asked, and confirmed (stopping the run first).
     pub quit: QuitWhileTraining,
 }
@@ -215,6 +219,8 @@ impl KneeclipApp {
             anchors_file_status: None,
             anchors_file_generation: 0,
             status_recency: status_messages::Recency::default(),
+            settings_problem: None,
+            unreadable_settings: None,
             anchors_typed: None,
             quit: QuitWhileTraining::default(),
         };
@@ -225,11 +231,13 @@ impl KneeclipApp {
 
     /// The eframe entry: settings from storage.
     pub fn from_creation(cc: &eframe::CreationContext<'_>, model_dir: Option<PathBuf>, file: Option<PathBuf>) -> Self {
-        let settings = cc
-            .storage
-            .and_then(|s| eframe::get_value::<Settings>(s, settings::STORAGE_KEY))
-            .unwrap_or_default();
+        let stored = cc.storage.and_then(|s| s.get_string(settings::STORAGE_KEY));
+        let (settings, problem) = stored.as_deref().map_or((Settings::default(), None), settings::read_stored);
         let mut app = Self::new(&cc.egui_ctx, settings, model_dir);
+        if problem.is_some() {
+            app.settings_problem = problem;
+            app.unreadable_settings = stored;
+        }
         if let Some(form) = cc.storage.and_then(|s| eframe::get_value::<training_tab::SavedForm>(s, training_tab::FORM_STORAGE_KEY)) {
             app.training.restore(form);
         }
@@ -691,6 +699,9 @@ impl eframe::App for KneeclipApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, settings::STORAGE_KEY, &self.settings);
+        if let Some(text) = &self.unreadable_settings {
+            storage.set_string(settings::UNREADABLE_KEY, text.clone());
+        }
         eframe::set_value(storage, training_tab::FORM_STORAGE_KEY, &self.training.saved_form());
     }
 }

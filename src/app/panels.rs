@@ -290,6 +290,9 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         if let Some(notice) = &app.notice {
             say("notice", notice.clone(), false, 0);
         }
+        if let Some(problem) = &app.settings_problem {
+            say("settings", problem.clone(), true, 0);
+        }
         // A failed open is said in the film's place instead.
         if let Some(shown) = shown_error(app).filter(|_| app.view.is_some() || app.failed_path.is_none()) {
             say("error", shown, true, 0);

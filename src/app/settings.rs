@@ -40,6 +40,49 @@ impl Settings {
     }
 }
 
+/// Where the saved text of settings that could not all be read is kept (in
+/// the same app.ron), so that the next save does not lose it for good.
+pub const UNREADABLE_KEY: &str = "kneeclip-settings-unreadable";
+
+/// The saved settings, read field by field: a value this version cannot read
+/// (written by another version, or damaged) costs that field alone, not the
+/// reader's edited anchors with it (QA: one bad `device` value reset them all,
+/// silently). The second value says what was not read, for the status bar.
+pub fn read_stored(text: &str) -> (Settings, Option<String>) {
+    if let Ok(mut settings) = ron::from_str::<Settings>(text) {
+        settings.heatmap_opacity = opacity(settings.heatmap_opacity);
+        return (settings, None);
+    }
+    let mut settings = Settings::default();
+    let Ok(ron::Value::Map(map)) = ron::from_str::<ron::Value>(text) else {
+        return (settings, Some(format!("The saved settings could not be read, so the defaults are used; the saved text is kept in app.ron under {UNREADABLE_KEY}")));
+    };
+    let mut unread = Vec::new();
+    for (key, value) in map {
+        let Ok(name) = key.into_rust::<String>() else { continue };
+        let read = match name.as_str() {
+            "anchors" => value.into_rust().map(|v| settings.anchors = v).is_ok(),
+            "recent" => value.into_rust().map(|v| settings.recent = v).is_ok(),
+            "model_dir" => value.into_rust().map(|v| settings.model_dir = v).is_ok(),
+            "device" => value.into_rust().map(|v| settings.device = v).is_ok(),
+            "heatmap_opacity" => value.into_rust::<f32>().map(|v| settings.heatmap_opacity = opacity(v)).is_ok(),
+            _ => true, // a newer version's field: nothing to keep here
+        };
+        if !read {
+            unread.push(name);
+        }
+    }
+    let problem = (!unread.is_empty()).then(|| {
+        format!("Saved settings: {} could not be read and {} the default; the rest were kept, and the saved text is in app.ron under {UNREADABLE_KEY}", unread.join(", "), if unread.len() == 1 { "is back to" } else { "are back to" })
+    });
+    (settings, problem)
+}
+
+/// A saved heatmap opacity within the slider's 0–1 (the default for a NaN).
+fn opacity(saved: f32) -> f32 {
+    if saved.is_finite() { saved.clamp(0.0, 1.0) } else { Settings::default().heatmap_opacity }
+}
+
 /// The smallest text (egui's Small, ~9 px) raised to a size readable on a
 /// projector (QA: provenance lines and notes were unreadable there).
 pub fn readable_small_text(ctx: &egui::Context) {
@@ -52,3 +95,44 @@ pub fn readable_small_text(ctx: &egui::Context) {
 
 /// Points: the smallest text the viewer draws.
 pub const SMALLEST_TEXT: f32 = 12.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved(edited: &str) -> String {
+        let mut settings = Settings::default();
+        settings.anchors[0] = edited.into();
+        settings.recent = vec![PathBuf::from("/films/knee.dcm")];
+        settings.device = DevicePreference::Cpu;
+        ron::to_string(&settings).unwrap()
+    }
+
+    #[test]
+    fn settings_saved_by_this_version_read_back_whole() {
+        let (settings, problem) = read_stored(&saved("my KL 0 text"));
+        assert_eq!((settings.anchors[0].as_str(), settings.device, problem), ("my KL 0 text", DevicePreference::Cpu, None));
+    }
+
+    #[test]
+    fn one_unreadable_value_costs_that_field_only_and_is_said() {
+        let text = saved("my KL 0 text");
+        assert!(text.contains("device:cpu"), "{text}");
+        let (settings, problem) = read_stored(&text.replace("device:cpu", "device:gpu"));
+        assert_eq!(settings.anchors[0], "my KL 0 text", "the edited anchors are kept");
+        assert_eq!(settings.recent, [PathBuf::from("/films/knee.dcm")]);
+        assert_eq!(settings.device, DevicePreference::Auto);
+        let problem = problem.expect("said");
+        assert!(problem.starts_with("Saved settings: device could not be read and is back to the default"), "{problem}");
+        // A newer version's field is no problem; a wrong opacity is clamped.
+        let (settings, problem) = read_stored(&text.replace("device:cpu", "device:cpu,zoom_memory:(1,2)").replace("heatmap_opacity:0.5", "heatmap_opacity:7.0"));
+        assert_eq!((settings.device, settings.heatmap_opacity, problem), (DevicePreference::Cpu, 1.0, None));
+    }
+
+    #[test]
+    fn unreadable_text_gives_the_defaults_and_says_so() {
+        let (settings, problem) = read_stored("\u{1}garbage(((");
+        assert_eq!(settings.anchors, Settings::default().anchors);
+        assert!(problem.expect("said").starts_with("The saved settings could not be read"));
+    }
+}

@@ -3,7 +3,8 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{DynamicImage, ImageFormat, ImageReader};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use super::guard::guarded;
 use super::radiograph::{Decoded, FullRange, Photometric, Pixels};
@@ -53,12 +54,41 @@ pub(crate) fn load(
     // Generous: 4 channels × 4 bytes per pixel, plus the codec's own buffers.
     lim.max_alloc = Some((w as u64 * h as u64 * 16).saturating_add(64 << 20));
     reader.limits(lim);
-    let img = match guarded(|| reader.decode()) {
-        Ok(Ok(img)) => img,
+    let decoded = guarded(|| -> image::ImageResult<(DynamicImage, Orientation)> {
+        let mut decoder = reader.into_decoder()?;
+        // An unreadable EXIF block is no reason to refuse the pixels: shown as stored.
+        let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+        Ok((DynamicImage::from_decoder(decoder)?, orientation))
+    });
+    let (mut img, orientation) = match decoded {
+        Ok(Ok(decoded)) => decoded,
         Ok(Err(e)) => return Err(bad(e.to_string())),
         Err(panic) => return Err(bad(format!("the decoder crashed: {panic}"))),
     };
-    Ok(from_dynamic(img))
+    // A camera or phone stores its pictures as the sensor lay and says in
+    // EXIF how to turn them (QA: a photo of a film was shown and graded on
+    // its side); every image viewer turns them upright, and so does kneeclip.
+    img.apply_orientation(orientation);
+    let mut decoded = from_dynamic(img);
+    if let Some(turned) = orientation_note(orientation) {
+        decoded.notes.push(turned);
+    }
+    Ok(decoded)
+}
+
+/// What was done to show the image as its EXIF orientation asks.
+fn orientation_note(orientation: Orientation) -> Option<String> {
+    let done = match orientation {
+        Orientation::NoTransforms => return None,
+        Orientation::Rotate90 => "turned 90° clockwise",
+        Orientation::Rotate180 => "turned 180°",
+        Orientation::Rotate270 => "turned 90° counter-clockwise",
+        Orientation::FlipHorizontal => "mirrored left–right",
+        Orientation::FlipVertical => "mirrored top–bottom",
+        Orientation::Rotate90FlipH => "turned 90° clockwise and mirrored left–right",
+        Orientation::Rotate270FlipH => "turned 90° counter-clockwise and mirrored left–right",
+    };
+    Some(format!("{done} as its EXIF orientation (tag 0x0112) asks, as stored by a camera"))
 }
 
 /// The first image's SampleFormat (0x0153) in a classic TIFF: 1 unsigned
@@ -225,6 +255,49 @@ pub(crate) fn from_dynamic(img: DynamicImage) -> Decoded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 40×20 JPEG, dark on its left half, with an EXIF block (APP1) whose
+    /// orientation is `orientation`, as a phone writes one.
+    fn jpeg_with_orientation(orientation: u16) -> Vec<u8> {
+        let img = image::GrayImage::from_fn(40, 20, |x, _| image::Luma([if x < 20 { 10 } else { 240 }]));
+        let mut jpeg = Vec::new();
+        img.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg).unwrap();
+        // TIFF header (little endian), one IFD entry: Orientation (0x0112), SHORT, 1 value.
+        let mut tiff = b"II*\0".to_vec();
+        tiff.extend_from_slice(&8u32.to_le_bytes());
+        tiff.extend_from_slice(&1u16.to_le_bytes());
+        tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0]);
+        tiff.extend_from_slice(&[orientation as u8, (orientation >> 8) as u8, 0, 0]);
+        tiff.extend_from_slice(&0u32.to_le_bytes());
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());
+        app1.extend_from_slice(b"Exif\0\0");
+        app1.extend_from_slice(&tiff);
+        jpeg.splice(2..2, app1);
+        jpeg
+    }
+
+    #[test]
+    fn a_camera_picture_is_turned_upright_by_its_exif_orientation() {
+        let limits = LoadLimits::default();
+        let path = Path::new("photo.jpg");
+        let gray = |d: &Decoded, x: u32, y: u32| match &d.pixels {
+            Pixels::U8(p) => p[(y * d.width + x) as usize],
+            _ => panic!("8-bit"),
+        };
+        // 6: turn 90° clockwise, so the dark left half ends on top.
+        let turned = load(&jpeg_with_orientation(6), ImageFormat::Jpeg, path, &limits).unwrap();
+        assert_eq!((turned.width, turned.height), (20, 40));
+        assert!(gray(&turned, 10, 5) < 60 && gray(&turned, 10, 35) > 180, "dark on top, bright below");
+        assert_eq!(turned.notes, ["turned 90° clockwise as its EXIF orientation (tag 0x0112) asks, as stored by a camera"]);
+        // 1 (as stored) and none at all: untouched, no note.
+        for bytes in [jpeg_with_orientation(1), jpeg_with_orientation(1)[..2].iter().chain(&jpeg_with_orientation(1)[2 + 2 + 2 + 6 + 26..]).copied().collect()] {
+            let plain = load(&bytes, ImageFormat::Jpeg, path, &limits).unwrap();
+            assert_eq!((plain.width, plain.height), (40, 20));
+            assert!(gray(&plain, 5, 10) < 60 && gray(&plain, 35, 10) > 180);
+            assert!(plain.notes.is_empty(), "{:?}", plain.notes);
+        }
+    }
 
     #[test]
     fn effective_depth_is_the_smallest_that_holds_the_maximum_when_no_pixel_stands_out() {
