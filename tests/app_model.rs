@@ -105,3 +105,35 @@ fn model_dir_env_set() -> bool {
     }
     set
 }
+
+/// Install QA: with no file dialog on the desktop (no portal, no zenity),
+/// Choose folder… only said to start the viewer from a terminal, its advice
+/// cut off in the status bar. The folder is now typed in the window.
+#[test]
+fn without_a_file_dialog_the_model_folder_is_typed_in_the_window() {
+    if model_dir_env_set() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = common::model_dir(tmp.path()) else { return };
+    let mut h = harness_with_cache(Settings::default(), None, tmp.path().join("cache"));
+    wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
+    // What the button does when the dialog is unavailable.
+    let not_a_folder = tmp.path().join("nope");
+    app(&mut h).model_dir_typed = Some(not_a_folder.display().to_string());
+    h.run_steps(2);
+    h.get_by_label_contains("type the folder holding config.json, model.safetensors and tokenizer.json");
+    h.get_by_label(&format!("{} is not a folder", not_a_folder.display()));
+    assert_eq!(h.query_all_by_label("Folder").count(), 1, "one row");
+    h.get_by_label("Use").click();
+    h.run_steps(2);
+    assert_eq!(app(&mut h).model_dir(), None, "Use is disabled for a path that is no folder");
+    app(&mut h).model_dir_typed = Some(model.display().to_string());
+    h.run_steps(2);
+    h.get_by_label("Use").click();
+    h.step();
+    wait(&mut h, "the model", |a| matches!(a.model, kneeclip::app::ModelStatus::Ready { .. }));
+    assert_eq!(app(&mut h).model_dir(), Some(model.clone()));
+    assert_eq!(app(&mut h).settings.model_dir, Some(model), "kept, as a folder chosen in a dialog is");
+    assert!(app(&mut h).model_dir_typed.is_none() && h.query_by_label("Folder").is_none(), "the row is closed");
+}

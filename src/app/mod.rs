@@ -148,6 +148,8 @@ pub struct KneeclipApp {
     status_recency: status_messages::Recency,
     /// Where no file dialog can be shown: the anchors' typed-path row.
     pub anchors_typed: Option<anchors_file::Typed>,
+    /// Where no file dialog can be shown: the model folder's typed-path row.
+    pub model_dir_typed: Option<String>,
     /// Saved settings that could not all be read: what was lost (the status
     /// bar says it), and the text as saved, kept beside the new settings.
     pub settings_problem: Option<String>,
@@ -222,6 +224,7 @@ impl KneeclipApp {
             settings_problem: None,
             unreadable_settings: None,
             anchors_typed: None,
+            model_dir_typed: None,
             quit: QuitWhileTraining::default(),
         };
         settings::readable_small_text(ctx);

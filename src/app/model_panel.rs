@@ -23,6 +23,7 @@ pub(super) fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
              (Choose folder… here or in the Model section), or download them when online.",
         ).wrap());
     }
+    typed_folder_row(app, ui);
     ui.horizontal_wrapped(|ui| {
         choose_folder_button(app, ui);
         if folder_in_effect {
@@ -53,13 +54,41 @@ pub(super) fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
     });
 }
 
-/// Choose folder…: the model folder picked in a dialog (saved in the settings).
+/// Choose folder…: the model folder picked in a dialog (saved in the settings);
+/// where the desktop can show none, typed in a row under the button.
 pub(super) fn choose_folder_button(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     if ui.button("Choose folder…").on_hover_text("A folder with config.json, model.safetensors and tokenizer.json").clicked() {
         match dialogs::choose(|| rfd::FileDialog::new().pick_folder()) {
             dialogs::Chosen::Path(dir) => app.set_model_dir(Some(dir)),
-            dialogs::Chosen::Unavailable => app.error = Some(dialogs::unavailable("Start the viewer with the folder instead: kneeclip view --model-dir FOLDER")),
+            // A locked-down clinic desktop has no portal and no zenity, and
+            // perhaps no terminal: the folder is typed here (install QA: only
+            // a command line was offered, its advice cut off in the status bar).
+            dialogs::Chosen::Unavailable => app.model_dir_typed = Some(app.model_dir_typed.take().unwrap_or_default()),
             dialogs::Chosen::Cancelled => {}
         }
+    }
+}
+
+/// The model folder typed where no file dialog can be shown.
+pub(super) fn typed_folder_row(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    let Some(typed) = app.model_dir_typed.as_mut() else { return };
+    ui.add(egui::Label::new("No file dialog can be shown on this desktop (no xdg portal, no zenity): type the folder holding config.json, model.safetensors and tokenizer.json.").wrap());
+    let folder = std::path::PathBuf::from(typed.trim());
+    let (mut use_it, mut close) = (false, false);
+    ui.horizontal(|ui| {
+        let label = ui.label("Folder");
+        let width = (ui.available_width() - 120.0).max(80.0);
+        ui.add(egui::TextEdit::singleline(typed).id(egui::Id::new("model-folder-path")).desired_width(width)).labelled_by(label.id);
+        use_it = ui.add_enabled(folder.is_dir(), egui::Button::new("Use")).clicked();
+        close = ui.button("Cancel").clicked();
+    });
+    if !typed.trim().is_empty() && !folder.is_dir() {
+        ui.colored_label(Color32::from_rgb(240, 180, 60), format!("{} is not a folder", typed.trim()));
+    }
+    if use_it {
+        app.model_dir_typed = None;
+        app.set_model_dir(Some(folder));
+    } else if close {
+        app.model_dir_typed = None;
     }
 }

@@ -557,6 +557,10 @@ fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             app.load_model();
         }
     });
+    // Without a model, the Grade section shows the row (once: its text box has one id).
+    if !matches!(app.model, ModelStatus::Missing(_)) {
+        super::model_panel::typed_folder_row(app, ui);
+    }
 }
 
 fn tags(app: &mut KneeclipApp, ui: &mut egui::Ui) {
