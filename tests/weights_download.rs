@@ -50,6 +50,7 @@ impl DownloadProgress for Recorder {
 fn options(hub: &FakeHub, cache: &Path, allow_download: bool) -> ResolveOptions {
     ResolveOptions {
         model_dir: None,
+        model_dir_from_viewer: false,
         allow_download,
         endpoint: Some(hub.endpoint.clone()),
         cache_dir: Some(cache.to_path_buf()),

@@ -142,6 +142,7 @@ pub(crate) fn load_base_grader(args: &ModelArgs) -> Result<crate::grading::Grade
     use crate::weights::{ResolveOptions, StderrProgress, resolve};
     let options = ResolveOptions {
         model_dir: args.model_dir.clone(),
+        model_dir_from_viewer: false,
         allow_download: !args.offline,
         endpoint: None,
         cache_dir: None,
