@@ -141,8 +141,12 @@ pub enum WeightsError {
     Unverifiable { file: String, etag: String },
 
     /// The user cancelled the download (GUI).
-    #[error("the download of {file} was cancelled; nothing was stored under the final name")]
-    Cancelled { file: String },
+    #[error("the download of {file} was cancelled; nothing was stored under the final name{}", kept_sentence(kept))]
+    Cancelled {
+        file: String,
+        /// Bytes of the part kept for the next run to resume, and the staging folder holding it.
+        kept: Option<(u64, PathBuf)>,
+    },
 
     /// A file-system operation failed (a full disk or a read-only cache said as such, not as a network problem).
     #[error("{}", io_message(action, path, source))]
@@ -179,6 +183,13 @@ fn not_found_message(dir: &std::path::Path, origin: &str) -> String {
          pass a folder that contains {FILES_SENTENCE}, or leave {origin} unset to use the cache/download",
         dir.display()
     )
+}
+
+fn kept_sentence(kept: &Option<(u64, PathBuf)>) -> String {
+    match kept {
+        Some((bytes, staging)) => format!("; {} kept in {}, the next download resumes", super::progress::format_size(*bytes), staging.display()),
+        None => String::new(),
+    }
 }
 
 /// About what the three files take on disk.

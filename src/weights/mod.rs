@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub use error::WeightsError;
 pub use hash::{git_blob_sha1_file, sha256_file, sha256_file_remembered};
 pub use manifest::{Manifest, ManifestFile};
-pub use progress::{DOWNLOAD_TIMEOUT_ENV, DownloadProgress, NoProgress, StderrProgress, default_idle_timeout};
+pub use progress::{DOWNLOAD_TIMEOUT_ENV, DownloadProgress, NoProgress, StderrProgress, default_idle_timeout, format_size};
 pub use resolve::{
     MODEL_DIR_ENV, ResolveOptions, VERIFIED_RECORD_FILE, model_cache_dir, resolve,
     resolve_with_manifest,

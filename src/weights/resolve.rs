@@ -108,7 +108,7 @@ fn wait_for_download_lock(cache_root: &Path, folder: &Path, progress: &mut dyn D
                     progress.waiting(&format!("another kneeclip is downloading the weights into {}; waiting for it to finish", folder.display()));
                 }
                 if progress.cancelled() {
-                    return Err(WeightsError::Cancelled { file: "the weights".into() });
+                    return Err(WeightsError::Cancelled { file: "the weights".into(), kept: None });
                 }
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
@@ -355,7 +355,7 @@ fn download_into_cache(
     let mut done: Vec<Downloaded> = Vec::new();
     for entry in entries {
         let d = downloader.fetch(entry, progress)?;
-        progress.finished(&d.name);
+        progress.finished_checked(&d.name, d.verified_by == VerifiedBy::Manifest);
         done.push(d);
     }
 
