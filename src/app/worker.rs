@@ -368,3 +368,24 @@ fn load_failure(e: &crate::grading::GradeError, dir: &std::path::Path) -> (&'sta
     let message = if text.contains(&dir.display().to_string()) { text } else { format!("{}: {text}", dir.display()) };
     (headline, message)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::grading::GradeError;
+    use crate::model::ModelError;
+    use std::path::Path;
+
+    /// A broken tokenizer was headed "The model weights cannot be used", and the folder said twice (QA I9).
+    #[test]
+    fn a_load_failure_names_the_part_and_the_folder_once() {
+        let dir = Path::new("/m/badtok");
+        let e = GradeError::Model(ModelError::Tokenizer { path: dir.join("tokenizer.json"), reason: "not JSON".into() });
+        let (headline, message) = super::load_failure(&e, dir);
+        assert_eq!(headline, "The tokenizer cannot be used");
+        assert_eq!(message, "/m/badtok/tokenizer.json: the tokenizer cannot be used: not JSON");
+        let e = GradeError::Model(ModelError::Compute(candle_core::Error::Msg("nan".into())));
+        let (headline, message) = super::load_failure(&e, dir);
+        assert_eq!(headline, "The model weights cannot be used");
+        assert!(message.starts_with("/m/badtok: "), "{message}");
+    }
+}

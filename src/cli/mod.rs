@@ -21,7 +21,7 @@ use crate::model::DevicePreference;
     name = "kneeclip",
     version = crate::build_info::VERSION,
     about = "Knee osteoarthritis (Kellgren–Lawrence) grading with CLIP ViT-B/32 — a decision aid, not a diagnosis.",
-    after_help = "Run `kneeclip grade --help` for examples."
+    after_help = MAIN_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -44,6 +44,20 @@ pub enum Command {
     /// Open the desktop viewer (also what `kneeclip` with no arguments does).
     View(view::ViewArgs),
 }
+
+/// What an installer needs to know: the variables read, and where the weights go.
+const MAIN_HELP: &str = "\
+Environment:
+  KNEECLIP_MODEL_DIR=DIR         a folder with config.json, model.safetensors and tokenizer.json,
+                                 used when --model-dir is not given (e.g. one read-only copy for
+                                 every user of a workstation: set it in /etc/environment)
+  KNEECLIP_CACHE_DIR=DIR         the cache instead of ~/.cache/kneeclip (weights under
+                                 models/openai--clip-vit-base-patch32/<revision>/)
+  HF_ENDPOINT=URL                the Hugging Face hub or a mirror to download from
+  HF_TOKEN=TOKEN                 a hub access token, sent with the download
+  KNEECLIP_DOWNLOAD_TIMEOUT=S    seconds without data before a download gives up (default 30)
+
+Run `kneeclip grade --help` for examples.";
 
 const GRADE_EXAMPLES: &str = "\
 Examples:
