@@ -36,7 +36,8 @@ fn the_desktop_entry_opens_films_in_the_viewer() {
     assert_eq!(get("Icon"), "kneeclip");
     assert_eq!(get("Terminal"), "false");
     let mime: Vec<&str> = get("MimeType").split(';').filter(|s| !s.is_empty()).collect();
-    assert_eq!(mime, ["application/dicom", "image/png", "image/jpeg", "image/tiff"]);
+    // Every format kneeclip reads (BMP was missing, QA I13).
+    assert_eq!(mime, ["application/dicom", "image/png", "image/jpeg", "image/tiff", "image/bmp"]);
     assert!(get("Comment").contains("not a diagnosis"));
     let keys: Vec<&str> = entry.iter().map(|(k, _)| k.as_str()).collect();
     let unique: std::collections::HashSet<&&str> = keys.iter().collect();
@@ -108,4 +109,23 @@ fn cargo_packager_is_configured_for_every_platform() {
     for package in ["libc6", "libgcc-s1", "libstdc++6"] {
         assert!(depends.lines().any(|l| l.starts_with(package)), "{package} missing from packaging/linux/depends");
     }
+}
+
+/// `kneeclip --help` named none of the variables an installer sets, nor the
+/// cache (QA I11); `view --model-dir` gave no default order; bench's default
+/// tokenizer read as a path on an installed machine.
+#[test]
+fn the_help_names_the_environment_and_the_defaults() {
+    use clap::CommandFactory;
+    let mut command = kneeclip::cli::Cli::command();
+    let help = command.render_long_help().to_string();
+    for var in [kneeclip::weights::MODEL_DIR_ENV, "KNEECLIP_CACHE_DIR", "HF_ENDPOINT", "HF_TOKEN", kneeclip::weights::DOWNLOAD_TIMEOUT_ENV] {
+        assert!(help.contains(&format!("{var}=")), "{var} missing from:\n{help}");
+    }
+    assert!(help.contains("~/.cache/kneeclip") && help.contains("/etc/environment"), "{help}");
+    let mut sub = |name: &str| command.find_subcommand_mut(name).unwrap().render_long_help().to_string();
+    let view = sub("view");
+    assert!(view.contains("chosen in the viewer, then $KNEECLIP_MODEL_DIR, then the user cache"), "{view}");
+    let bench = sub("bench");
+    assert!(bench.contains("$KNEECLIP_MODEL_DIR or the user cache") && !bench.contains("then ../shared"), "{bench}");
 }

@@ -39,6 +39,9 @@ impl DownloadProgress for Recorder {
         self.events.push(format!("finished {file}"));
         self.last = 0;
     }
+    fn resuming(&mut self, bytes: u64) {
+        self.events.push(format!("resuming {bytes}"));
+    }
     fn cancelled(&self) -> bool {
         self.current == "model.safetensors" && self.cancel_at.is_some_and(|c| self.last >= c)
     }
@@ -50,6 +53,7 @@ impl DownloadProgress for Recorder {
 fn options(hub: &FakeHub, cache: &Path, allow_download: bool) -> ResolveOptions {
     ResolveOptions {
         model_dir: None,
+        model_dir_from_viewer: false,
         allow_download,
         endpoint: Some(hub.endpoint.clone()),
         cache_dir: Some(cache.to_path_buf()),
@@ -579,6 +583,11 @@ fn cancel_ends_a_stalled_download() {
     assert!(matches!(err, WeightsError::Cancelled { .. }), "{err}");
     assert_no_final_weights(cache.path(), &manifest);
     assert_eq!(part_files(cache.path()).iter().map(|(_, len)| *len).collect::<Vec<_>>(), [half], "the part received is kept");
+    // What was kept, and where, is said (the CLI said nothing on Ctrl-C), and the next run says it resumes from there.
+    assert!(matches!(&err, WeightsError::Cancelled { kept: Some((kept, staging)), .. } if *kept == half && err.to_string().contains(&format!("kept in {}, the next download resumes", staging.display()))), "{err}");
+    let mut again = Recorder::default();
+    resolve_with_manifest(&options(&hub, cache.path(), true), &manifest, &mut again).unwrap();
+    assert!(again.events.contains(&format!("resuming {half}")), "{:?}", again.events);
 }
 
 /// Holds the first progress report of the weights until the other download

@@ -21,6 +21,7 @@ fn env_model_dir_is_used_and_the_flag_beats_it() {
 
     let opts = ResolveOptions {
         model_dir: None,
+        model_dir_from_viewer: false,
         allow_download: false,
         endpoint: Some("http://127.0.0.1:9".into()),
         cache_dir: Some(cache.path().to_path_buf()),

@@ -265,7 +265,7 @@ impl KneeclipApp {
     /// Loads the model, downloading the weights (cancelable) when `download`.
     pub fn request_model(&mut self, download: bool) {
         self.model = ModelStatus::Loading;
-        let request = Request::LoadModel { dir: self.model_dir(), cache_dir: self.cache_dir.clone(), device: self.settings.device, download };
+        let request = Request::LoadModel { dir: self.model_dir(), dir_from_viewer: self.cli_model_dir.is_none(), cache_dir: self.cache_dir.clone(), device: self.settings.device, download };
         self.pending.model = Some(self.worker.send(request));
     }
 

@@ -428,7 +428,11 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         return;
     }
     if app.grades.is_empty() || app.view.is_none() {
-        let waiting = if app.view.is_some() {
+        let downloading = || app.download().state.lock().ok().is_some_and(|s| s.as_ref().is_some_and(|d| !d.waiting));
+        let waiting = if app.view.is_some() && matches!(app.model, ModelStatus::Loading) {
+            // The film waits for the model: "Grading…" was shown through a 600 MB download.
+            if downloading() { "Downloading the model…" } else { "Loading the model…" }
+        } else if app.view.is_some() {
             "Grading…"
         } else if !app.opening() {
             "No film open."

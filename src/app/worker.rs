@@ -23,7 +23,7 @@ pub const NO_WEIGHTS_OFFLINE: &str = "No model weights available offline";
 pub enum Request {
     /// `download`: fetch the weights from the hub when no copy is found.
     /// `cache_dir`: the cache root (None: the user's, or `$KNEECLIP_CACHE_DIR`).
-    LoadModel { dir: Option<PathBuf>, cache_dir: Option<PathBuf>, device: DevicePreference, download: bool },
+    LoadModel { dir: Option<PathBuf>, dir_from_viewer: bool, cache_dir: Option<PathBuf>, device: DevicePreference, download: bool },
     Open(PathBuf),
     /// Grade the film last opened (every region of a wide film).
     Grade,
@@ -190,7 +190,7 @@ struct State {
 impl State {
     fn handle(&mut self, request: Request) -> Answer {
         let result = match request {
-            Request::LoadModel { dir, cache_dir, device, download } => return self.load(dir, cache_dir, device, download),
+            Request::LoadModel { dir, dir_from_viewer, cache_dir, device, download } => return self.load(dir, dir_from_viewer, cache_dir, device, download),
             Request::Open(path) => match Radiograph::open(&path) {
                 Ok(film) => {
                     let film = Arc::new(film);
@@ -221,9 +221,9 @@ impl State {
         result.unwrap_or_else(Answer::Failed)
     }
 
-    fn load(&mut self, dir: Option<PathBuf>, cache_dir: Option<PathBuf>, device: DevicePreference, download: bool) -> Answer {
+    fn load(&mut self, dir: Option<PathBuf>, dir_from_viewer: bool, cache_dir: Option<PathBuf>, device: DevicePreference, download: bool) -> Answer {
         use crate::weights::{NoProgress, ResolveOptions, WeightsError, resolve};
-        let options = ResolveOptions { model_dir: dir, allow_download: download, endpoint: None, cache_dir };
+        let options = ResolveOptions { model_dir: dir, model_dir_from_viewer: dir_from_viewer, allow_download: download, endpoint: None, cache_dir };
         let resolved = match self.progress.as_mut() {
             Some(p) => {
                 p.handle.cancel.store(false, Ordering::Relaxed);
@@ -241,7 +241,8 @@ impl State {
                 // The headline says what happened: "not available offline" was said of a folder the user named, too.
                 let headline = match &e {
                     WeightsError::NotAvailable { .. } | WeightsError::NoCacheDir => NO_WEIGHTS_OFFLINE,
-                    WeightsError::ModelDirNotFound { .. } | WeightsError::MissingFiles { .. } => "The model folder cannot be used",
+                    WeightsError::ModelDirNotFound { .. } | WeightsError::MissingFiles { .. } | WeightsError::Unreadable { .. } => "The model folder cannot be used",
+                    WeightsError::CacheDamaged { .. } => "The cached model weights are damaged",
                     WeightsError::Cancelled { .. } => "The download was cancelled",
                     WeightsError::Io { .. } => "The weights could not be stored",
                     _ => "The weights could not be downloaded",
@@ -257,7 +258,10 @@ impl State {
                 self.images.clear();
                 Answer::ModelLoaded { model: files.model_id, device, dir: files.dir, note }
             }
-            Err(e) => Answer::NoModel { headline: "The model weights cannot be used", message: files.load_error(format!("{}: {e}", files.dir.display())) },
+            Err(e) => {
+                let (headline, message) = load_failure(&e, &files.dir);
+                Answer::NoModel { headline, message: files.load_error(message) }
+            }
         }
     }
 
@@ -346,5 +350,42 @@ impl State {
             maps.push((region, crate::explain::heatmap(g, &pixels).map_err(|e| e.to_string())?));
         }
         Ok(Answer::Heatmap(maps))
+    }
+}
+
+/// The headline and text of a model that was found but did not load: the part
+/// that failed is named (a broken tokenizer was headed "The model weights
+/// cannot be used"), and the folder is not said twice when the error names a file in it.
+fn load_failure(e: &crate::grading::GradeError, dir: &std::path::Path) -> (&'static str, String) {
+    use crate::grading::GradeError;
+    use crate::model::ModelError;
+    let headline = match e {
+        GradeError::Model(ModelError::Tokenizer { .. }) => "The tokenizer cannot be used",
+        GradeError::Model(ModelError::Config { .. }) => "The model configuration cannot be used",
+        _ => "The model weights cannot be used",
+    };
+    let text = e.to_string();
+    let message = if text.contains(&dir.display().to_string()) { text } else { format!("{}: {text}", dir.display()) };
+    (headline, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::grading::GradeError;
+    use crate::model::ModelError;
+    use std::path::Path;
+
+    /// A broken tokenizer was headed "The model weights cannot be used", and the folder said twice (QA I9).
+    #[test]
+    fn a_load_failure_names_the_part_and_the_folder_once() {
+        let dir = Path::new("/m/badtok");
+        let e = GradeError::Model(ModelError::Tokenizer { path: dir.join("tokenizer.json"), reason: "not JSON".into() });
+        let (headline, message) = super::load_failure(&e, dir);
+        assert_eq!(headline, "The tokenizer cannot be used");
+        assert_eq!(message, "/m/badtok/tokenizer.json: the tokenizer cannot be used: not JSON");
+        let e = GradeError::Model(ModelError::Compute(candle_core::Error::Msg("nan".into())));
+        let (headline, message) = super::load_failure(&e, dir);
+        assert_eq!(headline, "The model weights cannot be used");
+        assert!(message.starts_with("/m/badtok: "), "{message}");
     }
 }

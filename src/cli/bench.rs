@@ -15,8 +15,9 @@ pub struct BenchArgs {
     /// Timed runs per figure, after a warm-up run.
     #[arg(long, default_value_t = 10)]
     pub repeats: usize,
-    /// CLIP's tokenizer.json (default: $KNEECLIP_TOKENIZER, the model folder or
-    /// cache, then ../shared/models/clip-vit-base-patch32/tokenizer.json).
+    /// CLIP's tokenizer.json (default: $KNEECLIP_TOKENIZER, else the tokenizer.json of
+    /// the model grade would use: $KNEECLIP_MODEL_DIR or the user cache, never downloaded;
+    /// in a source checkout, also the developers' ../shared/models copy).
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
     /// Film timed from file to grade (default: ../shared/data/dicom/RG3_JPLL when present).

@@ -3,7 +3,7 @@
 //! Ctrl-C: the messages say "Ctrl-C or signal", and a hang-up that `nohup`
 //! (or `trap '' HUP`) ignores is left ignored.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether SIGHUP is ignored now (`nohup` ignores it so a run outlives its terminal).
@@ -28,19 +28,37 @@ fn mark_stop_asked() {
     }
 }
 
+/// What the one process-wide handler does now: each command stage (a
+/// download, then grading) puts its own in place (ctrlc takes one handler per process).
+struct Action {
+    stop: Arc<AtomicBool>,
+    first: Box<dyn Fn() + Send>,
+    again: Box<dyn Fn() + Send>,
+}
+
+static ACTION: Mutex<Option<Action>> = Mutex::new(None);
+static INSTALLED: Mutex<bool> = Mutex::new(false);
+
 /// On the first Ctrl-C, SIGTERM or hang-up: sets `stop` and runs `first`
 /// (which says what happens now); on the next: runs `again` (which quits).
-/// A hang-up ignored when this is called stays ignored.
+/// Replaces what an earlier call set up. A hang-up ignored when this is first called stays ignored.
 pub(super) fn on_stop_signal(stop: Arc<AtomicBool>, first: impl Fn() + Send + 'static, again: impl Fn() + Send + 'static) -> Result<(), ctrlc::Error> {
+    *ACTION.lock().unwrap_or_else(PoisonError::into_inner) = Some(Action { stop, first: Box::new(first), again: Box::new(again) });
+    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    if *installed {
+        return Ok(());
+    }
     #[cfg(unix)]
     let keep_ignoring_hangups = hangup_ignored();
-    let installed = ctrlc::set_handler(move || {
-        if stop.swap(true, Ordering::SeqCst) {
-            return again();
+    let result = ctrlc::set_handler(move || {
+        let action = ACTION.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(action) = action.as_ref() else { return };
+        if action.stop.swap(true, Ordering::SeqCst) {
+            return (action.again)();
         }
         #[cfg(target_os = "linux")]
         mark_stop_asked();
-        first()
+        (action.first)()
     });
     // ctrlc's handler replaced nohup's SIG_IGN: put it back, so logging out
     // does not stop a run started to outlive the session.
@@ -51,5 +69,14 @@ pub(super) fn on_stop_signal(stop: Arc<AtomicBool>, first: impl Fn() + Send + 's
             libc::signal(libc::SIGHUP, libc::SIG_IGN);
         }
     }
-    installed
+    *installed = result.is_ok();
+    result
+}
+
+/// After a stage whose handler was set up (a download), and before the next
+/// sets its own: Ctrl-C quits at once with 130, as it did with no handler.
+pub(super) fn quit_on_stop_signal() {
+    if *INSTALLED.lock().unwrap_or_else(PoisonError::into_inner) {
+        let _ = on_stop_signal(Arc::new(AtomicBool::new(false)), || std::process::exit(130), || std::process::exit(130));
+    }
 }

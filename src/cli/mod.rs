@@ -9,6 +9,8 @@ mod train;
 mod view;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -19,7 +21,7 @@ use crate::model::DevicePreference;
     name = "kneeclip",
     version = crate::build_info::VERSION,
     about = "Knee osteoarthritis (Kellgren–Lawrence) grading with CLIP ViT-B/32 — a decision aid, not a diagnosis.",
-    after_help = "Run `kneeclip grade --help` for examples."
+    after_help = MAIN_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,6 +44,20 @@ pub enum Command {
     /// Open the desktop viewer (also what `kneeclip` with no arguments does).
     View(view::ViewArgs),
 }
+
+/// What an installer needs to know: the variables read, and where the weights go.
+const MAIN_HELP: &str = "\
+Environment:
+  KNEECLIP_MODEL_DIR=DIR         a folder with config.json, model.safetensors and tokenizer.json,
+                                 used when --model-dir is not given (e.g. one read-only copy for
+                                 every user of a workstation: set it in /etc/environment)
+  KNEECLIP_CACHE_DIR=DIR         the cache instead of ~/.cache/kneeclip (weights under
+                                 models/openai--clip-vit-base-patch32/<revision>/)
+  HF_ENDPOINT=URL                the Hugging Face hub or a mirror to download from
+  HF_TOKEN=TOKEN                 a hub access token, sent with the download
+  KNEECLIP_DOWNLOAD_TIMEOUT=S    seconds without data before a download gives up (default 30)
+
+Run `kneeclip grade --help` for examples.";
 
 const GRADE_EXAMPLES: &str = "\
 Examples:
@@ -92,6 +108,8 @@ impl From<DeviceArg> for DevicePreference {
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_SOME_FAILED: i32 = 1;
 pub const EXIT_UNUSABLE: i32 = 2;
+/// Stopped by Ctrl-C, SIGTERM or a hang-up.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// A reader that closed our stdout (`kneeclip grade DIR | head -2`) chose to
 /// stop reading: the command stops at once and exits 0, without a message, as
@@ -142,13 +160,38 @@ pub(crate) fn load_base_grader(args: &ModelArgs) -> Result<crate::grading::Grade
     use crate::weights::{ResolveOptions, StderrProgress, resolve};
     let options = ResolveOptions {
         model_dir: args.model_dir.clone(),
+        model_dir_from_viewer: false,
         allow_download: !args.offline,
         endpoint: None,
         cache_dir: None,
     };
-    let mut progress = StderrProgress::default();
     let device = device_for(args.device)?;
-    let files = resolve(&options, &mut progress).map_err(|e| e.to_string())?;
+    // Ctrl-C during a download stops it and says what was kept (it died without a word);
+    // set up only when a download starts, so a cached copy changes nothing.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (handler_flag, hooked) = (cancel.clone(), Arc::new(AtomicBool::new(false)));
+    let hooked_by_download = hooked.clone();
+    let mut progress = StderrProgress::default().with_cancel_flag(cancel.clone()).on_first_download(move || {
+        hooked_by_download.store(true, Ordering::SeqCst);
+        if let Err(e) = interrupt::on_stop_signal(handler_flag, || {}, || std::process::exit(EXIT_INTERRUPTED)) {
+            eprintln!("kneeclip: warning: Ctrl-C will stop the download without saying what was kept ({e})");
+        }
+    });
+    let resolved = resolve(&options, &mut progress);
+    if hooked.load(Ordering::SeqCst) {
+        // Not train's own handler, which was in place before (its progress has no hook).
+        interrupt::quit_on_stop_signal();
+    }
+    let files = match resolved {
+        Err(crate::weights::WeightsError::Cancelled { kept, .. }) if cancel.load(Ordering::SeqCst) => {
+            match kept {
+                Some((bytes, staging)) => eprintln!("\nkneeclip: download interrupted; {} kept in {}, the next run resumes", crate::weights::format_size(bytes), staging.display()),
+                None => eprintln!("\nkneeclip: download interrupted; nothing was kept"),
+            }
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+        other => other.map_err(|e| e.to_string())?,
+    };
     let model_id = match &files.revision {
         Some(rev) => format!("{}@{}", files.model_id, &rev[..rev.len().min(12)]),
         None => files.model_id.clone(),

@@ -12,7 +12,9 @@ use crate::app::KneeclipApp;
 pub struct ViewArgs {
     /// A film to open at start.
     pub file: Option<PathBuf>,
-    /// Folder with config.json, model.safetensors and tokenizer.json.
+    /// Folder with config.json, model.safetensors and tokenizer.json
+    /// (default: the folder chosen in the viewer, then $KNEECLIP_MODEL_DIR, then the user cache,
+    /// then a download offered in the window).
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
     /// Wait until the grade is shown, save the window as this PNG, and exit.
@@ -92,7 +94,11 @@ pub fn run(args: ViewArgs) -> i32 {
         let _ = std::fs::remove_file(scratch);
     }
     if let Err(e) = result {
-        eprintln!("kneeclip: the viewer could not start: {}", without_source_paths(&e.to_string()));
+        let error = without_source_paths(&e.to_string());
+        match display_advice(&error, &display_vars()) {
+            Some(advice) => eprintln!("kneeclip: {advice}"),
+            None => eprintln!("kneeclip: the viewer could not start: {error}"),
+        }
         return super::EXIT_UNUSABLE;
     }
     match outcome.borrow().clone() {
@@ -119,6 +125,28 @@ fn no_display() -> Option<String> {
         }
     }
     None
+}
+
+/// The display variables that are set, as `NAME=value`.
+fn display_vars() -> Vec<String> {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()).map(|v| format!("{name}={v}")))
+        .collect()
+}
+
+/// The unset-DISPLAY advice for a display that is named but cannot be reached
+/// (`DISPLAY=:99 kneeclip view` gave winit's bare "Failed to open connection to X server").
+fn display_advice(error: &str, vars: &[String]) -> Option<String> {
+    // winit fails in its event loop when it cannot connect to X11 or Wayland.
+    if !error.contains("EventLoopError") || vars.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the graphical display named by {} cannot be reached ({error}): is that display running, and may this user open windows on it \
+         (its XAUTHORITY, xhost)? Run kneeclip from a desktop session, or use the command line (`kneeclip grade FILE`, see `kneeclip --help`)",
+        vars.join(" and ")
+    ))
 }
 
 /// Drops the " at /path/to/file.rs:765" winit puts into its errors: a reader
@@ -175,6 +203,15 @@ mod tests {
         let icon = super::window_icon();
         assert_eq!((icon.width, icon.height), (64, 64));
         assert_eq!(icon.rgba.len(), 64 * 64 * 4);
+    }
+
+    #[test]
+    fn an_unreachable_display_is_named_with_advice() {
+        let error = "winit EventLoopError: os error: Failed to open connection to X server";
+        let advice = super::display_advice(error, &["DISPLAY=:99".into()]).unwrap();
+        assert!(advice.starts_with("the graphical display named by DISPLAY=:99 cannot be reached (winit EventLoopError"), "{advice}");
+        assert!(advice.contains("kneeclip grade FILE"), "{advice}");
+        assert_eq!(super::display_advice("wgpu: no adapter", &["DISPLAY=:0".into()]), None, "not a display problem");
     }
 
     #[test]

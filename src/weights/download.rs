@@ -518,9 +518,9 @@ impl Downloader {
     ) -> Result<Downloaded, WeightsError> {
         let name = entry.name.as_str();
         if progress.cancelled() {
-            return Err(WeightsError::Cancelled { file: name.into() });
+            return Err(WeightsError::Cancelled { file: name.into(), kept: None });
         }
-        let cancelled = || WeightsError::Cancelled { file: name.into() };
+        let cancelled = || WeightsError::Cancelled { file: name.into(), kept: None };
         // Metadata needs no cache: this client writes nothing.
         let api = self.api(self.staging.clone())?;
         let url = api.repo(self.repo.clone()).url(name);
@@ -586,6 +586,9 @@ impl Downloader {
         self.adopt_partial(meta.etag(), size, &part, &attempt)?;
 
         progress.started(name, Some(size));
+        if let Some(kept) = len_of(&part).filter(|&n| n > 0 && n < size) {
+            progress.resuming(kept);
+        }
         let job = {
             let api_repo = self.api(attempt.clone())?.repo(self.repo.clone());
             let file = name.to_string();
@@ -606,7 +609,8 @@ impl Downloader {
             }
             Watched::Cancelled { received } => {
                 Self::wait_for_part(&part, &blob, received);
-                return Err(cancelled());
+                let kept = len_of(&part).unwrap_or(0);
+                return Err(WeightsError::Cancelled { file: name.into(), kept: (kept > 0).then(|| (kept, self.staging.clone())) });
             }
             Watched::Stalled { received } => {
                 Self::wait_for_part(&part, &blob, received);

@@ -15,20 +15,33 @@ fn list(names: &[String]) -> String {
 pub enum WeightsError {
     /// A model folder given by the user (or found in the cache) lacks some files.
     #[error(
-        "the model folder {} is incomplete: missing {}. A model folder must contain {FILES_SENTENCE} \
+        "the model folder {} is incomplete: missing {}{notes}. A model folder must contain {FILES_SENTENCE} \
          (Hugging Face layout of openai/clip-vit-base-patch32); copy the missing file(s) into that folder \
          or point --model-dir / KNEECLIP_MODEL_DIR at a complete folder",
         dir.display(),
         list(missing)
     )]
-    MissingFiles { dir: PathBuf, missing: Vec<String> },
+    MissingFiles {
+        dir: PathBuf,
+        missing: Vec<String>,
+        /// Why, where it is not plain absence (" (…)" each, or "").
+        notes: String,
+    },
+
+    /// A model folder (or a file in it) exists but may not be read by this user.
+    #[error(
+        "cannot read the model folder {}: {source}. Its files may be there, but this user may not read them: \
+         give every user of kneeclip read access (e.g. chmod -R a+rX on it) or point --model-dir / KNEECLIP_MODEL_DIR at a readable copy",
+        path.display()
+    )]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A model folder given by the user does not exist or is not a folder.
-    #[error(
-        "the model folder {} given by {origin} does not exist or is not a folder; \
-         pass a folder that contains {FILES_SENTENCE}, or leave {origin} unset to use the cache/download",
-        dir.display()
-    )]
+    #[error("{}", not_found_message(dir, origin))]
     ModelDirNotFound { dir: PathBuf, origin: String },
 
     /// Nothing usable locally and downloading is disabled or impossible.
@@ -128,8 +141,12 @@ pub enum WeightsError {
     Unverifiable { file: String, etag: String },
 
     /// The user cancelled the download (GUI).
-    #[error("the download of {file} was cancelled; nothing was stored under the final name")]
-    Cancelled { file: String },
+    #[error("the download of {file} was cancelled; nothing was stored under the final name{}", kept_sentence(kept))]
+    Cancelled {
+        file: String,
+        /// Bytes of the part kept for the next run to resume, and the staging folder holding it.
+        kept: Option<(u64, PathBuf)>,
+    },
 
     /// A file-system operation failed (a full disk or a read-only cache said as such, not as a network problem).
     #[error("{}", io_message(action, path, source))]
@@ -140,9 +157,39 @@ pub enum WeightsError {
         source: std::io::Error,
     },
 
+    /// kneeclip's cached copy changed after it was verified; the message names the folder to delete.
+    #[error("{message}")]
+    CacheDamaged { message: String },
+
     /// The manifest is malformed.
     #[error("invalid model manifest: {0}")]
     Manifest(String),
+}
+
+/// [`WeightsError::ModelDirNotFound`]'s origin for a folder chosen in the viewer (and saved there).
+pub(crate) const CHOSEN_IN_VIEWER: &str = "the viewer";
+
+fn not_found_message(dir: &std::path::Path, origin: &str) -> String {
+    if origin == CHOSEN_IN_VIEWER {
+        // No --model-dir was given: say what to do in the window (QA I4).
+        return format!(
+            "the model folder {} chosen in the viewer no longer exists or is not a folder; \
+             choose another with Choose folder…, or press \"Use the environment / the cache instead\" to use the cache (and download there)",
+            dir.display()
+        );
+    }
+    format!(
+        "the model folder {} given by {origin} does not exist or is not a folder; \
+         pass a folder that contains {FILES_SENTENCE}, or leave {origin} unset to use the cache/download",
+        dir.display()
+    )
+}
+
+fn kept_sentence(kept: &Option<(u64, PathBuf)>) -> String {
+    match kept {
+        Some((bytes, staging)) => format!("; {} kept in {}, the next download resumes", super::progress::format_size(*bytes), staging.display()),
+        None => String::new(),
+    }
 }
 
 /// About what the three files take on disk.

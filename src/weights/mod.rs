@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub use error::WeightsError;
 pub use hash::{git_blob_sha1_file, sha256_file, sha256_file_remembered};
 pub use manifest::{Manifest, ManifestFile};
-pub use progress::{DOWNLOAD_TIMEOUT_ENV, DownloadProgress, NoProgress, StderrProgress, default_idle_timeout};
+pub use progress::{DOWNLOAD_TIMEOUT_ENV, DownloadProgress, NoProgress, StderrProgress, default_idle_timeout, format_size};
 pub use resolve::{
     MODEL_DIR_ENV, ResolveOptions, VERIFIED_RECORD_FILE, model_cache_dir, resolve,
     resolve_with_manifest,
@@ -65,11 +65,28 @@ impl ModelFiles {
                 origin: origin.into(),
             });
         }
-        let missing = missing_files(dir);
+        let mut missing = Vec::new();
+        let mut notes = Vec::new();
+        for name in REQUIRED_FILES {
+            match file_state(&dir.join(name)) {
+                FileState::Usable => {}
+                FileState::Missing => missing.push(name.to_string()),
+                FileState::DanglingLink(target) => {
+                    missing.push(name.to_string());
+                    notes.push(format!("{name} is a link to {}, which does not exist", target.display()));
+                }
+                // EACCES on stat means the folder is not searchable (a file's own mode does not matter for stat).
+                FileState::Unreadable(source) => return Err(WeightsError::Unreadable { path: dir.to_path_buf(), source }),
+            }
+        }
+        if missing.iter().any(|m| m == WEIGHTS_FILE) && dir.join(PYTORCH_WEIGHTS_FILE).is_file() {
+            notes.push(pytorch_bin_note());
+        }
         if !missing.is_empty() {
             return Err(WeightsError::MissingFiles {
                 dir: dir.to_path_buf(),
                 missing,
+                notes: notes.iter().map(|n| format!(" ({n})")).collect(),
             });
         }
         Ok(ModelFiles {
@@ -108,6 +125,49 @@ pub(crate) fn missing_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The hub's older weights format, which kneeclip does not read.
+const PYTORCH_WEIGHTS_FILE: &str = "pytorch_model.bin";
+
+/// Why a folder holding only pytorch_model.bin will not do, and where model.safetensors is.
+fn pytorch_bin_note() -> String {
+    let m = Manifest::base();
+    format!(
+        "it holds {PYTORCH_WEIGHTS_FILE}, which kneeclip does not read: it needs {WEIGHTS_FILE}, which {} has at revision {} \
+         (https://huggingface.co/{}/blob/{}/{WEIGHTS_FILE}; its main revision has only the .bin), or leave --model-dir unset and let kneeclip download it",
+        m.model_id, m.revision, m.model_id, m.revision
+    )
+}
+
+/// What a required file's path holds, as far as using it goes.
+#[derive(Debug)]
+enum FileState {
+    Usable,
+    /// Absent, or not a regular file (a folder).
+    Missing,
+    /// A symbolic link whose target is gone (a hub-cache snapshot whose blob was deleted).
+    DanglingLink(PathBuf),
+    /// stat failed for another reason than absence: typically EACCES on the folder.
+    Unreadable(std::io::Error),
+}
+
+fn file_state(path: &Path) -> FileState {
+    classify(path, std::fs::metadata(path))
+}
+
+/// Split from [`file_state`] so the EACCES case is testable: tests run as root,
+/// where a mode-000 folder can still be read.
+fn classify(path: &Path, metadata: std::io::Result<std::fs::Metadata>) -> FileState {
+    match metadata {
+        Ok(m) if m.is_file() => FileState::Usable,
+        Ok(_) => FileState::Missing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::read_link(path) {
+            Ok(target) => FileState::DanglingLink(if target.is_relative() { path.parent().map_or(target.clone(), |p| p.join(&target)) } else { target }),
+            Err(_) => FileState::Missing,
+        },
+        Err(e) => FileState::Unreadable(e),
+    }
+}
+
 /// The per-user cache folder of kneeclip (`ProjectDirs::from("org", "kneeclip", "kneeclip")`),
 /// e.g. `~/.cache/kneeclip` on Linux. Models live under its `models/` sub-folder.
 /// `$KNEECLIP_CACHE_DIR` overrides it (portable installs; tests, which must
@@ -134,6 +194,38 @@ mod tests {
         assert!(msg.contains("missing model.safetensors"), "{msg}");
         assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
         assert!(!msg.contains("missing config.json"), "{msg}");
+    }
+
+    /// A folder the user may not enter was "missing" all three files (QA I3).
+    /// Tests run as root, which reads a mode-000 folder anyway, so the stat
+    /// error is given to classify() as the OS would give it.
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_that_cannot_be_read_is_said_so_not_missing() {
+        let path = Path::new("/clinic/models/clip/config.json");
+        let FileState::Unreadable(source) = classify(path, Err(std::io::Error::from_raw_os_error(libc::EACCES))) else { panic!("EACCES is not a missing file") };
+        let msg = WeightsError::Unreadable { path: "/clinic/models/clip".into(), source }.to_string();
+        assert!(msg.starts_with("cannot read the model folder /clinic/models/clip: Permission denied"), "{msg}");
+        assert!(!msg.contains("missing") && msg.contains("chmod"), "{msg}");
+        assert!(matches!(classify(path, Err(std::io::ErrorKind::NotFound.into())), FileState::Missing));
+    }
+
+    /// A dangling link and a lone pytorch_model.bin were both only "missing model.safetensors" (QA I12).
+    #[cfg(unix)]
+    #[test]
+    fn a_dangling_link_and_a_pytorch_bin_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "{}").unwrap();
+        std::fs::write(dir.path().join(TOKENIZER_FILE), "{}").unwrap();
+        std::fs::write(dir.path().join(PYTORCH_WEIGHTS_FILE), "x").unwrap();
+        let msg = ModelFiles::from_dir(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("missing model.safetensors (it holds pytorch_model.bin, which kneeclip does not read: it needs model.safetensors"), "{msg}");
+        assert!(msg.contains(&Manifest::base().revision), "{msg}");
+        std::fs::remove_file(dir.path().join(PYTORCH_WEIGHTS_FILE)).unwrap();
+        std::os::unix::fs::symlink("/nonexistent/blob", dir.path().join(WEIGHTS_FILE)).unwrap();
+        let msg = ModelFiles::from_dir(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("missing model.safetensors (model.safetensors is a link to /nonexistent/blob, which does not exist)"), "{msg}");
+        assert!(!msg.contains("pytorch_model.bin"), "{msg}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use hf_hub::{Repo, RepoType};
 use serde::{Deserialize, Serialize};
 
 use super::download::{Downloaded, Downloader, VerifiedBy, clean_up, sweep};
-use super::error::WeightsError;
+use super::error::{CHOSEN_IN_VIEWER, WeightsError};
 use super::hash::sha256_file;
 use super::manifest::Manifest;
 use super::progress::DownloadProgress;
@@ -23,6 +23,8 @@ const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 pub struct ResolveOptions {
     /// `--model-dir DIR`; when `None`, `KNEECLIP_MODEL_DIR` is consulted.
     pub model_dir: Option<PathBuf>,
+    /// `model_dir` is the folder chosen in the viewer, not `--model-dir` (for messages).
+    pub model_dir_from_viewer: bool,
     /// Whether a download from the hub may be attempted.
     pub allow_download: bool,
     /// Hub endpoint; default: env `HF_ENDPOINT`, else `https://huggingface.co`.
@@ -55,7 +57,8 @@ pub fn resolve_with_manifest(
     progress: &mut dyn DownloadProgress,
 ) -> Result<ModelFiles, WeightsError> {
     if let Some(dir) = &options.model_dir {
-        return ModelFiles::from_dir_named(dir, "--model-dir");
+        let origin = if options.model_dir_from_viewer { CHOSEN_IN_VIEWER } else { "--model-dir" };
+        return ModelFiles::from_dir_named(dir, origin);
     }
     if let Some(dir) = std::env::var_os(MODEL_DIR_ENV).filter(|v| !v.is_empty()) {
         return ModelFiles::from_dir_named(Path::new(&dir), MODEL_DIR_ENV);
@@ -67,7 +70,7 @@ pub fn resolve_with_manifest(
         .or_else(default_cache_dir)
         .ok_or(WeightsError::NoCacheDir)?;
     let folder = model_cache_dir(&cache_root, manifest);
-    let why_not_cached = match check_cache(&folder, manifest) {
+    let why_not_cached = match check_cache(&folder, manifest)? {
         Ok(files) => return Ok(files),
         Err(why) => why,
     };
@@ -82,7 +85,7 @@ pub fn resolve_with_manifest(
     // One kneeclip downloads; the others wait for it and then use its copy
     // (three first runs at once failed with "Lock acquisition failed" or a missing file).
     let _lock = wait_for_download_lock(&cache_root, &folder, progress)?;
-    if let Ok(files) = check_cache(&folder, manifest) {
+    if let Ok(files) = check_cache(&folder, manifest)? {
         return Ok(files);
     }
     download_into_cache(options, manifest, &cache_root, &folder, progress)
@@ -105,7 +108,7 @@ fn wait_for_download_lock(cache_root: &Path, folder: &Path, progress: &mut dyn D
                     progress.waiting(&format!("another kneeclip is downloading the weights into {}; waiting for it to finish", folder.display()));
                 }
                 if progress.cancelled() {
-                    return Err(WeightsError::Cancelled { file: "the weights".into() });
+                    return Err(WeightsError::Cancelled { file: "the weights".into(), kept: None });
                 }
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
@@ -141,6 +144,15 @@ struct RecordedFile {
     size: u64,
     sha256: String,
     verified_by: String,
+    /// Modification time (ns since 1970) when verified: another one means the
+    /// bytes may have changed at the same size, so the file is hashed again (QA I2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    modified_ns: Option<u64>,
+}
+
+fn modified_ns(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    u64::try_from(modified.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos()).ok()
 }
 
 fn cached_files(folder: &Path, manifest: &Manifest) -> ModelFiles {
@@ -150,44 +162,92 @@ fn cached_files(folder: &Path, manifest: &Manifest) -> ModelFiles {
     files
 }
 
-/// Whether the record matches the folder's files and the manifest (sizes, not re-hashing).
-fn record_matches(folder: &Path, manifest: &Manifest, record: &VerifiedRecord) -> bool {
-    record.model_id == manifest.model_id
-        && record.revision == manifest.revision
-        && REQUIRED_FILES.iter().all(|name| {
-            let Some(r) = record.files.iter().find(|f| f.name == *name) else {
-                return false;
-            };
-            let entry = manifest.file(name);
-            std::fs::metadata(folder.join(name)).is_ok_and(|m| m.len() == r.size)
-                && entry.and_then(|e| e.size).is_none_or(|s| s == r.size)
-                && entry
-                    .and_then(|e| e.sha256.as_deref())
-                    .is_none_or(|h| h == r.sha256)
-        })
+/// What a verified record says of the folder's files now.
+enum RecordCheck {
+    /// Sizes and modification times are as recorded, or the bytes hash as recorded.
+    Holds { rehashed: bool },
+    /// For another model, or a size differs: verify afresh.
+    Stale,
+    /// Same size, but the bytes no longer hash as recorded: damaged in place.
+    Damaged(String),
+}
+
+/// Checks the record against the folder's files and the manifest: sizes and
+/// modification times, hashing only a file whose time changed (about 1–2 s for the weights).
+fn check_record(folder: &Path, manifest: &Manifest, record: &mut VerifiedRecord) -> RecordCheck {
+    if record.model_id != manifest.model_id || record.revision != manifest.revision {
+        return RecordCheck::Stale;
+    }
+    let mut rehashed = false;
+    for name in REQUIRED_FILES {
+        let Some(r) = record.files.iter_mut().find(|f| f.name == name) else {
+            return RecordCheck::Stale;
+        };
+        let entry = manifest.file(name);
+        let path = folder.join(name);
+        let size_holds = std::fs::metadata(&path).is_ok_and(|m| m.len() == r.size)
+            && entry.and_then(|e| e.size).is_none_or(|s| s == r.size)
+            && entry.and_then(|e| e.sha256.as_deref()).is_none_or(|h| h == r.sha256);
+        if !size_holds {
+            return RecordCheck::Stale;
+        }
+        let now = modified_ns(&path);
+        if now.is_some() && now == r.modified_ns {
+            continue;
+        }
+        match sha256_file(&path) {
+            Ok(sha) if sha == r.sha256 => {
+                r.modified_ns = now;
+                rehashed = true;
+            }
+            Ok(sha) => {
+                return RecordCheck::Damaged(format!(
+                    "{}: the cached {name} has changed since it was verified: its sha256 is {sha}, not the recorded {}",
+                    path.display(),
+                    r.sha256
+                ));
+            }
+            Err(e) => return RecordCheck::Damaged(format!("{}: cannot read the cached {name}: {e}", path.display())),
+        }
+    }
+    RecordCheck::Holds { rehashed }
 }
 
 /// A complete, verified copy in `folder`, or why there is none (for the error message).
 ///
-/// A copy downloaded by us carries a [`VERIFIED_RECORD_FILE`] and is checked by size. Files
+/// A copy downloaded by us carries a [`VERIFIED_RECORD_FILE`] and is checked by size and
+/// modification time (hashed again when the time changed; a mismatch is an error). Files
 /// the user copied in by hand (no record) are hashed once against the manifest; files
 /// whose manifest sha256 is unknown are accepted as given. A record is then written.
-fn check_cache(folder: &Path, manifest: &Manifest) -> Result<ModelFiles, String> {
+fn check_cache(folder: &Path, manifest: &Manifest) -> Result<Result<ModelFiles, String>, WeightsError> {
     if !folder.is_dir() {
-        return Err("nothing is cached".into());
+        return Ok(Err("nothing is cached".into()));
     }
     let missing = missing_files(folder);
     if !missing.is_empty() {
-        return Err(format!("the cache folder lacks {}", missing.join(", ")));
+        return Ok(Err(format!("the cache folder lacks {}", missing.join(", "))));
     }
     let record_path = folder.join(VERIFIED_RECORD_FILE);
     if let Ok(text) = std::fs::read_to_string(&record_path) {
-        if let Ok(record) = serde_json::from_str::<VerifiedRecord>(&text) {
-            if record_matches(folder, manifest, &record) {
-                return Ok(cached_files(folder, manifest));
+        if let Ok(mut record) = serde_json::from_str::<VerifiedRecord>(&text) {
+            match check_record(folder, manifest, &mut record) {
+                RecordCheck::Holds { rehashed } => {
+                    if rehashed {
+                        let _ = write_record(folder, &record); // best effort: the folder may be read-only
+                    }
+                    return Ok(Ok(cached_files(folder, manifest)));
+                }
+                // Not re-downloaded over: the user should know their copy changed.
+                RecordCheck::Damaged(why) => return Err(WeightsError::CacheDamaged { message: cached_files(folder, manifest).load_error(why) }),
+                RecordCheck::Stale => {}
             }
         }
     }
+    Ok(verify_afresh(folder, manifest))
+}
+
+/// Hashes the files of a cache folder without a (fitting) record, and records them.
+fn verify_afresh(folder: &Path, manifest: &Manifest) -> Result<ModelFiles, String> {
     let mut recorded = Vec::new();
     for name in REQUIRED_FILES {
         let path = folder.join(name);
@@ -217,6 +277,7 @@ fn check_cache(folder: &Path, manifest: &Manifest) -> Result<ModelFiles, String>
             size,
             sha256: sha,
             verified_by: verified_by.into(),
+            modified_ns: modified_ns(&path),
         });
     }
     let record = VerifiedRecord {
@@ -294,7 +355,7 @@ fn download_into_cache(
     let mut done: Vec<Downloaded> = Vec::new();
     for entry in entries {
         let d = downloader.fetch(entry, progress)?;
-        progress.finished(&d.name);
+        progress.finished_checked(&d.name, d.verified_by == VerifiedBy::Manifest);
         done.push(d);
     }
 
@@ -318,10 +379,64 @@ fn download_into_cache(
                 size: d.size,
                 sha256: d.sha256.clone(),
                 verified_by: d.verified_by.describe().into(),
+                modified_ns: modified_ns(&folder.join(&d.name)),
             })
             .collect(),
     };
     write_record(folder, &record)?;
     clean_up(&staging);
     Ok(cached_files(folder, manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weights::NoProgress;
+
+    fn set_modified(path: &Path, secs: u64) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).unwrap();
+    }
+
+    /// A cached copy changed in place at the same size was used silently (QA I2).
+    #[test]
+    fn a_cached_copy_changed_at_the_same_size_is_refused() {
+        let cache = tempfile::tempdir().unwrap();
+        let manifest = Manifest::base();
+        let folder = model_cache_dir(cache.path(), &manifest);
+        std::fs::create_dir_all(&folder).unwrap();
+        for name in REQUIRED_FILES {
+            std::fs::write(folder.join(name), format!("{name} bytes")).unwrap();
+        }
+        assert!(check_cache(&folder, &manifest).unwrap().is_ok());
+        let weights = folder.join(WEIGHTS_FILE);
+        // Touched, bytes the same: hashed again, accepted, and the new time recorded.
+        set_modified(&weights, 1_000_000);
+        assert!(check_cache(&folder, &manifest).unwrap().is_ok());
+        let record: VerifiedRecord = serde_json::from_str(&std::fs::read_to_string(folder.join(VERIFIED_RECORD_FILE)).unwrap()).unwrap();
+        let recorded = record.files.iter().find(|f| f.name == WEIGHTS_FILE).unwrap();
+        assert_eq!(recorded.modified_ns, Some(1_000_000_000_000_000));
+        // Same size, other bytes, another time: refused with the folder to delete.
+        std::fs::write(&weights, "MODEL.SAFETENSORS BYTES").unwrap();
+        set_modified(&weights, 2_000_000);
+        let err = check_cache(&folder, &manifest).unwrap_err();
+        assert!(matches!(err, WeightsError::CacheDamaged { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("has changed since it was verified") && msg.contains(&format!("Delete the folder\n    {}\n", folder.display())), "{msg}");
+        let options = ResolveOptions { cache_dir: Some(cache.path().to_path_buf()), ..Default::default() };
+        assert!(resolve_with_manifest(&options, &manifest, &mut NoProgress).is_err_and(|e| matches!(e, WeightsError::CacheDamaged { .. })));
+    }
+
+    /// A saved folder that has gone was said to be "given by --model-dir" (QA I4).
+    #[test]
+    fn a_folder_chosen_in_the_viewer_that_has_gone_is_said_so() {
+        let gone = tempfile::tempdir().unwrap().path().join("deleted-model");
+        let options = ResolveOptions { model_dir: Some(gone.clone()), model_dir_from_viewer: true, ..Default::default() };
+        let msg = resolve_with_manifest(&options, &Manifest::base(), &mut NoProgress).unwrap_err().to_string();
+        assert!(msg.contains(&format!("{} chosen in the viewer no longer exists", gone.display())) && msg.contains("Choose folder…"), "{msg}");
+        assert!(!msg.contains("--model-dir"), "{msg}");
+        let options = ResolveOptions { model_dir_from_viewer: false, ..options };
+        let msg = resolve_with_manifest(&options, &Manifest::base(), &mut NoProgress).unwrap_err().to_string();
+        assert!(msg.contains("given by --model-dir"), "{msg}");
+    }
 }
