@@ -46,7 +46,7 @@ fn typing_in_an_anchor_keeps_the_focus_while_its_re_grade_changes_the_panel() {
     open_and_grade(&mut h, &film);
     h.get_by_label_contains("The paper's own texts");
     let original = app(&mut h).settings.anchors[2].clone();
-    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 2 (Mild) anchor").focus();
+    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 2 (Mild) — the paper's Grade 3").focus();
     h.run();
     // As a keyboard types: the key, then its text.
     let keystroke = |h: &mut Harness<'static, App>, key: egui::Key, text: &str| {
@@ -103,9 +103,9 @@ fn reset_anchors_can_be_undone_even_after_edits() {
     // the texts from before the Reset), and brings those texts back.
     reset_anchors(&mut h);
     h.get_by_label("Undo Reset");
-    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 0 (Normal) anchor").focus();
+    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 0 (Normal) — the paper's Grade 1").focus();
     h.step();
-    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 0 (Normal) anchor").type_text("!");
+    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 0 (Normal) — the paper's Grade 1").type_text("!");
     h.step();
     h.step();
     assert!(app(&mut h).settings.anchors[0].ends_with('!'));
@@ -314,7 +314,7 @@ fn ctrl_e_exports_from_an_anchor_box_and_plain_letters_stay_text() {
     let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(1)) else { return };
     let mut h = harness(model);
     open_and_grade(&mut h, &film);
-    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 1 (Doubtful) anchor").focus();
+    h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 1 (Doubtful) — the paper's Grade 2").focus();
     h.run_steps(2);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::E);
     h.run_steps(2);
@@ -332,7 +332,7 @@ fn small_text_is_readable_and_the_anchor_boxes_clear_the_scroll_bar() {
     open_and_grade(&mut h, &film);
     let small = egui::TextStyle::Small.resolve(&h.ctx.global_style()).size;
     assert!(small >= kneeclip::app::settings::SMALLEST_TEXT, "Small text is {small} points");
-    let field = h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 0 (Normal) anchor").rect();
+    let field = h.get_by_role_and_label(egui::accesskit::Role::MultilineTextInput, "KL 0 (Normal) — the paper's Grade 1").rect();
     let bar = h.query_all_by_role(egui::accesskit::Role::ScrollBar).map(|b| b.rect()).find(|b| b.min.x > 700.0);
     let bar = bar.expect("the side panel scrolls at 1400×900");
     assert!(field.max.x < bar.min.x, "the box {field:?} runs under the scroll bar {bar:?}");

@@ -312,7 +312,10 @@ impl KneeclipApp {
 
     pub fn run_query(&mut self) {
         let texts: Vec<String> = self.query_text.lines().map(str::to_owned).filter(|t| !t.trim().is_empty()).collect();
-        if !texts.is_empty() && self.view.is_some() {
+        if texts.is_empty() {
+            // The table would list queries no longer in the box.
+            (self.query_results, self.pending.query) = (Vec::new(), None);
+        } else if self.view.is_some() {
             self.pending.query = Some(self.worker.send(Request::Query(texts)));
         }
     }

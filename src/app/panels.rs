@@ -20,7 +20,7 @@ pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     egui::Panel::right("side").default_size(380.0_f32.min(most)).max_size(most).show(ui, |ui| {
         // A scroll bar beside the contents, not over them (it hid the anchor boxes' right border).
         ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
-        egui::ScrollArea::vertical().show(ui, |ui| side(app, ui));
+        egui::ScrollArea::vertical().show(ui, |ui| side_keeping_height(app, ui));
     });
     egui::CentralPanel::default().show(ui, |ui| centre(app, ui));
     super::about::window(ui.ctx(), &mut app.show_about);
@@ -120,6 +120,15 @@ fn enabled_button(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, se
     }
 }
 
+/// A hide / show button, highlighted while hidden and named for what a
+/// click does (QA: it read "Hide grade" while the grade was hidden).
+fn toggle(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, hidden: bool, show: &str) {
+    let label = if hidden { show } else { commands::info(command).label };
+    if ui.add(egui::Button::selectable(hidden, label)).on_hover_text(commands::tooltip(ui.ctx(), command)).clicked() {
+        app.push(command);
+    }
+}
+
 fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
         button(app, ui, Command::Open, false);
@@ -149,6 +158,8 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         let inverted = app.view.as_ref().is_some_and(|v| v.state.invert);
         enabled_button(app, ui, Command::Invert, inverted, film);
         enabled_button(app, ui, Command::Undo, false, film);
+        let redoable = app.view.as_ref().is_some_and(|v| v.redo_steps() > 0);
+        enabled_button(app, ui, Command::Redo, false, redoable);
         ui.separator();
         let measuring = app.view.as_ref().is_some_and(|v| v.tool == Tool::Length);
         enabled_button(app, ui, Command::LengthTool, measuring, film);
@@ -179,10 +190,9 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             .on_disabled_hover_text("This film's file names no window presets");
         });
         ui.separator();
-        let hide = app.hide_patient;
-        button(app, ui, Command::TogglePatientData, hide);
-        let hide_grade = app.hide_grade;
-        button(app, ui, Command::ToggleGrade, hide_grade);
+        let (hide, hide_grade) = (app.hide_patient, app.hide_grade);
+        toggle(app, ui, Command::TogglePatientData, hide, "Show patient data");
+        toggle(app, ui, Command::ToggleGrade, hide_grade, "Show grade");
         let heat = app.show_heatmap;
         button(app, ui, Command::ToggleHeatmap, heat);
         // The slider lays out its label inside the room left on the row, which
@@ -263,7 +273,7 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         if let Some(at) = app.path.as_ref().and_then(|p| app.folder.films.position(p)) {
             if app.folder.films.len() > 1 {
                 ui.label(format!("Film {} of {} in this folder", at + 1, app.folder.films.len()))
-                    .on_hover_text("Page Down / Page Up: the next / previous film, by name");
+                    .on_hover_text("Page Down / Page Up (or the arrows): the next / previous film, by name");
             }
         }
         if app.busy() {
@@ -343,7 +353,7 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         ui.centered_and_justified(|ui| match failed {
             // A film that failed to open: said where the film would be, whole.
             Some(message) => {
-                ui.label(RichText::new(format!("{message}\n\nPage Down / Page Up: the next / previous film · Ctrl+O: open another")).size(16.0).color(Color32::from_rgb(240, 120, 120)));
+                ui.label(RichText::new(format!("{message}\n\nPage Down / Page Up (or the arrows): the next / previous film · Ctrl+O: open another")).size(16.0).color(Color32::from_rgb(240, 120, 120)));
             }
             None if app.opening() => {
                 ui.label(RichText::new("Opening the film…").size(18.0));
@@ -391,6 +401,23 @@ fn patient_text(view: &super::FilmView) -> String {
         }
     }
     lines.join("\n")
+}
+
+/// The side panel's sections, as tall as they last were while the next
+/// film is graded: its Grade section is a line until then, and the scroll
+/// area pulled its offset back up to fit (QA: the panel jumped to the top
+/// on every film, away from the query results).
+fn side_keeping_height(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    let last = egui::Id::unique("side-panel-height");
+    let grading = app.view.is_some() && app.grades.is_empty() && app.grade_error.is_none() && app.busy();
+    if let Some(height) = ui.data(|d| d.get_temp::<f32>(last)).filter(|_| grading) {
+        ui.set_min_height(height);
+    }
+    side(app, ui);
+    if !grading {
+        let height = ui.min_rect().height();
+        ui.data_mut(|d| d.insert_temp(last, height));
+    }
 }
 
 fn side(app: &mut KneeclipApp, ui: &mut egui::Ui) {
