@@ -184,3 +184,32 @@ fn the_toolbar_grade_toggle_says_show_grade_while_the_grade_is_hidden() {
     assert!(!app(&mut h).hide_grade);
     h.get_by_label("Hide grade");
 }
+
+/// Help → Keyboard shortcuts lists the keys with egui's UI zoom; a UI zoom
+/// other than 100 % is shown in the status bar, where a click resets it.
+#[test]
+fn help_lists_the_keyboard_shortcuts_with_the_ui_zoom_and_the_status_bar_shows_the_zoom() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut h, _) = viewer_on_a_folder(tmp.path());
+    assert!(h.query_by_label("Larger text and controls (UI zoom)").is_none());
+    h.get_by_label("Help").click();
+    h.run_steps(2);
+    h.get_by_label("Keyboard shortcuts").click();
+    h.run_steps(3);
+    h.get_by_label("Larger text and controls (UI zoom)");
+    let ctx = h.ctx.clone();
+    h.get_by_label(&ctx.format_shortcut(&egui::gui_zoom::kb_shortcuts::ZOOM_RESET));
+    h.get_by_label("Ctrl+Shift+Z or Ctrl+Y");
+    h.get_by_label_contains(", Right arrow or Down arrow");
+    h.key_press(egui::Key::Escape);
+    h.run_steps(3);
+    assert!(h.query_by_label("Larger text and controls (UI zoom)").is_none(), "Escape closes it");
+
+    assert!(h.query_by_label_contains("UI zoom 1").is_none(), "nothing said at 100%");
+    h.ctx.set_zoom_factor(1.5);
+    h.run_steps(3);
+    h.get_by_label("UI zoom 150%").click();
+    h.run_steps(3);
+    assert_eq!(h.ctx.zoom_factor(), 1.0);
+    assert!(h.query_by_label("UI zoom 150%").is_none());
+}

@@ -17,6 +17,7 @@ mod legend_place;
 mod model_panel;
 pub mod render;
 mod panels;
+mod shortcuts;
 mod similarity_chart;
 mod status_messages;
 pub mod settings;
@@ -489,7 +490,9 @@ impl KneeclipApp {
                 Command::TogglePatientData => self.hide_patient = !self.hide_patient,
                 Command::ToggleGrade => self.hide_grade = !self.hide_grade,
                 Command::About => self.show_about = true,
+                Command::Shortcuts => shortcuts::set_open(ctx, true),
                 Command::Cancel if self.show_about => self.show_about = false,
+                Command::Cancel if shortcuts::is_open(ctx) => shortcuts::set_open(ctx, false),
                 Command::ExportReport => {
                     if self.exportable().is_some() {
                         self.export.open = true;

@@ -24,6 +24,7 @@ pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     });
     egui::CentralPanel::default().show(ui, |ui| centre(app, ui));
     super::about::window(ui.ctx(), &mut app.show_about);
+    super::shortcuts::window(ui.ctx());
     export_window(app, ui.ctx());
 }
 
@@ -225,9 +226,11 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         }
         ui.separator();
         ui.menu_button("Help", |ui| {
-            if ui.button(commands::info(Command::About).label).clicked() {
-                app.push(Command::About);
-                ui.close();
+            for c in [Command::Shortcuts, Command::About] {
+                if ui.button(commands::info(c).label).clicked() {
+                    app.push(c);
+                    ui.close();
+                }
             }
         });
     });
@@ -280,6 +283,7 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             ui.spinner();
             ui.label("working…");
         }
+        super::shortcuts::zoom_status(ui);
         // Each kind of outcome keeps only its latest message (a new one
         // replaces it), and each is elided to its share of the row, whole
         // on hover: messages ran together and off the window's edge.
