@@ -213,3 +213,24 @@ fn help_lists_the_keyboard_shortcuts_with_the_ui_zoom_and_the_status_bar_shows_t
     assert_eq!(h.ctx.zoom_factor(), 1.0);
     assert!(h.query_by_label("UI zoom 150%").is_none());
 }
+
+/// At a projector's width an error longer than the status bar is said whole
+/// on a line below it, wrapped (it was cut, its remedy shown on hover only).
+#[test]
+fn a_long_error_is_shown_whole_below_the_status_bar_at_1024_px() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("no-model");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut h = common::viewer::harness_sized(empty, egui::vec2(1024.0, 768.0));
+    let long = "No file dialog could be shown: this desktop has no file-chooser portal (xdg-desktop-portal) and no zenity. Drop the film on the window, or open it from a terminal: kneeclip view FILE";
+    app(&mut h).error = Some(long.into());
+    h.run_steps(3);
+    let shown = h.get_by_label(long).rect();
+    let line = egui::TextStyle::Body.resolve(&h.ctx.global_style()).size;
+    assert!(shown.height() > 1.8 * line, "wrapped onto two lines: {shown:?}");
+    assert!(shown.max.x <= 1024.0 && shown.max.y <= 768.0, "inside the window: {shown:?}");
+    // A short one stays in the row.
+    app(&mut h).error = Some("Nothing to export yet".into());
+    h.run_steps(3);
+    assert!(h.get_by_label("Nothing to export yet").rect().height() < 1.8 * line);
+}

@@ -237,7 +237,18 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 }
 
 fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
-    ui.horizontal(|ui| {
+    let whole = ui.horizontal(|ui| status_row(app, ui)).inner;
+    // The newest error that its share of the row would cut goes whole on a
+    // line of its own: its remedy was lost at a projector's width, and only
+    // a mouse could hover it.
+    if let Some(text) = whole {
+        ui.add(egui::Label::new(RichText::new(text).color(Color32::from_rgb(240, 90, 90))).wrap());
+    }
+}
+
+/// The status bar's row; returns the error too long for it, said below it.
+fn status_row(app: &mut KneeclipApp, ui: &mut egui::Ui) -> Option<String> {
+    {
         match &app.model {
             ModelStatus::Loading => {
                 ui.spinner();
@@ -317,6 +328,9 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 m.text = if m.kind == "export" && !m.error { "Report written".into() } else { mask_paths(app, &m.text) };
             }
         }
+        let fits = |ui: &egui::Ui, text: &str, width: f32| egui::WidgetText::from(text).into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Body).size().x <= width;
+        let room = ui.available_width();
+        let whole = messages.iter().position(|m| m.error && !fits(ui, &m.text, room / messages.len() as f32 - ui.spacing().item_spacing.x)).map(|i| messages.remove(i).text);
         let share = (ui.available_width() / messages.len().max(1) as f32 - ui.spacing().item_spacing.x).max(60.0);
         for Message { text, error, .. } in messages {
             let rich = if error { RichText::new(&text).color(red) } else { RichText::new(&text) };
@@ -325,7 +339,8 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 ui.add(egui::Label::new(rich).truncate()).on_hover_text(&text);
             });
         }
-    });
+        whole
+    }
 }
 
 /// The last error, with every path we know of masked while patient data is
