@@ -159,7 +159,6 @@ fn the_side_panel_keeps_the_query_open_and_its_place_from_film_to_film() {
     h.run_steps(30);
     let panel = h.get_by_label("Free-text query").rect();
     let result = h.get_by_label("osteophytes").rect();
-    eprintln!("DEBUG {panel:?} {result:?}");
     assert!(result.max.y <= 740.0, "the results were scrolled into view, above the status bar: {result:?}");
     h.key_press(egui::Key::PageDown);
     wait(&mut h, "the next film", |a| a.path.as_deref() == Some(films[1].as_path()) && !a.grades.is_empty() && !a.busy());
@@ -233,4 +232,39 @@ fn a_long_error_is_shown_whole_below_the_status_bar_at_1024_px() {
     app(&mut h).error = Some("Nothing to export yet".into());
     h.run_steps(3);
     assert!(h.get_by_label("Nothing to export yet").rect().height() < 1.8 * line);
+}
+
+/// Recent keeps each path on one line after patient data is shown again (the
+/// menu kept the hidden names' width and broke the paths mid-word).
+#[test]
+fn recent_paths_stay_on_one_line_after_patient_data_is_shown_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut h, films) = viewer_on_a_folder(tmp.path());
+    let folder = tmp.path().join("lecture-films/oai-kl/test/2");
+    std::fs::create_dir_all(&folder).unwrap();
+    let film = folder.join("9076313R.png");
+    std::fs::copy(&films[0], &film).unwrap();
+    app(&mut h).open(&film);
+    wait(&mut h, "the film", |a| a.path.as_deref() == Some(film.as_path()) && !a.busy());
+    let recent = |h: &mut Harness<'static, App>| {
+        h.get_by_label("Recent").click();
+        h.run_steps(3);
+    };
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::F12);
+    h.run_steps(2);
+    recent(&mut h);
+    h.get_by_label("1. (name hidden, .png)");
+    // Shown again while the menu is open (by keyboard, as a projector's
+    // presenter would), then reopened: neither breaks a path.
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::F12);
+    h.run_steps(3);
+    let path = film.display().to_string();
+    let line = egui::TextStyle::Button.resolve(&h.ctx.global_style()).size;
+    let entry = h.get_by_label(&path).rect();
+    assert!(entry.height() < 2.0 * line, "{path} wrapped in the open menu: {entry:?}");
+    recent(&mut h);
+    assert!(h.query_by_label(&path).is_none(), "closed");
+    recent(&mut h);
+    let entry = h.get_by_label(&path).rect();
+    assert!(entry.height() < 2.0 * line, "{path} wrapped: {entry:?}");
 }

@@ -134,6 +134,9 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
         button(app, ui, Command::Open, false);
         ui.menu_button("Recent", |ui| {
+            // One line a path, the menu as wide as they are: it kept the width
+            // of the hidden names' entries and broke paths mid-word (QA).
+            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
             if app.settings.recent.is_empty() {
                 ui.label("No recent files");
             }
