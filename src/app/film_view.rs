@@ -495,7 +495,9 @@ impl FilmView {
             if !text.is_empty() {
                 let galley = painter.layout(text.to_owned(), font.clone(), color, half);
                 r = align.anchor_size(pos, galley.size());
-                painter.rect_filled(r.expand(3.0), 3.0, Color32::from_black_alpha(160));
+                // Outlined: where the fitted film leaves black above or below it, a
+                // box of black alone vanished, and the text seemed to run out of it (QA).
+                painter.rect(r.expand(3.0), 3.0, Color32::from_black_alpha(160), Stroke::new(1.0, Color32::from_gray(90)), egui::StrokeKind::Outside);
                 let label = egui::Label::new(egui::RichText::new(text).font(font.clone()).color(color))
                     .selectable(false)
                     .wrap_mode(egui::TextWrapMode::Wrap);
