@@ -314,8 +314,7 @@ impl KneeclipApp {
     pub fn run_query(&mut self) {
         let texts: Vec<String> = self.query_text.lines().map(str::to_owned).filter(|t| !t.trim().is_empty()).collect();
         if texts.is_empty() {
-            // The table would list queries no longer in the box.
-            (self.query_results, self.pending.query) = (Vec::new(), None);
+            (self.query_results, self.pending.query) = (Vec::new(), None); // its table listed queries no longer in the box
         } else if self.view.is_some() {
             self.pending.query = Some(self.worker.send(Request::Query(texts)));
         }
