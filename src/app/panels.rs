@@ -240,18 +240,7 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 }
 
 fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
-    let whole = ui.horizontal(|ui| status_row(app, ui)).inner;
-    // The newest error that its share of the row would cut goes whole on a
-    // line of its own: its remedy was lost at a projector's width, and only
-    // a mouse could hover it.
-    if let Some(text) = whole {
-        ui.add(egui::Label::new(RichText::new(text).color(Color32::from_rgb(240, 90, 90))).wrap());
-    }
-}
-
-/// The status bar's row; returns the error too long for it, said below it.
-fn status_row(app: &mut KneeclipApp, ui: &mut egui::Ui) -> Option<String> {
-    {
+    let whole = ui.horizontal(|ui| {
         match &app.model {
             ModelStatus::Loading => {
                 ui.spinner();
@@ -331,6 +320,9 @@ fn status_row(app: &mut KneeclipApp, ui: &mut egui::Ui) -> Option<String> {
                 m.text = if m.kind == "export" && !m.error { "Report written".into() } else { mask_paths(app, &m.text) };
             }
         }
+        // The newest error that its share would cut goes whole on a line of
+        // its own below: at a projector's width the remedy was lost, and only
+        // a mouse could hover it.
         let fits = |ui: &egui::Ui, text: &str, width: f32| egui::WidgetText::from(text).into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Body).size().x <= width;
         let room = ui.available_width();
         let whole = messages.iter().position(|m| m.error && !fits(ui, &m.text, room / messages.len() as f32 - ui.spacing().item_spacing.x)).map(|i| messages.remove(i).text);
@@ -343,6 +335,10 @@ fn status_row(app: &mut KneeclipApp, ui: &mut egui::Ui) -> Option<String> {
             });
         }
         whole
+    })
+    .inner;
+    if let Some(text) = whole {
+        ui.add(egui::Label::new(RichText::new(text).color(Color32::from_rgb(240, 90, 90))).wrap());
     }
 }
 
