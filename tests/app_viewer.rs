@@ -157,8 +157,8 @@ fn hiding_patient_data_hides_the_name() {
     h.step();
     assert!(h.query_all_by_label("(hidden)").count() >= 1, "searched by name, the row shows with its value hidden");
     app(&mut h).tag_filter.clear();
-    // The toolbar toggle shows it again.
-    h.get_by_label("Hide patient data").click();
+    // The toolbar toggle, named for what it does now, shows it again.
+    h.get_by_label("Show patient data").click();
     h.step();
     h.step();
     h.get_by_label_contains(&first);

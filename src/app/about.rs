@@ -2,7 +2,6 @@
 
 use egui::RichText;
 
-use super::commands::{self, COMMANDS};
 use crate::build_info;
 
 /// The statement every reader of the About window sees: the same words as every report.
@@ -42,6 +41,9 @@ fn contents(ui: &mut egui::Ui) {
     ui.add_space(6.0);
     ui.label(RichText::new(NOT_A_DEVICE).strong());
     ui.add_space(6.0);
+    // Before the licences: below them it was found only by scrolling (QA).
+    egui::CollapsingHeader::new("Keyboard shortcuts").default_open(true).show(ui, super::shortcuts::table);
+    ui.add_space(6.0);
     ui.strong("Licences");
     egui::Grid::new("licences").striped(true).show(ui, |ui| {
         for (what, licence) in LICENCES {
@@ -51,23 +53,4 @@ fn contents(ui: &mut egui::Ui) {
         }
     });
     ui.small("Every other third-party crate is used under its own licence (see each crate's Cargo.toml).");
-    ui.add_space(6.0);
-    egui::CollapsingHeader::new("Keyboard shortcuts").default_open(true).show(ui, |ui| {
-        egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
-            for c in COMMANDS.iter().filter(|c| c.shortcut.is_some()) {
-                ui.label(c.label);
-                ui.label(commands::shortcut_text(ui.ctx(), c.command));
-                ui.end_row();
-            }
-            ui.label("Window / level");
-            ui.label("right-drag");
-            ui.end_row();
-            ui.label("Pan");
-            ui.label("left-drag (middle-drag with the length tool)");
-            ui.end_row();
-            ui.label("Zoom about the cursor");
-            ui.label("mouse wheel");
-            ui.end_row();
-        });
-    });
 }

@@ -17,7 +17,7 @@ pub(super) fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     // move with them and drop the focus mid-word, sending the next letters
     // to the view's shortcuts.
     for g in 0..5 {
-        let label = ui.label(format!("KL {g} ({}) anchor", GRADE_NAMES[g]));
+        let label = ui.label(anchor_label(g, &app.settings.anchors[g]));
         let edit = egui::TextEdit::multiline(&mut app.settings.anchors[g]).id(egui::Id::unique(("anchor-text", g))).desired_rows(2).desired_width(f32::INFINITY);
         // Undo Reset / Load stays through edits (QA: typing once lost the
         // texts from before a Reset): the next Reset or Load replaces it.
@@ -82,12 +82,46 @@ pub(super) fn anchors(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     }
 }
 
+/// "KL 0 (Normal) — the paper's Grade 1" over a text in the paper's 1–5
+/// numbering ("KL 2" above "Grade 3 (mild)" read as a slip on a lecture slide), else "KL 0 (Normal) anchor".
+fn anchor_label(grade: usize, text: &str) -> String {
+    let papers = format!("Grade {}", grade + 1);
+    let numbered = text.trim_start().strip_prefix(&papers).is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()));
+    if numbered { format!("KL {grade} ({}) — the paper's {papers}", GRADE_NAMES[grade]) } else { format!("KL {grade} ({}) anchor", GRADE_NAMES[grade]) }
+}
+
 pub(super) fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     let label = ui.label("One query per line:");
     ui.add(egui::TextEdit::multiline(&mut app.query_text).id(egui::Id::unique("query-text")).desired_rows(2).desired_width(f32::INFINITY)).labelled_by(label.id);
+    // Said under the button until the box has text again; the results
+    // of a Compare are scrolled into view once they come (they landed below the fold).
+    let (empty_compare, reveal) = (egui::Id::unique("query-compare-empty"), egui::Id::unique("query-reveal-results"));
     if ui.button("Compare").clicked() {
+        let empty = app.query_text.trim().is_empty();
+        ui.data_mut(|d| {
+            d.insert_temp(empty_compare, empty);
+            d.insert_temp(reveal, !empty);
+        });
         app.run_query();
     }
+    if ui.data(|d| d.get_temp(empty_compare).unwrap_or(false)) {
+        if app.query_text.trim().is_empty() {
+            ui.colored_label(Color32::from_rgb(240, 180, 60), "Type one query per line, then Compare.");
+        } else {
+            ui.data_mut(|d| d.remove::<bool>(empty_compare));
+        }
+    }
+    if app.query_results.is_empty() {
+        return;
+    }
+    let shown = ui.scope(|ui| results(app, ui)).response.rect;
+    if !app.busy() && ui.data_mut(|d| d.remove_temp::<bool>(reveal).unwrap_or(false)) {
+        ui.scroll_to_rect(shown, None);
+    }
+}
+
+/// The similarity of the film to each query, a row each.
+fn results(app: &KneeclipApp, ui: &mut egui::Ui) {
     let Some(first) = app.query_results.first() else { return };
     // One column per region: a film with both knees gets a value for each half.
     let regions: Vec<Region> = first.similarities.iter().map(|(r, _)| *r).collect();
@@ -121,5 +155,20 @@ pub(super) fn query(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 }
             });
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::anchor_label;
+    use crate::grading::TextAnchors;
+
+    #[test]
+    fn the_label_names_the_papers_grade_over_the_papers_numbering_only() {
+        let paper = TextAnchors::default().anchors;
+        assert_eq!(anchor_label(0, &paper[0]), "KL 0 (Normal) — the paper's Grade 1");
+        assert_eq!(anchor_label(4, &paper[4]), "KL 4 (Severe) — the paper's Grade 5");
+        assert_eq!(anchor_label(1, "Grade 10 of something"), "KL 1 (Doubtful) anchor");
+        assert_eq!(anchor_label(2, "mild joint space narrowing"), "KL 2 (Mild) anchor");
     }
 }

@@ -26,7 +26,9 @@ pub enum Command {
     ClearMeasurements,
     Cancel,
     Undo,
+    Redo,
     ExportReport,
+    Shortcuts,
     About,
 }
 
@@ -63,9 +65,26 @@ pub const COMMANDS: &[CommandInfo] = &[
     CommandInfo { command: Command::ClearMeasurements, label: "Clear measurements", tooltip: "Remove every line measured on this film (Ctrl+Z brings them back)", shortcut: None },
     CommandInfo { command: Command::Cancel, label: "Cancel", tooltip: "Cancel the drag or line in progress, else leave the length tool", shortcut: key(Key::Escape) },
     CommandInfo { command: Command::ExportReport, label: "Export report…", tooltip: "Save this film's grading as a PDF, PNG, JSON or DICOM report: the film as shown, the grades, the anchors, the model", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::E)) },
+    CommandInfo { command: Command::Shortcuts, label: "Keyboard shortcuts", tooltip: "Every key and mouse gesture of the viewer, with the UI zoom", shortcut: None },
     CommandInfo { command: Command::About, label: "About kneeclip", tooltip: "Version, licences, and what kneeclip is not", shortcut: None },
     CommandInfo { command: Command::Undo, label: "Undo", tooltip: "Undo the last view change (zoom, pan, rotate, flip, invert, window) or measurement", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::Z)) },
+    CommandInfo { command: Command::Redo, label: "Redo", tooltip: "Do again what Undo took back", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::Z)) },
 ];
+
+/// Second keys for a command, after its own in [`COMMANDS`]: the arrows page
+/// like Page Down / Page Up (what a class and a presenter remote try first).
+pub const ALSO: &[(Command, KeyboardShortcut)] = &[
+    (Command::Redo, KeyboardShortcut::new(Modifiers::COMMAND, Key::Y)),
+    (Command::NextFilm, KeyboardShortcut::new(Modifiers::NONE, Key::ArrowRight)),
+    (Command::NextFilm, KeyboardShortcut::new(Modifiers::NONE, Key::ArrowDown)),
+    (Command::PreviousFilm, KeyboardShortcut::new(Modifiers::NONE, Key::ArrowLeft)),
+    (Command::PreviousFilm, KeyboardShortcut::new(Modifiers::NONE, Key::ArrowUp)),
+];
+
+/// Every key of `command`: its own, then those in [`ALSO`].
+fn shortcuts(command: Command) -> impl Iterator<Item = KeyboardShortcut> {
+    info(command).shortcut.into_iter().chain(ALSO.iter().filter(move |(c, _)| *c == command).map(|(_, s)| *s))
+}
 
 pub fn info(command: Command) -> &'static CommandInfo {
     COMMANDS.iter().find(|c| c.command == command).expect("every command is in the table")
@@ -74,35 +93,55 @@ pub fn info(command: Command) -> &'static CommandInfo {
 /// "Rotate (R)" style tooltip text.
 pub fn tooltip(ctx: &egui::Context, command: Command) -> String {
     let i = info(command);
-    match i.shortcut {
-        Some(s) => format!("{} ({})", i.tooltip, ctx.format_shortcut(&s)),
-        None => i.tooltip.to_string(),
+    match shortcut_text(ctx, command) {
+        keys if keys.is_empty() => i.tooltip.to_string(),
+        keys => format!("{} ({keys})", i.tooltip),
     }
 }
 
-/// "Ctrl+Z" style text of a command's shortcut (empty when it has none).
+/// "Ctrl+Shift+Z or Ctrl+Y" style text of a command's keys (empty when it has none).
 pub fn shortcut_text(ctx: &egui::Context, command: Command) -> String {
-    info(command).shortcut.map(|s| ctx.format_shortcut(&s)).unwrap_or_default()
+    let keys: Vec<String> = shortcuts(command).map(|s| key_text(ctx, s)).collect();
+    match keys.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// egui writes the arrows as media symbols (⏵), and the fonts have no arrow
+/// glyphs (←): named in words.
+fn key_text(ctx: &egui::Context, s: KeyboardShortcut) -> String {
+    match s.logical_key {
+        Key::ArrowRight | Key::ArrowLeft | Key::ArrowUp | Key::ArrowDown if s.modifiers.is_none() => format!("{} arrow", s.logical_key.name()),
+        _ => ctx.format_shortcut(&s),
+    }
 }
 
 /// The commands whose shortcuts were pressed this frame. While a text field
 /// has focus only those with a modifier count (Ctrl+E from an anchor box;
 /// QA: it did nothing there), never plain keys, which are the text's, nor
-/// Ctrl+Z, the field's own undo.
+/// Ctrl+Z and redo, the field's own.
 pub fn pressed(ctx: &egui::Context) -> Vec<Command> {
     let typing = ctx.egui_wants_keyboard_input();
+    let mut keys: Vec<(Command, KeyboardShortcut)> = COMMANDS.iter().filter_map(|c| Some((c.command, c.shortcut?))).chain(ALSO.iter().copied()).collect();
+    // egui matches a key with more modifiers held than asked for (Ctrl+Shift+Z
+    // is a Ctrl+Z to it): the most specific keys take their presses first.
+    keys.sort_by_key(|(_, s)| std::cmp::Reverse(modifier_count(s.modifiers)));
     ctx.input_mut(|i| {
         let mut pressed = Vec::new();
-        for c in COMMANDS {
-            // Each press counts: eight Page Downs in one frame are eight films on.
-            if let Some(s) = c.shortcut {
-                if typing && (s.modifiers.is_none() || c.command == Command::Undo) {
-                    continue;
-                }
-                let n = i.count_and_consume_key(s.modifiers, s.logical_key);
-                pressed.extend(std::iter::repeat_n(c.command, n));
+        for (command, s) in keys {
+            if typing && (s.modifiers.is_none() || matches!(command, Command::Undo | Command::Redo)) {
+                continue;
             }
+            // Each press counts: eight Page Downs in one frame are eight films on.
+            let n = i.count_and_consume_key(s.modifiers, s.logical_key);
+            pressed.extend(std::iter::repeat_n(command, n));
         }
         pressed
     })
+}
+
+fn modifier_count(m: Modifiers) -> usize {
+    [m.alt, m.shift, m.ctrl || m.command || m.mac_cmd].iter().filter(|&&held| held).count()
 }

@@ -14,6 +14,8 @@ use crate::explain::Heatmap;
 use crate::grading::Region;
 use crate::imaging::{Radiograph, Window};
 
+mod undo;
+
 /// Wheel steps closer together than this (seconds) are one zoom, undone at once.
 const WHEEL_PAUSE: f64 = 0.5;
 /// A line shorter than this on screen (points) was a click, not a measurement.
@@ -129,6 +131,7 @@ impl FilmView {
     pub fn command(&mut self, command: Command) {
         match command {
             Command::Undo => return self.undo(),
+            Command::Redo => return self.redo(),
             Command::Cancel => return self.cancel(),
             _ => {}
         }
@@ -163,25 +166,6 @@ impl FilmView {
         }
     }
 
-    /// Ctrl+Z: during a drag, cancels it; otherwise takes back the last step.
-    pub fn undo(&mut self) {
-        if matches!(self.gesture, Some(g) if g != Gesture::Cancelled) {
-            return self.cancel();
-        }
-        self.checkpoint();
-        match self.history.pop() {
-            Some(Step::View(before)) => {
-                self.state = before;
-                self.settled = before;
-            }
-            Some(Step::AddedMeasurement) => {
-                self.measurements.pop();
-            }
-            Some(Step::Cleared(lines)) => self.measurements = lines,
-            None => {}
-        }
-    }
-
     /// Escape: cancels the drag or line in progress, else leaves the length tool.
     pub fn cancel(&mut self) {
         match self.gesture {
@@ -198,11 +182,6 @@ impl FilmView {
         if !self.measurements.is_empty() {
             self.history.push(Step::Cleared(std::mem::take(&mut self.measurements)));
         }
-    }
-
-    /// How many steps Ctrl+Z can take back.
-    pub fn undo_steps(&self) -> usize {
-        self.history.len() + usize::from(self.state != self.settled)
     }
 
     /// The line being drawn, if any.
@@ -516,7 +495,9 @@ impl FilmView {
             if !text.is_empty() {
                 let galley = painter.layout(text.to_owned(), font.clone(), color, half);
                 r = align.anchor_size(pos, galley.size());
-                painter.rect_filled(r.expand(3.0), 3.0, Color32::from_black_alpha(160));
+                // Outlined: where the fitted film leaves black above or below it, a
+                // box of black alone vanished, and the text seemed to run out of it (QA).
+                painter.rect(r.expand(3.0), 3.0, Color32::from_black_alpha(160), Stroke::new(1.0, Color32::from_gray(90)), egui::StrokeKind::Outside);
                 let label = egui::Label::new(egui::RichText::new(text).font(font.clone()).color(color))
                     .selectable(false)
                     .wrap_mode(egui::TextWrapMode::Wrap);

@@ -17,6 +17,7 @@ mod legend_place;
 mod model_panel;
 pub mod render;
 mod panels;
+mod shortcuts;
 mod similarity_chart;
 mod status_messages;
 pub mod settings;
@@ -323,7 +324,9 @@ impl KneeclipApp {
 
     pub fn run_query(&mut self) {
         let texts: Vec<String> = self.query_text.lines().map(str::to_owned).filter(|t| !t.trim().is_empty()).collect();
-        if !texts.is_empty() && self.view.is_some() {
+        if texts.is_empty() {
+            (self.query_results, self.pending.query) = (Vec::new(), None); // its table listed queries no longer in the box
+        } else if self.view.is_some() {
             self.pending.query = Some(self.worker.send(Request::Query(texts)));
         }
     }
@@ -497,7 +500,9 @@ impl KneeclipApp {
                 Command::TogglePatientData => self.hide_patient = !self.hide_patient,
                 Command::ToggleGrade => self.hide_grade = !self.hide_grade,
                 Command::About => self.show_about = true,
+                Command::Shortcuts => shortcuts::set_open(ctx, true),
                 Command::Cancel if self.show_about => self.show_about = false,
+                Command::Cancel if shortcuts::is_open(ctx) => shortcuts::set_open(ctx, false),
                 Command::ExportReport => {
                     if self.exportable().is_some() {
                         self.export.open = true;

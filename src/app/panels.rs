@@ -20,10 +20,11 @@ pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     egui::Panel::right("side").default_size(380.0_f32.min(most)).max_size(most).show(ui, |ui| {
         // A scroll bar beside the contents, not over them (it hid the anchor boxes' right border).
         ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
-        egui::ScrollArea::vertical().show(ui, |ui| side(app, ui));
+        egui::ScrollArea::vertical().show(ui, |ui| side_keeping_height(app, ui));
     });
     egui::CentralPanel::default().show(ui, |ui| centre(app, ui));
     super::about::window(ui.ctx(), &mut app.show_about);
+    super::shortcuts::window(ui.ctx());
     export_window(app, ui.ctx());
 }
 
@@ -120,10 +121,22 @@ fn enabled_button(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, se
     }
 }
 
+/// A hide / show button, highlighted while hidden and named for what a
+/// click does (QA: it read "Hide grade" while the grade was hidden).
+fn toggle(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, hidden: bool, show: &str) {
+    let label = if hidden { show } else { commands::info(command).label };
+    if ui.add(egui::Button::selectable(hidden, label)).on_hover_text(commands::tooltip(ui.ctx(), command)).clicked() {
+        app.push(command);
+    }
+}
+
 fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
         button(app, ui, Command::Open, false);
         ui.menu_button("Recent", |ui| {
+            // One line a path, the menu as wide as they are: it kept the width
+            // of the hidden names' entries and broke paths mid-word (QA).
+            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
             if app.settings.recent.is_empty() {
                 ui.label("No recent files");
             }
@@ -149,6 +162,8 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         let inverted = app.view.as_ref().is_some_and(|v| v.state.invert);
         enabled_button(app, ui, Command::Invert, inverted, film);
         enabled_button(app, ui, Command::Undo, false, film);
+        let redoable = app.view.as_ref().is_some_and(|v| v.redo_steps() > 0);
+        enabled_button(app, ui, Command::Redo, false, redoable);
         ui.separator();
         let measuring = app.view.as_ref().is_some_and(|v| v.tool == Tool::Length);
         enabled_button(app, ui, Command::LengthTool, measuring, film);
@@ -179,10 +194,9 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             .on_disabled_hover_text("This film's file names no window presets");
         });
         ui.separator();
-        let hide = app.hide_patient;
-        button(app, ui, Command::TogglePatientData, hide);
-        let hide_grade = app.hide_grade;
-        button(app, ui, Command::ToggleGrade, hide_grade);
+        let (hide, hide_grade) = (app.hide_patient, app.hide_grade);
+        toggle(app, ui, Command::TogglePatientData, hide, "Show patient data");
+        toggle(app, ui, Command::ToggleGrade, hide_grade, "Show grade");
         let heat = app.show_heatmap;
         button(app, ui, Command::ToggleHeatmap, heat);
         // The slider lays out its label inside the room left on the row, which
@@ -215,16 +229,18 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         }
         ui.separator();
         ui.menu_button("Help", |ui| {
-            if ui.button(commands::info(Command::About).label).clicked() {
-                app.push(Command::About);
-                ui.close();
+            for c in [Command::Shortcuts, Command::About] {
+                if ui.button(commands::info(c).label).clicked() {
+                    app.push(c);
+                    ui.close();
+                }
             }
         });
     });
 }
 
 fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
-    ui.horizontal(|ui| {
+    let whole = ui.horizontal(|ui| {
         match &app.model {
             ModelStatus::Loading => {
                 ui.spinner();
@@ -263,13 +279,14 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         if let Some(at) = app.path.as_ref().and_then(|p| app.folder.films.position(p)) {
             if app.folder.films.len() > 1 {
                 ui.label(format!("Film {} of {} in this folder", at + 1, app.folder.films.len()))
-                    .on_hover_text("Page Down / Page Up: the next / previous film, by name");
+                    .on_hover_text("Page Down / Page Up (or the arrows): the next / previous film, by name");
             }
         }
         if app.busy() {
             ui.spinner();
             ui.label("working…");
         }
+        super::shortcuts::zoom_status(ui);
         // Each kind of outcome keeps only its latest message (a new one
         // replaces it), and each is elided to its share of the row, whole
         // on hover: messages ran together and off the window's edge.
@@ -306,6 +323,12 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 m.text = if m.kind == "export" && !m.error { "Report written".into() } else { mask_paths(app, &m.text) };
             }
         }
+        // The newest error that its share would cut goes whole on a line of
+        // its own below: at a projector's width the remedy was lost, and only
+        // a mouse could hover it.
+        let fits = |ui: &egui::Ui, text: &str, width: f32| egui::WidgetText::from(text).into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Body).size().x <= width;
+        let room = ui.available_width();
+        let whole = messages.iter().position(|m| m.error && !fits(ui, &m.text, room / messages.len() as f32 - ui.spacing().item_spacing.x)).map(|i| messages.remove(i).text);
         let share = (ui.available_width() / messages.len().max(1) as f32 - ui.spacing().item_spacing.x).max(60.0);
         for Message { text, error, .. } in messages {
             let rich = if error { RichText::new(&text).color(red) } else { RichText::new(&text) };
@@ -314,7 +337,12 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 ui.add(egui::Label::new(rich).truncate()).on_hover_text(&text);
             });
         }
-    });
+        whole
+    })
+    .inner;
+    if let Some(text) = whole {
+        ui.add(egui::Label::new(RichText::new(text).color(Color32::from_rgb(240, 90, 90))).wrap());
+    }
 }
 
 /// The last error, with every path we know of masked while patient data is
@@ -346,7 +374,7 @@ fn centre(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         ui.centered_and_justified(|ui| match failed {
             // A film that failed to open: said where the film would be, whole.
             Some(message) => {
-                ui.label(RichText::new(format!("{message}\n\nPage Down / Page Up: the next / previous film · Ctrl+O: open another")).size(16.0).color(Color32::from_rgb(240, 120, 120)));
+                ui.label(RichText::new(format!("{message}\n\nPage Down / Page Up (or the arrows): the next / previous film · Ctrl+O: open another")).size(16.0).color(Color32::from_rgb(240, 120, 120)));
             }
             None if app.opening() => {
                 ui.label(RichText::new("Opening the film…").size(18.0));
@@ -394,6 +422,23 @@ fn patient_text(view: &super::FilmView) -> String {
         }
     }
     lines.join("\n")
+}
+
+/// The side panel's sections, as tall as they last were while the next
+/// film is graded: its Grade section is a line until then, and the scroll
+/// area pulled its offset back up to fit (QA: the panel jumped to the top
+/// on every film, away from the query results).
+fn side_keeping_height(app: &mut KneeclipApp, ui: &mut egui::Ui) {
+    let last = egui::Id::unique("side-panel-height");
+    let grading = app.view.is_some() && app.grades.is_empty() && app.grade_error.is_none() && app.busy();
+    if let Some(height) = ui.data(|d| d.get_temp::<f32>(last)).filter(|_| grading) {
+        ui.set_min_height(height);
+    }
+    side(app, ui);
+    if !grading {
+        let height = ui.min_rect().height();
+        ui.data_mut(|d| d.insert_temp(last, height));
+    }
 }
 
 fn side(app: &mut KneeclipApp, ui: &mut egui::Ui) {
