@@ -124,6 +124,57 @@ impl Export {
     }
 }
 
+/// What the viewer exports: the film on screen, once graded with the anchors shown.
+impl super::KneeclipApp {
+    /// The anchors a report would carry, when the film on screen can be
+    /// reported (checked every frame for the toolbar, so nothing is copied).
+    /// While a re-grade for edited anchors is on its way, the grades on
+    /// screen are the old anchors': a report would pair them with the new texts.
+    pub fn exportable(&self) -> Option<TextAnchors> {
+        self.view.as_ref()?;
+        let anchors = self.anchors()?;
+        let hash = anchors.hash();
+        let graded_with_these = self.grades.iter().all(|g| g.assessment.provenance.anchors_hash == hash);
+        (!self.grades.is_empty() && self.pending.grade.is_none() && graded_with_these).then_some(anchors)
+    }
+
+    /// What a report of the film on screen is made from; None until it is graded.
+    pub fn export_job(&self) -> Option<ExportJob> {
+        let anchors = self.exportable()?;
+        let view = self.view.as_ref()?;
+        Some(ExportJob {
+            film: view.film.clone(),
+            film_path: self.path.clone(),
+            window: view.state.window,
+            invert: view.state.invert,
+            results: self.grades.iter().map(|g| (g.region, g.assessment.clone())).collect(),
+            mirror_grades: self.grades.iter().map(|g| (g.region, g.mirrored.grade)).collect(),
+            heatmaps: if self.show_heatmap { self.heatmaps.clone() } else { Vec::new() },
+            heatmap_opacity: self.settings.heatmap_opacity,
+            anchors,
+            warnings: self.head_warnings.iter().chain(&self.anchor_warnings).cloned().collect(),
+            // Hidden patient data stays out of the report too.
+            include_patient_data: self.export.include_patient_data && !self.hide_patient,
+        })
+    }
+
+    /// Writes the report of the film on screen to `out` in the background
+    /// (format from the extension); the status bar says how it ended.
+    pub fn export_report(&mut self, ctx: &egui::Context, out: PathBuf) {
+        if self.path.as_deref().is_some_and(|film| crate::files::same_file(film, &out)) {
+            self.export.refused(format!("{}: the report would overwrite the film; choose another name", out.display()));
+            return;
+        }
+        match self.export_job() {
+            Some(job) => self.export.start(ctx, job, out),
+            None if self.pending.grade.is_some() && !self.grades.is_empty() => {
+                self.export.refused("the grade is being updated: save again once it shows".into());
+            }
+            None => self.export.refused("nothing to export: the film is not graded yet".into()),
+        }
+    }
+}
+
 /// The name the save dialog proposes: no patient data, the format's extension.
 pub fn suggested_name(extension: &str) -> String {
     format!("kneeclip-report.{extension}")

@@ -78,7 +78,7 @@ pub(super) fn typed_folder_row(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         let label = ui.label("Folder");
         let width = (ui.available_width() - 120.0).max(80.0);
-        ui.add(egui::TextEdit::singleline(typed).id(egui::Id::new("model-folder-path")).desired_width(width)).labelled_by(label.id);
+        ui.add(egui::TextEdit::singleline(typed).id(egui::Id::unique("model-folder-path")).desired_width(width)).labelled_by(label.id);
         use_it = ui.add_enabled(folder.is_dir(), egui::Button::new("Use")).clicked();
         close = ui.button("Cancel").clicked();
     });
