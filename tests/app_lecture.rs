@@ -267,4 +267,11 @@ fn recent_paths_stay_on_one_line_after_patient_data_is_shown_again() {
     recent(&mut h);
     let entry = h.get_by_label(&path).rect();
     assert!(entry.height() < 2.0 * line, "{path} wrapped: {entry:?}");
+    recent(&mut h);
+    // With the grade hidden for a quiz, the grade folder (test/2/) is too.
+    app(&mut h).hide_grade = true;
+    h.run_steps(2);
+    recent(&mut h);
+    h.get_by_label("9076313R.png (folder hidden with the grade)");
+    assert!(h.query_by_label(&path).is_none(), "the folder gives the answer away");
 }

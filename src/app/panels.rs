@@ -143,7 +143,14 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
             for (i, path) in app.settings.recent.clone().into_iter().enumerate() {
                 // Hidden names still need telling apart: by place and type.
                 let kind = path.extension().map(|e| format!(", .{}", e.to_string_lossy().to_lowercase())).unwrap_or_default();
-                let name = if app.hide_patient { format!("{}. (name hidden{kind})", i + 1) } else { path.display().to_string() };
+                let name = if app.hide_patient {
+                    format!("{}. (name hidden{kind})", i + 1)
+                } else if app.hide_grade {
+                    // A quiz: a dataset's folders (oai-kl/test/2/) are the answer (teacher QA).
+                    format!("{} (folder hidden with the grade)", path.file_name().unwrap_or_default().to_string_lossy())
+                } else {
+                    path.display().to_string()
+                };
                 if ui.button(name).clicked() {
                     app.open(&path);
                     ui.close();
