@@ -137,3 +137,19 @@ fn without_a_file_dialog_the_model_folder_is_typed_in_the_window() {
     assert_eq!(app(&mut h).settings.model_dir, Some(model), "kept, as a folder chosen in a dialog is");
     assert!(app(&mut h).model_dir_typed.is_none() && h.query_by_label("Folder").is_none(), "the row is closed");
 }
+
+/// Install QA: the status bar's download bar said "1 MB", not how far of how much.
+#[test]
+fn the_download_bar_says_how_much_of_the_whole_has_come() {
+    if model_dir_env_set() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness_with_cache(Settings::default(), None, tmp.path().join("cache"));
+    wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
+    app(&mut h).model = kneeclip::app::ModelStatus::Loading;
+    let download = kneeclip::app::worker::Download { file: "model.safetensors".into(), bytes: 302_000_000, total: Some(605_000_000), waiting: false };
+    *app(&mut h).download().state.lock().unwrap() = Some(download);
+    h.run_steps(2);
+    h.get_by_label_contains("302 of 605 MB");
+}

@@ -259,7 +259,9 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                             ui.label(format!("{}{}", d.file[..1].to_uppercase(), &d.file[1..]));
                         } else {
                             ui.label(format!("Downloading {}", d.file));
-                            ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(format!("{:.0} MB", d.bytes as f64 / 1e6)));
+                            // The total too, when the server gave it (install QA: "1 MB" said nothing of how far).
+                            let total = d.total.map(|t| format!(" of {:.0}", t as f64 / 1e6)).unwrap_or_default();
+                            ui.add(egui::ProgressBar::new(fraction).desired_width(200.0).text(format!("{:.0}{total} MB", d.bytes as f64 / 1e6)));
                         }
                         if ui.button("Cancel").clicked() {
                             app.download().cancel.store(true, std::sync::atomic::Ordering::Relaxed);
