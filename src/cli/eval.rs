@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Args;
 use rayon::prelude::*;
 
-use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
+use super::{EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
 use crate::grading::mirror::model_inputs;
 use crate::grading::{FineTunedHead, GRADES, TextAnchors};
 use crate::imaging::Radiograph;
@@ -40,8 +40,6 @@ no film could be graded, or --predictions could not be written (the figures
 are printed); 130 when stopped with Ctrl-C, SIGTERM or a hang-up (not
 ignored, as under nohup): after the batch being graded, nothing printed.";
 
-/// Exit status after Ctrl-C (or SIGTERM, a hang-up), as `train`'s.
-const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -187,16 +185,8 @@ impl Progress {
 /// being graded, nothing written; on a terminal the progress line is ended
 /// first, so the shell's prompt does not land after `graded N/M`. Second: quit.
 fn stop_on_signal(terminal: bool) -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let installed = super::interrupt::on_stop_signal(
-        stop.clone(),
-        move || eprintln!("{}kneeclip: stopping after this batch; no figures, nothing written (a second Ctrl-C or signal quits at once)", if terminal { "\n" } else { "" }),
-        || std::process::exit(EXIT_INTERRUPTED),
-    );
-    if let Err(e) = installed {
-        eprintln!("kneeclip: warning: Ctrl-C will stop eval at once, not after a batch ({e})");
-    }
-    stop
+    let line_end = if terminal { "\n" } else { "" };
+    super::interrupt::stop_after_batch("eval", format!("{line_end}kneeclip: stopping after this batch; no figures, nothing written (a second Ctrl-C or signal quits at once)"))
 }
 
 /// A name shown with U+FFFD for bytes that are not UTF-8, said once, as `grade` does.

@@ -9,7 +9,7 @@ use clap::Args;
 use rayon::prelude::*;
 
 use super::output::{Format, Printer, Remarks};
-use super::{EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
+use super::{EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, ModelArgs};
 use crate::explain;
 use crate::grading::mirror::model_inputs;
 use crate::grading::regions::{crop_region, regions_for};
@@ -178,25 +178,14 @@ pub fn run(args: &GradeArgs) -> i32 {
     }
 }
 
-/// Exit status after Ctrl-C (or SIGTERM, a hang-up), as `eval`'s and `train`'s.
-const EXIT_INTERRUPTED: i32 = 130;
-
 /// First Ctrl-C (or SIGTERM, or a hang-up not ignored): stop after the batch
 /// being graded, its lines printed whole; second: quit. Only where there is
 /// more than a batch: a few films are done before a stop could take effect.
 fn stop_on_signal(films: usize) -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    if films > FILMS_PER_BATCH {
-        let installed = super::interrupt::on_stop_signal(
-            stop.clone(),
-            || eprintln!("kneeclip: stopping after this batch of films (a second Ctrl-C or signal quits at once)"),
-            || std::process::exit(EXIT_INTERRUPTED),
-        );
-        if let Err(e) = installed {
-            eprintln!("kneeclip: warning: Ctrl-C will stop grade at once, not after a batch ({e})");
-        }
+    if films <= FILMS_PER_BATCH {
+        return Arc::new(AtomicBool::new(false));
     }
-    stop
+    super::interrupt::stop_after_batch("grade", "kneeclip: stopping after this batch of films (a second Ctrl-C or signal quits at once)".into())
 }
 
 fn load_grader(args: &GradeArgs) -> Result<Grader, String> {

@@ -6,6 +6,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::EXIT_INTERRUPTED;
+
 /// Whether SIGHUP is ignored now (`nohup` ignores it so a run outlives its terminal).
 #[cfg(unix)]
 fn hangup_ignored() -> bool {
@@ -73,10 +75,22 @@ pub(super) fn on_stop_signal(stop: Arc<AtomicBool>, first: impl Fn() + Send + 's
     result
 }
 
+/// A flag the first Ctrl-C (or SIGTERM, or a hang-up not ignored) sets, after
+/// saying `first` on stderr, for a command that stops after the batch in hand;
+/// the second quits at once with [`EXIT_INTERRUPTED`]. `command` names it in
+/// the warning should no handler be installed. (`eval` and `grade` share it.)
+pub(super) fn stop_after_batch(command: &str, first: String) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Err(e) = on_stop_signal(stop.clone(), move || eprintln!("{first}"), || std::process::exit(EXIT_INTERRUPTED)) {
+        eprintln!("kneeclip: warning: Ctrl-C will stop {command} at once, not after a batch ({e})");
+    }
+    stop
+}
+
 /// After a stage whose handler was set up (a download), and before the next
 /// sets its own: Ctrl-C quits at once with 130, as it did with no handler.
 pub(super) fn quit_on_stop_signal() {
     if *INSTALLED.lock().unwrap_or_else(PoisonError::into_inner) {
-        let _ = on_stop_signal(Arc::new(AtomicBool::new(false)), || std::process::exit(130), || std::process::exit(130));
+        let _ = on_stop_signal(Arc::new(AtomicBool::new(false)), || std::process::exit(EXIT_INTERRUPTED), || std::process::exit(EXIT_INTERRUPTED));
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::Args;
 
-use super::{EXIT_OK, EXIT_UNUSABLE, ModelArgs};
+use super::{EXIT_INTERRUPTED, EXIT_OK, EXIT_UNUSABLE, ModelArgs};
 use crate::training::session::{Outcome, Plan, Session, Validation, exit_between_writes};
 use crate::training::trainer::{EarlyStopOn, EpochRecord, TrainConfig, TrainingObserver};
 use crate::training::eta::RunClock;
@@ -35,8 +35,6 @@ fails; 130 when stopped with Ctrl-C, SIGTERM or a hang-up (not ignored, as
 under nohup): the last complete epoch's checkpoint is kept and the command
 that resumes it printed.";
 
-/// The shell's code for a run ended by SIGINT.
-const EXIT_INTERRUPTED: i32 = 130;
 
 /// Whether the progress bar's line is still open (a message must start a new one).
 static PROGRESS_LINE_OPEN: AtomicBool = AtomicBool::new(false);

@@ -121,8 +121,9 @@ fn listed(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
-/// The path links resolve to; a path that cannot be resolved stands for itself.
-fn real_path(path: &Path) -> PathBuf {
+/// The path links resolve to, to recognise a folder or file met twice; a
+/// path that cannot be resolved (a dangling link) stands for itself.
+pub(crate) fn real_path(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 

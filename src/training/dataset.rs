@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::grading::side::{Side, side_from_name};
+use crate::imaging::listing::real_path;
 use crate::metrics::GRADES;
 
 
@@ -124,12 +125,6 @@ fn grade_of_folder(name: &str) -> Option<usize> {
 /// often named `IM0001`), as `grade FOLDER` lists them: a `README` is no film.
 fn looks_like_film(path: &Path) -> bool {
     crate::imaging::listing::is_film_file(path)
-}
-
-/// The path links resolve to, to recognise a folder or file met twice; a
-/// path that cannot be resolved (a dangling link) stands for itself.
-fn real_path(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The films under a grade folder, subfolders and linked folders included,
