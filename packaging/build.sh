@@ -8,11 +8,12 @@
 #   options:  --binary PATH   package this binary instead
 #             --out DIR       where packages go (default $CARGO_TARGET_DIR/packages)
 #
-# Both packages hold the same tree: the binary, the desktop entry, the icons, the MIME
-# addition and the licences. The .deb is assembled with dpkg-deb (Depends from
-# dpkg-shlibdeps). The AppImage is that tree plus AppRun, as a squashfs (mksquashfs,
-# from squashfs-tools) behind kneeclip's own runtime (packaging/appimage/runtime: it
-# extracts once into ~/.cache instead of mounting with FUSE). Versions are Cargo.toml's.
+# Both packages hold the same tree: the binary, its man page (kneeclip --print-man-page),
+# the desktop entry, the icons, the MIME addition, the changelog and the licences. The
+# .deb is assembled with dpkg-deb (Depends from dpkg-shlibdeps). The AppImage is that
+# tree plus AppRun, as a squashfs (mksquashfs, from squashfs-tools) behind kneeclip's own
+# runtime (packaging/appimage/runtime: it extracts once into ~/.cache instead of
+# mounting with FUSE). Versions are Cargo.toml's.
 # Each package's path is printed on its own line at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ while (($#)); do
     --appimage) formats+=(appimage); dev_binary=true ;;
     --binary) binary="${2:?--binary needs a path}"; shift ;;
     --out) out="${2:?--out needs a folder}"; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -81,6 +82,14 @@ stage() {
   done
   install -D -m 644 assets/icons/kneeclip.svg "$root/usr/share/icons/hicolor/scalable/apps/kneeclip.svg"
   install -D -m 644 packaging/linux/copyright "$doc/copyright"
+  # Debian policy: the changelog and man page gzipped with -9n (no name or time: reproducible).
+  gzip -9n < CHANGELOG.md > "$work/changelog.gz"
+  install -D -m 644 "$work/changelog.gz" "$doc/changelog.gz"
+  # kneeclip(1) from the packaged binary itself, so it describes exactly its options.
+  "$binary" --print-man-page > "$work/kneeclip.1" || { say "$binary --print-man-page failed (a binary older than this source? rebuild it)"; exit 1; }
+  grep -q '^\.TH ' "$work/kneeclip.1" || { say "$binary --print-man-page printed no man page"; exit 1; }
+  gzip -9n < "$work/kneeclip.1" > "$work/kneeclip.1.gz"
+  install -D -m 644 "$work/kneeclip.1.gz" "$root/usr/share/man/man1/kneeclip.1.gz"
   install -D -m 644 assets/fonts/OFL.txt "$doc/licenses/OFL-1.1-Cantarell.txt"
   for file in packaging/licenses/egui-fonts/*; do
     install -D -m 644 "$file" "$doc/licenses/egui-fonts/$(basename "$file")"

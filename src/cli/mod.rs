@@ -4,6 +4,7 @@ mod bench;
 mod eval;
 mod grade;
 mod interrupt;
+mod man;
 mod output;
 mod train;
 mod view;
@@ -16,6 +17,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::model::DevicePreference;
 
+pub use man::man_page;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "kneeclip",
@@ -26,6 +29,9 @@ use crate::model::DevicePreference;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Prints kneeclip(1) in roff for packaging/build.sh; hidden from --help.
+    #[arg(long, hide = true)]
+    pub print_man_page: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,6 +133,10 @@ pub fn main() -> i32 {
             return if e.use_stderr() { EXIT_UNUSABLE } else { EXIT_OK };
         }
     };
+    if cli.print_man_page {
+        print!("{}", man_page());
+        return EXIT_OK;
+    }
     match cli.command {
         Some(Command::Grade(args)) => grade::run(&args),
         Some(Command::Eval(args)) => eval::run(&args),
