@@ -164,6 +164,7 @@ pub(crate) fn load_base_grader(args: &ModelArgs) -> Result<crate::grading::Grade
         allow_download: !args.offline,
         endpoint: None,
         cache_dir: None,
+        data_dirs: None,
     };
     let device = device_for(args.device)?;
     // Ctrl-C during a download stops it and says what was kept (it died without a word);
