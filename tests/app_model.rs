@@ -153,3 +153,36 @@ fn the_download_bar_says_how_much_of_the_whole_has_come() {
     h.run_steps(2);
     h.get_by_label_contains("302 of 605 MB");
 }
+
+/// Install QA: `kneeclip view --offline` did not exist; the window offered a
+/// 600 MB download on a workstation that must not fetch anything.
+#[test]
+fn offline_the_viewer_offers_a_folder_and_never_downloads() {
+    if model_dir_env_set() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let mut h = harness_with_cache(Settings::default(), None, cache.clone());
+    app(&mut h).offline = true; // as `kneeclip view --offline` sets it, before any download could be asked for
+    wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
+    h.get_by_label("No model weights available offline");
+    assert!(h.query_by_label_contains("Download the base model").is_none(), "no download offered offline");
+    h.get_by_label_contains("Started with --offline, kneeclip does not download the weights. Choose a folder holding config.json");
+    assert_eq!(h.query_all_by_label("Choose folder…").count(), 1);
+    assert!(h.query_by_label_contains("downloads them on first use").is_none());
+    // What the download button did: now a lookup without a download, nothing written into the cache.
+    app(&mut h).request_model(true);
+    h.step();
+    wait(&mut h, "the model status", |a| matches!(a.model, kneeclip::app::ModelStatus::Missing(_)));
+    assert_eq!(app(&mut h).model_headline, kneeclip::app::worker::NO_WEIGHTS_OFFLINE);
+    assert!(app(&mut h).download().state.lock().unwrap().is_none());
+    assert!(!cache.join("models").exists(), "a download started: {} was created", cache.join("models").display());
+    // The typed folder, the other way offered, still works.
+    let Some(model) = common::model_dir(tmp.path()) else { return };
+    app(&mut h).model_dir_typed = Some(model.display().to_string());
+    h.run_steps(2);
+    h.get_by_label("Use").click();
+    h.step();
+    wait(&mut h, "the model", |a| matches!(a.model, kneeclip::app::ModelStatus::Ready { .. }));
+}

@@ -57,6 +57,8 @@ fn options(hub: &FakeHub, cache: &Path, allow_download: bool) -> ResolveOptions 
         allow_download,
         endpoint: Some(hub.endpoint.clone()),
         cache_dir: Some(cache.to_path_buf()),
+        // Not the host's /usr/share: a system-wide copy there would change what these tests see.
+        data_dirs: Some(vec![cache.join("no-system-data")]),
     }
 }
 

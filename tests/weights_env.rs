@@ -25,6 +25,7 @@ fn env_model_dir_is_used_and_the_flag_beats_it() {
         allow_download: false,
         endpoint: Some("http://127.0.0.1:9".into()),
         cache_dir: Some(cache.path().to_path_buf()),
+        data_dirs: Some(Vec::new()),
     };
     let files = resolve_with_manifest(&opts, &manifest, &mut NoProgress).unwrap();
     assert_eq!(files.dir, env_dir.path());

@@ -75,6 +75,8 @@ pub struct KneeclipApp {
     pub cli_model_dir: Option<PathBuf>,
     /// The cache root the model is looked for in (None: the user's cache; tests).
     pub cache_dir: Option<PathBuf>,
+    /// `kneeclip view --offline`: no download is offered or started.
+    pub offline: bool,
     /// What went wrong with the model, in a few words, while it is missing.
     pub model_headline: &'static str,
     worker: Worker,
@@ -180,6 +182,7 @@ impl KneeclipApp {
             settings,
             cli_model_dir: model_dir,
             cache_dir,
+            offline: false,
             model_headline: worker::NO_WEIGHTS_OFFLINE,
             worker: Worker::spawn(ctx.clone()),
             pending: Pending::default(),
@@ -263,9 +266,10 @@ impl KneeclipApp {
         self.request_model(false);
     }
 
-    /// Loads the model, downloading the weights (cancelable) when `download`.
+    /// Loads the model, downloading the weights (cancelable) when `download`, unless offline.
     pub fn request_model(&mut self, download: bool) {
         self.model = ModelStatus::Loading;
+        let download = download && !self.offline;
         let request = Request::LoadModel { dir: self.model_dir(), dir_from_viewer: self.cli_model_dir.is_none(), cache_dir: self.cache_dir.clone(), device: self.settings.device, download };
         self.pending.model = Some(self.worker.send(request));
     }

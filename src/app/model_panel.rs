@@ -11,10 +11,19 @@ pub(super) fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
     ui.colored_label(Color32::from_rgb(230, 150, 60), RichText::new(app.model_headline).strong());
     let folder_in_effect = app.model_dir().is_some();
     let env_folder = std::env::var_os(crate::weights::MODEL_DIR_ENV).is_some_and(|v| !v.is_empty());
+    // A broken system-wide folder stops the search before a download: offering one would fail the same way.
+    let system_broken = app.model_headline == super::worker::SYSTEM_FOLDER_UNUSABLE;
     if folder_in_effect || env_folder {
         // A folder was named: its own message (what is missing there) is the news.
         ui.label(format!("Model folder: {}", super::panels::model_folder(app)));
         ui.add(egui::Label::new(msg).wrap());
+    } else if system_broken {
+        ui.add(egui::Label::new(msg).wrap());
+    } else if app.offline {
+        ui.add(egui::Label::new(
+            "Started with --offline, kneeclip does not download the weights. Choose a folder holding config.json, \
+             model.safetensors and tokenizer.json of CLIP ViT-B/32 (Choose folder… here or in the Model section).",
+        ).wrap());
     } else {
         // Read at normal size, the window's way first (it once said only
         // `--model-dir` / KNEECLIP_MODEL_DIR, in 8 px type).
@@ -27,10 +36,11 @@ pub(super) fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
     ui.horizontal_wrapped(|ui| {
         choose_folder_button(app, ui);
         if folder_in_effect {
-            if ui.button("Use the environment / the cache instead").on_hover_text("Forget this folder: KNEECLIP_MODEL_DIR, else the cache (and a download from there)").clicked() {
+            let hover = if app.offline { "Forget this folder: KNEECLIP_MODEL_DIR, else the cache, else the system-wide folder" } else { "Forget this folder: KNEECLIP_MODEL_DIR, else the cache, else the system-wide folder (and a download)" };
+            if ui.button("Use the environment / the cache instead").on_hover_text(hover).clicked() {
                 app.set_model_dir(None);
             }
-        } else if !env_folder && ui.button("Download the base model (about 600 MB)").on_hover_text("From the Hugging Face hub, checked against models/manifest; cancel from the status bar").clicked() {
+        } else if !env_folder && !system_broken && !app.offline && ui.button("Download the base model (about 600 MB)").on_hover_text("From the Hugging Face hub, checked against models/manifest; cancel from the status bar").clicked() {
             // Only offered where a download is what loading would do: with a folder named it did nothing.
             app.request_model(true);
         }
@@ -39,7 +49,7 @@ pub(super) fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
     if env_folder && !folder_in_effect {
         weak(ui, format!("Unset {} to use the cache or download the weights.", crate::weights::MODEL_DIR_ENV));
     }
-    if folder_in_effect || env_folder {
+    if folder_in_effect || env_folder || system_broken {
         return;
     }
     // The exact folder: files put anywhere else under the cache are not found.
@@ -47,7 +57,11 @@ pub(super) fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
         let cache = crate::weights::model_cache_dir(&root, &crate::weights::Manifest::base());
         weak(ui, format!("Or place the three files in the folder {}.", cache.display()));
     }
-    weak(ui, format!("From a terminal: `kneeclip view --model-dir FOLDER`, or set {}=FOLDER; `kneeclip grade` downloads them on first use.", crate::weights::MODEL_DIR_ENV));
+    if let Some(system) = crate::weights::system_model_dirs(&crate::weights::data_dirs(), &crate::weights::Manifest::base()).first() {
+        weak(ui, format!("An administrator can place them for every user of this computer in {}.", system.display()));
+    }
+    let download = if app.offline { "" } else { "; `kneeclip grade` downloads them on first use" };
+    weak(ui, format!("From a terminal: `kneeclip view --model-dir FOLDER`, or set {}=FOLDER{download}.", crate::weights::MODEL_DIR_ENV));
     // The lines above say what the message says (offline, a failed download): kept out of the way.
     egui::CollapsingHeader::new("Details").default_open(app.model_headline != super::worker::NO_WEIGHTS_OFFLINE && app.model_headline != "The weights could not be downloaded").show(ui, |ui| {
         ui.add(egui::Label::new(msg).wrap());

@@ -584,14 +584,20 @@ pub(super) fn model_folder(app: &KneeclipApp) -> String {
         (None, Some(dir)) => format!("{} (chosen in the viewer)", dir.display()),
         (None, None) => match std::env::var_os(crate::weights::MODEL_DIR_ENV).filter(|v| !v.is_empty()) {
             Some(dir) => format!("{} (from {})", std::path::Path::new(&dir).display(), crate::weights::MODEL_DIR_ENV),
-            None => "the cache (downloaded there on request)".into(),
+            None => match &app.model {
+                ModelStatus::Ready { dir, .. } if crate::weights::system_model_dirs(&crate::weights::data_dirs(), &crate::weights::Manifest::base()).contains(dir) => {
+                    format!("{} (system-wide, for every user of this computer)", dir.display())
+                }
+                _ if app.offline => "the cache, else the system-wide folder (no download: --offline)".into(),
+                _ => "the cache, else the system-wide folder (else downloaded on request)".into(),
+            },
         },
     }
 }
 
 fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     ui.label(format!("Model folder: {}", model_folder(app)));
-    if app.model_dir().is_some() && ui.button("Use the environment / the cache").on_hover_text("Forget this folder: KNEECLIP_MODEL_DIR, else the cache").clicked() {
+    if app.model_dir().is_some() && ui.button("Use the environment / the cache").on_hover_text("Forget this folder: KNEECLIP_MODEL_DIR, else the cache, else the system-wide folder").clicked() {
         app.set_model_dir(None);
     }
     if let Some(head) = app.head.clone() {

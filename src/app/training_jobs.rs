@@ -185,7 +185,7 @@ impl Drop for RunJob {
 /// The base model (no head) from the viewer's model folder, and its weights file.
 fn load_base(model: &ModelChoice) -> Result<(Grader, PathBuf), String> {
     use crate::weights::{NoProgress, ResolveOptions, resolve};
-    let options = ResolveOptions { model_dir: model.model_dir.clone(), model_dir_from_viewer: false, allow_download: false, endpoint: None, cache_dir: None };
+    let options = ResolveOptions { model_dir: model.model_dir.clone(), model_dir_from_viewer: false, allow_download: false, endpoint: None, cache_dir: None, data_dirs: None };
     let files = resolve(&options, &mut NoProgress).map_err(|e| e.to_string())?;
     let (device, _note) = crate::model::select_device(model.device);
     let grader = Grader::load(&files.config, &files.weights, &files.tokenizer, files.model_id.clone(), &device)

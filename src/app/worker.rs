@@ -19,6 +19,8 @@ pub type RequestId = u64;
 
 /// The headline when nothing was found and nothing downloaded: the one case the download button is for.
 pub const NO_WEIGHTS_OFFLINE: &str = "No model weights available offline";
+/// The headline when the system-wide folder is there but broken: an administrator's to repair, no download offered.
+pub const SYSTEM_FOLDER_UNUSABLE: &str = "The system-wide model folder cannot be used";
 
 pub enum Request {
     /// `download`: fetch the weights from the hub when no copy is found.
@@ -223,7 +225,7 @@ impl State {
 
     fn load(&mut self, dir: Option<PathBuf>, dir_from_viewer: bool, cache_dir: Option<PathBuf>, device: DevicePreference, download: bool) -> Answer {
         use crate::weights::{NoProgress, ResolveOptions, WeightsError, resolve};
-        let options = ResolveOptions { model_dir: dir, model_dir_from_viewer: dir_from_viewer, allow_download: download, endpoint: None, cache_dir };
+        let options = ResolveOptions { model_dir: dir, model_dir_from_viewer: dir_from_viewer, allow_download: download, endpoint: None, cache_dir, data_dirs: None };
         let resolved = match self.progress.as_mut() {
             Some(p) => {
                 p.handle.cancel.store(false, Ordering::Relaxed);
@@ -240,7 +242,8 @@ impl State {
             Err(e) => {
                 // The headline says what happened: "not available offline" was said of a folder the user named, too.
                 let headline = match &e {
-                    WeightsError::NotAvailable { .. } | WeightsError::NoCacheDir => NO_WEIGHTS_OFFLINE,
+                    WeightsError::NotAvailable { .. } | WeightsError::NoCacheDir { .. } => NO_WEIGHTS_OFFLINE,
+                    WeightsError::SystemFolder { .. } => SYSTEM_FOLDER_UNUSABLE,
                     WeightsError::ModelDirNotFound { .. } | WeightsError::MissingFiles { .. } | WeightsError::Unreadable { .. } => "The model folder cannot be used",
                     WeightsError::CacheDamaged { .. } => "The cached model weights are damaged",
                     WeightsError::Cancelled { .. } => "The download was cancelled",

@@ -55,10 +55,12 @@ pub enum Command {
 const MAIN_HELP: &str = "\
 Environment:
   KNEECLIP_MODEL_DIR=DIR         a folder with config.json, model.safetensors and tokenizer.json,
-                                 used when --model-dir is not given (e.g. one read-only copy for
-                                 every user of a workstation: set it in /etc/environment)
+                                 used when --model-dir is not given (or set in /etc/environment)
   KNEECLIP_CACHE_DIR=DIR         the cache instead of ~/.cache/kneeclip (weights under
                                  models/openai--clip-vit-base-patch32/<revision>/)
+  XDG_DATA_DIRS=DIR:DIR          after the cache, a read-only copy for every user is looked for in
+                                 DIR/kneeclip/models/openai--clip-vit-base-patch32/ of each DIR
+                                 (default /usr/local/share:/usr/share: no variable needed)
   HF_ENDPOINT=URL                the Hugging Face hub or a mirror to download from
   HF_TOKEN=TOKEN                 a hub access token, sent with the download
   KNEECLIP_DOWNLOAD_TIMEOUT=S    seconds without data before a download gives up (default 30)
@@ -82,7 +84,8 @@ being graded, whose lines are printed whole).";
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
     /// Folder with config.json, model.safetensors and tokenizer.json
-    /// (default: $KNEECLIP_MODEL_DIR, then the user cache, then a download).
+    /// (default: $KNEECLIP_MODEL_DIR, then the user cache, then the system-wide folder under
+    /// $XDG_DATA_DIRS, then a download).
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
     /// Never download the weights; fail with instructions instead.
@@ -174,6 +177,7 @@ pub(crate) fn load_base_grader(args: &ModelArgs) -> Result<crate::grading::Grade
         allow_download: !args.offline,
         endpoint: None,
         cache_dir: None,
+        data_dirs: None,
     };
     let device = device_for(args.device)?;
     // Ctrl-C during a download stops it and says what was kept (it died without a word);

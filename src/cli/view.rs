@@ -14,9 +14,12 @@ pub struct ViewArgs {
     pub file: Option<PathBuf>,
     /// Folder with config.json, model.safetensors and tokenizer.json
     /// (default: the folder chosen in the viewer, then $KNEECLIP_MODEL_DIR, then the user cache,
-    /// then a download offered in the window).
+    /// then the system-wide folder under $XDG_DATA_DIRS, then a download offered in the window).
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
+    /// Never download the weights: without a copy the window says so and offers a folder instead.
+    #[arg(long)]
+    pub offline: bool,
     /// Wait until the grade is shown, save the window as this PNG, and exit.
     #[arg(long, value_name = "OUT.png")]
     pub screenshot: Option<PathBuf>,
@@ -45,7 +48,7 @@ fn window_icon() -> std::sync::Arc<egui::IconData> {
 }
 
 pub fn run(args: ViewArgs) -> i32 {
-    let ViewArgs { file, model_dir, screenshot, heatmap, tab, train_dataset } = args;
+    let ViewArgs { file, model_dir, offline, screenshot, heatmap, tab, train_dataset } = args;
     // winit's own refusal names its source file; say what the user can do instead.
     if let Some(why) = no_display() {
         eprintln!("kneeclip: {why}");
@@ -76,6 +79,8 @@ pub fn run(args: ViewArgs) -> i32 {
         options,
         Box::new(move |cc| {
             let mut app = KneeclipApp::from_creation(cc, model_dir, file);
+            // The first load never downloads, so setting it here is in time.
+            app.offline = offline;
             app.show_heatmap = heatmap;
             app.tab = match tab {
                 TabArg::Viewer => crate::app::Tab::Viewer,

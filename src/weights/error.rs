@@ -47,26 +47,41 @@ pub enum WeightsError {
     /// Nothing usable locally and downloading is disabled or impossible.
     #[error(
         "the CLIP weights ({model_id} at revision {revision}) are not available offline{reason}. \
-         Put {FILES_SENTENCE} into the folder\n    {}\n\
-         or pass --model-dir DIR (or set KNEECLIP_MODEL_DIR=DIR) naming a folder that holds these three files",
-        folder.display()
+         kneeclip looked in the cache folder\n    {}\nand {}\n\
+         Put {FILES_SENTENCE} into the cache folder (for this user) or into a system-wide folder (for every user \
+         of this computer; an administrator's job), or pass --model-dir DIR (or set KNEECLIP_MODEL_DIR=DIR) naming a folder that holds these three files",
+        folder.display(),
+        system_sentence(system_folders)
     )]
     NotAvailable {
         model_id: String,
         revision: String,
         /// The cache folder the files are expected in.
         folder: PathBuf,
+        /// The system-wide folders looked in (`$XDG_DATA_DIRS/kneeclip/models/…`), in order.
+        system_folders: Vec<PathBuf>,
         /// Extra detail starting with ": " or "" (e.g. why the cached copy was rejected).
         reason: String,
     },
 
-    /// The platform has no user cache folder (no home directory).
+    /// The platform has no user cache folder (no home directory), and no system-wide folder holds the weights.
     #[error(
         "no user cache folder could be determined (is HOME set?), so the CLIP weights cannot be cached \
-         or downloaded; pass --model-dir DIR (or set KNEECLIP_MODEL_DIR=DIR) naming a folder that \
-         contains {FILES_SENTENCE}"
+         or downloaded; kneeclip looked in {}\nPass --model-dir DIR (or set KNEECLIP_MODEL_DIR=DIR) naming a folder that \
+         contains {FILES_SENTENCE}",
+        system_sentence(system_folders)
     )]
-    NoCacheDir,
+    NoCacheDir { system_folders: Vec<PathBuf> },
+
+    /// The system-wide model folder is there but cannot be used: said, not passed over for a download.
+    #[error(
+        "the system-wide model folder {} cannot be used: {why}. It is the weights folder for every user of this computer \
+         (found through $XDG_DATA_DIRS), filled by an administrator; kneeclip never writes there and does not download \
+         the weights while it exists: ask the administrator to complete or remove it (it must hold {FILES_SENTENCE}), \
+         or pass --model-dir DIR (or set KNEECLIP_MODEL_DIR=DIR) naming a folder with these files",
+        dir.display()
+    )]
+    SystemFolder { dir: PathBuf, why: String },
 
     /// Talking to the hub failed (network, HTTP status, missing headers).
     #[error(
@@ -183,6 +198,15 @@ fn not_found_message(dir: &std::path::Path, origin: &str) -> String {
          pass a folder that contains {FILES_SENTENCE}, or leave {origin} unset to use the cache/download",
         dir.display()
     )
+}
+
+/// "the system-wide folders" with one folder a line, for the messages that say where kneeclip looked.
+fn system_sentence(folders: &[PathBuf]) -> String {
+    if folders.is_empty() {
+        return "no system-wide folder ($XDG_DATA_DIRS is not set)".into();
+    }
+    let lines: Vec<String> = folders.iter().map(|f| format!("\n    {}", f.display())).collect();
+    format!("the system-wide folders (none of them exists){}", lines.concat())
 }
 
 fn kept_sentence(kept: &Option<(u64, PathBuf)>) -> String {

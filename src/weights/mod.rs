@@ -5,7 +5,10 @@
 //!    else the environment variable `KNEECLIP_MODEL_DIR`;
 //! 2. the user cache, `<cache>/models/<owner>--<name>/<revision>/` (see [`model_cache_dir`]),
 //!    when it holds a complete, verified copy;
-//! 3. a download of the pinned revision from the Hugging Face hub (`hf-hub`), verified
+//! 3. the system-wide folders, `<data>/kneeclip/models/<owner>--<name>/` for each folder of
+//!    `$XDG_DATA_DIRS` (see [`system_model_dirs`]): the first that exists is used, read only,
+//!    checked like a folder given by path; one that cannot be used is an error, not a download;
+//! 4. a download of the pinned revision from the Hugging Face hub (`hf-hub`), verified
 //!    against [`Manifest::base`] (or the hub's declared hash) and moved into the cache.
 //!
 //! Without network and without a cached copy it fails with one error that names the
@@ -17,6 +20,7 @@ mod hash;
 mod manifest;
 mod progress;
 mod resolve;
+mod system;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +28,7 @@ pub use error::WeightsError;
 pub use hash::{git_blob_sha1_file, sha256_file, sha256_file_remembered};
 pub use manifest::{Manifest, ManifestFile};
 pub use progress::{DOWNLOAD_TIMEOUT_ENV, DownloadProgress, NoProgress, StderrProgress, default_idle_timeout, format_size};
+pub use system::{DATA_DIRS_ENV, data_dirs, system_model_dirs};
 pub use resolve::{
     MODEL_DIR_ENV, ResolveOptions, VERIFIED_RECORD_FILE, model_cache_dir, resolve,
     resolve_with_manifest,
@@ -49,6 +54,8 @@ pub struct ModelFiles {
     pub model_id: String,
     /// The pinned revision for cached/downloaded copies; `None` for a user-given folder.
     pub revision: Option<String>,
+    /// Found in a system-wide folder (`$XDG_DATA_DIRS`): the administrator's, not the user's, to repair.
+    pub system_wide: bool,
 }
 
 impl ModelFiles {
@@ -96,6 +103,7 @@ impl ModelFiles {
             tokenizer: dir.join(TOKENIZER_FILE),
             model_id: dir.display().to_string(),
             revision: None,
+            system_wide: false,
         })
     }
 }
@@ -109,6 +117,11 @@ impl ModelFiles {
             Some(_) => format!(
                 "{error}\nThis is kneeclip's cached copy of the weights, and it is damaged. Delete the folder\n    {}\n\
                  and run kneeclip again to download it afresh (or pass --model-dir DIR naming a good copy)",
+                self.dir.display()
+            ),
+            None if self.system_wide => format!(
+                "{error}\nThis is the system-wide model folder {}, filled by an administrator for every user of this computer: \
+                 ask them to replace its files with a good copy, or pass --model-dir DIR naming one",
                 self.dir.display()
             ),
             None => error.to_string(),

@@ -1,4 +1,4 @@
-//! The resolution order: explicit folder, cache, download.
+//! The resolution order: explicit folder, cache, system-wide folder, download.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +10,7 @@ use super::error::{CHOSEN_IN_VIEWER, WeightsError};
 use super::hash::sha256_file;
 use super::manifest::Manifest;
 use super::progress::DownloadProgress;
+use super::system::{self, data_dirs, system_model_dirs};
 use super::{ModelFiles, REQUIRED_FILES, WEIGHTS_FILE, default_cache_dir, missing_files};
 
 /// Environment variable naming a model folder (used when `--model-dir` is not given).
@@ -31,6 +32,8 @@ pub struct ResolveOptions {
     pub endpoint: Option<String>,
     /// Cache root overriding [`default_cache_dir`] (tests, portable installs).
     pub cache_dir: Option<PathBuf>,
+    /// Data folders overriding `$XDG_DATA_DIRS` for the system-wide folder (tests: the environment is the process's).
+    pub data_dirs: Option<Vec<PathBuf>>,
 }
 
 /// The folder holding the cached copy of `manifest`'s model:
@@ -64,21 +67,29 @@ pub fn resolve_with_manifest(
         return ModelFiles::from_dir_named(Path::new(&dir), MODEL_DIR_ENV);
     }
 
-    let cache_root = options
-        .cache_dir
-        .clone()
-        .or_else(default_cache_dir)
-        .ok_or(WeightsError::NoCacheDir)?;
-    let folder = model_cache_dir(&cache_root, manifest);
-    let why_not_cached = match check_cache(&folder, manifest)? {
-        Ok(files) => return Ok(files),
-        Err(why) => why,
+    let cache_root = options.cache_dir.clone().or_else(default_cache_dir);
+    let folder = cache_root.as_deref().map(|root| model_cache_dir(root, manifest));
+    let why_not_cached = match &folder {
+        Some(folder) => match check_cache(folder, manifest)? {
+            Ok(files) => return Ok(files),
+            Err(why) => why,
+        },
+        None => String::new(),
+    };
+    // After the user's own copy: a user may still have one of their own.
+    let system_folders = system_model_dirs(&options.data_dirs.clone().unwrap_or_else(data_dirs), manifest);
+    if let Some(files) = system::find(&system_folders, manifest)? {
+        return Ok(files);
+    }
+    let (Some(cache_root), Some(folder)) = (cache_root, folder) else {
+        return Err(WeightsError::NoCacheDir { system_folders });
     };
     if !options.allow_download {
         return Err(WeightsError::NotAvailable {
             model_id: manifest.model_id.clone(),
             revision: manifest.revision.clone(),
             folder,
+            system_folders,
             reason: format!(": {why_not_cached}, and downloading is disabled"),
         });
     }
@@ -425,6 +436,37 @@ mod tests {
         assert!(msg.contains("has changed since it was verified") && msg.contains(&format!("Delete the folder\n    {}\n", folder.display())), "{msg}");
         let options = ResolveOptions { cache_dir: Some(cache.path().to_path_buf()), ..Default::default() };
         assert!(resolve_with_manifest(&options, &manifest, &mut NoProgress).is_err_and(|e| matches!(e, WeightsError::CacheDamaged { .. })));
+    }
+
+    /// Install QA: the system-wide folder comes after the user's complete cache and before a
+    /// download, is never written to, and one that cannot be used is named, not downloaded over.
+    #[test]
+    fn the_system_wide_folder_comes_after_the_cache_and_is_only_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let manifest = Manifest::from_json(r#"{"model_id":"a/b","revision":"r1","files":[{"name":"config.json"},{"name":"model.safetensors"},{"name":"tokenizer.json"}]}"#).unwrap();
+        let system = tmp.path().join("data/kneeclip/models/a--b");
+        std::fs::create_dir_all(&system).unwrap();
+        for name in REQUIRED_FILES {
+            std::fs::write(system.join(name), name).unwrap();
+        }
+        let options = ResolveOptions { cache_dir: Some(tmp.path().join("cache")), data_dirs: Some(vec![tmp.path().join("data")]), endpoint: Some("http://127.0.0.1:9".into()), allow_download: true, ..Default::default() };
+        let files = resolve_with_manifest(&options, &manifest, &mut NoProgress).unwrap();
+        assert_eq!((files.dir.as_path(), files.system_wide, files.revision.as_deref()), (system.as_path(), true, None));
+        assert!(!system.join(VERIFIED_RECORD_FILE).exists(), "a record was written into the system folder");
+        assert!(files.load_error("truncated").contains(&format!("system-wide model folder {}", system.display())));
+        // The user's own complete copy first.
+        let cached = model_cache_dir(&tmp.path().join("cache"), &manifest);
+        std::fs::create_dir_all(&cached).unwrap();
+        for name in REQUIRED_FILES {
+            std::fs::write(cached.join(name), name).unwrap();
+        }
+        assert_eq!(resolve_with_manifest(&options, &manifest, &mut NoProgress).unwrap().dir, cached);
+        std::fs::remove_dir_all(&cached).unwrap();
+        // Incomplete: an error naming it, though a download is allowed.
+        std::fs::remove_file(system.join(WEIGHTS_FILE)).unwrap();
+        let err = resolve_with_manifest(&options, &manifest, &mut NoProgress).unwrap_err();
+        assert!(matches!(err, WeightsError::SystemFolder { .. }), "{err}");
+        assert!(err.to_string().contains(&format!("{} cannot be used: missing model.safetensors", system.display())), "{err}");
     }
 
     /// A saved folder that has gone was said to be "given by --model-dir" (QA I4).
