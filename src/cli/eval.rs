@@ -302,6 +302,8 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         v["model"] = grader.model_id().into();
         v["arithmetic"] = crate::model::device::arithmetic_label(grader.device()).into();
         v["head"] = args.head.as_ref().map(|h| h.display().to_string()).into();
+        // The path stays for scripts; the id is grade's `head` (name@hash).
+        v["head_id"] = provenance.head.clone().into();
         v["anchors_hash"] = provenance.anchors_hash.clone().into();
         v["anchors_edited"] = provenance.anchors_edited.into();
         v["flip_agreement"] = serde_json::to_value(&flip_agreement).map_err(|e| e.to_string())?;
@@ -313,7 +315,8 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         v["warnings"] = warnings.clone().into();
         format!("{v}\n")
     } else {
-        let mut text = table(&report, skipped.len(), flip_agreement.as_ref(), absent.as_deref());
+        let mut text = format!("Graded with {}\n", super::output::graded_with(&provenance));
+        text += &table(&report, skipped.len(), flip_agreement.as_ref(), absent.as_deref());
         if provenance.anchors_edited {
             text.insert_str(0, &format!("Anchors edited (hash {}): the probabilities were not calibrated for them.\n", provenance.anchors_hash));
         }

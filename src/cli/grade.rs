@@ -88,6 +88,10 @@ pub fn run(args: &GradeArgs) -> i32 {
             return EXIT_UNUSABLE;
         }
     };
+    // Text output named neither (QA); on stderr, so that its stdout lines stay one per film.
+    if format == Format::Text {
+        eprintln!("kneeclip: note: grading with {}", super::output::graded_with(&grader.provenance()));
+    }
     let mut printer = Printer::new(format).with_warnings(grader.warnings());
     if let Some(out) = &args.report {
         let code = grade_with_report(args, &mut grader, &mut printer, out);

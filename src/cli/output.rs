@@ -7,6 +7,12 @@ use serde_json::json;
 use crate::grading::grader::BORDERLINE_MARGIN;
 use crate::grading::{Assessment, GRADE_NAMES, Region, SideView};
 
+/// What graded, for text output (JSON and CSV record it in fields): the
+/// model and the head as `name@hash`, the form every format uses.
+pub fn graded_with(provenance: &crate::grading::grader::Provenance) -> String {
+    format!("model {}, {}", provenance.model, provenance.head.as_deref().map(|h| format!("head {h}")).unwrap_or_else(|| "no head (the base model's zero-shot grades)".into()))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,

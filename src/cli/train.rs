@@ -69,9 +69,10 @@ pub struct TrainArgs {
     /// AdamW weight decay.
     #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true)]
     pub weight_decay: f64,
-    /// Stop after this many epochs without improvement of the early-stopping figure.
-    #[arg(long, default_value_t = 5)]
-    pub patience: usize,
+    /// Stop after this many epochs without improvement of the early-stopping
+    /// figure [default: 5; resuming: the checkpoint's run's own].
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// The validation figure that picks the best epoch and drives early stopping.
     #[arg(long, value_enum, default_value_t = EarlyStopOn::Loss)]
     pub early_stop_on: EarlyStopOn,
@@ -310,7 +311,7 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
         batch_size: args.batch_size,
         lr: args.lr,
         weight_decay: args.weight_decay,
-        patience: args.patience,
+        patience: patience(args),
         early_stop_on: args.early_stop_on,
         seed: args.seed,
         class_weighted: args.class_weighted,
@@ -355,6 +356,14 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     let files = resolve(&args.model, &session.cancel)?;
     let grader = super::load_base_grader(&args.model)?;
     session.run(grader, &files.weights, plan, &mut Progress::default())
+}
+
+/// --patience, or resuming without it the checkpoint's run's own: the
+/// default 5 would end at once a run that went on waiting longer (QA: a run
+/// with --patience 1000 resumed without it wrote its head without training).
+fn patience(args: &TrainArgs) -> usize {
+    let resumed = || args.resume.as_deref().and_then(|ck| crate::training::checkpoint::checkpoint_config(ck).ok()).map(|c| c.patience);
+    args.patience.or_else(resumed).unwrap_or(TrainConfig::default().patience)
 }
 
 /// Refuses, before training, a head or sidecar already at --out (perhaps not

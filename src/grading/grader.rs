@@ -174,9 +174,14 @@ impl Grader {
             return Err(GradeError::Head {
                 path: head.path().to_owned(),
                 reason: format!(
-                    "it was trained on other base weights (SHA-256 {trained_on}…) than {} ({}…); its grades would mean nothing. Grade with the base model it was trained on",
+                    "it was trained on other base weights (SHA-256 {trained_on}…) than {} ({}…); its grades would mean nothing. Grade with the base model it was trained on{}",
                     weights.display(),
-                    &hash[..trained_on.len().clamp(12, hash.len())]
+                    &hash[..trained_on.len().clamp(12, hash.len())],
+                    // Where that model was, so the user knows what to give (QA: only hashes were named).
+                    head.metadata().base_model.as_deref().map(|b| {
+                        let give = if std::path::Path::new(b).is_dir() { format!(" (--model-dir {})", crate::files::shell_quote(b)) } else { String::new() };
+                        format!(": its sidecar {} records the base model {b}{give}", head.path().with_extension("json").display())
+                    }).unwrap_or_default()
                 ),
             });
         }

@@ -114,7 +114,7 @@ impl FineTunedHead {
         let bottleneck = match tensors.get("adapter.down.weight").map(|t| t.dims().to_vec()) {
             Some(dims) if dims.len() == 2 && dims[1] == dim => dims[0],
             Some(dims) => return Err(fail(format!("it was trained on another base model (embedding size {}; these weights have {dim}); {}", dims.last().copied().unwrap_or(0), use_its_own_base(path)))),
-            None => return Err(fail("it has no adapter.down.weight: not a kneeclip head".into())),
+            None => return Err(fail(checkpoint_given(path).unwrap_or_else(|| "it has no adapter.down.weight: not a kneeclip head".into()))),
         };
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let shape = VisionTransformer::layer_shape(vision_config);
@@ -198,6 +198,25 @@ fn not_a_head(path: &Path, e: candle_core::Error) -> String {
         };
     }
     format!("not a safetensors file: {e}")
+}
+
+/// When `path` is a training run's checkpoint (not a head: QA gave one to
+/// grade), which head to give instead: the one its run wrote beside it, or
+/// how to finish the run when it wrote none.
+fn checkpoint_given(path: &Path) -> Option<String> {
+    crate::training::checkpoint::checkpoint_summary(path).ok()?;
+    let name = path.file_name()?.to_str()?;
+    let head = name.strip_suffix(".checkpoint.safetensors").map(|stem| path.with_file_name(format!("{stem}.safetensors")));
+    Some(match head {
+        Some(head) if head.is_file() => format!("this is a training checkpoint, not a head: grade with the head its run wrote, --head {}", head.display()),
+        Some(head) => format!(
+            "this is a training checkpoint, not a head, and no head {} is beside it yet: finish its run (kneeclip train … --out {} --resume {}), then grade with that head",
+            head.display(),
+            head.display(),
+            path.display()
+        ),
+        None => format!("this is a training checkpoint, not a head: finish its run (kneeclip train … --resume {}), then grade with the head it writes", path.display()),
+    })
 }
 
 /// What to do with a head whose shapes do not fit the base: its sidecar may

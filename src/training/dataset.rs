@@ -85,11 +85,11 @@ pub struct Dataset {
 pub enum DatasetError {
     #[error("{0}: no such file or folder")]
     Missing(PathBuf),
-    #[error("{path}: no grade folders found (expected subfolders named 0..4 or starting with the grade digit, e.g. 0Normal, KL2 or grade_2); found {found}")]
+    #[error("{path}: no grade folders found (expected subfolders named 0..4 or starting with the grade digit, e.g. 0Normal, KL2 or grade_2); found {found}{}", grade_names_hint(found))]
     NoGradeFolders { path: PathBuf, found: String },
     #[error("{path}: grade {grade} has no readable films (films per grade: {counts:?}{skipped}); every grade 0-4 needs films to train on", skipped = if *unreadable > 0 { format!("; {unreadable} unreadable files skipped") } else { String::new() })]
     EmptyGrade { path: PathBuf, grade: usize, counts: [usize; GRADES], unreadable: usize },
-    #[error("{path}: there is no grade {grade} folder (expected {}, or a folder named with the digit {grade} first, e.g. {grade}-KL; films per grade: {counts:?}); every grade 0-4 needs films to train on", path.join(grade.to_string()).display())]
+    #[error("{path}: there is no grade {grade} folder (expected {}, or a folder named with the digit {grade} first, e.g. {grade}-KL; films per grade: {counts:?}); every grade 0-4 needs films to train on{}", path.join(grade.to_string()).display(), numbered_from_one_hint(path))]
     MissingGradeFolder { path: PathBuf, grade: usize, counts: [usize; GRADES] },
     #[error("{0}: the check was stopped")]
     Stopped(PathBuf),
@@ -99,6 +99,30 @@ pub enum DatasetError {
     Csv { path: PathBuf, line: usize, message: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Folders named by the grades' words (Normal … Severe, the app's own
+/// names) are not taken: a clinic's "Mild" may not be KL 2. Said, though.
+fn grade_names_hint(found: &str) -> String {
+    let lower = found.to_lowercase();
+    let named = crate::grading::GRADE_NAMES.iter().any(|n| lower.contains(&format!("\"{}\"", n.to_lowercase())));
+    let names: Vec<String> = crate::grading::GRADE_NAMES.iter().enumerate().map(|(g, n)| format!("{g}{n}")).collect();
+    if named { format!(". Folders named by the grade's word are not read as grades (which grade a word means is yours to say): put the digit first, e.g. {}", names.join(", ")) } else { String::new() }
+}
+
+/// A dataset numbered 1–5 (as some papers number KL grades) has no grade 0
+/// and a "grade 5": said, not remapped, since 1–5 may as well be a typo.
+fn numbered_from_one_hint(path: &Path) -> String {
+    let five = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        let rest = ["kl", "grade"].iter().find_map(|p| lower.strip_prefix(p)).map_or(lower.as_str(), |r| r.trim_start_matches([' ', '_', '-']));
+        rest.starts_with('5') && !rest[1..].starts_with(|c: char| c.is_ascii_digit())
+    };
+    let found = std::fs::read_dir(path).into_iter().flatten().flatten().find(|e| e.path().is_dir() && e.file_name().to_str().is_some_and(five));
+    match found {
+        Some(e) => format!(". There is a folder {:?}: KL grades are numbered 0-4 here; if these folders number them 1-5, rename each to its grade less one (1 to 0, …, 5 to 4)", e.file_name().to_string_lossy()),
+        None => String::new(),
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
@@ -374,11 +398,15 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
         if fields.len() > 2 && fields[1].trim().parse::<usize>().is_ok() {
             return Err(err(format!("{} fields, the second a number: a CSV dataset reads only `path,grade` (quote a path that holds commas: \"a, b.png\",2)", fields.len())));
         }
+        // Excel set to a European locale saves `path;grade` (QA).
+        if fields.len() == 1 && fields[0].split(';').count() == 2 {
+            return Err(err("the fields are separated by `;`: a CSV dataset is `path,grade`, separated by a comma (save it from the spreadsheet as CSV with commas, or replace the `;`)".into()));
+        }
         let Some((grade, path)) = fields.split_last().filter(|(_, path)| !path.is_empty()) else {
             return Err(err("expected `path,grade`".into()));
         };
         let (file, grade) = (path.join(","), grade.trim());
-        let grade: usize = match grade.parse() {
+        let grade: usize = match csv_grade(grade).map_or_else(|| grade.parse::<usize>(), Ok) {
             // A header of other names (`p,grade`) would read as no header at all, and its rows as unrelated.
             Err(_) if may_be_header && fields.len() == 2 && !(fields[0].trim().eq_ignore_ascii_case("path") && fields[1].trim().eq_ignore_ascii_case("grade")) => {
                 let unexpected: Vec<String> = fields.iter().zip(["path", "grade"]).filter(|(f, want)| !f.trim().eq_ignore_ascii_case(want)).map(|(f, _)| format!("{:?}", f.trim())).collect();
@@ -414,6 +442,15 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
         return Err(not_a_dataset("no films are listed (expected lines of `path,grade`, after an optional header)"));
     }
     Ok(films)
+}
+
+/// A CSV grade: the forms a grade folder may have (`2`, `KL2`, `grade 2`)
+/// and a spreadsheet's whole number (`2.0`); `2.5` or `10` are none.
+fn csv_grade(field: &str) -> Option<usize> {
+    let whole = field.strip_suffix(".0").unwrap_or(field).to_ascii_lowercase();
+    // A folder's `0Normal` is a grade; in a CSV only the digit, after its prefix.
+    let digit = ["kl", "grade"].iter().find_map(|p| whole.strip_prefix(p)).map_or(whole.as_str(), |r| r.trim_start_matches([' ', '_', '-']));
+    (digit.len() == 1).then(|| grade_of_folder(digit)).flatten()
 }
 
 /// The records of CSV `text` with the line each starts on (from 1).
@@ -480,6 +517,37 @@ mod tests {
         assert!(refused.contains("line 3") && refused.contains("x.png is listed already, on line 1 with grade 1; here with grade 3"), "{refused}");
         std::fs::write(&csv, "\"\",1\n").unwrap();
         assert!(read_csv(&csv).unwrap_err().to_string().contains("the path is empty"));
+    }
+
+    #[test]
+    fn csv_grades_take_the_folder_forms_and_a_semicolon_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("set.csv");
+        // QA: `KL0` was refused in a CSV though a folder KL0 is a grade; `0.0` (headerless) read as a bad header.
+        std::fs::write(&csv, "a.png,KL0\nb.png,2.0\nc.png,grade 4\n").unwrap();
+        assert_eq!(read_csv(&csv).unwrap().iter().map(|f| f.grade).collect::<Vec<_>>(), [0, 2, 4]);
+        for (bad, says) in [("a.png,2.5\n", "not a number 0-4"), ("a.png,5\n", "grade 5 is not a KL grade 0-4"), ("a.png,KL5\n", "not a number 0-4"), ("a.png,0Normal\n", "not a number 0-4"), ("path;grade\na.png;2\n", "separated by `;`")] {
+            let first = if bad.starts_with("path;") { bad.to_string() } else { format!("path,grade\n{bad}") };
+            std::fs::write(&csv, first).unwrap();
+            let refused = read_csv(&csv).unwrap_err().to_string();
+            assert!(refused.contains(says), "{bad:?}: {refused}");
+        }
+    }
+
+    #[test]
+    fn grade_words_and_grades_numbered_from_one_are_pointed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["Normal", "Doubtful", "Mild", "Moderate", "Severe"] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        let refused = read_folders(dir.path()).unwrap_err().to_string();
+        assert!(refused.contains("no grade folders found") && refused.contains("put the digit first, e.g. 0Normal, 1Doubtful"), "{refused}");
+        let dir = tempfile::tempdir().unwrap();
+        for g in 1..=5 {
+            std::fs::create_dir(dir.path().join(format!("Grade {g}"))).unwrap();
+        }
+        let refused = DatasetError::MissingGradeFolder { path: dir.path().to_path_buf(), grade: 0, counts: [0, 1, 1, 1, 1] }.to_string();
+        assert!(refused.contains("\"Grade 5\"") && refused.contains("numbered 0-4") && refused.contains("1-5"), "{refused}");
     }
 
     #[test]

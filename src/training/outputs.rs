@@ -20,8 +20,10 @@ pub fn sidecar_for(out: &Path) -> PathBuf {
 /// Held while a run writes a head, its sidecar and its checkpoint, so that a
 /// second run to the same files (another window, another command) is refused
 /// rather than both rewriting one checkpoint: advisory locks on hidden files
-/// (`.NAME.lock`, left in place) beside the head and beside the checkpoint
-/// it resumes, let go by the system when the process ends, however it ends.
+/// (`.NAME.lock`) beside the head and beside the checkpoint it resumes, let
+/// go by the system when the process ends, however it ends; removed when the
+/// lock is dropped (a refused run left them behind: QA), still held, so that
+/// a run that opened one meanwhile finds it gone and makes its own.
 /// A lock file deleted by hand while the run goes on would let a second run
 /// lock a new file at the same path: [`hold`](Self::hold), before each
 /// write, makes it again, or says that another run has taken it.
@@ -140,6 +142,39 @@ impl OutputLock {
         }
         Ok(())
     }
+}
+
+impl Drop for OutputLock {
+    /// Removes the lock files this run still holds. Unix only: elsewhere a
+    /// held lock file cannot be deleted, and one deleted after letting go
+    /// could be another run's by then.
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        for lock in self.held.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).iter() {
+            if still_names(&lock.path, &lock.handle) {
+                let _ = std::fs::remove_file(&lock.path);
+            }
+        }
+    }
+}
+
+/// Why `checkpoint`, given to resume, cannot be: not there. A run killed
+/// before its first checkpoint was complete left only its half-written
+/// `.NAME.PID.partial`: nothing was saved, and that file is removed (under
+/// the run's lock, as a plain run would) unless another run holds it.
+pub fn nothing_to_resume(checkpoint: &Path, out: &Path) -> String {
+    let dir = checkpoint.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let prefix = checkpoint.file_name().map(|n| crate::files::partial_prefix(&n.to_string_lossy())).unwrap_or_default();
+    let half_written = std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| e.file_name().to_string_lossy().strip_prefix(&prefix).is_some_and(|rest| rest.ends_with(".partial")));
+    if !half_written {
+        return format!("{}: no such checkpoint to resume from", checkpoint.display());
+    }
+    let removed = match OutputLock::take(&[out, checkpoint]) {
+        Ok(lock) => remove_stale_partials(&[checkpoint], lock.unlocked),
+        Err(busy) => return busy,
+    };
+    let removed = removed.iter().map(|p| format!(" (its half-written {} is removed)", p.display())).next().unwrap_or_default();
+    format!("{}: nothing was saved yet: the run was stopped before its first checkpoint was complete{removed}; start the run again without --resume", checkpoint.display())
 }
 
 /// The one line that says what [`remove_stale_partials`] removed, for the

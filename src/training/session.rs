@@ -275,7 +275,7 @@ impl Session {
         }
         if let Some(resume) = &self.resume {
             if !resume.is_file() {
-                return Err(format!("{}: no such checkpoint to resume from", resume.display()));
+                return Err(super::outputs::nothing_to_resume(resume, &self.out));
             }
             let state = super::checkpoint::read_checkpoint_state(resume)?;
             let differences = self.config.differences(&state.config);

@@ -290,7 +290,20 @@ impl Trainer {
             finished = s.epoch >= c.epochs || s.epoch.saturating_sub(s.best_epoch) >= c.patience;
             if finished {
                 let done = if s.epoch == 1 { "its 1 epoch".to_string() } else { format!("its {} epochs", s.epoch) };
-                observer.message(&format!("{}: its run has done {done} (best epoch {}); writing the head from it without training more", ck.display(), s.best_epoch));
+                // Said why when it is the patience (perhaps not the run's own) that ends it.
+                let why = if s.epoch < c.epochs {
+                    format!(
+                        ", {} since its best epoch {} without improvement, and the patience is {} (its run's was {}; give --patience {} or more to train on)",
+                        s.epoch - s.best_epoch,
+                        s.best_epoch,
+                        c.patience,
+                        s.config.patience,
+                        s.epoch - s.best_epoch + 1
+                    )
+                } else {
+                    format!(" (best epoch {})", s.best_epoch)
+                };
+                observer.message(&format!("{}: its run has done {done}{why}; writing the head from it without training more", ck.display()));
             }
             tensors = t;
             resumed_best = Some(b);
