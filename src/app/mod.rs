@@ -8,6 +8,7 @@ mod navigation;
 pub mod commands;
 pub mod export;
 pub mod film_view;
+mod head_choice;
 mod heatmap_legend;
 pub mod dialogs;
 pub mod folder;
@@ -134,6 +135,14 @@ pub struct KneeclipApp {
     pub training: training_tab::TrainingTab,
     /// The fine-tuned head the viewer grades with (its id), if any.
     pub head: Option<String>,
+    /// That head's file.
+    head_path: Option<PathBuf>,
+    /// `view --head FILE`: loaded with the model, this session only.
+    cli_head: Option<PathBuf>,
+    /// The head being loaded, and who asked for it ([`head_choice`]).
+    head_request: Option<head_choice::HeadRequest>,
+    /// Where no file dialog can be shown: the head's typed-path row.
+    pub head_typed: Option<String>,
     /// The anchors the head was trained and calibrated with, when it records
     /// them: what "edited" is measured against, and what Reset goes back to.
     pub head_anchors: Option<[String; 5]>,
@@ -219,6 +228,10 @@ impl KneeclipApp {
             tab: Tab::Viewer,
             training: training_tab::TrainingTab::default(),
             head: None,
+            head_path: None,
+            cli_head: None,
+            head_request: None,
+            head_typed: None,
             head_anchors: None,
             anchors_before_head: None,
             anchors_before_replace: None,
@@ -302,11 +315,6 @@ impl KneeclipApp {
         self.pending.open.is_some()
     }
 
-    /// Grades with the head at `path` from now on (None: the base model; the worker loads it).
-    pub fn use_head(&mut self, path: Option<&Path>) {
-        self.pending.head = Some(self.worker.send(Request::LoadHead(path.map(Path::to_path_buf))));
-    }
-
     /// The anchors the probabilities were calibrated with: the head's, else the paper's.
     pub fn calibration_anchors(&self) -> [String; 5] {
         self.head_anchors.clone().unwrap_or_else(|| TextAnchors::default().anchors)
@@ -376,8 +384,13 @@ impl KneeclipApp {
                     self.pending.model = None;
                     self.model = ModelStatus::Ready { model, device, dir };
                     self.head = None;
+                    self.head_path = None;
                     self.head_anchors = None;
-                    self.request_grade();
+                    // With a head to load, the film is graded once it is in
+                    // (or has failed): not by the base model first.
+                    if !self.reload_head() {
+                        self.request_grade();
+                    }
                 }
                 Answer::NoModel { headline, message } if id == self.pending.model => {
                     self.pending.model = None;
@@ -408,6 +421,7 @@ impl KneeclipApp {
                 Answer::HeadLoaded { id: head, anchors } if id == self.pending.head => {
                     self.pending.head = None;
                     self.head = head;
+                    self.head_loaded();
                     // The head's classifier is its anchors: grading it with
                     // other ones would void its calibration. The reader may
                     // still edit them, and is told so as with any edit.
@@ -447,8 +461,16 @@ impl KneeclipApp {
                         self.grades.clear();
                         self.grade_error = Some(msg.clone());
                     }
+                    if id == self.pending.head {
+                        self.pending.head = None;
+                        self.error = Some(self.head_failed(&msg));
+                        if self.pending.grade.is_none() {
+                            self.request_grade(); // what the model loaded for, without the head
+                        }
+                        continue;
+                    }
                     let p = &mut self.pending;
-                    for slot in [&mut p.grade, &mut p.query, &mut p.heatmap, &mut p.head] {
+                    for slot in [&mut p.grade, &mut p.query, &mut p.heatmap] {
                         if *slot == id {
                             *slot = None;
                             self.error = Some(msg.clone());

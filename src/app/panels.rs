@@ -600,14 +600,7 @@ fn model(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     if app.model_dir().is_some() && ui.button("Use the environment / the cache").on_hover_text("Forget this folder: KNEECLIP_MODEL_DIR, else the cache, else the system-wide folder").clicked() {
         app.set_model_dir(None);
     }
-    if let Some(head) = app.head.clone() {
-        ui.horizontal(|ui| {
-            ui.label(format!("Fine-tuned head: {head}"));
-            if ui.button("Use the base model").clicked() {
-                app.use_head(None);
-            }
-        });
-    }
+    super::head_choice::head_row(app, ui);
     ui.horizontal(|ui| {
         super::model_panel::choose_folder_button(app, ui);
         use crate::model::DevicePreference as D;

@@ -16,6 +16,8 @@ pub struct Settings {
     pub anchors: [String; 5],
     pub recent: Vec<PathBuf>,
     pub model_dir: Option<PathBuf>,
+    /// The fine-tuned head last chosen in the viewer (None: the base model).
+    pub head: Option<PathBuf>,
     pub device: DevicePreference,
     pub heatmap_opacity: f32,
 }
@@ -26,6 +28,7 @@ impl Default for Settings {
             anchors: DEFAULT_ANCHORS.map(String::from),
             recent: Vec::new(),
             model_dir: None,
+            head: None,
             device: DevicePreference::Auto,
             heatmap_opacity: 0.5,
         }
@@ -64,6 +67,7 @@ pub fn read_stored(text: &str) -> (Settings, Option<String>) {
             "anchors" => value.into_rust().map(|v| settings.anchors = v).is_ok(),
             "recent" => value.into_rust().map(|v| settings.recent = v).is_ok(),
             "model_dir" => value.into_rust().map(|v| settings.model_dir = v).is_ok(),
+            "head" => value.into_rust().map(|v| settings.head = v).is_ok(),
             "device" => value.into_rust().map(|v| settings.device = v).is_ok(),
             "heatmap_opacity" => value.into_rust::<f32>().map(|v| settings.heatmap_opacity = opacity(v)).is_ok(),
             _ => true, // a newer version's field: nothing to keep here

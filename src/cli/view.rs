@@ -20,6 +20,10 @@ pub struct ViewArgs {
     /// Never download the weights: without a copy the window says so and offers a folder instead.
     #[arg(long)]
     pub offline: bool,
+    /// Grade with this fine-tuned head (written by `kneeclip train` or the Training tab),
+    /// this session only (default: the head last loaded in the viewer, else none).
+    #[arg(long, value_name = "HEAD.safetensors")]
+    pub head: Option<PathBuf>,
     /// Wait until the grade is shown, save the window as this PNG, and exit.
     #[arg(long, value_name = "OUT.png")]
     pub screenshot: Option<PathBuf>,
@@ -48,7 +52,7 @@ fn window_icon() -> std::sync::Arc<egui::IconData> {
 }
 
 pub fn run(args: ViewArgs) -> i32 {
-    let ViewArgs { file, model_dir, offline, screenshot, heatmap, tab, train_dataset } = args;
+    let ViewArgs { file, model_dir, offline, head, screenshot, heatmap, tab, train_dataset } = args;
     // winit's own refusal names its source file; say what the user can do instead.
     if let Some(why) = no_display() {
         eprintln!("kneeclip: {why}");
@@ -81,6 +85,9 @@ pub fn run(args: ViewArgs) -> i32 {
             let mut app = KneeclipApp::from_creation(cc, model_dir, file);
             // The first load never downloads, so setting it here is in time.
             app.offline = offline;
+            if let Some(head) = head {
+                app.set_cli_head(head);
+            }
             app.show_heatmap = heatmap;
             app.tab = match tab {
                 TabArg::Viewer => crate::app::Tab::Viewer,
