@@ -340,3 +340,37 @@ fn the_form_is_restored_in_the_next_session() {
     assert_eq!(t.config.epochs, 7);
     h.get_by_label("10 readable films");
 }
+
+/// Start onto a finished head asks first, as the command line refuses
+/// without --overwrite (clinic QA: last week's head was replaced with one
+/// yellow line's warning); a cancelled run leaves the head as it was.
+#[test]
+fn start_onto_a_finished_head_asks_before_replacing_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 2) else { return };
+    let head = tmp.path().join("last-week.safetensors");
+    std::fs::copy(common::fixture_dir("tiny-clip").join("head.safetensors"), &head).unwrap();
+    let before = std::fs::read(&head).unwrap();
+    let mut h = harness(model);
+    training_tab_with(&mut h, &data);
+    app(&mut h).training.config = TrainConfig { epochs: 1000, ..quick(1000) };
+    app(&mut h).training.head_text = head.display().to_string();
+    h.step();
+    h.get_by_label("Start").click();
+    h.run_steps(3);
+    h.get_by_label("This head file exists");
+    h.get_by_label_contains(&format!("{} (written ", head.display()));
+    assert!(!app(&mut h).training.running(), "not before the reader says so");
+    h.get_by_label("Don't start").click();
+    h.run_steps(3);
+    assert!(!app(&mut h).training.running() && h.query_by_label("This head file exists").is_none());
+    h.get_by_label("Start").click();
+    h.run_steps(3);
+    h.get_by_label("Start, replacing it").click();
+    h.step();
+    assert!(app(&mut h).training.running(), "started once asked");
+    app(&mut h).training.cancel();
+    wait(&mut h, "the run to stop", |a| !a.training.running());
+    assert_eq!(std::fs::read(&head).unwrap(), before, "a cancelled run leaves the finished head as it was");
+}

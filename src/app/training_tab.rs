@@ -116,6 +116,8 @@ pub struct TrainingTab {
     restored: bool,
     /// Start was pressed beside an unfinished run: asking whether to replace it.
     confirm_start: bool,
+    /// Start was pressed with a finished head at the head's path: asking whether to replace it.
+    confirm_overwrite: bool,
 }
 
 impl Default for TrainingTab {
@@ -137,6 +139,7 @@ impl Default for TrainingTab {
             unfinished_memo: None,
             restored: false,
             confirm_start: false,
+            confirm_overwrite: false,
         }
     }
 }
@@ -513,6 +516,7 @@ impl TrainingTab {
             }
         });
         self.confirm_start_modal(&ctx, model);
+        self.confirm_overwrite_modal(&ctx, model);
     }
 
     /// The unfinished run beside the head in the form, resumed or not.

@@ -1,6 +1,8 @@
 //! Start beside an unfinished run's checkpoint asks first (QA: one click on
 //! Start threw away 3 epochs; its only warning was below the fold). The CLI
-//! refuses the same without --restart.
+//! refuses the same without --restart. Start onto a finished head asks too
+//! (clinic QA: last week's head was replaced with one yellow line's warning;
+//! the CLI refuses without --overwrite).
 
 use egui::RichText;
 
@@ -17,12 +19,57 @@ impl TrainingTab {
         self.unfinished(&typed_path(&self.head_text))
     }
 
-    /// Start pressed: at once, or asked first when it would replace an unfinished run.
+    /// The finished head at the form's path that Start (without Resume, and
+    /// with no unfinished run beside it: that question comes first) would replace.
+    pub(super) fn would_overwrite(&mut self) -> Option<std::path::PathBuf> {
+        if self.resume || self.running() || self.head_text.trim().is_empty() || self.would_replace().is_some() {
+            return None;
+        }
+        Some(typed_path(&self.head_text)).filter(|head| head.is_file())
+    }
+
+    /// Start pressed: at once, or asked first when it would replace an
+    /// unfinished run or a finished head.
     pub(super) fn start_clicked(&mut self, ctx: &egui::Context, model: super::ModelChoice) {
         if self.would_replace().is_some() {
             self.confirm_start = true;
+        } else if self.would_overwrite().is_some() {
+            self.confirm_overwrite = true;
         } else {
             self.start(ctx, model);
+        }
+    }
+
+    /// The question, while asked: replace the finished head, or don't start.
+    pub(super) fn confirm_overwrite_modal(&mut self, ctx: &egui::Context, model: Option<&super::ModelChoice>) {
+        if !self.confirm_overwrite {
+            return;
+        }
+        let Some((head, model)) = self.would_overwrite().zip(model) else {
+            self.confirm_overwrite = false; // nothing to replace any more, or no model
+            return;
+        };
+        let written = std::fs::metadata(&head).and_then(|m| m.modified()).ok().map(crate::report::content::rfc3339_utc).map(|t| format!(" (written {} UTC)", t[..16].replace('T', " "))).unwrap_or_default();
+        let modal = egui::Modal::new(egui::Id::unique("confirm-overwrite")).show(ctx, |ui| {
+            ui.set_max_width(480.0);
+            ui.heading("This head file exists");
+            ui.add(egui::Label::new(format!(
+                "{}{written} is a finished head. A new run replaces it and its settings file when it finishes (a cancelled run leaves it as it is). To keep it, choose another head file.",
+                head.display()
+            )).wrap());
+            ui.add_space(6.0);
+            ui.horizontal(|ui| {
+                if ui.button(RichText::new("Start, replacing it").color(AMBER)).clicked() {
+                    self.confirm_overwrite = false;
+                    self.start(ctx, model.clone());
+                }
+                if ui.button("Don't start").clicked() {
+                    self.confirm_overwrite = false;
+                }
+            });
+        });
+        if modal.should_close() {
+            self.confirm_overwrite = false;
         }
     }
 
