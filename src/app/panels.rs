@@ -186,7 +186,16 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         // not a combo box: it names no current choice (the window may since
         // have been dragged), and a combo box with no label had no accessible name.
         let presets = app.view.as_ref().map(|v| v.film.window_presets().to_vec()).unwrap_or_default();
+        // In its own (enabled or not) Ui the button is laid out in the room
+        // left on the row, not wrapped whole like a plain button: at the
+        // window's edge its label stood one letter a line and made the row
+        // 100 px tall (radiologist QA). Where it does not fit, it starts the next row.
+        let label = egui::WidgetText::from("Presets").into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Button);
+        if ui.available_size_before_wrap().x < label.size().x + 2.0 * ui.spacing().button_padding.x + ui.spacing().item_spacing.x {
+            ui.end_row();
+        }
         ui.add_enabled_ui(!presets.is_empty(), |ui| {
+            ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
             ui.menu_button("Presets", |ui| {
                 for p in presets {
                     if ui.button(format!("{} ({})", p.name, p.window.label())).clicked() {
@@ -285,9 +294,14 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 ui.colored_label(Color32::from_rgb(230, 150, 60), format!("No model: {}", app.model_headline));
             }
         }
-        if let Some(at) = app.path.as_ref().and_then(|p| app.folder.films.position(p)) {
+        // Where a file failed to open, where the reader is in the folder
+        // still counts (radiologist QA: the count vanished at such a file).
+        let failed = app.path.is_none();
+        let here = app.path.as_ref().or(app.folder_cursor.as_ref().filter(|_| failed));
+        if let Some(at) = here.and_then(|p| app.folder.films.position(p)) {
             if app.folder.films.len() > 1 {
-                ui.label(format!("Film {} of {} in this folder", at + 1, app.folder.films.len()))
+                let note = if failed { " (this one could not be opened)" } else { "" };
+                ui.label(format!("Film {} of {} in this folder{note}", at + 1, app.folder.films.len()))
                     .on_hover_text("Page Down / Page Up (or the arrows): the next / previous film, by name");
             }
         }
@@ -647,10 +661,15 @@ fn tags(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         ui.label(format!("No tag matches \"{}\".", app.tag_filter));
         return;
     }
+    // The names' column as wide as its longest name, up to half the panel
+    // (an auto column of truncated labels sized itself to a few letters:
+    // "MediaStora…", radiologist QA); the reader may drag it either way.
+    let widest = rows.iter().map(|t| egui::WidgetText::from(t.name.as_str()).into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Body).size().x).fold(0.0, f32::max);
+    let names = (widest + 2.0 * ui.spacing().item_spacing.x).min(ui.available_width() * 0.5).max(60.0);
     TableBuilder::new(ui)
         .striped(true)
         .column(Column::auto())
-        .column(Column::auto().at_most(180.0).clip(true))
+        .column(Column::initial(names).at_least(40.0).resizable(true).clip(true))
         .column(Column::remainder().clip(true))
         .max_scroll_height(300.0)
         .header(18.0, |mut h| {
