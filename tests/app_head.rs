@@ -107,3 +107,23 @@ fn a_head_given_on_the_command_line_is_used_for_the_session_and_not_remembered()
     assert_eq!(app(&mut h).head_path(), Some(head.as_path()));
     assert_eq!(app(&mut h).settings.head, None, "--head is for this session only");
 }
+
+/// In the typed row, Enter uses the path as the Use button does.
+#[test]
+fn enter_in_the_typed_row_loads_the_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(2)) else { return };
+    let head = fixture_head(tmp.path(), "typed");
+    let mut h = harness(model);
+    open_and_grade(&mut h, &film);
+    open_model_section(&mut h);
+    app(&mut h).head_typed = Some(head.display().to_string());
+    h.run_steps(2);
+    h.get_by_label("Head").focus();
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.run_steps(2);
+    wait(&mut h, "the head", |a| a.head.is_some() && !a.busy());
+    assert!(app(&mut h).head_typed.is_none(), "the row is closed");
+    assert_eq!(app(&mut h).settings.head.as_deref(), Some(head.as_path()));
+}

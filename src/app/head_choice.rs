@@ -7,8 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use egui::{Color32, RichText};
+use egui::RichText;
 
+use super::model_panel::Typed;
 use super::{KneeclipApp, dialogs};
 use super::worker::Request;
 
@@ -121,22 +122,12 @@ pub(super) fn head_row(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 fn typed_head_row(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     let Some(typed) = app.head_typed.as_mut() else { return };
     ui.add(egui::Label::new("No file dialog can be shown on this desktop: type the head's file (NAME.safetensors).").wrap());
-    let file = PathBuf::from(typed.trim());
-    let (mut use_it, mut close) = (false, false);
-    ui.horizontal(|ui| {
-        let label = ui.label("Head");
-        let width = (ui.available_width() - 120.0).max(80.0);
-        ui.add(egui::TextEdit::singleline(typed).id(egui::Id::unique("head-path")).desired_width(width)).labelled_by(label.id);
-        use_it = ui.add_enabled(file.is_file(), egui::Button::new("Use")).clicked();
-        close = ui.button("Cancel").clicked();
-    });
-    if !typed.trim().is_empty() && !file.is_file() {
-        ui.colored_label(Color32::from_rgb(240, 180, 60), format!("{} is not a file", typed.trim()));
-    }
-    if use_it {
-        app.head_typed = None;
-        app.use_head(Some(&file));
-    } else if close {
-        app.head_typed = None;
+    match super::model_panel::typed_path_row(ui, typed, "viewer-head-path", "Head", Path::is_file, "is not a file") {
+        Typed::Use(file) => {
+            app.head_typed = None;
+            app.use_head(Some(&file));
+        }
+        Typed::Cancel => app.head_typed = None,
+        Typed::Editing => {}
     }
 }

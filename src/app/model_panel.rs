@@ -1,6 +1,8 @@
 //! The Grade section without a model: what happened, and what a reader can
 //! do from the window first (a folder, a download), the command line after.
 
+use std::path::{Path, PathBuf};
+
 use egui::{Color32, RichText};
 
 use super::{KneeclipApp, dialogs};
@@ -87,22 +89,46 @@ pub(super) fn choose_folder_button(app: &mut KneeclipApp, ui: &mut egui::Ui) {
 pub(super) fn typed_folder_row(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     let Some(typed) = app.model_dir_typed.as_mut() else { return };
     ui.add(egui::Label::new("No file dialog can be shown on this desktop (no xdg portal, no zenity): type the folder holding config.json, model.safetensors and tokenizer.json.").wrap());
-    let folder = std::path::PathBuf::from(typed.trim());
+    match typed_path_row(ui, typed, "model-folder-path", "Folder", Path::is_dir, "is not a folder") {
+        Typed::Use(folder) => {
+            app.model_dir_typed = None;
+            app.set_model_dir(Some(folder));
+        }
+        Typed::Cancel => app.model_dir_typed = None,
+        Typed::Editing => {}
+    }
+}
+
+/// What a typed-path row came to this frame.
+pub(super) enum Typed {
+    Editing,
+    Use(PathBuf),
+    Cancel,
+}
+
+/// A path typed where no file dialog can be shown: its box (Enter uses it),
+/// Use (for a path `usable` accepts) and Cancel, and what is wrong with the
+/// text ("… is not a folder") while it is not usable.
+pub(super) fn typed_path_row(ui: &mut egui::Ui, typed: &mut String, id: &str, label: &str, usable: impl Fn(&Path) -> bool, not_usable: &str) -> Typed {
+    let path = PathBuf::from(typed.trim());
+    let ok = usable(&path);
     let (mut use_it, mut close) = (false, false);
     ui.horizontal(|ui| {
-        let label = ui.label("Folder");
+        let label = ui.label(label);
         let width = (ui.available_width() - 120.0).max(80.0);
-        ui.add(egui::TextEdit::singleline(typed).id(egui::Id::unique("model-folder-path")).desired_width(width)).labelled_by(label.id);
-        use_it = ui.add_enabled(folder.is_dir(), egui::Button::new("Use")).clicked();
+        let text = ui.add(egui::TextEdit::singleline(typed).id(egui::Id::unique(id)).desired_width(width)).labelled_by(label.id);
+        let entered = text.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        use_it = ui.add_enabled(ok, egui::Button::new("Use")).clicked() || (ok && entered);
         close = ui.button("Cancel").clicked();
     });
-    if !typed.trim().is_empty() && !folder.is_dir() {
-        ui.colored_label(Color32::from_rgb(240, 180, 60), format!("{} is not a folder", typed.trim()));
+    if !typed.trim().is_empty() && !ok {
+        ui.colored_label(Color32::from_rgb(240, 180, 60), format!("{} {not_usable}", typed.trim()));
     }
     if use_it {
-        app.model_dir_typed = None;
-        app.set_model_dir(Some(folder));
+        Typed::Use(path)
     } else if close {
-        app.model_dir_typed = None;
+        Typed::Cancel
+    } else {
+        Typed::Editing
     }
 }
