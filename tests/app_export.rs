@@ -75,6 +75,8 @@ fn a_measured_length_is_drawn_and_listed_in_the_report() {
     let pixels = object.element(dicom_dictionary_std::tags::PIXEL_DATA).unwrap().to_bytes().unwrap();
     let green = pixels.chunks_exact(3).filter(|p| p[1] > 200 && p[0] < 140 && p[2] < 190 && p[2] > 90).count();
     assert!(green > 200, "the line is burned into the DICOM report: {green}");
+    let comments = object.element(dicom_dictionary_std::tags::IMAGE_COMMENTS).unwrap().to_str().unwrap().into_owned();
+    assert!(comments.contains(&expected), "{comments}");
 }
 
 #[test]
