@@ -1,5 +1,5 @@
 //! Export report: the current film's grading as a PDF, PNG, JSON or DICOM file, exactly
-//! as shown (window/level, inversion, heatmap when it is on), written on its own
+//! as shown (window/level, inversion, heatmap when it is on, length lines), written on its own
 //! thread so a large film never stalls the window. Patient data goes into the
 //! report only when the reader ticks the box, and never while it is hidden.
 
@@ -12,6 +12,9 @@ use crate::explain::Heatmap;
 use crate::grading::{Assessment, Region, TextAnchors};
 use crate::imaging::{Radiograph, Window};
 use crate::report::{self, ReportInput};
+
+mod window;
+pub use window::show as window;
 
 /// The export window's state and the export in flight.
 #[derive(Default)]
@@ -27,6 +30,8 @@ pub struct Export {
     pub generation: u64,
     /// Where to save, typed: offered when the desktop can show no file dialog.
     pub typed_path: Option<String>,
+    /// The folder the last report was written to, proposed for the next (this session).
+    pub last_folder: Option<PathBuf>,
 }
 
 /// Everything one report is made from, owned, so it can move to the export thread.
@@ -44,6 +49,8 @@ pub struct ExportJob {
     pub anchors: TextAnchors,
     /// The head's and anchors' warnings shown beside the grade.
     pub warnings: Vec<String>,
+    /// The reader's length lines, in film pixels.
+    pub measurements: Vec<report::Line>,
     pub include_patient_data: bool,
 }
 
@@ -57,6 +64,7 @@ impl ExportJob {
         input.mirror_grades = &self.mirror_grades;
         input.heatmap_opacity = self.heatmap_opacity;
         input.warnings = &self.warnings;
+        input.measurements = &self.measurements;
         input.include_patient_data = self.include_patient_data;
         // A film that has since vanished is still reported, just without its hash.
         input.film_sha256 = self.film_path.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| crate::files::short_sha256(&b));
@@ -115,8 +123,9 @@ impl Export {
     /// A written report closes the window; a failed one keeps it open, with
     /// the reason in it and the path as typed, to be put right and saved again.
     fn finished(&mut self, result: Result<PathBuf, String>) {
-        if result.is_ok() {
+        if let Ok(path) = &result {
             self.open = false;
+            self.last_folder = path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf);
         }
         self.last = Some(result);
         self.generation += 1;
@@ -153,6 +162,8 @@ impl super::KneeclipApp {
             heatmap_opacity: self.settings.heatmap_opacity,
             anchors,
             warnings: self.head_warnings.iter().chain(&self.anchor_warnings).cloned().collect(),
+            // The lines drawn, not one still being dragged.
+            measurements: view.measurements.iter().map(|m| report::Line { from: [m.from.x, m.from.y], to: [m.to.x, m.to.y] }).collect(),
             // Hidden patient data stays out of the report too.
             include_patient_data: self.export.include_patient_data && !self.hide_patient,
         })
@@ -175,7 +186,39 @@ impl super::KneeclipApp {
     }
 }
 
-/// The name the save dialog proposes: no patient data, the format's extension.
+/// The generic name the save dialog proposes: no patient data, the format's extension.
 pub fn suggested_name(extension: &str) -> String {
     format!("kneeclip-report.{extension}")
+}
+
+/// The name for a report of `film`: after the film's file ("RG3_UNC-kneeclip.pdf"),
+/// or the generic one while patient data is hidden (a film's name may be the patient's).
+pub fn suggested_name_for(film: Option<&Path>, hide_patient: bool, extension: &str) -> String {
+    match film.and_then(Path::file_stem).map(|s| s.to_string_lossy()).filter(|s| !hide_patient && !s.trim().is_empty()) {
+        Some(stem) => format!("{stem}-kneeclip.{extension}"),
+        None => suggested_name(extension),
+    }
+}
+
+impl super::KneeclipApp {
+    /// Where Save proposes to write a report: the folder of the last report
+    /// (else the home folder), named after the film unless patient data is hidden.
+    pub fn suggested_report_path(&self, extension: &str) -> PathBuf {
+        let folder = self.export.last_folder.clone().or_else(|| std::env::var_os("HOME").map(PathBuf::from)).unwrap_or_default();
+        folder.join(suggested_name_for(self.path.as_deref(), self.hide_patient, extension))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_are_named_after_the_film_unless_patient_data_is_hidden() {
+        let film = Path::new("/films/RG3_UNC");
+        assert_eq!(suggested_name_for(Some(film), false, "pdf"), "RG3_UNC-kneeclip.pdf");
+        assert_eq!(suggested_name_for(Some(Path::new("/films/DOE_JOHN.dcm")), false, "png"), "DOE_JOHN-kneeclip.png");
+        assert_eq!(suggested_name_for(Some(Path::new("/films/DOE_JOHN.dcm")), true, "png"), "kneeclip-report.png");
+        assert_eq!(suggested_name_for(None, false, "json"), "kneeclip-report.json");
+    }
 }

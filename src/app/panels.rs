@@ -4,7 +4,6 @@ use egui::{Color32, RichText};
 use egui_extras::{Column, TableBuilder};
 
 use super::commands::{self, Command};
-use super::dialogs;
 use crate::grading::grader::BORDERLINE_MARGIN;
 use super::film_view::{Overlay, Tool};
 use super::status_messages::Message;
@@ -25,85 +24,13 @@ pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     egui::CentralPanel::default().show(ui, |ui| centre(app, ui));
     super::about::window(ui.ctx(), &mut app.show_about);
     super::shortcuts::window(ui.ctx());
-    export_window(app, ui.ctx());
+    super::export::window(app, ui.ctx());
 }
 
 /// The side panel's widest, for a window `width` wide: half of it (a
 /// saved width beyond is clamped when the panel is next drawn).
 pub fn side_panel_max(width: f32) -> f32 {
     (width * 0.5).max(240.0)
-}
-
-/// Export report: what goes in, the patient-data choice, then a save dialog per format.
-fn export_window(app: &mut KneeclipApp, ctx: &egui::Context) {
-    let mut open = app.export.open;
-    let mut chosen: Option<std::path::PathBuf> = None;
-    egui::Window::new("Export report").open(&mut open).collapsible(false).resizable(false).default_width(420.0).show(ctx, |ui| {
-        ui.label("The film as shown (window, inversion, and the heatmap when it is on), the grade and the five probabilities and similarities of each knee, the anchors, the model and head, the date, and the decision-aid statement.");
-        if app.hide_grade {
-            // A teacher hiding the grade for a quiz would otherwise put it on the slide unawares.
-            ui.colored_label(egui::Color32::from_rgb(240, 180, 60), "The grade is hidden on screen, but the report shows it.");
-        }
-        ui.add_space(4.0);
-        ui.add_enabled_ui(!app.hide_patient, |ui| {
-            ui.checkbox(&mut app.export.include_patient_data, "Include patient data (name, ID, birth date, file name)")
-                .on_disabled_hover_text("Patient data is hidden: show it first (Shift+F12) to put it in a report");
-        });
-        ui.add_space(4.0);
-        ui.horizontal_wrapped(|ui| {
-            let formats = [
-                ("Save PDF…", "pdf", "PDF", "A printable page"),
-                ("Save PNG…", "png", "PNG image", "The same page as an image"),
-                ("Save JSON…", "json", "JSON", "The figures, for other programs"),
-                ("Save DICOM…", "dcm", "DICOM", "The page as a DICOM Secondary Capture for a PACS; with patient data it joins the film's study"),
-            ];
-            for (label, ext, kind, tip) in formats {
-                if ui.add_enabled(!app.export.running(), egui::Button::new(label)).on_hover_text(tip).clicked() {
-                    let dialog = || rfd::FileDialog::new().set_title("Export report").set_file_name(super::export::suggested_name(ext)).add_filter(kind, &[ext]).save_file();
-                    match dialogs::choose(dialog) {
-                        dialogs::Chosen::Path(path) => chosen = Some(path),
-                        dialogs::Chosen::Unavailable => {
-                            // Offer a typed path in the window instead.
-                            let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
-                            app.export.typed_path = Some(home.join(super::export::suggested_name(ext)).display().to_string());
-                        }
-                        dialogs::Chosen::Cancelled => {}
-                    }
-                }
-            }
-        });
-        if let Some(typed) = &mut app.export.typed_path {
-            ui.add_space(4.0);
-            ui.label("No file dialog can be shown on this desktop (no xdg portal, no zenity): type where to save; the name's ending (.pdf, .png, .json, .dcm) picks the format.");
-            ui.horizontal(|ui| {
-                let label = ui.label("Save to");
-                ui.add(egui::TextEdit::singleline(typed).id(egui::Id::unique("export-path")).desired_width(300.0)).labelled_by(label.id);
-                // An existing file is said before it is written over (the dialog asks; QA: this replaced it silently).
-                let exists = std::path::Path::new(typed.trim()).is_file();
-                if ui.add_enabled(!typed.trim().is_empty(), egui::Button::new(if exists { "Replace" } else { "Save" })).clicked() {
-                    chosen = Some(std::path::PathBuf::from(typed.trim()));
-                }
-            });
-            if std::path::Path::new(typed.trim()).is_file() {
-                ui.colored_label(Color32::from_rgb(240, 180, 60), format!("{} exists: Replace writes over it.", typed.trim()));
-            }
-        }
-        if app.export.running() {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label("Writing the report…");
-            });
-        } else if let Some(Err(e)) = &app.export.last {
-            // Whole, wrapped: the status bar cuts a long path off.
-            ui.add_space(4.0);
-            ui.add(egui::Label::new(RichText::new(format!("Not written: {e}")).color(Color32::from_rgb(240, 90, 90))).wrap());
-        }
-    });
-    // Closed by hand, or (in `Export::poll`) once the report is written.
-    app.export.open = open;
-    if let Some(out) = chosen {
-        app.export_report(ctx, out);
-    }
 }
 
 fn button(app: &mut KneeclipApp, ui: &mut egui::Ui, command: Command, selected: bool) {

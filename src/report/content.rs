@@ -36,6 +36,8 @@ pub struct Report {
     /// Where and in which arithmetic the model ran ("CPU (avx512, amx-bf16x3)").
     pub arithmetic: String,
     pub anchors: AnchorsInfo,
+    /// The reader's length measurements, in the order drawn (none from the command line).
+    pub measurements: Vec<MeasurementReport>,
     /// What to doubt about the head or anchors (see [`ReportInput::warnings`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -112,6 +114,55 @@ pub struct RegionReport {
     pub side_source: Option<String>,
 }
 
+/// One length line: its ends in film pixels, its length, and where the
+/// length's unit came from (as the viewer's label and tooltip say).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MeasurementReport {
+    /// "Length 1", numbered as drawn.
+    pub label: String,
+    pub from: [f32; 2],
+    pub to: [f32; 2],
+    pub length: f64,
+    /// "mm", or "px" when the film has no pixel spacing.
+    pub unit: &'static str,
+    /// "Pixel Spacing (0028,0030)" or "Imager Pixel Spacing (0018,1164)"; null in pixels.
+    pub spacing_source: Option<String>,
+    /// Imager Pixel Spacing is at the detector: the length includes the projection's magnification.
+    pub at_detector: bool,
+}
+
+impl MeasurementReport {
+    fn new(index: usize, line: &super::Line, film: &Radiograph) -> Self {
+        let (a, b) = ((line.from[0] as f64, line.from[1] as f64), (line.to[0] as f64, line.to[1] as f64));
+        let spacing = film.pixel_spacing();
+        let length = spacing.map_or_else(|| (b.0 - a.0).hypot(b.1 - a.1), |s| s.length_mm(a, b));
+        MeasurementReport {
+            label: format!("Length {}", index + 1),
+            from: line.from,
+            to: line.to,
+            length,
+            unit: if spacing.is_some() { "mm" } else { "px" },
+            spacing_source: spacing.map(|s| s.source.describe()),
+            at_detector: spacing.is_some_and(|s| s.source == crate::imaging::SpacingSource::ImagerPixelSpacing),
+        }
+    }
+
+    /// "112.0 mm" or "880 px", as the viewer labels the line.
+    pub fn value(&self) -> String {
+        if self.unit == "mm" { format!("{:.1} mm", self.length) } else { format!("{:.0} px", self.length) }
+    }
+
+    /// "Length 1: 112.0 mm (Pixel Spacing (0028,0030))", "Length 1: 880 px (no pixel spacing known)".
+    pub fn text(&self) -> String {
+        let source = match &self.spacing_source {
+            Some(s) if self.at_detector => format!("{s}, at the detector: includes the projection's magnification"),
+            Some(s) => s.clone(),
+            None => "no pixel spacing known".into(),
+        };
+        format!("{}: {} ({source})", self.label, self.value())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AnchorsInfo {
     pub texts: [String; GRADES],
@@ -182,6 +233,7 @@ impl Report {
                 hash: provenance.anchors_hash.clone(),
                 edited: provenance.anchors_edited,
             },
+            measurements: input.measurements.iter().enumerate().map(|(i, line)| MeasurementReport::new(i, line, film)).collect(),
             warnings: input.warnings.to_vec(),
         })
     }

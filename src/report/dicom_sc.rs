@@ -202,6 +202,8 @@ fn summary(report: &Report) -> String {
     }
     parts.extend(report.film.cautions.iter().map(|c| format!("caution: {c}")));
     parts.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
+    // The lengths drawn on the page, also as text a PACS can show.
+    parts.extend(report.measurements.iter().map(|m| m.text()));
     parts.push(super::content::STATEMENT.into());
     parts.join("; ")
 }

@@ -42,6 +42,8 @@ pub enum Item {
     Rect { x: f32, y: f32, w: f32, h: f32, color: Rgb },
     /// The film image, stretched to the box (the box keeps its aspect).
     Film { x: f32, y: f32, w: f32, h: f32 },
+    /// A straight line `width` points wide, with round ends.
+    Line { x0: f32, y0: f32, x1: f32, y1: f32, width: f32, color: Rgb },
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -223,12 +225,13 @@ fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage, film_max: f32) 
         (w, h) = (film_max * aspect, film_max);
     }
     flow.y += 4.0;
-    // The caption, and the heatmap's legend under it, stay with the film.
-    flow.reserve(h + 16.0 + if report.film.heatmap_opacity.is_some() { 13.0 } else { 0.0 });
+    // The caption, the heatmap's legend and the lengths under it stay with the film.
+    flow.reserve(h + 16.0 + if report.film.heatmap_opacity.is_some() { 13.0 } else { 0.0 } + 12.0 * report.measurements.len() as f32);
     let x = MARGIN + (CONTENT_WIDTH - w) / 2.0;
     flow.rect(x - 0.5, flow.y - 0.5, w + 1.0, h + 1.0, INK);
     let y = flow.y;
     flow.items().push(Item::Film { x, y, w, h });
+    flow.items().extend(super::lines::over_film(report, x, y, w, h));
     flow.y += h + 4.0;
     let f = &report.film;
     let mut caption = format!(
@@ -249,6 +252,9 @@ fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage, film_max: f32) 
     flow.y += 14.0;
     if let Some(opacity) = f.heatmap_opacity {
         heatmap_legend(flow, opacity);
+    }
+    for m in &report.measurements {
+        flow.paragraph(MARGIN, CONTENT_WIDTH, 9.0, 12.0, INK, &m.text());
     }
 }
 
@@ -488,6 +494,7 @@ mod tests {
             let (x, y, w) = match item {
                 Item::Text { x, y, size, text, .. } => (*x, *y, text_width(text, *size)),
                 Item::Rect { x, y, w, .. } | Item::Film { x, y, w, .. } => (*x, *y, *w),
+                Item::Line { x0, y0, x1, .. } => (x0.min(*x1), *y0, (x1 - x0).abs()),
             };
             assert!(x >= MARGIN - 3.0 && x + w <= PAGE_WIDTH - MARGIN + 3.0, "{item:?} is outside the margins");
             assert!(y >= MARGIN - 1.0 && y <= PAGE_HEIGHT - 20.0, "{item:?} is outside the page");

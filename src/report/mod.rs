@@ -13,7 +13,9 @@
 //!
 //! - [`content`]: what a report says (the JSON form, and the one place that
 //!   decides what is patient data).
-//! - [`film`]: the film as displayed, with the heatmap blended in.
+//! - [`film`]: the film as displayed, with the heatmap blended in (the
+//!   reader's length lines are drawn over it by [`layout`], so the PDF keeps
+//!   them as lines and searchable text).
 //! - [`layout`]: the pages as positioned text, bars and the film image.
 //! - [`pdf`], [`raster`]: the pages drawn as a PDF or a PNG.
 //! - [`dicom_sc`]: the PNG's pixels as a DICOM Secondary Capture, for a PACS.
@@ -23,6 +25,7 @@ pub mod dicom_sc;
 pub mod film;
 pub mod font;
 pub mod layout;
+pub mod lines;
 pub mod pdf;
 pub mod raster;
 
@@ -60,6 +63,8 @@ pub struct ReportInput<'a> {
     /// grader's head and anchor warnings: no sidecar, a temperature at its
     /// limit, an anchor past CLIP's 77 tokens), printed under the grade.
     pub warnings: &'a [String],
+    /// The reader's length lines (the viewer's; none from the command line).
+    pub measurements: &'a [Line],
     /// Patient name, ID, birth date and the film's file name; off by default.
     pub include_patient_data: bool,
     /// A short hash of the film file's bytes (ties the report to the file
@@ -82,11 +87,19 @@ impl<'a> ReportInput<'a> {
             heatmap_opacity: DEFAULT_HEATMAP_OPACITY,
             anchors,
             warnings: &[],
+            measurements: &[],
             include_patient_data: false,
             film_sha256: None,
             created: SystemTime::now(),
         }
     }
+}
+
+/// A length line the reader drew, in film pixels ([x = column, y = row]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Line {
+    pub from: [f32; 2],
+    pub to: [f32; 2],
 }
 
 /// The kinds of report, chosen by the output file's extension.

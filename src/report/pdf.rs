@@ -109,6 +109,14 @@ fn page_content(page: &Page, font: &ab_glyph::FontRef<'_>, used: &mut BTreeMap<u
                 content.x_object(FILM_NAME);
                 content.restore_state();
             }
+            Item::Line { x0, y0, x1, y1, width, color } => {
+                content.set_stroke_rgb(color[0], color[1], color[2]);
+                content.set_line_width(*width);
+                content.set_line_cap(pdf_writer::types::LineCapStyle::RoundCap);
+                content.move_to(*x0, PAGE_HEIGHT - y0);
+                content.line_to(*x1, PAGE_HEIGHT - y1);
+                content.stroke();
+            }
             Item::Text { x, y, size, color, text } => {
                 let mut codes = Vec::with_capacity(text.len() * 2);
                 for c in text.chars() {

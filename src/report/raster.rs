@@ -31,6 +31,7 @@ pub fn render(pages: &[Page], film: &RgbImage) -> RgbImage {
                     imageops::overlay(&mut canvas, &scaled, px, py);
                 }
                 Item::Text { x, y, size, color, text } => draw_text(&mut canvas, *x, *y, *size, top, *color, text),
+                Item::Line { x0, y0, x1, y1, width, color } => line(&mut canvas, [*x0, *y0, *x1, *y1], *width, top, *color),
             }
         }
     }
@@ -60,6 +61,25 @@ fn fill(canvas: &mut RgbImage, x: f32, y: f32, w: f32, h: f32, top: f32, color: 
         let cover_y = overlap(py as f32, y0, y1);
         for px in cols.clone() {
             blend(canvas, px, py, color, cover_y * overlap(px as f32, x0, x1));
+        }
+    }
+}
+
+/// A line with round ends, given in points, anti-aliased by each pixel
+/// centre's distance from the segment.
+fn line(canvas: &mut RgbImage, [x0, y0, x1, y1]: [f32; 4], width: f32, top: f32, color: [f32; 3]) {
+    let (ax, ay, bx, by) = (x0 * SCALE, top + y0 * SCALE, x1 * SCALE, top + y1 * SCALE);
+    let half = width * SCALE / 2.0;
+    let (dx, dy) = (bx - ax, by - ay);
+    let len2 = (dx * dx + dy * dy).max(1e-6);
+    let cols = ((ax.min(bx) - half - 1.0).floor().max(0.0) as u32)..((ax.max(bx) + half + 1.0).ceil().max(0.0) as u32).min(canvas.width());
+    let rows = ((ay.min(by) - half - 1.0).floor().max(0.0) as u32)..((ay.max(by) + half + 1.0).ceil().max(0.0) as u32).min(canvas.height());
+    for py in rows {
+        for px in cols.clone() {
+            let (cx, cy) = (px as f32 + 0.5, py as f32 + 0.5);
+            let t = (((cx - ax) * dx + (cy - ay) * dy) / len2).clamp(0.0, 1.0);
+            let d = (cx - ax - t * dx).hypot(cy - ay - t * dy);
+            blend(canvas, px, py, color, (half + 0.5 - d).clamp(0.0, 1.0));
         }
     }
 }
@@ -128,5 +148,15 @@ mod tests {
         assert_eq!(dark(21, 21, 62, 31), 41 * 10, "the rectangle is solid");
         assert!(dark(20, 60, 80, 84) > 50, "the text is drawn above its baseline");
         assert_eq!(dark(0, 0, 20, 20), 0, "nothing else is drawn");
+    }
+
+    #[test]
+    fn lines_are_drawn_along_their_length_only() {
+        let page = Page { items: vec![Item::Line { x0: 10.0, y0: 100.0, x1: 110.0, y1: 100.0, width: 2.0, color: [0.0, 0.0, 0.0] }] };
+        let image = render(&[page], &RgbImage::new(1, 1));
+        let y = (100.0 * SCALE) as u32;
+        assert!((25..225).all(|x| image.get_pixel(x, y).0[0] < 64), "solid along the line");
+        assert_eq!(image.get_pixel(250, y).0[0], 255, "nothing past its end");
+        assert_eq!(image.get_pixel(100, y + 5).0[0], 255, "nothing beside it");
     }
 }

@@ -1,0 +1,66 @@
+//! The reader's length lines over the report's film, as the viewer draws
+//! them: a light line on a dark casing, its length in a dark box past the end
+//! it was drawn to. The report's film is the whole film, unrotated and
+//! unflipped, scaled to its box, so film pixels map by scale alone.
+
+use super::content::Report;
+use super::font::text_width;
+use super::layout::{Item, Rgb};
+
+/// The viewer's measurement green (90, 235, 140).
+pub const LINE: Rgb = [90.0 / 255.0, 235.0 / 255.0, 140.0 / 255.0];
+const CASING: Rgb = [0.05, 0.05, 0.05];
+const LABEL_SIZE: f32 = 7.0;
+
+/// The items that draw each measurement over the film drawn at `x`, `y`, `w` × `h` points.
+pub fn over_film(report: &Report, x: f32, y: f32, w: f32, h: f32) -> Vec<Item> {
+    let (sx, sy) = (w / report.film.width.max(1) as f32, h / report.film.height.max(1) as f32);
+    let at = |p: [f32; 2]| (x + p[0] * sx, y + p[1] * sy);
+    let several = report.measurements.len() > 1;
+    let mut items = Vec::new();
+    for (i, m) in report.measurements.iter().enumerate() {
+        let ((x0, y0), (x1, y1)) = (at(m.from), at(m.to));
+        items.push(Item::Line { x0, y0, x1, y1, width: 2.2, color: CASING });
+        items.push(Item::Line { x0, y0, x1, y1, width: 0.9, color: LINE });
+        // Numbered when there are several, to match the list under the film.
+        let text = if several { format!("{}: {}", i + 1, m.value()) } else { m.value() };
+        let (tw, th) = (text_width(&text, LABEL_SIZE), LABEL_SIZE);
+        // Past the end drawn to, away from the line, kept inside the film.
+        let (dx, dy) = (x1 - x0, y1 - y0);
+        let len = dx.hypot(dy).max(1e-3);
+        let (ax, ay) = (x1 + dx / len * 4.0, y1 + dy / len * 4.0);
+        let left = if dx < 0.0 { ax - tw } else { ax }.clamp(x + 2.0, (x + w - tw - 2.0).max(x + 2.0));
+        let top = if dy < 0.0 { ay - th } else { ay }.clamp(y + 2.0, (y + h - th - 2.0).max(y + 2.0));
+        items.push(Item::Rect { x: left - 1.5, y: top - 1.0, w: tw + 3.0, h: th + 2.5, color: CASING });
+        items.push(Item::Text { x: left, y: top + th * 0.8, size: LABEL_SIZE, color: LINE, text });
+    }
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grading::{Assessment, Provenance, Region, TextAnchors};
+    use crate::imaging::Radiograph;
+    use crate::report::{Line, ReportInput};
+
+    #[test]
+    fn a_line_is_listed_in_pixels_without_spacing_and_drawn_where_it_lies_on_the_film() {
+        let film = Radiograph::from_gray8(200, 100, vec![100; 200 * 100], "f.png").unwrap();
+        let anchors = TextAnchors::default();
+        let provenance = Provenance { model: "m".into(), head: None, anchors_hash: "h".into(), anchors_edited: false, arithmetic: "CPU".into() };
+        let results = [(Region::Whole, Assessment { grade: 1, probabilities: [0.2; 5], similarities: [0.1; 5], provenance })];
+        let lines = [Line { from: [20.0, 50.0], to: [140.0, 50.0] }];
+        let mut input = ReportInput::new(&film, &results, &anchors);
+        input.measurements = &lines;
+        let report = Report::new(&input).unwrap();
+        assert_eq!(report.measurements[0].text(), "Length 1: 120 px (no pixel spacing known)");
+        // The film drawn at (100, 10), 400 × 200 points: twice its pixels.
+        let items = over_film(&report, 100.0, 10.0, 400.0, 200.0);
+        assert!(items.contains(&Item::Line { x0: 140.0, y0: 110.0, x1: 380.0, y1: 110.0, width: 0.9, color: LINE }), "{items:?}");
+        assert!(items.iter().any(|i| matches!(i, Item::Text { text, x, .. } if text == "120 px" && *x >= 380.0)), "{items:?}");
+        let pages = crate::report::layout::pages(&report, &image::RgbImage::new(200, 100));
+        let texts: Vec<&str> = pages[0].items.iter().filter_map(|i| if let Item::Text { text, .. } = i { Some(text.as_str()) } else { None }).collect();
+        assert!(texts.contains(&"Length 1: 120 px (no pixel spacing known)"), "{texts:?}");
+    }
+}
