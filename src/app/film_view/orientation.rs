@@ -146,25 +146,27 @@ impl FilmView {
             (rect.left_center() + vec2(m, 0.0), egui::Align2::LEFT_CENTER, &e.left),
             (rect.right_center() - vec2(m, 0.0), egui::Align2::RIGHT_CENTER, &e.right),
         ];
-        for (i, (pos, align, text)) in places.into_iter().enumerate() {
-            let size = ui.painter().layout_no_wrap(text.clone(), font.clone(), color).size();
-            let mut r = align.anchor_size(pos, size);
-            // A wide corner box reaches the middle of the edge: the letter goes past it.
-            for c in corners.iter().filter(|_| i < 2) {
-                if c.expand(4.0).intersects(r.expand(3.0)) {
-                    r = r.translate(vec2(0.0, if i == 1 { c.top() - 7.0 - r.bottom() } else { c.bottom() + 7.0 - r.top() }));
-                }
-            }
-            boxed(ui, rect, r, text, font.clone(), color).on_hover_text(format!("Toward {}: {source}", direction_name(text)));
-        }
+        // The notice first: under the top-left corner, short of the middle, where the top letter goes.
+        let mut avoid = corners.to_vec();
         if let Some(notice) = notice(&self.film, &self.state) {
             let amber = Color32::from_rgb(240, 180, 60);
             let font = egui::FontId::proportional(14.0);
-            let width = ((rect.width() - 3.0 * m) / 2.0).max(60.0);
+            let width = (rect.width() / 2.0 - m - 24.0).max(60.0);
             let top = if corners[0].height() > 0.0 { corners[0].bottom() + 10.0 } else { rect.top() + m };
             let galley = ui.painter().layout(notice.clone(), font.clone(), amber, width);
             let r = Rect::from_min_size(Pos2::new(rect.left() + m, top), galley.size());
             boxed(ui, rect, r, &notice, font, amber).on_hover_text("A frontal (AP or PA) radiograph is usually shown as if facing the patient: their right on your left, the head at the top. The pixels and what the model grades are as stored.");
+            avoid.push(r);
+        }
+        for (i, (pos, align, text)) in places.into_iter().enumerate() {
+            let size = ui.painter().layout_no_wrap(text.clone(), font.clone(), color).size();
+            let mut r = align.anchor_size(pos, size);
+            // A wide corner box (or the notice) reaches the middle of the edge: the letter goes past it.
+            for _ in 0..avoid.len() * usize::from(i < 2) {
+                let Some(c) = avoid.iter().find(|c| c.expand(4.0).intersects(r.expand(3.0))) else { break };
+                r = r.translate(vec2(0.0, if i == 1 { c.top() - 7.0 - r.bottom() } else { c.bottom() + 7.0 - r.top() }));
+            }
+            boxed(ui, rect, r, text, font.clone(), color).on_hover_text(format!("Toward {}: {source}", direction_name(text)));
         }
     }
 }
