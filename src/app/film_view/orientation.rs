@@ -110,23 +110,27 @@ pub fn notice(film: &Radiograph, s: &ViewState) -> Option<String> {
         .find(|(_, t)| usual(t))
         .map_or(String::new(), |(command, _)| format!("; {command} shows it the usual way"));
     let value = format!("Patient Orientation {row}\\{column}");
-    Some(if s.rotation % 4 == 0 && !s.flip_h && !s.flip_v {
+    Some(if s.rotation.is_multiple_of(4) && !s.flip_h && !s.flip_v {
         format!("Stored {} from the usual display ({value}: {}){fix}", what.0, what.1)
     } else {
         format!("Shown {} from the usual display ({}, by the file's {value} as turned here){fix}", what.0, what.1)
     })
 }
 
-/// The full name of a direction's first letter, for the edge letter's tooltip.
-fn direction_name(d: &str) -> &'static str {
-    match d.chars().next() {
-        Some('L') => "the patient's left",
-        Some('R') => "the patient's right",
-        Some('A') => "anterior",
-        Some('P') => "posterior",
-        Some('H') => "head",
-        _ => "feet",
-    }
+/// A direction in words, for the edge letter's tooltip: "LP" → "the patient's left and posterior".
+fn direction_name(d: &str) -> String {
+    let words: Vec<&str> = d
+        .chars()
+        .map(|c| match c {
+            'L' => "left",
+            'R' => "right",
+            'A' => "anterior",
+            'P' => "posterior",
+            'H' => "head",
+            _ => "feet",
+        })
+        .collect();
+    format!("the patient's {}", words.join(" and "))
 }
 
 impl FilmView {
@@ -195,6 +199,7 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
         assert_eq!(opposite("LPF"), "RAH");
+        assert_eq!(direction_name("LP"), "the patient's left and posterior");
     }
 
     #[test]
