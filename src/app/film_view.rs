@@ -14,7 +14,9 @@ use crate::explain::Heatmap;
 use crate::grading::Region;
 use crate::imaging::{Radiograph, Window};
 
+mod orientation;
 mod undo;
+mod window_drag;
 
 /// Wheel steps closer together than this (seconds) are one zoom, undone at once.
 const WHEEL_PAUSE: f64 = 0.5;
@@ -54,7 +56,8 @@ pub enum Tool {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Gesture {
     Pan,
-    Window,
+    /// The window as dragged, before it is shown in whole numbers.
+    Window(Window),
     Line(Measurement),
     /// Escape was pressed: the rest of this drag does nothing.
     Cancelled,
@@ -341,7 +344,7 @@ impl FilmView {
         if self.tool == Tool::Length && response.hovered() {
             ui.ctx().set_cursor_icon(egui::CursorIcon::Crosshair);
         }
-        self.upload(ui.ctx(), self.gesture == Some(Gesture::Window));
+        self.upload(ui.ctx(), matches!(self.gesture, Some(Gesture::Window(_))));
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::BLACK);
         if let Some(tex) = &self.texture {
@@ -398,7 +401,7 @@ impl FilmView {
             egui::Popup::close_all(ui.ctx());
             self.checkpoint();
             self.gesture = if response.dragged_by(Secondary) {
-                Some(Gesture::Window)
+                Some(Gesture::Window(self.state.window))
             } else if response.dragged_by(Primary) && self.tool == Tool::Length {
                 // From where the button went down, not where the drag was recognised.
                 let start = ui.input(|i| i.pointer.press_origin()).or(response.interact_pointer_pos());
@@ -432,12 +435,10 @@ impl FilmView {
         let pointer = response.interact_pointer_pos().map(|p| self.to_film(rect, p));
         match &mut self.gesture {
             Some(Gesture::Pan) => self.state.pan += d,
-            Some(Gesture::Window) => {
+            Some(Gesture::Window(exact)) => {
                 let (lo, hi) = self.film.value_range();
                 let step = ((hi - lo).max(1.0) / 500.0) as f64;
-                let w = &mut self.state.window;
-                w.width = (w.width + d.x as f64 * step).max(step.max(1e-6));
-                w.center -= d.y as f64 * step;
+                (*exact, self.state.window) = window_drag::dragged(*exact, d, step, self.film.whole_values());
             }
             Some(Gesture::Line(line)) => {
                 if let Some(p) = pointer {
@@ -506,8 +507,8 @@ impl FilmView {
             }
             r
         };
-        corner(rect.left_top() + vec2(m, m), egui::Align2::LEFT_TOP, overlay.top_left);
-        corner(rect.right_top() + vec2(-m, m), egui::Align2::RIGHT_TOP, overlay.top_right);
+        let top_left = corner(rect.left_top() + vec2(m, m), egui::Align2::LEFT_TOP, overlay.top_left);
+        let top_right = corner(rect.right_top() + vec2(-m, m), egui::Align2::RIGHT_TOP, overlay.top_right);
         let s = &self.state;
         // Through the file's VOI LUT table, the table is named: a W/L would misstate it.
         let window = self.film.table_for(s.window).map_or_else(|| s.window.label().replace(" L ", "  L "), str::to_owned);
@@ -515,7 +516,7 @@ impl FilmView {
         if let Some((x, y, v)) = self.hover {
             bl.push_str(&format!("\nx {x}  y {y}  value {v:.1}"));
         }
-        corner(rect.left_bottom() + vec2(m, -m), egui::Align2::LEFT_BOTTOM, &bl);
+        let bottom_left = corner(rect.left_bottom() + vec2(m, -m), egui::Align2::LEFT_BOTTOM, &bl);
         let mut br = format!("Zoom {:.0}%  {}×{}", self.scale() * 100.0, self.film.width(), self.film.height());
         if s.rotation % 4 != 0 {
             br.push_str(&format!("  rot {}°", s.rotation as u32 % 4 * 90));
@@ -523,7 +524,9 @@ impl FilmView {
         if s.flip_h || s.flip_v {
             br.push_str(if s.flip_h && s.flip_v { "  flip H+V" } else if s.flip_h { "  flip H" } else { "  flip V" });
         }
-        corner(rect.right_bottom() + vec2(-m, -m), egui::Align2::RIGHT_BOTTOM, &br)
+        let bottom_right = corner(rect.right_bottom() + vec2(-m, -m), egui::Align2::RIGHT_BOTTOM, &br);
+        self.paint_orientation(ui, rect, [top_left, top_right, bottom_left, bottom_right]);
+        bottom_right
     }
 }
 
@@ -644,7 +647,7 @@ mod tests {
         let mut v = FilmView::new(Arc::new(film));
         let before = v.state;
         // A window drag under way.
-        v.gesture = Some(Gesture::Window);
+        v.gesture = Some(Gesture::Window(v.state.window));
         v.state.window.width += 100.0;
         v.command(Command::Cancel);
         assert_eq!(v.state, before, "the window is back");

@@ -195,6 +195,25 @@ impl Radiograph {
         self
     }
 
+    /// The same film with these DICOM attributes (for tests of what reads them).
+    #[cfg(test)]
+    pub(crate) fn with_tags(mut self, tags: Vec<DicomTag>) -> Radiograph {
+        self.tags = tags;
+        self
+    }
+
+    /// Whether every value the film can hold is a whole number (integer
+    /// pixels through an integer rescale or table): nearly every film. A
+    /// window dragged on such a film is kept to whole numbers.
+    pub fn whole_values(&self) -> bool {
+        let whole = |v: f64| v.fract() == 0.0;
+        !matches!(self.pixels, Pixels::F32(_))
+            && match &self.modality {
+                ModalityLut::Rescale { slope, intercept } => whole(*slope) && whole(*intercept),
+                ModalityLut::Table { data, .. } => data.iter().all(|v| whole(*v)),
+            }
+    }
+
     pub(crate) fn assemble(source: PathBuf, d: Decoded) -> Radiograph {
         let stored_range = d.pixels.min_max();
         let value_range = match &d.modality {
@@ -495,6 +514,18 @@ mod tests {
         assert_eq!((v.data[0], v.data[2]), (0.0, 1.0));
         let inv = r.render(r.default_window(), true);
         assert_eq!((inv.data[0], inv.data[2]), (1.0, 0.0));
+    }
+
+    #[test]
+    fn whole_values_through_an_integer_rescale_only() {
+        assert!(Radiograph::assemble("u8".into(), film(Pixels::U8(vec![0, 255]), 8)).whole_values());
+        let mut d = film(Pixels::I32(vec![-1000, 1000]), 16);
+        d.modality = ModalityLut::Rescale { slope: 2.0, intercept: -24.0 };
+        assert!(Radiograph::assemble("ct".into(), d).whole_values());
+        let mut d = film(Pixels::U16(vec![0, 4095]), 12);
+        d.modality = ModalityLut::Rescale { slope: 0.5, intercept: 0.0 };
+        assert!(!Radiograph::assemble("half".into(), d).whole_values());
+        assert!(!Radiograph::assemble("f".into(), film(Pixels::F32(vec![0.0, 0.5]), 32)).whole_values());
     }
 
     #[test]
