@@ -90,6 +90,8 @@ fn a_remembered_head_that_is_gone_is_let_go_of_and_the_base_model_grades() {
     assert!(app(&mut h).head.is_none() && graded_with_head(&mut h).is_none());
     let error = app(&mut h).error.clone().unwrap_or_default();
     assert!(error.starts_with("The head used last time could not be loaded, so the base model grades") && error.contains(&gone.display().to_string()), "{error}");
+    assert!(error.contains("there is no such file (moved, renamed or deleted?)"), "said in words, not as an OS error: {error}");
+    assert_eq!(error.matches(&gone.display().to_string()).count(), 1, "the file named once: {error}");
     assert_eq!(app(&mut h).settings.head, None, "not tried again at every start");
 }
 

@@ -79,15 +79,17 @@ impl KneeclipApp {
     /// model grades and the reader is told once, not at every start.
     pub(super) fn head_failed(&mut self, msg: &str) -> String {
         let Some(HeadRequest { path: Some(path), origin }) = self.head_request.take() else { return msg.to_owned() };
+        // The loader's message names the file as a rule: not twice.
+        let named = if msg.contains(&path.display().to_string()) { msg.to_owned() } else { format!("{}: {msg}", path.display()) };
         match origin {
             HeadOrigin::Reader => msg.to_owned(),
             HeadOrigin::Saved => {
                 self.settings.head = None;
-                format!("The head used last time could not be loaded, so the base model grades ({}): {msg}", path.display())
+                format!("The head used last time could not be loaded, so the base model grades: {named}")
             }
             HeadOrigin::CommandLine => {
                 self.cli_head = None;
-                format!("--head {}: {msg}; the base model grades", path.display())
+                format!("--head {named}; the base model grades")
             }
         }
     }

@@ -100,7 +100,13 @@ impl FineTunedHead {
             reason,
         };
         let device = base.device();
-        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            fail(match e.kind() {
+                std::io::ErrorKind::NotFound => "there is no such file (moved, renamed or deleted?)".into(),
+                std::io::ErrorKind::PermissionDenied => "this user may not read it (permission denied)".into(),
+                _ => e.to_string(),
+            })
+        })?;
         let tensors: HashMap<String, Tensor> = candle_core::safetensors::load_buffer(&bytes, device)
             .map_err(|e| fail(not_a_head(path, e)))?;
         let mut not_finite: Vec<&str> = tensors.iter().filter(|(_, t)| !crate::model::all_finite(t)).map(|(n, _)| n.as_str()).collect();
