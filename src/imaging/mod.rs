@@ -27,6 +27,7 @@ mod guard;
 mod jpeg12;
 mod limits;
 pub mod listing;
+pub mod orientation;
 mod pixels;
 mod radiograph;
 mod raster;

@@ -73,6 +73,10 @@ pub struct FilmInfo {
     /// "left side" (its caution is in `cautions`).
     #[serde(skip)]
     pub other_region: bool,
+    /// Patient Orientation (0020,0020) as read (`R\F`): the report's film is
+    /// drawn unturned, and its edges carry these letters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient_orientation: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -222,6 +226,7 @@ impl Report {
                 view: whole.view,
                 view_source: whole.view_source,
                 other_region: whole.other_region,
+                patient_orientation: crate::imaging::orientation::patient_orientation(film).map(|(row, column)| format!("{row}\\{column}")),
             },
             patient: input.include_patient_data.then(|| patient_info(film)),
             regions,

@@ -231,6 +231,7 @@ fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage, film_max: f32) 
     flow.rect(x - 0.5, flow.y - 0.5, w + 1.0, h + 1.0, INK);
     let y = flow.y;
     flow.items().push(Item::Film { x, y, w, h });
+    flow.items().extend(super::edge_letters::on_film(report, x, y, w, h));
     flow.items().extend(super::lines::over_film(report, x, y, w, h));
     flow.y += h + 4.0;
     let f = &report.film;

@@ -25,6 +25,7 @@ pub mod dicom_sc;
 pub mod film;
 pub mod font;
 pub mod layout;
+pub mod edge_letters;
 pub mod lines;
 pub mod pdf;
 pub mod raster;

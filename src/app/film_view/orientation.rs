@@ -8,8 +8,9 @@ use egui::{Color32, Pos2, Rect, Stroke, Vec2, vec2};
 
 use super::{FilmView, ViewState};
 use crate::imaging::Radiograph;
-
-const PATIENT_ORIENTATION: (u16, u16) = (0x0020, 0x0020);
+use crate::imaging::orientation::{opposite, patient_orientation};
+#[cfg(test)]
+use crate::imaging::orientation::{PATIENT_ORIENTATION, parse};
 
 /// The patient directions the screen's edges point to: "L", "RA", …
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,37 +19,6 @@ pub struct Edges {
     pub right: String,
     pub top: String,
     pub bottom: String,
-}
-
-/// Patient Orientation's two directions, upper case: toward the image's right
-/// (increasing column) and toward its bottom (increasing row); `None` when
-/// absent or not two of A/P/L/R/H/F (a quadruped's codes are not ours to read).
-pub fn patient_orientation(film: &Radiograph) -> Option<(String, String)> {
-    parse(&film.tag_value(PATIENT_ORIENTATION)?)
-}
-
-fn parse(value: &str) -> Option<(String, String)> {
-    let parts: Vec<String> = value.split('\\').map(|p| p.trim().to_ascii_uppercase()).collect();
-    let valid = |p: &String| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| "APLRHF".contains(c));
-    match parts.as_slice() {
-        [row, column] if valid(row) && valid(column) => Some((row.clone(), column.clone())),
-        _ => None,
-    }
-}
-
-/// The direction opposite `d`: each letter swapped (L↔R, A↔P, H↔F).
-pub fn opposite(d: &str) -> String {
-    d.chars()
-        .map(|c| match c {
-            'L' => 'R',
-            'R' => 'L',
-            'A' => 'P',
-            'P' => 'A',
-            'H' => 'F',
-            'F' => 'H',
-            other => other,
-        })
-        .collect()
 }
 
 /// Which screen edge each patient direction ends up at, the film flipped and
