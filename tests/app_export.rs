@@ -84,7 +84,7 @@ fn the_export_window_says_why_patient_data_is_off_and_saves_on_enter_beside_the_
     let tmp = tempfile::tempdir().unwrap();
     let Some(model) = model_dir(tmp.path()) else { return };
     let Some(film) = dicom_film("RG3_UNC") else { return };
-    let mut h = harness(model);
+    let mut h = harness(model.clone());
     open_and_grade(&mut h, &film);
     app(&mut h).export.open = true;
     for _ in 0..4 {
@@ -115,4 +115,13 @@ fn the_export_window_says_why_patient_data_is_off_and_saves_on_enter_beside_the_
     assert_eq!(app(&mut h).suggested_report_path("pdf"), tmp.path().join("RG3_UNC-kneeclip.pdf"));
     app(&mut h).hide_patient = true;
     assert_eq!(app(&mut h).suggested_report_path("png"), tmp.path().join("kneeclip-report.png"));
+
+    // And in the next session: the folder is remembered in the settings.
+    h.step();
+    let settings = app(&mut h).settings.clone();
+    assert_eq!(settings.report_folder.as_deref(), Some(tmp.path()));
+    drop(h);
+    let mut h = common::viewer::harness_with_cache(settings, Some(model), tmp.path().join("cache"));
+    open_and_grade(&mut h, &film);
+    assert_eq!(app(&mut h).suggested_report_path("pdf"), tmp.path().join("RG3_UNC-kneeclip.pdf"));
 }

@@ -202,9 +202,11 @@ pub fn suggested_name_for(film: Option<&Path>, hide_patient: bool, extension: &s
 
 impl super::KneeclipApp {
     /// Where Save proposes to write a report: the folder of the last report
-    /// (else the home folder), named after the film unless patient data is hidden.
+    /// (this session's, else the one remembered from an earlier session while
+    /// it exists, else the home folder), named after the film unless patient data is hidden.
     pub fn suggested_report_path(&self, extension: &str) -> PathBuf {
-        let folder = self.export.last_folder.clone().or_else(|| std::env::var_os("HOME").map(PathBuf::from)).unwrap_or_default();
+        let remembered = || self.settings.report_folder.clone().filter(|d| d.is_dir());
+        let folder = self.export.last_folder.clone().or_else(remembered).or_else(|| std::env::var_os("HOME").map(PathBuf::from)).unwrap_or_default();
         folder.join(suggested_name_for(self.path.as_deref(), self.hide_patient, extension))
     }
 }

@@ -589,6 +589,10 @@ impl KneeclipApp {
         // Progress of a run keeps arriving while the viewer is shown.
         self.training.poll();
         self.export.poll();
+        // Kept for the next session: a reader files the day's reports in one folder.
+        if self.export.last_folder.is_some() && self.export.last_folder != self.settings.report_folder {
+            self.settings.report_folder = self.export.last_folder.clone();
+        }
         if self.busy() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }

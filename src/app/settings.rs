@@ -18,6 +18,8 @@ pub struct Settings {
     pub model_dir: Option<PathBuf>,
     /// The fine-tuned head last chosen in the viewer (None: the base model).
     pub head: Option<PathBuf>,
+    /// The folder the last report was written to: where the next is proposed.
+    pub report_folder: Option<PathBuf>,
     pub device: DevicePreference,
     pub heatmap_opacity: f32,
 }
@@ -29,6 +31,7 @@ impl Default for Settings {
             recent: Vec::new(),
             model_dir: None,
             head: None,
+            report_folder: None,
             device: DevicePreference::Auto,
             heatmap_opacity: 0.5,
         }
@@ -68,6 +71,7 @@ pub fn read_stored(text: &str) -> (Settings, Option<String>) {
             "recent" => value.into_rust().map(|v| settings.recent = v).is_ok(),
             "model_dir" => value.into_rust().map(|v| settings.model_dir = v).is_ok(),
             "head" => value.into_rust().map(|v| settings.head = v).is_ok(),
+            "report_folder" => value.into_rust().map(|v| settings.report_folder = v).is_ok(),
             "device" => value.into_rust().map(|v| settings.device = v).is_ok(),
             "heatmap_opacity" => value.into_rust::<f32>().map(|v| settings.heatmap_opacity = opacity(v)).is_ok(),
             _ => true, // a newer version's field: nothing to keep here
