@@ -591,7 +591,9 @@ fn tags(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     // The names' column as wide as its longest name, up to half the panel
     // (an auto column of truncated labels sized itself to a few letters:
     // "MediaStora…", radiologist QA); the reader may drag it either way.
-    let widest = rows.iter().map(|t| egui::WidgetText::from(t.name.as_str()).into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Body).size().x).fold(0.0, f32::max);
+    // Laid out once a frame: the longest name, not every row's.
+    let longest = rows.iter().map(|t| t.name.as_str()).max_by_key(|n| n.chars().count()).unwrap_or_default();
+    let widest = egui::WidgetText::from(longest).into_galley(ui, Some(egui::TextWrapMode::Extend), f32::INFINITY, egui::TextStyle::Body).size().x;
     let names = (widest + 2.0 * ui.spacing().item_spacing.x).min(ui.available_width() * 0.5).max(60.0);
     TableBuilder::new(ui)
         .striped(true)

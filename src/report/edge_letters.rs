@@ -8,11 +8,11 @@
 use super::content::Report;
 use super::font::text_width;
 use super::layout::{Item, Rgb};
+use super::lines::boxed_label;
 use crate::imaging::orientation::{opposite, parse};
 
 /// The viewer's corner-box text colour.
 const LETTER: Rgb = [1.0, 0.86, 0.45];
-const CASING: Rgb = [0.05, 0.05, 0.05];
 const SIZE: f32 = 8.0;
 /// From the film's edge to the letter's box.
 const INSET: f32 = 3.0;
@@ -20,13 +20,7 @@ const INSET: f32 = 3.0;
 /// The items that letter the edges of the film drawn at `x`, `y`, `w` × `h` points.
 pub fn on_film(report: &Report, x: f32, y: f32, w: f32, h: f32) -> Vec<Item> {
     let Some((row, column)) = report.film.patient_orientation.as_deref().and_then(parse) else { return Vec::new() };
-    let boxed = |text: String, left: f32, top: f32| {
-        let tw = text_width(&text, SIZE);
-        [
-            Item::Rect { x: left - 1.5, y: top - 1.0, w: tw + 3.0, h: SIZE + 2.5, color: CASING },
-            Item::Text { x: left, y: top + SIZE * 0.8, size: SIZE, color: LETTER, text },
-        ]
-    };
+    let boxed = |text: String, left: f32, top: f32| boxed_label(text, SIZE, LETTER, left, top);
     let width = |t: &str| text_width(t, SIZE);
     let (middle_x, middle_y) = (x + w / 2.0, y + h / 2.0 - SIZE / 2.0);
     let (left, right, top, bottom) = (opposite(&row), row, opposite(&column), column);

@@ -31,10 +31,16 @@ pub fn over_film(report: &Report, x: f32, y: f32, w: f32, h: f32) -> Vec<Item> {
         let (ax, ay) = (x1 + dx / len * 4.0, y1 + dy / len * 4.0);
         let left = if dx < 0.0 { ax - tw } else { ax }.clamp(x + 2.0, (x + w - tw - 2.0).max(x + 2.0));
         let top = if dy < 0.0 { ay - th } else { ay }.clamp(y + 2.0, (y + h - th - 2.0).max(y + 2.0));
-        items.push(Item::Rect { x: left - 1.5, y: top - 1.0, w: tw + 3.0, h: th + 2.5, color: CASING });
-        items.push(Item::Text { x: left, y: top + th * 0.8, size: LABEL_SIZE, color: LINE, text });
+        items.extend(boxed_label(text, LABEL_SIZE, LINE, left, top));
     }
     items
+}
+
+/// `text` in `color` on a dark box whose top-left corner is near (`left`, `top`):
+/// a length's label, an edge's orientation letter.
+pub(super) fn boxed_label(text: String, size: f32, color: Rgb, left: f32, top: f32) -> [Item; 2] {
+    let width = text_width(&text, size);
+    [Item::Rect { x: left - 1.5, y: top - 1.0, w: width + 3.0, h: size + 2.5, color: CASING }, Item::Text { x: left, y: top + size * 0.8, size, color, text }]
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ fn grade_names_hint(found: &str) -> String {
 fn numbered_from_one_hint(path: &Path) -> String {
     let five = |name: &str| {
         let lower = name.to_ascii_lowercase();
-        let rest = ["kl", "grade"].iter().find_map(|p| lower.strip_prefix(p)).map_or(lower.as_str(), |r| r.trim_start_matches([' ', '_', '-']));
+        let rest = after_grade_prefix(&lower);
         rest.starts_with('5') && !rest[1..].starts_with(|c: char| c.is_ascii_digit())
     };
     let found = std::fs::read_dir(path).into_iter().flatten().flatten().find(|e| e.path().is_dir() && e.file_name().to_str().is_some_and(five));
@@ -136,13 +136,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
 /// digit put KL4 films under KL1.
 fn grade_of_folder(name: &str) -> Option<usize> {
     let lower = name.to_ascii_lowercase();
-    let rest = ["kl", "grade"].iter().find_map(|p| lower.strip_prefix(p)).map_or(lower.as_str(), |r| r.trim_start_matches([' ', '_', '-']));
-    let mut chars = rest.chars();
+    let mut chars = after_grade_prefix(&lower).chars();
     let d = chars.next()?.to_digit(10)? as usize;
     if chars.next().is_some_and(|c| c.is_ascii_digit()) {
         return None;
     }
     (d < GRADES).then_some(d)
+}
+
+/// What follows a lower-case name's `kl` or `grade` and its separator
+/// (`kl_2` → `2`, `grade 5` → `5`); the name itself without one.
+fn after_grade_prefix(lower: &str) -> &str {
+    ["kl", "grade"].iter().find_map(|p| lower.strip_prefix(p)).map_or(lower, |r| r.trim_start_matches([' ', '_', '-']))
 }
 
 /// A film by its extension, or without one by its content (DICOM exports are
@@ -449,7 +454,7 @@ fn read_csv(csv: &Path) -> Result<Vec<Film>, DatasetError> {
 fn csv_grade(field: &str) -> Option<usize> {
     let whole = field.strip_suffix(".0").unwrap_or(field).to_ascii_lowercase();
     // A folder's `0Normal` is a grade; in a CSV only the digit, after its prefix.
-    let digit = ["kl", "grade"].iter().find_map(|p| whole.strip_prefix(p)).map_or(whole.as_str(), |r| r.trim_start_matches([' ', '_', '-']));
+    let digit = after_grade_prefix(&whole);
     (digit.len() == 1).then(|| grade_of_folder(digit)).flatten()
 }
 

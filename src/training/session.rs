@@ -127,7 +127,7 @@ impl Plan {
     /// was accepted without a word).
     pub fn warnings(&self) -> Vec<String> {
         let split = self.split();
-        let grades = |side: &[usize; GRADES], keep: &dyn Fn(usize) -> bool| -> Vec<String> {
+        let grades = |side: &[usize; GRADES], keep: fn(usize) -> bool| -> Vec<String> {
             side.iter().enumerate().filter(|(_, n)| keep(**n)).map(|(g, n)| format!("KL {g} ({n})")).collect()
         };
         let mut warnings = Vec::new();
@@ -139,14 +139,14 @@ impl Plan {
                 if missing.len() == 1 { "that grade" } else { "those grades" }
             ));
         }
-        let few_train = grades(&split.train, &|n| n < FEW_TRAINING_FILMS);
+        let few_train = grades(&split.train, |n| n < FEW_TRAINING_FILMS);
         if !few_train.is_empty() {
             warnings.push(format!(
                 "few training films of {}: a head cannot learn a grade from so few (fewer than {FEW_TRAINING_FILMS}), and may grade it no better than the base model or worse; add films of it if you can",
                 few_train.join(", ")
             ));
         }
-        let few_val = grades(&split.validation, &|n| n > 0 && n < FEW_VALIDATION_FILMS);
+        let few_val = grades(&split.validation, |n| n > 0 && n < FEW_VALIDATION_FILMS);
         if !few_val.is_empty() {
             warnings.push(format!(
                 "few validation films of {}: {} on so few films says little",

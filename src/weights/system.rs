@@ -43,6 +43,7 @@ pub fn system_model_dirs(data_dirs: &[PathBuf], manifest: &Manifest) -> Vec<Path
 /// None when none exists.
 pub(crate) fn find(folders: &[PathBuf], manifest: &Manifest) -> Result<Option<ModelFiles>, WeightsError> {
     for dir in folders {
+        let unreadable = |e: &dyn std::fmt::Display| unusable(dir, format!("this user may not read it ({e}); every user needs read access (chmod -R a+rX)"));
         match std::fs::metadata(dir) {
             Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
                 // A link to a folder that has gone is a broken install, not an absent one.
@@ -51,7 +52,7 @@ pub(crate) fn find(folders: &[PathBuf], manifest: &Manifest) -> Result<Option<Mo
                 }
                 continue;
             }
-            Err(e) => return Err(unusable(dir, format!("this user may not read it ({e}); every user needs read access (chmod -R a+rX)"))),
+            Err(e) => return Err(unreadable(&e)),
             Ok(_) => {}
         }
         return match ModelFiles::from_dir_named(dir, "the system") {
@@ -61,7 +62,7 @@ pub(crate) fn find(folders: &[PathBuf], manifest: &Manifest) -> Result<Option<Mo
             }
             Err(WeightsError::MissingFiles { missing, notes, .. }) => Err(unusable(dir, format!("missing {}{notes}{}", missing.join(", "), revision_note(dir, manifest)))),
             Err(WeightsError::ModelDirNotFound { .. }) => Err(unusable(dir, "it is not a folder".into())),
-            Err(WeightsError::Unreadable { source, .. }) => Err(unusable(dir, format!("this user may not read it ({source}); every user needs read access (chmod -R a+rX)"))),
+            Err(WeightsError::Unreadable { source, .. }) => Err(unreadable(&source)),
             Err(other) => Err(unusable(dir, other.to_string())),
         };
     }
