@@ -214,3 +214,21 @@ fn under_nohup_a_hang_up_is_ignored_and_sigterm_stops_after_the_batch() {
     assert_eq!(seen.matches("kneeclip: stopping after this batch; no figures, nothing written (a second Ctrl-C or signal quits at once)").count(), 1, "{seen}");
     assert!(seen.matches("kneeclip: skipped").count() < 3000, "stopped inside the loop:\n{seen}");
 }
+
+/// QA: grade folders numbered 1–5 (as the paper numbers the grades) were
+/// evaluated with every label one grade too high and KL4 left out, exit 0;
+/// `train` already refused them.
+#[test]
+fn grade_folders_numbered_one_to_five_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let Some(data) = dataset(tmp.path(), 1) else { return };
+    for g in (0..5).rev() {
+        std::fs::rename(data.join(g.to_string()), data.join((g + 1).to_string())).unwrap();
+    }
+    let out = kneeclip(&["eval", "--offline", "--model-dir", model.to_str().unwrap(), data.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("look numbered 1-5 (there is a folder \"5\" and none for grade 0)") && err.contains("rename each folder to its grade less one"), "{err}");
+    assert!(out.stdout.is_empty(), "no figures: {}", text(&out.stdout));
+}

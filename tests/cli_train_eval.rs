@@ -33,9 +33,18 @@ fn eval_json_table_and_predictions() {
     }
     let csv = std::fs::read_to_string(&preds).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "file,true_grade,predicted_grade,p0,p1,p2,p3,p4");
+    assert_eq!(lines[0], "file,true_grade,predicted_grade,p0,p1,p2,p3,p4,head,anchors_hash");
     assert_eq!(lines.len(), 31);
-    assert_eq!(lines[1].split(',').count(), 8);
+    assert_eq!(lines[1].split(',').count(), 10);
+    // Which anchors made each row, and the probabilities to full f32 precision (6 decimals had tied films: QA).
+    let anchors_hash = v["anchors_hash"].as_str().unwrap();
+    assert!(lines[1..].iter().all(|l| l.ends_with(&format!(",,{anchors_hash}"))), "no head, these anchors: {}", lines[1]);
+    let decimals = |l: &&str| l.split(',').skip(3).take(5).map(|p| p.split('.').nth(1).map_or(0, str::len)).max().unwrap_or(0);
+    assert!(lines[1..].iter().map(decimals).max().unwrap() > 6, "{}", lines[1]);
+    // The anchors' texts travel with the figures (QA: only their hash did).
+    assert_eq!(v["anchors"].as_array().map(Vec::len), Some(5), "{}", v["anchors"]);
+    assert!(v["anchors"][0].as_str().is_some_and(|a| !a.is_empty()));
+    assert!(v["base_weights_sha256"].as_str().is_some_and(|h| h.len() == 64), "{}", v["base_weights_sha256"]);
 
     assert!(v["flip_agreement"].is_null(), "no flip check unless asked: {}", v["flip_agreement"]);
     assert_eq!(v["anchors_edited"], false);
@@ -79,7 +88,7 @@ fn eval_flip_agreement_and_edited_anchors() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let csv = std::fs::read_to_string(&preds).unwrap();
     let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows[0].last(), Some(&"mirrored_grade"));
+    assert_eq!(rows[0][8], "mirrored_grade");
     assert_eq!(rows.len(), 21);
     let same = rows[1..].iter().filter(|r| r[2] == r[8]).count();
     let agreement = v["flip_agreement"]["value"].as_f64().unwrap();

@@ -60,7 +60,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub json: bool,
     /// Write `file,true_grade,predicted_grade,p0..p4` (and `mirrored_grade`
-    /// with --mirror-check) for every film (atomically).
+    /// with --mirror-check), then `head,anchors_hash`, for every film
+    /// (atomically; probabilities to full single precision).
     #[arg(long, value_name = "FILE.csv")]
     pub predictions: Option<PathBuf>,
     /// A folder with one subfolder per grade (0..4), or a CSV `path,grade`.
@@ -286,12 +287,16 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     let mut predictions = None;
     if let Some(path) = &args.predictions {
         let mut csv = String::from("file,true_grade,predicted_grade,p0,p1,p2,p3,p4");
-        csv += if args.mirror_check { ",mirrored_grade\n" } else { "\n" };
+        csv += if args.mirror_check { ",mirrored_grade,head,anchors_hash\n" } else { ",head,anchors_hash\n" };
+        // Which head and anchors made each row, so a CSV that outlives its run's JSON still says (QA).
+        let made_by = format!(",{},{}\n", csv_field(provenance.head.as_deref().unwrap_or("")), provenance.anchors_hash);
         for g in &graded {
             let pred = crate::metrics::argmax(&g.probabilities);
-            let ps: Vec<String> = g.probabilities.iter().map(|x| format!("{x:.6}")).collect();
+            // Shortest text that reads back to the same f32: 6 decimals had tied films and moved a recomputed AUC by 4e-5 (QA).
+            let ps: Vec<String> = g.probabilities.iter().map(|x| format!("{x}")).collect();
             csv += &format!("{},{},{pred},{}", csv_field(&g.file), g.truth, ps.join(","));
-            csv += &g.mirrored_grade.map(|m| format!(",{m}\n")).unwrap_or_else(|| "\n".into());
+            csv += &g.mirrored_grade.map(|m| format!(",{m}")).unwrap_or_default();
+            csv += &made_by;
         }
         predictions = Some((path, csv));
     }
@@ -305,6 +310,9 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         // The path stays for scripts; the id is grade's `head` (name@hash).
         v["head_id"] = provenance.head.clone().into();
         v["anchors_hash"] = provenance.anchors_hash.clone().into();
+        // The texts themselves and the weights' hash: the figures can be traced without the run's files (QA).
+        v["anchors"] = grader.anchors().anchors.to_vec().into();
+        v["base_weights_sha256"] = grader.weights_sha256().map(|h| h.to_string()).into();
         v["anchors_edited"] = provenance.anchors_edited.into();
         v["flip_agreement"] = serde_json::to_value(&flip_agreement).map_err(|e| e.to_string())?;
         v["macro_over_grades"] = (0..GRADES).filter(|g| !report.grades_absent.contains(g)).collect::<Vec<_>>().into();

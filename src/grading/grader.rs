@@ -143,6 +143,19 @@ impl Grader {
         &self.model_id
     }
 
+    /// The SHA-256 of the base weights file (hex), worked out once and
+    /// remembered by the file's size and time; None for a model built in
+    /// memory or a file that cannot be read.
+    pub fn weights_sha256(&self) -> Option<&str> {
+        self.weights_hash()?.as_ref().ok().map(String::as_str)
+    }
+
+    fn weights_hash(&self) -> Option<&Result<String, String>> {
+        let weights = self.weights.as_ref()?;
+        let memo = crate::weights::default_cache_dir().map(|d| d.join("weights-sha256.json"));
+        Some(self.weights_sha256.get_or_init(|| crate::weights::sha256_file_remembered(weights, memo.as_deref()).map_err(|e| format!("{}: {e}", weights.display()))))
+    }
+
     pub fn head(&self) -> Option<&FineTunedHead> {
         self.head.as_ref()
     }
@@ -167,8 +180,7 @@ impl Grader {
     /// trained on; on any other base its grades mean nothing.
     fn check_base_of(&self, head: &FineTunedHead) -> Result<(), GradeError> {
         let (Some(trained_on), Some(weights)) = (&head.metadata().base_weights_sha256, &self.weights) else { return Ok(()) };
-        let memo = crate::weights::default_cache_dir().map(|d| d.join("weights-sha256.json"));
-        let hash = self.weights_sha256.get_or_init(|| crate::weights::sha256_file_remembered(weights, memo.as_deref()).map_err(|e| format!("{}: {e}", weights.display())));
+        let Some(hash) = self.weights_hash() else { return Ok(()) };
         let hash = hash.as_ref().map_err(|e| GradeError::Head { path: head.path().to_owned(), reason: format!("cannot check its base weights: {e}") })?;
         if trained_on.is_empty() || !hash.starts_with(trained_on.as_str()) {
             return Err(GradeError::Head {

@@ -89,8 +89,10 @@ pub enum DatasetError {
     NoGradeFolders { path: PathBuf, found: String },
     #[error("{path}: grade {grade} has no readable films (films per grade: {counts:?}{skipped}); every grade 0-4 needs films to train on", skipped = if *unreadable > 0 { format!("; {unreadable} unreadable files skipped") } else { String::new() })]
     EmptyGrade { path: PathBuf, grade: usize, counts: [usize; GRADES], unreadable: usize },
-    #[error("{path}: there is no grade {grade} folder (expected {}, or a folder named with the digit {grade} first, e.g. {grade}-KL; films per grade: {counts:?}); every grade 0-4 needs films to train on{}", path.join(grade.to_string()).display(), numbered_from_one_hint(path))]
+    #[error("{path}: there is no grade {grade} folder (expected {}, or a folder named with the digit {grade} first, e.g. {grade}-KL; films per grade: {counts:?}); every grade 0-4 needs films to train on", path.join(grade.to_string()).display())]
     MissingGradeFolder { path: PathBuf, grade: usize, counts: [usize; GRADES] },
+    #[error("{path}: the grade folders look numbered 1-5 (there is a folder {five:?} and none for grade 0): KL grades are numbered 0-4 here, so every film would be read one grade too high; rename each folder to its grade less one (1 to 0, …, 5 to 4)")]
+    NumberedFromOne { path: PathBuf, five: String },
     #[error("{0}: the check was stopped")]
     Stopped(PathBuf),
     #[error("{path}: {message}")]
@@ -110,19 +112,12 @@ fn grade_names_hint(found: &str) -> String {
     if named { format!(". Folders named by the grade's word are not read as grades (which grade a word means is yours to say): put the digit first, e.g. {}", names.join(", ")) } else { String::new() }
 }
 
-/// A dataset numbered 1–5 (as some papers number KL grades) has no grade 0
-/// and a "grade 5": said, not remapped, since 1–5 may as well be a typo.
-fn numbered_from_one_hint(path: &Path) -> String {
-    let five = |name: &str| {
-        let lower = name.to_ascii_lowercase();
-        let rest = after_grade_prefix(&lower);
-        rest.starts_with('5') && !rest[1..].starts_with(|c: char| c.is_ascii_digit())
-    };
-    let found = std::fs::read_dir(path).into_iter().flatten().flatten().find(|e| e.path().is_dir() && e.file_name().to_str().is_some_and(five));
-    match found {
-        Some(e) => format!(". There is a folder {:?}: KL grades are numbered 0-4 here; if these folders number them 1-5, rename each to its grade less one (1 to 0, …, 5 to 4)", e.file_name().to_string_lossy()),
-        None => String::new(),
-    }
+/// A folder named as grade 5 (`5`, `KL5`, `Grade 5`): some papers number
+/// the KL grades 1–5.
+fn names_grade_five(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let rest = after_grade_prefix(&lower);
+    rest.starts_with('5') && !rest[1..].starts_with(|c: char| c.is_ascii_digit())
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
@@ -313,6 +308,14 @@ fn read_folders(root: &Path) -> Result<Folders, DatasetError> {
         }
     }
     let found_grade = !grade_dirs.is_empty();
+    // Numbered 1–5, folders 1–4 would read as KL1–4: every label one too high
+    // (eval had graded such a set without a word). Refused, not remapped: 1–5
+    // may as well be a typo, and which grade a folder means is the user's to say.
+    if found_grade && !grade_dirs.iter().any(|&(_, g)| g == 0) {
+        if let Some(five) = subdirs.iter().filter(|d| d.is_dir()).filter_map(|d| d.file_name()?.to_str()).find(|n| names_grade_five(n)) {
+            return Err(DatasetError::NumberedFromOne { path: root.to_path_buf(), five: five.to_string() });
+        }
+    }
     let mut notes = Vec::new();
     // The dataset and its grade folders are marked first, so that a link to one
     // of them from inside a grade folder is never walked under the wrong grade.
@@ -551,8 +554,13 @@ mod tests {
         for g in 1..=5 {
             std::fs::create_dir(dir.path().join(format!("Grade {g}"))).unwrap();
         }
-        let refused = DatasetError::MissingGradeFolder { path: dir.path().to_path_buf(), grade: 0, counts: [0, 1, 1, 1, 1] }.to_string();
+        // QA: `eval` read such a set with every label one grade too high, and exit 0.
+        let refused = read_folders(dir.path()).unwrap_err().to_string();
         assert!(refused.contains("\"Grade 5\"") && refused.contains("numbered 0-4") && refused.contains("1-5"), "{refused}");
+        // With a grade 0 folder, a "5" folder is only left out (said as any other).
+        std::fs::create_dir(dir.path().join("Grade 0")).unwrap();
+        let (_, left_out, _) = read_folders(dir.path()).unwrap();
+        assert!(left_out.iter().any(|(p, why)| p.ends_with("Grade 5") && why.contains("not a grade folder")), "{left_out:?}");
     }
 
     #[test]
