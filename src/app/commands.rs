@@ -58,7 +58,7 @@ pub const COMMANDS: &[CommandInfo] = &[
     CommandInfo { command: Command::FileWindow, label: "File W/L", tooltip: "The film's own window (right-drag changes width and level)", shortcut: None },
     CommandInfo { command: Command::FullRange, label: "Full range", tooltip: "Window over the film's whole range (a PNG, JPEG or TIFF: all its bit depth holds; a DICOM film: the values it has)", shortcut: key(Key::F) },
     CommandInfo { command: Command::AutoWindow, label: "Auto W/L", tooltip: "Window from the film's darkest to its brightest value (for a film whose values fill little of its bit depth)", shortcut: key(Key::A) },
-    CommandInfo { command: Command::TogglePatientData, label: "Hide patient data", tooltip: "Hide every patient-identifying text (name, IDs, dates, file name)", shortcut: Some(KeyboardShortcut::new(Modifiers::SHIFT, Key::F12)) },
+    CommandInfo { command: Command::TogglePatientData, label: "Hide patient data", tooltip: "Hide patient-identifying text on screen: names, IDs, dates, descriptions and comments, file names; remembered for the next start", shortcut: Some(KeyboardShortcut::new(Modifiers::SHIFT, Key::F12)) },
     CommandInfo { command: Command::ToggleGrade, label: "Hide grade", tooltip: "Hide the model's grade, probabilities and similarities until shown again, from film to film: for teaching, the reader grades first", shortcut: key(Key::G) },
     CommandInfo { command: Command::ToggleHeatmap, label: "Heatmap", tooltip: "Show where the model looked (attention rollout over the region it graded)", shortcut: key(Key::M) },
     CommandInfo { command: Command::LengthTool, label: "Length", tooltip: "Measure: drag a line on the film; mm from the file's pixel spacing, else pixels", shortcut: key(Key::L) },

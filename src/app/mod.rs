@@ -187,6 +187,7 @@ impl KneeclipApp {
 
     /// [`new`](Self::new) looking for the model in the cache root `cache_dir` (None: the user's).
     pub fn with_cache_dir(ctx: &egui::Context, settings: Settings, model_dir: Option<PathBuf>, cache_dir: Option<PathBuf>) -> KneeclipApp {
+        let hide_patient = settings.hide_patient;
         let mut app = KneeclipApp {
             settings,
             cli_model_dir: model_dir,
@@ -201,7 +202,7 @@ impl KneeclipApp {
             grades: Vec::new(),
             heatmaps: Vec::new(),
             show_heatmap: false,
-            hide_patient: false,
+            hide_patient,
             hide_grade: false,
             error: None,
             grade_error: None,
@@ -483,12 +484,7 @@ impl KneeclipApp {
     }
 
     fn film_opened(&mut self, film: Arc<Radiograph>, first: Option<render::Rendered>, path: PathBuf) {
-        if self.opening_by_step && self.recent_by_step.is_some() && self.settings.recent.first() == self.recent_by_step.as_ref() {
-            self.settings.recent.remove(0);
-        }
-        let new_entry = !self.settings.recent.contains(&path);
-        self.settings.add_recent(&path);
-        self.recent_by_step = (self.opening_by_step && new_entry).then(|| path.clone());
+        self.settings.remember_opened(&path, self.hide_patient, self.opening_by_step, &mut self.recent_by_step);
         // The reader's tool stays selected from one film to the next.
         let tool = self.view.as_ref().map(|v| v.tool).unwrap_or_default();
         let mut view = FilmView::new(film).with_first_render(first);
@@ -688,6 +684,7 @@ impl eframe::App for KneeclipApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.hide_patient = self.hide_patient;
         eframe::set_value(storage, settings::STORAGE_KEY, &self.settings);
         if let Some(text) = &self.unreadable_settings {
             storage.set_string(settings::UNREADABLE_KEY, text.clone());

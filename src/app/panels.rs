@@ -83,6 +83,13 @@ fn toolbar(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                     ui.close();
                 }
             }
+            // The list is kept in the settings file (docs/PRIVACY.md): one click forgets it.
+            ui.separator();
+            let clear = ui.add_enabled(!app.settings.recent.is_empty(), egui::Button::new("Clear recent"));
+            if clear.on_hover_text("Forget every film in this list (the files stay where they are)").clicked() {
+                app.settings.recent.clear();
+                ui.close();
+            }
         });
         let (before, after) = (app.has_film_beside(-1), app.has_film_beside(1));
         enabled_button(app, ui, Command::PreviousFilm, false, before);
@@ -304,7 +311,8 @@ fn shown_error(app: &KneeclipApp) -> Option<String> {
 
 fn mask_paths(app: &KneeclipApp, text: &str) -> String {
     let mut shown = text.to_string();
-    for p in app.settings.recent.iter().chain(app.failed_path.iter()) {
+    // The open film too: opened while hidden, it is not in Recent.
+    for p in app.settings.recent.iter().chain(app.failed_path.iter()).chain(app.path.iter()) {
         shown = shown.replace(&p.display().to_string(), "(file name hidden)");
     }
     shown
@@ -409,6 +417,8 @@ fn grade(app: &mut KneeclipApp, ui: &mut egui::Ui) {
         // The file's own header says this is not a knee radiograph: said
         // before the grade, which the model gives whatever it is shown.
         for caution in view.film.cautions() {
+            // Without the hidden fields' words while patient data is hidden.
+            let caution = if app.hide_patient { crate::imaging::confidentiality::caution_while_hidden(caution) } else { caution.clone() };
             ui.colored_label(Color32::from_rgb(240, 180, 60), RichText::new(format!("Caution: {caution}.")).strong());
         }
         if !app.grades.is_empty() {

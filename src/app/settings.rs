@@ -22,6 +22,9 @@ pub struct Settings {
     pub report_folder: Option<PathBuf>,
     pub device: DevicePreference,
     pub heatmap_opacity: f32,
+    /// "Hide patient data" as it was at the last close: the next start opens so
+    /// (a teaching screen stays hidden; privacy officer QA P4).
+    pub hide_patient: bool,
 }
 
 impl Default for Settings {
@@ -34,6 +37,7 @@ impl Default for Settings {
             report_folder: None,
             device: DevicePreference::Auto,
             heatmap_opacity: 0.5,
+            hide_patient: false,
         }
     }
 }
@@ -43,6 +47,25 @@ impl Settings {
         self.recent.retain(|p| p != path);
         self.recent.insert(0, path.to_path_buf());
         self.recent.truncate(MAX_RECENT);
+    }
+
+    /// Remembers a film just opened in Recent, unless `hidden` (patient data
+    /// hidden): a screen shown to others, or set so by an administrator, should
+    /// not leave the names of the files it showed (often the patient's, as
+    /// SMITH_JOHN_knee.dcm) in the settings file and the menu; the films
+    /// already there stay. `by_step`: reached with Page Down / Up; `stepped`
+    /// is the entry the last step added, which this one replaces (paging
+    /// through a folder fills one entry, not all ten).
+    pub fn remember_opened(&mut self, path: &Path, hidden: bool, by_step: bool, stepped: &mut Option<PathBuf>) {
+        if hidden {
+            return;
+        }
+        if by_step && stepped.is_some() && self.recent.first() == stepped.as_ref() {
+            self.recent.remove(0);
+        }
+        let new_entry = !self.recent.contains(&path.to_path_buf());
+        self.add_recent(path);
+        *stepped = (by_step && new_entry).then(|| path.to_path_buf());
     }
 }
 
@@ -74,6 +97,7 @@ pub fn read_stored(text: &str) -> (Settings, Option<String>) {
             "report_folder" => value.into_rust().map(|v| settings.report_folder = v).is_ok(),
             "device" => value.into_rust().map(|v| settings.device = v).is_ok(),
             "heatmap_opacity" => value.into_rust::<f32>().map(|v| settings.heatmap_opacity = opacity(v)).is_ok(),
+            "hide_patient" => value.into_rust().map(|v| settings.hide_patient = v).is_ok(),
             _ => true, // a newer version's field: nothing to keep here
         };
         if !read {
@@ -135,6 +159,22 @@ mod tests {
         // A newer version's field is no problem; a wrong opacity is clamped.
         let (settings, problem) = read_stored(&text.replace("device:cpu", "device:cpu,zoom_memory:(1,2)").replace("heatmap_opacity:0.5", "heatmap_opacity:7.0"));
         assert_eq!((settings.device, settings.heatmap_opacity, problem), (DevicePreference::Cpu, 1.0, None));
+    }
+
+    #[test]
+    fn hidden_patient_data_is_remembered_and_opens_no_recent_entry() {
+        let mut settings = Settings { hide_patient: true, ..Settings::default() };
+        let (read, problem) = read_stored(&ron::to_string(&settings).unwrap());
+        assert_eq!((read.hide_patient, problem), (true, None));
+        // Read field by field (another field unreadable) it is kept too.
+        let text = ron::to_string(&settings).unwrap().replace("device:auto", "device:gpu");
+        assert!(read_stored(&text).0.hide_patient, "{text}");
+        assert!(!read_stored("(anchors:(\"a\",\"b\",\"c\",\"d\",\"e\"))").0.hide_patient, "shown by default");
+        let mut stepped = None;
+        settings.remember_opened(Path::new("/films/SMITH_JOHN_knee.dcm"), true, false, &mut stepped);
+        assert!(settings.recent.is_empty());
+        settings.remember_opened(Path::new("/films/knee.dcm"), false, false, &mut stepped);
+        assert_eq!(settings.recent, [PathBuf::from("/films/knee.dcm")]);
     }
 
     #[test]

@@ -64,6 +64,8 @@ Environment:
   HF_ENDPOINT=URL                the Hugging Face hub or a mirror to download from
   HF_TOKEN=TOKEN                 a hub access token, sent with the download
   KNEECLIP_DOWNLOAD_TIMEOUT=S    seconds without data before a download gives up (default 30)
+  KNEECLIP_HIDE_PATIENT_DATA=1   every viewer starts with patient data hidden (as with
+                                 `kneeclip view --hide-patient-data`; set in /etc/environment)
 
 Run `kneeclip grade --help` for examples.";
 

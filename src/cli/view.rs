@@ -36,6 +36,23 @@ pub struct ViewArgs {
     /// Fill in (and check) the training tab's dataset folder.
     #[arg(long, value_name = "DIR")]
     pub train_dataset: Option<PathBuf>,
+    /// Start with patient data hidden (names, IDs, dates, descriptions, file names), for a
+    /// teaching screen or a screenshot; Shift+F12 shows them. Without it the viewer starts as
+    /// it was closed, or hidden where KNEECLIP_HIDE_PATIENT_DATA=1 is set (see ENVIRONMENT).
+    #[arg(long)]
+    pub hide_patient_data: bool,
+}
+
+/// Set (to 1) system-wide by an administrator: every viewer starts with patient data hidden.
+pub const HIDE_PATIENT_DATA_ENV: &str = "KNEECLIP_HIDE_PATIENT_DATA";
+
+/// Whether the viewer starts with patient data hidden: as it was at the last
+/// close (`remembered`), or hidden by `--hide-patient-data` or by
+/// [`HIDE_PATIENT_DATA_ENV`] set to anything but empty, 0, false, no or off
+/// (an administrator's odd value hides rather than shows).
+pub fn starts_hidden(remembered: bool, flag: bool, env: Option<&std::ffi::OsStr>) -> bool {
+    let env_says = env.map(|v| v.to_string_lossy().trim().to_ascii_lowercase()).is_some_and(|v| !matches!(v.as_str(), "" | "0" | "false" | "no" | "off"));
+    remembered || flag || env_says
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
@@ -52,7 +69,7 @@ fn window_icon() -> std::sync::Arc<egui::IconData> {
 }
 
 pub fn run(args: ViewArgs) -> i32 {
-    let ViewArgs { file, model_dir, offline, head, screenshot, heatmap, tab, train_dataset } = args;
+    let ViewArgs { file, model_dir, offline, head, screenshot, heatmap, tab, train_dataset, hide_patient_data } = args;
     // winit's own refusal names its source file; say what the user can do instead.
     if let Some(why) = no_display() {
         eprintln!("kneeclip: {why}");
@@ -89,6 +106,7 @@ pub fn run(args: ViewArgs) -> i32 {
                 app.set_cli_head(head);
             }
             app.show_heatmap = heatmap;
+            app.hide_patient = starts_hidden(app.hide_patient, hide_patient_data, std::env::var_os(HIDE_PATIENT_DATA_ENV).as_deref());
             app.tab = match tab {
                 TabArg::Viewer => crate::app::Tab::Viewer,
                 TabArg::Training => crate::app::Tab::Training,
@@ -215,6 +233,24 @@ mod tests {
         let icon = super::window_icon();
         assert_eq!((icon.width, icon.height), (64, 64));
         assert_eq!(icon.rgba.len(), 64 * 64 * 4);
+    }
+
+    #[test]
+    fn patient_data_starts_hidden_by_the_flag_the_variable_or_the_last_close() {
+        use clap::Parser;
+        use std::ffi::OsStr;
+        let parsed = crate::cli::Cli::try_parse_from(["kneeclip", "view", "--hide-patient-data", "--screenshot", "out.png", "knee.dcm"]).unwrap();
+        let Some(crate::cli::Command::View(args)) = parsed.command else { panic!("not view: {parsed:?}") };
+        assert!(args.hide_patient_data);
+        assert!(super::starts_hidden(false, args.hide_patient_data, None));
+        assert!(!super::starts_hidden(false, false, None), "shown by default");
+        assert!(super::starts_hidden(true, false, None), "as at the last close");
+        for on in ["1", "true", "YES", " on ", "always"] {
+            assert!(super::starts_hidden(false, false, Some(OsStr::new(on))), "{on:?}");
+        }
+        for off in ["", "0", "false", "No", "off"] {
+            assert!(!super::starts_hidden(false, false, Some(OsStr::new(off))), "{off:?}");
+        }
     }
 
     #[test]

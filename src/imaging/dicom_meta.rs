@@ -182,49 +182,8 @@ pub(crate) fn pixel_spacing(obj: &Obj) -> Option<PixelSpacing> {
         })
 }
 
-/// Attributes that identify a patient (or lead to one), hidden on request:
-/// those named below, and, as in DICOM's de-identification profile (PS3.15
-/// Annex E), every person's name (patient, physicians, observers), every
-/// date and time (a date with a knee film is a quasi-identifier), every instance UID (it leads back to the study in a
-/// PACS), free-text comments and private attributes (anything may be in them).
-pub(crate) fn is_identifying(tag: Tag, vr: VR) -> bool {
-    let (g, e) = (tag.0, tag.1);
-    if matches!(vr, VR::DA | VR::DT | VR::TM | VR::PN) || g % 2 == 1 {
-        return true;
-    }
-    if vr == VR::UI {
-        // Class UIDs name a kind of object or an encoding, not this one.
-        return !matches!((g, e), (0x0002, 0x0002) | (0x0002, 0x0010) | (0x0002, 0x0012) | (0x0008, 0x0016) | (0x0008, 0x1150));
-    }
-    if g == 0x0010 {
-        // Patient module, except a few clinical descriptors (age, size, weight, ethnic group, smoking, allergies).
-        return !matches!(e, 0x0040 | 0x1010 | 0x1020 | 0x1030 | 0x2160 | 0x21B0);
-    }
-    matches!(
-        (g, e),
-        (0x0008, 0x0020..=0x0023) // study/series/acquisition/content dates
-            | (0x0008, 0x0030..=0x0033) // their times
-            | (0x0008, 0x002A) // acquisition datetime
-            | (0x0008, 0x0050) // accession number
-            | (0x0008, 0x0080..=0x0082) // institution name, address, code
-            | (0x0008, 0x0090..=0x0096) // referring physician
-            | (0x0008, 0x1010) // station name
-            | (0x0008, 0x1040) // institutional department
-            | (0x0008, 0x1048..=0x1050) // physicians of record, performing physician
-            | (0x0008, 0x1060) // reading physician
-            | (0x0008, 0x1070) // operators
-            | (0x0018, 0x1000) // device serial number
-            | (0x0020, 0x0010) // study ID
-            | (0x0032, 0x1032..=0x1033) // requesting physician / service
-            | (0x0038, 0x0010) // admission ID
-            | (0x0040, 0x0244..=0x0245) // performed procedure step start
-            | (0x0040, 0x0253) // performed procedure step ID
-            | (0x0040, 0xA123) // person name
-            | (0x0020, 0x4000) // image comments
-            | (0x0032, 0x4000) // study comments
-            | (0x0008, 0x4000) // identifying comments
-    )
-}
+/// Hidden by "Hide patient data": DICOM's confidentiality profile ([`super::confidentiality`]).
+use super::confidentiality::is_identifying;
 
 const MAX_VALUE_CHARS: usize = 200;
 

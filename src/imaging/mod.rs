@@ -19,6 +19,7 @@
 
 mod anatomy;
 mod coded_size;
+pub mod confidentiality;
 mod dicom;
 mod dicom_lengths;
 mod dicom_meta;
