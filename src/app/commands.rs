@@ -8,6 +8,8 @@ pub enum Command {
     Open,
     NextFilm,
     PreviousFilm,
+    NextFrame,
+    PreviousFrame,
     ZoomIn,
     ZoomOut,
     Fit,
@@ -47,6 +49,8 @@ pub const COMMANDS: &[CommandInfo] = &[
     CommandInfo { command: Command::Open, label: "Open…", tooltip: "Open a film (DICOM, PNG, JPEG, TIFF, BMP); you can also drop a file on the window", shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, Key::O)) },
     CommandInfo { command: Command::PreviousFilm, label: "Previous film", tooltip: "Open the film before this one in its folder (by name)", shortcut: key(Key::PageUp) },
     CommandInfo { command: Command::NextFilm, label: "Next film", tooltip: "Open the film after this one in its folder (by name)", shortcut: key(Key::PageDown) },
+    CommandInfo { command: Command::PreviousFrame, label: "Previous frame", tooltip: "Show and grade the frame before this one of a multi-frame film", shortcut: key(Key::Comma) },
+    CommandInfo { command: Command::NextFrame, label: "Next frame", tooltip: "Show and grade the frame after this one of a multi-frame film", shortcut: key(Key::Period) },
     CommandInfo { command: Command::ZoomIn, label: "Zoom in", tooltip: "Zoom in (mouse wheel also zooms)", shortcut: key(Key::Plus) },
     CommandInfo { command: Command::ZoomOut, label: "Zoom out", tooltip: "Zoom out", shortcut: key(Key::Minus) },
     CommandInfo { command: Command::Fit, label: "Fit", tooltip: "Fit the film to the view", shortcut: key(Key::Equals) },
@@ -114,6 +118,8 @@ pub fn shortcut_text(ctx: &egui::Context, command: Command) -> String {
 fn key_text(ctx: &egui::Context, s: KeyboardShortcut) -> String {
     match s.logical_key {
         Key::ArrowRight | Key::ArrowLeft | Key::ArrowUp | Key::ArrowDown if s.modifiers.is_none() => format!("{} arrow", s.logical_key.name()),
+        // Written "Period" and "Comma" by egui: the key's own mark says which key.
+        Key::Period | Key::Comma if s.modifiers.is_none() => format!("{} ({})", s.logical_key.symbol_or_name(), s.logical_key.name()),
         _ => ctx.format_shortcut(&s),
     }
 }

@@ -14,6 +14,7 @@ use crate::explain::Heatmap;
 use crate::grading::Region;
 use crate::imaging::{Radiograph, Window};
 
+mod frames;
 mod orientation;
 mod undo;
 mod window_drag;
@@ -88,6 +89,9 @@ pub struct FilmView {
     last_fit: f32,
     /// Where the film was drawn last frame.
     rect: Option<Rect>,
+    /// A multi-frame film's frame last asked for (1-based), and a new one for the app to read.
+    frame_target: u32,
+    pub frame_request: Option<u32>,
 }
 
 /// What the overlay shows in its corners.
@@ -100,7 +104,6 @@ impl FilmView {
     pub fn new(film: Arc<Radiograph>) -> FilmView {
         let state = ViewState::initial(&film);
         FilmView {
-            film,
             state,
             tool: Tool::default(),
             measurements: Vec::new(),
@@ -117,6 +120,9 @@ impl FilmView {
             hover: None,
             last_fit: 1.0,
             rect: None,
+            frame_target: film.frame(),
+            frame_request: None,
+            film,
         }
     }
 
@@ -136,6 +142,8 @@ impl FilmView {
             Command::Undo => return self.undo(),
             Command::Redo => return self.redo(),
             Command::Cancel => return self.cancel(),
+            Command::NextFrame => return self.step_frame(1),
+            Command::PreviousFrame => return self.step_frame(-1),
             _ => {}
         }
         self.checkpoint();
@@ -288,9 +296,12 @@ impl FilmView {
             step = step.max(2);
         }
         let wanted = RenderKey { window: self.state.window, invert: self.state.invert, step };
-        if let Some(first) = self.first.take().filter(|f| self.texture.is_none() && f.key == wanted) {
-            // Made with the film's opening: shown in the film's first frame.
-            self.texture = Some(ctx.load_texture("film", first.image, TextureOptions::LINEAR));
+        if let Some(first) = self.first.take().filter(|f| self.rendered.is_none() && f.key == wanted) {
+            // Made with the film's opening (or a new frame's): shown in its first frame.
+            match &mut self.texture {
+                Some(t) => t.set(first.image, TextureOptions::LINEAR),
+                None => self.texture = Some(ctx.load_texture("film", first.image, TextureOptions::LINEAR)),
+            }
             self.rendered = Some(first.key);
             self.requested = Some(first.key);
         }
@@ -327,6 +338,7 @@ impl FilmView {
 
     /// Draws the film into the remaining space of `ui` and handles the mouse.
     pub fn show(&mut self, ui: &mut egui::Ui, overlay: &Overlay<'_>, heat_opacity: Option<f32>) {
+        self.frame_bar(ui);
         let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
         self.rect = Some(rect);
         let size = self.film_size();

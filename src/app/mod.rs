@@ -59,6 +59,8 @@ struct Pending {
     query: Option<RequestId>,
     heatmap: Option<RequestId>,
     head: Option<RequestId>,
+    /// Another frame of the open film ([`frames`]).
+    frame: Option<RequestId>,
 }
 
 /// The two tabs of the window.
@@ -170,14 +172,11 @@ pub struct KneeclipApp {
     pub quit: QuitWhileTraining,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct QuitWhileTraining {
-    pub asked: bool,
-    pub stopping: bool,
-}
-
 pub mod frame_log;
+mod frames;
+mod quit;
 pub mod screenshot;
+pub use quit::QuitWhileTraining;
 
 impl KneeclipApp {
     /// A viewer with no film; the model starts loading on the worker at once.
@@ -367,7 +366,7 @@ impl KneeclipApp {
 
     pub fn busy(&self) -> bool {
         let p = &self.pending;
-        p.model.is_some() || p.open.is_some() || p.grade.is_some() || p.query.is_some() || p.heatmap.is_some() || p.head.is_some() || self.export.running() || self.folder.listing()
+        p.model.is_some() || p.open.is_some() || p.frame.is_some() || p.grade.is_some() || p.query.is_some() || p.heatmap.is_some() || p.head.is_some() || self.export.running() || self.folder.listing()
     }
 
     /// Drains the worker's answers (once per frame), dropping stale ones.
@@ -402,6 +401,7 @@ impl KneeclipApp {
                     let (_, path) = self.pending.open.take().expect("pending open");
                     self.film_opened(film, first, path);
                 }
+                Answer::Opened(film, first) if id == self.pending.frame => self.frame_opened(film, first),
                 Answer::Graded { grades, anchor_warnings, head_warnings } if id == self.pending.grade => {
                     self.pending.grade = None;
                     self.grades = grades;
@@ -456,6 +456,10 @@ impl KneeclipApp {
                             }
                             continue;
                         }
+                    }
+                    if id == self.pending.frame {
+                        self.frame_failed(&msg);
+                        continue;
                     }
                     if id == self.pending.grade {
                         // No grade rather than the last one: it belongs to other anchors or a model that now fails.
@@ -579,6 +583,7 @@ impl KneeclipApp {
             Tab::Viewer => {
                 self.run_commands(&ctx);
                 panels::show(self, ui);
+                self.read_frame_asked_for();
             }
             Tab::Training => self.training_tab(ui),
         }
@@ -622,48 +627,6 @@ impl KneeclipApp {
                 };
                 ui.colored_label(colour, text);
             }
-        });
-    }
-
-    /// Closing the window while a run trains asks first, then stops the run
-    /// cleanly (its checkpoint whole, no half-written file) before quitting.
-    fn confirm_quit_while_training(&mut self, ctx: &egui::Context) {
-        if ctx.input(|i| i.viewport().close_requested()) && self.training.running() {
-            // Asked again while stopping, it still waits for the run to stop.
-            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
-            self.quit.asked = true;
-        }
-        if self.quit.asked && !self.training.running() {
-            // Stopped as asked, or the run ended on its own meanwhile: the reader wanted to quit.
-            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-            return;
-        }
-        if !self.quit.asked {
-            return;
-        }
-        let p = &self.training.progress;
-        let epochs = format!("epoch {} of {}", p.epoch, p.total_epochs);
-        let stopping = self.quit.stopping || matches!(p.state, training_tab::RunState::Cancelling);
-        egui::Modal::new(egui::Id::unique("quit-while-training")).show(ctx, |ui| {
-            ui.set_max_width(420.0);
-            ui.heading("A head is being trained");
-            if stopping {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("Stopping the run at the next batch, then quitting…");
-                });
-                return;
-            }
-            ui.label(format!("The run is at {epochs}. Quitting stops it: no head is written, and its checkpoint keeps the last complete epoch, to resume later."));
-            ui.horizontal(|ui| {
-                if ui.button("Keep training").clicked() {
-                    self.quit.asked = false;
-                }
-                if ui.button("Stop the run and quit").clicked() {
-                    self.training.cancel();
-                    self.quit.stopping = true;
-                }
-            });
         });
     }
 

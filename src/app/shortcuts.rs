@@ -18,6 +18,7 @@ pub fn table(ui: &mut egui::Ui) {
         for c in COMMANDS.iter().filter(|c| c.shortcut.is_some()) {
             row(c.label, commands::shortcut_text(&ctx, c.command));
         }
+        row("Another frame of a multi-frame film", "the bar over the film: ⏴ ⏵ and its slider".into());
         row("Window / level", "right-drag".into());
         row("Pan", "left-drag (middle-drag with the length tool)".into());
         row("Zoom about the cursor", "mouse wheel".into());

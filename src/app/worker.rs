@@ -27,6 +27,9 @@ pub enum Request {
     /// `cache_dir`: the cache root (None: the user's, or `$KNEECLIP_CACHE_DIR`).
     LoadModel { dir: Option<PathBuf>, dir_from_viewer: bool, cache_dir: Option<PathBuf>, device: DevicePreference, download: bool },
     Open(PathBuf),
+    /// Another frame (1-based) of the open multi-frame film, its first display
+    /// image rendered as the view shows (its window kept); a failure keeps the frame before.
+    OpenFrame(PathBuf, u32, super::render::RenderKey),
     /// Grade the film last opened (every region of a wide film).
     Grade,
     /// New anchors: encode them, then re-score the current film.
@@ -207,6 +210,17 @@ impl State {
                     self.images.clear();
                     Err(e.to_string())
                 }
+            },
+            Request::OpenFrame(path, frame, key) => match Radiograph::open_frame(&path, frame) {
+                Ok(film) => {
+                    let film = Arc::new(film);
+                    self.film = Some(film.clone());
+                    self.images.clear();
+                    let t0 = std::time::Instant::now();
+                    let image = super::render::render_image(&film, key);
+                    return Answer::Opened(film, Some(super::render::Rendered { key, image, took: t0.elapsed() }));
+                }
+                Err(e) => Err(e.to_string()),
             },
             Request::Grade => self.grade(),
             Request::EncodeAnchors(anchors) => match self.grader.as_mut() {

@@ -48,6 +48,10 @@ pub struct GradeArgs {
     /// Halves the model's work.
     #[arg(long)]
     pub no_mirror_check: bool,
+    /// The frame to grade of a multi-frame DICOM, counted from 1 (default: 1);
+    /// a file without that frame is an error that says how many it has.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub frame: Option<u32>,
     /// Films: PNG, JPEG, TIFF, BMP or DICOM; a folder stands for every film
     /// in it and its subfolders, in name order (DICOM files without an extension too).
     #[arg(required = true, value_name = "FILE")]
@@ -127,7 +131,7 @@ pub fn run(args: &GradeArgs) -> i32 {
         // Decoding (a large DICOM's JPEG takes a while) runs on every core.
         let preprocessing = grader.preprocessing();
         let prepared: Vec<Result<PreparedFilm, String>> =
-            chunk.par_iter().map(|(file, listed)| listed.clone().and_then(|()| prepare_film(preprocessing, file, !args.no_mirror_check))).collect();
+            chunk.par_iter().map(|(file, listed)| listed.clone().and_then(|()| prepare_film(preprocessing, file, !args.no_mirror_check, args.frame))).collect();
         let pixel_values: Vec<Vec<f32>> = prepared
             .iter()
             .flatten()
@@ -293,12 +297,13 @@ impl PreparedFilm {
     }
 }
 
-fn prepare_film(preprocessing: &Preprocessing, file: &Path, mirror_check: bool) -> Result<PreparedFilm, String> {
-    let film = Radiograph::open(file).map_err(|e| e.to_string())?;
-    Ok(prepare_view(preprocessing, &film, mirror_check))
+fn prepare_film(preprocessing: &Preprocessing, file: &Path, mirror_check: bool, frame: Option<u32>) -> Result<PreparedFilm, String> {
+    let film = Radiograph::open_frame(file, frame.unwrap_or(1)).map_err(|e| e.to_string())?;
+    Ok(prepare_view(preprocessing, &film, mirror_check, frame.is_some()))
 }
 
-fn prepare_view(preprocessing: &Preprocessing, film: &Radiograph, mirror_check: bool) -> PreparedFilm {
+/// `frame_chosen`: `--frame` was given (else the note says how to pick another frame).
+fn prepare_view(preprocessing: &Preprocessing, film: &Radiograph, mirror_check: bool, frame_chosen: bool) -> PreparedFilm {
     let view = film.model_view();
     let (width, height) = (view.width as usize, view.height as usize);
     let regions = regions_for(width, height);
@@ -313,8 +318,17 @@ fn prepare_view(preprocessing: &Preprocessing, film: &Radiograph, mirror_check: 
         regions: regions.into_iter().map(|r| split.then_some(r)).collect(),
         inputs,
         mirror_check,
-        remarks: Remarks { cautions: film.cautions().to_vec(), notes: film.notes().to_vec() },
+        remarks: Remarks { cautions: film.cautions().to_vec(), notes: frame_notes(film, frame_chosen), frame: (film.frame_count() > 1).then(|| (film.frame(), film.frame_count())) },
     }
+}
+
+/// The film's notes; on a multi-frame film, which frame was graded and, by
+/// default (the first), how to grade another.
+fn frame_notes(film: &Radiograph, frame_chosen: bool) -> Vec<String> {
+    let n = film.frame_count();
+    let how = if frame_chosen { String::new() } else { format!(": grade another with --frame K (1 to {n})") };
+    let said = format!("multi-frame file: frame {} of {n} graded{how}", film.frame());
+    film.notes().iter().map(|note| if n > 1 && note.starts_with("multi-frame file:") { said.clone() } else { note.clone() }).collect()
 }
 
 fn check_report_options(args: &GradeArgs, out: &Path) -> Result<(), String> {
@@ -338,8 +352,8 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
     let mut report_failed = false;
     let result = (|| -> Result<(), String> {
         // One read: the report's checksum is of the very bytes graded.
-        let (film, film_bytes) = Radiograph::open_keeping_bytes(file).map_err(|e| e.to_string())?;
-        let prepared = prepare_view(grader.preprocessing(), &film, !args.no_mirror_check);
+        let (film, film_bytes) = Radiograph::open_frame_keeping_bytes(file, args.frame.unwrap_or(1)).map_err(|e| e.to_string())?;
+        let prepared = prepare_view(grader.preprocessing(), &film, !args.no_mirror_check, args.frame.is_some());
         let assessments = grader.grade_pixel_values(&prepared.inputs).map_err(|e| {
             report_failed |= matches!(e, GradeError::NonFinite { .. });
             format!("{shown}: {e}")

@@ -28,6 +28,8 @@ pub enum Format {
 pub struct Remarks {
     pub cautions: Vec<String>,
     pub notes: Vec<String>,
+    /// The frame graded (1-based) and how many the file holds: multi-frame files only.
+    pub frame: Option<(u32, u32)>,
 }
 
 pub struct Printer {
@@ -116,6 +118,9 @@ impl Printer {
                 });
                 if let Some(region) = region {
                     line["region"] = json!(region);
+                }
+                if let Some((frame, frames)) = remarks.frame {
+                    (line["frame"], line["frames"]) = (json!(frame), json!(frames));
                 }
                 self.line(format_args!("{line}"));
             }

@@ -1,5 +1,6 @@
-//! DICOM files: parsing (with or without preamble and file meta), decoding the first
-//! frame through dicom-pixeldata, and turning the samples into [`Pixels`].
+//! DICOM files: parsing (with or without preamble and file meta), decoding one
+//! frame (the first unless asked for another) through dicom-pixeldata, and
+//! turning the samples into [`Pixels`]. Only the frame asked for is decoded.
 
 use std::path::Path;
 
@@ -123,6 +124,7 @@ pub(crate) fn load(
     layout: DicomLayout,
     path: &Path,
     limits: &LoadLimits,
+    frame: u32,
 ) -> Result<Decoded, ImagingError> {
     let obj = parse(bytes, layout, path)?;
     let bad_attr = |attribute: &str, detail: &str| ImagingError::BadAttribute {
@@ -147,6 +149,10 @@ pub(crate) fn load(
         meta::get_u32(&obj, tags::COLUMNS).ok_or_else(|| bad_attr("Columns (0028,0011)", ""))?;
     let frames = meta::get_u32(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
     let samples = meta::get_u32(&obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1).max(1);
+    if frame == 0 || frame > frames {
+        return Err(ImagingError::NoSuchFrame { path: path.to_path_buf(), frame, frames });
+    }
+    let index = frame - 1;
     if rows == 0 || cols == 0 {
         return Err(bad_attr("Rows/Columns", &format!("the image is {cols}×{rows} pixels")));
     }
@@ -166,12 +172,12 @@ pub(crate) fn load(
             });
         }
     }
-    let decoded = match guarded(|| obj.decode_pixel_data_frame(0)) {
+    let decoded = match guarded(|| obj.decode_pixel_data_frame(index)) {
         Ok(Ok(d)) => d,
         Ok(Err(e)) if codec == Some("JPEG") && chain(&e).contains("SamplePrecision") => {
             // jpeg-decoder has no 12-bit lossy JPEG: use our own sequential decoder.
-            let mut dec = decode_jpeg12(&obj, frames, path)?;
-            finish(&obj, &mut dec, frames, path)?;
+            let mut dec = decode_jpeg12(&obj, frames, index, path)?;
+            finish(&obj, &mut dec, frames, index, path)?;
             return Ok(dec);
         }
         Ok(Err(e)) => {
@@ -190,12 +196,14 @@ pub(crate) fn load(
                     path: path.to_path_buf(),
                     detail: format!("the {} pixel data uses a feature this decoder lacks ({detail})", codec.unwrap_or("compressed")),
                 }
-            } else if lower.contains("frame #0 is out of range") {
+            } else if lower.contains(&format!("frame #{index} is out of range")) {
                 // dicom-pixeldata's words for "fewer pixel bytes than the header promises".
                 ImagingError::InvalidDicom {
                     path: path.to_path_buf(),
                     detail: format!(
-                        "the pixel data holds less than one {cols}×{rows} frame: the file is truncated or its Rows/Columns are wrong"
+                        "the pixel data holds less than {} {cols}×{rows} frame{}: the file is truncated or its Rows/Columns are wrong",
+                        if index == 0 { "one".to_string() } else { (index + 1).to_string() },
+                        if index == 0 { "" } else { "s" }
                     ),
                 }
             } else if lower.contains("could not allocate frame") {
@@ -224,14 +232,15 @@ pub(crate) fn load(
 
     let original_pi = meta::get_str(&obj, tags::PHOTOMETRIC_INTERPRETATION);
     let mut dec = samples_to_pixels(&decoded, path, &ts_uid, original_pi.as_deref())?;
-    finish(&obj, &mut dec, frames, path)?;
+    finish(&obj, &mut dec, frames, index, path)?;
     Ok(dec)
 }
 
 /// Notes, grayscale pipeline metadata, spacing, tags and label.
-fn finish(obj: &DefaultDicomObject, dec: &mut Decoded, frames: u32, path: &Path) -> Result<(), ImagingError> {
+fn finish(obj: &DefaultDicomObject, dec: &mut Decoded, frames: u32, index: u32, path: &Path) -> Result<(), ImagingError> {
+    (dec.frame, dec.frame_count) = (index, frames);
     if frames > 1 {
-        dec.notes.push(format!("multi-frame file: showing frame 1 of {frames}"));
+        dec.notes.push(format!("multi-frame file: showing frame {} of {frames}", index + 1));
     }
     if dec.photometric != Photometric::Luminance {
         meta::apply_grayscale_metadata(obj, dec, path)?;
@@ -249,8 +258,8 @@ fn finish(obj: &DefaultDicomObject, dec: &mut Decoded, frames: u32, path: &Path)
     Ok(())
 }
 
-/// The first frame of a 12-bit JPEG Extended file, through [`super::jpeg12`].
-fn decode_jpeg12(obj: &DefaultDicomObject, frames: u32, path: &Path) -> Result<Decoded, ImagingError> {
+/// Frame `index` (0-based) of a 12-bit JPEG Extended file, through [`super::jpeg12`].
+fn decode_jpeg12(obj: &DefaultDicomObject, frames: u32, index: u32, path: &Path) -> Result<Decoded, ImagingError> {
     let corrupt = |detail: String| ImagingError::CorruptPixelData {
         path: path.to_path_buf(),
         codec: "JPEG".into(),
@@ -261,20 +270,9 @@ fn decode_jpeg12(obj: &DefaultDicomObject, frames: u32, path: &Path) -> Result<D
         .ok()
         .and_then(|e| e.value().fragments())
         .ok_or_else(|| corrupt("the pixel data is not encapsulated".into()))?;
-    let stream: Vec<u8> = if frames as usize == fragments.len() {
-        fragments.first().cloned().unwrap_or_default()
-    } else {
-        // Fragments of the first frame run up to the one ending in EOI.
-        let mut out = Vec::new();
-        for f in fragments {
-            out.extend_from_slice(f);
-            let end = out.iter().rposition(|&b| b != 0).unwrap_or(0);
-            if end >= 1 && out[end - 1] == 0xFF && out[end] == 0xD9 {
-                break;
-            }
-        }
-        out
-    };
+    let stream = jpeg_frame_stream(fragments, frames, index).ok_or_else(|| {
+        corrupt(format!("the pixel data holds fewer than {} JPEG frames (each ends in an EOI marker): frame {} cannot be found", index + 1, index + 1))
+    })?;
     let gray = match guarded(|| super::jpeg12::decode_gray(&stream)) {
         Ok(Ok(g)) => g,
         Ok(Err(detail)) => return Err(corrupt(detail)),
@@ -306,6 +304,30 @@ fn decode_jpeg12(obj: &DefaultDicomObject, frames: u32, path: &Path) -> Result<D
     dec.photometric = photometric;
     dec.full_range = FullRange::Values;
     Ok(dec)
+}
+
+/// The JPEG stream of frame `index` (0-based) in encapsulated pixel data: one
+/// fragment a frame, or else each frame's fragments running up to the one
+/// that ends in EOI (FF D9, before any padding). None: there is no such frame.
+pub(crate) fn jpeg_frame_stream<T: AsRef<[u8]>>(fragments: &[T], frames: u32, index: u32) -> Option<Vec<u8>> {
+    if frames as usize == fragments.len() {
+        return fragments.get(index as usize).map(|f| f.as_ref().to_vec());
+    }
+    let mut out = Vec::new();
+    let mut at = 0u32;
+    for f in fragments {
+        out.extend_from_slice(f.as_ref());
+        let end = out.iter().rposition(|&b| b != 0).unwrap_or(0);
+        if end >= 1 && out[end - 1] == 0xFF && out[end] == 0xD9 {
+            if at == index {
+                return Some(out);
+            }
+            at += 1;
+            out.clear();
+        }
+    }
+    // The last frame may lack its EOI (a stream cut short is then the decoder's to report).
+    (at == index && !out.is_empty()).then_some(out)
 }
 
 /// Header values that contradict each other, which decoders would otherwise
@@ -480,4 +502,22 @@ fn samples_to_pixels(
         format!("colour-encoded image ({orig}) with equal channels: converted to luminance (gray)")
     });
     Ok(dec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jpeg_frame_stream;
+
+    /// 12-bit JPEG (decode_jpeg12) reads frame k too: a frame a fragment, or
+    /// a frame's fragments up to the one that ends in EOI (padding after it).
+    #[test]
+    fn the_jpeg_stream_of_frame_k_is_found_in_the_fragments() {
+        let one_each: [&[u8]; 3] = [b"\xFF\xD8a\xFF\xD9", b"\xFF\xD8b\xFF\xD9", b"\xFF\xD8c\xFF\xD9"];
+        assert_eq!(jpeg_frame_stream(&one_each, 3, 1).as_deref(), Some(&b"\xFF\xD8b\xFF\xD9"[..]));
+        assert_eq!(jpeg_frame_stream(&one_each, 3, 3), None);
+        let split: [&[u8]; 4] = [b"\xFF\xD8a", b"a\xFF\xD9\x00", b"\xFF\xD8b", b"b\xFF\xD9"];
+        assert_eq!(jpeg_frame_stream(&split, 2, 0).as_deref(), Some(&b"\xFF\xD8aa\xFF\xD9\x00"[..]));
+        assert_eq!(jpeg_frame_stream(&split, 2, 1).as_deref(), Some(&b"\xFF\xD8bb\xFF\xD9"[..]));
+        assert_eq!(jpeg_frame_stream(&split, 2, 2), None);
+    }
 }

@@ -55,6 +55,9 @@ pub enum ImagingError {
     /// An ordinary image (PNG/JPEG/TIFF/BMP) could not be decoded.
     #[error("{}: the {format} image is damaged or cannot be decoded ({detail})", path.display())]
     BadImage { path: PathBuf, format: String, detail: String },
+    /// A frame the file does not hold (frames are numbered from 1).
+    #[error("{}: there is no frame {frame}: {}", path.display(), if *frames == 1 { "the file has one frame only".to_string() } else { format!("the file has {frames} frames (numbered 1 to {frames})") })]
+    NoSuchFrame { path: PathBuf, frame: u32, frames: u32 },
     /// Invalid arguments to a constructor such as `from_gray8`.
     #[error("{}: invalid image data: {detail}", path.display())]
     InvalidInput { path: PathBuf, detail: String },
@@ -90,6 +93,7 @@ impl ImagingError {
             | ImagingError::CorruptPixelData { path, .. }
             | ImagingError::Unsupported { path, .. }
             | ImagingError::BadImage { path, .. }
+            | ImagingError::NoSuchFrame { path, .. }
             | ImagingError::InvalidInput { path, .. } => path,
         }
     }

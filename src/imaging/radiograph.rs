@@ -56,6 +56,9 @@ pub(crate) struct Decoded {
     /// The header names another region than the knee (anatomy.rs).
     pub other_region: bool,
     pub full_range: FullRange,
+    /// Which frame this is (0-based) of how many the file holds.
+    pub frame: u32,
+    pub frame_count: u32,
 }
 
 /// A single film, decoded at full depth, with everything needed to display it.
@@ -81,6 +84,9 @@ pub struct Radiograph {
     notes: Vec<String>,
     cautions: Vec<String>,
     other_region: bool,
+    /// The frame shown (0-based) of a multi-frame file, and how many it holds.
+    frame: u32,
+    frame_count: u32,
 }
 
 impl Radiograph {
@@ -125,6 +131,27 @@ impl Radiograph {
         source: &Path,
         limits: &LoadLimits,
     ) -> Result<Radiograph, ImagingError> {
+        Radiograph::frame_from_bytes(bytes, source, limits, 1)
+    }
+
+    /// Frame `frame` (1-based) of a film, decoding that frame only: a
+    /// multi-frame DICOM is read a frame at a time (not all 96 up front). A
+    /// frame the file does not have is [`ImagingError::NoSuchFrame`].
+    pub fn open_frame(path: &Path, frame: u32) -> Result<Radiograph, ImagingError> {
+        let limits = LoadLimits::default();
+        let bytes = Self::read_checked(path, &limits)?;
+        Radiograph::frame_from_bytes(&bytes, path, &limits, frame)
+    }
+
+    /// [`open_frame`](Self::open_frame), with the file's bytes as read.
+    pub fn open_frame_keeping_bytes(path: &Path, frame: u32) -> Result<(Radiograph, Vec<u8>), ImagingError> {
+        let limits = LoadLimits::default();
+        let bytes = Self::read_checked(path, &limits)?;
+        Ok((Radiograph::frame_from_bytes(&bytes, path, &limits, frame)?, bytes))
+    }
+
+    /// [`from_bytes`](Self::from_bytes) for frame `frame` (1-based).
+    pub fn frame_from_bytes(bytes: &[u8], source: &Path, limits: &LoadLimits, frame: u32) -> Result<Radiograph, ImagingError> {
         if bytes.is_empty() {
             return Err(ImagingError::EmptyFile { path: source.to_path_buf() });
         }
@@ -141,8 +168,13 @@ impl Radiograph {
             });
         }
         let decoded = match sniffed {
-            super::Format::Dicom(layout) => super::dicom::load(bytes, layout, source, limits)?,
-            super::Format::Raster(format) => super::raster::load(bytes, format, source, limits)?,
+            super::Format::Dicom(layout) => super::dicom::load(bytes, layout, source, limits, frame)?,
+            super::Format::Raster(format) => {
+                if frame != 1 {
+                    return Err(ImagingError::NoSuchFrame { path: source.to_path_buf(), frame, frames: 1 });
+                }
+                super::raster::load(bytes, format, source, limits)?
+            }
             super::Format::Unknown => {
                 let ext = source
                     .extension()
@@ -273,7 +305,19 @@ impl Radiograph {
             notes: d.notes,
             cautions,
             other_region: d.other_region,
+            frame: d.frame,
+            frame_count: d.frame_count.max(1),
         }
+    }
+
+    /// The frame shown, 1-based (1 for every single-frame film).
+    pub fn frame(&self) -> u32 {
+        self.frame + 1
+    }
+
+    /// How many frames the file holds (1 for every single-frame film).
+    pub fn frame_count(&self) -> u32 {
+        self.frame_count
     }
 
     pub fn width(&self) -> u32 {
@@ -472,6 +516,8 @@ impl Decoded {
             cautions: Vec::new(),
             other_region: false,
             full_range: FullRange::BitDepth(bits),
+            frame: 0,
+            frame_count: 1,
         }
     }
 }
