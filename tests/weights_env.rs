@@ -1,5 +1,6 @@
-//! `KNEECLIP_MODEL_DIR` precedence. Environment variables are process-global, so this
-//! binary holds exactly one test that touches them.
+//! `KNEECLIP_MODEL_DIR` precedence, and `KNEECLIP_OFFLINE` / `HF_HUB_OFFLINE`.
+//! Environment variables are process-global, so this binary holds exactly one
+//! test that touches its own; the others set them on a kneeclip they start.
 
 use kneeclip::weights::{
     MODEL_DIR_ENV, Manifest, NoProgress, ResolveOptions, WeightsError, resolve_with_manifest,
@@ -54,4 +55,40 @@ fn env_model_dir_is_used_and_the_flag_beats_it() {
     let err = resolve_with_manifest(&opts, &manifest, &mut NoProgress).unwrap_err();
     assert!(matches!(err, WeightsError::NotAvailable { .. }), "{err}");
     unsafe { std::env::remove_var(MODEL_DIR_ENV) };
+}
+
+/// `kneeclip grade` with no weights anywhere and `var=1` set: refused, naming
+/// the variable, with no download tried (the endpoint would refuse one:
+/// without the switch the message is a failed download).
+fn grade_offline_by(var: &str) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let film = tmp.path().join("knee.png");
+    std::fs::write(&film, b"not looked at").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kneeclip"))
+        .args(["grade", film.to_str().unwrap()])
+        .env_remove(MODEL_DIR_ENV)
+        .env_remove("KNEECLIP_OFFLINE")
+        .env_remove("HF_HUB_OFFLINE")
+        .env("KNEECLIP_CACHE_DIR", tmp.path().join("cache"))
+        .env("XDG_DATA_DIRS", tmp.path().join("no-data"))
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env(var, "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!tmp.path().join("cache/models").exists(), "a download was started");
+    err
+}
+
+#[test]
+fn kneeclip_offline_in_the_environment_refuses_a_download_and_says_why() {
+    let err = grade_offline_by("KNEECLIP_OFFLINE");
+    assert!(err.contains("are not available offline") && err.contains("downloading is switched off by KNEECLIP_OFFLINE=1 in the environment"), "{err}");
+}
+
+#[test]
+fn hf_hub_offline_in_the_environment_refuses_a_download_and_says_why() {
+    let err = grade_offline_by("HF_HUB_OFFLINE");
+    assert!(err.contains("downloading is switched off by HF_HUB_OFFLINE=1 in the environment"), "{err}");
 }

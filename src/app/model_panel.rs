@@ -15,17 +15,20 @@ pub(super) fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
     let env_folder = std::env::var_os(crate::weights::MODEL_DIR_ENV).is_some_and(|v| !v.is_empty());
     // A broken system-wide folder stops the search before a download: offering one would fail the same way.
     let system_broken = app.model_headline == super::worker::SYSTEM_FOLDER_UNUSABLE;
+    // --offline, or KNEECLIP_OFFLINE / HF_HUB_OFFLINE set: no download offered, and why said.
+    let offline = crate::weights::offline_reason(app.offline);
     if folder_in_effect || env_folder {
         // A folder was named: its own message (what is missing there) is the news.
         ui.label(format!("Model folder: {}", super::panels::model_folder(app)));
         ui.add(egui::Label::new(msg).wrap());
     } else if system_broken {
         ui.add(egui::Label::new(msg).wrap());
-    } else if app.offline {
-        ui.add(egui::Label::new(
-            "Started with --offline, kneeclip does not download the weights. Choose a folder holding config.json, \
-             model.safetensors and tokenizer.json of CLIP ViT-B/32 (Choose folder… here or in the Model section).",
-        ).wrap());
+    } else if let Some(why) = &offline {
+        let started = if why == "--offline" { "Started with --offline".to_string() } else { format!("With {why} in the environment") };
+        ui.add(egui::Label::new(format!(
+            "{started}, kneeclip does not download the weights. Choose a folder holding config.json, \
+             model.safetensors and tokenizer.json of CLIP ViT-B/32 (Choose folder… here or in the Model section)."
+        )).wrap());
     } else {
         // Read at normal size, the window's way first (it once said only
         // `--model-dir` / KNEECLIP_MODEL_DIR, in 8 px type).
@@ -38,11 +41,11 @@ pub(super) fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
     ui.horizontal_wrapped(|ui| {
         choose_folder_button(app, ui);
         if folder_in_effect {
-            let hover = if app.offline { "Forget this folder: KNEECLIP_MODEL_DIR, else the cache, else the system-wide folder" } else { "Forget this folder: KNEECLIP_MODEL_DIR, else the cache, else the system-wide folder (and a download)" };
+            let hover = if offline.is_some() { "Forget this folder: KNEECLIP_MODEL_DIR, else the cache, else the system-wide folder" } else { "Forget this folder: KNEECLIP_MODEL_DIR, else the cache, else the system-wide folder (and a download)" };
             if ui.button("Use the environment / the cache instead").on_hover_text(hover).clicked() {
                 app.set_model_dir(None);
             }
-        } else if !env_folder && !system_broken && !app.offline && ui.button("Download the base model (about 600 MB)").on_hover_text("From the Hugging Face hub, checked against models/manifest; cancel from the status bar").clicked() {
+        } else if !env_folder && !system_broken && offline.is_none() && ui.button("Download the base model (about 600 MB)").on_hover_text("From the Hugging Face hub, checked against models/manifest; cancel from the status bar").clicked() {
             // Only offered where a download is what loading would do: with a folder named it did nothing.
             app.request_model(true);
         }
@@ -62,7 +65,7 @@ pub(super) fn no_model(app: &mut KneeclipApp, ui: &mut egui::Ui, msg: &str) {
     if let Some(system) = crate::weights::system_model_dirs(&crate::weights::data_dirs(), &crate::weights::Manifest::base()).first() {
         weak(ui, format!("An administrator can place them for every user of this computer in {}.", system.display()));
     }
-    let download = if app.offline { "" } else { "; `kneeclip grade` downloads them on first use" };
+    let download = if offline.is_some() { "" } else { "; `kneeclip grade` downloads them on first use" };
     weak(ui, format!("From a terminal: `kneeclip view --model-dir FOLDER`, or set {}=FOLDER{download}.", crate::weights::MODEL_DIR_ENV));
     // The lines above say what the message says (offline, a failed download): kept out of the way.
     egui::CollapsingHeader::new("Details").default_open(app.model_headline != super::worker::NO_WEIGHTS_OFFLINE && app.model_headline != "The weights could not be downloaded").show(ui, |ui| {

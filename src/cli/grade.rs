@@ -341,6 +341,7 @@ fn check_report_options(args: &GradeArgs, out: &Path) -> Result<(), String> {
     if crate::files::same_file(out, &args.files[0]) {
         return Err(format!("{}: the report would overwrite the film", out.display()));
     }
+    crate::files::check_link(out)?;
     report::check_destination(out).map(|_| ()).map_err(|e| e.to_string())
 }
 
@@ -386,11 +387,13 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
         input.mirror_grades = &mirror_grades;
         input.include_patient_data = args.include_patient_data;
         input.film_sha256 = Some(crate::files::short_sha256(&film_bytes));
+        // Replaced, as scripts rewriting one name expect, but said (privacy QA P7).
+        let replacing = out.is_file();
         report::write(out, &input).map_err(|e| {
             report_failed = true;
             format!("cannot write the report: {e}")
         })?;
-        eprintln!("kneeclip: report written to {}", out.display());
+        eprintln!("kneeclip: report written to {}{}", out.display(), if replacing { " (replaced the existing file)" } else { "" });
         Ok(())
     })();
     match result {

@@ -61,6 +61,8 @@ Environment:
   XDG_DATA_DIRS=DIR:DIR          after the cache, a read-only copy for every user is looked for in
                                  DIR/kneeclip/models/openai--clip-vit-base-patch32/ of each DIR
                                  (default /usr/local/share:/usr/share: no variable needed)
+  KNEECLIP_OFFLINE=1             never download the weights (--offline for every command and
+                                 the viewer); HF_HUB_OFFLINE=1 does the same
   HF_ENDPOINT=URL                the Hugging Face hub or a mirror to download from
   HF_TOKEN=TOKEN                 a hub access token, sent with the download
   KNEECLIP_DOWNLOAD_TIMEOUT=S    seconds without data before a download gives up (default 30)
@@ -90,7 +92,8 @@ pub struct ModelArgs {
     /// $XDG_DATA_DIRS, then a download).
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
-    /// Never download the weights; fail with instructions instead.
+    /// Never download the weights; fail with instructions instead. KNEECLIP_OFFLINE=1 or
+    /// HF_HUB_OFFLINE=1 in the environment does the same for every command and the viewer.
     #[arg(long)]
     pub offline: bool,
     /// Where to run the model.
@@ -176,7 +179,7 @@ pub(crate) fn load_base_grader(args: &ModelArgs) -> Result<crate::grading::Grade
     let options = ResolveOptions {
         model_dir: args.model_dir.clone(),
         model_dir_from_viewer: false,
-        allow_download: !args.offline,
+        allow_download: crate::weights::offline_reason(args.offline).is_none(),
         endpoint: None,
         cache_dir: None,
         data_dirs: None,

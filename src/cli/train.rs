@@ -393,6 +393,6 @@ fn refuse_to_replace(args: &TrainArgs) -> Result<(), String> {
 /// download as it stops a run (the part received is kept for the next).
 fn resolve(args: &ModelArgs, cancel: &Arc<AtomicBool>) -> Result<crate::weights::ModelFiles, String> {
     use crate::weights::{ResolveOptions, StderrProgress, resolve};
-    let options = ResolveOptions { model_dir: args.model_dir.clone(), model_dir_from_viewer: false, allow_download: !args.offline, endpoint: None, cache_dir: None, data_dirs: None };
+    let options = ResolveOptions { model_dir: args.model_dir.clone(), model_dir_from_viewer: false, allow_download: crate::weights::offline_reason(args.offline).is_none(), endpoint: None, cache_dir: None, data_dirs: None };
     resolve(&options, &mut StderrProgress::default().with_cancel_flag(cancel.clone())).map_err(|e| e.to_string())
 }

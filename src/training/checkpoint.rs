@@ -41,8 +41,9 @@ pub(super) struct CheckpointState {
     /// of the same size; absent in older checkpoints.
     #[serde(default)]
     pub(super) film_heads: Option<String>,
-    /// The films themselves (`side\tgrade\tname`), so that a resume on
-    /// other films names one; absent in older checkpoints.
+    /// The films themselves (`side\tgrade\tKEY`, KEY a short hash of the
+    /// name: no film names travel with a head), so that a resume on other
+    /// films names one; absent in older checkpoints, the name itself in some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) film_list: Option<Vec<String>>,
 }

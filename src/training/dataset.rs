@@ -20,6 +20,10 @@ pub struct Film {
     pub grade: usize,
 }
 
+/// What a head's sidecar says of its datasets: counts, and no film's path
+/// or name (they can name patients, `DOE^JOHN_…`, and a head is passed to
+/// colleagues: privacy QA P10). The lists are said in full to the user
+/// during the run (the terminal, the Training tab).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DatasetSummary {
     pub source: String,
@@ -27,21 +31,31 @@ pub struct DatasetSummary {
     /// Films per grade by knee side, from OAI-style names (`<id>L.png`, `<id>R.png`).
     pub knee_sides: KneeSides,
     /// Files that were listed but could not be read as films, with the reason; skipped.
+    #[serde(serialize_with = "count")]
     pub unreadable: Vec<(String, String)>,
     /// Films whose DICOM header names another modality or body part than a
     /// knee radiograph, with the caution; kept (the grade folder is the
     /// user's word), but listed so that a stray chest film is seen.
+    #[serde(serialize_with = "count")]
     pub cautioned: Vec<(String, String)>,
     /// Subfolders beside the grade folders that are not grade folders (a `5`,
     /// a `junk`), with why: their films are left out, and the user is told.
+    #[serde(serialize_with = "count")]
     pub left_out: Vec<(String, String)>,
     /// Links not followed (a loop, a folder read already), files reached
     /// twice (counted once) and grades with two folders, with why: said, not refused.
+    #[serde(serialize_with = "count")]
     pub notes: Vec<(String, String)>,
     /// Films wide enough to show both knees (as `grade` takes them), used
     /// whole against their one label: said, as `eval` says it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "count")]
     pub wide: Vec<String>,
+}
+
+/// A list as its length: what a sidecar keeps of the films named in it.
+#[allow(clippy::ptr_arg)]
+fn count<T, S: serde::Serializer>(list: &Vec<T>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(list.len() as u64)
 }
 
 /// Films per grade of left knees, right knees and films whose name does not say.

@@ -185,36 +185,13 @@ pub fn removed_partials_message(removed: &[PathBuf]) -> Option<String> {
 }
 
 /// Removes the temporary files (`.NAME.PID.partial`) that a run killed while
-/// writing one of `files` left beside it (a checkpoint's is ≈ 230 MB). Call
-/// holding their lock: another process's then belong to no write under way.
+/// writing one of `files` left beside it: [`crate::files::remove_stale_partials`],
+/// holding their lock, so another process's belong to no write under way.
 /// Where the file system takes no locks (`unlocked`: some network shares)
-/// nothing is removed, since a run on another machine may be writing there
-/// and its process id means nothing here. Returns what it removed.
+/// only those of processes gone from this machine are, as for any write.
 pub fn remove_stale_partials(files: &[&Path], unlocked: bool) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    if unlocked {
-        return removed;
-    }
-    for file in files {
-        let resolved = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-        for file in [file.to_path_buf(), resolved] {
-            let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
-            let prefix = crate::files::partial_prefix(name);
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
-            for entry in entries.flatten() {
-                let entry_name = entry.file_name().to_string_lossy().into_owned();
-                let pid = entry_name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".partial")).and_then(|pid| pid.parse::<u32>().ok());
-                let Some(pid) = pid else { continue };
-                let stale = pid != std::process::id();
-                let path = entry.path();
-                if stale && entry.file_type().is_ok_and(|t| t.is_file()) && !removed.contains(&path) && std::fs::remove_file(&path).is_ok() {
-                    removed.push(path);
-                }
-            }
-        }
-    }
-    removed
+    use crate::files::Holding;
+    crate::files::remove_stale_partials(files, if unlocked { Holding::Nothing } else { Holding::Lock })
 }
 
 /// A name beside `file` for what this run could not write there because
@@ -301,10 +278,11 @@ pub fn write_head_and_sidecar(head: &Path, head_bytes: &[u8], sidecar: &Path, js
     let resolve = |p: &Path| if p.is_symlink() { std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()) } else { p.to_path_buf() };
     let (head, sidecar) = (resolve(head), resolve(sidecar));
     let (head_tmp, sidecar_tmp) = (partial_for(&head), partial_for(&sidecar));
-    let write = |tmp: &Path, bytes: &[u8]| -> std::io::Result<()> {
+    let write = |tmp: &Path, bytes: &[u8], meant: &Path| -> std::io::Result<()> {
         let mut file = std::fs::File::create(tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()
+        file.sync_all()?;
+        crate::files::keep_permissions(meant, tmp)
     };
     let clean = || {
         let _ = std::fs::remove_file(&head_tmp);
@@ -321,8 +299,8 @@ pub fn write_head_and_sidecar(head: &Path, head_bytes: &[u8], sidecar: &Path, js
         }
     };
     // Named by the file meant, not its temporary name (removed by then).
-    write(&head_tmp, head_bytes).map_err(|e| nothing_written(&head, e))?;
-    write(&sidecar_tmp, json).map_err(|e| nothing_written(&sidecar, e))?;
+    write(&head_tmp, head_bytes, &head).map_err(|e| nothing_written(&head, e))?;
+    write(&sidecar_tmp, json, &sidecar).map_err(|e| nothing_written(&sidecar, e))?;
     std::fs::rename(&head_tmp, &head).map_err(|e| nothing_written(&head, e))?;
     if let Err(err) = std::fs::rename(&sidecar_tmp, &sidecar) {
         clean();

@@ -85,19 +85,43 @@ fn content_hash(path: &Path, limit: Option<u64>) -> Option<[u8; 32]> {
 /// patients), so `./data` and `data`, or the dataset moved to another disk,
 /// are the same films.
 pub fn films_fingerprint(train: &[Film], val: &[Film]) -> String {
-    let text: String = films_list(train, val).iter().map(|line| format!("{line}\n")).collect();
+    let text: String = lines(train, val, str::to_string).iter().map(|line| format!("{line}\n")).collect();
     crate::files::short_sha256(text.as_bytes())
 }
 
-/// The films a run trains and validates on, one `side\tgrade\tname` line
-/// each (what [`films_fingerprint`] hashes): kept in a checkpoint, so that a
-/// resume on other films can name one that differs.
+/// The films a run trains and validates on, one `side\tgrade\tKEY` line
+/// each, KEY a short hash of the film's name ([`name_key`]): kept in a
+/// checkpoint, so that a resume on other films can name one that differs
+/// (by this run's names), without the names themselves, which can name
+/// patients (`DOE^JOHN_…`) and travel with the head (privacy QA P10).
 pub fn films_list(train: &[Film], val: &[Film]) -> Vec<String> {
+    lines(train, val, name_key)
+}
+
+/// A film's name as a checkpoint keeps it: the first 12 hex digits of its SHA-256.
+pub fn name_key(name: &str) -> String {
+    crate::files::short_sha256(name.as_bytes())
+}
+
+/// An older checkpoint's line, which held the name itself, as [`films_list`] keeps it now.
+pub fn keyed_line(line: &str) -> String {
+    let mut parts = line.splitn(3, '\t');
+    let (side, grade, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let is_key = name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if is_key { line.to_string() } else { format!("{side}\t{grade}\t{}", name_key(name)) }
+}
+
+/// This run's films by their [`name_key`], to name one in a message.
+pub fn names_by_key(train: &[Film], val: &[Film]) -> std::collections::HashMap<String, String> {
+    train.iter().chain(val).map(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).map(|n| (name_key(&n), n)).collect()
+}
+
+fn lines(train: &[Film], val: &[Film], name_of: impl Fn(&str) -> String) -> Vec<String> {
     let mut lines = Vec::with_capacity(train.len() + val.len());
     for (side, films) in [("train", train), ("val", val)] {
         for f in films {
             let name = f.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-            lines.push(format!("{side}\t{}\t{name}", f.grade));
+            lines.push(format!("{side}\t{}\t{}", f.grade, name_of(&name)));
         }
     }
     lines
@@ -105,8 +129,8 @@ pub fn films_list(train: &[Film], val: &[Film]) -> Vec<String> {
 
 /// One film that differs between a checkpoint's list (`before`) and this
 /// run's (`now`), said for a user: one gone, else one new, else one whose
-/// grade or side changed.
-pub fn a_film_that_differs(before: &[String], now: &[String]) -> Option<String> {
+/// grade or side changed. `shown` gives a line's name (or key) as the user reads it.
+pub fn a_film_that_differs(before: &[String], now: &[String], shown: impl Fn(&str) -> String) -> Option<String> {
     let split = |line: &String| {
         let mut parts = line.splitn(3, '\t');
         let (side, grade, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -128,19 +152,19 @@ pub fn a_film_that_differs(before: &[String], now: &[String]) -> Option<String> 
     };
     let ((before_order, before), (now_order, now)) = (by_name(before), by_name(now));
     if let Some(name) = before_order.iter().find(|n| !now.contains_key(*n)) {
-        return Some(format!("{name} ({}) is no longer among the films", before[name][0]));
+        return Some(format!("{} ({}) is no longer among the films", shown(name), before[name][0]));
     }
     if let Some(name) = now_order.iter().find(|n| !before.contains_key(*n)) {
-        return Some(format!("{name} ({}) is new", now[name][0]));
+        return Some(format!("{} ({}) is new", shown(name), now[name][0]));
     }
     before_order.iter().find_map(|name| {
         let (mut was, mut is) = (before[name].clone(), now[name].clone());
         if was.len() != is.len() {
-            return Some(format!("{} films named {name} before, {} now", was.len(), is.len()));
+            return Some(format!("{} films named {} before, {} now", was.len(), shown(name), is.len()));
         }
         was.sort();
         is.sort();
-        was.iter().zip(&is).find(|(w, i)| w != i).map(|(w, i)| format!("{name} was {w}, is now {i}"))
+        was.iter().zip(&is).find(|(w, i)| w != i).map(|(w, i)| format!("{} was {w}, is now {i}", shown(name)))
     })
 }
 
@@ -175,22 +199,23 @@ mod tests {
     #[test]
     fn the_film_that_differs_is_named_also_among_films_of_one_name() {
         let list = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        let same = |name: &str| name.to_string();
         let before = list(&["train\t0\ta.png", "train\t2\tIM0001", "val\t3\tIM0001", "train\t1\tb.png"]);
-        assert_eq!(a_film_that_differs(&before, &before), None);
+        assert_eq!(a_film_that_differs(&before, &before, same), None);
         let gone = list(&["train\t0\ta.png", "train\t2\tIM0001", "val\t3\tIM0001"]);
-        assert_eq!(a_film_that_differs(&before, &gone).unwrap(), "b.png (KL 1, training) is no longer among the films");
+        assert_eq!(a_film_that_differs(&before, &gone, same).unwrap(), "b.png (KL 1, training) is no longer among the films");
         let new = list(&["train\t0\ta.png", "train\t2\tIM0001", "val\t3\tIM0001", "train\t1\tb.png", "val\t4\tc.png"]);
-        assert_eq!(a_film_that_differs(&before, &new).unwrap(), "c.png (KL 4, validation) is new");
+        assert_eq!(a_film_that_differs(&before, &new, same).unwrap(), "c.png (KL 4, validation) is new");
         // One of two films named IM0001 moved from validation to training: said, not missed.
         let moved = list(&["train\t0\ta.png", "train\t2\tIM0001", "train\t3\tIM0001", "train\t1\tb.png"]);
-        assert_eq!(a_film_that_differs(&before, &moved).unwrap(), "IM0001 was KL 3, validation, is now KL 3, training");
+        assert_eq!(a_film_that_differs(&before, &moved, same).unwrap(), "IM0001 was KL 3, validation, is now KL 3, training");
         let third = list(&["train\t0\ta.png", "train\t2\tIM0001", "val\t3\tIM0001", "val\t3\tIM0001", "train\t1\tb.png"]);
-        assert_eq!(a_film_that_differs(&before, &third).unwrap(), "2 films named IM0001 before, 3 now");
+        assert_eq!(a_film_that_differs(&before, &third, same).unwrap(), "2 films named IM0001 before, 3 now");
         // A large dataset's last film (by name, not by scanning the other list for each).
         let big: Vec<String> = (0..50_000).map(|i| format!("train\t{}\tf{i}.png", i % 5)).collect();
         let mut changed = big.clone();
         changed[49_999] = "train\t0\tf49999.png".into();
-        assert_eq!(a_film_that_differs(&big, &changed).unwrap(), "f49999.png was KL 4, training, is now KL 0, training");
+        assert_eq!(a_film_that_differs(&big, &changed, same).unwrap(), "f49999.png was KL 4, training, is now KL 0, training");
     }
 
     fn film(dir: &Path, name: &str, bytes: &[u8], grade: usize) -> Film {

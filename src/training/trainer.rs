@@ -263,7 +263,11 @@ impl Trainer {
             // epoch count bends the learning-rate schedule.
             let mut differences = c.differences(&s.config);
             if s.films.as_ref().is_some_and(|f| *f != films) {
-                let example = s.film_list.as_deref().zip(state.film_list.as_deref()).and_then(|(before, now)| super::overlap::a_film_that_differs(before, now));
+                // By the films' name keys; this run's films are named, a gone one cannot be.
+                let names = super::overlap::names_by_key(&data.train, &data.val);
+                let shown = |key: &str| names.get(key).cloned().unwrap_or_else(|| "a film of the checkpoint's run".into());
+                let before = s.film_list.as_ref().map(|l| l.iter().map(|line| super::overlap::keyed_line(line)).collect::<Vec<_>>());
+                let example = before.as_deref().zip(state.film_list.as_deref()).and_then(|(before, now)| super::overlap::a_film_that_differs(before, now, shown));
                 differences.push(format!("the training or validation films (another dataset, split, fold or seed{})", example.map(|e| format!("; e.g. {e}")).unwrap_or_default()));
             } else if s.film_sizes.as_ref().is_some_and(|f| *f != film_sizes) {
                 differences.push("the content of some films: they have the checkpoint's names, but other sizes (replaced or edited since)".into());

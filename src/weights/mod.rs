@@ -9,7 +9,8 @@
 //!    `$XDG_DATA_DIRS` (see [`system_model_dirs`]): the first that exists is used, read only,
 //!    checked like a folder given by path; one that cannot be used is an error, not a download;
 //! 4. a download of the pinned revision from the Hugging Face hub (`hf-hub`), verified
-//!    against [`Manifest::base`] (or the hub's declared hash) and moved into the cache.
+//!    against [`Manifest::base`] (or the hub's declared hash) and moved into the cache;
+//!    never with `--offline`, `KNEECLIP_OFFLINE=1` or `HF_HUB_OFFLINE=1` ([`offline_reason`]).
 //!
 //! Without network and without a cached copy it fails with one error that names the
 //! folder to put `config.json`, `model.safetensors` and `tokenizer.json` into.
@@ -18,6 +19,7 @@ mod download;
 mod error;
 mod hash;
 mod manifest;
+mod offline;
 mod progress;
 mod resolve;
 mod system;
@@ -27,6 +29,7 @@ use std::path::{Path, PathBuf};
 pub use error::WeightsError;
 pub use hash::{git_blob_sha1_file, sha256_file, sha256_file_remembered};
 pub use manifest::{Manifest, ManifestFile};
+pub use offline::{HF_OFFLINE_ENV, OFFLINE_ENV, offline_by_environment, offline_reason};
 pub use progress::{DOWNLOAD_TIMEOUT_ENV, DownloadProgress, NoProgress, StderrProgress, default_idle_timeout, format_size};
 pub use system::{DATA_DIRS_ENV, data_dirs, system_model_dirs};
 pub use resolve::{

@@ -26,7 +26,8 @@ pub struct ResolveOptions {
     pub model_dir: Option<PathBuf>,
     /// `model_dir` is the folder chosen in the viewer, not `--model-dir` (for messages).
     pub model_dir_from_viewer: bool,
-    /// Whether a download from the hub may be attempted.
+    /// Whether a download from the hub may be attempted (`KNEECLIP_OFFLINE` or
+    /// `HF_HUB_OFFLINE` set says no, whatever this says: see [`super::offline_reason`]).
     pub allow_download: bool,
     /// Hub endpoint; default: env `HF_ENDPOINT`, else `https://huggingface.co`.
     pub endpoint: Option<String>,
@@ -84,13 +85,19 @@ pub fn resolve_with_manifest(
     let (Some(cache_root), Some(folder)) = (cache_root, folder) else {
         return Err(WeightsError::NoCacheDir { system_folders });
     };
-    if !options.allow_download {
+    // The environment switches downloads off for every caller, whatever it asked.
+    let switched_off = super::offline_by_environment();
+    if !options.allow_download || switched_off.is_some() {
+        let why_off = match switched_off {
+            Some(var) => format!("downloading is switched off by {var} in the environment (unset it to let kneeclip download them)"),
+            None => "downloading is disabled".into(),
+        };
         return Err(WeightsError::NotAvailable {
             model_id: manifest.model_id.clone(),
             revision: manifest.revision.clone(),
             folder,
             system_folders,
-            reason: format!(": {why_not_cached}, and downloading is disabled"),
+            reason: format!(": {why_not_cached}, and {why_off}"),
         });
     }
     // One kneeclip downloads; the others wait for it and then use its copy
