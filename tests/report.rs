@@ -463,3 +463,40 @@ fn a_dicom_report_is_the_png_filed_into_the_films_study() {
     }
     assert_ne!(instances[0], instances[1], "each export is a new instance");
 }
+
+/// The film as stored (no turn, or one that comes back to it: flipped both
+/// ways and turned half way round) gives the same report, byte for byte; a
+/// flip changes the film drawn, and the DICOM's Patient Orientation is the
+/// film's as drawn, never the file's stale value.
+#[test]
+fn a_film_shown_as_stored_is_reported_as_before_and_a_flipped_one_as_shown() {
+    use dicom_dictionary_std::tags;
+    use kneeclip::grading::{Assessment, Provenance, Region, TextAnchors};
+    use kneeclip::report::{self, Line, ReportFormat, ReportInput, ViewTransform};
+
+    let Some(path) = dicom_film("RG3_UNC") else { return };
+    let film = Radiograph::open(&path).unwrap();
+    let provenance = Provenance { model: "m".into(), head: None, anchors_hash: "h".into(), anchors_edited: false, arithmetic: "CPU".into() };
+    let results = vec![(Region::Whole, Assessment { grade: 3, probabilities: [0.02, 0.08, 0.2, 0.6, 0.1], similarities: [0.2, 0.21, 0.24, 0.27, 0.22], provenance })];
+    let anchors = TextAnchors::default();
+    let lines = [Line { from: [200.0, 300.0], to: [900.0, 1200.0] }];
+    let render = |view: ViewTransform, format: ReportFormat| {
+        let mut input = ReportInput::new(&film, &results, &anchors);
+        (input.view, input.measurements, input.created) = (view, &lines, std::time::UNIX_EPOCH);
+        report::render(&input, format, Path::new("r")).unwrap()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let orientation = |view: ViewTransform| {
+        let out = tmp.path().join("r.dcm");
+        std::fs::write(&out, render(view, ReportFormat::Dicom)).unwrap();
+        dicom_text(&dicom_object::open_file(&out).unwrap(), tags::PATIENT_ORIENTATION)
+    };
+    for format in [ReportFormat::Png, ReportFormat::Pdf, ReportFormat::Json] {
+        let stored = render(ViewTransform::default(), format);
+        assert!(render(ViewTransform::new(2, true, true), format) == stored, "{format:?}: flipped both ways and turned back is the film as stored");
+        assert!(render(ViewTransform::new(0, true, false), format) != stored, "{format:?}: a flip shows");
+    }
+    assert_eq!(orientation(ViewTransform::default()), "R\\F", "RG3_UNC's own, drawn as stored");
+    assert_eq!(orientation(ViewTransform::new(0, true, false)), "L\\F", "flipped left–right");
+    assert_eq!(orientation(ViewTransform::new(1, false, false)), "H\\R", "turned clockwise: the head toward the right edge, the patient's right down");
+}

@@ -1,5 +1,6 @@
 //! Export report: the current film's grading as a PDF, PNG, JSON or DICOM file, exactly
-//! as shown (window/level, inversion, heatmap when it is on, length lines), written on its own
+//! as shown (window/level, inversion, rotation and flips, heatmap when it is on, length lines),
+//! the whole film whatever the zoom and pan, written on its own
 //! thread so a large film never stalls the window. Patient data goes into the
 //! report only when the reader ticks the box, and never while it is hidden.
 
@@ -41,6 +42,8 @@ pub struct ExportJob {
     pub film_path: Option<PathBuf>,
     pub window: Window,
     pub invert: bool,
+    /// The view's turn and flips, which the report's film follows.
+    pub view: report::ViewTransform,
     pub results: Vec<(Region, Assessment)>,
     /// Each region's grade mirrored left–right (the flip check).
     pub mirror_grades: Vec<(Region, usize)>,
@@ -60,6 +63,7 @@ impl ExportJob {
         let mut input = ReportInput::new(&self.film, &self.results, &self.anchors);
         input.window = self.window;
         input.invert = self.invert;
+        input.view = self.view;
         input.heatmaps = &self.heatmaps;
         input.mirror_grades = &self.mirror_grades;
         input.heatmap_opacity = self.heatmap_opacity;
@@ -156,6 +160,8 @@ impl super::KneeclipApp {
             film_path: self.path.clone(),
             window: view.state.window,
             invert: view.state.invert,
+            // Turned and flipped as on screen; zoom and pan are left out: the report shows the whole film.
+            view: report::ViewTransform::new(view.state.rotation, view.state.flip_h, view.state.flip_v),
             results: self.grades.iter().map(|g| (g.region, g.assessment.clone())).collect(),
             mirror_grades: self.grades.iter().map(|g| (g.region, g.mirrored.grade)).collect(),
             heatmaps: if self.show_heatmap { self.heatmaps.clone() } else { Vec::new() },

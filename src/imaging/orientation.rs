@@ -1,7 +1,8 @@
 //! The DICOM Patient Orientation (0020,0020): which patient directions the
 //! image's rows and columns run toward, read and left alone when it is not
 //! two of A/P/L/R/H/F. The viewer turns it into edge letters with the view;
-//! the report draws it on the whole, unturned film.
+//! the report letters its film, turned and flipped as the viewer showed it,
+//! with the same [`edges`].
 
 use super::Radiograph;
 
@@ -38,4 +39,39 @@ pub fn opposite(d: &str) -> String {
             other => other,
         })
         .collect()
+}
+
+/// The patient directions the screen's edges point to: "L", "RA", …
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edges {
+    pub left: String,
+    pub right: String,
+    pub top: String,
+    pub bottom: String,
+}
+
+/// Which screen edge each patient direction ends up at, the film flipped and
+/// then turned clockwise `rotation` quarter turns, as the viewer's
+/// `FilmView::to_screen` draws it (and the report its film).
+pub fn edges(row: &str, column: &str, rotation: u8, flip_h: bool, flip_v: bool) -> Edges {
+    let mut e = Edges { left: String::new(), right: String::new(), top: String::new(), bottom: String::new() };
+    for (mut d, label) in [((1, 0), row.to_owned()), ((-1, 0), opposite(row)), ((0, 1), column.to_owned()), ((0, -1), opposite(column))] {
+        if flip_h {
+            d.0 = -d.0;
+        }
+        if flip_v {
+            d.1 = -d.1;
+        }
+        for _ in 0..rotation % 4 {
+            d = (-d.1, d.0);
+        }
+        let edge = match d {
+            (1, _) => &mut e.right,
+            (-1, _) => &mut e.left,
+            (_, 1) => &mut e.bottom,
+            _ => &mut e.top,
+        };
+        *edge = label;
+    }
+    e
 }

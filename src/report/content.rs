@@ -73,10 +73,22 @@ pub struct FilmInfo {
     /// "left side" (its caution is in `cautions`).
     #[serde(skip)]
     pub other_region: bool,
-    /// Patient Orientation (0020,0020) as read (`R\F`): the report's film is
-    /// drawn unturned, and its edges carry these letters.
+    /// Patient Orientation (0020,0020) as read (`R\F`), of the stored film;
+    /// the edges of the film drawn carry its letters as turned by `view_transform`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patient_orientation: Option<String>,
+    /// How the film is drawn, turned and flipped as on screen; absent when
+    /// drawn as stored (as every report before it was). `width`, `height`
+    /// and the measurements' ends stay in the stored film's pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view_transform: Option<super::ViewTransform>,
+}
+
+impl FilmInfo {
+    /// The turn and flips the film is drawn with (none: as stored).
+    pub fn transform(&self) -> super::ViewTransform {
+        self.view_transform.unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -227,6 +239,7 @@ impl Report {
                 view_source: whole.view_source,
                 other_region: whole.other_region,
                 patient_orientation: crate::imaging::orientation::patient_orientation(film).map(|(row, column)| format!("{row}\\{column}")),
+                view_transform: (!input.view.is_identity()).then(|| super::ViewTransform::new(input.view.quarter_turns(), input.view.flip_horizontal, input.view.flip_vertical)),
             },
             patient: input.include_patient_data.then(|| patient_info(film)),
             regions,

@@ -109,7 +109,8 @@ pub fn encode(input: &ReportInput<'_>, report: &Report, pages: &RgbImage) -> Res
     // The image: what it is, and what its pixels say in words.
     put(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::Strs(["DERIVED".to_string(), "SECONDARY".to_string()].into()));
     put(tags::INSTANCE_NUMBER, VR::IS, str_value("1"));
-    put(tags::PATIENT_ORIENTATION, VR::CS, str_value(""));
+    // The page's rows and columns run as the film drawn on it: the letters as shown, not the film's stored value; empty (unknown) without them.
+    put(tags::PATIENT_ORIENTATION, VR::CS, str_value(&shown_orientation(report).unwrap_or_default()));
     put(tags::CONTENT_DATE, VR::DA, str_value(&date));
     put(tags::CONTENT_TIME, VR::TM, str_value(&time));
     put(tags::BURNED_IN_ANNOTATION, VR::CS, str_value(if input.include_patient_data { "YES" } else { "NO" }));
@@ -163,6 +164,14 @@ fn film_value(input: &ReportInput<'_>, tag: Tag) -> Option<String> {
     input.film.tag_value((tag.0, tag.1)).filter(|v| !v.ends_with('…'))
 }
 
+/// Patient Orientation of the film as drawn (`L\\F` for a stored `R\\F` flipped
+/// left–right): toward the right edge, then toward the bottom; `None` without the film's tag.
+fn shown_orientation(report: &Report) -> Option<String> {
+    let (row, column) = crate::imaging::orientation::parse(report.film.patient_orientation.as_deref()?)?;
+    let shown = report.film.transform().edges(&row, &column);
+    Some(format!("{}\\{}", shown.right, shown.bottom))
+}
+
 /// ("YYYYMMDD", "HHMMSS") in UTC.
 fn dicom_date_time(time: SystemTime) -> (String, String) {
     let text = rfc3339_utc(time); // "2026-05-01T12:34:56Z"
@@ -204,6 +213,7 @@ fn summary(report: &Report) -> String {
     parts.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
     // The lengths drawn on the page, also as text a PACS can show.
     parts.extend(report.measurements.iter().map(|m| m.text()));
+    parts.extend(report.film.transform().describe());
     parts.push(super::content::STATEMENT.into());
     parts.join("; ")
 }

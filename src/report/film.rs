@@ -1,6 +1,8 @@
 //! The film as displayed: the caller's window/level and invert, scaled down for
 //! the page, with the attention heatmap blended over the square each region's
-//! grade came from.
+//! grade came from, then turned and flipped as the viewer showed it (the
+//! heatmap with it). The whole film, whatever the viewer's zoom and pan: a
+//! report records the film, not the part of it that was on screen.
 
 use image::{GrayImage, RgbImage, imageops};
 
@@ -27,7 +29,8 @@ pub fn displayed(input: &ReportInput<'_>, max_side: u32) -> RgbImage {
     for (region, map) in input.heatmaps {
         blend_heatmap(&mut rgb, width, height, *region, map, input.heatmap_opacity);
     }
-    rgb
+    // Last, so the heatmap's squares (in stored film pixels) turn with the film.
+    input.view.image(rgb)
 }
 
 /// The square the model saw of `region` in a film `width` × `height`, as
@@ -116,6 +119,36 @@ mod tests {
         assert_eq!(image.dimensions(), (100, 50));
         assert_eq!(image.get_pixel(10, 25).0, [128, 128, 128], "left half untouched");
         assert_eq!(image.get_pixel(80, 25).0, [255, 0, 0], "full attention is opaque red");
+    }
+
+    #[test]
+    fn the_film_and_its_heatmap_turn_and_flip_as_shown() {
+        let film = Radiograph::from_gray8(400, 200, vec![128; 400 * 200], "wide.png").unwrap();
+        let anchors = TextAnchors::default();
+        let maps = [(Region::ImageRight, Heatmap { grid: 2, values: vec![1.0; 4] })];
+        let mut input = ReportInput::new(&film, &[], &anchors);
+        input.heatmaps = &maps;
+        input.heatmap_opacity = 1.0;
+        input.view = crate::report::ViewTransform::new(0, true, false);
+        let image = displayed(&input, 100);
+        assert_eq!((image.get_pixel(10, 25).0, image.get_pixel(80, 25).0), ([255, 0, 0], [128, 128, 128]), "flipped: the image's right half is on the left");
+        // A quarter turn clockwise: the image's right half goes to the bottom.
+        input.view = crate::report::ViewTransform::new(1, false, false);
+        let image = displayed(&input, 100);
+        assert_eq!(image.dimensions(), (50, 100));
+        assert_eq!((image.get_pixel(25, 10).0, image.get_pixel(25, 80).0), ([128, 128, 128], [255, 0, 0]));
+    }
+
+    #[test]
+    fn the_film_flipped_is_the_mirror_of_the_film_as_stored() {
+        let film = Radiograph::from_gray8(300, 120, (0..300 * 120).map(|i| (i * 7 % 253) as u8).collect(), "f.png").unwrap();
+        let anchors = TextAnchors::default();
+        let mut input = ReportInput::new(&film, &[], &anchors);
+        let stored = displayed(&input, 100);
+        input.view = crate::report::ViewTransform::new(0, true, false);
+        assert_eq!(displayed(&input, 100), imageops::flip_horizontal(&stored));
+        input.view = crate::report::ViewTransform::new(3, false, false);
+        assert_eq!(displayed(&input, 100), imageops::rotate270(&stored));
     }
 
     #[test]

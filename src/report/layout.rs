@@ -226,7 +226,8 @@ fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage, film_max: f32) 
     }
     flow.y += 4.0;
     // The caption, the heatmap's legend and the lengths under it stay with the film.
-    flow.reserve(h + 16.0 + if report.film.heatmap_opacity.is_some() { 13.0 } else { 0.0 } + 12.0 * report.measurements.len() as f32);
+    let turned = report.film.transform().describe();
+    flow.reserve(h + 16.0 + if report.film.heatmap_opacity.is_some() { 13.0 } else { 0.0 } + if turned.is_some() { 12.0 } else { 0.0 } + 12.0 * report.measurements.len() as f32);
     let x = MARGIN + (CONTENT_WIDTH - w) / 2.0;
     flow.rect(x - 0.5, flow.y - 0.5, w + 1.0, h + 1.0, INK);
     let y = flow.y;
@@ -251,6 +252,10 @@ fn film_block(flow: &mut Flow, report: &Report, film: &RgbImage, film_max: f32) 
     let cx = MARGIN + (CONTENT_WIDTH - text_width(&caption, 8.0)) / 2.0;
     flow.text(cx, flow.y + 8.0, 8.0, MUTED, caption);
     flow.y += 14.0;
+    // Said, not left to the letters: a mirrored film misleads on left and right.
+    if let Some(turned) = turned {
+        flow.paragraph(MARGIN, CONTENT_WIDTH, 9.0, 12.0, INK, &turned);
+    }
     if let Some(opacity) = f.heatmap_opacity {
         heatmap_legend(flow, opacity);
     }

@@ -1,7 +1,8 @@
 //! The reader's length lines over the report's film, as the viewer draws
 //! them: a light line on a dark casing, its length in a dark box past the end
-//! it was drawn to. The report's film is the whole film, unrotated and
-//! unflipped, scaled to its box, so film pixels map by scale alone.
+//! it was drawn to. The report's film is the whole film, turned and flipped as
+//! on screen and scaled to its box: a line's ends (stored film pixels) are
+//! turned and flipped with it, so they lie on the same anatomy.
 
 use super::content::Report;
 use super::font::text_width;
@@ -14,8 +15,14 @@ const LABEL_SIZE: f32 = 7.0;
 
 /// The items that draw each measurement over the film drawn at `x`, `y`, `w` × `h` points.
 pub fn over_film(report: &Report, x: f32, y: f32, w: f32, h: f32) -> Vec<Item> {
-    let (sx, sy) = (w / report.film.width.max(1) as f32, h / report.film.height.max(1) as f32);
-    let at = |p: [f32; 2]| (x + p[0] * sx, y + p[1] * sy);
+    let view = report.film.transform();
+    let (width, height) = (report.film.width.max(1) as f32, report.film.height.max(1) as f32);
+    let (shown_w, shown_h) = view.shown_size(width, height);
+    let (sx, sy) = (w / shown_w, h / shown_h);
+    let at = |p: [f32; 2]| {
+        let [px, py] = view.point(width, height, p);
+        (x + px * sx, y + py * sy)
+    };
     let several = report.measurements.len() > 1;
     let mut items = Vec::new();
     for (i, m) in report.measurements.iter().enumerate() {
@@ -68,5 +75,25 @@ mod tests {
         let pages = crate::report::layout::pages(&report, &image::RgbImage::new(200, 100));
         let texts: Vec<&str> = pages[0].items.iter().filter_map(|i| if let Item::Text { text, .. } = i { Some(text.as_str()) } else { None }).collect();
         assert!(texts.contains(&"Length 1: 120 px (no pixel spacing known)"), "{texts:?}");
+    }
+
+    #[test]
+    fn a_line_turns_and_flips_with_the_film() {
+        let film = Radiograph::from_gray8(200, 100, vec![100; 200 * 100], "f.png").unwrap();
+        let anchors = TextAnchors::default();
+        let provenance = Provenance { model: "m".into(), head: None, anchors_hash: "h".into(), anchors_edited: false, arithmetic: "CPU".into() };
+        let results = [(Region::Whole, Assessment { grade: 1, probabilities: [0.2; 5], similarities: [0.1; 5], provenance })];
+        let lines = [Line { from: [20.0, 50.0], to: [140.0, 50.0] }];
+        let mut input = ReportInput::new(&film, &results, &anchors);
+        input.measurements = &lines;
+        // Flip H, a quarter turn clockwise: the stored (x, y) goes to (100 − y, 200 − x) of a 100 × 200 film.
+        input.view = crate::report::ViewTransform::new(1, true, false);
+        let report = Report::new(&input).unwrap();
+        assert_eq!(report.measurements[0].from, [20.0, 50.0], "the JSON keeps stored pixels");
+        // Drawn 200 × 400 points at (100, 10): twice its shown pixels.
+        let items = over_film(&report, 100.0, 10.0, 200.0, 400.0);
+        assert!(items.contains(&Item::Line { x0: 200.0, y0: 370.0, x1: 200.0, y1: 130.0, width: 0.9, color: LINE }), "{items:?}");
+        // The label past the end drawn to (now upward), inside the film.
+        assert!(items.iter().any(|i| matches!(i, Item::Text { text, y, .. } if text == "120 px" && *y < 130.0)), "{items:?}");
     }
 }

@@ -13,6 +13,7 @@
 //!
 //! - [`content`]: what a report says (the JSON form, and the one place that
 //!   decides what is patient data).
+//! - [`view`]: the viewer's turn and flips, which the film and all drawn on it follow.
 //! - [`film`]: the film as displayed, with the heatmap blended in (the
 //!   reader's length lines are drawn over it by [`layout`], so the PDF keeps
 //!   them as lines and searchable text).
@@ -29,6 +30,7 @@ pub mod edge_letters;
 pub mod lines;
 pub mod pdf;
 pub mod raster;
+pub mod view;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -38,6 +40,7 @@ use crate::grading::{Assessment, Region, TextAnchors};
 use crate::imaging::{Radiograph, Window};
 
 pub use content::Report;
+pub use view::ViewTransform;
 
 /// The viewer's default heatmap opacity, used when the caller has none.
 pub const DEFAULT_HEATMAP_OPACITY: f32 = 0.5;
@@ -50,6 +53,9 @@ pub struct ReportInput<'a> {
     pub window: Window,
     /// The manual invert toggle.
     pub invert: bool,
+    /// The view's turn and flips: the film, its lines, heatmap and edge
+    /// letters are shown so (none from the command line).
+    pub view: ViewTransform,
     /// Each graded region of the film ([`Region::Whole`] for an ordinary film).
     pub results: &'a [(Region, Assessment)],
     /// Attention maps to blend over the film; empty for none.
@@ -82,6 +88,7 @@ impl<'a> ReportInput<'a> {
             film,
             window: film.default_window(),
             invert: false,
+            view: ViewTransform::default(),
             results,
             heatmaps: &[],
             mirror_grades: &[],

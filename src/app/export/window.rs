@@ -13,7 +13,7 @@ pub fn show(app: &mut KneeclipApp, ctx: &egui::Context) {
     let mut open = app.export.open;
     let mut chosen: Option<PathBuf> = None;
     egui::Window::new("Export report").open(&mut open).collapsible(false).resizable(false).default_width(420.0).show(ctx, |ui| {
-        ui.label("The film as shown (window, inversion, and the heatmap when it is on) with your length measurements, the grade and the five probabilities and similarities of each knee, the anchors, the model and head, the date, and the decision-aid statement.");
+        ui.label("The whole film as shown (window, inversion, rotation and flips, and the heatmap when it is on) with your length measurements, the grade and the five probabilities and similarities of each knee, the anchors, the model and head, the date, and the decision-aid statement.");
         if app.hide_grade {
             // A teacher hiding the grade for a quiz would otherwise put it on the slide unawares.
             ui.colored_label(AMBER, "The grade is hidden on screen, but the report shows it.");

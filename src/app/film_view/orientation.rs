@@ -8,43 +8,12 @@ use egui::{Color32, Pos2, Rect, Stroke, Vec2, vec2};
 
 use super::{FilmView, ViewState};
 use crate::imaging::Radiograph;
-use crate::imaging::orientation::{opposite, patient_orientation};
+use crate::imaging::orientation::patient_orientation;
 #[cfg(test)]
-use crate::imaging::orientation::{PATIENT_ORIENTATION, parse};
+use crate::imaging::orientation::{PATIENT_ORIENTATION, opposite, parse};
 
-/// The patient directions the screen's edges point to: "L", "RA", …
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Edges {
-    pub left: String,
-    pub right: String,
-    pub top: String,
-    pub bottom: String,
-}
-
-/// Which screen edge each patient direction ends up at, the film flipped and
-/// then turned as [`FilmView::to_screen`] draws it.
-pub fn edges(row: &str, column: &str, rotation: u8, flip_h: bool, flip_v: bool) -> Edges {
-    let mut e = Edges { left: String::new(), right: String::new(), top: String::new(), bottom: String::new() };
-    for (mut d, label) in [((1, 0), row.to_owned()), ((-1, 0), opposite(row)), ((0, 1), column.to_owned()), ((0, -1), opposite(column))] {
-        if flip_h {
-            d.0 = -d.0;
-        }
-        if flip_v {
-            d.1 = -d.1;
-        }
-        for _ in 0..rotation % 4 {
-            d = (-d.1, d.0);
-        }
-        let edge = match d {
-            (1, _) => &mut e.right,
-            (-1, _) => &mut e.left,
-            (_, 1) => &mut e.bottom,
-            _ => &mut e.top,
-        };
-        *edge = label;
-    }
-    e
-}
+// The pure mapping lives with the tag's reading, so the report letters its film the same way.
+pub use crate::imaging::orientation::{Edges, edges};
 
 fn edges_for(row: &str, column: &str, s: &ViewState) -> Edges {
     edges(row, column, s.rotation, s.flip_h, s.flip_v)
