@@ -112,10 +112,24 @@ fn the_export_window_says_why_patient_data_is_off_and_saves_on_enter_beside_the_
     assert_eq!(app(&mut h).export.last.as_ref().map(|r| r.as_ref().map_err(String::as_str)), Some(Ok(&first)), "Enter saves");
     assert!(std::fs::read(&first).unwrap().starts_with(b"%PDF"));
 
-    // The next report is proposed beside it, after the film; never the film's name while hidden.
+    // The next report is proposed beside it, after the film only when patient data goes in
+    // (privacy QA: a de-identified report was named after the film); never while hidden.
+    assert_eq!(app(&mut h).suggested_report_path("pdf"), tmp.path().join("kneeclip-report.pdf"));
+    app(&mut h).export.include_patient_data = true;
     assert_eq!(app(&mut h).suggested_report_path("pdf"), tmp.path().join("RG3_UNC-kneeclip.pdf"));
+    // A proposal after the film is proposed again without it once patient data is hidden.
+    let named = tmp.path().join("RG3_UNC-kneeclip.pdf").display().to_string();
+    (app(&mut h).export.typed_path, app(&mut h).export.typed_suggested) = (Some(named.clone()), Some(named));
+    app(&mut h).export.open = true;
     app(&mut h).hide_patient = true;
     assert_eq!(app(&mut h).suggested_report_path("png"), tmp.path().join("kneeclip-report.png"));
+    h.step();
+    assert_eq!(app(&mut h).export.typed_path.as_deref(), Some(tmp.path().join("kneeclip-report.pdf").to_str().unwrap()));
+    // What the reader typed stays.
+    app(&mut h).export.typed_path = Some(tmp.path().join("RG3_UNC-mine.pdf").display().to_string());
+    h.step();
+    assert_eq!(app(&mut h).export.typed_path.as_deref(), Some(tmp.path().join("RG3_UNC-mine.pdf").to_str().unwrap()));
+    app(&mut h).export.typed_path = None;
 
     // And in the next session: the folder is remembered in the settings.
     h.step();
@@ -124,6 +138,8 @@ fn the_export_window_says_why_patient_data_is_off_and_saves_on_enter_beside_the_
     drop(h);
     let mut h = common::viewer::harness_with_cache(settings, Some(model), tmp.path().join("cache"));
     open_and_grade(&mut h, &film);
+    app(&mut h).hide_patient = false;
+    app(&mut h).export.include_patient_data = true;
     assert_eq!(app(&mut h).suggested_report_path("pdf"), tmp.path().join("RG3_UNC-kneeclip.pdf"));
 }
 

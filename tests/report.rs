@@ -226,8 +226,48 @@ fn patient_data_only_when_asked_for() {
     }
     assert!(!shown.contains(&raw_name), "the PDF shows the raw PN:\n{shown}");
     assert!(shown.contains(&format!("study {study_date}")) && !hidden.contains(&study_date), "{shown}");
-    assert!(hidden.contains("Patient data not included in this report."));
+    assert!(hidden.contains("Patient data not included in this report"));
     assert!(hidden.contains("Caution: DICOM Body Part Examined"), "{hidden}");
+}
+
+/// Privacy QA: a report without patient data set Burned In Annotation to NO
+/// and said "Patient data not included" over a film whose own pixels carry a
+/// burned-in label (vpop_jpeg-baseline.dcm says YES). The source's YES goes
+/// through, NO is kept only where the source says NO, and the page and the
+/// command line say what leaving out the patient data does not remove.
+#[test]
+fn a_films_burned_in_annotation_is_not_claimed_away() {
+    use dicom_dictionary_std::tags;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(yes), Some(no), Some(unsaid)) = (dicom_film("vpop_jpeg-baseline.dcm"), dicom_film("966_fixed.dcm"), dicom_film("RG3_UNC")) else { return };
+    for (film, burned, sc) in [(&yes, Some(true), "YES"), (&no, Some(false), "NO"), (&unsaid, None, "YES")] {
+        let name = film.file_name().unwrap().to_string_lossy().into_owned();
+        let dcm = tmp.path().join(format!("{name}.dcm"));
+        let out = report(&model, film, &dcm, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.contains("carries burned-in annotation"), burned == Some(true), "{name}: {stderr}");
+        let obj = dicom_object::open_file(&dcm).unwrap();
+        assert_eq!(dicom_text(&obj, tags::BURNED_IN_ANNOTATION), sc, "{name}");
+        let js = tmp.path().join(format!("{name}.json"));
+        report(&model, film, &js, &[]);
+        assert_eq!(json(&js)["film"].get("burned_in_annotation").and_then(|b| b.as_bool()), burned, "{name}");
+        // With patient data the page prints it: YES whatever the film says.
+        let named = tmp.path().join(format!("{name}-named.dcm"));
+        report(&model, film, &named, &["--include-patient-data"]);
+        assert_eq!(dicom_text(&dicom_object::open_file(&named).unwrap(), tags::BURNED_IN_ANNOTATION), "YES", "{name}");
+        if poppler() {
+            let pdf = tmp.path().join(format!("{name}.pdf"));
+            report(&model, film, &pdf, &[]);
+            let text = pdf_text(&pdf).split_whitespace().collect::<Vec<_>>().join(" ");
+            let says = match burned {
+                Some(true) => "the film itself carries burned-in annotation",
+                Some(false) => "Patient data not included in this report.",
+                None => "the film's pixels may still show burned-in text",
+            };
+            assert!(text.contains(says), "{name}: {text}");
+        }
+    }
 }
 
 /// A film with both knees side by side reports each half.
@@ -453,7 +493,8 @@ fn a_dicom_report_is_the_png_filed_into_the_films_study() {
                 assert_eq!(text(tag), "", "{tag} without patient data");
             }
             assert!(text(tags::STUDY_INSTANCE_UID).starts_with("2.25."), "a study of its own");
-            assert_eq!(text(tags::BURNED_IN_ANNOTATION), "NO");
+            // RG3_JPLL does not say whether its pixels carry text: not claimed away (a_films_burned_in_annotation_is_not_claimed_away).
+            assert_eq!(text(tags::BURNED_IN_ANNOTATION), "YES");
             assert!(obj.element(tags::SOURCE_IMAGE_SEQUENCE).is_err(), "no pointer back at the film");
             let bytes = std::fs::read(&out).unwrap();
             for tag in copied {
@@ -499,4 +540,22 @@ fn a_film_shown_as_stored_is_reported_as_before_and_a_flipped_one_as_shown() {
     assert_eq!(orientation(ViewTransform::default()), "R\\F", "RG3_UNC's own, drawn as stored");
     assert_eq!(orientation(ViewTransform::new(0, true, false)), "L\\F", "flipped left–right");
     assert_eq!(orientation(ViewTransform::new(1, false, false)), "H\\R", "turned clockwise: the head toward the right edge, the patient's right down");
+}
+
+/// A report of a multi-frame file says which frame it shows (the JSON's
+/// `film.frame` and `film.frames`; the page under "Read as"); single-frame
+/// reports carry neither.
+#[test]
+fn a_multi_frame_report_names_its_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(model) = model_dir(tmp.path()) else { return };
+    let (Some(many), Some(one)) = (dicom_film("HasFragmentSequence.dcm"), dicom_film("RG3_UNC")) else { return };
+    let js = tmp.path().join("frame.json");
+    report(&model, &many, &js, &["--frame", "3"]);
+    let film = &json(&js)["film"];
+    assert_eq!((film["frame"].as_u64(), film["frames"].as_u64()), (Some(3), Some(96)), "{film}");
+    assert!(film["notes"].to_string().contains("frame 3 of 96"), "{film}");
+    report(&model, &one, &js, &[]);
+    let film = &json(&js)["film"];
+    assert!(film.get("frame").is_none() && film.get("frames").is_none(), "{film}");
 }

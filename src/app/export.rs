@@ -31,6 +31,9 @@ pub struct Export {
     pub generation: u64,
     /// Where to save, typed: offered when the desktop can show no file dialog.
     pub typed_path: Option<String>,
+    /// The path kneeclip proposed in `typed_path` (not one the reader typed):
+    /// proposed again when the proposal changes, e.g. patient data left out.
+    pub typed_suggested: Option<String>,
     /// The folder the last report was written to, proposed for the next (this session).
     pub last_folder: Option<PathBuf>,
 }
@@ -197,10 +200,12 @@ pub fn suggested_name(extension: &str) -> String {
     format!("kneeclip-report.{extension}")
 }
 
-/// The name for a report of `film`: after the film's file ("RG3_UNC-kneeclip.pdf"),
-/// or the generic one while patient data is hidden (a film's name may be the patient's).
-pub fn suggested_name_for(film: Option<&Path>, hide_patient: bool, extension: &str) -> String {
-    match film.and_then(Path::file_stem).map(|s| s.to_string_lossy()).filter(|s| !hide_patient && !s.trim().is_empty()) {
+/// The name for a report of `film`: after the film's file ("RG3_UNC-kneeclip.pdf")
+/// when the report carries patient data (`named`), else the generic one: a film's
+/// name may be the patient's, and a de-identified report must not carry it in its
+/// own name (privacy QA: it did, though its page said "file name withheld").
+pub fn suggested_name_for(film: Option<&Path>, named: bool, extension: &str) -> String {
+    match film.and_then(Path::file_stem).map(|s| s.to_string_lossy()).filter(|s| named && !s.trim().is_empty()) {
         Some(stem) => format!("{stem}-kneeclip.{extension}"),
         None => suggested_name(extension),
     }
@@ -209,11 +214,12 @@ pub fn suggested_name_for(film: Option<&Path>, hide_patient: bool, extension: &s
 impl super::KneeclipApp {
     /// Where Save proposes to write a report: the folder of the last report
     /// (this session's, else the one remembered from an earlier session while
-    /// it exists, else the home folder), named after the film unless patient data is hidden.
+    /// it exists, else the home folder), named after the film only when the report carries patient data.
     pub fn suggested_report_path(&self, extension: &str) -> PathBuf {
         let remembered = || self.settings.report_folder.clone().filter(|d| d.is_dir());
         let folder = self.export.last_folder.clone().or_else(remembered).or_else(|| std::env::var_os("HOME").map(PathBuf::from)).unwrap_or_default();
-        folder.join(suggested_name_for(self.path.as_deref(), self.hide_patient, extension))
+        let named = self.export.include_patient_data && !self.hide_patient;
+        folder.join(suggested_name_for(self.path.as_deref(), named, extension))
     }
 }
 
@@ -222,11 +228,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reports_are_named_after_the_film_unless_patient_data_is_hidden() {
+    fn reports_are_named_after_the_film_only_with_patient_data() {
         let film = Path::new("/films/RG3_UNC");
-        assert_eq!(suggested_name_for(Some(film), false, "pdf"), "RG3_UNC-kneeclip.pdf");
-        assert_eq!(suggested_name_for(Some(Path::new("/films/DOE_JOHN.dcm")), false, "png"), "DOE_JOHN-kneeclip.png");
-        assert_eq!(suggested_name_for(Some(Path::new("/films/DOE_JOHN.dcm")), true, "png"), "kneeclip-report.png");
-        assert_eq!(suggested_name_for(None, false, "json"), "kneeclip-report.json");
+        assert_eq!(suggested_name_for(Some(film), true, "pdf"), "RG3_UNC-kneeclip.pdf");
+        assert_eq!(suggested_name_for(Some(Path::new("/films/DOE_JOHN.dcm")), true, "png"), "DOE_JOHN-kneeclip.png");
+        assert_eq!(suggested_name_for(Some(Path::new("/films/DOE_JOHN.dcm")), false, "png"), "kneeclip-report.png");
+        assert_eq!(suggested_name_for(None, true, "json"), "kneeclip-report.json");
     }
 }

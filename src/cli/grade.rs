@@ -394,6 +394,9 @@ fn grade_with_report(args: &GradeArgs, grader: &mut Grader, printer: &mut Printe
             format!("cannot write the report: {e}")
         })?;
         eprintln!("kneeclip: report written to {}{}", out.display(), if replacing { " (replaced the existing file)" } else { "" });
+        if !args.include_patient_data && report::content::burned_in_annotation(&film) == Some(true) {
+            eprintln!("kneeclip: warning: {shown}: the film carries burned-in annotation (Burned In Annotation YES), which may identify the patient: the report shows the film, so it is not de-identified by leaving out the patient data");
+        }
         Ok(())
     })();
     match result {

@@ -82,6 +82,28 @@ pub struct FilmInfo {
     /// and the measurements' ends stay in the stored film's pixels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub view_transform: Option<super::ViewTransform>,
+    /// The source's Burned In Annotation (0028,0301): true when its pixels
+    /// carry text that may identify the patient, false when it says they do
+    /// not; absent when the file does not say (every PNG, JPEG or TIFF).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burned_in_annotation: Option<bool>,
+    /// The frame reported (1-based) and how many the file holds; only for a
+    /// multi-frame file (the page says it under "Read as").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u32>,
+}
+
+/// The film's Burned In Annotation (0028,0301): Some(true) for YES, Some(false)
+/// for NO, None when the file does not say. A report without patient data
+/// still shows the film's pixels, so it must not claim more than this.
+pub fn burned_in_annotation(film: &crate::imaging::Radiograph) -> Option<bool> {
+    match film.tag_value((0x0028, 0x0301))?.to_ascii_uppercase().as_str() {
+        "YES" => Some(true),
+        "NO" => Some(false),
+        _ => None,
+    }
 }
 
 impl FilmInfo {
@@ -239,6 +261,9 @@ impl Report {
                 view_source: whole.view_source,
                 other_region: whole.other_region,
                 patient_orientation: crate::imaging::orientation::patient_orientation(film).map(|(row, column)| format!("{row}\\{column}")),
+                burned_in_annotation: burned_in_annotation(film),
+                frame: (film.frame_count() > 1).then(|| film.frame()),
+                frames: (film.frame_count() > 1).then(|| film.frame_count()),
                 view_transform: (!input.view.is_identity()).then(|| super::ViewTransform::new(input.view.quarter_turns(), input.view.flip_horizontal, input.view.flip_vertical)),
             },
             patient: input.include_patient_data.then(|| patient_info(film)),

@@ -113,7 +113,10 @@ pub fn encode(input: &ReportInput<'_>, report: &Report, pages: &RgbImage) -> Res
     put(tags::PATIENT_ORIENTATION, VR::CS, str_value(&shown_orientation(report).unwrap_or_default()));
     put(tags::CONTENT_DATE, VR::DA, str_value(&date));
     put(tags::CONTENT_TIME, VR::TM, str_value(&time));
-    put(tags::BURNED_IN_ANNOTATION, VR::CS, str_value(if input.include_patient_data { "YES" } else { "NO" }));
+    // YES when the page prints patient data or the film's own pixels may carry some: NO only when
+    // the source says it has none (PACS and anonymisers trust this; the source's YES was lost before).
+    let burned_in = input.include_patient_data || super::content::burned_in_annotation(input.film) != Some(false);
+    put(tags::BURNED_IN_ANNOTATION, VR::CS, str_value(if burned_in { "YES" } else { "NO" }));
     put(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, str_value("00"));
     put(tags::DERIVATION_DESCRIPTION, VR::ST, str_value(&derivation));
     put(tags::IMAGE_COMMENTS, VR::LT, str_value(&comments));

@@ -437,7 +437,12 @@ fn details(flow: &mut Flow, report: &Report) {
 /// "Patient: NAME · ID 123 · born 1950-01-01", or that it was left out.
 fn patient_line(report: &Report) -> String {
     match &report.patient {
-        None => "Patient data not included in this report.".into(),
+        // The film's pixels go into every report: "not included" is only the text's (privacy QA: a burned-in label sat under that line).
+        None => match report.film.burned_in_annotation {
+            Some(true) => "Patient data not included in this report's text; the film itself carries burned-in annotation (its Burned In Annotation is YES), which may identify the patient.".into(),
+            Some(false) => "Patient data not included in this report.".into(),
+            None => "Patient data not included in this report's text; the film's pixels may still show burned-in text (its file does not say it has none).".into(),
+        },
         Some(p) => {
             let parts: Vec<String> = [
                 p.name.clone(),

@@ -29,6 +29,9 @@ pub fn show(app: &mut KneeclipApp, ctx: &egui::Context) {
         }
         if app.hide_patient || !app.export.include_patient_data {
             ui.label(RichText::new("Without patient data, a DICOM report gets a new patient and study: it will not file with the original case in PACS.").small());
+            if app.view.as_ref().and_then(|v| crate::report::content::burned_in_annotation(&v.film)) == Some(true) {
+                ui.colored_label(AMBER, "This film carries burned-in annotation (its Burned In Annotation is YES): the report shows the film, so it may still identify the patient.");
+            }
         }
         ui.add_space(4.0);
         ui.horizontal_wrapped(|ui| {
@@ -51,12 +54,24 @@ pub fn show(app: &mut KneeclipApp, ctx: &egui::Context) {
                     match dialogs::choose(dialog) {
                         dialogs::Chosen::Path(path) => chosen = Some(path),
                         // Offer a typed path in the window instead.
-                        dialogs::Chosen::Unavailable => app.export.typed_path = Some(suggested.display().to_string()),
+                        dialogs::Chosen::Unavailable => {
+                            app.export.typed_path = Some(suggested.display().to_string());
+                            app.export.typed_suggested = app.export.typed_path.clone();
+                        }
                         dialogs::Chosen::Cancelled => {}
                     }
                 }
             }
         });
+        // A proposal after the film's name is proposed again without it once
+        // patient data is left out (hidden, or unticked); what the reader typed stays.
+        if let Some(proposed) = app.export.typed_suggested.clone().filter(|p| app.export.typed_path.as_ref() == Some(p)) {
+            let ext = std::path::Path::new(&proposed).extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "pdf".into());
+            let now = app.suggested_report_path(&ext).display().to_string();
+            if now != proposed {
+                (app.export.typed_path, app.export.typed_suggested) = (Some(now.clone()), Some(now));
+            }
+        }
         let running = app.export.running();
         if let Some(typed) = &mut app.export.typed_path {
             ui.add_space(4.0);
