@@ -602,6 +602,13 @@ fn the_heatmap_legend_is_shown_with_the_heatmap_only() {
     let view = view(&mut h).rect().unwrap();
     assert!(title.min.x > view.center().x && least.max.y <= zoom.min.y, "{title:?} {least:?} {zoom:?}");
     assert!(view.contains_rect(title) && view.contains_rect(most), "inside the view");
+    // Accessibility QA: at a large UI zoom the legend grew with the text over 40 % of the film.
+    h.ctx.set_zoom_factor(1.8);
+    h.run();
+    let (title, area) = (h.get_by_label(legend).rect(), common::viewer::view(&mut h).rect().unwrap());
+    assert!(title.width() <= area.width() / 3.0 + 1.0, "{title:?} in {area:?}");
+    h.ctx.set_zoom_factor(1.0);
+    h.run();
     // At opacity 0 nothing is tinted, so nothing is explained.
     app(&mut h).settings.heatmap_opacity = 0.0;
     h.run();

@@ -559,7 +559,7 @@ pub fn model_square(region: Region, film: Vec2) -> Rect {
     Rect::from_min_size(pos2(x0 + (w - s) / 2.0, (h - s) / 2.0), Vec2::splat(s))
 }
 
-/// The one colour map (report::film's: blue → yellow → red, the alpha following
+/// The one colour map (report::film's viridis: violet → teal → yellow, the alpha following
 /// the value, so where the model paid no attention the film shows through) as a texel.
 pub(super) fn colormap(v: f32) -> Color32 {
     let ([r, g, b], a) = crate::report::film::colormap(v);

@@ -10,20 +10,24 @@ use super::film_view::colormap;
 /// maximum (explain::rollout), so the colours rank places within a knee only.
 pub const TITLE: &str = "Attention (relative, per knee)";
 const TOOLTIP: &str = "Attention rollout: how much the model's class token drew on each place of the square it graded. \
-Each knee's map is scaled on its own, from its least-attended place (no tint: the film shows through) to its most (red), \
+Each knee's map is scaled on its own, from its least-attended place (no tint: the film shows through) to its most (yellow), \
 so colours compare places within one knee, not knees or films. It shows what the model drew on, not where disease is.";
 
 /// Paints the legend with its bottom-right corner at `corner`, inside `clip`.
 /// It does not follow the heatmap's opacity (a faint bar would say less
 /// clearly which colour means what); the view hides it at opacity 0.
 pub fn show(ui: &mut egui::Ui, clip: Rect, corner: Pos2) {
-    let font = egui::FontId::proportional(13.0);
     let text = Color32::from_rgb(255, 230, 120);
     let painter = ui.painter_at(clip);
+    // At most a third of the film view's width: at a large UI zoom the legend
+    // grew with the text and covered 40 % of the film (accessibility QA).
+    let natural = painter.layout_no_wrap(TITLE.to_owned(), egui::FontId::proportional(13.0), text).size().x;
+    let scale = (clip.width() / 3.0 / natural).clamp(0.6, 1.0);
+    let font = egui::FontId::proportional(13.0 * scale);
     let title = painter.layout_no_wrap(TITLE.to_owned(), font.clone(), text);
     let ends = painter.layout_no_wrap("least".to_owned(), font.clone(), text);
-    let (bar_h, gap) = (10.0, 3.0);
-    let size = vec2(title.size().x.max(140.0), title.size().y + gap + bar_h + gap + ends.size().y);
+    let (bar_h, gap) = (10.0 * scale, 3.0 * scale);
+    let size = vec2(title.size().x.max(140.0 * scale), title.size().y + gap + bar_h + gap + ends.size().y);
     let r = Rect::from_min_size(corner - size, size);
     // The overlay corners' dark backing: legible on a white film and a black one.
     painter.rect_filled(r.expand(4.0), 3.0, Color32::from_black_alpha(170));

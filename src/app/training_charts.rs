@@ -121,7 +121,8 @@ pub(super) fn confusion(ui: &mut egui::Ui, m: &Confusion) {
             let total: u64 = row.iter().sum();
             for (pred, &n) in row.iter().enumerate() {
                 let share = if total == 0 { 0.0 } else { n as f32 / total as f32 };
-                let base = if pred == t { Color32::from_rgb(60, 140, 80) } else { Color32::from_rgb(150, 70, 60) };
+                // Blue right, orange wrong: told apart without red–green colour vision (accessibility QA).
+                let base = if pred == t { Color32::from_rgb(40, 110, 190) } else { Color32::from_rgb(190, 110, 30) };
                 let fill = Color32::from_gray(40).lerp_to_gamma(base, share);
                 egui::Frame::new().fill(fill).inner_margin(egui::Margin::symmetric(10, 4)).show(ui, |ui| {
                     ui.set_min_width(36.0);

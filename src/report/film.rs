@@ -86,23 +86,40 @@ fn sample(map: &Heatmap, u: f32, v: f32) -> f32 {
     top * (1.0 - ty) + bottom * ty
 }
 
-/// The viewer's colour map: blue → yellow → red, with an alpha that follows
-/// the value so that where the model paid no attention the film shows through.
+/// Viridis (matplotlib's, nine even stops): dark violet → teal → yellow.
+const VIRIDIS: [[u8; 3]; 9] = [[68, 1, 84], [71, 45, 123], [59, 82, 139], [44, 114, 142], [33, 145, 140], [40, 174, 128], [94, 201, 98], [173, 220, 48], [253, 231, 37]];
+
+/// The viewer's and the reports' colour map: viridis, which grows lighter all
+/// the way and reads the same to red–green colour-blind eyes (accessibility QA:
+/// the old blue → yellow → red put its "most" red beside yellow, one colour to
+/// a deuteranope, and darker than the middle). The alpha follows the value,
+/// so that where the model paid no attention the film shows through.
 pub fn colormap(value: f32) -> ([f32; 3], f32) {
     let v = value.clamp(0.0, 1.0);
-    let rgb = if v < 0.5 {
-        let t = v * 2.0;
-        [t, t, 1.0 - t]
-    } else {
-        let t = (v - 0.5) * 2.0;
-        [1.0, 1.0 - t, 0.0]
-    };
+    let x = v * (VIRIDIS.len() - 1) as f32;
+    let (i, t) = ((x.floor() as usize).min(VIRIDIS.len() - 2), x - (x.floor()).min((VIRIDIS.len() - 2) as f32));
+    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    let rgb = [0, 1, 2].map(|c| (a[c] as f32 + (b[c] as f32 - a[c] as f32) * t) / 255.0);
     (rgb, v.powf(0.7))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lighter all the way (relative luminance rises with the value), so the
+    /// most-looked-at place is the lightest whatever the reader's colour vision.
+    #[test]
+    fn the_colour_map_grows_lighter_all_the_way() {
+        let luminance = |v: f32| {
+            let ([r, g, b], _) = colormap(v);
+            0.2126 * r + 0.7152 * g + 0.0722 * b
+        };
+        let steps: Vec<f32> = (0..=100).map(|i| luminance(i as f32 / 100.0)).collect();
+        assert!(steps.windows(2).all(|w| w[1] > w[0]), "{steps:?}");
+        assert_eq!(colormap(0.0).0, [68.0 / 255.0, 1.0 / 255.0, 84.0 / 255.0]);
+        assert_eq!(colormap(1.0).0, [253.0 / 255.0, 231.0 / 255.0, 37.0 / 255.0]);
+    }
     use crate::grading::TextAnchors;
     use crate::imaging::Radiograph;
 
@@ -118,7 +135,7 @@ mod tests {
         let image = displayed(&input, 100);
         assert_eq!(image.dimensions(), (100, 50));
         assert_eq!(image.get_pixel(10, 25).0, [128, 128, 128], "left half untouched");
-        assert_eq!(image.get_pixel(80, 25).0, [255, 0, 0], "full attention is opaque red");
+        assert_eq!(image.get_pixel(80, 25).0, [253, 231, 37], "full attention is opaque yellow");
     }
 
     #[test]
@@ -131,12 +148,12 @@ mod tests {
         input.heatmap_opacity = 1.0;
         input.view = crate::report::ViewTransform::new(0, true, false);
         let image = displayed(&input, 100);
-        assert_eq!((image.get_pixel(10, 25).0, image.get_pixel(80, 25).0), ([255, 0, 0], [128, 128, 128]), "flipped: the image's right half is on the left");
+        assert_eq!((image.get_pixel(10, 25).0, image.get_pixel(80, 25).0), ([253, 231, 37], [128, 128, 128]), "flipped: the image's right half is on the left");
         // A quarter turn clockwise: the image's right half goes to the bottom.
         input.view = crate::report::ViewTransform::new(1, false, false);
         let image = displayed(&input, 100);
         assert_eq!(image.dimensions(), (50, 100));
-        assert_eq!((image.get_pixel(25, 10).0, image.get_pixel(25, 80).0), ([128, 128, 128], [255, 0, 0]));
+        assert_eq!((image.get_pixel(25, 10).0, image.get_pixel(25, 80).0), ([128, 128, 128], [253, 231, 37]));
     }
 
     #[test]
