@@ -25,6 +25,7 @@ use crate::imaging::Radiograph;
 use crate::metrics::{BootstrapCi, EvaluationReport, wilson_ci};
 use crate::model::preprocess::Preprocessing;
 use crate::training::Dataset;
+use crate::training::sidecar::film_sha256;
 
 pub const EVAL_HELP: &str = "\
 Intervals (95%): Wilson score for the proportions (accuracy, per-grade
@@ -144,6 +145,8 @@ struct GradedFilm {
     probabilities: [f32; GRADES],
     /// The grade of the film mirrored left–right, with --mirror-check.
     mirrored_grade: Option<usize>,
+    /// The first 12 hex digits of the SHA-256 of its bytes (None: not read).
+    sha256: Option<String>,
 }
 
 /// A film's model input as shown, then (with the flip check) mirrored; and
@@ -211,18 +214,24 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     for (folder, why) in dataset.summary.left_out.iter().chain(&dataset.summary.notes) {
         eprintln!("kneeclip: warning: {folder}: {why}");
     }
+    let not_films = dataset.summary.not_films_note();
+    if let Some(note) = &not_films {
+        eprintln!("kneeclip: warning: {note}");
+    }
     if dataset.films.is_empty() {
         return Err(format!("{}: no films in its grade folders", args.dataset.display()).into());
     }
     let mut grader = super::load_base_grader(&args.model)?;
+    let mut head_films = None;
     if let Some(path) = &args.head {
         let head = FineTunedHead::load(path, grader.model()).map_err(|e| e.to_string())?;
+        head_films = head.metadata().dataset.clone();
         grader.set_head(Some(head)).map_err(|e| e.to_string())?;
     }
     if let Some(path) = &args.anchors {
         grader.set_anchors(TextAnchors::load(path).map_err(|e| e.to_string())?);
     }
-    let warnings = grader.warnings();
+    let mut warnings = grader.warnings();
     for warning in &warnings {
         eprintln!("kneeclip: warning: {warning}");
     }
@@ -233,11 +242,12 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     let stop = stop_on_signal(progress.as_ref().is_some_and(|p| p.terminal));
     for (at, chunk) in dataset.films.chunks(FILMS_PER_BATCH).enumerate() {
         let preprocessing = grader.preprocessing();
-        let inputs: Vec<Result<(Vec<Vec<f32>>, bool), String>> =
-            chunk.par_iter().map(|film| film_inputs(preprocessing, &film.path, args.mirror_check)).collect();
+        // Each film's content hash too: the head's own films and copies within the dataset are told by it.
+        let (inputs, hashes): (Vec<Result<(Vec<Vec<f32>>, bool), String>>, Vec<Option<String>>) =
+            chunk.par_iter().map(|film| (film_inputs(preprocessing, &film.path, args.mirror_check), film_sha256(&film.path))).unzip();
         let batch: Vec<Vec<f32>> = inputs.iter().flatten().flat_map(|(i, _)| i).cloned().collect();
         let mut assessments = grader.grade_pixel_values(&batch).map_err(|e| format!("grading failed: {e}"))?.into_iter();
-        for (film, input) in chunk.iter().zip(inputs) {
+        for ((film, input), sha256) in chunk.iter().zip(inputs).zip(hashes) {
             match input {
                 Err(e) => {
                     eprintln!("kneeclip: skipped {e}");
@@ -254,7 +264,7 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
             let mirrored_grade = if args.mirror_check { Some(assessments.next().ok_or("grading returned too few results")?.grade) } else { None };
             provenance.get_or_insert_with(|| a.provenance.clone());
             let file = if args.predictions.is_some() { shown_name(&film.path, "the predictions file") } else { film.path.display().to_string() };
-            graded.push(GradedFilm { file, truth: film.grade, probabilities: a.probabilities, mirrored_grade });
+            graded.push(GradedFilm { file, truth: film.grade, probabilities: a.probabilities, mirrored_grade, sha256 });
         }
         if let Some(progress) = &mut progress {
             progress.update((at * FILMS_PER_BATCH + chunk.len()).min(n));
@@ -280,6 +290,13 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     if wide > 0 {
         eprintln!("kneeclip: {}", crate::grading::regions::wide_films_note(wide, "was graded"));
     }
+    let overlap = head_overlap(&graded, head_films.as_ref());
+    let copies = copies_note(&graded);
+    for warning in overlap.warnings.iter().chain(&copies.1) {
+        eprintln!("kneeclip: warning: {warning}");
+    }
+    warnings.extend(overlap.warnings.iter().chain(&copies.1).cloned());
+    warnings.extend(not_films.clone());
     let absent = absent_note(&report, &dataset.summary.films_per_grade);
     if let Some(note) = &absent {
         eprintln!("kneeclip: warning: {note}");
@@ -321,6 +338,12 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
         v["skipped_files"] = skipped.clone().into();
         // In the figures' record too, not only on stderr (QA: a head without its sidecar).
         v["warnings"] = warnings.clone().into();
+        // None: no head, or a head whose sidecar keeps no film hashes (older heads).
+        v["films_in_head_training"] = overlap.training.into();
+        v["films_in_head_validation"] = overlap.validation.into();
+        v["duplicate_films"] = copies.0.into();
+        v["files_not_films"] = dataset.summary.not_films.len().into();
+        v["files_not_films_example"] = dataset.summary.not_films.first().cloned().into();
         format!("{v}\n")
     } else {
         let mut text = format!("Graded with {}\n", super::output::graded_with(&provenance));
@@ -347,6 +370,58 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
             .is_ok(),
     };
     Ok(Evaluated { films: graded.len(), skipped: skipped.len(), predictions_written, stdout_closed })
+}
+
+/// How many of the graded films a head trained or validated on (by their
+/// bytes, against the hashes its sidecar keeps), and the warnings to say.
+#[derive(Default)]
+struct HeadOverlap {
+    training: Option<usize>,
+    validation: Option<usize>,
+    warnings: Vec<String>,
+}
+
+fn head_overlap(graded: &[GradedFilm], head: Option<&crate::grading::head::HeadDataset>) -> HeadOverlap {
+    let Some(head) = head else { return HeadOverlap::default() };
+    let count = |hashes: Option<&Vec<String>>| {
+        hashes.map(|h| {
+            let set: std::collections::HashSet<&str> = h.iter().map(String::as_str).collect();
+            graded.iter().filter(|g| g.sha256.as_deref().is_some_and(|s| set.contains(s))).count()
+        })
+    };
+    let (training, validation) = (count(head.train_film_sha256.as_ref()), count(head.validation_film_sha256.as_ref()));
+    let n = graded.len();
+    let mut warnings = Vec::new();
+    if let Some(k) = training.filter(|&k| k > 0) {
+        warnings.push(format!("{k} of {n} films are films this head was trained on (same bytes): figures on them measure memory, not grading"));
+    }
+    if let Some(k) = validation.filter(|&k| k > 0) {
+        warnings.push(format!("{k} of {n} films are this head's validation films (same bytes): its temperature and best epoch were fitted on them, so figures on them are optimistic"));
+    }
+    HeadOverlap { training, validation, warnings }
+}
+
+/// How many graded films are byte-identical copies of another graded film
+/// (each beyond the first of its bytes), and the warning with an example.
+fn copies_note(graded: &[GradedFilm]) -> (usize, Option<String>) {
+    let mut first: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut copies = Vec::new();
+    for g in graded {
+        let Some(sha) = g.sha256.as_deref() else { continue };
+        match first.get(sha) {
+            Some(original) => copies.push((*original, g.file.as_str())),
+            None => _ = first.insert(sha, &g.file),
+        }
+    }
+    let note = copies.first().map(|(a, b)| {
+        let n = copies.len();
+        format!(
+            "{n} {} byte-identical {} of other films in this dataset, e.g. {a} and {b}: each counts twice (or more) in the figures",
+            if n == 1 { "film is a" } else { "films are" },
+            if n == 1 { "copy" } else { "copies" }
+        )
+    });
+    (copies.len(), note)
 }
 
 /// Which grades have no films, why (none listed, or none readable), and what

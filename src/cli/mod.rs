@@ -68,6 +68,9 @@ Environment:
   KNEECLIP_DOWNLOAD_TIMEOUT=S    seconds without data before a download gives up (default 30)
   KNEECLIP_HIDE_PATIENT_DATA=1   every viewer starts with patient data hidden (as with
                                  `kneeclip view --hide-patient-data`; set in /etc/environment)
+  RAYON_NUM_THREADS=N            threads for grading and training (default: one per core); a
+                                 training run is reproduced from its seed only at its thread
+                                 count (recorded in the head's sidecar)
 
 Run `kneeclip grade --help` for examples.";
 

@@ -55,15 +55,20 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Validation folder (default: a stratified, patient-grouped 20% split of DATASET).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "folds")]
     pub val: Option<PathBuf>,
     /// Where to write the head (safetensors); its metadata goes to the same name with .json.
     #[arg(long, value_name = "HEAD")]
     pub out: PathBuf,
+    /// Epochs to train (fewer when early stopping ends the run); the
+    /// learning-rate schedule is laid over this many.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
+    /// Training films per optimiser step (the last batch of an epoch may be smaller).
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Peak learning rate of AdamW, annealed per step to 0 by a cosine over
+    /// all the run's steps (epochs × batches; no warm-up).
     #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
     pub lr: f64,
     /// AdamW weight decay.
@@ -76,12 +81,17 @@ pub struct TrainArgs {
     /// The validation figure that picks the best epoch and drives early stopping.
     #[arg(long, value_enum, default_value_t = EarlyStopOn::Loss)]
     pub early_stop_on: EarlyStopOn,
+    /// Seeds every draw of the run: the validation split or folds, the
+    /// adapter's initial weights, the order of the films each epoch, and each
+    /// training view's flip and angle. The same seed gives the same head only
+    /// with the same thread count (RAYON_NUM_THREADS, recorded in the sidecar)
+    /// and arithmetic.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Weight the loss by inverse grade frequency.
     #[arg(long)]
     pub class_weighted: bool,
-    /// Stratified, patient-grouped k-fold: number of folds (needs --fold; ignores --val).
+    /// Stratified, patient-grouped k-fold: number of folds (needs --fold; not with --val).
     #[arg(long, value_name = "K", requires = "fold")]
     pub folds: Option<usize>,
     /// Which fold (0-based) is the validation set with --folds.
@@ -111,6 +121,15 @@ pub struct TrainArgs {
     /// this (or --resume) such a checkpoint is not touched.
     #[arg(long, conflicts_with = "resume")]
     pub restart: bool,
+    /// Append one JSON object per finished epoch to this file (epoch,
+    /// train_loss, train_accuracy, val_loss, val_accuracy, lr, seconds,
+    /// best_epoch so far), flushed each epoch: a stopped run keeps its curve.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub log: Option<PathBuf>,
+    /// Write the validation films as a `path,grade` CSV (absolute paths; on
+    /// this machine only: the sidecar names no film), which `kneeclip eval` reads as a dataset.
+    #[arg(long, value_name = "FILE.csv")]
+    pub split_out: Option<PathBuf>,
     /// Replace an existing head (and its sidecar) at --out; without this a
     /// run to an existing head is refused, unless it resumes the run that wrote it.
     #[arg(long)]
@@ -225,11 +244,59 @@ struct Progress {
     terminal: bool,
     /// Batches shown so far in this epoch (in a log).
     shown: usize,
+    /// --log's file, and the figure that picks the best epoch.
+    log: Option<EpochLog>,
 }
 
 impl Default for Progress {
     fn default() -> Self {
-        Progress { clock: RunClock::default(), terminal: std::io::stderr().is_terminal(), shown: 0 }
+        Progress { clock: RunClock::default(), terminal: std::io::stderr().is_terminal(), shown: 0, log: None }
+    }
+}
+
+/// `--log FILE.jsonl`: one line per finished epoch, appended and flushed.
+struct EpochLog {
+    file: std::fs::File,
+    path: PathBuf,
+    early_stop_on: EarlyStopOn,
+    best: Option<EpochRecord>,
+    /// A write failed: said once, the run goes on.
+    failed: bool,
+}
+
+impl EpochLog {
+    fn open(path: &std::path::Path, early_stop_on: EarlyStopOn) -> Result<EpochLog, String> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("{}: cannot write the --log file: {e}", path.display()))?;
+        Ok(EpochLog { file, path: path.to_path_buf(), early_stop_on, best: None, failed: false })
+    }
+
+    /// The best epoch so far, as the trainer picks it.
+    fn see(&mut self, r: &EpochRecord) {
+        if self.early_stop_on.improves(r, self.best.as_ref()) {
+            self.best = Some(r.clone());
+        }
+    }
+
+    fn write(&mut self, r: &EpochRecord) {
+        self.see(r);
+        let best = self.best.as_ref();
+        let line = serde_json::json!({
+            "epoch": r.epoch,
+            "train_loss": r.train_loss,
+            "train_accuracy": r.train_accuracy,
+            "val_loss": r.val_loss,
+            "val_accuracy": r.val_accuracy,
+            "lr": r.lr,
+            "seconds": r.seconds,
+            "best_epoch": best.map(|b| b.epoch),
+            "best_val_loss": best.map(|b| b.val_loss),
+            "best_val_accuracy": best.map(|b| b.val_accuracy),
+        });
+        let written = writeln!(self.file, "{line}").and_then(|()| self.file.flush());
+        if let (Err(e), false) = (written, self.failed) {
+            self.failed = true;
+            eprintln!("kneeclip: warning: cannot write the --log file {}: {e}; training goes on", self.path.display());
+        }
     }
 }
 
@@ -266,9 +333,15 @@ impl TrainingObserver for Progress {
     }
     fn resumed(&mut self, history: &[EpochRecord]) {
         history.iter().for_each(|r| self.clock.epoch_finished(r.epoch, r.seconds));
+        if let Some(log) = &mut self.log {
+            history.iter().for_each(|r| log.see(r));
+        }
     }
     fn epoch_finished(&mut self, r: &EpochRecord) {
         self.clock.epoch_finished(r.epoch, r.seconds);
+        if let Some(log) = &mut self.log {
+            log.write(r);
+        }
         eprintln!(
             "epoch {}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | lr {:.2e} | {:.1} s",
             r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr, r.seconds
@@ -295,6 +368,9 @@ fn open_dataset(path: &std::path::Path, cancel: &AtomicBool) -> Result<Dataset, 
     }
     for (file, caution) in &dataset.summary.cautioned {
         eprintln!("kneeclip: kept, but check {file}: {caution}");
+    }
+    if let Some(note) = dataset.summary.not_films_note() {
+        eprintln!("kneeclip: warning: {note}");
     }
     if let Some(first) = dataset.summary.wide.first() {
         eprintln!("kneeclip: warning: {} (e.g. {first})", crate::grading::regions::wide_films_note(dataset.summary.wide.len(), "is trained on"));
@@ -340,6 +416,8 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     if args.model.device == super::DeviceArg::Cuda {
         super::device_for(args.model.device)?; // no CUDA: said now, not after the films are checked
     }
+    // Opened now: a log that cannot be written is refused before the films are checked.
+    let log = args.log.as_deref().map(|path| EpochLog::open(path, args.early_stop_on)).transpose()?;
     let full = open_dataset(&args.dataset, &session.cancel)?;
     let validation = match (&args.val, args.folds.zip(args.fold)) {
         (_, Some((k, fold))) => Validation::Fold { k, fold },
@@ -347,6 +425,10 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
         (None, None) => Validation::Split { fraction: 0.2 },
     };
     let plan = Plan::new(&full, validation, args.seed)?;
+    if let Some(path) = &args.split_out {
+        write_split(path, &plan.val)?;
+        eprintln!("kneeclip: wrote the {} validation films to {} (path,grade)", plan.val.len(), path.display());
+    }
     let sides = &full.summary.knee_sides;
     eprintln!("kneeclip: {}", plan.describe());
     eprintln!("kneeclip: knee sides per grade: left {:?}, right {:?}, not in the name {:?}", sides.left, sides.right, sides.unknown);
@@ -355,7 +437,22 @@ fn train(args: &TrainArgs, cancel: Arc<AtomicBool>, files_lock: Arc<Mutex<()>>) 
     }
     let files = resolve(&args.model, &session.cancel)?;
     let grader = super::load_base_grader(&args.model)?;
-    session.run(grader, &files.weights, plan, &mut Progress::default())
+    session.run(grader, &files.weights, plan, &mut Progress { log, ..Progress::default() })
+}
+
+/// `--split-out`: the validation films as a `path,grade` CSV that eval reads
+/// back (absolute paths, so that it reads from anywhere).
+fn write_split(path: &std::path::Path, films: &[crate::training::Film]) -> Result<(), String> {
+    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        return Err(format!("{}: --split-out writes CSV; name it FILE.csv", path.display()));
+    }
+    let field = |s: &str| if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+    let mut csv = String::from("path,grade\n");
+    for film in films {
+        let full = std::fs::canonicalize(&film.path).unwrap_or_else(|_| film.path.clone());
+        csv += &format!("{},{}\n", field(&full.display().to_string()), film.grade);
+    }
+    crate::files::write_atomically(path, csv.as_bytes()).map_err(|e| format!("{}: cannot write the validation films: {e}", path.display()))
 }
 
 /// --patience, or resuming without it the checkpoint's run's own: the

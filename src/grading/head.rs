@@ -56,6 +56,20 @@ pub struct HeadMetadata {
     /// with (the hash in the head's id): a sidecar beside another head (a
     /// run stopped between writing the two) says so.
     pub head_sha256: Option<String>,
+    /// What the sidecar says of the films the head was made with; only their
+    /// content hashes are read (not written back: thousands of them).
+    #[serde(skip_serializing)]
+    pub dataset: Option<HeadDataset>,
+}
+
+/// The sidecar's `dataset`, as far as a reader needs it: the first 12 hex
+/// digits of the SHA-256 of each training and validation film's bytes
+/// (absent in older sidecars), so that an evaluation can tell the head's own films.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct HeadDataset {
+    pub train_film_sha256: Option<Vec<String>>,
+    pub validation_film_sha256: Option<Vec<String>>,
 }
 
 impl HeadMetadata {

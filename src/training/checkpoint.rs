@@ -46,6 +46,20 @@ pub(super) struct CheckpointState {
     /// films names one; absent in older checkpoints, the name itself in some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) film_list: Option<Vec<String>>,
+    /// Each resume that trained on with another epoch count than the run
+    /// had planned (its cosine schedule then recomputed); absent in older checkpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) resumed: Vec<Resumed>,
+}
+
+/// A resume that changed the run's length: the learning-rate schedule from
+/// `from_epoch` on is that of an `epochs_after`-epoch run, so the head differs
+/// from a fresh run of that length.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Resumed {
+    pub from_epoch: usize,
+    pub epochs_before: usize,
+    pub epochs_after: usize,
 }
 
 /// A checkpoint being written on a thread of its own, with the epoch it

@@ -50,6 +50,10 @@ pub struct DatasetSummary {
     /// whole against their one label: said, as `eval` says it.
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "count")]
     pub wide: Vec<String>,
+    /// Files in the grade folders that are not films (`film.png.bak`, `notes.txt`;
+    /// hidden dot-files aside): left out, and counted so that the user is told.
+    #[serde(rename = "files_not_films", serialize_with = "count")]
+    pub not_films: Vec<String>,
 }
 
 /// A list as its length: what a sidecar keeps of the films named in it.
@@ -69,6 +73,19 @@ pub struct KneeSides {
 impl DatasetSummary {
     pub fn total(&self) -> usize {
         self.films_per_grade.iter().sum()
+    }
+
+    /// Said once: how many files in the grade folders are no films, with the first.
+    pub fn not_films_note(&self) -> Option<String> {
+        let first = self.not_films.first()?;
+        let n = self.not_films.len();
+        Some(format!(
+            "{n} {} in the grade folders {} not {} and {} left out (e.g. {first}): films are read by their extension (.png, .jpg, .dcm, ...) or, without one, by their content",
+            if n == 1 { "file" } else { "files" },
+            if n == 1 { "is" } else { "are" },
+            if n == 1 { "a film" } else { "films" },
+            if n == 1 { "was" } else { "were" }
+        ))
     }
 
     fn count(&mut self, film: &Film) {
@@ -170,7 +187,7 @@ fn looks_like_film(path: &Path) -> bool {
 /// folder already walked): a link back up (`1/loop -> ..`) would otherwise
 /// count every grade's films under this one, over and over.
 /// `visited` maps each folder's real path to the path it was read as.
-fn walk(dir: &Path, visited: &mut HashMap<PathBuf, PathBuf>, out: &mut Vec<PathBuf>, notes: &mut Vec<(String, String)>) -> Result<(), DatasetError> {
+fn walk(dir: &Path, visited: &mut HashMap<PathBuf, PathBuf>, out: &mut Vec<PathBuf>, notes: &mut Vec<(String, String)>, not_films: &mut Vec<String>) -> Result<(), DatasetError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -194,9 +211,12 @@ fn walk(dir: &Path, visited: &mut HashMap<PathBuf, PathBuf>, out: &mut Vec<PathB
                 continue;
             }
             visited.insert(real, p.clone());
-            walk(&p, visited, out, notes)?;
+            walk(&p, visited, out, notes, not_films)?;
         } else if looks_like_film(&p) {
             out.push(p);
+        } else {
+            // `film.png.bak`, a PNG named `Thumbs.db`: counted and said, not silently dropped (QA).
+            not_films.push(p.display().to_string());
         }
     }
     Ok(())
@@ -234,8 +254,8 @@ impl Dataset {
             let message = "this is a film, not a dataset: a dataset is a folder with one subfolder per grade (0-4) or a CSV of `path,grade`; `kneeclip grade` grades one film".to_string();
             return Err(DatasetError::NotADataset { path: path.to_path_buf(), message });
         }
-        let (listed, left_out, notes) = if path.is_file() { (read_csv(path)?, Vec::new(), Vec::new()) } else { read_folders(path)? };
-        let mut summary = DatasetSummary { source: path.display().to_string(), left_out, notes, ..Default::default() };
+        let (listed, left_out, notes, not_films) = if path.is_file() { (read_csv(path)?, Vec::new(), Vec::new(), Vec::new()) } else { read_folders(path)? };
+        let mut summary = DatasetSummary { source: path.display().to_string(), left_out, notes, not_films, ..Default::default() };
         let mut films = Vec::with_capacity(listed.len());
         let total = listed.len();
         for (i, film) in listed.into_iter().enumerate() {
@@ -285,8 +305,8 @@ impl Dataset {
     }
 }
 
-/// What a folder dataset lists: films, left-out subfolders, notes.
-type Folders = (Vec<Film>, Vec<(String, String)>, Vec<(String, String)>);
+/// What a folder dataset lists: films, left-out subfolders, notes, files in grade folders that are not films.
+type Folders = (Vec<Film>, Vec<(String, String)>, Vec<(String, String)>, Vec<String>);
 
 /// The films of the grade folders, the other subfolders (left out), and notes.
 fn read_folders(root: &Path) -> Result<Folders, DatasetError> {
@@ -347,9 +367,10 @@ fn read_folders(root: &Path) -> Result<Folders, DatasetError> {
         true
     });
     let mut films = Vec::new();
+    let mut not_films = Vec::new();
     for (dir, grade) in grade_dirs {
         let mut files = Vec::new();
-        walk(dir, &mut visited, &mut files, &mut notes)?;
+        walk(dir, &mut visited, &mut files, &mut notes, &mut not_films)?;
         films.extend(files.into_iter().map(|path| Film { path, grade }));
     }
     let films = once_each(films, &mut notes)?;
@@ -366,7 +387,7 @@ fn read_folders(root: &Path) -> Result<Folders, DatasetError> {
         };
         return Err(DatasetError::NoGradeFolders { path: root.to_path_buf(), found });
     }
-    Ok((films, left_out, notes))
+    Ok((films, left_out, notes, not_films))
 }
 
 /// Each file once: a link to a film, or a film reached through a linked
@@ -573,7 +594,7 @@ mod tests {
         assert!(refused.contains("\"Grade 5\"") && refused.contains("numbered 0-4") && refused.contains("1-5"), "{refused}");
         // With a grade 0 folder, a "5" folder is only left out (said as any other).
         std::fs::create_dir(dir.path().join("Grade 0")).unwrap();
-        let (_, left_out, _) = read_folders(dir.path()).unwrap();
+        let (_, left_out, _, _) = read_folders(dir.path()).unwrap();
         assert!(left_out.iter().any(|(p, why)| p.ends_with("Grade 5") && why.contains("not a grade folder")), "{left_out:?}");
     }
 

@@ -25,6 +25,7 @@ pub mod fused;
 pub mod outputs;
 pub mod overlap;
 pub mod session;
+pub mod sidecar;
 pub mod split;
 pub mod trainer;
 

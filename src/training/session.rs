@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use super::dataset::{Dataset, DatasetSummary, Film, films_per_grade};
 use super::overlap::films_in_both;
+use super::sidecar;
 pub use super::outputs::{OutputLock, checkpoint_for, sidecar_for, unfinished_run};
+use super::sidecar::SplitMethod;
 use super::split::{stratified_k_fold, stratified_split};
 use super::checkpoint::TensorView;
 use super::trainer::{EpochRecord, TrainConfig, TrainData, Trainer, TrainingObserver, fit_temperature};
@@ -49,11 +51,15 @@ pub struct Plan {
     pub dataset: DatasetSummary,
     /// The validation dataset's summary when it is a separate folder.
     pub validation: Option<DatasetSummary>,
+    /// How the validation films were chosen.
+    pub method: SplitMethod,
 }
 
-/// Films per grade on each side of the split (what the sidecar records).
+/// Films per grade on each side of the split and how it was made (what the sidecar records).
 #[derive(Clone, Debug, Serialize)]
 pub struct SplitSummary {
+    #[serde(flatten)]
+    pub method: SplitMethod,
     pub train: [usize; GRADES],
     pub validation: [usize; GRADES],
 }
@@ -62,11 +68,11 @@ impl Plan {
     pub fn new(full: &Dataset, validation: Validation, seed: u64) -> Result<Plan, String> {
         let paths: Vec<&Path> = full.films.iter().map(|f| f.path.as_path()).collect();
         let pick = |ix: &[usize]| ix.iter().map(|&i| full.films[i].clone()).collect::<Vec<_>>();
-        let (train, val, validation) = match validation {
-            Validation::Folder(v) => (full.films.clone(), v.films, Some(v.summary)),
+        let (train, val, validation, method) = match validation {
+            Validation::Folder(v) => (full.films.clone(), v.films, Some(v.summary), SplitMethod::Folder),
             Validation::Split { fraction } => {
                 let (t, v) = stratified_split(&paths, &full.grades(), fraction, seed);
-                (pick(&t), pick(&v), None)
+                (pick(&t), pick(&v), None, SplitMethod::Split { fraction, seed })
             }
             Validation::Fold { k, fold } => {
                 if k < 2 || fold >= k {
@@ -74,7 +80,7 @@ impl Plan {
                 }
                 let folds = stratified_k_fold(&paths, &full.grades(), k, seed);
                 let (v, t): (Vec<usize>, Vec<usize>) = (0..full.films.len()).partition(|&i| folds[i] == fold);
-                (pick(&t), pick(&v), None)
+                (pick(&t), pick(&v), None, SplitMethod::Fold { folds: k, fold, seed })
             }
         };
         if val.is_empty() {
@@ -102,11 +108,11 @@ impl Plan {
                 first.path.display()
             ));
         }
-        Ok(Plan { train, val, dataset: full.summary.clone(), validation })
+        Ok(Plan { train, val, dataset: full.summary.clone(), validation, method })
     }
 
     pub fn split(&self) -> SplitSummary {
-        SplitSummary { train: films_per_grade(&self.train), validation: films_per_grade(&self.val) }
+        SplitSummary { method: self.method.clone(), train: films_per_grade(&self.train), validation: films_per_grade(&self.val) }
     }
 
     /// "N training films, M validation films" with the films per grade of each side.
@@ -372,7 +378,7 @@ impl Session {
         let anchors = grader.anchors().anchors.clone();
         let arithmetic = crate::model::device::arithmetic_label(grader.device());
         let split = plan.split();
-        let Plan { train, val, dataset, validation } = plan;
+        let Plan { train, val, dataset, validation, .. } = plan;
         let mut data = TrainData { grader, base, train, val };
         let outcome = trainer.run(&mut data, observer)?;
         if outcome.cancelled {
@@ -391,6 +397,9 @@ impl Session {
         }
         let probs: Vec<Vec<f32>> = outcome.val_logits.iter().map(|r| softmax(r, temperature)).collect();
         let report = EvaluationReport::compute(&outcome.val_labels, &probs);
+        // Only for a finished run, after its training: about a second for 6600 films.
+        let (train_hashes, val_hashes) = (sidecar::films_sha256(&data.train), sidecar::films_sha256(&data.val));
+        let stopped_early = sidecar::stopped_early(&self.config, &outcome.history, outcome.best_epoch);
         let metadata = serde_json::json!({
             "base_model": model_id,
             "base_weights_sha256": base_hash,
@@ -400,10 +409,23 @@ impl Session {
             "anchors": anchors,
             "temperature": temperature,
             "config": self.config,
-            "dataset": { "train": dataset, "validation": validation, "split": split },
+            "class_weights": self.config.class_weighted.then(|| super::trainer::class_weights(&data.train)),
+            "run": { "threads": rayon::current_num_threads(), "threads_note": sidecar::THREADS_NOTE },
+            "dataset": {
+                "train": dataset,
+                "validation": validation,
+                "split": split,
+                "train_film_sha256": train_hashes,
+                "validation_film_sha256": val_hashes,
+                "film_sha256_note": sidecar::FILM_HASHES_NOTE,
+            },
             "best_epoch": outcome.best_epoch,
+            "stopped_early": stopped_early.is_some(),
+            "stopped_early_why": stopped_early,
+            "resumed": outcome.resumed,
             "history": outcome.history,
             "validation_metrics": report,
+            "validation_metrics_note": sidecar::VALIDATION_METRICS_NOTE,
         });
         let bytes = safetensors::serialize(outcome.tensors.iter().map(|(k, v)| (k.clone(), TensorView(v.clone()))), None)
             .map_err(|e| e.to_string())?;
@@ -463,7 +485,7 @@ mod tests {
         let films = |counts: [usize; GRADES], side: &str| -> Vec<Film> {
             counts.iter().enumerate().flat_map(|(grade, &n)| (0..n).map(move |i| Film { path: format!("{side}/{grade}/{i}.png").into(), grade })).collect()
         };
-        Plan { train: films(train, "t"), val: films(val, "v"), dataset: DatasetSummary::default(), validation: None }
+        Plan { train: films(train, "t"), val: films(val, "v"), dataset: DatasetSummary::default(), validation: None, method: SplitMethod::Split { fraction: 0.2, seed: 42 } }
     }
 
     #[test]
@@ -516,7 +538,7 @@ mod tests {
         let head = dir.path().join("h.safetensors");
         // A checkpoint's header alone (its state: epoch 1 of 5) is what the refusal reads.
         let state = crate::training::checkpoint::CheckpointState {
-            epoch: 1, step: 1, rng: 1, best_val_loss: 1.0, best_epoch: 1, config: TrainConfig { epochs: 5, ..TrainConfig::default() }, history: Vec::new(), films: None, film_sizes: None, film_heads: None, film_list: None,
+            epoch: 1, step: 1, rng: 1, best_val_loss: 1.0, best_epoch: 1, config: TrainConfig { epochs: 5, ..TrainConfig::default() }, history: Vec::new(), films: None, film_sizes: None, film_heads: None, film_list: None, resumed: Vec::new(),
         };
         let header = serde_json::json!({"__metadata__": {"state": serde_json::to_string(&state).unwrap()}}).to_string();
         std::fs::write(checkpoint_for(&head), [(header.len() as u64).to_le_bytes().as_slice(), header.as_bytes()].concat()).unwrap();

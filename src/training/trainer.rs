@@ -19,6 +19,7 @@ use super::adamw::{AdamW, AdamWConfig};
 use super::augment::{self, View};
 use super::cache::FeatureCache;
 use super::checkpoint::{CheckpointState, PendingCheckpoint, load_checkpoint};
+pub use super::checkpoint::Resumed;
 pub use super::calibration::{fit_temperature, nll};
 pub use super::config::{EarlyStopOn, TrainConfig};
 use super::dataset::Film;
@@ -78,6 +79,8 @@ pub struct TrainOutcome {
     /// The epoch the checkpoint file holds after the run (None: no checkpoint
     /// was written or resumed from).
     pub checkpoint_epoch: Option<usize>,
+    /// The resumes that changed the run's epoch count (see [`Resumed`]).
+    pub resumed: Vec<Resumed>,
 }
 
 pub struct Trainer {
@@ -251,6 +254,7 @@ impl Trainer {
             film_sizes: Some(film_sizes.clone()),
             film_heads: Some(film_heads.clone()),
             film_list: Some(super::overlap::films_list(&data.train, &data.val)),
+            resumed: Vec::new(),
         };
         let mut moments: Option<(Vec<Tensor>, Vec<Tensor>)> = None;
         let mut resumed_best: Option<HashMap<String, Tensor>> = None;
@@ -316,6 +320,15 @@ impl Trainer {
             if !finished {
                 observer.message(&format!("resumed from {} after epoch {}", ck.display(), s.epoch));
             }
+            // The cosine schedule runs over the whole run: another length bends it from here on (QA).
+            let mut s = s;
+            if !finished && s.config.epochs != c.epochs {
+                observer.message(&format!(
+                    "note: the checkpoint's run was planned for {} epochs, this one for {}: the learning-rate schedule is recomputed for {} epochs from epoch {} on, so the head will differ from a fresh {}-epoch run (the sidecar records this under \"resumed\")",
+                    s.config.epochs, c.epochs, c.epochs, s.epoch + 1, c.epochs
+                ));
+                s.resumed.push(super::checkpoint::Resumed { from_epoch: s.epoch, epochs_before: s.config.epochs, epochs_after: c.epochs });
+            }
             checkpoint_epoch = Some(s.epoch);
             observer.resumed(&s.history);
             // This run's settings from here on (it may ask for more epochs or
@@ -334,12 +347,7 @@ impl Trainer {
         }
         let views = augment::view_set(&c.angles);
         let n_angles = c.angles.len().max(1);
-        let class_w: Option<Vec<f32>> = c.class_weighted.then(|| {
-            let mut counts = [0usize; GRADES];
-            data.train.iter().for_each(|f| counts[f.grade] += 1);
-            let n = data.train.len() as f32;
-            counts.iter().map(|&k| if k == 0 { 0.0 } else { n / (GRADES as f32 * k as f32) }).collect()
-        });
+        let class_w: Option<Vec<f32>> = c.class_weighted.then(|| class_weights(&data.train));
         // One budget for the training views and the validation films.
         let mut cache = FeatureCache::with_limit(self.feature_cache_limit);
         let identity = [View::IDENTITY];
@@ -492,6 +500,7 @@ impl Trainer {
                 val_labels: Vec::new(),
                 cancelled,
                 checkpoint_epoch,
+                resumed: state.resumed,
             });
         }
         let mb = |bytes: u64| bytes as f64 / 1e6;
@@ -516,7 +525,7 @@ impl Trainer {
         // Validation logits at the best parameters, for the temperature fit.
         let best_params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&best[n]).map_err(e)?))).collect::<R<_>>()?;
         let (val_logits, val_labels) = Self::validate(data, &best_params, &vcfg, &tail, &anchors, first, &mut cache, &identity, cancel).map_err(e)?;
-        Ok(TrainOutcome { tensors: best, history: state.history, best_epoch: state.best_epoch, val_logits, val_labels, cancelled, checkpoint_epoch })
+        Ok(TrainOutcome { tensors: best, history: state.history, best_epoch: state.best_epoch, val_logits, val_labels, cancelled, checkpoint_epoch, resumed: state.resumed })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -544,6 +553,15 @@ impl Trainer {
         }
         Ok((logits, data.val.iter().map(|f| f.grade).collect()))
     }
+}
+
+/// The loss's weight of each grade with --class-weighted: inverse grade
+/// frequency, n / (5 · films of the grade) (0 for a grade without films).
+pub fn class_weights(train: &[Film]) -> Vec<f32> {
+    let mut counts = [0usize; GRADES];
+    train.iter().for_each(|f| counts[f.grade] += 1);
+    let n = train.len() as f32;
+    counts.iter().map(|&k| if k == 0 { 0.0 } else { n / (GRADES as f32 * k as f32) }).collect()
 }
 
 /// Why a run stopped when its numbers stopped being numbers; no head is
