@@ -78,7 +78,8 @@ pub fn window(ctx: &egui::Context) {
     let column = 250.0;
     let two = screen.width() >= 4.0 * column + 120.0;
     let scroll = scroll_keys(ctx, height);
-    egui::Window::new("Keyboard shortcuts").open(&mut open).collapsible(false).resizable(false).show(ctx, |ui| {
+    // Sized for its rows up to the screen's height (egui sizes a new window within 600×400, which cut the sheet short).
+    egui::Window::new("Keyboard shortcuts").open(&mut open).collapsible(false).resizable(false).default_height(height).show(ctx, |ui| {
         egui::ScrollArea::vertical().max_height(height).show(ui, |ui| {
             if scroll != 0.0 {
                 ui.scroll_with_delta(egui::vec2(0.0, scroll));
@@ -87,7 +88,8 @@ pub fn window(ctx: &egui::Context) {
                 let (left, right) = rows.split_at(rows.len().div_ceil(2));
                 ui.horizontal_top(|ui| {
                     grid(ui, "shortcuts-left", left, column);
-                    ui.separator();
+                    // Space, not a separator: one would stretch the window to the screen's height.
+                    ui.add_space(24.0);
                     grid(ui, "shortcuts-right", right, column);
                 });
             } else {
