@@ -48,11 +48,11 @@ fn stepping_a_frame_shows_it_and_grades_it() {
     assert_eq!(view(&mut h).state, state, "window, zoom, rotation and inversion kept");
 
     // The bar's buttons: ⏵ twice, ⏴ once: frame 3; Comma: frame 2 again.
-    h.get_by_label("⏵").click();
+    h.get_by_label("Next frame").click();
     h.run_steps(2);
-    h.get_by_label("⏵").click();
+    h.get_by_label("Next frame").click();
     h.run_steps(2);
-    h.get_by_label("⏴").click();
+    h.get_by_label("Previous frame").click();
     wait(&mut h, "frame 3's grade", |a| a.view.as_ref().unwrap().film.frame() == 3 && !a.grades.is_empty() && !a.busy());
     h.get_by_label("Frame 3 of 96");
     h.key_press(egui::Key::Comma);
@@ -73,7 +73,7 @@ fn a_single_frame_film_has_no_frame_bar_and_its_keys_do_nothing() {
     let (Some(model), Some(film)) = (model_dir(tmp.path()), first_png(1)) else { return };
     let mut h = harness(model);
     open_and_grade(&mut h, &film);
-    assert!(h.query_by_label("⏵").is_none());
+    assert!(h.query_by_label("Next frame").is_none());
     let grade = app(&mut h).grades[0].assessment.probabilities.clone();
     h.key_press(egui::Key::Period);
     h.run_steps(3);

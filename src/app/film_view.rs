@@ -15,6 +15,7 @@ use crate::grading::Region;
 use crate::imaging::{Radiograph, Window};
 
 mod frames;
+mod keys;
 mod orientation;
 mod undo;
 mod window_drag;
@@ -73,7 +74,7 @@ pub struct FilmView {
     /// The view as of the last step in the history: what a cancelled drag returns to.
     settled: ViewState,
     gesture: Option<Gesture>,
-    /// When the wheel last zoomed, while those zooms are not yet a history step.
+    /// When the wheel last zoomed (or a W/L or pan key changed the view), while those changes are not yet a history step.
     wheel_at: Option<f64>,
     texture: Option<TextureHandle>,
     /// Started on the first frame that shows the film.
@@ -138,7 +139,13 @@ impl FilmView {
 
     /// Applies a view command (the others are the app's); each is one undo step.
     pub fn command(&mut self, command: Command) {
+        self.command_at(command, None);
+    }
+
+    /// [`command`](Self::command) pressed at `now` (egui's time): a run of W/L or pan keys is one step.
+    pub fn command_at(&mut self, command: Command, now: Option<f64>) {
         match command {
+            c if keys::is_key_step(c) => return self.key_step(c, now),
             Command::Undo => return self.undo(),
             Command::Redo => return self.redo(),
             Command::Cancel => return self.cancel(),
@@ -339,7 +346,8 @@ impl FilmView {
     /// Draws the film into the remaining space of `ui` and handles the mouse.
     pub fn show(&mut self, ui: &mut egui::Ui, overlay: &Overlay<'_>, heat_opacity: Option<f32>) {
         self.frame_bar(ui);
-        let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+        // Not a Tab stop: focused, it showed nothing (QA A4), and its keys are the viewer's.
+        let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::CLICK | Sense::DRAG);
         self.rect = Some(rect);
         let size = self.film_size();
         let turned = if self.state.rotation % 2 == 1 { vec2(size.y, size.x) } else { size };

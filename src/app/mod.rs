@@ -526,7 +526,9 @@ impl KneeclipApp {
                 Command::TogglePatientData => self.hide_patient = !self.hide_patient,
                 Command::ToggleGrade => self.hide_grade = !self.hide_grade,
                 Command::About => self.show_about = true,
-                Command::Shortcuts => shortcuts::set_open(ctx, true),
+                Command::Shortcuts => shortcuts::set_open(ctx, !shortcuts::is_open(ctx)),
+                // As the title bar's close: a run in training is asked about first (quit.rs).
+                Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
                 Command::Cancel if self.show_about => self.show_about = false,
                 Command::Cancel if shortcuts::is_open(ctx) => shortcuts::set_open(ctx, false),
                 Command::ExportReport => {
@@ -547,7 +549,7 @@ impl KneeclipApp {
                 }
                 other => {
                     if let Some(v) = &mut self.view {
-                        v.command(other);
+                        v.command_at(other, Some(ctx.input(|i| i.time)));
                     }
                 }
             }

@@ -12,6 +12,34 @@ impl KneeclipApp {
         self.folder_cursor.as_ref().is_some_and(|c| self.folder.films.step(c, step).is_some())
     }
 
+    /// Where the reader is in the folder, for the status bar: "Film 3 of 447 in
+    /// this folder", and from a Page Down until the film arrives "Opening film
+    /// 4 of 447 in this folder…" (QA A14: the count moved only when the film
+    /// came, a second or two later, with nothing but a small spinner).
+    pub(super) fn folder_place(&self) -> Option<String> {
+        let n = self.folder.films.len();
+        if n <= 1 {
+            return None;
+        }
+        // Asked for while the folder is listed again: where the step will land, skipped files aside.
+        let cursor = self.folder_cursor.as_ref().and_then(|c| self.folder.films.position(c));
+        let coming = match (&self.pending.open, self.step_after_listing) {
+            (_, Some(step)) => cursor.map(|at| (at as isize + step).clamp(0, n as isize - 1) as usize),
+            (Some((_, path)), None) if self.opening_by_step => self.folder.films.position(path),
+            _ => None,
+        };
+        if let Some(at) = coming {
+            return Some(format!("Opening film {} of {n} in this folder…", at + 1));
+        }
+        // Where a file failed to open, where the reader is in the folder
+        // still counts (radiologist QA: the count vanished at such a file).
+        let failed = self.path.is_none();
+        let here = self.path.as_ref().or(self.folder_cursor.as_ref().filter(|_| failed));
+        let at = here.and_then(|p| self.folder.films.position(p))?;
+        let note = if failed { " (this one could not be opened)" } else { "" };
+        Some(format!("Film {} of {n} in this folder{note}", at + 1))
+    }
+
     /// Opens the film `step` places from the current one in its folder, if
     /// any; while the folder is being listed, once the list is in.
     pub(super) fn open_beside(&mut self, step: isize) {

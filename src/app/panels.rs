@@ -228,16 +228,8 @@ fn status(app: &mut KneeclipApp, ui: &mut egui::Ui) {
                 ui.colored_label(Color32::from_rgb(230, 150, 60), format!("No model: {}", app.model_headline));
             }
         }
-        // Where a file failed to open, where the reader is in the folder
-        // still counts (radiologist QA: the count vanished at such a file).
-        let failed = app.path.is_none();
-        let here = app.path.as_ref().or(app.folder_cursor.as_ref().filter(|_| failed));
-        if let Some(at) = here.and_then(|p| app.folder.films.position(p)) {
-            if app.folder.films.len() > 1 {
-                let note = if failed { " (this one could not be opened)" } else { "" };
-                ui.label(format!("Film {} of {} in this folder{note}", at + 1, app.folder.films.len()))
-                    .on_hover_text("Page Down / Page Up (or the arrows): the next / previous film, by name");
-            }
+        if let Some(place) = app.folder_place() {
+            ui.label(place).on_hover_text("Page Down / Page Up (or the arrows): the next / previous film, by name");
         }
         if app.busy() {
             ui.spinner();

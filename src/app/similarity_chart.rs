@@ -44,6 +44,8 @@ pub fn show(ui: &mut egui::Ui, a: &Assessment) {
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
+        // Not a Tab stop: it has nothing to do from the keyboard, and its focus showed nothing (QA A4).
+        .sense(egui::Sense::CLICK | egui::Sense::DRAG)
         .show_axes([true, true])
         // Zero always in sight: the bars grow from it.
         .include_y(0.0)

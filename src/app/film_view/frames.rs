@@ -61,7 +61,8 @@ impl FilmView {
         self.hover = None;
     }
 
-    /// The bar over a multi-frame film: previous, "Frame k of N", a slider, next.
+    /// The bar over a multi-frame film: previous, "Frame k of N", a slider, next
+    /// (named for screen readers: the buttons' glyphs and the bare slider said nothing; QA A13).
     pub(super) fn frame_bar(&mut self, ui: &mut egui::Ui) {
         let n = self.film.frame_count();
         if n <= 1 {
@@ -71,7 +72,7 @@ impl FilmView {
             let shown = self.film.frame();
             let ctx = ui.ctx().clone();
             let tip = |command| commands::tooltip(&ctx, command);
-            if ui.add_enabled(self.frame_target > 1, egui::Button::new("⏴")).on_hover_text(tip(Command::PreviousFrame)).clicked() {
+            if ui.add_enabled(self.frame_target > 1, egui::Button::new("⏴")).accessible_name(commands::info(Command::PreviousFrame).label).on_hover_text(tip(Command::PreviousFrame)).clicked() {
                 self.step_frame(-1);
             }
             ui.label(egui::RichText::new(format!("Frame {shown} of {n}")).strong())
@@ -80,10 +81,10 @@ impl FilmView {
             let slider = egui::Slider::new(&mut target, 1..=n).show_value(false).clamping(egui::SliderClamping::Always);
             let width = (ui.available_width() - 160.0).clamp(80.0, 400.0);
             ui.spacing_mut().slider_width = width;
-            if ui.add(slider).on_hover_text("Drag to another frame").changed() {
+            if ui.add(slider).accessible_name("Frame").on_hover_text("Drag to another frame").changed() {
                 self.ask_frame(target);
             }
-            if ui.add_enabled(self.frame_target < n, egui::Button::new("⏵")).on_hover_text(tip(Command::NextFrame)).clicked() {
+            if ui.add_enabled(self.frame_target < n, egui::Button::new("⏵")).accessible_name(commands::info(Command::NextFrame).label).on_hover_text(tip(Command::NextFrame)).clicked() {
                 self.step_frame(1);
             }
             if self.frame_target != shown {
