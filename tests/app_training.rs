@@ -80,7 +80,16 @@ fn the_summary_lists_films_and_unreadable_files_and_refuses_a_bad_dataset() {
     app(&mut h).training.set_dataset(&ctx, &data);
     wait(&mut h, "the second check", |a| a.training.dataset_checked());
     h.get_by_label("12 readable films");
-    h.get_by_label("2 unreadable files (skipped)");
+    h.get_by_label("2 unreadable files (skipped)").click();
+    h.run_steps(2);
+    h.get_by_label_contains("9999999L.png");
+    // Privacy QA: with patient data hidden the lists name no film (names are often patient IDs).
+    app(&mut h).hide_patient = true;
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("9999999L.png").is_none(), "a film named while patient data is hidden");
+    h.get_by_label("File names and header texts are hidden with the patient data (Shift+F12 shows them).");
+    app(&mut h).hide_patient = false;
+    h.run_steps(2);
     h.get_by_label_contains("grade 4 has no readable films");
     assert!(h.get_by_label("Start").accesskit_node().is_disabled());
     h.get_by_label("The dataset cannot be used (see above).");

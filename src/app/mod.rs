@@ -636,6 +636,7 @@ impl KneeclipApp {
     fn training_tab(&mut self, ui: &mut egui::Ui) {
         let model = matches!(self.model, ModelStatus::Ready { .. })
             .then(|| training_jobs::ModelChoice { model_dir: self.model_dir(), device: self.settings.device });
+        self.training.hide_patient = self.hide_patient;
         if let Some(training_tab::TrainingAction::UseHead(path)) = self.training.show(ui, model) {
             self.use_head(Some(&path));
             self.tab = Tab::Viewer;

@@ -56,7 +56,7 @@ pub(super) fn typed_path(text: &str) -> PathBuf {
 }
 
 /// Films per grade (with knee sides), unreadable files and the refusal of a checked dataset.
-pub(super) fn check_summary(ui: &mut egui::Ui, check: &Check, id: &str) {
+pub(super) fn check_summary(ui: &mut egui::Ui, check: &Check, id: &str, hide_patient: bool) {
     match check {
         Check::None => {}
         Check::Running(job) => {
@@ -89,14 +89,14 @@ pub(super) fn check_summary(ui: &mut egui::Ui, check: &Check, id: &str) {
                     }
                 });
                 let n = s.unreadable.len();
-                file_list(ui, ("unreadable", id), &format!("{n} unreadable {} (skipped)", if n == 1 { "file" } else { "files" }), &s.unreadable);
+                file_list(ui, hide_patient, ("unreadable", id), &format!("{n} unreadable {} (skipped)", if n == 1 { "file" } else { "files" }), &s.unreadable);
                 let n = s.cautioned.len();
                 let what = if n == 1 { "film's header says it is not a knee radiograph (kept: check it)" } else { "films' headers say they are not knee radiographs (kept: check them)" };
-                file_list(ui, ("cautioned", id), &format!("{n} {what}"), &s.cautioned);
+                file_list(ui, hide_patient, ("cautioned", id), &format!("{n} {what}"), &s.cautioned);
                 let n = s.left_out.len();
-                file_list(ui, ("left out", id), &format!("{n} left out (not in a grade folder)"), &s.left_out);
+                file_list(ui, hide_patient, ("left out", id), &format!("{n} left out (not in a grade folder)"), &s.left_out);
                 let n = s.notes.len();
-                file_list(ui, ("notes", id), &format!("{n} {} (links not followed, files counted once)", if n == 1 { "note" } else { "notes" }), &s.notes);
+                file_list(ui, hide_patient, ("notes", id), &format!("{n} {} (links not followed, files counted once)", if n == 1 { "note" } else { "notes" }), &s.notes);
             }
             if let Some(refusal) = &scanned.refusal {
                 ui.colored_label(RED, format!("Cannot train on this: {refusal}"));
@@ -157,11 +157,16 @@ pub(super) fn options(ui: &mut egui::Ui, c: &mut TrainConfig) {
 
 /// A collapsed amber line over (file, reason) pairs, at most 200 shown;
 /// nothing when there are none.
-fn file_list(ui: &mut egui::Ui, id: impl std::hash::Hash + std::fmt::Debug, title: &str, files: &[(String, String)]) {
+fn file_list(ui: &mut egui::Ui, hide_patient: bool, id: impl std::hash::Hash + std::fmt::Debug, title: &str, files: &[(String, String)]) {
     if files.is_empty() {
         return;
     }
     egui::CollapsingHeader::new(RichText::new(title).color(AMBER)).id_salt(id).show(ui, |ui| {
+        // Film names are often patient IDs, and a caution quotes a header's text (privacy QA).
+        if hide_patient {
+            ui.small("File names and header texts are hidden with the patient data (Shift+F12 shows them).");
+            return;
+        }
         for (file, why) in files.iter().take(200) {
             ui.small(format!("{file}: {why}"));
         }

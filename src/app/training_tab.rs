@@ -90,6 +90,9 @@ pub struct Progress {
 }
 
 pub struct TrainingTab {
+    /// The viewer's Hide patient data, followed here: the dataset's lists name
+    /// films (names are often patient IDs) and quote header texts.
+    pub hide_patient: bool,
     pub dataset_text: String,
     pub validation_text: String,
     pub head_text: String,
@@ -138,6 +141,7 @@ impl Default for TrainingTab {
             form_note: None,
             unfinished_memo: None,
             restored: false,
+            hide_patient: false,
             confirm_start: false,
             confirm_overwrite: false,
         }
@@ -416,7 +420,7 @@ impl TrainingTab {
                 self.set_dataset(&ctx, &path);
             }
         }
-        check_summary(ui, &self.dataset, "dataset");
+        check_summary(ui, &self.dataset, "dataset", self.hide_patient);
         ui.add_space(6.0);
         let chosen = folder_field(ui, "Validation folder (optional)", &mut self.validation_text, self.validation.path(), idle, true, &mut self.form_note);
         if let Some(path) = chosen {
@@ -426,7 +430,7 @@ impl TrainingTab {
         if self.validation_text.trim().is_empty() {
             ui.small(format!("Empty: 20% of each grade's patients (seed {}) validate.", self.config.seed));
         } else {
-            check_summary(ui, &self.validation, "validation");
+            check_summary(ui, &self.validation, "validation", self.hide_patient);
         }
         if let Some((_, plan)) = &self.plan {
             match plan {
