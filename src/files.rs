@@ -26,10 +26,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// Whether a write to `path` may go through it when it is a link: only to
-/// an existing regular file of this user's (their own `latest.pdf` link), or
-/// to a pipe or a device (`/dev/stdout`), written into as a stream. A link
-/// to nowhere, to a folder or to another user's file is refused, naming
+/// Whether a write to `path` may go through it when it is a link: only a
+/// link this user made, to an existing regular file of this user's (their
+/// own `latest.pdf` link), or to a pipe or a device (`/dev/stdout`), written
+/// into as a stream. A link another user made, a link to nowhere, to a
+/// folder or to another user's file is refused, naming
 /// both: a patient's report must not land where someone else chose (a link
 /// planted in a shared folder). Not a link: `Ok`.
 pub fn check_link(path: &Path) -> Result<(), String> {
@@ -38,6 +39,10 @@ pub fn check_link(path: &Path) -> Result<(), String> {
     }
     let link = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_else(|_| "?".into());
     let refuse = |why: &str| Err(format!("{} is a link to {link}, {why}; nothing is written through it: name the file itself, or remove the link", path.display()));
+    // A link someone else made (planted in a shared folder) is not followed, even to this user's own file (privacy QA).
+    if std::fs::symlink_metadata(path).is_ok_and(|link| !owned_by_me(&link)) {
+        return refuse("a link another user made");
+    }
     let Ok(target) = std::fs::metadata(path) else { return refuse("which does not exist") };
     if target.is_dir() {
         return refuse("a folder");
@@ -263,6 +268,14 @@ mod tests {
             symlink(&theirs, &link).unwrap();
             assert!(write_atomically(&link, b"PHI").unwrap_err().to_string().contains("a file of another user's"));
             assert_eq!(std::fs::read(&theirs).unwrap(), b"theirs");
+            // A link another user made, even to this user's own file, is not followed.
+            let mine = dir.path().join("mine.pdf");
+            std::fs::write(&mine, b"mine").unwrap();
+            std::fs::remove_file(&link).unwrap();
+            symlink(&mine, &link).unwrap();
+            std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+            assert!(write_atomically(&link, b"PHI").unwrap_err().to_string().contains("a link another user made"));
+            assert_eq!(std::fs::read(&mine).unwrap(), b"mine");
         }
     }
 }

@@ -261,9 +261,9 @@ fn a_films_burned_in_annotation_is_not_claimed_away() {
             report(&model, film, &pdf, &[]);
             let text = pdf_text(&pdf).split_whitespace().collect::<Vec<_>>().join(" ");
             let says = match burned {
-                Some(true) => "the film itself carries burned-in annotation",
+                Some(true) => "the film itself carries burned-in annotation (its Burned In Annotation is YES), which may identify the patient.",
                 Some(false) => "Patient data not included in this report.",
-                None => "the film's pixels may still show burned-in text",
+                None => "the film's pixels may still show burned-in text (its file does not say it has none).",
             };
             assert!(text.contains(says), "{name}: {text}");
         }

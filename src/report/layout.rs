@@ -175,7 +175,9 @@ fn header(flow: &mut Flow, report: &Report) {
         flow.text(MARGIN + 8.0, top + 15.0 + 13.0 * i as f32, 10.0, NOTICE_INK, line);
     }
     flow.y = top + height + 6.0;
-    flow.line(9.0, 16.0, INK, patient_line(report));
+    // Wrapped: the burned-in caveat ran off the page's edge (privacy QA); one line spaces as before.
+    flow.paragraph(MARGIN, CONTENT_WIDTH, 9.0, 12.0, INK, &patient_line(report));
+    flow.y += 4.0;
     for region in &report.regions {
         let place = if report.regions.len() > 1 { format!("{}: ", region_heading(region)) } else { String::new() };
         let border = region
