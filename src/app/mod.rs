@@ -8,6 +8,7 @@ mod navigation;
 pub mod commands;
 pub mod export;
 pub mod film_view;
+mod focus_scroll;
 mod head_choice;
 mod heatmap_legend;
 pub mod dialogs;

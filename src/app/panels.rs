@@ -19,7 +19,10 @@ pub fn show(app: &mut KneeclipApp, ui: &mut egui::Ui) {
     egui::Panel::right("side").default_size(380.0_f32.min(most)).max_size(most).show(ui, |ui| {
         // A scroll bar beside the contents, not over them (it hid the anchor boxes' right border).
         ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
-        egui::ScrollArea::vertical().show(ui, |ui| side_keeping_height(app, ui));
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            side_keeping_height(app, ui);
+            super::focus_scroll::keep_focus_in_sight(ui);
+        });
     });
     egui::CentralPanel::default().show(ui, |ui| centre(app, ui));
     super::about::window(ui.ctx(), &mut app.show_about);

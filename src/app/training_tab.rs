@@ -392,7 +392,10 @@ impl TrainingTab {
             ui.add_space(2.0);
         });
         egui::Panel::left("training-setup").default_size(430.0).resizable(true).show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.setup(ui));
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                self.setup(ui);
+                super::focus_scroll::keep_focus_in_sight(ui);
+            });
         });
         let mut action = None;
         egui::CentralPanel::default().show(ui, |ui| {

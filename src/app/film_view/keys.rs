@@ -6,7 +6,7 @@
 
 use egui::vec2;
 
-use super::{FilmView, WHEEL_PAUSE};
+use super::FilmView;
 use crate::app::commands::Command;
 use crate::imaging::Window;
 
@@ -14,13 +14,17 @@ use crate::imaging::Window;
 const WINDOW_STEP: f64 = 0.05;
 /// Of the view's size, a step of the pan.
 const PAN_STEP: f32 = 0.1;
+/// Presses this close are one undo step: longer than a desktop's key-repeat
+/// delay (X's default 660 ms), so a held key's first press joins its repeats
+/// (re-check: with the wheel's 0.5 s a held key took two Ctrl+Z).
+const KEY_PAUSE: f64 = 1.0;
 
 impl FilmView {
     /// Applies a W/L or pan key pressed at `now` (egui's time; None: a step of
-    /// its own). Presses closer together than the wheel's pause are one step.
+    /// its own). Presses closer together than [`KEY_PAUSE`] are one step.
     pub(super) fn key_step(&mut self, command: Command, now: Option<f64>) {
         match (now, self.wheel_at) {
-            (Some(now), Some(t)) if now - t <= WHEEL_PAUSE => {}
+            (Some(now), Some(t)) if now - t <= KEY_PAUSE => {}
             _ => self.checkpoint(),
         }
         let view = self.rect.map_or(vec2(500.0, 500.0), |r| r.size());
