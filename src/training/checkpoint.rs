@@ -46,6 +46,10 @@ pub(super) struct CheckpointState {
     /// films names one; absent in older checkpoints, the name itself in some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) film_list: Option<Vec<String>>,
+    /// The salt of `film_list`'s keys ([`super::overlap::new_salt`]); absent
+    /// (no salt) in older checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) film_salt: Option<String>,
     /// Each resume that trained on with another epoch count than the run
     /// had planned (its cosine schedule then recomputed); absent in older checkpoints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

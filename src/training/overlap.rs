@@ -90,30 +90,44 @@ pub fn films_fingerprint(train: &[Film], val: &[Film]) -> String {
 }
 
 /// The films a run trains and validates on, one `side\tgrade\tKEY` line
-/// each, KEY a short hash of the film's name ([`name_key`]): kept in a
+/// each, KEY a short salted hash of the film's name ([`name_key`]): kept in a
 /// checkpoint, so that a resume on other films can name one that differs
 /// (by this run's names), without the names themselves, which can name
 /// patients (`DOE^JOHN_…`) and travel with the head (privacy QA P10).
-pub fn films_list(train: &[Film], val: &[Film]) -> Vec<String> {
-    lines(train, val, name_key)
+pub fn films_list(train: &[Film], val: &[Film], salt: &str) -> Vec<String> {
+    lines(train, val, |name| name_key(name, salt))
 }
 
-/// A film's name as a checkpoint keeps it: the first 12 hex digits of its SHA-256.
-pub fn name_key(name: &str) -> String {
-    crate::files::short_sha256(name.as_bytes())
+/// A new run's salt for [`name_key`]: 16 random hex digits, kept in its
+/// checkpoint. Unsalted, a guessable name (a patient ID) could be tested
+/// against a key (privacy re-check); with it, only by whoever holds the checkpoint and guesses too.
+pub fn new_salt() -> String {
+    let mut bytes = [0u8; 8];
+    // No randomness to be had: the process and the time still differ from run to run.
+    if getrandom::fill(&mut bytes).is_err() {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        bytes = ((now as u64) ^ ((std::process::id() as u64) << 32)).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A film's name as a checkpoint keeps it: the first 12 hex digits of the
+/// SHA-256 of `salt` and the name ("" for a checkpoint written before salts).
+pub fn name_key(name: &str, salt: &str) -> String {
+    crate::files::short_sha256(format!("{salt}{name}").as_bytes())
 }
 
 /// An older checkpoint's line, which held the name itself, as [`films_list`] keeps it now.
-pub fn keyed_line(line: &str) -> String {
+pub fn keyed_line(line: &str, salt: &str) -> String {
     let mut parts = line.splitn(3, '\t');
     let (side, grade, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let is_key = name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if is_key { line.to_string() } else { format!("{side}\t{grade}\t{}", name_key(name)) }
+    if is_key { line.to_string() } else { format!("{side}\t{grade}\t{}", name_key(name, salt)) }
 }
 
 /// This run's films by their [`name_key`], to name one in a message.
-pub fn names_by_key(train: &[Film], val: &[Film]) -> std::collections::HashMap<String, String> {
-    train.iter().chain(val).map(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).map(|n| (name_key(&n), n)).collect()
+pub fn names_by_key(train: &[Film], val: &[Film], salt: &str) -> std::collections::HashMap<String, String> {
+    train.iter().chain(val).map(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).map(|n| (name_key(&n, salt), n)).collect()
 }
 
 fn lines(train: &[Film], val: &[Film], name_of: impl Fn(&str) -> String) -> Vec<String> {
@@ -250,6 +264,24 @@ mod tests {
         let val = [Film { path: d.join("linked/b.png"), grade: 1 }, film(d, "other/c.png", b"c", 2)];
         let both: Vec<&Path> = films_in_both(&train, &val).into_iter().map(|f| f.path.as_path()).collect();
         assert_eq!(both, [val[0].path.as_path()]);
+    }
+
+    /// Privacy re-check: an unsalted key of `DOE^JOHN_1.png` was its name's
+    /// SHA-256, which anyone guessing names could test against a checkpoint.
+    #[test]
+    fn film_keys_are_salted_per_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let train = [film(dir.path(), "0/DOE^JOHN_1.png", b"a", 0)];
+        let unsalted = crate::files::short_sha256(b"DOE^JOHN_1.png");
+        assert_eq!(name_key("DOE^JOHN_1.png", ""), unsalted, "an older checkpoint's keys");
+        let (a, b) = (new_salt(), new_salt());
+        assert!(a.len() == 16 && a != b, "{a} {b}");
+        let list = films_list(&train, &[], &a);
+        assert_eq!(list, [format!("train\t0\t{}", name_key("DOE^JOHN_1.png", &a))]);
+        assert!(!list[0].contains(&unsalted) && !list[0].contains("DOE"), "{list:?}");
+        assert_ne!(films_list(&train, &[], &b), list, "another run, other keys");
+        assert_eq!(names_by_key(&train, &[], &a).get(&name_key("DOE^JOHN_1.png", &a)).map(String::as_str), Some("DOE^JOHN_1.png"));
+        assert_eq!(keyed_line("train\t0\tDOE^JOHN_1.png", &a), list[0], "an older checkpoint's names keyed with its run's salt");
     }
 
     #[test]

@@ -538,7 +538,7 @@ mod tests {
         let head = dir.path().join("h.safetensors");
         // A checkpoint's header alone (its state: epoch 1 of 5) is what the refusal reads.
         let state = crate::training::checkpoint::CheckpointState {
-            epoch: 1, step: 1, rng: 1, best_val_loss: 1.0, best_epoch: 1, config: TrainConfig { epochs: 5, ..TrainConfig::default() }, history: Vec::new(), films: None, film_sizes: None, film_heads: None, film_list: None, resumed: Vec::new(),
+            epoch: 1, step: 1, rng: 1, best_val_loss: 1.0, best_epoch: 1, config: TrainConfig { epochs: 5, ..TrainConfig::default() }, history: Vec::new(), films: None, film_sizes: None, film_heads: None, film_list: None, film_salt: None, resumed: Vec::new(),
         };
         let header = serde_json::json!({"__metadata__": {"state": serde_json::to_string(&state).unwrap()}}).to_string();
         std::fs::write(checkpoint_for(&head), [(header.len() as u64).to_le_bytes().as_slice(), header.as_bytes()].concat()).unwrap();

@@ -242,6 +242,7 @@ impl Trainer {
         let films = super::overlap::films_fingerprint(&data.train, &data.val);
         let film_sizes = super::overlap::sizes_fingerprint(&data.train, &data.val);
         let film_heads = super::overlap::heads_fingerprint(&data.train, &data.val);
+        let salt = super::overlap::new_salt();
         let mut state = CheckpointState {
             epoch: 0,
             step: 0,
@@ -253,7 +254,8 @@ impl Trainer {
             films: Some(films.clone()),
             film_sizes: Some(film_sizes.clone()),
             film_heads: Some(film_heads.clone()),
-            film_list: Some(super::overlap::films_list(&data.train, &data.val)),
+            film_list: Some(super::overlap::films_list(&data.train, &data.val, &salt)),
+            film_salt: Some(salt),
             resumed: Vec::new(),
         };
         let mut moments: Option<(Vec<Tensor>, Vec<Tensor>)> = None;
@@ -267,11 +269,13 @@ impl Trainer {
             // epoch count bends the learning-rate schedule.
             let mut differences = c.differences(&s.config);
             if s.films.as_ref().is_some_and(|f| *f != films) {
-                // By the films' name keys; this run's films are named, a gone one cannot be.
-                let names = super::overlap::names_by_key(&data.train, &data.val);
+                // By the films' name keys, salted as the checkpoint's; this run's films are named, a gone one cannot be.
+                let salt = s.film_salt.as_deref().unwrap_or("");
+                let names = super::overlap::names_by_key(&data.train, &data.val, salt);
                 let shown = |key: &str| names.get(key).cloned().unwrap_or_else(|| "a film of the checkpoint's run".into());
-                let before = s.film_list.as_ref().map(|l| l.iter().map(|line| super::overlap::keyed_line(line)).collect::<Vec<_>>());
-                let example = before.as_deref().zip(state.film_list.as_deref()).and_then(|(before, now)| super::overlap::a_film_that_differs(before, now, shown));
+                let before = s.film_list.as_ref().map(|l| l.iter().map(|line| super::overlap::keyed_line(line, salt)).collect::<Vec<_>>());
+                let now = super::overlap::films_list(&data.train, &data.val, salt);
+                let example = before.as_deref().and_then(|before| super::overlap::a_film_that_differs(before, &now, shown));
                 differences.push(format!("the training or validation films (another dataset, split, fold or seed{})", example.map(|e| format!("; e.g. {e}")).unwrap_or_default()));
             } else if s.film_sizes.as_ref().is_some_and(|f| *f != film_sizes) {
                 differences.push("the content of some films: they have the checkpoint's names, but other sizes (replaced or edited since)".into());
@@ -334,8 +338,10 @@ impl Trainer {
             // This run's settings from here on (it may ask for more epochs or
             // another patience): the checkpoints it writes say how far it means
             // to go, and carry the fingerprints an older checkpoint lacked.
-            let film_list = state.film_list.take();
-            state = CheckpointState { config: c.clone(), films: Some(films.clone()), film_sizes: Some(film_sizes.clone()), film_heads: Some(film_heads.clone()), film_list, ..s };
+            // The checkpoint's salt goes on (an older checkpoint's unsalted list gets this run's), its list with it.
+            let film_salt = s.film_salt.clone().or_else(|| state.film_salt.take());
+            let film_list = Some(super::overlap::films_list(&data.train, &data.val, film_salt.as_deref().unwrap_or("")));
+            state = CheckpointState { config: c.clone(), films: Some(films.clone()), film_sizes: Some(film_sizes.clone()), film_heads: Some(film_heads.clone()), film_list, film_salt, ..s };
         }
         let params: Params = names.iter().map(|n| Ok((n.clone(), Var::from_tensor(&tensors[n]).map_err(e)?))).collect::<R<_>>()?;
         let vars: Vec<&Var> = names.iter().map(|n| &params[n]).collect();
