@@ -602,6 +602,17 @@ fn the_heatmap_legend_is_shown_with_the_heatmap_only() {
     let view = view(&mut h).rect().unwrap();
     assert!(title.min.x > view.center().x && least.max.y <= zoom.min.y, "{title:?} {least:?} {zoom:?}");
     assert!(view.contains_rect(title) && view.contains_rect(most), "inside the view");
+    // The peak is ringed (on white bone the map's lightest colour hardly shows), and the ring follows a flip.
+    let rings = common::viewer::view(&mut h).peak_rings(view);
+    assert_eq!(rings.len(), 1, "one knee, one ring");
+    let (ring, radius) = rings[0];
+    assert!(view.contains(ring) && radius >= 6.0, "{ring:?} {radius} in {view:?}");
+    h.key_press(egui::Key::H);
+    h.run();
+    let flipped = common::viewer::view(&mut h).peak_rings(view)[0].0;
+    assert!((flipped.x - (2.0 * view.center().x - ring.x)).abs() < 1.0 && (flipped.y - ring.y).abs() < 1.0, "{ring:?} flipped to {flipped:?}");
+    h.key_press(egui::Key::H);
+    h.run();
     // Accessibility QA: at a large UI zoom the legend grew with the text over 40 % of the film.
     h.ctx.set_zoom_factor(1.8);
     h.run();

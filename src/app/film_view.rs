@@ -17,6 +17,7 @@ use crate::imaging::{Radiograph, Window};
 mod frames;
 mod keys;
 mod orientation;
+mod peak;
 mod undo;
 mod window_drag;
 
@@ -85,6 +86,8 @@ pub struct FilmView {
     requested: Option<RenderKey>,
     rendered: Option<RenderKey>,
     heat_textures: Vec<(Region, TextureHandle)>,
+    /// Each heatmap's peak ([`peak::peak`]), ringed on the film.
+    heat_peaks: Vec<(Region, [f32; 3])>,
     /// Last value under the cursor: film (x, y) and value.
     pub hover: Option<(u32, u32, f64)>,
     last_fit: f32,
@@ -118,6 +121,7 @@ impl FilmView {
             requested: None,
             rendered: None,
             heat_textures: Vec::new(),
+            heat_peaks: Vec::new(),
             hover: None,
             last_fit: 1.0,
             rect: None,
@@ -220,6 +224,7 @@ impl FilmView {
     }
 
     pub fn set_heatmaps(&mut self, ctx: &egui::Context, maps: &[(Region, Heatmap)]) {
+        self.heat_peaks = maps.iter().filter_map(|(region, map)| Some((*region, peak::peak(map)?))).collect();
         self.heat_textures = maps
             .iter()
             .map(|(region, map)| {
@@ -374,6 +379,9 @@ impl FilmView {
             let tint = Color32::from_white_alpha((opacity.clamp(0.0, 1.0) * 255.0) as u8);
             for (region, tex) in &self.heat_textures {
                 self.quad(&painter, rect, tex, model_square(*region, size), tint);
+            }
+            if opacity > 0.0 {
+                self.paint_peaks(&painter, rect);
             }
         }
         self.hover = response.hover_pos().and_then(|p| {

@@ -11,7 +11,7 @@ use super::film_view::colormap;
 pub const TITLE: &str = "Attention (relative, per knee)";
 const TOOLTIP: &str = "Attention rollout: how much the model's class token drew on each place of the square it graded. \
 Each knee's map is scaled on its own, from its least-attended place (no tint: the film shows through) to its most (yellow), \
-so colours compare places within one knee, not knees or films. It shows what the model drew on, not where disease is.";
+so colours compare places within one knee, not knees or films; a ring marks each knee's most-attended place. It shows what the model drew on, not where disease is.";
 
 /// Paints the legend with its bottom-right corner at `corner`, inside `clip`.
 /// It does not follow the heatmap's opacity (a faint bar would say less
