@@ -4,22 +4,23 @@
 
 use std::sync::Arc;
 
-use egui::{Color32, ColorImage, Mesh, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2, pos2, vec2};
+use egui::{Color32, Mesh, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2, pos2, vec2};
 
 use super::commands::Command;
 use super::history::{History, Step};
 use super::measure::Measurement;
 use super::render::{RenderKey, Renderer};
-use crate::explain::Heatmap;
 use crate::grading::Region;
 use crate::imaging::{Radiograph, Window};
 
 mod frames;
 mod keys;
 mod orientation;
-mod peak;
+mod heatmap;
 mod undo;
 mod window_drag;
+
+pub use heatmap::{colormap, model_square};
 
 /// Wheel steps closer together than this (seconds) are one zoom, undone at once.
 const WHEEL_PAUSE: f64 = 0.5;
@@ -86,7 +87,7 @@ pub struct FilmView {
     requested: Option<RenderKey>,
     rendered: Option<RenderKey>,
     heat_textures: Vec<(Region, TextureHandle)>,
-    /// Each heatmap's peak ([`peak::peak`]), ringed on the film.
+    /// Each heatmap's peak ([`heatmap::peak`]), ringed on the film.
     heat_peaks: Vec<(Region, [f32; 3])>,
     /// Last value under the cursor: film (x, y) and value.
     pub hover: Option<(u32, u32, f64)>,
@@ -221,22 +222,6 @@ impl FilmView {
 
     pub fn zoom_by(&mut self, factor: f32) {
         self.state.zoom = Some(zoomed(self.state.zoom, self.last_fit, factor));
-    }
-
-    pub fn set_heatmaps(&mut self, ctx: &egui::Context, maps: &[(Region, Heatmap)]) {
-        self.heat_peaks = maps.iter().filter_map(|(region, map)| Some((*region, peak::peak(map)?))).collect();
-        self.heat_textures = maps
-            .iter()
-            .map(|(region, map)| {
-                let pixels = map.values.iter().map(|&v| colormap(v)).collect();
-                let image = ColorImage { size: [map.grid, map.grid], pixels, source_size: Vec2::splat(map.grid as f32) };
-                (*region, ctx.load_texture("heatmap", image, TextureOptions::LINEAR))
-            })
-            .collect();
-    }
-
-    pub fn has_heatmap(&self) -> bool {
-        !self.heat_textures.is_empty()
     }
 
     fn film_size(&self) -> Vec2 {
@@ -566,22 +551,6 @@ fn zoomed(zoom: Option<f32>, fit: f32, factor: f32) -> f32 {
     (zoom.unwrap_or(fit) * factor).clamp(0.01, most)
 }
 
-/// The square the model sees of `region`, in film coordinates: CLIP resizes the
-/// shortest side and centre-crops, so it is the centred square of the region.
-pub fn model_square(region: Region, film: Vec2) -> Rect {
-    let cols = region.columns(film.x as usize);
-    let (x0, w, h) = (cols.start as f32, cols.len() as f32, film.y);
-    let s = w.min(h);
-    Rect::from_min_size(pos2(x0 + (w - s) / 2.0, (h - s) / 2.0), Vec2::splat(s))
-}
-
-/// The one colour map (report::film's viridis: violet → teal → yellow, the alpha following
-/// the value, so where the model paid no attention the film shows through) as a texel.
-pub(super) fn colormap(v: f32) -> Color32 {
-    let ([r, g, b], a) = crate::report::film::colormap(v);
-    Color32::from_rgba_unmultiplied((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8, (a * 255.0) as u8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -691,13 +660,5 @@ mod tests {
         v.command(Command::Cancel);
         assert_eq!(v.tool, Tool::Pan);
         assert_eq!(v.undo_steps(), 0, "nothing to undo");
-    }
-
-    #[test]
-    fn model_square_is_the_centre_crop_of_each_region() {
-        let r = model_square(Region::Whole, vec2(100.0, 200.0));
-        assert_eq!(r, Rect::from_min_size(pos2(0.0, 50.0), Vec2::splat(100.0)));
-        let r = model_square(Region::ImageRight, vec2(400.0, 100.0));
-        assert_eq!(r, Rect::from_min_size(pos2(250.0, 0.0), Vec2::splat(100.0)));
     }
 }

@@ -25,7 +25,6 @@ use crate::imaging::Radiograph;
 use crate::metrics::{BootstrapCi, EvaluationReport, wilson_ci};
 use crate::model::preprocess::Preprocessing;
 use crate::training::Dataset;
-use crate::training::sidecar::film_sha256;
 
 pub const EVAL_HELP: &str = "\
 Intervals (95%): Wilson score for the proportions (accuracy, per-grade
@@ -145,17 +144,20 @@ struct GradedFilm {
     probabilities: [f32; GRADES],
     /// The grade of the film mirrored left–right, with --mirror-check.
     mirrored_grade: Option<usize>,
-    /// The first 12 hex digits of the SHA-256 of its bytes (None: not read).
-    sha256: Option<String>,
+    /// The first 12 hex digits of the SHA-256 of its bytes.
+    sha256: String,
 }
 
 /// A film's model input as shown, then (with the flip check) mirrored; and
 /// whether it is wide enough that `grade` would take it for both knees.
-fn film_inputs(preprocessing: &Preprocessing, path: &Path, mirror_check: bool) -> Result<(Vec<Vec<f32>>, bool), String> {
-    let view = Radiograph::open(path).map_err(|e| e.to_string())?.model_view();
+/// A film's model inputs, whether it is wide, and the short SHA-256 of the
+/// bytes decoded (read once: the head's own films and copies are told by it).
+fn film_inputs(preprocessing: &Preprocessing, path: &Path, mirror_check: bool) -> Result<(Vec<Vec<f32>>, bool, String), String> {
+    let (film, bytes) = Radiograph::open_keeping_bytes(path).map_err(|e| e.to_string())?;
+    let view = film.model_view();
     let (width, height) = (view.width as usize, view.height as usize);
     let wide = crate::grading::regions::regions_for(width, height).len() > 1;
-    Ok((model_inputs(preprocessing, width, height, &view.data, mirror_check), wide))
+    Ok((model_inputs(preprocessing, width, height, &view.data, mirror_check), wide, crate::files::short_sha256(&bytes)))
 }
 
 /// Progress on stderr: one line redrawn with `\r` on a terminal; in a log,
@@ -242,13 +244,12 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
     let stop = stop_on_signal(progress.as_ref().is_some_and(|p| p.terminal));
     for (at, chunk) in dataset.films.chunks(FILMS_PER_BATCH).enumerate() {
         let preprocessing = grader.preprocessing();
-        // Each film's content hash too: the head's own films and copies within the dataset are told by it.
-        let (inputs, hashes): (Vec<Result<(Vec<Vec<f32>>, bool), String>>, Vec<Option<String>>) =
-            chunk.par_iter().map(|film| (film_inputs(preprocessing, &film.path, args.mirror_check), film_sha256(&film.path))).unzip();
-        let batch: Vec<Vec<f32>> = inputs.iter().flatten().flat_map(|(i, _)| i).cloned().collect();
+        let inputs: Vec<Result<(Vec<Vec<f32>>, bool, String), String>> =
+            chunk.par_iter().map(|film| film_inputs(preprocessing, &film.path, args.mirror_check)).collect();
+        let batch: Vec<Vec<f32>> = inputs.iter().flatten().flat_map(|(i, _, _)| i).cloned().collect();
         let mut assessments = grader.grade_pixel_values(&batch).map_err(|e| format!("grading failed: {e}"))?.into_iter();
-        for ((film, input), sha256) in chunk.iter().zip(inputs).zip(hashes) {
-            match input {
+        for (film, input) in chunk.iter().zip(inputs) {
+            let sha256 = match input {
                 Err(e) => {
                     eprintln!("kneeclip: skipped {e}");
                     // The file is named beside the reason in the JSON: not twice.
@@ -258,8 +259,11 @@ fn evaluate(args: &EvalArgs) -> Result<Evaluated, Failure> {
                     skipped.push(serde_json::json!({ "file": file, "reason": reason }));
                     continue;
                 }
-                Ok((_, is_wide)) => wide += is_wide as usize,
-            }
+                Ok((_, is_wide, sha256)) => {
+                    wide += is_wide as usize;
+                    sha256
+                }
+            };
             let a = assessments.next().ok_or("grading returned too few results")?;
             let mirrored_grade = if args.mirror_check { Some(assessments.next().ok_or("grading returned too few results")?.grade) } else { None };
             provenance.get_or_insert_with(|| a.provenance.clone());
@@ -386,7 +390,7 @@ fn head_overlap(graded: &[GradedFilm], head: Option<&crate::grading::head::HeadD
     let count = |hashes: Option<&Vec<String>>| {
         hashes.map(|h| {
             let set: std::collections::HashSet<&str> = h.iter().map(String::as_str).collect();
-            graded.iter().filter(|g| g.sha256.as_deref().is_some_and(|s| set.contains(s))).count()
+            graded.iter().filter(|g| set.contains(g.sha256.as_str())).count()
         })
     };
     let (training, validation) = (count(head.train_film_sha256.as_ref()), count(head.validation_film_sha256.as_ref()));
@@ -407,10 +411,9 @@ fn copies_note(graded: &[GradedFilm]) -> (usize, Option<String>) {
     let mut first: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     let mut copies = Vec::new();
     for g in graded {
-        let Some(sha) = g.sha256.as_deref() else { continue };
-        match first.get(sha) {
+        match first.get(g.sha256.as_str()) {
             Some(original) => copies.push((*original, g.file.as_str())),
-            None => _ = first.insert(sha, &g.file),
+            None => _ = first.insert(&g.sha256, &g.file),
         }
     }
     let note = copies.first().map(|(a, b)| {

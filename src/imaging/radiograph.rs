@@ -105,9 +105,7 @@ impl Radiograph {
     /// [`open`](Self::open), with the file's bytes as read (a report's
     /// checksum is then of the very bytes graded).
     pub fn open_keeping_bytes(path: &Path) -> Result<(Radiograph, Vec<u8>), ImagingError> {
-        let limits = LoadLimits::default();
-        let bytes = Self::read_checked(path, &limits)?;
-        Ok((Radiograph::from_bytes(&bytes, path, &limits)?, bytes))
+        Radiograph::open_frame_keeping_bytes(path, 1)
     }
 
     /// The file's bytes, after refusing a folder, a device or pipe, and a

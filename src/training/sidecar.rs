@@ -34,7 +34,7 @@ pub const FILM_HASHES_NOTE: &str = "the first 12 hex digits of the SHA-256 of ea
 pub const THREADS_NOTE: &str = "the same seed gives the same head only with the same thread count (RAYON_NUM_THREADS) and arithmetic: sums are split across threads";
 
 /// The first 12 hex digits of the SHA-256 of a file's bytes (None: unreadable).
-pub fn film_sha256(path: &Path) -> Option<String> {
+fn film_sha256(path: &Path) -> Option<String> {
     std::fs::read(path).ok().map(|bytes| crate::files::short_sha256(&bytes))
 }
 
