@@ -106,6 +106,8 @@ pub fn colormap(value: f32) -> ([f32; 3], f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grading::TextAnchors;
+    use crate::imaging::Radiograph;
 
     /// Lighter all the way (relative luminance rises with the value), so the
     /// most-looked-at place is the lightest whatever the reader's colour vision.
@@ -120,19 +122,23 @@ mod tests {
         assert_eq!(colormap(0.0).0, [68.0 / 255.0, 1.0 / 255.0, 84.0 / 255.0]);
         assert_eq!(colormap(1.0).0, [253.0 / 255.0, 231.0 / 255.0, 37.0 / 255.0]);
     }
-    use crate::grading::TextAnchors;
-    use crate::imaging::Radiograph;
 
-    #[test]
-    fn the_heatmap_tints_only_its_square_and_the_film_is_scaled() {
-        // A 400×200 mid-grey film: two knees, each region's square is 200×200.
+    /// A 400×200 mid-grey film (two knees, each region's square 200×200)
+    /// with full attention over the image's right half, fully opaque, drawn
+    /// 100 px wide with each of `views`.
+    fn tinted_wide(views: &[crate::report::ViewTransform]) -> Vec<RgbImage> {
         let film = Radiograph::from_gray8(400, 200, vec![128; 400 * 200], "wide.png").unwrap();
         let anchors = TextAnchors::default();
         let maps = [(Region::ImageRight, Heatmap { grid: 2, values: vec![1.0; 4] })];
         let mut input = ReportInput::new(&film, &[], &anchors);
         input.heatmaps = &maps;
         input.heatmap_opacity = 1.0;
-        let image = displayed(&input, 100);
+        views.iter().map(|&view| displayed(&ReportInput { view, ..input.clone() }, 100)).collect()
+    }
+
+    #[test]
+    fn the_heatmap_tints_only_its_square_and_the_film_is_scaled() {
+        let image = &tinted_wide(&[crate::report::ViewTransform::default()])[0];
         assert_eq!(image.dimensions(), (100, 50));
         assert_eq!(image.get_pixel(10, 25).0, [128, 128, 128], "left half untouched");
         assert_eq!(image.get_pixel(80, 25).0, [253, 231, 37], "full attention is opaque yellow");
@@ -140,18 +146,12 @@ mod tests {
 
     #[test]
     fn the_film_and_its_heatmap_turn_and_flip_as_shown() {
-        let film = Radiograph::from_gray8(400, 200, vec![128; 400 * 200], "wide.png").unwrap();
-        let anchors = TextAnchors::default();
-        let maps = [(Region::ImageRight, Heatmap { grid: 2, values: vec![1.0; 4] })];
-        let mut input = ReportInput::new(&film, &[], &anchors);
-        input.heatmaps = &maps;
-        input.heatmap_opacity = 1.0;
-        input.view = crate::report::ViewTransform::new(0, true, false);
-        let image = displayed(&input, 100);
+        // Flipped left–right, then a quarter turn clockwise.
+        let images = tinted_wide(&[crate::report::ViewTransform::new(0, true, false), crate::report::ViewTransform::new(1, false, false)]);
+        let image = &images[0];
         assert_eq!((image.get_pixel(10, 25).0, image.get_pixel(80, 25).0), ([253, 231, 37], [128, 128, 128]), "flipped: the image's right half is on the left");
         // A quarter turn clockwise: the image's right half goes to the bottom.
-        input.view = crate::report::ViewTransform::new(1, false, false);
-        let image = displayed(&input, 100);
+        let image = &images[1];
         assert_eq!(image.dimensions(), (50, 100));
         assert_eq!((image.get_pixel(25, 10).0, image.get_pixel(25, 80).0), ([128, 128, 128], [253, 231, 37]));
     }

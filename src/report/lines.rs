@@ -57,8 +57,9 @@ mod tests {
     use crate::imaging::Radiograph;
     use crate::report::{Line, ReportInput};
 
-    #[test]
-    fn a_line_is_listed_in_pixels_without_spacing_and_drawn_where_it_lies_on_the_film() {
+    /// The report of a 200 × 100 film without pixel spacing and one line
+    /// 120 px long across it, drawn with `view`'s turn and flips.
+    fn one_line_report(view: crate::report::ViewTransform) -> Report {
         let film = Radiograph::from_gray8(200, 100, vec![100; 200 * 100], "f.png").unwrap();
         let anchors = TextAnchors::default();
         let provenance = Provenance { model: "m".into(), head: None, anchors_hash: "h".into(), anchors_edited: false, arithmetic: "CPU".into() };
@@ -66,7 +67,13 @@ mod tests {
         let lines = [Line { from: [20.0, 50.0], to: [140.0, 50.0] }];
         let mut input = ReportInput::new(&film, &results, &anchors);
         input.measurements = &lines;
-        let report = Report::new(&input).unwrap();
+        input.view = view;
+        Report::new(&input).unwrap()
+    }
+
+    #[test]
+    fn a_line_is_listed_in_pixels_without_spacing_and_drawn_where_it_lies_on_the_film() {
+        let report = one_line_report(crate::report::ViewTransform::default());
         assert_eq!(report.measurements[0].text(), "Length 1: 120 px (no pixel spacing known)");
         // The film drawn at (100, 10), 400 × 200 points: twice its pixels.
         let items = over_film(&report, 100.0, 10.0, 400.0, 200.0);
@@ -79,16 +86,8 @@ mod tests {
 
     #[test]
     fn a_line_turns_and_flips_with_the_film() {
-        let film = Radiograph::from_gray8(200, 100, vec![100; 200 * 100], "f.png").unwrap();
-        let anchors = TextAnchors::default();
-        let provenance = Provenance { model: "m".into(), head: None, anchors_hash: "h".into(), anchors_edited: false, arithmetic: "CPU".into() };
-        let results = [(Region::Whole, Assessment { grade: 1, probabilities: [0.2; 5], similarities: [0.1; 5], provenance })];
-        let lines = [Line { from: [20.0, 50.0], to: [140.0, 50.0] }];
-        let mut input = ReportInput::new(&film, &results, &anchors);
-        input.measurements = &lines;
         // Flip H, a quarter turn clockwise: the stored (x, y) goes to (100 − y, 200 − x) of a 100 × 200 film.
-        input.view = crate::report::ViewTransform::new(1, true, false);
-        let report = Report::new(&input).unwrap();
+        let report = one_line_report(crate::report::ViewTransform::new(1, true, false));
         assert_eq!(report.measurements[0].from, [20.0, 50.0], "the JSON keeps stored pixels");
         // Drawn 200 × 400 points at (100, 10): twice its shown pixels.
         let items = over_film(&report, 100.0, 10.0, 200.0, 400.0);
